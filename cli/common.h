@@ -1,0 +1,57 @@
+// What every tracecast subcommand shares: exit codes, output mode, progress on a terminal.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace tracecast::cli {
+
+//! Documented exit codes (docs/user-guide.md#exit-codes).
+enum ExitCode : int {
+  kOk = 0,
+  kUsage = 2,          //!< bad command line
+  kBadInput = 3,       //!< an input file is unreadable, malformed or out of range
+  kFailed = 4,         //!< valid input, but processing or writing an output failed
+};
+
+struct GlobalOptions {
+  bool json = false;   //!< machine-readable output on stdout
+  bool quiet = false;  //!< nothing on stdout except --json output; errors still on stderr
+};
+
+//! Stage progress on stderr, drawn only when stderr is a terminal and not --quiet/--json.
+class Progress {
+ public:
+  Progress(const GlobalOptions& g, int stages);
+  ~Progress();
+  void stage(const std::string& name);  //!< starts the next stage
+  void done();                          //!< clears the line
+ private:
+  bool enabled_;
+  int stages_, current_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+//! A subcommand: registers its options on `sub`, returns the action to run after parsing.
+struct Command {
+  const char* name;
+  const char* summary;
+  std::function<std::function<int()>(CLI::App& sub, const GlobalOptions& global)> setup;
+};
+
+std::vector<Command> commands();  // the table, in the order `--help` lists them
+
+// Subcommand setups (one file each).
+std::function<int()> setup_info(CLI::App& sub, const GlobalOptions& g);
+std::function<int()> setup_convert(CLI::App& sub, const GlobalOptions& g);
+std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g);
+
+//! Prints `j` (pretty) on stdout.
+void print_json(const nlohmann::json& j);
+
+}  // namespace tracecast::cli

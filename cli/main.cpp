@@ -1,0 +1,92 @@
+// tracecast: one binary, a table of subcommands, each a thin parse-then-call over the libraries.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <new>
+
+#include "common.h"
+#include "tracecast/mesh/errors.h"
+
+namespace tracecast::cli {
+
+std::vector<Command> commands() {
+  return {
+      {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",
+       setup_info},
+      {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
+      {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
+  };
+}
+
+Progress::Progress(const GlobalOptions& g, int stages)
+    : enabled_(!g.quiet && !g.json && ::isatty(STDERR_FILENO)), stages_(stages), start_(std::chrono::steady_clock::now()) {}
+Progress::~Progress() { done(); }
+void Progress::stage(const std::string& name) {
+  if (!enabled_) return;
+  ++current_;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const int width = 20, filled = stages_ ? width * (current_ - 1) / stages_ : 0;
+  fmt::print(stderr, "\r\x1b[2K[{}{}] {}/{} {} ({:.1f} s)", std::string(static_cast<std::size_t>(filled), '#'),
+             std::string(static_cast<std::size_t>(width - filled), '.'), current_, stages_, name, s);
+  std::fflush(stderr);
+}
+void Progress::done() {
+  if (enabled_ && current_ > 0) fmt::print(stderr, "\r\x1b[2K");
+  current_ = 0;
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+}  // namespace tracecast::cli
+
+int main(int argc, char** argv) {
+  using namespace tracecast::cli;
+  CLI::App app{"tracecast: from a 3D face scan to a printable, traceable silicone-casting mold."};
+  app.set_version_flag("--version", "tracecast 0.1.0");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 2 bad command line, 3 bad input file, 4 processing or writing failed.\n"
+      "Examples:\n"
+      "  tracecast info scan.ply\n"
+      "  tracecast info face.obj --units cm --json\n"
+      "  tracecast convert scan.stl scan.ply\n"
+      "  tracecast synth face -o face.ply --spacing 0.8\n"
+      "Run 'tracecast SUBCOMMAND --help' for a subcommand's options.");
+  GlobalOptions global;
+  std::function<int()> action;
+  for (const Command& c : commands()) {
+    CLI::App* sub = app.add_subcommand(c.name, c.summary);
+    sub->add_flag("--json", global.json, "Machine-readable JSON on stdout");
+    sub->add_flag("-q,--quiet", global.quiet, "No output on stdout except --json; errors still go to stderr");
+    auto run = c.setup(*sub, global);
+    sub->callback([&action, run] { action = run; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kUsage;
+  }
+  try {
+    return action ? action() : kUsage;
+  } catch (const tracecast::InputError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kBadInput;
+  } catch (const tracecast::ProcessingError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kFailed;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "error: out of memory\n");
+    return kFailed;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: internal: {}\n", e.what());
+    return kFailed;
+  }
+}

@@ -1,0 +1,23 @@
+// Conversions between tracecast's types and Open3D's (for reconstruction, registration and
+// other Open3D algorithms). Open3D's headers stay out of this header; include them where the
+// Open3D objects are used.
+#pragma once
+
+#include <memory>
+
+#include "tracecast/mesh/mesh.h"
+
+namespace open3d::geometry {
+class TriangleMesh;
+class PointCloud;
+}  // namespace open3d::geometry
+
+namespace tracecast {
+
+std::shared_ptr<open3d::geometry::TriangleMesh> to_open3d(const Mesh& mesh);
+std::shared_ptr<open3d::geometry::PointCloud> to_open3d(const PointCloud& cloud);
+//! Copies vertices, triangles, vertex normals and colours; throws InputError on bad indices.
+Mesh from_open3d(const open3d::geometry::TriangleMesh& mesh);
+PointCloud from_open3d(const open3d::geometry::PointCloud& cloud);
+
+}  // namespace tracecast

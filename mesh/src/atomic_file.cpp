@@ -1,0 +1,59 @@
+#include "tracecast/mesh/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "tracecast/mesh/errors.h"
+
+namespace tracecast {
+
+namespace {
+[[noreturn]] void fail(const std::filesystem::path& path, const char* what, int err) {
+  throw ProcessingError(path.string() + ": cannot write (" + what + ": " + std::strerror(err) + ")");
+}
+}  // namespace
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes, mode_t mode) {
+  namespace fs = std::filesystem;
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) fail(path, "creating a temporary file", errno);
+  auto cleanup = [&](const char* what, int err) {
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    fail(path, what, err);
+  };
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, mode & ~mask) != 0) cleanup("setting permissions", errno);
+  const char* p = bytes.data();
+  std::size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      cleanup("writing", errno);
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) cleanup("flushing", errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    fail(path, "closing", err);
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    fail(path, "renaming into place", err);
+  }
+}
+
+}  // namespace tracecast

@@ -1,0 +1,106 @@
+// The mesh module's CGAL code, kept in one translation unit (CGAL headers take minutes to
+// compile): exact-predicate self-intersection test on triangle soups.
+//
+// CGAL 5.5's self_intersections() needs a valid halfedge graph, which a non-manifold scan is not;
+// so the broad phase is CGAL's box_intersection_d and the narrow phase its exact do_intersect,
+// with adjacency handled as follows: triangles sharing an edge intersect only if they fold onto
+// each other (coplanar, third corners on the same side); triangles sharing one corner intersect
+// only if an opposite edge of one meets the other.
+#include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
+#include <CGAL/box_intersection_d.h>
+#include <CGAL/intersections.h>
+#include <tbb/parallel_for.h>
+
+#include <unordered_map>
+
+#include "tracecast/mesh/measure.h"
+
+namespace tracecast {
+
+namespace {
+using K = CGAL::Exact_predicates_inexact_constructions_kernel;
+using P3 = K::Point_3;
+using Box = CGAL::Box_intersection_d::Box_with_info_d<double, 3, std::uint32_t>;
+
+struct Key {
+  double x, y, z;
+  bool operator==(const Key& o) const { return x == o.x && y == o.y && z == o.z; }
+};
+struct KeyHash {
+  std::size_t operator()(const Key& k) const {
+    const std::hash<double> h;
+    return h(k.x) * 73856093u ^ h(k.y) * 19349663u ^ h(k.z) * 83492791u;
+  }
+};
+
+bool pair_intersects(const std::array<std::uint32_t, 3>& a, const std::array<std::uint32_t, 3>& b,
+                     const std::vector<P3>& P) {
+  int shared = 0, ia = -1, ib = -1;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      if (a[i] == b[j]) {
+        ++shared;
+        ia = i;
+        ib = j;
+      }
+  if (shared == 3) return false;  // duplicate triangle: counted as such elsewhere
+  if (shared == 2) {
+    // Find the corner of each triangle that is not on the shared edge.
+    auto lone = [&](const std::array<std::uint32_t, 3>& t, const std::array<std::uint32_t, 3>& o) {
+      for (int i = 0; i < 3; ++i)
+        if (t[i] != o[0] && t[i] != o[1] && t[i] != o[2]) return i;
+      return 0;
+    };
+    const int pa = lone(a, b), pb = lone(b, a);
+    const P3& e0 = P[a[(pa + 1) % 3]];
+    const P3& e1 = P[a[(pa + 2) % 3]];
+    const P3& p = P[a[pa]];
+    const P3& q = P[b[pb]];
+    return CGAL::coplanar(e0, e1, p, q) && CGAL::coplanar_orientation(e0, e1, p, q) == CGAL::POSITIVE;
+  }
+  const K::Triangle_3 ta(P[a[0]], P[a[1]], P[a[2]]), tb(P[b[0]], P[b[1]], P[b[2]]);
+  if (shared == 1) {
+    const K::Segment_3 sa(P[a[(ia + 1) % 3]], P[a[(ia + 2) % 3]]), sb(P[b[(ib + 1) % 3]], P[b[(ib + 2) % 3]]);
+    return CGAL::do_intersect(sa, tb) || CGAL::do_intersect(sb, ta);
+  }
+  return CGAL::do_intersect(ta, tb);
+}
+
+}  // namespace
+
+std::size_t count_self_intersections(const Mesh& mesh) {
+  // Vertices at the same position are the same corner (split seams are not intersections).
+  std::unordered_map<Key, std::uint32_t, KeyHash> canon;
+  canon.reserve(mesh.vertices.size());
+  std::vector<std::uint32_t> id(mesh.vertices.size());
+  std::vector<P3> P;
+  P.reserve(mesh.vertices.size());
+  for (std::size_t i = 0; i < mesh.vertices.size(); ++i) {
+    const Vec3& v = mesh.vertices[i];
+    auto [it, inserted] = canon.emplace(Key{v.x() + 0.0, v.y() + 0.0, v.z() + 0.0}, static_cast<std::uint32_t>(P.size()));
+    if (inserted) P.emplace_back(v.x(), v.y(), v.z());
+    id[i] = it->second;
+  }
+  std::vector<std::array<std::uint32_t, 3>> T;
+  std::vector<Box> boxes;
+  T.reserve(mesh.triangles.size());
+  boxes.reserve(mesh.triangles.size());
+  for (const Tri& t : mesh.triangles) {
+    const std::array<std::uint32_t, 3> c{id[t[0]], id[t[1]], id[t[2]]};
+    if (c[0] == c[1] || c[1] == c[2] || c[0] == c[2] || CGAL::collinear(P[c[0]], P[c[1]], P[c[2]])) continue;
+    boxes.emplace_back(P[c[0]].bbox() + P[c[1]].bbox() + P[c[2]].bbox(), static_cast<std::uint32_t>(T.size()));
+    T.push_back(c);
+  }
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> candidates;
+  CGAL::box_self_intersection_d(boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
+    candidates.emplace_back(a.info(), b.info());
+  });
+  std::vector<char> hit(candidates.size(), 0);
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, candidates.size(), 4096), [&](const auto& r) {
+    for (std::size_t i = r.begin(); i != r.end(); ++i)
+      hit[i] = pair_intersects(T[candidates[i].first], T[candidates[i].second], P);
+  });
+  return static_cast<std::size_t>(std::count(hit.begin(), hit.end(), 1));
+}
+
+}  // namespace tracecast
