@@ -122,6 +122,8 @@ std::string read_file_bytes(const std::filesystem::path& path) {
 }  // namespace detail
 
 Geometry read_geometry(const std::filesystem::path& path, const ReadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a folder, not a file");
   const Format format = options.format ? *options.format : format_from_path(path);
   const FormatInfo& fi = info(format);
   const std::string bytes = detail::read_file_bytes(path);

@@ -35,6 +35,27 @@ namespace tracecast::io::detail {
 
 namespace {
 
+std::string unescape_xml(const std::string& s) {
+  std::string o;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '&') {
+      o += s[i];
+      continue;
+    }
+    const std::pair<const char*, char> entities[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    bool matched = false;
+    for (auto [e, c] : entities)
+      if (s.compare(i, std::strlen(e), e) == 0) {
+        o += c;
+        i += std::strlen(e) - 1;
+        matched = true;
+        break;
+      }
+    if (!matched) o += '&';
+  }
+  return o;
+}
+
 // ------------------------------------------------------------------ serialisation over the pipe
 template <class T>
 void put(std::string& out, const T& v) {
@@ -198,6 +219,12 @@ void write_all(int fd, const std::string& s) {
 [[noreturn]] void child_main(int fd, const std::filesystem::path& path, Format format, std::size_t file_bytes) {
   // A crash must end the child quietly: the parent reports it.
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, SIG_DFL);
+  // The importer's own diagnostics (assertion texts, warnings) are not for the user.
+  if (const int devnull = ::open("/dev/null", O_WRONLY); devnull >= 0) {
+    ::dup2(devnull, STDOUT_FILENO);
+    ::dup2(devnull, STDERR_FILENO);
+    ::close(devnull);
+  }
 #ifndef TRACECAST_ASAN
   // Bound memory: importers need a small multiple of the file; refuse what a hostile header asks.
   const rlim_t limit = std::max<rlim_t>(rlim_t(2) << 30, rlim_t(file_bytes) * 64);
@@ -310,7 +337,7 @@ RawGeometry read_with_assimp(const std::filesystem::path& path, const std::strin
     if (hc) take(out.mesh.colors, nv);
     out.mesh.triangles.resize(nf);
     const auto tb = r.bytes(nf * sizeof(Tri));
-    std::memcpy(out.mesh.triangles.data(), tb.data(), tb.size());
+    if (nf > 0) std::memcpy(out.mesh.triangles.data(), tb.data(), tb.size());
     const auto no = r.get<std::uint32_t>();
     for (std::uint32_t i = 0; i < no; ++i) {
       ObjectRange o;
@@ -329,7 +356,14 @@ RawGeometry read_with_assimp(const std::filesystem::path& path, const std::strin
                                        format_name(format), WIFEXITED(status) ? WEXITSTATUS(status) : -1));
   }
   out.needs_weld = true;  // primitives are stored with split vertices
-  if (format == Format::ThreeMf) out.declared_unit = read_3mf_unit(path);
+  if (format == Format::ThreeMf) {
+    ThreeMfInfo info = read_3mf_info(path);
+    out.declared_unit = info.unit;
+    // Assimp names 3MF nodes "Object_<id>"; give them the names the file declares.
+    for (ObjectRange& o : out.objects)
+      for (const auto& [id, name] : info.names)
+        if (o.name == "Object_" + id) o.name = unescape_xml(name);
+  }
   return out;
 }
 
@@ -406,33 +440,47 @@ void check_glb_container(const std::filesystem::path& path, const std::string& b
     }
 }
 
-std::optional<Unit> read_3mf_unit(const std::filesystem::path& path) {
+ThreeMfInfo read_3mf_info(const std::filesystem::path& path) {
+  ThreeMfInfo info;
   unzFile z = unzOpen(path.c_str());
-  if (!z) return std::nullopt;
-  std::optional<Unit> unit;
-  if (unzLocateFile(z, "3D/3dmodel.model", 2) == UNZ_OK && unzOpenCurrentFile(z) == UNZ_OK) {
-    char head[4096];
-    const int n = unzReadCurrentFile(z, head, sizeof head);
+  if (!z) return info;
+  std::string model;
+  unz_file_info fi{};
+  if (unzLocateFile(z, "3D/3dmodel.model", 2) == UNZ_OK && unzGetCurrentFileInfo(z, &fi, nullptr, 0, nullptr, 0, nullptr, 0) == UNZ_OK &&
+      unzOpenCurrentFile(z) == UNZ_OK) {
+    char buf[1 << 16];
+    int n;
+    // The declared size may lie; read what inflates, up to 1 GB.
+    while ((n = unzReadCurrentFile(z, buf, sizeof buf)) > 0 && model.size() < (1u << 30))
+      model.append(buf, static_cast<std::size_t>(n));
     unzCloseCurrentFile(z);
-    if (n > 0) {
-      const std::string s(head, static_cast<std::size_t>(n));
-      const auto m = s.find("<model");
-      const auto u = m == std::string::npos ? m : s.find("unit=\"", m);
-      if (u != std::string::npos && u < s.find('>', m)) {
-        const auto e = s.find('"', u + 6);
-        if (e != std::string::npos) {
-          const std::string name = s.substr(u + 6, e - u - 6);
-          if (name == "micron") unit = std::nullopt;
-          else if (name == "foot") unit = std::nullopt;
-          else unit = parse_unit(name);
-        }
-      } else if (m != std::string::npos) {
-        unit = Unit::Millimetre;  // 3MF core spec: the default unit is the millimetre
-      }
-    }
   }
   unzClose(z);
-  return unit;
+  auto attribute = [&](std::size_t tag, std::size_t end, const char* name) -> std::optional<std::string> {
+    const std::string key = std::string(" ") + name + "=\"";
+    const auto at = model.find(key, tag);
+    if (at == std::string::npos || at > end) return std::nullopt;
+    const auto close = model.find('"', at + key.size());
+    if (close == std::string::npos || close > end) return std::nullopt;
+    return model.substr(at + key.size(), close - at - key.size());
+  };
+  const auto m = model.find("<model");
+  if (m != std::string::npos) {
+    const auto end = model.find('>', m);
+    if (const auto u = attribute(m, end, "unit")) {
+      info.unit = parse_unit(*u);  // micron and foot: not among our units, left to the guess
+    } else {
+      info.unit = Unit::Millimetre;  // 3MF core specification: the default unit
+    }
+  }
+  for (auto o = model.find("<object"); o != std::string::npos; o = model.find("<object", o + 7)) {
+    const auto end = model.find('>', o);
+    if (end == std::string::npos) break;
+    const auto id = attribute(o, end, "id");
+    const auto name = attribute(o, end, "name");
+    if (id && name) info.names.emplace_back(*id, *name);
+  }
+  return info;
 }
 
 }  // namespace tracecast::io::detail

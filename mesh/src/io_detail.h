@@ -206,8 +206,12 @@ RawGeometry read_with_assimp(const std::filesystem::path& path, const std::strin
                              double timeout_s);
 //! Structural checks of a GLB container before any parser sees it.
 void check_glb_container(const std::filesystem::path& path, const std::string& bytes);
-//! The unit a 3MF model declares (its <model unit="…"> attribute), if readable.
-std::optional<Unit> read_3mf_unit(const std::filesystem::path& path);
+//! What Assimp does not pass on from a 3MF model part: the declared unit and object names.
+struct ThreeMfInfo {
+  std::optional<Unit> unit;
+  std::vector<std::pair<std::string, std::string>> names;  //!< object id -> name
+};
+ThreeMfInfo read_3mf_info(const std::filesystem::path& path);
 
 // Writers: return the file's bytes (mm in, file units out).
 std::string ply_bytes(const Mesh& mesh, bool ascii, bool double_precision);

@@ -2,6 +2,7 @@
 // negative (relative) indices, polygons fan-triangulated, o/g names as objects.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "io_detail.h"
@@ -10,7 +11,9 @@ namespace tracecast::io::detail {
 
 RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes) {
   TextCursor in(bytes, path);
-  std::vector<Vec3> positions, colors;
+  std::vector<Vec3> positions, colors, vn;
+  std::vector<std::int64_t> normal_of;  // per vertex: index into vn from the face corners, -1 none
+  bool normals_consistent = true;
   positions.reserve(bytes.size() / 40);
   RawGeometry out;
   std::vector<Tri>& triangles = out.mesh.triangles;
@@ -44,6 +47,11 @@ RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes
         const std::string_view corner = in.token();
         if (corner.empty()) break;
         const std::string_view vtok = corner.substr(0, corner.find('/'));
+        // v//vn or v/vt/vn: the normal index is after the second slash.
+        std::int64_t nidx = 0;
+        if (const auto s1 = corner.find('/'); s1 != std::string_view::npos)
+          if (const auto s2 = corner.find('/', s1 + 1); s2 != std::string_view::npos)
+            if (!TextCursor::parse_int(corner.substr(s2 + 1), nidx)) nidx = 0;
         std::int64_t idx = 0;
         if (!TextCursor::parse_int(vtok, idx) || idx == 0)
           in.fail("malformed face corner '" + TextCursor::clip(corner) + "'");
@@ -53,6 +61,17 @@ RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes
         if (zero_based < 0 || zero_based >= n)
           in.fail(fmt::format("face refers to vertex {}, but only {} vertices are defined before it", idx, n));
         poly.push_back(zero_based);
+        // Per-vertex normals only when every corner of a vertex names the same normal.
+        const std::int64_t nn = static_cast<std::int64_t>(vn.size());
+        const std::int64_t nz = nidx > 0 ? nidx - 1 : nidx < 0 ? nn + nidx : -1;
+        if (nz < 0 || nz >= nn) {
+          normals_consistent = false;
+        } else if (normals_consistent) {
+          if (normal_of.size() < positions.size()) normal_of.resize(positions.size(), -1);
+          auto& slot = normal_of[static_cast<std::size_t>(zero_based)];
+          if (slot < 0) slot = nz;
+          else if (slot != nz && vn[static_cast<std::size_t>(slot)] != vn[static_cast<std::size_t>(nz)]) normals_consistent = false;
+        }
       }
       if (poly.size() < 3) {
         ++dropped;
@@ -61,6 +80,9 @@ RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes
           triangles.push_back({static_cast<std::int32_t>(poly[0]), static_cast<std::int32_t>(poly[j]),
                                               static_cast<std::int32_t>(poly[j + 1])});
       }
+    } else if (kw == "vn") {
+      const double x = in.number("normal x"), y = in.number("normal y"), z = in.number("normal z");
+      vn.emplace_back(x, y, z);
     } else if (kw == "o" || kw == "g") {
       std::string name(in.rest_of_line());
       if (!out.objects.empty() && out.objects.back().first_triangle == triangles.size())
@@ -77,6 +99,13 @@ RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes
   out.close_object();
   if (!colored || colors.size() != positions.size()) colors.clear();
   Mesh& m = out.mesh;
+  if (normals_consistent && !vn.empty() && normal_of.size() == positions.size() &&
+      std::find(normal_of.begin(), normal_of.end(), -1) == normal_of.end()) {
+    m.normals.reserve(positions.size());
+    for (std::int64_t k : normal_of) m.normals.push_back(vn[static_cast<std::size_t>(k)]);
+    for (Vec3& n : m.normals)
+      if (!n.allFinite()) n = Vec3::Zero();
+  }
   m.vertices = std::move(positions);
   m.colors = std::move(colors);
   if (!m.colors.empty()) {

@@ -167,8 +167,10 @@ MeshInfo measure(const Mesh& mesh, const MeasureOptions& options) {
     if (twice_g >= 0 && twice_g % 2 == 0) info.genus = static_cast<int>(twice_g / 2);
   }
   if (info.watertight) {
+    // About the box centre: far from the origin the plain sum loses digits to cancellation.
+    const Vec3 c = 0.5 * (info.box.min + info.box.max);
     double six_v = 0;
-    for (const Tri& t : F) six_v += V[t[0]].dot(V[t[1]].cross(V[t[2]]));
+    for (const Tri& t : F) six_v += (V[t[0]] - c).dot((V[t[1]] - c).cross(V[t[2]] - c));
     info.volume_mm3 = six_v / 6.0;
   }
   if (options.self_intersections && !F.empty()) info.self_intersecting_pairs = count_self_intersections(mesh);

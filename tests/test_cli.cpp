@@ -1,0 +1,120 @@
+// The tracecast binary: exit codes, JSON output, atomic outputs, on generated and real files.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "tracecast/mesh/io.h"
+
+using namespace tracecast;
+
+namespace {
+struct Run {
+  int code;
+  std::string out;  // stdout; stderr is captured into err
+  std::string err;
+};
+
+Run run(const std::string& args) {
+  const auto dir = test::temp_dir("cli-stderr");
+  const std::string cmd = std::string(TRACECAST_BIN) + " " + args + " 2>" + (dir / "err").string();
+  Run r{};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.err = test::read_bytes(dir / "err");
+  return r;
+}
+}  // namespace
+
+TEST_CASE("cli: usage errors exit 2, help exits 0", "[cli]") {
+  CHECK(run("").code == 2);
+  CHECK(run("frobnicate").code == 2);
+  CHECK(run("info").code == 2);
+  CHECK(run("info x.ply --units furlong").code == 2);
+  const Run h = run("--help");
+  CHECK(h.code == 0);
+  CHECK(h.out.find("Exit codes") != std::string::npos);
+  CHECK(run("info --help").code == 0);
+}
+
+TEST_CASE("cli: info on a generated mesh, text and JSON", "[cli]") {
+  const auto dir = test::temp_dir("cli-info");
+  io::write_mesh(dir / "cube.stl", test::cube(150));
+  const Run t = run("info " + (dir / "cube.stl").string());
+  REQUIRE(t.code == 0);
+  CHECK(t.out.find("watertight       yes") != std::string::npos);
+  const Run j = run("info --json " + (dir / "cube.stl").string());
+  REQUIRE(j.code == 0);
+  const auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["vertices"] == 8);
+  CHECK(doc["faces"] == 12);
+  CHECK(doc["watertight"] == true);
+  CHECK(doc["genus"] == 0);
+  CHECK(doc["volume_mm3"].get<double>() == Approx(150.0 * 150 * 150));
+  CHECK(doc["units"]["unit"] == "mm");
+  CHECK(run("info -q " + (dir / "cube.stl").string()).out.empty());
+}
+
+TEST_CASE("cli: bad input exits 3 with a one-line reason naming the file", "[cli]") {
+  const auto dir = test::temp_dir("cli-bad");
+  test::write_bytes(dir / "bad.ply", "ply\nformat ascii 1.0\nelement vertex 1000000000000\nend_header\n");
+  const Run r = run("info " + (dir / "bad.ply").string());
+  CHECK(r.code == 3);
+  CHECK(r.err.find((dir / "bad.ply").string()) != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(run("info " + (dir / "missing.obj").string()).code == 3);
+}
+
+TEST_CASE("cli: convert writes atomically and keeps the old file on failure", "[cli]") {
+  const auto dir = test::temp_dir("cli-convert");
+  io::write_mesh(dir / "in.ply", test::uv_sphere(100, 10, 20));
+  REQUIRE(run("convert -q " + (dir / "in.ply").string() + " " + (dir / "out.3mf").string()).code == 0);
+  const std::string good = test::read_bytes(dir / "out.3mf");
+  CHECK(io::read_mesh(dir / "out.3mf").mesh.triangles.size() == test::uv_sphere(100, 10, 20).triangles.size());
+  test::write_bytes(dir / "broken.ply", "ply\nformat ascii 1.0\n");
+  CHECK(run("convert " + (dir / "broken.ply").string() + " " + (dir / "out.3mf").string()).code == 3);
+  CHECK(test::read_bytes(dir / "out.3mf") == good);
+  CHECK(run("convert " + (dir / "in.ply").string() + " " + (dir / "out.off").string()).code == 3);  // not writable
+  CHECK(run("convert " + (dir / "in.ply").string() + " /nonexistent-dir/out.ply").code == 4);
+}
+
+TEST_CASE("cli: synth face is deterministic", "[cli]") {
+  const auto dir = test::temp_dir("cli-synth");
+  REQUIRE(run("synth face -q -o " + (dir / "a.ply").string() + " --spacing 2 --seed 3").code == 0);
+  REQUIRE(run("synth face -q -o " + (dir / "b.ply").string() + " --spacing 2 --seed 3").code == 0);
+  CHECK(test::read_bytes(dir / "a.ply") == test::read_bytes(dir / "b.ply"));
+  const Run j = run("info --json " + (dir / "a.ply").string());
+  const auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["boundary_loops"] == 1);
+  CHECK(doc["units"]["unit"] == "mm");
+}
+
+TEST_CASE("cli: info on every real scan and both corrupt GLBs", "[cli][shared]") {
+  const auto dir = *test::shared_scans();
+  auto info = [&](const char* f) { return nlohmann::json::parse(run("info --json " + (dir / f).string()).out); };
+  const auto n = info("nefertiti.obj");
+  CHECK(n["vertices"] == 49971);
+  CHECK(n["faces"] == 99938);
+  CHECK(n["watertight"] == true);
+  const auto ig = info("igea.ply");
+  CHECK(ig["vertices"] == 134345);
+  CHECK(ig["units"]["unit"] == "m");
+  const auto f = info("face.obj");
+  CHECK(f["watertight"] == false);
+  CHECK(f["boundary_loops"].get<int>() > 0);
+  CHECK(info("decimated-max.obj")["watertight"] == true);
+  for (const char* bad : {"corrupt/facecap-utf8-mangled.glb", "corrupt/leeperrysmith-utf8-mangled.glb"}) {
+    const Run r = run("info " + (dir / bad).string());
+    CHECK(r.code == 3);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
