@@ -123,14 +123,18 @@ std::string import_and_serialise(const std::filesystem::path& path, Format forma
     const auto base = static_cast<std::int64_t>(mesh.vertices.size());
     aiMatrix3x3 nxf(xf);
     nxf.Inverse().Transpose();
+    const bool identity = xf.IsIdentity();
     normals = normals && am->mNormals;
     colors = colors && am->mColors[0];
+    mesh.vertices.reserve(mesh.vertices.size() + am->mNumVertices);
+    if (normals) mesh.normals.reserve(mesh.normals.size() + am->mNumVertices);
+    mesh.triangles.reserve(mesh.triangles.size() + am->mNumFaces);
     for (unsigned i = 0; i < am->mNumVertices; ++i) {
-      const aiVector3D p = xf * am->mVertices[i];
+      const aiVector3D p = identity ? am->mVertices[i] : xf * am->mVertices[i];
       mesh.vertices.emplace_back(p.x, p.y, p.z);
       if (normals) {
-        aiVector3D n = nxf * am->mNormals[i];
-        n.Normalize();
+        aiVector3D n = identity ? am->mNormals[i] : nxf * am->mNormals[i];
+        if (!identity) n.Normalize();
         mesh.normals.emplace_back(n.x, n.y, n.z);
       }
       if (colors) mesh.colors.emplace_back(am->mColors[0][i].r, am->mColors[0][i].g, am->mColors[0][i].b);
