@@ -16,6 +16,7 @@ std::vector<Command> commands() {
        setup_info},
       {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
       {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
+      {"key", "Create and inspect the secret keys that mark pieces", setup_key},
   };
 }
 

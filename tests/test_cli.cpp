@@ -118,3 +118,21 @@ TEST_CASE("cli: info on every real scan and both corrupt GLBs", "[cli][shared]")
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
 }
+
+TEST_CASE("cli: key new writes a 0600 key and prints only its id", "[cli]") {
+  const auto dir = test::temp_dir("cli-key");
+  const std::string key = (dir / "w.key").string();
+  const Run r = run("key new -o " + key + " --json");
+  REQUIRE(r.code == 0);
+  const auto doc = nlohmann::json::parse(r.out);
+  const std::string id = doc["key_id"];
+  CHECK(id.size() == 16);
+  const std::string file = test::read_bytes(key);
+  const std::string secret = file.substr(file.find("secret ") + 7, 64);
+  CHECK(r.out.find(secret) == std::string::npos);
+  CHECK(r.err.find(secret) == std::string::npos);
+  CHECK(run("key id " + key).out == id + "\n");
+  CHECK(run("key new -o " + key).code == 3);  // never overwritten
+  CHECK(run("key id " + (dir / "missing.key").string()).code == 3);
+  CHECK(run("key").code == 2);
+}

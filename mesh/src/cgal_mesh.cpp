@@ -1,5 +1,6 @@
 // The mesh module's CGAL code, kept in one translation unit (CGAL headers take minutes to
-// compile): exact-predicate self-intersection test on triangle soups.
+// compile): conversions to and from Surface_mesh, and the exact-predicate self-intersection
+// test on triangle soups.
 //
 // CGAL 5.5's self_intersections() needs a valid halfedge graph, which a non-manifold scan is not;
 // so the broad phase is CGAL's box_intersection_d and the narrow phase its exact do_intersect,
@@ -7,12 +8,16 @@
 // each other (coplanar, third corners on the same side); triangles sharing one corner intersect
 // only if an opposite edge of one meets the other.
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
+#include <CGAL/Polygon_mesh_processing/orient_polygon_soup.h>
+#include <CGAL/Polygon_mesh_processing/polygon_soup_to_polygon_mesh.h>
 #include <CGAL/box_intersection_d.h>
 #include <CGAL/intersections.h>
 #include <tbb/parallel_for.h>
 
 #include <unordered_map>
 
+#include "tracecast/mesh/cgal.h"
+#include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/measure.h"
 
 namespace tracecast {
@@ -104,3 +109,67 @@ std::size_t count_self_intersections(const Mesh& mesh) {
 }
 
 }  // namespace tracecast
+
+namespace tracecast::cgal {
+
+SurfaceMesh to_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report) {
+  ToSurfaceMeshReport r;
+  std::vector<Point> points;
+  points.reserve(mesh.vertices.size());
+  for (const Vec3& v : mesh.vertices) points.emplace_back(v.x(), v.y(), v.z());
+  std::vector<std::array<std::size_t, 3>> faces;
+  faces.reserve(mesh.triangles.size());
+  for (const Tri& t : mesh.triangles) {
+    if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) {
+      ++r.dropped_faces;
+      continue;
+    }
+    faces.push_back({static_cast<std::size_t>(t[0]), static_cast<std::size_t>(t[1]), static_cast<std::size_t>(t[2])});
+  }
+  const std::size_t before = points.size();
+  const auto original = faces;
+  // Orients the soup and duplicates vertices where it cannot be made manifold.
+  CGAL::Polygon_mesh_processing::orient_polygon_soup(points, faces);
+  r.duplicated_vertices = points.size() - before;
+  for (std::size_t f = 0; f < faces.size() && !r.reoriented; ++f) {
+    // A flipped face keeps its corner set but reverses the cyclic order.
+    const auto& a = original[f];
+    const auto& b = faces[f];
+    for (int k = 0; k < 3; ++k)
+      if (a[0] == b[k] && a[1] == b[(k + 2) % 3]) r.reoriented = true;
+  }
+  SurfaceMesh sm;
+  CGAL::Polygon_mesh_processing::polygon_soup_to_polygon_mesh(points, faces, sm);
+  if (report) *report = r;
+  return sm;
+}
+
+Mesh from_surface_mesh(const SurfaceMesh& input) {
+  const SurfaceMesh* sm = &input;
+  SurfaceMesh compacted;
+  if (input.has_garbage()) {
+    compacted = input;
+    compacted.collect_garbage();
+    sm = &compacted;
+  }
+  Mesh m;
+  m.vertices.reserve(sm->number_of_vertices());
+  for (const auto v : sm->vertices()) {
+    const Point& p = sm->point(v);
+    m.vertices.emplace_back(p.x(), p.y(), p.z());
+  }
+  m.triangles.reserve(sm->number_of_faces());
+  for (const auto f : sm->faces()) {
+    Tri t{};
+    int k = 0;
+    for (const auto v : CGAL::vertices_around_face(sm->halfedge(f), *sm)) {
+      if (k == 3) throw ProcessingError("CGAL mesh has a face that is not a triangle");
+      t[k++] = static_cast<std::int32_t>(v.idx());
+    }
+    if (k != 3) throw ProcessingError("CGAL mesh has a face that is not a triangle");
+    m.triangles.push_back(t);
+  }
+  return m;
+}
+
+}  // namespace tracecast::cgal

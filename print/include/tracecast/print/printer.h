@@ -1,0 +1,44 @@
+// Printer profiles and the questions a mold part asks of them: does it fit, in which orientation.
+//
+// Defaults come from mold-making practice: resin (MSLA/SLA) prints skin detail at 25–50 µm
+// layers and needs 0.1 mm clearance per side on registration keys; FDM needs 0.2 mm and prints
+// 100–300 µm layer lines into the silicone.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast::print {
+
+enum class Technology { Resin, Fdm };
+
+struct PrinterProfile {
+  std::string name;
+  Technology technology = Technology::Resin;
+  Vec3 build_volume_mm = Vec3(218, 123, 250);  //!< x, y, z
+  double layer_height_mm = 0.05;
+  double key_clearance_mm = 0.1;  //!< per side, between male and female registration keys
+  double min_wall_mm = 1.0;       //!< thinnest wall printed reliably
+};
+
+//! Built-in profiles: "resin" (a common 9-inch MSLA printer, the default), "resin-small"
+//! (a 6-inch MSLA), "fdm" (a common 220 mm bed printer).
+const std::vector<PrinterProfile>& printer_profiles();
+//! A built-in profile by name; nullopt if there is none.
+std::optional<PrinterProfile> find_printer(const std::string& name);
+
+struct BuildFit {
+  bool fits = false;
+  Vec3 size_mm = Vec3::Zero();   //!< the part's box in the chosen orientation (x, y, z)
+  std::array<int, 3> axes{0, 1, 2};  //!< part axis placed along printer x, y, z
+  double margin_mm = 0;          //!< smallest room left on any axis (negative: overhang)
+};
+
+//! Tries the 6 axis-aligned orientations of the part's bounding box and keeps the one that
+//! leaves the most room (or overhangs least).
+BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer);
+
+}  // namespace tracecast::print
