@@ -1,0 +1,303 @@
+#include "tracecast/scan/reconstruct.h"
+
+#include <fmt/format.h>
+#include <open3d/geometry/KDTreeFlann.h>
+#include <open3d/geometry/PointCloud.h>
+#include <open3d/geometry/TriangleMesh.h>
+#include <open3d/utility/Logging.h>
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+#include <unordered_map>
+
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/open3d.h"
+#include "tracecast/mesh/units.h"
+
+namespace tracecast::scan {
+
+namespace {
+
+using O3Cloud = open3d::geometry::PointCloud;
+
+class Timer {
+ public:
+  explicit Timer(std::vector<StepTime>& out) : out_(out), t_(std::chrono::steady_clock::now()) {}
+  void lap(const std::string& step) {
+    const auto now = std::chrono::steady_clock::now();
+    out_.push_back({step, std::chrono::duration<double>(now - t_).count()});
+    t_ = now;
+  }
+
+ private:
+  std::vector<StepTime>& out_;
+  std::chrono::steady_clock::time_point t_;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+struct UnionFind {
+  std::vector<std::uint32_t> p;
+  explicit UnionFind(std::size_t n) : p(n) { std::iota(p.begin(), p.end(), 0u); }
+  std::uint32_t find(std::uint32_t x) {
+    while (p[x] != x) x = p[x] = p[p[x]];
+    return x;
+  }
+  void unite(std::uint32_t a, std::uint32_t b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) p[std::max(a, b)] = std::min(a, b);
+  }
+};
+
+//! Indices of the points in the largest cluster connected at `link_mm` (voxel connectivity:
+//! points in the same or a neighbouring voxel of that size are connected).
+std::vector<std::size_t> largest_cluster(const std::vector<Vec3>& pts, double link_mm) {
+  struct KeyHash {
+    std::size_t operator()(const std::array<std::int64_t, 3>& k) const {
+      return static_cast<std::size_t>((k[0] * 73856093) ^ (k[1] * 19349663) ^ (k[2] * 83492791));
+    }
+  };
+  std::unordered_map<std::array<std::int64_t, 3>, std::uint32_t, KeyHash> voxel;
+  std::vector<std::uint32_t> of(pts.size());
+  voxel.reserve(pts.size() / 4 + 16);
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    const std::array<std::int64_t, 3> k{static_cast<std::int64_t>(std::floor(pts[i].x() / link_mm)),
+                                        static_cast<std::int64_t>(std::floor(pts[i].y() / link_mm)),
+                                        static_cast<std::int64_t>(std::floor(pts[i].z() / link_mm))};
+    of[i] = voxel.emplace(k, static_cast<std::uint32_t>(voxel.size())).first->second;
+  }
+  UnionFind uf(voxel.size());
+  for (const auto& [k, id] : voxel)
+    for (int dx = -1; dx <= 1; ++dx)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dz = -1; dz <= 1; ++dz) {
+          const auto it = voxel.find({k[0] + dx, k[1] + dy, k[2] + dz});
+          if (it != voxel.end()) uf.unite(id, it->second);
+        }
+  std::vector<std::size_t> count(voxel.size(), 0);
+  for (std::uint32_t v : of) ++count[uf.find(v)];
+  const auto best = static_cast<std::uint32_t>(std::max_element(count.begin(), count.end()) - count.begin());
+  std::vector<std::size_t> keep;
+  for (std::size_t i = 0; i < pts.size(); ++i)
+    if (uf.find(of[i]) == best) keep.push_back(i);
+  return keep;
+}
+
+bool inside(const Crop& c, const Vec3& p) {
+  switch (c.kind) {
+    case CropKind::Box: return (p.array() >= c.a.array()).all() && (p.array() <= c.b.array()).all();
+    case CropKind::Sphere: return (p - c.a).norm() <= c.radius_mm;
+    case CropKind::Plane: return (p - c.a).dot(c.b) >= 0;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+std::optional<Crop> parse_crop(const std::string& text) {
+  Crop c;
+  if (text == "auto") return c;
+  if (text == "none") {
+    c.kind = CropKind::None;
+    return c;
+  }
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const std::string kind = text.substr(0, colon);
+  std::vector<double> v;
+  std::stringstream ss(text.substr(colon + 1));
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      std::size_t used = 0;
+      v.push_back(std::stod(item, &used));
+      if (used != item.size() || !std::isfinite(v.back())) return std::nullopt;
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+  if (kind == "box" && v.size() == 6) {
+    c.kind = CropKind::Box;
+    c.a = Vec3(v[0], v[1], v[2]).cwiseMin(Vec3(v[3], v[4], v[5]));
+    c.b = Vec3(v[0], v[1], v[2]).cwiseMax(Vec3(v[3], v[4], v[5]));
+    return c;
+  }
+  if (kind == "sphere" && v.size() == 4 && v[3] > 0) {
+    c.kind = CropKind::Sphere;
+    c.a = Vec3(v[0], v[1], v[2]);
+    c.radius_mm = v[3];
+    return c;
+  }
+  if (kind == "plane" && v.size() == 6 && Vec3(v[3], v[4], v[5]).norm() > 0) {
+    c.kind = CropKind::Plane;
+    c.a = Vec3(v[0], v[1], v[2]);
+    c.b = Vec3(v[3], v[4], v[5]).normalized();
+    return c;
+  }
+  return std::nullopt;
+}
+
+std::vector<Vec3> outward_vertex_normals(const Mesh& m) {
+  std::vector<Vec3> n(m.vertices.size(), Vec3::Zero());
+  for (const Tri& t : m.triangles) {
+    const Vec3 fn = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
+    for (std::int32_t v : t) n[static_cast<std::size_t>(v)] += fn;  // area-weighted
+  }
+  const MeshInfo info = measure(m, {false});
+  const double sign = info.volume_mm3 && *info.volume_mm3 < 0 ? -1.0 : 1.0;
+  for (Vec3& v : n) {
+    const double l = v.norm();
+    v = l > 0 ? Vec3(sign * v / l) : Vec3::Zero();
+  }
+  return n;
+}
+
+Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, ScanReport* report_out) {
+  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  ScanReport r;
+  Timer timer(r.timings);
+  r.points_in = input.size();
+  if (input.size() < 100)
+    throw InputError(fmt::format("too few points to reconstruct a surface ({}; a face scan has thousands)", input.size()));
+  validate(input, "scan");
+
+  auto cloud = to_open3d(input);
+  r.median_spacing_mm = median(cloud->ComputeNearestNeighborDistance());
+  if (!(r.median_spacing_mm > 0))
+    throw InputError("the points have no spacing (all duplicates of a few positions)");
+  timer.lap("spacing");
+
+  // Outliers: far from their neighbours statistically, then isolated within a few spacings.
+  {
+    auto [kept, idx] = cloud->RemoveStatisticalOutliers(o.outlier_neighbors, o.outlier_std_ratio);
+    r.removed_statistical = cloud->points_.size() - idx.size();
+    cloud = kept;
+  }
+  {
+    auto [kept, idx] = cloud->RemoveRadiusOutliers(o.radius_min_points, o.radius_factor * r.median_spacing_mm);
+    r.removed_radius = cloud->points_.size() - idx.size();
+    cloud = kept;
+  }
+  if (cloud->points_.size() < 100) throw InputError("fewer than 100 points are left after removing outliers");
+  timer.lap("outliers");
+
+  // Crop.
+  {
+    std::vector<std::size_t> keep;
+    if (o.crop.kind == CropKind::Auto) {
+      keep = largest_cluster(cloud->points_, 5.0 * r.median_spacing_mm);
+    } else {
+      for (std::size_t i = 0; i < cloud->points_.size(); ++i)
+        if (inside(o.crop, cloud->points_[i])) keep.push_back(i);
+    }
+    r.removed_crop = cloud->points_.size() - keep.size();
+    cloud = cloud->SelectByIndex(keep);
+    if (cloud->points_.size() < 100) throw InputError("fewer than 100 points are left after cropping");
+    const double extent = bounding_box(cloud->points_).extent().maxCoeff();
+    if (extent < kHeadMinExtentMm || extent > kHeadMaxExtentMm)
+      throw InputError(fmt::format("no face-sized structure: the {} cluster is {:.1f} mm across (a face or head is "
+                                   "{:.0f}-{:.0f} mm; check --units)",
+                                   o.crop.kind == CropKind::Auto ? "largest" : "cropped", extent, kHeadMinExtentMm,
+                                   kHeadMaxExtentMm));
+  }
+  timer.lap("crop");
+
+  if (o.voxel_mm > 0) {
+    const std::size_t before = cloud->points_.size();
+    cloud = cloud->VoxelDownSample(o.voxel_mm);
+    r.removed_voxel = before - cloud->points_.size();
+    timer.lap("downsample");
+  }
+  r.points_used = cloud->points_.size();
+
+  // Normals: the scanner's if it gave them, else estimated and turned away from the centroid
+  // (the inside of a head or of a face's bowl lies behind the surface).
+  if (!cloud->HasNormals()) {
+    r.normals_estimated = true;
+    cloud->EstimateNormals(open3d::geometry::KDTreeSearchParamHybrid(4.0 * r.median_spacing_mm, 30));
+    Vec3 c = Vec3::Zero();
+    for (const Vec3& p : cloud->points_) c += p;
+    c /= static_cast<double>(cloud->points_.size());
+    for (std::size_t i = 0; i < cloud->points_.size(); ++i)
+      if (cloud->normals_[i].dot(cloud->points_[i] - c) < 0) cloud->normals_[i] = -cloud->normals_[i];
+    timer.lap("normals");
+  }
+
+  const double extent = bounding_box(cloud->points_).extent().maxCoeff();
+  r.resolution_mm = o.resolution_mm > 0 ? o.resolution_mm : std::clamp(r.median_spacing_mm, 0.25, 5.0);
+  r.poisson_depth = o.poisson_depth > 0
+                        ? o.poisson_depth
+                        : std::clamp(static_cast<int>(std::ceil(std::log2(1.1 * extent / r.resolution_mm))), 5, 11);
+  auto [poisson, density] = open3d::geometry::TriangleMesh::CreateFromPointCloudPoisson(
+      *cloud, static_cast<std::size_t>(r.poisson_depth), 0.0f, 1.1f, false, -1);
+  (void)density;
+  if (!poisson || poisson->triangles_.empty()) throw ProcessingError("surface reconstruction produced no surface");
+  timer.lap("poisson");
+
+  // Trim what the data does not support.
+  const double support = o.trim_factor * std::max(r.median_spacing_mm, r.resolution_mm);
+  open3d::geometry::KDTreeFlann tree(*cloud);
+  {
+    std::vector<bool> remove(poisson->vertices_.size(), false);
+    std::vector<int> idx(1);
+    std::vector<double> d2(1);
+    for (std::size_t i = 0; i < poisson->vertices_.size(); ++i)
+      if (tree.SearchKNN(poisson->vertices_[i], 1, idx, d2) < 1 || d2[0] > support * support) remove[i] = true;
+    poisson->RemoveVerticesByMask(remove);
+    poisson->RemoveDegenerateTriangles();
+    poisson->RemoveUnreferencedVertices();
+  }
+  {
+    // Keep the pieces of at least 5 % of the largest.
+    auto [cluster_of, sizes, areas] = poisson->ClusterConnectedTriangles();
+    (void)areas;
+    if (sizes.empty()) throw ProcessingError("no surface is left after trimming the unsupported parts");
+    const std::size_t largest = *std::max_element(sizes.begin(), sizes.end());
+    std::vector<bool> remove(poisson->triangles_.size(), false);
+    for (std::size_t t = 0; t < remove.size(); ++t)
+      remove[t] = sizes[static_cast<std::size_t>(cluster_of[t])] * 20 < largest;
+    poisson->RemoveTrianglesByMask(remove);
+    poisson->RemoveUnreferencedVertices();
+    poisson->RemoveNonManifoldEdges();
+    poisson->RemoveUnreferencedVertices();
+  }
+  timer.lap("trim");
+
+  Mesh out;
+  out.vertices = poisson->vertices_;
+  for (const Eigen::Vector3i& t : poisson->triangles_) out.triangles.push_back({t[0], t[1], t[2]});
+  if (out.triangles.empty()) throw ProcessingError("no surface is left after trimming the unsupported parts");
+
+  // Report: accuracy against the points used, and any surface still far from the data.
+  {
+    const SurfaceQuery q(out);
+    r.accuracy = summarize(q.distances(cloud->points_));
+    std::vector<int> idx(1);
+    std::vector<double> d2(1);
+    const double far = 2.0 * r.median_spacing_mm;
+    for (const Tri& t : out.triangles) {
+      const Vec3 a = out.vertices[t[0]], b = out.vertices[t[1]], c = out.vertices[t[2]];
+      const double area = 0.5 * (b - a).cross(c - a).norm();
+      r.area_mm2 += area;
+      tree.SearchKNN(Vec3((a + b + c) / 3.0), 1, idx, d2);
+      if (d2[0] > far * far) r.invented_area_mm2 += area;
+    }
+    const MeshInfo info = measure(out, {false});
+    r.boundary_loops = info.boundary_loops;
+    r.vertices = out.vertices.size();
+    r.faces = out.triangles.size();
+  }
+  timer.lap("report");
+  if (report_out) *report_out = r;
+  return out;
+}
+
+}  // namespace tracecast::scan

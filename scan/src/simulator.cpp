@@ -1,0 +1,163 @@
+#include "tracecast/scan/simulator.h"
+
+#include <cmath>
+
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+
+namespace tracecast::scan {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+//! Portable generator (splitmix64) and distributions: the same seed gives the same scan on any
+//! standard library.
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double normal() {  // Box–Muller
+    const double u1 = 1.0 - uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * kPi * u2);
+  }
+};
+
+Eigen::Matrix3d random_rotation(Rng& rng) {
+  Eigen::Quaterniond q(rng.normal(), rng.normal(), rng.normal(), rng.normal());
+  q.normalize();
+  return q.toRotationMatrix();
+}
+
+}  // namespace
+
+std::vector<ScanView> views_around(const Aabb& box, const std::vector<double>& yaw_deg, double distance) {
+  const Vec3 c = 0.5 * (box.min + box.max);
+  std::vector<ScanView> v;
+  for (double yaw : yaw_deg) {
+    const double a = yaw * kPi / 180.0;
+    v.push_back({c + distance * Vec3(std::sin(a), 0, std::cos(a)), c, Vec3::UnitY()});
+  }
+  return v;
+}
+
+SimulatedScan simulate_scan(const Mesh& truth, const SimulatorOptions& o) {
+  if (!(o.spacing_mm > 0) || !(o.noise_mm >= 0) || !(o.outlier_fraction >= 0 && o.outlier_fraction < 1) ||
+      !(o.density_variation >= 0 && o.density_variation <= 1))
+    throw InputError("scan simulator: spacing must be positive, noise non-negative, fractions within 0-1");
+  const SurfaceQuery query(truth);
+  const Aabb box = bounding_box(truth);
+  std::vector<ScanView> views = o.views;
+  if (views.empty()) views = views_around(box, {0.0});
+  Rng rng{o.seed};
+
+  // Uneven density: a smooth random field of a few Gaussian blobs over the object's box.
+  struct Blob {
+    Vec3 c;
+    double r;
+  };
+  std::vector<Blob> blobs;
+  for (int i = 0; i < 6; ++i)
+    blobs.push_back({box.min + Vec3(rng.uniform(), rng.uniform(), rng.uniform()).cwiseProduct(box.extent()),
+                     0.15 * box.extent().norm() * (0.5 + rng.uniform())});
+  auto thinning = [&](const Vec3& p) {
+    double f = 0;
+    for (const Blob& b : blobs) f = std::max(f, std::exp(-0.5 * (p - b.c).squaredNorm() / (b.r * b.r)));
+    return f;
+  };
+
+  SimulatedScan out;
+  const double cos_max = std::cos(o.max_incidence_deg * kPi / 180.0);
+  for (std::size_t vi = 0; vi < views.size(); ++vi) {
+    const ScanView& v = views[vi];
+    const Vec3 fwd = (v.target_mm - v.eye_mm).normalized();
+    const Vec3 right = fwd.cross(v.up).normalized();
+    const Vec3 up = right.cross(fwd);
+    const double dist = (v.target_mm - v.eye_mm).norm();
+    // Image plane at unit distance; its pixel pitch maps to spacing_mm at the target.
+    const double pitch = o.spacing_mm / dist;
+    double umin = 1e9, umax = -1e9, vmin = 1e9, vmax = -1e9;
+    for (int k = 0; k < 8; ++k) {
+      const Vec3 corner((k & 1) ? box.max.x() : box.min.x(), (k & 2) ? box.max.y() : box.min.y(),
+                        (k & 4) ? box.max.z() : box.min.z());
+      const Vec3 d = corner - v.eye_mm;
+      const double z = d.dot(fwd);
+      if (z <= 0) throw InputError("scan simulator: a view's camera is inside or behind the object");
+      umin = std::min(umin, d.dot(right) / z);
+      umax = std::max(umax, d.dot(right) / z);
+      vmin = std::min(vmin, d.dot(up) / z);
+      vmax = std::max(vmax, d.dot(up) / z);
+    }
+    const auto nu = static_cast<long>((umax - umin) / pitch) + 1, nv = static_cast<long>((vmax - vmin) / pitch) + 1;
+    if (static_cast<double>(nu) * nv > 4e7) throw InputError("scan simulator: spacing too fine (over 40 M rays a view)");
+    std::vector<Vec3> origins, dirs;
+    origins.reserve(static_cast<std::size_t>(nu * nv));
+    dirs.reserve(static_cast<std::size_t>(nu * nv));
+    for (long j = 0; j < nv; ++j)
+      for (long i = 0; i < nu; ++i) {
+        origins.push_back(v.eye_mm);
+        dirs.push_back((fwd + (umin + i * pitch) * right + (vmin + j * pitch) * up).normalized());
+      }
+    const std::vector<RayHit> hits = query.cast(origins, dirs);
+    for (std::size_t r = 0; r < hits.size(); ++r) {
+      if (!hits[r].hit) continue;
+      const double c = std::abs(hits[r].normal.dot(dirs[r]));
+      if (c < cos_max) continue;
+      const Vec3 p = v.eye_mm + (hits[r].t + o.noise_mm * rng.normal()) * dirs[r];
+      if (o.density_variation > 0 && rng.uniform() < o.density_variation * thinning(p)) continue;
+      out.cloud.points.push_back(p);
+      if (o.normals) {
+        const Vec3 n = hits[r].normal.dot(dirs[r]) < 0 ? hits[r].normal : Vec3(-hits[r].normal);
+        out.cloud.normals.push_back(n.normalized());
+      }
+      out.view.push_back(static_cast<std::uint16_t>(vi));
+    }
+  }
+  if (out.cloud.points.empty()) throw InputError("scan simulator: no view sees the surface");
+
+  if (o.holes > 0) {
+    std::vector<Vec3> centres;
+    for (std::size_t h = 0; h < o.holes; ++h) centres.push_back(out.cloud.points[rng.next() % out.cloud.points.size()]);
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < out.cloud.points.size(); ++i) {
+      bool keep = true;
+      for (const Vec3& c : centres) keep = keep && (out.cloud.points[i] - c).norm() > o.hole_radius_mm;
+      if (!keep) continue;
+      out.cloud.points[w] = out.cloud.points[i];
+      if (o.normals) out.cloud.normals[w] = out.cloud.normals[i];
+      out.view[w] = out.view[i];
+      ++w;
+    }
+    out.cloud.points.resize(w);
+    if (o.normals) out.cloud.normals.resize(w);
+    out.view.resize(w);
+  }
+  out.outlier.assign(out.cloud.points.size(), 0);
+  if (o.outlier_fraction > 0) {
+    const Aabb data = bounding_box(out.cloud.points);
+    const Vec3 lo = data.min - 0.15 * data.extent(), size = 1.3 * data.extent();
+    const auto n = static_cast<std::size_t>(std::llround(o.outlier_fraction * out.cloud.points.size()));
+    for (std::size_t i = 0; i < n; ++i) {
+      out.cloud.points.push_back(lo + Vec3(rng.uniform(), rng.uniform(), rng.uniform()).cwiseProduct(size));
+      if (o.normals) out.cloud.normals.push_back(random_rotation(rng).col(0));
+      out.outlier.push_back(1);
+      out.view.push_back(0);
+    }
+  }
+  if (o.random_pose) {
+    const double size = box.extent().norm();
+    out.pose.linear() = random_rotation(rng);
+    out.pose.translation() = size * Vec3(2 * rng.uniform() - 1, 2 * rng.uniform() - 1, 2 * rng.uniform() - 1);
+  }
+  out.to_mm = millimetres_per(o.unit);
+  for (Vec3& p : out.cloud.points) p = out.pose * p / out.to_mm;
+  for (Vec3& n : out.cloud.normals) n = out.pose.linear() * n;
+  return out;
+}
+
+}  // namespace tracecast::scan

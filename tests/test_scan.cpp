@@ -1,0 +1,138 @@
+// scan/: the simulator and the reconstruction, measured against exact ground truth.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "fixtures.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/scan/reconstruct.h"
+#include "tracecast/scan/simulator.h"
+#include "tracecast/scan/synthetic_face.h"
+
+using namespace tracecast;
+using namespace tracecast::scan;
+
+namespace {
+const Mesh& truth() {
+  static const Mesh m = SyntheticFace().mesh(0.25);
+  return m;
+}
+}  // namespace
+
+TEST_CASE("simulator: points lie on the truth within the noise, in the given pose and unit", "[scan][simulator]") {
+  SimulatorOptions o;
+  o.spacing_mm = 1.0;
+  o.noise_mm = 0.05;
+  o.random_pose = true;
+  o.unit = Unit::Metre;
+  o.seed = 5;
+  const SimulatedScan s = simulate_scan(truth(), o);
+  REQUIRE(s.cloud.size() > 10000);
+  CHECK(s.to_mm == 1000.0);
+  CHECK(bounding_box(s.cloud).extent().maxCoeff() < 1.0);  // metres
+  std::vector<Vec3> back;
+  for (const Vec3& p : s.cloud.points) back.push_back(s.to_face(p));
+  const DistanceStats d = summarize(SurfaceQuery(truth()).distances(back));
+  // Noise |N(0, σ)| is along the ray (mean σ·√(2/π) ≈ 0.040 mm); the distance to the surface is
+  // that times the cosine of the incidence angle (≥ cos 75°).
+  const double along = 0.05 * std::sqrt(2 / 3.14159265);
+  CHECK(d.mean < along);
+  CHECK(d.mean > 0.4 * along);
+  CHECK(d.p95 < 1.96 * 0.05 + 0.005);
+  // Without noise every point is on the surface (to float precision of the distance query).
+  o.noise_mm = 0;
+  const SimulatedScan exact = simulate_scan(truth(), o);
+  back.clear();
+  for (const Vec3& p : exact.cloud.points) back.push_back(exact.to_face(p));
+  CHECK(summarize(SurfaceQuery(truth()).distances(back)).max < 1e-3);
+}
+
+TEST_CASE("ray casting hits the nearest face with its normal", "[scan][simulator]") {
+  const Mesh c = test::cube(10);
+  const SurfaceQuery q(c);
+  const auto hits = q.cast({Vec3(5, 5, 50), Vec3(5, 5, -50), Vec3(50, 50, 50), Vec3(5, 5, 5)},
+                           {Vec3(0, 0, -1), Vec3(0, 0, 1), Vec3(0, 0, -1), Vec3(1, 0, 0)});
+  REQUIRE(hits[0].hit);
+  CHECK(hits[0].t == Approx(40));
+  CHECK(hits[0].normal.z() == Approx(1));
+  REQUIRE(hits[1].hit);
+  CHECK(hits[1].t == Approx(50));
+  CHECK_FALSE(hits[2].hit);
+  REQUIRE(hits[3].hit);  // from inside
+  CHECK(hits[3].t == Approx(5));
+  CHECK(q.distances({Vec3(5, 5, 13)})[0] == Approx(3).margin(1e-5));
+}
+
+TEST_CASE("simulator: outliers, holes and grazing cut-off", "[scan][simulator]") {
+  SimulatorOptions o;
+  o.spacing_mm = 1.0;
+  o.outlier_fraction = 0.01;
+  o.holes = 3;
+  o.hole_radius_mm = 6;
+  const SimulatedScan s = simulate_scan(truth(), o);
+  const auto outliers = static_cast<std::size_t>(std::count(s.outlier.begin(), s.outlier.end(), 1));
+  CHECK(outliers == static_cast<std::size_t>(std::llround(0.01 * (s.cloud.size() - outliers))));
+  SimulatorOptions plain = o;
+  plain.holes = 0;
+  plain.outlier_fraction = 0;
+  const std::size_t full = simulate_scan(truth(), plain).cloud.size();
+  CHECK(s.cloud.size() - outliers < full);  // holes removed points
+  CHECK(s.cloud.size() - outliers > full - 3 * 3.2 * 36 / (1.0 * 1.0) - 100);
+}
+
+TEST_CASE("single-view scan, 0.05 mm noise, 1 % outliers: within 0.1 mm of the truth at p95", "[scan][reconstruct]") {
+  SimulatorOptions o;
+  o.spacing_mm = 0.5;
+  o.noise_mm = 0.05;
+  o.outlier_fraction = 0.01;
+  o.seed = 11;
+  const SimulatedScan s = simulate_scan(truth(), o);
+  ReconstructOptions ro;
+  ScanReport r;
+  const Mesh surface = reconstruct_surface(s.cloud, ro, &r);
+  const DistanceStats to_truth = summarize(SurfaceQuery(truth()).distances(surface.vertices));
+  std::printf("single view: %zu points (%zu outliers removed: %zu statistical, %zu radius, %zu crop), spacing %.3f mm, "
+              "depth %d; surface %zu faces; to truth mean %.4f p95 %.4f max %.4f mm; input to surface p95 %.4f mm; "
+              "invented %.2f of %.0f mm2\n",
+              r.points_in, r.removed_statistical + r.removed_radius + r.removed_crop, r.removed_statistical,
+              r.removed_radius, r.removed_crop, r.median_spacing_mm, r.poisson_depth, r.faces, to_truth.mean,
+              to_truth.p95, to_truth.max, r.accuracy.p95, r.invented_area_mm2, r.area_mm2);
+  CHECK(to_truth.p95 <= 0.1);
+  CHECK(r.invented_area_mm2 <= 0.01 * r.area_mm2);
+  const MeshInfo info = measure(surface, {false});
+  CHECK(info.edge_manifold);
+  CHECK(info.components == 1);
+}
+
+TEST_CASE("bad scans are clear input errors", "[scan][reconstruct]") {
+  PointCloud empty;
+  CHECK_THROWS_AS(reconstruct_surface(empty, {}), InputError);
+  PointCloud one;
+  one.points = {Vec3(1, 2, 3)};
+  CHECK_THROWS_WITH(reconstruct_surface(one, {}), Catch::Contains("too few points"));
+  PointCloud nan;
+  for (int i = 0; i < 200; ++i) nan.points.push_back(Vec3::Constant(std::nan("")));
+  CHECK_THROWS_AS(reconstruct_surface(nan, {}), InputError);
+  // A tiny object (a 5 mm blob) is no face.
+  SimulatorOptions o;
+  o.spacing_mm = 0.05;
+  const Mesh pebble = test::uv_sphere(2.5, 16, 32);
+  const SimulatedScan s = simulate_scan(pebble, o);
+  CHECK_THROWS_WITH(reconstruct_surface(s.cloud, {}), Catch::Contains("no face-sized structure"));
+}
+
+TEST_CASE("crop specifications parse", "[scan]") {
+  CHECK(parse_crop("auto")->kind == CropKind::Auto);
+  CHECK(parse_crop("none")->kind == CropKind::None);
+  const auto b = parse_crop("box:10,0,0,-10,5,5");
+  REQUIRE(b);
+  CHECK(b->a == Vec3(-10, 0, 0));
+  CHECK(parse_crop("sphere:0,0,0,100")->radius_mm == 100);
+  CHECK(parse_crop("plane:0,0,0,0,0,2")->b == Vec3(0, 0, 1));
+  CHECK_FALSE(parse_crop("sphere:0,0,0,-1"));
+  CHECK_FALSE(parse_crop("box:1,2,3"));
+  CHECK_FALSE(parse_crop("box:1,2,3,4,5,x"));
+  CHECK_FALSE(parse_crop("cylinder:1"));
+}
