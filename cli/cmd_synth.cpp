@@ -1,7 +1,10 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/scan/simulator.h"
 #include "tracecast/scan/synthetic_face.h"
 
 namespace tracecast::cli {
@@ -24,6 +27,31 @@ int run_synth_face(const SynthOptions& o, const GlobalOptions& g) {
   else if (!g.quiet) fmt::print("wrote {} ({} vertices, {} faces, seed {})\n", o.output, m.vertices.size(), m.triangles.size(), o.seed);
   return kOk;
 }
+struct SynthScanOptions {
+  std::string output;
+  std::uint64_t face_seed = 0;
+  std::vector<double> yaw_deg{0.0};
+  std::string unit = "mm";
+  scan::SimulatorOptions sim;
+};
+
+int run_synth_scan(const SynthScanOptions& o, const GlobalOptions& g) {
+  scan::FaceParams p;
+  p.seed = o.face_seed;
+  const Mesh truth = scan::SyntheticFace(p).mesh(0.25);
+  scan::SimulatorOptions sim = o.sim;
+  sim.unit = *parse_unit(o.unit);
+  sim.views = scan::views_around(bounding_box(truth), o.yaw_deg);
+  const scan::SimulatedScan s = scan::simulate_scan(truth, sim);
+  io::write_point_cloud(o.output, s.cloud);
+  const std::size_t outliers = static_cast<std::size_t>(std::count(s.outlier.begin(), s.outlier.end(), 1));
+  if (g.json)
+    print_json({{"output", o.output}, {"points", s.cloud.size()}, {"outliers", outliers}, {"unit", o.unit}});
+  else if (!g.quiet)
+    fmt::print("wrote {} ({} points, {} of them outliers, in {})\n", o.output, s.cloud.size(), outliers, o.unit);
+  return kOk;
+}
+
 }  // namespace
 
 std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g) {
@@ -42,8 +70,35 @@ std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g) {
       ->check(CLI::Range(0.0, 2.0))
       ->capture_default_str();
   face->footer("Example:\n  tracecast synth face -o face.ply --spacing 0.8 --seed 7");
-  auto action = std::make_shared<std::function<int()>>();
-  return [o, &g] { return run_synth_face(*o, g); };
+  auto which = std::make_shared<int>(0);
+  face->callback([which] { *which = 1; });
+
+  CLI::App* sc = sub.add_subcommand("scan", "A simulated scanner's point cloud of a synthetic face (for trying 'tracecast scan')");
+  sc->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
+  sc->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+  auto so = std::make_shared<SynthScanOptions>();
+  sc->add_option("-o,--output", so->output, "Point cloud to write (ply or xyz)")->required();
+  sc->add_option("--face-seed", so->face_seed, "Which synthetic face (0: the canonical one)")->capture_default_str();
+  sc->add_option("--views", so->yaw_deg, "Camera yaw angles in degrees, 0 = frontal (e.g. --views -45 0 45)");
+  sc->add_option("--spacing", so->sim.spacing_mm, "Point spacing in mm")->check(CLI::Range(0.05, 10.0))->capture_default_str();
+  sc->add_option("--noise", so->sim.noise_mm, "Noise along the ray, standard deviation in mm")
+      ->check(CLI::Range(0.0, 5.0))
+      ->capture_default_str();
+  sc->add_option("--outliers", so->sim.outlier_fraction, "Share of outliers added (0-0.5)")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
+  sc->add_option("--holes", so->sim.holes, "Number of circular holes cut in the data")->capture_default_str();
+  sc->add_option("--uneven", so->sim.density_variation, "Uneven density, 0 (uniform) to 1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sc->add_flag("--random-pose", so->sim.random_pose, "Rotate and move the scan at random");
+  sc->add_option("--unit", so->unit, "Unit of the written coordinates")
+      ->check(CLI::IsMember({"mm", "cm", "m", "in"}))
+      ->capture_default_str();
+  sc->add_option("--seed", so->sim.seed, "Random seed of the scanner")->capture_default_str();
+  sc->footer("Example:\n  tracecast synth scan -o raw.ply --noise 0.05 --outliers 0.01 --unit m --random-pose");
+  sc->callback([which] { *which = 2; });
+  return [o, so, which, &g] { return *which == 2 ? run_synth_scan(*so, g) : run_synth_face(*o, g); };
 }
 
 }  // namespace tracecast::cli

@@ -14,6 +14,7 @@ std::vector<Command> commands() {
   return {
       {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",
        setup_info},
+      {"scan", "Turn a raw scan into a clean surface in mm, with an accuracy report", setup_scan},
       {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
       {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
       {"key", "Create and inspect the secret keys that mark pieces", setup_key},
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  tracecast info scan.ply\n"
       "  tracecast info face.obj --units cm --json\n"
+      "  tracecast scan raw.ply -o face.ply --report scan.json\n"
       "  tracecast convert scan.stl scan.ply\n"
       "  tracecast synth face -o face.ply --spacing 0.8\n"
       "Run 'tracecast SUBCOMMAND --help' for a subcommand's options.");

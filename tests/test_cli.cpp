@@ -136,3 +136,29 @@ TEST_CASE("cli: key new writes a 0600 key and prints only its id", "[cli]") {
   CHECK(run("key id " + (dir / "missing.key").string()).code == 3);
   CHECK(run("key").code == 2);
 }
+
+TEST_CASE("cli: scan a simulated raw scan; bad scans exit 3 and write nothing", "[cli]") {
+  const auto dir = test::temp_dir("cli-scan");
+  const std::string raw = (dir / "raw.ply").string(), out = (dir / "face.ply").string(), rep = (dir / "scan.json").string();
+  REQUIRE(run("synth scan -q -o " + raw + " --spacing 1 --noise 0.05 --outliers 0.01 --unit cm --random-pose").code == 0);
+  const Run r = run("scan " + raw + " -o " + out + " --report " + rep + " --json");
+  REQUIRE(r.code == 0);
+  const auto doc = nlohmann::json::parse(test::read_bytes(rep));
+  CHECK(doc == nlohmann::json::parse(r.out));
+  CHECK(doc["units"]["unit"] == "cm");
+  CHECK(doc["accuracy_mm"]["p95"].get<double>() < 0.1);
+  CHECK(doc["points"]["removed_statistical_outliers"].get<int>() + doc["points"]["removed_radius_outliers"].get<int>() > 0);
+  CHECK(io::read_mesh(out).mesh.triangles.size() == doc["surface"]["faces"].get<std::size_t>());
+
+  // A handful of points, and a pebble-sized object: exit 3, no output, no report.
+  PointCloud few;
+  for (int i = 0; i < 10; ++i) few.points.push_back(Vec3(i, 0, 0));
+  io::write_point_cloud(dir / "few.ply", few);
+  const Run f = run("scan " + (dir / "few.ply").string() + " -o " + (dir / "x.ply").string() + " --report " +
+                    (dir / "x.json").string());
+  CHECK(f.code == 3);
+  CHECK(f.err.find("too few points") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "x.ply"));
+  CHECK_FALSE(std::filesystem::exists(dir / "x.json"));
+  CHECK(run("scan " + raw + " -o " + out + " --crop cylinder:1").code == 2);
+}

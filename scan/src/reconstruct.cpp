@@ -160,7 +160,8 @@ std::vector<Vec3> outward_vertex_normals(const Mesh& m) {
   return n;
 }
 
-Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, ScanReport* report_out) {
+Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, ScanReport* report_out,
+                         const Mesh* input_surface) {
   open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
   ScanReport r;
   Timer timer(r.timings);
@@ -232,7 +233,7 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
   }
 
   const double extent = bounding_box(cloud->points_).extent().maxCoeff();
-  r.resolution_mm = o.resolution_mm > 0 ? o.resolution_mm : std::clamp(r.median_spacing_mm, 0.25, 5.0);
+  r.resolution_mm = o.resolution_mm > 0 ? o.resolution_mm : std::clamp(r.median_spacing_mm, 0.5, 5.0);
   r.poisson_depth = o.poisson_depth > 0
                         ? o.poisson_depth
                         : std::clamp(static_cast<int>(std::ceil(std::log2(1.1 * extent / r.resolution_mm))), 5, 11);
@@ -242,21 +243,43 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
   if (!poisson || poisson->triangles_.empty()) throw ProcessingError("surface reconstruction produced no surface");
   timer.lap("poisson");
 
-  // Trim what the data does not support.
+  // Trim what the data does not support: distance to the input's triangles when it has them,
+  // else to the nearest point used.
   const double support = o.trim_factor * std::max(r.median_spacing_mm, r.resolution_mm);
   open3d::geometry::KDTreeFlann tree(*cloud);
-  {
-    std::vector<bool> remove(poisson->vertices_.size(), false);
+  std::optional<SurfaceQuery> input_query;
+  if (input_surface && !input_surface->triangles.empty()) input_query.emplace(*input_surface);
+  auto support_distances = [&](const std::vector<Vec3>& pts) {
+    if (input_query) return input_query->distances(pts);
+    std::vector<double> d(pts.size());
     std::vector<int> idx(1);
     std::vector<double> d2(1);
-    for (std::size_t i = 0; i < poisson->vertices_.size(); ++i)
-      if (tree.SearchKNN(poisson->vertices_[i], 1, idx, d2) < 1 || d2[0] > support * support) remove[i] = true;
+    for (std::size_t i = 0; i < pts.size(); ++i)
+      d[i] = tree.SearchKNN(pts[i], 1, idx, d2) < 1 ? std::numeric_limits<double>::infinity() : std::sqrt(d2[0]);
+    return d;
+  };
+  {
+    std::vector<bool> remove(poisson->vertices_.size(), false);
+    const std::vector<double> d = support_distances(poisson->vertices_);
+    for (std::size_t i = 0; i < d.size(); ++i) remove[i] = d[i] > support;
     poisson->RemoveVerticesByMask(remove);
     poisson->RemoveDegenerateTriangles();
     poisson->RemoveUnreferencedVertices();
+    poisson->RemoveNonManifoldEdges();
+    poisson->RemoveUnreferencedVertices();
+    // Trimming by vertex can leave two fans touching at a vertex; drop such vertices (a few
+    // faces at the rim) until none is left.
+    for (int pass = 0; pass < 5; ++pass) {
+      const std::vector<int> bad = poisson->GetNonManifoldVertices();
+      if (bad.empty()) break;
+      std::vector<bool> remove_v(poisson->vertices_.size(), false);
+      for (int v : bad) remove_v[static_cast<std::size_t>(v)] = true;
+      poisson->RemoveVerticesByMask(remove_v);
+      poisson->RemoveUnreferencedVertices();
+    }
   }
   {
-    // Keep the pieces of at least 5 % of the largest.
+    // Keep the pieces of at least 5 % of the largest (last: the steps above can split off bits).
     auto [cluster_of, sizes, areas] = poisson->ClusterConnectedTriangles();
     (void)areas;
     if (sizes.empty()) throw ProcessingError("no surface is left after trimming the unsupported parts");
@@ -265,8 +288,6 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
     for (std::size_t t = 0; t < remove.size(); ++t)
       remove[t] = sizes[static_cast<std::size_t>(cluster_of[t])] * 20 < largest;
     poisson->RemoveTrianglesByMask(remove);
-    poisson->RemoveUnreferencedVertices();
-    poisson->RemoveNonManifoldEdges();
     poisson->RemoveUnreferencedVertices();
   }
   timer.lap("trim");
@@ -280,15 +301,16 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
   {
     const SurfaceQuery q(out);
     r.accuracy = summarize(q.distances(cloud->points_));
-    std::vector<int> idx(1);
-    std::vector<double> d2(1);
     const double far = 2.0 * r.median_spacing_mm;
-    for (const Tri& t : out.triangles) {
-      const Vec3 a = out.vertices[t[0]], b = out.vertices[t[1]], c = out.vertices[t[2]];
-      const double area = 0.5 * (b - a).cross(c - a).norm();
+    std::vector<Vec3> centroids;
+    centroids.reserve(out.triangles.size());
+    for (const Tri& t : out.triangles) centroids.push_back((out.vertices[t[0]] + out.vertices[t[1]] + out.vertices[t[2]]) / 3.0);
+    const std::vector<double> d = support_distances(centroids);
+    for (std::size_t f = 0; f < out.triangles.size(); ++f) {
+      const Tri& t = out.triangles[f];
+      const double area = 0.5 * (out.vertices[t[1]] - out.vertices[t[0]]).cross(out.vertices[t[2]] - out.vertices[t[0]]).norm();
       r.area_mm2 += area;
-      tree.SearchKNN(Vec3((a + b + c) / 3.0), 1, idx, d2);
-      if (d2[0] > far * far) r.invented_area_mm2 += area;
+      if (d[f] > far) r.invented_area_mm2 += area;
     }
     const MeshInfo info = measure(out, {false});
     r.boundary_loops = info.boundary_loops;

@@ -28,7 +28,7 @@ struct Crop {
 std::optional<Crop> parse_crop(const std::string& text);
 
 struct ReconstructOptions {
-  double resolution_mm = 0;          //!< target edge length; 0: the median point spacing (0.25–5 mm)
+  double resolution_mm = 0;          //!< target edge length; 0: the median point spacing within 0.5–5 mm
   std::size_t outlier_neighbors = 20;   //!< statistical outlier removal: neighbours considered
   double outlier_std_ratio = 2.5;       //!< … and how many standard deviations are tolerated
   double radius_factor = 4.0;           //!< radius outlier removal: radius in point spacings
@@ -63,10 +63,14 @@ struct ScanReport {
   std::vector<StepTime> timings;
 };
 
+//! `input_surface`: when the scan is a mesh, its triangles; support for the new surface (what is
+//! trimmed, what counts as invented) is then the distance to those triangles, not to the vertices
+//! (a decimated mesh has large triangles whose insides are far from any vertex).
 //! Throws InputError for unusable input: fewer than 100 points, nothing left after cleaning or
 //! cropping, no head-sized structure (largest cluster outside 40–1000 mm); ProcessingError if
 //! reconstruction yields no surface.
-Mesh reconstruct_surface(const PointCloud& cloud_mm, const ReconstructOptions& options, ScanReport* report = nullptr);
+Mesh reconstruct_surface(const PointCloud& cloud_mm, const ReconstructOptions& options, ScanReport* report = nullptr,
+                         const Mesh* input_surface = nullptr);
 
 //! Area-weighted vertex normals of a mesh, pointing outward for a closed mesh with positive
 //! volume (flipped if its volume is negative).
