@@ -6,6 +6,8 @@
 #include <open3d/geometry/TriangleMesh.h>
 #include <open3d/utility/Logging.h>
 
+#include <Eigen/Eigenvalues>
+
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -98,6 +100,59 @@ bool inside(const Crop& c, const Vec3& p) {
     case CropKind::Plane: return (p - c.a).dot(c.b) >= 0;
     default: return true;
   }
+}
+
+//! Orients estimated normals outward. A scan taken from one side (most scans of a face) is a
+//! height field seen along its thinnest principal axis: every normal faces that way, concave walls
+//! included (the inner wall of an eye socket faces the midline, and "away from the centroid" would
+//! flip it). Other clouds (all-round scans) get Open3D's tangent-plane propagation, whose overall
+//! sign is then chosen to point away from the centroid.
+void orient_normals(O3Cloud& cloud) {
+  const std::size_t n = cloud.points_.size();
+  Vec3 c = Vec3::Zero();
+  for (const Vec3& p : cloud.points_) c += p;
+  c /= static_cast<double>(n);
+  Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
+  for (const Vec3& p : cloud.points_) cov += (p - c) * (p - c).transpose();
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> eig(cov);
+  Vec3 axis = eig.eigenvectors().col(0);  // smallest variance: the viewing direction of a one-sided scan
+  // Its sign: the side most normals face when turned away from the centroid.
+  std::size_t along = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Vec3 away = cloud.normals_[i].dot(cloud.points_[i] - c) >= 0 ? cloud.normals_[i] : Vec3(-cloud.normals_[i]);
+    along += away.dot(axis) > 0;
+  }
+  if (along * 2 < n) axis = -axis;
+  std::size_t facing = 0;
+  for (std::size_t i = 0; i < n; ++i) facing += std::abs(cloud.normals_[i].dot(axis)) > 0.2;
+  // One-sided: after turning towards the axis, (almost) all normals agree with the centroid rule
+  // wherever it is unambiguous.
+  std::size_t agree = 0, decided = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Vec3& nn = cloud.normals_[i];
+    if (std::abs(nn.dot(axis)) <= 0.2) continue;
+    ++decided;
+    const Vec3 by_axis = nn.dot(axis) > 0 ? nn : Vec3(-nn);
+    agree += by_axis.dot(cloud.points_[i] - c) >= 0;
+  }
+  const bool one_sided = facing > 0.9 * n && agree > 0.8 * decided;
+  if (one_sided) {
+    for (std::size_t i = 0; i < n; ++i) {
+      Vec3& nn = cloud.normals_[i];
+      const double d = nn.dot(axis);
+      if (std::abs(d) > 0.2) {
+        if (d < 0) nn = -nn;
+      } else if (nn.dot(cloud.points_[i] - c) < 0) {
+        nn = -nn;  // near the silhouette the surface is convex: away from the centroid
+      }
+    }
+    return;
+  }
+  cloud.OrientNormalsConsistentTangentPlane(10);
+  std::size_t outward = 0;
+  for (std::size_t i = 0; i < n; ++i) outward += cloud.normals_[i].dot(cloud.points_[i] - c) >= 0;
+  if (outward * 2 < n)
+    for (Vec3& nn : cloud.normals_) nn = -nn;
 }
 
 }  // namespace
@@ -219,16 +274,11 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
   }
   r.points_used = cloud->points_.size();
 
-  // Normals: the scanner's if it gave them, else estimated and turned away from the centroid
-  // (the inside of a head or of a face's bowl lies behind the surface).
+  // Normals: the scanner's if it gave them, else estimated and oriented (see orient_normals).
   if (!cloud->HasNormals()) {
     r.normals_estimated = true;
     cloud->EstimateNormals(open3d::geometry::KDTreeSearchParamHybrid(4.0 * r.median_spacing_mm, 30));
-    Vec3 c = Vec3::Zero();
-    for (const Vec3& p : cloud->points_) c += p;
-    c /= static_cast<double>(cloud->points_.size());
-    for (std::size_t i = 0; i < cloud->points_.size(); ++i)
-      if (cloud->normals_[i].dot(cloud->points_[i] - c) < 0) cloud->normals_[i] = -cloud->normals_[i];
+    orient_normals(*cloud);
     timer.lap("normals");
   }
 
@@ -245,7 +295,10 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
 
   // Trim what the data does not support: distance to the input's triangles when it has them,
   // else to the nearest point used.
-  const double support = o.trim_factor * std::max(r.median_spacing_mm, r.resolution_mm);
+  // Support scales with the data's spacing; half the resolution is the floor (Poisson's vertices
+  // sit up to half a cell off the data). A looser bound lets the surface run on past the data's
+  // edge, curling away from where the real surface went.
+  const double support = o.trim_factor * std::max(r.median_spacing_mm, 0.25 * r.resolution_mm);
   open3d::geometry::KDTreeFlann tree(*cloud);
   std::optional<SurfaceQuery> input_query;
   if (input_surface && !input_surface->triangles.empty()) input_query.emplace(*input_surface);

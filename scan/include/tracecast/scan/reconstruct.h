@@ -35,7 +35,7 @@ struct ReconstructOptions {
   std::size_t radius_min_points = 4;    //!< … and neighbours required within it
   double voxel_mm = 0;                  //!< voxel downsampling before reconstruction (0: off)
   Crop crop;
-  double trim_factor = 2.0;             //!< surface farther than this × spacing from the data is removed
+  double trim_factor = 2.0;             //!< surface farther than this × max(spacing, resolution / 2) from the data is removed
   int poisson_depth = 0;                //!< 0: from the object's size and the resolution
 };
 

@@ -1,0 +1,62 @@
+#include <fmt/format.h>
+
+#include "common.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+
+namespace tracecast::cli {
+
+namespace {
+struct CompareOptions {
+  std::string file, reference;
+  std::string units = "auto";
+};
+
+nlohmann::json stats_json(const DistanceStats& s) {
+  return {{"count", s.count}, {"mean", s.mean}, {"rms", s.rms}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
+}
+
+int run_compare(const CompareOptions& o, const GlobalOptions& g) {
+  io::ReadOptions ro;
+  ro.units = *parse_unit(o.units);
+  Progress progress(g, 2);
+  progress.stage("reading");
+  const io::Geometry a = io::read_geometry(o.file, ro);
+  const io::Geometry b = io::read_mesh(o.reference, ro);
+  progress.stage("distances");
+  const DistanceStats ab = summarize(SurfaceQuery(b.mesh).distances(a.mesh.vertices));
+  nlohmann::json j = {{"file", o.file}, {"reference", o.reference}, {"file_to_reference_mm", stats_json(ab)}};
+  std::optional<DistanceStats> ba;
+  if (a.has_faces()) {
+    ba = summarize(SurfaceQuery(a.mesh).distances(b.mesh.vertices));
+    j["reference_to_file_mm"] = stats_json(*ba);
+    j["hausdorff_mm"] = std::max(ab.max, ba->max);
+  }
+  progress.done();
+  if (g.json) {
+    print_json(j);
+  } else if (!g.quiet) {
+    fmt::print("{} -> {}: mean {:.4f}, rms {:.4f}, p95 {:.4f}, max {:.4f} mm ({} points)\n", o.file, o.reference, ab.mean,
+               ab.rms, ab.p95, ab.max, ab.count);
+    if (ba)
+      fmt::print("{} -> {}: mean {:.4f}, rms {:.4f}, p95 {:.4f}, max {:.4f} mm; Hausdorff {:.4f} mm\n", o.reference,
+                 o.file, ba->mean, ba->rms, ba->p95, ba->max, std::max(ab.max, ba->max));
+  }
+  return kOk;
+}
+}  // namespace
+
+std::function<int()> setup_compare(CLI::App& sub, const GlobalOptions& g) {
+  auto o = std::make_shared<CompareOptions>();
+  sub.add_option("FILE", o->file, "Mesh or point cloud to measure")->required();
+  sub.add_option("REFERENCE", o->reference, "Reference mesh")->required();
+  sub.add_option("--units", o->units, "Unit of both files' coordinates: mm, cm, m, in, or auto")
+      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
+      ->capture_default_str();
+  sub.footer("Distances from FILE's vertices to REFERENCE's surface, and back when FILE is a mesh (Hausdorff).\n"
+             "Example:\n  tracecast compare repaired.ply scan.ply --json");
+  return [o, &g] { return run_compare(*o, g); };
+}
+
+}  // namespace tracecast::cli
