@@ -4,13 +4,15 @@
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/scan/reconstruct.h"
+#include "tracecast/scan/register.h"
 
 namespace tracecast::cli {
 
 namespace {
 
 struct ScanOptions {
-  std::string input, output, report;
+  std::vector<std::string> inputs;
+  std::string output, report;
   std::string units = "auto";
   std::string crop = "auto";
   double resolution_mm = 0;
@@ -18,7 +20,8 @@ struct ScanOptions {
   int depth = 0;
 };
 
-nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const scan::ScanReport& r) {
+nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const scan::ScanReport& r,
+                           const std::optional<scan::Registration>& reg) {
   nlohmann::json timings = nlohmann::json::object();
   double total = 0;
   for (const auto& t : r.timings) {
@@ -26,8 +29,18 @@ nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const sc
     total += t.seconds;
   }
   timings["total"] = total;
+  nlohmann::json registration = nullptr;
+  if (reg) {
+    registration = nlohmann::json::array();
+    for (const auto& p : reg->pairs)
+      registration.push_back({{"views", {o.inputs[p.source], o.inputs[p.target]}},
+                              {"overlap", p.fitness},
+                              {"rms_mm", p.rms_mm},
+                              {"used", p.used}});
+  }
   return {
-      {"input", o.input},
+      {"inputs", o.inputs},
+      {"registration", registration},
       {"output", o.output},
       {"input_kind", g.has_faces() ? "mesh" : "point_cloud"},
       {"units", {{"unit", unit_name(g.units.unit)}, {"source", g.units.source}, {"reason", g.units.reason}}},
@@ -66,22 +79,46 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
   opt.resolution_mm = o.resolution_mm;
   opt.voxel_mm = o.voxel_mm;
   opt.poisson_depth = o.depth;
-  Progress progress(g, 2);
+  Progress progress(g, o.inputs.size() > 1 ? 3 : 2);
   progress.stage("reading");
-  const io::Geometry geo = io::read_geometry(o.input, ro);
-  PointCloud cloud = to_point_cloud(geo.mesh);
-  if (geo.has_faces()) cloud.normals = scan::outward_vertex_normals(geo.mesh);  // the mesh knows its outside
+  // Each input is a view; a mesh's faces give its points outward normals and, for a single view,
+  // the surface against which reconstruction is trimmed.
+  std::vector<io::Geometry> geos;
+  std::vector<PointCloud> views;
+  for (const std::string& in : o.inputs) {
+    geos.push_back(io::read_geometry(in, ro));
+    PointCloud c = to_point_cloud(geos.back().mesh);
+    if (geos.back().has_faces()) c.normals = scan::outward_vertex_normals(geos.back().mesh);
+    views.push_back(std::move(c));
+  }
+  const io::Geometry& geo = geos.front();
+  std::optional<scan::Registration> reg;
+  PointCloud cloud;
+  if (views.size() == 1) {
+    cloud = std::move(views.front());
+  } else {
+    progress.stage("registering views");
+    reg = scan::register_views(views);
+    cloud = scan::merge_views(views, *reg);
+  }
   progress.stage("cleaning and reconstructing");
   scan::ScanReport r;
-  const Mesh surface = scan::reconstruct_surface(cloud, opt, &r, geo.has_faces() ? &geo.mesh : nullptr);
+  const Mesh surface =
+      scan::reconstruct_surface(cloud, opt, &r, views.size() == 1 && geo.has_faces() ? &geo.mesh : nullptr);
   io::write_mesh(o.output, surface);
-  const nlohmann::json j = report_json(o, geo, r);
+  const nlohmann::json j = report_json(o, geo, r, reg);
   if (!o.report.empty()) write_file_atomically(o.report, j.dump(2) + "\n");
   progress.done();
   if (g.json) {
     print_json(j);
   } else if (!g.quiet) {
-    fmt::print("{} -> {}\n", o.input, o.output);
+    std::string ins;
+    for (const auto& in : o.inputs) ins += (ins.empty() ? "" : " + ") + in;
+    fmt::print("{} -> {}\n", ins, o.output);
+    if (reg)
+      for (const auto& p : reg->pairs)
+        fmt::print("  registered   {} to {}: overlap {:.0f} %, plane rms {:.3f} mm{}\n", o.inputs[p.source],
+                   o.inputs[p.target], 100 * p.fitness, p.rms_mm, p.used ? "" : " (not used)");
     fmt::print("  units        {} ({}: {})\n", unit_name(geo.units.unit), geo.units.source, geo.units.reason);
     fmt::print("  points       {} in; removed {} outliers, {} by crop, {} by downsampling; {} used\n", r.points_in,
                r.removed_statistical + r.removed_radius, r.removed_crop, r.removed_voxel, r.points_used);
@@ -103,7 +140,10 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
 
 std::function<int()> setup_scan(CLI::App& sub, const GlobalOptions& g) {
   auto o = std::make_shared<ScanOptions>();
-  sub.add_option("INPUT", o->input, "A scan: point cloud (ply, pcd, xyz, pts) or mesh (ply, obj, stl, glb, ...)")->required();
+  sub.add_option("INPUT", o->inputs,
+                 "A scan: point cloud (ply, pcd, xyz, pts) or mesh (ply, obj, stl, glb, ...); several partial views "
+                 "of one face are registered and merged")
+      ->required();
   sub.add_option("-o,--output", o->output, "Surface mesh to write (mm)")->required();
   sub.add_option("--units", o->units, "Unit of the input's coordinates: mm, cm, m, in, or auto")
       ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))

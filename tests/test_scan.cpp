@@ -8,6 +8,7 @@
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/scan/reconstruct.h"
+#include "tracecast/scan/register.h"
 #include "tracecast/scan/simulator.h"
 #include "tracecast/scan/synthetic_face.h"
 
@@ -135,4 +136,90 @@ TEST_CASE("crop specifications parse", "[scan]") {
   CHECK_FALSE(parse_crop("box:1,2,3"));
   CHECK_FALSE(parse_crop("box:1,2,3,4,5,x"));
   CHECK_FALSE(parse_crop("cylinder:1"));
+}
+
+namespace {
+//! Three views of the truth from yaw -40°, 0°, +40°, each kept to a band across the face so that
+//! neighbours overlap by about 30 %, each in its own random pose. Returns the views (in their
+//! poses) and each view's ground-truth pose (face → view).
+std::vector<PointCloud> three_views(std::vector<Eigen::Isometry3d>& truth_pose, std::uint64_t seed) {
+  const double bands[3][2] = {{-75, -12}, {-32, 32}, {12, 75}};
+  const double yaw[3] = {-40, 0, 40};
+  std::vector<PointCloud> views;
+  truth_pose.clear();
+  for (int v = 0; v < 3; ++v) {
+    SimulatorOptions o;
+    o.spacing_mm = 0.6;
+    o.noise_mm = 0.03;
+    o.views = views_around(bounding_box(truth()), {yaw[v]});
+    o.seed = seed + static_cast<std::uint64_t>(v);
+    const SimulatedScan s = simulate_scan(truth(), o);
+    PointCloud band;
+    for (const Vec3& p : s.cloud.points)
+      if (p.x() >= bands[v][0] && p.x() <= bands[v][1]) band.points.push_back(p);
+    // A random pose per view (a deterministic function of the seed).
+    Eigen::Isometry3d pose = Eigen::Isometry3d::Identity();
+    pose.linear() = (Eigen::AngleAxisd(0.7 * (v + 1) + 0.1 * double(seed), Vec3(1, 2, 3).normalized()) *
+                     Eigen::AngleAxisd(-0.4 * v, Vec3::UnitY()))
+                        .toRotationMatrix();
+    pose.translation() = Vec3(100.0 * v - 50, 30.0 * v, -200.0 * v);
+    for (Vec3& p : band.points) p = pose * p;
+    views.push_back(band);
+    truth_pose.push_back(pose);
+  }
+  return views;
+}
+}  // namespace
+
+TEST_CASE("three partial views in random poses register to 0.1 mm and merge without a seam", "[scan][register]") {
+  std::vector<Eigen::Isometry3d> truth_pose;
+  const std::vector<PointCloud> views = three_views(truth_pose, 3);
+  const Registration reg = register_views(views);
+  REQUIRE(reg.poses.size() == 3);
+  double worst_rms = 0, worst_max = 0;
+  for (std::size_t v = 1; v < 3; ++v) {
+    // True map from view v's frame to view 0's frame.
+    const Eigen::Isometry3d expected = truth_pose[0] * truth_pose[v].inverse();
+    double sq = 0, mx = 0;
+    for (const Vec3& p : views[v].points) {
+      const Vec3 got = reg.poses[v].topLeftCorner<3, 3>() * p + reg.poses[v].topRightCorner<3, 1>();
+      const double e = (got - expected * p).norm();
+      sq += e * e;
+      mx = std::max(mx, e);
+    }
+    worst_rms = std::max(worst_rms, std::sqrt(sq / views[v].size()));
+    worst_max = std::max(worst_max, mx);
+  }
+  for (const auto& p : reg.pairs)
+    std::printf("register: views %zu-%zu overlap %.0f %%, rms %.3f mm%s\n", p.source + 1, p.target + 1, 100 * p.fitness,
+                p.rms_mm, p.used ? "" : " (not used)");
+  std::printf("register: worst view error against the true poses: rms %.4f mm, max %.4f mm\n", worst_rms, worst_max);
+  CHECK(worst_rms <= 0.1);
+  CHECK(worst_max <= 0.2);  // the overlaps are inside the views: no seam above 0.2 mm
+
+  // The merged scan reconstructs to the truth like a single view does.
+  const PointCloud merged = merge_views(views, reg);
+  ScanReport r;
+  const Mesh surface = reconstruct_surface(merged, {}, &r);
+  std::vector<Vec3> in_face;
+  for (const Vec3& p : surface.vertices) in_face.push_back(truth_pose[0].inverse() * p);
+  const DistanceStats d = summarize(SurfaceQuery(truth()).distances(in_face));
+  std::printf("register: merged surface to truth p95 %.4f mm\n", d.p95);
+  CHECK(d.p95 <= 0.1);
+}
+
+TEST_CASE("views that do not overlap cannot be registered: a clear processing error", "[scan][register]") {
+  std::vector<Eigen::Isometry3d> truth_pose;
+  std::vector<PointCloud> views = three_views(truth_pose, 5);
+  // Keep only the far left and far right bands' outer halves: no overlap.
+  for (int v : {0, 2}) {
+    PointCloud keep;
+    for (const Vec3& p : views[static_cast<std::size_t>(v)].points) {
+      const Vec3 f = truth_pose[static_cast<std::size_t>(v)].inverse() * p;
+      if (std::abs(f.x()) > 45) keep.points.push_back(p);
+    }
+    views[static_cast<std::size_t>(v)] = keep;
+  }
+  views.erase(views.begin() + 1);
+  CHECK_THROWS_AS(register_views(views), ProcessingError);
 }

@@ -18,6 +18,7 @@
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/open3d.h"
 #include "tracecast/mesh/units.h"
+#include "normals.h"
 
 namespace tracecast::scan {
 
@@ -102,12 +103,15 @@ bool inside(const Crop& c, const Vec3& p) {
   }
 }
 
+}  // namespace
+
+namespace detail {
 //! Orients estimated normals outward. A scan taken from one side (most scans of a face) is a
 //! height field seen along its thinnest principal axis: every normal faces that way, concave walls
 //! included (the inner wall of an eye socket faces the midline, and "away from the centroid" would
 //! flip it). Other clouds (all-round scans) get Open3D's tangent-plane propagation, whose overall
 //! sign is then chosen to point away from the centroid.
-void orient_normals(O3Cloud& cloud) {
+void orient_normals(open3d::geometry::PointCloud& cloud) {
   const std::size_t n = cloud.points_.size();
   Vec3 c = Vec3::Zero();
   for (const Vec3& p : cloud.points_) c += p;
@@ -155,7 +159,7 @@ void orient_normals(O3Cloud& cloud) {
     for (Vec3& nn : cloud.normals_) nn = -nn;
 }
 
-}  // namespace
+}  // namespace detail
 
 std::optional<Crop> parse_crop(const std::string& text) {
   Crop c;
@@ -278,7 +282,7 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
   if (!cloud->HasNormals()) {
     r.normals_estimated = true;
     cloud->EstimateNormals(open3d::geometry::KDTreeSearchParamHybrid(4.0 * r.median_spacing_mm, 30));
-    orient_normals(*cloud);
+    detail::orient_normals(*cloud);
     timer.lap("normals");
   }
 

@@ -1,0 +1,231 @@
+#include "tracecast/scan/register.h"
+
+#include <fmt/format.h>
+#include <open3d/geometry/KDTreeFlann.h>
+#include <open3d/geometry/PointCloud.h>
+#include <open3d/pipelines/registration/CorrespondenceChecker.h>
+#include <open3d/pipelines/registration/Feature.h>
+#include <open3d/pipelines/registration/GlobalOptimization.h>
+#include <open3d/pipelines/registration/PoseGraph.h>
+#include <open3d/pipelines/registration/Registration.h>
+#include <open3d/utility/Logging.h>
+#include <open3d/utility/Random.h>
+
+#include <algorithm>
+#include <queue>
+
+#include "normals.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/open3d.h"
+
+namespace tracecast::scan {
+
+namespace {
+
+namespace reg = open3d::pipelines::registration;
+using O3Cloud = open3d::geometry::PointCloud;
+
+struct Prepared {
+  std::shared_ptr<O3Cloud> fine, coarse;
+  std::shared_ptr<reg::Feature> features;
+};
+
+//! Point-to-plane residual RMS and overlap of `source` moved by T onto `target` (which has
+//! normals): for a true overlap the residual is the scanner's noise, for a false match (one cheek
+//! fitted onto the other) it is much larger, while point-to-point figures are dominated by the
+//! sampling and barely tell them apart.
+std::pair<double, double> plane_fit(const O3Cloud& source, const O3Cloud& target, const Eigen::Matrix4d& T,
+                                    double max_distance) {
+  open3d::geometry::KDTreeFlann tree(target);
+  std::vector<int> idx(1);
+  std::vector<double> d2(1);
+  double sq = 0;
+  std::size_t n = 0;
+  for (const Vec3& p0 : source.points_) {
+    const Vec3 p = T.topLeftCorner<3, 3>() * p0 + T.topRightCorner<3, 1>();
+    if (tree.SearchKNN(p, 1, idx, d2) < 1 || d2[0] > max_distance * max_distance) continue;
+    const double r = target.normals_[static_cast<std::size_t>(idx[0])].dot(p - target.points_[static_cast<std::size_t>(idx[0])]);
+    sq += r * r;
+    ++n;
+  }
+  return {n ? std::sqrt(sq / n) : std::numeric_limits<double>::infinity(), double(n) / std::max<std::size_t>(1, source.points_.size())};
+}
+
+//! A view's own point-to-plane residual between neighbouring points: its noise, as the overlap
+//! of a true match will show it.
+double self_plane_rms(const O3Cloud& c) {
+  open3d::geometry::KDTreeFlann tree(c);
+  std::vector<int> idx(2);
+  std::vector<double> d2(2);
+  double sq = 0;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < c.points_.size(); ++i) {
+    if (tree.SearchKNN(c.points_[i], 2, idx, d2) < 2) continue;
+    const auto j = static_cast<std::size_t>(idx[1]);
+    const double r = c.normals_[j].dot(c.points_[i] - c.points_[j]);
+    sq += r * r;
+    ++n;
+  }
+  return n ? std::sqrt(sq / n) : 0.0;
+}
+
+double median_spacing(const O3Cloud& c) {
+  std::vector<double> d = c.ComputeNearestNeighborDistance();
+  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+  return d[d.size() / 2];
+}
+
+}  // namespace
+
+Registration register_views(const std::vector<PointCloud>& views, const RegistrationOptions& o) {
+  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  if (views.size() < 2) throw InputError("registration needs at least two views");
+  Registration out;
+  std::vector<std::shared_ptr<O3Cloud>> clean;
+  std::vector<double> spacings;
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    if (views[i].size() < 100) throw InputError(fmt::format("view {} has only {} points", i + 1, views[i].size()));
+    validate(views[i], fmt::format("view {}", i + 1));
+    auto c = to_open3d(views[i]);
+    c = std::get<0>(c->RemoveStatisticalOutliers(20, 2.5));
+    spacings.push_back(median_spacing(*c));
+    clean.push_back(c);
+  }
+  std::sort(spacings.begin(), spacings.end());
+  out.spacing_mm = spacings[spacings.size() / 2];
+  const double v = o.feature_voxel_mm > 0 ? o.feature_voxel_mm : std::max(3.0 * out.spacing_mm, 1.5);
+  const double fine_voxel = std::max(out.spacing_mm, 0.5);
+
+  std::vector<Prepared> prep(views.size());
+  std::vector<double> self_rms(views.size());
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    Prepared& p = prep[i];
+    p.fine = clean[i]->VoxelDownSample(fine_voxel);
+    p.coarse = clean[i]->VoxelDownSample(v);
+    for (auto* c : {p.fine.get(), p.coarse.get()}) {
+      c->normals_.clear();
+      c->EstimateNormals(open3d::geometry::KDTreeSearchParamHybrid(c == p.fine.get() ? 4 * fine_voxel : 2 * v, 30));
+      detail::orient_normals(*c);
+    }
+    self_rms[i] = self_plane_rms(*p.fine);
+    p.features = reg::ComputeFPFHFeature(*p.coarse, open3d::geometry::KDTreeSearchParamHybrid(5 * v, 100));
+  }
+
+  // Every pair: global alignment, then coarse and fine point-to-plane ICP.
+  open3d::utility::random::Seed(static_cast<int>(o.seed & 0x7fffffff));
+  struct Edge {
+    std::size_t s, t;
+    Eigen::Matrix4d T;  // s → t
+    double fitness;
+    double plane_rms;
+    std::size_t pair;  // index in out.pairs
+  };
+  std::vector<Edge> edges;
+  for (std::size_t s = 0; s < views.size(); ++s)
+    for (std::size_t t = s + 1; t < views.size(); ++t) {
+      const reg::CorrespondenceCheckerBasedOnEdgeLength by_length(0.9);
+      const reg::CorrespondenceCheckerBasedOnDistance by_distance(1.5 * v);
+      const auto global = reg::RegistrationRANSACBasedOnFeatureMatching(
+          *prep[s].coarse, *prep[t].coarse, *prep[s].features, *prep[t].features, true, 1.5 * v,
+          reg::TransformationEstimationPointToPoint(false), 3, {by_length, by_distance},
+          reg::RANSACConvergenceCriteria(o.ransac_iterations, 0.9999));
+      auto coarse = reg::RegistrationICP(*prep[s].coarse, *prep[t].coarse, 1.5 * v, global.transformation_,
+                                         reg::TransformationEstimationPointToPlane(),
+                                         reg::ICPConvergenceCriteria(1e-7, 1e-7, 60));
+      auto fine = reg::RegistrationICP(*prep[s].fine, *prep[t].fine, 3.0 * fine_voxel, coarse.transformation_,
+                                       reg::TransformationEstimationPointToPlane(),
+                                       reg::ICPConvergenceCriteria(1e-8, 1e-8, 100));
+      const auto [plane_rms, overlap] = plane_fit(*prep[s].fine, *prep[t].fine, fine.transformation_, 2.0 * fine_voxel);
+      PairRegistration pr{s, t, overlap, plane_rms, false};
+      // A true overlap fits as well as each view fits itself (its noise); a false match does not.
+      const double plausible = 3.0 * std::max({self_rms[s], self_rms[t], 0.01});
+      if (overlap >= o.min_fitness && plane_rms <= plausible) edges.push_back({s, t, fine.transformation_, overlap, plane_rms, out.pairs.size()});
+      out.pairs.push_back(pr);
+    }
+
+  // Initial poses along the spanning tree of the best-fitting pairs (lowest plane residual), from
+  // view 0; then every other pair must agree with the tree, or it is a false match and dropped.
+  const std::size_t n = views.size();
+  std::vector<Eigen::Matrix4d> pose(n, Eigen::Matrix4d::Identity());
+  std::vector<char> placed(n, 0), in_tree(edges.size(), 0);
+  placed[0] = 1;
+  for (std::size_t added = 1; added < n; ++added) {
+    std::ptrdiff_t best = -1;
+    for (std::size_t k = 0; k < edges.size(); ++k)
+      if (placed[edges[k].s] != placed[edges[k].t] && (best < 0 || edges[k].plane_rms < edges[static_cast<std::size_t>(best)].plane_rms))
+        best = static_cast<std::ptrdiff_t>(k);
+    if (best < 0) break;
+    const Edge& e = edges[static_cast<std::size_t>(best)];
+    in_tree[static_cast<std::size_t>(best)] = 1;
+    if (placed[e.t]) {
+      pose[e.s] = pose[e.t] * e.T;  // s → t → world
+      placed[e.s] = 1;
+    } else {
+      pose[e.t] = pose[e.s] * e.T.inverse();
+      placed[e.t] = 1;
+    }
+  }
+  std::vector<Edge> kept;
+  for (std::size_t k = 0; k < edges.size(); ++k) {
+    const Edge& e = edges[k];
+    bool ok = in_tree[k] != 0;
+    if (!ok && placed[e.s] && placed[e.t]) {
+      // Disagreement between the pair's transform and the tree's, over the source's points.
+      const Eigen::Matrix4d tree_T = pose[e.t].inverse() * pose[e.s];
+      double worst = 0;
+      for (const Vec3& p : prep[e.s].coarse->points_) {
+        const Vec3 a = e.T.topLeftCorner<3, 3>() * p + e.T.topRightCorner<3, 1>();
+        const Vec3 b = tree_T.topLeftCorner<3, 3>() * p + tree_T.topRightCorner<3, 1>();
+        worst = std::max(worst, (a - b).norm());
+      }
+      ok = worst < 2.0 * v;
+    }
+    if (ok) {
+      out.pairs[e.pair].used = true;
+      kept.push_back(e);
+    }
+  }
+  edges = kept;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!placed[i]) {
+      double best = 0;
+      for (const PairRegistration& p : out.pairs)
+        if (p.source == i || p.target == i) best = std::max(best, p.fitness);
+      throw ProcessingError(fmt::format("view {} could not be registered: no other view overlaps it well enough "
+                                        "(at least {:.0f} % of a view, fitting within 3 times the scan's own noise; "
+                                        "best overlap found {:.0f} %)",
+                                        i + 1, 100 * o.min_fitness, 100 * best));
+    }
+
+  // Joint refinement over all edges.
+  reg::PoseGraph graph;
+  for (std::size_t i = 0; i < n; ++i) graph.nodes_.emplace_back(pose[i]);
+  for (const Edge& e : edges) {
+    const Eigen::Matrix6d info = reg::GetInformationMatrixFromPointClouds(*prep[e.s].fine, *prep[e.t].fine,
+                                                                          3.0 * fine_voxel, e.T);
+    graph.edges_.emplace_back(static_cast<int>(e.s), static_cast<int>(e.t), e.T, info, false, 1.0);
+  }
+  if (edges.size() >= n) {  // a loop: something to reconcile
+    reg::GlobalOptimization(graph, reg::GlobalOptimizationLevenbergMarquardt(), reg::GlobalOptimizationConvergenceCriteria(),
+                            reg::GlobalOptimizationOption(3.0 * fine_voxel, 0.25, 1.0, 0));
+  }
+  const Eigen::Matrix4d world = graph.nodes_[0].pose_.inverse();
+  for (std::size_t i = 0; i < n; ++i) out.poses.push_back(world * graph.nodes_[i].pose_);
+  return out;
+}
+
+PointCloud merge_views(const std::vector<PointCloud>& views, const Registration& r) {
+  PointCloud m;
+  const bool normals = std::all_of(views.begin(), views.end(), [](const PointCloud& c) { return c.has_normals(); });
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    const Eigen::Matrix3d R = r.poses[i].topLeftCorner<3, 3>();
+    const Vec3 t = r.poses[i].topRightCorner<3, 1>();
+    for (std::size_t k = 0; k < views[i].size(); ++k) {
+      m.points.push_back(R * views[i].points[k] + t);
+      if (normals) m.normals.push_back(R * views[i].normals[k]);
+    }
+  }
+  return m;
+}
+
+}  // namespace tracecast::scan
