@@ -11,6 +11,8 @@
 #include <open3d/utility/Logging.h>
 #include <open3d/utility/Random.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <queue>
 
@@ -75,10 +77,19 @@ double median_spacing(const O3Cloud& c) {
   return d[d.size() / 2];
 }
 
+struct SingleThreaded {
+  int before = omp_get_max_threads();
+  SingleThreaded() { omp_set_num_threads(1); }
+  ~SingleThreaded() { omp_set_num_threads(before); }
+};
+
 }  // namespace
 
 Registration register_views(const std::vector<PointCloud>& views, const RegistrationOptions& o) {
   open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  // Open3D's RANSAC draws from one generator shared by its OpenMP threads, and its ICP sums in
+  // thread order: one thread makes the result a function of the input and the seed alone.
+  const SingleThreaded one_thread;
   if (views.size() < 2) throw InputError("registration needs at least two views");
   Registration out;
   std::vector<std::shared_ptr<O3Cloud>> clean;
@@ -93,11 +104,11 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
   }
   std::sort(spacings.begin(), spacings.end());
   out.spacing_mm = spacings[spacings.size() / 2];
-  const double v = o.feature_voxel_mm > 0 ? o.feature_voxel_mm : std::max(3.0 * out.spacing_mm, 1.5);
+  const double v = o.feature_voxel_mm > 0 ? o.feature_voxel_mm : std::max(4.0 * out.spacing_mm, 2.5);
   const double fine_voxel = std::max(out.spacing_mm, 0.5);
 
   std::vector<Prepared> prep(views.size());
-  std::vector<double> self_rms(views.size());
+  std::vector<double> self_rms(views.size()), self_rms_coarse(views.size());
   for (std::size_t i = 0; i < views.size(); ++i) {
     Prepared& p = prep[i];
     p.fine = clean[i]->VoxelDownSample(fine_voxel);
@@ -108,11 +119,13 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
       detail::orient_normals(*c);
     }
     self_rms[i] = self_plane_rms(*p.fine);
+    self_rms_coarse[i] = self_plane_rms(*p.coarse);
     p.features = reg::ComputeFPFHFeature(*p.coarse, open3d::geometry::KDTreeSearchParamHybrid(5 * v, 100));
   }
 
-  // Every pair: global alignment, then coarse and fine point-to-plane ICP.
-  open3d::utility::random::Seed(static_cast<int>(o.seed & 0x7fffffff));
+  // Every pair: global alignment, then coarse and fine point-to-plane ICP. RANSAC on a smooth,
+  // nearly symmetric face can miss the true alignment, so each pair gets several attempts
+  // (different seeds, with and without mutual feature matching) and keeps the best fit.
   struct Edge {
     std::size_t s, t;
     Eigen::Matrix4d T;  // s → t
@@ -123,23 +136,40 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
   std::vector<Edge> edges;
   for (std::size_t s = 0; s < views.size(); ++s)
     for (std::size_t t = s + 1; t < views.size(); ++t) {
-      const reg::CorrespondenceCheckerBasedOnEdgeLength by_length(0.9);
-      const reg::CorrespondenceCheckerBasedOnDistance by_distance(1.5 * v);
-      const auto global = reg::RegistrationRANSACBasedOnFeatureMatching(
-          *prep[s].coarse, *prep[t].coarse, *prep[s].features, *prep[t].features, true, 1.5 * v,
-          reg::TransformationEstimationPointToPoint(false), 3, {by_length, by_distance},
-          reg::RANSACConvergenceCriteria(o.ransac_iterations, 0.9999));
-      auto coarse = reg::RegistrationICP(*prep[s].coarse, *prep[t].coarse, 1.5 * v, global.transformation_,
-                                         reg::TransformationEstimationPointToPlane(),
-                                         reg::ICPConvergenceCriteria(1e-7, 1e-7, 60));
-      auto fine = reg::RegistrationICP(*prep[s].fine, *prep[t].fine, 3.0 * fine_voxel, coarse.transformation_,
-                                       reg::TransformationEstimationPointToPlane(),
-                                       reg::ICPConvergenceCriteria(1e-8, 1e-8, 100));
+      // A true overlap fits as well as each view fits itself (its noise); a false match does not.
+      // Attempts are judged on the coarse clouds; the best one is then refined once on the fine ones.
+      const double plausible_coarse = 3.0 * std::max({self_rms_coarse[s], self_rms_coarse[t], 0.01});
+      const double plausible = 3.0 * std::max({self_rms[s], self_rms[t], 0.01});
+      double best_rms = std::numeric_limits<double>::infinity(), best_overlap = 0;
+      Eigen::Matrix4d best_T = Eigen::Matrix4d::Identity();
+      for (int attempt = 0; attempt < o.attempts; ++attempt) {
+        open3d::utility::random::Seed(static_cast<int>((o.seed * 7919 + 131 * (s * views.size() + t) + attempt) & 0x7fffffff));
+        const reg::CorrespondenceCheckerBasedOnEdgeLength by_length(0.9);
+        const reg::CorrespondenceCheckerBasedOnDistance by_distance(1.5 * v);
+        const auto global = reg::RegistrationRANSACBasedOnFeatureMatching(
+            *prep[s].coarse, *prep[t].coarse, *prep[s].features, *prep[t].features, attempt % 2 == 0, 1.5 * v,
+            reg::TransformationEstimationPointToPoint(false), 3, {by_length, by_distance},
+            reg::RANSACConvergenceCriteria(o.ransac_iterations, 0.9999));
+        const auto coarse = reg::RegistrationICP(*prep[s].coarse, *prep[t].coarse, 1.5 * v, global.transformation_,
+                                                 reg::TransformationEstimationPointToPlane(),
+                                                 reg::ICPConvergenceCriteria(1e-7, 1e-7, 60));
+        const auto [rms, overlap] = plane_fit(*prep[s].coarse, *prep[t].coarse, coarse.transformation_, v);
+        const bool ok = overlap >= o.min_fitness && rms <= plausible_coarse;
+        const bool best_ok = best_overlap >= o.min_fitness && best_rms <= plausible_coarse;
+        if ((ok && (!best_ok || rms < best_rms)) || (!best_ok && !ok && overlap > best_overlap)) {
+          best_rms = rms;
+          best_overlap = overlap;
+          best_T = coarse.transformation_;
+        }
+        if (ok) break;
+      }
+      const auto fine = reg::RegistrationICP(*prep[s].fine, *prep[t].fine, 2.0 * fine_voxel, best_T,
+                                             reg::TransformationEstimationPointToPlane(),
+                                             reg::ICPConvergenceCriteria(1e-9, 1e-9, 60));
       const auto [plane_rms, overlap] = plane_fit(*prep[s].fine, *prep[t].fine, fine.transformation_, 2.0 * fine_voxel);
       PairRegistration pr{s, t, overlap, plane_rms, false};
-      // A true overlap fits as well as each view fits itself (its noise); a false match does not.
-      const double plausible = 3.0 * std::max({self_rms[s], self_rms[t], 0.01});
-      if (overlap >= o.min_fitness && plane_rms <= plausible) edges.push_back({s, t, fine.transformation_, overlap, plane_rms, out.pairs.size()});
+      if (overlap >= o.min_fitness && plane_rms <= plausible)
+        edges.push_back({s, t, fine.transformation_, overlap, plane_rms, out.pairs.size()});
       out.pairs.push_back(pr);
     }
 

@@ -17,9 +17,10 @@
 namespace tracecast::scan {
 
 struct RegistrationOptions {
-  double feature_voxel_mm = 0;  //!< voxel of the feature grid; 0: 3 × the point spacing, at least 1.5 mm
+  double feature_voxel_mm = 0;  //!< voxel of the feature grid; 0: 4 × the point spacing, at least 2.5 mm
   double min_fitness = 0.1;     //!< share of a view that must overlap another for the pair to count
-  int ransac_iterations = 200000;
+  int ransac_iterations = 40000;   //!< per attempt
+  int attempts = 6;               //!< global alignments tried per pair until one fits
   std::uint64_t seed = 1;       //!< RANSAC's random seed (same seed, same result)
 };
 
