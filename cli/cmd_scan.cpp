@@ -2,9 +2,11 @@
 
 #include "common.h"
 #include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/scan/reconstruct.h"
 #include "tracecast/scan/register.h"
+#include "tracecast/scan/rgbd.h"
 
 namespace tracecast::cli {
 
@@ -71,7 +73,43 @@ nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const sc
   };
 }
 
+int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
+  if (o.inputs.size() != 1) throw InputError("an RGB-D manifest is the only input of its scan");
+  Progress progress(g, 2);
+  progress.stage("reading the manifest");
+  const scan::RgbdSequence seq = scan::read_rgbd_manifest(o.inputs.front());
+  progress.stage("integrating frames");
+  scan::RgbdOptions ro;
+  if (o.resolution_mm > 0) ro.voxel_mm = o.resolution_mm;
+  scan::RgbdReport r;
+  const Mesh surface = scan::integrate_rgbd(seq, ro, &r);
+  io::write_mesh(o.output, surface);
+  nlohmann::json timings = nlohmann::json::object();
+  for (const auto& t : r.timings) timings[t.step] = t.seconds;
+  const nlohmann::json j = {{"inputs", o.inputs},
+                            {"input_kind", "rgbd"},
+                            {"output", o.output},
+                            {"frames", {{"total", r.frames}, {"posed", r.posed_frames}, {"odometry", r.odometry_frames}}},
+                            {"reconstruction", {{"voxel_mm", ro.voxel_mm}}},
+                            {"surface",
+                             {{"vertices", r.vertices},
+                              {"faces", r.faces},
+                              {"area_mm2", r.area_mm2},
+                              {"boundary_loops", r.boundary_loops}}},
+                            {"timings_s", timings}};
+  if (!o.report.empty()) write_file_atomically(o.report, j.dump(2) + "\n");
+  progress.done();
+  if (g.json) print_json(j);
+  else if (!g.quiet)
+    fmt::print("{} -> {}\n  frames       {} ({} with poses, {} placed by odometry)\n  surface      {} faces at "
+               "{:.2f} mm voxels, {:.0f} mm2, {} boundary loops\n",
+               o.inputs.front(), o.output, r.frames, r.posed_frames, r.odometry_frames, r.faces, ro.voxel_mm, r.area_mm2,
+               r.boundary_loops);
+  return kOk;
+}
+
 int run_scan(const ScanOptions& o, const GlobalOptions& g) {
+  if (!o.inputs.empty() && std::filesystem::path(o.inputs.front()).extension() == ".json") return run_rgbd(o, g);
   io::ReadOptions ro;
   ro.units = *parse_unit(o.units);
   scan::ReconstructOptions opt;
@@ -142,7 +180,7 @@ std::function<int()> setup_scan(CLI::App& sub, const GlobalOptions& g) {
   auto o = std::make_shared<ScanOptions>();
   sub.add_option("INPUT", o->inputs,
                  "A scan: point cloud (ply, pcd, xyz, pts) or mesh (ply, obj, stl, glb, ...); several partial views "
-                 "of one face are registered and merged")
+                 "of one face are registered and merged; or an RGB-D sequence's manifest (.json)")
       ->required();
   sub.add_option("-o,--output", o->output, "Surface mesh to write (mm)")->required();
   sub.add_option("--units", o->units, "Unit of the input's coordinates: mm, cm, m, in, or auto")

@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/scan/rgbd.h"
 #include "tracecast/scan/simulator.h"
 #include "tracecast/scan/synthetic_face.h"
 
@@ -98,7 +99,37 @@ std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g) {
   sc->add_option("--seed", so->sim.seed, "Random seed of the scanner")->capture_default_str();
   sc->footer("Example:\n  tracecast synth scan -o raw.ply --noise 0.05 --outliers 0.01 --unit m --random-pose");
   sc->callback([which] { *which = 2; });
-  return [o, so, which, &g] { return *which == 2 ? run_synth_scan(*so, g) : run_synth_face(*o, g); };
+
+  struct RgbdSynth {
+    std::string folder;
+    int frames = 24;
+    double sweep = 60, noise = 0.3;
+    bool no_poses = false;
+    std::uint64_t seed = 1;
+  };
+  auto ro = std::make_shared<RgbdSynth>();
+  CLI::App* rg = sub.add_subcommand("rgbd", "A simulated RGB-D sequence of a synthetic face: PNG frames and a manifest");
+  rg->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
+  rg->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+  rg->add_option("-o,--output", ro->folder, "Folder to write (color/, depth/, sequence.json)")->required();
+  rg->add_option("--frames", ro->frames, "Number of frames")->check(CLI::Range(1, 1000))->capture_default_str();
+  rg->add_option("--sweep", ro->sweep, "Arc the camera moves along, degrees")->check(CLI::Range(0.0, 180.0))->capture_default_str();
+  rg->add_option("--noise", ro->noise, "Depth noise, standard deviation in mm")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  rg->add_flag("--no-poses", ro->no_poses, "Leave the poses out of the manifest (odometry will place the frames)");
+  rg->add_option("--seed", ro->seed, "Random seed")->capture_default_str();
+  rg->footer("Example:\n  tracecast synth rgbd -o seq && tracecast scan seq/sequence.json -o face.ply");
+  rg->callback([which] { *which = 3; });
+  return [o, so, ro, which, &g] {
+    if (*which == 3) {
+      const Mesh truth = scan::SyntheticFace().mesh(0.25);
+      const auto manifest = scan::write_simulated_rgbd(truth, ro->folder, ro->frames, ro->sweep, 450, ro->noise,
+                                                       !ro->no_poses, ro->seed);
+      if (g.json) print_json({{"manifest", manifest.string()}, {"frames", ro->frames}});
+      else if (!g.quiet) fmt::print("wrote {} ({} frames)\n", manifest.string(), ro->frames);
+      return static_cast<int>(kOk);
+    }
+    return *which == 2 ? run_synth_scan(*so, g) : run_synth_face(*o, g);
+  };
 }
 
 }  // namespace tracecast::cli
