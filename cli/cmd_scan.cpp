@@ -56,7 +56,8 @@ nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const sc
         {"used", r.points_used},
         {"median_spacing_mm", r.median_spacing_mm},
         {"normals", r.normals_estimated ? "estimated" : "from input"}}},
-      {"reconstruction", {{"resolution_mm", r.resolution_mm}, {"poisson_depth", r.poisson_depth}}},
+      {"reconstruction",
+       {{"resolution_mm", r.resolution_mm}, {"median_edge_mm", r.median_edge_mm}, {"poisson_depth", r.poisson_depth}}},
       {"accuracy_mm",
        {{"what", "distance from the points used to the surface"},
         {"mean", r.accuracy.mean},
@@ -162,8 +163,9 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
                r.removed_statistical + r.removed_radius, r.removed_crop, r.removed_voxel, r.points_used);
     fmt::print("  spacing      {:.3f} mm (median); normals {}\n", r.median_spacing_mm,
                r.normals_estimated ? "estimated" : "from input");
-    fmt::print("  surface      {} faces at {:.2f} mm (Poisson depth {}), {:.0f} mm2, {} boundary loops\n", r.faces,
-               r.resolution_mm, r.poisson_depth, r.area_mm2, r.boundary_loops);
+    fmt::print("  surface      {} faces, median edge {:.2f} mm for {:.2f} mm asked (Poisson depth {}), {:.0f} mm2, "
+               "{} boundary loops\n",
+               r.faces, r.median_edge_mm, r.resolution_mm, r.poisson_depth, r.area_mm2, r.boundary_loops);
     fmt::print("  accuracy     points to surface: mean {:.3f}, p95 {:.3f}, max {:.3f} mm\n", r.accuracy.mean,
                r.accuracy.p95, r.accuracy.max);
     fmt::print("  invented     {:.1f} mm2 of surface with no point within 2 spacings\n", r.invented_area_mm2);

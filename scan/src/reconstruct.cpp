@@ -369,6 +369,11 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
       r.area_mm2 += area;
       if (d[f] > far) r.invented_area_mm2 += area;
     }
+    std::vector<double> edges;
+    edges.reserve(3 * out.triangles.size());
+    for (const Tri& t : out.triangles)
+      for (int k = 0; k < 3; ++k) edges.push_back((out.vertices[t[k]] - out.vertices[t[(k + 1) % 3]]).norm());
+    r.median_edge_mm = median(edges);
     const MeshInfo info = measure(out, {false});
     r.boundary_loops = info.boundary_loops;
     r.vertices = out.vertices.size();

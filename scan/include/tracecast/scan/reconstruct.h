@@ -53,6 +53,7 @@ struct ScanReport {
   std::size_t points_used = 0;
   double median_spacing_mm = 0;
   double resolution_mm = 0;
+  double median_edge_mm = 0;       //!< of the surface produced (Poisson's cells set it; ≈ resolution)
   int poisson_depth = 0;
   bool normals_estimated = false;
   DistanceStats accuracy;          //!< distance from the points used to the surface (mm)
