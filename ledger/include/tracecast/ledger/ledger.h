@@ -1,0 +1,115 @@
+// The production ledger: who made which piece, from whose face, on whose authority.
+//
+// One SQLite file per workshop (WAL mode). Every record — the workshop itself, operators, marking
+// keys (their ids, never their secrets), subjects (pseudonymous codes), consents, production runs
+// and pieces — is an entry in one append-only table. Each entry's hash covers the previous entry's
+// hash, its sequence number, its kind and its canonical JSON body (BLAKE2b-256), and is signed with
+// the workshop's Ed25519 key: changing, deleting or reordering any entry breaks the chain or a
+// signature, and verify() names the first entry affected. Query tables (runs, consents, pieces)
+// are derived from the entries in the same transaction and checked against them by verify().
+//
+// A piece is recorded only against an open run and a consent of the subject that covers the run's
+// use and has not expired; its identifier (maker | run | piece number) is allocated in the same
+// transaction that records it, so no identifier is ever issued twice, even with several processes
+// writing to the same file.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tracecast::ledger {
+
+//! The workshop's signing identity (Ed25519). Files: "tracecast-signing-key 1", "public <hex>",
+//! "secret <hex>", mode 0600, never overwritten.
+class SigningKey {
+ public:
+  static SigningKey generate();
+  const std::string& public_hex() const { return public_hex_; }
+  std::array<std::uint8_t, 64> sign(const std::array<std::uint8_t, 32>& message) const;
+
+ private:
+  friend void write_signing_key(const std::filesystem::path&, const SigningKey&);
+  friend SigningKey read_signing_key(const std::filesystem::path&);
+  std::array<std::uint8_t, 32> public_{};
+  std::array<std::uint8_t, 64> secret_{};
+  std::string public_hex_;
+};
+void write_signing_key(const std::filesystem::path& path, const SigningKey& key);
+SigningKey read_signing_key(const std::filesystem::path& path);
+
+//! What a run is for; a consent covers one use.
+enum class Use { Film, Medical, Other };
+std::string use_name(Use u);                          //!< "film", "medical", "other"
+std::optional<Use> parse_use(const std::string& s);
+
+struct Entry {
+  std::int64_t seq = 0;
+  std::string kind;   //!< workshop, operator, key, subject, consent, run, run-closed, piece
+  std::string body;   //!< canonical JSON
+  std::string hash_hex;
+};
+
+struct VerifyResult {
+  bool ok = true;
+  std::int64_t entries = 0;
+  std::int64_t first_bad_seq = 0;  //!< 0 when ok
+  std::string problem;
+};
+
+struct Piece {
+  std::uint64_t id = 0;      //!< maker | run | piece number (watermark::pack layout)
+  std::int64_t seq = 0;      //!< its ledger entry
+};
+
+class Ledger {
+ public:
+  //! Creates a new ledger file (refuses an existing one) whose first entry names the workshop,
+  //! its maker number (16 bits) and its public signing key.
+  static void create(const std::filesystem::path& path, const SigningKey& key, std::uint32_t maker,
+                     const std::string& workshop_name);
+  //! Opens an existing ledger. `signer` is needed to write, not to read or verify; it must be the
+  //! key the ledger was created with.
+  static Ledger open(const std::filesystem::path& path, const SigningKey* signer = nullptr);
+  ~Ledger();
+  Ledger(Ledger&&) noexcept;
+  Ledger& operator=(Ledger&&) noexcept;
+
+  std::uint32_t maker() const;
+  std::string public_key_hex() const;
+
+  void add_operator(const std::string& code, const std::string& name);
+  void register_key(const std::string& key_id);
+  void add_subject(const std::string& code);
+  //! Consent of `subject` for `use` until `valid_until` (YYYY-MM-DD, inclusive), given by
+  //! `given_by`, with the SHA-256 of the signed consent document. Returns its entry's seq.
+  std::int64_t add_consent(const std::string& subject, Use use, const std::string& valid_until,
+                           const std::string& document_sha256_hex, const std::string& given_by);
+  //! Opens a production run; returns its number (1, 2, …; 24 bits).
+  std::uint32_t open_run(Use use, const std::string& client, const std::string& prescriber,
+                         const std::string& operator_code);
+  void close_run(std::uint32_t run);
+  //! Allocates the next identifier of `run` and records the piece with `details` (input and output
+  //! file hashes, parameters, software version…), in one transaction. Throws InputError (nothing
+  //! recorded) if the run is unknown or closed, the subject unknown, or no consent of the subject
+  //! covers the run's use on `today` (YYYY-MM-DD; empty: the current UTC date).
+  Piece record_piece(std::uint32_t run, const std::string& subject, const std::string& key_id,
+                     const nlohmann::json& details, const std::string& today = "");
+
+  VerifyResult verify() const;
+  std::vector<Entry> entries() const;
+  //! The entry of a piece, if the identifier is in this ledger.
+  std::optional<Entry> find_piece(std::uint64_t id) const;
+
+ private:
+  struct Impl;
+  explicit Ledger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tracecast::ledger

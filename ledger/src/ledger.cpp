@@ -1,0 +1,593 @@
+#include "tracecast/ledger/ledger.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <map>
+
+#include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/errors.h"
+
+namespace tracecast::ledger {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr char kHashDomain[] = "tracecast ledger entry v1";
+
+void init_sodium() {
+  if (sodium_init() < 0) throw ProcessingError("the cryptography library could not start");
+}
+
+std::string hex(const std::uint8_t* p, std::size_t n) {
+  std::string s(2 * n + 1, '\0');
+  sodium_bin2hex(s.data(), s.size(), p, n);
+  s.pop_back();
+  return s;
+}
+
+template <std::size_t N>
+bool unhex(const std::string& h, std::array<std::uint8_t, N>& out) {
+  std::size_t len = 0;
+  return h.size() == 2 * N && sodium_hex2bin(out.data(), N, h.data(), h.size(), nullptr, &len, nullptr) == 0 && len == N;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string utc_today() { return utc_now().substr(0, 10); }
+
+bool valid_date(const std::string& d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+  for (int i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(d[static_cast<std::size_t>(i)]))) return false;
+  const int m = std::stoi(d.substr(5, 2)), day = std::stoi(d.substr(8, 2));
+  return m >= 1 && m <= 12 && day >= 1 && day <= 31;
+}
+
+//! hash = BLAKE2b-256(domain ‖ prev ‖ seq (8 bytes LE) ‖ kind ‖ 0 ‖ body)
+std::array<std::uint8_t, 32> entry_hash(const std::array<std::uint8_t, 32>& prev, std::int64_t seq,
+                                        const std::string& kind, const std::string& body) {
+  std::array<std::uint8_t, 32> h;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, h.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(kHashDomain), sizeof kHashDomain - 1);
+  crypto_generichash_update(&st, prev.data(), prev.size());
+  unsigned char s[8];
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(seq) >> (8 * i));
+  crypto_generichash_update(&st, s, 8);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(kind.data()), kind.size());
+  const unsigned char zero = 0;
+  crypto_generichash_update(&st, &zero, 1);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(body.data()), body.size());
+  crypto_generichash_final(&st, h.data(), h.size());
+  return h;
+}
+
+// ----------------------------------------------------------------------------- SQLite, thinly
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql, const std::filesystem::path& file) : db_(db), file_(file) {
+    if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK) fail("preparing a query");
+  }
+  ~Statement() { sqlite3_finalize(st_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(st_, i, v)); }
+  Statement& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bind_blob(int i, const void* p, std::size_t n) {
+    return check(sqlite3_bind_blob(st_, i, p, static_cast<int>(n), SQLITE_TRANSIENT));
+  }
+  bool step() {
+    const int rc = sqlite3_step(st_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail("running a query");
+  }
+  std::int64_t integer(int c) const { return sqlite3_column_int64(st_, c); }
+  std::string text(int c) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_, c))) : std::string();
+  }
+  std::string blob(int c) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(st_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_, c))) : std::string();
+  }
+  bool is_null(int c) const { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) fail("binding a value");
+    return *this;
+  }
+  [[noreturn]] void fail(const char* what) const {
+    throw ProcessingError(fmt::format("{}: ledger error while {}: {}", file_.string(), what, sqlite3_errmsg(db_)));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+  std::filesystem::path file_;
+};
+
+void exec(sqlite3* db, const char* sql, const std::filesystem::path& file) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw ProcessingError(fmt::format("{}: ledger error: {}", file.string(), msg));
+  }
+}
+
+const char* kSchema = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries(
+  seq INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  body TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  signature BLOB NOT NULL);
+CREATE TABLE subjects(code TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE);
+CREATE TABLE consents(seq INTEGER PRIMARY KEY, subject TEXT NOT NULL, use TEXT NOT NULL, valid_until TEXT NOT NULL);
+CREATE TABLE runs(run INTEGER PRIMARY KEY, use TEXT NOT NULL, closed INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL UNIQUE);
+CREATE TABLE pieces(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, number INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE,
+                    UNIQUE(run, number));
+CREATE INDEX consents_by_subject ON consents(subject);
+)sql";
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ signing keys
+SigningKey SigningKey::generate() {
+  init_sodium();
+  SigningKey k;
+  crypto_sign_keypair(k.public_.data(), k.secret_.data());
+  k.public_hex_ = hex(k.public_.data(), k.public_.size());
+  return k;
+}
+
+std::array<std::uint8_t, 64> SigningKey::sign(const std::array<std::uint8_t, 32>& m) const {
+  std::array<std::uint8_t, 64> sig;
+  crypto_sign_detached(sig.data(), nullptr, m.data(), m.size(), secret_.data());
+  return sig;
+}
+
+void write_signing_key(const std::filesystem::path& path, const SigningKey& key) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) throw InputError(path, "already exists; a signing key is never overwritten");
+  std::string text = fmt::format("tracecast-signing-key 1\npublic {}\nsecret {}\n", key.public_hex_,
+                                 hex(key.secret_.data(), key.secret_.size()));
+  write_file_atomically(path, text, 0600);
+  sodium_memzero(text.data(), text.size());
+}
+
+SigningKey read_signing_key(const std::filesystem::path& path) {
+  init_sodium();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw InputError(path, "cannot open the signing key");
+  if (st.st_mode & 077)
+    throw InputError(path, fmt::format("signing key permissions {:04o} let other users read it; run: chmod 600 {}",
+                                       st.st_mode & 0777, path.string()));
+  std::ifstream f(path);
+  std::string magic, version, pk, pub, sk, sec;
+  f >> magic >> version >> pk >> pub >> sk >> sec;
+  SigningKey k;
+  if (magic != "tracecast-signing-key" || version != "1" || pk != "public" || sk != "secret" ||
+      !unhex(pub, k.public_) || !unhex(sec, k.secret_))
+    throw InputError(path, "not a tracecast signing key file");
+  std::array<std::uint8_t, 32> derived;
+  crypto_sign_ed25519_sk_to_pk(derived.data(), k.secret_.data());
+  if (derived != k.public_) throw InputError(path, "signing key is damaged: its public half does not match its secret");
+  k.public_hex_ = pub;
+  sodium_memzero(sec.data(), sec.size());
+  return k;
+}
+
+std::string use_name(Use u) {
+  switch (u) {
+    case Use::Film: return "film";
+    case Use::Medical: return "medical";
+    default: return "other";
+  }
+}
+
+std::optional<Use> parse_use(const std::string& s) {
+  if (s == "film") return Use::Film;
+  if (s == "medical") return Use::Medical;
+  if (s == "other") return Use::Other;
+  return std::nullopt;
+}
+
+// ------------------------------------------------------------------------------------ ledger
+struct Ledger::Impl {
+  std::filesystem::path path;
+  sqlite3* db = nullptr;
+  const SigningKey* signer = nullptr;
+  std::uint32_t maker = 0;
+  std::string public_hex;
+
+  ~Impl() {
+    if (db) sqlite3_close(db);
+  }
+
+  void require_signer() const {
+    if (!signer) throw InputError(path, "writing to the ledger needs the workshop's signing key");
+    if (signer->public_hex() != public_hex)
+      throw InputError(path, "the signing key given is not this ledger's (public keys differ)");
+  }
+
+  //! Appends an entry (inside the caller's transaction); returns its seq.
+  std::int64_t append(const std::string& kind, const nlohmann::json& body_json) {
+    std::int64_t seq = 1;
+    std::array<std::uint8_t, 32> prev{};
+    {
+      Statement last(db, "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1", path);
+      if (last.step()) {
+        seq = last.integer(0) + 1;
+        const std::string h = last.blob(1);
+        if (h.size() != prev.size()) throw ProcessingError(path.string() + ": ledger's last entry has a damaged hash");
+        std::memcpy(prev.data(), h.data(), prev.size());
+      }
+    }
+    const std::string body = body_json.dump();
+    const auto hash = entry_hash(prev, seq, kind, body);
+    const auto sig = signer->sign(hash);
+    Statement ins(db, "INSERT INTO entries(seq, kind, body, prev_hash, hash, signature) VALUES(?,?,?,?,?,?)", path);
+    ins.bind(1, seq).bind(2, kind).bind(3, body).bind_blob(4, prev.data(), prev.size()).bind_blob(5, hash.data(), hash.size());
+    ins.bind_blob(6, sig.data(), sig.size());
+    ins.step();
+    return seq;
+  }
+
+  //! Runs `fn` in an IMMEDIATE transaction (writers queue on the file lock), committing at the
+  //! end; rolls back on any exception.
+  template <class F>
+  auto write(F&& fn) {
+    require_signer();
+    exec(db, "BEGIN IMMEDIATE", path);
+    try {
+      auto result = fn();
+      exec(db, "COMMIT", path);
+      return result;
+    } catch (...) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+};
+
+Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ledger::~Ledger() = default;
+Ledger::Ledger(Ledger&&) noexcept = default;
+Ledger& Ledger::operator=(Ledger&&) noexcept = default;
+
+namespace {
+sqlite3* open_db(const std::filesystem::path& path, bool create) {
+  sqlite3* db = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_FULLMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    const std::string msg = db ? sqlite3_errmsg(db) : "cannot open";
+    if (db) sqlite3_close(db);
+    throw InputError(path, "cannot open the ledger: " + msg);
+  }
+  sqlite3_busy_timeout(db, 60000);
+  // WAL: readers never block the writer and a killed process cannot leave a half-written
+  // transaction; NORMAL sync keeps every committed transaction across a process crash.
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", nullptr, nullptr, nullptr);
+  return db;
+}
+}  // namespace
+
+void Ledger::create(const std::filesystem::path& path, const SigningKey& key, std::uint32_t maker,
+                    const std::string& workshop_name) {
+  init_sodium();
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) throw InputError(path, "already exists; a ledger is never overwritten");
+  if (maker >= (1u << 16)) throw InputError(fmt::format("maker number {} does not fit 16 bits", maker));
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->db = open_db(path, true);
+  impl->signer = &key;
+  impl->maker = maker;
+  impl->public_hex = key.public_hex();
+  exec(impl->db, "BEGIN IMMEDIATE", path);
+  try {
+    exec(impl->db, kSchema, path);
+    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+             {"schema_version", std::to_string(kSchemaVersion)}, {"maker", std::to_string(maker)}, {"public_key", key.public_hex()}}) {
+      Statement s(impl->db, "INSERT INTO meta(key, value) VALUES(?, ?)", path);
+      s.bind(1, k).bind(2, v).step();
+    }
+    impl->append("workshop", {{"maker", maker}, {"name", workshop_name}, {"public_key", key.public_hex()},
+                              {"schema_version", kSchemaVersion}, {"time_utc", utc_now()}});
+    exec(impl->db, "COMMIT", path);
+  } catch (...) {
+    sqlite3_exec(impl->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+Ledger Ledger::open(const std::filesystem::path& path, const SigningKey* signer) {
+  init_sodium();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "no ledger here (create one with 'tracecast ledger init')");
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->db = open_db(path, false);
+  impl->signer = signer;
+  std::string version;
+  try {
+    Statement s(impl->db, "SELECT key, value FROM meta", path);
+    while (s.step()) {
+      if (s.text(0) == "schema_version") version = s.text(1);
+      if (s.text(0) == "maker") impl->maker = static_cast<std::uint32_t>(std::stoul(s.text(1)));
+      if (s.text(0) == "public_key") impl->public_hex = s.text(1);
+    }
+  } catch (const ProcessingError&) {
+    throw InputError(path, "not a tracecast ledger (no meta table)");
+  }
+  if (version.empty()) throw InputError(path, "not a tracecast ledger (no schema version)");
+  // Migrations from older schema versions go here, each in its own transaction; newer files are
+  // refused rather than misread.
+  if (std::stoi(version) > kSchemaVersion)
+    throw InputError(path, fmt::format("ledger schema version {} is newer than this tracecast reads ({})", version, kSchemaVersion));
+  return Ledger(std::move(impl));
+}
+
+std::uint32_t Ledger::maker() const { return impl_->maker; }
+std::string Ledger::public_key_hex() const { return impl_->public_hex; }
+
+void Ledger::add_operator(const std::string& code, const std::string& name) {
+  if (code.empty()) throw InputError("an operator needs a code");
+  impl_->write([&] { return impl_->append("operator", {{"code", code}, {"name", name}, {"time_utc", utc_now()}}); });
+}
+
+void Ledger::register_key(const std::string& key_id) {
+  if (key_id.size() != 16) throw InputError("a marking key id is 16 hexadecimal digits");
+  impl_->write([&] { return impl_->append("key", {{"key_id", key_id}, {"time_utc", utc_now()}}); });
+}
+
+void Ledger::add_subject(const std::string& code) {
+  if (code.empty()) throw InputError("a subject needs a pseudonymous code");
+  impl_->write([&] {
+    {
+      Statement s(impl_->db, "SELECT 1 FROM subjects WHERE code = ?", impl_->path);
+      s.bind(1, code);
+      if (s.step()) throw InputError(impl_->path, "subject '" + code + "' is already in the ledger");
+    }
+    const std::int64_t seq = impl_->append("subject", {{"code", code}, {"time_utc", utc_now()}});
+    Statement ins(impl_->db, "INSERT INTO subjects(code, seq) VALUES(?, ?)", impl_->path);
+    ins.bind(1, code).bind(2, seq).step();
+    return seq;
+  });
+}
+
+std::int64_t Ledger::add_consent(const std::string& subject, Use use, const std::string& valid_until,
+                                 const std::string& document_sha256_hex, const std::string& given_by) {
+  if (!valid_date(valid_until)) throw InputError("consent validity must be a date YYYY-MM-DD, got '" + valid_until + "'");
+  std::array<std::uint8_t, 32> doc;
+  if (!unhex(document_sha256_hex, doc)) throw InputError("the consent document's hash must be 64 hexadecimal digits (SHA-256)");
+  if (given_by.empty()) throw InputError("a consent needs the name of who gave it");
+  return impl_->write([&] {
+    {
+      Statement s(impl_->db, "SELECT 1 FROM subjects WHERE code = ?", impl_->path);
+      s.bind(1, subject);
+      if (!s.step()) throw InputError(impl_->path, "no subject '" + subject + "' in the ledger");
+    }
+    const std::int64_t seq = impl_->append("consent", {{"subject", subject},
+                                                       {"use", use_name(use)},
+                                                       {"valid_until", valid_until},
+                                                       {"document_sha256", document_sha256_hex},
+                                                       {"given_by", given_by},
+                                                       {"time_utc", utc_now()}});
+    Statement ins(impl_->db, "INSERT INTO consents(seq, subject, use, valid_until) VALUES(?,?,?,?)", impl_->path);
+    ins.bind(1, seq).bind(2, subject).bind(3, use_name(use)).bind(4, valid_until).step();
+    return seq;
+  });
+}
+
+std::uint32_t Ledger::open_run(Use use, const std::string& client, const std::string& prescriber,
+                               const std::string& operator_code) {
+  if (use == Use::Medical && prescriber.empty()) throw InputError("a medical run needs its prescriber");
+  return impl_->write([&] {
+    std::uint32_t run = 1;
+    {
+      Statement s(impl_->db, "SELECT COALESCE(MAX(run), 0) + 1 FROM runs", impl_->path);
+      s.step();
+      run = static_cast<std::uint32_t>(s.integer(0));
+    }
+    if (run >= (1u << 24)) throw ProcessingError(impl_->path.string() + ": the ledger has used all run numbers");
+    const std::int64_t seq = impl_->append("run", {{"run", run},
+                                                   {"use", use_name(use)},
+                                                   {"client", client},
+                                                   {"prescriber", prescriber},
+                                                   {"operator", operator_code},
+                                                   {"time_utc", utc_now()}});
+    Statement ins(impl_->db, "INSERT INTO runs(run, use, closed, seq) VALUES(?,?,0,?)", impl_->path);
+    ins.bind(1, run).bind(2, use_name(use)).bind(3, seq).step();
+    return run;
+  });
+}
+
+void Ledger::close_run(std::uint32_t run) {
+  impl_->write([&] {
+    {
+      Statement s(impl_->db, "SELECT closed FROM runs WHERE run = ?", impl_->path);
+      s.bind(1, run);
+      if (!s.step()) throw InputError(impl_->path, fmt::format("no run {} in the ledger", run));
+      if (s.integer(0)) throw InputError(impl_->path, fmt::format("run {} is already closed", run));
+    }
+    const std::int64_t seq = impl_->append("run-closed", {{"run", run}, {"time_utc", utc_now()}});
+    Statement up(impl_->db, "UPDATE runs SET closed = 1 WHERE run = ?", impl_->path);
+    up.bind(1, run).step();
+    return seq;
+  });
+}
+
+Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const std::string& key_id,
+                           const nlohmann::json& details, const std::string& today_in) {
+  const std::string today = today_in.empty() ? utc_today() : today_in;
+  if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
+  return impl_->write([&] {
+    std::string use;
+    {
+      Statement s(impl_->db, "SELECT use, closed FROM runs WHERE run = ?", impl_->path);
+      s.bind(1, run);
+      if (!s.step()) throw InputError(impl_->path, fmt::format("no run {} in the ledger: open a run first", run));
+      if (s.integer(1)) throw InputError(impl_->path, fmt::format("run {} is closed: no more pieces can be made in it", run));
+      use = s.text(0);
+    }
+    std::int64_t consent = 0;
+    {
+      Statement s(impl_->db, "SELECT seq, use, valid_until FROM consents WHERE subject = ? ORDER BY seq", impl_->path);
+      s.bind(1, subject);
+      bool any = false, other_use = false, expired = false;
+      while (s.step()) {
+        any = true;
+        if (s.text(1) != use) {
+          other_use = true;
+          continue;
+        }
+        if (s.text(2) < today) {
+          expired = true;
+          continue;
+        }
+        consent = s.integer(0);
+      }
+      if (!consent) {
+        if (!any) throw InputError(impl_->path, fmt::format("no consent recorded for subject '{}'", subject));
+        if (expired)
+          throw InputError(impl_->path, fmt::format("the consent of subject '{}' for {} use has expired", subject, use));
+        if (other_use)
+          throw InputError(impl_->path, fmt::format("subject '{}' consented to another use, not to {} use (run {})",
+                                                    subject, use, run));
+      }
+    }
+    std::int64_t number = 1;
+    {
+      Statement s(impl_->db, "SELECT COALESCE(MAX(number), 0) + 1 FROM pieces WHERE run = ?", impl_->path);
+      s.bind(1, run).step();
+      number = s.integer(0);
+    }
+    if (number >= (1 << 24)) throw ProcessingError(impl_->path.string() + fmt::format(": run {} has used all piece numbers", run));
+    const std::uint64_t id = (std::uint64_t(impl_->maker) << 48) | (std::uint64_t(run) << 24) | std::uint64_t(number);
+    const std::int64_t seq = impl_->append("piece", {{"id", id},
+                                                     {"run", run},
+                                                     {"number", number},
+                                                     {"subject", subject},
+                                                     {"consent_entry", consent},
+                                                     {"key_id", key_id},
+                                                     {"details", details},
+                                                     {"time_utc", utc_now()}});
+    Statement ins(impl_->db, "INSERT INTO pieces(id, run, number, seq) VALUES(?,?,?,?)", impl_->path);
+    ins.bind(1, static_cast<std::int64_t>(id)).bind(2, run).bind(3, number).bind(4, seq).step();
+    return Piece{id, seq};
+  });
+}
+
+std::vector<Entry> Ledger::entries() const {
+  std::vector<Entry> out;
+  Statement s(impl_->db, "SELECT seq, kind, body, hash FROM entries ORDER BY seq", impl_->path);
+  while (s.step()) {
+    const std::string h = s.blob(3);
+    out.push_back({s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size())});
+  }
+  return out;
+}
+
+std::optional<Entry> Ledger::find_piece(std::uint64_t id) const {
+  Statement s(impl_->db, "SELECT e.seq, e.kind, e.body, e.hash FROM pieces p JOIN entries e ON e.seq = p.seq WHERE p.id = ?",
+              impl_->path);
+  s.bind(1, static_cast<std::int64_t>(id));
+  if (!s.step()) return std::nullopt;
+  const std::string h = s.blob(3);
+  return Entry{s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size())};
+}
+
+VerifyResult Ledger::verify() const {
+  VerifyResult r;
+  auto bad = [&](std::int64_t seq, std::string problem) {
+    if (r.ok) {
+      r.ok = false;
+      r.first_bad_seq = seq;
+      r.problem = std::move(problem);
+    }
+  };
+  std::array<std::uint8_t, 32> pub;
+  if (!unhex(impl_->public_hex, pub)) {
+    bad(1, "the ledger's public key is damaged");
+    return r;
+  }
+  // A read transaction: one consistent snapshot even while other processes append.
+  exec(impl_->db, "BEGIN", impl_->path);
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } end_read{impl_->db};
+  std::array<std::uint8_t, 32> prev{};
+  std::int64_t expected = 1;
+  std::map<std::int64_t, nlohmann::json> pieces_by_seq;
+  {
+    Statement s(impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", impl_->path);
+    while (s.step()) {
+      const std::int64_t seq = s.integer(0);
+      ++r.entries;
+      if (seq != expected) {
+        bad(expected, fmt::format("entry {} is missing (the next one stored is {})", expected, seq));
+        return r;
+      }
+      const std::string kind = s.text(1), body = s.text(2), prev_stored = s.blob(3), hash = s.blob(4), sig = s.blob(5);
+      if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0) {
+        bad(seq, fmt::format("entry {} does not follow entry {} (its link to the previous hash differs)", seq, seq - 1));
+        return r;
+      }
+      const auto h = entry_hash(prev, seq, kind, body);
+      if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0) {
+        bad(seq, fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind));
+        return r;
+      }
+      if (sig.size() != 64 ||
+          crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), pub.data()) != 0) {
+        bad(seq, fmt::format("entry {} ({}) has an invalid signature", seq, kind));
+        return r;
+      }
+      if (seq == 1) {
+        const auto j = nlohmann::json::parse(body, nullptr, false);
+        if (kind != "workshop" || j.is_discarded() || !j.contains("public_key") || j["public_key"] != impl_->public_hex)
+          bad(1, "the first entry does not name this ledger's public key");
+      }
+      if (kind == "piece") pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
+      prev = h;
+      ++expected;
+    }
+  }
+  // Derived table: every piece row is the image of a piece entry, and the other way round.
+  {
+    Statement s(impl_->db, "SELECT id, seq FROM pieces", impl_->path);
+    std::size_t rows = 0;
+    while (s.step()) {
+      ++rows;
+      const auto it = pieces_by_seq.find(s.integer(1));
+      if (it == pieces_by_seq.end() || it->second.is_discarded() ||
+          it->second.value("id", std::uint64_t(0)) != static_cast<std::uint64_t>(s.integer(0)))
+        bad(s.integer(1), fmt::format("the piece index row for entry {} does not match the entry", s.integer(1)));
+    }
+    if (rows != pieces_by_seq.size())
+      bad(0, fmt::format("the piece index has {} rows for {} piece entries", rows, pieces_by_seq.size()));
+  }
+  return r;
+}
+
+}  // namespace tracecast::ledger
