@@ -19,6 +19,7 @@ std::vector<Command> commands() {
       {"compare", "Distances between a mesh or point cloud and a reference surface (mean, p95, Hausdorff)", setup_compare},
       {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
       {"key", "Create and inspect the secret keys that mark pieces", setup_key},
+      {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", setup_ledger},
   };
 }
 

@@ -19,9 +19,9 @@ struct Run {
   std::string err;
 };
 
-Run run(const std::string& args) {
+Run run_env(const std::string& env, const std::string& args) {
   const auto dir = test::temp_dir("cli-stderr");
-  const std::string cmd = std::string(TRACECAST_BIN) + " " + args + " 2>" + (dir / "err").string();
+  const std::string cmd = env + std::string(TRACECAST_BIN) + " " + args + " 2>" + (dir / "err").string();
   Run r{};
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);
@@ -33,6 +33,8 @@ Run run(const std::string& args) {
   r.err = test::read_bytes(dir / "err");
   return r;
 }
+
+Run run(const std::string& args) { return run_env("env -u TRACECAST_LEDGER -u TRACECAST_SIGNING_KEY ", args); }
 }  // namespace
 
 TEST_CASE("cli: usage errors exit 2, help exits 0", "[cli]") {
@@ -161,4 +163,38 @@ TEST_CASE("cli: scan a simulated raw scan; bad scans exit 3 and write nothing", 
   CHECK_FALSE(std::filesystem::exists(dir / "x.ply"));
   CHECK_FALSE(std::filesystem::exists(dir / "x.json"));
   CHECK(run("scan " + raw + " -o " + out + " --crop cylinder:1").code == 2);
+}
+
+TEST_CASE("cli: ledger from init to a recorded piece; refusals and tampering exit 3", "[cli]") {
+  const auto dir = test::temp_dir("cli-ledger");
+  const std::string env = "env TRACECAST_LEDGER=" + (dir / "shop.ledger").string() +
+                          " TRACECAST_SIGNING_KEY=" + (dir / "shop.sign").string() + " ";
+  auto tc = [&](const std::string& args) { return run_env(env, args); };
+  REQUIRE(tc("ledger init --maker 7 --name Shop -q").code == 0);
+  REQUIRE(tc("key new -q -o " + (dir / "m.key").string()).code == 0);
+  test::write_bytes(dir / "consent.txt", "I agree.");
+  REQUIRE(tc("ledger subject S-1 -q").code == 0);
+  REQUIRE(tc("ledger consent -q --subject S-1 --use film --valid-until 2099-01-01 --document " + (dir / "consent.txt").string() +
+             " --given-by S-1").code == 0);
+  const Run opened = tc("ledger run open --use film --client Studio --json");
+  REQUIRE(opened.code == 0);
+  CHECK(nlohmann::json::parse(opened.out)["run"] == 1);
+  const Run piece = tc("ledger piece --json --run 1 --subject S-1 --key " + (dir / "m.key").string());
+  REQUIRE(piece.code == 0);
+  CHECK(nlohmann::json::parse(piece.out)["id"] == "0007-000001-000001");
+  CHECK(tc("ledger piece --run 1 --subject S-2 --key " + (dir / "m.key").string()).code == 3);  // no consent
+  CHECK(tc("ledger run open --use medical --client Clinic").code == 3);                         // no prescriber
+  CHECK(tc("ledger verify -q").code == 0);
+  CHECK(run("ledger verify").code == 3);  // no ledger given
+  // Alter the file itself, as a disk editor would, in text only the piece entry (5) holds.
+  std::string bytes = test::read_bytes(dir / "shop.ledger");
+  const auto pos = bytes.find("\"consent_entry\":3");
+  REQUIRE(pos != std::string::npos);
+  REQUIRE(bytes.find("\"consent_entry\":3", pos + 1) == std::string::npos);
+  bytes[pos + 16] = '4';
+  test::write_bytes(dir / "shop.ledger", bytes);
+  const Run v = tc("ledger verify --json");
+  CHECK(v.code == 3);
+  INFO(v.err);
+  CHECK(v.err.find("entry 5") != std::string::npos);
 }

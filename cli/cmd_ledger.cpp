@@ -1,0 +1,220 @@
+// tracecast ledger …: create, inspect, verify and fill a workshop's production ledger.
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "common.h"
+#include "tracecast/ledger/ledger.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/watermark/key.h"
+#include "tracecast/watermark/payload.h"
+
+namespace tracecast::cli {
+
+namespace {
+
+struct LedgerArgs {
+  std::string ledger, signing_key;
+  // init
+  std::uint32_t maker = 0;
+  std::string name;
+  // subject / consent / run / piece
+  std::string code, subject, use = "film", valid_until, document, given_by, client, prescriber, operator_code, key;
+  std::uint32_t run = 0;
+  std::vector<std::string> inputs, outputs;
+};
+
+std::string from_env(const std::string& given, const char* var) {
+  if (!given.empty()) return given;
+  const char* v = std::getenv(var);
+  return v ? v : "";
+}
+
+std::string ledger_path(const LedgerArgs& a) {
+  const std::string p = from_env(a.ledger, "TRACECAST_LEDGER");
+  if (p.empty()) throw InputError("no ledger given: use --ledger FILE or set TRACECAST_LEDGER");
+  return p;
+}
+
+ledger::SigningKey signing_key(const LedgerArgs& a) {
+  const std::string p = from_env(a.signing_key, "TRACECAST_SIGNING_KEY");
+  if (p.empty()) throw InputError("writing needs the workshop's signing key: use --signing-key FILE or set TRACECAST_SIGNING_KEY");
+  return ledger::read_signing_key(p);
+}
+
+std::string sha256_of(const std::string& file) {
+  std::ifstream f(file, std::ios::binary);
+  if (!f) throw InputError(file, "cannot open");
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  char buf[1 << 16];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0)
+    crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(buf), static_cast<unsigned long long>(f.gcount()));
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, h);
+  char hex[2 * crypto_hash_sha256_BYTES + 1];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return hex;
+}
+
+ledger::Use use_of(const std::string& s) {
+  const auto u = ledger::parse_use(s);
+  if (!u) throw InputError("use must be film, medical or other, not '" + s + "'");
+  return *u;
+}
+
+void say(const GlobalOptions& g, const nlohmann::json& j, const std::string& text) {
+  if (g.json) print_json(j);
+  else if (!g.quiet) fmt::print("{}\n", text);
+}
+
+}  // namespace
+
+std::function<int()> setup_ledger(CLI::App& sub, const GlobalOptions& g) {
+  sub.require_subcommand(1);
+  auto a = std::make_shared<LedgerArgs>();
+  auto action = std::make_shared<std::function<int()>>();
+  auto common = [&](CLI::App* s, bool writes) {
+    s->add_option("--ledger", a->ledger, "Ledger file (default: $TRACECAST_LEDGER)");
+    if (writes) s->add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
+    s->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
+    s->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+  };
+  auto on = [action](CLI::App* s, std::function<int()> f) { s->callback([action, f] { *action = f; }); };
+
+  CLI::App* init = sub.add_subcommand("init", "Create a workshop's ledger, and its signing key if the file does not exist");
+  common(init, true);
+  init->add_option("--maker", a->maker, "The workshop's maker number (0-65535): the first field of every identifier")->required();
+  init->add_option("--name", a->name, "The workshop's name")->required();
+  on(init, [a, &g] {
+    const std::string lp = ledger_path(*a), kp = from_env(a->signing_key, "TRACECAST_SIGNING_KEY");
+    if (kp.empty()) throw InputError("init needs --signing-key FILE (created if it does not exist)");
+    bool created_key = false;
+    if (!std::filesystem::exists(kp)) {
+      ledger::write_signing_key(kp, ledger::SigningKey::generate());
+      created_key = true;
+    }
+    const ledger::SigningKey key = ledger::read_signing_key(kp);
+    ledger::Ledger::create(lp, key, a->maker, a->name);
+    say(g, {{"ledger", lp}, {"signing_key", kp}, {"created_signing_key", created_key}, {"public_key", key.public_hex()}},
+        fmt::format("created {} for maker {} ({}); {} signing key {} (public key {})", lp, a->maker, a->name,
+                    created_key ? "new" : "existing", kp, key.public_hex()));
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* verify = sub.add_subcommand("verify", "Check the whole chain and every signature; name the first bad entry");
+  common(verify, false);
+  on(verify, [a, &g] {
+    const ledger::Ledger l = ledger::Ledger::open(ledger_path(*a));
+    const ledger::VerifyResult r = l.verify();
+    const nlohmann::json j = {{"ok", r.ok}, {"entries", r.entries}, {"first_bad_entry", r.first_bad_seq}, {"problem", r.problem}};
+    if (!r.ok) {
+      if (g.json) print_json(j);
+      throw InputError(ledger_path(*a), "ledger does not verify: " + r.problem);
+    }
+    say(g, j, fmt::format("{}: {} entries, chain and signatures verify (public key {})", ledger_path(*a), r.entries,
+                          l.public_key_hex()));
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* show = sub.add_subcommand("show", "Print the ledger's entries");
+  common(show, false);
+  on(show, [a, &g] {
+    const ledger::Ledger l = ledger::Ledger::open(ledger_path(*a));
+    nlohmann::json all = nlohmann::json::array();
+    std::string text;
+    for (const auto& e : l.entries()) {
+      all.push_back({{"seq", e.seq}, {"kind", e.kind}, {"body", nlohmann::json::parse(e.body)}, {"hash", e.hash_hex}});
+      text += fmt::format("{:6}  {:<11} {}\n", e.seq, e.kind, e.body);
+    }
+    if (g.json) print_json(all);
+    else if (!g.quiet) fmt::print("{}", text);
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* subject = sub.add_subcommand("subject", "Add a subject (the person scanned) by pseudonymous code");
+  common(subject, true);
+  subject->add_option("CODE", a->code, "Pseudonymous code, never a name")->required();
+  on(subject, [a, &g] {
+    const auto key = signing_key(*a);
+    ledger::Ledger::open(ledger_path(*a), &key).add_subject(a->code);
+    say(g, {{"subject", a->code}}, "added subject " + a->code);
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* consent = sub.add_subcommand("consent", "Record a subject's consent for a use, with the signed document's hash");
+  common(consent, true);
+  consent->add_option("--subject", a->subject, "Subject code")->required();
+  consent->add_option("--use", a->use, "film, medical or other")->required();
+  consent->add_option("--valid-until", a->valid_until, "Last valid day, YYYY-MM-DD")->required();
+  consent->add_option("--document", a->document, "The signed consent document (its SHA-256 is recorded)")->required();
+  consent->add_option("--given-by", a->given_by, "Who consented (the subject, or a guardian)")->required();
+  on(consent, [a, &g] {
+    const auto key = signing_key(*a);
+    const std::string hash = sha256_of(a->document);
+    const auto seq = ledger::Ledger::open(ledger_path(*a), &key)
+                         .add_consent(a->subject, use_of(a->use), a->valid_until, hash, a->given_by);
+    say(g, {{"consent_entry", seq}, {"document_sha256", hash}},
+        fmt::format("recorded consent of {} for {} use until {} (entry {})", a->subject, a->use, a->valid_until, seq));
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* run = sub.add_subcommand("run", "Open or close a production run");
+  run->require_subcommand(1);
+  CLI::App* run_open = run->add_subcommand("open", "Open a run; prints its number");
+  common(run_open, true);
+  run_open->add_option("--use", a->use, "film, medical or other")->required();
+  run_open->add_option("--client", a->client, "Production or patient's clinic")->required();
+  run_open->add_option("--prescriber", a->prescriber, "Prescriber (required for medical runs)");
+  run_open->add_option("--operator", a->operator_code, "Operator code");
+  on(run_open, [a, &g] {
+    const auto key = signing_key(*a);
+    const auto n = ledger::Ledger::open(ledger_path(*a), &key).open_run(use_of(a->use), a->client, a->prescriber, a->operator_code);
+    say(g, {{"run", n}}, fmt::format("opened run {}", n));
+    return static_cast<int>(kOk);
+  });
+  CLI::App* run_close = run->add_subcommand("close", "Close a run: no more pieces in it");
+  common(run_close, true);
+  run_close->add_option("RUN", a->run, "Run number")->required();
+  on(run_close, [a, &g] {
+    const auto key = signing_key(*a);
+    ledger::Ledger::open(ledger_path(*a), &key).close_run(a->run);
+    say(g, {{"run", a->run}, {"closed", true}}, fmt::format("closed run {}", a->run));
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* piece = sub.add_subcommand("piece", "Allocate the next identifier of a run and record the piece");
+  common(piece, true);
+  piece->add_option("--run", a->run, "Run number")->required();
+  piece->add_option("--subject", a->subject, "Subject code")->required();
+  piece->add_option("--key", a->key, "Marking key file (its id is recorded)")->required();
+  piece->add_option("--input", a->inputs, "Input files (their SHA-256 are recorded)");
+  piece->add_option("--output", a->outputs, "Output files (their SHA-256 are recorded)");
+  on(piece, [a, &g] {
+    const auto key = signing_key(*a);
+    const watermark::Key mark = watermark::read_key(a->key);
+    nlohmann::json details = {{"software", "tracecast 0.1.0"}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
+    for (const auto& f : a->inputs) details["inputs"][f] = sha256_of(f);
+    for (const auto& f : a->outputs) details["outputs"][f] = sha256_of(f);
+    const auto p = ledger::Ledger::open(ledger_path(*a), &key).record_piece(a->run, a->subject, mark.id(), details);
+    say(g, {{"id", watermark::format_id(p.id)}, {"id_value", p.id}, {"entry", p.seq}},
+        fmt::format("piece {} recorded (entry {})", watermark::format_id(p.id), p.seq));
+    return static_cast<int>(kOk);
+  });
+
+  sub.footer(
+      "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
+      "  tracecast ledger subject S-001\n"
+      "  tracecast ledger consent --subject S-001 --use film --valid-until 2027-12-31 --document consent.pdf "
+      "--given-by \"S-001\"\n"
+      "  tracecast ledger run open --use film --client \"Studio X\"\n"
+      "  tracecast ledger piece --run 1 --subject S-001 --key shop.key --output mold.3mf\n"
+      "  tracecast ledger verify\n"
+      "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.");
+  return [action] { return *action ? (*action)() : static_cast<int>(kUsage); };
+}
+
+}  // namespace tracecast::cli
