@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <map>
 
 #include "tracecast/mesh/atomic_file.h"
@@ -165,22 +166,17 @@ std::array<std::uint8_t, 64> SigningKey::sign(const std::array<std::uint8_t, 32>
 }
 
 void write_signing_key(const std::filesystem::path& path, const SigningKey& key) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) throw InputError(path, "already exists; a signing key is never overwritten");
   std::string text = fmt::format("tracecast-signing-key 1\npublic {}\nsecret {}\n", key.public_hex_,
                                  hex(key.secret_.data(), key.secret_.size()));
-  write_file_atomically(path, text, 0600);
+  write_secret_file(path, text, "signing key");
   sodium_memzero(text.data(), text.size());
 }
 
 SigningKey read_signing_key(const std::filesystem::path& path) {
   init_sodium();
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw InputError(path, "cannot open the signing key");
-  if (st.st_mode & 077)
-    throw InputError(path, fmt::format("signing key permissions {:04o} let other users read it; run: chmod 600 {}",
-                                       st.st_mode & 0777, path.string()));
-  std::ifstream f(path);
+  std::string text = read_secret_file(path, "signing key");
+  std::istringstream f(text);
+  sodium_memzero(text.data(), text.size());
   std::string magic, version, pk, pub, sk, sec;
   f >> magic >> version >> pk >> pub >> sk >> sec;
   SigningKey k;

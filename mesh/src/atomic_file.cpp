@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -54,6 +55,32 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
     ::unlink(tmpl.c_str());
     fail(path, "renaming into place", err);
   }
+}
+
+void write_secret_file(const std::filesystem::path& path, std::string_view text, const char* what) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec))
+    throw InputError(path, std::string("already exists; a ") + what + " is never overwritten (choose another name)");
+  write_file_atomically(path, text, 0600);
+}
+
+std::string read_secret_file(const std::filesystem::path& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw InputError(path, std::string("cannot open the ") + what);
+  if (st.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
+    throw InputError(path, std::string(what) + " permissions " + mode + " let other users read it; run: chmod 600 " +
+                               path.string());
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw InputError(path, std::string("cannot open the ") + what);
+  std::string text;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+  std::fclose(f);
+  return text;
 }
 
 }  // namespace tracecast

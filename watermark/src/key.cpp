@@ -74,23 +74,17 @@ std::vector<std::uint8_t> Key::stream(std::string_view label, std::uint64_t inde
 }
 
 void write_key(const std::filesystem::path& path, const Key& key) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec))
-    throw InputError(path, "already exists; a key file is never overwritten (choose another name)");
   std::string text =
       fmt::format("tracecast-key 1\nid {}\nsecret {}\n", key.id(), to_hex(key.secret_.data(), key.secret_.size()));
-  write_file_atomically(path, text, 0600);
+  write_secret_file(path, text, "key file");
   sodium_memzero(text.data(), text.size());
 }
 
 Key read_key(const std::filesystem::path& path) {
   init_sodium();
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw InputError(path, "cannot open the key file");
-  if (st.st_mode & 077)
-    throw InputError(path, fmt::format("key file permissions {:04o} let other users read it; run: chmod 600 {}",
-                                       st.st_mode & 0777, path.string()));
-  std::ifstream f(path);
+  std::string text = read_secret_file(path, "key file");
+  std::istringstream f(text);
+  sodium_memzero(text.data(), text.size());
   std::string magic, version, id_kw, id, secret_kw, secret_hex;
   f >> magic >> version >> id_kw >> id >> secret_kw >> secret_hex;
   if (magic != "tracecast-key" || version != "1" || id_kw != "id" || secret_kw != "secret" || secret_hex.size() != 64)
