@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "tracecast/ledger/ledger.h"
+#include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/watermark/key.h"
 #include "tracecast/watermark/payload.h"
@@ -25,7 +26,38 @@ struct LedgerArgs {
   std::string code, subject, use = "film", valid_until, document, given_by, client, prescriber, operator_code, key;
   std::uint32_t run = 0;
   std::vector<std::string> inputs, outputs;
+  // release / export
+  std::string piece_id, released_by, note, output;
+  bool accepted = false, rejected = false, csv = false;
 };
+
+std::string csv_field(const nlohmann::json& v) {
+  std::string s = v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump();
+  if (s.find_first_of(",\"\n") != std::string::npos) {
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  }
+  return s;
+}
+
+std::string history_csv(const nlohmann::json& h) {
+  std::string out = "id,number,subject,made_utc,marking_key_id,consent_use,consent_valid_until,consent_document_sha256,"
+                    "release,released_by,released_utc\n";
+  for (const auto& p : h["pieces"]) {
+    const auto& c = p["consent"];
+    const auto& r = p["release"];
+    const std::vector<nlohmann::json> row = {
+        p["id"], p["number"], p["subject"], p["made_utc"], p["marking_key_id"],
+        c.is_null() ? nlohmann::json() : c["use"], c.is_null() ? nlohmann::json() : c["valid_until"],
+        c.is_null() ? nlohmann::json() : c["document_sha256"],
+        r.is_null() ? nlohmann::json("awaiting") : nlohmann::json(r["accepted"].get<bool>() ? "accepted" : "rejected"),
+        r.is_null() ? nlohmann::json() : r["released_by"], r.is_null() ? nlohmann::json() : r["released_utc"]};
+    for (std::size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_field(row[i]);
+    out += "\n";
+  }
+  return out;
+}
 
 std::string from_env(const std::string& given, const char* var) {
   if (!given.empty()) return given;
@@ -205,6 +237,44 @@ std::function<int()> setup_ledger(CLI::App& sub, const GlobalOptions& g) {
     return static_cast<int>(kOk);
   });
 
+  CLI::App* release = sub.add_subcommand("release", "Record a piece's acceptance (or rejection) after its checks");
+  common(release, true);
+  release->add_option("--piece", a->piece_id, "Piece identifier (MMMM-RRRRRR-PPPPPP)")->required();
+  auto* acc = release->add_flag("--accepted", a->accepted, "The piece passed its checks");
+  auto* rej = release->add_flag("--rejected", a->rejected, "The piece failed its checks");
+  acc->excludes(rej);
+  release->add_option("--by", a->released_by, "Who released it")->required();
+  release->add_option("--note", a->note, "Checks and remarks");
+  on(release, [a, &g] {
+    if (a->accepted == a->rejected) throw InputError("say --accepted or --rejected");
+    const auto id = watermark::parse_id(a->piece_id);
+    if (!id) throw InputError("'" + a->piece_id + "' is not a piece identifier (MMMM-RRRRRR-PPPPPP)");
+    const auto key = signing_key(*a);
+    ledger::Ledger::open(ledger_path(*a), &key).release_piece(*id, a->accepted, {{"note", a->note}}, a->released_by, a->note);
+    say(g, {{"id", watermark::format_id(*id)}, {"accepted", a->accepted}},
+        fmt::format("piece {} {}", watermark::format_id(*id), a->accepted ? "accepted" : "rejected"));
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* exp = sub.add_subcommand("export", "Export a run's device history record (JSON, or CSV)");
+  common(exp, false);
+  exp->add_option("--run", a->run, "Run number")->required();
+  exp->add_option("-o,--output", a->output, "File to write (.json or .csv); default: JSON on stdout");
+  exp->add_flag("--csv", a->csv, "CSV instead of JSON (one row a piece)");
+  on(exp, [a, &g] {
+    const nlohmann::json h = ledger::Ledger::open(ledger_path(*a)).device_history(a->run);
+    const bool csv = a->csv || std::filesystem::path(a->output).extension() == ".csv";
+    const std::string text = csv ? history_csv(h) : h.dump(2) + "\n";
+    if (a->output.empty()) {
+      fmt::print("{}", text);
+    } else {
+      write_file_atomically(a->output, text);
+      say(g, {{"output", a->output}, {"pieces", h["pieces"].size()}},
+          fmt::format("wrote {} ({} pieces of run {})", a->output, h["pieces"].size(), a->run));
+    }
+    return static_cast<int>(kOk);
+  });
+
   sub.footer(
       "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
       "  tracecast ledger subject S-001\n"
@@ -212,6 +282,8 @@ std::function<int()> setup_ledger(CLI::App& sub, const GlobalOptions& g) {
       "--given-by \"S-001\"\n"
       "  tracecast ledger run open --use film --client \"Studio X\"\n"
       "  tracecast ledger piece --run 1 --subject S-001 --key shop.key --output mold.3mf\n"
+      "  tracecast ledger release --piece 002a-000001-000001 --accepted --by \"QA\"\n"
+      "  tracecast ledger export --run 1 -o run1.csv\n"
       "  tracecast ledger verify\n"
       "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.");
   return [action] { return *action ? (*action)() : static_cast<int>(kUsage); };

@@ -184,11 +184,18 @@ TEST_CASE("cli: ledger from init to a recorded piece; refusals and tampering exi
   CHECK(nlohmann::json::parse(piece.out)["id"] == "0007-000001-000001");
   CHECK(tc("ledger piece --run 1 --subject S-2 --key " + (dir / "m.key").string()).code == 3);  // no consent
   CHECK(tc("ledger run open --use medical --client Clinic").code == 3);                         // no prescriber
+  CHECK(tc("ledger release -q --piece 0007-000001-000001 --accepted --by QA").code == 0);
+  CHECK(tc("ledger release -q --piece 0007-000001-000001 --rejected --by QA").code == 3);  // once only
+  REQUIRE(tc("ledger export -q --run 1 -o " + (dir / "run1.csv").string()).code == 0);
+  const std::string csv = test::read_bytes(dir / "run1.csv");
+  CHECK(csv.rfind("id,number,subject", 0) == 0);
+  CHECK(csv.find("\n0007-000001-000001,1,S-1,") != std::string::npos);
+  CHECK(csv.find(",accepted,QA,") != std::string::npos);
   CHECK(tc("ledger verify -q").code == 0);
   CHECK(run("ledger verify").code == 3);  // no ledger given
   // Alter the file itself, as a disk editor would, in text only the piece entry (5) holds.
   std::string bytes = test::read_bytes(dir / "shop.ledger");
-  const auto pos = bytes.find("\"consent_entry\":3");
+  const auto pos = bytes.find("\"consent_entry\":3");  // in the piece entry only
   REQUIRE(pos != std::string::npos);
   REQUIRE(bytes.find("\"consent_entry\":3", pos + 1) == std::string::npos);
   bytes[pos + 16] = '4';

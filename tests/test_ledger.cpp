@@ -233,3 +233,27 @@ TEST_CASE("kill -9 during writes, 100 times: the ledger opens, verifies and keep
   CHECK(missing == 0);
   CHECK(committed.size() > 100);
 }
+
+TEST_CASE("device history record: pieces, consents, releases and quantities of a run", "[ledger]") {
+  Fixture f("ledger-history");
+  Ledger l = Ledger::open(f.file, &f.key);
+  const Piece a = l.record_piece(f.run, "S-001", "0123456789abcdef", {{"outputs", {{"mold.3mf", kDoc}}}});
+  const Piece b = l.record_piece(f.run, "S-001", "0123456789abcdef", {});
+  l.record_piece(f.run, "S-001", "0123456789abcdef", {});
+  l.release_piece(a.id, true, {{"min_wall_mm", 1.4}}, "QA");
+  l.release_piece(b.id, false, {{"min_wall_mm", 0.3}}, "QA", "wall too thin");
+  CHECK_THROWS_WITH(l.release_piece(a.id, false, {}, "QA"), Catch::Contains("already released"));
+  CHECK_THROWS_WITH(l.release_piece(a.id + 100, true, {}, "QA"), Catch::Contains("no piece"));
+  const nlohmann::json h = l.device_history(f.run);
+  CHECK(h["quantities"]["made"] == 3);
+  CHECK(h["quantities"]["accepted"] == 1);
+  CHECK(h["quantities"]["rejected"] == 1);
+  CHECK(h["quantities"]["awaiting_release"] == 1);
+  CHECK(h["run"]["use"] == "film");
+  CHECK(h["pieces"][0]["id"] == "002a-000001-000001");
+  CHECK(h["pieces"][0]["consent"]["valid_until"] == "2099-12-31");
+  CHECK(h["pieces"][0]["details"]["outputs"]["mold.3mf"] == kDoc);
+  CHECK(h["pieces"][1]["release"]["note"] == "wall too thin");
+  CHECK(h["ledger"]["verified"] == true);
+  CHECK_THROWS_AS(l.device_history(77), InputError);
+}

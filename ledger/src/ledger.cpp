@@ -13,6 +13,7 @@
 
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/watermark/payload.h"
 
 namespace tracecast::ledger {
 
@@ -145,6 +146,7 @@ CREATE TABLE consents(seq INTEGER PRIMARY KEY, subject TEXT NOT NULL, use TEXT N
 CREATE TABLE runs(run INTEGER PRIMARY KEY, use TEXT NOT NULL, closed INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL UNIQUE);
 CREATE TABLE pieces(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, number INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE,
                     UNIQUE(run, number));
+CREATE TABLE releases(id INTEGER PRIMARY KEY, accepted INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE);
 CREATE INDEX consents_by_subject ON consents(subject);
 )sql";
 
@@ -493,6 +495,102 @@ Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const 
   });
 }
 
+void Ledger::release_piece(std::uint64_t id, bool accepted, const nlohmann::json& checks, const std::string& released_by,
+                           const std::string& note) {
+  if (released_by.empty()) throw InputError("a release needs the name of who released the piece");
+  impl_->write([&] {
+    {
+      Statement s(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
+      s.bind(1, static_cast<std::int64_t>(id));
+      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", watermark::format_id(id)));
+    }
+    {
+      Statement s(impl_->db, "SELECT 1 FROM releases WHERE id = ?", impl_->path);
+      s.bind(1, static_cast<std::int64_t>(id));
+      if (s.step()) throw InputError(impl_->path, fmt::format("piece {} was already released", watermark::format_id(id)));
+    }
+    const std::int64_t seq = impl_->append("release", {{"id", id},
+                                                       {"accepted", accepted},
+                                                       {"checks", checks},
+                                                       {"released_by", released_by},
+                                                       {"note", note},
+                                                       {"time_utc", utc_now()}});
+    Statement ins(impl_->db, "INSERT INTO releases(id, accepted, seq) VALUES(?,?,?)", impl_->path);
+    ins.bind(1, static_cast<std::int64_t>(id)).bind(2, accepted ? 1 : 0).bind(3, seq).step();
+    return seq;
+  });
+}
+
+nlohmann::json Ledger::device_history(std::uint32_t run) const {
+  using nlohmann::json;
+  json workshop, run_json, consents = json::object();
+  std::map<std::uint64_t, json> pieces;
+  bool found = false;
+  for (const Entry& e : entries()) {
+    const json b = json::parse(e.body, nullptr, false);
+    if (b.is_discarded()) continue;
+    if (e.kind == "workshop") workshop = {{"maker", b["maker"]}, {"name", b["name"]}, {"public_key", b["public_key"]}};
+    if (e.kind == "consent") consents[std::to_string(e.seq)] = b;
+    if (e.kind == "run" && b.value("run", 0u) == run) {
+      found = true;
+      run_json = {{"run", run},
+                  {"use", b["use"]},
+                  {"client", b["client"]},
+                  {"prescriber", b["prescriber"]},
+                  {"operator", b["operator"]},
+                  {"opened_utc", b["time_utc"]},
+                  {"closed_utc", nullptr},
+                  {"entry", e.seq}};
+    }
+    if (e.kind == "run-closed" && b.value("run", 0u) == run) run_json["closed_utc"] = b["time_utc"];
+    if (e.kind == "piece" && b.value("run", 0u) == run) {
+      const auto id = b["id"].get<std::uint64_t>();
+      const json consent = consents.value(std::to_string(b.value("consent_entry", 0)), json());
+      pieces[id] = {{"id", watermark::format_id(id)},
+                    {"id_value", id},
+                    {"number", b["number"]},
+                    {"subject", b["subject"]},
+                    {"made_utc", b["time_utc"]},
+                    {"marking_key_id", b["key_id"]},
+                    {"details", b["details"]},
+                    {"consent",
+                     consent.is_null() ? json()
+                                       : json{{"entry", b["consent_entry"]},
+                                              {"use", consent["use"]},
+                                              {"valid_until", consent["valid_until"]},
+                                              {"document_sha256", consent["document_sha256"]},
+                                              {"given_by", consent["given_by"]}}},
+                    {"release", nullptr},
+                    {"entry", e.seq}};
+    }
+    if (e.kind == "release") {
+      const auto it = pieces.find(b["id"].get<std::uint64_t>());
+      if (it != pieces.end())
+        it->second["release"] = {{"accepted", b["accepted"]},
+                                 {"checks", b["checks"]},
+                                 {"released_by", b["released_by"]},
+                                 {"note", b["note"]},
+                                 {"released_utc", b["time_utc"]},
+                                 {"entry", e.seq}};
+    }
+  }
+  if (!found) throw InputError(impl_->path, fmt::format("no run {} in the ledger", run));
+  json list = json::array();
+  std::size_t accepted = 0, rejected = 0;
+  for (auto& [id, p] : pieces) {
+    if (!p["release"].is_null()) (p["release"]["accepted"].get<bool>() ? accepted : rejected) += 1;
+    list.push_back(p);
+  }
+  const VerifyResult v = verify();
+  return {{"workshop", workshop},
+          {"run", run_json},
+          {"quantities", {{"made", pieces.size()}, {"accepted", accepted}, {"rejected", rejected},
+                          {"awaiting_release", pieces.size() - accepted - rejected}}},
+          {"pieces", list},
+          {"ledger", {{"file", impl_->path.string()}, {"entries", v.entries}, {"verified", v.ok}, {"problem", v.problem}}},
+          {"exported_utc", utc_now()}};
+}
+
 std::vector<Entry> Ledger::entries() const {
   std::vector<Entry> out;
   Statement s(impl_->db, "SELECT seq, kind, body, hash FROM entries ORDER BY seq", impl_->path);
@@ -535,6 +633,7 @@ VerifyResult Ledger::verify() const {
   std::array<std::uint8_t, 32> prev{};
   std::int64_t expected = 1;
   std::map<std::int64_t, nlohmann::json> pieces_by_seq;
+  std::size_t release_entries = 0;
   {
     Statement s(impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", impl_->path);
     while (s.step()) {
@@ -565,6 +664,7 @@ VerifyResult Ledger::verify() const {
           bad(1, "the first entry does not name this ledger's public key");
       }
       if (kind == "piece") pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
+      if (kind == "release") ++release_entries;
       prev = h;
       ++expected;
     }
@@ -582,6 +682,12 @@ VerifyResult Ledger::verify() const {
     }
     if (rows != pieces_by_seq.size())
       bad(0, fmt::format("the piece index has {} rows for {} piece entries", rows, pieces_by_seq.size()));
+  }
+  {
+    Statement s(impl_->db, "SELECT COUNT(*) FROM releases", impl_->path);
+    s.step();
+    if (static_cast<std::size_t>(s.integer(0)) != release_entries)
+      bad(0, fmt::format("the release index has {} rows for {} release entries", s.integer(0), release_entries));
   }
   return r;
 }

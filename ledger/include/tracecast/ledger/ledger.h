@@ -101,6 +101,18 @@ class Ledger {
   Piece record_piece(std::uint32_t run, const std::string& subject, const std::string& key_id,
                      const nlohmann::json& details, const std::string& today = "");
 
+  //! Records the acceptance of a piece after its checks (printability, inspection): accepted or
+  //! rejected, with the checks' results and who released it. Once per piece (InputError if the
+  //! piece is unknown or already released).
+  void release_piece(std::uint64_t id, bool accepted, const nlohmann::json& checks, const std::string& released_by,
+                     const std::string& note = "");
+
+  //! The device history record of a run: the workshop, the run (use, client, prescriber,
+  //! operator, opening and closing times), each piece with its identifier, subject code, consent,
+  //! marking key, files and release, the quantities made, accepted and rejected, and the ledger's
+  //! verification. Throws InputError for an unknown run.
+  nlohmann::json device_history(std::uint32_t run) const;
+
   VerifyResult verify() const;
   std::vector<Entry> entries() const;
   //! The entry of a piece, if the identifier is in this ledger.
