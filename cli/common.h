@@ -54,6 +54,7 @@ std::function<int()> setup_key(CLI::App& sub, const GlobalOptions& g);
 std::function<int()> setup_scan(CLI::App& sub, const GlobalOptions& g);
 std::function<int()> setup_compare(CLI::App& sub, const GlobalOptions& g);
 std::function<int()> setup_ledger(CLI::App& sub, const GlobalOptions& g);
+std::function<int()> setup_repair(CLI::App& sub, const GlobalOptions& g);
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);

@@ -12,6 +12,7 @@ namespace tracecast::cli {
 
 std::vector<Command> commands() {
   return {
+      {"repair", "Make a scanned mesh manifold and oriented, fill small holes, optionally remesh and smooth", setup_repair},
       {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",
        setup_info},
       {"scan", "Turn a raw scan into a clean surface in mm, with an accuracy report", setup_scan},

@@ -205,3 +205,24 @@ TEST_CASE("cli: ledger from init to a recorded piece; refusals and tampering exi
   INFO(v.err);
   CHECK(v.err.find("entry 5") != std::string::npos);
 }
+
+TEST_CASE("cli: repair fills a small hole, reports it, and refuses bad input", "[cli]") {
+  const auto dir = test::temp_dir("cli-repair");
+  Mesh s = test::uv_sphere(50, 30, 60);
+  Mesh holed = s;
+  holed.triangles.clear();
+  for (const Tri& t : s.triangles)
+    if ((s.vertices[t[0]] - Vec3(50, 0, 0)).norm() > 5) holed.triangles.push_back(t);
+  io::write_mesh(dir / "holed.ply", holed);
+  const Run r = run("repair " + (dir / "holed.ply").string() + " -o " + (dir / "fixed.ply").string() + " --report " +
+                    (dir / "r.json").string() + " -q");
+  REQUIRE(r.code == 0);
+  const auto doc = nlohmann::json::parse(test::read_bytes(dir / "r.json"));
+  REQUIRE(doc["holes"].size() == 1);
+  CHECK(doc["holes"][0]["filled"] == true);
+  CHECK(nlohmann::json::parse(run("info --json " + (dir / "fixed.ply").string()).out)["watertight"] == true);
+  test::write_bytes(dir / "bad.obj", "v 0 0 0\nv 1 0 0\nf 1 2 3\n");
+  CHECK(run("repair " + (dir / "bad.obj").string() + " -o " + (dir / "x.ply").string()).code == 3);
+  CHECK_FALSE(std::filesystem::exists(dir / "x.ply"));
+  CHECK(run("repair " + (dir / "holed.ply").string() + " -o " + (dir / "x.ply").string() + " --max-hole -1").code == 2);
+}

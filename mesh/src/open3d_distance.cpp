@@ -32,12 +32,20 @@ SurfaceQuery::SurfaceQuery(const Mesh& mesh) : impl_(std::make_unique<Impl>()) {
   if (mesh.triangles.empty()) throw InputError("distance query: the mesh has no triangles");
   const Aabb box = bounding_box(mesh);
   impl_->origin = 0.5 * (box.min + box.max);
+  // Degenerate triangles (repeated corners, or no area once in single precision) are left out:
+  // Debian's Open3D is built with assertions, and its closest-point code aborts on them.
+  const o3c::Tensor v = impl_->points_tensor(mesh.vertices);
+  const float* vp = v.GetDataPtr<float>();
   std::vector<std::uint32_t> idx;
   idx.reserve(3 * mesh.triangles.size());
-  for (const Tri& t : mesh.triangles)
-    for (std::int32_t v : t) idx.push_back(static_cast<std::uint32_t>(v));
-  const o3c::Tensor v = impl_->points_tensor(mesh.vertices);
-  const o3c::Tensor f(idx, {static_cast<std::int64_t>(mesh.triangles.size()), 3}, o3c::UInt32);
+  for (const Tri& t : mesh.triangles) {
+    if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) continue;
+    const Eigen::Vector3f a(vp + 3 * t[0]), b(vp + 3 * t[1]), c(vp + 3 * t[2]);
+    if ((b - a).cross(c - a).squaredNorm() == 0.0f) continue;
+    for (std::int32_t k : t) idx.push_back(static_cast<std::uint32_t>(k));
+  }
+  if (idx.empty()) throw InputError("distance query: the mesh has no triangle with an area");
+  const o3c::Tensor f(idx, {static_cast<std::int64_t>(idx.size() / 3), 3}, o3c::UInt32);
   impl_->scene.AddTriangles(v, f);
   impl_->mesh = mesh;
 }

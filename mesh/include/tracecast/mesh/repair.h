@@ -1,0 +1,53 @@
+// Repair of scanned surfaces: what a scan needs before it can become an appliance.
+//
+// Steps, each counted in the report: weld identical vertices; drop degenerate and duplicate faces;
+// make the surface manifold (vertices shared by separate fans are split) and consistently oriented
+// (outward for closed surfaces); drop small pieces; fill holes up to a size with a fair patch
+// (CGAL's triangulate, refine and fair: curvature-continuous with the surrounding surface) and
+// report the larger ones instead of inventing surface; optionally remesh isotropically to an edge
+// length and smooth (Taubin, which does not shrink). The report ends with the distances between
+// input and output.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast {
+
+struct RepairOptions {
+  double max_hole_mm = 25.0;        //!< fill holes no wider than this (largest extent of the boundary); 0: none
+  double min_piece_fraction = 0.01; //!< drop pieces with fewer faces than this share of the largest
+  double remesh_edge_mm = 0;        //!< isotropic remeshing to this edge length (0: off)
+  int remesh_iterations = 3;
+  int smooth_iterations = 0;        //!< Taubin smoothing passes (0: off)
+};
+
+struct Hole {
+  double size_mm = 0;       //!< largest extent of its boundary's bounding box
+  std::size_t edges = 0;
+  bool filled = false;
+  bool faired = false;      //!< the patch was faired (curvature-continuous); false: flat triangulation only
+};
+
+struct RepairReport {
+  std::size_t vertices_in = 0, faces_in = 0;
+  std::size_t welded_vertices = 0;
+  std::size_t degenerate_faces = 0, duplicate_faces = 0;
+  std::size_t split_vertices = 0;   //!< duplicated to make the surface manifold
+  bool reoriented = false;          //!< faces flipped for a consistent orientation
+  bool flipped_outward = false;     //!< the surface faced inward and was turned outward
+  std::size_t removed_pieces = 0, removed_piece_faces = 0;
+  std::vector<Hole> holes;          //!< every hole found, filled or not
+  std::size_t vertices_out = 0, faces_out = 0;
+  DistanceStats input_to_output;    //!< from the input's vertices to the repaired surface (mm)
+  DistanceStats output_to_input;    //!< from the repaired surface's vertices to the input (mm), hole patches excluded
+  std::vector<std::pair<std::string, double>> timings;  //!< seconds per step
+};
+
+//! Throws InputError if the mesh has no usable faces.
+Mesh repair(const Mesh& mesh, const RepairOptions& options = {}, RepairReport* report = nullptr);
+
+}  // namespace tracecast

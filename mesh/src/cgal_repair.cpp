@@ -1,0 +1,191 @@
+// repair(): CGAL's hole filling and isotropic remeshing on a Surface_mesh (its own translation
+// unit: these headers take minutes to compile), Open3D's Taubin filter for smoothing.
+#include <CGAL/Polygon_mesh_processing/border.h>
+#include <CGAL/Polygon_mesh_processing/connected_components.h>
+#include <CGAL/Polygon_mesh_processing/orientation.h>
+#include <CGAL/Polygon_mesh_processing/remesh.h>
+#include <CGAL/Polygon_mesh_processing/triangulate_hole.h>
+#include <open3d/geometry/TriangleMesh.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "tracecast/mesh/cgal.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/open3d.h"
+#include "tracecast/mesh/repair.h"
+
+namespace tracecast {
+
+namespace PMP = CGAL::Polygon_mesh_processing;
+
+Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out) {
+  RepairReport r;
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&](const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    r.timings.emplace_back(step, std::chrono::duration<double>(now - t0).count());
+    t0 = now;
+  };
+  validate(input, "mesh to repair");
+  r.vertices_in = input.vertices.size();
+  r.faces_in = input.triangles.size();
+
+  // Weld, then drop degenerate and duplicate faces.
+  Mesh m = input;
+  m.normals.clear();
+  m.colors.clear();
+  r.welded_vertices = weld_identical_vertices(m);
+  {
+    std::vector<Tri> kept;
+    std::vector<std::array<std::int32_t, 3>> seen;
+    kept.reserve(m.triangles.size());
+    for (const Tri& t : m.triangles) {
+      const Vec3 n = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
+      if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2] || n.squaredNorm() == 0.0) {
+        ++r.degenerate_faces;
+        continue;
+      }
+      kept.push_back(t);
+    }
+    std::vector<std::size_t> order(kept.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto key = [&](std::size_t i) {
+      std::array<std::int32_t, 3> k = kept[i];
+      std::sort(k.begin(), k.end());
+      return k;
+    };
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+    std::vector<char> drop(kept.size(), 0);
+    for (std::size_t i = 1; i < order.size(); ++i)
+      if (key(order[i]) == key(order[i - 1])) {
+        drop[order[i]] = 1;
+        ++r.duplicate_faces;
+      }
+    m.triangles.clear();
+    for (std::size_t i = 0; i < kept.size(); ++i)
+      if (!drop[i]) m.triangles.push_back(kept[i]);
+  }
+  if (m.triangles.empty()) throw InputError("mesh to repair has no usable faces");
+  lap("clean");
+
+  // Manifold and consistently oriented (CGAL's soup repair), outward when closed.
+  cgal::ToSurfaceMeshReport conv;
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(m, &conv);
+  r.split_vertices = conv.duplicated_vertices;
+  r.reoriented = conv.reoriented;
+  lap("orient");
+
+  // Small pieces.
+  {
+    auto fccmap = sm.add_property_map<cgal::SurfaceMesh::Face_index, std::size_t>("f:cc").first;
+    const std::size_t n = PMP::connected_components(sm, fccmap);
+    std::vector<std::size_t> count(n, 0);
+    for (auto f : sm.faces()) ++count[fccmap[f]];
+    const std::size_t largest = *std::max_element(count.begin(), count.end());
+    const auto threshold = static_cast<std::size_t>(o.min_piece_fraction * static_cast<double>(largest));
+    std::vector<std::size_t> remove;
+    for (std::size_t c = 0; c < n; ++c)
+      if (count[c] < threshold) {
+        remove.push_back(c);
+        ++r.removed_pieces;
+        r.removed_piece_faces += count[c];
+      }
+    if (!remove.empty()) PMP::remove_connected_components(sm, remove, fccmap);
+    sm.remove_property_map(fccmap);
+    sm.collect_garbage();
+  }
+  lap("pieces");
+
+  // Holes: each border cycle, measured by its bounding box; small ones filled with a fair patch.
+  std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices;
+  {
+    std::vector<cgal::SurfaceMesh::Halfedge_index> cycles;
+    PMP::extract_boundary_cycles(sm, std::back_inserter(cycles));
+    for (const auto h : cycles) {
+      Hole hole;
+      CGAL::Bbox_3 box;
+      for (const auto e : CGAL::halfedges_around_face(h, sm)) {
+        box += sm.point(sm.source(e)).bbox();
+        ++hole.edges;
+      }
+      hole.size_mm = std::max({box.xmax() - box.xmin(), box.ymax() - box.ymin(), box.zmax() - box.zmin()});
+      if (o.max_hole_mm > 0 && hole.size_mm <= o.max_hole_mm) {
+        std::vector<cgal::SurfaceMesh::Face_index> faces;
+        const auto result = PMP::triangulate_refine_and_fair_hole(
+            sm, h, std::back_inserter(faces), std::back_inserter(patch_vertices),
+            CGAL::parameters::fairing_continuity(2));
+        hole.filled = !faces.empty();
+        hole.faired = std::get<0>(result);
+      }
+      r.holes.push_back(hole);
+    }
+  }
+  lap("holes");
+
+  // Outward: the volume enclosed with the vertices' centroid must be positive. For a closed
+  // surface that is its volume; for an open face scan the centroid lies behind the face.
+  {
+    CGAL::Vector_3<cgal::Kernel> sum(0, 0, 0);
+    for (const auto v : sm.vertices()) sum = sum + (sm.point(v) - CGAL::ORIGIN);
+    const cgal::Point c = CGAL::ORIGIN + sum / static_cast<double>(std::max<std::size_t>(1, sm.number_of_vertices()));
+    double six_v = 0;
+    for (const auto f : sm.faces()) {
+      const auto h = sm.halfedge(f);
+      const auto a = sm.point(sm.source(h)) - c, b = sm.point(sm.target(h)) - c,
+                 d = sm.point(sm.target(sm.next(h))) - c;
+      six_v += CGAL::determinant(a, b, d);
+    }
+    if (six_v < 0) {
+      PMP::reverse_face_orientations(sm);
+      r.flipped_outward = true;
+    }
+  }
+
+  if (o.remesh_edge_mm > 0) {
+    PMP::isotropic_remeshing(faces(sm), o.remesh_edge_mm, sm,
+                             CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, o.remesh_iterations))));
+    sm.collect_garbage();
+    patch_vertices.clear();  // remeshing moves every vertex: patches can no longer be told apart
+    lap("remesh");
+  }
+
+  // Mark the patch vertices before converting (indices survive from_surface_mesh when there is
+  // no garbage).
+  sm.collect_garbage();
+  std::vector<char> in_patch(sm.number_of_vertices(), 0);
+  for (const auto v : patch_vertices)
+    if (static_cast<std::size_t>(v.idx()) < in_patch.size()) in_patch[v.idx()] = 1;
+  Mesh out = cgal::from_surface_mesh(sm);
+
+  if (o.smooth_iterations > 0) {
+    auto o3 = to_open3d(out);
+    o3 = o3->FilterSmoothTaubin(o.smooth_iterations, 0.5, -0.53);
+    out.vertices = o3->vertices_;
+    lap("smooth");
+  }
+
+  r.vertices_out = out.vertices.size();
+  r.faces_out = out.triangles.size();
+  {
+    const SurfaceQuery to_out(out);
+    std::vector<char> used(input.vertices.size(), 0);
+    for (const Tri& t : input.triangles)
+      for (std::int32_t v : t) used[static_cast<std::size_t>(v)] = 1;
+    std::vector<Vec3> referenced;
+    for (std::size_t i = 0; i < input.vertices.size(); ++i)
+      if (used[i]) referenced.push_back(input.vertices[i]);
+    r.input_to_output = summarize(to_out.distances(referenced));
+    const SurfaceQuery to_in(input);
+    std::vector<Vec3> original;
+    for (std::size_t i = 0; i < out.vertices.size(); ++i)
+      if (i >= in_patch.size() || !in_patch[i]) original.push_back(out.vertices[i]);
+    r.output_to_input = summarize(to_in.distances(original));
+  }
+  lap("report");
+  if (report_out) *report_out = r;
+  return out;
+}
+
+}  // namespace tracecast

@@ -1,0 +1,123 @@
+// repair(): manifold, oriented output; small holes filled fairly, large ones reported; the
+// surface stays where it was.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "fixtures.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/repair.h"
+
+using namespace tracecast;
+
+namespace {
+
+//! Removes the faces with a corner within `r` of each centre (punches round holes).
+Mesh punch(const Mesh& m, const std::vector<Vec3>& centres, double r) {
+  Mesh out = m;
+  out.triangles.clear();
+  for (const Tri& t : m.triangles) {
+    bool keep = true;
+    for (const Vec3& c : centres)
+      for (std::int32_t v : t) keep = keep && (m.vertices[v] - c).norm() > r;
+    if (keep) out.triangles.push_back(t);
+  }
+  return out;
+}
+
+void check_repaired(const char* what, const Mesh& out, const RepairReport& r, double max_hole) {
+  const MeshInfo i = measure(out, {false});
+  std::size_t filled = 0, left = 0;
+  for (const Hole& h : r.holes) (h.filled ? filled : left) += 1;
+  std::printf("repair %s: %zu -> %zu faces; %zu degenerate, %zu duplicate, %zu split, reoriented %d; holes %zu filled, "
+              "%zu left; input->output max %.4f mm, output->input (outside patches) max %.4f mm\n",
+              what, r.faces_in, r.faces_out, r.degenerate_faces, r.duplicate_faces, r.split_vertices, r.reoriented, filled,
+              left, r.input_to_output.max, r.output_to_input.max);
+  CHECK(i.edge_manifold);
+  CHECK(i.vertex_manifold);
+  CHECK(i.oriented);
+  for (const Hole& h : r.holes)
+    if (h.size_mm <= max_hole) {
+      CHECK(h.filled);
+      CHECK(h.faired);
+    }
+  CHECK(r.input_to_output.max <= 0.5);
+  CHECK(r.output_to_input.max <= 0.5);
+}
+
+}  // namespace
+
+TEST_CASE("repair fills small holes in a closed sphere back to a closed, outward surface", "[repair]") {
+  Mesh s = test::uv_sphere(60, 40, 80);
+  Mesh holed = punch(s, {Vec3(60, 0, 0), Vec3(0, 0, -60)}, 6);
+  for (Tri& t : holed.triangles) std::swap(t[1], t[2]);  // inside out
+  holed.triangles.push_back(holed.triangles[5]);          // a duplicate
+  holed.triangles.push_back({0, 0, 1});                   // a degenerate
+  RepairReport r;
+  RepairOptions o;
+  o.max_hole_mm = 40;
+  const Mesh out = repair(holed, o, &r);
+  check_repaired("sphere", out, r, 40);
+  const MeshInfo i = measure(out, {false});
+  CHECK(i.watertight);
+  CHECK(r.flipped_outward);
+  CHECK(r.duplicate_faces == 1);
+  CHECK(r.degenerate_faces == 1);
+  CHECK(*i.volume_mm3 == Approx(4.0 / 3.0 * 3.14159265 * 60 * 60 * 60).epsilon(0.02));
+  // The patches follow the sphere's curvature: closer to it than a flat cap over the widest hole
+  // would be (its sagitta).
+  double worst = 0, widest = 0;
+  for (const Vec3& v : out.vertices) worst = std::max(worst, std::abs(v.norm() - 60.0));
+  for (const Hole& h : r.holes) widest = std::max(widest, h.size_mm);
+  const double flat = 60.0 - std::sqrt(60.0 * 60.0 - 0.25 * widest * widest);
+  std::printf("repair sphere: widest hole %.1f mm; largest distance from the true sphere %.4f mm (a flat cap: %.4f mm)\n",
+              widest, worst, flat);
+  CHECK(worst < flat);
+}
+
+TEST_CASE("repair keeps an open face's outline and reports it instead of filling it", "[repair]") {
+  const Mesh disk = test::disk(100, 64);  // 200 mm across: far above the hole limit
+  RepairReport r;
+  const Mesh out = repair(disk, {}, &r);
+  REQUIRE(r.holes.size() == 1);
+  CHECK_FALSE(r.holes[0].filled);
+  CHECK(r.holes[0].size_mm == Approx(200).epsilon(0.01));
+  CHECK(out.triangles.size() == disk.triangles.size());
+  CHECK_THROWS_AS(repair(Mesh{}), InputError);
+}
+
+TEST_CASE("repair on real scans: face.obj, decimated-max.obj, nefertiti with holes and flipped faces", "[shared][repair]") {
+  const auto dir = *test::shared_scans();
+  for (const char* name : {"face.obj", "decimated-max.obj"}) {
+    const io::Geometry g = io::read_mesh(dir / name);
+    RepairReport r;
+    const Mesh out = repair(g.mesh, {}, &r);
+    check_repaired(name, out, r, 25);
+  }
+  io::Geometry g = io::read_mesh(dir / "nefertiti.obj");
+  const Aabb b = bounding_box(g.mesh);
+  const Vec3 c = 0.5 * (b.min + b.max);
+  // Three holes on the surface, near the points closest to three directions; 40 flipped faces.
+  std::vector<Vec3> centres;
+  for (const Vec3& d : {Vec3(0, 0, 1), Vec3(1, 0, 0), Vec3(0, 1, 0.3)}) {
+    const Vec3* best = &g.mesh.vertices[0];
+    for (const Vec3& v : g.mesh.vertices)
+      if ((v - c).dot(d) > (*best - c).dot(d)) best = &v;
+    centres.push_back(*best);
+  }
+  Mesh damaged = punch(g.mesh, centres, 5.0);
+  for (std::size_t f = 0; f < damaged.triangles.size(); f += damaged.triangles.size() / 40)
+    std::swap(damaged.triangles[f][1], damaged.triangles[f][2]);
+  RepairReport r;
+  const Mesh out = repair(damaged, {}, &r);
+  check_repaired("nefertiti (damaged)", out, r, 25);
+  CHECK(r.reoriented);
+  CHECK(measure(out, {false}).watertight);
+  // The fair patches against the surface that was cut away (10 mm holes).
+  const DistanceStats patch = summarize(SurfaceQuery(g.mesh).distances(out.vertices));
+  std::printf("repair nefertiti: repaired surface to the undamaged original: p95 %.4f mm, max %.4f mm\n", patch.p95, patch.max);
+  CHECK(patch.p95 <= 0.01);  // all but the patches are untouched
+}
