@@ -47,7 +47,7 @@ int run_compare(const CompareOptions& o, const GlobalOptions& g) {
 }
 }  // namespace
 
-std::function<int()> setup_compare(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<CompareOptions>();
   sub.add_option("FILE", o->file, "Mesh or point cloud to measure")->required();
   sub.add_option("REFERENCE", o->reference, "Reference mesh")->required();

@@ -59,7 +59,7 @@ int run_convert(const ConvertOptions& o, const GlobalOptions& g) {
 }
 }  // namespace
 
-std::function<int()> setup_convert(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_convert(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<ConvertOptions>();
   sub.add_option("INPUT", o->input, "Mesh or point cloud to read")->required();
   sub.add_option("OUTPUT", o->output, "File to write, in mm (ply, stl, obj, 3mf, glb; point clouds: ply, xyz)")->required();

@@ -133,7 +133,7 @@ int run_info(const InfoOptions& o, const GlobalOptions& g) {
 
 }  // namespace
 
-std::function<int()> setup_info(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<InfoOptions>();
   sub.add_option("FILE", o->file, "Mesh or point cloud (ply, stl, obj, off, gltf, glb, fbx, 3mf, pcd, xyz, pts)")
       ->required();

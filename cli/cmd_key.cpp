@@ -5,7 +5,7 @@
 
 namespace tracecast::cli {
 
-std::function<int()> setup_key(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_key(CLI::App& sub, GlobalOptions& g) {
   sub.require_subcommand(1);
   auto out = std::make_shared<std::string>();
   auto in = std::make_shared<std::string>();
@@ -32,8 +32,8 @@ std::function<int()> setup_key(CLI::App& sub, const GlobalOptions& g) {
     };
   });
   for (CLI::App* s : {create, id}) {
-    s->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
-    s->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+    s->add_flag("--json", g.json, "Machine-readable JSON on stdout");
+    s->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
   }
   sub.footer("Examples:\n  tracecast key new -o workshop.key\n  tracecast key id workshop.key");
   return [action] { return *action ? (*action)() : static_cast<int>(kUsage); };

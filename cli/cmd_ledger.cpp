@@ -105,15 +105,15 @@ void say(const GlobalOptions& g, const nlohmann::json& j, const std::string& tex
 
 }  // namespace
 
-std::function<int()> setup_ledger(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   sub.require_subcommand(1);
   auto a = std::make_shared<LedgerArgs>();
   auto action = std::make_shared<std::function<int()>>();
   auto common = [&](CLI::App* s, bool writes) {
     s->add_option("--ledger", a->ledger, "Ledger file (default: $TRACECAST_LEDGER)");
     if (writes) s->add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
-    s->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
-    s->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+    s->add_flag("--json", g.json, "Machine-readable JSON on stdout");
+    s->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
   };
   auto on = [action](CLI::App* s, std::function<int()> f) { s->callback([action, f] { *action = f; }); };
 

@@ -80,7 +80,7 @@ int run_repair(const RepairArgs& a, const GlobalOptions& g) {
 }
 }  // namespace
 
-std::function<int()> setup_repair(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<RepairArgs>();
   sub.add_option("INPUT", a->input, "Mesh to repair")->required();
   sub.add_option("-o,--output", a->output, "Repaired mesh to write (mm)")->required();

@@ -178,7 +178,7 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
 
 }  // namespace
 
-std::function<int()> setup_scan(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<ScanOptions>();
   sub.add_option("INPUT", o->inputs,
                  "A scan: point cloud (ply, pcd, xyz, pts) or mesh (ply, obj, stl, glb, ...); several partial views "

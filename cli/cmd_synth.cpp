@@ -55,11 +55,11 @@ int run_synth_scan(const SynthScanOptions& o, const GlobalOptions& g) {
 
 }  // namespace
 
-std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g) {
+std::function<int()> setup_synth(CLI::App& sub, GlobalOptions& g) {
   sub.require_subcommand(1);
   CLI::App* face = sub.add_subcommand("face", "A face-like open surface (height field) with known ground truth");
-  face->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
-  face->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+  face->add_flag("--json", g.json, "Machine-readable JSON on stdout");
+  face->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
   auto o = std::make_shared<SynthOptions>();
   face->add_option("-o,--output", o->output, "Mesh file to write (mm)")->required();
   face->add_option("--spacing", o->spacing_mm, "Grid spacing in mm")->check(CLI::Range(0.05, 20.0))->capture_default_str();
@@ -75,8 +75,8 @@ std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g) {
   face->callback([which] { *which = 1; });
 
   CLI::App* sc = sub.add_subcommand("scan", "A simulated scanner's point cloud of a synthetic face (for trying 'tracecast scan')");
-  sc->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
-  sc->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+  sc->add_flag("--json", g.json, "Machine-readable JSON on stdout");
+  sc->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
   auto so = std::make_shared<SynthScanOptions>();
   sc->add_option("-o,--output", so->output, "Point cloud to write (ply or xyz)")->required();
   sc->add_option("--face-seed", so->face_seed, "Which synthetic face (0: the canonical one)")->capture_default_str();
@@ -109,8 +109,8 @@ std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g) {
   };
   auto ro = std::make_shared<RgbdSynth>();
   CLI::App* rg = sub.add_subcommand("rgbd", "A simulated RGB-D sequence of a synthetic face: PNG frames and a manifest");
-  rg->add_flag("--json", const_cast<GlobalOptions&>(g).json, "Machine-readable JSON on stdout");
-  rg->add_flag("-q,--quiet", const_cast<GlobalOptions&>(g).quiet, "No output on stdout except --json");
+  rg->add_flag("--json", g.json, "Machine-readable JSON on stdout");
+  rg->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
   rg->add_option("-o,--output", ro->folder, "Folder to write (color/, depth/, sequence.json)")->required();
   rg->add_option("--frames", ro->frames, "Number of frames")->check(CLI::Range(1, 1000))->capture_default_str();
   rg->add_option("--sweep", ro->sweep, "Arc the camera moves along, degrees")->check(CLI::Range(0.0, 180.0))->capture_default_str();

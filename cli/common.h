@@ -41,20 +41,20 @@ class Progress {
 struct Command {
   const char* name;
   const char* summary;
-  std::function<std::function<int()>(CLI::App& sub, const GlobalOptions& global)> setup;
+  std::function<std::function<int()>(CLI::App& sub, GlobalOptions& global)> setup;
 };
 
 std::vector<Command> commands();  // the table, in the order `--help` lists them
 
 // Subcommand setups (one file each).
-std::function<int()> setup_info(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_convert(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_synth(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_key(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_scan(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_compare(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_ledger(CLI::App& sub, const GlobalOptions& g);
-std::function<int()> setup_repair(CLI::App& sub, const GlobalOptions& g);
+std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_convert(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_synth(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_key(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g);
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);
