@@ -55,6 +55,7 @@ std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);

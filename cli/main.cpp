@@ -16,6 +16,7 @@ std::vector<Command> commands() {
       {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",
        setup_info},
       {"scan", "Turn a raw scan into a clean surface in mm, with an accuracy report", setup_scan},
+      {"render", "Draw a mesh as a shaded PNG picture", setup_render},
       {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
       {"compare", "Distances between a mesh or point cloud and a reference surface (mean, p95, Hausdorff)", setup_compare},
       {"synth", "Generate synthetic test data with exact ground truth", setup_synth},

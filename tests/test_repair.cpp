@@ -10,6 +10,9 @@
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/repair.h"
+#include "tracecast/scan/reconstruct.h"
+#include "tracecast/scan/simulator.h"
+#include "tracecast/scan/synthetic_face.h"
 
 using namespace tracecast;
 
@@ -120,4 +123,28 @@ TEST_CASE("repair on real scans: face.obj, decimated-max.obj, nefertiti with hol
   const DistanceStats patch = summarize(SurfaceQuery(g.mesh).distances(out.vertices));
   std::printf("repair nefertiti: repaired surface to the undamaged original: p95 %.4f mm, max %.4f mm\n", patch.p95, patch.max);
   CHECK(patch.p95 <= 0.01);  // all but the patches are untouched
+}
+
+TEST_CASE("repair never lets a patch run away: a thinned-out scan with 177 small holes", "[repair]") {
+  // The case that once produced a spike hundreds of mm long: a reconstruction of a simulated scan
+  // with uneven density, whose trimming leaves many small holes.
+  scan::SimulatorOptions so;
+  so.noise_mm = 0.05;
+  so.outlier_fraction = 0.01;
+  so.holes = 3;
+  so.density_variation = 0.5;
+  const scan::SimulatedScan s = scan::simulate_scan(scan::SyntheticFace().mesh(0.25), so);
+  const Mesh surface = scan::reconstruct_surface(s.cloud, {});
+  RepairReport r;
+  const Mesh out = repair(surface, {}, &r);
+  std::size_t filled = 0, faired = 0;
+  for (const Hole& h : r.holes) {
+    filled += h.filled;
+    faired += h.filled && h.faired;
+  }
+  std::printf("repair thinned scan: %zu holes, %zu filled, %zu faired\n", r.holes.size(), filled, faired);
+  CHECK(filled > 50);
+  const Aabb in = bounding_box(surface), got = bounding_box(out);
+  CHECK((got.min - in.min).cwiseAbs().maxCoeff() < 1.0);
+  CHECK((got.max - in.max).cwiseAbs().maxCoeff() < 1.0);
 }

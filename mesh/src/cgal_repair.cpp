@@ -2,6 +2,7 @@
 // unit: these headers take minutes to compile), Open3D's Taubin filter for smoothing.
 #include <CGAL/Polygon_mesh_processing/border.h>
 #include <CGAL/Polygon_mesh_processing/connected_components.h>
+#include <CGAL/Polygon_mesh_processing/fair.h>
 #include <CGAL/Polygon_mesh_processing/orientation.h>
 #include <CGAL/Polygon_mesh_processing/remesh.h>
 #include <CGAL/Polygon_mesh_processing/triangulate_hole.h>
@@ -112,12 +113,27 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
       }
       hole.size_mm = std::max({box.xmax() - box.xmin(), box.ymax() - box.ymin(), box.zmax() - box.zmin()});
       if (o.max_hole_mm > 0 && hole.size_mm <= o.max_hole_mm) {
+        // Triangulate and refine, then fair; fairing can diverge on some holes (a spike hundreds of
+        // mm long was seen on a thinned-out scan), so a faired patch that leaves the hole's
+        // neighbourhood is put back to its refined, unfaired shape.
         std::vector<cgal::SurfaceMesh::Face_index> faces;
-        const auto result = PMP::triangulate_refine_and_fair_hole(
-            sm, h, std::back_inserter(faces), std::back_inserter(patch_vertices),
-            CGAL::parameters::fairing_continuity(2));
+        std::vector<cgal::SurfaceMesh::Vertex_index> patch;
+        PMP::triangulate_and_refine_hole(sm, h, std::back_inserter(faces), std::back_inserter(patch));
         hole.filled = !faces.empty();
-        hole.faired = std::get<0>(result);
+        std::vector<cgal::Point> refined;
+        for (const auto v : patch) refined.push_back(sm.point(v));
+        bool faired = !patch.empty() && PMP::fair(sm, patch, CGAL::parameters::fairing_continuity(2));
+        const double slack = 0.5 * hole.size_mm;
+        for (const auto v : patch) {
+          const cgal::Point& p = sm.point(v);
+          if (!(p.x() >= box.xmin() - slack && p.x() <= box.xmax() + slack && p.y() >= box.ymin() - slack &&
+                p.y() <= box.ymax() + slack && p.z() >= box.zmin() - slack && p.z() <= box.zmax() + slack))
+            faired = false;
+        }
+        if (!faired)
+          for (std::size_t k = 0; k < patch.size(); ++k) sm.point(patch[k]) = refined[k];
+        hole.faired = faired || patch.empty();
+        patch_vertices.insert(patch_vertices.end(), patch.begin(), patch.end());
       }
       r.holes.push_back(hole);
     }

@@ -29,7 +29,8 @@ struct Hole {
   double size_mm = 0;       //!< largest extent of its boundary's bounding box
   std::size_t edges = 0;
   bool filled = false;
-  bool faired = false;      //!< the patch was faired (curvature-continuous); false: flat triangulation only
+  bool faired = false;      //!< the patch was faired (curvature-continuous); false: the refined
+                            //!< triangulation was kept because fairing failed or ran away
 };
 
 struct RepairReport {
