@@ -9,11 +9,8 @@ cd "$(dirname "$0")/.."
 bin=build/tracecast
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-py=""
-for candidate in /usr/bin/python3 python3; do
-  if "$candidate" -c "import open3d" 2>/dev/null; then py=$candidate; break; fi
-done
-[[ -n $py ]] || { echo "bench_repair: the peer needs Open3D for Python: apt-get install python3-open3d" >&2; exit 1; }
+source bench/common.sh
+py=$(find_open3d_python)
 
 # ≈ 1 M triangles: the synthetic face on a 0.222 mm grid.
 $bin synth face -q -o "$tmp/face.ply" --spacing 0.222
@@ -31,14 +28,9 @@ o3d.io.write_triangle_mesh(sys.argv[2], m)
 PY
 faces=$($bin info --json --no-self-intersections "$tmp/holed.stl" | "$py" -c "import json,sys; print(json.load(sys.stdin)['faces'])")
 
-measure() {  # command...: prints "seconds peak_MB"
-  /usr/bin/time -f "%e %M" -o "$tmp/t" "$@" > /dev/null
-  read -r secs kb < "$tmp/t"
-  echo "$secs $((kb / 1024))"
-}
-read -r t_clean m_clean <<< "$(measure $bin repair "$tmp/holed.stl" -o "$tmp/ours-clean.ply" --max-hole 0 -q)"
-read -r t_peer m_peer <<< "$(measure "$py" bench/open3d_repair.py "$tmp/holed.stl" "$tmp/peer.ply")"
-read -r t_full m_full <<< "$(measure $bin repair "$tmp/holed.stl" -o "$tmp/ours-full.ply" --remesh 0.5 --report "$tmp/r.json" -q)"
+read -r t_clean m_clean <<< "$(measure "$tmp/time" $bin repair "$tmp/holed.stl" -o "$tmp/ours-clean.ply" --max-hole 0 -q)"
+read -r t_peer m_peer <<< "$(measure "$tmp/time" "$py" bench/open3d_repair.py "$tmp/holed.stl" "$tmp/peer.ply")"
+read -r t_full m_full <<< "$(measure "$tmp/time" $bin repair "$tmp/holed.stl" -o "$tmp/ours-full.ply" --remesh 0.5 --report "$tmp/r.json" -q)"
 filled=$("$py" -c "import json; r=json.load(open('$tmp/r.json')); print(sum(h['filled'] for h in r['holes']), len(r['holes']), r['out']['faces'])")
 
 printf "Synthetic face, %s triangles as binary STL, four 8 mm holes\n" "$faces"

@@ -10,31 +10,18 @@ bin=build/tracecast
 spacing=${1:-0.147}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+source bench/common.sh
+py=$(find_open3d_python)
 
-# Debian's python3-open3d lives in the system interpreter, which may not be first on PATH.
-py=""
-for candidate in /usr/bin/python3 python3; do
-  if "$candidate" -c "import open3d" 2>/dev/null; then py=$candidate; break; fi
-done
-if [[ -z $py ]]; then
-  echo "bench_scan: the peer needs Open3D for Python: apt-get install python3-open3d" >&2
-  exit 1
-fi
 
 $bin synth face -q -o "$tmp/truth.ply" --spacing 0.2
 $bin synth scan -q -o "$tmp/raw.ply" --spacing "$spacing" --noise 0.05 --outliers 0.01 --seed 7
 points=$($bin info --json --no-self-intersections "$tmp/raw.ply" | python3 -c "import json,sys; print(json.load(sys.stdin)['points'])")
 
-measure() {  # name, command...: prints seconds and peak MB
-  local name=$1; shift
-  /usr/bin/time -f "%e %M" -o "$tmp/$name.time" "$@" > /dev/null
-  read -r secs kb < "$tmp/$name.time"
-  echo "$secs $((kb / 1024))"
-}
 
-read -r t_ours m_ours <<< "$(measure ours $bin scan "$tmp/raw.ply" -o "$tmp/ours.ply" --resolution 0.5 --report "$tmp/ours.json" -q)"
+read -r t_ours m_ours <<< "$(measure "$tmp/time" $bin scan "$tmp/raw.ply" -o "$tmp/ours.ply" --resolution 0.5 --report "$tmp/ours.json" -q)"
 depth=$(python3 -c "import json; print(json.load(open('$tmp/ours.json'))['reconstruction']['poisson_depth'])")
-read -r t_peer m_peer <<< "$(measure peer "$py" bench/open3d_pipeline.py "$tmp/raw.ply" "$tmp/peer.ply" "$depth")"
+read -r t_peer m_peer <<< "$(measure "$tmp/time" "$py" bench/open3d_pipeline.py "$tmp/raw.ply" "$tmp/peer.ply" "$depth")"
 
 acc() {  # file -> "p95 max faces"
   local j

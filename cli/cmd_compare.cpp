@@ -13,10 +13,6 @@ struct CompareOptions {
   std::string units = "auto";
 };
 
-nlohmann::json stats_json(const DistanceStats& s) {
-  return {{"count", s.count}, {"mean", s.mean}, {"rms", s.rms}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
-}
-
 int run_compare(const CompareOptions& o, const GlobalOptions& g) {
   io::ReadOptions ro;
   ro.units = *parse_unit(o.units);
@@ -26,11 +22,11 @@ int run_compare(const CompareOptions& o, const GlobalOptions& g) {
   const io::Geometry b = io::read_mesh(o.reference, ro);
   progress.stage("distances");
   const DistanceStats ab = summarize(SurfaceQuery(b.mesh).distances(a.mesh.vertices));
-  nlohmann::json j = {{"file", o.file}, {"reference", o.reference}, {"file_to_reference_mm", stats_json(ab)}};
+  nlohmann::json j = {{"file", o.file}, {"reference", o.reference}, {"file_to_reference_mm", distance_stats_json(ab)}};
   std::optional<DistanceStats> ba;
   if (a.has_faces()) {
     ba = summarize(SurfaceQuery(a.mesh).distances(b.mesh.vertices));
-    j["reference_to_file_mm"] = stats_json(*ba);
+    j["reference_to_file_mm"] = distance_stats_json(*ba);
     j["hausdorff_mm"] = std::max(ab.max, ba->max);
   }
   progress.done();
@@ -51,9 +47,7 @@ std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<CompareOptions>();
   sub.add_option("FILE", o->file, "Mesh or point cloud to measure")->required();
   sub.add_option("REFERENCE", o->reference, "Reference mesh")->required();
-  sub.add_option("--units", o->units, "Unit of both files' coordinates: mm, cm, m, in, or auto")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
-      ->capture_default_str();
+  add_units_option(sub, o->units, "both files'");
   sub.footer("Distances from FILE's vertices to REFERENCE's surface, and back when FILE is a mesh (Hausdorff).\n"
              "Example:\n  tracecast compare repaired.ply scan.ply --json");
   return [o, &g] { return run_compare(*o, g); };

@@ -63,9 +63,7 @@ std::function<int()> setup_convert(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<ConvertOptions>();
   sub.add_option("INPUT", o->input, "Mesh or point cloud to read")->required();
   sub.add_option("OUTPUT", o->output, "File to write, in mm (ply, stl, obj, 3mf, glb; point clouds: ply, xyz)")->required();
-  sub.add_option("--units", o->units, "Unit of the input's coordinates: mm, cm, m, in, or auto")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
-      ->capture_default_str();
+  add_units_option(sub, o->units, "the input's");
   auto fmt_check = [](const std::string& s) { return io::parse_format(s) ? std::string() : "unknown format '" + s + "'"; };
   sub.add_option("--from", o->in_format, "Read as this format instead of the one the extension names")->check(fmt_check);
   sub.add_option("--to", o->out_format, "Write this format instead of the one the extension names")->check(fmt_check);

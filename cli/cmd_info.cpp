@@ -137,9 +137,7 @@ std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g) {
   auto o = std::make_shared<InfoOptions>();
   sub.add_option("FILE", o->file, "Mesh or point cloud (ply, stl, obj, off, gltf, glb, fbx, 3mf, pcd, xyz, pts)")
       ->required();
-  sub.add_option("--units", o->units, "Unit of the file's coordinates: mm, cm, m, in, or auto (guess from a head's size)")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
-      ->capture_default_str();
+  add_units_option(sub, o->units, "the file's");
   sub.add_option("--format", o->format, "Read as this format instead of the one the extension names")
       ->check([](const std::string& s) { return io::parse_format(s) ? std::string() : "unknown format '" + s + "'"; });
   sub.add_flag("--no-self-intersections", o->skip_self_intersections, "Skip the self-intersection test (the slowest)");

@@ -21,8 +21,7 @@ std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--pitch", a->options.pitch_deg, "View from above (+) or below (-), degrees")
       ->check(CLI::Range(-89.0, 89.0))
       ->capture_default_str();
-  sub.add_option("--units", a->units, "Unit of the mesh's coordinates: mm, cm, m, in, or auto")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}));
+  add_units_option(sub, a->units, "the mesh's");
   sub.footer("Example:\n  tracecast render face.ply -o face.png --yaw 30");
   return [a, &g] {
     io::ReadOptions ro;

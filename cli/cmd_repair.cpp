@@ -13,10 +13,6 @@ struct RepairArgs {
   RepairOptions options;
 };
 
-nlohmann::json stats_json(const DistanceStats& s) {
-  return {{"mean", s.mean}, {"p95", s.p95}, {"max", s.max}};
-}
-
 int run_repair(const RepairArgs& a, const GlobalOptions& g) {
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
@@ -56,7 +52,7 @@ int run_repair(const RepairArgs& a, const GlobalOptions& g) {
         {"removed_piece_faces", r.removed_piece_faces}}},
       {"holes", holes},
       {"out", {{"vertices", r.vertices_out}, {"faces", r.faces_out}}},
-      {"distance_mm", {{"input_to_output", stats_json(r.input_to_output)}, {"output_to_input", stats_json(r.output_to_input)}}},
+      {"distance_mm", {{"input_to_output", distance_stats_json(r.input_to_output)}, {"output_to_input", distance_stats_json(r.output_to_input)}}},
       {"timings_s", timings}};
   if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
   progress.done();
@@ -84,9 +80,7 @@ std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<RepairArgs>();
   sub.add_option("INPUT", a->input, "Mesh to repair")->required();
   sub.add_option("-o,--output", a->output, "Repaired mesh to write (mm)")->required();
-  sub.add_option("--units", a->units, "Unit of the input's coordinates: mm, cm, m, in, or auto")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
-      ->capture_default_str();
+  add_units_option(sub, a->units, "the input's");
   sub.add_option("--max-hole", a->options.max_hole_mm, "Fill holes up to this width in mm (0: none)")
       ->check(CLI::Range(0.0, 1000.0))
       ->capture_default_str();

@@ -185,9 +185,7 @@ std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g) {
                  "of one face are registered and merged; or an RGB-D sequence's manifest (.json)")
       ->required();
   sub.add_option("-o,--output", o->output, "Surface mesh to write (mm)")->required();
-  sub.add_option("--units", o->units, "Unit of the input's coordinates: mm, cm, m, in, or auto")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
-      ->capture_default_str();
+  add_units_option(sub, o->units, "the inputs'");
   sub.add_option("--resolution", o->resolution_mm, "Target edge length in mm (0: the median point spacing, within 0.5-5)")
       ->check(CLI::Range(0.0, 20.0))
       ->capture_default_str();

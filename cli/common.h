@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tracecast/mesh/distance.h"
+
 namespace tracecast::cli {
 
 //! Documented exit codes (docs/user-guide.md#exit-codes).
@@ -59,5 +61,10 @@ std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);
+
+//! The `--units mm|cm|m|in|auto` option every reading subcommand takes (default auto).
+CLI::Option* add_units_option(CLI::App& sub, std::string& units, const std::string& whose);
+//! Distance statistics as the reports write them (mm).
+nlohmann::json distance_stats_json(const DistanceStats& s);
 
 }  // namespace tracecast::cli

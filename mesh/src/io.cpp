@@ -88,7 +88,6 @@ Format format_from_path(const std::filesystem::path& path) {
                                      known_extensions([](const FormatInfo&) { return true; })));
 }
 
-bool can_read(Format) { return true; }
 bool can_write_mesh(Format f) { return info(f).write_mesh; }
 bool can_write_point_cloud(Format f) { return info(f).write_points; }
 

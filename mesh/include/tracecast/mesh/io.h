@@ -28,7 +28,6 @@ std::string format_name(Format f);  //!< lower-case extension-like name: "ply", 
 std::optional<Format> parse_format(const std::string& name);
 //! Format from the file's extension; throws InputError listing the known extensions if none fits.
 Format format_from_path(const std::filesystem::path& path);
-bool can_read(Format f);
 bool can_write_mesh(Format f);
 bool can_write_point_cloud(Format f);
 //! Extensions (".ply", …) accepted for reading, in a stable order, for help texts.
