@@ -39,7 +39,9 @@ int run_repair(const RepairArgs& a, const GlobalOptions& g) {
        {{"max_hole_mm", a.options.max_hole_mm},
         {"min_piece_fraction", a.options.min_piece_fraction},
         {"remesh_edge_mm", a.options.remesh_edge_mm},
-        {"smooth_iterations", a.options.smooth_iterations}}},
+        {"smooth_iterations", a.options.smooth_iterations},
+        {"decimate_faces", a.options.decimate_faces},
+        {"fix_self_intersections", a.options.fix_self_intersections}}},
       {"in", {{"vertices", r.vertices_in}, {"faces", r.faces_in}}},
       {"fixed",
        {{"welded_vertices", r.welded_vertices},
@@ -49,7 +51,9 @@ int run_repair(const RepairArgs& a, const GlobalOptions& g) {
         {"reoriented", r.reoriented},
         {"flipped_outward", r.flipped_outward},
         {"removed_pieces", r.removed_pieces},
-        {"removed_piece_faces", r.removed_piece_faces}}},
+        {"removed_piece_faces", r.removed_piece_faces},
+        {"self_intersections_found", r.self_intersections_found},
+        {"self_intersections_left", r.self_intersections_left}}},
       {"holes", holes},
       {"out", {{"vertices", r.vertices_out}, {"faces", r.faces_out}}},
       {"distance_mm", {{"input_to_output", distance_stats_json(r.input_to_output)}, {"output_to_input", distance_stats_json(r.output_to_input)}}},
@@ -64,6 +68,9 @@ int run_repair(const RepairArgs& a, const GlobalOptions& g) {
                r.welded_vertices, r.degenerate_faces, r.duplicate_faces, r.split_vertices,
                r.reoriented ? "faces reoriented" : "orientation kept", r.flipped_outward ? ", turned outward" : "");
     fmt::print("  pieces       {} small pieces removed ({} faces)\n", r.removed_pieces, r.removed_piece_faces);
+    if (a.options.fix_self_intersections)
+      fmt::print("  crossing     {} pairs of self-intersecting faces found, {} left\n", r.self_intersections_found,
+                 r.self_intersections_left);
     fmt::print("  holes        {} found, {} filled (up to {:.0f} mm), {} left:", r.holes.size(), filled,
                a.options.max_hole_mm, r.holes.size() - filled);
     for (const Hole& h : r.holes)
@@ -93,6 +100,12 @@ std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--smooth", a->options.smooth_iterations, "Taubin smoothing passes (0: off)")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  sub.add_option("--decimate", a->options.decimate_faces,
+                 "Quadric decimation down to this many faces, after remeshing (0: off)")
+      ->check(CLI::Range(0, 100000000))
+      ->capture_default_str();
+  sub.add_flag("!--keep-self-intersections", a->options.fix_self_intersections,
+               "Do not look for crossing faces (faster on large scans)");
   sub.add_option("--report", a->report, "Write the report as JSON to this file");
   sub.footer("Examples:\n  tracecast repair scan.ply -o clean.ply\n  tracecast repair scan.stl -o clean.ply --max-hole 15 --remesh 0.5");
   return [a, &g] { return run_repair(*a, g); };

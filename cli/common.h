@@ -58,6 +58,9 @@ std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g);
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);

@@ -13,6 +13,9 @@ namespace tracecast::cli {
 std::vector<Command> commands() {
   return {
       {"repair", "Make a scanned mesh manifold and oriented, fill small holes, optionally remesh and smooth", setup_repair},
+      {"appliance", "Sculpt the appliance on a face: region, openings, thickness map, feathered edges, sculpt or mirror", setup_appliance},
+      {"mirror", "Restore a defect side of a face from its healthy side (medical prostheses)", setup_mirror},
+      {"landmarks", "Find a face's symmetry plane, frame and landmarks", setup_landmarks},
       {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",
        setup_info},
       {"scan", "Turn a raw scan into a clean surface in mm, with an accuracy report", setup_scan},

@@ -77,7 +77,7 @@ bool pair_intersects(const std::array<std::uint32_t, 3>& a, const std::array<std
 
 }  // namespace
 
-std::size_t count_self_intersections(const Mesh& mesh) {
+std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh) {
   // Vertices at the same position are the same corner (split seams are not intersections).
   std::unordered_map<Key, std::uint32_t, KeyHash> canon;
   canon.reserve(mesh.vertices.size());
@@ -91,14 +91,17 @@ std::size_t count_self_intersections(const Mesh& mesh) {
     id[i] = it->second;
   }
   std::vector<std::array<std::uint32_t, 3>> T;
+  std::vector<std::size_t> source;  // index in mesh.triangles
   std::vector<Box> boxes;
   T.reserve(mesh.triangles.size());
   boxes.reserve(mesh.triangles.size());
-  for (const Tri& t : mesh.triangles) {
+  for (std::size_t f = 0; f < mesh.triangles.size(); ++f) {
+    const Tri& t = mesh.triangles[f];
     const std::array<std::uint32_t, 3> c{id[t[0]], id[t[1]], id[t[2]]};
     if (c[0] == c[1] || c[1] == c[2] || c[0] == c[2] || CGAL::collinear(P[c[0]], P[c[1]], P[c[2]])) continue;
     boxes.emplace_back(P[c[0]].bbox() + P[c[1]].bbox() + P[c[2]].bbox(), static_cast<std::uint32_t>(T.size()));
     T.push_back(c);
+    source.push_back(f);
   }
   std::vector<std::pair<std::uint32_t, std::uint32_t>> candidates;
   CGAL::box_self_intersection_d(boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
@@ -109,8 +112,17 @@ std::size_t count_self_intersections(const Mesh& mesh) {
     for (std::size_t i = r.begin(); i != r.end(); ++i)
       hit[i] = pair_intersects(T[candidates[i].first], T[candidates[i].second], P);
   });
-  return static_cast<std::size_t>(std::count(hit.begin(), hit.end(), 1));
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    if (hit[i]) {
+      const std::size_t a = source[candidates[i].first], b = source[candidates[i].second];
+      pairs.emplace_back(std::min(a, b), std::max(a, b));
+    }
+  std::sort(pairs.begin(), pairs.end());
+  return pairs;
 }
+
+std::size_t count_self_intersections(const Mesh& mesh) { return self_intersecting_pairs(mesh).size(); }
 
 }  // namespace tracecast
 

@@ -5,11 +5,13 @@
 #include <CGAL/Polygon_mesh_processing/fair.h>
 #include <CGAL/Polygon_mesh_processing/orientation.h>
 #include <CGAL/Polygon_mesh_processing/remesh.h>
+#include <CGAL/Polygon_mesh_processing/repair_self_intersections.h>
 #include <CGAL/Polygon_mesh_processing/triangulate_hole.h>
 #include <open3d/geometry/TriangleMesh.h>
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
@@ -99,6 +101,19 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
   }
   lap("pieces");
 
+  // Self-intersections: counted with exact predicates; the faces involved are removed and the
+  // gap re-filled (smoothing first, then local hole filling: CGAL's repair).
+  if (o.fix_self_intersections) {
+    r.self_intersections_found = count_self_intersections(cgal::from_surface_mesh(sm));
+    r.self_intersections_left = r.self_intersections_found;
+    if (r.self_intersections_found > 0) {
+      PMP::experimental::remove_self_intersections(sm);
+      sm.collect_garbage();
+      r.self_intersections_left = count_self_intersections(cgal::from_surface_mesh(sm));
+    }
+    lap("self-intersections");
+  }
+
   // Holes: each border cycle, measured by its bounding box; small ones filled with a fair patch.
   std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices;
   {
@@ -181,6 +196,14 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
     out.vertices = o3->vertices_;
     lap("smooth");
   }
+  if (o.decimate_faces > 0 && out.triangles.size() > o.decimate_faces) {
+    auto o3 = to_open3d(out);
+    o3 = o3->SimplifyQuadricDecimation(static_cast<int>(o.decimate_faces), std::numeric_limits<double>::infinity(), 1.0);
+    out = from_open3d(*o3);
+    out.normals.clear();
+    in_patch.assign(out.vertices.size(), 0);  // vertices are new: patches can no longer be told apart
+    lap("decimate");
+  }
 
   r.vertices_out = out.vertices.size();
   r.faces_out = out.triangles.size();
@@ -205,3 +228,22 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
 }
 
 }  // namespace tracecast
+
+namespace tracecast {
+
+Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations) {
+  if (!(edge_mm > 0)) throw InputError("remeshing needs a positive edge length");
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(mesh);
+  PMP::isotropic_remeshing(faces(sm), edge_mm, sm,
+                           CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, iterations))));
+  sm.collect_garbage();
+  return cgal::from_surface_mesh(sm);
+}
+
+}  // namespace tracecast
+
+namespace tracecast::detail {
+
+Mesh make_manifold(const Mesh& mesh) { return cgal::from_surface_mesh(cgal::to_surface_mesh(mesh)); }
+
+}  // namespace tracecast::detail

@@ -55,7 +55,10 @@ SyntheticFace::SyntheticFace(const FaceParams& params) : p_(params) {
       {0, v(-76), v(17), v(10), v(6)},                   // chin
       {0, v(-62), v(14), v(5), -v(2.5)},                 // chin crease
   };
-  for (Bump b : canonical) {
+  std::vector<Bump> features = canonical;
+  if (p_.symmetric)  // the right-hand member of each pair mirrors the left-hand one
+    for (std::size_t k : {3u, 5u, 7u, 9u}) features[k] = {-features[k - 1].x, features[k - 1].y, features[k - 1].sx, features[k - 1].sy, features[k - 1].h};
+  for (Bump b : features) {
     b.x *= sx;
     b.sx *= sx;
     b.y *= sy;
@@ -82,7 +85,7 @@ double SyntheticFace::height(double x, double y) const {
   if (p_.wrinkle_mm > 0) {
     // Horizontal forehead wrinkles fading in above the brows and out towards the temples.
     const double fade = smoothstep(forehead_y_, forehead_y_ + 12, y) * (1.0 - smoothstep(0.25 * a, 0.55 * a, std::abs(x)));
-    z += p_.wrinkle_mm * fade * std::sin(2 * kPi * y / p_.wrinkle_period_mm + 0.02 * x);
+    z += p_.wrinkle_mm * fade * std::sin(2 * kPi * y / p_.wrinkle_period_mm + (p_.symmetric ? 0.0 : 0.02 * x));
   }
   return z;
 }

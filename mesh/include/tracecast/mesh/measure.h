@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "tracecast/mesh/mesh.h"
 
@@ -47,5 +49,8 @@ MeshInfo measure(const Mesh& mesh, const MeasureOptions& options = {});
 //! Pairs of non-adjacent triangles that intersect, plus adjacent ones that overlap beyond their
 //! shared corner or edge (exact predicates; degenerate triangles skipped). Runs on soups.
 std::size_t count_self_intersections(const Mesh& mesh);
+//! The same test, returning the intersecting pairs (indices into mesh.triangles, first < second,
+//! sorted).
+std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh);
 
 }  // namespace tracecast

@@ -23,6 +23,8 @@ struct RepairOptions {
   double remesh_edge_mm = 0;        //!< isotropic remeshing to this edge length (0: off)
   int remesh_iterations = 3;
   int smooth_iterations = 0;        //!< Taubin smoothing passes (0: off)
+  std::size_t decimate_faces = 0;   //!< quadric decimation to this many faces, last (0: off)
+  bool fix_self_intersections = true;  //!< find crossing faces (exact predicates) and repair them
 };
 
 struct Hole {
@@ -41,6 +43,8 @@ struct RepairReport {
   bool reoriented = false;          //!< faces flipped for a consistent orientation
   bool flipped_outward = false;     //!< the surface faced inward and was turned outward
   std::size_t removed_pieces = 0, removed_piece_faces = 0;
+  std::size_t self_intersections_found = 0;  //!< pairs of crossing faces before the fix
+  std::size_t self_intersections_left = 0;   //!< after it (0 unless CGAL's repair gave up)
   std::vector<Hole> holes;          //!< every hole found, filled or not
   std::size_t vertices_out = 0, faces_out = 0;
   DistanceStats input_to_output;    //!< from the input's vertices to the repaired surface (mm)
@@ -50,5 +54,9 @@ struct RepairReport {
 
 //! Throws InputError if the mesh has no usable faces.
 Mesh repair(const Mesh& mesh, const RepairOptions& options = {}, RepairReport* report = nullptr);
+
+//! Isotropic remeshing (CGAL) of any triangle mesh to the given edge length (mm); boundaries
+//! are remeshed too and stay boundaries.
+Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations = 3);
 
 }  // namespace tracecast

@@ -21,6 +21,7 @@ struct FaceParams {
   double wrinkle_mm = 0.12;      //!< amplitude of forehead wrinkles (0: none)
   double wrinkle_period_mm = 4.0;
   std::uint64_t seed = 0;        //!< 0: the canonical face; others vary features by up to ±15 %
+  bool symmetric = false;        //!< exactly mirror-symmetric about x = 0 (seeded faces are not otherwise)
 };
 
 class SyntheticFace {

@@ -1,0 +1,323 @@
+// tracecast appliance | mirror | landmarks: from a face to the solid that will be cast.
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "common.h"
+#include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+
+namespace tracecast::cli {
+
+namespace {
+
+nlohmann::json vec(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
+
+Vec3 parse_direction(const std::string& s, const char* option) {
+  std::stringstream ss(s);
+  Vec3 v;
+  char c1 = 0, c2 = 0;
+  if (!(ss >> v.x() >> c1 >> v.y() >> c2 >> v.z()) || c1 != ',' || c2 != ',' || !(v.norm() > 0) || !v.allFinite())
+    throw InputError(fmt::format("{} must be three numbers X,Y,Z, not all zero (got '{}')", option, s));
+  return v.normalized();
+}
+
+nlohmann::json face_json(const FaceAnalysis& f) {
+  const Landmarks& l = f.landmarks;
+  return {{"symmetry_plane",
+           {{"normal", vec(f.plane.normal)},
+            {"offset_mm", f.plane.offset},
+            {"fit_rms_mm", f.plane.rms_mm},
+            {"inlier_fraction", f.plane.inlier_fraction}}},
+          {"frame",
+           {{"origin_mm", vec(f.frame.origin)},
+            {"x_left", vec(f.frame.axes.col(0))},
+            {"y_up", vec(f.frame.axes.col(1))},
+            {"z_front", vec(f.frame.axes.col(2))},
+            {"front_from", f.front_source}}},
+          {"landmarks_mm",
+           {{"nose_tip", vec(l.nose_tip)},
+            {"eye_left", vec(l.eye_left)},
+            {"eye_right", vec(l.eye_right)},
+            {"inner_eye_left", vec(l.inner_eye_left)},
+            {"inner_eye_right", vec(l.inner_eye_right)},
+            {"mouth_center", vec(l.mouth_center)},
+            {"mouth_left", vec(l.mouth_left)},
+            {"mouth_right", vec(l.mouth_right)},
+            {"chin", vec(l.chin)}}}};
+}
+
+nlohmann::json thickness_json(const ThicknessStats& s) {
+  return {{"samples", s.samples}, {"min", s.min}, {"mean", s.mean}, {"max", s.max}};
+}
+
+struct FaceArgs {
+  std::string front, up;
+  void add(CLI::App& sub) {
+    sub.add_option("--front", front, "Direction the face looks towards, X,Y,Z in the file's axes (default: found)");
+    sub.add_option("--up", up, "Direction to the top of the head, X,Y,Z (default: found)");
+  }
+  void apply(FaceOptions& o) const {
+    if (!front.empty()) o.front = parse_direction(front, "--front");
+    if (!up.empty()) o.up = parse_direction(up, "--up");
+  }
+};
+
+// ---- appliance -----------------------------------------------------------------------------
+
+struct ApplianceArgs {
+  std::string input, output, report, units = "auto", spec_file, sculpt, region, openings, defect;
+  double thickness = 0, feather = 0, edge = 0, resolution = 0, margin = -1, blend = 8.0;
+  bool mirror = false;
+  FaceArgs face;
+};
+
+std::vector<RegionShape> read_defect(const std::string& path) {
+  std::vector<RegionShape> out;
+  if (path.empty()) return out;
+  ApplianceSpec none;
+  none.openings.clear();
+  const ApplianceSpec s = read_appliance_spec(path, none);
+  out.push_back(s.region);
+  return out;
+}
+
+int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
+  io::ReadOptions ro;
+  ro.units = *parse_unit(a.units);
+  Progress progress(g, 3);
+  progress.stage("reading");
+  const io::Geometry geo = io::read_mesh(a.input, ro);
+  ApplianceSpec spec;
+  if (!a.spec_file.empty()) spec = read_appliance_spec(a.spec_file, spec);
+  if (!a.region.empty()) spec.region = RegionShape{a.region, {}, {}};
+  if (!a.openings.empty()) {
+    spec.openings.clear();
+    if (a.openings != "none") {
+      std::stringstream ss(a.openings);
+      std::string item;
+      while (std::getline(ss, item, ','))
+        if (!item.empty()) spec.openings.push_back(RegionShape{item, {}, {}});
+    }
+  }
+  if (a.thickness != 0) spec.thickness_mm = a.thickness;
+  if (a.feather != 0) spec.feather_band_mm = a.feather;
+  if (a.edge != 0) spec.edge_thickness_mm = a.edge;
+  if (a.resolution != 0) spec.resolution_mm = a.resolution;
+  if (a.margin >= 0) spec.opening_margin_mm = a.margin;
+  a.face.apply(spec.face);
+  validate(spec);
+  std::optional<io::Geometry> sculpt;
+  if (!a.sculpt.empty()) sculpt = io::read_mesh(a.sculpt, ro);
+  progress.stage("building");
+  ApplianceReport r;
+  Mesh solid;
+  nlohmann::json mirror_json;
+  if (a.mirror) {
+    MirrorOptions mo;
+    mo.defect = read_defect(a.defect);
+    mo.blend_mm = a.blend;
+    mo.face = spec.face;
+    MirrorReport mr;
+    const MirrorResult m = mirror_restore(geo.mesh, mo, &mr);
+    solid = make_prosthesis(m, a.blend, spec, &r);
+    mirror_json = {{"defect_vertices", mr.defect_vertices}, {"defect_area_mm2", mr.defect_area_mm2},
+                   {"filled_holes", mr.filled_holes}, {"max_change_mm", mr.max_change_mm}};
+  } else {
+    solid = make_appliance(geo.mesh, spec, sculpt ? &sculpt->mesh : nullptr, &r);
+  }
+  progress.stage("writing");
+  io::write_mesh(a.output, solid);
+  nlohmann::json timings = nlohmann::json::object();
+  for (const auto& [step, s] : r.timings) timings[step] = s;
+  nlohmann::json j = {
+      {"input", a.input},
+      {"output", a.output},
+      {"units", {{"unit", unit_name(geo.units.unit)}, {"reason", geo.units.reason}}},
+      {"mode", a.mirror ? "mirror" : (sculpt ? "sculpt" : "thickness")},
+      {"spec",
+       {{"thickness_mm", spec.thickness_mm},
+        {"feather_band_mm", spec.feather_band_mm},
+        {"edge_thickness_mm", spec.edge_thickness_mm},
+        {"resolution_mm", spec.resolution_mm},
+        {"opening_margin_mm", spec.opening_margin_mm}}},
+      {"face", face_json(r.face)},
+      {"area_mm2", r.inner_area_mm2},
+      {"volume_ml", r.volume_mm3 / 1000.0},
+      {"thickness_mm", thickness_json(r.thickness)},
+      {"interior_thickness_mm", thickness_json(r.interior_thickness)},
+      {"edge_thickness_max_mm", r.rim_max_mm},
+      {"thickness_within_0_5_mm_of_edge_max_mm", r.band_end_max_mm},
+      {"edges", r.boundary_loops},
+      {"sculpt_misses", r.sculpt_misses},
+      {"pushed_vertices", r.pushed_vertices},
+      {"relaxed_vertices", r.relaxed_vertices},
+      {"solid",
+       {{"vertices", r.vertices},
+        {"faces", r.faces},
+        {"closed", r.closed},
+        {"manifold", r.manifold},
+        {"oriented", r.oriented},
+        {"self_intersections", r.self_intersections}}},
+      {"timings_s", timings}};
+  if (a.mirror) j["mirror"] = mirror_json;
+  if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
+  progress.done();
+  if (g.json) {
+    print_json(j);
+  } else if (!g.quiet) {
+    fmt::print("{} -> {}\n", a.input, a.output);
+    fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", r.face.plane.rms_mm,
+               100 * r.face.plane.inlier_fraction);
+    fmt::print("  appliance    {:.0f} mm² of skin, {:.2f} ml, {} edge loop(s)\n", r.inner_area_mm2, r.volume_mm3 / 1000.0,
+               r.boundary_loops);
+    fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band; {:.3f} mm at the edge\n",
+               r.interior_thickness.min, r.interior_thickness.mean, r.interior_thickness.max, r.rim_max_mm);
+    fmt::print("  solid        {} faces, closed, manifold, no self-intersection\n", r.faces);
+  }
+  return kOk;
+}
+
+// ---- mirror --------------------------------------------------------------------------------
+
+struct MirrorArgs {
+  std::string input, output, report, units = "auto", defect;
+  MirrorOptions options;
+  FaceArgs face;
+};
+
+int run_mirror(MirrorArgs a, const GlobalOptions& g) {
+  io::ReadOptions ro;
+  ro.units = *parse_unit(a.units);
+  Progress progress(g, 2);
+  progress.stage("reading");
+  const io::Geometry geo = io::read_mesh(a.input, ro);
+  a.options.defect = read_defect(a.defect);
+  a.face.apply(a.options.face);
+  progress.stage("restoring");
+  MirrorReport r;
+  const MirrorResult m = mirror_restore(geo.mesh, a.options, &r);
+  io::write_mesh(a.output, m.restored);
+  const nlohmann::json j = {{"input", a.input},
+                            {"output", a.output},
+                            {"face", face_json(r.face)},
+                            {"defect_vertices", r.defect_vertices},
+                            {"defect_area_mm2", r.defect_area_mm2},
+                            {"filled_holes", r.filled_holes},
+                            {"max_change_mm", r.max_change_mm}};
+  if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
+  progress.done();
+  if (g.json) {
+    print_json(j);
+  } else if (!g.quiet) {
+    fmt::print("{} -> {}\n", a.input, a.output);
+    fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", r.face.plane.rms_mm,
+               100 * r.face.plane.inlier_fraction);
+    fmt::print("  defect       {:.0f} mm² ({} vertices), largest change {:.2f} mm\n", r.defect_area_mm2, r.defect_vertices,
+               r.max_change_mm);
+  }
+  return kOk;
+}
+
+// ---- landmarks -----------------------------------------------------------------------------
+
+struct LandmarkArgs {
+  std::string input, units = "auto";
+  FaceArgs face;
+};
+
+int run_landmarks(const LandmarkArgs& a, const GlobalOptions& g) {
+  io::ReadOptions ro;
+  ro.units = *parse_unit(a.units);
+  const io::Geometry geo = io::read_mesh(a.input, ro);
+  FaceOptions fo;
+  a.face.apply(fo);
+  const FaceAnalysis f = analyze_face(geo.mesh, fo);
+  nlohmann::json j = face_json(f);
+  j["input"] = a.input;
+  if (g.json) {
+    print_json(j);
+  } else if (!g.quiet) {
+    fmt::print("{}\n  symmetry plane  normal ({:.4f}, {:.4f}, {:.4f}), offset {:.3f} mm, fit {:.3f} mm RMS\n", a.input,
+               f.plane.normal.x(), f.plane.normal.y(), f.plane.normal.z(), f.plane.offset, f.plane.rms_mm);
+    fmt::print("  front           ({:.4f}, {:.4f}, {:.4f}) from {}\n", f.frame.axes(0, 2), f.frame.axes(1, 2),
+               f.frame.axes(2, 2), f.front_source);
+    const Landmarks& l = f.landmarks;
+    for (const auto& [name, p] : std::vector<std::pair<const char*, Vec3>>{{"eye left", l.eye_left},
+                                                                           {"eye right", l.eye_right},
+                                                                           {"inner eye left", l.inner_eye_left},
+                                                                           {"inner eye right", l.inner_eye_right},
+                                                                           {"mouth centre", l.mouth_center},
+                                                                           {"mouth left", l.mouth_left},
+                                                                           {"mouth right", l.mouth_right},
+                                                                           {"chin", l.chin}})
+      fmt::print("  {:<15} ({:7.1f}, {:7.1f}, {:7.1f}) mm from the nose tip\n", name, p.x(), p.y(), p.z());
+  }
+  return kOk;
+}
+
+}  // namespace
+
+std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<ApplianceArgs>();
+  sub.add_option("FACE", a->input, "Face scan or mesh the appliance sits on")->required();
+  sub.add_option("-o,--output", a->output, "Appliance solid to write (mm)")->required();
+  sub.add_option("--spec", a->spec_file, "Appliance JSON file: region, openings, thickness map… (docs/formats.md)");
+  sub.add_option("--region", a->region, "Region preset: full_face, upper_face, nose, forehead, cheek_left, cheek_right, chin [full_face]");
+  sub.add_option("--openings", a->openings, "Comma-separated openings (eyes, nostrils, mouth) or 'none' [eyes,nostrils,mouth]");
+  sub.add_option("--thickness", a->thickness, "Thickness in mm [2]")->check(CLI::Range(-1000.0, 1000.0));
+  sub.add_option("--feather", a->feather, "Width of the feathered band at every edge, mm [6]");
+  sub.add_option("--edge", a->edge, "Thickness at the edge itself, mm (≤ 0.1) [0.05]");
+  sub.add_option("--resolution", a->resolution, "Edge length of the appliance's mesh, mm [0.5]");
+  sub.add_option("--margin", a->margin, "Openings' margin around the feature, mm [2]");
+  sub.add_option("--sculpt", a->sculpt, "Character sculpt: the outer surface, aligned to the face");
+  sub.add_flag("--mirror", a->mirror, "Prosthesis: restore the defect side from the healthy side and fill the difference");
+  sub.add_option("--defect", a->defect, "With --mirror: JSON file whose \"region\" marks the defect (default: found)");
+  sub.add_option("--blend", a->blend, "With --mirror: band over which the restored side blends into the skin, mm")
+      ->check(CLI::Range(0.5, 50.0))
+      ->capture_default_str();
+  a->face.add(sub);
+  add_units_option(sub, a->units, "the inputs'");
+  sub.add_option("--report", a->report, "Write the report as JSON to this file");
+  sub.footer(
+      "Examples:\n  tracecast appliance face.ply -o mask.ply\n"
+      "  tracecast appliance face.ply -o nose.ply --region nose --thickness 1.5 --openings nostrils\n"
+      "  tracecast appliance face.ply -o piece.ply --spec piece.json --report piece-report.json\n"
+      "  tracecast appliance face.ply -o character.ply --sculpt sculpt.obj --region upper_face\n"
+      "  tracecast appliance patient.ply -o prosthesis.ply --mirror");
+  return [a, &g] { return run_appliance(*a, g); };
+}
+
+std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<MirrorArgs>();
+  sub.add_option("FACE", a->input, "Face scan with a defect on one side")->required();
+  sub.add_option("-o,--output", a->output, "Restored face to write (mm)")->required();
+  sub.add_option("--defect", a->defect, "JSON file whose \"region\" marks the defect (default: found from asymmetry)");
+  sub.add_option("--asymmetry", a->options.asymmetry_mm, "Depth below the mirrored side that marks a defect, mm")
+      ->check(CLI::Range(0.1, 50.0))
+      ->capture_default_str();
+  sub.add_option("--blend", a->options.blend_mm, "Band over which the restored side blends into the skin, mm")
+      ->check(CLI::Range(0.5, 50.0))
+      ->capture_default_str();
+  sub.add_option("--max-hole", a->options.max_hole_mm, "Fill scan holes up to this size first, mm")
+      ->check(CLI::Range(0.0, 300.0))
+      ->capture_default_str();
+  a->face.add(sub);
+  add_units_option(sub, a->units, "the input's");
+  sub.add_option("--report", a->report, "Write the report as JSON to this file");
+  sub.footer("Example:\n  tracecast mirror patient.ply -o restored.ply --report restored.json");
+  return [a, &g] { return run_mirror(*a, g); };
+}
+
+std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<LandmarkArgs>();
+  sub.add_option("FACE", a->input, "Face scan or mesh")->required();
+  a->face.add(sub);
+  add_units_option(sub, a->units, "the input's");
+  sub.footer("Example:\n  tracecast landmarks face.ply --json");
+  return [a, &g] { return run_landmarks(*a, g); };
+}
+
+}  // namespace tracecast::cli

@@ -1,0 +1,133 @@
+// The appliance: the silicone piece that will be cast, as a closed solid.
+//
+// Its inner surface is the wearer's skin inside a region (an outline on the face, minus openings
+// for eyes, nostrils and mouth); its outer surface is the skin offset by a thickness map, or a
+// sculpted surface; towards every edge the thickness tapers smoothly to a thin rim (the feathered
+// edge that blends into the skin). Regions are placed in the face frame (face.h): presets from
+// landmarks, or the user's outline.
+//
+// Method: the face is cropped around the region and remeshed isotropically to the working
+// resolution; a signed distance to the outline (in the frontal projection) is cut exactly at
+// zero (a level-set cut of the triangles); the distance along the surface to the cut edge drives
+// the feathering; the outer surface is offset along smoothed normals, pushed out where a concave
+// area would bring it closer than the thickness to the skin, and relaxed wherever faces fold or
+// cross; inner, outer and rim are stitched into one closed surface, which is then checked with
+// exact predicates (closed, manifold, oriented, no self-intersection) before it is returned.
+#pragma once
+
+#include <Eigen/Core>
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/face.h"
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast {
+
+using Vec2 = Eigen::Vector2d;
+
+//! A region of the face: a named preset (full_face, upper_face, nose, forehead, cheek_left,
+//! cheek_right, chin; for openings and zones also eyes, nostrils, mouth), a polygon in the face
+//! frame's x/y (mm), or points in the input's coordinates (snapped to the surface, projected).
+struct RegionShape {
+  std::string preset;                 //!< empty when outline or points are given
+  std::vector<Vec2> outline;          //!< face-frame polygon, mm
+  std::vector<Vec3> points;           //!< input coordinates (mm after unit conversion)
+};
+
+struct ThicknessZone {
+  RegionShape shape;
+  double thickness_mm = 1.0;
+  double blend_mm = 8.0;              //!< width of the smooth transition across the zone's edge
+};
+
+struct ApplianceSpec {
+  RegionShape region{"full_face", {}, {}};
+  std::vector<RegionShape> openings{{"eyes", {}, {}}, {"nostrils", {}, {}}, {"mouth", {}, {}}};
+  double opening_margin_mm = 2.0;     //!< openings are this much larger than the feature
+  double thickness_mm = 2.0;          //!< base thickness
+  std::vector<ThicknessZone> zones;   //!< per-region thickness, applied in order
+  double feather_band_mm = 6.0;       //!< width of the taper at every edge
+  double edge_thickness_mm = 0.05;    //!< thickness at the edge itself (the rim), ≤ 0.1
+  double resolution_mm = 0.5;         //!< edge length of the working mesh
+  FaceOptions face;                   //!< frame hints (--front/--up)
+};
+
+//! Parses the appliance JSON file (format in docs/formats.md) on top of `defaults`; throws
+//! InputError naming the file and the field on any problem.
+ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec defaults = {});
+
+//! Range checks (thickness > 0, edge ≤ 0.1 mm and below the thickness, band > 0, …); throws
+//! InputError naming the field.
+void validate(const ApplianceSpec& spec);
+
+struct ThicknessStats {
+  std::size_t samples = 0;
+  double min = 0, mean = 0, max = 0;
+};
+
+struct ApplianceReport {
+  FaceAnalysis face;
+  double inner_area_mm2 = 0;
+  double volume_mm3 = 0;
+  ThicknessStats thickness;            //!< ray-cast from every inner vertex along its normal
+  ThicknessStats interior_thickness;   //!< the same, over vertices farther than the band from any edge
+  double rim_max_mm = 0;               //!< largest thickness on the edge itself
+  double band_end_max_mm = 0;          //!< largest thickness within 0.5 mm of the edge
+  std::size_t boundary_loops = 0;      //!< outline plus openings
+  std::size_t sculpt_misses = 0;       //!< inner vertices whose ray missed the sculpt (thin there)
+  std::size_t pushed_vertices = 0;     //!< moved out of concave areas to keep the thickness
+  std::size_t relaxed_vertices = 0;    //!< relaxed to undo folds or crossings
+  std::size_t vertices = 0, faces = 0;
+  bool closed = false, manifold = false, oriented = false;
+  std::size_t self_intersections = 0;
+  std::vector<std::pair<std::string, double>> timings;
+};
+
+//! Builds the appliance on `face` (mm). With `sculpt`, the outer surface is the sculpt (rays
+//! along the skin's normals), feathered the same way. Throws InputError for specs that do not
+//! fit the face (region outside the surface, sculpt not overlapping the face) and
+//! ProcessingError when the solid cannot be made valid.
+Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt = nullptr,
+                    ApplianceReport* report = nullptr);
+
+//! The region (outline minus openings) as polygons in the face frame, for pictures and reports.
+struct RegionOutline {
+  std::vector<Vec2> outline;
+  std::vector<std::vector<Vec2>> openings;
+};
+RegionOutline region_polygons(const ApplianceSpec& spec, const FaceAnalysis& face);
+
+// ---- Mirroring (medical prostheses) -------------------------------------------------------
+
+struct MirrorOptions {
+  std::vector<RegionShape> defect;    //!< the defect, if marked; else found from asymmetry
+  double asymmetry_mm = 1.0;          //!< auto: depth below the mirrored side that marks a defect
+  double blend_mm = 8.0;              //!< band over which the mirrored surface blends into the skin
+  double max_hole_mm = 80.0;          //!< scan holes up to this size are filled first
+  FaceOptions face;
+};
+
+struct MirrorReport {
+  FaceAnalysis face;
+  std::size_t defect_vertices = 0;
+  double defect_area_mm2 = 0;
+  std::size_t filled_holes = 0;
+  double max_change_mm = 0;           //!< largest displacement of a vertex
+};
+
+struct MirrorResult {
+  Mesh face;                          //!< the scan, holes filled (the skin the prosthesis sits on)
+  Mesh restored;                      //!< same vertices and triangles, defect side restored
+  std::vector<char> defect;           //!< per vertex: inside the defect (before blending)
+};
+
+MirrorResult mirror_restore(const Mesh& face, const MirrorOptions& options = {}, MirrorReport* report = nullptr);
+
+//! The prosthesis: the appliance between the skin (mirror.face) and the restored surface, over
+//! the defect grown by `grow_mm` (the blend band) plus the feather band; spec.region and
+//! spec.openings are not used.
+Mesh make_prosthesis(const MirrorResult& mirror, double grow_mm, const ApplianceSpec& spec,
+                     ApplianceReport* report = nullptr);
+
+}  // namespace tracecast

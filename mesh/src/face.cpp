@@ -1,0 +1,544 @@
+// Symmetry plane, face frame and landmarks (see face.h).
+#include "tracecast/mesh/face.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+#include <open3d/geometry/PointCloud.h>
+#include <open3d/pipelines/registration/Registration.h>
+#include <open3d/pipelines/registration/RobustKernel.h>
+#include <open3d/pipelines/registration/TransformationEstimation.h>
+#include <open3d/utility/Logging.h>
+
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/open3d.h"
+
+namespace tracecast {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct SplitMix {
+  std::uint64_t s;
+  double uniform() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) * 0x1.0p-53;
+  }
+};
+
+struct SingleThreaded {  // Open3D's ICP sums in thread order: one thread keeps results reproducible
+  int before = omp_get_max_threads();
+  SingleThreaded() { omp_set_num_threads(1); }
+  ~SingleThreaded() { omp_set_num_threads(before); }
+};
+
+Eigen::Matrix4d reflection(const Vec3& n, double d) {
+  Eigen::Matrix4d S = Eigen::Matrix4d::Identity();
+  S.block<3, 3>(0, 0) -= 2.0 * n * n.transpose();
+  S.block<3, 1>(0, 3) = 2.0 * d * n;
+  return S;
+}
+
+//! The plane of the reflection closest to an improper rigid map M (4×4).
+void plane_of(const Eigen::Matrix4d& M, Vec3& n, double& d) {
+  const Eigen::Matrix3d A = M.block<3, 3>(0, 0);
+  const Eigen::Matrix3d B = 0.25 * (2.0 * Eigen::Matrix3d::Identity() - A - A.transpose());
+  Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(B);
+  Vec3 m = es.eigenvectors().col(2);
+  if (m.dot(n) < 0) m = -m;
+  n = m.normalized();
+  d = 0.5 * n.dot(Vec3(M.block<3, 1>(0, 3)));
+}
+
+//! Normalized Gaussian blur of a map with missing (NaN) pixels; σ in pixels.
+std::vector<double> blur(const DepthMap& m, double sigma) {
+  const int r = static_cast<int>(std::ceil(3 * sigma));
+  std::vector<double> k(2 * r + 1);
+  for (int i = -r; i <= r; ++i) k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
+  const int W = m.width, H = m.height;
+  std::vector<double> num(m.z.size(), 0), den(m.z.size(), 0), num2(m.z.size(), 0), den2(m.z.size(), 0);
+  for (int j = 0; j < H; ++j)
+    for (int i = 0; i < W; ++i) {
+      double a = 0, b = 0;
+      for (int t = std::max(0, i - r); t <= std::min(W - 1, i + r); ++t) {
+        const double z = m.at(t, j);
+        if (std::isnan(z)) continue;
+        a += k[t - i + r] * z;
+        b += k[t - i + r];
+      }
+      num[static_cast<std::size_t>(j) * W + i] = a;
+      den[static_cast<std::size_t>(j) * W + i] = b;
+    }
+  for (int j = 0; j < H; ++j)
+    for (int i = 0; i < W; ++i) {
+      double a = 0, b = 0;
+      for (int t = std::max(0, j - r); t <= std::min(H - 1, j + r); ++t) {
+        a += k[t - j + r] * num[static_cast<std::size_t>(t) * W + i];
+        b += k[t - j + r] * den[static_cast<std::size_t>(t) * W + i];
+      }
+      num2[static_cast<std::size_t>(j) * W + i] = a;
+      den2[static_cast<std::size_t>(j) * W + i] = b;
+    }
+  std::vector<double> out(m.z.size(), kNaN);
+  for (std::size_t p = 0; p < out.size(); ++p)
+    if (!std::isnan(m.z[p]) && den2[p] > 0) out[p] = num2[p] / den2[p];
+  return out;
+}
+
+//! Normalized 1-D Gaussian blur along x (axis 0) or y (axis 1); σ in pixels.
+std::vector<double> blur_1d(const DepthMap& m, double sigma, int axis) {
+  const int r = static_cast<int>(std::ceil(3 * sigma));
+  std::vector<double> k(2 * r + 1);
+  for (int i = -r; i <= r; ++i) k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
+  std::vector<double> out(m.z.size(), kNaN);
+  for (int j = 0; j < m.height; ++j)
+    for (int i = 0; i < m.width; ++i) {
+      if (std::isnan(m.at(i, j))) continue;
+      double a = 0, b = 0;
+      for (int t = -r; t <= r; ++t) {
+        const int ii = axis == 0 ? i + t : i, jj = axis == 0 ? j : j + t;
+        if (ii < 0 || jj < 0 || ii >= m.width || jj >= m.height) continue;
+        const double z = m.at(ii, jj);
+        if (std::isnan(z)) continue;
+        a += k[t + r] * z;
+        b += k[t + r];
+      }
+      out[static_cast<std::size_t>(j) * m.width + i] = a / b;
+    }
+  return out;
+}
+
+//! Pixels at least `r` pixels away from any missing pixel (so high-pass values are not edge effects).
+std::vector<char> interior(const DepthMap& m, int r) {
+  const int W = m.width, H = m.height;
+  std::vector<char> in(m.z.size());
+  for (std::size_t p = 0; p < in.size(); ++p) in[p] = !std::isnan(m.z[p]);
+  for (int it = 0; it < r; ++it) {
+    std::vector<char> next = in;
+    for (int j = 0; j < H; ++j)
+      for (int i = 0; i < W; ++i) {
+        const std::size_t p = static_cast<std::size_t>(j) * W + i;
+        if (!in[p]) continue;
+        if (i == 0 || j == 0 || i == W - 1 || j == H - 1 || !in[p - 1] || !in[p + 1] || !in[p - W] || !in[p + W])
+          next[p] = 0;
+      }
+    in.swap(next);
+  }
+  return in;
+}
+
+struct Found {
+  bool ok = false;
+  double score = -std::numeric_limits<double>::infinity();
+  bool flip = false;  // y (and x) reversed
+  Landmarks lm;
+};
+
+//! Landmarks on a depth map taken in a frame whose y sign may be wrong (then flip = true and
+//! the landmarks are given in the corrected frame: x and y negated).
+Found find_landmarks(const DepthMap& m) {
+  Found best;
+  const int W = m.width, H = m.height;
+  const std::vector<double> b10 = blur(m, 10.0 / m.pixel), b4 = blur(m, 4.0 / m.pixel);
+  const std::vector<char> in = interior(m, static_cast<int>(std::ceil(6.0 / m.pixel)));
+  auto X = [&](int i) { return m.x0 + i * m.pixel; };
+  auto Y = [&](int j) { return m.y0 + j * m.pixel; };
+  auto idx = [&](int i, int j) { return static_cast<std::size_t>(j) * W + i; };
+  auto D10 = [&](std::size_t p) { return m.z[p] - b10[p]; };
+  auto D4 = [&](std::size_t p) { return m.z[p] - b4[p]; };
+  // Nose tip: the strongest protrusion near the midline, on surface facing the viewer (the
+  // steep flanks near a silhouette, a neck's for one, look like protrusions too).
+  const std::vector<char> deep = interior(m, static_cast<int>(std::ceil(12.0 / m.pixel)));
+  auto facing = [&](int i, int j) {
+    const double gx = (m.at(i + 1, j) - m.at(i - 1, j)) / (2 * m.pixel), gy = (m.at(i, j + 1) - m.at(i, j - 1)) / (2 * m.pixel);
+    return gx * gx + gy * gy < 0.5;  // slope under about 35°
+  };
+  // A peak, not a ridge: it must stand out both across (x) and along (y) the face, which a
+  // diadem's rim or a chin's edge does not.
+  const std::vector<double> bx = blur_1d(m, 8.0 / m.pixel, 0), by = blur_1d(m, 8.0 / m.pixel, 1);
+  auto peak = [&](std::size_t p) { return std::min(m.z[p] - bx[p], m.z[p] - by[p]); };
+  std::size_t nose = SIZE_MAX;
+  for (int j = 1; j + 1 < H; ++j)
+    for (int i = 1; i + 1 < W; ++i) {
+      const std::size_t p = idx(i, j);
+      if (!deep[p] || std::abs(X(i)) > 4.0 || !facing(i, j)) continue;
+      if (nose == SIZE_MAX || peak(p) > peak(nose)) nose = p;
+    }
+  if (nose == SIZE_MAX) return best;
+  const int ni = static_cast<int>(nose % W), nj = static_cast<int>(nose / W);
+  const double nx = X(ni), ny = Y(nj);
+  for (int s : {1, -1}) {
+    // Eye sockets: the deepest hollows on each side, 10–70 mm above the nose tip.
+    std::size_t eye[2] = {SIZE_MAX, SIZE_MAX};
+    for (int j = 0; j < H; ++j)
+      for (int i = 0; i < W; ++i) {
+        const std::size_t p = idx(i, j);
+        const double dx = X(i) - nx, up = s * (Y(j) - ny);
+        if (!in[p] || std::abs(dx) < 12 || std::abs(dx) > 45 || up < 10 || up > 60 || m.z[p] < m.z[nose] - 50) continue;
+        const int side = dx > 0 ? 0 : 1;
+        if (eye[side] == SIZE_MAX || D10(p) < D10(eye[side])) eye[side] = p;
+      }
+    if (eye[0] == SIZE_MAX || eye[1] == SIZE_MAX) continue;
+    const double e0 = D10(eye[0]), e1 = D10(eye[1]);
+    if (!(e0 < 0 && e1 < 0)) continue;
+    const double ex0 = X(static_cast<int>(eye[0] % W)), ey0 = Y(static_cast<int>(eye[0] / W));
+    const double ex1 = X(static_cast<int>(eye[1] % W)), ey1 = Y(static_cast<int>(eye[1] / W));
+    const double asym = std::abs(ey0 - ey1) + std::abs(ex0 + ex1 - 2 * nx);
+    double score = D10(nose) - 0.5 * (e0 + e1) - 0.1 * asym;
+    if (score <= best.score - 20) continue;
+    Found f;
+    f.ok = true;
+    f.flip = s < 0;
+    // Work in the corrected frame from here: (x, y) -> (s x, s y).
+    auto L = [&](std::size_t p) {
+      return Vec3(s * X(static_cast<int>(p % W)), s * Y(static_cast<int>(p / W)), m.z[p]);
+    };
+    Landmarks& lm = f.lm;
+    lm.nose_tip = L(nose);
+    const Vec3 a = L(eye[0]), b = L(eye[1]);
+    lm.eye_left = a.x() > b.x() ? a : b;
+    lm.eye_right = a.x() > b.x() ? b : a;
+    // Inner corners: walking from each socket's deepest point towards the midline, where the
+    // hollow is half as deep.
+    for (int side = 0; side < 2; ++side) {
+      const std::size_t e = eye[side];
+      const int ej = static_cast<int>(e / W);
+      int ei = static_cast<int>(e % W);
+      const int step = X(ei) > nx ? -1 : 1;
+      while (ei + step >= 0 && ei + step < W && in[idx(ei + step, ej)] && D10(idx(ei + step, ej)) < 0.5 * D10(e) &&
+             std::abs(X(ei + step) - nx) > 2)
+        ei += step;
+      const Vec3 c = L(idx(ei, ej));
+      (L(e).x() > lm.nose_tip.x() ? lm.inner_eye_left : lm.inner_eye_right) = c;
+    }
+    // Mouth: the deepest fine-scale hollow on the midline 20–65 mm below the nose tip.
+    std::size_t mouth = SIZE_MAX;
+    for (int j = 0; j < H; ++j)
+      for (int i = 0; i < W; ++i) {
+        const std::size_t p = idx(i, j);
+        const double down = -s * (Y(j) - ny);
+        if (!in[p] || std::abs(X(i) - nx) > 3 || down < 20 || down > 65 || m.z[p] < m.z[nose] - 50) continue;
+        if (mouth == SIZE_MAX || D4(p) < D4(mouth)) mouth = p;
+      }
+    if (mouth == SIZE_MAX) continue;
+    // A mouth line below the nose is what tells up from down (eye sockets alone are matched by
+    // hollows beside the chin).
+    score -= 2.0 * std::min(0.0, D4(mouth));
+    if (score <= best.score) continue;
+    f.score = score;
+    lm.mouth_center = L(mouth);
+    lm.mouth_center.x() = lm.nose_tip.x();  // the lip line is flat across: keep its centre on the midline
+    {
+      const int mj = static_cast<int>(mouth / W), mi = static_cast<int>(mouth % W);
+      const double depth = D4(mouth);
+      for (int dir : {1, -1}) {
+        int i = mi;
+        while (i + dir >= 0 && i + dir < W && in[idx(i + dir, mj)] && D4(idx(i + dir, mj)) < 0.5 * depth &&
+               std::abs(X(i + dir) - nx) < 45)
+          i += dir;
+        const Vec3 c = L(idx(i, mj));
+        (c.x() > lm.mouth_center.x() ? lm.mouth_left : lm.mouth_right) = c;
+      }
+    }
+    // Chin: the strongest protrusion on the midline 10–60 mm below the mouth.
+    std::size_t chin = SIZE_MAX;
+    const double my = Y(static_cast<int>(mouth / W));
+    for (int j = 0; j < H; ++j)
+      for (int i = 0; i < W; ++i) {
+        const std::size_t p = idx(i, j);
+        const double down = -s * (Y(j) - my);
+        if (!in[p] || std::abs(X(i) - nx) > 4 || down < 10 || down > 60 || m.z[p] < m.z[nose] - 70) continue;
+        if (chin == SIZE_MAX || D10(p) > D10(chin)) chin = p;
+      }
+    lm.chin = chin == SIZE_MAX ? lm.mouth_center - Vec3(0, 25, 0) : L(chin);
+    // A face's arrangement: eyes level and symmetric, 25–90 mm apart (the deepest point of a socket lies near its inner corner), sockets and mouth behind
+    // the nose tip, the chin not in front of it. Anything else (the back of a head, a neck under
+    // a headdress) is not a face seen from the front.
+    const double tipz = lm.nose_tip.z();
+    const double eye_gap = (lm.eye_left - lm.eye_right).norm();
+    const bool plausible = std::abs(lm.eye_left.y() - lm.eye_right.y()) < 10 &&
+                           std::abs(lm.eye_left.x() + lm.eye_right.x() - 2 * lm.nose_tip.x()) < 12 && eye_gap > 25 &&
+                           eye_gap < 90 && lm.eye_left.z() < tipz - 8 && lm.eye_right.z() < tipz - 8 &&
+                           lm.mouth_center.z() < tipz - 3 && lm.chin.z() < tipz && e0 > -30 && e1 > -30;
+    if (!plausible) continue;
+    best = f;
+  }
+  return best;
+}
+
+Eigen::Matrix3d frame_axes(const Vec3& x_axis, const Vec3& front) {
+  const Vec3 z = (front - front.dot(x_axis) * x_axis).normalized();
+  const Vec3 y = z.cross(x_axis).normalized();
+  Eigen::Matrix3d A;
+  A.col(0) = y.cross(z);
+  A.col(1) = y;
+  A.col(2) = z;
+  return A;
+}
+
+}  // namespace
+
+std::vector<Vec3> vertex_normals(const Mesh& mesh) {
+  std::vector<Vec3> n(mesh.vertices.size(), Vec3::Zero());
+  for (const Tri& t : mesh.triangles) {
+    const Vec3 a = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
+    for (std::int32_t v : t) n[static_cast<std::size_t>(v)] += a;
+  }
+  for (Vec3& v : n) {
+    const double l = v.norm();
+    if (l > 0) v /= l;
+  }
+  return n;
+}
+
+PointCloud sample_surface(const Mesh& mesh, std::size_t count, std::uint64_t seed) {
+  PointCloud out;
+  std::vector<double> cdf;
+  cdf.reserve(mesh.triangles.size());
+  double total = 0;
+  for (const Tri& t : mesh.triangles) {
+    total += 0.5 * (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]).norm();
+    cdf.push_back(total);
+  }
+  if (!(total > 0)) return out;
+  SplitMix r{seed};
+  out.points.reserve(count);
+  out.normals.reserve(count);
+  for (std::size_t k = 0; k < count; ++k) {
+    const double u = r.uniform() * total;
+    const std::size_t f = std::min<std::size_t>(static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin()),
+                                                 cdf.size() - 1);
+    const Tri& t = mesh.triangles[f];
+    double a = r.uniform(), b = r.uniform();
+    if (a + b > 1) {
+      a = 1 - a;
+      b = 1 - b;
+    }
+    const Vec3 &p0 = mesh.vertices[t[0]], &p1 = mesh.vertices[t[1]], &p2 = mesh.vertices[t[2]];
+    out.points.push_back(p0 + a * (p1 - p0) + b * (p2 - p0));
+    out.normals.push_back((p1 - p0).cross(p2 - p0).normalized());
+  }
+  return out;
+}
+
+SymmetryPlane estimate_symmetry_plane(const Mesh& mesh, const SymmetryOptions& o) {
+  namespace reg = open3d::pipelines::registration;
+  if (mesh.triangles.size() < 100) throw InputError("symmetry plane: the surface has fewer than 100 triangles");
+  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  const SingleThreaded one_thread;
+  const PointCloud samples = sample_surface(mesh, o.samples, o.seed);
+  if (samples.size() < 100) throw InputError("symmetry plane: the surface has no area");
+  auto target = to_open3d(samples);
+  PointCloud few;
+  for (std::size_t i = 0; i < samples.size() && i < std::max<std::size_t>(300, samples.size() / 10); ++i) {
+    few.points.push_back(samples.points[i]);
+    few.normals.push_back(samples.normals[i]);
+  }
+  auto coarse = to_open3d(few);
+  Vec3 c = Vec3::Zero();
+  for (const Vec3& p : samples.points) c += p;
+  c /= static_cast<double>(samples.size());
+  Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
+  for (const Vec3& p : samples.points) cov += (p - c) * (p - c).transpose();
+  Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(cov);
+  const double size = std::sqrt(es.eigenvalues().maxCoeff() / static_cast<double>(samples.size()));
+  const SurfaceQuery surface(mesh);
+
+  auto icp = [&](const std::shared_ptr<open3d::geometry::PointCloud>& cloud, double reach, Vec3& n, double& d) {
+    open3d::geometry::PointCloud source = *cloud;
+    const Eigen::Matrix4d S = reflection(n, d);
+    source.Transform(S);
+    const auto result = reg::RegistrationICP(source, *cloud, reach, Eigen::Matrix4d::Identity(),
+                                             reg::TransformationEstimationPointToPlane(std::make_shared<reg::TukeyLoss>(0.5 * reach)),
+                                             reg::ICPConvergenceCriteria(1e-8, 1e-8, 30));
+    plane_of(result.transformation_ * S, n, d);
+    return result;
+  };
+  // Each principal plane is refined coarse to fine (correspondence distance and Tukey scale
+  // shrinking together) on a random tenth of the samples; the one its mirror image fits best
+  // is refined on all of them.
+  Vec3 n_best = es.eigenvectors().col(0);
+  double d_best = 0, fit_best = -1, rmse_best = 0;
+  for (int axis = 0; axis < 3; ++axis) {
+    Vec3 n = es.eigenvectors().col(axis).normalized();
+    double d = n.dot(c);
+    open3d::pipelines::registration::RegistrationResult last;
+    for (double reach : {0.3 * size, 10.0, 4.0}) last = icp(coarse, reach, n, d);
+    if (last.fitness_ > fit_best + 1e-3 || (std::abs(last.fitness_ - fit_best) <= 1e-3 && last.inlier_rmse_ < rmse_best)) {
+      n_best = n;
+      d_best = d;
+      fit_best = last.fitness_;
+      rmse_best = last.inlier_rmse_;
+    }
+  }
+  for (double reach : {1.5, 1.0}) icp(target, reach, n_best, d_best);
+  SymmetryPlane best;
+  best.normal = n_best;
+  best.offset = d_best;
+  std::vector<Vec3> mirrored(samples.points.size());
+  for (std::size_t i = 0; i < mirrored.size(); ++i) mirrored[i] = best.reflect(samples.points[i]);
+  const std::vector<double> dist = surface.distances(mirrored);
+  std::size_t inliers = 0;
+  double sq = 0;
+  for (double x : dist)
+    if (x < 1.0) {
+      ++inliers;
+      sq += x * x;
+    }
+  best.inlier_fraction = static_cast<double>(inliers) / static_cast<double>(dist.size());
+  best.rms_mm = inliers ? std::sqrt(sq / static_cast<double>(inliers)) : 0.0;
+  return best;
+}
+
+double DepthMap::sample(double x, double y) const {
+  const double fi = (x - x0) / pixel, fj = (y - y0) / pixel;
+  const int i = static_cast<int>(std::floor(fi)), j = static_cast<int>(std::floor(fj));
+  if (i < 0 || j < 0 || i + 1 >= width || j + 1 >= height) return kNaN;
+  const double a = fi - i, b = fj - j;
+  return (1 - a) * (1 - b) * at(i, j) + a * (1 - b) * at(i + 1, j) + (1 - a) * b * at(i, j + 1) + a * b * at(i + 1, j + 1);
+}
+
+DepthMap depth_map(const Mesh& mesh, const FaceFrame& frame, double pixel) {
+  DepthMap m;
+  m.pixel = pixel;
+  std::vector<Vec3> local(mesh.vertices.size());
+  Aabb box;
+  for (std::size_t i = 0; i < local.size(); ++i) {
+    local[i] = frame.to_local(mesh.vertices[i]);
+    box.add(local[i]);
+  }
+  if (box.empty()) return m;
+  m.x0 = box.min.x() - pixel;
+  m.y0 = box.min.y() - pixel;
+  m.width = static_cast<int>(std::ceil((box.max.x() - m.x0) / pixel)) + 2;
+  m.height = static_cast<int>(std::ceil((box.max.y() - m.y0) / pixel)) + 2;
+  if (static_cast<double>(m.width) * m.height > 1e8) throw InputError("depth map: surface too large for its pixel size");
+  m.z.assign(static_cast<std::size_t>(m.width) * m.height, kNaN);
+  for (const Tri& t : mesh.triangles) {
+    const Vec3 &a = local[t[0]], &b = local[t[1]], &c = local[t[2]];
+    const double area = (b.x() - a.x()) * (c.y() - a.y()) - (c.x() - a.x()) * (b.y() - a.y());
+    if (area <= 0) continue;  // facing away: the inside of an open scan or the back of a head
+    const int i0 = std::max(0, static_cast<int>(std::ceil((std::min({a.x(), b.x(), c.x()}) - m.x0) / pixel)));
+    const int i1 = std::min(m.width - 1, static_cast<int>(std::floor((std::max({a.x(), b.x(), c.x()}) - m.x0) / pixel)));
+    const int j0 = std::max(0, static_cast<int>(std::ceil((std::min({a.y(), b.y(), c.y()}) - m.y0) / pixel)));
+    const int j1 = std::min(m.height - 1, static_cast<int>(std::floor((std::max({a.y(), b.y(), c.y()}) - m.y0) / pixel)));
+    for (int j = j0; j <= j1; ++j)
+      for (int i = i0; i <= i1; ++i) {
+        const double x = m.x0 + i * pixel, y = m.y0 + j * pixel;
+        const double wa = ((b.x() - x) * (c.y() - y) - (c.x() - x) * (b.y() - y)) / area;
+        const double wb = ((c.x() - x) * (a.y() - y) - (a.x() - x) * (c.y() - y)) / area;
+        const double wc = 1 - wa - wb;
+        if (wa < -1e-12 || wb < -1e-12 || wc < -1e-12) continue;
+        const double z = wa * a.z() + wb * b.z() + wc * c.z();
+        double& cur = m.z[static_cast<std::size_t>(j) * m.width + i];
+        if (std::isnan(cur) || z > cur) cur = z;
+      }
+  }
+  return m;
+}
+
+FaceAnalysis analyze_face(const Mesh& mesh, const FaceOptions& o) {
+  FaceAnalysis out;
+  out.plane = estimate_symmetry_plane(mesh, o.symmetry);
+  const Vec3 xn = out.plane.normal;
+  Vec3 centre = Vec3::Zero();
+  for (const Vec3& p : mesh.vertices) centre += p;
+  centre /= static_cast<double>(std::max<std::size_t>(1, mesh.vertices.size()));
+  centre -= (xn.dot(centre) - out.plane.offset) * xn;  // onto the plane
+
+  std::vector<Vec3> fronts;
+  if (o.front) {
+    if (std::abs(o.front->normalized().dot(xn)) > 0.9)
+      throw InputError("--front lies across the face's symmetry plane: it must point out of the face");
+    fronts.push_back(o.front->normalized());
+    out.front_source = "option";
+  } else {
+    Vec3 mean = Vec3::Zero();
+    double area = 0;
+    for (const Tri& t : mesh.triangles) {
+      const Vec3 a = 0.5 * (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
+      mean += a;
+      area += a.norm();
+    }
+    const Vec3 in_plane = mean - mean.dot(xn) * xn;
+    if (area > 0 && in_plane.norm() > 0.2 * area) {
+      fronts.push_back(in_plane.normalized());
+      out.front_source = "mean normal";
+    } else {
+      // A closed or nearly closed surface: try directions around the plane's normal.
+      const Vec3 a = (std::abs(xn.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(xn).normalized(), b = xn.cross(a);
+      for (int k = 0; k < 24; ++k) {
+        const double th = k * 2 * M_PI / 24;
+        fronts.push_back(std::cos(th) * a + std::sin(th) * b);
+      }
+      out.front_source = "landmark search";
+    }
+  }
+  Found best;
+  Eigen::Matrix3d best_axes;
+  for (const Vec3& front : fronts) {
+    FaceFrame f;
+    f.origin = centre;
+    f.axes = frame_axes(xn, front);
+    if (o.up) {
+      if (f.axes.col(1).dot(*o.up) < 0) f.axes.col(1) *= -1, f.axes.col(0) *= -1;
+    }
+    const Found found = find_landmarks(depth_map(mesh, f, fronts.size() > 1 ? 2.0 : 1.0));
+    if (!found.ok || (o.up && found.flip)) continue;
+    if (found.score > best.score) {
+      best = found;
+      best_axes = f.axes;
+      if (found.flip) best_axes.col(0) *= -1, best_axes.col(1) *= -1;
+    }
+  }
+  if (!best.ok)
+    throw ProcessingError("no face found (no nose tip with an eye socket on each side): give the face's front direction with --front X,Y,Z");
+  // Refine: front = mean normal of the surface around the nose tip, then landmarks at 1 mm.
+  FaceFrame f;
+  f.origin = centre;
+  f.axes = best_axes;
+  if (!o.front) {
+    const Vec3 tip = f.to_world(best.lm.nose_tip);
+    const double r = std::max(30.0, 0.9 * best.lm.eye_distance());
+    Vec3 mean = Vec3::Zero();
+    for (const Tri& t : mesh.triangles) {
+      const Vec3 c = (mesh.vertices[t[0]] + mesh.vertices[t[1]] + mesh.vertices[t[2]]) / 3.0;
+      if ((c - tip).norm() > r) continue;
+      const Vec3 a = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
+      if (a.dot(f.axes.col(2)) > 0) mean += a;
+    }
+    if (mean.norm() > 0) {
+      const Vec3 y = f.axes.col(1);
+      f.axes = frame_axes(xn, mean);
+      if (f.axes.col(1).dot(y) < 0) f.axes.col(1) *= -1, f.axes.col(0) *= -1;
+    }
+  }
+  const Found fine = find_landmarks(depth_map(mesh, f, 1.0));
+  Landmarks lm = best.lm;
+  if (fine.ok && !fine.flip) {
+    lm = fine.lm;
+  } else if (fine.ok) {
+    f.axes.col(0) *= -1, f.axes.col(1) *= -1;
+    lm = fine.lm;
+  }
+  // Move the origin to the nose tip.
+  const Vec3 tip_world = f.to_world(lm.nose_tip);
+  for (Vec3* p : {&lm.nose_tip, &lm.eye_left, &lm.eye_right, &lm.inner_eye_left, &lm.inner_eye_right, &lm.mouth_center,
+                  &lm.mouth_left, &lm.mouth_right, &lm.chin})
+    *p = f.to_local(f.to_world(*p)) - f.to_local(tip_world);
+  f.origin = tip_world;
+  out.frame = f;
+  out.landmarks = lm;
+  return out;
+}
+
+}  // namespace tracecast
