@@ -50,7 +50,9 @@ nlohmann::json face_json(const FaceAnalysis& f) {
 }
 
 nlohmann::json thickness_json(const ThicknessStats& s) {
-  return {{"samples", s.samples}, {"min", s.min}, {"mean", s.mean}, {"max", s.max}};
+  return {{"samples", s.samples}, {"min", s.min},   {"mean", s.mean},
+          {"max", s.max},         {"p05", s.p05},   {"p95", s.p95},
+          {"within_5_percent", s.within_5_percent}};
 }
 
 struct FaceArgs {
@@ -154,6 +156,7 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
       {"sculpt_misses", r.sculpt_misses},
       {"pushed_vertices", r.pushed_vertices},
       {"relaxed_vertices", r.relaxed_vertices},
+      {"thinned_vertices", r.thinned_vertices},
       {"solid",
        {{"vertices", r.vertices},
         {"faces", r.faces},
@@ -173,8 +176,9 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
                100 * r.face.plane.inlier_fraction);
     fmt::print("  appliance    {:.0f} mm² of skin, {:.2f} ml, {} edge loop(s)\n", r.inner_area_mm2, r.volume_mm3 / 1000.0,
                r.boundary_loops);
-    fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band; {:.3f} mm at the edge\n",
-               r.interior_thickness.min, r.interior_thickness.mean, r.interior_thickness.max, r.rim_max_mm);
+    fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band ({:.1f} % within ±5 %); {:.3f} mm at the edge\n",
+               r.interior_thickness.min, r.interior_thickness.mean, r.interior_thickness.max,
+               100 * r.interior_thickness.within_5_percent, r.rim_max_mm);
     fmt::print("  solid        {} faces, closed, manifold, no self-intersection\n", r.faces);
   }
   return kOk;

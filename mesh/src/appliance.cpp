@@ -6,6 +6,8 @@
 #include <open3d/geometry/PointCloud.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -95,9 +97,15 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
     return s;
   }
   const Landmarks& L = fa.landmarks;
-  const double E = std::max(L.eye_distance(), 30.0);
   const double ey = 0.5 * (L.eye_left.y() + L.eye_right.y());
   const double u = std::max(ey, 15.0);
+  // The face's width scale: the sockets' centroids sit nearer the nose than the pupils on some
+  // faces, so the nose-to-eye height (about 0.6 of the pupils' distance) bounds it from below.
+  const double E = std::max({L.eye_distance(), 1.6 * u, 30.0});
+  auto eye_centre = [&](const Vec3& e) {
+    const double side = e.x() >= 0 ? 1.0 : -1.0;
+    return Vec2(side * std::max(std::abs(e.x()), 0.45 * E), e.y());
+  };
   const double cy = std::min(L.chin.y(), L.mouth_center.y() - 10.0);
   const std::string& p = r.preset;
   const bool zone = use == Use::zone;
@@ -116,11 +124,11 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
     s.polys.push_back(superellipse({0, cy + 0.05 * u}, 0.5 * E, 0.45 * u));
   } else if (p == "eyes") {
     for (const Vec3& e : {L.eye_left, L.eye_right})
-      s.polys.push_back(zone ? superellipse({e.x(), e.y()}, 0.36 * E, 0.24 * E)
-                             : superellipse({e.x(), e.y()}, 0.2 * E + margin, 0.1 * E + margin));
+      s.polys.push_back(zone ? superellipse(eye_centre(e), 0.36 * E, 0.24 * E)
+                             : superellipse(eye_centre(e), 0.2 * E + margin, 0.1 * E + margin));
   } else if (p == "nostrils") {
     for (double side : {1.0, -1.0})
-      s.polys.push_back(superellipse({side * 0.1 * E, -0.22 * u}, 0.055 * E + margin, 0.04 * E + margin));
+      s.polys.push_back(superellipse({side * 0.1 * E, -0.17 * u}, 0.055 * E + margin, 0.04 * E + margin));
   } else if (p == "mouth") {
     const double half = std::max(0.5 * (L.mouth_left - L.mouth_right).norm(), 0.2 * E);
     s.polys.push_back(zone ? superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + 8, 0.25 * u + 6)
@@ -321,10 +329,18 @@ double area(const Mesh& m) {
   return a;
 }
 
-ThicknessStats stats(const std::vector<double>& v) {
+ThicknessStats stats(std::vector<double> v, const std::vector<double>& wanted) {
   ThicknessStats s;
   if (v.empty()) return s;
   s.samples = v.size();
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < v.size(); ++i)
+    ok += std::abs(v[i] - wanted[i]) <= std::max(0.05 * wanted[i], 0.02);
+  s.within_5_percent = static_cast<double>(ok) / static_cast<double>(v.size());
+  std::vector<double> sorted = v;
+  std::sort(sorted.begin(), sorted.end());
+  s.p05 = sorted[static_cast<std::size_t>(0.05 * static_cast<double>(sorted.size() - 1))];
+  s.p95 = sorted[static_cast<std::size_t>(0.95 * static_cast<double>(sorted.size() - 1))];
   s.min = *std::min_element(v.begin(), v.end());
   s.max = *std::max_element(v.begin(), v.end());
   double sum = 0;
@@ -372,6 +388,11 @@ Patch cut_patch(const Mesh& face, const Field& field, const FaceAnalysis& fa, do
     }
   }
   if (crop.triangles.empty()) throw InputError("the region does not cover any part of the face's surface");
+  if (std::getenv("TRACECAST_DEBUG")) {
+    Aabb b;
+    for (const Vec3& v : crop.vertices) b.add(fa.frame.to_local(v));
+    fprintf(stderr, "crop local box %.1f %.1f %.1f .. %.1f %.1f %.1f\n", b.min.x(), b.min.y(), b.min.z(), b.max.x(), b.max.y(), b.max.z());
+  }
   crop = largest_component(remesh_isotropic(crop, h, 3));
   std::vector<double> f(crop.vertices.size());
   for (std::size_t i = 0; i < f.size(); ++i) f[i] = field(crop.vertices[i]);
@@ -460,6 +481,7 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
   std::vector<double> t(n);
   for (std::size_t i = 0; i < n; ++i)
     t[i] = on_edge[i] ? e : e + std::max(0.0, full[i] - e) * smootherstep(p.edge_distance[i] / band);
+  const std::vector<double> wanted = t;
 
   // Offset directions: normals averaged over about half the largest thickness.
   std::vector<Vec3> d = normals;
@@ -503,28 +525,32 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
   auto rebuild = [&] {
     for (std::size_t i = 0; i < n; ++i) outer[i] = in.vertices[i] + offset[i];
   };
-  auto relax = [&](std::vector<char> mark) {
-    for (int grow = 0; grow < 2; ++grow) {
+  // Relaxing a folded or crossing area smooths the outer surface's positions there (which
+  // bridges a crease narrower than the thickness instead of following it into the fold), never
+  // letting a vertex sink below its thickness along its direction.
+  auto relax = [&](std::vector<char> mark, int rings) {
+    for (int grow = 0; grow < rings; ++grow) {
       std::vector<char> next = mark;
       for (std::size_t i = 0; i < n; ++i)
         if (mark[i]) adj.each(i, [&](std::size_t j) { next[j] = 1; });
       mark.swap(next);
     }
-    for (int it = 0; it < 6; ++it) {
-      std::vector<Vec3> next = offset;
+    for (int it = 0; it < 10; ++it) {
+      std::vector<Vec3> next = outer;
       for (std::size_t i = 0; i < n; ++i) {
         if (!mark[i] || on_edge[i]) continue;
         Vec3 s = Vec3::Zero();
         int c = 0;
-        adj.each(i, [&](std::size_t j) { s += offset[j], ++c; });
-        if (c) {
-          const Vec3 avg = s / c;
-          // Keep the length (the thickness) while averaging the direction.
-          next[i] = avg.normalized() * std::max(offset[i].norm(), avg.norm());
-        }
+        adj.each(i, [&](std::size_t j) { s += outer[j], ++c; });
+        if (!c) continue;
+        Vec3 q = 0.5 * outer[i] + 0.5 * s / c;
+        const double along = (q - in.vertices[i]).dot(d[i]);
+        if (along < t[i]) q += (t[i] - along) * d[i];
+        next[i] = q;
       }
-      offset.swap(next);
+      outer.swap(next);
     }
+    for (std::size_t i = 0; i < n; ++i) offset[i] = outer[i] - in.vertices[i];
     std::size_t c = 0;
     for (char m : mark) c += m;
     r.relaxed_vertices += c;
@@ -542,7 +568,7 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
       }
     }
     if (!any) break;
-    relax(mark);
+    relax(mark, 2 + round);
     rebuild();
   }
   Mesh solid = assemble(p, outer);
@@ -551,7 +577,7 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
     const auto pairs = self_intersecting_pairs(solid);
     r.self_intersections = pairs.size();
     if (pairs.empty()) break;
-    if (round == 6) {
+    if (round == 16) {
       const Tri& f = solid.triangles[pairs.front().first];
       const Vec3 at = r.face.frame.to_local(solid.vertices[static_cast<std::size_t>(f[0])]);
       throw ProcessingError(fmt::format(
@@ -561,10 +587,43 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
     }
     std::vector<char> mark(n, 0);
     const auto nn = static_cast<std::int32_t>(n);
-    for (const auto& [a, b] : pairs)
+    if (std::getenv("TRACECAST_DEBUG")) {
+      const std::size_t F = in.triangles.size();
+      std::size_t kinds[3][3] = {};
+      for (const auto& [a, b] : pairs) kinds[std::min<std::size_t>(a / F, 2)][std::min<std::size_t>(b / F, 2)]++;
+      fprintf(stderr, "round %d: inner-inner %zu inner-outer %zu inner-rim %zu outer-outer %zu outer-rim %zu rim-rim %zu\n", round,
+              kinds[0][0], kinds[0][1], kinds[0][2], kinds[1][1], kinds[1][2], kinds[2][2]);
+    }
+    // Outer faces crossing each other are relaxed; outer faces crossing the skin (where the
+    // skin overhangs, as an eyelid does) are brought closer to it there: the appliance thins
+    // rather than pierce the face, and the report's minimum thickness shows it.
+    const std::size_t F = in.triangles.size();
+    std::vector<char> thin(n, 0);
+    bool any_thin = false;
+    for (const auto& [a, b] : pairs) {
+      const bool skin = a < F || b < F;
       for (std::size_t f : {a, b})
-        for (std::int32_t v : solid.triangles[f]) mark[static_cast<std::size_t>(v % nn)] = 1;
-    relax(mark);
+        for (std::int32_t v : solid.triangles[f]) {
+          if (f < F) continue;
+          (skin ? thin : mark)[static_cast<std::size_t>(v % nn)] = 1;
+          any_thin |= skin;
+        }
+    }
+    if (any_thin) {
+      for (int grow = 0; grow < 2; ++grow) {
+        std::vector<char> next = thin;
+        for (std::size_t i = 0; i < n; ++i)
+          if (thin[i]) adj.each(i, [&](std::size_t j) { next[j] = 1; });
+        thin.swap(next);
+      }
+      for (std::size_t i = 0; i < n; ++i)
+        if (thin[i] && !on_edge[i]) {
+          t[i] = std::max(e, 0.6 * t[i]);
+          offset[i] = t[i] * d[i];
+          ++r.thinned_vertices;
+        }
+    }
+    if (std::find(mark.begin(), mark.end(), 1) != mark.end()) relax(mark, 2 + round);
     rebuild();
     solid = assemble(p, outer);
   }
@@ -577,7 +636,7 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
     outer_mesh.triangles = in.triangles;
     const SurfaceQuery q(outer_mesh);
     const auto hits = q.cast(in.vertices, normals);
-    std::vector<double> all, interior;
+    std::vector<double> all, interior, all_wanted, interior_wanted;
     for (std::size_t i = 0; i < n; ++i) {
       if (on_edge[i]) {
         r.rim_max_mm = std::max(r.rim_max_mm, offset[i].norm());
@@ -586,10 +645,11 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
       if (p.edge_distance[i] <= 0.5) r.band_end_max_mm = std::max(r.band_end_max_mm, offset[i].norm());
       if (!hits[i].hit) continue;
       all.push_back(hits[i].t);
-      if (p.edge_distance[i] >= band) interior.push_back(hits[i].t);
+      all_wanted.push_back(wanted[i]);
+      if (p.edge_distance[i] >= band) interior.push_back(hits[i].t), interior_wanted.push_back(wanted[i]);
     }
-    r.thickness = stats(all);
-    r.interior_thickness = stats(interior);
+    r.thickness = stats(all, all_wanted);
+    r.interior_thickness = stats(interior, interior_wanted);
   }
   r.boundary_loops = p.loops.size();
   r.inner_area_mm2 = area(in);

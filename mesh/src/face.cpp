@@ -204,21 +204,42 @@ Found find_landmarks(const DepthMap& m) {
     };
     Landmarks& lm = f.lm;
     lm.nose_tip = L(nose);
-    const Vec3 a = L(eye[0]), b = L(eye[1]);
-    lm.eye_left = a.x() > b.x() ? a : b;
-    lm.eye_right = a.x() > b.x() ? b : a;
-    // Inner corners: walking from each socket's deepest point towards the midline, where the
-    // hollow is half as deep.
+    // Each socket is the hollow around its deepest point (D10 under half the deepest value,
+    // within 25 mm): its centre is the hollow's depth-weighted centroid, its inner corner the
+    // hollow's point nearest the midline.
     for (int side = 0; side < 2; ++side) {
       const std::size_t e = eye[side];
-      const int ej = static_cast<int>(e / W);
-      int ei = static_cast<int>(e % W);
-      const int step = X(ei) > nx ? -1 : 1;
-      while (ei + step >= 0 && ei + step < W && in[idx(ei + step, ej)] && D10(idx(ei + step, ej)) < 0.5 * D10(e) &&
-             std::abs(X(ei + step) - nx) > 2)
-        ei += step;
-      const Vec3 c = L(idx(ei, ej));
-      (L(e).x() > lm.nose_tip.x() ? lm.inner_eye_left : lm.inner_eye_right) = c;
+      const double ex = X(static_cast<int>(e % W)), eyy = Y(static_cast<int>(e / W));
+      std::vector<char> seen(m.z.size(), 0);
+      std::vector<std::size_t> todo{e};
+      seen[e] = 1;
+      double wx = 0, wy = 0, ws = 0;
+      std::size_t inner = e;
+      while (!todo.empty()) {
+        const std::size_t p = todo.back();
+        todo.pop_back();
+        const int pi = static_cast<int>(p % W), pj = static_cast<int>(p / W);
+        const double w = -D10(p);
+        wx += w * X(pi), wy += w * Y(pj), ws += w;
+        if (std::abs(X(pi) - nx) < std::abs(X(static_cast<int>(inner % W)) - nx)) inner = p;
+        const int nb[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+        for (const auto& o : nb) {
+          const int qi = pi + o[0], qj = pj + o[1];
+          if (qi < 0 || qj < 0 || qi >= W || qj >= H) continue;
+          const std::size_t q = idx(qi, qj);
+          if (seen[q] || !in[q] || D10(q) >= 0.5 * D10(e) || std::hypot(X(qi) - ex, Y(qj) - eyy) > 25) continue;
+          if ((X(qi) - nx) * (ex - nx) <= 0) continue;  // stay on this side of the midline
+          seen[q] = 1;
+          todo.push_back(q);
+        }
+      }
+      const int ci = std::clamp(static_cast<int>(std::lround((wx / ws - m.x0) / m.pixel)), 0, W - 1);
+      const int cj = std::clamp(static_cast<int>(std::lround((wy / ws - m.y0) / m.pixel)), 0, H - 1);
+      const double cz = std::isnan(m.at(ci, cj)) ? m.z[e] : m.at(ci, cj);
+      const Vec3 centre(s * wx / ws, s * wy / ws, cz);
+      const bool left = s * (ex - nx) > 0;
+      (left ? lm.eye_left : lm.eye_right) = centre;
+      (left ? lm.inner_eye_left : lm.inner_eye_right) = L(inner);
     }
     // Mouth: the deepest fine-scale hollow on the midline 20–65 mm below the nose tip.
     std::size_t mouth = SIZE_MAX;
@@ -245,8 +266,7 @@ Found find_landmarks(const DepthMap& m) {
         while (i + dir >= 0 && i + dir < W && in[idx(i + dir, mj)] && D4(idx(i + dir, mj)) < 0.5 * depth &&
                std::abs(X(i + dir) - nx) < 45)
           i += dir;
-        const Vec3 c = L(idx(i, mj));
-        (c.x() > lm.mouth_center.x() ? lm.mouth_left : lm.mouth_right) = c;
+        (dir * s > 0 ? lm.mouth_left : lm.mouth_right) = L(idx(i, mj));
       }
     }
     // Chin: the strongest protrusion on the midline 10–60 mm below the mouth.

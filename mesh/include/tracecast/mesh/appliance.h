@@ -64,6 +64,8 @@ void validate(const ApplianceSpec& spec);
 struct ThicknessStats {
   std::size_t samples = 0;
   double min = 0, mean = 0, max = 0;
+  double p05 = 0, p95 = 0;            //!< 5th and 95th percentiles
+  double within_5_percent = 0;        //!< share of samples within ±5 % (or ±0.02 mm) of the request
 };
 
 struct ApplianceReport {
@@ -78,6 +80,7 @@ struct ApplianceReport {
   std::size_t sculpt_misses = 0;       //!< inner vertices whose ray missed the sculpt (thin there)
   std::size_t pushed_vertices = 0;     //!< moved out of concave areas to keep the thickness
   std::size_t relaxed_vertices = 0;    //!< relaxed to undo folds or crossings
+  std::size_t thinned_vertices = 0;    //!< thinned where the skin overhangs (the outer surface would pierce it)
   std::size_t vertices = 0, faces = 0;
   bool closed = false, manifold = false, oriented = false;
   std::size_t self_intersections = 0;
