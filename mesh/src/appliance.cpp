@@ -124,7 +124,7 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
     s.polys.push_back(superellipse({0, cy + 0.05 * u}, 0.5 * E, 0.45 * u));
   } else if (p == "eyes") {
     for (const Vec3& e : {L.eye_left, L.eye_right})
-      s.polys.push_back(zone ? superellipse(eye_centre(e), 0.36 * E, 0.24 * E)
+      s.polys.push_back(zone ? superellipse(eye_centre(e), 0.45 * E, 0.32 * E)
                              : superellipse(eye_centre(e), 0.2 * E + margin, 0.1 * E + margin));
   } else if (p == "nostrils") {
     for (double side : {1.0, -1.0})
@@ -481,7 +481,6 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
   std::vector<double> t(n);
   for (std::size_t i = 0; i < n; ++i)
     t[i] = on_edge[i] ? e : e + std::max(0.0, full[i] - e) * smootherstep(p.edge_distance[i] / band);
-  const std::vector<double> wanted = t;
 
   // Offset directions: normals averaged over about half the largest thickness.
   std::vector<Vec3> d = normals;
@@ -495,6 +494,14 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
     }
     d.swap(next);
   }
+  if (sculpt) {
+    // Exactly onto the sculpt: the distances again, along the smoothed directions.
+    const SurfaceQuery target(*sculpt);
+    const auto hit = target.cast(in.vertices, d);
+    for (std::size_t i = 0; i < n; ++i)
+      if (hit[i].hit && !on_edge[i]) t[i] = e + std::max(0.0, hit[i].t - e) * smootherstep(p.edge_distance[i] / band);
+  }
+  const std::vector<double> wanted = t;
   std::vector<Vec3> offset(n);
   for (std::size_t i = 0; i < n; ++i) offset[i] = t[i] * d[i];
   if (!sculpt) {

@@ -1,0 +1,340 @@
+// The face frame, the appliance and mirroring, against generated faces with exact ground truth.
+// Every solid is checked independently of the builder's own report: closedness and
+// manifoldness by measure(), crossings by the exact-predicate test, thickness by casting rays
+// from the true skin surface through the solid.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+#include "fixtures.h"
+#include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/scan/synthetic_face.h"
+
+using namespace tracecast;
+
+namespace {
+
+struct Pose {
+  Eigen::Matrix3d R = Eigen::Matrix3d::Identity();
+  Vec3 t = Vec3::Zero();
+  Vec3 operator()(const Vec3& p) const { return R * p + t; }
+};
+
+Pose random_pose(std::uint64_t seed, double max_deg) {
+  std::srand(static_cast<unsigned>(seed));
+  auto u = [] { return 2.0 * std::rand() / RAND_MAX - 1.0; };
+  Pose p;
+  const Vec3 axis = Vec3(u(), u(), u()).normalized();
+  p.R = Eigen::AngleAxisd(max_deg * M_PI / 180 * u(), axis).toRotationMatrix();
+  p.t = Vec3(40 * u(), 40 * u(), 40 * u());
+  return p;
+}
+
+Mesh posed(Mesh m, const Pose& p) {
+  for (Vec3& v : m.vertices) v = p(v);
+  for (Vec3& n : m.normals) n = p.R * n;
+  return m;
+}
+
+double angle_deg(const Vec3& a, const Vec3& b) {
+  return std::acos(std::clamp(std::abs(a.normalized().dot(b.normalized())), 0.0, 1.0)) * 180 / M_PI;
+}
+
+//! The solid is closed, manifold, outward and free of crossings (exact predicates).
+void check_solid(const Mesh& solid) {
+  const MeshInfo i = measure(solid, {false});
+  CHECK(i.watertight);
+  CHECK(i.edge_manifold);
+  CHECK(i.vertex_manifold);
+  REQUIRE(i.volume_mm3);
+  CHECK(*i.volume_mm3 > 0);
+  CHECK(count_self_intersections(solid) == 0);
+}
+
+//! Thickness of the solid along the true normal at face points (x, y): the distance between
+//! the first two crossings of a ray started 0.2 mm under the skin. NaN where the ray misses.
+std::vector<double> thickness_at(const Mesh& solid, const scan::SyntheticFace& face, const std::vector<Vec2>& xy) {
+  const SurfaceQuery q(solid);
+  std::vector<Vec3> o, d;
+  for (const Vec2& p : xy) {
+    const Vec3 n = face.normal(p.x(), p.y());
+    o.push_back(face.point(p.x(), p.y()) - 0.2 * n);  // below the skin and any chord of it
+    d.push_back(n);
+  }
+  const auto first = q.cast(o, d);
+  std::vector<Vec3> o2;
+  for (std::size_t i = 0; i < o.size(); ++i) o2.push_back(o[i] + (first[i].hit ? first[i].t + 1e-4 : 0.0) * d[i]);
+  const auto second = q.cast(o2, d);
+  std::vector<double> t;
+  for (std::size_t i = 0; i < o.size(); ++i)
+    if (!(first[i].hit && first[i].t < 0.3 && second[i].hit))
+      std::printf("  ray at (%.1f, %.1f): first %d %.4f, second %d %.4f\n", xy[i].x(), xy[i].y(), first[i].hit, first[i].t, second[i].hit, second[i].t);
+  for (std::size_t i = 0; i < o.size(); ++i)
+    t.push_back(first[i].hit && first[i].t < 0.3 && second[i].hit ? second[i].t + 1e-4 : std::nan(""));
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("face analysis finds the symmetry plane, frame and landmarks of a posed generated face", "[appliance]") {
+  for (std::uint64_t seed : {0u, 7u}) {
+    scan::FaceParams fp;
+    fp.seed = seed;
+    fp.symmetric = true;
+    const scan::SyntheticFace face(fp);
+    const Pose pose = random_pose(seed + 11, 30);
+    const FaceAnalysis a = analyze_face(posed(face.mesh(0.8), pose));
+    const Vec3 true_normal = pose.R * Vec3::UnitX();
+    const Vec3 on_plane = pose(Vec3(0, 0, 60));
+    const double angle = angle_deg(a.plane.normal, true_normal);
+    const double offset = std::abs(a.plane.normal.dot(on_plane) - a.plane.offset);
+    std::printf("seed %llu: plane off by %.4f° and %.4f mm; fit %.4f mm RMS\n", static_cast<unsigned long long>(seed), angle,
+                offset, a.plane.rms_mm);
+    CHECK(angle < 0.5);
+    CHECK(offset < 0.5);
+    // The frame: forward is the face's +z, up its +y, x to the wearer's left.
+    CHECK(angle_deg(a.frame.axes.col(2), pose.R * Vec3::UnitZ()) < 10);
+    CHECK(a.frame.axes.col(1).dot(pose.R * Vec3::UnitY()) > 0.98);
+    CHECK(a.frame.axes.col(0).dot(pose.R * Vec3::UnitX()) > 0.98);
+    // Landmarks against the generator's features (world positions, within a few mm).
+    auto world = [&](const Vec3& local) { return a.frame.to_world(local); };
+    const Vec3 tip = world(a.landmarks.nose_tip);
+    const Vec3 tip_local = pose.R.transpose() * (tip - pose.t);
+    std::printf("  nose tip at (%.1f, %.1f); eyes (%.1f, %.1f) (%.1f, %.1f); mouth y %.1f; chin y %.1f\n", tip_local.x(),
+                tip_local.y(), (pose.R.transpose() * (world(a.landmarks.eye_left) - pose.t)).x(),
+                (pose.R.transpose() * (world(a.landmarks.eye_left) - pose.t)).y(),
+                (pose.R.transpose() * (world(a.landmarks.eye_right) - pose.t)).x(),
+                (pose.R.transpose() * (world(a.landmarks.eye_right) - pose.t)).y(),
+                (pose.R.transpose() * (world(a.landmarks.mouth_center) - pose.t)).y(),
+                (pose.R.transpose() * (world(a.landmarks.chin) - pose.t)).y());
+    CHECK(std::abs(tip_local.x()) < 2);
+    CHECK(tip_local.y() == Approx(-10).margin(5));  // the tip bump (-12) sits on the bridge's slope
+    const Vec3 el = pose.R.transpose() * (world(a.landmarks.eye_left) - pose.t);
+    const Vec3 er = pose.R.transpose() * (world(a.landmarks.eye_right) - pose.t);
+    CHECK(el.x() == Approx(31).margin(6));
+    CHECK(er.x() == Approx(-31).margin(6));
+    CHECK(el.y() == Approx(22).margin(5));
+    CHECK((pose.R.transpose() * (world(a.landmarks.mouth_center) - pose.t)).y() == Approx(-42.5).margin(4));
+    CHECK((pose.R.transpose() * (world(a.landmarks.chin) - pose.t)).y() == Approx(-76).margin(6));
+  }
+}
+
+TEST_CASE("full-face appliance on a generated face: uniform thickness, feathered edges, openings, valid solid", "[appliance]") {
+  const scan::SyntheticFace face;
+  const Pose pose = random_pose(5, 20);
+  const Mesh input = posed(face.mesh(0.8), pose);
+  ApplianceSpec spec;  // defaults: full face, eyes/nostrils/mouth, 2 mm, 6 mm band, 0.05 mm edge
+  ApplianceReport r;
+  Mesh solid = make_appliance(input, spec, nullptr, &r);
+  std::printf("appliance: %zu faces, %.0f mm², %.2f ml; interior thickness %.4f..%.4f mm (%.1f %% within 5 %%); edge %.3f mm; "
+              "%zu loops; timings:", r.faces, r.inner_area_mm2, r.volume_mm3 / 1000, r.interior_thickness.min,
+              r.interior_thickness.max, 100 * r.interior_thickness.within_5_percent, r.rim_max_mm, r.boundary_loops);
+  for (const auto& [k, v] : r.timings) std::printf(" %s %.2f s", k.c_str(), v);
+  std::printf("\n");
+  check_solid(solid);
+  CHECK(r.boundary_loops == 6);  // outline, two eyes, two nostrils, mouth
+  CHECK(r.interior_thickness.min >= 0.95 * 2.0);
+  CHECK(r.interior_thickness.max <= 1.05 * 2.0);
+  CHECK(r.rim_max_mm <= 0.1);
+  CHECK(r.band_end_max_mm <= 0.1);
+  // Independent thickness: rays along the true normals at cheek, forehead and chin points.
+  for (Vec3& v : solid.vertices) v = pose.R.transpose() * (v - pose.t);  // back to the generator's frame
+  const std::vector<Vec2> interior = {{45, -20}, {-45, -20}, {0, 55}, {20, 50}, {-20, 50}, {0, -70}, {30, -55}, {-30, -55}};
+  for (double t : thickness_at(solid, face, interior)) {
+    REQUIRE(std::isfinite(t));
+    CHECK(t == Approx(2.0).margin(0.1));
+  }
+  // The openings are open: rays through the eye and mouth centres do not meet the solid.
+  const SurfaceQuery q(solid);
+  const auto through = q.cast({Vec3(31, 22, 0), Vec3(-31, 22, 0), Vec3(0, -42.5, 0)}, {Vec3::UnitZ(), Vec3::UnitZ(), Vec3::UnitZ()});
+  for (const RayHit& h : through) CHECK_FALSE(h.hit);
+  // Feathering: the thickness rises smoothly from the edge: thin near it, full past the band.
+  const auto near = thickness_at(solid, face, {{0, 63 + 1.0}});
+  if (std::isfinite(near[0])) CHECK(near[0] < 0.5);
+}
+
+TEST_CASE("thickness map: a thinner zone around the eyes, blended into the base thickness", "[appliance]") {
+  const scan::SyntheticFace face;
+  ApplianceSpec spec;
+  spec.region = RegionShape{"upper_face", {}, {}};
+  spec.openings = {RegionShape{"eyes", {}, {}}};
+  spec.zones.push_back(ThicknessZone{RegionShape{"eyes", {}, {}}, 1.0, 4.0});
+  ApplianceReport r;
+  const Mesh solid = make_appliance(face.mesh(0.8), spec, nullptr, &r);
+  check_solid(solid);
+  const auto t = thickness_at(solid, face, {{28, 36.5}, {-28, 36.5}, {0, 50}, {45, -5}});
+  std::printf("zones: above the eyes %.3f %.3f mm, forehead %.3f mm, cheek %.3f mm\n", t[0], t[1], t[2], t[3]);
+  CHECK(t[0] == Approx(1.0).margin(0.08));
+  CHECK(t[1] == Approx(1.0).margin(0.08));
+  CHECK(t[2] == Approx(2.0).margin(0.1));
+  CHECK(t[3] == Approx(2.0).margin(0.1));
+}
+
+TEST_CASE("sculpt target: the appliance fills the space between face and sculpt, feathered at the edge", "[appliance]") {
+  const scan::SyntheticFace face;
+  // The sculpt: the skin raised 1.5 mm everywhere plus a 5 mm brow ridge.
+  Mesh sculpt = face.mesh(0.8);
+  for (std::size_t i = 0; i < sculpt.vertices.size(); ++i) {
+    const Vec3 p = sculpt.vertices[i];
+    const double brow = 5.0 * std::exp(-0.5 * (std::pow(p.x() / 30, 2) + std::pow((p.y() - 40) / 6, 2)));
+    sculpt.vertices[i] = p + (1.5 + brow) * face.normal(p.x(), p.y());
+  }
+  ApplianceSpec spec;
+  spec.region = RegionShape{"upper_face", {}, {}};
+  spec.openings = {RegionShape{"eyes", {}, {}}};
+  ApplianceReport r;
+  const Mesh solid = make_appliance(face.mesh(0.8), spec, &sculpt, &r);
+  check_solid(solid);
+  const auto t = thickness_at(solid, face, {{0, 40}, {30, 5}, {-30, 5}});
+  std::printf("sculpt: brow %.3f mm (want 6.5), cheeks %.3f %.3f mm (want 1.5)\n", t[0], t[1], t[2]);
+  CHECK(t[0] == Approx(6.5).margin(0.2));
+  CHECK(t[1] == Approx(1.5).margin(0.08));
+  CHECK(t[2] == Approx(1.5).margin(0.08));
+  CHECK(r.rim_max_mm <= 0.1);
+}
+
+TEST_CASE("mirroring restores a defect side and finds the symmetry plane despite it", "[appliance]") {
+  scan::FaceParams fp;
+  fp.seed = 3;
+  fp.symmetric = true;
+  const scan::SyntheticFace face(fp);
+  const Pose pose = random_pose(21, 25);
+  const Mesh truth = posed(face.mesh(0.6), pose);
+  // The defect: a 6 mm deep hollow on the left cheek, with a 7 mm hole at its centre.
+  const Vec2 c(42, -12);
+  Mesh damaged = face.mesh(0.6);
+  for (Vec3& v : damaged.vertices) {
+    const double r2 = (Vec2(v.x(), v.y()) - c).squaredNorm();
+    v -= 6.0 * std::exp(-0.5 * r2 / (11.0 * 11.0)) * face.normal(v.x(), v.y());
+  }
+  Mesh holed = damaged;
+  holed.normals.clear();
+  holed.triangles.clear();
+  for (const Tri& t : damaged.triangles) {
+    bool keep = true;
+    for (std::int32_t v : t) keep = keep && (Vec2(damaged.vertices[v].x(), damaged.vertices[v].y()) - c).norm() > 7;
+    if (keep) holed.triangles.push_back(t);
+  }
+  MirrorReport rep;
+  const MirrorResult m = mirror_restore(posed(holed, pose), {}, &rep);
+  const Vec3 true_normal = pose.R * Vec3::UnitX();
+  const double angle = angle_deg(rep.face.plane.normal, true_normal);
+  const double offset = std::abs(rep.face.plane.normal.dot(pose(Vec3(0, 0, 60))) - rep.face.plane.offset);
+  // Error of the restored surface over the damaged area (where the hollow was deeper than 0.05 mm).
+  const SurfaceQuery to_truth(truth);
+  std::vector<Vec3> region;
+  for (const Vec3& v : m.restored.vertices) {
+    const Vec3 l = pose.R.transpose() * (v - pose.t);
+    if ((Vec2(l.x(), l.y()) - c).norm() < 11.0 * std::sqrt(2 * std::log(6.0 / 0.05))) region.push_back(v);
+  }
+  const DistanceStats err = summarize(to_truth.distances(region));
+  std::printf("mirror: plane off by %.4f° and %.4f mm; defect %.0f mm² (%zu vertices), %zu holes filled; restored side RMS %.4f mm, "
+              "max %.4f mm over %zu vertices\n",
+              angle, offset, rep.defect_area_mm2, rep.defect_vertices, rep.filled_holes, err.rms, err.max, err.count);
+  CHECK(angle < 0.5);
+  CHECK(offset < 0.5);
+  CHECK(rep.filled_holes >= 1);
+  CHECK(err.rms <= 0.2);
+  // The healthy side is left alone.
+  std::size_t moved_right = 0;
+  for (std::size_t i = 0; i < m.face.vertices.size(); ++i) {
+    const Vec3 l = pose.R.transpose() * (m.face.vertices[i] - pose.t);
+    if (l.x() < -5 && (m.restored.vertices[i] - m.face.vertices[i]).norm() > 1e-9) ++moved_right;
+  }
+  CHECK(moved_right == 0);
+  // The prosthesis: the volume between the defect bed and the restored surface.
+  ApplianceSpec spec;
+  ApplianceReport ar;
+  const Mesh prosthesis = make_prosthesis(m, 8.0, spec, &ar);
+  check_solid(prosthesis);
+  double hollow_ml = 0;  // volume between the true and the damaged skin (same grid: tetrahedra sums)
+  {
+    const Mesh fine = face.mesh(0.3);
+    Mesh dented = fine;
+    for (Vec3& v : dented.vertices)
+      v -= 6.0 * std::exp(-0.5 * (Vec2(v.x(), v.y()) - c).squaredNorm() / (11.0 * 11.0)) * face.normal(v.x(), v.y());
+    for (const Tri& t : fine.triangles) {
+      if ((Vec2(fine.vertices[t[0]].x(), fine.vertices[t[0]].y()) - c).norm() > 60) continue;
+      auto six_v = [&](const Mesh& m) { return m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])); };
+      hollow_ml += (six_v(fine) - six_v(dented)) / 6.0 / 1000;
+    }
+  }
+  std::printf("prosthesis: %.3f ml (hollow %.3f ml), edge %.3f mm\n", ar.volume_mm3 / 1000, hollow_ml, ar.rim_max_mm);
+  CHECK(ar.volume_mm3 / 1000 == Approx(hollow_ml).epsilon(0.05));
+  CHECK(ar.rim_max_mm <= 0.1);
+}
+
+TEST_CASE("appliance refuses specs that do not fit: thickness, region, sculpt", "[appliance]") {
+  const scan::SyntheticFace face;
+  const Mesh m = face.mesh(1.0);
+  ApplianceSpec spec;
+  spec.thickness_mm = 0;
+  CHECK_THROWS_AS(make_appliance(m, spec), InputError);
+  spec.thickness_mm = -1;
+  CHECK_THROWS_AS(make_appliance(m, spec), InputError);
+  spec = ApplianceSpec{};
+  spec.edge_thickness_mm = 0.5;
+  CHECK_THROWS_AS(make_appliance(m, spec), InputError);
+  spec = ApplianceSpec{};
+  spec.region = RegionShape{"", {{400, 400}, {450, 400}, {450, 450}, {400, 450}}, {}};
+  CHECK_THROWS_WITH(make_appliance(m, spec), Catch::Contains("does not cover"));
+  spec = ApplianceSpec{};
+  spec.region = RegionShape{"elbow", {}, {}};
+  CHECK_THROWS_WITH(make_appliance(m, spec), Catch::Contains("unknown region"));
+  Mesh far = m;
+  for (Vec3& v : far.vertices) v += Vec3(500, 0, 0);
+  CHECK_THROWS_WITH(make_appliance(m, ApplianceSpec{}, &far), Catch::Contains("does not overlap"));
+}
+
+TEST_CASE("appliance files: fields, presets and outlines are read, mistakes named", "[appliance]") {
+  const auto dir = test::temp_dir("appliance-spec");
+  test::write_bytes(dir / "a.json", R"({"region": {"outline": [[-30, 0], [30, 0], [30, 40], [-30, 40]]},
+    "openings": [], "thickness_mm": 1.5, "feather_band_mm": 8, "thickness_zones": [{"zone": "nose", "thickness_mm": 1.0}]})");
+  const ApplianceSpec s = read_appliance_spec((dir / "a.json").string());
+  CHECK(s.region.outline.size() == 4);
+  CHECK(s.openings.empty());
+  CHECK(s.thickness_mm == 1.5);
+  CHECK(s.feather_band_mm == 8);
+  REQUIRE(s.zones.size() == 1);
+  CHECK(s.zones[0].shape.preset == "nose");
+  test::write_bytes(dir / "b.json", R"({"thickness": 2})");
+  CHECK_THROWS_WITH(read_appliance_spec((dir / "b.json").string()), Catch::Contains("unknown field \"thickness\""));
+  test::write_bytes(dir / "c.json", R"({"region": {"outline": [[0, 0], [1, 1]]}})");
+  CHECK_THROWS_WITH(read_appliance_spec((dir / "c.json").string()), Catch::Contains("at least 3 points"));
+  test::write_bytes(dir / "d.json", "{not json");
+  CHECK_THROWS_WITH(read_appliance_spec((dir / "d.json").string()), Catch::Contains("not a JSON object"));
+  // A user outline on the generated face: the piece lies within it.
+  const scan::SyntheticFace face;
+  ApplianceReport r;
+  const Mesh solid = make_appliance(face.mesh(0.8), s, nullptr, &r);
+  check_solid(solid);
+  const Aabb box = bounding_box(solid);
+  const Vec3 tip = r.face.frame.origin;
+  CHECK(box.min.x() >= tip.x() - 30.5);
+  CHECK(box.max.x() <= tip.x() + 30.5);
+  CHECK(r.boundary_loops == 1);
+}
+
+TEST_CASE("full-face appliance on nefertiti.obj with default options", "[shared][appliance]") {
+  const auto dir = test::shared_scans();
+  if (!dir) return;
+  const io::Geometry g = io::read_mesh((*dir / "nefertiti.obj").string());
+  ApplianceReport r;
+  const Mesh solid = make_appliance(g.mesh, ApplianceSpec{}, nullptr, &r);
+  std::printf("nefertiti appliance: %zu faces, %.0f mm², %.2f ml; interior thickness p05 %.3f p95 %.3f (%.1f %% within 5 %%); "
+              "edge %.3f mm; %zu loops; %zu thinned under overhangs\n",
+              r.faces, r.inner_area_mm2, r.volume_mm3 / 1000, r.interior_thickness.p05, r.interior_thickness.p95,
+              100 * r.interior_thickness.within_5_percent, r.rim_max_mm, r.boundary_loops, r.thinned_vertices);
+  check_solid(solid);
+  CHECK(r.boundary_loops >= 6);
+  CHECK(r.interior_thickness.within_5_percent >= 0.95);
+  CHECK(r.interior_thickness.p05 >= 0.95 * 2.0);
+  CHECK(r.rim_max_mm <= 0.1);
+  CHECK(r.inner_area_mm2 > 15000);
+}
