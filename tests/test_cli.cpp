@@ -226,3 +226,53 @@ TEST_CASE("cli: repair fills a small hole, reports it, and refuses bad input", "
   CHECK_FALSE(std::filesystem::exists(dir / "x.ply"));
   CHECK(run("repair " + (dir / "holed.ply").string() + " -o " + (dir / "x.ply").string() + " --max-hole -1").code == 2);
 }
+
+TEST_CASE("cli: appliance, mirror and landmarks on the bundled example; bad specs write nothing", "[cli]") {
+  const auto dir = test::temp_dir("cli-appliance");
+  const std::string face = std::string(TRACECAST_SOURCE_DIR) + "/assets/example-face.ply";
+  const Run a = run("appliance " + face + " -o " + (dir / "mask.ply").string() + " --report " + (dir / "r.json").string() + " --json");
+  INFO(a.err);
+  REQUIRE(a.code == 0);
+  const auto j = nlohmann::json::parse(a.out);
+  CHECK(j["solid"]["closed"] == true);
+  CHECK(j["solid"]["self_intersections"] == 0);
+  CHECK(j["edges"] == 6);
+  CHECK(j["interior_thickness_mm"]["min"].get<double>() >= 1.9);
+  CHECK(j["interior_thickness_mm"]["max"].get<double>() <= 2.1);
+  CHECK(j["edge_thickness_max_mm"].get<double>() <= 0.1);
+  CHECK(nlohmann::json::parse(test::read_bytes(dir / "r.json")) == j);
+  CHECK(io::read_mesh((dir / "mask.ply").string()).mesh.triangles.size() == j["solid"]["faces"].get<std::size_t>());
+
+  const Run l = run("landmarks " + face + " --json");
+  REQUIRE(l.code == 0);
+  const auto lj = nlohmann::json::parse(l.out);
+  CHECK(lj["landmarks_mm"]["eye_left"][0].get<double>() > 15);
+  CHECK(lj["landmarks_mm"]["eye_right"][0].get<double>() < -15);
+
+  // Bad input: exit 3, one clear line, nothing written.
+  const std::string out = (dir / "bad.ply").string();
+  auto refused = [&](const std::string& args, const char* says) {
+    const Run r = run("appliance " + face + " -o " + out + " " + args);
+    CHECK(r.code == 3);
+    CHECK(r.err.find(says) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(out));
+  };
+  refused("--thickness -1", "thickness must be above 0");
+  refused("--region elbow", "unknown region");
+  test::write_bytes(dir / "far.json", R"({"region": {"outline": [[400, 400], [450, 400], [450, 450]]}})");
+  refused("--spec " + (dir / "far.json").string(), "does not cover");
+  test::write_bytes(dir / "typo.json", R"({"thicknes_mm": 2})");
+  refused("--spec " + (dir / "typo.json").string(), "unknown field");
+  // A sculpt that does not overlap the face.
+  io::Geometry g = io::read_mesh(face);
+  for (Vec3& v : g.mesh.vertices) v += Vec3(0, 0, -400);
+  io::write_mesh((dir / "far-sculpt.ply").string(), g.mesh);
+  refused("--sculpt " + (dir / "far-sculpt.ply").string(), "does not overlap");
+  refused("--front 1,0,0", "--front lies across");
+
+  // Mirror on a symmetric face finds no defect (and says how to mark one).
+  const Run m = run("mirror " + face + " -o " + out);
+  CHECK(m.code == 3);
+  CHECK(m.err.find("no defect found") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
