@@ -1,0 +1,94 @@
+// The two-part casting mold: core (positive of the face under the appliance, on a flat base) and
+// shell (negative of the appliance's outer surface, flat top), with flash land, overflow gutter,
+// registration keys, pour sprue, vents and pry slots.
+//
+// Construction, in a frame whose z is the pull direction: the parting surface is a height field
+// over a rectangle: the skin (front-most along the pull) around the appliance, blended further out
+// into a smooth plane fitted to the skin around the flash land; inside the appliance's footprint it
+// runs through the middle of the appliance's thickness. The core is the solid under the parting
+// surface down to a flat base, the shell the solid over it up to a flat top; subtracting the
+// appliance from both (CGAL corefinement, exact predicates) leaves a cavity that is exactly the
+// appliance, and since the parting surface lies strictly inside the appliance there, no two
+// surfaces of a boolean coincide. The gutter is a groove in the core's top just outside the flash
+// land; keys are hemispheres on the core and matching hollows, larger by the clearance, in the
+// shell; sprue and vents are cylinders through the shell.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+#include "tracecast/print/printer.h"
+
+namespace tracecast::print {
+
+struct MoldOptions {
+  std::optional<Vec3> pull;             //!< pull direction of the shell; searched if unset
+  std::optional<Vec3> front;            //!< the face's forward direction (hint for the search); found if unset
+  double max_pull_tilt_deg = 40;        //!< search cone around the forward direction
+  double flash_land_mm = 2.5;           //!< contact band between the appliance's edge and the gutter
+  double gutter_width_mm = 3.0;
+  double gutter_depth_mm = 1.5;
+  double wall_mm = 10.0;                //!< material around the cavity, under it and over it
+  int keys = 4;                         //!< registration keys (0 or ≥ 3)
+  double key_radius_mm = 5.0;
+  double sprue_diameter_mm = 10.0;      //!< 0: none
+  double vent_diameter_mm = 1.0;        //!< 0: none
+  int max_vents = 6;
+  double pry_slot_mm = 5.0;             //!< 0: none
+  double resolution_mm = 0.5;           //!< grid of the parting surface
+  double rigid_undercut_mm = 3.0;       //!< undercuts deeper than this are flagged rigid
+  PrinterProfile printer = *find_printer("resin");
+};
+
+struct Undercut {
+  std::string surface;     //!< "outer" (formed by the shell) or "inner" (formed by the core)
+  Vec3 centroid = Vec3::Zero();
+  double area_mm2 = 0;
+  double depth_mm = 0;     //!< how far the cast must flex to release
+  bool rigid = false;
+};
+
+struct PartCheck {
+  std::string name;
+  std::size_t faces = 0;
+  bool closed = false, manifold = false, oriented = false;
+  std::size_t self_intersections = 0;
+  double volume_ml = 0;
+  double min_wall_mm = 0;      //!< smallest thickness found by rays from the surface inwards (p0.1)
+  std::size_t thin_samples = 0;  //!< ray samples thinner than the printer's minimum wall
+  BuildFit fit;
+};
+
+struct MoldReport {
+  Vec3 pull = Vec3::UnitZ();
+  bool pull_searched = false;
+  double undercut_area_mm2 = 0;          //!< for the chosen pull
+  double undercut_area_frontal_mm2 = 0;  //!< for the face's forward direction
+  std::vector<Undercut> undercuts;
+  double appliance_ml = 0;
+  double void_ml = 0;                    //!< box minus core minus shell: cavity, gutter, key gaps, sprue, vents, slots
+  double gutter_ml = 0;
+  std::vector<Vec3> key_centres;
+  Vec3 sprue_bottom = Vec3::Zero();      //!< where the sprue opens into the cavity
+  std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points the vents start at
+  Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
+  std::vector<PartCheck> parts;
+  std::vector<std::string> warnings;
+  std::vector<std::pair<std::string, double>> timings;
+};
+
+struct Mold {
+  std::vector<NamedMesh> parts;   //!< "core", "shell"
+  MoldReport report;
+};
+
+//! Throws InputError if the appliance is not a closed solid or does not sit on the face, and
+//! ProcessingError if a part cannot be made valid. Nothing is written here.
+Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {});
+
+//! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
+PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer);
+
+}  // namespace tracecast::print

@@ -1,0 +1,14 @@
+// Internal: booleans on closed meshes (cgal_boolean.cpp).
+#pragma once
+
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast::print::detail {
+
+enum class BooleanOp { Union, Difference, Intersection };
+
+//! a ∪ b, a − b or a ∩ b; both closed, outward, free of self-intersections. Throws
+//! ProcessingError naming `what` if CGAL cannot build a valid result.
+Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what);
+
+}  // namespace tracecast::print::detail
