@@ -61,6 +61,8 @@ std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g);
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);

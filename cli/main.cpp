@@ -14,6 +14,8 @@ std::vector<Command> commands() {
   return {
       {"repair", "Make a scanned mesh manifold and oriented, fill small holes, optionally remesh and smooth", setup_repair},
       {"appliance", "Sculpt the appliance on a face: region, openings, thickness map, feathered edges, sculpt or mirror", setup_appliance},
+      {"mold", "Design the two-part casting mold for an appliance: core, shell, keys, sprue, vents; 3MF and STL", setup_mold},
+      {"check", "Check mold parts for printing: closed, manifold, walls, build volume", setup_check},
       {"mirror", "Restore a defect side of a face from its healthy side (medical prostheses)", setup_mirror},
       {"landmarks", "Find a face's symmetry plane, frame and landmarks", setup_landmarks},
       {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",

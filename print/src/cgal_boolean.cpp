@@ -1,7 +1,18 @@
-// Booleans on closed triangle meshes with CGAL's corefinement (exact predicates, never Nef
-// polyhedra); the print module's one CGAL translation unit.
+// Booleans on closed triangle meshes with CGAL's corefinement, never Nef polyhedra; the print
+// module's one CGAL translation unit. The corefinement runs with exact constructions (EPECK):
+// with rounded constructions, the intersection points of nearly tangent surfaces (a parting
+// surface grazing an appliance's thin rim) come out on the wrong side and the result crosses
+// itself. Only the final coordinates are rounded to doubles.
+#include <CGAL/Exact_predicates_exact_constructions_kernel.h>
 #include <CGAL/Polygon_mesh_processing/corefinement.h>
+#include <CGAL/Polygon_mesh_processing/repair_degeneracies.h>
+#include <CGAL/Surface_mesh.h>
 #include <fmt/format.h>
+
+#include <array>
+#include <cmath>
+#include <map>
+#include <unordered_map>
 
 #include "boolean.h"
 #include "tracecast/mesh/cgal.h"
@@ -10,9 +21,116 @@
 namespace tracecast::print::detail {
 
 namespace PMP = CGAL::Polygon_mesh_processing;
+using EK = CGAL::Exact_predicates_exact_constructions_kernel;
+using ExactMesh = CGAL::Surface_mesh<EK::Point_3>;
+
+namespace {
+
+ExactMesh to_exact(const Mesh& m) {
+  ExactMesh out;
+  std::vector<ExactMesh::Vertex_index> v;
+  v.reserve(m.vertices.size());
+  for (const Vec3& p : m.vertices) v.push_back(out.add_vertex(EK::Point_3(p.x(), p.y(), p.z())));
+  for (const Tri& t : m.triangles)
+    if (out.add_face(v[static_cast<std::size_t>(t[0])], v[static_cast<std::size_t>(t[1])], v[static_cast<std::size_t>(t[2])]) ==
+        ExactMesh::null_face())
+      throw ProcessingError("mold: a part to combine is not a manifold surface");
+  return out;
+}
+
+Mesh from_exact(const ExactMesh& sm) {
+  Mesh m;
+  std::vector<std::int32_t> index(sm.number_of_vertices() + sm.number_of_removed_vertices(), -1);
+  for (const auto v : sm.vertices()) {
+    index[v.idx()] = static_cast<std::int32_t>(m.vertices.size());
+    const EK::Point_3& p = sm.point(v);
+    m.vertices.emplace_back(CGAL::to_double(p.x()), CGAL::to_double(p.y()), CGAL::to_double(p.z()));
+  }
+  for (const auto f : sm.faces()) {
+    Tri t{};
+    int k = 0;
+    for (const auto v : CGAL::vertices_around_face(sm.halfedge(f), sm)) {
+      if (k == 3) throw ProcessingError("mold: a boolean produced a face that is not a triangle");
+      t[k++] = index[v.idx()];
+    }
+    if (k != 3) throw ProcessingError("mold: a boolean produced a face that is not a triangle");
+    m.triangles.push_back(t);
+  }
+  return m;
+}
+
+//! Merges vertices closer than eps (rounding leaves slivers of a few 1e-15 mm²), then drops the
+//! faces that collapse and pairs of faces that became each other's reverse.
+Mesh weld_close(const Mesh& m, double eps) {
+  std::vector<std::int32_t> parent(m.vertices.size());
+  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<std::int32_t>(i);
+  auto find = [&](std::int32_t x) {
+    while (parent[static_cast<std::size_t>(x)] != x) x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
+    return x;
+  };
+  struct Key {
+    std::int64_t x, y, z;
+    bool operator==(const Key& o) const { return x == o.x && y == o.y && z == o.z; }
+  };
+  struct Hash {
+    std::size_t operator()(const Key& k) const { return static_cast<std::size_t>(k.x * 73856093 ^ k.y * 19349663 ^ k.z * 83492791); }
+  };
+  std::unordered_map<Key, std::vector<std::int32_t>, Hash> cells;
+  auto key = [&](const Vec3& p) {
+    return Key{static_cast<std::int64_t>(std::floor(p.x() / eps)), static_cast<std::int64_t>(std::floor(p.y() / eps)),
+               static_cast<std::int64_t>(std::floor(p.z() / eps))};
+  };
+  for (std::size_t i = 0; i < m.vertices.size(); ++i) cells[key(m.vertices[i])].push_back(static_cast<std::int32_t>(i));
+  for (std::size_t i = 0; i < m.vertices.size(); ++i) {
+    const Key k = key(m.vertices[i]);
+    for (std::int64_t dx = -1; dx <= 1; ++dx)
+      for (std::int64_t dy = -1; dy <= 1; ++dy)
+        for (std::int64_t dz = -1; dz <= 1; ++dz) {
+          auto it = cells.find(Key{k.x + dx, k.y + dy, k.z + dz});
+          if (it == cells.end()) continue;
+          for (std::int32_t j : it->second)
+            if (j != static_cast<std::int32_t>(i) && (m.vertices[static_cast<std::size_t>(j)] - m.vertices[i]).norm() < eps) {
+              const std::int32_t a = find(static_cast<std::int32_t>(i)), b = find(j);
+              if (a != b) parent[static_cast<std::size_t>(std::max(a, b))] = std::min(a, b);
+            }
+        }
+  }
+  Mesh out;
+  out.vertices = m.vertices;
+  std::map<std::array<std::int32_t, 3>, std::vector<std::size_t>> seen;
+  for (const Tri& t : m.triangles) {
+    const Tri u{find(t[0]), find(t[1]), find(t[2])};
+    if (u[0] == u[1] || u[1] == u[2] || u[0] == u[2]) continue;
+    std::array<std::int32_t, 3> sorted = u;
+    std::sort(sorted.begin(), sorted.end());
+    seen[sorted].push_back(out.triangles.size());
+    out.triangles.push_back(u);
+  }
+  std::vector<char> drop(out.triangles.size(), 0);
+  for (const auto& [k, list] : seen)
+    if (list.size() == 2) drop[list[0]] = drop[list[1]] = 1;  // a collapsed sheet: both sides go
+  Mesh kept;
+  std::vector<std::int32_t> remap(out.vertices.size(), -1);
+  for (std::size_t f = 0; f < out.triangles.size(); ++f) {
+    if (drop[f]) continue;
+    Tri t = out.triangles[f];
+    for (auto& v : t) {
+      auto& r = remap[static_cast<std::size_t>(v)];
+      if (r < 0) {
+        r = static_cast<std::int32_t>(kept.vertices.size());
+        kept.vertices.push_back(out.vertices[static_cast<std::size_t>(v)]);
+      }
+      v = r;
+    }
+    kept.triangles.push_back(t);
+  }
+  return kept;
+}
+
+}  // namespace
 
 Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
-  cgal::SurfaceMesh sa = cgal::to_surface_mesh(a), sb = cgal::to_surface_mesh(b), out;
+  ExactMesh sa = to_exact(a), sb = to_exact(b), out;
   bool ok = false;
   switch (op) {
     case BooleanOp::Union: ok = PMP::corefine_and_compute_union(sa, sb, out); break;
@@ -20,7 +138,13 @@ Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
     case BooleanOp::Intersection: ok = PMP::corefine_and_compute_intersection(sa, sb, out); break;
   }
   if (!ok) throw ProcessingError(fmt::format("mold: the boolean for {} failed (CGAL could not build a valid result)", what));
-  return cgal::from_surface_mesh(out);
+  // Rounding the exact result to doubles can flatten a sliver into a degenerate face; CGAL's
+  // repair collapses those (exact predicates) so that the surface stays closed and manifold.
+  Mesh rounded = weld_close(from_exact(out), 1e-6);
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(rounded);
+  PMP::remove_degenerate_faces(sm);
+  sm.collect_garbage();
+  return cgal::from_surface_mesh(sm);
 }
 
 }  // namespace tracecast::print::detail

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
@@ -20,6 +22,7 @@ namespace tracecast::print {
 
 namespace {
 
+using Vec2 = Eigen::Vector2d;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kPi = 3.14159265358979323846;
 
@@ -46,8 +49,10 @@ struct Grid {
   double Y(int j) const { return y0 + j * h; }
 };
 
-//! Front-most z of the triangles over each node (largest z), for the triangles selected.
-void rasterize_top(Grid& g, const std::vector<Vec3>& P, const std::vector<Tri>& tris, const std::vector<char>* use = nullptr) {
+//! Front-most z of the triangles over each node (largest z), for the triangles selected; with a
+//! ceiling, the largest z below the ceiling's value at the node.
+void rasterize_top(Grid& g, const std::vector<Vec3>& P, const std::vector<Tri>& tris, const std::vector<char>* use = nullptr,
+                   const Grid* ceiling = nullptr) {
   for (std::size_t f = 0; f < tris.size(); ++f) {
     if (use && !(*use)[f]) continue;
     const Vec3 &a = P[tris[f][0]], &b = P[tris[f][1]], &c = P[tris[f][2]];
@@ -65,6 +70,7 @@ void rasterize_top(Grid& g, const std::vector<Vec3>& P, const std::vector<Tri>& 
         const double wc = 1 - wa - wb;
         if (wa < -1e-9 || wb < -1e-9 || wc < -1e-9) continue;
         const double z = wa * a.z() + wb * b.z() + wc * c.z();
+        if (ceiling && !(z < ceiling->at(i, j))) continue;  // only what lies under the ceiling
         double& cur = g.at(i, j);
         if (std::isnan(cur) || z > cur) cur = z;
       }
@@ -170,7 +176,7 @@ Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48) {
   for (int i = 1; i < rings; ++i) {
     const double th = kPi * i / rings;
     for (int j = 0; j < segments; ++j) {
-      const double ph = 2 * kPi * j / segments;
+      const double ph = 2 * kPi * (j + 0.317) / segments;
       m.vertices.push_back(c + r * Vec3(std::sin(th) * std::cos(ph), std::sin(th) * std::sin(ph), std::cos(th)));
     }
   }
@@ -224,6 +230,48 @@ double volume(const Mesh& m) {
   return v / 6.0;
 }
 
+//! Keeps the connected piece with the largest volume; returns the volume (mm³) of the others
+//! (slivers a boolean leaves where the parting surface meets the appliance's thin rim).
+double keep_largest_piece(Mesh& m) {
+  std::vector<std::int32_t> parent(m.vertices.size());
+  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<std::int32_t>(i);
+  std::function<std::int32_t(std::int32_t)> find = [&](std::int32_t x) {
+    while (parent[static_cast<std::size_t>(x)] != x) x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
+    return x;
+  };
+  for (const Tri& t : m.triangles) {
+    parent[static_cast<std::size_t>(find(t[1]))] = find(t[0]);
+    parent[static_cast<std::size_t>(find(t[2]))] = find(t[0]);
+  }
+  std::map<std::int32_t, double> vol;
+  for (const Tri& t : m.triangles) vol[find(t[0])] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
+  if (vol.size() <= 1) return 0;
+  std::int32_t best = vol.begin()->first;
+  for (const auto& [root, v] : vol)
+    if (v > vol[best]) best = root;
+  double dropped = 0;
+  for (const auto& [root, v] : vol)
+    if (root != best) dropped += std::abs(v);
+  std::vector<Tri> kept;
+  for (const Tri& t : m.triangles)
+    if (find(t[0]) == best) kept.push_back(t);
+  m.triangles.swap(kept);
+  Mesh compact;
+  std::vector<std::int32_t> remap(m.vertices.size(), -1);
+  for (Tri& t : m.triangles)
+    for (auto& v : t) {
+      auto& r = remap[static_cast<std::size_t>(v)];
+      if (r < 0) {
+        r = static_cast<std::int32_t>(compact.vertices.size());
+        compact.vertices.push_back(m.vertices[static_cast<std::size_t>(v)]);
+      }
+      v = r;
+    }
+  compact.triangles = std::move(m.triangles);
+  m = std::move(compact);
+  return dropped;
+}
+
 struct Timer {
   std::vector<std::pair<std::string, double>>& out;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
@@ -261,13 +309,16 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
       d.push_back(-n.normalized());
     }
     const auto hits = SurfaceQuery(part).cast(o, d);
+    // A wall is where the ray leaves through a face turned against the one it started from; a
+    // ray that leaves through a side met at an angle (a corner, a knife edge) measures no wall.
     std::vector<double> w;
-    for (const RayHit& h : hits)
-      if (h.hit) w.push_back(h.t + 1e-4);
+    for (std::size_t k = 0; k < hits.size(); ++k)
+      if (hits[k].hit && hits[k].normal.dot(-d[k]) < -0.5) w.push_back(hits[k].t + 1e-4);
     if (!w.empty()) {
       std::sort(w.begin(), w.end());
       c.min_wall_mm = w[static_cast<std::size_t>(0.001 * static_cast<double>(w.size() - 1))];
-      for (double x : w) c.thin_samples += x < printer.min_wall_mm;
+      // Walls under two layers are knife edges (a feathered rim, a gutter's lip), not walls.
+      for (double x : w) c.thin_samples += x < printer.min_wall_mm && x >= 2 * printer.layer_height_mm;
     }
   }
   c.fit = fit_in_build_volume(part, printer);
@@ -428,6 +479,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
     R.row(1) = z.cross(x);
     R.row(2) = z;
   }
+  r.frame = R;
   std::vector<Vec3> A(appliance.vertices.size()), F(face.vertices.size());
   for (std::size_t i = 0; i < A.size(); ++i) A[i] = R * appliance.vertices[i];
   for (std::size_t i = 0; i < F.size(); ++i) F[i] = R * face.vertices[i];
@@ -444,7 +496,8 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   Grid skin_top(x0, y0, h, nx, ny), out_top(x0, y0, h, nx, ny), in_top(x0, y0, h, nx, ny);
   rasterize_top(skin_top, F, face.triangles);
   rasterize_top(out_top, A, appliance.triangles, &outer);
-  rasterize_top(in_top, A, appliance.triangles, &inner);
+  // The inner surface of the same (front-most) layer: the highest inner point under the outer one.
+  rasterize_top(in_top, A, appliance.triangles, &inner, &out_top);
   std::vector<char> foot(out_top.v.size());
   for (std::size_t p = 0; p < foot.size(); ++p) foot[p] = !std::isnan(out_top.v[p]);
   // Also every node under any appliance face (the rim included).
@@ -479,6 +532,24 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
     }
     plane = M.ldlt().solve(b);
   }
+  // Around the footprint the parting surface is lifted by half the appliance's rim thickness, so
+  // that it crosses the rim's wall halfway up instead of grazing the rim's lower edge, which lies
+  // on the skin (a boolean of two nearly coincident surfaces leaves needle slivers).
+  double lift = 0;
+  {
+    std::vector<double> rim;
+    for (int j = 1; j + 1 < ny; ++j)
+      for (int i = 1; i + 1 < nx; ++i) {
+        const std::size_t p = static_cast<std::size_t>(j) * nx + i;
+        if (!foot[p] || std::isnan(out_top.v[p]) || std::isnan(in_top.v[p])) continue;
+        if (foot[p - 1] && foot[p + 1] && foot[p - nx] && foot[p + nx]) continue;
+        rim.push_back(out_top.v[p] - in_top.v[p]);
+      }
+    if (!rim.empty()) {
+      std::nth_element(rim.begin(), rim.begin() + static_cast<long>(rim.size() / 2), rim.end());
+      lift = std::clamp(0.5 * rim[rim.size() / 2], 0.0, 0.5);
+    }
+  }
   Grid shell_h(x0, y0, h, nx, ny), core_h(x0, y0, h, nx, ny);
   r.gutter_ml = 0;
   double zmax = -1e300;
@@ -494,6 +565,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       } else {
         const double w = 1.0 - smoothstep(parting + 2, parting + 14, dist[p]);
         z = std::isnan(skin_top.v[p]) ? flat : w * skin_top.v[p] + (1 - w) * flat;
+        z += lift * (1.0 - smoothstep(1.5 * h, 1.5 * h + 2.0, dist[p]));
       }
       shell_h.v[p] = z;
       double groove = 0;
@@ -535,7 +607,9 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       const std::size_t p = static_cast<std::size_t>(j) * nx + i;
       if (dist[p] < parting + o.key_radius_mm + 1)
         r.warnings.push_back(fmt::format("key {} is only {:.1f} mm from the appliance", k + 1, dist[p]));
-      const Vec3 c(shell_h.X(i), shell_h.Y(j), shell_h.v[p]);
+      // Off the grid's nodes and planes, so that no sphere vertex or edge meets the parting
+      // surface's exactly (exact predicates cope, but rounded constructions make slivers).
+      const Vec3 c(shell_h.X(i) + 0.371 * h, shell_h.Y(j) + 0.293 * h, shell_h.v[p] + 0.0137);
       r.key_centres.push_back(c);
       append(male, uv_sphere(c, o.key_radius_mm));
       append(female, uv_sphere(c, o.key_radius_mm + o.printer.key_clearance_mm));
@@ -551,13 +625,25 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
     auto node = [&](std::size_t p) { return Vec3(out_top.X(static_cast<int>(p % nx)), out_top.Y(static_cast<int>(p / nx)), out_top.v[p]); };
     auto thickness = [&](std::size_t p) { return std::isnan(in_top.v[p]) ? 0.05 : out_top.v[p] - in_top.v[p]; };
     if (!tops.empty() && o.sprue_diameter_mm > 0) {
-      const std::size_t p = tops.front().second;
-      const Vec3 c = node(p);
-      r.sprue_bottom = c - Vec3(0, 0, std::min(0.3, 0.5 * thickness(p)));
+      // Bottom fill: the sprue enters at the cavity's lowest point where it has most of its
+      // thickness (not in the feathered band), so the silicone rises and pushes the air up to the
+      // vents; top pour: at the highest point.
+      double tmax = 0;
+      for (const auto& [z, p] : tops) tmax = std::max(tmax, thickness(p));
+      std::size_t best = tops.front().second;
+      if (!o.top_pour) {
+        double zlow = 1e300;
+        for (const auto& [z, p] : tops)
+          if (thickness(p) >= 0.75 * tmax && dist[p] == 0 && z < zlow) zlow = z, best = p;
+      }
+      const Vec3 c = node(best);
+      r.sprue_bottom = c - Vec3(0, 0, std::min(0.3, 0.5 * thickness(best)));
       append(cutters, cylinder(c.x(), c.y(), r.sprue_bottom.z(), z_top + 1, 0.5 * o.sprue_diameter_mm, 48));
     }
     if (o.vent_diameter_mm > 0) {
-      const int R = static_cast<int>(std::ceil(12.0 / h));
+      // Air is trapped under local high points of the cavity's ceiling (within the cavity: the
+      // neighbourhood is its footprint), so each gets a vent up through the shell.
+      const int R = static_cast<int>(std::ceil(6.0 / h));
       for (const auto& [z, p] : tops) {
         if (static_cast<int>(r.vent_bottoms.size()) >= o.max_vents) break;
         const int i = static_cast<int>(p % nx), j = static_cast<int>(p / nx);
@@ -610,8 +696,33 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   timer.lap("features");
 
   using detail::BooleanOp;
+  auto debug = [&](const char* what, const Mesh& m) {
+    if (!std::getenv("TRACECAST_DEBUG")) return;
+    MeasureOptions mo;
+    mo.self_intersections = false;
+    const MeshInfo i = measure(m, mo);
+    const auto pairs = self_intersecting_pairs(m);
+    fprintf(stderr, "%s: %zu faces, watertight %d, boundary %zu, nonmanifold %zu, crossings %zu\n", what, m.triangles.size(),
+            i.watertight, i.boundary_edges, i.non_manifold_edges, pairs.size());
+    for (std::size_t k = 0; k < pairs.size() && k < 6; ++k) {
+      for (std::size_t f : {pairs[k].first, pairs[k].second}) {
+        const Tri& t = m.triangles[f];
+        const Vec3 g = (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3;
+        const double area = 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
+        const int i = static_cast<int>(std::lround((g.x() - x0) / h)), j = static_cast<int>(std::lround((g.y() - y0) / h));
+        fprintf(stderr, "   face at %.3f %.3f %.3f area %.2e  out %.3f in %.3f H %.3f foot %d\n", g.x(), g.y(), g.z(), area,
+                out_top.at(i, j), in_top.at(i, j), shell_h.at(i, j), (int)foot[static_cast<std::size_t>(j) * nx + i]);
+      }
+    }
+  };
+  debug("core raw", core);
+  debug("shell raw", shell);
+  debug("appliance", appl);
+  debug("male", male);
   if (!male.triangles.empty()) core = detail::boolean(core, male, BooleanOp::Union, "the core's keys");
+  debug("core+keys", core);
   core = detail::boolean(core, appl, BooleanOp::Difference, "the core minus the appliance");
+  debug("core-appliance", core);
   if (!slots.triangles.empty()) core = detail::boolean(core, slots, BooleanOp::Difference, "the core's pry slots");
   timer.lap("core");
   shell = detail::boolean(shell, appl, BooleanOp::Difference, "the shell minus the appliance");
@@ -620,6 +731,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   if (!cutters.triangles.empty()) shell = detail::boolean(shell, cutters, BooleanOp::Difference, "the shell's keys, sprue and vents");
   timer.lap("shell");
 
+  r.sliver_ml = (keep_largest_piece(core) + keep_largest_piece(shell)) / 1000.0;
   const double box_ml = (r.box_max - r.box_min).prod() / 1000.0;
   r.void_ml = box_ml - volume(core) / 1000.0 - volume(shell) / 1000.0;
   // Back to the print frame: the mold frame as is (pull = +z); x and y as built.

@@ -34,6 +34,7 @@ struct MoldOptions {
   int keys = 4;                         //!< registration keys (0 or ≥ 3)
   double key_radius_mm = 5.0;
   double sprue_diameter_mm = 10.0;      //!< 0: none
+  bool top_pour = false;                //!< sprue at the cavity's highest point; default: lowest (bottom fill)
   double vent_diameter_mm = 1.0;        //!< 0: none
   int max_vents = 6;
   double pry_slot_mm = 5.0;             //!< 0: none
@@ -56,23 +57,25 @@ struct PartCheck {
   bool closed = false, manifold = false, oriented = false;
   std::size_t self_intersections = 0;
   double volume_ml = 0;
-  double min_wall_mm = 0;      //!< smallest thickness found by rays from the surface inwards (p0.1)
-  std::size_t thin_samples = 0;  //!< ray samples thinner than the printer's minimum wall
+  double min_wall_mm = 0;      //!< thinnest wall (0.1th percentile): rays from the surface inwards that leave through an opposite face
+  std::size_t thin_samples = 0;  //!< ray samples thinner than the printer's minimum wall but over two layers (thinner: knife edges)
   BuildFit fit;
 };
 
 struct MoldReport {
   Vec3 pull = Vec3::UnitZ();
   bool pull_searched = false;
+  Eigen::Matrix3d frame = Eigen::Matrix3d::Identity();  //!< rows: the mold frame's x, y, z (z = pull) in input coordinates; parts are in this frame
   double undercut_area_mm2 = 0;          //!< for the chosen pull
   double undercut_area_frontal_mm2 = 0;  //!< for the face's forward direction
   std::vector<Undercut> undercuts;
   double appliance_ml = 0;
   double void_ml = 0;                    //!< box minus core minus shell: cavity, gutter, key gaps, sprue, vents, slots
   double gutter_ml = 0;
+  double sliver_ml = 0;                  //!< loose slivers dropped from the parts (along the appliance's rim)
   std::vector<Vec3> key_centres;
-  Vec3 sprue_bottom = Vec3::Zero();      //!< where the sprue opens into the cavity
-  std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points the vents start at
+  Vec3 sprue_bottom = Vec3::Zero();      //!< where the sprue opens into the cavity (lowest full-thickness point for bottom fill)
+  std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points (pull up), where the vents start
   Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
   std::vector<PartCheck> parts;
   std::vector<std::string> warnings;

@@ -1,0 +1,271 @@
+// tracecast mold | check: the two-part mold from an appliance, and the printability check.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "common.h"
+#include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/print/casting.h"
+#include "tracecast/print/mold.h"
+
+namespace tracecast::cli {
+
+namespace {
+
+nlohmann::json vec(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
+
+Vec3 parse_vec(const std::string& s, const char* option) {
+  std::stringstream ss(s);
+  Vec3 v;
+  char c1 = 0, c2 = 0;
+  if (!(ss >> v.x() >> c1 >> v.y() >> c2 >> v.z()) || c1 != ',' || c2 != ',' || !(v.norm() > 0) || !v.allFinite())
+    throw InputError(fmt::format("{} must be three numbers X,Y,Z, not all zero (got '{}')", option, s));
+  return v.normalized();
+}
+
+print::PrinterProfile printer_named(const std::string& name) {
+  const auto p = print::find_printer(name);
+  if (!p) throw InputError(fmt::format("unknown printer '{}' (resin, resin-small, fdm)", name));
+  return *p;
+}
+
+nlohmann::json part_json(const print::PartCheck& c) {
+  return {{"name", c.name},
+          {"faces", c.faces},
+          {"closed", c.closed},
+          {"manifold", c.manifold},
+          {"oriented", c.oriented},
+          {"self_intersections", c.self_intersections},
+          {"resin_ml", c.volume_ml},
+          {"min_wall_mm", c.min_wall_mm},
+          {"thin_samples", c.thin_samples},
+          {"fits_build_volume", c.fit.fits},
+          {"print_size_mm", vec(c.fit.size_mm)},
+          {"print_axes", c.fit.axes},
+          {"build_margin_mm", c.fit.margin_mm}};
+}
+
+//! Print poses: the core on its flat base, the shell turned over onto its flat top, side by side.
+std::vector<NamedMesh> print_layout(const std::vector<NamedMesh>& parts) {
+  std::vector<NamedMesh> out;
+  double x_next = 0;
+  for (const NamedMesh& p : parts) {
+    NamedMesh q = p;
+    if (q.name == "shell")
+      for (Vec3& v : q.mesh.vertices) v = Vec3(v.x(), -v.y(), -v.z());
+    const Aabb b = bounding_box(q.mesh);
+    const Vec3 shift(x_next - b.min.x(), -0.5 * (b.min.y() + b.max.y()), -b.min.z());
+    for (Vec3& v : q.mesh.vertices) v += shift;
+    x_next += b.extent().x() + 10.0;
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+// ---- mold ----------------------------------------------------------------------------------
+
+struct MoldArgs {
+  std::string appliance, face, output, report, units = "auto", printer = "resin", pull, front;
+  double density = 1.08, waste = 0.12;
+  bool obj = false;
+  print::MoldOptions options;
+};
+
+int run_mold(const MoldArgs& a, const GlobalOptions& g) {
+  std::filesystem::path out(a.output);
+  if (out.extension() != ".3mf") throw InputError(fmt::format("{}: the mold is written as a .3mf file (plus one STL per part)", a.output));
+  print::MoldOptions o = a.options;
+  o.printer = printer_named(a.printer);
+  if (!a.pull.empty()) o.pull = parse_vec(a.pull, "--pull");
+  if (!a.front.empty()) o.front = parse_vec(a.front, "--front");
+  io::ReadOptions ro;
+  ro.units = *parse_unit(a.units);
+  Progress progress(g, 3);
+  progress.stage("reading");
+  const io::Geometry appliance = io::read_mesh(a.appliance, ro);
+  const io::Geometry face = io::read_mesh(a.face, ro);
+  progress.stage("designing");
+  const print::Mold mold = print::design_mold(appliance.mesh, face.mesh, o);
+  const print::MoldReport& r = mold.report;
+  const print::SiliconeMix mix = print::silicone_to_mix(r.appliance_ml * 1000.0, a.density, a.waste);
+  progress.stage("writing");
+  const std::vector<NamedMesh> laid = print_layout(mold.parts);
+  const std::string stem = (out.parent_path() / out.stem()).string();
+  std::vector<std::string> files{a.output};
+  io::write_objects(out, laid);
+  for (const NamedMesh& p : laid) {
+    const std::string stl = stem + "-" + p.name + ".stl";
+    io::write_mesh(stl, p.mesh);
+    files.push_back(stl);
+  }
+  if (a.obj) {
+    io::write_objects(stem + ".obj", laid);
+    files.push_back(stem + ".obj");
+  }
+  nlohmann::json undercuts = nlohmann::json::array();
+  for (const auto& u : r.undercuts)
+    undercuts.push_back({{"surface", u.surface}, {"centroid_mm", vec(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
+  nlohmann::json parts = nlohmann::json::array();
+  for (const auto& c : r.parts) parts.push_back(part_json(c));
+  nlohmann::json keys = nlohmann::json::array(), vents = nlohmann::json::array();
+  for (const Vec3& k : r.key_centres) keys.push_back(vec(k));
+  for (const Vec3& v : r.vent_bottoms) vents.push_back(vec(v));
+  nlohmann::json timings = nlohmann::json::object();
+  for (const auto& [step, s] : r.timings) timings[step] = s;
+  const nlohmann::json j = {
+      {"appliance", a.appliance},
+      {"face", a.face},
+      {"files", files},
+      {"printer", o.printer.name},
+      {"pull", {{"direction", vec(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
+                {"frontal_undercut_area_mm2", r.undercut_area_frontal_mm2}}},
+      {"undercuts", undercuts},
+      {"options",
+       {{"flash_land_mm", o.flash_land_mm}, {"gutter_width_mm", o.gutter_width_mm}, {"gutter_depth_mm", o.gutter_depth_mm},
+        {"wall_mm", o.wall_mm}, {"keys", o.keys}, {"key_radius_mm", o.key_radius_mm},
+        {"key_clearance_mm", o.printer.key_clearance_mm}, {"sprue_diameter_mm", o.sprue_diameter_mm},
+        {"vent_diameter_mm", o.vent_diameter_mm}, {"pry_slot_mm", o.pry_slot_mm}, {"resolution_mm", o.resolution_mm}}},
+      {"mold_frame", {{"x", vec(r.frame.row(0).transpose())}, {"y", vec(r.frame.row(1).transpose())}, {"z", vec(r.frame.row(2).transpose())},
+                      {"box_min_mm", vec(r.box_min)}, {"box_max_mm", vec(r.box_max)}, {"key_centres_mm", keys},
+                      {"sprue_bottom_mm", vec(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
+      {"casting",
+       {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
+        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
+      {"parts", parts},
+      {"warnings", r.warnings},
+      {"timings_s", timings}};
+  if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
+  progress.done();
+  if (g.json) {
+    print_json(j);
+  } else if (!g.quiet) {
+    fmt::print("{} on {} -> {}\n", a.appliance, a.face, fmt::join(files, ", "));
+    fmt::print("  pull         ({:.3f}, {:.3f}, {:.3f}): undercut {:.0f} mm² (frontal {:.0f} mm²), {} region(s)\n", r.pull.x(),
+               r.pull.y(), r.pull.z(), r.undercut_area_mm2, r.undercut_area_frontal_mm2, r.undercuts.size());
+    for (const auto& c : r.parts)
+      fmt::print("  {:<12} {} faces, {:.1f} ml of resin, min wall {:.2f} mm, {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm,
+                 c.fit.fits ? fmt::format("fits the {} printer", o.printer.name) : "does not fit the printer");
+    fmt::print("  casting      cavity {:.2f} ml: mix {:.1f} g of silicone ({:.1f} g A + {:.1f} g B, {:.0f} % waste)\n", r.appliance_ml,
+               mix.total_g, mix.part_a_g, mix.part_b_g, 100 * mix.waste_fraction);
+    fmt::print("  features     {} keys, sprue {:.0f} mm, {} vents, gutter {:.2f} ml\n", r.key_centres.size(), o.sprue_diameter_mm,
+               r.vent_bottoms.size(), r.gutter_ml);
+    for (const auto& w : r.warnings) fmt::print("  warning      {}\n", w);
+  }
+  return kOk;
+}
+
+// ---- check ---------------------------------------------------------------------------------
+
+struct CheckArgs {
+  std::string input, units = "auto", printer = "resin";
+};
+
+int run_check(const CheckArgs& a, const GlobalOptions& g) {
+  io::ReadOptions ro;
+  ro.units = *parse_unit(a.units);
+  const print::PrinterProfile printer = printer_named(a.printer);
+  const io::Geometry geo = io::read_mesh(a.input, ro);
+  std::vector<NamedMesh> parts;
+  if (geo.objects.size() > 1) {
+    for (const auto& ob : geo.objects) {
+      NamedMesh p;
+      p.name = ob.name;
+      std::vector<std::int32_t> remap(geo.mesh.vertices.size(), -1);
+      for (std::size_t f = ob.first_triangle; f < ob.first_triangle + ob.triangle_count; ++f) {
+        Tri t = geo.mesh.triangles[f];
+        for (auto& v : t) {
+          auto& m = remap[static_cast<std::size_t>(v)];
+          if (m < 0) {
+            m = static_cast<std::int32_t>(p.mesh.vertices.size());
+            p.mesh.vertices.push_back(geo.mesh.vertices[static_cast<std::size_t>(v)]);
+          }
+          v = m;
+        }
+        p.mesh.triangles.push_back(t);
+      }
+      parts.push_back(std::move(p));
+    }
+  } else {
+    parts.push_back({std::filesystem::path(a.input).stem().string(), geo.mesh});
+  }
+  nlohmann::json list = nlohmann::json::array();
+  bool ok = true;
+  std::vector<std::string> warnings;
+  for (const NamedMesh& p : parts) {
+    const print::PartCheck c = print::check_part(p.name, p.mesh, printer);
+    list.push_back(part_json(c));
+    if (!c.closed || !c.manifold || !c.oriented || c.self_intersections > 0) {
+      ok = false;
+      warnings.push_back(fmt::format("{} is not printable as is: closed {}, manifold {}, outward {}, {} crossing face pairs", p.name,
+                                     c.closed, c.manifold, c.oriented, c.self_intersections));
+    }
+    if (!c.fit.fits) warnings.push_back(fmt::format("{} does not fit the {} printer", p.name, printer.name));
+    if (c.thin_samples > 0)
+      warnings.push_back(fmt::format("{}: {} spots thinner than {:.1f} mm", p.name, c.thin_samples, printer.min_wall_mm));
+  }
+  if (printer.technology == print::Technology::Resin)
+    warnings.push_back("platinum-cure silicone does not cure against uncured resin: post-cure fully or seal before casting");
+  else
+    warnings.push_back("FDM layer lines print into the silicone");
+  const nlohmann::json j = {{"input", a.input}, {"printer", printer.name}, {"printable", ok}, {"parts", list}, {"warnings", warnings}};
+  if (g.json) {
+    print_json(j);
+  } else if (!g.quiet) {
+    fmt::print("{} ({} printer): {}\n", a.input, printer.name, ok ? "printable" : "NOT printable");
+    for (const auto& c : list)
+      fmt::print("  {:<12} {} faces, closed {}, manifold {}, {} crossings, {:.1f} ml, min wall {:.2f} mm, print as {:.0f} × {:.0f} × {:.0f} mm{}\n",
+                 c["name"].get<std::string>(), c["faces"].get<std::size_t>(), c["closed"].get<bool>(), c["manifold"].get<bool>(),
+                 c["self_intersections"].get<std::size_t>(), c["resin_ml"].get<double>(), c["min_wall_mm"].get<double>(),
+                 c["print_size_mm"][0].get<double>(), c["print_size_mm"][1].get<double>(), c["print_size_mm"][2].get<double>(),
+                 c["fits_build_volume"].get<bool>() ? "" : " (does not fit)");
+    for (const auto& w : warnings) fmt::print("  warning      {}\n", w);
+  }
+  return ok ? kOk : kFailed;
+}
+
+}  // namespace
+
+std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<MoldArgs>();
+  auto& o = a->options;
+  sub.add_option("APPLIANCE", a->appliance, "Appliance solid (from tracecast appliance)")->required();
+  sub.add_option("--face", a->face, "The face the appliance was made on")->required();
+  sub.add_option("-o,--output", a->output, "Mold to write: OUT.3mf (both parts), plus OUT-core.stl and OUT-shell.stl")->required();
+  sub.add_option("--printer", a->printer, "Printer profile: resin, resin-small, fdm (key clearance, build volume)")->capture_default_str();
+  sub.add_option("--pull", a->pull, "Pull direction X,Y,Z (default: searched for the least undercut)");
+  sub.add_option("--front", a->front, "The face's forward direction X,Y,Z (default: found)");
+  sub.add_option("--flash-land", o.flash_land_mm, "Contact band outside the appliance's edge, mm")->check(CLI::Range(0.5, 10.0))->capture_default_str();
+  sub.add_option("--gutter-width", o.gutter_width_mm, "Overflow gutter width, mm (0: none)")->check(CLI::Range(0.0, 20.0))->capture_default_str();
+  sub.add_option("--gutter-depth", o.gutter_depth_mm, "Overflow gutter depth, mm")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+  sub.add_option("--wall", o.wall_mm, "Material around, under and over the cavity, mm")->check(CLI::Range(2.0, 100.0))->capture_default_str();
+  sub.add_option("--keys", o.keys, "Registration keys (0, or 3 to 6)")->check(CLI::Range(0, 6))->capture_default_str();
+  sub.add_option("--key-radius", o.key_radius_mm, "Key radius, mm")->check(CLI::Range(1.0, 20.0))->capture_default_str();
+  sub.add_option("--sprue", o.sprue_diameter_mm, "Pour sprue diameter, mm (0: none)")->check(CLI::Range(0.0, 40.0))->capture_default_str();
+  sub.add_flag("--top-pour", o.top_pour, "Sprue at the cavity's highest point (default: lowest, filling from the bottom)");
+  sub.add_option("--vent", o.vent_diameter_mm, "Vent diameter, mm (0: none)")->check(CLI::Range(0.0, 5.0))->capture_default_str();
+  sub.add_option("--max-vents", o.max_vents, "Most vents")->check(CLI::Range(0, 30))->capture_default_str();
+  sub.add_option("--pry-slot", o.pry_slot_mm, "Pry slot width, mm (0: none)")->check(CLI::Range(0.0, 20.0))->capture_default_str();
+  sub.add_option("--resolution", o.resolution_mm, "Grid of the parting surface, mm")->check(CLI::Range(0.1, 5.0))->capture_default_str();
+  sub.add_option("--density", a->density, "Silicone density, g/ml")->check(CLI::Range(0.5, 3.0))->capture_default_str();
+  sub.add_option("--waste", a->waste, "Extra silicone mixed, as a fraction")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  sub.add_flag("--obj", a->obj, "Also write OUT.obj with both parts");
+  add_units_option(sub, a->units, "the inputs'");
+  sub.add_option("--report", a->report, "Write the mold report (casting sheet) as JSON to this file");
+  sub.footer("Examples:\n  tracecast mold mask.ply --face face.ply -o mask-mold.3mf\n"
+             "  tracecast mold mask.ply --face face.ply -o mask-mold.3mf --printer fdm --keys 3 --report sheet.json");
+  return [a, &g] { return run_mold(*a, g); };
+}
+
+std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<CheckArgs>();
+  sub.add_option("MOLD", a->input, "Mold file (3MF with named parts, or one part as STL/PLY/OBJ)")->required();
+  sub.add_option("--printer", a->printer, "Printer profile: resin, resin-small, fdm")->capture_default_str();
+  add_units_option(sub, a->units, "the input's");
+  sub.footer("Exit code 0 when every part is printable, 4 when one is not.\nExample:\n  tracecast check mask-mold.3mf --printer resin");
+  return [a, &g] { return run_check(*a, g); };
+}
+
+}  // namespace tracecast::cli

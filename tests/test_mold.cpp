@@ -1,0 +1,163 @@
+// The two-part mold: the cavity is the appliance, every part is a valid solid, keys fit with the
+// printer's clearance, the sprue and vents open into the cavity; files that slicers accept.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "fixtures.h"
+#include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/print/mold.h"
+#include "tracecast/scan/synthetic_face.h"
+
+using namespace tracecast;
+
+namespace {
+
+void check_parts(const print::Mold& m) {
+  REQUIRE(m.parts.size() == 2);
+  for (const NamedMesh& p : m.parts) {
+    INFO(p.name);
+    const MeshInfo i = measure(p.mesh, {false});
+    CHECK(i.watertight);
+    CHECK(i.edge_manifold);
+    CHECK(i.vertex_manifold);
+    REQUIRE(i.volume_mm3);
+    CHECK(*i.volume_mm3 > 0);
+    CHECK(i.components == 1);
+    CHECK(count_self_intersections(p.mesh) == 0);
+  }
+}
+
+double box_ml(const print::MoldReport& r) { return (r.box_max - r.box_min).prod() / 1000; }
+
+print::MoldOptions bare() {  // no gutter, keys, sprue, vents or slots: the void is the cavity alone
+  print::MoldOptions o;
+  o.gutter_width_mm = 0;
+  o.keys = 0;
+  o.sprue_diameter_mm = 0;
+  o.vent_diameter_mm = 0;
+  o.pry_slot_mm = 0;
+  return o;
+}
+
+struct Made {
+  Mesh face, appliance;
+};
+const Made& generated() {
+  static const Made m = [] {
+    Made x;
+    x.face = scan::SyntheticFace().mesh(0.8);
+    x.appliance = make_appliance(x.face, ApplianceSpec{});
+    return x;
+  }();
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("mold on a generated face: the cavity is the appliance, both parts valid", "[mold]") {
+  const Made& g = generated();
+  const print::Mold m = print::design_mold(g.appliance, g.face, bare());
+  check_parts(m);
+  const double appliance_ml = m.report.appliance_ml;
+  double core = 0, shell = 0;
+  for (const NamedMesh& p : m.parts) (p.name == "core" ? core : shell) = *measure(p.mesh, {false}).volume_mm3 / 1000;
+  const double cavity = box_ml(m.report) - core - shell;
+  std::printf("mold (bare): cavity %.4f ml, appliance %.4f ml (%.3f %%); undercut %.1f mm² (frontal %.1f mm²)\n", cavity, appliance_ml,
+              100 * (cavity / appliance_ml - 1), m.report.undercut_area_mm2, m.report.undercut_area_frontal_mm2);
+  CHECK(cavity == Approx(appliance_ml).epsilon(0.01));
+  CHECK(m.report.undercut_area_mm2 <= m.report.undercut_area_frontal_mm2);
+}
+
+TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents open into the cavity", "[mold]") {
+  const Made& g = generated();
+  print::MoldOptions o;  // defaults: 4 keys, resin clearance 0.1 mm, sprue, vents, gutter, slots
+  const print::Mold m = print::design_mold(g.appliance, g.face, o);
+  check_parts(m);
+  const print::MoldReport& r = m.report;
+  const Mesh& core = m.parts[0].mesh;
+  const Mesh& shell = m.parts[1].mesh;
+  REQUIRE(r.key_centres.size() == 4);
+  // Male keys: points on the core's hemispheres sit the clearance away from the shell's hollows.
+  const SurfaceQuery to_shell(shell), to_core(core);
+  std::vector<Vec3> bumps;
+  for (const Vec3& c : r.key_centres)
+    for (int a = 0; a < 12; ++a)
+      for (double el : {30.0, 60.0, 85.0}) {
+        const double t = a * M_PI / 6, e = el * M_PI / 180;
+        bumps.push_back(c + o.key_radius_mm * Vec3(std::cos(e) * std::cos(t), std::cos(e) * std::sin(t), std::sin(e)));
+      }
+  const DistanceStats on_core = summarize(to_core.distances(bumps));
+  const std::vector<double> gaps = to_shell.distances(bumps);
+  std::printf("keys: male surface within %.4f mm of the core; gap to the shell %.4f..%.4f mm (clearance %.2f)\n", on_core.max,
+              *std::min_element(gaps.begin(), gaps.end()), *std::max_element(gaps.begin(), gaps.end()), o.printer.key_clearance_mm);
+  CHECK(on_core.max < 0.05);
+  for (double d : gaps) CHECK(d == Approx(o.printer.key_clearance_mm).margin(0.03));
+  // The appliance in the mold frame.
+  Mesh a = g.appliance;
+  for (Vec3& v : a.vertices) v = r.frame * v;
+  const SurfaceQuery to_appliance(a);
+  // Sprue and vents: they start inside the cavity and nothing of the shell is above them.
+  std::vector<Vec3> starts{r.sprue_bottom};
+  starts.insert(starts.end(), r.vent_bottoms.begin(), r.vent_bottoms.end());
+  REQUIRE(r.vent_bottoms.size() >= 1);
+  const auto up = to_shell.cast(starts, std::vector<Vec3>(starts.size(), Vec3::UnitZ()));
+  const auto near = to_appliance.distances(starts);
+  for (std::size_t k = 0; k < starts.size(); ++k) {
+    CHECK_FALSE(up[k].hit);   // open to the top
+    CHECK(near[k] < 0.35);    // at the cavity's ceiling
+  }
+  // Vents are at local high points of the cavity's ceiling: nothing of the appliance within 5 mm
+  // around a vent is higher.
+  for (const Vec3& v : r.vent_bottoms) {
+    double higher = 0;
+    for (const Vec3& p : a.vertices)
+      if ((p - v).head<2>().norm() < 5) higher = std::max(higher, p.z() - v.z());
+    CHECK(higher < 0.5);
+  }
+  std::printf("features: sprue at (%.1f, %.1f, %.1f), %zu vents, gutter %.2f ml; void %.2f ml = cavity %.2f + extras\n",
+              r.sprue_bottom.x(), r.sprue_bottom.y(), r.sprue_bottom.z(), r.vent_bottoms.size(), r.gutter_ml, r.void_ml,
+              r.appliance_ml);
+  CHECK(r.void_ml > r.appliance_ml + r.gutter_ml);
+}
+
+TEST_CASE("mold refuses an open appliance and one made on another face", "[mold]") {
+  const Made& g = generated();
+  Mesh open = g.appliance;
+  open.triangles.resize(open.triangles.size() - 10);
+  CHECK_THROWS_WITH(print::design_mold(open, g.face), Catch::Contains("not a closed"));
+  Mesh moved = g.appliance;
+  for (Vec3& v : moved.vertices) v += Vec3(0, 0, 8);
+  CHECK_THROWS_WITH(print::design_mold(moved, g.face), Catch::Contains("does not sit on this face"));
+  print::MoldOptions o;
+  o.keys = 2;
+  CHECK_THROWS_AS(print::design_mold(g.appliance, g.face, o), InputError);
+  // A build volume too small: a warning in the report, the parts still made.
+  o = bare();
+  o.printer = *print::find_printer("resin-small");
+  const print::Mold m = print::design_mold(g.appliance, g.face, o);
+  bool warned = false;
+  for (const auto& w : m.report.warnings) warned = warned || w.find("does not fit") != std::string::npos;
+  CHECK(warned);
+}
+
+TEST_CASE("mold on nefertiti.obj: the cavity is the appliance, both parts valid", "[shared][mold]") {
+  const auto dir = test::shared_scans();
+  if (!dir) return;
+  const io::Geometry face = io::read_mesh((*dir / "nefertiti.obj").string());
+  const Mesh appliance = make_appliance(face.mesh, ApplianceSpec{});
+  const print::Mold m = print::design_mold(appliance, face.mesh, bare());
+  check_parts(m);
+  double core = 0, shell = 0;
+  for (const NamedMesh& p : m.parts) (p.name == "core" ? core : shell) = *measure(p.mesh, {false}).volume_mm3 / 1000;
+  const double cavity = box_ml(m.report) - core - shell;
+  std::printf("nefertiti mold: cavity %.3f ml, appliance %.3f ml (%.3f %%); undercut %.0f mm² (frontal %.0f mm²), %zu regions\n", cavity,
+              m.report.appliance_ml, 100 * (cavity / m.report.appliance_ml - 1), m.report.undercut_area_mm2,
+              m.report.undercut_area_frontal_mm2, m.report.undercuts.size());
+  CHECK(cavity == Approx(m.report.appliance_ml).epsilon(0.01));
+}
