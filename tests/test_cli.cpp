@@ -276,3 +276,80 @@ TEST_CASE("cli: appliance, mirror and landmarks on the bundled example; bad spec
   CHECK(m.err.find("no defect found") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(out));
 }
+
+TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlicer accept; check reports them", "[cli][slicer]") {
+  const auto dir = test::temp_dir("cli-mold");
+  const std::string face = std::string(TRACECAST_SOURCE_DIR) + "/assets/example-face.ply";
+  const std::string piece = (dir / "nose.ply").string();
+  REQUIRE(run("appliance " + face + " -o " + piece + " --region nose --openings nostrils -q").code == 0);
+  const Run m = run("mold " + piece + " --face " + face + " -o " + (dir / "mold.3mf").string() + " --json");
+  INFO(m.err);
+  REQUIRE(m.code == 0);
+  const auto j = nlohmann::json::parse(m.out);
+  CHECK(j["files"].size() == 3);
+  CHECK(j["casting"]["silicone_g"].get<double>() > j["casting"]["cavity_ml"].get<double>());
+  // The 3MF holds two named objects in millimetres; each STL is one closed part.
+  const io::Geometry g3 = io::read_mesh((dir / "mold.3mf").string());
+  REQUIRE(g3.objects.size() == 2);
+  CHECK(g3.objects[0].name == "core");
+  CHECK(g3.objects[1].name == "shell");
+  const Run c = run("check " + (dir / "mold.3mf").string() + " --json");
+  CHECK(c.code == 0);
+  const auto cj = nlohmann::json::parse(c.out);
+  CHECK(cj["printable"] == true);
+  CHECK(cj["parts"].size() == 2);
+
+  const bool have_admesh = std::system("command -v admesh >/dev/null 2>&1") == 0;
+  const bool have_slicer = std::system("command -v prusa-slicer >/dev/null 2>&1") == 0;
+  if (!have_admesh || !have_slicer)
+    WARN("admesh or prusa-slicer is not installed: the slicer checks are skipped (apt-get install admesh prusa-slicer)");
+  for (const char* part : {"core", "shell"}) {
+    const std::string stl = (dir / (std::string("mold-") + part + ".stl")).string();
+    REQUIRE(std::filesystem::exists(stl));
+    if (have_admesh) {
+      FILE* p = ::popen(("admesh " + stl + " 2>&1").c_str(), "r");
+      REQUIRE(p);
+      std::string out;
+      std::array<char, 4096> buf;
+      std::size_t n;
+      while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+      ::pclose(p);
+      INFO(out);
+      CHECK(out.find("Total disconnected facets        :     0") != std::string::npos);
+      CHECK(out.find("Number of parts       :     1") != std::string::npos);
+    }
+    if (have_slicer) {
+      const std::string gcode = (dir / (std::string(part) + ".gcode")).string(), sl1 = (dir / (std::string(part) + ".sl1")).string();
+      CHECK(std::system(("prusa-slicer --export-gcode " + stl + " --output " + gcode + " >/dev/null 2>&1").c_str()) == 0);
+      CHECK(std::filesystem::exists(gcode));
+      // SLA with the resin profile's build plate (218 × 123 mm), supports off to keep the test short.
+      CHECK(std::system(("prusa-slicer --printer-technology SLA --export-sla " + stl + " --output " + sl1 +
+                         " --bed-shape 0x0,218x0,218x123,0x123 --display-width 218 --display-height 123"
+                         " --display-pixels-x 7680 --display-pixels-y 4320 --max-print-height 250 --no-supports-enable"
+                         " >/dev/null 2>&1")
+                            .c_str()) == 0);
+      CHECK(std::filesystem::exists(sl1));
+    }
+  }
+}
+
+TEST_CASE("cli: mold refuses an open appliance and a face it does not fit, writing nothing", "[cli]") {
+  const auto dir = test::temp_dir("cli-mold-bad");
+  const std::string face = std::string(TRACECAST_SOURCE_DIR) + "/assets/example-face.ply";
+  const std::string out = (dir / "m.3mf").string();
+  // An open surface as the "appliance".
+  CHECK(run("mold " + face + " --face " + face + " -o " + out).code == 3);
+  CHECK_FALSE(std::filesystem::exists(out));
+  // An appliance moved off the face.
+  const std::string piece = (dir / "nose.ply").string();
+  REQUIRE(run("appliance " + face + " -o " + piece + " --region nose --openings none -q").code == 0);
+  io::Geometry g = io::read_mesh(piece);
+  for (Vec3& v : g.mesh.vertices) v += Vec3(0, 0, 10);
+  io::write_mesh((dir / "moved.ply").string(), g.mesh);
+  const Run r = run("mold " + (dir / "moved.ply").string() + " --face " + face + " -o " + out);
+  CHECK(r.code == 3);
+  CHECK(r.err.find("does not sit on this face") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+  CHECK_FALSE(std::filesystem::exists(dir / "m-core.stl"));
+  CHECK(run("mold " + piece + " --face " + face + " -o " + (dir / "m.stl").string()).code == 3);  // must be .3mf
+}

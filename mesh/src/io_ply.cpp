@@ -131,9 +131,25 @@ RawGeometry read_ply(const std::filesystem::path& path, const std::string& bytes
   Encoding enc = Encoding::Ascii;
   bool have_format = false, have_end = false;
   std::vector<Element> elements;
+  std::optional<Unit> declared;
   while (!hdr.eof()) {
     const std::string_view kw = hdr.token();
-    if (kw.empty() || kw == "comment" || kw == "obj_info") {
+    if (kw == "comment") {
+      // "comment ... units: millimetres" (tracecast's own files; also "unit: mm" and the like)
+      // declares the unit.
+      bool next_is_unit = false;
+      while (!hdr.at_eol()) {
+        const std::string_view t = hdr.token();
+        if (next_is_unit) {
+          if (const auto u = parse_unit(std::string(t)); u && *u != Unit::Auto) declared = *u;
+          next_is_unit = false;
+        }
+        if (t == "units:" || t == "unit:" || t == "units" || t == "unit") next_is_unit = true;
+      }
+      hdr.next_line();
+      continue;
+    }
+    if (kw.empty() || kw == "obj_info") {
       hdr.next_line();
       continue;
     }
@@ -212,6 +228,7 @@ RawGeometry read_ply(const std::filesystem::path& path, const std::string& bytes
   ValueSource src(enc, data, path, hdr.line());
   src.set_file(path);
   RawGeometry out;
+  out.declared_unit = declared;
   Mesh& mesh = out.mesh;
   bool seen_vertex = false;
   std::size_t dropped_polygons = 0, dropped_strip_triangles = 0;
