@@ -48,23 +48,6 @@ nlohmann::json part_json(const print::PartCheck& c) {
           {"build_margin_mm", c.fit.margin_mm}};
 }
 
-//! Print poses: the core on its flat base, the shell turned over onto its flat top, side by side.
-std::vector<NamedMesh> print_layout(const std::vector<NamedMesh>& parts) {
-  std::vector<NamedMesh> out;
-  double x_next = 0;
-  for (const NamedMesh& p : parts) {
-    NamedMesh q = p;
-    if (q.name == "shell")
-      for (Vec3& v : q.mesh.vertices) v = Vec3(v.x(), -v.y(), -v.z());
-    const Aabb b = bounding_box(q.mesh);
-    const Vec3 shift(x_next - b.min.x(), -0.5 * (b.min.y() + b.max.y()), -b.min.z());
-    for (Vec3& v : q.mesh.vertices) v += shift;
-    x_next += b.extent().x() + 10.0;
-    out.push_back(std::move(q));
-  }
-  return out;
-}
-
 // ---- mold ----------------------------------------------------------------------------------
 
 struct MoldArgs {
@@ -92,7 +75,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   const print::MoldReport& r = mold.report;
   const print::SiliconeMix mix = print::silicone_to_mix(r.appliance_ml * 1000.0, a.density, a.waste);
   progress.stage("writing");
-  const std::vector<NamedMesh> laid = print_layout(mold.parts);
+  const std::vector<NamedMesh>& laid = mold.print_parts;
   const std::string stem = (out.parent_path() / out.stem()).string();
   std::vector<std::string> files{a.output};
   io::write_objects(out, laid);

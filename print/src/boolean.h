@@ -11,4 +11,8 @@ enum class BooleanOp { Union, Difference, Intersection };
 //! ProcessingError naming `what` if CGAL cannot build a valid result.
 Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what);
 
+//! Merges vertices closer than eps and drops the faces that collapse (and CGAL's degenerate-face
+//! repair after it), keeping the surface closed: removes the slivers a boolean can leave.
+Mesh remove_slivers(const Mesh& m, double eps);
+
 }  // namespace tracecast::print::detail

@@ -129,6 +129,13 @@ Mesh weld_close(const Mesh& m, double eps) {
 
 }  // namespace
 
+Mesh remove_slivers(const Mesh& m, double eps) {
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(weld_close(m, eps));
+  PMP::remove_degenerate_faces(sm);
+  sm.collect_garbage();
+  return cgal::from_surface_mesh(sm);
+}
+
 Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
   ExactMesh sa = to_exact(a), sb = to_exact(b), out;
   bool ok = false;
@@ -140,11 +147,7 @@ Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
   if (!ok) throw ProcessingError(fmt::format("mold: the boolean for {} failed (CGAL could not build a valid result)", what));
   // Rounding the exact result to doubles can flatten a sliver into a degenerate face; CGAL's
   // repair collapses those (exact predicates) so that the surface stays closed and manifold.
-  Mesh rounded = weld_close(from_exact(out), 1e-6);
-  cgal::SurfaceMesh sm = cgal::to_surface_mesh(rounded);
-  PMP::remove_degenerate_faces(sm);
-  sm.collect_garbage();
-  return cgal::from_surface_mesh(sm);
+  return remove_slivers(from_exact(out), 1e-6);
 }
 
 }  // namespace tracecast::print::detail

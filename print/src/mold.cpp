@@ -734,9 +734,28 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   r.sliver_ml = (keep_largest_piece(core) + keep_largest_piece(shell)) / 1000.0;
   const double box_ml = (r.box_max - r.box_min).prod() / 1000.0;
   r.void_ml = box_ml - volume(core) / 1000.0 - volume(shell) / 1000.0;
-  // Back to the print frame: the mold frame as is (pull = +z); x and y as built.
-  for (auto& [name, m] : {std::pair<const char*, Mesh*>{"core", &core}, {"shell", &shell}}) {
-    PartCheck c = check_part(name, *m, o.printer);
+  // Print pose: the core on its flat base, the shell turned over onto its flat top, side by side
+  // on the plate; slivers under a micrometre merged away and coordinates rounded to single
+  // precision (what STL and 3MF store), then every part checked as it will be written.
+  {
+    double x_next = 0;
+    for (auto& [name, m] : {std::pair<const char*, Mesh*>{"core", &core}, {"shell", &shell}}) {
+      Mesh q = detail::remove_slivers(*m, 1e-3);
+      if (std::string(name) == "shell")
+        for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
+      const Aabb b = bounding_box(q.vertices);
+      const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), -b.min.z());
+      for (Vec3& v : q.vertices) {
+        v += shift;
+        v = Vec3(static_cast<float>(v.x()), static_cast<float>(v.y()), static_cast<float>(v.z()));
+      }
+      x_next += std::ceil(b.extent().x()) + 10.0;
+      mold.print_parts.push_back({name, std::move(q)});
+    }
+  }
+  for (const NamedMesh& part : mold.print_parts) {
+    const std::string& name = part.name;
+    PartCheck c = check_part(name, part.mesh, o.printer);
     if (!c.closed || !c.manifold || !c.oriented || c.self_intersections > 0)
       throw ProcessingError(fmt::format("mold: the {} is not a valid solid (closed {}, manifold {}, oriented {}, {} crossing pairs)",
                                         name, c.closed, c.manifold, c.oriented, c.self_intersections));

@@ -83,7 +83,10 @@ struct MoldReport {
 };
 
 struct Mold {
-  std::vector<NamedMesh> parts;   //!< "core", "shell"
+  std::vector<NamedMesh> parts;        //!< "core", "shell", assembled, in the mold frame
+  std::vector<NamedMesh> print_parts;  //!< the same in print pose (core on its base, shell on its top,
+                                       //!< side by side, z = 0 on the plate), coordinates exact in
+                                       //!< single precision: what STL and 3MF store, and what was checked
   MoldReport report;
 };
 
