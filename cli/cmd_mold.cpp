@@ -110,7 +110,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
        {{"flash_land_mm", o.flash_land_mm}, {"gutter_width_mm", o.gutter_width_mm}, {"gutter_depth_mm", o.gutter_depth_mm},
         {"wall_mm", o.wall_mm}, {"keys", o.keys}, {"key_radius_mm", o.key_radius_mm},
         {"key_clearance_mm", o.printer.key_clearance_mm}, {"sprue_diameter_mm", o.sprue_diameter_mm},
-        {"vent_diameter_mm", o.vent_diameter_mm}, {"pry_slot_mm", o.pry_slot_mm}, {"resolution_mm", o.resolution_mm}}},
+        {"vent_diameter_mm", o.vent_diameter_mm}, {"pry_slot_mm", o.pry_slot_mm}, {"hollow_mm", o.hollow_mm}, {"resolution_mm", o.resolution_mm}}},
       {"mold_frame", {{"x", vec(r.frame.row(0).transpose())}, {"y", vec(r.frame.row(1).transpose())}, {"z", vec(r.frame.row(2).transpose())},
                       {"box_min_mm", vec(r.box_min)}, {"box_max_mm", vec(r.box_max)}, {"key_centres_mm", keys},
                       {"sprue_bottom_mm", vec(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
@@ -231,6 +231,9 @@ std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--vent", o.vent_diameter_mm, "Vent diameter, mm (0: none)")->check(CLI::Range(0.0, 5.0))->capture_default_str();
   sub.add_option("--max-vents", o.max_vents, "Most vents")->check(CLI::Range(0, 30))->capture_default_str();
   sub.add_option("--pry-slot", o.pry_slot_mm, "Pry slot width, mm (0: none)")->check(CLI::Range(0.0, 20.0))->capture_default_str();
+  sub.add_option("--hollow", o.hollow_mm, "Hollow each part leaving walls this thick, with two 3.5 mm drain holes (0: solid)")
+      ->check(CLI::Range(0.0, 20.0))
+      ->capture_default_str();
   sub.add_option("--resolution", o.resolution_mm, "Grid of the parting surface, mm")->check(CLI::Range(0.1, 5.0))->capture_default_str();
   sub.add_option("--density", a->density, "Silicone density, g/ml")->check(CLI::Range(0.5, 3.0))->capture_default_str();
   sub.add_option("--waste", a->waste, "Extra silicone mixed, as a fraction")->check(CLI::Range(0.0, 1.0))->capture_default_str();

@@ -161,3 +161,44 @@ TEST_CASE("mold on nefertiti.obj: the cavity is the appliance, both parts valid"
               m.report.undercut_area_frontal_mm2, m.report.undercuts.size());
   CHECK(cavity == Approx(m.report.appliance_ml).epsilon(0.01));
 }
+
+TEST_CASE("hollowed mold: closed parts with drain holes, walls kept around cavity and keys", "[mold]") {
+  const Mesh face = scan::SyntheticFace().mesh(1.0);
+  ApplianceSpec spec;
+  spec.region = RegionShape{"nose", {}, {}};
+  spec.openings = {RegionShape{"nostrils", {}, {}}};
+  const Mesh appliance = make_appliance(face, spec);
+  print::MoldOptions o;
+  const print::Mold solid = print::design_mold(appliance, face, o);
+  o.hollow_mm = 3.0;
+  const print::Mold hollow = print::design_mold(appliance, face, o);
+  check_parts(hollow);
+  Mesh a = appliance;
+  for (Vec3& v : a.vertices) v = hollow.report.frame * v;
+  for (std::size_t k = 0; k < 2; ++k) {
+    const Mesh& s = solid.parts[k].mesh;
+    const Mesh& h = hollow.parts[k].mesh;
+    const double vs = *measure(s, {false}).volume_mm3, vh = *measure(h, {false}).volume_mm3;
+    // The void's faces: those of the hollow part away from the solid part's surface.
+    const SurfaceQuery to_solid(s);
+    std::vector<Vec3> centres;
+    for (const Tri& t : h.triangles) centres.push_back((h.vertices[t[0]] + h.vertices[t[1]] + h.vertices[t[2]]) / 3);
+    const std::vector<double> d = to_solid.distances(centres);
+    Mesh inner;
+    inner.vertices = h.vertices;
+    for (std::size_t f = 0; f < h.triangles.size(); ++f)
+      if (d[f] > 0.5) inner.triangles.push_back(h.triangles[f]);
+    REQUIRE(inner.triangles.size() > 100);
+    const SurfaceQuery to_void(inner);
+    std::vector<Vec3> keys;
+    for (const Vec3& c : hollow.report.key_centres) keys.push_back(c + Vec3(0, 0, o.key_radius_mm));
+    const auto dc = to_void.distances(a.vertices);
+    const auto dk = to_void.distances(keys);
+    std::printf("hollow %s: resin %.1f -> %.1f ml; the void is at least %.2f mm from the cavity and %.2f mm from the key tops\n",
+                hollow.parts[k].name.c_str(), vs / 1000, vh / 1000, *std::min_element(dc.begin(), dc.end()),
+                *std::min_element(dk.begin(), dk.end()));
+    CHECK(vh < 0.7 * vs);
+    CHECK(*std::min_element(dc.begin(), dc.end()) >= 3.0 - 0.3);
+    CHECK(*std::min_element(dk.begin(), dk.end()) >= 3.0 - 0.3);
+  }
+}

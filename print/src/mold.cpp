@@ -693,6 +693,62 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       append(slots, box(lo, hi));
     }
   }
+  // Hollowing (resin printing): a closed void in each part, `hollow` mm inside every surface
+  // (heights min-/max-filtered over the wall's reach, on a 2 mm grid), clear of the keys, sprue
+  // and vents, with two drain holes through the face each part is printed on.
+  Mesh core_void, shell_void;
+  if (o.hollow_mm > 0) {
+    const double t = o.hollow_mm;
+    const int k = std::max(1, static_cast<int>(std::lround(2.0 / h)));
+    const int reach = static_cast<int>(std::ceil((t + k * h) / h));
+    const double inset = t + 4.0;  // pry slots reach 3 mm into the walls
+    const int i0 = static_cast<int>(std::ceil(inset / h)), j0 = i0;
+    const int ci = (nx - 1 - 2 * i0) / k + 1, cj = (ny - 1 - 2 * j0) / k + 1;
+    if (ci >= 4 && cj >= 4) {
+      // Core: under the lowest of its top (the skin under the appliance, the gutter) nearby.
+      Grid top(x0 + i0 * h, y0 + j0 * h, k * h, ci, cj), floor(x0 + i0 * h, y0 + j0 * h, k * h, ci, cj);
+      for (int b = 0; b < cj; ++b)
+        for (int a = 0; a < ci; ++a) {
+          const int fi = i0 + a * k, fj = j0 + b * k;
+          double lo = 1e300, hi = -1e300;
+          for (int dj = -reach; dj <= reach; ++dj)
+            for (int di = -reach; di <= reach; ++di) {
+              const int ii = std::clamp(fi + di, 0, nx - 1), jj = std::clamp(fj + dj, 0, ny - 1);
+              const std::size_t p = static_cast<std::size_t>(jj) * nx + ii;
+              const double in = in_top.v[p], out = out_top.v[p];
+              lo = std::min({lo, core_h.v[p], std::isnan(in) ? 1e300 : in});
+              hi = std::max({hi, shell_h.v[p], std::isnan(out) ? -1e300 : out});
+            }
+          // Keys: the shell's hollows rise to the key's top.
+          for (const Vec3& c : r.key_centres)
+            if ((Vec2(top.X(a), top.Y(b)) - c.head<2>()).norm() < o.key_radius_mm + t + k * h)
+              hi = std::max(hi, c.z() + o.key_radius_mm + o.printer.key_clearance_mm);
+          top.at(a, b) = lo - t;
+          floor.at(a, b) = hi + t;
+        }
+      core_void = heightfield_solid(top, z_bottom + t);
+      shell_void = heightfield_solid(floor, z_top - t);
+      // Keep clear of the sprue and vents (they cross the shell) by the wall.
+      Mesh keep_out;
+      if (o.sprue_diameter_mm > 0)
+        append(keep_out, cylinder(r.sprue_bottom.x(), r.sprue_bottom.y(), z_bottom - 5, z_top + 5, 0.5 * o.sprue_diameter_mm + t, 48));
+      for (const Vec3& v : r.vent_bottoms) append(keep_out, cylinder(v.x(), v.y(), z_bottom - 5, z_top + 5, 0.5 * o.vent_diameter_mm + t, 24));
+      if (!keep_out.triangles.empty())
+        shell_void = detail::boolean(shell_void, keep_out, detail::BooleanOp::Difference, "the shell's hollow around sprue and vents");
+      // Drain holes, 3.5 mm, at two opposite corners of each void.
+      const double dx = 0.5 * inset + 6, r_drain = 1.75;
+      Mesh core_drains, shell_drains;
+      for (const Vec2 at : {Vec2(r.box_min.x() + inset + dx, r.box_min.y() + inset + dx),
+                            Vec2(r.box_max.x() - inset - dx, r.box_max.y() - inset - dx)}) {
+        append(core_drains, cylinder(at.x() + 0.013, at.y() + 0.017, z_bottom - 1, z_bottom + t + 0.5, r_drain, 24));
+        append(shell_drains, cylinder(at.x() + 0.013, at.y() + 0.017, z_top - t - 0.5, z_top + 1, r_drain, 24));
+      }
+      core_void = detail::boolean(core_void, core_drains, detail::BooleanOp::Union, "the core's drain holes");
+      shell_void = detail::boolean(shell_void, shell_drains, detail::BooleanOp::Union, "the shell's drain holes");
+    } else {
+      r.warnings.push_back("the mold is too small to hollow");
+    }
+  }
   timer.lap("features");
 
   using detail::BooleanOp;
@@ -724,11 +780,13 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   core = detail::boolean(core, appl, BooleanOp::Difference, "the core minus the appliance");
   debug("core-appliance", core);
   if (!slots.triangles.empty()) core = detail::boolean(core, slots, BooleanOp::Difference, "the core's pry slots");
+  if (!core_void.triangles.empty()) core = detail::boolean(core, core_void, BooleanOp::Difference, "the core's hollow");
   timer.lap("core");
   shell = detail::boolean(shell, appl, BooleanOp::Difference, "the shell minus the appliance");
   append(cutters, female);
   append(cutters, slots);
   if (!cutters.triangles.empty()) shell = detail::boolean(shell, cutters, BooleanOp::Difference, "the shell's keys, sprue and vents");
+  if (!shell_void.triangles.empty()) shell = detail::boolean(shell, shell_void, BooleanOp::Difference, "the shell's hollow");
   timer.lap("shell");
 
   r.sliver_ml = (keep_largest_piece(core) + keep_largest_piece(shell)) / 1000.0;

@@ -39,6 +39,7 @@ struct MoldOptions {
   int max_vents = 6;
   double pry_slot_mm = 5.0;             //!< 0: none
   double resolution_mm = 0.5;           //!< grid of the parting surface
+  double hollow_mm = 0;                 //!< hollow each part, leaving walls this thick, with two drain holes (0: solid)
   double rigid_undercut_mm = 3.0;       //!< undercuts deeper than this are flagged rigid
   PrinterProfile printer = *find_printer("resin");
 };
