@@ -44,7 +44,9 @@ int run_synth_scan(const SynthScanOptions& o, const GlobalOptions& g) {
   sim.unit = *parse_unit(o.unit);
   sim.views = scan::views_around(bounding_box(truth), o.yaw_deg);
   const scan::SimulatedScan s = scan::simulate_scan(truth, sim);
-  io::write_point_cloud(o.output, s.cloud);
+  io::WriteOptions wo;
+  wo.declare_mm = false;  // a scanner that does not say its unit: the reader has to work it out
+  io::write_point_cloud(o.output, s.cloud, wo);
   const std::size_t outliers = static_cast<std::size_t>(std::count(s.outlier.begin(), s.outlier.end(), 1));
   if (g.json)
     print_json({{"output", o.output}, {"points", s.cloud.size()}, {"outliers", outliers}, {"unit", o.unit}});

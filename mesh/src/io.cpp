@@ -208,7 +208,7 @@ void write_objects(const std::filesystem::path& path, const std::vector<NamedMes
   };
   std::string bytes;
   switch (f) {
-    case Format::Ply: bytes = detail::ply_bytes(merged(), options.ascii, options.double_precision); break;
+    case Format::Ply: bytes = detail::ply_bytes(merged(), options.ascii, options.double_precision, options.declare_mm); break;
     case Format::Stl: bytes = detail::stl_bytes(merged(), options.ascii); break;
     case Format::Obj: bytes = detail::obj_bytes(objects); break;
     case Format::ThreeMf: bytes = detail::threemf_bytes(objects, path); break;
@@ -232,7 +232,7 @@ void write_point_cloud(const std::filesystem::path& path, const PointCloud& clou
   m.normals = cloud.normals;
   m.colors = cloud.colors;
   check_for_output(m, path);
-  write_file_atomically(path, f == Format::Ply ? detail::ply_bytes(m, options.ascii, options.double_precision)
+  write_file_atomically(path, f == Format::Ply ? detail::ply_bytes(m, options.ascii, options.double_precision, options.declare_mm)
                                                : detail::xyz_bytes(cloud));
 }
 

@@ -214,7 +214,7 @@ struct ThreeMfInfo {
 ThreeMfInfo read_3mf_info(const std::filesystem::path& path);
 
 // Writers: return the file's bytes (mm in, file units out).
-std::string ply_bytes(const Mesh& mesh, bool ascii, bool double_precision);
+std::string ply_bytes(const Mesh& mesh, bool ascii, bool double_precision, bool declare_mm = true);
 std::string stl_bytes(const Mesh& mesh, bool ascii);
 std::string obj_bytes(const std::vector<NamedMesh>& objects);
 std::string threemf_bytes(const std::vector<NamedMesh>& objects, const std::filesystem::path& for_errors);

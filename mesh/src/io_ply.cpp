@@ -347,11 +347,11 @@ void put(std::string& out, T v) {
 std::uint8_t to_byte(double c) { return static_cast<std::uint8_t>(std::lround(std::clamp(c, 0.0, 1.0) * 255.0)); }
 }  // namespace
 
-std::string ply_bytes(const Mesh& mesh, bool ascii, bool double_precision) {
+std::string ply_bytes(const Mesh& mesh, bool ascii, bool double_precision, bool declare_mm) {
   std::string out;
   const char* coord = double_precision ? "double" : "float";
-  out += fmt::format("ply\nformat {} 1.0\ncomment written by tracecast; units: millimetres\n",
-                     ascii ? "ascii" : "binary_little_endian");
+  out += fmt::format("ply\nformat {} 1.0\ncomment written by tracecast{}\n", ascii ? "ascii" : "binary_little_endian",
+                     declare_mm ? "; units: millimetres" : "");
   out += fmt::format("element vertex {}\nproperty {} x\nproperty {} y\nproperty {} z\n", mesh.vertices.size(), coord,
                      coord, coord);
   if (mesh.has_normals()) out += "property float nx\nproperty float ny\nproperty float nz\n";

@@ -272,6 +272,34 @@ double keep_largest_piece(Mesh& m) {
   return dropped;
 }
 
+//! Removes crossings left by rounding (tiny triangles folded over a neighbour on a nearly flat
+//! patch): the shortest edge of every triangle involved is collapsed to its midpoint, and the
+//! mesh is cleaned, until none is left (or `rounds` is spent). Returns the pairs left.
+std::size_t collapse_crossings(Mesh& m, int rounds) {
+  for (int round = 0; round < rounds; ++round) {
+    const auto pairs = self_intersecting_pairs(m);
+    if (pairs.empty()) return 0;
+    std::vector<char> used(m.vertices.size(), 0);
+    for (const auto& [a, b] : pairs)
+      for (std::size_t f : {a, b}) {
+        const Tri& t = m.triangles[f];
+        int k = 0;
+        double best = 1e300;
+        for (int e = 0; e < 3; ++e) {
+          const double l = (m.vertices[t[e]] - m.vertices[t[(e + 1) % 3]]).squaredNorm();
+          if (l < best) best = l, k = e;
+        }
+        const auto u = static_cast<std::size_t>(t[k]), v = static_cast<std::size_t>(t[(k + 1) % 3]);
+        if (used[u] || used[v]) continue;  // one collapse per vertex per round
+        used[u] = used[v] = 1;
+        const Vec3 mid = 0.5 * (m.vertices[u] + m.vertices[v]);
+        m.vertices[u] = m.vertices[v] = Vec3(static_cast<float>(mid.x()), static_cast<float>(mid.y()), static_cast<float>(mid.z()));
+      }
+    m = detail::remove_slivers(m, 1e-9);  // merges the collapsed pairs, drops the faces they flatten
+  }
+  return self_intersecting_pairs(m).size();
+}
+
 struct Timer {
   std::vector<std::pair<std::string, double>>& out;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
@@ -798,15 +826,17 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   {
     double x_next = 0;
     for (auto& [name, m] : {std::pair<const char*, Mesh*>{"core", &core}, {"shell", &shell}}) {
+      // Rounding can still fold a tiny triangle over its neighbour: collapse those.
       Mesh q = detail::remove_slivers(*m, 1e-3);
       if (std::string(name) == "shell")
         for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
       const Aabb b = bounding_box(q.vertices);
-      const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), -b.min.z());
+      const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
       for (Vec3& v : q.vertices) {
         v += shift;
         v = Vec3(static_cast<float>(v.x()), static_cast<float>(v.y()), static_cast<float>(v.z()));
       }
+      collapse_crossings(q, 8);
       x_next += std::ceil(b.extent().x()) + 10.0;
       mold.print_parts.push_back({name, std::move(q)});
     }

@@ -71,6 +71,8 @@ struct WriteOptions {
   std::optional<Format> format;  //!< overrides the extension
   bool ascii = false;            //!< PLY and STL: text instead of binary
   bool double_precision = false; //!< PLY: store coordinates as double (lossless) instead of float
+  bool declare_mm = true;        //!< PLY: a "units: millimetres" comment (which tracecast's reader honours);
+                                 //!< off for data deliberately in another unit (simulated scans)
 };
 
 void write_mesh(const std::filesystem::path& path, const Mesh& mesh, const WriteOptions& options = {});
