@@ -13,40 +13,29 @@ namespace tracecast::cli {
 
 namespace {
 
-nlohmann::json vec(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
-
-Vec3 parse_direction(const std::string& s, const char* option) {
-  std::stringstream ss(s);
-  Vec3 v;
-  char c1 = 0, c2 = 0;
-  if (!(ss >> v.x() >> c1 >> v.y() >> c2 >> v.z()) || c1 != ',' || c2 != ',' || !(v.norm() > 0) || !v.allFinite())
-    throw InputError(fmt::format("{} must be three numbers X,Y,Z, not all zero (got '{}')", option, s));
-  return v.normalized();
-}
-
 nlohmann::json face_json(const FaceAnalysis& f) {
   const Landmarks& l = f.landmarks;
   return {{"symmetry_plane",
-           {{"normal", vec(f.plane.normal)},
+           {{"normal", json_vec(f.plane.normal)},
             {"offset_mm", f.plane.offset},
             {"fit_rms_mm", f.plane.rms_mm},
             {"inlier_fraction", f.plane.inlier_fraction}}},
           {"frame",
-           {{"origin_mm", vec(f.frame.origin)},
-            {"x_left", vec(f.frame.axes.col(0))},
-            {"y_up", vec(f.frame.axes.col(1))},
-            {"z_front", vec(f.frame.axes.col(2))},
+           {{"origin_mm", json_vec(f.frame.origin)},
+            {"x_left", json_vec(f.frame.axes.col(0))},
+            {"y_up", json_vec(f.frame.axes.col(1))},
+            {"z_front", json_vec(f.frame.axes.col(2))},
             {"front_from", f.front_source}}},
           {"landmarks_mm",
-           {{"nose_tip", vec(l.nose_tip)},
-            {"eye_left", vec(l.eye_left)},
-            {"eye_right", vec(l.eye_right)},
-            {"inner_eye_left", vec(l.inner_eye_left)},
-            {"inner_eye_right", vec(l.inner_eye_right)},
-            {"mouth_center", vec(l.mouth_center)},
-            {"mouth_left", vec(l.mouth_left)},
-            {"mouth_right", vec(l.mouth_right)},
-            {"chin", vec(l.chin)}}}};
+           {{"nose_tip", json_vec(l.nose_tip)},
+            {"eye_left", json_vec(l.eye_left)},
+            {"eye_right", json_vec(l.eye_right)},
+            {"inner_eye_left", json_vec(l.inner_eye_left)},
+            {"inner_eye_right", json_vec(l.inner_eye_right)},
+            {"mouth_center", json_vec(l.mouth_center)},
+            {"mouth_left", json_vec(l.mouth_left)},
+            {"mouth_right", json_vec(l.mouth_right)},
+            {"chin", json_vec(l.chin)}}}};
 }
 
 nlohmann::json thickness_json(const ThicknessStats& s) {

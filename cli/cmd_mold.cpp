@@ -15,17 +15,6 @@ namespace tracecast::cli {
 
 namespace {
 
-nlohmann::json vec(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
-
-Vec3 parse_vec(const std::string& s, const char* option) {
-  std::stringstream ss(s);
-  Vec3 v;
-  char c1 = 0, c2 = 0;
-  if (!(ss >> v.x() >> c1 >> v.y() >> c2 >> v.z()) || c1 != ',' || c2 != ',' || !(v.norm() > 0) || !v.allFinite())
-    throw InputError(fmt::format("{} must be three numbers X,Y,Z, not all zero (got '{}')", option, s));
-  return v.normalized();
-}
-
 print::PrinterProfile printer_named(const std::string& name) {
   const auto p = print::find_printer(name);
   if (!p) throw InputError(fmt::format("unknown printer '{}' (resin, resin-small, fdm)", name));
@@ -43,7 +32,7 @@ nlohmann::json part_json(const print::PartCheck& c) {
           {"min_wall_mm", c.min_wall_mm},
           {"thin_samples", c.thin_samples},
           {"fits_build_volume", c.fit.fits},
-          {"print_size_mm", vec(c.fit.size_mm)},
+          {"print_size_mm", json_vec(c.fit.size_mm)},
           {"print_axes", c.fit.axes},
           {"build_margin_mm", c.fit.margin_mm}};
 }
@@ -62,8 +51,8 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   if (out.extension() != ".3mf") throw InputError(fmt::format("{}: the mold is written as a .3mf file (plus one STL per part)", a.output));
   print::MoldOptions o = a.options;
   o.printer = printer_named(a.printer);
-  if (!a.pull.empty()) o.pull = parse_vec(a.pull, "--pull");
-  if (!a.front.empty()) o.front = parse_vec(a.front, "--front");
+  if (!a.pull.empty()) o.pull = parse_direction(a.pull, "--pull");
+  if (!a.front.empty()) o.front = parse_direction(a.front, "--front");
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
   Progress progress(g, 3);
@@ -90,12 +79,12 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   }
   nlohmann::json undercuts = nlohmann::json::array();
   for (const auto& u : r.undercuts)
-    undercuts.push_back({{"surface", u.surface}, {"centroid_mm", vec(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
+    undercuts.push_back({{"surface", u.surface}, {"centroid_mm", json_vec(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
   nlohmann::json parts = nlohmann::json::array();
   for (const auto& c : r.parts) parts.push_back(part_json(c));
   nlohmann::json keys = nlohmann::json::array(), vents = nlohmann::json::array();
-  for (const Vec3& k : r.key_centres) keys.push_back(vec(k));
-  for (const Vec3& v : r.vent_bottoms) vents.push_back(vec(v));
+  for (const Vec3& k : r.key_centres) keys.push_back(json_vec(k));
+  for (const Vec3& v : r.vent_bottoms) vents.push_back(json_vec(v));
   nlohmann::json timings = nlohmann::json::object();
   for (const auto& [step, s] : r.timings) timings[step] = s;
   const nlohmann::json j = {
@@ -103,7 +92,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
       {"face", a.face},
       {"files", files},
       {"printer", o.printer.name},
-      {"pull", {{"direction", vec(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
+      {"pull", {{"direction", json_vec(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
                 {"frontal_undercut_area_mm2", r.undercut_area_frontal_mm2}}},
       {"undercuts", undercuts},
       {"options",
@@ -111,9 +100,9 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
         {"wall_mm", o.wall_mm}, {"keys", o.keys}, {"key_radius_mm", o.key_radius_mm},
         {"key_clearance_mm", o.printer.key_clearance_mm}, {"sprue_diameter_mm", o.sprue_diameter_mm},
         {"vent_diameter_mm", o.vent_diameter_mm}, {"pry_slot_mm", o.pry_slot_mm}, {"hollow_mm", o.hollow_mm}, {"resolution_mm", o.resolution_mm}}},
-      {"mold_frame", {{"x", vec(r.frame.row(0).transpose())}, {"y", vec(r.frame.row(1).transpose())}, {"z", vec(r.frame.row(2).transpose())},
-                      {"box_min_mm", vec(r.box_min)}, {"box_max_mm", vec(r.box_max)}, {"key_centres_mm", keys},
-                      {"sprue_bottom_mm", vec(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
+      {"mold_frame", {{"x", json_vec(r.frame.row(0).transpose())}, {"y", json_vec(r.frame.row(1).transpose())}, {"z", json_vec(r.frame.row(2).transpose())},
+                      {"box_min_mm", json_vec(r.box_min)}, {"box_max_mm", json_vec(r.box_max)}, {"key_centres_mm", keys},
+                      {"sprue_bottom_mm", json_vec(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
       {"casting",
        {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
         {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},

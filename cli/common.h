@@ -71,5 +71,9 @@ void print_json(const nlohmann::json& j);
 CLI::Option* add_units_option(CLI::App& sub, std::string& units, const std::string& whose);
 //! Distance statistics as the reports write them (mm).
 nlohmann::json distance_stats_json(const DistanceStats& s);
+//! A point or direction as a JSON array [x, y, z].
+nlohmann::json json_vec(const Vec3& v);
+//! "X,Y,Z" (not all zero) as a unit vector; InputError naming `option` otherwise.
+Vec3 parse_direction(const std::string& text, const char* option);
 
 }  // namespace tracecast::cli

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -19,6 +18,7 @@
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/repair.h"
 
@@ -424,19 +424,9 @@ Mesh assemble(const Patch& p, const std::vector<Vec3>& outer) {
   return s;
 }
 
-struct Timer {
-  std::vector<std::pair<std::string, double>>& out;
-  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  void lap(const char* step) {
-    const auto now = std::chrono::steady_clock::now();
-    out.emplace_back(step, std::chrono::duration<double>(now - t0).count());
-    t0 = now;
-  }
-};
-
 Mesh build_solid(const Mesh& face, const Field& field, const std::function<double(const Vec2&)>& base_thickness,
                  const ApplianceSpec& spec, const Mesh* sculpt, ApplianceReport& r) {
-  Timer timer{r.timings};
+  StepTimer timer(r.timings);
   const double h = spec.resolution_mm, band = spec.feather_band_mm, e = spec.edge_thickness_mm;
   Patch p = cut_patch(face, field, r.face, h, band);
   timer.lap("region");
@@ -802,9 +792,9 @@ Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* scu
   validate(face, "face");
   if (face.triangles.size() < 100) throw InputError("the face has fewer than 100 triangles");
   ApplianceReport r;
-  auto t0 = std::chrono::steady_clock::now();
+  StepTimer timer(r.timings);
   r.face = analyze_face(face, spec.face);
-  r.timings.emplace_back("landmarks", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  timer.lap("landmarks");
   const Shape region = make_shape(spec.region, r.face, 0, Use::region, &face);
   std::vector<Shape> openings;
   for (const auto& o : spec.openings) openings.push_back(make_shape(o, r.face, spec.opening_margin_mm, Use::opening, &face));

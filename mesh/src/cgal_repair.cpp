@@ -10,7 +10,6 @@
 #include <open3d/geometry/TriangleMesh.h>
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 
 #include "tracecast/mesh/cgal.h"
@@ -18,6 +17,7 @@
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/open3d.h"
 #include "tracecast/mesh/repair.h"
+#include "tracecast/mesh/step_timer.h"
 
 namespace tracecast {
 
@@ -25,12 +25,8 @@ namespace PMP = CGAL::Polygon_mesh_processing;
 
 Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out) {
   RepairReport r;
-  auto t0 = std::chrono::steady_clock::now();
-  auto lap = [&](const char* step) {
-    const auto now = std::chrono::steady_clock::now();
-    r.timings.emplace_back(step, std::chrono::duration<double>(now - t0).count());
-    t0 = now;
-  };
+  StepTimer timer(r.timings);
+  auto lap = [&](const char* step) { timer.lap(step); };
   validate(input, "mesh to repair");
   r.vertices_in = input.vertices.size();
   r.faces_in = input.triangles.size();

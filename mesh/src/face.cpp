@@ -35,12 +35,6 @@ struct SplitMix {
   }
 };
 
-struct SingleThreaded {  // Open3D's ICP sums in thread order: one thread keeps results reproducible
-  int before = omp_get_max_threads();
-  SingleThreaded() { omp_set_num_threads(1); }
-  ~SingleThreaded() { omp_set_num_threads(before); }
-};
-
 Eigen::Matrix4d reflection(const Vec3& n, double d) {
   Eigen::Matrix4d S = Eigen::Matrix4d::Identity();
   S.block<3, 3>(0, 0) -= 2.0 * n * n.transpose();
@@ -354,7 +348,7 @@ SymmetryPlane estimate_symmetry_plane(const Mesh& mesh, const SymmetryOptions& o
   namespace reg = open3d::pipelines::registration;
   if (mesh.triangles.size() < 100) throw InputError("symmetry plane: the surface has fewer than 100 triangles");
   open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
-  const SingleThreaded one_thread;
+  const OpenMPSingleThread one_thread;
   const PointCloud samples = sample_surface(mesh, o.samples, o.seed);
   if (samples.size() < 100) throw InputError("symmetry plane: the surface has no area");
   auto target = to_open3d(samples);

@@ -3,6 +3,8 @@
 
 #include "tracecast/mesh/open3d.h"
 
+#include <omp.h>
+
 namespace tracecast {
 
 std::shared_ptr<open3d::geometry::TriangleMesh> to_open3d(const Mesh& mesh) {
@@ -42,5 +44,8 @@ PointCloud from_open3d(const open3d::geometry::PointCloud& in) {
   validate(c, "point cloud from Open3D");
   return c;
 }
+
+OpenMPSingleThread::OpenMPSingleThread() : before_(omp_get_max_threads()) { omp_set_num_threads(1); }
+OpenMPSingleThread::~OpenMPSingleThread() { omp_set_num_threads(before_); }
 
 }  // namespace tracecast

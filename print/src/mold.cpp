@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +14,7 @@
 #include "boolean.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/measure.h"
 
@@ -300,16 +300,6 @@ std::size_t collapse_crossings(Mesh& m, int rounds) {
   return self_intersecting_pairs(m).size();
 }
 
-struct Timer {
-  std::vector<std::pair<std::string, double>>& out;
-  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  void lap(const char* step) {
-    const auto now = std::chrono::steady_clock::now();
-    out.emplace_back(step, std::chrono::duration<double>(now - t0).count());
-    t0 = now;
-  }
-};
-
 }  // namespace
 
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer) {
@@ -356,7 +346,7 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
 Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
   Mold mold;
   MoldReport& r = mold.report;
-  Timer timer{r.timings};
+  StepTimer timer(r.timings);
   validate(appliance, "appliance");
   validate(face, "face");
   if (o.keys != 0 && o.keys < 3) throw InputError("mold: use 0 or at least 3 registration keys");

@@ -77,19 +77,13 @@ double median_spacing(const O3Cloud& c) {
   return d[d.size() / 2];
 }
 
-struct SingleThreaded {
-  int before = omp_get_max_threads();
-  SingleThreaded() { omp_set_num_threads(1); }
-  ~SingleThreaded() { omp_set_num_threads(before); }
-};
-
 }  // namespace
 
 Registration register_views(const std::vector<PointCloud>& views, const RegistrationOptions& o) {
   open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
   // Open3D's RANSAC draws from one generator shared by its OpenMP threads, and its ICP sums in
   // thread order: one thread makes the result a function of the input and the seed alone.
-  const SingleThreaded one_thread;
+  const OpenMPSingleThread one_thread;
   if (views.size() < 2) throw InputError("registration needs at least two views");
   Registration out;
   std::vector<std::shared_ptr<O3Cloud>> clean;

@@ -20,4 +20,18 @@ std::shared_ptr<open3d::geometry::PointCloud> to_open3d(const PointCloud& cloud)
 Mesh from_open3d(const open3d::geometry::TriangleMesh& mesh);
 PointCloud from_open3d(const open3d::geometry::PointCloud& cloud);
 
+//! While alive, Open3D's OpenMP loops run on one thread: its RANSAC draws from one generator
+//! shared by its threads and its ICP sums in thread order, so one thread makes their results a
+//! function of the input and the seed alone.
+class OpenMPSingleThread {
+ public:
+  OpenMPSingleThread();
+  ~OpenMPSingleThread();
+  OpenMPSingleThread(const OpenMPSingleThread&) = delete;
+  OpenMPSingleThread& operator=(const OpenMPSingleThread&) = delete;
+
+ private:
+  int before_;
+};
+
 }  // namespace tracecast
