@@ -35,7 +35,9 @@ nlohmann::json face_json(const FaceAnalysis& f) {
             {"mouth_center", json_vec(l.mouth_center)},
             {"mouth_left", json_vec(l.mouth_left)},
             {"mouth_right", json_vec(l.mouth_right)},
-            {"chin", json_vec(l.chin)}}}};
+            {"chin", json_vec(l.chin)},
+            {"nostrils", l.nostrils_found ? nlohmann::json{{"left", json_vec(l.nostril_left)}, {"right", json_vec(l.nostril_right)}}
+                                          : nlohmann::json(nullptr)}}}};
 }
 
 nlohmann::json thickness_json(const ThicknessStats& s) {

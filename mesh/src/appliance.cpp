@@ -127,8 +127,13 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
       s.polys.push_back(zone ? superellipse(eye_centre(e), 0.45 * E, 0.32 * E)
                              : superellipse(eye_centre(e), 0.2 * E + margin, 0.1 * E + margin));
   } else if (p == "nostrils") {
-    for (double side : {1.0, -1.0})
-      s.polys.push_back(superellipse({side * 0.1 * E, -0.17 * u}, 0.055 * E + margin, 0.04 * E + margin));
+    if (L.nostrils_found) {  // the hollows found, or the usual proportions
+      for (const Vec3& n : {L.nostril_left, L.nostril_right})
+        s.polys.push_back(superellipse({n.x(), n.y()}, 0.055 * E + margin, 0.04 * E + margin));
+    } else {
+      for (double side : {1.0, -1.0})
+        s.polys.push_back(superellipse({side * 0.1 * E, -0.17 * u}, 0.055 * E + margin, 0.04 * E + margin));
+    }
   } else if (p == "mouth") {
     const double half = std::max(0.5 * (L.mouth_left - L.mouth_right).norm(), 0.2 * E);
     s.polys.push_back(zone ? superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + 8, 0.25 * u + 6)

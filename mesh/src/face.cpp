@@ -263,6 +263,29 @@ Found find_landmarks(const DepthMap& m) {
         (dir * s > 0 ? lm.mouth_left : lm.mouth_right) = L(idx(i, mj));
       }
     }
+    // Nostrils: the deepest fine-scale hollows beside the midline, between the nose tip and a
+    // third of the way to the mouth, if they are real holes (over 1.5 mm deep at 4 mm scale).
+    {
+      const double gap = std::abs(Y(static_cast<int>(mouth / W)) - ny);
+      std::size_t hole[2] = {SIZE_MAX, SIZE_MAX};
+      for (int j = 0; j < H; ++j)
+        for (int i = 0; i < W; ++i) {
+          const std::size_t p = idx(i, j);
+          const double dx = X(i) - nx, down = -s * (Y(j) - ny);
+          if (!in[p] || std::abs(dx) < 1.5 || std::abs(dx) > 18 || down < 0 || down > 0.45 * gap) continue;
+          const int side = s * dx > 0 ? 0 : 1;
+          if (hole[side] == SIZE_MAX || D4(p) < D4(hole[side])) hole[side] = p;
+        }
+      if (hole[0] != SIZE_MAX && hole[1] != SIZE_MAX && D4(hole[0]) < -1.5 && D4(hole[1]) < -1.5) {
+        // Made symmetric about the nose tip (one nostril's deepest point is often deeper in).
+        const Vec3 a = L(hole[0]), b = L(hole[1]), tip = L(nose);
+        const double half = 0.5 * (std::abs(a.x() - tip.x()) + std::abs(b.x() - tip.x()));
+        const double y = 0.5 * (a.y() + b.y()), z = 0.5 * (a.z() + b.z());
+        lm.nostrils_found = true;
+        lm.nostril_left = Vec3(tip.x() + half, y, z);
+        lm.nostril_right = Vec3(tip.x() - half, y, z);
+      }
+    }
     // Chin: the strongest protrusion on the midline 10–60 mm below the mouth.
     std::size_t chin = SIZE_MAX;
     const double my = Y(static_cast<int>(mouth / W));
@@ -547,7 +570,7 @@ FaceAnalysis analyze_face(const Mesh& mesh, const FaceOptions& o) {
   // Move the origin to the nose tip.
   const Vec3 tip_world = f.to_world(lm.nose_tip);
   for (Vec3* p : {&lm.nose_tip, &lm.eye_left, &lm.eye_right, &lm.inner_eye_left, &lm.inner_eye_right, &lm.mouth_center,
-                  &lm.mouth_left, &lm.mouth_right, &lm.chin})
+                  &lm.mouth_left, &lm.mouth_right, &lm.chin, &lm.nostril_left, &lm.nostril_right})
     *p = f.to_local(f.to_world(*p)) - f.to_local(tip_world);
   f.origin = tip_world;
   out.frame = f;

@@ -52,6 +52,8 @@ struct Landmarks {
   Vec3 mouth_center = Vec3::Zero();
   Vec3 mouth_left = Vec3::Zero(), mouth_right = Vec3::Zero();
   Vec3 chin = Vec3::Zero();
+  bool nostrils_found = false;                                      //!< both nostrils seen as hollows
+  Vec3 nostril_left = Vec3::Zero(), nostril_right = Vec3::Zero();  //!< deepest point of each (when found)
   double eye_distance() const { return (eye_left - eye_right).norm(); }
 };
 
