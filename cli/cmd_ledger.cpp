@@ -29,6 +29,8 @@ struct LedgerArgs {
   // release / export
   std::string piece_id, released_by, note, output;
   bool accepted = false, rejected = false, csv = false;
+  // import
+  std::string other;
 };
 
 std::string csv_field(const nlohmann::json& v) {
@@ -134,6 +136,18 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
     say(g, {{"ledger", lp}, {"signing_key", kp}, {"created_signing_key", created_key}, {"public_key", key.public_hex()}},
         fmt::format("created {} for maker {} ({}); {} signing key {} (public key {})", lp, a->maker, a->name,
                     created_key ? "new" : "existing", kp, key.public_hex()));
+    return static_cast<int>(kOk);
+  });
+
+  CLI::App* import = sub.add_subcommand("import", "Import another workshop's ledger: its chain stays verifiable, its pieces findable here");
+  common(import, true);
+  import->add_option("OTHER", a->other, "The other workshop's ledger file")->required();
+  on(import, [a, &g] {
+    const auto key = signing_key(*a);
+    const ledger::ImportResult r = ledger::Ledger::open(ledger_path(*a), &key).import_from(a->other);
+    const nlohmann::json j = {{"workshop", r.workshop}, {"maker", r.maker}, {"added", r.added}, {"total", r.total}};
+    say(g, j, fmt::format("{}: imported {} new entries of workshop {}… (maker {}); {} held in all", ledger_path(*a), r.added,
+                          r.workshop.substr(0, 16), r.maker, r.total));
     return static_cast<int>(kOk);
   });
 

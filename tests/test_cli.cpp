@@ -353,3 +353,22 @@ TEST_CASE("cli: mold refuses an open appliance and a face it does not fit, writi
   CHECK_FALSE(std::filesystem::exists(dir / "m-core.stl"));
   CHECK(run("mold " + piece + " --face " + face + " -o " + (dir / "m.stl").string()).code == 3);  // must be .3mf
 }
+
+TEST_CASE("cli: ledger import of another workshop's ledger, then both verify", "[cli]") {
+  const auto dir = test::temp_dir("cli-ledger-import");
+  auto at = [&](const std::string& name) {
+    return "env TRACECAST_LEDGER=" + (dir / (name + ".ledger")).string() + " TRACECAST_SIGNING_KEY=" + (dir / (name + ".sign")).string() + " ";
+  };
+  REQUIRE(run_env(at("a"), "ledger init --maker 1 --name A -q").code == 0);
+  REQUIRE(run_env(at("b"), "ledger init --maker 2 --name B -q").code == 0);
+  REQUIRE(run_env(at("b"), "ledger subject S-9 -q").code == 0);
+  const Run r = run_env(at("a"), "ledger import " + (dir / "b.ledger").string() + " --json");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["maker"] == 2);
+  CHECK(j["added"] == 2);  // workshop entry and the subject
+  CHECK(run_env(at("a"), "ledger verify -q").code == 0);
+  CHECK(run_env(at("a"), "ledger import " + (dir / "a.ledger").string()).code == 3);  // its own ledger
+  CHECK(run_env(at("a"), "ledger import " + (dir / "missing.ledger").string()).code == 3);
+}

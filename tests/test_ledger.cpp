@@ -257,3 +257,55 @@ TEST_CASE("device history record: pieces, consents, releases and quantities of a
   CHECK(h["ledger"]["verified"] == true);
   CHECK_THROWS_AS(l.device_history(77), InputError);
 }
+
+TEST_CASE("importing another workshop's ledger keeps both chains verifiable and its pieces findable", "[ledger]") {
+  Fixture a("ledger-import-a");
+  const auto dir_b = test::temp_dir("ledger-import-b");
+  const auto file_b = dir_b / "other.ledger";
+  const SigningKey key_b = SigningKey::generate();
+  Ledger::create(file_b, key_b, 7, "Other workshop");
+  std::uint64_t piece_b = 0;
+  {
+    Ledger b = Ledger::open(file_b, &key_b);
+    b.add_subject("T-1");
+    b.add_consent("T-1", Use::Medical, "2099-12-31", kDoc, "T-1 in person");
+    const std::uint32_t run = b.open_run(Use::Medical, "Clinic", "Dr B", "opb");
+    piece_b = b.record_piece(run, "T-1", "0123456789abcdef", {{"note", "prosthesis"}}).id;
+  }
+  Ledger la = Ledger::open(a.file, &a.key);
+  const ImportResult first = la.import_from(file_b);
+  CHECK(first.maker == 7);
+  CHECK(first.added == first.total);
+  CHECK(la.verify().ok);
+  const auto found = la.find_piece(piece_b);
+  REQUIRE(found);
+  CHECK(found->workshop == Ledger::open(file_b).public_key_hex());
+  // The other workshop goes on; a second import brings only what is new.
+  {
+    Ledger b = Ledger::open(file_b, &key_b);
+    b.add_subject("T-2");
+  }
+  const ImportResult second = la.import_from(file_b);
+  CHECK(second.added == 1);
+  CHECK(second.total == first.total + 1);
+  CHECK(la.verify().ok);
+  // Refusals: the same maker number, this workshop's own ledger, a ledger that does not verify.
+  const auto file_c = dir_b / "same-maker.ledger";
+  const SigningKey key_c = SigningKey::generate();
+  Ledger::create(file_c, key_c, 42, "Same maker");
+  CHECK_THROWS_WITH(la.import_from(file_c), Catch::Contains("maker number 42"));
+  CHECK_THROWS_WITH(la.import_from(a.file), Catch::Contains("own ledger"));
+  raw_exec(file_b, "UPDATE entries SET body = replace(body, 'Clinic', 'Clinik') WHERE kind = 'run'");
+  CHECK_THROWS_WITH(la.import_from(file_b), Catch::Contains("does not verify"));
+  // Tampering with an imported entry inside this ledger is found and the workshop named.
+  raw_exec(a.file, "UPDATE foreign_entries SET body = replace(body, 'prosthesis', 'prosthesiz') WHERE kind = 'piece'");
+  const VerifyResult v = Ledger::open(a.file).verify();
+  CHECK_FALSE(v.ok);
+  CHECK(v.problem.find("imported workshop") != std::string::npos);
+  CHECK(v.problem.find("altered") != std::string::npos);
+  // Deleting an imported entry is found too.
+  raw_exec(a.file, "UPDATE foreign_entries SET body = replace(body, 'prosthesiz', 'prosthesis') WHERE kind = 'piece'");
+  CHECK(Ledger::open(a.file).verify().ok);
+  raw_exec(a.file, "DELETE FROM foreign_entries WHERE seq = (SELECT MAX(seq) FROM foreign_entries)");
+  CHECK_FALSE(Ledger::open(a.file).verify().ok);
+}

@@ -19,7 +19,7 @@ namespace tracecast::ledger {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: foreign_entries (imported workshops' chains)
 constexpr char kHashDomain[] = "tracecast ledger entry v1";
 
 void init_sodium() {
@@ -148,6 +148,20 @@ CREATE TABLE pieces(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, number INTEGER
                     UNIQUE(run, number));
 CREATE TABLE releases(id INTEGER PRIMARY KEY, accepted INTEGER NOT NULL, seq INTEGER NOT NULL UNIQUE);
 CREATE INDEX consents_by_subject ON consents(subject);
+)sql";
+
+// Version 2: other workshops' entries, imported as they are (their own hashes and signatures).
+const char* kForeignSchema = R"sql(
+CREATE TABLE IF NOT EXISTS foreign_entries(
+  workshop TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  body TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  signature BLOB NOT NULL,
+  PRIMARY KEY(workshop, seq));
+CREATE TABLE IF NOT EXISTS foreign_pieces(id INTEGER PRIMARY KEY, workshop TEXT NOT NULL, seq INTEGER NOT NULL);
 )sql";
 
 }  // namespace
@@ -303,6 +317,7 @@ void Ledger::create(const std::filesystem::path& path, const SigningKey& key, st
   exec(impl->db, "BEGIN IMMEDIATE", path);
   try {
     exec(impl->db, kSchema, path);
+    exec(impl->db, kForeignSchema, path);
     for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
              {"schema_version", std::to_string(kSchemaVersion)}, {"maker", std::to_string(maker)}, {"public_key", key.public_hex()}}) {
       Statement s(impl->db, "INSERT INTO meta(key, value) VALUES(?, ?)", path);
@@ -341,6 +356,17 @@ Ledger Ledger::open(const std::filesystem::path& path, const SigningKey* signer)
   // refused rather than misread.
   if (std::stoi(version) > kSchemaVersion)
     throw InputError(path, fmt::format("ledger schema version {} is newer than this tracecast reads ({})", version, kSchemaVersion));
+  if (std::stoi(version) < 2) {  // 1 -> 2: the tables for imported workshops (meta is not signed)
+    exec(impl->db, "BEGIN IMMEDIATE", path);
+    try {
+      exec(impl->db, kForeignSchema, path);
+      exec(impl->db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'", path);
+      exec(impl->db, "COMMIT", path);
+    } catch (...) {
+      sqlite3_exec(impl->db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
   return Ledger(std::move(impl));
 }
 
@@ -596,7 +622,7 @@ std::vector<Entry> Ledger::entries() const {
   Statement s(impl_->db, "SELECT seq, kind, body, hash FROM entries ORDER BY seq", impl_->path);
   while (s.step()) {
     const std::string h = s.blob(3);
-    out.push_back({s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size())});
+    out.push_back({s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size()), ""});
   }
   return out;
 }
@@ -605,9 +631,80 @@ std::optional<Entry> Ledger::find_piece(std::uint64_t id) const {
   Statement s(impl_->db, "SELECT e.seq, e.kind, e.body, e.hash FROM pieces p JOIN entries e ON e.seq = p.seq WHERE p.id = ?",
               impl_->path);
   s.bind(1, static_cast<std::int64_t>(id));
-  if (!s.step()) return std::nullopt;
-  const std::string h = s.blob(3);
-  return Entry{s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size())};
+  if (s.step()) {
+    const std::string h = s.blob(3);
+    return Entry{s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size()), ""};
+  }
+  Statement f(impl_->db,
+              "SELECT e.seq, e.kind, e.body, e.hash, e.workshop FROM foreign_pieces p JOIN foreign_entries e "
+              "ON e.workshop = p.workshop AND e.seq = p.seq WHERE p.id = ?",
+              impl_->path);
+  f.bind(1, static_cast<std::int64_t>(id));
+  if (!f.step()) return std::nullopt;
+  const std::string h = f.blob(3);
+  return Entry{f.integer(0), f.text(1), f.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size()), f.text(4)};
+}
+
+ImportResult Ledger::import_from(const std::filesystem::path& other_path) {
+  impl_->require_signer();
+  const Ledger other = Ledger::open(other_path);
+  if (other.public_key_hex() == impl_->public_hex) throw InputError(other_path, "is this workshop's own ledger");
+  if (other.maker() == impl_->maker)
+    throw InputError(other_path, fmt::format("uses this workshop's maker number {}: the two workshops' identifiers would collide",
+                                             impl_->maker));
+  const VerifyResult v = other.verify();
+  if (!v.ok) throw InputError(other_path, "does not verify, so it is not imported: " + v.problem);
+  struct Row {
+    std::int64_t seq;
+    std::string kind, body, prev, hash, sig;
+  };
+  std::vector<Row> rows;
+  {
+    Statement s(other.impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", other_path);
+    while (s.step()) rows.push_back({s.integer(0), s.text(1), s.text(2), s.blob(3), s.blob(4), s.blob(5)});
+  }
+  const std::string workshop = other.public_key_hex();
+  return impl_->write([&] {
+    std::size_t held = 0;
+    {
+      Statement have(impl_->db, "SELECT seq, hash FROM foreign_entries WHERE workshop = ? ORDER BY seq", impl_->path);
+      have.bind(1, workshop);
+      while (have.step()) {
+        if (held >= rows.size() || rows[held].seq != have.integer(0) || rows[held].hash != have.blob(1))
+          throw InputError(other_path, fmt::format("its entry {} differs from the one imported before: its history was rewritten",
+                                                   held + 1));
+        ++held;
+      }
+    }
+    for (std::size_t k = held; k < rows.size(); ++k) {
+      const Row& r = rows[k];
+      Statement ins(impl_->db,
+                    "INSERT INTO foreign_entries(workshop, seq, kind, body, prev_hash, hash, signature) VALUES(?,?,?,?,?,?,?)",
+                    impl_->path);
+      ins.bind(1, workshop).bind(2, r.seq).bind(3, r.kind).bind(4, r.body);
+      ins.bind_blob(5, r.prev.data(), r.prev.size()).bind_blob(6, r.hash.data(), r.hash.size()).bind_blob(7, r.sig.data(), r.sig.size());
+      ins.step();
+      if (r.kind == "piece") {
+        const auto j = nlohmann::json::parse(r.body, nullptr, false);
+        const auto id = static_cast<std::int64_t>(j.value("id", std::uint64_t(0)));
+        Statement local(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
+        local.bind(1, id);
+        if (local.step())
+          throw InputError(other_path, fmt::format("its piece {:016x} has the identifier of a piece of this workshop", id));
+        Statement p(impl_->db, "INSERT INTO foreign_pieces(id, workshop, seq) VALUES(?,?,?)", impl_->path);
+        p.bind(1, id).bind(2, workshop).bind(3, r.seq);
+        p.step();
+      }
+    }
+    const std::string head = rows.empty() ? "" : hex(reinterpret_cast<const std::uint8_t*>(rows.back().hash.data()), rows.back().hash.size());
+    impl_->append("import", {{"workshop", workshop},
+                             {"maker", other.maker()},
+                             {"entries", static_cast<std::int64_t>(rows.size())},
+                             {"head_hash", head},
+                             {"file", other_path.filename().string()},
+                             {"time_utc", utc_now()}});
+    return ImportResult{workshop, other.maker(), static_cast<std::int64_t>(rows.size() - held), static_cast<std::int64_t>(rows.size())};
+  });
 }
 
 VerifyResult Ledger::verify() const {
@@ -634,6 +731,7 @@ VerifyResult Ledger::verify() const {
   std::int64_t expected = 1;
   std::map<std::int64_t, nlohmann::json> pieces_by_seq;
   std::size_t release_entries = 0;
+  std::map<std::string, std::vector<std::pair<std::int64_t, std::string>>> attested;  // workshop -> (entries, head hash)
   {
     Statement s(impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", impl_->path);
     while (s.step()) {
@@ -665,6 +763,11 @@ VerifyResult Ledger::verify() const {
       }
       if (kind == "piece") pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
       if (kind == "release") ++release_entries;
+      if (kind == "import") {
+        const auto j = nlohmann::json::parse(body, nullptr, false);
+        if (!j.is_discarded()) attested[j.value("workshop", std::string())].emplace_back(j.value("entries", std::int64_t(0)),
+                                                                                        j.value("head_hash", std::string()));
+      }
       prev = h;
       ++expected;
     }
@@ -688,6 +791,74 @@ VerifyResult Ledger::verify() const {
     s.step();
     if (static_cast<std::size_t>(s.integer(0)) != release_entries)
       bad(0, fmt::format("the release index has {} rows for {} release entries", s.integer(0), release_entries));
+  }
+  // Imported workshops: each chain checks against its own key, from its first entry (which names
+  // that key), and every import entry of ours attests a prefix of it; nothing beyond the last.
+  {
+    std::map<std::string, std::vector<std::string>> hashes;  // workshop -> hash hex per seq
+    std::size_t foreign_pieces = 0;
+    Statement s(impl_->db, "SELECT workshop, seq, kind, body, prev_hash, hash, signature FROM foreign_entries ORDER BY workshop, seq",
+                impl_->path);
+    std::string current;
+    std::array<std::uint8_t, 32> wpub{}, prev{};
+    std::int64_t expected_seq = 1;
+    bool broken = false;
+    while (s.step()) {
+      const std::string w = s.text(0);
+      const std::string name = "imported workshop " + w.substr(0, 16);
+      if (w != current) {
+        current = w;
+        prev = {};
+        expected_seq = 1;
+        broken = !unhex(w, wpub);
+        if (broken) bad(0, name + ": its key is damaged");
+      }
+      if (broken) continue;
+      const std::int64_t seq = s.integer(1);
+      const std::string kind = s.text(2), body = s.text(3), prev_stored = s.blob(4), hash = s.blob(5), sig = s.blob(6);
+      const auto h = entry_hash(prev, seq, kind, body);
+      std::string problem;
+      if (seq != expected_seq) problem = fmt::format("entry {} is missing", expected_seq);
+      else if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0)
+        problem = fmt::format("entry {} does not follow entry {}", seq, seq - 1);
+      else if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0)
+        problem = fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind);
+      else if (sig.size() != 64 ||
+               crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), wpub.data()) != 0)
+        problem = fmt::format("entry {} ({}) has an invalid signature", seq, kind);
+      else if (seq == 1) {
+        const auto j = nlohmann::json::parse(body, nullptr, false);
+        if (kind != "workshop" || j.is_discarded() || j.value("public_key", std::string()) != w)
+          problem = "its first entry does not name its key";
+      }
+      if (!problem.empty()) {
+        bad(seq, name + ": " + problem);
+        broken = true;
+        continue;
+      }
+      if (kind == "piece") ++foreign_pieces;
+      hashes[w].push_back(hex(h.data(), h.size()));
+      prev = h;
+      ++expected_seq;
+    }
+    for (const auto& [w, list] : hashes) {
+      const std::string name = "imported workshop " + w.substr(0, 16);
+      std::int64_t last = 0;
+      for (const auto& [n, head] : attested[w]) {
+        if (n < 1 || n > static_cast<std::int64_t>(list.size()) || list[static_cast<std::size_t>(n - 1)] != head)
+          bad(0, fmt::format("{}: an import entry attests {} entries ending in {}, which the stored chain does not have", name, n,
+                             head.substr(0, 16)));
+        last = std::max(last, n);
+      }
+      if (static_cast<std::int64_t>(list.size()) != last)
+        bad(0, fmt::format("{}: {} entries are stored but import entries attest {}", name, list.size(), last));
+    }
+    for (const auto& [w, list] : attested)
+      if (!w.empty() && !hashes.count(w)) bad(0, fmt::format("imported workshop {}: attested by an import entry but not stored", w.substr(0, 16)));
+    Statement c(impl_->db, "SELECT COUNT(*) FROM foreign_pieces", impl_->path);
+    c.step();
+    if (static_cast<std::size_t>(c.integer(0)) != foreign_pieces)
+      bad(0, fmt::format("the imported piece index has {} rows for {} imported piece entries", c.integer(0), foreign_pieces));
   }
   return r;
 }

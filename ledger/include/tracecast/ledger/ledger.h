@@ -50,9 +50,18 @@ std::optional<Use> parse_use(const std::string& s);
 
 struct Entry {
   std::int64_t seq = 0;
-  std::string kind;   //!< workshop, operator, key, subject, consent, run, run-closed, piece
+  std::string kind;   //!< workshop, operator, key, subject, consent, run, run-closed, piece, release, import
   std::string body;   //!< canonical JSON
   std::string hash_hex;
+  std::string workshop;  //!< empty for this ledger's own entries; the public key of an imported workshop's
+};
+
+//! What an import brought in.
+struct ImportResult {
+  std::string workshop;            //!< the other workshop's public key (hex)
+  std::uint32_t maker = 0;
+  std::int64_t added = 0;          //!< entries new in this import
+  std::int64_t total = 0;          //!< that workshop's entries held now
 };
 
 struct VerifyResult {
@@ -113,7 +122,15 @@ class Ledger {
   //! verification. Throws InputError for an unknown run.
   nlohmann::json device_history(std::uint32_t run) const;
 
+  //! Checks this ledger's chain and signatures and the tables derived from it, and every
+  //! imported workshop's chain against its own key and the import entries that attest it.
   VerifyResult verify() const;
+
+  //! Imports another workshop's ledger: it must verify, have its own maker number and key; its
+  //! entries are copied as they are (their hashes and signatures stay checkable), after the ones
+  //! imported before (which must be unchanged), and an "import" entry of this ledger attests the
+  //! count and the last hash. Its pieces become findable here. One transaction.
+  ImportResult import_from(const std::filesystem::path& other);
   std::vector<Entry> entries() const;
   //! The entry of a piece, if the identifier is in this ledger.
   std::optional<Entry> find_piece(std::uint64_t id) const;
