@@ -19,6 +19,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/step_timer.h"
+#include "tracecast/mesh/submesh.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/repair.h"
 
@@ -249,25 +250,13 @@ Mesh largest_component(const Mesh& m, std::size_t* dropped = nullptr) {
   double best_area = -1;
   for (const auto& [root, a] : area)
     if (a > best_area || (a == best_area && root < best)) best = root, best_area = a;
-  Mesh out;
-  std::vector<std::int32_t> remap(m.vertices.size(), -1);
+  std::vector<char> keep(m.triangles.size(), 0);
   std::size_t drop = 0;
-  for (const Tri& t : m.triangles) {
-    if (find(t[0]) != best) {
-      ++drop;
-      continue;
-    }
-    Tri n{};
-    for (int k = 0; k < 3; ++k) {
-      auto& r = remap[static_cast<std::size_t>(t[k])];
-      if (r < 0) {
-        r = static_cast<std::int32_t>(out.vertices.size());
-        out.vertices.push_back(m.vertices[static_cast<std::size_t>(t[k])]);
-      }
-      n[k] = r;
-    }
-    out.triangles.push_back(n);
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    keep[f] = find(m.triangles[f][0]) == best;
+    drop += !keep[f];
   }
+  Mesh out = submesh(m, keep);
   if (dropped) *dropped = drop;
   return out;
 }
@@ -375,23 +364,14 @@ Patch cut_patch(const Mesh& face, const Field& field, const FaceAnalysis& fa, do
                               (std::isnan(front) || q.z() > front - 40.0);
     in[i] = visible_side && field(face.vertices[i]) > -(3.0 + 4 * h);
   }
-  Mesh crop;
-  {
-    std::vector<std::int32_t> remap(face.vertices.size(), -1);
-    for (const Tri& t : face.triangles) {
-      if (!in[static_cast<std::size_t>(t[0])] || !in[static_cast<std::size_t>(t[1])] || !in[static_cast<std::size_t>(t[2])]) continue;
-      Tri n{};
-      for (int k = 0; k < 3; ++k) {
-        auto& r = remap[static_cast<std::size_t>(t[k])];
-        if (r < 0) {
-          r = static_cast<std::int32_t>(crop.vertices.size());
-          crop.vertices.push_back(face.vertices[static_cast<std::size_t>(t[k])]);
-        }
-        n[k] = r;
-      }
-      crop.triangles.push_back(n);
-    }
+  std::vector<char> keep(face.triangles.size(), 0);
+  for (std::size_t f = 0; f < face.triangles.size(); ++f) {
+    const Tri& t = face.triangles[f];
+    keep[f] = in[static_cast<std::size_t>(t[0])] && in[static_cast<std::size_t>(t[1])] && in[static_cast<std::size_t>(t[2])];
   }
+  Mesh crop = submesh(face, keep);
+  crop.normals.clear();
+  crop.colors.clear();
   if (crop.triangles.empty()) throw InputError("the region does not cover any part of the face's surface");
   if (std::getenv("TRACECAST_DEBUG")) {
     Aabb b;

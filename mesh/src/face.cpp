@@ -17,23 +17,13 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/open3d.h"
+#include "tracecast/mesh/random.h"
 
 namespace tracecast {
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-struct SplitMix {
-  std::uint64_t s;
-  double uniform() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-};
 
 Eigen::Matrix4d reflection(const Vec3& n, double d) {
   Eigen::Matrix4d S = Eigen::Matrix4d::Identity();
@@ -347,7 +337,7 @@ PointCloud sample_surface(const Mesh& mesh, std::size_t count, std::uint64_t see
     cdf.push_back(total);
   }
   if (!(total > 0)) return out;
-  SplitMix r{seed};
+  SplitMix64 r{seed};
   out.points.reserve(count);
   out.normals.reserve(count);
   for (std::size_t k = 0; k < count; ++k) {

@@ -15,6 +15,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/step_timer.h"
+#include "tracecast/mesh/submesh.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/measure.h"
 
@@ -252,23 +253,9 @@ double keep_largest_piece(Mesh& m) {
   double dropped = 0;
   for (const auto& [root, v] : vol)
     if (root != best) dropped += std::abs(v);
-  std::vector<Tri> kept;
-  for (const Tri& t : m.triangles)
-    if (find(t[0]) == best) kept.push_back(t);
-  m.triangles.swap(kept);
-  Mesh compact;
-  std::vector<std::int32_t> remap(m.vertices.size(), -1);
-  for (Tri& t : m.triangles)
-    for (auto& v : t) {
-      auto& r = remap[static_cast<std::size_t>(v)];
-      if (r < 0) {
-        r = static_cast<std::int32_t>(compact.vertices.size());
-        compact.vertices.push_back(m.vertices[static_cast<std::size_t>(v)]);
-      }
-      v = r;
-    }
-  compact.triangles = std::move(m.triangles);
-  m = std::move(compact);
+  std::vector<char> keep(m.triangles.size(), 0);
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = find(m.triangles[f][0]) == best;
+  m = submesh(m, keep);
   return dropped;
 }
 

@@ -3,24 +3,15 @@
 #include <cmath>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/random.h"
 
 namespace tracecast::scan {
 
 namespace {
 constexpr double kPi = 3.14159265358979323846;
 
-//! splitmix64: a portable generator, so the same seed gives the same face everywhere.
-struct Random {
-  std::uint64_t s;
-  double uniform() {  // [0, 1)
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-  double vary(double v, double rel) { return v * (1.0 + rel * (2.0 * uniform() - 1.0)); }
-};
+//! v varied by up to ±rel (uniform).
+double vary(SplitMix64& r, double v, double rel) { return v * (1.0 + rel * (2.0 * r.uniform() - 1.0)); }
 
 double smoothstep(double e0, double e1, double x) {
   const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
@@ -31,9 +22,9 @@ double smoothstep(double e0, double e1, double x) {
 SyntheticFace::SyntheticFace(const FaceParams& params) : p_(params) {
   if (!(p_.width_mm > 0 && p_.height_mm > 0 && p_.depth_mm > 0 && p_.wrinkle_period_mm > 0))
     throw InputError("synthetic face: sizes must be positive");
-  Random r{p_.seed};
+  SplitMix64 r{p_.seed};
   const double rel = p_.seed == 0 ? 0.0 : 0.15;
-  auto v = [&](double x) { return rel == 0.0 ? x : r.vary(x, rel); };
+  auto v = [&](double x) { return rel == 0.0 ? x : vary(r, x, rel); };
   // Features in units of the canonical 150 × 210 mm face, scaled to the requested size.
   const double sx = p_.width_mm / 150.0, sy = p_.height_mm / 210.0;
   const double nose = p_.nose_mm / 24.0;

@@ -11,44 +11,14 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/face.h"
+#include "tracecast/mesh/random.h"
+#include "tracecast/mesh/submesh.h"
 
 namespace tracecast::watermark {
 
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-//! splitmix64 with Box–Muller: the same numbers for a seed on every platform.
-struct Random {
-  std::uint64_t s;
-  double uniform() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (static_cast<double>(z >> 11) + 0.5) * 0x1.0p-53;
-  }
-  double normal() { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(2 * kPi * uniform()); }
-};
-
-Mesh compact(const Mesh& m, const std::vector<char>& keep_face) {
-  Mesh out;
-  std::vector<std::int32_t> remap(m.vertices.size(), -1);
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    if (!keep_face[f]) continue;
-    Tri t = m.triangles[f];
-    for (auto& v : t) {
-      auto& r = remap[static_cast<std::size_t>(v)];
-      if (r < 0) {
-        r = static_cast<std::int32_t>(out.vertices.size());
-        out.vertices.push_back(m.vertices[static_cast<std::size_t>(v)]);
-      }
-      v = r;
-    }
-    out.triangles.push_back(t);
-  }
-  return out;
-}
 
 Vec3 centroid(const Mesh& m, const Tri& t) { return (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0; }
 double area(const Mesh& m, const Tri& t) {
@@ -58,13 +28,13 @@ double area(const Mesh& m, const Tri& t) {
 }  // namespace
 
 Similarity random_similarity(std::uint64_t seed, double max_shift, double min_scale, double max_scale) {
-  Random r{seed};
+  SplitMix64 r{seed};
   Eigen::Quaterniond q(r.normal(), r.normal(), r.normal(), r.normal());
   q.normalize();
   Similarity s;
   s.rotation = q.toRotationMatrix();
-  s.translation = Vec3(max_shift * (2 * r.uniform() - 1), max_shift * (2 * r.uniform() - 1), max_shift * (2 * r.uniform() - 1));
-  s.scale = std::exp(std::log(min_scale) + r.uniform() * (std::log(max_scale) - std::log(min_scale)));
+  s.translation = Vec3(max_shift * (2 * r.uniform_open() - 1), max_shift * (2 * r.uniform_open() - 1), max_shift * (2 * r.uniform_open() - 1));
+  s.scale = std::exp(std::log(min_scale) + r.uniform_open() * (std::log(max_scale) - std::log(min_scale)));
   return s;
 }
 
@@ -85,7 +55,7 @@ PointCloud transformed(const PointCloud& cloud, const Similarity& s) {
 Mesh normal_noise(const Mesh& mesh, double sigma, std::uint64_t seed) {
   Mesh out = mesh;
   const std::vector<Vec3> n = vertex_normals(mesh);
-  Random r{seed};
+  SplitMix64 r{seed};
   for (std::size_t i = 0; i < out.vertices.size(); ++i) out.vertices[i] += sigma * r.normal() * n[i];
   out.normals.clear();
   return out;
@@ -135,7 +105,7 @@ Mesh planar_crop(const Mesh& mesh, const Vec3& direction, double keep) {
     acc += area(mesh, mesh.triangles[f]);
     k[f] = 1;
   }
-  return compact(mesh, k);
+  return submesh(mesh, k);
 }
 
 Mesh visibility_crop(const Mesh& mesh, const Vec3& toward_viewer) {
@@ -153,7 +123,7 @@ Mesh visibility_crop(const Mesh& mesh, const Vec3& toward_viewer) {
   }
   const auto hits = SurfaceQuery(mesh).cast(origins, dirs);
   for (std::size_t i = 0; i < faces.size(); ++i) k[faces[i]] = !hits[i].hit;
-  return compact(mesh, k);
+  return submesh(mesh, k);
 }
 
 Mesh print_simulation(const Mesh& mesh, const Vec3& build_direction, double layer, double pixel) {
@@ -172,12 +142,12 @@ Mesh print_simulation(const Mesh& mesh, const Vec3& build_direction, double laye
 
 PointCloud resample_points(const Mesh& mesh, double spacing, double unevenness, std::uint64_t seed) {
   if (!(spacing > 0)) throw InputError("resampling: spacing must be positive");
-  Random r{seed};
+  SplitMix64 r{seed};
   // A smooth density field: a few random plane waves of about 40 mm.
   std::vector<std::pair<Vec3, double>> waves;
   for (int k = 0; k < 3; ++k) {
     const Vec3 dir = Vec3(r.normal(), r.normal(), r.normal()).normalized();
-    waves.emplace_back(dir * (2 * kPi / (30 + 20 * r.uniform())), 2 * kPi * r.uniform());
+    waves.emplace_back(dir * (2 * kPi / (30 + 20 * r.uniform_open())), 2 * kPi * r.uniform_open());
   }
   auto density = [&](const Vec3& p) {
     double s = 0;
@@ -198,11 +168,11 @@ PointCloud resample_points(const Mesh& mesh, double spacing, double unevenness, 
   const auto count = static_cast<std::size_t>(plain / (spacing * spacing));
   out.points.reserve(count);
   for (std::size_t k = 0; k < count; ++k) {
-    const double u = r.uniform() * total;
+    const double u = r.uniform_open() * total;
     const std::size_t f = std::min<std::size_t>(static_cast<std::size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin()),
                                                 cdf.size() - 1);
     const Tri& t = mesh.triangles[f];
-    double a = r.uniform(), b = r.uniform();
+    double a = r.uniform_open(), b = r.uniform_open();
     if (a + b > 1) a = 1 - a, b = 1 - b;
     const Vec3 &p0 = mesh.vertices[t[0]], &p1 = mesh.vertices[t[1]], &p2 = mesh.vertices[t[2]];
     out.points.push_back(p0 + a * (p1 - p0) + b * (p2 - p0));
