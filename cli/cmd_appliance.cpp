@@ -40,6 +40,10 @@ nlohmann::json face_json(const FaceAnalysis& f) {
                                           : nlohmann::json(nullptr)}}}};
 }
 
+void print_symmetry(const SymmetryPlane& p) {
+  fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", p.rms_mm, 100 * p.inlier_fraction);
+}
+
 nlohmann::json thickness_json(const ThicknessStats& s) {
   return {{"samples", s.samples}, {"min", s.min},   {"mean", s.mean},
           {"max", s.max},         {"p05", s.p05},   {"p95", s.p95},
@@ -163,8 +167,7 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
     print_json(j);
   } else if (!g.quiet) {
     fmt::print("{} -> {}\n", a.input, a.output);
-    fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", r.face.plane.rms_mm,
-               100 * r.face.plane.inlier_fraction);
+    print_symmetry(r.face.plane);
     fmt::print("  appliance    {:.0f} mm² of skin, {:.2f} ml, {} edge loop(s)\n", r.inner_area_mm2, r.volume_mm3 / 1000.0,
                r.boundary_loops);
     fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band ({:.1f} % within ±5 %); {:.3f} mm at the edge\n",
@@ -208,8 +211,7 @@ int run_mirror(MirrorArgs a, const GlobalOptions& g) {
     print_json(j);
   } else if (!g.quiet) {
     fmt::print("{} -> {}\n", a.input, a.output);
-    fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", r.face.plane.rms_mm,
-               100 * r.face.plane.inlier_fraction);
+    print_symmetry(r.face.plane);
     fmt::print("  defect       {:.0f} mm² ({} vertices), largest change {:.2f} mm\n", r.defect_area_mm2, r.defect_vertices,
                r.max_change_mm);
   }

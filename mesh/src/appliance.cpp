@@ -232,28 +232,20 @@ Mesh level_set_cut(const Mesh& m, std::vector<double> f, double snap) {
 
 //! Keeps the connected component (by shared vertices) with the largest area; drops unused vertices.
 Mesh largest_component(const Mesh& m, std::size_t* dropped = nullptr) {
-  std::vector<std::int32_t> parent(m.vertices.size());
-  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<std::int32_t>(i);
-  std::function<std::int32_t(std::int32_t)> find = [&](std::int32_t x) {
-    while (parent[static_cast<std::size_t>(x)] != x) x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
-    return x;
-  };
-  for (const Tri& t : m.triangles) {
-    const auto a = find(t[0]), b = find(t[1]), c = find(t[2]);
-    parent[static_cast<std::size_t>(b)] = a;
-    parent[static_cast<std::size_t>(find(c))] = a;
+  const std::vector<std::size_t> piece = face_components(m);
+  std::map<std::size_t, double> area;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    area[piece[f]] += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
   }
-  std::unordered_map<std::int32_t, double> area;
-  for (const Tri& t : m.triangles)
-    area[find(t[0])] += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
-  std::int32_t best = -1;
+  std::size_t best = 0;
   double best_area = -1;
-  for (const auto& [root, a] : area)
-    if (a > best_area || (a == best_area && root < best)) best = root, best_area = a;
+  for (const auto& [label, a] : area)
+    if (a > best_area) best = label, best_area = a;
   std::vector<char> keep(m.triangles.size(), 0);
   std::size_t drop = 0;
   for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    keep[f] = find(m.triangles[f][0]) == best;
+    keep[f] = piece[f] == best;
     drop += !keep[f];
   }
   Mesh out = submesh(m, keep);

@@ -234,27 +234,21 @@ double volume(const Mesh& m) {
 //! Keeps the connected piece with the largest volume; returns the volume (mm³) of the others
 //! (slivers a boolean leaves where the parting surface meets the appliance's thin rim).
 double keep_largest_piece(Mesh& m) {
-  std::vector<std::int32_t> parent(m.vertices.size());
-  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<std::int32_t>(i);
-  std::function<std::int32_t(std::int32_t)> find = [&](std::int32_t x) {
-    while (parent[static_cast<std::size_t>(x)] != x) x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
-    return x;
-  };
-  for (const Tri& t : m.triangles) {
-    parent[static_cast<std::size_t>(find(t[1]))] = find(t[0]);
-    parent[static_cast<std::size_t>(find(t[2]))] = find(t[0]);
+  const std::vector<std::size_t> piece = face_components(m);
+  std::map<std::size_t, double> vol;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    vol[piece[f]] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
   }
-  std::map<std::int32_t, double> vol;
-  for (const Tri& t : m.triangles) vol[find(t[0])] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
   if (vol.size() <= 1) return 0;
-  std::int32_t best = vol.begin()->first;
-  for (const auto& [root, v] : vol)
-    if (v > vol[best]) best = root;
+  std::size_t best = vol.begin()->first;
+  for (const auto& [label, v] : vol)
+    if (v > vol[best]) best = label;
   double dropped = 0;
-  for (const auto& [root, v] : vol)
-    if (root != best) dropped += std::abs(v);
+  for (const auto& [label, v] : vol)
+    if (label != best) dropped += std::abs(v);
   std::vector<char> keep(m.triangles.size(), 0);
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = find(m.triangles[f][0]) == best;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = piece[f] == best;
   m = submesh(m, keep);
   return dropped;
 }
@@ -743,7 +737,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       // Drain holes, 3.5 mm, at two opposite corners of each void.
       const double dx = 0.5 * inset + 6, r_drain = 1.75;
       Mesh core_drains, shell_drains;
-      for (const Vec2 at : {Vec2(r.box_min.x() + inset + dx, r.box_min.y() + inset + dx),
+      for (const Vec2& at : {Vec2(r.box_min.x() + inset + dx, r.box_min.y() + inset + dx),
                             Vec2(r.box_max.x() - inset - dx, r.box_max.y() - inset - dx)}) {
         append(core_drains, cylinder(at.x() + 0.013, at.y() + 0.017, z_bottom - 1, z_bottom + t + 0.5, r_drain, 24));
         append(shell_drains, cylinder(at.x() + 0.013, at.y() + 0.017, z_top - t - 0.5, z_top + 1, r_drain, 24));

@@ -1,6 +1,7 @@
 // Keeping part of a mesh: the faces chosen, with only the vertices they use (first-use order).
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
@@ -28,6 +29,29 @@ inline Mesh submesh(const Mesh& m, const std::vector<char>& keep_face) {
     out.triangles.push_back(t);
   }
   return out;
+}
+
+//! Connected pieces of the faces (faces sharing a vertex are in the same piece): per face, the
+//! index of the first face of its piece, so labels do not depend on traversal order.
+inline std::vector<std::size_t> face_components(const Mesh& m) {
+  std::vector<std::int32_t> parent(m.vertices.size());
+  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<std::int32_t>(i);
+  auto find = [&](std::int32_t x) {
+    while (parent[static_cast<std::size_t>(x)] != x)
+      x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
+    return x;
+  };
+  for (const Tri& t : m.triangles) {
+    parent[static_cast<std::size_t>(find(t[1]))] = find(t[0]);
+    parent[static_cast<std::size_t>(find(t[2]))] = find(t[0]);
+  }
+  std::vector<std::size_t> first(m.vertices.size(), SIZE_MAX), label(m.triangles.size());
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    std::size_t& r = first[static_cast<std::size_t>(find(m.triangles[f][0]))];
+    if (r == SIZE_MAX) r = f;
+    label[f] = r;
+  }
+  return label;
 }
 
 }  // namespace tracecast
