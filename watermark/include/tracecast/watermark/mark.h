@@ -1,0 +1,93 @@
+// The mark itself: stamping an identifier into the outer surface of an appliance, and reading it
+// back, blind, from a scan of a cast (method: docs/methods/watermark.md).
+//
+// The mark is a keyed tile pattern of 16 × 16 cells of 1.2 mm, repeated on a square lattice in a
+// plane across the piece's forward direction and extruded along it, applied as a displacement
+// along the surface normal of a few tens of micrometres. Every tile carries the whole codeword
+// (payload.h, rate 1/2: 204 cells) and 52 keyed synchronisation cells. The detector high-passes
+// the scan (a local quadric fit), finds the lattice (forward direction, rotation, scale) from the
+// residual's autocorrelation and refines it in 3D, folds every sample of the scan into one tile,
+// aligns the tile with the keyed synchronisation cells, and decodes the soft cell values. An
+// identifier is reported only if its CRC matches.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+#include "tracecast/watermark/key.h"
+
+namespace tracecast::watermark {
+
+struct StampOptions {
+  double max_displacement_mm = 0.040;   //!< largest normal displacement anywhere
+  std::optional<Vec3> front;            //!< the piece's forward direction; found from the shape if unset
+  double resolution_mm = 0.3;           //!< marked triangles are split until no edge is longer
+  double full_thickness_mm = 1.0;       //!< full amplitude where the piece is at least this thick …
+  double zero_thickness_mm = 0.4;       //!< … fading to none at this thickness (the feathered rim)
+  bool roughness_shaping = true;        //!< more amplitude in textured areas, less on smooth ones
+};
+
+struct StampReport {
+  Vec3 front = Vec3::UnitZ();           //!< forward direction the pattern is extruded along
+  std::string key_id;
+  std::uint64_t id = 0;
+  double marked_area_mm2 = 0;           //!< outer surface with a non-zero amplitude
+  double max_displacement_um = 0;
+  double rms_displacement_um = 0;       //!< over the marked area
+  double hausdorff_mm = 0;              //!< two-way, stamped vs original surface
+  std::size_t vertices_before = 0, vertices_after = 0;
+  std::size_t split_edges = 0;
+  double tiles = 0;                     //!< marked area / tile area: how many full codewords it holds
+  std::vector<std::pair<std::string, double>> timings;
+};
+
+struct Stamped {
+  Mesh mesh;
+  std::vector<double> displacement_mm;  //!< per vertex of `mesh` (signed, along the outer normal)
+  StampReport report;
+};
+
+//! Stamps `id` under `key` into the outer surface of a closed appliance (mm). Throws InputError if
+//! the piece is not a closed surface or has no outer surface thick enough to carry the mark.
+Stamped stamp(const Mesh& appliance, std::uint64_t id, const Key& key, const StampOptions& options = {});
+
+enum class Outcome {
+  found,                 //!< an identifier whose CRC matches: exit 0
+  no_mark,               //!< enough surface, but no mark under this key: exit 5
+  insufficient_surface,  //!< too small, too sparse or too coarse to carry a mark at all: exit 6
+};
+
+struct DetectOptions {
+  double spacing_mm = 0.3;    //!< resampling of the scan (in mm after the unit guess)
+  std::uint64_t seed = 1;     //!< for the area sampling of meshes
+};
+
+struct Detection {
+  Outcome outcome = Outcome::no_mark;
+  std::string reason;                   //!< one line: why not found, or what was found
+  std::uint64_t id = 0;                 //!< only meaningful when outcome == found
+  double confidence = 0;                //!< agreement of the soft cell values with the decoded codeword, 0 … 1
+  double bit_error_rate = 0;            //!< cells whose sign the decoded codeword contradicts
+  double sync_z = 0;                    //!< synchronisation peak in standard deviations of the other shifts
+  double false_positive_bound = 0;      //!< probability that a surface without this mark returns an identifier
+  double unit_factor = 1;               //!< the scan's unit guessed as this many mm
+  double scale = 1;                     //!< size of the pattern in the scan relative to the stamp (after the unit)
+  Vec3 front = Vec3::UnitZ();           //!< forward direction found, in scan coordinates
+  double area_mm2 = 0;                  //!< surface examined (mm², after the unit guess)
+  double carrier_area_mm2 = 0;          //!< of which the area whose cells agree with the decoded codeword
+  Aabb carrier_box;                     //!< where that area lies, in scan coordinates
+  std::size_t samples = 0;
+  std::vector<std::pair<std::string, double>> timings;
+};
+
+//! Reads a mark from a scan given as points (any pose, unit, sampling; possibly partial).
+Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOptions& options = {});
+//! The same from a triangle mesh (sampled by area).
+Detection detect(const Mesh& scan, const Key& key, const DetectOptions& options = {});
+
+const char* outcome_name(Outcome o);
+
+}  // namespace tracecast::watermark

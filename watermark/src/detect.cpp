@@ -1,0 +1,676 @@
+// The companion scanner: blind detection of the tile mark in a scan of a cast.
+#include <fmt/format.h>
+#include <open3d/geometry/KDTreeFlann.h>
+#include <open3d/geometry/PointCloud.h>
+
+#include <unsupported/Eigen/FFT>
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <unordered_map>
+#include <map>
+#include <numeric>
+
+#include "tile.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
+#include "tracecast/mesh/random.h"
+#include "tracecast/mesh/step_timer.h"
+#include "tracecast/watermark/mark.h"
+#include "tracecast/watermark/payload.h"
+
+namespace tracecast::watermark {
+
+using namespace detail;
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::found: return "found";
+    case Outcome::no_mark: return "no mark found";
+    case Outcome::insufficient_surface: return "insufficient surface";
+  }
+  return "?";
+}
+
+namespace {
+
+using Complex = std::complex<double>;
+
+//! In-place 2D FFT of an n × n row-major array (inverse unscaled: Eigen scales by 1/n per pass).
+void fft2(std::vector<Complex>& a, int n, bool inverse) {
+  Eigen::FFT<double> fft;
+  std::vector<Complex> in(static_cast<std::size_t>(n)), out;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int r = 0; r < n; ++r) {
+      for (int c = 0; c < n; ++c) in[static_cast<std::size_t>(c)] = pass == 0 ? a[static_cast<std::size_t>(r * n + c)] : a[static_cast<std::size_t>(c * n + r)];
+      if (inverse)
+        fft.inv(out, in);
+      else
+        fft.fwd(out, in);
+      for (int c = 0; c < n; ++c) (pass == 0 ? a[static_cast<std::size_t>(r * n + c)] : a[static_cast<std::size_t>(c * n + r)]) = out[static_cast<std::size_t>(c)];
+    }
+  }
+}
+
+int fft_size(int n) {
+  int best = 1 << 30;
+  for (int p2 = 1; p2 <= 8192; p2 *= 2)
+    for (int p3 = 1; p2 * p3 <= 8192; p3 *= 3)
+      if (p2 * p3 >= n) best = std::min(best, p2 * p3);
+  return best;
+}
+
+void frame_of(const Vec3& d, Vec3& e1, Vec3& e2) {
+  e1 = (std::abs(d.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(d).normalized();
+  e2 = d.cross(e1);
+}
+
+//! Samples in the front layer seen along d (heights within `tol` of the highest in their pixel).
+std::vector<char> front_layer(const Residuals& r, const Vec3& d, double pixel, double tol) {
+  Vec3 e1, e2;
+  frame_of(d, e1, e2);
+  std::unordered_map<std::uint64_t, double> top;
+  auto key = [&](const Vec3& p) {
+    const auto i = static_cast<std::int64_t>(std::floor(p.dot(e1) / pixel)), j = static_cast<std::int64_t>(std::floor(p.dot(e2) / pixel));
+    return (static_cast<std::uint64_t>(i & 0xFFFFFFFF) << 32) | static_cast<std::uint64_t>(j & 0xFFFFFFFF);
+  };
+  for (std::size_t i = 0; i < r.points.size(); ++i) {
+    if (!r.valid[i]) continue;
+    const double h = r.points[i].dot(d);
+    auto [it, fresh] = top.try_emplace(key(r.points[i]), h);
+    if (!fresh) it->second = std::max(it->second, h);
+  }
+  std::vector<char> keep(r.points.size(), 0);
+  for (std::size_t i = 0; i < r.points.size(); ++i)
+    if (r.valid[i]) keep[i] = r.points[i].dot(d) >= top[key(r.points[i])] - tol;
+  return keep;
+}
+
+struct ChartLattice {
+  bool ok = false;
+  Eigen::Vector2d a = Eigen::Vector2d::Zero(), b = Eigen::Vector2d::Zero();  // mm in the chart (e1, e2 of frame_of(d))
+  double score = 0;
+};
+
+//! The tile lattice in an orthographic chart along d, from the autocorrelation of the residual
+//! (its spectrum's magnitude only: strong narrow-band relief such as wrinkles does not dominate).
+ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, const Vec3& d, const Vec3& centre, double half, double pixel,
+                           double min_period, double max_period) {
+  Vec3 e1, e2;
+  frame_of(d, e1, e2);
+  const int w = static_cast<int>(std::ceil(2 * half / pixel));
+  const int n = fft_size(w + static_cast<int>(std::ceil(max_period * 1.2 / pixel)));
+  std::vector<double> sum(static_cast<std::size_t>(n * n), 0.0), cnt(static_cast<std::size_t>(n * n), 0.0);
+  const double u0 = centre.dot(e1) - half, v0 = centre.dot(e2) - half;
+  for (std::size_t i = 0; i < r.points.size(); ++i) {
+    if (!use[i]) continue;
+    const int x = static_cast<int>(std::floor((r.points[i].dot(e1) - u0) / pixel)), y = static_cast<int>(std::floor((r.points[i].dot(e2) - v0) / pixel));
+    if (x < 0 || y < 0 || x >= w || y >= w) continue;
+    sum[static_cast<std::size_t>(y * n + x)] += r.value[i];
+    cnt[static_cast<std::size_t>(y * n + x)] += 1;
+  }
+  std::vector<Complex> f(static_cast<std::size_t>(n * n), 0.0);
+  double mean = 0, filled = 0;
+  for (std::size_t k = 0; k < f.size(); ++k)
+    if (cnt[k] > 0) {
+      mean += sum[k] / cnt[k];
+      filled += 1;
+    }
+  if (filled < 100) return {};
+  mean /= filled;
+  for (std::size_t k = 0; k < f.size(); ++k)
+    if (cnt[k] > 0) f[k] = sum[k] / cnt[k] - mean;
+  fft2(f, n, false);
+  // Whitened power: each frequency's power over the mean power around it, capped, so that a few
+  // strong lines of the relief (wrinkles) cannot outweigh the many weak lines of the lattice.
+  {
+    std::vector<double> p(f.size());
+    for (std::size_t k = 0; k < f.size(); ++k) p[k] = std::norm(f[k]);
+    constexpr int kr = 4;
+    std::vector<double> rows(f.size(), 0.0), local(f.size(), 0.0);
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x) {
+        double acc = 0;
+        for (int k = -kr; k <= kr; ++k) acc += p[static_cast<std::size_t>(y * n + ((x + k) % n + n) % n)];
+        rows[static_cast<std::size_t>(y * n + x)] = acc;
+      }
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x) {
+        double acc = 0;
+        for (int k = -kr; k <= kr; ++k) acc += rows[static_cast<std::size_t>(((y + k) % n + n) % n * n + x)];
+        local[static_cast<std::size_t>(y * n + x)] = acc / ((2 * kr + 1) * (2 * kr + 1));
+      }
+    double mean_p = 0;
+    for (double v : p) mean_p += v;
+    mean_p /= static_cast<double>(p.size());
+    for (std::size_t k = 0; k < f.size(); ++k) f[k] = std::min(p[k] / (local[k] + 1e-3 * mean_p + 1e-300), 4.0);
+  }
+  fft2(f, n, true);
+  auto at = [&](int dx, int dy) { return f[static_cast<std::size_t>(((dy % n + n) % n) * n + (dx % n + n) % n)].real(); };
+
+  // Local maxima in the annulus of possible periods, half-plane.
+  const int rmax = static_cast<int>(std::ceil(max_period / pixel)), rmin = static_cast<int>(std::floor(min_period / pixel));
+  std::vector<double> ring;
+  struct Cand {
+    double x, y, v;
+  };
+  std::vector<Cand> cands;
+  for (int dy = 0; dy <= rmax; ++dy)
+    for (int dx = -rmax; dx <= rmax; ++dx) {
+      if (dy == 0 && dx <= 0) continue;
+      const double rr = std::hypot(dx, dy);
+      if (rr < rmin || rr > rmax) continue;
+      const double v = at(dx, dy);
+      ring.push_back(v);
+      bool peak = true;
+      for (int j = -1; j <= 1 && peak; ++j)
+        for (int i = -1; i <= 1; ++i)
+          if ((i || j) && at(dx + i, dy + j) > v) {
+            peak = false;
+            break;
+          }
+      if (!peak) continue;
+      // Sub-pixel: a parabola through each axis's neighbours.
+      const double l = at(dx - 1, dy), rr1 = at(dx + 1, dy), dn = at(dx, dy - 1), up = at(dx, dy + 1);
+      const double ox = (l - rr1) / (2 * (l - 2 * v + rr1) - 1e-300), oy = (dn - up) / (2 * (dn - 2 * v + up) - 1e-300);
+      cands.push_back({(dx + std::clamp(ox, -0.5, 0.5)) * pixel, (dy + std::clamp(oy, -0.5, 0.5)) * pixel, v});
+    }
+  if (ring.size() < 50 || cands.size() < 2) return {};
+  // Robust spread of the annulus.
+  std::vector<double> dev = ring;
+  std::nth_element(dev.begin(), dev.begin() + static_cast<std::ptrdiff_t>(dev.size() / 2), dev.end());
+  const double med = dev[dev.size() / 2];
+  for (double& x : dev) x = std::abs(x - med);
+  std::nth_element(dev.begin(), dev.begin() + static_cast<std::ptrdiff_t>(dev.size() / 2), dev.end());
+  const double spread = 1.4826 * dev[dev.size() / 2] + 1e-300;
+  std::sort(cands.begin(), cands.end(), [](const Cand& p, const Cand& q) { return p.v > q.v; });
+  if (cands.size() > 16) cands.resize(16);
+  ChartLattice best;
+  double best_len = 0;
+  std::vector<std::pair<double, std::pair<Cand, Cand>>> pairs;
+  for (std::size_t i = 0; i < cands.size(); ++i)
+    for (std::size_t j = i + 1; j < cands.size(); ++j) {
+      const Eigen::Vector2d p(cands[i].x, cands[i].y), q(cands[j].x, cands[j].y);
+      const double ratio = p.norm() / q.norm(), cosang = std::abs(p.dot(q)) / (p.norm() * q.norm());
+      if (ratio < 0.87 || ratio > 1.15 || cosang > 0.26) continue;
+      pairs.push_back({(std::min(cands[i].v, cands[j].v) - med) / spread, {cands[i], cands[j]}});
+    }
+  double top = 0;
+  for (const auto& pr : pairs) top = std::max(top, pr.first);
+  for (const auto& [score, pq] : pairs) {
+    if (score < 0.6 * top) continue;
+    const double len = std::hypot(pq.first.x, pq.first.y) + std::hypot(pq.second.x, pq.second.y);
+    if (!best.ok || len < best_len - 1e-9) {
+      best.ok = true;
+      best.a = {pq.first.x, pq.first.y};
+      best.b = {pq.second.x, pq.second.y};
+      best.score = score;
+      best_len = len;
+    }
+  }
+  if (best.ok) best.score = top;
+  // The lattice's shortest vectors: a pair at twice or three times the period also scores.
+  if (best.ok)
+    for (int k : {3, 2}) {
+      const Eigen::Vector2d a = best.a / k, b = best.b / k;
+      if (a.norm() < min_period || b.norm() < min_period) continue;
+      auto z_at = [&](const Eigen::Vector2d& v) {
+        const int x = static_cast<int>(std::lround(v.x() / pixel)), y = static_cast<int>(std::lround(v.y() / pixel));
+        double m = -1e300;
+        for (int j = -1; j <= 1; ++j)
+          for (int i = -1; i <= 1; ++i) m = std::max(m, at(x + i, y + j));
+        return (m - med) / spread;
+      };
+      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  sub %d: z %.1f %.1f\n", k, z_at(a), z_at(b));
+      if (std::min(z_at(a), z_at(b)) > std::max(4.0, 0.3 * best.score)) {
+        best.a = a;
+        best.b = b;
+        break;
+      }
+    }
+  if (std::getenv("TRACECAST_DEBUG")) {
+    std::fprintf(stderr, "chart d=(%.3f %.3f %.3f) px %.2f spread %.3g:", d.x(), d.y(), d.z(), pixel, spread);
+    for (std::size_t i = 0; i < std::min<std::size_t>(cands.size(), 6); ++i)
+      std::fprintf(stderr, " [%.1f,%.1f |%.1f| z%.1f]", cands[i].x, cands[i].y, std::hypot(cands[i].x, cands[i].y), (cands[i].v - med) / spread);
+    std::fprintf(stderr, " -> %d a=(%.2f %.2f) b=(%.2f %.2f) score %.1f\n", best.ok, best.a.x(), best.a.y(), best.b.x(), best.b.y(), best.score);
+  }
+  return best;
+}
+
+Eigen::Matrix3d rotation_about(const Vec3& axis, double angle) { return Eigen::AngleAxisd(angle, axis.normalized()).toRotationMatrix(); }
+
+struct Pose {
+  Eigen::Matrix3d r = Eigen::Matrix3d::Identity();  // columns: lattice x̂, ŷ, and the front
+  double scale = 1;
+  Lattice lattice() const {
+    Lattice l;
+    l.a = kTileMm * scale * r.col(0);
+    l.b = kTileMm * scale * r.col(1);
+    return l;
+  }
+};
+
+//! Maximises the folded energy over rotation and scale by coordinate search, over growing regions.
+Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const Vec3& centre) {
+  const double s0 = pose.scale;
+  for (double radius : {30.0, 50.0, 80.0, 130.0, 1e9}) {
+    std::vector<std::size_t> subset;
+    for (std::size_t i = 0; i < res.points.size(); ++i)
+      if (use[i] && (res.points[i] - centre).norm() < radius * s0) subset.push_back(i);
+    if (subset.size() > 120000) {
+      const std::size_t step = subset.size() / 120000 + 1;
+      std::vector<std::size_t> thin;
+      for (std::size_t k = 0; k < subset.size(); k += step) thin.push_back(subset[k]);
+      subset.swap(thin);
+    }
+    if (subset.size() < 2000) continue;
+    auto score = [&](const Pose& p) {
+      const Lattice l = p.lattice();
+      return energy(fold(res, l, &subset));
+    };
+    double best = score(pose);
+    double step_rot = 0.6 * kPi / 180, step_scale = 0.004;
+    const double min_rot = 0.01 * kPi / 180, min_scale = 0.0001;
+    int evals = 0;
+    while ((step_rot > min_rot || step_scale > min_scale) && evals < 400) {
+      bool improved = false;
+      for (int param = 0; param < 4; ++param) {
+        for (double sgn : {1.0, -1.0}) {
+          Pose p = pose;
+          if (param < 3)
+            p.r = rotation_about(pose.r.col(param), sgn * step_rot) * pose.r;
+          else
+            p.scale = pose.scale * std::exp(sgn * step_scale);
+          const double e = score(p);
+          ++evals;
+          if (e > best) {
+            best = e;
+            pose = p;
+            improved = true;
+            break;
+          }
+        }
+      }
+      if (!improved) {
+        step_rot *= 0.5;
+        step_scale *= 0.5;
+      }
+    }
+  }
+  return pose;
+}
+
+//! The 8 symmetries of the square tile acting on bin indices.
+Eigen::Vector2i apply_symmetry(int g, int x, int y) {
+  switch (g) {
+    case 0: return {x, y};
+    case 1: return {y, x};
+    case 2: return {-x, y};
+    case 3: return {x, -y};
+    case 4: return {-x, -y};
+    case 5: return {-y, x};
+    case 6: return {y, -x};
+    default: return {-y, -x};
+  }
+}
+
+struct Sampled {
+  std::vector<Vec3> points;  // in mm (after the unit guess)
+  double area_mm2 = 0;
+};
+
+std::vector<Vec3> voxel_thin(const std::vector<Vec3>& pts, double h) {
+  struct Acc {
+    Vec3 s = Vec3::Zero();
+    int n = 0;
+  };
+  std::unordered_map<std::uint64_t, Acc> grid;
+  grid.reserve(pts.size() / 2 + 16);
+  std::vector<std::uint64_t> order;
+  for (const Vec3& p : pts) {
+    const auto ix = static_cast<std::int64_t>(std::floor(p.x() / h)), iy = static_cast<std::int64_t>(std::floor(p.y() / h)),
+               iz = static_cast<std::int64_t>(std::floor(p.z() / h));
+    const std::uint64_t k = (static_cast<std::uint64_t>(ix & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(iy & 0x1FFFFF) << 21) |
+                            static_cast<std::uint64_t>(iz & 0x1FFFFF);
+    auto [it, fresh] = grid.try_emplace(k);
+    if (fresh) order.push_back(k);
+    it->second.s += p;
+    ++it->second.n;
+  }
+  std::vector<Vec3> out;
+  out.reserve(order.size());
+  for (std::uint64_t k : order) out.push_back(grid[k].s / grid[k].n);
+  return out;
+}
+
+double unit_factor_of(const Aabb& box) {
+  const double diag = box.extent().norm();
+  if (diag < 5.0) return 1000.0;     // metres
+  if (diag > 20000.0) return 0.001;  // micrometres
+  return 1.0;
+}
+
+Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, double area_hint, double unit, const Key& key,
+              const DetectOptions& o, Detection det) {
+  StepTimer timer(det.timings);
+  det.unit_factor = unit;
+  std::vector<Vec3> pts = sample(o.spacing_mm);
+  det.samples = pts.size();
+  det.area_mm2 = area_hint > 0 ? area_hint : static_cast<double>(pts.size()) * o.spacing_mm * o.spacing_mm / 1.5;
+  constexpr double kMinArea = 2.0 * kTileMm * kTileMm;
+  if (det.area_mm2 < kMinArea) {
+    det.outcome = Outcome::insufficient_surface;
+    det.reason = fmt::format("{:.0f} mm² of surface; a mark needs at least {:.0f} mm²", det.area_mm2, kMinArea);
+    return det;
+  }
+  Residuals res = residuals(pts, kCellMm, nullptr);
+  timer.lap("residual");
+  if (res.valid_count < 2000) {
+    det.outcome = Outcome::insufficient_surface;
+    det.reason = "too few samples with a surface around them";
+    return det;
+  }
+
+  // Forward direction and lattice: a coarse search over directions around the normals' axis
+  // (both ways: on a closed cast only the outer layer carries the mark), then a finer one.
+  Vec3 centre = Vec3::Zero();
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (res.valid[i]) centre += res.points[i];
+  centre /= static_cast<double>(res.valid_count);
+  const double min_p = 0.45 * kTileMm, max_p = 2.3 * kTileMm;
+  struct Best {
+    ChartLattice lat;
+    Vec3 d = Vec3::UnitZ();
+  } best;
+  auto try_dir = [&](const Vec3& d, double pixel) {
+    const std::vector<char> use = front_layer(res, d, 0.6, 1.0);
+    const ChartLattice cl = chart_lattice(res, use, d, centre, 60.0, pixel, min_p, max_p);
+    if (cl.ok && cl.score > best.lat.score) best = {cl, d};
+  };
+  Vec3 e1, e2;
+  for (const Vec3& axis : {Vec3(res.axis), Vec3(-res.axis)}) {
+    frame_of(axis, e1, e2);
+    for (int i = -4; i <= 4; ++i)
+      for (int j = -4; j <= 4; ++j) {
+        if (i * i + j * j > 17) continue;
+        const Vec3 d = (rotation_about(e1, i * 5.0 * kPi / 180) * rotation_about(e2, j * 5.0 * kPi / 180) * axis).normalized();
+        try_dir(d, 1.0);
+      }
+  }
+  if (best.lat.ok) {
+    const Vec3 d0 = best.d;
+    best = Best{};  // scores at another pixel size are not comparable
+    frame_of(d0, e1, e2);
+    for (int i = -2; i <= 2; ++i)
+      for (int j = -2; j <= 2; ++j) try_dir((rotation_about(e1, i * 1.5 * kPi / 180) * rotation_about(e2, j * 1.5 * kPi / 180) * d0).normalized(), 0.6);
+  }
+  timer.lap("lattice");
+  if (!best.lat.ok) {
+    det.outcome = Outcome::no_mark;
+    det.reason = "no tile lattice in the surface's relief";
+    return det;
+  }
+  det.front = best.d;
+  frame_of(best.d, e1, e2);
+  Vec3 a3 = best.lat.a.x() * e1 + best.lat.a.y() * e2, b3 = best.lat.b.x() * e1 + best.lat.b.y() * e2;
+  Pose pose;
+  pose.scale = 0.5 * (a3.norm() + b3.norm()) / kTileMm;
+  {
+    const Vec3 x = a3.normalized();
+    Vec3 y = (b3 - b3.dot(x) * x).normalized();
+    if (x.cross(y).dot(best.d) < 0) y = -y;  // right-handed with the front as third axis
+    pose.r.col(0) = x;
+    pose.r.col(1) = y;
+    pose.r.col(2) = x.cross(y);
+  }
+  // At another scale, sample and high-pass again at the pattern's own size.
+  if (std::abs(pose.scale - 1) > 0.1) {
+    pts = sample(o.spacing_mm * pose.scale);
+    det.samples = pts.size();
+    const Vec3 f = best.d;
+    res = residuals(pts, kCellMm * pose.scale, &f);
+    timer.lap("residual_rescaled");
+  }
+  const std::vector<char> use = front_layer(res, best.d, 0.5 * pose.scale, 1.0 * pose.scale);
+  // Centre of the refinement: the used sample nearest to the centroid of the used samples.
+  {
+    Vec3 c = Vec3::Zero();
+    double n = 0;
+    for (std::size_t i = 0; i < res.points.size(); ++i)
+      if (use[i]) c += res.points[i], n += 1;
+    c /= std::max(n, 1.0);
+    double bd = 1e300;
+    for (std::size_t i = 0; i < res.points.size(); ++i)
+      if (use[i] && (res.points[i] - c).squaredNorm() < bd) bd = (res.points[i] - c).squaredNorm(), centre = res.points[i];
+  }
+  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());
+  pose = refine(res, use, pose, centre);
+  // A lattice found at two or three times the period folds as well as the true one; a third or a
+  // half of it then folds nearly as well too, while a wrong fraction blurs the tile.
+  {
+    std::vector<std::size_t> used;
+    for (std::size_t i = 0; i < res.points.size(); ++i)
+      if (use[i]) used.push_back(i);
+    const double e = energy(fold(res, pose.lattice(), &used));
+    for (int k : {3, 2}) {
+      Pose p = pose;
+      p.scale = pose.scale / k;
+      const double ek = energy(fold(res, p.lattice(), &used));
+      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fraction 1/%d: energy %.4g vs %.4g\n", k, ek, e);
+      if (ek > 0.7 * e) {
+        pose = refine(res, use, p, centre);
+        break;
+      }
+    }
+  }
+  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "refined: scale %.4f\n", pose.scale);
+  det.scale = pose.scale;
+  timer.lap("refine");
+
+  // Fold everything, then align the tile with the keyed sync cells (8 symmetries × all shifts).
+  const Lattice lattice = pose.lattice();
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (use[i]) all.push_back(i);
+  const Folded folded = fold(res, lattice, &all);
+  const Layout layout = make_layout(key);
+  const auto sync = sync_values(layout);
+  std::vector<Complex> S(static_cast<std::size_t>(kBins * kBins));
+  for (int x = 0; x < kBins; ++x)
+    for (int y = 0; y < kBins; ++y) S[static_cast<std::size_t>(x * kBins + y)] = pattern(sync, x / double(kBinsPerCell), y / double(kBinsPerCell));
+  fft2(S, kBins, false);
+  std::vector<double> mean(static_cast<std::size_t>(kBins * kBins), 0.0);
+  for (std::size_t b = 0; b < mean.size(); ++b)
+    if (folded.count[b] > 0) mean[b] = folded.sum[b] / folded.count[b];
+  auto bin = [](int x, int y) { return static_cast<std::size_t>(((x % kBins + kBins) % kBins) * kBins + (y % kBins + kBins) % kBins); };
+  int best_g = 0, best_tx = 0, best_ty = 0;
+  double best_c = 0, s1 = 0, s2 = 0, nc = 0;
+  for (int g = 0; g < 8; ++g) {
+    std::vector<Complex> M(mean.size());
+    for (int x = 0; x < kBins; ++x)
+      for (int y = 0; y < kBins; ++y) {
+        const Eigen::Vector2i q = apply_symmetry(g, x, y);
+        M[static_cast<std::size_t>(x * kBins + y)] = mean[bin(q.x(), q.y())];
+      }
+    fft2(M, kBins, false);
+    for (std::size_t k = 0; k < M.size(); ++k) M[k] *= std::conj(S[k]);
+    fft2(M, kBins, true);  // C(t) = Σ_x M(x + t) S(x)
+    for (int x = 0; x < kBins; ++x)
+      for (int y = 0; y < kBins; ++y) {
+        const double c = M[static_cast<std::size_t>(x * kBins + y)].real();
+        s1 += c, s2 += c * c, nc += 1;
+        if (std::abs(c) > std::abs(best_c)) best_c = c, best_g = g, best_tx = x, best_ty = y;
+      }
+  }
+  const double cmean = s1 / nc, csd = std::sqrt(std::max(s2 / nc - cmean * cmean, 1e-300));
+  det.sync_z = std::abs(best_c - cmean) / csd;
+  const double polarity = best_c > 0 ? 1.0 : -1.0;
+
+  // Soft cell values: kernel-weighted means over each cell's footprint in the aligned tile.
+  auto aligned = [&](int x, int y) {
+    const Eigen::Vector2i q = apply_symmetry(best_g, x + best_tx, y + best_ty);
+    return bin(q.x(), q.y());
+  };
+  std::array<double, kSlots> cellv{};
+  for (int i = 0; i < kCells; ++i)
+    for (int j = 0; j < kCells; ++j) {
+      double num = 0, den = 0;
+      for (int dx = -kBinsPerCell + 1; dx < kBinsPerCell; ++dx)
+        for (int dy = -kBinsPerCell + 1; dy < kBinsPerCell; ++dy) {
+          const double w = kernel(dx / double(kBinsPerCell)) * kernel(dy / double(kBinsPerCell));
+          const std::size_t b = aligned(kBinsPerCell * i + dx, kBinsPerCell * j + dy);
+          num += w * folded.sum[b];
+          den += w * folded.count[b];
+        }
+      cellv[static_cast<std::size_t>(i * kCells + j)] = den > 0 ? polarity * num / den : 0.0;
+    }
+  double rms = 0;
+  for (double v : cellv) rms += v * v;
+  rms = std::sqrt(rms / kSlots) + 1e-300;
+  std::vector<double> soft(static_cast<std::size_t>(kCodedBits), 0.0);
+  for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s)
+    if (layout.bit[s] >= 0) soft[static_cast<std::size_t>(layout.bit[s])] += layout.sign[s] * cellv[s] / rms;
+  const Decoded dec = decode(soft);
+  timer.lap("decode");
+  const auto code = encode(dec.id);
+  double agree = 0, total = 0;
+  int wrong = 0;
+  for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s) {
+    if (layout.bit[s] < 0) continue;
+    const double c = code[static_cast<std::size_t>(layout.bit[s])] ? 1.0 : -1.0;
+    const double v = layout.sign[s] * cellv[s];
+    agree += c * v;
+    total += std::abs(v);
+    wrong += c * v < 0;
+  }
+  det.confidence = total > 0 ? std::max(0.0, agree / total) : 0.0;
+  det.bit_error_rate = static_cast<double>(wrong) / kPayloadCells;
+  det.false_positive_bound = std::ldexp(1.0, -kCrcBits);
+  if (!dec.crc_ok) {
+    det.outcome = Outcome::no_mark;
+    det.reason = fmt::format("no mark under key {} (sync {:.1f} σ, {:.0f} % of cells inconsistent)", key.id(), det.sync_z,
+                             100 * det.bit_error_rate);
+    return det;
+  }
+  det.outcome = Outcome::found;
+  det.id = dec.id;
+
+  // Where the mark is: 10 mm blocks whose samples correlate with the decoded pattern.
+  const auto cells = cell_values(layout, code);
+  std::map<std::array<std::int64_t, 3>, std::array<double, 3>> blocks;  // Σ r·p, Σ p², count
+  const double bs = 10.0 * pose.scale;
+  for (std::size_t i : all) {
+    const Eigen::Vector2d c = lattice.coords(res.points[i]);
+    const std::array<std::int64_t, 3> k{static_cast<std::int64_t>(std::floor(res.points[i].x() / bs)), static_cast<std::int64_t>(std::floor(res.points[i].y() / bs)),
+                                        static_cast<std::int64_t>(std::floor(res.points[i].z() / bs))};
+    auto& blk = blocks[k];
+    // Predicted value: the aligned tile's cell pattern at this sample.
+    const long xb = std::lround(kBinsPerCell * c.x()), yb = std::lround(kBinsPerCell * c.y());
+    // Find (x, y) in embedder bins with aligned(x, y) == (xb, yb): invert by search over the symmetry.
+    Eigen::Vector2i q;
+    {
+      // apply_symmetry is an involution for g ∈ {0..4, 7}; 5 and 6 are each other's inverse.
+      const int ginv = best_g == 5 ? 6 : best_g == 6 ? 5 : best_g;
+      q = apply_symmetry(ginv, static_cast<int>(xb), static_cast<int>(yb));
+      q.x() -= best_tx;
+      q.y() -= best_ty;
+    }
+    const double p = polarity * pattern(cells, q.x() / double(kBinsPerCell), q.y() / double(kBinsPerCell));
+    blk[0] += res.value[i] * p;
+    blk[1] += p * p;
+    blk[2] += 1;
+  }
+  double carrier = 0;
+  std::vector<std::array<std::int64_t, 3>> carriers;
+  double noise2 = 0, nn = 0;
+  for (std::size_t i : all) noise2 += res.value[i] * res.value[i], nn += 1;
+  const double sd = std::sqrt(noise2 / std::max(nn, 1.0));
+  for (const auto& [k, blk] : blocks) {
+    if (blk[2] < 30 || blk[1] <= 0) continue;
+    const double z = blk[0] / (sd * std::sqrt(blk[1]));
+    if (z > 2.0) {
+      carrier += blk[2];
+      carriers.push_back(k);
+    }
+  }
+  det.carrier_area_mm2 = carrier * det.area_mm2 / std::max<double>(static_cast<double>(all.size()), 1.0);
+  for (const auto& k : carriers)
+    for (int c = 0; c < 8; ++c) {
+      const Vec3 p((k[0] + (c & 1)) * bs, (k[1] + ((c >> 1) & 1)) * bs, (k[2] + ((c >> 2) & 1)) * bs);
+      det.carrier_box.add(p / unit);
+    }
+  det.reason = fmt::format("identifier {} (sync {:.1f} σ, {:.1f} % of cells inconsistent)", format_id(det.id), det.sync_z, 100 * det.bit_error_rate);
+  return det;
+}
+
+}  // namespace
+
+Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOptions& o) {
+  Detection det;
+  for (const Vec3& p : points)
+    if (!p.allFinite()) throw InputError("detect: the scan has a non-finite coordinate");
+  if (points.size() < 100) {
+    det.outcome = Outcome::insufficient_surface;
+    det.reason = fmt::format("{} points; a mark needs a scan of thousands", points.size());
+    return det;
+  }
+  const double unit = unit_factor_of(bounding_box(points));
+  // Sparsity: the median distance to the nearest neighbour, on a subsample.
+  {
+    std::vector<Vec3> scaled;
+    scaled.reserve(points.size());
+    for (const Vec3& p : points) scaled.push_back(p * unit);
+    open3d::geometry::PointCloud pc;
+    pc.points_ = scaled;
+    const open3d::geometry::KDTreeFlann tree(pc);
+    std::vector<double> nnd;
+    std::vector<int> idx;
+    std::vector<double> d2;
+    const std::size_t step = std::max<std::size_t>(1, scaled.size() / 2000);
+    for (std::size_t i = 0; i < scaled.size(); i += step)
+      if (tree.SearchKNN(scaled[i], 2, idx, d2) == 2) nnd.push_back(std::sqrt(d2[1]));
+    std::nth_element(nnd.begin(), nnd.begin() + static_cast<std::ptrdiff_t>(nnd.size() / 2), nnd.end());
+    const double median = nnd[nnd.size() / 2];
+    if (median > 0.6) {
+      det.outcome = Outcome::insufficient_surface;
+      det.unit_factor = unit;
+      det.reason = fmt::format("points {:.2f} mm apart (median); a mark needs 0.6 mm or closer", median);
+      return det;
+    }
+    return run([&](double spacing) { return voxel_thin(scaled, spacing); }, 0, unit, key, o, det);
+  }
+}
+
+Detection detect(const Mesh& scan, const Key& key, const DetectOptions& o) {
+  validate(scan, "scan");
+  Detection det;
+  if (scan.triangles.empty()) return detect(scan.vertices, key, o);
+  const double unit = unit_factor_of(bounding_box(scan));
+  Mesh m = scan;
+  scale(m, unit);
+  double area = 0;
+  std::vector<double> edges;
+  for (const Tri& t : m.triangles) {
+    area += 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
+    if (edges.size() < 20000) edges.push_back((m.vertices[t[1]] - m.vertices[t[0]]).norm());
+  }
+  std::nth_element(edges.begin(), edges.begin() + static_cast<std::ptrdiff_t>(edges.size() / 2), edges.end());
+  const double median_edge = edges[edges.size() / 2];
+  if (median_edge > 1.0) {
+    det.outcome = Outcome::insufficient_surface;
+    det.unit_factor = unit;
+    det.area_mm2 = area;
+    det.reason = fmt::format("triangles {:.2f} mm long (median edge); a mark needs 1 mm or finer", median_edge);
+    return det;
+  }
+  auto sample = [&](double spacing) {
+    const auto count = static_cast<std::size_t>(std::min(4.0e6, 2.0 * area / (spacing * spacing)));
+    return voxel_thin(sample_surface(m, count, o.seed).points, spacing);
+  };
+  return run(sample, area, unit, key, o, det);
+}
+
+}  // namespace tracecast::watermark

@@ -1,0 +1,295 @@
+// Stamping: the keyed tile pattern as a normal displacement of the appliance's outer surface.
+#include <fmt/format.h>
+#include <tbb/parallel_for.h>
+
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "tile.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/step_timer.h"
+#include "tracecast/watermark/mark.h"
+#include "tracecast/watermark/payload.h"
+
+namespace tracecast::watermark {
+
+using namespace detail;
+
+namespace {
+
+double smoothstep(double x) {
+  x = std::clamp(x, 0.0, 1.0);
+  return x * x * (3 - 2 * x);
+}
+
+Vec3 face_normal(const Mesh& m, const Tri& t) {
+  return (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
+}
+
+//! The forward direction of a closed shell: the principal axis of its normals, signed so that the
+//! faces looking that way spread their normals apart (the convex outer surface of a piece that
+//! bulges forward, as faces do; the inner surface's normals converge).
+Vec3 find_front(const Mesh& m) {
+  Eigen::Matrix3d nn = Eigen::Matrix3d::Zero();
+  for (const Tri& t : m.triangles) {
+    const Vec3 n = face_normal(m, t);
+    const double a = n.norm();
+    if (a > 0) nn += (n / a) * (n / a).transpose() * a;
+  }
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(nn);
+  const Vec3 axis = es.eigenvectors().col(2);
+  Vec3 nbar = Vec3::Zero(), cbar = Vec3::Zero();
+  double area = 0;
+  for (const Tri& t : m.triangles) {
+    const Vec3 n = face_normal(m, t);
+    if (n.dot(axis) <= 0) continue;
+    const double a = 0.5 * n.norm();
+    nbar += a * n.normalized();
+    cbar += a * (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0;
+    area += a;
+  }
+  if (!(area > 0)) return axis;
+  nbar /= area;
+  cbar /= area;
+  double spread = 0;
+  for (const Tri& t : m.triangles) {
+    const Vec3 n = face_normal(m, t);
+    if (n.dot(axis) <= 0) continue;
+    const Vec3 c = (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0;
+    spread += 0.5 * n.norm() * (n.normalized() - nbar).dot(c - cbar);
+  }
+  return spread >= 0 ? axis : Vec3(-axis);
+}
+
+//! Splits every edge longer than `max_len` whose ends are not both unmarked (mask 0), until none
+//! is left; midpoints take the mean mask and normal. Conforming: neighbours share midpoints.
+std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec3>& normals, double max_len) {
+  std::size_t splits = 0;
+  for (int round = 0; round < 8; ++round) {
+    std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> mid;
+    auto marked = [&](std::int32_t a, std::int32_t b) {
+      return (mask[static_cast<std::size_t>(a)] > 0 || mask[static_cast<std::size_t>(b)] > 0) &&
+             (m.vertices[static_cast<std::size_t>(a)] - m.vertices[static_cast<std::size_t>(b)]).norm() > max_len;
+    };
+    for (const Tri& t : m.triangles)
+      for (int e = 0; e < 3; ++e) {
+        const std::int32_t a = t[e], b = t[(e + 1) % 3];
+        if (marked(a, b)) mid.emplace(std::minmax(a, b), -1);
+      }
+    if (mid.empty()) break;
+    for (auto& [e, idx] : mid) {
+      const auto a = static_cast<std::size_t>(e.first), b = static_cast<std::size_t>(e.second);
+      idx = static_cast<std::int32_t>(m.vertices.size());
+      m.vertices.push_back(0.5 * (m.vertices[a] + m.vertices[b]));
+      mask.push_back(0.5 * (mask[a] + mask[b]));
+      normals.push_back((normals[a] + normals[b]).normalized());
+    }
+    splits += mid.size();
+    std::vector<Tri> out;
+    out.reserve(m.triangles.size() * 2);
+    for (const Tri& t0 : m.triangles) {
+      auto mid_of = [&](const Tri& t, int e) {
+        const auto it = mid.find(std::minmax(t[e], t[(e + 1) % 3]));
+        return it == mid.end() ? -1 : it->second;
+      };
+      int k = 0;
+      for (int e = 0; e < 3; ++e) k += mid_of(t0, e) >= 0;
+      if (k == 0) {
+        out.push_back(t0);
+        continue;
+      }
+      // Rotate so that: one split edge is edge 0 (k = 1); the unsplit edge is edge 2 (k = 2).
+      Tri t = t0;
+      for (int r = 0; r < 3; ++r) {
+        const bool ok = k == 1 ? mid_of(t, 0) >= 0 : k == 2 ? mid_of(t, 2) < 0 : true;
+        if (ok) break;
+        t = Tri{t[1], t[2], t[0]};
+      }
+      const std::int32_t m0 = mid_of(t, 0), m1 = mid_of(t, 1), m2 = mid_of(t, 2);
+      if (k == 1) {
+        out.push_back({t[0], m0, t[2]});
+        out.push_back({m0, t[1], t[2]});
+      } else if (k == 2) {
+        out.push_back({m0, t[1], m1});
+        out.push_back({t[0], m0, m1});
+        out.push_back({t[0], m1, t[2]});
+      } else {
+        out.push_back({t[0], m0, m2});
+        out.push_back({m0, t[1], m1});
+        out.push_back({m2, m1, t[2]});
+        out.push_back({m0, m1, m2});
+      }
+    }
+    m.triangles = std::move(out);
+  }
+  return splits;
+}
+
+}  // namespace
+
+Stamped stamp(const Mesh& appliance, std::uint64_t id, const Key& key, const StampOptions& o) {
+  if (!(o.max_displacement_mm > 0 && o.max_displacement_mm <= 0.5))
+    throw InputError(fmt::format("stamp: maximum displacement {} mm is outside (0, 0.5]", o.max_displacement_mm));
+  if (!(o.resolution_mm > 0.05 && o.resolution_mm <= 0.6))
+    throw InputError(fmt::format("stamp: resolution {} mm is outside (0.05, 0.6]", o.resolution_mm));
+  if (!(o.zero_thickness_mm >= 0 && o.full_thickness_mm > o.zero_thickness_mm))
+    throw InputError("stamp: full-amplitude thickness must exceed the zero-amplitude thickness");
+  Stamped out;
+  StepTimer timer(out.report.timings);
+  const MeshInfo info = measure(appliance, {false});
+  if (!info.watertight) throw InputError("stamp: the piece is not a closed surface (stamp the appliance, not a scan)");
+
+  const Vec3 front = o.front ? Vec3(o.front->normalized()) : find_front(appliance);
+  out.report.front = front;
+  out.report.key_id = key.id();
+  out.report.id = id;
+  out.report.vertices_before = appliance.vertices.size();
+
+  // Amplitude mask: the outer surface (seen from the front), thick enough, not too steep.
+  const Mesh& m = appliance;
+  const std::vector<Vec3> vn = vertex_normals(m);
+  const SurfaceQuery query(m);
+  std::vector<char> visible(m.triangles.size(), 0);
+  {
+    std::vector<Vec3> origins, dirs;
+    std::vector<std::size_t> faces;
+    for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+      const Tri& t = m.triangles[f];
+      if (face_normal(m, t).dot(front) <= 0) continue;
+      origins.push_back((m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0 + 1e-3 * front);
+      dirs.push_back(front);
+      faces.push_back(f);
+    }
+    const auto hits = query.cast(origins, dirs);
+    for (std::size_t i = 0; i < faces.size(); ++i) visible[faces[i]] = !hits[i].hit;
+  }
+  std::vector<char> outer(m.vertices.size(), 1);
+  std::vector<char> used(m.vertices.size(), 0);
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    for (std::int32_t v : m.triangles[f]) {
+      used[static_cast<std::size_t>(v)] = 1;
+      if (!visible[f]) outer[static_cast<std::size_t>(v)] = 0;
+    }
+  std::vector<double> mask(m.vertices.size(), 0.0);
+  {
+    std::vector<Vec3> origins, dirs;
+    std::vector<std::size_t> verts;
+    for (std::size_t v = 0; v < m.vertices.size(); ++v) {
+      if (!used[v] || !outer[v] || vn[v].dot(front) < 0.3) continue;
+      origins.push_back(m.vertices[v] - 1e-4 * vn[v]);
+      dirs.push_back(-vn[v]);
+      verts.push_back(v);
+    }
+    const auto hits = query.cast(origins, dirs);
+    const double span = o.full_thickness_mm - o.zero_thickness_mm;
+    for (std::size_t i = 0; i < verts.size(); ++i) {
+      const std::size_t v = verts[i];
+      const double t = hits[i].hit ? hits[i].t : 0.0;
+      mask[v] = smoothstep((t - o.zero_thickness_mm) / span) * smoothstep((vn[v].dot(front) - 0.35) / 0.25);
+    }
+  }
+  timer.lap("mask");
+
+  Mesh s = appliance;
+  s.normals.clear();
+  s.colors.clear();
+  std::vector<Vec3> normals = vn;
+  out.report.split_edges = split_long_edges(s, mask, normals, o.resolution_mm);
+  out.report.vertices_after = s.vertices.size();
+  timer.lap("refine");
+
+  // Roughness shaping: the local RMS of the surface's own relief at the mark's scale, relative to
+  // its median over the marked area, raises the amplitude where texture hides it.
+  std::vector<double> shape(s.vertices.size(), 1.0);
+  if (o.roughness_shaping) {
+    std::vector<Vec3> pts;
+    std::vector<std::size_t> ids;
+    for (std::size_t v = 0; v < s.vertices.size(); ++v)
+      if (mask[v] > 0) {
+        pts.push_back(s.vertices[v]);
+        ids.push_back(v);
+      }
+    const Residuals host = residuals(pts, kCellMm, &front);
+    std::vector<double> r2(pts.size(), 0.0);
+    for (std::size_t i = 0; i < pts.size(); ++i) r2[i] = host.valid[i] ? host.value[i] * host.value[i] : 0.0;
+    // Mean square over ≈ 3 mm: average on a voxel grid of 3 mm, read back per vertex.
+    std::map<std::array<std::int64_t, 3>, std::pair<double, int>> grid;
+    auto cell_of = [](const Vec3& p) {
+      return std::array<std::int64_t, 3>{static_cast<std::int64_t>(std::floor(p.x() / 3.0)), static_cast<std::int64_t>(std::floor(p.y() / 3.0)),
+                                         static_cast<std::int64_t>(std::floor(p.z() / 3.0))};
+    };
+    for (std::size_t i = 0; i < pts.size(); ++i)
+      if (host.valid[i]) {
+        auto& g = grid[cell_of(pts[i])];
+        g.first += r2[i];
+        g.second += 1;
+      }
+    std::vector<double> rough;
+    for (const auto& [c, g] : grid) rough.push_back(std::sqrt(g.first / g.second));
+    if (!rough.empty()) {
+      std::nth_element(rough.begin(), rough.begin() + static_cast<std::ptrdiff_t>(rough.size() / 2), rough.end());
+      const double median = rough[rough.size() / 2];
+      if (median > 0)
+        for (std::size_t i = 0; i < pts.size(); ++i) {
+          const auto it = grid.find(cell_of(pts[i]));
+          const double r = it == grid.end() ? median : std::sqrt(it->second.first / it->second.second);
+          shape[ids[i]] = std::clamp(0.75 + 0.25 * r / median, 0.75, 1.25) / 1.25;
+        }
+    }
+  }
+  timer.lap("roughness");
+
+  // The pattern in a plane across the front, extruded along it.
+  const Vec3 e1 = (std::abs(front.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(front).normalized();
+  const Vec3 e2 = front.cross(e1);
+  Lattice lattice;
+  lattice.a = kTileMm * e1;
+  lattice.b = kTileMm * e2;
+  const Layout layout = make_layout(key);
+  const auto cells = cell_values(layout, encode(id));
+  out.displacement_mm.assign(s.vertices.size(), 0.0);
+  const Mesh original_refined = s;
+  double area = 0, sum2 = 0, maxd = 0;
+  for (std::size_t v = 0; v < s.vertices.size(); ++v) {
+    if (mask[v] <= 0) continue;
+    const Eigen::Vector2d c = lattice.coords(s.vertices[v]);
+    const double d = o.max_displacement_mm * mask[v] * shape[v] * pattern(cells, c.x(), c.y());
+    out.displacement_mm[v] = d;
+    s.vertices[v] += d * normals[v];
+    maxd = std::max(maxd, std::abs(d));
+  }
+  // RMS over the marked area (vertex areas of the refined mesh).
+  for (const Tri& t : s.triangles) {
+    const double a = 0.5 * face_normal(original_refined, t).norm();
+    for (std::int32_t v : t) {
+      const double d = out.displacement_mm[static_cast<std::size_t>(v)];
+      if (mask[static_cast<std::size_t>(v)] > 0) {
+        area += a / 3;
+        sum2 += a / 3 * d * d;
+      }
+    }
+  }
+  timer.lap("displace");
+  out.report.marked_area_mm2 = area;
+  out.report.tiles = area / (kTileMm * kTileMm);
+  out.report.max_displacement_um = 1000 * maxd;
+  out.report.rms_displacement_um = area > 0 ? 1000 * std::sqrt(sum2 / area) : 0;
+  if (area < 2 * kTileMm * kTileMm)
+    throw InputError(fmt::format("stamp: only {:.0f} mm² of the outer surface can carry the mark (at least {:.0f} mm² needed)", area,
+                                 2 * kTileMm * kTileMm));
+  {
+    const auto d1 = query.distances(s.vertices);
+    const auto d2 = SurfaceQuery(s).distances(appliance.vertices);
+    out.report.hausdorff_mm = std::max(*std::max_element(d1.begin(), d1.end()), *std::max_element(d2.begin(), d2.end()));
+  }
+  timer.lap("hausdorff");
+  out.mesh = std::move(s);
+  return out;
+}
+
+}  // namespace tracecast::watermark

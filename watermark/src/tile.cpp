@@ -1,0 +1,262 @@
+// The keyed tile, the residual and folding (see tile.h).
+#include "tile.h"
+
+#include <open3d/geometry/KDTreeFlann.h>
+#include <open3d/geometry/PointCloud.h>
+#include <tbb/parallel_for.h>
+
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include "tracecast/watermark/payload.h"
+
+namespace tracecast::watermark::detail {
+
+Layout make_layout(const Key& key) {
+  // A keyed permutation of the 256 cells (Fisher–Yates on the key's stream), then keyed signs.
+  const std::vector<std::uint8_t> bytes = key.stream("tile-layout", 0, 4 * kSlots + kSlots);
+  std::array<int, kSlots> order;
+  std::iota(order.begin(), order.end(), 0);
+  for (int i = kSlots - 1; i > 0; --i) {
+    const std::size_t o = static_cast<std::size_t>(4 * i);
+    const std::uint32_t r = static_cast<std::uint32_t>(bytes[o]) | static_cast<std::uint32_t>(bytes[o + 1]) << 8 |
+                            static_cast<std::uint32_t>(bytes[o + 2]) << 16 | static_cast<std::uint32_t>(bytes[o + 3]) << 24;
+    std::swap(order[static_cast<std::size_t>(i)], order[r % static_cast<std::uint32_t>(i + 1)]);
+  }
+  Layout l;
+  for (int k = 0; k < kSlots; ++k) {
+    const auto slot = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
+    // Payload cells carry the first two outputs of each trellis step (3t, 3t+1).
+    l.bit[slot] = k < kPayloadCells ? 3 * (k / 2) + (k % 2) : -1;
+    l.sign[slot] = (bytes[static_cast<std::size_t>(4 * kSlots + k)] & 1) ? 1.0 : -1.0;
+  }
+  return l;
+}
+
+std::array<double, kSlots> cell_values(const Layout& l, const std::vector<std::uint8_t>& coded) {
+  std::array<double, kSlots> v{};
+  for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s)
+    v[s] = l.bit[s] < 0 ? l.sign[s] : l.sign[s] * (coded[static_cast<std::size_t>(l.bit[s])] ? 1.0 : -1.0);
+  return v;
+}
+
+std::array<double, kSlots> sync_values(const Layout& l) {
+  std::array<double, kSlots> v{};
+  for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s) v[s] = l.bit[s] < 0 ? l.sign[s] : 0.0;
+  return v;
+}
+
+double pattern(const std::array<double, kSlots>& cells, double x, double y) {
+  const double fx = std::floor(x), fy = std::floor(y);
+  double out = 0;
+  for (int di = 0; di < 2; ++di)
+    for (int dj = 0; dj < 2; ++dj) {
+      const double kx = kernel(x - (fx + di)), ky = kernel(y - (fy + dj));
+      if (kx == 0 || ky == 0) continue;
+      const int i = ((static_cast<int>(fx) + di) % kCells + kCells) % kCells;
+      const int j = ((static_cast<int>(fy) + dj) % kCells + kCells) % kCells;
+      out += cells[static_cast<std::size_t>(i * kCells + j)] * kx * ky;
+    }
+  return out;
+}
+
+namespace {
+
+struct Anchor {
+  Vec3 centre = Vec3::Zero();
+  Vec3 t1 = Vec3::UnitX(), t2 = Vec3::UnitY(), n = Vec3::UnitZ();
+  Eigen::Matrix<double, 6, 1> q = Eigen::Matrix<double, 6, 1>::Zero();  // z = q0 + q1 x + q2 y + q3 x² + q4 xy + q5 y²
+  double weight = 0;
+  bool ok = false;
+  double height(const Vec3& p) const {
+    const Vec3 d = p - centre;
+    const double x = d.dot(t1), y = d.dot(t2);
+    return d.dot(n) - (q[0] + q[1] * x + q[2] * y + q[3] * x * x + q[4] * x * y + q[5] * y * y);
+  }
+};
+
+}  // namespace
+
+namespace {
+
+//! Weighted plane + quadric fit of the neighbours of `an` that lie within `gate` of the current
+//! estimate (of the plane through the anchor at first): one sheet, not the far side of a thin shell.
+bool fit_sheet(Anchor& an, const std::vector<Vec3>& samples, const std::vector<int>& idx, const std::vector<double>& d2, double inv2s2,
+               double gate, bool use_quadric) {
+  Eigen::Matrix<double, 6, 6> ata = Eigen::Matrix<double, 6, 6>::Zero();
+  Eigen::Matrix<double, 6, 1> atb = Eigen::Matrix<double, 6, 1>::Zero();
+  Vec3 m = Vec3::Zero();
+  double wsum = 0;
+  std::vector<double> w(idx.size(), 0.0);
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    const Vec3& q = samples[static_cast<std::size_t>(idx[k])];
+    const double h = use_quadric ? an.height(q) : (q - an.centre).dot(an.n);
+    if (std::abs(h) > gate) continue;
+    w[k] = std::exp(-d2[k] * inv2s2);
+    m += w[k] * q;
+    wsum += w[k];
+  }
+  if (!(wsum > 0)) return false;
+  m /= wsum;
+  Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
+  int used = 0;
+  for (std::size_t k = 0; k < idx.size(); ++k)
+    if (w[k] > 0) {
+      const Vec3 d = samples[static_cast<std::size_t>(idx[k])] - m;
+      cov += w[k] * d * d.transpose();
+      ++used;
+    }
+  if (used < 20) return false;
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(cov);
+  const Vec3 n = es.eigenvectors().col(0);
+  an.n = n.dot(an.n) < 0 ? Vec3(-n) : n;
+  an.t1 = es.eigenvectors().col(2);
+  an.t2 = an.n.cross(an.t1);
+  an.weight = wsum;
+  // One-sided neighbourhoods (the scan's border) extrapolate: leave them out.
+  const Vec3 off = m - an.centre;
+  const double sigma = std::sqrt(0.5 / inv2s2);
+  if ((off - off.dot(an.n) * an.n).norm() > 0.3 * sigma) return false;
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    if (w[k] <= 0) continue;
+    const Vec3 d = samples[static_cast<std::size_t>(idx[k])] - an.centre;
+    const double x = d.dot(an.t1), y = d.dot(an.t2), z = d.dot(an.n);
+    Eigen::Matrix<double, 6, 1> row;
+    row << 1, x, y, x * x, x * y, y * y;
+    ata += w[k] * row * row.transpose();
+    atb += w[k] * z * row;
+  }
+  an.q = ata.ldlt().solve(atb);
+  return an.q.allFinite();
+}
+
+}  // namespace
+
+Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* front) {
+  Residuals out;
+  out.points = samples;
+  out.normals.assign(samples.size(), Vec3::Zero());
+  out.value.assign(samples.size(), 0.0);
+  out.valid.assign(samples.size(), 0);
+  if (samples.size() < 50) return out;
+
+  open3d::geometry::PointCloud cloud;
+  cloud.points_ = samples;
+  const open3d::geometry::KDTreeFlann tree(cloud);
+  // Anchors: one sample per voxel of σ (the first), each with a fit of its own sheet.
+  std::vector<Anchor> anchors;
+  {
+    const double h = sigma;
+    std::unordered_map<std::uint64_t, char> seen;
+    seen.reserve(samples.size() / 8 + 16);
+    for (const Vec3& p : samples) {
+      const auto ix = static_cast<std::int64_t>(std::floor(p.x() / h)), iy = static_cast<std::int64_t>(std::floor(p.y() / h)),
+                 iz = static_cast<std::int64_t>(std::floor(p.z() / h));
+      const std::uint64_t k = (static_cast<std::uint64_t>(ix & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(iy & 0x1FFFFF) << 21) |
+                              static_cast<std::uint64_t>(iz & 0x1FFFFF);
+      if (seen.emplace(k, 1).second) anchors.push_back(Anchor{p});
+    }
+  }
+  const double radius = 2.5 * sigma, inv2s2 = 0.5 / (sigma * sigma);
+  const double gate = 0.35 * sigma;  // sheets of a shell thinner than ≈ 2 gates merge (only at feathered rims)
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, anchors.size(), 256), [&](const auto& range) {
+    std::vector<int> idx;
+    std::vector<double> d2;
+    for (std::size_t a = range.begin(); a < range.end(); ++a) {
+      Anchor& an = anchors[a];
+      // The local plane from the nearest samples (one sheet), then the gated fits.
+      if (tree.SearchKNN(an.centre, 12, idx, d2) < 12) continue;
+      Vec3 m = Vec3::Zero();
+      for (int i : idx) m += samples[static_cast<std::size_t>(i)];
+      m /= static_cast<double>(idx.size());
+      Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
+      for (int i : idx) cov += (samples[static_cast<std::size_t>(i)] - m) * (samples[static_cast<std::size_t>(i)] - m).transpose();
+      an.n = Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d>(cov).eigenvectors().col(0);
+      if (tree.SearchRadius(an.centre, radius, idx, d2) < 20) continue;
+      if (!fit_sheet(an, samples, idx, d2, inv2s2, gate, false)) continue;
+      an.ok = fit_sheet(an, samples, idx, d2, inv2s2, 0.1 * sigma + 0.05, true);
+    }
+  });
+
+  // The principal normal axis, and a consistent orientation towards it.
+  Eigen::Matrix3d nn = Eigen::Matrix3d::Zero();
+  for (const Anchor& a : anchors)
+    if (a.ok) nn += a.n * a.n.transpose();
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(nn);
+  out.axis = es.eigenvectors().col(2);
+  if (front && out.axis.dot(*front) < 0) out.axis = -out.axis;
+  const Vec3 orient = front ? *front : out.axis;
+  for (Anchor& a : anchors)
+    if (a.n.dot(orient) < 0) {
+      a.n = -a.n;  // heights change sign, the fit with them
+      a.q = -a.q;
+    }
+
+  open3d::geometry::PointCloud acloud;
+  std::vector<std::size_t> amap;
+  for (std::size_t a = 0; a < anchors.size(); ++a)
+    if (anchors[a].ok) {
+      acloud.points_.push_back(anchors[a].centre);
+      amap.push_back(a);
+    }
+  if (acloud.points_.size() < 3) return out;
+  const open3d::geometry::KDTreeFlann atree(acloud);
+  const double reach2 = 2.25 * sigma * sigma, inv2b = 0.5 / (0.36 * sigma * sigma);
+  const double limit = 0.1 * sigma + 0.05;  // larger heights belong to another sheet, or to a crease
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, samples.size(), 4096), [&](const auto& range) {
+    std::vector<int> idx;
+    std::vector<double> d2;
+    for (std::size_t i = range.begin(); i < range.end(); ++i) {
+      atree.SearchKNN(samples[i], 4, idx, d2);
+      double v = 0, w = 0;
+      Vec3 n = Vec3::Zero();
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        if (d2[k] > reach2) continue;
+        const Anchor& an = anchors[amap[static_cast<std::size_t>(idx[k])]];
+        const double h = an.height(samples[i]);
+        if (std::abs(h) > limit) continue;
+        const double wk = std::exp(-d2[k] * inv2b);
+        v += wk * h;
+        n += wk * an.n;
+        w += wk;
+      }
+      if (!(w > 1e-12)) continue;
+      out.value[i] = v / w;
+      out.normals[i] = n.normalized();
+      out.valid[i] = 1;
+    }
+  });
+  out.valid_count = static_cast<std::size_t>(std::count(out.valid.begin(), out.valid.end(), 1));
+  return out;
+}
+
+Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset) {
+  Folded f;
+  auto add = [&](std::size_t i) {
+    if (!r.valid[i]) return;
+    const Eigen::Vector2d c = lattice.coords(r.points[i]);
+    const auto bx = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.x())), by = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.y()));
+    const std::size_t b = static_cast<std::size_t>(((bx % kBins) + kBins) % kBins) * kBins + static_cast<std::size_t>(((by % kBins) + kBins) % kBins);
+    f.sum[b] += r.value[i];
+    f.count[b] += 1;
+  };
+  if (subset)
+    for (std::size_t i : *subset) add(i);
+  else
+    for (std::size_t i = 0; i < r.points.size(); ++i) add(i);
+  return f;
+}
+
+double energy(const Folded& f) {
+  double e = 0, n = 0;
+  for (std::size_t b = 0; b < f.sum.size(); ++b)
+    if (f.count[b] > 0) {
+      e += f.sum[b] * f.sum[b] / f.count[b];
+      n += f.count[b];
+    }
+  return n > 0 ? e / n : 0;
+}
+
+}  // namespace tracecast::watermark::detail

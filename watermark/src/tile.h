@@ -1,0 +1,78 @@
+// What the stamp and the detector share: the keyed tile, the pattern, the high-pass residual of a
+// surface and the folding of samples into one tile. Internal to the watermark library.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+#include "tracecast/watermark/key.h"
+
+namespace tracecast::watermark::detail {
+
+constexpr int kCells = 16;                     // cells per tile side
+constexpr int kSlots = kCells * kCells;        // 256
+constexpr int kPayloadCells = 204;             // coded bits 3t and 3t+1 (generators 133, 171: rate 1/2)
+constexpr int kSyncCells = kSlots - kPayloadCells;
+constexpr double kCellMm = 1.2;                // cell pitch on the stamped piece
+constexpr double kTileMm = kCells * kCellMm;   // 19.2 mm
+constexpr int kBinsPerCell = 4;
+constexpr int kBins = kCells * kBinsPerCell;   // folded tile raster, 64 × 64
+constexpr double kPi = 3.14159265358979323846;
+
+struct Layout {
+  std::array<int, kSlots> bit{};      // coded bit index carried by the cell, -1 for a sync cell
+  std::array<double, kSlots> sign{};  // keyed ±1: scrambling of a payload cell, value of a sync cell
+};
+Layout make_layout(const Key& key);
+
+//! Cell values (±1) of the tile for a codeword of kCodedBits bits.
+std::array<double, kSlots> cell_values(const Layout& layout, const std::vector<std::uint8_t>& coded);
+//! The sync cells only (payload cells 0).
+std::array<double, kSlots> sync_values(const Layout& layout);
+
+//! cos²(πt/2) on |t| < 1: shifted copies at unit spacing sum to one.
+inline double kernel(double t) {
+  t = std::abs(t);
+  if (t >= 1) return 0;
+  const double c = std::cos(0.5 * kPi * t);
+  return c * c;
+}
+
+//! Pattern value in [-1, 1] at tile coordinates (x, y) in cells (periodic; cell (i, j) centred on (i, j)).
+double pattern(const std::array<double, kSlots>& cells, double x, double y);
+
+//! The lattice of the pattern in 3D: tile coordinates of p are 16·((p − origin)·a/|a|², (p − origin)·b/|b|²).
+struct Lattice {
+  Vec3 origin = Vec3::Zero();
+  Vec3 a = Vec3::UnitX() * kTileMm, b = Vec3::UnitY() * kTileMm;
+  Eigen::Vector2d coords(const Vec3& p) const {
+    const Vec3 d = p - origin;
+    return {kCells * d.dot(a) / a.squaredNorm(), kCells * d.dot(b) / b.squaredNorm()};
+  }
+};
+
+//! High-pass residual of a sampled surface: the height of each sample above a Gaussian-weighted
+//! quadric fitted around it (σ = `sigma`), along the fit's normal oriented towards `front`.
+struct Residuals {
+  std::vector<Vec3> points;
+  std::vector<Vec3> normals;
+  std::vector<double> value;
+  std::vector<char> valid;
+  Vec3 axis = Vec3::UnitZ();  // principal normal axis (sign: towards `front` if given)
+  std::size_t valid_count = 0;
+};
+Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* front);
+
+//! Samples folded into one tile: sums and counts per bin of the kBins × kBins raster.
+struct Folded {
+  std::vector<double> sum = std::vector<double>(kBins * kBins, 0.0);
+  std::vector<double> count = std::vector<double>(kBins * kBins, 0.0);
+};
+Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset = nullptr);
+//! Energy of the folded tile (Σ sum²/count / Σ count): largest when the lattice is exact.
+double energy(const Folded& f);
+
+}  // namespace tracecast::watermark::detail
