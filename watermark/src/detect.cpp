@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <open3d/geometry/KDTreeFlann.h>
 #include <open3d/geometry/PointCloud.h>
+#include <tbb/parallel_for.h>
 
 #include <unsupported/Eigen/FFT>
 #include <algorithm>
@@ -353,8 +354,21 @@ double unit_factor_of(const Aabb& box) {
   return 1.0;
 }
 
-Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, double area_hint, double unit, const Key& key,
-              const DetectOptions& o, Detection det) {
+}  // namespace
+
+struct AnalysisState {
+  Residuals res;
+  std::vector<std::size_t> used;  // front-layer samples with a residual
+  Lattice lattice;
+  Folded folded;
+  double unit = 1, scale = 1, area_mm2 = 0;
+};
+
+namespace {
+
+Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sample, double area_hint, double unit, const DetectOptions& o,
+                      Detection det) {
+  Analysis out;
   StepTimer timer(det.timings);
   det.unit_factor = unit;
   std::vector<Vec3> pts = sample(o.spacing_mm);
@@ -364,14 +378,14 @@ Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, do
   if (det.area_mm2 < kMinArea) {
     det.outcome = Outcome::insufficient_surface;
     det.reason = fmt::format("{:.0f} mm² of surface; a mark needs at least {:.0f} mm²", det.area_mm2, kMinArea);
-    return det;
+    return Analysis{det, nullptr};
   }
   Residuals res = residuals(pts, kCellMm, nullptr);
   timer.lap("residual");
   if (res.valid_count < 2000) {
     det.outcome = Outcome::insufficient_surface;
     det.reason = "too few samples with a surface around them";
-    return det;
+    return Analysis{det, nullptr};
   }
 
   // Forward direction and lattice: a coarse search over directions around the normals' axis
@@ -385,33 +399,41 @@ Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, do
     ChartLattice lat;
     Vec3 d = Vec3::UnitZ();
   } best;
-  auto try_dir = [&](const Vec3& d, double pixel) {
-    const std::vector<char> use = front_layer(res, d, 0.6, 1.0);
-    const ChartLattice cl = chart_lattice(res, use, d, centre, 60.0, pixel, min_p, max_p);
-    if (cl.ok && cl.score > best.lat.score) best = {cl, d};
+  // Candidates are scored in parallel, the best picked in order (deterministic).
+  auto search = [&](const std::vector<Vec3>& dirs, double pixel) {
+    std::vector<ChartLattice> found(dirs.size());
+    tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
+      const std::vector<char> use = front_layer(res, dirs[k], 0.6, 1.0);
+      found[k] = chart_lattice(res, use, dirs[k], centre, 60.0, pixel, min_p, max_p);
+    });
+    Best b;
+    for (std::size_t k = 0; k < dirs.size(); ++k)
+      if (found[k].ok && found[k].score > b.lat.score) b = {found[k], dirs[k]};
+    return b;
   };
   Vec3 e1, e2;
+  std::vector<Vec3> coarse;
   for (const Vec3& axis : {Vec3(res.axis), Vec3(-res.axis)}) {
     frame_of(axis, e1, e2);
     for (int i = -4; i <= 4; ++i)
-      for (int j = -4; j <= 4; ++j) {
-        if (i * i + j * j > 17) continue;
-        const Vec3 d = (rotation_about(e1, i * 5.0 * kPi / 180) * rotation_about(e2, j * 5.0 * kPi / 180) * axis).normalized();
-        try_dir(d, 1.0);
-      }
+      for (int j = -4; j <= 4; ++j)
+        if (i * i + j * j <= 17) coarse.push_back((rotation_about(e1, i * 5.0 * kPi / 180) * rotation_about(e2, j * 5.0 * kPi / 180) * axis).normalized());
   }
+  best = search(coarse, 1.0);
   if (best.lat.ok) {
+    // Scores at another pixel size are not comparable: the fine search starts afresh.
     const Vec3 d0 = best.d;
-    best = Best{};  // scores at another pixel size are not comparable
     frame_of(d0, e1, e2);
+    std::vector<Vec3> fine;
     for (int i = -2; i <= 2; ++i)
-      for (int j = -2; j <= 2; ++j) try_dir((rotation_about(e1, i * 1.5 * kPi / 180) * rotation_about(e2, j * 1.5 * kPi / 180) * d0).normalized(), 0.6);
+      for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.5 * kPi / 180) * rotation_about(e2, j * 1.5 * kPi / 180) * d0).normalized());
+    best = search(fine, 0.6);
   }
   timer.lap("lattice");
   if (!best.lat.ok) {
     det.outcome = Outcome::no_mark;
     det.reason = "no tile lattice in the surface's relief";
-    return det;
+    return Analysis{det, nullptr};
   }
   det.front = best.d;
   frame_of(best.d, e1, e2);
@@ -470,12 +492,38 @@ Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, do
   det.scale = pose.scale;
   timer.lap("refine");
 
-  // Fold everything, then align the tile with the keyed sync cells (8 symmetries × all shifts).
-  const Lattice lattice = pose.lattice();
-  std::vector<std::size_t> all;
+  // Fold everything into one tile.
+  auto state = std::make_shared<AnalysisState>();
+  state->lattice = pose.lattice();
   for (std::size_t i = 0; i < res.points.size(); ++i)
-    if (use[i]) all.push_back(i);
-  const Folded folded = fold(res, lattice, &all);
+    if (use[i]) state->used.push_back(i);
+  state->folded = fold(res, state->lattice, &state->used);
+  state->unit = unit;
+  state->scale = pose.scale;
+  state->area_mm2 = det.area_mm2;
+  state->res = std::move(res);
+  timer.lap("fold");
+  out.base = det;
+  out.state = state;
+  return out;
+}
+
+}  // namespace
+
+Detection read(const Analysis& analysis, const Key& key) {
+  Detection det = analysis.base;
+  if (!analysis.state) return det;
+  StepTimer timer(det.timings);
+  const AnalysisState& st = *analysis.state;
+  const Residuals& res = st.res;
+  const Lattice& lattice = st.lattice;
+  const Folded& folded = st.folded;
+  const std::vector<std::size_t>& all = st.used;
+  const double unit = st.unit;
+  struct {
+    double scale;
+  } pose{st.scale};
+  // Align the tile with the keyed sync cells (8 symmetries × all shifts).
   const Layout layout = make_layout(key);
   const auto sync = sync_values(layout);
   std::vector<Complex> S(static_cast<std::size_t>(kBins * kBins));
@@ -534,6 +582,7 @@ Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, do
   for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s)
     if (layout.bit[s] >= 0) soft[static_cast<std::size_t>(layout.bit[s])] += layout.sign[s] * cellv[s] / rms;
   const Decoded dec = decode(soft);
+  det.soft = soft;
   timer.lap("decode");
   const auto code = encode(dec.id);
   double agree = 0, total = 0;
@@ -606,16 +655,14 @@ Detection run(const std::function<std::vector<Vec3>(double spacing)>& sample, do
   return det;
 }
 
-}  // namespace
-
-Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOptions& o) {
+Analysis analyze(const std::vector<Vec3>& points, const DetectOptions& o) {
   Detection det;
   for (const Vec3& p : points)
     if (!p.allFinite()) throw InputError("detect: the scan has a non-finite coordinate");
   if (points.size() < 100) {
     det.outcome = Outcome::insufficient_surface;
     det.reason = fmt::format("{} points; a mark needs a scan of thousands", points.size());
-    return det;
+    return Analysis{det, nullptr};
   }
   const double unit = unit_factor_of(bounding_box(points));
   // Sparsity: the median distance to the nearest neighbour, on a subsample.
@@ -638,16 +685,16 @@ Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOp
       det.outcome = Outcome::insufficient_surface;
       det.unit_factor = unit;
       det.reason = fmt::format("points {:.2f} mm apart (median); a mark needs 0.6 mm or closer", median);
-      return det;
+      return Analysis{det, nullptr};
     }
-    return run([&](double spacing) { return voxel_thin(scaled, spacing); }, 0, unit, key, o, det);
+    return analyze_impl([&](double spacing) { return voxel_thin(scaled, spacing); }, 0, unit, o, det);
   }
 }
 
-Detection detect(const Mesh& scan, const Key& key, const DetectOptions& o) {
+Analysis analyze(const Mesh& scan, const DetectOptions& o) {
   validate(scan, "scan");
   Detection det;
-  if (scan.triangles.empty()) return detect(scan.vertices, key, o);
+  if (scan.triangles.empty()) return analyze(scan.vertices, o);
   const double unit = unit_factor_of(bounding_box(scan));
   Mesh m = scan;
   scale(m, unit);
@@ -664,13 +711,16 @@ Detection detect(const Mesh& scan, const Key& key, const DetectOptions& o) {
     det.unit_factor = unit;
     det.area_mm2 = area;
     det.reason = fmt::format("triangles {:.2f} mm long (median edge); a mark needs 1 mm or finer", median_edge);
-    return det;
+    return Analysis{det, nullptr};
   }
   auto sample = [&](double spacing) {
     const auto count = static_cast<std::size_t>(std::min(4.0e6, 2.0 * area / (spacing * spacing)));
     return voxel_thin(sample_surface(m, count, o.seed).points, spacing);
   };
-  return run(sample, area, unit, key, o, det);
+  return analyze_impl(sample, area, unit, o, det);
 }
+
+Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOptions& o) { return read(analyze(points, o), key); }
+Detection detect(const Mesh& scan, const Key& key, const DetectOptions& o) { return read(analyze(scan, o), key); }
 
 }  // namespace tracecast::watermark

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 
 #include "tile.h"
 #include "tracecast/mesh/distance.h"
@@ -132,22 +133,32 @@ std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec
 
 }  // namespace
 
-Stamped stamp(const Mesh& appliance, std::uint64_t id, const Key& key, const StampOptions& o) {
+struct StampPlan {
+  StampOptions options;
+  Mesh original, refined;
+  std::vector<double> mask, shape;
+  std::vector<Vec3> normals;
+  Lattice lattice;
+  StampReport report;
+};
+
+std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOptions& o) {
   if (!(o.max_displacement_mm > 0 && o.max_displacement_mm <= 0.5))
     throw InputError(fmt::format("stamp: maximum displacement {} mm is outside (0, 0.5]", o.max_displacement_mm));
   if (!(o.resolution_mm > 0.05 && o.resolution_mm <= 0.6))
     throw InputError(fmt::format("stamp: resolution {} mm is outside (0.05, 0.6]", o.resolution_mm));
   if (!(o.zero_thickness_mm >= 0 && o.full_thickness_mm > o.zero_thickness_mm))
     throw InputError("stamp: full-amplitude thickness must exceed the zero-amplitude thickness");
-  Stamped out;
+  auto plan = std::make_shared<StampPlan>();
+  StampPlan& out = *plan;
+  out.options = o;
+  out.original = appliance;
   StepTimer timer(out.report.timings);
   const MeshInfo info = measure(appliance, {false});
   if (!info.watertight) throw InputError("stamp: the piece is not a closed surface (stamp the appliance, not a scan)");
 
   const Vec3 front = o.front ? Vec3(o.front->normalized()) : find_front(appliance);
   out.report.front = front;
-  out.report.key_id = key.id();
-  out.report.id = id;
   out.report.vertices_before = appliance.vertices.size();
 
   // Amplitude mask: the outer surface (seen from the front), thick enough, not too steep.
@@ -250,46 +261,68 @@ Stamped stamp(const Mesh& appliance, std::uint64_t id, const Key& key, const Sta
   Lattice lattice;
   lattice.a = kTileMm * e1;
   lattice.b = kTileMm * e2;
-  const Layout layout = make_layout(key);
-  const auto cells = cell_values(layout, encode(id));
-  out.displacement_mm.assign(s.vertices.size(), 0.0);
-  const Mesh original_refined = s;
-  double area = 0, sum2 = 0, maxd = 0;
-  for (std::size_t v = 0; v < s.vertices.size(); ++v) {
-    if (mask[v] <= 0) continue;
-    const Eigen::Vector2d c = lattice.coords(s.vertices[v]);
-    const double d = o.max_displacement_mm * mask[v] * shape[v] * pattern(cells, c.x(), c.y());
-    out.displacement_mm[v] = d;
-    s.vertices[v] += d * normals[v];
-    maxd = std::max(maxd, std::abs(d));
+  out.lattice = lattice;
+  out.refined = std::move(s);
+  out.mask = std::move(mask);
+  out.shape = std::move(shape);
+  out.normals = std::move(normals);
+  // The marked area (vertex areas of the refined mesh).
+  double area = 0;
+  for (const Tri& t : out.refined.triangles) {
+    const double a = 0.5 * face_normal(out.refined, t).norm();
+    for (std::int32_t v : t)
+      if (out.mask[static_cast<std::size_t>(v)] > 0) area += a / 3;
   }
-  // RMS over the marked area (vertex areas of the refined mesh).
-  for (const Tri& t : s.triangles) {
-    const double a = 0.5 * face_normal(original_refined, t).norm();
-    for (std::int32_t v : t) {
-      const double d = out.displacement_mm[static_cast<std::size_t>(v)];
-      if (mask[static_cast<std::size_t>(v)] > 0) {
-        area += a / 3;
-        sum2 += a / 3 * d * d;
-      }
-    }
-  }
-  timer.lap("displace");
   out.report.marked_area_mm2 = area;
   out.report.tiles = area / (kTileMm * kTileMm);
-  out.report.max_displacement_um = 1000 * maxd;
-  out.report.rms_displacement_um = area > 0 ? 1000 * std::sqrt(sum2 / area) : 0;
   if (area < 2 * kTileMm * kTileMm)
     throw InputError(fmt::format("stamp: only {:.0f} mm² of the outer surface can carry the mark (at least {:.0f} mm² needed)", area,
                                  2 * kTileMm * kTileMm));
-  {
-    const auto d1 = query.distances(s.vertices);
-    const auto d2 = SurfaceQuery(s).distances(appliance.vertices);
-    out.report.hausdorff_mm = std::max(*std::max_element(d1.begin(), d1.end()), *std::max_element(d2.begin(), d2.end()));
+  return plan;
+}
+
+Stamped apply_stamp(const StampPlan& plan, std::uint64_t id, const Key& key, bool hausdorff) {
+  Stamped out;
+  out.report = plan.report;
+  out.report.key_id = key.id();
+  out.report.id = id;
+  StepTimer timer(out.report.timings);
+  Mesh s = plan.refined;
+  const auto cells = cell_values(make_layout(key), encode(id));
+  out.displacement_mm.assign(s.vertices.size(), 0.0);
+  double maxd = 0;
+  for (std::size_t v = 0; v < s.vertices.size(); ++v) {
+    if (plan.mask[v] <= 0) continue;
+    const Eigen::Vector2d c = plan.lattice.coords(s.vertices[v]);
+    const double d = plan.options.max_displacement_mm * plan.mask[v] * plan.shape[v] * pattern(cells, c.x(), c.y());
+    out.displacement_mm[v] = d;
+    s.vertices[v] += d * plan.normals[v];
+    maxd = std::max(maxd, std::abs(d));
   }
-  timer.lap("hausdorff");
+  double area = 0, sum2 = 0;
+  for (const Tri& t : s.triangles) {
+    const double a = 0.5 * face_normal(plan.refined, t).norm();
+    for (std::int32_t v : t)
+      if (plan.mask[static_cast<std::size_t>(v)] > 0) {
+        area += a / 3;
+        sum2 += a / 3 * std::pow(out.displacement_mm[static_cast<std::size_t>(v)], 2);
+      }
+  }
+  out.report.max_displacement_um = 1000 * maxd;
+  out.report.rms_displacement_um = area > 0 ? 1000 * std::sqrt(sum2 / area) : 0;
+  timer.lap("displace");
+  if (hausdorff) {
+    const auto d1 = SurfaceQuery(plan.original).distances(s.vertices);
+    const auto d2 = SurfaceQuery(s).distances(plan.original.vertices);
+    out.report.hausdorff_mm = std::max(*std::max_element(d1.begin(), d1.end()), *std::max_element(d2.begin(), d2.end()));
+    timer.lap("hausdorff");
+  }
   out.mesh = std::move(s);
   return out;
+}
+
+Stamped stamp(const Mesh& appliance, std::uint64_t id, const Key& key, const StampOptions& o) {
+  return apply_stamp(*plan_stamp(appliance, o), id, key, true);
 }
 
 }  // namespace tracecast::watermark

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,13 @@ struct Stamped {
   StampReport report;
 };
 
+//! What does not depend on the identifier (outer surface, amplitude, refinement): plan once, stamp
+//! many identifiers (a production run of one design). Same errors as stamp().
+struct StampPlan;
+std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOptions& options = {});
+//! `hausdorff`: measure the two-way distance (the slowest figure of the report).
+Stamped apply_stamp(const StampPlan& plan, std::uint64_t id, const Key& key, bool hausdorff = true);
+
 //! Stamps `id` under `key` into the outer surface of a closed appliance (mm). Throws InputError if
 //! the piece is not a closed surface or has no outer surface thick enough to carry the mark.
 Stamped stamp(const Mesh& appliance, std::uint64_t id, const Key& key, const StampOptions& options = {});
@@ -80,8 +88,21 @@ struct Detection {
   double carrier_area_mm2 = 0;          //!< of which the area whose cells agree with the decoded codeword
   Aabb carrier_box;                     //!< where that area lies, in scan coordinates
   std::size_t samples = 0;
+  std::vector<double> soft;             //!< soft value per coded bit (positive: 1), for diagnostics
   std::vector<std::pair<std::string, double>> timings;
 };
+
+//! The key-independent part of detection (the scan high-passed, the lattice found, every sample
+//! folded into one tile): analyse once, read under as many keys as a workshop holds.
+struct AnalysisState;
+struct Analysis {
+  Detection base;                              //!< outcome set when there is nothing to read
+  std::shared_ptr<const AnalysisState> state;  //!< null then
+};
+Analysis analyze(const std::vector<Vec3>& points, const DetectOptions& options = {});
+Analysis analyze(const Mesh& scan, const DetectOptions& options = {});
+//! Aligns the folded tile with the key's sync cells and decodes; `found` only if the CRC matches.
+Detection read(const Analysis& analysis, const Key& key);
 
 //! Reads a mark from a scan given as points (any pose, unit, sampling; possibly partial).
 Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOptions& options = {});
