@@ -129,3 +129,17 @@ TEST_CASE("mark debug 3: fold energy at L and 2L", "[.markdebug3]") {
     }
   }
 }
+TEST_CASE("mark debug 4: crops", "[.markdebug4]") {
+  const Key key = key_of(1);
+  const std::uint64_t id = pack({0x2a, 0x101, 7});
+  const Stamped st = stamp(generated_appliance(), id, key);
+  for (int k = 0; k < 8; ++k) {
+    const double phi = k * 3.14159265 / 4;
+    const Vec3 dir(std::cos(phi), std::sin(phi), 0);
+    const Mesh c = planar_crop(st.mesh, dir, 0.5);
+    const Detection d = detect(c, key);
+    std::printf("phi %d: ", k * 45);
+    print("crop", d);
+    std::printf("   front %.3f %.3f %.3f\n", d.front.x(), d.front.y(), d.front.z());
+  }
+}

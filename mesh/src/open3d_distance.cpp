@@ -72,6 +72,21 @@ std::vector<Vec3> SurfaceQuery::closest_points(const std::vector<Vec3>& points) 
   return out;
 }
 
+std::vector<double> SurfaceQuery::signed_distances(const std::vector<Vec3>& points) const {
+  if (points.empty()) return {};
+  auto r = impl_->scene.ComputeClosestPoints(impl_->points_tensor(points));
+  const o3c::Tensor c = r["points"].Contiguous(), n = r["primitive_normals"].Contiguous();
+  const float* p = c.GetDataPtr<float>();
+  const float* q = n.GetDataPtr<float>();
+  std::vector<double> out(points.size());
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const Vec3 d = points[i] - (Vec3(p[3 * i], p[3 * i + 1], p[3 * i + 2]) + impl_->origin);
+    const double len = d.norm();
+    out[i] = d.dot(Vec3(q[3 * i], q[3 * i + 1], q[3 * i + 2])) < 0 ? -len : len;
+  }
+  return out;
+}
+
 std::vector<RayHit> SurfaceQuery::cast(const std::vector<Vec3>& origins, const std::vector<Vec3>& directions) const {
   if (origins.size() != directions.size()) throw InputError("ray query: origins and directions differ in number");
   if (origins.empty()) return {};

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
+#include <unordered_map>
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
@@ -136,6 +138,112 @@ Mesh print_simulation(const Mesh& mesh, const Vec3& build_direction, double laye
     const double a = pixel * std::round(v.dot(x) / pixel), b = pixel * std::round(v.dot(y) / pixel),
                  c = layer * std::round(v.dot(z) / layer);
     v = a * x + b * y + c * z;
+  }
+  return out;
+}
+
+Mesh sdf_resample(const Mesh& mesh, double h) {
+  if (!(h > 0)) throw InputError("SDF resampling: the voxel size must be positive");
+  const SurfaceQuery query(mesh);
+  auto key = [](std::int64_t i, std::int64_t j, std::int64_t k) {
+    return (static_cast<std::uint64_t>(i & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(j & 0x1FFFFF) << 21) | static_cast<std::uint64_t>(k & 0x1FFFFF);
+  };
+  using Cell = std::array<std::int64_t, 3>;
+  std::unordered_map<std::uint64_t, double> value;  // grid point -> signed distance
+  std::unordered_map<std::uint64_t, Cell> cells;      // cells kept
+  std::vector<Cell> fresh;
+  // Seed: the cells that surface samples (every h/2) fall in.
+  double total = 0;
+  for (const Tri& t : mesh.triangles) total += area(mesh, t);
+  for (const Vec3& p : sample_surface(mesh, static_cast<std::size_t>(4 * total / (h * h)) + 100, 11).points) {
+    const Cell c{static_cast<std::int64_t>(std::floor(p.x() / h)), static_cast<std::int64_t>(std::floor(p.y() / h)), static_cast<std::int64_t>(std::floor(p.z() / h))};
+    if (cells.emplace(key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
+  }
+  // Evaluate new corners, then follow faces whose corners change sign into cells not kept yet.
+  while (!fresh.empty()) {
+    std::vector<std::uint64_t> keys;
+    std::vector<Vec3> pts;
+    for (const Cell& c : fresh)
+      for (int corner = 0; corner < 8; ++corner) {
+        const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
+        if (value.emplace(key(i, j, k), 0.0).second) {
+          keys.push_back(key(i, j, k));
+          pts.emplace_back(i * h, j * h, k * h);
+        }
+      }
+    const std::vector<double> d = query.signed_distances(pts);
+    for (std::size_t n = 0; n < keys.size(); ++n) value[keys[n]] = d[n];
+    std::vector<Cell> next;
+    for (const Cell& c : fresh)
+      for (int axis = 0; axis < 3; ++axis)
+        for (int side = 0; side < 2; ++side) {
+          int neg = 0;
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) {
+              Cell q = c;
+              q[static_cast<std::size_t>(axis)] += side;
+              q[static_cast<std::size_t>((axis + 1) % 3)] += a;
+              q[static_cast<std::size_t>((axis + 2) % 3)] += b;
+              neg += value[key(q[0], q[1], q[2])] < 0;
+            }
+          if (neg == 0 || neg == 4) continue;
+          Cell nb = c;
+          nb[static_cast<std::size_t>(axis)] += side ? 1 : -1;
+          if (cells.emplace(key(nb[0], nb[1], nb[2]), nb).second) next.push_back(nb);
+        }
+    fresh.swap(next);
+  }
+  // Marching tetrahedra: six tetrahedra around each cell's main diagonal (the same split in every
+  // cell, so neighbours agree on their shared faces); vertices shared through their grid edge.
+  static constexpr int kTets[6][4] = {{0, 1, 3, 7}, {0, 3, 2, 7}, {0, 2, 6, 7}, {0, 6, 4, 7}, {0, 4, 5, 7}, {0, 5, 1, 7}};
+  Mesh out;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t> edge_vertex;
+  for (const auto& [ck, c] : cells) {
+    std::array<std::uint64_t, 8> ks;
+    std::array<double, 8> vs;
+    std::array<Vec3, 8> ps;
+    int neg = 0;
+    for (int corner = 0; corner < 8; ++corner) {
+      const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
+      ks[static_cast<std::size_t>(corner)] = key(i, j, k);
+      vs[static_cast<std::size_t>(corner)] = value.at(ks[static_cast<std::size_t>(corner)]);
+      ps[static_cast<std::size_t>(corner)] = Vec3(i * h, j * h, k * h);
+      neg += vs[static_cast<std::size_t>(corner)] < 0;
+    }
+    if (neg == 0 || neg == 8) continue;
+    auto vertex = [&](int a, int b) {
+      const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
+      const auto e = std::minmax(ks[ua], ks[ub]);
+      auto [it, isnew] = edge_vertex.emplace(e, static_cast<std::int32_t>(out.vertices.size()));
+      if (isnew) {
+        const double t = vs[ua] / (vs[ua] - vs[ub]);
+        out.vertices.push_back(ps[ua] + t * (ps[ub] - ps[ua]));
+      }
+      return it->second;
+    };
+    for (const auto& tet : kTets) {
+      std::vector<int> in, outside;
+      for (int v : tet) (vs[static_cast<std::size_t>(v)] < 0 ? in : outside).push_back(v);
+      if (in.empty() || outside.empty()) continue;
+      Vec3 cin = Vec3::Zero(), cout = Vec3::Zero();
+      for (int v : in) cin += ps[static_cast<std::size_t>(v)] / static_cast<double>(in.size());
+      for (int v : outside) cout += ps[static_cast<std::size_t>(v)] / static_cast<double>(outside.size());
+      auto emit = [&](std::int32_t a, std::int32_t b, std::int32_t c2) {
+        const Vec3 n = (out.vertices[static_cast<std::size_t>(b)] - out.vertices[static_cast<std::size_t>(a)])
+                           .cross(out.vertices[static_cast<std::size_t>(c2)] - out.vertices[static_cast<std::size_t>(a)]);
+        if (n.dot(cout - cin) < 0) std::swap(b, c2);
+        if (a != b && b != c2 && a != c2) out.triangles.push_back({a, b, c2});
+      };
+      if (in.size() == 1 || outside.size() == 1) {
+        const int lone = in.size() == 1 ? in[0] : outside[0];
+        const std::vector<int>& rest = in.size() == 1 ? outside : in;
+        emit(vertex(lone, rest[0]), vertex(lone, rest[1]), vertex(lone, rest[2]));
+      } else {
+        const std::int32_t a = vertex(in[0], outside[0]), b = vertex(in[0], outside[1]), c2 = vertex(in[1], outside[1]), d = vertex(in[1], outside[0]);
+        emit(a, b, c2);
+        emit(a, c2, d);
+      }
+    }
   }
   return out;
 }

@@ -197,7 +197,11 @@ ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, con
       const Eigen::Vector2d p(cands[i].x, cands[i].y), q(cands[j].x, cands[j].y);
       const double ratio = p.norm() / q.norm(), cosang = std::abs(p.dot(q)) / (p.norm() * q.norm());
       if (ratio < 0.87 || ratio > 1.15 || cosang > 0.26) continue;
-      pairs.push_back({(std::min(cands[i].v, cands[j].v) - med) / spread, {cands[i], cands[j]}});
+      // The lattice is square where the chart is along the stamp's front: a stretched or sheared
+      // pair means a tilted chart, and scores less.
+      const double tol = 0.01 + 0.7 * pixel / std::min(p.norm(), q.norm());  // sub-pixel peaks: ≈ 0.3 px
+      const double prior = std::exp(-0.5 * std::pow((ratio - 1) / tol, 2) - 0.5 * std::pow(cosang / tol, 2));
+      pairs.push_back({prior * (std::min(cands[i].v, cands[j].v) - med) / spread, {cands[i], cands[j]}});
     }
   double top = 0;
   for (const auto& pr : pairs) top = std::max(top, pr.first);
@@ -255,8 +259,39 @@ struct Pose {
 };
 
 //! Maximises the folded energy over rotation and scale by coordinate search, over growing regions.
-Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const Vec3& centre) {
+Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const Vec3& centre, bool coarse_scan) {
   const double s0 = pose.scale;
+  if (coarse_scan) {
+    // The chart's estimate can be a few per cent and degrees off (a tilted chart shrinks one
+    // axis): scan each parameter over a wide range on a small region first.
+    std::vector<std::size_t> subset;
+    for (std::size_t i = 0; i < res.points.size(); ++i)
+      if (use[i] && (res.points[i] - centre).norm() < 25.0 * s0) subset.push_back(i);
+    if (subset.size() > 40000) {
+      const std::size_t step = subset.size() / 40000 + 1;
+      std::vector<std::size_t> thin;
+      for (std::size_t k = 0; k < subset.size(); k += step) thin.push_back(subset[k]);
+      subset.swap(thin);
+    }
+    if (subset.size() >= 2000)
+      for (int round = 0; round < 2; ++round)
+        for (int param : {3, 2, 0, 1}) {
+          const int n = param == 3 ? 8 : 6;
+          const double step = param == 3 ? 0.01 : (param == 2 ? 0.5 : 1.5) * kPi / 180;
+          Pose best_p = pose;
+          double best_e = -1;
+          for (int k = -n; k <= n; ++k) {
+            Pose p = pose;
+            if (param < 3)
+              p.r = rotation_about(pose.r.col(param), k * step) * pose.r;
+            else
+              p.scale = pose.scale * std::exp(k * step);
+            const double e = energy(fold(res, p.lattice(), &subset));
+            if (e > best_e) best_e = e, best_p = p;
+          }
+          pose = best_p;
+        }
+  }
   for (double radius : {30.0, 50.0, 80.0, 130.0, 1e9}) {
     std::vector<std::size_t> subset;
     for (std::size_t i = 0; i < res.points.size(); ++i)
@@ -354,6 +389,46 @@ double unit_factor_of(const Aabb& box) {
   return 1.0;
 }
 
+//! The 3D lattice of a chart's lattice vectors (a, b in the chart along d).
+Pose pose_from(const ChartLattice& lat, const Vec3& d) {
+  Vec3 e1, e2;
+  frame_of(d, e1, e2);
+  const Vec3 a3 = lat.a.x() * e1 + lat.a.y() * e2, b3 = lat.b.x() * e1 + lat.b.y() * e2;
+  Pose pose;
+  pose.scale = 0.5 * (a3.norm() + b3.norm()) / kTileMm;
+  const Vec3 x = a3.normalized();
+  Vec3 y = (b3 - b3.dot(x) * x).normalized();
+  if (x.cross(y).dot(d) < 0) y = -y;  // right-handed with the front as third axis
+  pose.r.col(0) = x;
+  pose.r.col(1) = y;
+  pose.r.col(2) = x.cross(y);
+  return pose;
+}
+
+//! The used sample nearest to the centroid of the used samples.
+Vec3 centre_of(const Residuals& res, const std::vector<char>& use) {
+  Vec3 c = Vec3::Zero(), best = Vec3::Zero();
+  double n = 0;
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (use[i]) c += res.points[i], n += 1;
+  c /= std::max(n, 1.0);
+  double bd = 1e300;
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (use[i] && (res.points[i] - c).squaredNorm() < bd) bd = (res.points[i] - c).squaredNorm(), best = res.points[i];
+  return best;
+}
+
+//! Fold energy at the pose over that at an unrelated lattice (1: no lattice there).
+double contrast_of(const Residuals& res, const std::vector<char>& use, const Pose& pose) {
+  std::vector<std::size_t> used;
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (use[i]) used.push_back(i);
+  Pose off = pose;
+  off.scale = pose.scale * 0.4142;
+  off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
+  return energy(fold(res, pose.lattice(), &used)) / std::max(energy(fold(res, off.lattice(), &used)), 1e-300);
+}
+
 }  // namespace
 
 struct AnalysisState {
@@ -403,7 +478,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   auto search = [&](const std::vector<Vec3>& dirs, double pixel) {
     std::vector<ChartLattice> found(dirs.size());
     tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
-      const std::vector<char> use = front_layer(res, dirs[k], 0.6, 1.0);
+      const std::vector<char> use = front_layer(res, dirs[k], 0.6, 1.3);
       found[k] = chart_lattice(res, use, dirs[k], centre, 60.0, pixel, min_p, max_p);
     });
     Best b;
@@ -411,23 +486,53 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
       if (found[k].ok && found[k].score > b.lat.score) b = {found[k], dirs[k]};
     return b;
   };
+  auto search_all = [&](const std::vector<Vec3>& dirs, double pixel) {
+    std::vector<ChartLattice> found(dirs.size());
+    tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
+      const std::vector<char> use = front_layer(res, dirs[k], 0.6, 1.3);
+      found[k] = chart_lattice(res, use, dirs[k], centre, 60.0, pixel, min_p, max_p);
+    });
+    std::vector<Best> out;
+    for (std::size_t k = 0; k < dirs.size(); ++k)
+      if (found[k].ok) out.push_back({found[k], dirs[k]});
+    std::stable_sort(out.begin(), out.end(), [](const Best& a, const Best& b) { return a.lat.score > b.lat.score; });
+    return out;
+  };
   Vec3 e1, e2;
   std::vector<Vec3> coarse;
   for (const Vec3& axis : {Vec3(res.axis), Vec3(-res.axis)}) {
     frame_of(axis, e1, e2);
-    for (int i = -4; i <= 4; ++i)
-      for (int j = -4; j <= 4; ++j)
-        if (i * i + j * j <= 17) coarse.push_back((rotation_about(e1, i * 5.0 * kPi / 180) * rotation_about(e2, j * 5.0 * kPi / 180) * axis).normalized());
+    // A partial scan's normal axis can be 30° off the stamp's front (half a face).
+    for (int i = -6; i <= 6; ++i)
+      for (int j = -6; j <= 6; ++j)
+        if (i * i + j * j <= 37) coarse.push_back((rotation_about(e1, i * 6.0 * kPi / 180) * rotation_about(e2, j * 6.0 * kPi / 180) * axis).normalized());
   }
-  best = search(coarse, 1.0);
-  if (best.lat.ok) {
-    // Scores at another pixel size are not comparable: the fine search starts afresh.
-    const Vec3 d0 = best.d;
-    frame_of(d0, e1, e2);
+  const std::vector<Best> ranked = search_all(coarse, 1.0);
+  // The best few distinct directions, refined at a finer pixel; when the first does not fold
+  // clearly, the others are tried and the one whose fold stands out most is kept.
+  std::vector<Best> picks;
+  for (const Best& b : ranked) {
+    bool distinct = true;
+    for (const Best& q : picks) distinct = distinct && std::abs(q.d.dot(b.d)) < std::cos(10 * kPi / 180);
+    if (distinct) picks.push_back(b);
+    if (picks.size() == 3) break;
+  }
+  double best_contrast = -1;
+  for (const Best& c : picks) {
+    frame_of(c.d, e1, e2);
     std::vector<Vec3> fine;
     for (int i = -2; i <= 2; ++i)
-      for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.5 * kPi / 180) * rotation_about(e2, j * 1.5 * kPi / 180) * d0).normalized());
-    best = search(fine, 0.6);
+      for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.8 * kPi / 180) * rotation_about(e2, j * 1.8 * kPi / 180) * c.d).normalized());
+    const std::vector<Best> f = search_all(fine, 0.6);
+    if (f.empty()) continue;
+    const Pose p0 = pose_from(f[0].lat, f[0].d);
+    const std::vector<char> use = front_layer(res, f[0].d, 0.5 * p0.scale, 1.0 * p0.scale);
+    const Pose p = refine(res, use, p0, centre_of(res, use), true);
+    const double contrast = contrast_of(res, use, p);
+    if (std::getenv("TRACECAST_DEBUG"))
+      std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
+    if (contrast > best_contrast) best_contrast = contrast, best = f[0];
+    if (contrast > 2.5) break;
   }
   timer.lap("lattice");
   if (!best.lat.ok) {
@@ -437,17 +542,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   }
   det.front = best.d;
   frame_of(best.d, e1, e2);
-  Vec3 a3 = best.lat.a.x() * e1 + best.lat.a.y() * e2, b3 = best.lat.b.x() * e1 + best.lat.b.y() * e2;
-  Pose pose;
-  pose.scale = 0.5 * (a3.norm() + b3.norm()) / kTileMm;
-  {
-    const Vec3 x = a3.normalized();
-    Vec3 y = (b3 - b3.dot(x) * x).normalized();
-    if (x.cross(y).dot(best.d) < 0) y = -y;  // right-handed with the front as third axis
-    pose.r.col(0) = x;
-    pose.r.col(1) = y;
-    pose.r.col(2) = x.cross(y);
-  }
+  Pose pose = pose_from(best.lat, best.d);
   // At another scale, sample and high-pass again at the pattern's own size.
   if (std::abs(pose.scale - 1) > 0.1) {
     pts = sample(o.spacing_mm * pose.scale);
@@ -469,7 +564,8 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
       if (use[i] && (res.points[i] - c).squaredNorm() < bd) bd = (res.points[i] - c).squaredNorm(), centre = res.points[i];
   }
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());
-  pose = refine(res, use, pose, centre);
+  pose = refine(res, use, pose, centre, true);
+  double noise_floor = 0, fold_contrast = 0;
   // A lattice found at two or three times the period folds as well as the true one; a third or a
   // half of it then folds nearly as well too, while a wrong fraction blurs the tile.
   {
@@ -477,16 +573,42 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     for (std::size_t i = 0; i < res.points.size(); ++i)
       if (use[i]) used.push_back(i);
     const double e = energy(fold(res, pose.lattice(), &used));
-    for (int k : {3, 2}) {
+    // The floor: the energy of a fold at a lattice unrelated to the mark.
+    Pose off = pose;
+    off.scale = pose.scale * 0.4142;
+    off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
+    noise_floor = energy(fold(res, off.lattice(), &used));
+    // Sub-lattices of the one found: a third, a half, and the diagonal one (a ± b)/2, which a chart
+    // can take for the lattice when its diagonal peaks are the stronger.
+    for (int k : {3, 2, -1}) {
       Pose p = pose;
-      p.scale = pose.scale / k;
+      if (k > 0) {
+        p.scale = pose.scale / k;
+      } else {
+        p.scale = pose.scale / std::sqrt(2.0);
+        p.r = rotation_about(pose.r.col(2), kPi / 4) * pose.r;
+      }
       const double ek = energy(fold(res, p.lattice(), &used));
-      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fraction 1/%d: energy %.4g vs %.4g\n", k, ek, e);
-      if (ek > 0.7 * e) {
-        pose = refine(res, use, p, centre);
-        break;
+      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fraction 1/%d: energy %.4g vs %.4g (floor %.4g)\n", k, ek, e, noise_floor);
+      if (ek > 0.5 * e && ek > 1.5 * noise_floor) {
+        // Refined, the true period folds as well as its multiple; a wrong fraction mixes cells.
+        const Pose q = refine(res, use, p, centre, false);
+        const double eq = energy(fold(res, q.lattice(), &used));
+        if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  refined fraction: %.4g\n", eq);
+        if (eq > 0.85 * e) {
+          pose = q;
+          break;
+        }
       }
     }
+    fold_contrast = energy(fold(res, pose.lattice(), &used)) / std::max(noise_floor, 1e-300);
+  }
+  det.lattice_contrast = fold_contrast;
+  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fold contrast %.2f scale %.4f\n", fold_contrast, pose.scale);
+  if (fold_contrast < 1.15) {
+    det.outcome = Outcome::no_mark;
+    det.reason = fmt::format("no tile lattice in the surface's relief (fold contrast {:.2f})", fold_contrast);
+    return Analysis{det, nullptr};
   }
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "refined: scale %.4f\n", pose.scale);
   det.scale = pose.scale;

@@ -28,6 +28,9 @@ class SurfaceQuery {
 
   //! Unsigned distance (mm) from each point to the surface.
   std::vector<double> distances(const std::vector<Vec3>& points) const;
+  //! Distance signed by the side of the closest triangle (positive in front of its face): inside
+  //! is negative for a closed, outward-facing surface.
+  std::vector<double> signed_distances(const std::vector<Vec3>& points) const;
   //! Closest point on the surface to each point.
   std::vector<Vec3> closest_points(const std::vector<Vec3>& points) const;
   //! First hit of each ray (origin, unit direction).

@@ -42,6 +42,11 @@ Mesh visibility_crop(const Mesh& mesh, const Vec3& toward_viewer);
 //! that edges are shorter than the layer steps matter for).
 Mesh print_simulation(const Mesh& mesh, const Vec3& build_direction, double layer_mm, double pixel_mm);
 
+//! Re-fits the surface as a signed distance field sampled on a grid of `voxel_mm` and extracts its
+//! zero level again (marching tetrahedra on the cells the surface crosses, followed across cell
+//! faces until the extracted surface closes): every vertex new, detail finer than the grid gone.
+Mesh sdf_resample(const Mesh& mesh, double voxel_mm);
+
 //! Points sampled on the surface at about `spacing_mm`, with a density that varies smoothly by
 //! a factor up to (1 + unevenness) across the surface (as a scanner's does), no normals.
 PointCloud resample_points(const Mesh& mesh, double spacing_mm, double unevenness, std::uint64_t seed);

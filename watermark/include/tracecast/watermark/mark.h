@@ -79,6 +79,7 @@ struct Detection {
   std::uint64_t id = 0;                 //!< only meaningful when outcome == found
   double confidence = 0;                //!< agreement of the soft cell values with the decoded codeword, 0 … 1
   double bit_error_rate = 0;            //!< cells whose sign the decoded codeword contradicts
+  double lattice_contrast = 0;          //!< fold energy at the lattice found over that at an unrelated one (1: no lattice)
   double sync_z = 0;                    //!< synchronisation peak in standard deviations of the other shifts
   double false_positive_bound = 0;      //!< probability that a surface without this mark returns an identifier
   double unit_factor = 1;               //!< the scan's unit guessed as this many mm
