@@ -19,6 +19,8 @@ enum ExitCode : int {
   kUsage = 2,          //!< bad command line
   kBadInput = 3,       //!< an input file is unreadable, malformed or out of range
   kFailed = 4,         //!< valid input, but processing or writing an output failed
+  kNoMark = 5,         //!< detect: enough surface, but no mark under the key(s)
+  kInsufficientSurface = 6,  //!< detect: too little, too sparse or too coarse a surface to carry a mark
 };
 
 struct GlobalOptions {
@@ -53,6 +55,8 @@ std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_convert(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_synth(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_key(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);

@@ -25,6 +25,8 @@ std::vector<Command> commands() {
       {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
       {"compare", "Distances between a mesh or point cloud and a reference surface (mean, p95, Hausdorff)", setup_compare},
       {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
+      {"stamp", "Stamp a hidden, keyed identifier into an appliance's outer surface (≤ 40 µm)", setup_stamp},
+      {"detect", "Read the hidden identifier back from a scan of a cast (any pose, unit, sampling; partial)", setup_detect},
       {"key", "Create and inspect the secret keys that mark pieces", setup_key},
       {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", setup_ledger},
   };
@@ -57,7 +59,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tracecast 0.1.0");
   app.require_subcommand(1);
   app.footer(
-      "Exit codes: 0 ok, 2 bad command line, 3 bad input file, 4 processing or writing failed.\n"
+      "Exit codes: 0 ok, 2 bad command line, 3 bad input file, 4 processing or writing failed;\n"
+      "detect: 5 no mark found, 6 too little surface to carry one.\n"
       "Examples:\n"
       "  tracecast info scan.ply\n"
       "  tracecast info face.obj --units cm --json\n"
