@@ -94,3 +94,15 @@ TEST_CASE("attacks: crops keep the stated share, print steps stay within half a 
   const DistanceStats on = summarize(SurfaceQuery(face).distances(pts.points));
   CHECK(on.max < 1e-4);  // Embree's single precision
 }
+
+TEST_CASE("attacks: SDF re-extraction gives a new closed surface within half a voxel of the old", "[attacks]") {
+  const Mesh sphere = test::uv_sphere(10.0, 60, 120);
+  const Mesh re = sdf_resample(sphere, 0.2);
+  const MeshInfo i = measure(re, {false});
+  CHECK(i.watertight);
+  REQUIRE(i.volume_mm3);
+  CHECK(*i.volume_mm3 == Approx(*measure(sphere, {false}).volume_mm3).epsilon(0.01));
+  const DistanceStats d = summarize(SurfaceQuery(sphere).distances(re.vertices));
+  std::printf("SDF 0.2 mm: %zu faces, distance to the original max %.4f mm, RMS %.4f mm\n", re.triangles.size(), d.max, d.rms);
+  CHECK(d.max < 0.1);
+}

@@ -372,3 +372,36 @@ TEST_CASE("cli: ledger import of another workshop's ledger, then both verify", "
   CHECK(run_env(at("a"), "ledger import " + (dir / "a.ledger").string()).code == 3);  // its own ledger
   CHECK(run_env(at("a"), "ledger import " + (dir / "missing.ledger").string()).code == 3);
 }
+
+TEST_CASE("cli: stamp then detect the exact identifier; wrong key exits 5, a tiny scan 6, a bad key 3", "[cli]") {
+  const auto dir = test::temp_dir("cli-mark");
+  const std::string face = (std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-face.ply").string();
+  const std::string mask = (dir / "mask.ply").string(), stamped = (dir / "stamped.ply").string(), key = (dir / "w.key").string(),
+                    other = (dir / "o.key").string(), rep = (dir / "stamp.json").string();
+  REQUIRE(run("appliance -q " + face + " -o " + mask + " --region upper_face").code == 0);
+  REQUIRE(run("key new -q -o " + key).code == 0);
+  REQUIRE(run("key new -q -o " + other).code == 0);
+  const Run s = run("stamp " + mask + " --id 002a-000101-000007 --key " + key + " -o " + stamped + " --report " + rep + " --json");
+  REQUIRE(s.code == 0);
+  const auto sd = nlohmann::json::parse(s.out);
+  CHECK(sd["max_displacement_um"].get<double>() <= 40.0 + 1e-9);
+  CHECK(nlohmann::json::parse(test::read_bytes(rep)) == sd);
+  const Run d = run("detect " + stamped + " --key " + other + " --key " + key + " --json");
+  REQUIRE(d.code == 0);
+  const auto dd = nlohmann::json::parse(d.out);
+  CHECK(dd["id"] == "002a-000101-000007");
+  CHECK(dd["run"] == 257);
+  CHECK(dd["false_positive_bound"].get<double>() < 1e-9);
+  CHECK(run("detect " + stamped + " --key " + other).code == 5);
+  CHECK(run("detect " + mask + " --key " + key).code == 5);
+  // A sparse cloud: too little to carry a mark, said so (not "no mark").
+  const std::string sparse = (dir / "sparse.ply").string();
+  REQUIRE(run("synth scan -q -o " + sparse + " --spacing 2").code == 0);
+  const Run tiny = run("detect " + sparse + " --key " + key);
+  CHECK(tiny.code == 6);
+  CHECK(tiny.out.find("insufficient surface") != std::string::npos);
+  test::write_bytes(dir / "bad.key", "tracecast-key 1\nid 00\nsecret 12\n");
+  CHECK(run("detect " + stamped + " --key " + (dir / "bad.key").string()).code == 3);
+  CHECK(run("stamp " + mask + " --id nonsense --key " + key + " -o " + (dir / "x.ply").string()).code == 3);
+  CHECK(!std::filesystem::exists(dir / "x.ply"));
+}
