@@ -94,7 +94,7 @@ std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g) {
     for (const std::string& k : a->keys) keys.push_back(watermark::read_key(k));
     Progress progress(g, 2);
     progress.stage("analysing");
-    const io::Geometry geo = io::read_mesh(a->input);
+    const io::Geometry geo = io::read_geometry(a->input);
     const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices) : watermark::analyze(geo.mesh);
     progress.stage("reading");
     watermark::Detection best = an.base;

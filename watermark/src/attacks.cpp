@@ -149,6 +149,9 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
     return (static_cast<std::uint64_t>(i & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(j & 0x1FFFFF) << 21) | static_cast<std::uint64_t>(k & 0x1FFFFF);
   };
   using Cell = std::array<std::int64_t, 3>;
+  // The grid is offset by odd fractions of a voxel so that its points do not fall exactly on
+  // the surface's own vertices (a zero value would pinch the extracted surface there).
+  const Vec3 o = h * Vec3(0.1234567, 0.2345678, 0.3456789);
   std::unordered_map<std::uint64_t, double> value;  // grid point -> signed distance
   std::unordered_map<std::uint64_t, Cell> cells;      // cells kept
   std::vector<Cell> fresh;
@@ -156,7 +159,8 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
   double total = 0;
   for (const Tri& t : mesh.triangles) total += area(mesh, t);
   for (const Vec3& p : sample_surface(mesh, static_cast<std::size_t>(4 * total / (h * h)) + 100, 11).points) {
-    const Cell c{static_cast<std::int64_t>(std::floor(p.x() / h)), static_cast<std::int64_t>(std::floor(p.y() / h)), static_cast<std::int64_t>(std::floor(p.z() / h))};
+    const Cell c{static_cast<std::int64_t>(std::floor((p.x() - o.x()) / h)), static_cast<std::int64_t>(std::floor((p.y() - o.y()) / h)),
+                 static_cast<std::int64_t>(std::floor((p.z() - o.z()) / h))};
     if (cells.emplace(key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
   }
   // Evaluate new corners, then follow faces whose corners change sign into cells not kept yet.
@@ -168,7 +172,7 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
         const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
         if (value.emplace(key(i, j, k), 0.0).second) {
           keys.push_back(key(i, j, k));
-          pts.emplace_back(i * h, j * h, k * h);
+          pts.push_back(o + Vec3(i * h, j * h, k * h));
         }
       }
     const std::vector<double> d = query.signed_distances(pts);
@@ -207,7 +211,7 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
       const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
       ks[static_cast<std::size_t>(corner)] = key(i, j, k);
       vs[static_cast<std::size_t>(corner)] = value.at(ks[static_cast<std::size_t>(corner)]);
-      ps[static_cast<std::size_t>(corner)] = Vec3(i * h, j * h, k * h);
+      ps[static_cast<std::size_t>(corner)] = o + Vec3(i * h, j * h, k * h);
       neg += vs[static_cast<std::size_t>(corner)] < 0;
     }
     if (neg == 0 || neg == 8) continue;
