@@ -5,6 +5,9 @@
 #include <sstream>
 
 #include "common.h"
+#include "tracecast/watermark/key.h"
+#include "tracecast/watermark/mark.h"
+#include "tracecast/watermark/payload.h"
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
@@ -40,7 +43,7 @@ nlohmann::json part_json(const print::PartCheck& c) {
 // ---- mold ----------------------------------------------------------------------------------
 
 struct MoldArgs {
-  std::string appliance, face, output, report, units = "auto", printer = "resin", pull, front;
+  std::string appliance, face, output, report, units = "auto", printer = "resin", pull, front, id, mark_key;
   double density = 1.08, waste = 0.12;
   bool obj = false;
   print::MoldOptions options;
@@ -55,12 +58,28 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   if (!a.front.empty()) o.front = parse_direction(a.front, "--front");
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
-  Progress progress(g, 3);
+  Progress progress(g, a.id.empty() ? 3 : 4);
   progress.stage("reading");
   const io::Geometry appliance = io::read_mesh(a.appliance, ro);
   const io::Geometry face = io::read_mesh(a.face, ro);
+  // The mark goes into the appliance's outer surface before the booleans: the shell's cavity
+  // carries it inverted, every cast carries it.
+  nlohmann::json mark = nullptr;
+  Mesh piece = appliance.mesh;
+  if (!a.id.empty() || !a.mark_key.empty()) {
+    if (a.id.empty() || a.mark_key.empty()) throw InputError("--id and --mark-key go together");
+    const auto id = watermark::parse_id(a.id);
+    if (!id) throw InputError(fmt::format("--id: '{}' is not an identifier (MMMM-RRRRRR-PPPPPP, 0x…, or decimal)", a.id));
+    const watermark::Key key = watermark::read_key(a.mark_key);
+    progress.stage("stamping");
+    watermark::Stamped st = watermark::stamp(piece, *id, key);
+    mark = {{"id", watermark::format_id(*id)}, {"key_id", key.id()}, {"tiles", st.report.tiles},
+            {"marked_area_mm2", st.report.marked_area_mm2}, {"max_displacement_um", st.report.max_displacement_um},
+            {"rms_displacement_um", st.report.rms_displacement_um}};
+    piece = std::move(st.mesh);
+  }
   progress.stage("designing");
-  const print::Mold mold = print::design_mold(appliance.mesh, face.mesh, o);
+  const print::Mold mold = print::design_mold(piece, face.mesh, o);
   const print::MoldReport& r = mold.report;
   const print::SiliconeMix mix = print::silicone_to_mix(r.appliance_ml * 1000.0, a.density, a.waste);
   progress.stage("writing");
@@ -87,7 +106,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   for (const Vec3& v : r.vent_bottoms) vents.push_back(json_vec(v));
   nlohmann::json timings = nlohmann::json::object();
   for (const auto& [step, s] : r.timings) timings[step] = s;
-  const nlohmann::json j = {
+  nlohmann::json j = {
       {"appliance", a.appliance},
       {"face", a.face},
       {"files", files},
@@ -109,6 +128,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
       {"parts", parts},
       {"warnings", r.warnings},
       {"timings_s", timings}};
+  if (!mark.is_null()) j["mark"] = mark;
   if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
   progress.done();
   if (g.json) {
@@ -229,6 +249,8 @@ std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
   sub.add_flag("--obj", a->obj, "Also write OUT.obj with both parts");
   add_units_option(sub, a->units, "the inputs'");
   sub.add_option("--report", a->report, "Write the mold report (casting sheet) as JSON to this file");
+  sub.add_option("--id", a->id, "Stamp this identifier into the appliance's outer surface first (with --mark-key)");
+  sub.add_option("--mark-key", a->mark_key, "Key file the identifier is stamped under");
   sub.footer("Examples:\n  tracecast mold mask.ply --face face.ply -o mask-mold.3mf\n"
              "  tracecast mold mask.ply --face face.ply -o mask-mold.3mf --printer fdm --keys 3 --report sheet.json");
   return [a, &g] { return run_mold(*a, g); };

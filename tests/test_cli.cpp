@@ -405,3 +405,20 @@ TEST_CASE("cli: stamp then detect the exact identifier; wrong key exits 5, a tin
   CHECK(run("stamp " + mask + " --id nonsense --key " + key + " -o " + (dir / "x.ply").string()).code == 3);
   CHECK(!std::filesystem::exists(dir / "x.ply"));
 }
+
+TEST_CASE("cli: mold --id stamps the appliance first; the printed shell itself gives the identifier back", "[cli]") {
+  const auto dir = test::temp_dir("cli-mold-mark");
+  const std::string face = (std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-face.ply").string();
+  const std::string mask = (dir / "mask.ply").string(), key = (dir / "w.key").string(), mold = (dir / "m.3mf").string(),
+                    rep = (dir / "m.json").string();
+  REQUIRE(run("appliance -q " + face + " -o " + mask + " --region upper_face").code == 0);
+  REQUIRE(run("key new -q -o " + key).code == 0);
+  CHECK(run("mold -q " + mask + " --face " + face + " -o " + mold + " --id 002a-000001-000002").code == 3);  // no key
+  REQUIRE(run("mold -q " + mask + " --face " + face + " -o " + mold + " --id 002a-000001-000002 --mark-key " + key + " --report " + rep).code == 0);
+  const auto doc = nlohmann::json::parse(test::read_bytes(rep));
+  CHECK(doc["mark"]["id"] == "002a-000001-000002");
+  CHECK(doc["mark"]["max_displacement_um"].get<double>() <= 40.0 + 1e-9);
+  const Run d = run("detect " + (dir / "m-shell.stl").string() + " --key " + key + " --json");
+  REQUIRE(d.code == 0);
+  CHECK(nlohmann::json::parse(d.out)["id"] == "002a-000001-000002");
+}
