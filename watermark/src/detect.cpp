@@ -474,18 +474,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     ChartLattice lat;
     Vec3 d = Vec3::UnitZ();
   } best;
-  // Candidates are scored in parallel, the best picked in order (deterministic).
-  auto search = [&](const std::vector<Vec3>& dirs, double pixel) {
-    std::vector<ChartLattice> found(dirs.size());
-    tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
-      const std::vector<char> use = front_layer(res, dirs[k], 0.6, 1.3);
-      found[k] = chart_lattice(res, use, dirs[k], centre, 60.0, pixel, min_p, max_p);
-    });
-    Best b;
-    for (std::size_t k = 0; k < dirs.size(); ++k)
-      if (found[k].ok && found[k].score > b.lat.score) b = {found[k], dirs[k]};
-    return b;
-  };
+  // Candidates are scored in parallel, ranked in order (deterministic).
   auto search_all = [&](const std::vector<Vec3>& dirs, double pixel) {
     std::vector<ChartLattice> found(dirs.size());
     tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
