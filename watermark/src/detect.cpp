@@ -541,17 +541,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     timer.lap("residual_rescaled");
   }
   const std::vector<char> use = front_layer(res, best.d, 0.5 * pose.scale, 1.0 * pose.scale);
-  // Centre of the refinement: the used sample nearest to the centroid of the used samples.
-  {
-    Vec3 c = Vec3::Zero();
-    double n = 0;
-    for (std::size_t i = 0; i < res.points.size(); ++i)
-      if (use[i]) c += res.points[i], n += 1;
-    c /= std::max(n, 1.0);
-    double bd = 1e300;
-    for (std::size_t i = 0; i < res.points.size(); ++i)
-      if (use[i] && (res.points[i] - c).squaredNorm() < bd) bd = (res.points[i] - c).squaredNorm(), centre = res.points[i];
-  }
+  centre = centre_of(res, use);  // centre of the refinement
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());
   pose = refine(res, use, pose, centre, true);
   double noise_floor = 0, fold_contrast = 0;
