@@ -15,6 +15,7 @@
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/mesh/submesh.h"
+#include "tile.h"
 
 namespace tracecast::watermark {
 
@@ -145,9 +146,7 @@ Mesh print_simulation(const Mesh& mesh, const Vec3& build_direction, double laye
 Mesh sdf_resample(const Mesh& mesh, double h) {
   if (!(h > 0)) throw InputError("SDF resampling: the voxel size must be positive");
   const SurfaceQuery query(mesh);
-  auto key = [](std::int64_t i, std::int64_t j, std::int64_t k) {
-    return (static_cast<std::uint64_t>(i & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(j & 0x1FFFFF) << 21) | static_cast<std::uint64_t>(k & 0x1FFFFF);
-  };
+  using detail::voxel_key;
   using Cell = std::array<std::int64_t, 3>;
   // The grid is offset by odd fractions of a voxel so that its points do not fall exactly on
   // the surface's own vertices (a zero value would pinch the extracted surface there).
@@ -161,7 +160,7 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
   for (const Vec3& p : sample_surface(mesh, static_cast<std::size_t>(4 * total / (h * h)) + 100, 11).points) {
     const Cell c{static_cast<std::int64_t>(std::floor((p.x() - o.x()) / h)), static_cast<std::int64_t>(std::floor((p.y() - o.y()) / h)),
                  static_cast<std::int64_t>(std::floor((p.z() - o.z()) / h))};
-    if (cells.emplace(key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
+    if (cells.emplace(voxel_key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
   }
   // Evaluate new corners, then follow faces whose corners change sign into cells not kept yet.
   while (!fresh.empty()) {
@@ -170,8 +169,8 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
     for (const Cell& c : fresh)
       for (int corner = 0; corner < 8; ++corner) {
         const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
-        if (value.emplace(key(i, j, k), 0.0).second) {
-          keys.push_back(key(i, j, k));
+        if (value.emplace(voxel_key(i, j, k), 0.0).second) {
+          keys.push_back(voxel_key(i, j, k));
           pts.push_back(o + Vec3(i * h, j * h, k * h));
         }
       }
@@ -188,12 +187,12 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
               q[static_cast<std::size_t>(axis)] += side;
               q[static_cast<std::size_t>((axis + 1) % 3)] += a;
               q[static_cast<std::size_t>((axis + 2) % 3)] += b;
-              neg += value[key(q[0], q[1], q[2])] < 0;
+              neg += value[voxel_key(q[0], q[1], q[2])] < 0;
             }
           if (neg == 0 || neg == 4) continue;
           Cell nb = c;
           nb[static_cast<std::size_t>(axis)] += side ? 1 : -1;
-          if (cells.emplace(key(nb[0], nb[1], nb[2]), nb).second) next.push_back(nb);
+          if (cells.emplace(voxel_key(nb[0], nb[1], nb[2]), nb).second) next.push_back(nb);
         }
     fresh.swap(next);
   }
@@ -209,7 +208,7 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
     int neg = 0;
     for (int corner = 0; corner < 8; ++corner) {
       const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
-      ks[static_cast<std::size_t>(corner)] = key(i, j, k);
+      ks[static_cast<std::size_t>(corner)] = voxel_key(i, j, k);
       vs[static_cast<std::size_t>(corner)] = value.at(ks[static_cast<std::size_t>(corner)]);
       ps[static_cast<std::size_t>(corner)] = o + Vec3(i * h, j * h, k * h);
       neg += vs[static_cast<std::size_t>(corner)] < 0;

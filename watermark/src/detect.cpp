@@ -189,6 +189,14 @@ ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, con
   const double spread = 1.4826 * dev[dev.size() / 2] + 1e-300;
   std::sort(cands.begin(), cands.end(), [](const Cand& p, const Cand& q) { return p.v > q.v; });
   if (cands.size() > 16) cands.resize(16);
+  // Height of the autocorrelation (in spreads) near an offset: the best of its 3 × 3 pixels.
+  auto z_at = [&](const Eigen::Vector2d& v) {
+    const int x = static_cast<int>(std::lround(v.x() / pixel)), y = static_cast<int>(std::lround(v.y() / pixel));
+    double m = -1e300;
+    for (int j = -1; j <= 1; ++j)
+      for (int i = -1; i <= 1; ++i) m = std::max(m, at(x + i, y + j));
+    return (m - med) / spread;
+  };
   ChartLattice best;
   double best_len = 0;
   std::vector<std::pair<double, std::pair<Cand, Cand>>> pairs;
@@ -201,7 +209,11 @@ ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, con
       // pair means a tilted chart, and scores less.
       const double tol = 0.01 + 0.7 * pixel / std::min(p.norm(), q.norm());  // sub-pixel peaks: ≈ 0.3 px
       const double prior = std::exp(-0.5 * std::pow((ratio - 1) / tol, 2) - 0.5 * std::pow(cosang / tol, 2));
-      pairs.push_back({prior * (std::min(cands[i].v, cands[j].v) - med) / spread, {cands[i], cands[j]}});
+      // A tiled pattern correlates with itself at every lattice offset, the diagonals p ± q too;
+      // two unrelated sets of stripes (tessellation, print layers, a grid) do only along each one.
+      const double diagonal = std::min(z_at(p + q), z_at(p - q));
+      const double z = std::min((std::min(cands[i].v, cands[j].v) - med) / spread, 1.5 * diagonal);
+      pairs.push_back({prior * z, {cands[i], cands[j]}});
     }
   double top = 0;
   for (const auto& pr : pairs) top = std::max(top, pr.first);
@@ -222,13 +234,6 @@ ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, con
     for (int k : {3, 2}) {
       const Eigen::Vector2d a = best.a / k, b = best.b / k;
       if (a.norm() < min_period || b.norm() < min_period) continue;
-      auto z_at = [&](const Eigen::Vector2d& v) {
-        const int x = static_cast<int>(std::lround(v.x() / pixel)), y = static_cast<int>(std::lround(v.y() / pixel));
-        double m = -1e300;
-        for (int j = -1; j <= 1; ++j)
-          for (int i = -1; i <= 1; ++i) m = std::max(m, at(x + i, y + j));
-        return (m - med) / spread;
-      };
       if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  sub %d: z %.1f %.1f\n", k, z_at(a), z_at(b));
       if (std::min(z_at(a), z_at(b)) > std::max(4.0, 0.3 * best.score)) {
         best.a = a;
@@ -353,6 +358,51 @@ Eigen::Vector2i apply_symmetry(int g, int x, int y) {
   }
 }
 
+//! The samples of the blocks (cubes of `side`) that carry the lattice's pattern: each block is
+//! compared with the fold of all the others, and kept when its samples correlate with it (z > 1).
+//! Unmarked surface beside the mark (a mold's parting surface and walls, a scan's background)
+//! would only add its relief to the fold. Key-independent. All samples when too few carry it.
+std::vector<std::size_t> carrier_samples(const Residuals& res, const std::vector<std::size_t>& used, const Lattice& lattice, double side) {
+  const Folded all = fold(res, lattice, &used);
+  std::unordered_map<std::uint64_t, std::vector<std::size_t>> blocks;
+  std::vector<std::uint64_t> order;
+  double r2 = 0;
+  for (std::size_t i : used) {
+    auto [it, fresh] = blocks.try_emplace(voxel_key(res.points[i], side));
+    if (fresh) order.push_back(it->first);
+    it->second.push_back(i);
+    r2 += res.value[i] * res.value[i];
+  }
+  const double sd = std::sqrt(r2 / std::max<double>(static_cast<double>(used.size()), 1.0)) + 1e-300;
+  std::vector<double> own_sum(all.sum.size(), 0.0), own_count(all.sum.size(), 0.0);
+  std::vector<std::size_t> kept, bins;
+  for (std::uint64_t k : order) {
+    const std::vector<std::size_t>& members = blocks[k];
+    if (members.size() < 30) continue;
+    bins.clear();
+    for (std::size_t i : members) {
+      const std::size_t b = bin_of(lattice, res.points[i]);
+      bins.push_back(b);
+      own_sum[b] += res.value[i];
+      own_count[b] += 1;
+    }
+    double num = 0, mm = 0;
+    for (std::size_t n = 0; n < members.size(); ++n) {
+      const std::size_t b = bins[n];
+      const double others = all.count[b] - own_count[b];
+      if (others <= 0) continue;
+      const double m = (all.sum[b] - own_sum[b]) / others;  // the fold without this block
+      num += res.value[members[n]] * m;
+      mm += m * m;
+    }
+    for (std::size_t b : bins) own_sum[b] = own_count[b] = 0;
+    if (mm > 0 && num / (sd * std::sqrt(mm)) > 1.0) kept.insert(kept.end(), members.begin(), members.end());
+  }
+  if (kept.size() < std::max<std::size_t>(2000, used.size() / 20)) return used;
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
 struct Sampled {
   std::vector<Vec3> points;  // in mm (after the unit guess)
   double area_mm2 = 0;
@@ -367,10 +417,7 @@ std::vector<Vec3> voxel_thin(const std::vector<Vec3>& pts, double h) {
   grid.reserve(pts.size() / 2 + 16);
   std::vector<std::uint64_t> order;
   for (const Vec3& p : pts) {
-    const auto ix = static_cast<std::int64_t>(std::floor(p.x() / h)), iy = static_cast<std::int64_t>(std::floor(p.y() / h)),
-               iz = static_cast<std::int64_t>(std::floor(p.z() / h));
-    const std::uint64_t k = (static_cast<std::uint64_t>(ix & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(iy & 0x1FFFFF) << 21) |
-                            static_cast<std::uint64_t>(iz & 0x1FFFFF);
+    const std::uint64_t k = voxel_key(p, h);
     auto [it, fresh] = grid.try_emplace(k);
     if (fresh) order.push_back(k);
     it->second.s += p;
@@ -598,7 +645,9 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   state->lattice = pose.lattice();
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) state->used.push_back(i);
-  state->folded = fold(res, state->lattice, &state->used);
+  const std::vector<std::size_t> carriers = carrier_samples(res, state->used, state->lattice, 10.0 * pose.scale);
+  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "carrier samples: %zu of %zu\n", carriers.size(), state->used.size());
+  state->folded = fold(res, state->lattice, &carriers);
   state->unit = unit;
   state->scale = pose.scale;
   state->area_mm2 = det.area_mm2;
@@ -746,7 +795,7 @@ Detection read(const Analysis& analysis, const Key& key) {
       carriers.push_back(k);
     }
   }
-  det.carrier_area_mm2 = carrier * det.area_mm2 / std::max<double>(static_cast<double>(all.size()), 1.0);
+  det.carrier_area_mm2 = carrier * det.area_mm2 / std::max<double>(static_cast<double>(res.points.size()), 1.0);
   for (const auto& k : carriers)
     for (int c = 0; c < 8; ++c) {
       const Vec3 p((k[0] + (c & 1)) * bs, (k[1] + ((c >> 1) & 1)) * bs, (k[2] + ((c >> 2) & 1)) * bs);

@@ -152,10 +152,7 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
     std::unordered_map<std::uint64_t, char> seen;
     seen.reserve(samples.size() / 8 + 16);
     for (const Vec3& p : samples) {
-      const auto ix = static_cast<std::int64_t>(std::floor(p.x() / h)), iy = static_cast<std::int64_t>(std::floor(p.y() / h)),
-                 iz = static_cast<std::int64_t>(std::floor(p.z() / h));
-      const std::uint64_t k = (static_cast<std::uint64_t>(ix & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(iy & 0x1FFFFF) << 21) |
-                              static_cast<std::uint64_t>(iz & 0x1FFFFF);
+      const std::uint64_t k = voxel_key(p, h);
       if (seen.emplace(k, 1).second) anchors.push_back(Anchor{p});
     }
   }
@@ -232,13 +229,17 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
   return out;
 }
 
+std::size_t bin_of(const Lattice& lattice, const Vec3& p) {
+  const Eigen::Vector2d c = lattice.coords(p);
+  const auto bx = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.x())), by = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.y()));
+  return static_cast<std::size_t>(((bx % kBins) + kBins) % kBins) * kBins + static_cast<std::size_t>(((by % kBins) + kBins) % kBins);
+}
+
 Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset) {
   Folded f;
   auto add = [&](std::size_t i) {
     if (!r.valid[i]) return;
-    const Eigen::Vector2d c = lattice.coords(r.points[i]);
-    const auto bx = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.x())), by = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.y()));
-    const std::size_t b = static_cast<std::size_t>(((bx % kBins) + kBins) % kBins) * kBins + static_cast<std::size_t>(((by % kBins) + kBins) % kBins);
+    const std::size_t b = bin_of(lattice, r.points[i]);
     f.sum[b] += r.value[i];
     f.count[b] += 1;
   };

@@ -33,6 +33,15 @@ std::array<double, kSlots> cell_values(const Layout& layout, const std::vector<s
 //! The sync cells only (payload cells 0).
 std::array<double, kSlots> sync_values(const Layout& layout);
 
+//! A voxel's hash key: the cell of side `h` holding p, three 21-bit integer coordinates packed
+//! (unique within ±10⁶ cells of the origin).
+inline std::uint64_t voxel_key(std::int64_t i, std::int64_t j, std::int64_t k) {
+  return (static_cast<std::uint64_t>(i & 0x1FFFFF) << 42) | (static_cast<std::uint64_t>(j & 0x1FFFFF) << 21) | static_cast<std::uint64_t>(k & 0x1FFFFF);
+}
+inline std::uint64_t voxel_key(const Vec3& p, double h) {
+  return voxel_key(static_cast<std::int64_t>(std::floor(p.x() / h)), static_cast<std::int64_t>(std::floor(p.y() / h)),
+                   static_cast<std::int64_t>(std::floor(p.z() / h)));
+}
 //! cos²(πt/2) on |t| < 1: shifted copies at unit spacing sum to one.
 inline double kernel(double t) {
   t = std::abs(t);
@@ -72,6 +81,8 @@ struct Folded {
   std::vector<double> count = std::vector<double>(kBins * kBins, 0.0);
 };
 Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset = nullptr);
+//! The bin of the folded tile that p falls in.
+std::size_t bin_of(const Lattice& lattice, const Vec3& p);
 //! Energy of the folded tile (Σ sum²/count / Σ count): largest when the lattice is exact.
 double energy(const Folded& f);
 
