@@ -31,6 +31,20 @@ void check_parts(const print::Mold& m) {
     CHECK(i.components == 1);
     CHECK(count_self_intersections(p.mesh) == 0);
   }
+  // What is written: coordinates exact in single precision (STL and 3MF store floats), so that the
+  // checks made on them hold for the files.
+  REQUIRE(m.print_parts.size() == 2);
+  for (const NamedMesh& p : m.print_parts) {
+    INFO(p.name);
+    std::size_t off_float = 0;
+    for (const Vec3& v : p.mesh.vertices)
+      for (int k = 0; k < 3; ++k) {
+        const volatile float f = static_cast<float>(v[k]);  // through memory: see single_precision()
+        off_float += static_cast<double>(f) != v[k];
+      }
+    CHECK(off_float == 0);
+    CHECK(count_self_intersections(p.mesh) == 0);
+  }
 }
 
 double box_ml(const print::MoldReport& r) { return (r.box_max - r.box_min).prod() / 1000; }

@@ -14,5 +14,9 @@ Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what);
 //! Merges vertices closer than eps and drops the faces that collapse (and CGAL's degenerate-face
 //! repair after it), keeping the surface closed: removes the slivers a boolean can leave.
 Mesh remove_slivers(const Mesh& m, double eps);
+//! Flips away caps (a corner wider than `max_angle_deg`) and collapses needles (longest edge over
+//! `max_aspect` times the shortest, shortest under `collapse_mm`): the near-degenerate triangles
+//! that rounding to single precision would turn over.
+Mesh remove_near_degenerate(const Mesh& m, double max_angle_deg, double max_aspect, double collapse_mm);
 
 }  // namespace tracecast::print::detail

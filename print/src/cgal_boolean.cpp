@@ -136,6 +136,13 @@ Mesh remove_slivers(const Mesh& m, double eps) {
   return cgal::from_surface_mesh(sm);
 }
 
+Mesh remove_near_degenerate(const Mesh& m, double max_angle_deg, double max_aspect, double collapse_mm) {
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(m);
+  PMP::experimental::remove_almost_degenerate_faces(sm, std::cos(max_angle_deg * M_PI / 180.0), max_aspect, collapse_mm);
+  sm.collect_garbage();
+  return cgal::from_surface_mesh(sm);
+}
+
 Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
   ExactMesh sa = to_exact(a), sb = to_exact(b), out;
   bool ok = false;

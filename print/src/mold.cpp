@@ -253,32 +253,61 @@ double keep_largest_piece(Mesh& m) {
   return dropped;
 }
 
-//! Removes crossings left by rounding (tiny triangles folded over a neighbour on a nearly flat
-//! patch): the shortest edge of every triangle involved is collapsed to its midpoint, and the
-//! mesh is cleaned, until none is left (or `rounds` is spent). Returns the pairs left.
-std::size_t collapse_crossings(Mesh& m, int rounds) {
-  for (int round = 0; round < rounds; ++round) {
+//! Settles a part in single precision, as the files will hold it: vertices rounded to floats,
+//! then what rounding did undone — vertices that now coincide are welded, triangles flattened to
+//! zero area are removed (edge flips and collapses, exact predicates), and tiny triangles folded
+//! over a neighbour on a nearly flat patch have their shortest edge collapsed to its midpoint —
+//! until nothing is left to mend or `rounds` is spent. Returns the crossing pairs left.
+std::size_t settle_in_single_precision(Mesh& m, int rounds) {
+  for (int round = 0;; ++round) {
+    if (round > 0) m = detail::remove_slivers(m, 1e-9);
+    for (Vec3& v : m.vertices) v = single_precision(v);
+    std::size_t flat = 0;
+    for (const Tri& t : m.triangles)
+      flat += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).squaredNorm() == 0.0;
     const auto pairs = self_intersecting_pairs(m);
-    if (pairs.empty()) return 0;
+    if ((pairs.empty() && flat == 0) || round == rounds) return pairs.size() + flat;
+    // Per crossing pair, the shortest edge of the two triangles whose collapse keeps the surface
+    // manifold (its end points share no neighbour but the two opposite corners: the link
+    // condition) collapses to its midpoint; one collapse per vertex per round.
+    std::vector<std::vector<std::int32_t>> ring(m.vertices.size());
+    for (const Tri& t : m.triangles)
+      for (int k = 0; k < 3; ++k) {
+        ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 1) % 3]);
+        ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 2) % 3]);
+      }
+    for (auto& r : ring) {
+      std::sort(r.begin(), r.end());
+      r.erase(std::unique(r.begin(), r.end()), r.end());
+    }
+    auto collapsible = [&](std::size_t u, std::size_t v) {
+      std::vector<std::int32_t> common;
+      std::set_intersection(ring[u].begin(), ring[u].end(), ring[v].begin(), ring[v].end(), std::back_inserter(common));
+      return common.size() == 2;
+    };
     std::vector<char> used(m.vertices.size(), 0);
-    for (const auto& [a, b] : pairs)
+    for (const auto& [a, b] : pairs) {
+      std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> edges;
       for (std::size_t f : {a, b}) {
         const Tri& t = m.triangles[f];
-        int k = 0;
-        double best = 1e300;
         for (int e = 0; e < 3; ++e) {
-          const double l = (m.vertices[t[e]] - m.vertices[t[(e + 1) % 3]]).squaredNorm();
-          if (l < best) best = l, k = e;
+          const auto u = static_cast<std::size_t>(t[e]), v = static_cast<std::size_t>(t[(e + 1) % 3]);
+          edges.push_back({(m.vertices[u] - m.vertices[v]).squaredNorm(), {u, v}});
         }
-        const auto u = static_cast<std::size_t>(t[k]), v = static_cast<std::size_t>(t[(k + 1) % 3]);
-        if (used[u] || used[v]) continue;  // one collapse per vertex per round
-        used[u] = used[v] = 1;
-        const Vec3 mid = 0.5 * (m.vertices[u] + m.vertices[v]);
-        m.vertices[u] = m.vertices[v] = Vec3(static_cast<float>(mid.x()), static_cast<float>(mid.y()), static_cast<float>(mid.z()));
       }
-    m = detail::remove_slivers(m, 1e-9);  // merges the collapsed pairs, drops the faces they flatten
+      std::sort(edges.begin(), edges.end());
+      for (const auto& [len, uv] : edges) {
+        const auto [u, v] = uv;
+        if (used[u] || used[v] || !collapsible(u, v)) continue;
+        for (const std::size_t w : {u, v}) {  // the rings this collapse changes stay as they are this round
+          used[w] = 1;
+          for (std::int32_t x : ring[w]) used[static_cast<std::size_t>(x)] = 1;
+        }
+        m.vertices[u] = m.vertices[v] = single_precision(0.5 * (m.vertices[u] + m.vertices[v]));
+        break;
+      }
+    }
   }
-  return self_intersecting_pairs(m).size();
 }
 
 }  // namespace
@@ -324,15 +353,23 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
   return c;
 }
 
-Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
-  Mold mold;
-  MoldReport& r = mold.report;
-  StepTimer timer(r.timings);
+namespace {
+
+//! What the mold needs to know of its inputs, and the refusals: the appliance's volume, which of
+//! its faces lie on the skin (inner) and which face away from it (outer), their centres.
+struct Inspection {
+  double appliance_ml = 0;
+  std::vector<Vec3> centres;
+  std::vector<char> inner, outer;
+};
+
+Inspection inspect(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
   validate(appliance, "appliance");
   validate(face, "face");
   if (o.keys != 0 && o.keys < 3) throw InputError("mold: use 0 or at least 3 registration keys");
   if (!(o.resolution_mm >= 0.1 && o.resolution_mm <= 5)) throw InputError("mold: resolution must be in [0.1, 5] mm");
   if (!(o.wall_mm >= 2)) throw InputError("mold: walls must be at least 2 mm");
+  Inspection in;
   {
     MeasureOptions mo;
     mo.self_intersections = false;
@@ -341,29 +378,43 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       throw InputError(fmt::format("the appliance is not a closed, outward solid ({} boundary edges, {} non-manifold edges): "
                                    "make it with tracecast appliance, or close it with tracecast repair",
                                    info.boundary_edges, info.non_manifold_edges));
-    r.appliance_ml = *info.volume_mm3 / 1000.0;
+    in.appliance_ml = *info.volume_mm3 / 1000.0;
   }
   // Which faces of the appliance lie on the skin (its inner surface).
   const SurfaceQuery skin(face);
-  std::vector<Vec3> centres;
   for (const Tri& t : appliance.triangles)
-    centres.push_back((appliance.vertices[t[0]] + appliance.vertices[t[1]] + appliance.vertices[t[2]]) / 3.0);
-  const std::vector<double> on_skin = skin.distances(centres);
-  std::vector<char> inner(appliance.triangles.size(), 0), outer(appliance.triangles.size(), 0);
+    in.centres.push_back((appliance.vertices[t[0]] + appliance.vertices[t[1]] + appliance.vertices[t[2]]) / 3.0);
+  const std::vector<double> on_skin = skin.distances(in.centres);
+  in.inner.assign(appliance.triangles.size(), 0);
+  in.outer.assign(appliance.triangles.size(), 0);
   double inner_area = 0, total_area = 0;
   for (std::size_t f = 0; f < appliance.triangles.size(); ++f) {
     const double a = triangle_area(appliance, appliance.triangles[f]);
     total_area += a;
-    inner[f] = on_skin[f] < 0.03;
-    if (inner[f]) inner_area += a;
+    in.inner[f] = on_skin[f] < 0.03;
+    if (in.inner[f]) inner_area += a;
   }
   if (inner_area < 0.3 * total_area)
     throw InputError(fmt::format("the appliance does not sit on this face: only {:.0f} % of its surface lies on the skin "
                                  "(expected about half); was it made from another scan, or moved?",
                                  100 * inner_area / total_area));
   // Outer: faces on the far side from the skin (the rim is neither).
-  const std::vector<double> far = skin.distances(centres);
-  for (std::size_t f = 0; f < appliance.triangles.size(); ++f) outer[f] = !inner[f] && far[f] > 0.045;
+  for (std::size_t f = 0; f < appliance.triangles.size(); ++f) in.outer[f] = !in.inner[f] && on_skin[f] > 0.045;
+  return in;
+}
+
+}  // namespace
+
+void check_mold_inputs(const Mesh& appliance, const Mesh& face, const MoldOptions& o) { inspect(appliance, face, o); }
+
+Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
+  Mold mold;
+  MoldReport& r = mold.report;
+  StepTimer timer(r.timings);
+  const Inspection in = inspect(appliance, face, o);
+  r.appliance_ml = in.appliance_ml;
+  const std::vector<Vec3>& centres = in.centres;
+  const std::vector<char>&inner = in.inner, &outer = in.outer;
   timer.lap("inspect");
 
   // Pull direction: least undercut area within a cone around the face's forward direction.
@@ -797,17 +848,17 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   {
     double x_next = 0;
     for (auto& [name, m] : {std::pair<const char*, Mesh*>{"core", &core}, {"shell", &shell}}) {
-      // Rounding can still fold a tiny triangle over its neighbour: collapse those.
+      // Slivers under a micrometre welded away, unless the weld opens the surface (it drops pairs
+      // of faces it makes back to back); caps and needles that rounding would turn over removed.
       Mesh q = detail::remove_slivers(*m, 1e-3);
+      if (!measure(q, MeasureOptions{false}).watertight) q = *m;
+      q = detail::remove_near_degenerate(q, 179.5, 1e4, 1e-3);
       if (std::string(name) == "shell")
         for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
       const Aabb b = bounding_box(q.vertices);
       const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
-      for (Vec3& v : q.vertices) {
-        v += shift;
-        v = Vec3(static_cast<float>(v.x()), static_cast<float>(v.y()), static_cast<float>(v.z()));
-      }
-      collapse_crossings(q, 8);
+      for (Vec3& v : q.vertices) v = single_precision(Vec3(v + shift));
+      settle_in_single_precision(q, 8);
       x_next += std::ceil(b.extent().x()) + 10.0;
       mold.print_parts.push_back({name, std::move(q)});
     }

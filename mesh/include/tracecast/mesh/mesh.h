@@ -20,6 +20,14 @@ namespace tracecast {
 using Vec3 = Eigen::Vector3d;
 using Tri = std::array<std::int32_t, 3>;
 
+//! p rounded to single precision, as STL, 3MF and float PLY store it. Each coordinate goes through
+//! memory: GCC 12 at -O2/-O3 vectorises a loop of plain double→float→double casts into one that
+//! leaves two of the three coordinates unrounded.
+inline Vec3 single_precision(const Vec3& p) {
+  const volatile float x = static_cast<float>(p.x()), y = static_cast<float>(p.y()), z = static_cast<float>(p.z());
+  return Vec3(x, y, z);
+}
+
 struct Aabb {
   Vec3 min = Vec3::Constant(std::numeric_limits<double>::infinity());
   Vec3 max = Vec3::Constant(-std::numeric_limits<double>::infinity());

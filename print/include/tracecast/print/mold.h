@@ -91,6 +91,11 @@ struct Mold {
   MoldReport report;
 };
 
+//! The refusals of design_mold() alone (options out of range, an appliance that is not a closed
+//! solid or does not sit on the face: InputError), in a fraction of its time: the check a
+//! pipeline makes before it commits to a piece.
+void check_mold_inputs(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {});
+
 //! Throws InputError if the appliance is not a closed solid or does not sit on the face, and
 //! ProcessingError if a part cannot be made valid. Nothing is written here.
 Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {});
