@@ -1,10 +1,7 @@
 // tracecast ledger …: create, inspect, verify and fill a workshop's production ledger.
 #include <fmt/format.h>
-#include <sodium.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "common.h"
 #include "tracecast/ledger/ledger.h"
@@ -61,39 +58,6 @@ std::string history_csv(const nlohmann::json& h) {
   return out;
 }
 
-std::string from_env(const std::string& given, const char* var) {
-  if (!given.empty()) return given;
-  const char* v = std::getenv(var);
-  return v ? v : "";
-}
-
-std::string ledger_path(const LedgerArgs& a) {
-  const std::string p = from_env(a.ledger, "TRACECAST_LEDGER");
-  if (p.empty()) throw InputError("no ledger given: use --ledger FILE or set TRACECAST_LEDGER");
-  return p;
-}
-
-ledger::SigningKey signing_key(const LedgerArgs& a) {
-  const std::string p = from_env(a.signing_key, "TRACECAST_SIGNING_KEY");
-  if (p.empty()) throw InputError("writing needs the workshop's signing key: use --signing-key FILE or set TRACECAST_SIGNING_KEY");
-  return ledger::read_signing_key(p);
-}
-
-std::string sha256_of(const std::string& file) {
-  std::ifstream f(file, std::ios::binary);
-  if (!f) throw InputError(file, "cannot open");
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
-  char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0)
-    crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(buf), static_cast<unsigned long long>(f.gcount()));
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, h);
-  char hex[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  return hex;
-}
-
 ledger::Use use_of(const std::string& s) {
   const auto u = ledger::parse_use(s);
   if (!u) throw InputError("use must be film, medical or other, not '" + s + "'");
@@ -124,7 +88,7 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   init->add_option("--maker", a->maker, "The workshop's maker number (0-65535): the first field of every identifier")->required();
   init->add_option("--name", a->name, "The workshop's name")->required();
   on(init, [a, &g] {
-    const std::string lp = ledger_path(*a), kp = from_env(a->signing_key, "TRACECAST_SIGNING_KEY");
+    const std::string lp = ledger_file(a->ledger), kp = from_env(a->signing_key, "TRACECAST_SIGNING_KEY");
     if (kp.empty()) throw InputError("init needs --signing-key FILE (created if it does not exist)");
     bool created_key = false;
     if (!std::filesystem::exists(kp)) {
@@ -143,10 +107,10 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   common(import, true);
   import->add_option("OTHER", a->other, "The other workshop's ledger file")->required();
   on(import, [a, &g] {
-    const auto key = signing_key(*a);
-    const ledger::ImportResult r = ledger::Ledger::open(ledger_path(*a), &key).import_from(a->other);
+    const auto key = workshop_signing_key(a->signing_key);
+    const ledger::ImportResult r = ledger::Ledger::open(ledger_file(a->ledger), &key).import_from(a->other);
     const nlohmann::json j = {{"workshop", r.workshop}, {"maker", r.maker}, {"added", r.added}, {"total", r.total}};
-    say(g, j, fmt::format("{}: imported {} new entries of workshop {}… (maker {}); {} held in all", ledger_path(*a), r.added,
+    say(g, j, fmt::format("{}: imported {} new entries of workshop {}… (maker {}); {} held in all", ledger_file(a->ledger), r.added,
                           r.workshop.substr(0, 16), r.maker, r.total));
     return static_cast<int>(kOk);
   });
@@ -154,14 +118,14 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   CLI::App* verify = sub.add_subcommand("verify", "Check the whole chain and every signature; name the first bad entry");
   common(verify, false);
   on(verify, [a, &g] {
-    const ledger::Ledger l = ledger::Ledger::open(ledger_path(*a));
+    const ledger::Ledger l = ledger::Ledger::open(ledger_file(a->ledger));
     const ledger::VerifyResult r = l.verify();
     const nlohmann::json j = {{"ok", r.ok}, {"entries", r.entries}, {"first_bad_entry", r.first_bad_seq}, {"problem", r.problem}};
     if (!r.ok) {
       if (g.json) print_json(j);
-      throw InputError(ledger_path(*a), "ledger does not verify: " + r.problem);
+      throw InputError(ledger_file(a->ledger), "ledger does not verify: " + r.problem);
     }
-    say(g, j, fmt::format("{}: {} entries, chain and signatures verify (public key {})", ledger_path(*a), r.entries,
+    say(g, j, fmt::format("{}: {} entries, chain and signatures verify (public key {})", ledger_file(a->ledger), r.entries,
                           l.public_key_hex()));
     return static_cast<int>(kOk);
   });
@@ -169,7 +133,7 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   CLI::App* show = sub.add_subcommand("show", "Print the ledger's entries");
   common(show, false);
   on(show, [a, &g] {
-    const ledger::Ledger l = ledger::Ledger::open(ledger_path(*a));
+    const ledger::Ledger l = ledger::Ledger::open(ledger_file(a->ledger));
     nlohmann::json all = nlohmann::json::array();
     std::string text;
     for (const auto& e : l.entries()) {
@@ -181,12 +145,23 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
     return static_cast<int>(kOk);
   });
 
+  CLI::App* op = sub.add_subcommand("operator", "Add an operator (who runs production) by code and name");
+  common(op, true);
+  op->add_option("CODE", a->code, "Operator code, as runs name it")->required();
+  op->add_option("--name", a->name, "The operator's name")->required();
+  on(op, [a, &g] {
+    const auto key = workshop_signing_key(a->signing_key);
+    ledger::Ledger::open(ledger_file(a->ledger), &key).add_operator(a->code, a->name);
+    say(g, {{"operator", a->code}, {"name", a->name}}, fmt::format("added operator {} ({})", a->code, a->name));
+    return static_cast<int>(kOk);
+  });
+
   CLI::App* subject = sub.add_subcommand("subject", "Add a subject (the person scanned) by pseudonymous code");
   common(subject, true);
   subject->add_option("CODE", a->code, "Pseudonymous code, never a name")->required();
   on(subject, [a, &g] {
-    const auto key = signing_key(*a);
-    ledger::Ledger::open(ledger_path(*a), &key).add_subject(a->code);
+    const auto key = workshop_signing_key(a->signing_key);
+    ledger::Ledger::open(ledger_file(a->ledger), &key).add_subject(a->code);
     say(g, {{"subject", a->code}}, "added subject " + a->code);
     return static_cast<int>(kOk);
   });
@@ -199,9 +174,9 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   consent->add_option("--document", a->document, "The signed consent document (its SHA-256 is recorded)")->required();
   consent->add_option("--given-by", a->given_by, "Who consented (the subject, or a guardian)")->required();
   on(consent, [a, &g] {
-    const auto key = signing_key(*a);
-    const std::string hash = sha256_of(a->document);
-    const auto seq = ledger::Ledger::open(ledger_path(*a), &key)
+    const auto key = workshop_signing_key(a->signing_key);
+    const std::string hash = ledger::file_sha256(a->document);
+    const auto seq = ledger::Ledger::open(ledger_file(a->ledger), &key)
                          .add_consent(a->subject, use_of(a->use), a->valid_until, hash, a->given_by);
     say(g, {{"consent_entry", seq}, {"document_sha256", hash}},
         fmt::format("recorded consent of {} for {} use until {} (entry {})", a->subject, a->use, a->valid_until, seq));
@@ -217,8 +192,8 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   run_open->add_option("--prescriber", a->prescriber, "Prescriber (required for medical runs)");
   run_open->add_option("--operator", a->operator_code, "Operator code");
   on(run_open, [a, &g] {
-    const auto key = signing_key(*a);
-    const auto n = ledger::Ledger::open(ledger_path(*a), &key).open_run(use_of(a->use), a->client, a->prescriber, a->operator_code);
+    const auto key = workshop_signing_key(a->signing_key);
+    const auto n = ledger::Ledger::open(ledger_file(a->ledger), &key).open_run(use_of(a->use), a->client, a->prescriber, a->operator_code);
     say(g, {{"run", n}}, fmt::format("opened run {}", n));
     return static_cast<int>(kOk);
   });
@@ -226,8 +201,8 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   common(run_close, true);
   run_close->add_option("RUN", a->run, "Run number")->required();
   on(run_close, [a, &g] {
-    const auto key = signing_key(*a);
-    ledger::Ledger::open(ledger_path(*a), &key).close_run(a->run);
+    const auto key = workshop_signing_key(a->signing_key);
+    ledger::Ledger::open(ledger_file(a->ledger), &key).close_run(a->run);
     say(g, {{"run", a->run}, {"closed", true}}, fmt::format("closed run {}", a->run));
     return static_cast<int>(kOk);
   });
@@ -240,12 +215,12 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   piece->add_option("--input", a->inputs, "Input files (their SHA-256 are recorded)");
   piece->add_option("--output", a->outputs, "Output files (their SHA-256 are recorded)");
   on(piece, [a, &g] {
-    const auto key = signing_key(*a);
+    const auto key = workshop_signing_key(a->signing_key);
     const watermark::Key mark = watermark::read_key(a->key);
     nlohmann::json details = {{"software", "tracecast 0.1.0"}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
-    for (const auto& f : a->inputs) details["inputs"][f] = sha256_of(f);
-    for (const auto& f : a->outputs) details["outputs"][f] = sha256_of(f);
-    const auto p = ledger::Ledger::open(ledger_path(*a), &key).record_piece(a->run, a->subject, mark.id(), details);
+    for (const auto& f : a->inputs) details["inputs"][f] = ledger::file_sha256(f);
+    for (const auto& f : a->outputs) details["outputs"][f] = ledger::file_sha256(f);
+    const auto p = ledger::Ledger::open(ledger_file(a->ledger), &key).record_piece(a->run, a->subject, mark.id(), details);
     say(g, {{"id", watermark::format_id(p.id)}, {"id_value", p.id}, {"entry", p.seq}},
         fmt::format("piece {} recorded (entry {})", watermark::format_id(p.id), p.seq));
     return static_cast<int>(kOk);
@@ -263,8 +238,8 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
     if (a->accepted == a->rejected) throw InputError("say --accepted or --rejected");
     const auto id = watermark::parse_id(a->piece_id);
     if (!id) throw InputError("'" + a->piece_id + "' is not a piece identifier (MMMM-RRRRRR-PPPPPP)");
-    const auto key = signing_key(*a);
-    ledger::Ledger::open(ledger_path(*a), &key).release_piece(*id, a->accepted, {{"note", a->note}}, a->released_by, a->note);
+    const auto key = workshop_signing_key(a->signing_key);
+    ledger::Ledger::open(ledger_file(a->ledger), &key).release_piece(*id, a->accepted, {{"note", a->note}}, a->released_by, a->note);
     say(g, {{"id", watermark::format_id(*id)}, {"accepted", a->accepted}},
         fmt::format("piece {} {}", watermark::format_id(*id), a->accepted ? "accepted" : "rejected"));
     return static_cast<int>(kOk);
@@ -276,7 +251,7 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   exp->add_option("-o,--output", a->output, "File to write (.json or .csv); default: JSON on stdout");
   exp->add_flag("--csv", a->csv, "CSV instead of JSON (one row a piece)");
   on(exp, [a, &g] {
-    const nlohmann::json h = ledger::Ledger::open(ledger_path(*a)).device_history(a->run);
+    const nlohmann::json h = ledger::Ledger::open(ledger_file(a->ledger)).device_history(a->run);
     const bool csv = a->csv || std::filesystem::path(a->output).extension() == ".csv";
     const std::string text = csv ? history_csv(h) : h.dump(2) + "\n";
     if (a->output.empty()) {
@@ -291,10 +266,11 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
 
   sub.footer(
       "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
+      "  tracecast ledger operator OP-1 --name \"Alex Moreau\"\n"
       "  tracecast ledger subject S-001\n"
       "  tracecast ledger consent --subject S-001 --use film --valid-until 2027-12-31 --document consent.pdf "
       "--given-by \"S-001\"\n"
-      "  tracecast ledger run open --use film --client \"Studio X\"\n"
+      "  tracecast ledger run open --use film --client \"Studio X\" --operator OP-1\n"
       "  tracecast ledger piece --run 1 --subject S-001 --key shop.key --output mold.3mf\n"
       "  tracecast ledger release --piece 002a-000001-000001 --accepted --by \"QA\"\n"
       "  tracecast ledger export --run 1 -o run1.csv\n"

@@ -1,7 +1,11 @@
-// tracecast stamp / detect: the hidden identifier in and out of the geometry.
+// tracecast stamp / detect / trace: the hidden identifier in and out of the geometry, and back to its record.
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <optional>
+
 #include "common.h"
+#include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
@@ -77,6 +81,82 @@ std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g) {
   };
 }
 
+ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const GlobalOptions& g) {
+  std::vector<watermark::Key> keys;
+  for (const std::string& k : key_files) keys.push_back(watermark::read_key(k));
+  Progress progress(g, 2);
+  progress.stage("analysing");
+  const io::Geometry geo = io::read_geometry(scan);
+  const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices) : watermark::analyze(geo.mesh);
+  progress.stage("reading");
+  watermark::Detection best = an.base;
+  std::size_t used = 0;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    const watermark::Detection d = watermark::read(an, keys[k]);
+    if (d.outcome == watermark::Outcome::found || k == 0) {
+      best = d;
+      used = k;
+    }
+    if (d.outcome == watermark::Outcome::found) break;
+  }
+  progress.done();
+  ScanReading out;
+  out.found = best.outcome == watermark::Outcome::found;
+  nlohmann::json& j = out.report;
+  j = {{"input", scan},
+       {"outcome", watermark::outcome_name(best.outcome)},
+       {"reason", best.reason},
+       {"keys_tried", keys.size()},
+       {"area_mm2", best.area_mm2},
+       {"unit_factor", best.unit_factor},
+       {"samples", best.samples},
+       {"timings_s", timings_json(best.timings)}};
+  if (best.outcome != watermark::Outcome::insufficient_surface && an.state) {
+    j["scale"] = best.scale;
+    j["front"] = json_vec(best.front);
+    j["lattice_contrast"] = best.lattice_contrast;
+    j["sync_z"] = best.sync_z;
+  }
+  if (out.found) {
+    const watermark::PieceId p = watermark::unpack(best.id);
+    out.id = best.id;
+    j["id"] = watermark::format_id(best.id);
+    j["maker"] = p.maker;
+    j["run"] = p.run;
+    j["piece"] = p.piece;
+    j["key_file"] = key_files[used];
+    j["key_id"] = keys[used].id();
+    j["confidence"] = best.confidence;
+    j["bit_error_rate"] = best.bit_error_rate;
+    j["false_positive_bound"] = best.false_positive_bound * static_cast<double>(keys.size());
+    j["carrier_area_mm2"] = best.carrier_area_mm2;
+    j["carrier_box"] = {{"min", json_vec(best.carrier_box.min)}, {"max", json_vec(best.carrier_box.max)}};
+  }
+  out.code = out.found ? kOk : best.outcome == watermark::Outcome::insufficient_surface ? kInsufficientSurface : kNoMark;
+  return out;
+}
+
+namespace {
+
+//! One line about a reading: the identifier and how sure, or why there is none.
+std::string reading_line(const ScanReading& r) {
+  const nlohmann::json& j = r.report;
+  if (!r.found) return fmt::format("{}: {}: {}", j["input"].get<std::string>(), j["outcome"].get<std::string>(), j["reason"].get<std::string>());
+  return fmt::format("{}: {} (maker {}, run {}, piece {}); confidence {:.3f}, {:.1f} % of cells inconsistent, false-positive bound {:.1e}; "
+                     "carried by {:.0f} of {:.0f} mm²",
+                     j["input"].get<std::string>(), j["id"].get<std::string>(), j["maker"].get<unsigned>(), j["run"].get<unsigned>(),
+                     j["piece"].get<unsigned>(), j["confidence"].get<double>(), 100 * j["bit_error_rate"].get<double>(),
+                     j["false_positive_bound"].get<double>(), j["carrier_area_mm2"].get<double>(), j["area_mm2"].get<double>());
+}
+
+std::string or_dash(const nlohmann::json& v) {
+  if (v.is_null()) return "—";
+  if (v.is_string()) return v.get<std::string>().empty() ? "—" : v.get<std::string>();
+  return v.dump();
+}
+
+}  // namespace
+
 std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g) {
   struct Args {
     std::string input;
@@ -90,66 +170,81 @@ std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g) {
       "(or too sparse or coarse a sampling) to carry a mark; 3 unreadable scan or key.\n"
       "Example:\n  tracecast detect cast-scan.ply --key workshop.key --json");
   return [a, &g] {
-    std::vector<watermark::Key> keys;
-    for (const std::string& k : a->keys) keys.push_back(watermark::read_key(k));
-    Progress progress(g, 2);
-    progress.stage("analysing");
-    const io::Geometry geo = io::read_geometry(a->input);
-    const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices) : watermark::analyze(geo.mesh);
-    progress.stage("reading");
-    watermark::Detection best = an.base;
-    std::string used_key;
-    for (std::size_t k = 0; k < keys.size(); ++k) {
-      const watermark::Detection d = watermark::read(an, keys[k]);
-      if (d.outcome == watermark::Outcome::found || k == 0) {
-        best = d;
-        used_key = a->keys[k];
+    const ScanReading r = read_mark(a->input, a->keys, g);
+    if (g.json) print_json(r.report);
+    else if (!g.quiet) fmt::print("{}\n", reading_line(r));
+    return r.code;
+  };
+}
+
+std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g) {
+  struct Args {
+    std::string input, ledger;
+    std::vector<std::string> keys;
+  };
+  auto a = std::make_shared<Args>();
+  sub.add_option("SCAN", a->input, "Scan of the piece (a cast, or a mold part): mesh or point cloud, any pose, unit and sampling")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub.add_option("--key", a->keys, "Marking key file; repeat to try several")->required();
+  sub.add_option("--ledger", a->ledger, "Ledger to look the identifier up in (default: $TRACECAST_LEDGER)");
+  sub.footer(
+      "Reads the hidden identifier from the scan and prints the piece's record from the ledger: run,\n"
+      "subject code, consent, operator, files and dates (pieces of imported workshops too).\n"
+      "Exit codes: 0 record found, 5 no mark found, 6 too little surface, 7 a mark was read but its\n"
+      "identifier is not in this ledger; 3 unreadable scan, key or ledger.\n"
+      "Example:\n  tracecast trace cast-scan.ply --key workshop.key --ledger shop.ledger");
+  return [a, &g] {
+    // The ledger first: a wrong path is said before the minutes of analysis.
+    const std::string lp = ledger_file(a->ledger);
+    if (!std::filesystem::exists(lp)) throw InputError(lp, "no such ledger");
+    const ledger::Ledger book = ledger::Ledger::open(lp);
+    const ScanReading r = read_mark(a->input, a->keys, g);
+    nlohmann::json j = {{"scan", r.report}, {"ledger", lp}, {"record", nullptr}};
+    int code = r.code;
+    std::string text = reading_line(r);
+    if (r.found) {
+      const std::optional<nlohmann::json> rec = book.piece_record(r.id);
+      if (!rec) {
+        code = kNotInLedger;
+        text += fmt::format("\n  not in {}: no piece {} was recorded there (maker {}; import that workshop's ledger to trace it)", lp,
+                            r.report["id"].get<std::string>(), r.report["maker"].get<unsigned>());
+      } else {
+        j["record"] = *rec;
+        const nlohmann::json &p = (*rec)["piece"], &run = (*rec)["run"], &w = (*rec)["workshop"], &c = p["consent"];
+        text += fmt::format("\n  workshop   {} (maker {}){}", or_dash(w["name"]), or_dash(w["maker"]),
+                            (*rec)["imported"].get<bool>() ? ", imported into this ledger" : "");
+        if (!run.is_null())
+          text += fmt::format("\n  run        {}: {} use, client {}, prescriber {}, operator {}{}; opened {}, closed {}", or_dash(run["run"]),
+                              or_dash(run["use"]), or_dash(run["client"]), or_dash(run["prescriber"]), or_dash(run["operator"]),
+                              run["operator_name"].is_null() ? "" : " (" + or_dash(run["operator_name"]) + ")", or_dash(run["opened_utc"]),
+                              or_dash(run["closed_utc"]));
+        text += fmt::format("\n  subject    {}", or_dash(p["subject"]));
+        if (!c.is_null())
+          text += fmt::format("\n  consent    {} use until {}, given by {}; document SHA-256 {} (entry {})", or_dash(c["use"]),
+                              or_dash(c["valid_until"]), or_dash(c["given_by"]), or_dash(c["document_sha256"]), or_dash(c["entry"]));
+        text += fmt::format("\n  made       {} under marking key {} (entry {})", or_dash(p["made_utc"]), or_dash(p["marking_key_id"]),
+                            or_dash(p["entry"]));
+        const nlohmann::json& details = p["details"];
+        if (details.is_object() && details.contains("inputs"))
+          for (const auto& [f, h] : details["inputs"].items()) text += fmt::format("\n  input      {}  {}", f, or_dash(h));
+        if (!p["outputs"].is_null())
+          for (const auto& [f, h] : p["outputs"]["files"].items()) text += fmt::format("\n  output     {}  {}", f, or_dash(h));
+        else if (details.is_object() && details.contains("outputs"))
+          for (const auto& [f, h] : details["outputs"].items()) text += fmt::format("\n  output     {}  {}", f, or_dash(h));
+        const nlohmann::json& rel = p["release"];
+        text += rel.is_null() ? std::string("\n  release    awaiting release")
+                              : fmt::format("\n  release    {} by {} on {}{}", rel["accepted"].get<bool>() ? "accepted" : "rejected",
+                                            or_dash(rel["released_by"]), or_dash(rel["released_utc"]),
+                                            rel["note"].is_string() && !rel["note"].get<std::string>().empty() ? ": " + or_dash(rel["note"]) : "");
+        const nlohmann::json& v = (*rec)["ledger"];
+        text += v["verified"].get<bool>() ? fmt::format("\n  ledger     {} entries, chain and signatures verified", or_dash(v["entries"]))
+                                          : fmt::format("\n  ledger     DOES NOT VERIFY: {}", or_dash(v["problem"]));
       }
-      if (d.outcome == watermark::Outcome::found) break;
-    }
-    progress.done();
-    const bool found = best.outcome == watermark::Outcome::found;
-    nlohmann::json j = {{"input", a->input},
-                        {"outcome", watermark::outcome_name(best.outcome)},
-                        {"reason", best.reason},
-                        {"keys_tried", keys.size()},
-                        {"area_mm2", best.area_mm2},
-                        {"unit_factor", best.unit_factor},
-                        {"samples", best.samples},
-                        {"timings_s", timings_json(best.timings)}};
-    if (best.outcome != watermark::Outcome::insufficient_surface && an.state) {
-      j["scale"] = best.scale;
-      j["front"] = json_vec(best.front);
-      j["lattice_contrast"] = best.lattice_contrast;
-      j["sync_z"] = best.sync_z;
-    }
-    if (found) {
-      const watermark::PieceId p = watermark::unpack(best.id);
-      j["id"] = watermark::format_id(best.id);
-      j["maker"] = p.maker;
-      j["run"] = p.run;
-      j["piece"] = p.piece;
-      j["key_file"] = used_key;
-      for (std::size_t k = 0; k < keys.size(); ++k)
-        if (a->keys[k] == used_key) j["key_id"] = keys[k].id();
-      j["confidence"] = best.confidence;
-      j["bit_error_rate"] = best.bit_error_rate;
-      j["false_positive_bound"] = best.false_positive_bound * static_cast<double>(keys.size());
-      j["carrier_area_mm2"] = best.carrier_area_mm2;
-      j["carrier_box"] = {{"min", json_vec(best.carrier_box.min)}, {"max", json_vec(best.carrier_box.max)}};
     }
     if (g.json) print_json(j);
-    else if (!g.quiet) {
-      if (found)
-        fmt::print("{}: {} (maker {}, run {}, piece {}); confidence {:.3f}, {:.1f} % of cells inconsistent, false-positive bound {:.1e}; "
-                   "carried by {:.0f} of {:.0f} mm²\n",
-                   a->input, watermark::format_id(best.id), j["maker"].get<unsigned>(), j["run"].get<unsigned>(), j["piece"].get<unsigned>(),
-                   best.confidence, 100 * best.bit_error_rate, j["false_positive_bound"].get<double>(), best.carrier_area_mm2, best.area_mm2);
-      else
-        fmt::print("{}: {}: {}\n", a->input, watermark::outcome_name(best.outcome), best.reason);
-    }
-    if (found) return static_cast<int>(kOk);
-    return static_cast<int>(best.outcome == watermark::Outcome::insufficient_surface ? kInsufficientSurface : kNoMark);
+    else if (!g.quiet) fmt::print("{}\n", text);
+    return code;
   };
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <sstream>
 
 #include "tracecast/mesh/errors.h"
@@ -23,6 +24,24 @@ Vec3 parse_direction(const std::string& text, const char* option) {
   if (!(ss >> v.x() >> c1 >> v.y() >> c2 >> v.z()) || c1 != ',' || c2 != ',' || !(v.norm() > 0) || !v.allFinite())
     throw InputError(fmt::format("{} must be three numbers X,Y,Z, not all zero (got '{}')", option, text));
   return v.normalized();
+}
+
+std::string from_env(const std::string& given, const char* var) {
+  if (!given.empty()) return given;
+  const char* v = std::getenv(var);
+  return v ? v : "";
+}
+
+std::string ledger_file(const std::string& given) {
+  const std::string p = from_env(given, "TRACECAST_LEDGER");
+  if (p.empty()) throw InputError("no ledger given: use --ledger FILE or set TRACECAST_LEDGER");
+  return p;
+}
+
+ledger::SigningKey workshop_signing_key(const std::string& given) {
+  const std::string p = from_env(given, "TRACECAST_SIGNING_KEY");
+  if (p.empty()) throw InputError("writing to the ledger needs the workshop's signing key: use --signing-key FILE or set TRACECAST_SIGNING_KEY");
+  return ledger::read_signing_key(p);
 }
 
 nlohmann::json distance_stats_json(const DistanceStats& s) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/distance.h"
 
 namespace tracecast::cli {
@@ -21,6 +22,7 @@ enum ExitCode : int {
   kFailed = 4,         //!< valid input, but processing or writing an output failed
   kNoMark = 5,         //!< detect: enough surface, but no mark under the key(s)
   kInsufficientSurface = 6,  //!< detect: too little, too sparse or too coarse a surface to carry a mark
+  kNotInLedger = 7,    //!< trace: a mark was read, but its identifier is not in the ledger
 };
 
 struct GlobalOptions {
@@ -57,6 +59,8 @@ std::function<int()> setup_synth(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_key(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);
@@ -79,5 +83,22 @@ nlohmann::json distance_stats_json(const DistanceStats& s);
 nlohmann::json json_vec(const Vec3& v);
 //! "X,Y,Z" (not all zero) as a unit vector; InputError naming `option` otherwise.
 Vec3 parse_direction(const std::string& text, const char* option);
+
+//! `given` if not empty, else the environment variable `var` (empty if unset).
+std::string from_env(const std::string& given, const char* var);
+//! The ledger file: --ledger, else $TRACECAST_LEDGER; InputError if neither.
+std::string ledger_file(const std::string& given);
+//! The workshop's signing key: --signing-key, else $TRACECAST_SIGNING_KEY; InputError if neither.
+ledger::SigningKey workshop_signing_key(const std::string& given);
+
+//! A scan read for the mark under one or more key files (analysed once): the detection report
+//! (docs/formats.md#detection-report), the identifier, and the exit code (0, 5 or 6).
+struct ScanReading {
+  nlohmann::json report;
+  bool found = false;
+  std::uint64_t id = 0;
+  int code = kNoMark;
+};
+ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const GlobalOptions& g);
 
 }  // namespace tracecast::cli

@@ -7,34 +7,38 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "fixtures.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/watermark/attacks.h"
 
 using namespace tracecast;
+using test::Run;
+using test::run;
+using test::run_env;
 
 namespace {
-struct Run {
-  int code;
-  std::string out;  // stdout; stderr is captured into err
-  std::string err;
+//! A workshop set up through the CLI: its ledger (maker 42) and signing key, a marking key,
+//! subject S-001 with a film consent, and film run 1 open; `tc` runs a command with all three
+//! files in its environment, `mold_flags` are what a mold in run 1 for S-001 adds.
+struct Workshop {
+  std::filesystem::path dir;
+  std::string env;
+  const std::string mold_flags = " --run 1 --subject S-001";
+  explicit Workshop(const std::string& name) : dir(test::temp_dir(name)) {
+    env = "env TRACECAST_LEDGER=" + (dir / "shop.ledger").string() + " TRACECAST_SIGNING_KEY=" + (dir / "shop.sign").string() +
+          " TRACECAST_MARK_KEY=" + (dir / "shop.key").string() + " ";
+    test::write_bytes(dir / "consent.txt", "S-001 agrees to a film appliance.");
+    for (const std::string& c : {std::string("ledger init -q --maker 42 --name Shop"), "key new -q -o " + (dir / "shop.key").string(),
+                                 std::string("ledger operator -q op1 --name \"Alex Moreau\""), std::string("ledger subject -q S-001"),
+                                 "ledger consent -q --subject S-001 --use film --valid-until 2099-12-31 --given-by S-001 --document " +
+                                     (dir / "consent.txt").string(),
+                                 std::string("ledger run open -q --use film --client Studio --operator op1")})
+      REQUIRE(tc(c).code == 0);
+  }
+  Run tc(const std::string& args) const { return run_env(env, args); }
+  std::size_t entries() const { return nlohmann::json::parse(tc("ledger show --json").out).size(); }
 };
-
-Run run_env(const std::string& env, const std::string& args) {
-  const auto dir = test::temp_dir("cli-stderr");
-  const std::string cmd = env + std::string(TRACECAST_BIN) + " " + args + " 2>" + (dir / "err").string();
-  Run r{};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.err = test::read_bytes(dir / "err");
-  return r;
-}
-
-Run run(const std::string& args) { return run_env("env -u TRACECAST_LEDGER -u TRACECAST_SIGNING_KEY ", args); }
 }  // namespace
 
 TEST_CASE("cli: usage errors exit 2, help exits 0", "[cli]") {
@@ -282,7 +286,8 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
   const std::string face = std::string(TRACECAST_SOURCE_DIR) + "/assets/example-face.ply";
   const std::string piece = (dir / "nose.ply").string();
   REQUIRE(run("appliance " + face + " -o " + piece + " --region nose --openings nostrils -q").code == 0);
-  const Run m = run("mold " + piece + " --face " + face + " -o " + (dir / "mold.3mf").string() + " --json");
+  const Workshop shop("cli-mold-shop");
+  const Run m = shop.tc("mold " + piece + " --face " + face + " -o " + (dir / "mold.3mf").string() + shop.mold_flags + " --json");
   INFO(m.err);
   REQUIRE(m.code == 0);
   const auto j = nlohmann::json::parse(m.out);
@@ -333,25 +338,49 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
   }
 }
 
-TEST_CASE("cli: mold refuses an open appliance and a face it does not fit, writing nothing", "[cli]") {
-  const auto dir = test::temp_dir("cli-mold-bad");
+TEST_CASE("cli: mold refuses bad pieces, missing records and refused productions, writing and recording nothing", "[cli]") {
+  const Workshop shop("cli-mold-bad");
+  const auto& dir = shop.dir;
   const std::string face = std::string(TRACECAST_SOURCE_DIR) + "/assets/example-face.ply";
   const std::string out = (dir / "m.3mf").string();
+  const std::size_t entries = shop.entries();
+  auto refused = [&](const Run& r, const std::string& why) {
+    INFO(r.err);
+    CHECK(r.code == 3);
+    CHECK(r.err.find(why) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(out));
+    CHECK_FALSE(std::filesystem::exists(dir / "m-core.stl"));
+    CHECK(shop.entries() == entries);
+  };
   // An open surface as the "appliance".
-  CHECK(run("mold " + face + " --face " + face + " -o " + out).code == 3);
-  CHECK_FALSE(std::filesystem::exists(out));
+  refused(shop.tc("mold " + face + " --face " + face + " -o " + out + shop.mold_flags), "not a closed");
   // An appliance moved off the face.
   const std::string piece = (dir / "nose.ply").string();
   REQUIRE(run("appliance " + face + " -o " + piece + " --region nose --openings none -q").code == 0);
   io::Geometry g = io::read_mesh(piece);
   for (Vec3& v : g.mesh.vertices) v += Vec3(0, 0, 10);
   io::write_mesh((dir / "moved.ply").string(), g.mesh);
-  const Run r = run("mold " + (dir / "moved.ply").string() + " --face " + face + " -o " + out);
-  CHECK(r.code == 3);
-  CHECK(r.err.find("does not sit on this face") != std::string::npos);
+  refused(shop.tc("mold " + (dir / "moved.ply").string() + " --face " + face + " -o " + out + shop.mold_flags), "does not sit on this face");
+  refused(shop.tc("mold " + piece + " --face " + face + " -o " + (dir / "m.stl").string() + shop.mold_flags), ".3mf");
+  // No ledger, run, subject or marking key: every missing one named.
+  const Run bare = run("mold " + piece + " --face " + face + " -o " + out);
+  refused(bare, "missing: --ledger (or TRACECAST_LEDGER), --signing-key (or TRACECAST_SIGNING_KEY), --run, --subject, --mark-key");
+  refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 1"), "missing: --subject");
+  // The ledger refuses: no consent, consent for another use, closed run.
+  refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 1 --subject S-404"), "no consent recorded for subject 'S-404'");
+  REQUIRE(shop.tc("ledger run open -q --use medical --client Clinic --prescriber Dr.A").code == 0);
+  const std::size_t with_run2 = shop.entries();
+  CHECK(with_run2 == entries + 1);
+  const Run medical = shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 2 --subject S-001");
+  CHECK(medical.code == 3);
+  CHECK(medical.err.find("another use") != std::string::npos);
+  REQUIRE(shop.tc("ledger run close -q 1").code == 0);
+  const Run closed = shop.tc("mold " + piece + " --face " + face + " -o " + out + shop.mold_flags);
+  CHECK(closed.code == 3);
+  CHECK(closed.err.find("run 1 is closed") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(out));
-  CHECK_FALSE(std::filesystem::exists(dir / "m-core.stl"));
-  CHECK(run("mold " + piece + " --face " + face + " -o " + (dir / "m.stl").string()).code == 3);  // must be .3mf
+  CHECK(shop.entries() == with_run2 + 1);  // the closing only
+  CHECK(shop.tc("ledger verify -q").code == 0);
 }
 
 TEST_CASE("cli: ledger import of another workshop's ledger, then both verify", "[cli]") {
@@ -406,19 +435,78 @@ TEST_CASE("cli: stamp then detect the exact identifier; wrong key exits 5, a tin
   CHECK(!std::filesystem::exists(dir / "x.ply"));
 }
 
-TEST_CASE("cli: mold --id stamps the appliance first; the printed shell itself gives the identifier back", "[cli]") {
-  const auto dir = test::temp_dir("cli-mold-mark");
+TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the printed shell back to its record", "[cli]") {
+  const Workshop shop("cli-mold-trace");
+  const auto& dir = shop.dir;
   const std::string face = (std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-face.ply").string();
-  const std::string mask = (dir / "mask.ply").string(), key = (dir / "w.key").string(), mold = (dir / "m.3mf").string(),
-                    rep = (dir / "m.json").string();
+  const std::string mask = (dir / "mask.ply").string(), mold = (dir / "m.3mf").string(), rep = (dir / "m.json").string();
   REQUIRE(run("appliance -q " + face + " -o " + mask + " --region upper_face").code == 0);
-  REQUIRE(run("key new -q -o " + key).code == 0);
-  CHECK(run("mold -q " + mask + " --face " + face + " -o " + mold + " --id 002a-000001-000002").code == 3);  // no key
-  REQUIRE(run("mold -q " + mask + " --face " + face + " -o " + mold + " --id 002a-000001-000002 --mark-key " + key + " --report " + rep).code == 0);
+  const Run made = shop.tc("mold -q " + mask + " --face " + face + " -o " + mold + shop.mold_flags + " --report " + rep);
+  INFO(made.err);
+  REQUIRE(made.code == 0);
   const auto doc = nlohmann::json::parse(test::read_bytes(rep));
-  CHECK(doc["mark"]["id"] == "002a-000001-000002");
+  CHECK(doc["mark"]["id"] == "002a-000001-000001");
   CHECK(doc["mark"]["max_displacement_um"].get<double>() <= 40.0 + 1e-9);
-  const Run d = run("detect " + (dir / "m-shell.stl").string() + " --key " + key + " --json");
-  REQUIRE(d.code == 0);
-  CHECK(nlohmann::json::parse(d.out)["id"] == "002a-000001-000002");
+  CHECK(doc["mark"]["subject"] == "S-001");
+  // The ledger holds the piece with its inputs' and outputs' hashes (the files as written).
+  const auto history = nlohmann::json::parse(shop.tc("ledger export --run 1").out);
+  REQUIRE(history["pieces"].size() == 1);
+  const auto& piece = history["pieces"][0];
+  CHECK(piece["details"]["inputs"][face].get<std::string>().size() == 64);
+  const std::string shell = (dir / "m-shell.stl").string();
+  FILE* p = ::popen(("sha256sum " + shell).c_str(), "r");
+  REQUIRE(p);
+  std::array<char, 65> hash{};
+  REQUIRE(std::fread(hash.data(), 1, 64, p) == 64);
+  ::pclose(p);
+  CHECK(piece["outputs"]["files"][shell] == std::string(hash.data(), 64));
+  CHECK(piece["outputs"]["files"].size() == 3);
+
+  // A simulated scan of the printed shell (the cavity side, as one view sees it; 20 µm noise, any
+  // pose, 0.2 mm uneven points) traces back to the record.
+  {
+    const io::Geometry printed = io::read_mesh(shell);
+    using namespace tracecast::watermark;
+    Mesh seen = normal_noise(visibility_crop(printed.mesh, Vec3::UnitZ()), 0.020, 3);  // the shell lies cavity up
+    seen = transformed(seen, random_similarity(11, 200.0, 1.0, 1.0));
+    io::write_point_cloud(dir / "shell-scan.ply", resample_points(seen, 0.2, 0.5, 4));
+  }
+  const std::string key = (dir / "shop.key").string(), scan = (dir / "shell-scan.ply").string();
+  const Run t = shop.tc("trace " + scan + " --key " + key + " --json");
+  INFO(t.err);
+  REQUIRE(t.code == 0);
+  const auto tj = nlohmann::json::parse(t.out);
+  CHECK(tj["scan"]["id"] == "002a-000001-000001");
+  CHECK(tj["record"]["piece"]["subject"] == "S-001");
+  CHECK(tj["record"]["piece"]["outputs"]["files"][shell] == std::string(hash.data(), 64));
+  CHECK(tj["record"]["run"]["client"] == "Studio");
+  CHECK(tj["record"]["run"]["operator"] == "op1");
+  CHECK(tj["record"]["run"]["operator_name"] == "Alex Moreau");
+  CHECK(tj["record"]["piece"]["consent"]["use"] == "film");
+  CHECK(tj["record"]["ledger"]["verified"] == true);
+  // A piece recorded by hand (ledger piece) and stamped apart: the text record.
+  const Run recorded = shop.tc("ledger piece --json --run 1 --subject S-001 --key " + key);
+  REQUIRE(recorded.code == 0);
+  const std::string hand_id = nlohmann::json::parse(recorded.out)["id"];
+  CHECK(hand_id == "002a-000001-000002");
+  const std::string by_hand = (dir / "by-hand.ply").string();
+  REQUIRE(run("stamp -q " + mask + " --id " + hand_id + " --key " + key + " -o " + by_hand).code == 0);
+  const Run text = shop.tc("trace " + by_hand + " --key " + key);
+  INFO(text.out);
+  CHECK(text.code == 0);
+  CHECK(text.out.find(hand_id) != std::string::npos);
+  CHECK(text.out.find("subject    S-001") != std::string::npos);
+  CHECK(text.out.find("consent    film use until 2099-12-31") != std::string::npos);
+  CHECK(text.out.find("release    awaiting release") != std::string::npos);
+  CHECK(text.out.find("chain and signatures verified") != std::string::npos);
+  // A piece marked under this key but not recorded in this ledger: the mark is read, exit 7.
+  const std::string stray = (dir / "stray.ply").string();
+  REQUIRE(run("stamp -q " + mask + " --id 002a-000009-000001 --key " + key + " -o " + stray).code == 0);
+  const Run foreign = shop.tc("trace " + stray + " --key " + key);
+  CHECK(foreign.code == 7);
+  CHECK(foreign.out.find("002a-000009-000001") != std::string::npos);
+  CHECK(foreign.out.find("not in") != std::string::npos);
+  // An unmarked surface: no mark (5); a missing ledger: exit 3 before any analysis.
+  CHECK(shop.tc("trace " + mask + " --key " + key).code == 5);
+  CHECK(run("trace " + mask + " --key " + key + " --ledger " + (dir / "none.ledger").string()).code == 3);
 }

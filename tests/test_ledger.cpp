@@ -309,3 +309,71 @@ TEST_CASE("importing another workshop's ledger keeps both chains verifiable and 
   raw_exec(a.file, "DELETE FROM foreign_entries WHERE seq = (SELECT MAX(seq) FROM foreign_entries)");
   CHECK_FALSE(Ledger::open(a.file).verify().ok);
 }
+
+TEST_CASE("a piece's record: checks before work, outputs once after, and the full record for its identifier", "[ledger]") {
+  Fixture f("ledger-record");
+  Ledger l = Ledger::open(f.file, &f.key);
+  // The pipeline's check records nothing and refuses what record_piece refuses.
+  const std::size_t before = l.entries().size();
+  CHECK_NOTHROW(l.check_production(f.run, "S-001"));
+  CHECK_THROWS_WITH(l.check_production(f.run, "S-404"), Catch::Contains("no consent"));
+  CHECK_THROWS_WITH(l.check_production(f.run, "S-001", "2100-01-01"), Catch::Contains("expired"));
+  CHECK_THROWS_WITH(l.check_production(f.run + 1, "S-001"), Catch::Contains("no run"));
+  CHECK(l.entries().size() == before);
+
+  const Piece p = l.record_piece(f.run, "S-001", "0123456789abcdef", {{"inputs", {{"face.ply", kDoc}}}});
+  const nlohmann::json files = {{"mold.3mf", std::string(64, 'b')}, {"mold-shell.stl", std::string(64, 'c')}};
+  CHECK_THROWS_WITH(l.record_outputs(p.id + 1, files), Catch::Contains("no piece"));
+  CHECK_THROWS_AS(l.record_outputs(p.id, nlohmann::json::object()), InputError);
+  l.record_outputs(p.id, files);
+  CHECK_THROWS_WITH(l.record_outputs(p.id, files), Catch::Contains("already recorded"));
+  l.release_piece(p.id, true, {{"printable", true}}, "QA");
+
+  const auto rec = Ledger::open(f.file).piece_record(p.id);  // reading needs no key
+  REQUIRE(rec);
+  const nlohmann::json& piece = (*rec)["piece"];
+  CHECK(piece["id"] == "002a-000001-000001");
+  CHECK(piece["subject"] == "S-001");
+  CHECK(piece["consent"]["use"] == "film");
+  CHECK(piece["consent"]["given_by"] == "S-001 in person");
+  CHECK(piece["details"]["inputs"]["face.ply"] == kDoc);
+  CHECK(piece["outputs"]["files"] == files);
+  CHECK(piece["release"]["accepted"] == true);
+  CHECK((*rec)["run"]["client"] == "Studio X");
+  CHECK((*rec)["run"]["operator_name"] == "Operator One");
+  CHECK((*rec)["workshop"]["name"] == "Test workshop");
+  CHECK((*rec)["imported"] == false);
+  CHECK((*rec)["ledger"]["verified"] == true);
+  CHECK_FALSE(l.piece_record(p.id + 1));
+  CHECK(l.device_history(f.run)["pieces"][0]["outputs"]["files"] == files);
+
+  CHECK(l.verify().ok);
+}
+
+TEST_CASE("an imported workshop's piece has its full record too", "[ledger]") {
+  Fixture a("ledger-record-a");
+  const auto dir = test::temp_dir("ledger-record-c");
+  const SigningKey key_c = SigningKey::generate();
+  Ledger::create(dir / "c.ledger", key_c, 9, "Workshop C");
+  std::uint64_t id = 0;
+  {
+    Ledger c = Ledger::open(dir / "c.ledger", &key_c);
+    c.add_operator("oc", "Carol");
+    c.add_subject("P-7");
+    c.add_consent("P-7", Use::Medical, "2099-12-31", kDoc, "P-7's guardian");
+    const std::uint32_t run = c.open_run(Use::Medical, "Clinic", "Dr C", "oc");
+    id = c.record_piece(run, "P-7", "0123456789abcdef", {}).id;
+    c.record_outputs(id, {{"ear-mold.3mf", kDoc}});
+  }
+  Ledger la = Ledger::open(a.file, &a.key);
+  CHECK_FALSE(la.piece_record(id));
+  la.import_from(dir / "c.ledger");
+  const auto rec = la.piece_record(id);
+  REQUIRE(rec);
+  CHECK((*rec)["imported"] == true);
+  CHECK((*rec)["workshop"]["name"] == "Workshop C");
+  CHECK((*rec)["run"]["prescriber"] == "Dr C");
+  CHECK((*rec)["run"]["operator_name"] == "Carol");
+  CHECK((*rec)["piece"]["consent"]["given_by"] == "P-7's guardian");
+  CHECK((*rec)["piece"]["outputs"]["files"]["ear-mold.3mf"] == kDoc);
+}

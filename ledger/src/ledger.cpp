@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <map>
+#include <set>
 
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
@@ -263,6 +264,47 @@ struct Ledger::Impl {
     return seq;
   }
 
+  //! The consent entry that allows making a piece of `subject` in `run` on `today`; InputError
+  //! naming what is missing otherwise (unknown or closed run, unknown subject, no consent, expired
+  //! consent, consent for another use).
+  std::int64_t production_consent(std::uint32_t run, const std::string& subject, const std::string& today) const {
+    std::string use;
+    {
+      Statement s(db, "SELECT use, closed FROM runs WHERE run = ?", path);
+      s.bind(1, run);
+      if (!s.step()) throw InputError(path, fmt::format("no run {} in the ledger: open a run first", run));
+      if (s.integer(1)) throw InputError(path, fmt::format("run {} is closed: no more pieces can be made in it", run));
+      use = s.text(0);
+    }
+    std::int64_t consent = 0;
+    {
+      Statement s(db, "SELECT seq, use, valid_until FROM consents WHERE subject = ? ORDER BY seq", path);
+      s.bind(1, subject);
+      bool any = false, other_use = false, expired = false;
+      while (s.step()) {
+        any = true;
+        if (s.text(1) != use) {
+          other_use = true;
+          continue;
+        }
+        if (s.text(2) < today) {
+          expired = true;
+          continue;
+        }
+        consent = s.integer(0);
+      }
+      if (!consent) {
+        if (!any) throw InputError(path, fmt::format("no consent recorded for subject '{}'", subject));
+        if (expired)
+          throw InputError(path, fmt::format("the consent of subject '{}' for {} use has expired", subject, use));
+        if (other_use)
+          throw InputError(path, fmt::format("subject '{}' consented to another use, not to {} use (run {})",
+                                                    subject, use, run));
+      }
+    }
+    return consent;
+  }
+
   //! Runs `fn` in an IMMEDIATE transaction (writers queue on the file lock), committing at the
   //! end; rolls back on any exception.
   template <class F>
@@ -465,40 +507,7 @@ Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const 
   const std::string today = today_in.empty() ? utc_today() : today_in;
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
   return impl_->write([&] {
-    std::string use;
-    {
-      Statement s(impl_->db, "SELECT use, closed FROM runs WHERE run = ?", impl_->path);
-      s.bind(1, run);
-      if (!s.step()) throw InputError(impl_->path, fmt::format("no run {} in the ledger: open a run first", run));
-      if (s.integer(1)) throw InputError(impl_->path, fmt::format("run {} is closed: no more pieces can be made in it", run));
-      use = s.text(0);
-    }
-    std::int64_t consent = 0;
-    {
-      Statement s(impl_->db, "SELECT seq, use, valid_until FROM consents WHERE subject = ? ORDER BY seq", impl_->path);
-      s.bind(1, subject);
-      bool any = false, other_use = false, expired = false;
-      while (s.step()) {
-        any = true;
-        if (s.text(1) != use) {
-          other_use = true;
-          continue;
-        }
-        if (s.text(2) < today) {
-          expired = true;
-          continue;
-        }
-        consent = s.integer(0);
-      }
-      if (!consent) {
-        if (!any) throw InputError(impl_->path, fmt::format("no consent recorded for subject '{}'", subject));
-        if (expired)
-          throw InputError(impl_->path, fmt::format("the consent of subject '{}' for {} use has expired", subject, use));
-        if (other_use)
-          throw InputError(impl_->path, fmt::format("subject '{}' consented to another use, not to {} use (run {})",
-                                                    subject, use, run));
-      }
-    }
+    const std::int64_t consent = impl_->production_consent(run, subject, today);
     std::int64_t number = 1;
     {
       Statement s(impl_->db, "SELECT COALESCE(MAX(number), 0) + 1 FROM pieces WHERE run = ?", impl_->path);
@@ -547,51 +556,73 @@ void Ledger::release_piece(std::uint64_t id, bool accepted, const nlohmann::json
   });
 }
 
-nlohmann::json Ledger::device_history(std::uint32_t run) const {
+namespace {
+
+//! One workshop's chain read back as records: the workshop, its operators, runs (with their
+//! closing), consents, and pieces (with their consent, outputs and release).
+struct Gathered {
+  nlohmann::json workshop;
+  std::map<std::uint32_t, nlohmann::json> runs;
+  std::map<std::uint64_t, nlohmann::json> pieces;
+};
+
+Gathered gather(const std::vector<Entry>& chain) {
   using nlohmann::json;
-  json workshop, run_json, consents = json::object();
-  std::map<std::uint64_t, json> pieces;
-  bool found = false;
-  for (const Entry& e : entries()) {
+  Gathered g;
+  std::map<std::string, json> consents, operators;
+  for (const Entry& e : chain) {
     const json b = json::parse(e.body, nullptr, false);
     if (b.is_discarded()) continue;
-    if (e.kind == "workshop") workshop = {{"maker", b["maker"]}, {"name", b["name"]}, {"public_key", b["public_key"]}};
+    if (e.kind == "workshop") g.workshop = {{"maker", b["maker"]}, {"name", b["name"]}, {"public_key", b["public_key"]}};
+    if (e.kind == "operator") operators[b.value("code", std::string())] = b;
     if (e.kind == "consent") consents[std::to_string(e.seq)] = b;
-    if (e.kind == "run" && b.value("run", 0u) == run) {
-      found = true;
-      run_json = {{"run", run},
-                  {"use", b["use"]},
-                  {"client", b["client"]},
-                  {"prescriber", b["prescriber"]},
-                  {"operator", b["operator"]},
-                  {"opened_utc", b["time_utc"]},
-                  {"closed_utc", nullptr},
-                  {"entry", e.seq}};
+    if (e.kind == "run") {
+      const std::string op = b.value("operator", std::string());
+      g.runs[b.value("run", 0u)] = {{"run", b["run"]},
+                                    {"use", b["use"]},
+                                    {"client", b["client"]},
+                                    {"prescriber", b["prescriber"]},
+                                    {"operator", b["operator"]},
+                                    {"operator_name", operators.count(op) ? operators[op]["name"] : json()},
+                                    {"opened_utc", b["time_utc"]},
+                                    {"closed_utc", nullptr},
+                                    {"entry", e.seq}};
     }
-    if (e.kind == "run-closed" && b.value("run", 0u) == run) run_json["closed_utc"] = b["time_utc"];
-    if (e.kind == "piece" && b.value("run", 0u) == run) {
+    if (e.kind == "run-closed") {
+      const auto it = g.runs.find(b.value("run", 0u));
+      if (it != g.runs.end()) it->second["closed_utc"] = b["time_utc"];
+    }
+    if (e.kind == "piece") {
       const auto id = b["id"].get<std::uint64_t>();
-      const json consent = consents.value(std::to_string(b.value("consent_entry", 0)), json());
-      pieces[id] = {{"id", watermark::format_id(id)},
-                    {"id_value", id},
-                    {"number", b["number"]},
-                    {"subject", b["subject"]},
-                    {"made_utc", b["time_utc"]},
-                    {"marking_key_id", b["key_id"]},
-                    {"details", b["details"]},
-                    {"consent",
-                     consent.is_null() ? json()
-                                       : json{{"entry", b["consent_entry"]},
-                                              {"use", consent["use"]},
-                                              {"valid_until", consent["valid_until"]},
-                                              {"document_sha256", consent["document_sha256"]},
-                                              {"given_by", consent["given_by"]}}},
-                    {"release", nullptr},
-                    {"entry", e.seq}};
+      const json consent = consents.count(std::to_string(b.value("consent_entry", 0)))
+                               ? consents[std::to_string(b.value("consent_entry", 0))]
+                               : json();
+      g.pieces[id] = {{"id", watermark::format_id(id)},
+                      {"id_value", id},
+                      {"run", b["run"]},
+                      {"number", b["number"]},
+                      {"subject", b["subject"]},
+                      {"made_utc", b["time_utc"]},
+                      {"marking_key_id", b["key_id"]},
+                      {"details", b["details"]},
+                      {"consent",
+                       consent.is_null() ? json()
+                                         : json{{"entry", b["consent_entry"]},
+                                                {"use", consent["use"]},
+                                                {"valid_until", consent["valid_until"]},
+                                                {"document_sha256", consent["document_sha256"]},
+                                                {"given_by", consent["given_by"]}}},
+                      {"outputs", nullptr},
+                      {"release", nullptr},
+                      {"entry", e.seq}};
+    }
+    if (e.kind == "outputs") {
+      const auto it = g.pieces.find(b["id"].get<std::uint64_t>());
+      if (it != g.pieces.end()) it->second["outputs"] = {{"files", b["files"]}, {"recorded_utc", b["time_utc"]}, {"entry", e.seq}};
     }
     if (e.kind == "release") {
-      const auto it = pieces.find(b["id"].get<std::uint64_t>());
-      if (it != pieces.end())
+      const auto it = g.pieces.find(b["id"].get<std::uint64_t>());
+      if (it != g.pieces.end())
         it->second["release"] = {{"accepted", b["accepted"]},
                                  {"checks", b["checks"]},
                                  {"released_by", b["released_by"]},
@@ -600,21 +631,96 @@ nlohmann::json Ledger::device_history(std::uint32_t run) const {
                                  {"entry", e.seq}};
     }
   }
-  if (!found) throw InputError(impl_->path, fmt::format("no run {} in the ledger", run));
+  return g;
+}
+
+}  // namespace
+
+nlohmann::json Ledger::device_history(std::uint32_t run) const {
+  using nlohmann::json;
+  const Gathered g = gather(entries());
+  const auto r = g.runs.find(run);
+  if (r == g.runs.end()) throw InputError(impl_->path, fmt::format("no run {} in the ledger", run));
   json list = json::array();
-  std::size_t accepted = 0, rejected = 0;
-  for (auto& [id, p] : pieces) {
+  std::size_t made = 0, accepted = 0, rejected = 0;
+  for (const auto& [id, p] : g.pieces) {
+    if (p["run"].get<std::uint32_t>() != run) continue;
+    ++made;
     if (!p["release"].is_null()) (p["release"]["accepted"].get<bool>() ? accepted : rejected) += 1;
     list.push_back(p);
   }
   const VerifyResult v = verify();
-  return {{"workshop", workshop},
-          {"run", run_json},
-          {"quantities", {{"made", pieces.size()}, {"accepted", accepted}, {"rejected", rejected},
-                          {"awaiting_release", pieces.size() - accepted - rejected}}},
+  return {{"workshop", g.workshop},
+          {"run", r->second},
+          {"quantities", {{"made", made}, {"accepted", accepted}, {"rejected", rejected},
+                          {"awaiting_release", made - accepted - rejected}}},
           {"pieces", list},
           {"ledger", {{"file", impl_->path.string()}, {"entries", v.entries}, {"verified", v.ok}, {"problem", v.problem}}},
           {"exported_utc", utc_now()}};
+}
+
+std::optional<nlohmann::json> Ledger::piece_record(std::uint64_t id) const {
+  const std::optional<Entry> found = find_piece(id);
+  if (!found) return std::nullopt;
+  std::vector<Entry> chain;
+  if (found->workshop.empty()) {
+    chain = entries();
+  } else {
+    Statement s(impl_->db, "SELECT seq, kind, body, hash FROM foreign_entries WHERE workshop = ? ORDER BY seq", impl_->path);
+    s.bind(1, found->workshop);
+    while (s.step()) {
+      const std::string h = s.blob(3);
+      chain.push_back({s.integer(0), s.text(1), s.text(2), hex(reinterpret_cast<const std::uint8_t*>(h.data()), h.size()), found->workshop});
+    }
+  }
+  const Gathered g = gather(chain);
+  const auto p = g.pieces.find(id);
+  if (p == g.pieces.end()) return std::nullopt;
+  const auto r = g.runs.find(p->second["run"].get<std::uint32_t>());
+  const VerifyResult v = verify();
+  return nlohmann::json{{"piece", p->second},
+                        {"run", r == g.runs.end() ? nlohmann::json() : r->second},
+                        {"workshop", g.workshop},
+                        {"imported", !found->workshop.empty()},
+                        {"ledger", {{"file", impl_->path.string()}, {"entries", v.entries}, {"verified", v.ok}, {"problem", v.problem}}}};
+}
+
+void Ledger::check_production(std::uint32_t run, const std::string& subject, const std::string& today_in) const {
+  const std::string today = today_in.empty() ? utc_today() : today_in;
+  if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
+  impl_->production_consent(run, subject, today);
+}
+
+void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {
+  if (!files.is_object() || files.empty()) throw InputError("a piece's outputs are a non-empty map of file names to SHA-256");
+  impl_->write([&] {
+    {
+      Statement s(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
+      s.bind(1, static_cast<std::int64_t>(id));
+      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", watermark::format_id(id)));
+    }
+    {
+      Statement s(impl_->db, "SELECT 1 FROM entries WHERE kind = 'outputs' AND json_extract(body, '$.id') = ?", impl_->path);
+      s.bind(1, static_cast<std::int64_t>(id));
+      if (s.step()) throw InputError(impl_->path, fmt::format("the outputs of piece {} are already recorded", watermark::format_id(id)));
+    }
+    return impl_->append("outputs", {{"id", id}, {"files", files}, {"time_utc", utc_now()}});
+  });
+}
+
+std::string file_sha256(const std::filesystem::path& file) {
+  init_sodium();
+  std::ifstream f(file, std::ios::binary);
+  if (!f) throw InputError(file, "cannot open");
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  std::vector<char> buf(1 << 16);
+  while (f.read(buf.data(), static_cast<std::streamsize>(buf.size())) || f.gcount() > 0)
+    crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(buf.data()), static_cast<unsigned long long>(f.gcount()));
+  if (f.bad()) throw InputError(file, "read error");
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, h);
+  return hex(h, sizeof h);
 }
 
 std::vector<Entry> Ledger::entries() const {
@@ -731,6 +837,7 @@ VerifyResult Ledger::verify() const {
   std::int64_t expected = 1;
   std::map<std::int64_t, nlohmann::json> pieces_by_seq;
   std::size_t release_entries = 0;
+  std::set<std::uint64_t> piece_ids, output_ids;
   std::map<std::string, std::vector<std::pair<std::int64_t, std::string>>> attested;  // workshop -> (entries, head hash)
   {
     Statement s(impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", impl_->path);
@@ -761,7 +868,17 @@ VerifyResult Ledger::verify() const {
         if (kind != "workshop" || j.is_discarded() || !j.contains("public_key") || j["public_key"] != impl_->public_hex)
           bad(1, "the first entry does not name this ledger's public key");
       }
-      if (kind == "piece") pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
+      if (kind == "piece") {
+        pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
+        if (!pieces_by_seq[seq].is_discarded()) piece_ids.insert(pieces_by_seq[seq].value("id", std::uint64_t(0)));
+      }
+      if (kind == "outputs") {
+        // A piece's files: after the piece, once.
+        const auto j = nlohmann::json::parse(body, nullptr, false);
+        const std::uint64_t id = j.is_discarded() ? 0 : j.value("id", std::uint64_t(0));
+        if (!piece_ids.count(id)) bad(seq, fmt::format("entry {} (outputs) names a piece not recorded before it", seq));
+        else if (!output_ids.insert(id).second) bad(seq, fmt::format("entry {} (outputs) records the files of a piece a second time", seq));
+      }
       if (kind == "release") ++release_entries;
       if (kind == "import") {
         const auto j = nlohmann::json::parse(body, nullptr, false);

@@ -50,7 +50,7 @@ std::optional<Use> parse_use(const std::string& s);
 
 struct Entry {
   std::int64_t seq = 0;
-  std::string kind;   //!< workshop, operator, key, subject, consent, run, run-closed, piece, release, import
+  std::string kind;   //!< workshop, operator, key, subject, consent, run, run-closed, piece, outputs, release, import
   std::string body;   //!< canonical JSON
   std::string hash_hex;
   std::string workshop;  //!< empty for this ledger's own entries; the public key of an imported workshop's
@@ -110,6 +110,15 @@ class Ledger {
   Piece record_piece(std::uint32_t run, const std::string& subject, const std::string& key_id,
                      const nlohmann::json& details, const std::string& today = "");
 
+  //! Throws what record_piece() would for `run` and `subject` on `today` (unknown or closed run,
+  //! no consent, expired consent, consent for another use) without recording anything: the
+  //! check a pipeline makes before any work.
+  void check_production(std::uint32_t run, const std::string& subject, const std::string& today = "") const;
+
+  //! Records the files made for a piece (name → SHA-256 hex), once per piece, after they are
+  //! written: a piece's identifier is allocated before its files exist (it is stamped into them).
+  void record_outputs(std::uint64_t id, const nlohmann::json& files);
+
   //! Records the acceptance of a piece after its checks (printability, inspection): accepted or
   //! rejected, with the checks' results and who released it. Once per piece (InputError if the
   //! piece is unknown or already released).
@@ -134,11 +143,18 @@ class Ledger {
   std::vector<Entry> entries() const;
   //! The entry of a piece, if the identifier is in this ledger.
   std::optional<Entry> find_piece(std::uint64_t id) const;
+  //! A piece's full record, this workshop's or an imported one's: the piece (subject, consent,
+  //! marking key, details, outputs, release), its run (use, client, prescriber, operator, dates),
+  //! the workshop, and the ledger's verification. Empty if the identifier is not in this ledger.
+  std::optional<nlohmann::json> piece_record(std::uint64_t id) const;
 
  private:
   struct Impl;
   explicit Ledger(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+//! SHA-256 of a file's bytes, lowercase hex.
+std::string file_sha256(const std::filesystem::path& file);
 
 }  // namespace tracecast::ledger
