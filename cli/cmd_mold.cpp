@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "common.h"
+#include "tracecast/ledger/ledger.h"
+#include "tracecast/pipeline/traceable.h"
 #include "tracecast/watermark/key.h"
 #include "tracecast/watermark/mark.h"
 #include "tracecast/watermark/payload.h"
@@ -24,26 +26,14 @@ print::PrinterProfile printer_named(const std::string& name) {
   return *p;
 }
 
-nlohmann::json part_json(const print::PartCheck& c) {
-  return {{"name", c.name},
-          {"faces", c.faces},
-          {"closed", c.closed},
-          {"manifold", c.manifold},
-          {"oriented", c.oriented},
-          {"self_intersections", c.self_intersections},
-          {"resin_ml", c.volume_ml},
-          {"min_wall_mm", c.min_wall_mm},
-          {"thin_samples", c.thin_samples},
-          {"fits_build_volume", c.fit.fits},
-          {"print_size_mm", json_vec(c.fit.size_mm)},
-          {"print_axes", c.fit.axes},
-          {"build_margin_mm", c.fit.margin_mm}};
-}
 
 // ---- mold ----------------------------------------------------------------------------------
 
 struct MoldArgs {
-  std::string appliance, face, output, report, units = "auto", printer = "resin", pull, front, id, mark_key;
+  std::string appliance, face, output, report, units = "auto", printer = "resin", pull, front;
+  // Traceability: every mold is stamped with an identifier the ledger allocates and records.
+  std::string ledger, signing_key, subject, mark_key;
+  std::uint32_t run = 0;
   double density = 1.08, waste = 0.12;
   bool obj = false;
   print::MoldOptions options;
@@ -58,77 +48,55 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   if (!a.front.empty()) o.front = parse_direction(a.front, "--front");
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
-  Progress progress(g, a.id.empty() ? 3 : 4);
+  // Everything the record needs, checked before any work: a mold never leaves unmarked or unrecorded.
+  pipeline::Production prod;
+  prod.ledger = from_env(a.ledger, "TRACECAST_LEDGER");
+  prod.signing_key = from_env(a.signing_key, "TRACECAST_SIGNING_KEY");
+  prod.mark_key = from_env(a.mark_key, "TRACECAST_MARK_KEY");
+  prod.run = a.run;
+  prod.subject = a.subject;
+  {
+    std::vector<std::string> missing;
+    if (prod.ledger.empty()) missing.push_back("--ledger (or TRACECAST_LEDGER)");
+    if (prod.signing_key.empty()) missing.push_back("--signing-key (or TRACECAST_SIGNING_KEY)");
+    if (a.run == 0) missing.push_back("--run");
+    if (a.subject.empty()) missing.push_back("--subject");
+    if (prod.mark_key.empty()) missing.push_back("--mark-key (or TRACECAST_MARK_KEY)");
+    if (!missing.empty())
+      throw InputError(fmt::format("a mold is made for a run and a consenting subject, stamped and recorded in the ledger; missing: {}",
+                                   fmt::join(missing, ", ")));
+  }
+  pipeline::Workshop shop(prod);
+
+  Progress progress(g, 4);
   progress.stage("reading");
   const io::Geometry appliance = io::read_mesh(a.appliance, ro);
   const io::Geometry face = io::read_mesh(a.face, ro);
-  // The mark goes into the appliance's outer surface before the booleans: the shell's cavity
-  // carries it inverted, every cast carries it.
-  nlohmann::json mark = nullptr;
-  Mesh piece = appliance.mesh;
-  if (!a.id.empty() || !a.mark_key.empty()) {
-    if (a.id.empty() || a.mark_key.empty()) throw InputError("--id and --mark-key go together");
-    const auto id = watermark::parse_id(a.id);
-    if (!id) throw InputError(fmt::format("--id: '{}' is not an identifier (MMMM-RRRRRR-PPPPPP, 0x…, or decimal)", a.id));
-    const watermark::Key key = watermark::read_key(a.mark_key);
-    progress.stage("stamping");
-    watermark::Stamped st = watermark::stamp(piece, *id, key);
-    mark = {{"id", watermark::format_id(*id)}, {"key_id", key.id()}, {"tiles", st.report.tiles},
-            {"marked_area_mm2", st.report.marked_area_mm2}, {"max_displacement_um", st.report.max_displacement_um},
-            {"rms_displacement_um", st.report.rms_displacement_um}};
-    piece = std::move(st.mesh);
-  }
-  progress.stage("designing");
-  const print::Mold mold = print::design_mold(piece, face.mesh, o);
+  const nlohmann::json inputs = {{a.appliance, ledger::file_sha256(a.appliance)}, {a.face, ledger::file_sha256(a.face)}};
+  const std::string stem = (out.parent_path() / out.stem()).string();
+  std::vector<std::string> files;
+  const pipeline::TraceableMold made = pipeline::make_traceable_mold(
+      shop, appliance.mesh, face.mesh, o, inputs,
+      [&](const print::Mold& m) {
+        files = {a.output};
+        io::write_objects(out, m.print_parts);
+        for (const NamedMesh& p : m.print_parts) {
+          files.push_back(stem + "-" + p.name + ".stl");
+          io::write_mesh(files.back(), p.mesh);
+        }
+        if (a.obj) {
+          files.push_back(stem + ".obj");
+          io::write_objects(files.back(), m.print_parts);
+        }
+        return files;
+      },
+      [&](const std::string& s) { progress.stage(s); });
+  const print::Mold& mold = made.mold;
   const print::MoldReport& r = mold.report;
   const print::SiliconeMix mix = print::silicone_to_mix(r.appliance_ml * 1000.0, a.density, a.waste);
-  progress.stage("writing");
-  const std::vector<NamedMesh>& laid = mold.print_parts;
-  const std::string stem = (out.parent_path() / out.stem()).string();
-  std::vector<std::string> files{a.output};
-  io::write_objects(out, laid);
-  for (const NamedMesh& p : laid) {
-    const std::string stl = stem + "-" + p.name + ".stl";
-    io::write_mesh(stl, p.mesh);
-    files.push_back(stl);
-  }
-  if (a.obj) {
-    io::write_objects(stem + ".obj", laid);
-    files.push_back(stem + ".obj");
-  }
-  nlohmann::json undercuts = nlohmann::json::array();
-  for (const auto& u : r.undercuts)
-    undercuts.push_back({{"surface", u.surface}, {"centroid_mm", json_vec(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
-  nlohmann::json parts = nlohmann::json::array();
-  for (const auto& c : r.parts) parts.push_back(part_json(c));
-  nlohmann::json keys = nlohmann::json::array(), vents = nlohmann::json::array();
-  for (const Vec3& k : r.key_centres) keys.push_back(json_vec(k));
-  for (const Vec3& v : r.vent_bottoms) vents.push_back(json_vec(v));
-  nlohmann::json timings = nlohmann::json::object();
-  for (const auto& [step, s] : r.timings) timings[step] = s;
-  nlohmann::json j = {
-      {"appliance", a.appliance},
-      {"face", a.face},
-      {"files", files},
-      {"printer", o.printer.name},
-      {"pull", {{"direction", json_vec(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
-                {"frontal_undercut_area_mm2", r.undercut_area_frontal_mm2}}},
-      {"undercuts", undercuts},
-      {"options",
-       {{"flash_land_mm", o.flash_land_mm}, {"gutter_width_mm", o.gutter_width_mm}, {"gutter_depth_mm", o.gutter_depth_mm},
-        {"wall_mm", o.wall_mm}, {"keys", o.keys}, {"key_radius_mm", o.key_radius_mm},
-        {"key_clearance_mm", o.printer.key_clearance_mm}, {"sprue_diameter_mm", o.sprue_diameter_mm},
-        {"vent_diameter_mm", o.vent_diameter_mm}, {"pry_slot_mm", o.pry_slot_mm}, {"hollow_mm", o.hollow_mm}, {"resolution_mm", o.resolution_mm}}},
-      {"mold_frame", {{"x", json_vec(r.frame.row(0).transpose())}, {"y", json_vec(r.frame.row(1).transpose())}, {"z", json_vec(r.frame.row(2).transpose())},
-                      {"box_min_mm", json_vec(r.box_min)}, {"box_max_mm", json_vec(r.box_max)}, {"key_centres_mm", keys},
-                      {"sprue_bottom_mm", json_vec(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
-      {"casting",
-       {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
-        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
-      {"parts", parts},
-      {"warnings", r.warnings},
-      {"timings_s", timings}};
-  if (!mark.is_null()) j["mark"] = mark;
+  nlohmann::json j = {{"appliance", a.appliance}, {"face", a.face}, {"files", files}};
+  j.update(pipeline::mold_report_json(mold, o, mix));
+  j["mark"] = pipeline::mark_json(made, shop);
   if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
   progress.done();
   if (g.json) {
@@ -188,7 +156,7 @@ int run_check(const CheckArgs& a, const GlobalOptions& g) {
   std::vector<std::string> warnings;
   for (const NamedMesh& p : parts) {
     const print::PartCheck c = print::check_part(p.name, p.mesh, printer);
-    list.push_back(part_json(c));
+    list.push_back(pipeline::part_check_json(c));
     if (!c.closed || !c.manifold || !c.oriented || c.self_intersections > 0) {
       ok = false;
       warnings.push_back(fmt::format("{} is not printable as is: closed {}, manifold {}, outward {}, {} crossing face pairs", p.name,
@@ -249,10 +217,16 @@ std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
   sub.add_flag("--obj", a->obj, "Also write OUT.obj with both parts");
   add_units_option(sub, a->units, "the inputs'");
   sub.add_option("--report", a->report, "Write the mold report (casting sheet) as JSON to this file");
-  sub.add_option("--id", a->id, "Stamp this identifier into the appliance's outer surface first (with --mark-key)");
-  sub.add_option("--mark-key", a->mark_key, "Key file the identifier is stamped under");
-  sub.footer("Examples:\n  tracecast mold mask.ply --face face.ply -o mask-mold.3mf\n"
-             "  tracecast mold mask.ply --face face.ply -o mask-mold.3mf --printer fdm --keys 3 --report sheet.json");
+  sub.add_option("--ledger", a->ledger, "Workshop ledger that allocates and records the piece's identifier (default: $TRACECAST_LEDGER)");
+  sub.add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
+  sub.add_option("--run", a->run, "Open production run the mold is made in")->check(CLI::Range(1u, (1u << 24) - 1));
+  sub.add_option("--subject", a->subject, "Subject code of the person scanned (a valid consent for the run's use is required)");
+  sub.add_option("--mark-key", a->mark_key, "Marking key file the identifier is stamped under (default: $TRACECAST_MARK_KEY)");
+  sub.footer("Every mold is stamped with an identifier that the ledger allocates for the run and subject, and is\n"
+             "recorded there with its input and output files' SHA-256 (refused without an open run and a valid consent).\n"
+             "Examples:\n  tracecast mold mask.ply --face face.ply -o mask-mold.3mf --run 1 --subject S-001 --mark-key shop.key\n"
+             "  tracecast mold mask.ply --face face.ply -o mask-mold.3mf --run 1 --subject S-001 --printer fdm --keys 3 --report sheet.json\n"
+             "The ledger, signing key and marking key default to $TRACECAST_LEDGER, $TRACECAST_SIGNING_KEY, $TRACECAST_MARK_KEY.");
   return [a, &g] { return run_mold(*a, g); };
 }
 

@@ -118,32 +118,23 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
   opt.resolution_mm = o.resolution_mm;
   opt.voxel_mm = o.voxel_mm;
   opt.poisson_depth = o.depth;
-  Progress progress(g, o.inputs.size() > 1 ? 3 : 2);
+  Progress progress(g, 2);
   progress.stage("reading");
   // Each input is a view; a mesh's faces give its points outward normals and, for a single view,
   // the surface against which reconstruction is trimmed.
   std::vector<io::Geometry> geos;
-  std::vector<PointCloud> views;
+  std::vector<Mesh> views;
   for (const std::string& in : o.inputs) {
     geos.push_back(io::read_geometry(in, ro));
-    PointCloud c = to_point_cloud(geos.back().mesh);
-    if (geos.back().has_faces()) c.normals = scan::outward_vertex_normals(geos.back().mesh);
-    views.push_back(std::move(c));
+    views.push_back(geos.back().mesh);
   }
   const io::Geometry& geo = geos.front();
-  std::optional<scan::Registration> reg;
-  PointCloud cloud;
-  if (views.size() == 1) {
-    cloud = std::move(views.front());
-  } else {
-    progress.stage("registering views");
-    reg = scan::register_views(views);
-    cloud = scan::merge_views(views, *reg);
-  }
-  progress.stage("cleaning and reconstructing");
-  scan::ScanReport r;
-  const Mesh surface =
-      scan::reconstruct_surface(cloud, opt, &r, views.size() == 1 && geo.has_faces() ? &geo.mesh : nullptr);
+  if (views.size() > 1) progress.stage("registering views and reconstructing");
+  else progress.stage("cleaning and reconstructing");
+  const scan::ViewsScan scanned = scan::scan_views(views, opt);
+  const Mesh& surface = scanned.surface;
+  const scan::ScanReport& r = scanned.report;
+  const std::optional<scan::Registration>& reg = scanned.registration;
   io::write_mesh(o.output, surface);
   const nlohmann::json j = report_json(o, geo, r, reg);
   if (!o.report.empty()) write_file_atomically(o.report, j.dump(2) + "\n");

@@ -12,6 +12,7 @@ namespace tracecast::cli {
 
 std::vector<Command> commands() {
   return {
+      {"run", "The main job: a recipe from scan to stamped, recorded mold, with report.html (cached stages)", setup_run},
       {"repair", "Make a scanned mesh manifold and oriented, fill small holes, optionally remesh and smooth", setup_repair},
       {"appliance", "Sculpt the appliance on a face: region, openings, thickness map, feathered edges, sculpt or mirror", setup_appliance},
       {"mold", "Design the two-part casting mold for an appliance: core, shell, keys, sprue, vents; 3MF and STL", setup_mold},
@@ -27,6 +28,7 @@ std::vector<Command> commands() {
       {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
       {"stamp", "Stamp a hidden, keyed identifier into an appliance's outer surface (≤ 40 µm)", setup_stamp},
       {"detect", "Read the hidden identifier back from a scan of a cast (any pose, unit, sampling; partial)", setup_detect},
+      {"trace", "From a scan of a piece to its ledger record: run, subject, consent, operator, files", setup_trace},
       {"key", "Create and inspect the secret keys that mark pieces", setup_key},
       {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", setup_ledger},
   };
@@ -60,7 +62,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 2 bad command line, 3 bad input file, 4 processing or writing failed;\n"
-      "detect: 5 no mark found, 6 too little surface to carry one.\n"
+      "detect, trace: 5 no mark found, 6 too little surface to carry one; trace: 7 not in the ledger.\n"
       "Examples:\n"
       "  tracecast info scan.ply\n"
       "  tracecast info face.obj --units cm --json\n"

@@ -696,13 +696,18 @@ void validate(const ApplianceSpec& s) {
     throw InputError(fmt::format("opening margin must be in [0, 30] mm (got {})", s.opening_margin_mm));
 }
 
-ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec s) {
+ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec defaults) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw InputError(fmt::format("{}: cannot open the appliance file", path));
   std::stringstream ss;
   ss << f.rdbuf();
   const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw InputError(fmt::format("{}: not a JSON object", path));
+  return parse_appliance_spec(j, path, std::move(defaults));
+}
+
+ApplianceSpec parse_appliance_spec(const nlohmann::json& j, const std::string& path, ApplianceSpec s) {
+  if (!j.is_object()) throw InputError(fmt::format("{}: not a JSON object", path));
   auto number = [&](const char* key, double& out) {
     if (!j.contains(key)) return;
     if (!j.at(key).is_number()) throw InputError(fmt::format("{}: \"{}\" must be a number (mm)", path, key));

@@ -193,10 +193,7 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
     lap("smooth");
   }
   if (o.decimate_faces > 0 && out.triangles.size() > o.decimate_faces) {
-    auto o3 = to_open3d(out);
-    o3 = o3->SimplifyQuadricDecimation(static_cast<int>(o.decimate_faces), std::numeric_limits<double>::infinity(), 1.0);
-    out = from_open3d(*o3);
-    out.normals.clear();
+    out = decimated(out, o.decimate_faces);
     in_patch.assign(out.vertices.size(), 0);  // vertices are new: patches can no longer be told apart
     lap("decimate");
   }

@@ -2,6 +2,9 @@
 #include <open3d/geometry/TriangleMesh.h>
 
 #include "tracecast/mesh/open3d.h"
+#include "tracecast/mesh/repair.h"
+
+#include <limits>
 
 #include <omp.h>
 
@@ -43,6 +46,23 @@ PointCloud from_open3d(const open3d::geometry::PointCloud& in) {
   if (in.colors_.size() == in.points_.size()) c.colors = in.colors_;
   validate(c, "point cloud from Open3D");
   return c;
+}
+
+Mesh decimated(const Mesh& mesh, std::size_t faces) {
+  if (mesh.triangles.size() <= faces) return mesh;
+  auto o3 = to_open3d(mesh)->SimplifyQuadricDecimation(static_cast<int>(faces), std::numeric_limits<double>::infinity(), 1.0);
+  Mesh out = from_open3d(*o3);
+  out.normals.clear();
+  return out;
+}
+
+Mesh clustered(const Mesh& mesh, double cell_mm) {
+  auto o3 = to_open3d(mesh)->SimplifyVertexClustering(cell_mm, open3d::geometry::MeshBase::SimplificationContraction::Average);
+  o3->RemoveDegenerateTriangles();
+  o3->RemoveUnreferencedVertices();
+  Mesh out = from_open3d(*o3);
+  out.normals.clear();
+  return out;
 }
 
 OpenMPSingleThread::OpenMPSingleThread() : before_(omp_get_max_threads()) { omp_set_num_threads(1); }

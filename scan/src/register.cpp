@@ -252,4 +252,25 @@ PointCloud merge_views(const std::vector<PointCloud>& views, const Registration&
   return m;
 }
 
+ViewsScan scan_views(const std::vector<Mesh>& views, const ReconstructOptions& options) {
+  if (views.empty()) throw InputError("a scan needs at least one view");
+  std::vector<PointCloud> clouds;
+  for (const Mesh& v : views) {
+    PointCloud c = to_point_cloud(v);
+    if (!v.triangles.empty()) c.normals = outward_vertex_normals(v);
+    clouds.push_back(std::move(c));
+  }
+  ViewsScan out;
+  PointCloud cloud;
+  if (clouds.size() == 1) {
+    cloud = std::move(clouds.front());
+  } else {
+    out.registration = register_views(clouds);
+    cloud = merge_views(clouds, *out.registration);
+  }
+  const bool one_mesh = views.size() == 1 && !views.front().triangles.empty();
+  out.surface = reconstruct_surface(cloud, options, &out.report, one_mesh ? &views.front() : nullptr);
+  return out;
+}
+
 }  // namespace tracecast::scan

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ struct ApplianceSpec {
 //! Parses the appliance JSON file (format in docs/formats.md) on top of `defaults`; throws
 //! InputError naming the file and the field on any problem.
 ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec defaults = {});
+//! The same from a JSON object already read (a recipe's "appliance" section); `where` names it in
+//! errors.
+ApplianceSpec parse_appliance_spec(const nlohmann::json& j, const std::string& where, ApplianceSpec defaults = {});
 
 //! Range checks (thickness > 0, edge ≤ 0.1 mm and below the thickness, band > 0, …); throws
 //! InputError naming the field.

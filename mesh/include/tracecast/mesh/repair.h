@@ -59,4 +59,11 @@ Mesh repair(const Mesh& mesh, const RepairOptions& options = {}, RepairReport* r
 //! are remeshed too and stay boundaries.
 Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations = 3);
 
+//! Quadric-error decimation to at most `faces` triangles (normals dropped); the mesh itself when
+//! it has no more than that.
+Mesh decimated(const Mesh& mesh, std::size_t faces);
+//! Vertex clustering on a grid of `cell_mm` (fast, coarse: for previews and viewers, not for
+//! geometry that is measured); normals dropped.
+Mesh clustered(const Mesh& mesh, double cell_mm);
+
 }  // namespace tracecast

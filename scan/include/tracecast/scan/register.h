@@ -10,9 +10,11 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/scan/reconstruct.h"
 
 namespace tracecast::scan {
 
@@ -44,5 +46,16 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
 
 //! The views moved into view 0's frame and concatenated.
 PointCloud merge_views(const std::vector<PointCloud>& views, const Registration& registration);
+
+//! One surface from one scan or several partial views of one face (each a point cloud, or a mesh
+//! whose faces give its points outward normals; in mm): views registered and merged when there
+//! are several, then cleaned and reconstructed (reconstruct_surface; a single mesh view is also
+//! the surface the result is trimmed against).
+struct ViewsScan {
+  Mesh surface;
+  ScanReport report;
+  std::optional<Registration> registration;  //!< with several views
+};
+ViewsScan scan_views(const std::vector<Mesh>& views, const ReconstructOptions& options);
 
 }  // namespace tracecast::scan

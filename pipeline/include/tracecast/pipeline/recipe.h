@@ -1,0 +1,49 @@
+// A recipe: everything `tracecast run` needs to go from scan to traceable mold, in one small JSON
+// file (format and defaults: docs/formats.md#recipe). Paths are relative to the recipe's folder.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/appliance.h"
+#include "tracecast/pipeline/traceable.h"
+#include "tracecast/print/mold.h"
+#include "tracecast/scan/reconstruct.h"
+
+namespace tracecast::pipeline {
+
+//! What to create when the recipe's ledger does not exist yet (a first run, an example, a trial):
+//! the ledger and its signing key, the marking key, the operator, the subject's consent and the run.
+struct Setup {
+  std::uint32_t maker = 0;
+  std::string workshop, use = "film", client, prescriber, operator_code, operator_name;
+  std::filesystem::path consent_document;
+  std::string consent_valid_until, consent_given_by;
+};
+
+struct Recipe {
+  std::filesystem::path file;                 //!< the recipe itself
+  std::vector<std::filesystem::path> scans;   //!< one scan, or several views of one face
+  std::string units = "auto";
+  scan::ReconstructOptions reconstruct;
+  nlohmann::json scan_options;                //!< as given, with defaults filled in (echoed in the report)
+  ApplianceSpec appliance;
+  nlohmann::json appliance_options;
+  print::MoldOptions mold;
+  double density_g_ml = 1.08, waste = 0.12;
+  nlohmann::json mold_options;
+  Production production;
+  std::optional<Setup> setup;
+  std::filesystem::path output;               //!< the output folder
+  nlohmann::json echo;                        //!< the whole recipe as used, defaults included
+};
+
+//! Reads and checks a recipe before any work: every problem found (unknown keys, wrong types,
+//! values out of range, missing files) is listed in one InputError, one per line.
+Recipe read_recipe(const std::filesystem::path& file);
+
+}  // namespace tracecast::pipeline

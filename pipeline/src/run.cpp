@@ -1,0 +1,277 @@
+#include "tracecast/pipeline/run.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <chrono>
+#include <map>
+#include <fstream>
+#include <sstream>
+
+#include "report_html.h"
+#include "tracecast/ledger/ledger.h"
+#include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/mesh/render.h"
+#include "tracecast/mesh/repair.h"
+#include "tracecast/mesh/units.h"
+#include "tracecast/scan/register.h"
+#include "tracecast/watermark/payload.h"
+
+namespace tracecast::pipeline {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr int kStageVersion = 1;  // bump when a stage's outputs change for the same inputs
+
+std::string sha256_text(const std::string& s) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(s.data()), s.size());
+  char hex[2 * crypto_hash_sha256_BYTES + 1];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return hex;
+}
+
+json read_json_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) return nullptr;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return json::parse(ss.str(), nullptr, false);
+}
+
+json vec_json(const Vec3& v) { return json::array({v.x(), v.y(), v.z()}); }
+
+//! The stages of one run: each is redone only when the hash of what it depends on changed or one
+//! of its files is missing or altered.
+class Stages {
+ public:
+  Stages(fs::path out, int count, std::function<void(const StageEvent&)> progress)
+      : out_(std::move(out)), state_(out_ / ".tracecast"), count_(count), progress_(std::move(progress)) {
+    fs::create_directories(state_);
+  }
+  fs::path file(const std::string& name) const { return out_ / name; }
+  std::string hash_of(const std::string& name) const { return ledger::file_sha256(file(name)); }
+
+  //! `key`: everything the outputs depend on; `outputs`: file names in the output folder.
+  json run(const std::string& name, const json& key_json, const std::vector<std::string>& outputs, const std::function<json()>& work) {
+    const std::string key = sha256_text(json{{"stage", name}, {"version", kStageVersion}, {"key", key_json}}.dump());
+    const fs::path record_file = state_ / (name + ".json");
+    const json record = read_json_file(record_file);
+    StageEvent ev;
+    ev.stage = name;
+    ev.index = ++index_;
+    ev.count = count_;
+    ev.expected_s = record.is_object() ? record.value("seconds", 0.0) : 0.0;
+    if (progress_) progress_(ev);
+    const auto t0 = std::chrono::steady_clock::now();
+    json result;
+    bool cached = record.is_object() && record.value("key", "") == key;
+    if (cached)
+      for (const std::string& o : outputs) {
+        std::error_code ec;
+        if (!fs::is_regular_file(file(o), ec) || record["outputs"].value(o, "") != hash_of(o)) {
+          cached = false;
+          break;
+        }
+      }
+    double seconds = 0;
+    if (cached) {
+      result = record["result"];
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      result = work();
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      json hashes = json::object();
+      for (const std::string& o : outputs) hashes[o] = hash_of(o);
+      // The record last: an interrupted stage has none, and is redone.
+      write_file_atomically(record_file, json{{"key", key}, {"outputs", hashes}, {"result", result}, {"seconds", seconds}}.dump(2) + "\n");
+    }
+    timings_.push_back({{"stage", name}, {"seconds", seconds}, {"cached", cached},
+                        {"last_run_s", cached ? record.value("seconds", 0.0) : seconds}});
+    ev.kind = StageEvent::Done;
+    ev.cached = cached;
+    ev.seconds = seconds;
+    if (progress_) progress_(ev);
+    return result;
+  }
+  const json& timings() const { return timings_; }
+
+ private:
+  fs::path out_, state_;
+  int count_, index_ = 0;
+  std::function<void(const StageEvent&)> progress_;
+  json timings_ = json::array();
+};
+
+json scan_summary(const scan::ViewsScan& s, const std::vector<fs::path>& inputs) {
+  const scan::ScanReport& r = s.report;
+  json reg = nullptr;
+  if (s.registration) {
+    reg = json::array();
+    for (const auto& p : s.registration->pairs)
+      reg.push_back({{"views", {inputs[p.source].filename().string(), inputs[p.target].filename().string()}}, {"overlap", p.fitness},
+                     {"rms_mm", p.rms_mm}, {"used", p.used}});
+  }
+  return {{"points_in", r.points_in},
+          {"points_used", r.points_used},
+          {"median_spacing_mm", r.median_spacing_mm},
+          {"resolution_mm", r.resolution_mm},
+          {"accuracy_mm", {{"mean", r.accuracy.mean}, {"p95", r.accuracy.p95}, {"max", r.accuracy.max}}},
+          {"area_mm2", r.area_mm2},
+          {"invented_area_mm2", r.invented_area_mm2},
+          {"faces", r.faces},
+          {"registration", reg}};
+}
+
+json thickness_json(const ThicknessStats& t) {
+  return {{"min", t.min}, {"mean", t.mean}, {"max", t.max}, {"p05", t.p05}, {"p95", t.p95}, {"within_5_percent", t.within_5_percent}};
+}
+
+}  // namespace
+
+bool set_up_workshop(const Recipe& recipe) {
+  const Production& p = recipe.production;
+  if (!recipe.setup || fs::exists(p.ledger)) return false;
+  const Setup& s = *recipe.setup;
+  for (const fs::path& f : {p.ledger, p.signing_key, p.mark_key})
+    if (!f.parent_path().empty()) fs::create_directories(f.parent_path());
+  if (!fs::exists(p.signing_key)) ledger::write_signing_key(p.signing_key, ledger::SigningKey::generate());
+  if (!fs::exists(p.mark_key)) watermark::write_key(p.mark_key, watermark::Key::generate());
+  const ledger::SigningKey signer = ledger::read_signing_key(p.signing_key);
+  ledger::Ledger::create(p.ledger, signer, s.maker, s.workshop);
+  ledger::Ledger book = ledger::Ledger::open(p.ledger, &signer);
+  book.register_key(watermark::read_key(p.mark_key).id());
+  if (!s.operator_code.empty()) book.add_operator(s.operator_code, s.operator_name);
+  book.add_subject(p.subject);
+  const ledger::Use use = *ledger::parse_use(s.use);
+  book.add_consent(p.subject, use, s.consent_valid_until, ledger::file_sha256(s.consent_document), s.consent_given_by);
+  book.open_run(use, s.client, s.prescriber, s.operator_code);
+  return true;
+}
+
+RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageEvent&)>& progress) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const bool created = set_up_workshop(recipe);
+  // Every check a mold needs, before any work: ledger, keys, open run, valid consent.
+  Workshop shop(recipe.production);
+  fs::create_directories(recipe.output);
+  Stages stages(recipe.output, 5, progress);
+  // What a stage builds on is read from the files (the same whether the stage before was redone
+  // or reused); the pictures may take this run's meshes from memory instead of reading them back.
+  std::map<std::string, Mesh> made_here;
+  auto load = [&](const std::string& name) { return io::read_mesh(stages.file(name)).mesh; };
+  auto load_for_pictures = [&](const std::string& name) {
+    const auto it = made_here.find(name);
+    return it != made_here.end() ? it->second : load(name);
+  };
+  auto keep = [&](const std::string& name, Mesh m) {
+    io::write_mesh(stages.file(name), m);
+    made_here[name] = std::move(m);
+  };
+
+  // 1. scan → face
+  json inputs = json::array();
+  for (const fs::path& s : recipe.scans) inputs.push_back({{"file", s.string()}, {"sha256", ledger::file_sha256(s)}});
+  const json scan_result = stages.run("scan", {{"inputs", inputs}, {"options", recipe.scan_options}}, {"face.ply"}, [&] {
+    io::ReadOptions ro;
+    ro.units = *parse_unit(recipe.units);
+    std::vector<Mesh> views;
+    for (const fs::path& s : recipe.scans) views.push_back(io::read_geometry(s, ro).mesh);
+    scan::ViewsScan scanned = scan::scan_views(views, recipe.reconstruct);
+    io::write_mesh(stages.file("face.ply"), scanned.surface);
+    return scan_summary(scanned, recipe.scans);
+  });
+
+  // 2. face → appliance
+  const json appliance_result =
+      stages.run("appliance", {{"face", stages.hash_of("face.ply")}, {"options", recipe.appliance_options}}, {"appliance.ply"}, [&] {
+        ApplianceReport ar;
+        io::write_mesh(stages.file("appliance.ply"), make_appliance(load("face.ply"), recipe.appliance, nullptr, &ar));
+        return json{{"volume_ml", ar.volume_mm3 / 1000},
+                    {"inner_area_mm2", ar.inner_area_mm2},
+                    {"thickness_mm", thickness_json(ar.thickness)},
+                    {"interior_thickness_mm", thickness_json(ar.interior_thickness)},
+                    {"rim_max_mm", ar.rim_max_mm},
+                    {"boundary_loops", ar.boundary_loops},
+                    {"faces", ar.faces},
+                    {"closed", ar.closed},
+                    {"manifold", ar.manifold},
+                    {"self_intersections", ar.self_intersections},
+                    {"front", vec_json(ar.face.frame.axes.col(2))}};
+      });
+
+  // 3. appliance → stamped, recorded mold (a new mold is a new piece)
+  const std::vector<std::string> mold_files = {"mold.3mf", "mold-core.stl", "mold-shell.stl", "appliance-marked.ply"};
+  const json mold_key = {{"appliance", stages.hash_of("appliance.ply")},
+                         {"face", stages.hash_of("face.ply")},
+                         {"options", recipe.mold_options},
+                         {"production",
+                          {{"ledger", fs::absolute(recipe.production.ledger).lexically_normal().string()},
+                           {"workshop", shop.book().public_key_hex()},
+                           {"run", recipe.production.run},
+                           {"subject", recipe.production.subject},
+                           {"mark_key", shop.mark_key().id()}}}};
+  const json mold_result = stages.run("mold", mold_key, mold_files, [&] {
+    const Mesh face = load("face.ply"), appliance = load("appliance.ply");
+    json ins = {{stages.file("face.ply").string(), stages.hash_of("face.ply")},
+                {stages.file("appliance.ply").string(), stages.hash_of("appliance.ply")}};
+    for (const auto& i : inputs) ins[i["file"].get<std::string>()] = i["sha256"];
+    const TraceableMold made = make_traceable_mold(shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) {
+      io::write_objects(stages.file("mold.3mf"), m.print_parts);
+      std::vector<std::string> files{stages.file("mold.3mf").string()};
+      for (const NamedMesh& part : m.print_parts) {
+        files.push_back(stages.file("mold-" + part.name + ".stl").string());
+        keep("mold-" + part.name + ".stl", part.mesh);
+      }
+      return files;
+    });
+    keep("appliance-marked.ply", made.marked);
+    const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.density_g_ml, recipe.waste);
+    json r = mold_report_json(made.mold, recipe.mold, mix);
+    r["mark"] = mark_json(made, shop);
+    r["files"] = made.outputs;
+    return r;
+  });
+  RunResult out;
+  out.id = watermark::parse_id(mold_result["mark"]["id"].get<std::string>()).value_or(0);
+
+  // 4. previews and the 3D view's data
+  const std::vector<std::string> preview_files = {"preview-face.png", "preview-appliance.png", "preview-core.png", "preview-shell.png",
+                                                  "preview-mark.png", "viewer.json"};
+  json preview_key = json::object();
+  for (const char* f : {"face.ply", "appliance.ply", "appliance-marked.ply", "mold-core.stl", "mold-shell.stl"}) preview_key[f] = stages.hash_of(f);
+  preview_key["pull"] = mold_result["pull"]["direction"];
+  stages.run("previews", preview_key, preview_files, [&] {
+    return make_previews(recipe.output, mold_result, load_for_pictures);
+  });
+
+  // 5. the report (always: it holds this run's timings and the ledger's record as it is now)
+  json report;
+  stages.run("report", {{"run", std::chrono::system_clock::now().time_since_epoch().count()}}, {"report.json", "report.html"}, [&] {
+    report = {{"recipe", recipe.echo},
+              {"recipe_file", recipe.file.string()},
+              {"output", recipe.output.string()},
+              {"created_workshop", created},
+              {"scan", scan_result},
+              {"appliance", appliance_result},
+              {"mold", mold_result},
+              {"record", shop.book().piece_record(out.id).value_or(json())},
+              {"software", "tracecast 0.1.0"}};
+    report["stages"] = stages.timings();
+    report["total_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    write_file_atomically(stages.file("report.json"), report.dump(2) + "\n");
+    write_file_atomically(stages.file("report.html"), report_html(report, read_json_file(stages.file("viewer.json")), recipe.output));
+    return json{{"id", mold_result["mark"]["id"]}};
+  });
+  report["stages"] = stages.timings();  // with the report stage itself
+  out.report = report;
+  return out;
+}
+
+}  // namespace tracecast::pipeline

@@ -1,0 +1,155 @@
+#include "tracecast/pipeline/traceable.h"
+
+#include <fmt/format.h>
+
+#include "tracecast/mesh/errors.h"
+#include "tracecast/watermark/payload.h"
+
+namespace tracecast::pipeline {
+
+namespace {
+
+ledger::SigningKey read_signer(const Production& p) {
+  std::vector<std::string> missing;
+  if (p.ledger.empty()) missing.push_back("the ledger");
+  if (p.signing_key.empty()) missing.push_back("the workshop's signing key");
+  if (p.mark_key.empty()) missing.push_back("the marking key");
+  if (p.run == 0) missing.push_back("the run");
+  if (p.subject.empty()) missing.push_back("the subject");
+  if (!missing.empty())
+    throw InputError(fmt::format("a mold is made for a run and a consenting subject, stamped and recorded in the ledger; missing: {}",
+                                 fmt::join(missing, ", ")));
+  if (!std::filesystem::exists(p.ledger)) throw InputError(p.ledger, "no such ledger (create one with tracecast ledger init)");
+  return ledger::read_signing_key(p.signing_key);
+}
+
+}  // namespace
+
+Workshop::Workshop(const Production& p)
+    : production_(p), signer_(read_signer(p)), book_(ledger::Ledger::open(p.ledger, &signer_)), mark_key_(watermark::read_key(p.mark_key)) {
+  book_.check_production(p.run, p.subject);
+}
+
+nlohmann::json mold_options_json(const print::MoldOptions& o) {
+  auto vec = [](const std::optional<Vec3>& v) { return v ? nlohmann::json::array({v->x(), v->y(), v->z()}) : nlohmann::json(); };
+  return {{"printer", o.printer.name},
+          {"flash_land_mm", o.flash_land_mm},
+          {"gutter_width_mm", o.gutter_width_mm},
+          {"gutter_depth_mm", o.gutter_depth_mm},
+          {"wall_mm", o.wall_mm},
+          {"keys", o.keys},
+          {"key_radius_mm", o.key_radius_mm},
+          {"key_clearance_mm", o.printer.key_clearance_mm},
+          {"sprue_diameter_mm", o.sprue_diameter_mm},
+          {"top_pour", o.top_pour},
+          {"vent_diameter_mm", o.vent_diameter_mm},
+          {"max_vents", o.max_vents},
+          {"pry_slot_mm", o.pry_slot_mm},
+          {"hollow_mm", o.hollow_mm},
+          {"resolution_mm", o.resolution_mm},
+          {"pull", vec(o.pull)},
+          {"front", vec(o.front)}};
+}
+
+TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const Mesh& face, const print::MoldOptions& options,
+                                  const nlohmann::json& inputs,
+                                  const std::function<std::vector<std::string>(const print::Mold&)>& write,
+                                  const std::function<void(const std::string&)>& stage) {
+  auto say = [&](const char* s) {
+    if (stage) stage(s);
+  };
+  print::check_mold_inputs(appliance, face, options);
+  const Production& p = shop.production();
+  const nlohmann::json details = {{"software", "tracecast 0.1.0"},
+                                  {"command", "mold"},
+                                  {"inputs", inputs},
+                                  {"parameters", mold_options_json(options)},
+                                  {"printer", options.printer.name}};
+  // One transaction: the identifier is allocated and the piece recorded before the files exist
+  // (they carry the identifier); their hashes follow once they are written.
+  const ledger::Piece piece = shop.book().record_piece(p.run, p.subject, shop.mark_key().id(), details);
+  TraceableMold out;
+  out.id = piece.id;
+  out.entry = piece.seq;
+  try {
+    say("stamping");
+    watermark::Stamped st = watermark::stamp(appliance, piece.id, shop.mark_key());
+    out.stamp = st.report;
+    out.marked = std::move(st.mesh);
+    say("designing");
+    out.mold = print::design_mold(out.marked, face, options);
+    say("writing");
+    out.outputs = nlohmann::json::object();
+    for (const std::string& f : write(out.mold)) out.outputs[f] = ledger::file_sha256(f);
+    shop.book().record_outputs(piece.id, out.outputs);
+  } catch (const std::exception& e) {
+    // The identifier stays allocated (never issued twice); the ledger says no piece came of it.
+    try {
+      shop.book().release_piece(piece.id, false, {{"production", "failed"}, {"error", e.what()}}, "tracecast",
+                                "production failed; no mold was released");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  return out;
+}
+
+namespace {
+nlohmann::json vec_json(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
+}  // namespace
+
+nlohmann::json part_check_json(const print::PartCheck& c) {
+  return {{"name", c.name},
+          {"faces", c.faces},
+          {"closed", c.closed},
+          {"manifold", c.manifold},
+          {"oriented", c.oriented},
+          {"self_intersections", c.self_intersections},
+          {"resin_ml", c.volume_ml},
+          {"min_wall_mm", c.min_wall_mm},
+          {"thin_samples", c.thin_samples},
+          {"fits_build_volume", c.fit.fits},
+          {"print_size_mm", vec_json(c.fit.size_mm)},
+          {"print_axes", c.fit.axes},
+          {"build_margin_mm", c.fit.margin_mm}};
+}
+
+nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOptions& o, const print::SiliconeMix& mix) {
+  using nlohmann::json;
+  const print::MoldReport& r = mold.report;
+  json undercuts = json::array(), parts = json::array(), keys = json::array(), vents = json::array(), timings = json::object();
+  for (const auto& u : r.undercuts)
+    undercuts.push_back({{"surface", u.surface}, {"centroid_mm", vec_json(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
+  for (const auto& c : r.parts) parts.push_back(part_check_json(c));
+  for (const Vec3& k : r.key_centres) keys.push_back(vec_json(k));
+  for (const Vec3& v : r.vent_bottoms) vents.push_back(vec_json(v));
+  for (const auto& [step, s] : r.timings) timings[step] = s;
+  return {{"printer", o.printer.name},
+          {"pull", {{"direction", vec_json(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
+                    {"frontal_undercut_area_mm2", r.undercut_area_frontal_mm2}}},
+          {"undercuts", undercuts},
+          {"options", mold_options_json(o)},
+          {"mold_frame", {{"x", vec_json(r.frame.row(0).transpose())}, {"y", vec_json(r.frame.row(1).transpose())},
+                          {"z", vec_json(r.frame.row(2).transpose())}, {"box_min_mm", vec_json(r.box_min)}, {"box_max_mm", vec_json(r.box_max)},
+                          {"key_centres_mm", keys}, {"sprue_bottom_mm", vec_json(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
+          {"casting", {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
+                       {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
+          {"parts", parts},
+          {"warnings", r.warnings},
+          {"timings_s", timings}};
+}
+
+nlohmann::json mark_json(const TraceableMold& made, const Workshop& shop) {
+  return {{"id", watermark::format_id(made.id)},
+          {"key_id", shop.mark_key().id()},
+          {"tiles", made.stamp.tiles},
+          {"marked_area_mm2", made.stamp.marked_area_mm2},
+          {"max_displacement_um", made.stamp.max_displacement_um},
+          {"rms_displacement_um", made.stamp.rms_displacement_um},
+          {"ledger", shop.production().ledger.string()},
+          {"ledger_entry", made.entry},
+          {"run", shop.production().run},
+          {"subject", shop.production().subject}};
+}
+
+}  // namespace tracecast::pipeline

@@ -1,0 +1,256 @@
+// tracecast run: the bundled example from scan to traceable mold, cached stages, resuming after a
+// kill, and recipes refused with every problem listed.
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_run.h"
+#include "fixtures.h"
+#include <open3d/geometry/Image.h>
+#include <open3d/io/ImageIO.h>
+
+#include "tracecast/mesh/io.h"
+#include "tracecast/watermark/attacks.h"
+
+using namespace tracecast;
+using test::run;
+
+namespace {
+
+//! The bundled example copied into a fresh folder, its outputs (and new workshop) inside it.
+std::filesystem::path example_copy(const std::string& name) {
+  const auto dir = test::temp_dir(name);
+  for (const char* f : {"example-scan.ply", "example-consent.txt"})
+    std::filesystem::copy_file(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / f, dir / f);
+  std::string recipe = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-recipe.json");
+  for (std::size_t at; (at = recipe.find("../example-out")) != std::string::npos;) recipe.replace(at, 14, "out");
+  test::write_bytes(dir / "recipe.json", recipe);
+  return dir;
+}
+
+nlohmann::json stages_of(const nlohmann::json& report) {
+  nlohmann::json s = nlohmann::json::object();
+  for (const auto& x : report["stages"]) s[x["stage"].get<std::string>()] = x["cached"];
+  return s;
+}
+
+nlohmann::json last_line(const std::string& out) {
+  const auto end = out.find_last_not_of('\n');
+  const auto start = out.rfind('\n', end);
+  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1));
+}
+
+//! Headless Chromium on a page: whether it ran its script to the end (body data-rendered="yes"),
+//! the console's errors, and a screenshot. Empty `log` and false `rendered` if it could not run.
+struct BrowserRun {
+  bool ran = false, rendered = false;
+  std::vector<std::string> console_errors;
+};
+
+BrowserRun open_in_chromium(const std::filesystem::path& page, const std::filesystem::path& screenshot) {
+  BrowserRun b;
+  const auto dir = test::temp_dir("chromium");
+  // Software WebGL (SwiftShader): no GPU needed. Root needs --no-sandbox.
+  const std::string common = "chromium --headless --no-sandbox --disable-gpu --enable-unsafe-swiftshader --use-angle=swiftshader "
+                             "--window-size=1400,1000 --virtual-time-budget=20000 --enable-logging=stderr --v=0 ";
+  const std::string url = "file://" + std::filesystem::absolute(page).string();
+  const int dom = std::system((common + "--dump-dom " + url + " >" + (dir / "dom.html").string() + " 2>" + (dir / "dom.log").string()).c_str());
+  const int shot = std::system((common + "--screenshot=" + screenshot.string() + " " + url + " >/dev/null 2>" + (dir / "shot.log").string()).c_str());
+  b.ran = dom == 0 && shot == 0 && std::filesystem::exists(screenshot);
+  b.rendered = test::read_bytes(dir / "dom.html").find("data-rendered=\"yes\"") != std::string::npos;
+  for (const char* log : {"dom.log", "shot.log"}) {
+    std::istringstream in(test::read_bytes(dir / log));
+    for (std::string line; std::getline(in, line);)
+      if (line.find("CONSOLE") != std::string::npos && (line.find(":ERROR:CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos))
+        b.console_errors.push_back(line);
+  }
+  return b;
+}
+
+//! Share of the pixels in a rectangle that differ from `background` by more than 30 in a channel.
+double share_not(const std::filesystem::path& png, int x0, int y0, int x1, int y1, std::array<int, 3> background) {
+  open3d::geometry::Image img;
+  REQUIRE(open3d::io::ReadImage(png.string(), img));
+  REQUIRE(img.width_ >= x1);
+  REQUIRE(img.height_ >= y1);
+  std::size_t other = 0, all = 0;
+  for (int y = y0; y < y1; ++y)
+    for (int x = x0; x < x1; ++x) {
+      const std::uint8_t* p = img.PointerAt<std::uint8_t>(x, y, 0);
+      bool differs = false;
+      for (int c = 0; c < 3; ++c) differs = differs || std::abs(static_cast<int>(p[c]) - background[static_cast<std::size_t>(c)]) > 30;
+      other += differs;
+      ++all;
+    }
+  return static_cast<double>(other) / static_cast<double>(all);
+}
+
+std::size_t pieces_in(const std::filesystem::path& ledger) {
+  const test::Run r = run("ledger export --run 1 --ledger " + ledger.string());
+  REQUIRE(r.code == 0);
+  return nlohmann::json::parse(r.out)["pieces"].size();
+}
+
+}  // namespace
+
+TEST_CASE("run: the bundled example gives checked mold parts, report.html and a ledger entry that trace finds", "[cli][run]") {
+  const auto dir = example_copy("run-example");
+  const std::string recipe = (dir / "recipe.json").string();
+  const auto out = dir / "out";
+  const test::Run first = run("run " + recipe + " --json");
+  INFO(first.err);
+  REQUIRE(first.code == 0);
+  // One JSON line per stage start and end, then the report.
+  CHECK(first.out.find("{\"cached\":false,\"event\":\"start\"") != std::string::npos);
+  const nlohmann::json fin = last_line(first.out);
+  REQUIRE(fin["event"] == "finished");
+  const nlohmann::json& report = fin["report"];
+  CHECK(report["created_workshop"] == true);
+  const std::string id = report["mold"]["mark"]["id"];
+  CHECK(id == "0001-000001-000001");
+  CHECK(report["mold"]["mark"]["max_displacement_um"].get<double>() <= 40.0 + 1e-9);
+  CHECK(report["record"]["piece"]["subject"] == "EX-001");
+  CHECK(report["record"]["run"]["operator_name"] == "Example operator");
+  CHECK(report["record"]["ledger"]["verified"] == true);
+  // Every default is echoed.
+  CHECK(report["recipe"]["mold"]["wall_mm"] == 10.0);
+  CHECK(report["recipe"]["scan"]["crop"] == "auto");
+
+  // The parts pass the printability check; the ledger verifies and holds the files' hashes.
+  CHECK(run("check " + (out / "mold.3mf").string()).code == 0);
+  CHECK(run("ledger verify -q --ledger " + (out / "workshop.ledger").string()).code == 0);
+  CHECK(report["record"]["piece"]["outputs"]["files"].size() == 3);
+  // report.html: one file, three.js inlined, the data embedded, nothing fetched.
+  const std::string html = test::read_bytes(out / "report.html");
+  CHECK(html.find("three-src") != std::string::npos);
+  CHECK(html.find("const t=\"160\"") != std::string::npos);  // three.js r160's module, inlined
+  CHECK(html.find(id) != std::string::npos);
+  CHECK(html.find("src=\"http") == std::string::npos);
+  for (const char* png : {"preview-face.png", "preview-appliance.png", "preview-mark.png", "preview-core.png", "preview-shell.png"})
+    CHECK(std::filesystem::file_size(out / png) > 10000);
+
+  // In a real browser: the page runs to the end without console errors and the 3D view draws the
+  // face and appliance (the canvas is not its background colour). The checker itself is checked on
+  // a page that throws.
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    WARN("chromium is not installed: the browser check of report.html is skipped (apt-get install chromium)");
+  } else {
+    test::write_bytes(dir / "broken.html", "<html><body><script type=\"module\">throw new Error('broken page');</script></body></html>");
+    const BrowserRun broken = open_in_chromium(dir / "broken.html", dir / "broken.png");
+    CHECK_FALSE(broken.rendered);
+    CHECK_FALSE(broken.console_errors.empty());
+    const BrowserRun b = open_in_chromium(out / "report.html", out / "report-screenshot.png");
+    REQUIRE(b.ran);
+    CHECK(b.rendered);
+    for (const auto& e : b.console_errors) FAIL_CHECK("console: " << e);
+    // The view's middle, in the 1400 × 1000 window: mostly face and appliance, not background.
+    const double drawn = share_not(out / "report-screenshot.png", 250, 300, 650, 650, {0x2b, 0x30, 0x36});
+    std::printf("report.html in Chromium: %.0f %% of the 3D view's middle drawn\n", 100 * drawn);
+    CHECK(drawn > 0.3);
+  }
+
+  // A simulated scan of the cast (the cavity's shape: the marked appliance) seen from the front,
+  // 20 µm noise, any pose, 0.2 mm uneven points: trace finds the record.
+  {
+    using namespace tracecast::watermark;
+    const Mesh cast = io::read_mesh(out / "appliance-marked.ply").mesh;
+    const auto& f = report["appliance"]["front"];
+    Mesh seen = normal_noise(visibility_crop(cast, Vec3(f[0].get<double>(), f[1].get<double>(), f[2].get<double>())), 0.020, 5);
+    seen = transformed(seen, random_similarity(21, 200.0, 1.0, 1.0));
+    io::write_point_cloud(dir / "cast-scan.ply", resample_points(seen, 0.2, 0.5, 6));
+  }
+  const test::Run t = run("trace " + (dir / "cast-scan.ply").string() + " --key " + (out / "workshop.key").string() + " --ledger " +
+                          (out / "workshop.ledger").string() + " --json");
+  INFO(t.err);
+  REQUIRE(t.code == 0);
+  CHECK(nlohmann::json::parse(t.out)["record"]["piece"]["id"] == id);
+
+  // Unchanged: every stage reused, no new piece.
+  const test::Run again = run("run " + recipe + " --json");
+  REQUIRE(again.code == 0);
+  const nlohmann::json same = last_line(again.out)["report"];
+  CHECK(stages_of(same) == nlohmann::json({{"scan", true}, {"appliance", true}, {"mold", true}, {"previews", true}, {"report", false}}));
+  CHECK(same["mold"]["mark"]["id"] == id);
+  CHECK(pieces_in(out / "workshop.ledger") == 1);
+
+  // Only a mold option changed: scan and appliance reused, the mold redone as a new piece.
+  std::string text = test::read_bytes(dir / "recipe.json");
+  const auto at = text.find("\"printer\": \"resin\"");
+  REQUIRE(at != std::string::npos);
+  text.insert(at, "\"keys\": 3, ");
+  test::write_bytes(dir / "recipe.json", text);
+  const test::Run changed = run("run " + recipe + " --json");
+  INFO(changed.err);
+  REQUIRE(changed.code == 0);
+  const nlohmann::json moved = last_line(changed.out)["report"];
+  CHECK(stages_of(moved) == nlohmann::json({{"scan", true}, {"appliance", true}, {"mold", false}, {"previews", false}, {"report", false}}));
+  CHECK(moved["mold"]["mark"]["id"] == "0001-000001-000002");
+  CHECK(moved["mold"]["mold_frame"]["key_centres_mm"].size() == 3);
+  CHECK(pieces_in(out / "workshop.ledger") == 2);
+}
+
+TEST_CASE("run: killed in the middle, the next run resumes from the stages done and leaves no half-written file", "[cli][run]") {
+  const auto dir = example_copy("run-kill");
+  const std::string recipe = (dir / "recipe.json").string();
+  const auto out = dir / "out";
+  // Start, wait until the appliance stage is recorded (the mold is then under way), kill -9.
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execl(TRACECAST_BIN, TRACECAST_BIN, "run", recipe.c_str(), "-q", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!std::filesystem::exists(out / ".tracecast" / "appliance.json") && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(3))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK_FALSE(std::filesystem::exists(out / ".tracecast" / "mold.json"));
+  CHECK_FALSE(std::filesystem::exists(out / "report.html"));
+  for (const auto& e : std::filesystem::directory_iterator(out)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+  CHECK(run("ledger verify -q --ledger " + (out / "workshop.ledger").string()).code == 0);
+
+  const test::Run resumed = run("run " + recipe + " --json");
+  INFO(resumed.err);
+  REQUIRE(resumed.code == 0);
+  const nlohmann::json report = last_line(resumed.out)["report"];
+  CHECK(stages_of(report)["scan"] == true);
+  CHECK(stages_of(report)["appliance"] == true);
+  CHECK(stages_of(report)["mold"] == false);
+  CHECK(run("check " + (out / "mold.3mf").string()).code == 0);
+  CHECK(run("ledger verify -q --ledger " + (out / "workshop.ledger").string()).code == 0);
+}
+
+TEST_CASE("run: a bad recipe is refused before any work, with every problem listed", "[cli][run]") {
+  const auto dir = test::temp_dir("run-bad");
+  test::write_bytes(dir / "bad.json", R"({
+    "scan": {"inputs": ["missing.ply"], "resolution_mm": "fine"},
+    "appliance": {"thickness_mm": 2, "colour": "red"},
+    "mold": {"wall_mm": 1, "printer": "laser", "keyz": 4},
+    "production": {"ledger": "none.ledger", "signing_key": "none.sign", "mark_key": "none.key", "subject": "S"},
+    "extra": true
+  })");
+  const test::Run r = run("run " + (dir / "bad.json").string());
+  CHECK(r.code == 3);
+  INFO(r.err);
+  for (const char* problem : {"unknown key \"extra\"", "input", "missing.ply", "\"resolution_mm\" must be a number", "colour",
+                              "\"wall_mm\" = 1 is out of range", "\"printer\" = \"laser\"", "unknown key \"keyz\"", "\"run\" is missing",
+                              "none.ledger does not exist"})
+    CHECK(r.err.find(problem) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "bad-out"));
+  test::write_bytes(dir / "broken.json", "{\"scan\": ");
+  const test::Run j = run("run " + (dir / "broken.json").string());
+  CHECK(j.code == 3);
+  CHECK(j.err.find("not valid JSON") != std::string::npos);
+  CHECK(run("run " + (dir / "absent.json").string()).code == 3);
+}
