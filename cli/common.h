@@ -61,6 +61,7 @@ std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);

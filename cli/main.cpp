@@ -13,6 +13,7 @@ namespace tracecast::cli {
 std::vector<Command> commands() {
   return {
       {"run", "The main job: a recipe from scan to stamped, recorded mold, with report.html (cached stages)", setup_run},
+      {"batch", "Many recipes from a CSV manifest, in parallel with bounded memory, with a summary", setup_batch},
       {"repair", "Make a scanned mesh manifold and oriented, fill small holes, optionally remesh and smooth", setup_repair},
       {"appliance", "Sculpt the appliance on a face: region, openings, thickness map, feathered edges, sculpt or mirror", setup_appliance},
       {"mold", "Design the two-part casting mold for an appliance: core, shell, keys, sprue, vents; 3MF and STL", setup_mold},

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "cli_run.h"
@@ -91,6 +92,8 @@ double share_not(const std::filesystem::path& png, int x0, int y0, int x1, int y
     }
   return static_cast<double>(other) / static_cast<double>(all);
 }
+
+std::string fmt_two(int i) { return (i < 10 ? "0" : "") + std::to_string(i); }
 
 std::size_t pieces_in(const std::filesystem::path& ledger) {
   const test::Run r = run("ledger export --run 1 --ledger " + ledger.string());
@@ -253,4 +256,56 @@ TEST_CASE("run: a bad recipe is refused before any work, with every problem list
   CHECK(j.code == 3);
   CHECK(j.err.find("not valid JSON") != std::string::npos);
   CHECK(run("run " + (dir / "absent.json").string()).code == 3);
+}
+
+TEST_CASE("batch: 20 recipes, 2 broken: 18 molds with distinct identifiers in one ledger, 2 clear failures, a correct summary", "[cli][run][batch]") {
+  const auto dir = test::temp_dir("batch");
+  // Small, quick pieces: a sparse scan, a nose appliance, a coarse parting surface.
+  REQUIRE(run("synth scan -q -o " + (dir / "scan.ply").string() + " --spacing 1.6 --noise 0.03 --views 0").code == 0);
+  std::filesystem::copy_file(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt", dir / "consent.txt");
+  test::write_bytes(dir / "corrupt.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 1000\nproperty float x\nend_header\n\x01\x02");
+  auto recipe = [&](const std::string& scan, const std::string& out, const std::string& extra) {
+    return R"({"scan": {"inputs": [")" + scan + R"("], "resolution_mm": 2.0},
+      "appliance": {"region": "nose", "openings": ["nostrils"], "thickness_mm": 1.5, "resolution_mm": 1.0},
+      "mold": {"resolution_mm": 2.0, "wall_mm": 6}, )" + extra + R"(
+      "production": {"ledger": "shop/shop.ledger", "signing_key": "shop/shop.sign", "mark_key": "shop/shop.key", "run": 1, "subject": "B-1",
+        "create": {"maker": 9, "workshop": "Batch shop", "client": "Crowd scene", "consent_document": "consent.txt",
+                   "consent_valid_until": "2099-12-31", "consent_given_by": "B-1"}},
+      "output": ")" + out + R"("})";
+  };
+  std::string manifest = "name,recipe\n";
+  for (int i = 1; i <= 20; ++i) {
+    const std::string name = fmt_two(i);
+    std::string text = recipe(i == 20 ? "corrupt.ply" : "scan.ply", "out-" + name, i == 19 ? "\"colour\": \"red\"," : "");
+    test::write_bytes(dir / ("r" + name + ".json"), text);
+    manifest += "mask " + name + ",r" + name + ".json\n";
+  }
+  test::write_bytes(dir / "crowd.csv", manifest);
+  const test::Run b = run("batch " + (dir / "crowd.csv").string() + " --jobs 2 --json");
+  INFO(b.err);
+  CHECK(b.code == 4);  // not every recipe made its mold
+  const auto s = nlohmann::json::parse(b.out);
+  CHECK(s["recipes"] == 20);
+  CHECK(s["made"] == 18);
+  CHECK(s["failed"] == 2);
+  CHECK(nlohmann::json::parse(test::read_bytes(dir / "crowd-summary.json")) == s);
+  std::set<std::string> ids;
+  for (const auto& it : s["items"]) {
+    const std::string name = it["name"];
+    if (name == "mask 19") {
+      CHECK(it["status"] == "refused");
+      CHECK(it["error"].get<std::string>().find("unknown key \"colour\"") != std::string::npos);
+    } else if (name == "mask 20") {
+      CHECK(it["status"] == "failed");
+      CHECK(it["exit_code"] == 3);
+      CHECK(it["error"].get<std::string>().find("corrupt.ply") != std::string::npos);
+    } else {
+      CHECK(it["status"] == "ok");
+      ids.insert(it["id"].get<std::string>());
+      CHECK(std::filesystem::exists(dir / it["output"].get<std::string>() / "mold.3mf"));
+    }
+  }
+  CHECK(ids.size() == 18);  // distinct, from 2 processes writing to one ledger
+  CHECK(pieces_in(dir / "shop" / "shop.ledger") == 18);
+  CHECK(run("ledger verify -q --ledger " + (dir / "shop" / "shop.ledger").string()).code == 0);
 }
