@@ -88,6 +88,30 @@ std::vector<Item> read_manifest(const std::filesystem::path& file) {
   return items;
 }
 
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string last_line_of(const std::string& text);
+
+//! An item's outcome from its `tracecast run --json` output and error streams.
+void conclude(Item& item, int exit_code, const std::filesystem::path& out, const std::filesystem::path& err) {
+  item.exit_code = exit_code;
+  const auto fin = nlohmann::json::parse(last_line_of(read_text(out)), nullptr, false);
+  if (exit_code == 0 && fin.is_object() && fin.value("event", "") == "finished") {
+    item.status = "ok";
+    item.id = fin["report"]["mold"]["mark"]["id"];
+    if (item.seconds == 0) item.seconds = fin["report"].value("total_s", 0.0);
+  } else {
+    item.status = "failed";
+    const std::string e = last_line_of(read_text(err));
+    item.error = exit_code >= 128 ? fmt::format("killed by signal {}", exit_code - 128) : e.empty() ? fmt::format("exit {}", exit_code) : e;
+  }
+}
+
 std::size_t available_mb() {
   std::ifstream m("/proc/meminfo");
   std::string key;
@@ -108,9 +132,10 @@ std::string last_line_of(const std::string& text) {
 
 std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g) {
   struct Args {
-    std::string manifest, summary;
-    int jobs = 0;
+    std::string manifest, summary, slurm_args;
+    int jobs = 0, cpus = 2;
     double memory_gb = 2.0;
+    bool slurm = false;
   };
   auto a = std::make_shared<Args>();
   sub.add_option("MANIFEST", a->manifest, "CSV with a header line: recipe[,name]; one recipe a line (paths relative to the manifest)")
@@ -121,6 +146,9 @@ std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g) {
       ->check(CLI::Range(0.1, 1024.0))
       ->capture_default_str();
   sub.add_option("--summary", a->summary, "Summary to write (default: MANIFEST-summary.json beside the manifest)");
+  sub.add_flag("--slurm", a->slurm, "Run the recipes as a Slurm job array (sbatch), one task a recipe, and wait for it");
+  sub.add_option("--cpus-per-task", a->cpus, "With --slurm: CPUs per task")->check(CLI::Range(1, 256))->capture_default_str();
+  sub.add_option("--sbatch-args", a->slurm_args, "With --slurm: more sbatch options (e.g. \"--partition=gpu --account=fx\")");
   sub.footer(
       "Each recipe runs in its own `tracecast run` process: one that fails (or crashes) does not stop the others.\n"
       "Recipes are checked before any work; those refused are reported without running. Workshops that recipes\n"
@@ -176,6 +204,59 @@ std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g) {
       items[i].status = "running";
       running[pid] = r;
     };
+    if (a->slurm) {
+      // One array task a recipe; the tasks' outputs are gathered as the local runs' are.
+      const std::filesystem::path folder = manifest.parent_path() / (manifest.stem().string() + "-slurm");
+      std::filesystem::create_directories(folder);
+      std::vector<std::size_t> to_run;
+      std::string list;
+      for (std::size_t i = 0; i < items.size(); ++i)
+        if (items[i].status == "pending") {
+          to_run.push_back(i);
+          list += std::filesystem::absolute(items[i].recipe).string() + "\n";
+        }
+      write_file_atomically(folder / "recipes.txt", list);
+      const std::string f = std::filesystem::absolute(folder).string();
+      const std::string script = fmt::format(
+          "#!/bin/bash\n"
+          "# Written by tracecast batch --slurm: task i runs the recipe on line i of recipes.txt.\n"
+          "#SBATCH --job-name=tracecast-batch\n"
+          "#SBATCH --array=1-{}\n"
+          "#SBATCH --cpus-per-task={}\n"
+          "#SBATCH --mem={}M\n"
+          "#SBATCH --output={}/task-%a.out\n"
+          "#SBATCH --error={}/task-%a.err\n"
+          "recipe=$(sed -n \"${{SLURM_ARRAY_TASK_ID}}p\" {}/recipes.txt)\n"
+          "{} run \"$recipe\" --json\n"
+          "code=$?\n"
+          "echo $code > {}/task-${{SLURM_ARRAY_TASK_ID}}.code\n"
+          "exit $code\n",
+          to_run.size(), a->cpus, static_cast<long>(1024 * a->memory_gb), f, f, f, self, f);
+      write_file_atomically(folder / "job.sh", script);
+      if (!to_run.empty()) {
+        for (std::size_t k = 0; k < to_run.size(); ++k)
+          for (const char* ext : {"out", "err", "code"}) std::filesystem::remove(folder / fmt::format("task-{}.{}", k + 1, ext));
+        // --wait: sbatch returns when every task has ended (non-zero if one failed).
+        const std::string cmd = fmt::format("sbatch --parsable --wait {} {} > {}/sbatch.out 2>&1", a->slurm_args, (folder / "job.sh").string(), f);
+        if (!g.quiet && !g.json) fmt::print(stderr, "submitting {} tasks: {}\n", to_run.size(), cmd);
+        const int rc = std::system(cmd.c_str());
+        const std::string said = read_text(folder / "sbatch.out");
+        if (rc != 0 && said.find_first_of("0123456789") != 0)
+          throw ProcessingError(fmt::format("batch: sbatch could not run the job array: {}", last_line_of(said)));
+        for (std::size_t k = 0; k < to_run.size(); ++k) {
+          const auto out = folder / fmt::format("task-{}.out", k + 1), err = folder / fmt::format("task-{}.err", k + 1);
+          if (!std::filesystem::exists(out)) {
+            items[to_run[k]].status = "failed";
+            items[to_run[k]].error = "the Slurm task did not run";
+            continue;
+          }
+          const std::string code = read_text(folder / fmt::format("task-{}.code", k + 1));
+          // No exit code written: the task was killed (time or memory limit, node failure).
+          conclude(items[to_run[k]], code.empty() ? 128 + 9 : std::atoi(code.c_str()), out, err);
+        }
+      }
+      done = total;
+    }
     while (done < total) {
       while (next < total && static_cast<int>(running.size()) < jobs) {
         if (items[next].status == "pending") launch(next);
@@ -190,19 +271,7 @@ std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g) {
       if (it == running.end()) continue;
       Item& item = items[it->second.item];
       item.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start).count();
-      item.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      std::ifstream out(it->second.out), err(it->second.err);
-      std::stringstream so, se;
-      so << out.rdbuf();
-      se << err.rdbuf();
-      const auto fin = nlohmann::json::parse(last_line_of(so.str()), nullptr, false);
-      if (item.exit_code == 0 && fin.is_object() && fin.value("event", "") == "finished") {
-        item.status = "ok";
-        item.id = fin["report"]["mold"]["mark"]["id"];
-      } else {
-        item.status = "failed";
-        item.error = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status)) : last_line_of(se.str());
-      }
+      conclude(item, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), it->second.out, it->second.err);
       running.erase(it);
       ++done;
       if (!g.quiet && !g.json)
@@ -218,7 +287,7 @@ std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g) {
       list.push_back({{"line", it.line}, {"name", it.name}, {"recipe", it.recipe.string()}, {"status", it.status}, {"exit_code", it.exit_code},
                       {"id", it.id}, {"output", it.output}, {"error", it.error}, {"seconds", it.seconds}});
     }
-    const nlohmann::json summary = {{"manifest", a->manifest}, {"jobs", jobs}, {"recipes", items.size()}, {"made", ok},
+    const nlohmann::json summary = {{"manifest", a->manifest}, {"runner", a->slurm ? "slurm" : "local"}, {"jobs", a->slurm ? 0 : jobs}, {"recipes", items.size()}, {"made", ok},
                                     {"failed", items.size() - ok}, {"seconds", seconds}, {"items", list}};
     const std::filesystem::path summary_file =
         a->summary.empty() ? manifest.parent_path() / (manifest.stem().string() + "-summary.json") : std::filesystem::path(a->summary);
@@ -226,8 +295,9 @@ std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g) {
     if (g.json) {
       print_json(summary);
     } else if (!g.quiet) {
-      fmt::print("{}: {} of {} recipes made their mold, {} failed ({} at a time, {:.0f} s); summary in {}\n", a->manifest, ok, items.size(),
-                 items.size() - ok, jobs, seconds, summary_file.string());
+      fmt::print("{}: {} of {} recipes made their mold, {} failed ({}, {:.0f} s); summary in {}\n", a->manifest, ok, items.size(),
+                 items.size() - ok, a->slurm ? std::string("as a Slurm job array") : fmt::format("{} at a time", jobs), seconds,
+                 summary_file.string());
       fmt::print("  {:<24} {:<8} {:<20} {:>8}  {}\n", "name", "status", "piece", "seconds", "output or error");
       for (const Item& it : items)
         fmt::print("  {:<24} {:<8} {:<20} {:>8.1f}  {}\n", it.name, it.status, it.id.empty() ? "—" : it.id, it.seconds,

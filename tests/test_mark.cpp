@@ -7,6 +7,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/measure.h"
+#include "mold_fixtures.h"
 #include "tracecast/print/mold.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/mesh/repair.h"
@@ -138,13 +139,7 @@ TEST_CASE("mark end to end: face, appliance, stamp, mold; the cast (the cavity) 
   const Key key = key_of(11);
   const std::uint64_t id = pack({0x2a, 0x55, 0x101});
   const Stamped st = stamp(generated_appliance(), id, key);
-  print::MoldOptions mo;
-  mo.keys = 0;
-  mo.sprue_diameter_mm = 0;
-  mo.vent_diameter_mm = 0;
-  mo.pry_slot_mm = 0;
-  mo.gutter_width_mm = 0;
-  const print::Mold mold = print::design_mold(st.mesh, face, mo);
+  const print::Mold mold = print::design_mold(st.mesh, face, test::bare_mold());
   // The cast is what fills the cavity: the faces of core and shell that bound it (they lie on the
   // stamped appliance, in the mold frame).
   Mesh appliance_in_mold = st.mesh;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "fixtures.h"
+#include "mold_fixtures.h"
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
@@ -49,15 +50,7 @@ void check_parts(const print::Mold& m) {
 
 double box_ml(const print::MoldReport& r) { return (r.box_max - r.box_min).prod() / 1000; }
 
-print::MoldOptions bare() {  // no gutter, keys, sprue, vents or slots: the void is the cavity alone
-  print::MoldOptions o;
-  o.gutter_width_mm = 0;
-  o.keys = 0;
-  o.sprue_diameter_mm = 0;
-  o.vent_diameter_mm = 0;
-  o.pry_slot_mm = 0;
-  return o;
-}
+print::MoldOptions bare() { return test::bare_mold(); }
 
 struct Made {
   Mesh face, appliance;

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <chrono>
+#include <fstream>
 #include <cstdlib>
 #include <sstream>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,26 @@ std::filesystem::path example_copy(const std::string& name) {
   std::string recipe = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-recipe.json");
   for (std::size_t at; (at = recipe.find("../example-out")) != std::string::npos;) recipe.replace(at, 14, "out");
   test::write_bytes(dir / "recipe.json", recipe);
+  return dir;
+}
+
+//! A quick recipe: a nose appliance on a sparse scan, a coarse parting surface; its workshop
+//! (shop/, maker 9) created on the first run. `extra` is spliced into the top-level object.
+std::string small_recipe(const std::string& scan, const std::string& out, const std::string& extra = "") {
+  return R"({"scan": {"inputs": [")" + scan + R"("], "resolution_mm": 2.0},
+    "appliance": {"region": "nose", "openings": ["nostrils"], "thickness_mm": 1.5, "resolution_mm": 1.0},
+    "mold": {"resolution_mm": 2.0, "wall_mm": 6}, )" + extra + R"(
+    "production": {"ledger": "shop/shop.ledger", "signing_key": "shop/shop.sign", "mark_key": "shop/shop.key", "run": 1, "subject": "B-1",
+      "create": {"maker": 9, "workshop": "Batch shop", "client": "Crowd scene", "consent_document": "consent.txt",
+                 "consent_valid_until": "2099-12-31", "consent_given_by": "B-1"}},
+    "output": ")" + out + R"("})";
+}
+
+//! A folder with a sparse generated scan (scan.ply) and a consent document (consent.txt).
+std::filesystem::path small_inputs(const std::string& name) {
+  const auto dir = test::temp_dir(name);
+  REQUIRE(run("synth scan -q -o " + (dir / "scan.ply").string() + " --spacing 1.6 --noise 0.03 --views 0").code == 0);
+  std::filesystem::copy_file(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt", dir / "consent.txt");
   return dir;
 }
 
@@ -92,6 +113,71 @@ double share_not(const std::filesystem::path& png, int x0, int y0, int x1, int y
     }
   return static_cast<double>(other) / static_cast<double>(all);
 }
+
+//! A private single-node Slurm for one test: munge, slurmctld and slurmd on localhost with their
+//! own ports, configuration and state folder, stopped at the end. `why` says what is missing when
+//! it cannot start (not root, packages absent, daemons that do not come up).
+struct LocalSlurm {
+  bool ok = false;
+  std::string why;
+  std::filesystem::path dir;
+  std::string env() const { return "env SLURM_CONF=" + (dir / "slurm.conf").string() + " "; }
+  LocalSlurm() : dir(test::temp_dir("slurm")) {
+    if (::getuid() != 0) {
+      why = "slurmd needs root";
+      return;
+    }
+    for (const char* tool : {"sbatch", "sinfo", "scontrol", "slurmctld", "slurmd", "munged", "munge"})
+      if (std::system(("command -v " + std::string(tool) + " >/dev/null 2>&1").c_str()) != 0) {
+        why = std::string(tool) + " is not installed (apt-get install slurm-wlm munge)";
+        return;
+      }
+    if (std::system("munge -n 2>/dev/null | unmunge >/dev/null 2>&1") != 0) {
+      std::system("mkdir -p /run/munge && chown munge:munge /run/munge; su -s /bin/sh munge -c /usr/sbin/munged >/dev/null 2>&1");
+      if (std::system("munge -n 2>/dev/null | unmunge >/dev/null 2>&1") != 0) {
+        why = "munged does not start";
+        return;
+      }
+    }
+    long mem_mb = 2048;
+    {
+      std::ifstream m("/proc/meminfo");
+      std::string k;
+      long kb = 0;
+      while (m >> k >> kb)
+        if (k == "MemTotal:") mem_mb = kb / 1024 - 1024;
+    }
+    std::filesystem::create_directories(dir / "state");
+    std::filesystem::create_directories(dir / "spool");
+    const std::string d = dir.string();
+    test::write_bytes(dir / "slurm.conf",
+                      "ClusterName=tracecast-test\nSlurmctldHost=localhost\nSlurmctldPort=16817\nSlurmdPort=16818\nSlurmUser=root\n"
+                      "SlurmdUser=root\nAuthType=auth/munge\nStateSaveLocation=" + d + "/state\nSlurmdSpoolDir=" + d + "/spool\n"
+                      "SlurmctldPidFile=" + d + "/slurmctld.pid\nSlurmdPidFile=" + d + "/slurmd.pid\nSlurmctldLogFile=" + d +
+                      "/slurmctld.log\nSlurmdLogFile=" + d + "/slurmd.log\nProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n"
+                      "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core_Memory\nReturnToService=2\nMpiDefault=none\n"
+                      "JobAcctGatherType=jobacct_gather/none\nNodeName=localhost CPUs=" + std::to_string(std::thread::hardware_concurrency()) +
+                      " RealMemory=" + std::to_string(mem_mb) + " State=UNKNOWN\nPartitionName=test Nodes=localhost Default=YES "
+                      "MaxTime=INFINITE State=UP\n");
+    const std::string conf = (dir / "slurm.conf").string();
+    if (std::system(("/usr/sbin/slurmctld -c -f " + conf + " >/dev/null 2>&1 && /usr/sbin/slurmd -f " + conf + " >/dev/null 2>&1").c_str()) != 0) {
+      why = "slurmctld or slurmd does not start (see " + d + ")";
+      return;
+    }
+    started_ = true;
+    for (int i = 0; i < 60 && !ok; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      ok = std::system((env() + "sinfo -h -o %t 2>/dev/null | grep -q idle").c_str()) == 0;
+    }
+    if (!ok) why = "the node did not come up idle (see " + d + ")";
+  }
+  ~LocalSlurm() {
+    if (started_) std::system((env() + "scontrol shutdown >/dev/null 2>&1").c_str());
+  }
+
+ private:
+  bool started_ = false;
+};
 
 std::string fmt_two(int i) { return (i < 10 ? "0" : "") + std::to_string(i); }
 
@@ -200,7 +286,8 @@ TEST_CASE("run: the bundled example gives checked mold parts, report.html and a 
 }
 
 TEST_CASE("run: killed in the middle, the next run resumes from the stages done and leaves no half-written file", "[cli][run]") {
-  const auto dir = example_copy("run-kill");
+  const auto dir = small_inputs("run-kill");
+  test::write_bytes(dir / "recipe.json", small_recipe("scan.ply", "out"));
   const std::string recipe = (dir / "recipe.json").string();
   const auto out = dir / "out";
   // Start, wait until the appliance stage is recorded (the mold is then under way), kill -9.
@@ -213,7 +300,7 @@ TEST_CASE("run: killed in the middle, the next run resumes from the stages done 
   const auto t0 = std::chrono::steady_clock::now();
   while (!std::filesystem::exists(out / ".tracecast" / "appliance.json") && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(3))
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // into the mold stage (several seconds)
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -221,7 +308,7 @@ TEST_CASE("run: killed in the middle, the next run resumes from the stages done 
   CHECK_FALSE(std::filesystem::exists(out / ".tracecast" / "mold.json"));
   CHECK_FALSE(std::filesystem::exists(out / "report.html"));
   for (const auto& e : std::filesystem::directory_iterator(out)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
-  CHECK(run("ledger verify -q --ledger " + (out / "workshop.ledger").string()).code == 0);
+  CHECK(run("ledger verify -q --ledger " + (dir / "shop" / "shop.ledger").string()).code == 0);
 
   const test::Run resumed = run("run " + recipe + " --json");
   INFO(resumed.err);
@@ -231,7 +318,7 @@ TEST_CASE("run: killed in the middle, the next run resumes from the stages done 
   CHECK(stages_of(report)["appliance"] == true);
   CHECK(stages_of(report)["mold"] == false);
   CHECK(run("check " + (out / "mold.3mf").string()).code == 0);
-  CHECK(run("ledger verify -q --ledger " + (out / "workshop.ledger").string()).code == 0);
+  CHECK(run("ledger verify -q --ledger " + (dir / "shop" / "shop.ledger").string()).code == 0);
 }
 
 TEST_CASE("run: a bad recipe is refused before any work, with every problem listed", "[cli][run]") {
@@ -259,20 +346,9 @@ TEST_CASE("run: a bad recipe is refused before any work, with every problem list
 }
 
 TEST_CASE("batch: 20 recipes, 2 broken: 18 molds with distinct identifiers in one ledger, 2 clear failures, a correct summary", "[cli][run][batch]") {
-  const auto dir = test::temp_dir("batch");
-  // Small, quick pieces: a sparse scan, a nose appliance, a coarse parting surface.
-  REQUIRE(run("synth scan -q -o " + (dir / "scan.ply").string() + " --spacing 1.6 --noise 0.03 --views 0").code == 0);
-  std::filesystem::copy_file(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt", dir / "consent.txt");
+  const auto dir = small_inputs("batch");
   test::write_bytes(dir / "corrupt.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 1000\nproperty float x\nend_header\n\x01\x02");
-  auto recipe = [&](const std::string& scan, const std::string& out, const std::string& extra) {
-    return R"({"scan": {"inputs": [")" + scan + R"("], "resolution_mm": 2.0},
-      "appliance": {"region": "nose", "openings": ["nostrils"], "thickness_mm": 1.5, "resolution_mm": 1.0},
-      "mold": {"resolution_mm": 2.0, "wall_mm": 6}, )" + extra + R"(
-      "production": {"ledger": "shop/shop.ledger", "signing_key": "shop/shop.sign", "mark_key": "shop/shop.key", "run": 1, "subject": "B-1",
-        "create": {"maker": 9, "workshop": "Batch shop", "client": "Crowd scene", "consent_document": "consent.txt",
-                   "consent_valid_until": "2099-12-31", "consent_given_by": "B-1"}},
-      "output": ")" + out + R"("})";
-  };
+  auto recipe = [&](const std::string& scan, const std::string& out, const std::string& extra) { return small_recipe(scan, out, extra); };
   std::string manifest = "name,recipe\n";
   for (int i = 1; i <= 20; ++i) {
     const std::string name = fmt_two(i);
@@ -308,4 +384,40 @@ TEST_CASE("batch: 20 recipes, 2 broken: 18 molds with distinct identifiers in on
   CHECK(ids.size() == 18);  // distinct, from 2 processes writing to one ledger
   CHECK(pieces_in(dir / "shop" / "shop.ledger") == 18);
   CHECK(run("ledger verify -q --ledger " + (dir / "shop" / "shop.ledger").string()).code == 0);
+
+  // The same batch as a job array on a local single-node Slurm cluster: the same outcome per item,
+  // the same surfaces, 18 distinct identifiers in that batch's own ledger.
+  const LocalSlurm slurm;
+  if (!slurm.ok) {
+    WARN("no local Slurm cluster (" << slurm.why << "): the --slurm batch is skipped");
+    return;
+  }
+  const auto sdir = test::temp_dir("batch-slurm");
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().filename() != "crowd-summary.json") std::filesystem::copy_file(e.path(), sdir / e.path().filename());
+  const test::Run sb = test::run_env(slurm.env(), "batch " + (sdir / "crowd.csv").string() + " --slurm --cpus-per-task 1 --memory-per-job 1 --json");
+  INFO(sb.err);
+  CHECK(sb.code == 4);
+  const auto ss = nlohmann::json::parse(sb.out);
+  CHECK(ss["made"] == 18);
+  REQUIRE(ss["items"].size() == s["items"].size());
+  std::set<std::string> slurm_ids;
+  for (std::size_t i = 0; i < ss["items"].size(); ++i) {
+    const auto &l = s["items"][i], &r = ss["items"][i];
+    INFO(l["name"]);
+    CHECK(r["status"] == l["status"]);
+    CHECK(r["exit_code"] == l["exit_code"]);
+    std::string expected = l["error"];  // the same words, about this batch's files
+    for (std::size_t at = 0; (at = expected.find(dir.string(), at)) != std::string::npos; at += sdir.string().size())
+      expected.replace(at, dir.string().size(), sdir.string());
+    CHECK(r["error"] == expected);
+    if (r["status"] == "ok") {
+      slurm_ids.insert(r["id"].get<std::string>());
+      for (const char* f : {"face.ply", "appliance.ply"})
+        CHECK(test::read_bytes(sdir / r["output"].get<std::string>() / f) == test::read_bytes(dir / l["output"].get<std::string>() / f));
+    }
+  }
+  CHECK(slurm_ids.size() == 18);
+  CHECK(pieces_in(sdir / "shop" / "shop.ledger") == 18);
+  CHECK(run("ledger verify -q --ledger " + (sdir / "shop" / "shop.ledger").string()).code == 0);
 }

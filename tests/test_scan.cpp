@@ -1,6 +1,8 @@
 // scan/: the simulator and the reconstruction, measured against exact ground truth.
 #include <catch2/catch.hpp>
 
+#include "tracecast/mesh/open3d.h"
+
 #include <cstdio>
 
 #include "fixtures.h"
@@ -106,6 +108,18 @@ TEST_CASE("single-view scan, 0.05 mm noise, 1 % outliers: within 0.1 mm of the t
   const MeshInfo info = measure(surface, {false});
   CHECK(info.edge_manifold);
   CHECK(info.components == 1);
+  // The same scan gives the same surface, exactly, again and on one thread (the run's cache and
+  // the batch's outputs rely on it).
+  const Mesh again = reconstruct_surface(s.cloud, ro);
+  Mesh one_thread;
+  {
+    const OpenMPSingleThread one;
+    one_thread = reconstruct_surface(s.cloud, ro);
+  }
+  for (const Mesh* m : {&again, static_cast<const Mesh*>(&one_thread)}) {
+    CHECK(m->vertices == surface.vertices);
+    CHECK(m->triangles == surface.triangles);
+  }
 }
 
 TEST_CASE("bad scans are clear input errors", "[scan][reconstruct]") {

@@ -291,8 +291,10 @@ Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, S
   r.poisson_depth = o.poisson_depth > 0
                         ? o.poisson_depth
                         : std::clamp(static_cast<int>(std::ceil(std::log2(1.1 * extent / r.resolution_mm))), 5, 11);
+  // One thread: Poisson's threads sum in an order that changes from run to run, and the same scan
+  // must give the same surface, byte for byte, whatever the machine (the run's cache relies on it).
   auto [poisson, density] = open3d::geometry::TriangleMesh::CreateFromPointCloudPoisson(
-      *cloud, static_cast<std::size_t>(r.poisson_depth), 0.0f, 1.1f, false, -1);
+      *cloud, static_cast<std::size_t>(r.poisson_depth), 0.0f, 1.1f, false, 1);
   (void)density;
   if (!poisson || poisson->triangles_.empty()) throw ProcessingError("surface reconstruction produced no surface");
   timer.lap("poisson");
