@@ -2,6 +2,9 @@
 // printer's clearance, the sprue and vents open into the cavity; files that slicers accept.
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <set>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -45,6 +48,10 @@ void check_parts(const print::Mold& m) {
       }
     CHECK(off_float == 0);
     CHECK(count_self_intersections(p.mesh) == 0);
+    // No two vertices on one point: an STL reader would weld them into a pinch.
+    std::set<std::array<double, 3>> points;
+    for (const Vec3& v : p.mesh.vertices) points.insert({v.x(), v.y(), v.z()});
+    CHECK(points.size() == p.mesh.vertices.size());
   }
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -262,6 +263,15 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
   for (int round = 0;; ++round) {
     if (round > 0) m = detail::remove_slivers(m, 1e-9);
     for (Vec3& v : m.vertices) v = single_precision(v);
+    // An STL has no vertex indices: distinct vertices on one float point (two fans touching, which
+    // a cleaning step keeps apart) would be read back as one, a pinch that is not manifold. All but
+    // the first move a float step along x.
+    {
+      std::map<std::array<double, 3>, std::size_t> at;
+      for (std::size_t i = 0; i < m.vertices.size(); ++i)
+        while (!at.emplace(std::array<double, 3>{m.vertices[i].x(), m.vertices[i].y(), m.vertices[i].z()}, i).second)
+          m.vertices[i].x() = std::nextafter(static_cast<float>(m.vertices[i].x()), std::numeric_limits<float>::infinity());
+    }
     std::size_t flat = 0;
     for (const Tri& t : m.triangles)
       flat += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).squaredNorm() == 0.0;
