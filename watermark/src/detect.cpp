@@ -476,6 +476,85 @@ double contrast_of(const Residuals& res, const std::vector<char>& use, const Pos
   return energy(fold(res, pose.lattice(), &used)) / std::max(energy(fold(res, off.lattice(), &used)), 1e-300);
 }
 
+
+constexpr double kClearContrast = 2.5;  // a fold this much above an unrelated lattice's: no other candidate tried
+
+struct LatticeFound {
+  ChartLattice lat;
+  Vec3 d = Vec3::UnitZ();
+  double contrast = -1;      // fold contrast after a first refinement
+  double working_scale = 1;  // s0 of the search
+};
+
+//! The forward direction and the lattice in a residual high-passed at the working scale s0: a
+//! coarse search over directions around the normals' axis (both ways: on a closed cast only the
+//! outer layer carries the mark), then a finer one around the best few.
+LatticeFound search_lattice(const Residuals& res, double s0) {
+  Vec3 centre = Vec3::Zero();
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (res.valid[i]) centre += res.points[i];
+  centre /= static_cast<double>(res.valid_count);
+  const double min_p = 0.45 * kTileMm * s0, max_p = 2.3 * kTileMm * s0;
+  struct Cand {
+    ChartLattice lat;
+    Vec3 d = Vec3::UnitZ();
+  };
+  // Candidates are scored in parallel, ranked in order (deterministic).
+  auto search_all = [&](const std::vector<Vec3>& dirs, double pixel) {
+    std::vector<ChartLattice> found(dirs.size());
+    tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
+      const std::vector<char> use = front_layer(res, dirs[k], 0.6 * s0, 1.3 * s0);
+      found[k] = chart_lattice(res, use, dirs[k], centre, 60.0 * s0, pixel * s0, min_p, max_p);
+    });
+    std::vector<Cand> out;
+    for (std::size_t k = 0; k < dirs.size(); ++k)
+      if (found[k].ok) out.push_back({found[k], dirs[k]});
+    std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.lat.score > b.lat.score; });
+    return out;
+  };
+  Vec3 e1, e2;
+  std::vector<Vec3> coarse;
+  for (const Vec3& axis : {Vec3(res.axis), Vec3(-res.axis)}) {
+    frame_of(axis, e1, e2);
+    // A partial scan's normal axis can be 30° off the stamp's front (half a face).
+    for (int i = -6; i <= 6; ++i)
+      for (int j = -6; j <= 6; ++j)
+        if (i * i + j * j <= 37) coarse.push_back((rotation_about(e1, i * 6.0 * kPi / 180) * rotation_about(e2, j * 6.0 * kPi / 180) * axis).normalized());
+  }
+  const std::vector<Cand> ranked = search_all(coarse, 1.0);
+  // The best few distinct directions, refined at a finer pixel; when the first does not fold
+  // clearly, the others are tried and the one whose fold stands out most is kept.
+  std::vector<Cand> picks;
+  for (const Cand& b : ranked) {
+    bool distinct = true;
+    for (const Cand& q : picks) distinct = distinct && std::abs(q.d.dot(b.d)) < std::cos(10 * kPi / 180);
+    if (distinct) picks.push_back(b);
+    if (picks.size() == 3) break;
+  }
+  LatticeFound best;
+  best.working_scale = s0;
+  for (const Cand& c : picks) {
+    frame_of(c.d, e1, e2);
+    std::vector<Vec3> fine;
+    for (int i = -2; i <= 2; ++i)
+      for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.8 * kPi / 180) * rotation_about(e2, j * 1.8 * kPi / 180) * c.d).normalized());
+    const std::vector<Cand> f = search_all(fine, 0.6);
+    if (f.empty()) continue;
+    const Pose p0 = pose_from(f[0].lat, f[0].d);
+    const std::vector<char> use = front_layer(res, f[0].d, 0.5 * p0.scale, 1.0 * p0.scale);
+    const Pose p = refine(res, use, p0, centre_of(res, use), true);
+    const double contrast = contrast_of(res, use, p);
+    if (std::getenv("TRACECAST_DEBUG"))
+      std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
+    if (contrast > best.contrast) {
+      best.contrast = contrast;
+      best.lat = f[0].lat;
+      best.d = f[0].d;
+    }
+    if (contrast > kClearContrast) break;
+  }
+  return best;
+}
 }  // namespace
 
 struct AnalysisState {
@@ -502,85 +581,43 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     det.reason = fmt::format("{:.0f} mm² of surface; a mark needs at least {:.0f} mm²", det.area_mm2, kMinArea);
     return Analysis{det, nullptr};
   }
-  Residuals res = residuals(pts, kCellMm, nullptr);
-  timer.lap("residual");
-  if (res.valid_count < 2000) {
-    det.outcome = Outcome::insufficient_surface;
-    det.reason = "too few samples with a surface around them";
-    return Analysis{det, nullptr};
+  // The lattice is searched for at a working scale s0: the high-pass, the chart's pixel and extent
+  // and the periods looked for all scale with it. A scan at the stamp's own size is found at
+  // s0 = 1; one scaled down or up (an unknown unit, a scaled copy) loses the pattern to the chart's
+  // pixel or to the high-pass there, and is looked for again at 0.6 and 1.7 when s0 = 1 finds no
+  // clear lattice. Each pass covers about 0.45–2.3 × s0 for the period, so they overlap.
+  Residuals res;
+  LatticeFound best;
+  for (const double s0 : {1.0, 0.6, 1.7}) {
+    if (s0 != 1.0) {
+      if (best.contrast > kClearContrast) break;
+      pts = sample(o.spacing_mm * s0);
+    }
+    Residuals r = residuals(pts, kCellMm * s0, nullptr);
+    timer.lap(s0 == 1.0 ? "residual" : "residual_other_scale");
+    if (r.valid_count < 2000) {
+      if (s0 != 1.0) continue;
+      det.outcome = Outcome::insufficient_surface;
+      det.reason = "too few samples with a surface around them";
+      return Analysis{det, nullptr};
+    }
+    LatticeFound f = search_lattice(r, s0);
+    timer.lap(s0 == 1.0 ? "lattice" : "lattice_other_scale");
+    if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "working scale %.2f: contrast %.2f\n", s0, f.contrast);
+    if (f.lat.ok && f.contrast > best.contrast) {
+      best = f;
+      res = std::move(r);
+    }
   }
-
-  // Forward direction and lattice: a coarse search over directions around the normals' axis
-  // (both ways: on a closed cast only the outer layer carries the mark), then a finer one.
-  Vec3 centre = Vec3::Zero();
-  for (std::size_t i = 0; i < res.points.size(); ++i)
-    if (res.valid[i]) centre += res.points[i];
-  centre /= static_cast<double>(res.valid_count);
-  const double min_p = 0.45 * kTileMm, max_p = 2.3 * kTileMm;
-  struct Best {
-    ChartLattice lat;
-    Vec3 d = Vec3::UnitZ();
-  } best;
-  // Candidates are scored in parallel, ranked in order (deterministic).
-  auto search_all = [&](const std::vector<Vec3>& dirs, double pixel) {
-    std::vector<ChartLattice> found(dirs.size());
-    tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
-      const std::vector<char> use = front_layer(res, dirs[k], 0.6, 1.3);
-      found[k] = chart_lattice(res, use, dirs[k], centre, 60.0, pixel, min_p, max_p);
-    });
-    std::vector<Best> out;
-    for (std::size_t k = 0; k < dirs.size(); ++k)
-      if (found[k].ok) out.push_back({found[k], dirs[k]});
-    std::stable_sort(out.begin(), out.end(), [](const Best& a, const Best& b) { return a.lat.score > b.lat.score; });
-    return out;
-  };
-  Vec3 e1, e2;
-  std::vector<Vec3> coarse;
-  for (const Vec3& axis : {Vec3(res.axis), Vec3(-res.axis)}) {
-    frame_of(axis, e1, e2);
-    // A partial scan's normal axis can be 30° off the stamp's front (half a face).
-    for (int i = -6; i <= 6; ++i)
-      for (int j = -6; j <= 6; ++j)
-        if (i * i + j * j <= 37) coarse.push_back((rotation_about(e1, i * 6.0 * kPi / 180) * rotation_about(e2, j * 6.0 * kPi / 180) * axis).normalized());
-  }
-  const std::vector<Best> ranked = search_all(coarse, 1.0);
-  // The best few distinct directions, refined at a finer pixel; when the first does not fold
-  // clearly, the others are tried and the one whose fold stands out most is kept.
-  std::vector<Best> picks;
-  for (const Best& b : ranked) {
-    bool distinct = true;
-    for (const Best& q : picks) distinct = distinct && std::abs(q.d.dot(b.d)) < std::cos(10 * kPi / 180);
-    if (distinct) picks.push_back(b);
-    if (picks.size() == 3) break;
-  }
-  double best_contrast = -1;
-  for (const Best& c : picks) {
-    frame_of(c.d, e1, e2);
-    std::vector<Vec3> fine;
-    for (int i = -2; i <= 2; ++i)
-      for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.8 * kPi / 180) * rotation_about(e2, j * 1.8 * kPi / 180) * c.d).normalized());
-    const std::vector<Best> f = search_all(fine, 0.6);
-    if (f.empty()) continue;
-    const Pose p0 = pose_from(f[0].lat, f[0].d);
-    const std::vector<char> use = front_layer(res, f[0].d, 0.5 * p0.scale, 1.0 * p0.scale);
-    const Pose p = refine(res, use, p0, centre_of(res, use), true);
-    const double contrast = contrast_of(res, use, p);
-    if (std::getenv("TRACECAST_DEBUG"))
-      std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
-    if (contrast > best_contrast) best_contrast = contrast, best = f[0];
-    if (contrast > 2.5) break;
-  }
-  timer.lap("lattice");
   if (!best.lat.ok) {
     det.outcome = Outcome::no_mark;
     det.reason = "no tile lattice in the surface's relief";
     return Analysis{det, nullptr};
   }
   det.front = best.d;
-  frame_of(best.d, e1, e2);
   Pose pose = pose_from(best.lat, best.d);
-  // At another scale, sample and high-pass again at the pattern's own size.
-  if (std::abs(pose.scale - 1) > 0.1) {
+  // At another scale than the search's, sample and high-pass again at the pattern's own size.
+  if (std::abs(pose.scale / best.working_scale - 1) > 0.1) {
     pts = sample(o.spacing_mm * pose.scale);
     det.samples = pts.size();
     const Vec3 f = best.d;
@@ -588,7 +625,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     timer.lap("residual_rescaled");
   }
   const std::vector<char> use = front_layer(res, best.d, 0.5 * pose.scale, 1.0 * pose.scale);
-  centre = centre_of(res, use);  // centre of the refinement
+  const Vec3 centre = centre_of(res, use);  // centre of the refinement
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());
   pose = refine(res, use, pose, centre, true);
   double noise_floor = 0, fold_contrast = 0;
