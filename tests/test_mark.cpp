@@ -108,6 +108,28 @@ TEST_CASE("mark: read back from a point cloud, a half crop and a noisy smoothed 
   CHECK(ns.id == id);
 }
 
+TEST_CASE("mark: read from scans at half and at twice the stamped size", "[mark]") {
+  // A scan in an unknown unit or a scaled copy: the pattern's period is then 0.5–2 × the stamp's.
+  const Key key = key_of(21);
+  const std::uint64_t id = pack({0x77, 0x3030, 0x5});
+  const Stamped st = stamp(generated_appliance(), id, key);
+  Similarity half = random_similarity(31);
+  half.scale = 0.5;
+  const Detection h = detect(transformed(st.mesh, half), key);
+  show("half size", h);
+  CHECK(h.outcome == Outcome::found);
+  CHECK(h.id == id);
+  CHECK(h.scale == Approx(0.5).epsilon(0.01));
+  // Twice the size, as a point cloud 0.4 mm apart (0.2 mm at the stamp's size).
+  Similarity twice = random_similarity(32);
+  twice.scale = 2.0;
+  const Detection t = detect(resample_points(transformed(st.mesh, twice), 0.4, 0.5, 3).points, key);
+  show("twice the size, points", t);
+  CHECK(t.outcome == Outcome::found);
+  CHECK(t.id == id);
+  CHECK(t.scale == Approx(2.0).epsilon(0.01));
+}
+
 TEST_CASE("mark: no identifier from unmarked surfaces or wrong keys; small or sparse scans are insufficient", "[mark]") {
   const Key key = key_of(5);
   const std::uint64_t id = pack({7, 8, 9});

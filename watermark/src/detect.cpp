@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <unordered_map>
 #include <map>
 #include <numeric>
@@ -70,23 +71,43 @@ void frame_of(const Vec3& d, Vec3& e1, Vec3& e2) {
 }
 
 //! Samples in the front layer seen along d (heights within `tol` of the highest in their pixel).
+//! A dense raster of the pixels when the scan's extent allows (the search calls this hundreds of
+//! times), a hash of the occupied pixels otherwise; the same pixels and samples either way.
 std::vector<char> front_layer(const Residuals& r, const Vec3& d, double pixel, double tol) {
   Vec3 e1, e2;
   frame_of(d, e1, e2);
+  const std::size_t n = r.points.size();
+  std::vector<std::int64_t> pi(n), pj(n);
+  std::int64_t i0 = std::numeric_limits<std::int64_t>::max(), j0 = i0, i1 = std::numeric_limits<std::int64_t>::min(), j1 = i1;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!r.valid[k]) continue;
+    pi[k] = static_cast<std::int64_t>(std::floor(r.points[k].dot(e1) / pixel));
+    pj[k] = static_cast<std::int64_t>(std::floor(r.points[k].dot(e2) / pixel));
+    i0 = std::min(i0, pi[k]), i1 = std::max(i1, pi[k]), j0 = std::min(j0, pj[k]), j1 = std::max(j1, pj[k]);
+  }
+  std::vector<char> keep(n, 0);
+  if (i0 > i1) return keep;
+  const double cells = static_cast<double>(i1 - i0 + 1) * static_cast<double>(j1 - j0 + 1);
+  if (cells <= 16.0e6) {
+    const auto w = static_cast<std::size_t>(i1 - i0 + 1);
+    std::vector<double> top(static_cast<std::size_t>(cells), -std::numeric_limits<double>::infinity());
+    auto at = [&](std::size_t k) -> double& { return top[static_cast<std::size_t>(pj[k] - j0) * w + static_cast<std::size_t>(pi[k] - i0)]; };
+    for (std::size_t k = 0; k < n; ++k)
+      if (r.valid[k]) at(k) = std::max(at(k), r.points[k].dot(d));
+    for (std::size_t k = 0; k < n; ++k)
+      if (r.valid[k]) keep[k] = r.points[k].dot(d) >= at(k) - tol;
+    return keep;
+  }
   std::unordered_map<std::uint64_t, double> top;
-  auto key = [&](const Vec3& p) {
-    const auto i = static_cast<std::int64_t>(std::floor(p.dot(e1) / pixel)), j = static_cast<std::int64_t>(std::floor(p.dot(e2) / pixel));
-    return (static_cast<std::uint64_t>(i & 0xFFFFFFFF) << 32) | static_cast<std::uint64_t>(j & 0xFFFFFFFF);
-  };
-  for (std::size_t i = 0; i < r.points.size(); ++i) {
-    if (!r.valid[i]) continue;
-    const double h = r.points[i].dot(d);
-    auto [it, fresh] = top.try_emplace(key(r.points[i]), h);
+  auto key = [&](std::size_t k) { return (static_cast<std::uint64_t>(pi[k] & 0xFFFFFFFF) << 32) | static_cast<std::uint64_t>(pj[k] & 0xFFFFFFFF); };
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!r.valid[k]) continue;
+    const double h = r.points[k].dot(d);
+    auto [it, fresh] = top.try_emplace(key(k), h);
     if (!fresh) it->second = std::max(it->second, h);
   }
-  std::vector<char> keep(r.points.size(), 0);
-  for (std::size_t i = 0; i < r.points.size(); ++i)
-    if (r.valid[i]) keep[i] = r.points[i].dot(d) >= top[key(r.points[i])] - tol;
+  for (std::size_t k = 0; k < n; ++k)
+    if (r.valid[k]) keep[k] = r.points[k].dot(d) >= top[key(k)] - tol;
   return keep;
 }
 
