@@ -3,15 +3,22 @@
 // and under wrong keys; imperceptibility; detection time of a 1 M-point scan.
 //
 //   bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows a,b,…]
-//                   [--scale-sweep]
+//                   [--first-trial K] [--scale-sweep] [--area-sweep]
+//
+// Trial t of row r uses seed 1000 r + t + 1 (identifier, key, attack); --first-trial K runs trials
+// K … K + N − 1, so a failed trial printed on stderr can be run again alone.
 //
 // --scale-sweep: instead of the table, exact-ID success per scale factor (0.5 … 2, random
 // rotation and shift), N trials each: where the detector's working scales hand over.
+// --area-sweep: instead of the table, exact-ID success of pieces of the stamped appliance cut off
+// by a random plane across the front, by the marked area they keep (in tiles): how small a piece
+// the mark can be read from.
 //
 // Prints a Markdown table per host (docs/methods/watermark.md quotes it).
 #include <fmt/format.h>
 #include <open3d/geometry/PointCloud.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -122,6 +129,31 @@ struct Host {
   Mesh appliance;
 };
 
+Vec3 centroid(const Mesh& m, const Tri& t) { return (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0; }
+double area(const Mesh& m, const Tri& t) { return 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm(); }
+
+//! The marked area (faces whose three vertices moved) that planar_crop(st.mesh, cut, keep) keeps:
+//! the same faces, chosen the same way (by centroid along the cut, until `keep` of the area).
+double marked_area_kept(const Stamped& st, const Vec3& cut, double keep) {
+  const Mesh& m = st.mesh;
+  std::vector<std::pair<double, std::size_t>> order;
+  double total = 0;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    order.emplace_back(centroid(m, m.triangles[f]).dot(cut.normalized()), f);
+    total += area(m, m.triangles[f]);
+  }
+  std::sort(order.begin(), order.end());
+  double acc = 0, marked = 0;
+  for (const auto& [h, f] : order) {
+    if (acc >= keep * total) break;
+    const double a = area(m, m.triangles[f]);
+    acc += a;
+    const Tri& t = m.triangles[f];
+    if (st.displacement_mm[t[0]] != 0 && st.displacement_mm[t[1]] != 0 && st.displacement_mm[t[2]] != 0) marked += a;
+  }
+  return marked;
+}
+
 int popcount_errors(const Detection& d, std::uint64_t id) {
   const auto code = encode(id);
   int wrong = 0;
@@ -133,8 +165,8 @@ int popcount_errors(const Detection& d, std::uint64_t id) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int trials = 50, fp_keys = 2000;
-  bool sweep = false;
+  int trials = 50, fp_keys = 2000, first_trial = 0;
+  bool sweep = false, area_sweep = false;
   std::string host_arg = "both";
   std::set<std::size_t> only;
   for (int i = 1; i < argc; ++i) {
@@ -143,6 +175,8 @@ int main(int argc, char** argv) {
     else if (a == "--fp-keys" && i + 1 < argc) fp_keys = std::atoi(argv[++i]);
     else if (a == "--host" && i + 1 < argc) host_arg = argv[++i];
     else if (a == "--scale-sweep") sweep = true;
+    else if (a == "--first-trial" && i + 1 < argc) first_trial = std::atoi(argv[++i]);
+    else if (a == "--area-sweep") area_sweep = true;
     else if (a == "--rows" && i + 1 < argc) {
       std::string list = argv[++i];
       std::size_t p = 0;
@@ -153,7 +187,7 @@ int main(int argc, char** argv) {
         p = q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows 0,1,…] [--scale-sweep]\n");
+      std::fprintf(stderr, "usage: bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows 0,1,…] [--first-trial K] [--scale-sweep] [--area-sweep]\n");
       return 2;
     }
   }
@@ -198,6 +232,30 @@ int main(int argc, char** argv) {
       }
       continue;
     }
+    if (area_sweep) {
+      std::printf("| kept | marked tiles kept (mean) | trials | exact ID | no mark | insufficient | false IDs |\n|---|---|---|---|---|---|---|\n");
+      for (const double keep : {0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4}) {
+        int ok = 0, none = 0, small = 0, wrong = 0;
+        double tiles = 0;
+        for (int t = 0; t < trials; ++t) {
+          const std::uint64_t seed = 88000 + static_cast<std::uint64_t>(t) * 17 + static_cast<std::uint64_t>(keep * 1000);
+          const Key key = key_of(seed);
+          const std::uint64_t id = id_of(seed);
+          const Stamped st = apply_stamp(*plan, id, key, false);
+          SplitMix64 r{seed};
+          const Vec3 cut = across(st.report.front, r);
+          const Mesh piece = planar_crop(st.mesh, cut, keep);
+          tiles += marked_area_kept(st, cut, keep) / (19.2 * 19.2) / trials;
+          const Detection d = detect(transformed(piece, random_similarity(seed, 200, 1, 1)), key);
+          if (d.outcome == Outcome::found) (d.id == id ? ok : wrong)++;
+          else if (d.outcome == Outcome::no_mark) ++none;
+          else ++small;
+        }
+        std::printf("| %.0f %% | %.1f | %d | %d/%d | %d | %d | %d |\n", 100 * keep, tiles, trials, ok, trials, none, small, wrong);
+        std::fflush(stdout);
+      }
+      continue;
+    }
     std::printf("| attack | trials | raw bit errors | exact ID | false IDs | s / trial |\n|---|---|---|---|---|---|\n");
     std::fflush(stdout);
     std::vector<Analysis> marked_analyses;
@@ -206,7 +264,7 @@ int main(int argc, char** argv) {
       const Row& row = all_rows[ri];
       int ok = 0, false_ids = 0;
       double bits = 0, errors = 0, time = 0;
-      for (int t = 0; t < trials; ++t) {
+      for (int t = first_trial; t < first_trial + trials; ++t) {
         const std::uint64_t seed = 1000 * ri + static_cast<std::uint64_t>(t) + 1;
         const Key key = key_of(seed);
         const std::uint64_t id = id_of(seed);
@@ -225,8 +283,9 @@ int main(int argc, char** argv) {
           bits += 204;
         }
         if (ri == 0 && t < 5) marked_analyses.push_back(an);
-        if (std::getenv("TRACECAST_DEBUG"))
-          std::fprintf(stderr, "%s #%d: %s %s\n", row.name.c_str(), t, outcome_name(d.outcome), d.reason.c_str());
+        if (d.outcome != Outcome::found || d.id != id || std::getenv("TRACECAST_DEBUG"))
+          std::fprintf(stderr, "row %zu trial %d (seed %llu): %s, %s; scale %.3f, lattice contrast %.2f\n", ri, t,
+                       static_cast<unsigned long long>(seed), outcome_name(d.outcome), d.reason.c_str(), d.scale, d.lattice_contrast);
       }
       std::printf("| %s | %d | %.2f %% | %.0f %% (%d/%d) | %d | %.1f |\n", row.name.c_str(), trials, 100 * errors / std::max(bits, 1.0),
                   100.0 * ok / trials, ok, trials, false_ids, time / trials);

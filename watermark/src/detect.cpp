@@ -498,11 +498,57 @@ double contrast_of(const Residuals& res, const std::vector<char>& use, const Pos
 }
 
 
+//! A lattice found at a multiple of the true one (two or three times the period, the diagonal
+//! one (a ± b), or the index-5 one 2a ± b, all of which a chart can take for the lattice when their
+//! peaks are the stronger) folds as well as the true one; the true one is among its sub-lattices,
+//! and refined it folds as well again, while a wrong fraction mixes cells. Repeated while one is
+//! taken, so that a multiple of a multiple comes down too.
+Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose pose, const Vec3& centre) {
+  std::vector<std::size_t> used;
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (use[i]) used.push_back(i);
+  for (int round = 0; round < 3; ++round) {
+    const double e = energy(fold(res, pose.lattice(), &used));
+    // The floor: the energy of a fold at a lattice unrelated to the mark.
+    Pose off = pose;
+    off.scale = pose.scale * 0.4142;
+    off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
+    const double floor = energy(fold(res, off.lattice(), &used));
+    struct Fraction {
+      double divide, turn;  // scale ÷ divide, rotated by turn about the front
+    };
+    const double kAtanHalf = std::atan(0.5);
+    bool taken = false;
+    for (const Fraction fr : {Fraction{3, 0}, Fraction{2, 0}, Fraction{std::sqrt(2.0), kPi / 4}, Fraction{std::sqrt(5.0), kAtanHalf},
+                              Fraction{std::sqrt(5.0), -kAtanHalf}}) {
+      Pose p = pose;
+      p.scale = pose.scale / fr.divide;
+      if (fr.turn != 0) p.r = rotation_about(pose.r.col(2), fr.turn) * pose.r;
+      const double ek = energy(fold(res, p.lattice(), &used));
+      if (std::getenv("TRACECAST_DEBUG"))
+        std::fprintf(stderr, "fraction 1/%.3f turned %.1f°: energy %.4g vs %.4g (floor %.4g)\n", fr.divide, fr.turn * 180 / kPi, ek, e, floor);
+      if (ek > 0.5 * e && ek > 1.5 * floor) {
+        const Pose q = refine(res, use, p, centre, false);
+        const double eq = energy(fold(res, q.lattice(), &used));
+        if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  refined fraction: %.4g\n", eq);
+        if (eq > 0.85 * e) {
+          pose = q;
+          taken = true;
+          break;
+        }
+      }
+    }
+    if (!taken) break;
+  }
+  return pose;
+}
+
 constexpr double kClearContrast = 2.5;  // a fold this much above an unrelated lattice's: no other candidate tried
 
 struct LatticeFound {
-  ChartLattice lat;
-  Vec3 d = Vec3::UnitZ();
+  bool ok = false;
+  Pose pose;                 // refined, brought down to the true lattice from a multiple
+  Vec3 d = Vec3::UnitZ();    // the chart's direction
   double contrast = -1;      // fold contrast after a first refinement
   double working_scale = 1;  // s0 of the search
 };
@@ -563,13 +609,15 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
     if (f.empty()) continue;
     const Pose p0 = pose_from(f[0].lat, f[0].d);
     const std::vector<char> use = front_layer(res, f[0].d, 0.5 * p0.scale, 1.0 * p0.scale);
-    const Pose p = refine(res, use, p0, centre_of(res, use), true);
+    const Vec3 c0 = centre_of(res, use);
+    const Pose p = settle_sublattice(res, use, refine(res, use, p0, c0, true), c0);
     const double contrast = contrast_of(res, use, p);
     if (std::getenv("TRACECAST_DEBUG"))
       std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
     if (contrast > best.contrast) {
+      best.ok = true;
       best.contrast = contrast;
-      best.lat = f[0].lat;
+      best.pose = p;
       best.d = f[0].d;
     }
     if (contrast > kClearContrast) break;
@@ -625,18 +673,18 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     LatticeFound f = search_lattice(r, s0);
     timer.lap(s0 == 1.0 ? "lattice" : "lattice_other_scale");
     if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "working scale %.2f: contrast %.2f\n", s0, f.contrast);
-    if (f.lat.ok && f.contrast > best.contrast) {
+    if (f.ok && f.contrast > best.contrast) {
       best = f;
       res = std::move(r);
     }
   }
-  if (!best.lat.ok) {
+  if (!best.ok) {
     det.outcome = Outcome::no_mark;
     det.reason = "no tile lattice in the surface's relief";
     return Analysis{det, nullptr};
   }
   det.front = best.d;
-  Pose pose = pose_from(best.lat, best.d);
+  Pose pose = best.pose;
   // At another scale than the search's, sample and high-pass again at the pattern's own size.
   if (std::abs(pose.scale / best.working_scale - 1) > 0.1) {
     pts = sample(o.spacing_mm * pose.scale);
@@ -649,44 +697,9 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   const Vec3 centre = centre_of(res, use);  // centre of the refinement
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());
   pose = refine(res, use, pose, centre, true);
-  double noise_floor = 0, fold_contrast = 0;
-  // A lattice found at two or three times the period folds as well as the true one; a third or a
-  // half of it then folds nearly as well too, while a wrong fraction blurs the tile.
-  {
-    std::vector<std::size_t> used;
-    for (std::size_t i = 0; i < res.points.size(); ++i)
-      if (use[i]) used.push_back(i);
-    const double e = energy(fold(res, pose.lattice(), &used));
-    // The floor: the energy of a fold at a lattice unrelated to the mark.
-    Pose off = pose;
-    off.scale = pose.scale * 0.4142;
-    off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
-    noise_floor = energy(fold(res, off.lattice(), &used));
-    // Sub-lattices of the one found: a third, a half, and the diagonal one (a ± b)/2, which a chart
-    // can take for the lattice when its diagonal peaks are the stronger.
-    for (int k : {3, 2, -1}) {
-      Pose p = pose;
-      if (k > 0) {
-        p.scale = pose.scale / k;
-      } else {
-        p.scale = pose.scale / std::sqrt(2.0);
-        p.r = rotation_about(pose.r.col(2), kPi / 4) * pose.r;
-      }
-      const double ek = energy(fold(res, p.lattice(), &used));
-      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fraction 1/%d: energy %.4g vs %.4g (floor %.4g)\n", k, ek, e, noise_floor);
-      if (ek > 0.5 * e && ek > 1.5 * noise_floor) {
-        // Refined, the true period folds as well as its multiple; a wrong fraction mixes cells.
-        const Pose q = refine(res, use, p, centre, false);
-        const double eq = energy(fold(res, q.lattice(), &used));
-        if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  refined fraction: %.4g\n", eq);
-        if (eq > 0.85 * e) {
-          pose = q;
-          break;
-        }
-      }
-    }
-    fold_contrast = energy(fold(res, pose.lattice(), &used)) / std::max(noise_floor, 1e-300);
-  }
+  // Settled again on the residual at the pattern's own scale, then measured against the floor.
+  pose = settle_sublattice(res, use, pose, centre);
+  const double fold_contrast = contrast_of(res, use, pose);
   det.lattice_contrast = fold_contrast;
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fold contrast %.2f scale %.4f\n", fold_contrast, pose.scale);
   if (fold_contrast < 1.15) {
