@@ -284,8 +284,8 @@ int main(int argc, char** argv) {
         }
         if (ri == 0 && t < 5) marked_analyses.push_back(an);
         if (d.outcome != Outcome::found || d.id != id || std::getenv("TRACECAST_DEBUG"))
-          std::fprintf(stderr, "row %zu trial %d (seed %llu): %s, %s; scale %.3f, lattice contrast %.2f\n", ri, t,
-                       static_cast<unsigned long long>(seed), outcome_name(d.outcome), d.reason.c_str(), d.scale, d.lattice_contrast);
+          std::fprintf(stderr, "row %zu trial %d (seed %llu): %s, %s; scale %.3f, lattice contrast %.2f, area %.0f mm², %zu samples\n", ri, t,
+                       static_cast<unsigned long long>(seed), outcome_name(d.outcome), d.reason.c_str(), d.scale, d.lattice_contrast, d.area_mm2, d.samples);
       }
       std::printf("| %s | %d | %.2f %% | %.0f %% (%d/%d) | %d | %.1f |\n", row.name.c_str(), trials, 100 * errors / std::max(bits, 1.0),
                   100.0 * ok / trials, ok, trials, false_ids, time / trials);
