@@ -129,27 +129,15 @@ struct Host {
   Mesh appliance;
 };
 
-Vec3 centroid(const Mesh& m, const Tri& t) { return (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0; }
-double area(const Mesh& m, const Tri& t) { return 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm(); }
-
-//! The marked area (faces whose three vertices moved) that planar_crop(st.mesh, cut, keep) keeps:
-//! the same faces, chosen the same way (by centroid along the cut, until `keep` of the area).
+//! The marked area (faces whose three vertices moved) among the faces planar_crop() keeps.
 double marked_area_kept(const Stamped& st, const Vec3& cut, double keep) {
   const Mesh& m = st.mesh;
-  std::vector<std::pair<double, std::size_t>> order;
-  double total = 0;
+  const std::vector<char> kept = planar_crop_faces(m, cut, keep);
+  double marked = 0;
   for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    order.emplace_back(centroid(m, m.triangles[f]).dot(cut.normalized()), f);
-    total += area(m, m.triangles[f]);
-  }
-  std::sort(order.begin(), order.end());
-  double acc = 0, marked = 0;
-  for (const auto& [h, f] : order) {
-    if (acc >= keep * total) break;
-    const double a = area(m, m.triangles[f]);
-    acc += a;
     const Tri& t = m.triangles[f];
-    if (st.displacement_mm[t[0]] != 0 && st.displacement_mm[t[1]] != 0 && st.displacement_mm[t[2]] != 0) marked += a;
+    if (kept[f] && st.displacement_mm[t[0]] != 0 && st.displacement_mm[t[1]] != 0 && st.displacement_mm[t[2]] != 0)
+      marked += 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
   }
   return marked;
 }

@@ -91,7 +91,9 @@ Mesh gaussian_smooth(const Mesh& mesh, double sigma) {
   return out;
 }
 
-Mesh planar_crop(const Mesh& mesh, const Vec3& direction, double keep) {
+Mesh planar_crop(const Mesh& mesh, const Vec3& direction, double keep) { return submesh(mesh, planar_crop_faces(mesh, direction, keep)); }
+
+std::vector<char> planar_crop_faces(const Mesh& mesh, const Vec3& direction, double keep) {
   if (!(keep > 0 && keep <= 1)) throw InputError("planar crop: keep a share in (0, 1]");
   const Vec3 d = direction.normalized();
   std::vector<std::pair<double, std::size_t>> order;
@@ -108,7 +110,7 @@ Mesh planar_crop(const Mesh& mesh, const Vec3& direction, double keep) {
     acc += area(mesh, mesh.triangles[f]);
     k[f] = 1;
   }
-  return submesh(mesh, k);
+  return k;
 }
 
 Mesh visibility_crop(const Mesh& mesh, const Vec3& toward_viewer) {

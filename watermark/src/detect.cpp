@@ -486,17 +486,22 @@ Vec3 centre_of(const Residuals& res, const std::vector<char>& use) {
   return best;
 }
 
+//! A lattice unrelated to the pose's (√2 − 1 of its scale, turned 0.3 rad): its fold energy is
+//! the floor a surface's relief gives without the mark.
+Pose unrelated(const Pose& pose) {
+  Pose off = pose;
+  off.scale = pose.scale * 0.4142;
+  off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
+  return off;
+}
+
 //! Fold energy at the pose over that at an unrelated lattice (1: no lattice there).
 double contrast_of(const Residuals& res, const std::vector<char>& use, const Pose& pose) {
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
-  Pose off = pose;
-  off.scale = pose.scale * 0.4142;
-  off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
-  return energy(fold(res, pose.lattice(), &used)) / std::max(energy(fold(res, off.lattice(), &used)), 1e-300);
+  return energy(fold(res, pose.lattice(), &used)) / std::max(energy(fold(res, unrelated(pose).lattice(), &used)), 1e-300);
 }
-
 
 //! A lattice found at a multiple of the true one (two or three times the period, the diagonal
 //! one (a ± b), or the index-5 one 2a ± b, all of which a chart can take for the lattice when their
@@ -509,11 +514,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
     if (use[i]) used.push_back(i);
   for (int round = 0; round < 3; ++round) {
     const double e = energy(fold(res, pose.lattice(), &used));
-    // The floor: the energy of a fold at a lattice unrelated to the mark.
-    Pose off = pose;
-    off.scale = pose.scale * 0.4142;
-    off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
-    const double floor = energy(fold(res, off.lattice(), &used));
+    const double floor = energy(fold(res, unrelated(pose).lattice(), &used));
     struct Fraction {
       double divide, turn;  // scale ÷ divide, rotated by turn about the front
     };
@@ -624,6 +625,7 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
   }
   return best;
 }
+
 }  // namespace
 
 struct AnalysisState {

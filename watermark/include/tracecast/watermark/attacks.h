@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "tracecast/mesh/mesh.h"
 
@@ -33,6 +34,8 @@ Mesh gaussian_smooth(const Mesh& mesh, double sigma_mm);
 //! Keeps the side of a plane across `direction` that holds `keep_fraction` of the area (faces
 //! by their centroid).
 Mesh planar_crop(const Mesh& mesh, const Vec3& direction, double keep_fraction);
+//! The faces planar_crop() keeps (1 per kept face of `mesh`).
+std::vector<char> planar_crop_faces(const Mesh& mesh, const Vec3& direction, double keep_fraction);
 
 //! Keeps the faces a viewer looking along -`toward_viewer` sees first (a single scanner view).
 Mesh visibility_crop(const Mesh& mesh, const Vec3& toward_viewer);
