@@ -60,6 +60,19 @@ Mesh torus(double R, double r, int n, int k) {
   return m;
 }
 
+Mesh bipyramid(double r, double h, int n) {
+  Mesh m;
+  for (int k = 0; k < n; ++k) m.vertices.emplace_back(r * std::cos(2 * kPi * k / n), r * std::sin(2 * kPi * k / n), 0.0);
+  m.vertices.emplace_back(0, 0, h);
+  m.vertices.emplace_back(0, 0, -h);
+  for (int k = 0; k < n; ++k) {
+    const int a = k, b = (k + 1) % n;
+    m.triangles.push_back({a, b, n});
+    m.triangles.push_back({b, a, n + 1});
+  }
+  return m;
+}
+
 Mesh disk(double radius, int segments) {
   Mesh m;
   m.vertices.push_back(Vec3::Zero());

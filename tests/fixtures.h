@@ -13,6 +13,9 @@ Mesh cube(double size = 1.0, Vec3 origin = Vec3::Zero());        //!< closed, ge
 Mesh uv_sphere(double radius, int rings, int segments);           //!< closed, genus 0
 Mesh torus(double R, double r, int n, int m);                     //!< closed, genus 1
 Mesh disk(double radius, int segments);                           //!< open, 1 boundary loop
+//! Closed flat double pyramid: a regular n-gon of radius r in z = 0, apexes at ±h; its rim is a
+//! knife edge (faces meeting at 2·atan(h/r)), the shape of a feathered appliance edge.
+Mesh bipyramid(double r, double h, int n);
 Mesh with_colors_and_normals(Mesh m);                             //!< adds deterministic attributes
 
 //! The third-party scans folder (../shared/scans beside the project), if present.

@@ -15,6 +15,7 @@ using namespace tracecast;
 using namespace tracecast::watermark;
 
 namespace {
+constexpr double kPi = 3.14159265358979323846;
 double area(const Mesh& m) { return measure(m, {false}).area_mm2; }
 }  // namespace
 
@@ -104,5 +105,26 @@ TEST_CASE("attacks: SDF re-extraction gives a new closed surface within half a v
   CHECK(*i.volume_mm3 == Approx(*measure(sphere, {false}).volume_mm3).epsilon(0.01));
   const DistanceStats d = summarize(SurfaceQuery(sphere).distances(re.vertices));
   std::printf("SDF 0.2 mm: %zu faces, distance to the original max %.4f mm, RMS %.4f mm\n", re.triangles.size(), d.max, d.rms);
+  CHECK(d.max < 0.1);
+}
+
+TEST_CASE("attacks: SDF re-extraction of a knife-edged rim adds no surface away from it", "[attacks]") {
+  // 2 mm thick in the middle, thinner than the 0.2 mm grid over its outer 2 mm: the shape of a
+  // feathered appliance's rim, where the closest face's own normal points the wrong way.
+  const Mesh knife = test::bipyramid(20.0, 1.0, 48);
+  const MeshInfo before = measure(knife, {false});
+  const Mesh re = sdf_resample(knife, 0.2);
+  const MeshInfo after = measure(re, {false});
+  const DistanceStats d = summarize(SurfaceQuery(knife).distances(re.vertices));
+  std::printf("SDF 0.2 mm of a knife edge: area %.1f → %.1f mm², volume %.1f → %.1f mm³, %zu components, distance to the original max %.4f mm, RMS %.4f mm\n",
+              before.area_mm2, after.area_mm2, *before.volume_mm3, after.volume_mm3 ? *after.volume_mm3 : 0.0, after.components, d.max, d.rms);
+  CHECK(after.watertight);
+  CHECK(after.components == 1);
+  // Nothing added; what goes is the rim thinner than a voxel (radius 18…20 mm: 2π (20² − 18²)
+  // ≈ 478 mm² of surface on both sides, ≈ 23 mm³ = 2.8 % of the volume), no more.
+  CHECK(after.area_mm2 < before.area_mm2);
+  CHECK(after.area_mm2 > before.area_mm2 - 2 * kPi * (20 * 20 - 18 * 18));
+  REQUIRE(after.volume_mm3);
+  CHECK(*after.volume_mm3 == Approx(*before.volume_mm3).epsilon(0.04));
   CHECK(d.max < 0.1);
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_map>
 #include <cmath>
 
 #include "tracecast/mesh/distance.h"
@@ -16,9 +17,20 @@ namespace o3c = open3d::core;
 struct SurfaceQuery::Impl {
   Vec3 origin;
   open3d::t::geometry::RaycastingScene scene;
-  Mesh mesh;  // kept for the ray caster, built on first use
+  Mesh mesh;  // kept for the ray caster and the pseudonormals, built on first use
+  std::vector<std::uint32_t> scene_triangle;  // scene primitive id -> index in mesh.triangles
   mutable std::once_flag rays_once;
   mutable std::unique_ptr<detail::RayCaster> rays;
+  // Angle-weighted pseudonormals (unnormalised; only their direction's side matters).
+  mutable std::once_flag normals_once;
+  mutable std::vector<Vec3> face_normal, vertex_normal;
+  mutable std::unordered_map<std::uint64_t, Vec3> edge_normal;  // key: min(a,b) << 32 | max(a,b)
+
+  static std::uint64_t edge_key(std::int32_t a, std::int32_t b) {
+    const auto ua = static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)), ub = static_cast<std::uint64_t>(static_cast<std::uint32_t>(b));
+    return ua < ub ? (ua << 32) | ub : (ub << 32) | ua;
+  }
+  void build_normals() const;
 
   o3c::Tensor points_tensor(const std::vector<Vec3>& pts) const {
     std::vector<float> f(3 * pts.size());
@@ -43,6 +55,7 @@ SurfaceQuery::SurfaceQuery(const Mesh& mesh) : impl_(std::make_unique<Impl>()) {
     const Eigen::Vector3f a(vp + 3 * t[0]), b(vp + 3 * t[1]), c(vp + 3 * t[2]);
     if ((b - a).cross(c - a).squaredNorm() == 0.0f) continue;
     for (std::int32_t k : t) idx.push_back(static_cast<std::uint32_t>(k));
+    impl_->scene_triangle.push_back(static_cast<std::uint32_t>(&t - mesh.triangles.data()));
   }
   if (idx.empty()) throw InputError("distance query: the mesh has no triangle with an area");
   const o3c::Tensor f(idx, {static_cast<std::int64_t>(idx.size() / 3), 3}, o3c::UInt32);
@@ -72,17 +85,80 @@ std::vector<Vec3> SurfaceQuery::closest_points(const std::vector<Vec3>& points) 
   return out;
 }
 
+void SurfaceQuery::Impl::build_normals() const {
+  // Bærentzen & Aanæs: a face's normal; an edge's, the sum of its faces' normals; a vertex's, the
+  // sum of its faces' normals weighted by their angle at the vertex. With these, the side of the
+  // closest feature (face, edge or vertex) is the side of the surface, also at sharp edges and
+  // thin rims, where the closest face's own normal can point away from the query point.
+  face_normal.assign(mesh.triangles.size(), Vec3::Zero());
+  vertex_normal.assign(mesh.vertices.size(), Vec3::Zero());
+  edge_normal.reserve(3 * scene_triangle.size() / 2);
+  for (std::uint32_t f : scene_triangle) {
+    const Tri& t = mesh.triangles[f];
+    const Vec3 n = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]).normalized();
+    face_normal[f] = n;
+    for (int k = 0; k < 3; ++k) {
+      const std::int32_t a = t[k], b = t[(k + 1) % 3], c = t[(k + 2) % 3];
+      const Vec3 u = (mesh.vertices[b] - mesh.vertices[a]).normalized(), v = (mesh.vertices[c] - mesh.vertices[a]).normalized();
+      vertex_normal[a] += std::acos(std::clamp(u.dot(v), -1.0, 1.0)) * n;
+      edge_normal.try_emplace(edge_key(a, b), Vec3::Zero()).first->second += n;
+    }
+  }
+}
+
+namespace {
+
+//! The closest point of triangle abc to p, in double precision, and the feature it lies on:
+//! -1 the face's interior, 0…2 a corner, 3…5 the edge from corner k − 3 to the next corner.
+std::pair<Vec3, int> closest_on_triangle(const Vec3& p, const Vec3& a, const Vec3& b, const Vec3& c) {
+  const Vec3 ab = b - a, ac = c - a;
+  // Projections of p relative to each corner on the two edges leaving a decide the region.
+  const double a1 = ab.dot(p - a), a2 = ac.dot(p - a);
+  if (a1 <= 0 && a2 <= 0) return {a, 0};
+  const double b1 = ab.dot(p - b), b2 = ac.dot(p - b);
+  if (b1 >= 0 && b2 <= b1) return {b, 1};
+  const double c1 = ab.dot(p - c), c2 = ac.dot(p - c);
+  if (c2 >= 0 && c1 <= c2) return {c, 2};
+  const double near_ab = a1 * b2 - b1 * a2;  // signed area weights of the barycentric coordinates
+  if (near_ab <= 0 && a1 >= 0 && b1 <= 0) return {a + (a1 / (a1 - b1)) * ab, 3};
+  const double near_ca = c1 * a2 - a1 * c2;
+  if (near_ca <= 0 && a2 >= 0 && c2 <= 0) return {a + (a2 / (a2 - c2)) * ac, 5};
+  const double near_bc = b1 * c2 - c1 * b2;
+  if (near_bc <= 0 && b2 - b1 >= 0 && c1 - c2 >= 0) {
+    const double s = (b2 - b1) / ((b2 - b1) + (c1 - c2));
+    return {b + s * (c - b), 4};
+  }
+  const double sum = near_ab + near_ca + near_bc;
+  return {a + (near_ca / sum) * ab + (near_ab / sum) * ac, -1};
+}
+
+}  // namespace
+
 std::vector<double> SurfaceQuery::signed_distances(const std::vector<Vec3>& points) const {
   if (points.empty()) return {};
+  std::call_once(impl_->normals_once, [&] { impl_->build_normals(); });
   auto r = impl_->scene.ComputeClosestPoints(impl_->points_tensor(points));
-  const o3c::Tensor c = r["points"].Contiguous(), n = r["primitive_normals"].Contiguous();
-  const float* p = c.GetDataPtr<float>();
-  const float* q = n.GetDataPtr<float>();
+  const o3c::Tensor id = r["primitive_ids"].To(o3c::Int64).Contiguous();
+  const std::int64_t* ids = id.GetDataPtr<std::int64_t>();
   std::vector<double> out(points.size());
+  const Mesh& m = impl_->mesh;
   for (std::size_t i = 0; i < points.size(); ++i) {
-    const Vec3 d = points[i] - (Vec3(p[3 * i], p[3 * i + 1], p[3 * i + 2]) + impl_->origin);
+    // The closest triangle comes from the (single-precision) scene; the point and the feature it
+    // lies on are computed again in double, so that the feature and the offset agree exactly
+    // (single-precision barycentric coordinates cannot tell a point on an edge from one beside it).
+    const std::uint32_t f = impl_->scene_triangle[static_cast<std::size_t>(ids[i])];
+    const Tri& t = m.triangles[f];
+    const auto [q, feature] = closest_on_triangle(points[i], m.vertices[t[0]], m.vertices[t[1]], m.vertices[t[2]]);
+    Vec3 n = impl_->face_normal[f];
+    if (feature >= 3) {
+      const auto e = impl_->edge_normal.find(Impl::edge_key(t[static_cast<std::size_t>(feature - 3)], t[static_cast<std::size_t>((feature - 2) % 3)]));
+      if (e != impl_->edge_normal.end()) n = e->second;
+    } else if (feature >= 0) {
+      n = impl_->vertex_normal[static_cast<std::size_t>(t[static_cast<std::size_t>(feature)])];
+    }
+    const Vec3 d = points[i] - q;
     const double len = d.norm();
-    out[i] = d.dot(Vec3(q[3 * i], q[3 * i + 1], q[3 * i + 2])) < 0 ? -len : len;
+    out[i] = d.dot(n) < 0 ? -len : len;
   }
   return out;
 }

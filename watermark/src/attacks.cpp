@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "tracecast/mesh/distance.h"
@@ -164,6 +165,9 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
                  static_cast<std::int64_t>(std::floor((p.z() - o.z()) / h))};
     if (cells.emplace(voxel_key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
   }
+  // A closed zero level stays within a cell or two of the seeds; one that keeps growing means the
+  // distance's sign is inconsistent somewhere (it once was, beside thin rims) and would fill memory.
+  const std::size_t cell_budget = 8 * cells.size() + 100000;
   // Evaluate new corners, then follow faces whose corners change sign into cells not kept yet.
   while (!fresh.empty()) {
     std::vector<std::uint64_t> keys;
@@ -196,6 +200,8 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
           nb[static_cast<std::size_t>(axis)] += side ? 1 : -1;
           if (cells.emplace(voxel_key(nb[0], nb[1], nb[2]), nb).second) next.push_back(nb);
         }
+    if (cells.size() > cell_budget)
+      throw std::runtime_error("SDF resampling: the zero level runs away from the surface (inconsistent inside/outside)");
     fresh.swap(next);
   }
   // Marching tetrahedra: six tetrahedra around each cell's main diagonal (the same split in every

@@ -28,8 +28,10 @@ class SurfaceQuery {
 
   //! Unsigned distance (mm) from each point to the surface.
   std::vector<double> distances(const std::vector<Vec3>& points) const;
-  //! Distance signed by the side of the closest triangle (positive in front of its face): inside
-  //! is negative for a closed, outward-facing surface.
+  //! Distance signed by the side of the surface (positive in front of it): negative inside a
+  //! closed, outward-facing surface. The side is that of the closest feature — face, edge or
+  //! corner — by its angle-weighted pseudonormal, so it is right beside sharp edges and thin
+  //! rims too, where the closest face's own normal may point away from the point.
   std::vector<double> signed_distances(const std::vector<Vec3>& points) const;
   //! Closest point on the surface to each point.
   std::vector<Vec3> closest_points(const std::vector<Vec3>& points) const;

@@ -1,0 +1,69 @@
+// SurfaceQuery's signed distance: its sign says inside or outside also next to sharp edges and
+// thin rims, where the closest face's own normal points the wrong way.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+#include "fixtures.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/random.h"
+
+using namespace tracecast;
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+
+//! Exactly inside a convex closed mesh with outward faces: behind every face's plane.
+bool inside_convex(const Mesh& m, const Vec3& p) {
+  for (const Tri& t : m.triangles) {
+    const Vec3 n = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
+    if (n.dot(p - m.vertices[t[0]]) > 0) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("signed distance: right side of a knife edge, its corners and its faces", "[distance]") {
+  // Rim angle 2·atan(0.5/20) ≈ 2.9°: beyond the rim, half the points lie behind either face's
+  // plane although they are outside.
+  const Mesh knife = test::bipyramid(20.0, 0.5, 24);
+  REQUIRE(measure(knife, {false}).watertight);
+  REQUIRE(*measure(knife, {false}).volume_mm3 > 0);
+  const SurfaceQuery q(knife);
+  SplitMix64 r{11};
+  std::vector<Vec3> pts;
+  for (int i = 0; i < 20000; ++i) {
+    // Around the rim (where the closest feature is an edge or a corner), and anywhere near.
+    const double a = 2 * kPi * r.uniform(), rho = (i % 2 ? 19.0 + 3.0 * r.uniform() : 22.0 * r.uniform());
+    pts.emplace_back(rho * std::cos(a), rho * std::sin(a), (r.uniform() - 0.5) * (i % 2 ? 2.0 : 3.0));
+  }
+  const std::vector<double> sd = q.signed_distances(pts), ud = q.distances(pts);
+  int wrong = 0, near_rim = 0;
+  double worst = 0;
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    worst = std::max(worst, std::abs(std::abs(sd[i]) - ud[i]));
+    if (ud[i] < 1e-4) continue;  // on the surface: either sign
+    near_rim += std::hypot(pts[i].x(), pts[i].y()) > 19.0;
+    wrong += (sd[i] < 0) != inside_convex(knife, pts[i]);
+  }
+  std::printf("knife edge: %d of %zu signs wrong (%d points around the rim), |sd| vs distance off by %.2g mm at most\n", wrong, pts.size(), near_rim,
+              worst);
+  CHECK(near_rim > 9000);
+  CHECK(wrong == 0);
+  CHECK(worst < 1e-4);
+}
+
+TEST_CASE("signed distance: negative inside a sphere, positive outside, equal to the radial gap", "[distance]") {
+  const Mesh sphere = test::uv_sphere(10.0, 60, 120);
+  const SurfaceQuery q(sphere);
+  SplitMix64 r{5};
+  std::vector<Vec3> pts;
+  for (int i = 0; i < 5000; ++i) pts.push_back(Vec3(r.normal(), r.normal(), r.normal()).normalized() * (7.0 + 6.0 * r.uniform()));
+  const std::vector<double> sd = q.signed_distances(pts);
+  double worst = 0;
+  for (std::size_t i = 0; i < pts.size(); ++i) worst = std::max(worst, std::abs(sd[i] - (pts[i].norm() - 10.0)));
+  std::printf("sphere: signed distance vs radial gap off by %.4f mm at most (faceting)\n", worst);
+  CHECK(worst < 0.02);  // chord sag of the 60 × 120 faceting: 10 (1 − cos(π/120)) ≈ 0.003 mm … 0.014 mm at the poles
+}
