@@ -70,46 +70,63 @@ void frame_of(const Vec3& d, Vec3& e1, Vec3& e2) {
   e2 = d.cross(e1);
 }
 
-//! Samples in the front layer seen along d (heights within `tol` of the highest in their pixel).
+//! The samples seen along d, in the chart of frame_of(d): their chart coordinates (u, v), their
+//! height h along d, and which lie in the front layer (heights within `tol` of the highest in their
+//! pixel). Only valid samples are projected.
+struct FrontView {
+  std::vector<double> u, v, h;
+  std::vector<char> front;
+};
+
 //! A dense raster of the pixels when the scan's extent allows (the search calls this hundreds of
 //! times), a hash of the occupied pixels otherwise; the same pixels and samples either way.
-std::vector<char> front_layer(const Residuals& r, const Vec3& d, double pixel, double tol) {
+FrontView front_view(const Residuals& r, const Vec3& d, double pixel, double tol) {
   Vec3 e1, e2;
   frame_of(d, e1, e2);
   const std::size_t n = r.points.size();
+  FrontView out;
+  out.u.resize(n);
+  out.v.resize(n);
+  out.h.resize(n);
   std::vector<std::int64_t> pi(n), pj(n);
   std::int64_t i0 = std::numeric_limits<std::int64_t>::max(), j0 = i0, i1 = std::numeric_limits<std::int64_t>::min(), j1 = i1;
   for (std::size_t k = 0; k < n; ++k) {
     if (!r.valid[k]) continue;
-    pi[k] = static_cast<std::int64_t>(std::floor(r.points[k].dot(e1) / pixel));
-    pj[k] = static_cast<std::int64_t>(std::floor(r.points[k].dot(e2) / pixel));
+    out.u[k] = r.points[k].dot(e1);
+    out.v[k] = r.points[k].dot(e2);
+    out.h[k] = r.points[k].dot(d);
+    pi[k] = static_cast<std::int64_t>(std::floor(out.u[k] / pixel));
+    pj[k] = static_cast<std::int64_t>(std::floor(out.v[k] / pixel));
     i0 = std::min(i0, pi[k]), i1 = std::max(i1, pi[k]), j0 = std::min(j0, pj[k]), j1 = std::max(j1, pj[k]);
   }
-  std::vector<char> keep(n, 0);
-  if (i0 > i1) return keep;
+  std::vector<char>& keep = out.front;
+  keep.assign(n, 0);
+  if (i0 > i1) return out;
   const double cells = static_cast<double>(i1 - i0 + 1) * static_cast<double>(j1 - j0 + 1);
   if (cells <= 16.0e6) {
     const auto w = static_cast<std::size_t>(i1 - i0 + 1);
     std::vector<double> top(static_cast<std::size_t>(cells), -std::numeric_limits<double>::infinity());
     auto at = [&](std::size_t k) -> double& { return top[static_cast<std::size_t>(pj[k] - j0) * w + static_cast<std::size_t>(pi[k] - i0)]; };
     for (std::size_t k = 0; k < n; ++k)
-      if (r.valid[k]) at(k) = std::max(at(k), r.points[k].dot(d));
+      if (r.valid[k]) at(k) = std::max(at(k), out.h[k]);
     for (std::size_t k = 0; k < n; ++k)
-      if (r.valid[k]) keep[k] = r.points[k].dot(d) >= at(k) - tol;
-    return keep;
+      if (r.valid[k]) keep[k] = out.h[k] >= at(k) - tol;
+    return out;
   }
   std::unordered_map<std::uint64_t, double> top;
   auto key = [&](std::size_t k) { return (static_cast<std::uint64_t>(pi[k] & 0xFFFFFFFF) << 32) | static_cast<std::uint64_t>(pj[k] & 0xFFFFFFFF); };
   for (std::size_t k = 0; k < n; ++k) {
     if (!r.valid[k]) continue;
-    const double h = r.points[k].dot(d);
-    auto [it, fresh] = top.try_emplace(key(k), h);
-    if (!fresh) it->second = std::max(it->second, h);
+    auto [it, fresh] = top.try_emplace(key(k), out.h[k]);
+    if (!fresh) it->second = std::max(it->second, out.h[k]);
   }
   for (std::size_t k = 0; k < n; ++k)
-    if (r.valid[k]) keep[k] = r.points[k].dot(d) >= top[key(k)] - tol;
-  return keep;
+    if (r.valid[k]) keep[k] = out.h[k] >= top[key(k)] - tol;
+  return out;
 }
+
+//! Samples in the front layer seen along d.
+std::vector<char> front_layer(const Residuals& r, const Vec3& d, double pixel, double tol) { return front_view(r, d, pixel, tol).front; }
 
 struct ChartLattice {
   bool ok = false;
@@ -119,17 +136,18 @@ struct ChartLattice {
 
 //! The tile lattice in an orthographic chart along d, from the autocorrelation of the residual
 //! (its spectrum's magnitude only: strong narrow-band relief such as wrinkles does not dominate).
-ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, const Vec3& d, const Vec3& centre, double half, double pixel,
+ChartLattice chart_lattice(const Residuals& r, const FrontView& view, const Vec3& d, const Vec3& centre, double half, double pixel,
                            double min_period, double max_period) {
   Vec3 e1, e2;
   frame_of(d, e1, e2);
+  const std::vector<char>& use = view.front;
   const int w = static_cast<int>(std::ceil(2 * half / pixel));
   const int n = fft_size(w + static_cast<int>(std::ceil(max_period * 1.2 / pixel)));
   std::vector<double> sum(static_cast<std::size_t>(n * n), 0.0), cnt(static_cast<std::size_t>(n * n), 0.0);
   const double u0 = centre.dot(e1) - half, v0 = centre.dot(e2) - half;
   for (std::size_t i = 0; i < r.points.size(); ++i) {
     if (!use[i]) continue;
-    const int x = static_cast<int>(std::floor((r.points[i].dot(e1) - u0) / pixel)), y = static_cast<int>(std::floor((r.points[i].dot(e2) - v0) / pixel));
+    const int x = static_cast<int>(std::floor((view.u[i] - u0) / pixel)), y = static_cast<int>(std::floor((view.v[i] - v0) / pixel));
     if (x < 0 || y < 0 || x >= w || y >= w) continue;
     sum[static_cast<std::size_t>(y * n + x)] += r.value[i];
     cnt[static_cast<std::size_t>(y * n + x)] += 1;
@@ -153,17 +171,20 @@ ChartLattice chart_lattice(const Residuals& r, const std::vector<char>& use, con
     for (std::size_t k = 0; k < f.size(); ++k) p[k] = std::norm(f[k]);
     constexpr int kr = 4;
     std::vector<double> rows(f.size(), 0.0), local(f.size(), 0.0);
-    for (int y = 0; y < n; ++y)
-      for (int x = 0; x < n; ++x) {
+    std::vector<std::size_t> wrap(static_cast<std::size_t>(n + 2 * kr));  // wrap[t] = (t − kr) mod n
+    for (int t = 0; t < n + 2 * kr; ++t) wrap[static_cast<std::size_t>(t)] = static_cast<std::size_t>(((t - kr) % n + n) % n);
+    const auto un = static_cast<std::size_t>(n);
+    for (std::size_t y = 0; y < un; ++y)
+      for (std::size_t x = 0; x < un; ++x) {
         double acc = 0;
-        for (int k = -kr; k <= kr; ++k) acc += p[static_cast<std::size_t>(y * n + ((x + k) % n + n) % n)];
-        rows[static_cast<std::size_t>(y * n + x)] = acc;
+        for (std::size_t k = 0; k <= 2 * kr; ++k) acc += p[y * un + wrap[x + k]];
+        rows[y * un + x] = acc;
       }
-    for (int y = 0; y < n; ++y)
-      for (int x = 0; x < n; ++x) {
+    for (std::size_t y = 0; y < un; ++y)
+      for (std::size_t x = 0; x < un; ++x) {
         double acc = 0;
-        for (int k = -kr; k <= kr; ++k) acc += rows[static_cast<std::size_t>(((y + k) % n + n) % n * n + x)];
-        local[static_cast<std::size_t>(y * n + x)] = acc / ((2 * kr + 1) * (2 * kr + 1));
+        for (std::size_t k = 0; k <= 2 * kr; ++k) acc += rows[wrap[y + k] * un + x];
+        local[y * un + x] = acc / ((2 * kr + 1) * (2 * kr + 1));
       }
     double mean_p = 0;
     for (double v : p) mean_p += v;
@@ -304,17 +325,21 @@ Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const
         for (int param : {3, 2, 0, 1}) {
           const int n = param == 3 ? 8 : 6;
           const double step = param == 3 ? 0.01 : (param == 2 ? 0.5 : 1.5) * kPi / 180;
-          Pose best_p = pose;
-          double best_e = -1;
+          // Every step of the scan at once (in parallel), the best taken in order as before.
+          std::vector<Pose> ps(static_cast<std::size_t>(2 * n + 1), pose);
+          std::vector<double> es(ps.size());
           for (int k = -n; k <= n; ++k) {
-            Pose p = pose;
+            Pose& p = ps[static_cast<std::size_t>(k + n)];
             if (param < 3)
               p.r = rotation_about(pose.r.col(param), k * step) * pose.r;
             else
               p.scale = pose.scale * std::exp(k * step);
-            const double e = energy(fold(res, p.lattice(), &subset));
-            if (e > best_e) best_e = e, best_p = p;
           }
+          tbb::parallel_for(std::size_t(0), ps.size(), [&](std::size_t k) { es[k] = energy(fold(res, ps[k].lattice(), &subset)); });
+          Pose best_p = pose;
+          double best_e = -1;
+          for (std::size_t k = 0; k < ps.size(); ++k)
+            if (es[k] > best_e) best_e = es[k], best_p = ps[k];
           pose = best_p;
         }
   }
@@ -340,17 +365,23 @@ Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const
     while ((step_rot > min_rot || step_scale > min_scale) && evals < 400) {
       bool improved = false;
       for (int param = 0; param < 4; ++param) {
-        for (double sgn : {1.0, -1.0}) {
-          Pose p = pose;
+        // Both directions of a parameter are scored together (in parallel); the first that
+        // improves is taken, + before −, as a one-at-a-time search would.
+        Pose p[2] = {pose, pose};
+        double e[2];
+        for (int k = 0; k < 2; ++k) {
+          const double sgn = k == 0 ? 1.0 : -1.0;
           if (param < 3)
-            p.r = rotation_about(pose.r.col(param), sgn * step_rot) * pose.r;
+            p[k].r = rotation_about(pose.r.col(param), sgn * step_rot) * pose.r;
           else
-            p.scale = pose.scale * std::exp(sgn * step_scale);
-          const double e = score(p);
+            p[k].scale = pose.scale * std::exp(sgn * step_scale);
+        }
+        tbb::parallel_for(0, 2, [&](int k) { e[k] = score(p[k]); });
+        for (int k = 0; k < 2; ++k) {
           ++evals;
-          if (e > best) {
-            best = e;
-            pose = p;
+          if (e[k] > best) {
+            best = e[k];
+            pose = p[k];
             improved = true;
             break;
           }
@@ -450,6 +481,50 @@ std::vector<Vec3> voxel_thin(const std::vector<Vec3>& pts, double h) {
   return out;
 }
 
+//! Sparsity: the median distance from about 2000 evenly picked points to their nearest
+//! neighbour. Up to `limit` it is found exactly by one pass over the points, against a grid of
+//! `limit` cells around the picked ones (any neighbour that close lies in the 27 cells around);
+//! beyond, by a k-d tree, built only then (a sparse scan): building one over a million points
+//! would cost more than the rest of this check.
+double median_spacing(const std::vector<Vec3>& pts, double limit) {
+  const std::size_t step = std::max<std::size_t>(1, pts.size() / 2000);
+  std::vector<std::size_t> picked;
+  for (std::size_t i = 0; i < pts.size(); i += step) picked.push_back(i);
+  auto cell = [&](const Vec3& p) {
+    return Eigen::Matrix<std::int64_t, 3, 1>(static_cast<std::int64_t>(std::floor(p.x() / limit)), static_cast<std::int64_t>(std::floor(p.y() / limit)),
+                                             static_cast<std::int64_t>(std::floor(p.z() / limit)));
+  };
+  std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> near;  // cell -> picked points it neighbours
+  for (std::size_t q = 0; q < picked.size(); ++q) {
+    const auto c = cell(pts[picked[q]]);
+    for (int dz = -1; dz <= 1; ++dz)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dx = -1; dx <= 1; ++dx) near[voxel_key(c.x() + dx, c.y() + dy, c.z() + dz)].push_back(static_cast<std::uint32_t>(q));
+  }
+  std::vector<double> best(picked.size(), std::numeric_limits<double>::infinity());
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    const auto c = cell(pts[i]);
+    const auto it = near.find(voxel_key(c.x(), c.y(), c.z()));
+    if (it == near.end()) continue;
+    for (const std::uint32_t q : it->second)
+      if (picked[q] != i) best[q] = std::min(best[q], (pts[i] - pts[picked[q]]).squaredNorm());
+  }
+  std::vector<double> nnd;
+  for (double b : best) nnd.push_back(std::sqrt(b));
+  std::nth_element(nnd.begin(), nnd.begin() + static_cast<std::ptrdiff_t>(nnd.size() / 2), nnd.end());
+  if (nnd[nnd.size() / 2] <= limit) return nnd[nnd.size() / 2];
+  open3d::geometry::PointCloud pc;
+  pc.points_ = pts;
+  const open3d::geometry::KDTreeFlann tree(pc);
+  nnd.clear();
+  std::vector<int> idx;
+  std::vector<double> d2;
+  for (const std::size_t i : picked)
+    if (tree.SearchKNN(pts[i], 2, idx, d2) == 2) nnd.push_back(std::sqrt(d2[1]));
+  std::nth_element(nnd.begin(), nnd.begin() + static_cast<std::ptrdiff_t>(nnd.size() / 2), nnd.end());
+  return nnd[nnd.size() / 2];
+}
+
 double unit_factor_of(const Aabb& box) {
   const double diag = box.extent().norm();
   if (diag < 5.0) return 1000.0;     // metres
@@ -500,7 +575,10 @@ double contrast_of(const Residuals& res, const std::vector<char>& use, const Pos
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
-  return energy(fold(res, pose.lattice(), &used)) / std::max(energy(fold(res, unrelated(pose).lattice(), &used)), 1e-300);
+  const Lattice l[2] = {pose.lattice(), unrelated(pose).lattice()};
+  double e[2];
+  tbb::parallel_for(0, 2, [&](int k) { e[k] = energy(fold(res, l[k], &used)); });
+  return e[0] / std::max(e[1], 1e-300);
 }
 
 //! A lattice found at a multiple of the true one (two or three times the period, the diagonal
@@ -512,20 +590,27 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
+  struct Fraction {
+    double divide, turn;  // scale ÷ divide, rotated by turn about the front
+  };
+  const double kAtanHalf = std::atan(0.5);
+  const Fraction fractions[5] = {{3, 0}, {2, 0}, {std::sqrt(2.0), kPi / 4}, {std::sqrt(5.0), kAtanHalf}, {std::sqrt(5.0), -kAtanHalf}};
   for (int round = 0; round < 3; ++round) {
-    const double e = energy(fold(res, pose.lattice(), &used));
-    const double floor = energy(fold(res, unrelated(pose).lattice(), &used));
-    struct Fraction {
-      double divide, turn;  // scale ÷ divide, rotated by turn about the front
-    };
-    const double kAtanHalf = std::atan(0.5);
+    // The pose, an unrelated lattice (the floor) and the five fractions, folded in parallel.
+    Pose poses[7] = {pose, unrelated(pose), pose, pose, pose, pose, pose};
+    for (int k = 0; k < 5; ++k) {
+      Pose& p = poses[k + 2];
+      p.scale = pose.scale / fractions[k].divide;
+      if (fractions[k].turn != 0) p.r = rotation_about(pose.r.col(2), fractions[k].turn) * pose.r;
+    }
+    double energies[7];
+    tbb::parallel_for(0, 7, [&](int k) { energies[k] = energy(fold(res, poses[k].lattice(), &used)); });
+    const double e = energies[0], floor = energies[1];
     bool taken = false;
-    for (const Fraction fr : {Fraction{3, 0}, Fraction{2, 0}, Fraction{std::sqrt(2.0), kPi / 4}, Fraction{std::sqrt(5.0), kAtanHalf},
-                              Fraction{std::sqrt(5.0), -kAtanHalf}}) {
-      Pose p = pose;
-      p.scale = pose.scale / fr.divide;
-      if (fr.turn != 0) p.r = rotation_about(pose.r.col(2), fr.turn) * pose.r;
-      const double ek = energy(fold(res, p.lattice(), &used));
+    for (int k = 0; k < 5; ++k) {
+      const Fraction& fr = fractions[k];
+      const Pose& p = poses[k + 2];
+      const double ek = energies[k + 2];
       if (std::getenv("TRACECAST_DEBUG"))
         std::fprintf(stderr, "fraction 1/%.3f turned %.1f°: energy %.4g vs %.4g (floor %.4g)\n", fr.divide, fr.turn * 180 / kPi, ek, e, floor);
       if (ek > 0.5 * e && ek > 1.5 * floor) {
@@ -571,8 +656,8 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
   auto search_all = [&](const std::vector<Vec3>& dirs, double pixel) {
     std::vector<ChartLattice> found(dirs.size());
     tbb::parallel_for(std::size_t(0), dirs.size(), [&](std::size_t k) {
-      const std::vector<char> use = front_layer(res, dirs[k], 0.6 * s0, 1.3 * s0);
-      found[k] = chart_lattice(res, use, dirs[k], centre, 60.0 * s0, pixel * s0, min_p, max_p);
+      const FrontView view = front_view(res, dirs[k], 0.6 * s0, 1.3 * s0);
+      found[k] = chart_lattice(res, view, dirs[k], centre, 60.0 * s0, pixel * s0, min_p, max_p);
     });
     std::vector<Cand> out;
     for (std::size_t k = 0; k < dirs.size(); ++k)
@@ -888,22 +973,11 @@ Analysis analyze(const std::vector<Vec3>& points, const DetectOptions& o) {
     return Analysis{det, nullptr};
   }
   const double unit = unit_factor_of(bounding_box(points));
-  // Sparsity: the median distance to the nearest neighbour, on a subsample.
   {
     std::vector<Vec3> scaled;
     scaled.reserve(points.size());
     for (const Vec3& p : points) scaled.push_back(p * unit);
-    open3d::geometry::PointCloud pc;
-    pc.points_ = scaled;
-    const open3d::geometry::KDTreeFlann tree(pc);
-    std::vector<double> nnd;
-    std::vector<int> idx;
-    std::vector<double> d2;
-    const std::size_t step = std::max<std::size_t>(1, scaled.size() / 2000);
-    for (std::size_t i = 0; i < scaled.size(); i += step)
-      if (tree.SearchKNN(scaled[i], 2, idx, d2) == 2) nnd.push_back(std::sqrt(d2[1]));
-    std::nth_element(nnd.begin(), nnd.begin() + static_cast<std::ptrdiff_t>(nnd.size() / 2), nnd.end());
-    const double median = nnd[nnd.size() / 2];
+    const double median = median_spacing(scaled, 0.6);
     if (median > 0.6) {
       det.outcome = Outcome::insufficient_surface;
       det.unit_factor = unit;

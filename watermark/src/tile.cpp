@@ -81,20 +81,28 @@ struct Anchor {
 
 namespace {
 
+//! An anchor's neighbourhood, gathered once for its two fits: positions and Gaussian weights.
+struct Neighbourhood {
+  std::vector<Vec3> q;
+  std::vector<double> g;  // exp(−d²/2σ²)
+  std::vector<double> w;  // weights of the fit (0: gated out), scratch
+};
+
 //! Weighted plane + quadric fit of the neighbours of `an` that lie within `gate` of the current
 //! estimate (of the plane through the anchor at first): one sheet, not the far side of a thin shell.
-bool fit_sheet(Anchor& an, const std::vector<Vec3>& samples, const std::vector<int>& idx, const std::vector<double>& d2, double inv2s2,
-               double gate, bool use_quadric) {
+bool fit_sheet(Anchor& an, Neighbourhood& nb, double sigma, double gate, bool use_quadric) {
   Eigen::Matrix<double, 6, 6> ata = Eigen::Matrix<double, 6, 6>::Zero();
   Eigen::Matrix<double, 6, 1> atb = Eigen::Matrix<double, 6, 1>::Zero();
   Vec3 m = Vec3::Zero();
   double wsum = 0;
-  std::vector<double> w(idx.size(), 0.0);
-  for (std::size_t k = 0; k < idx.size(); ++k) {
-    const Vec3& q = samples[static_cast<std::size_t>(idx[k])];
+  const std::size_t count = nb.q.size();
+  nb.w.assign(count, 0.0);
+  std::vector<double>& w = nb.w;
+  for (std::size_t k = 0; k < count; ++k) {
+    const Vec3& q = nb.q[k];
     const double h = use_quadric ? an.height(q) : (q - an.centre).dot(an.n);
     if (std::abs(h) > gate) continue;
-    w[k] = std::exp(-d2[k] * inv2s2);
+    w[k] = nb.g[k];
     m += w[k] * q;
     wsum += w[k];
   }
@@ -102,9 +110,9 @@ bool fit_sheet(Anchor& an, const std::vector<Vec3>& samples, const std::vector<i
   m /= wsum;
   Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
   int used = 0;
-  for (std::size_t k = 0; k < idx.size(); ++k)
+  for (std::size_t k = 0; k < count; ++k)
     if (w[k] > 0) {
-      const Vec3 d = samples[static_cast<std::size_t>(idx[k])] - m;
+      const Vec3 d = nb.q[k] - m;
       cov += w[k] * d * d.transpose();
       ++used;
     }
@@ -117,16 +125,18 @@ bool fit_sheet(Anchor& an, const std::vector<Vec3>& samples, const std::vector<i
   an.weight = wsum;
   // One-sided neighbourhoods (the scan's border) extrapolate: leave them out.
   const Vec3 off = m - an.centre;
-  const double sigma = std::sqrt(0.5 / inv2s2);
   if ((off - off.dot(an.n) * an.n).norm() > 0.3 * sigma) return false;
-  for (std::size_t k = 0; k < idx.size(); ++k) {
+  // Normal equations of the quadric: only the lower triangle, which is all the LDLT reads.
+  for (std::size_t k = 0; k < count; ++k) {
     if (w[k] <= 0) continue;
-    const Vec3 d = samples[static_cast<std::size_t>(idx[k])] - an.centre;
+    const Vec3 d = nb.q[k] - an.centre;
     const double x = d.dot(an.t1), y = d.dot(an.t2), z = d.dot(an.n);
-    Eigen::Matrix<double, 6, 1> row;
-    row << 1, x, y, x * x, x * y, y * y;
-    ata += w[k] * row * row.transpose();
-    atb += w[k] * z * row;
+    const double row[6] = {1, x, y, x * x, x * y, y * y};
+    for (int i = 0; i < 6; ++i) {
+      const double wi = w[k] * row[i];
+      for (int j = 0; j <= i; ++j) ata(i, j) += wi * row[j];
+      atb[i] += w[k] * z * row[i];
+    }
   }
   an.q = ata.ldlt().solve(atb);
   return an.q.allFinite();
@@ -156,11 +166,12 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
       if (seen.emplace(k, 1).second) anchors.push_back(Anchor{p});
     }
   }
-  const double radius = 2.5 * sigma, inv2s2 = 0.5 / (sigma * sigma);
+  const double radius = 2.5 * sigma, inv2s2 = 0.5 / (sigma * sigma), fit_sigma = std::sqrt(0.5 / inv2s2);
   const double gate = 0.35 * sigma;  // sheets of a shell thinner than ≈ 2 gates merge (only at feathered rims)
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, anchors.size(), 256), [&](const auto& range) {
     std::vector<int> idx;
     std::vector<double> d2;
+    Neighbourhood nb;
     for (std::size_t a = range.begin(); a < range.end(); ++a) {
       Anchor& an = anchors[a];
       // The local plane from the nearest samples (one sheet), then the gated fits.
@@ -172,8 +183,14 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
       for (int i : idx) cov += (samples[static_cast<std::size_t>(i)] - m) * (samples[static_cast<std::size_t>(i)] - m).transpose();
       an.n = Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d>(cov).eigenvectors().col(0);
       if (tree.SearchRadius(an.centre, radius, idx, d2) < 20) continue;
-      if (!fit_sheet(an, samples, idx, d2, inv2s2, gate, false)) continue;
-      an.ok = fit_sheet(an, samples, idx, d2, inv2s2, 0.1 * sigma + 0.05, true);
+      nb.q.resize(idx.size());
+      nb.g.resize(idx.size());
+      for (std::size_t k = 0; k < idx.size(); ++k) {
+        nb.q[k] = samples[static_cast<std::size_t>(idx[k])];
+        nb.g[k] = std::exp(-d2[k] * inv2s2);
+      }
+      if (!fit_sheet(an, nb, fit_sigma, gate, false)) continue;
+      an.ok = fit_sheet(an, nb, fit_sigma, 0.1 * sigma + 0.05, true);
     }
   });
 
