@@ -68,6 +68,7 @@ std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g) {
                         {"hausdorff_mm", r.hausdorff_mm},
                         {"vertices", {{"before", r.vertices_before}, {"after", r.vertices_after}}},
                         {"split_edges", r.split_edges},
+                        {"warnings", r.warnings},
                         {"options", {{"max_displacement_um", a->max_um}, {"resolution_mm", a->resolution}}},
                         {"timings_s", timings_json(r.timings)}};
     if (!a->report.empty()) write_file_atomically(a->report, j.dump(2) + "\n");
@@ -77,6 +78,8 @@ std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g) {
       fmt::print("{} -> {}: {} under key {}; {:.0f} mm² marked ({:.1f} tiles), max {:.1f} µm, RMS {:.1f} µm, Hausdorff {:.4f} mm\n", a->input,
                  a->output, watermark::format_id(*id), r.key_id, r.marked_area_mm2, r.tiles, r.max_displacement_um, r.rms_displacement_um,
                  r.hausdorff_mm);
+    if (!g.json && !g.quiet)
+      for (const auto& w : r.warnings) fmt::print("  warning      {}\n", w);
     return static_cast<int>(kOk);
   };
 }

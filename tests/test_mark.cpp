@@ -51,6 +51,7 @@ TEST_CASE("mark: stamp and detect on a generated appliance", "[mark]") {
   for (const auto& [k, t] : st.report.timings) std::printf(" %s %.2f", k.c_str(), t);
   std::printf("\n");
   CHECK(st.report.max_displacement_um <= 40.0 + 1e-9);
+  CHECK(st.report.warnings.empty());
   const Detection d = detect(st.mesh, key);
   show("none", d);
   CHECK(d.outcome == Outcome::found);
@@ -91,6 +92,19 @@ TEST_CASE("mark: stamp and detect on a generated appliance", "[mark]") {
   CHECK(ds.id == id);
   CHECK(ds.unit_factor == 1000.0);
   CHECK(ds.false_positive_bound < 1e-9);
+}
+
+TEST_CASE("mark: stamping a piece too small to be read back reliably warns", "[mark]") {
+  ApplianceSpec spec;
+  spec.region = RegionShape{"nose", {}, {}};
+  const Mesh nose = make_appliance(scan::SyntheticFace().mesh(0.8), spec);
+  const auto plan = plan_stamp(nose);
+  const Stamped st = apply_stamp(*plan, pack({1, 2, 3}), key_of(3), false);
+  std::printf("nose piece: %.0f mm² marked, %.1f tiles; warnings: %s\n", st.report.marked_area_mm2, st.report.tiles,
+              st.report.warnings.empty() ? "none" : st.report.warnings[0].c_str());
+  CHECK(st.report.tiles < 8.0);
+  REQUIRE(st.report.warnings.size() == 1);
+  CHECK(st.report.warnings[0].find("may not give it back") != std::string::npos);
 }
 
 TEST_CASE("mark: read back from a point cloud, a half crop and a noisy smoothed copy", "[mark]") {

@@ -78,6 +78,7 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
     out.marked = std::move(st.mesh);
     say("designing");
     out.mold = print::design_mold(out.marked, face, options);
+    for (const std::string& w : out.stamp.warnings) out.mold.report.warnings.push_back(w);
     say("writing");
     out.outputs = nlohmann::json::object();
     for (const std::string& f : write(out.mold)) out.outputs[f] = ledger::file_sha256(f);
@@ -143,6 +144,7 @@ nlohmann::json mark_json(const TraceableMold& made, const Workshop& shop) {
   return {{"id", watermark::format_id(made.id)},
           {"key_id", shop.mark_key().id()},
           {"tiles", made.stamp.tiles},
+          {"warnings", made.stamp.warnings},
           {"marked_area_mm2", made.stamp.marked_area_mm2},
           {"max_displacement_um", made.stamp.max_displacement_um},
           {"rms_displacement_um", made.stamp.rms_displacement_um},

@@ -278,6 +278,11 @@ std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOp
   if (area < 2 * kTileMm * kTileMm)
     throw InputError(fmt::format("stamp: only {:.0f} mm² of the outer surface can carry the mark (at least {:.0f} mm² needed)", area,
                                  2 * kTileMm * kTileMm));
+  if (out.report.tiles < kReadableTiles)
+    out.report.warnings.push_back(fmt::format(
+        "only {:.0f} mm² ({:.1f} tiles) of the outer surface carries the mark: below {:.0f} tiles a scan of the cast may not give it back "
+        "(docs/methods/watermark.md, piece size)",
+        area, out.report.tiles, kReadableTiles));
   return plan;
 }
 

@@ -42,6 +42,7 @@ struct StampReport {
   std::size_t vertices_before = 0, vertices_after = 0;
   std::size_t split_edges = 0;
   double tiles = 0;                     //!< marked area / tile area: how many full codewords it holds
+  std::vector<std::string> warnings;    //!< e.g. a piece too small for its mark to be read back reliably
   std::vector<std::pair<std::string, double>> timings;
 };
 
