@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
     }
     if (area_sweep) {
       std::printf("| kept | marked tiles kept (mean) | trials | exact ID | no mark | insufficient | false IDs |\n|---|---|---|---|---|---|---|\n");
-      for (const double keep : {0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4}) {
+      for (const double keep : {0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5}) {
         int ok = 0, none = 0, small = 0, wrong = 0;
         double tiles = 0;
         for (int t = 0; t < trials; ++t) {

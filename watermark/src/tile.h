@@ -20,7 +20,7 @@ constexpr double kCellMm = 1.2;                // cell pitch on the stamped piec
 constexpr double kTileMm = kCells * kCellMm;   // 19.2 mm
 // Marked tiles under which stamping warns that the mark may not be read back: pieces of fewer
 // failed to read in the benchmark's piece-size sweep (docs/methods/watermark.md).
-constexpr double kReadableTiles = 8.0;
+constexpr double kReadableTiles = 10.0;
 constexpr int kBinsPerCell = 4;
 constexpr int kBins = kCells * kBinsPerCell;   // folded tile raster, 64 × 64
 constexpr double kPi = 3.14159265358979323846;
