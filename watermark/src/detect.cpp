@@ -503,8 +503,7 @@ double median_spacing(const std::vector<Vec3>& pts, double limit) {
   }
   std::vector<double> best(picked.size(), std::numeric_limits<double>::infinity());
   for (std::size_t i = 0; i < pts.size(); ++i) {
-    const auto c = cell(pts[i]);
-    const auto it = near.find(voxel_key(c.x(), c.y(), c.z()));
+    const auto it = near.find(voxel_key(pts[i], limit));
     if (it == near.end()) continue;
     for (const std::uint32_t q : it->second)
       if (picked[q] != i) best[q] = std::min(best[q], (pts[i] - pts[picked[q]]).squaredNorm());
