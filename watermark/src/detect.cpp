@@ -128,6 +128,52 @@ FrontView front_view(const Residuals& r, const Vec3& d, double pixel, double tol
 //! Samples in the front layer seen along d.
 std::vector<char> front_layer(const Residuals& r, const Vec3& d, double pixel, double tol) { return front_view(r, d, pixel, tol).front; }
 
+//! Evens out the residual so that rough relief does not outweigh the mark: values are clipped at
+//! 2.5 robust standard deviations (a crease or a scan's spike is not a cell of the mark), and in
+//! each block of 4 mm (at the working scale) rougher than the median block they are scaled down
+//! to its level. The mark's amplitude varies little across the piece, the relief's a lot.
+void equalize(Residuals& r, double scale) {
+  std::vector<double> mag;
+  const std::size_t stride = std::max<std::size_t>(1, r.valid_count / 200000);
+  for (std::size_t i = 0, k = 0; i < r.points.size(); ++i)
+    if (r.valid[i] && k++ % stride == 0) mag.push_back(std::abs(r.value[i]));
+  if (mag.size() < 100) return;
+  std::nth_element(mag.begin(), mag.begin() + static_cast<std::ptrdiff_t>(mag.size() / 2), mag.end());
+  const double clip = 2.5 * 1.4826 * mag[mag.size() / 2];
+  for (std::size_t i = 0; i < r.points.size(); ++i)
+    if (r.valid[i]) r.value[i] = std::clamp(r.value[i], -clip, clip);
+  const double side = 4.0 * scale;
+  std::unordered_map<std::uint64_t, std::pair<double, double>> blocks;  // Σ value², count
+  blocks.reserve(r.valid_count / 64 + 16);
+  std::vector<std::uint64_t> key(r.points.size(), 0);
+  for (std::size_t i = 0; i < r.points.size(); ++i)
+    if (r.valid[i]) {
+      key[i] = voxel_key(r.points[i], side);
+      auto& b = blocks[key[i]];
+      b.first += r.value[i] * r.value[i];
+      b.second += 1;
+    }
+  std::vector<double> rms;
+  for (const auto& [k, b] : blocks)
+    if (b.second >= 10) rms.push_back(std::sqrt(b.first / b.second));
+  if (rms.empty()) return;
+  std::nth_element(rms.begin(), rms.begin() + static_cast<std::ptrdiff_t>(rms.size() / 2), rms.end());
+  const double level = rms[rms.size() / 2];
+  for (std::size_t i = 0; i < r.points.size(); ++i)
+    if (r.valid[i]) {
+      const auto& b = blocks[key[i]];
+      const double local = std::sqrt(b.first / b.second);
+      if (local > level) r.value[i] *= level / local;
+    }
+}
+
+//! The high-pass residual of the samples at `scale`, evened out.
+Residuals equalized_residuals(const std::vector<Vec3>& pts, double scale, const Vec3* front) {
+  Residuals r = residuals(pts, kCellMm * scale, front);
+  equalize(r, scale);
+  return r;
+}
+
 struct ChartLattice {
   bool ok = false;
   Eigen::Vector2d a = Eigen::Vector2d::Zero(), b = Eigen::Vector2d::Zero();  // mm in the chart (e1, e2 of frame_of(d))
@@ -149,7 +195,7 @@ ChartLattice chart_lattice(const Residuals& r, const FrontView& view, const Vec3
     if (!use[i]) continue;
     const int x = static_cast<int>(std::floor((view.u[i] - u0) / pixel)), y = static_cast<int>(std::floor((view.v[i] - v0) / pixel));
     if (x < 0 || y < 0 || x >= w || y >= w) continue;
-    sum[static_cast<std::size_t>(y * n + x)] += r.value[i];
+    sum[static_cast<std::size_t>(y * n + x)] += r.normals[i].dot(d) < 0 ? -r.value[i] : r.value[i];  // height towards d
     cnt[static_cast<std::size_t>(y * n + x)] += 1;
   }
   std::vector<Complex> f(static_cast<std::size_t>(n * n), 0.0);
@@ -569,12 +615,17 @@ Pose unrelated(const Pose& pose) {
   return off;
 }
 
-//! Fold energy at the pose over that at an unrelated lattice (1: no lattice there).
+//! Fold energy at the pose over that at an unrelated lattice of about the same scale, turned
+//! 0.3 rad (1: no lattice there). The relief's fold energy grows with the lattice's scale, so the
+//! floor is taken at the pose's own: a coarse lattice does not stand out for its size alone.
 double contrast_of(const Residuals& res, const std::vector<char>& use, const Pose& pose) {
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
-  const Lattice l[2] = {pose.lattice(), unrelated(pose).lattice()};
+  Pose off = pose;
+  off.scale = pose.scale * 1.07;
+  off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
+  const Lattice l[2] = {pose.lattice(), off.lattice()};
   double e[2];
   tbb::parallel_for(0, 2, [&](int k) { e[k] = energy(fold(res, l[k], &used)); });
   return e[0] / std::max(e[1], 1e-300);
@@ -603,7 +654,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
       if (fractions[k].turn != 0) p.r = rotation_about(pose.r.col(2), fractions[k].turn) * pose.r;
     }
     double energies[7];
-    tbb::parallel_for(0, 7, [&](int k) { energies[k] = energy(fold(res, poses[k].lattice(), &used)); });
+    tbb::parallel_for(0, 7, [&](int k) { energies[k] = raw_energy(fold(res, poses[k].lattice(), &used)); });
     const double e = energies[0], floor = energies[1];
     bool taken = false;
     for (int k = 0; k < 5; ++k) {
@@ -614,7 +665,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
         std::fprintf(stderr, "fraction 1/%.3f turned %.1f°: energy %.4g vs %.4g (floor %.4g)\n", fr.divide, fr.turn * 180 / kPi, ek, e, floor);
       if (ek > 0.5 * e && ek > 1.5 * floor) {
         const Pose q = refine(res, use, p, centre, false);
-        const double eq = energy(fold(res, q.lattice(), &used));
+        const double eq = raw_energy(fold(res, q.lattice(), &used));
         if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  refined fraction: %.4g\n", eq);
         if (eq > 0.85 * e) {
           pose = q;
@@ -664,48 +715,54 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
     std::stable_sort(out.begin(), out.end(), [](const Cand& a, const Cand& b) { return a.lat.score > b.lat.score; });
     return out;
   };
-  Vec3 e1, e2;
-  std::vector<Vec3> coarse;
-  for (const Vec3& axis : {Vec3(res.axis), Vec3(-res.axis)}) {
-    frame_of(axis, e1, e2);
-    // A partial scan's normal axis can be 30° off the stamp's front (half a face).
-    for (int i = -6; i <= 6; ++i)
-      for (int j = -6; j <= 6; ++j)
-        if (i * i + j * j <= 37) coarse.push_back((rotation_about(e1, i * 6.0 * kPi / 180) * rotation_about(e2, j * 6.0 * kPi / 180) * axis).normalized());
-  }
-  const std::vector<Cand> ranked = search_all(coarse, 1.0);
-  // The best few distinct directions, refined at a finer pixel; when the first does not fold
-  // clearly, the others are tried and the one whose fold stands out most is kept.
-  std::vector<Cand> picks;
-  for (const Cand& b : ranked) {
-    bool distinct = true;
-    for (const Cand& q : picks) distinct = distinct && std::abs(q.d.dot(b.d)) < std::cos(10 * kPi / 180);
-    if (distinct) picks.push_back(b);
-    if (picks.size() == 3) break;
-  }
   LatticeFound best;
   best.working_scale = s0;
-  for (const Cand& c : picks) {
-    frame_of(c.d, e1, e2);
-    std::vector<Vec3> fine;
-    for (int i = -2; i <= 2; ++i)
-      for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.8 * kPi / 180) * rotation_about(e2, j * 1.8 * kPi / 180) * c.d).normalized());
-    const std::vector<Cand> f = search_all(fine, 0.6);
-    if (f.empty()) continue;
-    const Pose p0 = pose_from(f[0].lat, f[0].d);
-    const std::vector<char> use = front_layer(res, f[0].d, 0.5 * p0.scale, 1.0 * p0.scale);
-    const Vec3 c0 = centre_of(res, use);
-    const Pose p = settle_sublattice(res, use, refine(res, use, p0, c0, true), c0);
-    const double contrast = contrast_of(res, use, p);
-    if (std::getenv("TRACECAST_DEBUG"))
-      std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
-    if (contrast > best.contrast) {
-      best.ok = true;
-      best.contrast = contrast;
-      best.pose = p;
-      best.d = f[0].d;
+  // Around the normals' principal axis first; a half face's front can lie along the second axis
+  // instead, looked at when the first finds no clear lattice and enough surface faces that way.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (best.contrast > kClearContrast || (pass == 1 && res.second_weight < 0.25)) break;
+    const Vec3 around = pass == 0 ? res.axis : res.second_axis;
+    Vec3 e1, e2;
+    std::vector<Vec3> coarse;
+    for (const Vec3& axis : {around, Vec3(-around)}) {
+      frame_of(axis, e1, e2);
+      // A partial scan's normal axis can be 30° off the stamp's front (half a face).
+      for (int i = -6; i <= 6; ++i)
+        for (int j = -6; j <= 6; ++j)
+          if (i * i + j * j <= 37) coarse.push_back((rotation_about(e1, i * 6.0 * kPi / 180) * rotation_about(e2, j * 6.0 * kPi / 180) * axis).normalized());
     }
-    if (contrast > kClearContrast) break;
+    const std::vector<Cand> ranked = search_all(coarse, 1.0);
+    // The best few distinct directions, refined at a finer pixel; when the first does not fold
+    // clearly, the others are tried and the one whose fold stands out most is kept.
+    std::vector<Cand> picks;
+    for (const Cand& b : ranked) {
+      bool distinct = true;
+      for (const Cand& q : picks) distinct = distinct && std::abs(q.d.dot(b.d)) < std::cos(10 * kPi / 180);
+      if (distinct) picks.push_back(b);
+      if (picks.size() == 3) break;
+    }
+    for (const Cand& c : picks) {
+      frame_of(c.d, e1, e2);
+      std::vector<Vec3> fine;
+      for (int i = -2; i <= 2; ++i)
+        for (int j = -2; j <= 2; ++j) fine.push_back((rotation_about(e1, i * 1.8 * kPi / 180) * rotation_about(e2, j * 1.8 * kPi / 180) * c.d).normalized());
+      const std::vector<Cand> f = search_all(fine, 0.6);
+      if (f.empty()) continue;
+      const Pose p0 = pose_from(f[0].lat, f[0].d);
+      const std::vector<char> use = front_layer(res, f[0].d, 0.5 * p0.scale, 1.0 * p0.scale);
+      const Vec3 c0 = centre_of(res, use);
+      const Pose p = settle_sublattice(res, use, refine(res, use, p0, c0, true), c0);
+      const double contrast = contrast_of(res, use, p);
+      if (std::getenv("TRACECAST_DEBUG"))
+        std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
+      if (contrast > best.contrast) {
+        best.ok = true;
+        best.contrast = contrast;
+        best.pose = p;
+        best.d = f[0].d;
+      }
+      if (contrast > kClearContrast) break;
+    }
   }
   return best;
 }
@@ -748,7 +805,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
       if (best.contrast > kClearContrast) break;
       pts = sample(o.spacing_mm * s0);
     }
-    Residuals r = residuals(pts, kCellMm * s0, nullptr);
+    Residuals r = equalized_residuals(pts, s0, nullptr);
     timer.lap(s0 == 1.0 ? "residual" : "residual_other_scale");
     if (r.valid_count < 2000) {
       if (s0 != 1.0) continue;
@@ -776,9 +833,15 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     pts = sample(o.spacing_mm * pose.scale);
     det.samples = pts.size();
     const Vec3 f = best.d;
-    res = residuals(pts, kCellMm * pose.scale, &f);
+    res = equalized_residuals(pts, pose.scale, &f);
     timer.lap("residual_rescaled");
   }
+  // Heights along normals oriented towards the front found, as the folds take them.
+  for (std::size_t i = 0; i < res.points.size(); ++i)
+    if (res.normals[i].dot(best.d) < 0) {
+      res.normals[i] = -res.normals[i];
+      res.value[i] = -res.value[i];
+    }
   const std::vector<char> use = front_layer(res, best.d, 0.5 * pose.scale, 1.0 * pose.scale);
   const Vec3 centre = centre_of(res, use);  // centre of the refinement
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());

@@ -194,12 +194,15 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
     }
   });
 
-  // The principal normal axis, and a consistent orientation towards it.
+  // The principal normal axis, and a consistent orientation towards it. The second axis is where
+  // a half face's front can lie (curved like half a cylinder, its principal axis is across it).
   Eigen::Matrix3d nn = Eigen::Matrix3d::Zero();
   for (const Anchor& a : anchors)
     if (a.ok) nn += a.n * a.n.transpose();
   const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(nn);
   out.axis = es.eigenvectors().col(2);
+  out.second_axis = es.eigenvectors().col(1);
+  out.second_weight = es.eigenvalues()(1) / std::max(es.eigenvalues()(2), 1e-300);
   if (front && out.axis.dot(*front) < 0) out.axis = -out.axis;
   const Vec3 orient = front ? *front : out.axis;
   for (Anchor& a : anchors)
@@ -254,10 +257,13 @@ std::size_t bin_of(const Lattice& lattice, const Vec3& p) {
 
 Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset) {
   Folded f;
+  // Heights along the normal oriented towards the lattice's front (a × b): the residual's own
+  // orientation follows the principal axis, which can lie across the front of a partial scan.
+  const Vec3 front = lattice.a.cross(lattice.b);
   auto add = [&](std::size_t i) {
     if (!r.valid[i]) return;
     const std::size_t b = bin_of(lattice, r.points[i]);
-    f.sum[b] += r.value[i];
+    f.sum[b] += r.normals[i].dot(front) < 0 ? -r.value[i] : r.value[i];
     f.count[b] += 1;
   };
   if (subset)
@@ -267,11 +273,51 @@ Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::s
   return f;
 }
 
-double energy(const Folded& f) {
+double raw_energy(const Folded& f) {
   double e = 0, n = 0;
   for (std::size_t b = 0; b < f.sum.size(); ++b)
     if (f.count[b] > 0) {
       e += f.sum[b] * f.sum[b] / f.count[b];
+      n += f.count[b];
+    }
+  return n > 0 ? e / n : 0;
+}
+
+double energy(const Folded& f) {
+  // The folded tile smoothed by the cell's kernel, separably (sums and counts alike): the mark's
+  // fold is a sum of such bumps and keeps its energy; the relief's bin-to-bin scatter does not.
+  constexpr int kTaps = kBinsPerCell - 1;
+  std::array<double, 2 * kTaps + 1> w{};
+  for (int t = -kTaps; t <= kTaps; ++t) w[static_cast<std::size_t>(t + kTaps)] = kernel(t / double(kBinsPerCell));
+  auto wrap = [](int i) { return static_cast<std::size_t>((i % kBins + kBins) % kBins); };
+  std::vector<double> s1(f.sum.size(), 0.0), c1(f.sum.size(), 0.0), s2(f.sum.size(), 0.0), c2(f.sum.size(), 0.0);
+  for (int x = 0; x < kBins; ++x)
+    for (int y = 0; y < kBins; ++y) {
+      double s = 0, c = 0;
+      for (int t = -kTaps; t <= kTaps; ++t) {
+        const std::size_t b = wrap(x + t) * kBins + static_cast<std::size_t>(y);
+        s += w[static_cast<std::size_t>(t + kTaps)] * f.sum[b];
+        c += w[static_cast<std::size_t>(t + kTaps)] * f.count[b];
+      }
+      s1[static_cast<std::size_t>(x * kBins + y)] = s;
+      c1[static_cast<std::size_t>(x * kBins + y)] = c;
+    }
+  for (int x = 0; x < kBins; ++x)
+    for (int y = 0; y < kBins; ++y) {
+      double s = 0, c = 0;
+      for (int t = -kTaps; t <= kTaps; ++t) {
+        const std::size_t b = static_cast<std::size_t>(x) * kBins + wrap(y + t);
+        s += w[static_cast<std::size_t>(t + kTaps)] * s1[b];
+        c += w[static_cast<std::size_t>(t + kTaps)] * c1[b];
+      }
+      s2[static_cast<std::size_t>(x * kBins + y)] = s;
+      c2[static_cast<std::size_t>(x * kBins + y)] = c;
+    }
+  double e = 0, n = 0;
+  for (std::size_t b = 0; b < f.sum.size(); ++b)
+    if (f.count[b] > 0 && c2[b] > 0) {
+      const double m = s2[b] / c2[b];
+      e += f.count[b] * m * m;
       n += f.count[b];
     }
   return n > 0 ? e / n : 0;

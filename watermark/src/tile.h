@@ -74,6 +74,8 @@ struct Residuals {
   std::vector<double> value;
   std::vector<char> valid;
   Vec3 axis = Vec3::UnitZ();  // principal normal axis (sign: towards `front` if given)
+  Vec3 second_axis = Vec3::UnitX();  // the normals' second principal axis
+  double second_weight = 0;          // its eigenvalue over the principal one's
   std::size_t valid_count = 0;
 };
 Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* front);
@@ -86,7 +88,11 @@ struct Folded {
 Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset = nullptr);
 //! The bin of the folded tile that p falls in.
 std::size_t bin_of(const Lattice& lattice, const Vec3& p);
-//! Energy of the folded tile (Σ sum²/count / Σ count): largest when the lattice is exact.
+//! Energy of the folded tile smoothed by the cell's kernel (Σ count·mean² / Σ count): largest
+//! when the lattice is exact.
 double energy(const Folded& f);
+//! Energy of the folded tile as it is (Σ sum²/count / Σ count): comparable across lattices of
+//! different scales, which energy() is not (its kernel scales with the tile).
+double raw_energy(const Folded& f);
 
 }  // namespace tracecast::watermark::detail
