@@ -606,8 +606,9 @@ Vec3 centre_of(const Residuals& res, const std::vector<char>& use) {
   return best;
 }
 
-//! A lattice unrelated to the pose's (√2 − 1 of its scale, turned 0.3 rad): its fold energy is
-//! the floor a surface's relief gives without the mark.
+//! A lattice unrelated to the pose's (√2 − 1 of its scale, turned 0.3 rad): the sub-lattice check's
+//! floor, below the scales of the fractions it compares (contrast_of takes its floor at the
+//! pose's own scale).
 Pose unrelated(const Pose& pose) {
   Pose off = pose;
   off.scale = pose.scale * 0.4142;
