@@ -606,12 +606,11 @@ Vec3 centre_of(const Residuals& res, const std::vector<char>& use) {
   return best;
 }
 
-//! A lattice unrelated to the pose's (√2 − 1 of its scale, turned 0.3 rad): the sub-lattice check's
-//! floor, below the scales of the fractions it compares (contrast_of takes its floor at the
-//! pose's own scale).
-Pose unrelated(const Pose& pose) {
+//! A lattice unrelated to the pose's: `factor` of its scale, turned 0.3 rad. Its fold energy is
+//! the floor a surface's relief gives without the mark, at that scale.
+Pose unrelated(const Pose& pose, double factor) {
   Pose off = pose;
-  off.scale = pose.scale * 0.4142;
+  off.scale = pose.scale * factor;
   off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
   return off;
 }
@@ -623,10 +622,7 @@ double contrast_of(const Residuals& res, const std::vector<char>& use, const Pos
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
-  Pose off = pose;
-  off.scale = pose.scale * 1.07;
-  off.r = rotation_about(pose.r.col(2), 0.3) * pose.r;
-  const Lattice l[2] = {pose.lattice(), off.lattice()};
+  const Lattice l[2] = {pose.lattice(), unrelated(pose, 1.07).lattice()};
   double e[2];
   tbb::parallel_for(0, 2, [&](int k) { e[k] = energy(fold(res, l[k], &used)); });
   return e[0] / std::max(e[1], 1e-300);
@@ -648,7 +644,8 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
   const Fraction fractions[5] = {{3, 0}, {2, 0}, {std::sqrt(2.0), kPi / 4}, {std::sqrt(5.0), kAtanHalf}, {std::sqrt(5.0), -kAtanHalf}};
   for (int round = 0; round < 3; ++round) {
     // The pose, an unrelated lattice (the floor) and the five fractions, folded in parallel.
-    Pose poses[7] = {pose, unrelated(pose), pose, pose, pose, pose, pose};
+    // The floor at √2 − 1 of the scale: below every fraction's.
+    Pose poses[7] = {pose, unrelated(pose, 0.4142), pose, pose, pose, pose, pose};
     for (int k = 0; k < 5; ++k) {
       Pose& p = poses[k + 2];
       p.scale = pose.scale / fractions[k].divide;
