@@ -174,6 +174,17 @@ Residuals equalized_residuals(const std::vector<Vec3>& pts, double scale, const 
   return r;
 }
 
+//! Keeps the points within `radius` of their mean; true if any were dropped.
+bool keep_near_centre(std::vector<Vec3>& pts, double radius) {
+  if (pts.empty()) return false;
+  Vec3 c = Vec3::Zero();
+  for (const Vec3& p : pts) c += p;
+  c /= static_cast<double>(pts.size());
+  const std::size_t n = pts.size();
+  pts.erase(std::remove_if(pts.begin(), pts.end(), [&](const Vec3& p) { return (p - c).squaredNorm() > radius * radius; }), pts.end());
+  return pts.size() < n;
+}
+
 struct ChartLattice {
   bool ok = false;
   Eigen::Vector2d a = Eigen::Vector2d::Zero(), b = Eigen::Vector2d::Zero();  // mm in the chart (e1, e2 of frame_of(d))
@@ -796,12 +807,20 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   // s0 = 1; one scaled down or up (an unknown unit, a scaled copy) loses the pattern to the chart's
   // pixel or to the high-pass there, and is looked for again at 0.6 and 1.7 when s0 = 1 finds no
   // clear lattice. Each pass covers about 0.45–2.3 × s0 for the period, so they overlap.
+  // Below s0 = 1 the samples are denser than at the stamp's size while the charts reach only 60 s0
+  // (85 s0 at their corners) from the centre: only the samples within 85 s0 of it are high-passed
+  // for that search (on an unmarked full-face appliance, 25 s → 12 s at s0 = 0.6), and a lattice
+  // found there is high-passed again over the whole scan.
   Residuals res;
   LatticeFound best;
+  bool best_cropped = false;
   for (const double s0 : {1.0, 0.6, 1.7}) {
+    bool cropped = false;
     if (s0 != 1.0) {
       if (best.contrast > kClearContrast) break;
       pts = sample(o.spacing_mm * s0);
+      if (s0 < 1.0) cropped = keep_near_centre(pts, 85.0 * s0);
+      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "working scale %.2f: %zu samples\n", s0, pts.size());
     }
     Residuals r = equalized_residuals(pts, s0, nullptr);
     timer.lap(s0 == 1.0 ? "residual" : "residual_other_scale");
@@ -816,6 +835,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "working scale %.2f: contrast %.2f\n", s0, f.contrast);
     if (f.ok && f.contrast > best.contrast) {
       best = f;
+      best_cropped = cropped;
       res = std::move(r);
     }
   }
@@ -827,7 +847,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   det.front = best.d;
   Pose pose = best.pose;
   // At another scale than the search's, sample and high-pass again at the pattern's own size.
-  if (std::abs(pose.scale / best.working_scale - 1) > 0.1) {
+  if (best_cropped || std::abs(pose.scale / best.working_scale - 1) > 0.1) {
     pts = sample(o.spacing_mm * pose.scale);
     det.samples = pts.size();
     const Vec3 f = best.d;
