@@ -322,6 +322,16 @@ int main(int argc, char** argv) {
       for (const auto& [k, t] : d.timings) std::printf(", %s %.2f", k.c_str(), t);
       std::printf("\npeer: Open3D EstimateNormals (KNN 12) on the same points %.2f s wall; detection / peer = %.2f\n", t_normals,
                   t_detect / std::max(t_normals, 1e-9));
+      // The same scan without the mark: no clear lattice at the stamp's scale, so every working
+      // scale and both axes are searched before "no mark found".
+      PointCloud bare = resample_points(host.appliance, 0.1, 0.5, 3);
+      bare.points.resize(std::min<std::size_t>(bare.points.size(), 1000000));
+      const double tu = now();
+      const Detection du = detect(bare.points, key_of(1));
+      const double t_bare = now() - tu;
+      std::printf("unmarked (the unstamped piece, %zu points): %.2f s wall (%s)", bare.points.size(), t_bare, outcome_name(du.outcome));
+      for (const auto& [k, t] : du.timings) std::printf(", %s %.2f", k.c_str(), t);
+      std::printf("; / peer = %.2f\n", t_bare / std::max(t_normals, 1e-9));
     }
   }
   return 0;
