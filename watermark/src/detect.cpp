@@ -377,6 +377,7 @@ Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const
       for (std::size_t k = 0; k < subset.size(); k += step) thin.push_back(subset[k]);
       subset.swap(thin);
     }
+    const FoldSamples packed = pack(res, subset);
     if (subset.size() >= 2000)
       for (int round = 0; round < 2; ++round)
         for (int param : {3, 2, 0, 1}) {
@@ -392,7 +393,7 @@ Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const
             else
               p.scale = pose.scale * std::exp(k * step);
           }
-          tbb::parallel_for(std::size_t(0), ps.size(), [&](std::size_t k) { es[k] = energy(fold(res, ps[k].lattice(), &subset)); });
+          tbb::parallel_for(std::size_t(0), ps.size(), [&](std::size_t k) { es[k] = energy(fold(packed, ps[k].lattice())); });
           Pose best_p = pose;
           double best_e = -1;
           for (std::size_t k = 0; k < ps.size(); ++k)
@@ -411,10 +412,8 @@ Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const
       subset.swap(thin);
     }
     if (subset.size() < 2000) continue;
-    auto score = [&](const Pose& p) {
-      const Lattice l = p.lattice();
-      return energy(fold(res, l, &subset));
-    };
+    const FoldSamples packed = pack(res, subset);
+    auto score = [&](const Pose& p) { return energy(fold(packed, p.lattice())); };
     double best = score(pose);
     double step_rot = 0.6 * kPi / 180, step_scale = 0.004;
     const double min_rot = 0.01 * kPi / 180, min_scale = 0.0001;
@@ -633,9 +632,10 @@ double contrast_of(const Residuals& res, const std::vector<char>& use, const Pos
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
+  const FoldSamples packed = pack(res, used);
   const Lattice l[2] = {pose.lattice(), unrelated(pose, 1.07).lattice()};
   double e[2];
-  tbb::parallel_for(0, 2, [&](int k) { e[k] = energy(fold(res, l[k], &used)); });
+  tbb::parallel_for(0, 2, [&](int k) { e[k] = energy(fold(packed, l[k])); });
   return e[0] / std::max(e[1], 1e-300);
 }
 
@@ -648,6 +648,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
   std::vector<std::size_t> used;
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) used.push_back(i);
+  const FoldSamples packed = pack(res, used);
   struct Fraction {
     double divide, turn;  // scale ÷ divide, rotated by turn about the front
   };
@@ -663,7 +664,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
       if (fractions[k].turn != 0) p.r = rotation_about(pose.r.col(2), fractions[k].turn) * pose.r;
     }
     double energies[7];
-    tbb::parallel_for(0, 7, [&](int k) { energies[k] = raw_energy(fold(res, poses[k].lattice(), &used)); });
+    tbb::parallel_for(0, 7, [&](int k) { energies[k] = raw_energy(fold(packed, poses[k].lattice())); });
     const double e = energies[0], floor = energies[1];
     bool taken = false;
     for (int k = 0; k < 5; ++k) {
@@ -674,7 +675,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
         std::fprintf(stderr, "fraction 1/%.3f turned %.1f°: energy %.4g vs %.4g (floor %.4g)\n", fr.divide, fr.turn * 180 / kPi, ek, e, floor);
       if (ek > 0.5 * e && ek > 1.5 * floor) {
         const Pose q = refine(res, use, p, centre, false);
-        const double eq = raw_energy(fold(res, q.lattice(), &used));
+        const double eq = raw_energy(fold(packed, q.lattice()));
         if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  refined fraction: %.4g\n", eq);
         if (eq > 0.85 * e) {
           pose = q;

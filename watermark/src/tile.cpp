@@ -1,12 +1,12 @@
 // The keyed tile, the residual and folding (see tile.h).
 #include "tile.h"
 
-#include <open3d/geometry/KDTreeFlann.h>
-#include <open3d/geometry/PointCloud.h>
 #include <tbb/parallel_for.h>
 
 #include <Eigen/Eigenvalues>
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -144,6 +144,75 @@ bool fit_sheet(Anchor& an, Neighbourhood& nb, double sigma, double gate, bool us
 
 }  // namespace
 
+namespace {
+
+//! Points binned in cubes of side `cell`, each cube's points side by side. The neighbours of a
+//! point within `cell` lie in the 27 cubes around its own; queries are made a cube at a time (the
+//! candidates of all the points in a cube gathered once). For the residual's hundreds of thousands
+//! of fixed-radius queries this is several times cheaper than a k-d tree, and it answers the same:
+//! the points closer than the radius (squared distances summed x, y, z in that order, as the tree
+//! does), sorted by distance, so that the fits sum them in the same order.
+class PointGrid {
+ public:
+  struct Cell {
+    std::int64_t i, j, k;
+    std::uint32_t begin, end;  // range of order()
+  };
+  PointGrid(const std::vector<Vec3>& pts, double cell) : pts_(pts) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> keyed(pts.size());
+    for (std::size_t i = 0; i < pts.size(); ++i) keyed[i] = {voxel_key(pts[i], cell), static_cast<std::uint32_t>(i)};
+    std::sort(keyed.begin(), keyed.end());
+    order_.resize(pts.size());
+    ranges_.reserve(pts.size() / 8 + 16);
+    for (std::size_t i = 0; i < keyed.size();) {
+      std::size_t j = i;
+      while (j < keyed.size() && keyed[j].first == keyed[i].first) {
+        order_[j] = keyed[j].second;
+        ++j;
+      }
+      const Vec3& p = pts[keyed[i].second];
+      cells_.push_back({static_cast<std::int64_t>(std::floor(p.x() / cell)), static_cast<std::int64_t>(std::floor(p.y() / cell)),
+                        static_cast<std::int64_t>(std::floor(p.z() / cell)), static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j)});
+      ranges_.emplace(keyed[i].first, std::make_pair(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j)));
+      i = j;
+    }
+  }
+  const std::vector<Cell>& cells() const { return cells_; }
+  std::uint32_t point(std::uint32_t k) const { return order_[k]; }
+  //! The points of the 27 cubes around cube (i, j, k) of a grid of the same side.
+  void around(const Cell& c, std::vector<std::pair<Vec3, std::uint32_t>>& out) const {
+    out.clear();
+    for (std::int64_t dk = -1; dk <= 1; ++dk)
+      for (std::int64_t dj = -1; dj <= 1; ++dj)
+        for (std::int64_t di = -1; di <= 1; ++di) {
+          const auto it = ranges_.find(voxel_key(c.i + di, c.j + dj, c.k + dk));
+          if (it == ranges_.end()) continue;
+          for (std::uint32_t k = it->second.first; k < it->second.second; ++k) out.emplace_back(pts_[order_[k]], order_[k]);
+        }
+  }
+
+ private:
+  const std::vector<Vec3>& pts_;
+  std::vector<std::uint32_t> order_;
+  std::vector<Cell> cells_;
+  std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>> ranges_;
+};
+
+//! The candidates at squared distance below r2 from q, nearest first.
+void nearest(const Vec3& q, double r2, const std::vector<std::pair<Vec3, std::uint32_t>>& candidates, std::vector<std::pair<double, std::uint32_t>>& out) {
+  out.clear();
+  for (const auto& [p, index] : candidates) {
+    const double dx = q.x() - p.x(), dy = q.y() - p.y(), dz = q.z() - p.z();
+    double d2 = dx * dx;
+    d2 += dy * dy;
+    d2 += dz * dz;
+    if (d2 < r2) out.emplace_back(d2, index);
+  }
+  std::sort(out.begin(), out.end());
+}
+
+}  // namespace
+
 Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* front) {
   Residuals out;
   out.points = samples;
@@ -152,9 +221,6 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
   out.valid.assign(samples.size(), 0);
   if (samples.size() < 50) return out;
 
-  open3d::geometry::PointCloud cloud;
-  cloud.points_ = samples;
-  const open3d::geometry::KDTreeFlann tree(cloud);
   // Anchors: one sample per voxel of σ (the first), each with a fit of its own sheet.
   std::vector<Anchor> anchors;
   {
@@ -168,29 +234,39 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
   }
   const double radius = 2.5 * sigma, inv2s2 = 0.5 / (sigma * sigma), fit_sigma = std::sqrt(0.5 / inv2s2);
   const double gate = 0.35 * sigma;  // sheets of a shell thinner than ≈ 2 gates merge (only at feathered rims)
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, anchors.size(), 256), [&](const auto& range) {
-    std::vector<int> idx;
-    std::vector<double> d2;
+  // Cubes a little wider than the radius: rounding at a cube's face.
+  const double cube = 1.001 * radius;
+  const PointGrid grid(samples, cube);
+  std::vector<Vec3> acentre(anchors.size());
+  for (std::size_t a = 0; a < anchors.size(); ++a) acentre[a] = anchors[a].centre;
+  const PointGrid by_cube(acentre, cube);  // the anchors, a cube at a time
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, by_cube.cells().size(), 16), [&](const auto& range) {
+    std::vector<std::pair<Vec3, std::uint32_t>> candidates;
+    std::vector<std::pair<double, std::uint32_t>> near;
     Neighbourhood nb;
-    for (std::size_t a = range.begin(); a < range.end(); ++a) {
-      Anchor& an = anchors[a];
-      // The local plane from the nearest samples (one sheet), then the gated fits.
-      if (tree.SearchKNN(an.centre, 12, idx, d2) < 12) continue;
-      Vec3 m = Vec3::Zero();
-      for (int i : idx) m += samples[static_cast<std::size_t>(i)];
-      m /= static_cast<double>(idx.size());
-      Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
-      for (int i : idx) cov += (samples[static_cast<std::size_t>(i)] - m) * (samples[static_cast<std::size_t>(i)] - m).transpose();
-      an.n = Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d>(cov).eigenvectors().col(0);
-      if (tree.SearchRadius(an.centre, radius, idx, d2) < 20) continue;
-      nb.q.resize(idx.size());
-      nb.g.resize(idx.size());
-      for (std::size_t k = 0; k < idx.size(); ++k) {
-        nb.q[k] = samples[static_cast<std::size_t>(idx[k])];
-        nb.g[k] = std::exp(-d2[k] * inv2s2);
+    for (std::size_t c = range.begin(); c < range.end(); ++c) {
+      const PointGrid::Cell& cell = by_cube.cells()[c];
+      grid.around(cell, candidates);
+      for (std::uint32_t k = cell.begin; k < cell.end; ++k) {
+        Anchor& an = anchors[by_cube.point(k)];
+        nearest(an.centre, radius * radius, candidates, near);
+        if (near.size() < 20) continue;
+        // The local plane from the 12 nearest samples (one sheet), then the gated fits.
+        Vec3 m = Vec3::Zero();
+        for (std::size_t q = 0; q < 12; ++q) m += samples[near[q].second];
+        m /= 12.0;
+        Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
+        for (std::size_t q = 0; q < 12; ++q) cov += (samples[near[q].second] - m) * (samples[near[q].second] - m).transpose();
+        an.n = Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d>(cov).eigenvectors().col(0);
+        nb.q.resize(near.size());
+        nb.g.resize(near.size());
+        for (std::size_t q = 0; q < near.size(); ++q) {
+          nb.q[q] = samples[near[q].second];
+          nb.g[q] = std::exp(-near[q].first * inv2s2);
+        }
+        if (!fit_sheet(an, nb, fit_sigma, gate, false)) continue;
+        an.ok = fit_sheet(an, nb, fit_sigma, 0.1 * sigma + 0.05, true);
       }
-      if (!fit_sheet(an, nb, fit_sigma, gate, false)) continue;
-      an.ok = fit_sheet(an, nb, fit_sigma, 0.1 * sigma + 0.05, true);
     }
   });
 
@@ -211,58 +287,113 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
       a.q = -a.q;
     }
 
-  open3d::geometry::PointCloud acloud;
+  std::vector<Vec3> acentres;
   std::vector<std::size_t> amap;
   for (std::size_t a = 0; a < anchors.size(); ++a)
     if (anchors[a].ok) {
-      acloud.points_.push_back(anchors[a].centre);
+      acentres.push_back(anchors[a].centre);
       amap.push_back(a);
     }
-  if (acloud.points_.size() < 3) return out;
-  const open3d::geometry::KDTreeFlann atree(acloud);
+  if (acentres.size() < 3) return out;
+  // Each sample's height over the (up to) 4 nearest fits within 1.5 σ.
   const double reach2 = 2.25 * sigma * sigma, inv2b = 0.5 / (0.36 * sigma * sigma);
+  const double acube = 1.501 * sigma;
+  const PointGrid agrid(acentres, acube);
+  const PointGrid sgrid(samples, acube);  // the samples, a cube at a time
   const double limit = 0.1 * sigma + 0.05;  // larger heights belong to another sheet, or to a crease
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, samples.size(), 4096), [&](const auto& range) {
-    std::vector<int> idx;
-    std::vector<double> d2;
-    for (std::size_t i = range.begin(); i < range.end(); ++i) {
-      atree.SearchKNN(samples[i], 4, idx, d2);
-      double v = 0, w = 0;
-      Vec3 n = Vec3::Zero();
-      for (std::size_t k = 0; k < idx.size(); ++k) {
-        if (d2[k] > reach2) continue;
-        const Anchor& an = anchors[amap[static_cast<std::size_t>(idx[k])]];
-        const double h = an.height(samples[i]);
-        if (std::abs(h) > limit) continue;
-        const double wk = std::exp(-d2[k] * inv2b);
-        v += wk * h;
-        n += wk * an.n;
-        w += wk;
+  const double within2 = std::nextafter(reach2, std::numeric_limits<double>::infinity());  // d² ≤ reach²
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, sgrid.cells().size(), 64), [&](const auto& range) {
+    std::vector<std::pair<Vec3, std::uint32_t>> candidates;
+    std::vector<std::pair<double, std::uint32_t>> near;
+    for (std::size_t c = range.begin(); c < range.end(); ++c) {
+      const PointGrid::Cell& cell = sgrid.cells()[c];
+      agrid.around(cell, candidates);
+      for (std::uint32_t k = cell.begin; k < cell.end; ++k) {
+        const std::size_t i = sgrid.point(k);
+        nearest(samples[i], within2, candidates, near);
+        double v = 0, w = 0;
+        Vec3 n = Vec3::Zero();
+        for (std::size_t q = 0; q < std::min<std::size_t>(near.size(), 4); ++q) {
+          const Anchor& an = anchors[amap[near[q].second]];
+          const double h = an.height(samples[i]);
+          if (std::abs(h) > limit) continue;
+          const double wk = std::exp(-near[q].first * inv2b);
+          v += wk * h;
+          n += wk * an.n;
+          w += wk;
+        }
+        if (!(w > 1e-12)) continue;
+        out.value[i] = v / w;
+        out.normals[i] = n.normalized();
+        out.valid[i] = 1;
       }
-      if (!(w > 1e-12)) continue;
-      out.value[i] = v / w;
-      out.normals[i] = n.normalized();
-      out.valid[i] = 1;
     }
   });
   out.valid_count = static_cast<std::size_t>(std::count(out.valid.begin(), out.valid.end(), 1));
   return out;
 }
 
-std::size_t bin_of(const Lattice& lattice, const Vec3& p) {
-  const Eigen::Vector2d c = lattice.coords(p);
-  const auto bx = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.x())), by = static_cast<std::int64_t>(std::lround(kBinsPerCell * c.y()));
-  return static_cast<std::size_t>(((bx % kBins) + kBins) % kBins) * kBins + static_cast<std::size_t>(((by % kBins) + kBins) % kBins);
+namespace {
+
+//! bin_of() with the lattice's constants taken once: the same arithmetic, so the same bins.
+//! llround() is a library call, and the folds make it hundreds of millions of times; rounding
+//! half away from zero is done inline instead (x − trunc(x) is exact), and the modulo of the
+//! power-of-two kBins by a mask (two's complement: the same as ((i % kBins) + kBins) % kBins).
+struct BinMap {
+  static_assert((kBins & (kBins - 1)) == 0, "kBins must be a power of two");
+  Vec3 origin, a, b;
+  double a2, b2;
+  explicit BinMap(const Lattice& l) : origin(l.origin), a(l.a), b(l.b), a2(l.a.squaredNorm()), b2(l.b.squaredNorm()) {}
+  static std::int64_t round_half_away(double x) {
+    auto t = static_cast<std::int64_t>(x);  // toward zero
+    const double frac = x - static_cast<double>(t);
+    if (frac >= 0.5)
+      ++t;
+    else if (frac <= -0.5)
+      --t;
+    return t;
+  }
+  std::size_t operator()(const Vec3& p) const {
+    const Vec3 d = p - origin;
+    const double cx = kCells * d.dot(a) / a2, cy = kCells * d.dot(b) / b2;
+    const std::int64_t bx = round_half_away(kBinsPerCell * cx), by = round_half_away(kBinsPerCell * cy);
+    return static_cast<std::size_t>(bx & (kBins - 1)) * kBins + static_cast<std::size_t>(by & (kBins - 1));
+  }
+};
+
+}  // namespace
+
+std::size_t bin_of(const Lattice& lattice, const Vec3& p) { return BinMap(lattice)(p); }
+
+FoldSamples pack(const Residuals& r, const std::vector<std::size_t>& subset) {
+  FoldSamples out;
+  out.reserve(subset.size());
+  for (std::size_t i : subset)
+    if (r.valid[i]) out.push_back({r.points[i], r.normals[i], r.value[i]});
+  return out;
+}
+
+Folded fold(const FoldSamples& samples, const Lattice& lattice) {
+  Folded f;
+  const BinMap bin(lattice);
+  // Heights along the normal oriented towards the lattice's front (a × b): the residual's own
+  // orientation follows the principal axis, which can lie across the front of a partial scan.
+  const Vec3 front = lattice.a.cross(lattice.b);
+  for (const FoldSample& s : samples) {
+    const std::size_t b = bin(s.p);
+    f.sum[b] += s.n.dot(front) < 0 ? -s.value : s.value;
+    f.count[b] += 1;
+  }
+  return f;
 }
 
 Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset) {
   Folded f;
-  // Heights along the normal oriented towards the lattice's front (a × b): the residual's own
-  // orientation follows the principal axis, which can lie across the front of a partial scan.
+  const BinMap bin(lattice);
   const Vec3 front = lattice.a.cross(lattice.b);
   auto add = [&](std::size_t i) {
     if (!r.valid[i]) return;
-    const std::size_t b = bin_of(lattice, r.points[i]);
+    const std::size_t b = bin(r.points[i]);
     f.sum[b] += r.normals[i].dot(front) < 0 ? -r.value[i] : r.value[i];
     f.count[b] += 1;
   };
