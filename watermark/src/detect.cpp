@@ -385,7 +385,7 @@ Pose refine(const Residuals& res, const std::vector<char>& use, Pose pose, const
       for (std::size_t k = 0; k < subset.size(); k += step) thin.push_back(subset[k]);
       subset.swap(thin);
     }
-    const FoldSamples packed = pack(res, subset);
+    const FoldSamples packed = subset.size() >= 2000 ? pack(res, subset) : FoldSamples{};
     if (subset.size() >= 2000)
       for (int round = 0; round < 2; ++round)
         for (int param : {3, 2, 0, 1}) {
