@@ -15,6 +15,7 @@
 #include "tracecast/watermark/attacks.h"
 #include "tracecast/watermark/mark.h"
 #include "tracecast/watermark/payload.h"
+#include "../watermark/src/tile.h"  // the detector's inline rounding helpers
 
 using namespace tracecast;
 using namespace tracecast::watermark;
@@ -40,6 +41,24 @@ void show(const char* what, const Detection& d) {
 }
 
 }  // namespace
+
+TEST_CASE("the detector's inline rounding gives the same integers as std::floor and std::llround", "[watermark]") {
+  // Ties, integers, signed zeros, the doubles either side of ±0.5 and of ±1, and random values of
+  // the magnitudes the charts and folds see.
+  std::vector<double> xs = {0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 1.0, -1.0, 3.0, -3.0, 1e6 + 0.5, -1e6 - 0.5,
+                            std::nextafter(0.5, 0.0), std::nextafter(-0.5, 0.0), std::nextafter(0.5, 1.0), std::nextafter(-0.5, -1.0),
+                            std::nextafter(1.0, 0.0), std::nextafter(-1.0, 0.0), std::nextafter(1.0, 2.0), std::nextafter(-1.0, -2.0),
+                            4503599627370495.5, -4503599627370495.5, 1e-300, -1e-300};
+  SplitMix64 r{7};
+  for (int k = 0; k < 100000; ++k) xs.push_back((r.uniform() - 0.5) * std::pow(10.0, 6 * r.uniform()));
+  int floor_wrong = 0, round_wrong = 0;
+  for (const double x : xs) {
+    floor_wrong += watermark::detail::floor_int(x) != static_cast<std::int64_t>(std::floor(x));
+    round_wrong += watermark::detail::round_half_away(x) != std::llround(x);
+  }
+  CHECK(floor_wrong == 0);
+  CHECK(round_wrong == 0);
+}
 
 TEST_CASE("mark: stamp and detect on a generated appliance", "[mark]") {
   const Key key = key_of(1);

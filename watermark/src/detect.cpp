@@ -70,14 +70,6 @@ void frame_of(const Vec3& d, Vec3& e1, Vec3& e2) {
   e2 = d.cross(e1);
 }
 
-//! ⌊x⌋ for |x| < 2⁶³ without a call into the maths library (the chart search floors two
-//! coordinates of every sample for each of hundreds of directions): the truncation, one less when
-//! it lies above x. The same integer as std::floor.
-inline std::int64_t floor_int(double x) {
-  const auto t = static_cast<std::int64_t>(x);
-  return t - static_cast<std::int64_t>(static_cast<double>(t) > x);
-}
-
 //! The samples seen along d, in the chart of frame_of(d): their chart coordinates (u, v), their
 //! height h along d, and which lie in the front layer (heights within `tol` of the highest in their
 //! pixel). Only valid samples are projected.
@@ -479,7 +471,7 @@ Eigen::Vector2i apply_symmetry(int g, int x, int y) {
 //! Unmarked surface beside the mark (a mold's parting surface and walls, a scan's background)
 //! would only add its relief to the fold. Key-independent. All samples when too few carry it.
 std::vector<std::size_t> carrier_samples(const Residuals& res, const std::vector<std::size_t>& used, const Lattice& lattice, double side) {
-  const Folded all = fold(res, lattice, &used);
+  const Folded all = fold(pack(res, used), lattice);
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> blocks;
   std::vector<std::uint64_t> order;
   double r2 = 0;
@@ -894,7 +886,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     if (use[i]) state->used.push_back(i);
   const std::vector<std::size_t> carriers = carrier_samples(res, state->used, state->lattice, 10.0 * pose.scale);
   if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "carrier samples: %zu of %zu\n", carriers.size(), state->used.size());
-  state->folded = fold(res, state->lattice, &carriers);
+  state->folded = fold(pack(res, carriers), state->lattice);
   state->unit = unit;
   state->scale = pose.scale;
   state->area_mm2 = det.area_mm2;

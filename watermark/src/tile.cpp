@@ -336,23 +336,13 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
 namespace {
 
 //! bin_of() with the lattice's constants taken once: the same arithmetic, so the same bins.
-//! llround() is a library call, and the folds make it hundreds of millions of times; rounding
-//! half away from zero is done inline instead (x − trunc(x) is exact), and the modulo of the
+//! Rounding inline (round_half_away, the same integers as llround), and the modulo of the
 //! power-of-two kBins by a mask (two's complement: the same as ((i % kBins) + kBins) % kBins).
 struct BinMap {
   static_assert((kBins & (kBins - 1)) == 0, "kBins must be a power of two");
   Vec3 origin, a, b;
   double a2, b2;
   explicit BinMap(const Lattice& l) : origin(l.origin), a(l.a), b(l.b), a2(l.a.squaredNorm()), b2(l.b.squaredNorm()) {}
-  static std::int64_t round_half_away(double x) {
-    auto t = static_cast<std::int64_t>(x);  // toward zero
-    const double frac = x - static_cast<double>(t);
-    if (frac >= 0.5)
-      ++t;
-    else if (frac <= -0.5)
-      --t;
-    return t;
-  }
   std::size_t operator()(const Vec3& p) const {
     const Vec3 d = p - origin;
     const double cx = kCells * d.dot(a) / a2, cy = kCells * d.dot(b) / b2;
@@ -384,23 +374,6 @@ Folded fold(const FoldSamples& samples, const Lattice& lattice) {
     f.sum[b] += s.n.dot(front) < 0 ? -s.value : s.value;
     f.count[b] += 1;
   }
-  return f;
-}
-
-Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset) {
-  Folded f;
-  const BinMap bin(lattice);
-  const Vec3 front = lattice.a.cross(lattice.b);
-  auto add = [&](std::size_t i) {
-    if (!r.valid[i]) return;
-    const std::size_t b = bin(r.points[i]);
-    f.sum[b] += r.normals[i].dot(front) < 0 ? -r.value[i] : r.value[i];
-    f.count[b] += 1;
-  };
-  if (subset)
-    for (std::size_t i : *subset) add(i);
-  else
-    for (std::size_t i = 0; i < r.points.size(); ++i) add(i);
   return f;
 }
 

@@ -46,6 +46,24 @@ inline std::uint64_t voxel_key(const Vec3& p, double h) {
   return voxel_key(static_cast<std::int64_t>(std::floor(p.x() / h)), static_cast<std::int64_t>(std::floor(p.y() / h)),
                    static_cast<std::int64_t>(std::floor(p.z() / h)));
 }
+//! ⌊x⌋ and x rounded half away from zero, for |x| < 2⁶³, without a call into the maths library:
+//! the folds and charts round coordinates of every sample hundreds of times over. The same
+//! integers as std::floor and std::llround (the truncation toward zero, then x − trunc(x), which
+//! is exact, decides the step).
+inline std::int64_t floor_int(double x) {
+  const auto t = static_cast<std::int64_t>(x);
+  return t - static_cast<std::int64_t>(static_cast<double>(t) > x);
+}
+inline std::int64_t round_half_away(double x) {
+  auto t = static_cast<std::int64_t>(x);
+  const double frac = x - static_cast<double>(t);
+  if (frac >= 0.5)
+    ++t;
+  else if (frac <= -0.5)
+    --t;
+  return t;
+}
+
 //! cos²(πt/2) on |t| < 1: shifted copies at unit spacing sum to one.
 inline double kernel(double t) {
   t = std::abs(t);
@@ -86,10 +104,9 @@ struct Folded {
   std::vector<double> sum = std::vector<double>(kBins * kBins, 0.0);
   std::vector<double> count = std::vector<double>(kBins * kBins, 0.0);
 };
-Folded fold(const Residuals& r, const Lattice& lattice, const std::vector<std::size_t>* subset = nullptr);
-//! A subset's samples gathered side by side (the valid ones, in order) for folding many times:
-//! a search folds the same samples under hundreds of lattices, and reading them through an index
-//! list from three arrays costs more than the folding. Folds to the same sums as fold(r, l, &subset).
+//! The samples to fold, gathered side by side (the valid ones of a subset, in order): a search
+//! folds the same samples under hundreds of lattices, and reading them through an index list from
+//! three arrays costs more than the folding.
 struct FoldSample {
   Vec3 p, n;
   double value;
