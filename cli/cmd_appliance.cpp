@@ -1,6 +1,7 @@
 // tracecast appliance | mirror | landmarks: from a face to the solid that will be cast.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "common.h"
@@ -50,15 +51,19 @@ nlohmann::json thickness_json(const ThicknessStats& s) {
           {"within_5_percent", s.within_5_percent}};
 }
 
+// --front and --up, as the appliance's option table defines them, for mirror and landmarks.
 struct FaceArgs {
-  std::string front, up;
+  nlohmann::json given = nlohmann::json::object();
   void add(CLI::App& sub) {
-    sub.add_option("--front", front, "Direction the face looks towards, X,Y,Z in the file's axes (default: found)");
-    sub.add_option("--up", up, "Direction to the top of the head, X,Y,Z (default: found)");
+    std::vector<std::string> skip = appliance_option_table().keys();
+    skip.erase(std::remove_if(skip.begin(), skip.end(), [](const std::string& k) { return k == "front" || k == "up"; }), skip.end());
+    add_option_flags(sub, appliance_option_table(), given, skip);
   }
   void apply(FaceOptions& o) const {
-    if (!front.empty()) o.front = parse_direction(front, "--front");
-    if (!up.empty()) o.up = parse_direction(up, "--up");
+    ApplianceSpec s;
+    s.face = o;
+    apply_flags(appliance_option_table(), given, s);
+    o = s.face;
   }
 };
 
@@ -66,9 +71,9 @@ struct FaceArgs {
 
 struct ApplianceArgs {
   std::string input, output, report, units = "auto", spec_file, sculpt, region, openings, defect;
-  double thickness = 0, feather = 0, edge = 0, resolution = 0, margin = -1, blend = 8.0;
+  double blend = 8.0;
   bool mirror = false;
-  FaceArgs face;
+  nlohmann::json given = nlohmann::json::object();  //!< the appliance table's flags
 };
 
 std::vector<RegionShape> read_defect(const std::string& path) {
@@ -99,12 +104,7 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
         if (!item.empty()) spec.openings.push_back(RegionShape{item, {}, {}});
     }
   }
-  if (a.thickness != 0) spec.thickness_mm = a.thickness;
-  if (a.feather != 0) spec.feather_band_mm = a.feather;
-  if (a.edge != 0) spec.edge_thickness_mm = a.edge;
-  if (a.resolution != 0) spec.resolution_mm = a.resolution;
-  if (a.margin >= 0) spec.opening_margin_mm = a.margin;
-  a.face.apply(spec.face);
+  apply_flags(appliance_option_table(), a.given, spec);
   validate(spec);
   std::optional<io::Geometry> sculpt;
   if (!a.sculpt.empty()) sculpt = io::read_mesh(a.sculpt, ro);
@@ -134,12 +134,7 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
       {"output", a.output},
       {"units", {{"unit", unit_name(geo.units.unit)}, {"reason", geo.units.reason}}},
       {"mode", a.mirror ? "mirror" : (sculpt ? "sculpt" : "thickness")},
-      {"spec",
-       {{"thickness_mm", spec.thickness_mm},
-        {"feather_band_mm", spec.feather_band_mm},
-        {"edge_thickness_mm", spec.edge_thickness_mm},
-        {"resolution_mm", spec.resolution_mm},
-        {"opening_margin_mm", spec.opening_margin_mm}}},
+      {"spec", appliance_option_table().to_json(spec)},
       {"face", face_json(r.face)},
       {"area_mm2", r.inner_area_mm2},
       {"volume_ml", r.volume_mm3 / 1000.0},
@@ -264,18 +259,13 @@ std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--spec", a->spec_file, "Appliance JSON file: region, openings, thickness map… (docs/formats.md)");
   sub.add_option("--region", a->region, "Region preset: full_face, upper_face, nose, forehead, cheek_left, cheek_right, chin [full_face]");
   sub.add_option("--openings", a->openings, "Comma-separated openings (eyes, nostrils, mouth) or 'none' [eyes,nostrils,mouth]");
-  sub.add_option("--thickness", a->thickness, "Thickness in mm [2]")->check(CLI::Range(-1000.0, 1000.0));
-  sub.add_option("--feather", a->feather, "Width of the feathered band at every edge, mm [6]");
-  sub.add_option("--edge", a->edge, "Thickness at the edge itself, mm (≤ 0.1) [0.05]");
-  sub.add_option("--resolution", a->resolution, "Edge length of the appliance's mesh, mm [0.5]");
-  sub.add_option("--margin", a->margin, "Openings' margin around the feature, mm [2]");
+  add_option_flags(sub, appliance_option_table(), a->given);
   sub.add_option("--sculpt", a->sculpt, "Character sculpt: the outer surface, aligned to the face");
   sub.add_flag("--mirror", a->mirror, "Prosthesis: restore the defect side from the healthy side and fill the difference");
   sub.add_option("--defect", a->defect, "With --mirror: JSON file whose \"region\" marks the defect (default: found)");
   sub.add_option("--blend", a->blend, "With --mirror: band over which the restored side blends into the skin, mm")
       ->check(CLI::Range(0.5, 50.0))
       ->capture_default_str();
-  a->face.add(sub);
   add_units_option(sub, a->units, "the inputs'");
   sub.add_option("--report", a->report, "Write the report as JSON to this file");
   sub.footer(

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "tracecast/version.h"
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
@@ -217,7 +218,7 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
   on(piece, [a, &g] {
     const auto key = workshop_signing_key(a->signing_key);
     const watermark::Key mark = watermark::read_key(a->key);
-    nlohmann::json details = {{"software", "tracecast 0.1.0"}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
+    nlohmann::json details = {{"software", kSoftware}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
     for (const auto& f : a->inputs) details["inputs"][f] = ledger::file_sha256(f);
     for (const auto& f : a->outputs) details["outputs"][f] = ledger::file_sha256(f);
     const auto p = ledger::Ledger::open(ledger_file(a->ledger), &key).record_piece(a->run, a->subject, mark.id(), details);

@@ -20,32 +20,33 @@ namespace tracecast::cli {
 
 namespace {
 
+// `check --printer`: the mold table's own printer option, so that the names and the help are one.
+const OptionInfo& printer_option() { return *print::mold_option_table().find("printer"); }
+
 print::PrinterProfile printer_named(const std::string& name) {
-  const auto p = print::find_printer(name);
-  if (!p) throw InputError(fmt::format("unknown printer '{}' (resin, resin-small, fdm)", name));
-  return *p;
+  if (const std::string p = printer_option().problem(name); !p.empty()) throw UsageError(p);
+  return *print::find_printer(name);
 }
 
 
 // ---- mold ----------------------------------------------------------------------------------
 
 struct MoldArgs {
-  std::string appliance, face, output, report, units = "auto", printer = "resin", pull, front;
+  std::string appliance, face, output, report, units = "auto";
   // Traceability: every mold is stamped with an identifier the ledger allocates and records.
   std::string ledger, signing_key, subject, mark_key;
   std::uint32_t run = 0;
-  double density = 1.08, waste = 0.12;
   bool obj = false;
-  print::MoldOptions options;
+  nlohmann::json mold_flags = nlohmann::json::object(), silicone_flags = nlohmann::json::object();
 };
 
 int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   std::filesystem::path out(a.output);
   if (out.extension() != ".3mf") throw InputError(fmt::format("{}: the mold is written as a .3mf file (plus one STL per part)", a.output));
-  print::MoldOptions o = a.options;
-  o.printer = printer_named(a.printer);
-  if (!a.pull.empty()) o.pull = parse_direction(a.pull, "--pull");
-  if (!a.front.empty()) o.front = parse_direction(a.front, "--front");
+  print::MoldOptions o;
+  apply_flags(print::mold_option_table(), a.mold_flags, o);
+  print::SiliconeOptions silicone;
+  apply_flags(print::silicone_option_table(), a.silicone_flags, silicone);
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
   // Everything the record needs, checked before any work: a mold never leaves unmarked or unrecorded.
@@ -93,7 +94,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
       [&](const std::string& s) { progress.stage(s); });
   const print::Mold& mold = made.mold;
   const print::MoldReport& r = mold.report;
-  const print::SiliconeMix mix = print::silicone_to_mix(r.appliance_ml * 1000.0, a.density, a.waste);
+  const print::SiliconeMix mix = print::silicone_to_mix(r.appliance_ml * 1000.0, silicone);
   nlohmann::json j = {{"appliance", a.appliance}, {"face", a.face}, {"files", files}};
   j.update(pipeline::mold_report_json(mold, o, mix));
   j["mark"] = pipeline::mark_json(made, shop);
@@ -190,30 +191,11 @@ int run_check(const CheckArgs& a, const GlobalOptions& g) {
 
 std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<MoldArgs>();
-  auto& o = a->options;
   sub.add_option("APPLIANCE", a->appliance, "Appliance solid (from tracecast appliance)")->required();
   sub.add_option("--face", a->face, "The face the appliance was made on")->required();
   sub.add_option("-o,--output", a->output, "Mold to write: OUT.3mf (both parts), plus OUT-core.stl and OUT-shell.stl")->required();
-  sub.add_option("--printer", a->printer, "Printer profile: resin, resin-small, fdm (key clearance, build volume)")->capture_default_str();
-  sub.add_option("--pull", a->pull, "Pull direction X,Y,Z (default: searched for the least undercut)");
-  sub.add_option("--front", a->front, "The face's forward direction X,Y,Z (default: found)");
-  sub.add_option("--flash-land", o.flash_land_mm, "Contact band outside the appliance's edge, mm")->check(CLI::Range(0.5, 10.0))->capture_default_str();
-  sub.add_option("--gutter-width", o.gutter_width_mm, "Overflow gutter width, mm (0: none)")->check(CLI::Range(0.0, 20.0))->capture_default_str();
-  sub.add_option("--gutter-depth", o.gutter_depth_mm, "Overflow gutter depth, mm")->check(CLI::Range(0.0, 10.0))->capture_default_str();
-  sub.add_option("--wall", o.wall_mm, "Material around, under and over the cavity, mm")->check(CLI::Range(2.0, 100.0))->capture_default_str();
-  sub.add_option("--keys", o.keys, "Registration keys (0, or 3 to 6)")->check(CLI::Range(0, 6))->capture_default_str();
-  sub.add_option("--key-radius", o.key_radius_mm, "Key radius, mm")->check(CLI::Range(1.0, 20.0))->capture_default_str();
-  sub.add_option("--sprue", o.sprue_diameter_mm, "Pour sprue diameter, mm (0: none)")->check(CLI::Range(0.0, 40.0))->capture_default_str();
-  sub.add_flag("--top-pour", o.top_pour, "Sprue at the cavity's highest point (default: lowest, filling from the bottom)");
-  sub.add_option("--vent", o.vent_diameter_mm, "Vent diameter, mm (0: none)")->check(CLI::Range(0.0, 5.0))->capture_default_str();
-  sub.add_option("--max-vents", o.max_vents, "Most vents")->check(CLI::Range(0, 30))->capture_default_str();
-  sub.add_option("--pry-slot", o.pry_slot_mm, "Pry slot width, mm (0: none)")->check(CLI::Range(0.0, 20.0))->capture_default_str();
-  sub.add_option("--hollow", o.hollow_mm, "Hollow each part leaving walls this thick, with two 3.5 mm drain holes (0: solid)")
-      ->check(CLI::Range(0.0, 20.0))
-      ->capture_default_str();
-  sub.add_option("--resolution", o.resolution_mm, "Grid of the parting surface, mm")->check(CLI::Range(0.1, 5.0))->capture_default_str();
-  sub.add_option("--density", a->density, "Silicone density, g/ml")->check(CLI::Range(0.5, 3.0))->capture_default_str();
-  sub.add_option("--waste", a->waste, "Extra silicone mixed, as a fraction")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  add_option_flags(sub, print::mold_option_table(), a->mold_flags);
+  add_option_flags(sub, print::silicone_option_table(), a->silicone_flags);
   sub.add_flag("--obj", a->obj, "Also write OUT.obj with both parts");
   add_units_option(sub, a->units, "the inputs'");
   sub.add_option("--report", a->report, "Write the mold report (casting sheet) as JSON to this file");
@@ -233,7 +215,7 @@ std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
 std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<CheckArgs>();
   sub.add_option("MOLD", a->input, "Mold file (3MF with named parts, or one part as STL/PLY/OBJ)")->required();
-  sub.add_option("--printer", a->printer, "Printer profile: resin, resin-small, fdm")->capture_default_str();
+  sub.add_option("--printer", a->printer, printer_option().help + ": " + printer_option().range_text())->capture_default_str();
   add_units_option(sub, a->units, "the input's");
   sub.footer("Exit code 0 when every part is printable, 4 when one is not.\nExample:\n  tracecast check mask-mold.3mf --printer resin");
   return [a, &g] { return run_check(*a, g); };

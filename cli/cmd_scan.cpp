@@ -16,10 +16,8 @@ struct ScanOptions {
   std::vector<std::string> inputs;
   std::string output, report;
   std::string units = "auto";
-  std::string crop = "auto";
-  double resolution_mm = 0;
-  double voxel_mm = 0;
-  int depth = 0;
+  nlohmann::json given = nlohmann::json::object();  //!< reconstruct_option_table()'s flags
+  scan::ReconstructOptions reconstruct;             //!< set from `given` before the run
 };
 
 nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const scan::ScanReport& r,
@@ -46,7 +44,7 @@ nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const sc
       {"output", o.output},
       {"input_kind", g.has_faces() ? "mesh" : "point_cloud"},
       {"units", {{"unit", unit_name(g.units.unit)}, {"source", g.units.source}, {"reason", g.units.reason}}},
-      {"options", {{"resolution_mm", o.resolution_mm}, {"crop", o.crop}, {"voxel_mm", o.voxel_mm}, {"poisson_depth", o.depth}}},
+      {"options", scan::reconstruct_option_table().to_json(o.reconstruct)},
       {"points",
        {{"in", r.points_in},
         {"removed_statistical_outliers", r.removed_statistical},
@@ -81,7 +79,7 @@ int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
   const scan::RgbdSequence seq = scan::read_rgbd_manifest(o.inputs.front());
   progress.stage("integrating frames");
   scan::RgbdOptions ro;
-  if (o.resolution_mm > 0) ro.voxel_mm = o.resolution_mm;
+  if (o.reconstruct.resolution_mm > 0) ro.voxel_mm = o.reconstruct.resolution_mm;
   scan::RgbdReport r;
   const Mesh surface = scan::integrate_rgbd(seq, ro, &r);
   io::write_mesh(o.output, surface);
@@ -113,11 +111,7 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
   if (!o.inputs.empty() && std::filesystem::path(o.inputs.front()).extension() == ".json") return run_rgbd(o, g);
   io::ReadOptions ro;
   ro.units = *parse_unit(o.units);
-  scan::ReconstructOptions opt;
-  opt.crop = *scan::parse_crop(o.crop);
-  opt.resolution_mm = o.resolution_mm;
-  opt.voxel_mm = o.voxel_mm;
-  opt.poisson_depth = o.depth;
+  const scan::ReconstructOptions& opt = o.reconstruct;
   Progress progress(g, 2);
   progress.stage("reading");
   // Each input is a view; a mesh's faces give its points outward normals and, for a single view,
@@ -177,23 +171,15 @@ std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g) {
       ->required();
   sub.add_option("-o,--output", o->output, "Surface mesh to write (mm)")->required();
   add_units_option(sub, o->units, "the inputs'");
-  sub.add_option("--resolution", o->resolution_mm, "Target edge length in mm (0: the median point spacing, within 0.5-5)")
-      ->check(CLI::Range(0.0, 20.0))
-      ->capture_default_str();
-  sub.add_option("--crop", o->crop,
-                 "auto (largest connected cluster), none, box:x0,y0,z0,x1,y1,z1, sphere:x,y,z,r, or "
-                 "plane:px,py,pz,nx,ny,nz (keep the side the normal points to); mm")
-      ->check([](const std::string& s) { return scan::parse_crop(s) ? std::string() : "invalid crop '" + s + "'"; })
-      ->capture_default_str();
-  sub.add_option("--voxel", o->voxel_mm, "Downsample to one point per voxel of this size in mm (0: off)")
-      ->check(CLI::Range(0.0, 20.0))
-      ->capture_default_str();
-  sub.add_option("--depth", o->depth, "Poisson octree depth (0: from size and resolution)")->check(CLI::Range(0, 12));
+  add_option_flags(sub, scan::reconstruct_option_table(), o->given);
   sub.add_option("--report", o->report, "Write the full report as JSON to this file");
   sub.footer(
       "Examples:\n  tracecast scan raw.ply -o face.ply --report scan.json\n"
       "  tracecast scan head.xyz --units m --crop sphere:0,0,0,150 -o head.ply");
-  return [o, &g] { return run_scan(*o, g); };
+  return [o, &g] {
+    apply_flags(scan::reconstruct_option_table(), o->given, o->reconstruct);
+    return run_scan(*o, g);
+  };
 }
 
 }  // namespace tracecast::cli

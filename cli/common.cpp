@@ -1,5 +1,8 @@
 #include "common.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -13,6 +16,62 @@ CLI::Option* add_units_option(CLI::App& sub, std::string& units, const std::stri
   return sub.add_option("--units", units, "Unit of " + whose + " coordinates: mm, cm, m, in, or auto (guess from a head's size)")
       ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
       ->capture_default_str();
+}
+
+namespace {
+
+// `"thickness_mm" = -1.0 is out of range …` as the command line says it after CLI11's "--thickness: "
+// prefix: `-1 is out of range …` (the text as typed), `must be [x, y, z]`.
+std::string as_typed(const OptionInfo& o, const std::string& text) {
+  const nlohmann::json value = o.from_text(text);
+  std::string p = o.problem(value);
+  if (p.empty()) return p;
+  const std::string quoted = "\"" + o.key + "\"", with_value = quoted + " = " + value.dump();
+  if (p.compare(0, with_value.size(), with_value) == 0) return text + p.substr(with_value.size());
+  if (p.compare(0, quoted.size() + 1, quoted + " ") == 0) return p.substr(quoted.size() + 1);
+  return p;
+}
+
+std::string type_name(const OptionInfo& o) {
+  switch (o.kind) {
+    case OptionKind::Number: {
+      std::string t = o.unit.empty() ? "X" : o.unit;
+      for (char& c : t) c = c == '/' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return t;
+    }
+    case OptionKind::Integer: return "N";
+    case OptionKind::Direction: return "X,Y,Z";
+    case OptionKind::Choice: return "NAME";
+    default: return "TEXT";
+  }
+}
+
+std::string capitalised(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+}  // namespace
+
+void add_option_flags(CLI::App& sub, const OptionSchema& schema, nlohmann::json& given, const std::vector<std::string>& skip) {
+  for (const OptionInfo& o : schema.options()) {
+    if (std::find(skip.begin(), skip.end(), o.key) != skip.end()) continue;
+    const nlohmann::json& def = schema.defaults().at(o.key);
+    std::string help = capitalised(o.help);
+    if (o.kind == OptionKind::Number || o.kind == OptionKind::Integer) help += fmt::format("; {}", o.range_text());
+    if (o.kind == OptionKind::Choice) help += fmt::format(": {}", fmt::join(o.choices, ", "));
+    if (o.kind == OptionKind::Flag) {
+      const bool on = !def.get<bool>();
+      const std::string name = on ? o.flag() : "--no-" + o.flag().substr(2);
+      sub.add_flag_function(name, [&given, key = o.key, on](std::int64_t) { given[key] = on; }, help + (on ? "" : " (default: on)"));
+      continue;
+    }
+    const std::string shown = option_value_text(def);
+    sub.add_option_function<std::string>(o.flag(), [&given, o](const std::string& text) { given[o.key] = o.from_text(text); }, help)
+        ->check(CLI::Validator([o](std::string& text) { return as_typed(o, text); }, "", o.key))
+        ->type_name(type_name(o))
+        ->default_str(shown);
+  }
 }
 
 nlohmann::json json_vec(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }

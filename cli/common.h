@@ -11,6 +11,7 @@
 
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/options.h"
 
 namespace tracecast::cli {
 
@@ -23,6 +24,12 @@ enum ExitCode : int {
   kNoMark = 5,         //!< detect: enough surface, but no mark under the key(s)
   kInsufficientSurface = 6,  //!< detect: too little, too sparse or too coarse a surface to carry a mark
   kNotInLedger = 7,    //!< trace: a mark was read, but its identifier is not in the ledger
+};
+
+//! A bad command line found after parsing (a rule between options): exit 2, like CLI11's own.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct GlobalOptions {
@@ -72,6 +79,21 @@ std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_options(CLI::App& sub, GlobalOptions& g);
+
+//! One flag per option of `schema` (its flag(), help, unit, default and range), except the keys
+//! in `skip`. A value is checked as it is parsed (exit 2 naming the flag) and kept in `given`
+//! under its key, for apply_flags() to set after the subcommand's other inputs are read.
+void add_option_flags(CLI::App& sub, const OptionSchema& schema, nlohmann::json& given, const std::vector<std::string>& skip = {});
+
+//! Sets the options given on the command line on `t`; a rule the result breaks ("keys must be 0,
+//! or 3 to 6") is a UsageError.
+template <class T>
+void apply_flags(const OptionTable<T>& table, const nlohmann::json& given, T& t) {
+  std::vector<std::string> problems;
+  table.read(given, t, "", problems);
+  if (!problems.empty()) throw UsageError(problems.front());
+}
 
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);

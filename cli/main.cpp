@@ -6,6 +6,7 @@
 #include <new>
 
 #include "common.h"
+#include "tracecast/version.h"
 #include "tracecast/mesh/errors.h"
 
 namespace tracecast::cli {
@@ -32,6 +33,7 @@ std::vector<Command> commands() {
       {"trace", "From a scan of a piece to its ledger record: run, subject, consent, operator, files", setup_trace},
       {"key", "Create and inspect the secret keys that mark pieces", setup_key},
       {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", setup_ledger},
+      {"options", "Every option of the recipe sections and the subcommands: key, flag, unit, default, range, help", setup_options},
   };
 }
 
@@ -59,7 +61,7 @@ void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 int main(int argc, char** argv) {
   using namespace tracecast::cli;
   CLI::App app{"tracecast: from a 3D face scan to a printable, traceable silicone-casting mold."};
-  app.set_version_flag("--version", "tracecast 0.1.0");
+  app.set_version_flag("--version", tracecast::kSoftware);
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 2 bad command line, 3 bad input file, 4 processing or writing failed;\n"
@@ -94,6 +96,9 @@ int main(int argc, char** argv) {
   }
   try {
     return action ? action() : kUsage;
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return kUsage;
   } catch (const tracecast::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return kBadInput;

@@ -304,7 +304,7 @@ TEST_CASE("appliance files: fields, presets and outlines are read, mistakes name
   REQUIRE(s.zones.size() == 1);
   CHECK(s.zones[0].shape.preset == "nose");
   test::write_bytes(dir / "b.json", R"({"thickness": 2})");
-  CHECK_THROWS_WITH(read_appliance_spec((dir / "b.json").string()), Catch::Contains("unknown field \"thickness\""));
+  CHECK_THROWS_WITH(read_appliance_spec((dir / "b.json").string()), Catch::Contains("unknown key \"thickness\""));
   test::write_bytes(dir / "c.json", R"({"region": {"outline": [[0, 0], [1, 1]]}})");
   CHECK_THROWS_WITH(read_appliance_spec((dir / "c.json").string()), Catch::Contains("at least 3 points"));
   test::write_bytes(dir / "d.json", "{not json");

@@ -266,7 +266,7 @@ TEST_CASE("cli: appliance, mirror and landmarks on the bundled example; bad spec
   test::write_bytes(dir / "far.json", R"({"region": {"outline": [[400, 400], [450, 400], [450, 450]]}})");
   refused("--spec " + (dir / "far.json").string(), "does not cover");
   test::write_bytes(dir / "typo.json", R"({"thicknes_mm": 2})");
-  refused("--spec " + (dir / "typo.json").string(), "unknown field");
+  refused("--spec " + (dir / "typo.json").string(), "unknown key");
   // A sculpt that does not overlap the face.
   io::Geometry g = io::read_mesh(face);
   for (Vec3& v : g.mesh.vertices) v += Vec3(0, 0, -400);

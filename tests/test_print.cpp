@@ -16,11 +16,11 @@ TEST_CASE("silicone to mix for a measured cavity", "[print]") {
   CHECK(m.cavity_ml == Approx(64.0));
   CHECK(m.total_g == Approx(64.0 * 1.08 * 1.12));
   CHECK(m.part_a_g == Approx(m.total_g / 2));
-  const SiliconeMix ten_to_one = silicone_to_mix(10000, 1.1, 0.15, 10.0);
+  const SiliconeMix ten_to_one = silicone_to_mix(10000, {1.1, 0.15}, 10.0);
   CHECK(ten_to_one.part_a_g == Approx(10 * ten_to_one.part_b_g));
   CHECK_THROWS_AS(silicone_to_mix(-1), InputError);
-  CHECK_THROWS_AS(silicone_to_mix(1000, 12.0), InputError);
-  CHECK_THROWS_AS(silicone_to_mix(1000, 1.08, 1.5), InputError);
+  CHECK_THROWS_AS(silicone_to_mix(1000, {12.0, 0.12}), InputError);
+  CHECK_THROWS_AS(silicone_to_mix(1000, {1.08, 1.5}), InputError);
 }
 
 TEST_CASE("build volume fit picks the orientation with the most room", "[print]") {

@@ -681,19 +681,11 @@ RegionShape parse_shape(const nlohmann::json& j, const std::string& where) {
 }  // namespace
 
 void validate(const ApplianceSpec& s) {
-  if (!(s.thickness_mm > 0)) throw InputError(fmt::format("thickness must be above 0 mm (got {})", s.thickness_mm));
-  if (s.thickness_mm > 30) throw InputError(fmt::format("thickness {} mm is beyond any appliance (max 30)", s.thickness_mm));
+  std::vector<std::string> problems = appliance_option_table().check(s);
   for (const auto& z : s.zones)
     if (!(z.thickness_mm > 0) || z.thickness_mm > 30 || !(z.blend_mm >= 0))
-      throw InputError(fmt::format("thickness zone: thickness must be in (0, 30] mm and blend ≥ 0 (got {}, {})", z.thickness_mm, z.blend_mm));
-  if (!(s.feather_band_mm > 0) || s.feather_band_mm > 50)
-    throw InputError(fmt::format("feather band must be in (0, 50] mm (got {})", s.feather_band_mm));
-  if (!(s.edge_thickness_mm > 0) || s.edge_thickness_mm > 0.1)
-    throw InputError(fmt::format("edge thickness must be in (0, 0.1] mm (got {})", s.edge_thickness_mm));
-  if (!(s.resolution_mm >= 0.1) || s.resolution_mm > 5)
-    throw InputError(fmt::format("resolution must be in [0.1, 5] mm (got {})", s.resolution_mm));
-  if (!(s.opening_margin_mm >= 0) || s.opening_margin_mm > 30)
-    throw InputError(fmt::format("opening margin must be in [0, 30] mm (got {})", s.opening_margin_mm));
+      problems.push_back(fmt::format("thickness zone: thickness must be in (0, 30] mm and blend ≥ 0 (got {}, {})", z.thickness_mm, z.blend_mm));
+  throw_problems("appliance", problems);
 }
 
 ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec defaults) {
@@ -706,54 +698,40 @@ ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec default
   return parse_appliance_spec(j, path, std::move(defaults));
 }
 
+namespace {
+
+ThicknessZone parse_zone(const nlohmann::json& z, const std::string& path) {
+  if (!z.is_object() || !z.contains("zone") || !z.contains("thickness_mm") || !z.at("thickness_mm").is_number())
+    throw InputError(fmt::format("{}: every thickness zone needs \"zone\" and \"thickness_mm\"", path));
+  ThicknessZone tz;
+  tz.shape = parse_shape(z.at("zone"), path + ": thickness_zones");
+  tz.thickness_mm = z.at("thickness_mm").get<double>();
+  if (z.contains("blend_mm")) {
+    if (!z.at("blend_mm").is_number()) throw InputError(fmt::format("{}: \"blend_mm\" must be a number", path));
+    tz.blend_mm = z.at("blend_mm").get<double>();
+  }
+  return tz;
+}
+
+}  // namespace
+
 ApplianceSpec parse_appliance_spec(const nlohmann::json& j, const std::string& path, ApplianceSpec s) {
   if (!j.is_object()) throw InputError(fmt::format("{}: not a JSON object", path));
-  auto number = [&](const char* key, double& out) {
-    if (!j.contains(key)) return;
-    if (!j.at(key).is_number()) throw InputError(fmt::format("{}: \"{}\" must be a number (mm)", path, key));
-    out = j.at(key).get<double>();
-  };
+  const OptionTable<ApplianceSpec>& table = appliance_option_table();
   try {
-    static const char* known[] = {"region", "openings", "opening_margin_mm", "thickness_mm", "thickness_zones",
-                                  "feather_band_mm", "edge_thickness_mm", "resolution_mm", "front", "up"};
-    for (const auto& [k, v] : j.items())
-      if (std::find_if(std::begin(known), std::end(known), [&](const char* x) { return k == x; }) == std::end(known))
-        throw InputError(fmt::format("{}: unknown field \"{}\"", path, k));
+    std::vector<std::string> problems = unknown_keys(j, path, {&table}, {"region", "openings", "thickness_zones"});
+    table.read(j, s, path, problems);
+    throw_problems(path, problems);
     if (j.contains("region")) s.region = parse_shape(j.at("region"), path + ": region");
     if (j.contains("openings")) {
       if (!j.at("openings").is_array()) throw InputError(fmt::format("{}: \"openings\" must be a list", path));
       s.openings.clear();
       for (const auto& o : j.at("openings")) s.openings.push_back(parse_shape(o, path + ": openings"));
     }
-    number("opening_margin_mm", s.opening_margin_mm);
-    number("thickness_mm", s.thickness_mm);
-    number("feather_band_mm", s.feather_band_mm);
-    number("edge_thickness_mm", s.edge_thickness_mm);
-    number("resolution_mm", s.resolution_mm);
     if (j.contains("thickness_zones")) {
       if (!j.at("thickness_zones").is_array()) throw InputError(fmt::format("{}: \"thickness_zones\" must be a list", path));
-      for (const auto& z : j.at("thickness_zones")) {
-        if (!z.is_object() || !z.contains("zone") || !z.contains("thickness_mm") || !z.at("thickness_mm").is_number())
-          throw InputError(fmt::format("{}: every thickness zone needs \"zone\" and \"thickness_mm\"", path));
-        ThicknessZone tz;
-        tz.shape = parse_shape(z.at("zone"), path + ": thickness_zones");
-        tz.thickness_mm = z.at("thickness_mm").get<double>();
-        if (z.contains("blend_mm")) {
-          if (!z.at("blend_mm").is_number()) throw InputError(fmt::format("{}: \"blend_mm\" must be a number", path));
-          tz.blend_mm = z.at("blend_mm").get<double>();
-        }
-        s.zones.push_back(tz);
-      }
+      for (const auto& z : j.at("thickness_zones")) s.zones.push_back(parse_zone(z, path));
     }
-    for (const char* key : {"front", "up"})
-      if (j.contains(key)) {
-        const auto& v = j.at(key);
-        if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
-          throw InputError(fmt::format("{}: \"{}\" must be [x, y, z]", path, key));
-        const Vec3 d(v[0].get<double>(), v[1].get<double>(), v[2].get<double>());
-        if (!(d.norm() > 0)) throw InputError(fmt::format("{}: \"{}\" must not be zero", path, key));
-        (std::string(key) == "front" ? s.face.front : s.face.up) = d.normalized();
-      }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: {}", path, e.what()));
   }

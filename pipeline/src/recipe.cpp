@@ -27,39 +27,17 @@ class Section {
       j_ = nullptr;
       return;
     }
-    for (const auto& [k, v] : j_->items())
-      if (std::find(known.begin(), known.end(), k) == known.end())
-        problems_.push_back(fmt::format("{}: unknown key \"{}\" (known: {})", where_, k, fmt::join(known, ", ")));
+    for (std::string& p : unknown_keys(*j_, where_, {}, known)) problems_.push_back(std::move(p));
   }
   bool has(const char* key) const { return j_ && j_->contains(key); }
   const json* get(const char* key) const { return has(key) ? &j_->at(key) : nullptr; }
 
-  double number(const char* key, double def, double lo, double hi, const char* unit = "") {
-    double v = def;
-    if (const json* x = get(key)) {
-      if (!x->is_number()) problem(fmt::format("\"{}\" must be a number{}", key, *unit ? fmt::format(" ({})", unit) : ""));
-      else if (!(x->get<double>() >= lo && x->get<double>() <= hi))
-        problem(fmt::format("\"{}\" = {} is out of range [{}, {}]{}", key, x->dump(), lo, hi, *unit ? fmt::format(" {}", unit) : ""));
-      else v = x->get<double>();
-    }
-    echo[key] = v;
-    return v;
-  }
   int integer(const char* key, int def, int lo, int hi) {
     int v = def;
     if (const json* x = get(key)) {
       if (!x->is_number_integer()) problem(fmt::format("\"{}\" must be a whole number", key));
       else if (x->get<long long>() < lo || x->get<long long>() > hi) problem(fmt::format("\"{}\" = {} is out of range [{}, {}]", key, x->dump(), lo, hi));
       else v = x->get<int>();
-    }
-    echo[key] = v;
-    return v;
-  }
-  bool boolean(const char* key, bool def) {
-    bool v = def;
-    if (const json* x = get(key)) {
-      if (!x->is_boolean()) problem(fmt::format("\"{}\" must be true or false", key));
-      else v = x->get<bool>();
     }
     echo[key] = v;
     return v;
@@ -75,18 +53,6 @@ class Section {
     echo[key] = v;
     return v;
   }
-  std::optional<Vec3> direction(const char* key) {
-    std::optional<Vec3> v;
-    if (const json* x = get(key); x && !x->is_null()) {
-      if (!x->is_array() || x->size() != 3 || !(*x)[0].is_number() || !(*x)[1].is_number() || !(*x)[2].is_number())
-        problem(fmt::format("\"{}\" must be [x, y, z]", key));
-      else if (const Vec3 d((*x)[0].get<double>(), (*x)[1].get<double>(), (*x)[2].get<double>()); !(d.norm() > 0) || !d.allFinite())
-        problem(fmt::format("\"{}\" must be a non-zero direction", key));
-      else v = d.normalized();
-    }
-    echo[key] = v ? json::array({v->x(), v->y(), v->z()}) : json();
-    return v;
-  }
   void problem(const std::string& what) { problems_.push_back(fmt::format("{}: {}", where_, what)); }
   const std::string& where() const { return where_; }
   json echo = json::object();
@@ -97,12 +63,37 @@ class Section {
   std::vector<std::string>& problems_;
 };
 
+// Keys of the mold section renamed to the option tables' names: named in the refusal.
+const std::pair<const char*, const char*> kRenamedMoldKeys[] = {
+    {"sprue_mm", "sprue_diameter_mm"}, {"vent_mm", "vent_diameter_mm"}, {"waste", "waste_fraction"}};
+
+void read_mold_section(const json* j, const std::string& where, Recipe& r, std::vector<std::string>& problems) {
+  const auto& mold = print::mold_option_table();
+  const auto& silicone = print::silicone_option_table();
+  if (j) {
+    for (std::string p : unknown_keys(*j, where, {&mold, &silicone})) {
+      for (const auto& [old_key, new_key] : kRenamedMoldKeys)
+        if (p.find(fmt::format("unknown key \"{}\"", old_key)) != std::string::npos)
+          p = fmt::format("{}: \"{}\" is now \"{}\"", where, old_key, new_key);
+      problems.push_back(p);
+    }
+    mold.read(*j, r.mold, where, problems);
+    silicone.read(*j, r.silicone, where, problems);
+  }
+  r.mold_options = mold.to_json(r.mold);
+  r.mold_options.update(silicone.to_json(r.silicone));
+}
+
 std::string env_or(const char* var) {
   const char* v = std::getenv(var);
   return v ? v : "";
 }
 
 }  // namespace
+
+std::vector<const OptionSchema*> option_schemas() {
+  return {&scan::reconstruct_option_table(), &appliance_option_table(), &print::mold_option_table(), &print::silicone_option_table()};
+}
 
 Recipe read_recipe(const std::filesystem::path& file) {
   Recipe r;
@@ -125,7 +116,9 @@ Recipe read_recipe(const std::filesystem::path& file) {
 
   // scan
   if (!top.has("scan")) problems.push_back(name + ": \"scan\" is missing (at least its \"inputs\")");
-  Section sc(top.get("scan"), name + ": scan", problems, {"inputs", "units", "resolution_mm", "crop", "voxel_mm", "poisson_depth"});
+  std::vector<std::string> scan_keys = scan::reconstruct_option_table().keys();
+  scan_keys.insert(scan_keys.begin(), {"inputs", "units"});
+  Section sc(top.get("scan"), name + ": scan", problems, scan_keys);
   if (const json* in = sc.get("inputs")) {
     json list = in->is_string() ? json::array({*in}) : *in;
     if (!list.is_array() || list.empty()) sc.problem("\"inputs\" must be a file or a non-empty list of files");
@@ -144,12 +137,9 @@ Recipe read_recipe(const std::filesystem::path& file) {
     sc.problem("\"inputs\" is missing");
   }
   r.units = sc.text("units", "auto", {"auto", "mm", "cm", "m", "in"});
-  r.reconstruct.resolution_mm = sc.number("resolution_mm", 0, 0, 20, "mm");
-  const std::string crop = sc.text("crop", "auto");
-  if (const auto c = scan::parse_crop(crop)) r.reconstruct.crop = *c;
-  else sc.problem(fmt::format("\"crop\" = \"{}\" is not auto, none, box:…, sphere:… or plane:…", crop));
-  r.reconstruct.voxel_mm = sc.number("voxel_mm", 0, 0, 20, "mm");
-  r.reconstruct.poisson_depth = sc.integer("poisson_depth", 0, 0, 12);
+  if (const json* s = top.get("scan"); s && s->is_object())
+    scan::reconstruct_option_table().read(*s, r.reconstruct, sc.where(), problems);
+  sc.echo.update(scan::reconstruct_option_table().to_json(r.reconstruct));
   r.scan_options = sc.echo;
 
   // appliance: the appliance file's fields
@@ -161,37 +151,12 @@ Recipe read_recipe(const std::filesystem::path& file) {
       problems.push_back(e.what());
     }
     r.appliance_options = *a;
+    if (a->is_object()) r.appliance_options.update(appliance_option_table().to_json(r.appliance));
   } else {
     r.appliance_options = json::object();
   }
 
-  // mold
-  Section mo(top.get("mold"), name + ": mold", problems,
-             {"printer", "pull", "front", "flash_land_mm", "gutter_width_mm", "gutter_depth_mm", "wall_mm", "keys", "key_radius_mm",
-              "sprue_mm", "top_pour", "vent_mm", "max_vents", "pry_slot_mm", "hollow_mm", "resolution_mm", "density_g_ml", "waste"});
-  print::MoldOptions& m = r.mold;
-  const std::string printer = mo.text("printer", "resin", {"resin", "resin-small", "fdm"});
-  if (const auto p = print::find_printer(printer)) m.printer = *p;
-  m.pull = mo.direction("pull");
-  m.front = mo.direction("front");
-  m.flash_land_mm = mo.number("flash_land_mm", m.flash_land_mm, 0.5, 10, "mm");
-  m.gutter_width_mm = mo.number("gutter_width_mm", m.gutter_width_mm, 0, 20, "mm");
-  m.gutter_depth_mm = mo.number("gutter_depth_mm", m.gutter_depth_mm, 0, 10, "mm");
-  m.wall_mm = mo.number("wall_mm", m.wall_mm, 2, 100, "mm");
-  m.keys = mo.integer("keys", m.keys, 0, 6);
-  if (m.keys == 1 || m.keys == 2) mo.problem("\"keys\" must be 0, or 3 to 6");
-  m.key_radius_mm = mo.number("key_radius_mm", m.key_radius_mm, 1, 20, "mm");
-  m.sprue_diameter_mm = mo.number("sprue_mm", m.sprue_diameter_mm, 0, 40, "mm");
-  m.top_pour = mo.boolean("top_pour", m.top_pour);
-  m.vent_diameter_mm = mo.number("vent_mm", m.vent_diameter_mm, 0, 5, "mm");
-  m.max_vents = mo.integer("max_vents", m.max_vents, 0, 30);
-  m.pry_slot_mm = mo.number("pry_slot_mm", m.pry_slot_mm, 0, 20, "mm");
-  m.hollow_mm = mo.number("hollow_mm", m.hollow_mm, 0, 20, "mm");
-  if (m.hollow_mm > 0 && m.hollow_mm < 1.5) mo.problem("\"hollow_mm\" must be 0 (solid) or at least 1.5 mm");
-  m.resolution_mm = mo.number("resolution_mm", m.resolution_mm, 0.1, 5, "mm");
-  r.density_g_ml = mo.number("density_g_ml", r.density_g_ml, 0.5, 3, "g/ml");
-  r.waste = mo.number("waste", r.waste, 0, 1);
-  r.mold_options = mo.echo;
+  read_mold_section(top.get("mold"), name + ": mold", r, problems);
 
   // production
   if (!top.has("production")) problems.push_back(name + ": \"production\" is missing (ledger, run, subject, keys)");

@@ -13,6 +13,7 @@
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/version.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/render.h"
 #include "tracecast/mesh/repair.h"
@@ -232,7 +233,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
       return files;
     });
     keep("appliance-marked.ply", made.marked);
-    const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.density_g_ml, recipe.waste);
+    const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.silicone);
     json r = mold_report_json(made.mold, recipe.mold, mix);
     r["mark"] = mark_json(made, shop);
     r["files"] = made.outputs;
@@ -262,7 +263,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
               {"appliance", appliance_result},
               {"mold", mold_result},
               {"record", shop.book().piece_record(out.id).value_or(json())},
-              {"software", "tracecast 0.1.0"}};
+              {"software", kSoftware}};
     report["stages"] = stages.timings();
     report["total_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     write_file_atomically(stages.file("report.json"), report.dump(2) + "\n");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/version.h"
 #include "tracecast/watermark/payload.h"
 
 namespace tracecast::pipeline {
@@ -31,24 +32,9 @@ Workshop::Workshop(const Production& p)
 }
 
 nlohmann::json mold_options_json(const print::MoldOptions& o) {
-  auto vec = [](const std::optional<Vec3>& v) { return v ? nlohmann::json::array({v->x(), v->y(), v->z()}) : nlohmann::json(); };
-  return {{"printer", o.printer.name},
-          {"flash_land_mm", o.flash_land_mm},
-          {"gutter_width_mm", o.gutter_width_mm},
-          {"gutter_depth_mm", o.gutter_depth_mm},
-          {"wall_mm", o.wall_mm},
-          {"keys", o.keys},
-          {"key_radius_mm", o.key_radius_mm},
-          {"key_clearance_mm", o.printer.key_clearance_mm},
-          {"sprue_diameter_mm", o.sprue_diameter_mm},
-          {"top_pour", o.top_pour},
-          {"vent_diameter_mm", o.vent_diameter_mm},
-          {"max_vents", o.max_vents},
-          {"pry_slot_mm", o.pry_slot_mm},
-          {"hollow_mm", o.hollow_mm},
-          {"resolution_mm", o.resolution_mm},
-          {"pull", vec(o.pull)},
-          {"front", vec(o.front)}};
+  nlohmann::json j = print::mold_option_table().to_json(o);
+  j["printer_profile"] = print::printer_json(o.printer);
+  return j;
 }
 
 TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const Mesh& face, const print::MoldOptions& options,
@@ -60,7 +46,7 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
   };
   print::check_mold_inputs(appliance, face, options);
   const Production& p = shop.production();
-  const nlohmann::json details = {{"software", "tracecast 0.1.0"},
+  const nlohmann::json details = {{"software", kSoftware},
                                   {"command", "mold"},
                                   {"inputs", inputs},
                                   {"parameters", mold_options_json(options)},

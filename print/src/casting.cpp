@@ -8,12 +8,11 @@
 
 namespace tracecast::print {
 
-SiliconeMix silicone_to_mix(double cavity_mm3, double density, double waste, double ratio) {
+SiliconeMix silicone_to_mix(double cavity_mm3, const SiliconeOptions& o, double ratio) {
   if (!(cavity_mm3 >= 0) || !std::isfinite(cavity_mm3))
     throw InputError(fmt::format("cavity volume must be a non-negative number of mm3, got {}", cavity_mm3));
-  if (!(density >= 0.5 && density <= 3.0))
-    throw InputError(fmt::format("silicone density {} g/ml is outside 0.5-3 g/ml", density));
-  if (!(waste >= 0 && waste <= 1)) throw InputError(fmt::format("waste fraction {} is outside 0-1", waste));
+  throw_problems("silicone options", silicone_option_table().check(o));
+  const double density = o.density_g_ml, waste = o.waste_fraction;
   if (!(ratio > 0) || !std::isfinite(ratio)) throw InputError(fmt::format("mix ratio {} must be positive", ratio));
   SiliconeMix m;
   m.cavity_ml = cavity_mm3 / 1000.0;

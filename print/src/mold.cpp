@@ -376,9 +376,7 @@ struct Inspection {
 Inspection inspect(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
   validate(appliance, "appliance");
   validate(face, "face");
-  if (o.keys != 0 && o.keys < 3) throw InputError("mold: use 0 or at least 3 registration keys");
-  if (!(o.resolution_mm >= 0.1 && o.resolution_mm <= 5)) throw InputError("mold: resolution must be in [0.1, 5] mm");
-  if (!(o.wall_mm >= 2)) throw InputError("mold: walls must be at least 2 mm");
+  throw_problems("mold options", mold_option_table().check(o));
   Inspection in;
   {
     MeasureOptions mo;

@@ -22,6 +22,7 @@
 
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 
 namespace tracecast {
 
@@ -42,6 +43,8 @@ struct ThicknessZone {
   double blend_mm = 8.0;              //!< width of the smooth transition across the zone's edge
 };
 
+//! What an appliance is made of. The scalar members and the frame hints are options of
+//! appliance_option_table() (key, flag, unit, range, help there; defaults here).
 struct ApplianceSpec {
   RegionShape region{"full_face", {}, {}};
   std::vector<RegionShape> openings{{"eyes", {}, {}}, {"nostrils", {}, {}}, {"mouth", {}, {}}};
@@ -60,6 +63,10 @@ ApplianceSpec read_appliance_spec(const std::string& path, ApplianceSpec default
 //! The same from a JSON object already read (a recipe's "appliance" section); `where` names it in
 //! errors.
 ApplianceSpec parse_appliance_spec(const nlohmann::json& j, const std::string& where, ApplianceSpec defaults = {});
+
+//! The appliance's options: CLI flags, the appliance file and the recipe's "appliance" section,
+//! the reports.
+const OptionTable<ApplianceSpec>& appliance_option_table();
 
 //! Range checks (thickness > 0, edge ≤ 0.1 mm and below the thickness, band > 0, …); throws
 //! InputError naming the field.

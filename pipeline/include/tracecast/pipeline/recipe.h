@@ -11,6 +11,7 @@
 
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/pipeline/traceable.h"
+#include "tracecast/print/casting.h"
 #include "tracecast/print/mold.h"
 #include "tracecast/scan/reconstruct.h"
 
@@ -34,13 +35,17 @@ struct Recipe {
   ApplianceSpec appliance;
   nlohmann::json appliance_options;
   print::MoldOptions mold;
-  double density_g_ml = 1.08, waste = 0.12;
-  nlohmann::json mold_options;
+  print::SiliconeOptions silicone;
+  nlohmann::json mold_options;                //!< both tables' values, as used
   Production production;
   std::optional<Setup> setup;
   std::filesystem::path output;               //!< the output folder
   nlohmann::json echo;                        //!< the whole recipe as used, defaults included
 };
+
+//! Every option table a recipe's sections read, in the recipe's order (scan, appliance, mold and
+//! the casting sheet's silicone, both in "mold"): for `tracecast options`, the docs and front ends.
+std::vector<const OptionSchema*> option_schemas();
 
 //! Reads and checks a recipe before any work: every problem found (unknown keys, wrong types,
 //! values out of range, missing files) is listed in one InputError, one per line.

@@ -19,10 +19,13 @@
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 #include "tracecast/print/printer.h"
 
 namespace tracecast::print {
 
+//! How a mold is made. Every member is an option of mold_option_table(): its key, flag, unit,
+//! range and help live there, its default here.
 struct MoldOptions {
   std::optional<Vec3> pull;             //!< pull direction of the shell; searched if unset
   std::optional<Vec3> front;            //!< the face's forward direction (hint for the search); found if unset
@@ -43,6 +46,11 @@ struct MoldOptions {
   double rigid_undercut_mm = 3.0;       //!< undercuts deeper than this are flagged rigid
   PrinterProfile printer = *find_printer("resin");
 };
+
+//! The mold's options: CLI flags, the recipe's "mold" section, the reports' and ledger's record.
+const OptionTable<MoldOptions>& mold_option_table();
+//! A printer profile as the reports and the ledger record it.
+nlohmann::json printer_json(const PrinterProfile& p);
 
 struct Undercut {
   std::string surface;     //!< "outer" (formed by the shell) or "inner" (formed by the core)

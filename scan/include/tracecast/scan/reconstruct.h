@@ -13,6 +13,7 @@
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 
 namespace tracecast::scan {
 
@@ -26,6 +27,8 @@ struct Crop {
 };
 //! "auto", "none", "box:x0,y0,z0,x1,y1,z1", "sphere:x,y,z,r", "plane:px,py,pz,nx,ny,nz" (mm).
 std::optional<Crop> parse_crop(const std::string& text);
+//! The crop as parse_crop() reads it back ("auto", "box:…").
+std::string crop_text(const Crop& crop);
 
 struct ReconstructOptions {
   double resolution_mm = 0;          //!< target edge length; 0: the median point spacing within 0.5–5 mm
@@ -38,6 +41,10 @@ struct ReconstructOptions {
   double trim_factor = 2.0;             //!< surface farther than this × max(spacing, resolution / 2) from the data is removed
   int poisson_depth = 0;                //!< 0: from the object's size and the resolution
 };
+
+//! The options a user sets (resolution, crop, voxel, Poisson depth): `tracecast scan`'s flags
+//! and a recipe's "scan" section.
+const OptionTable<ReconstructOptions>& reconstruct_option_table();
 
 struct StepTime {
   std::string step;

@@ -1,0 +1,54 @@
+// tracecast options: every option table the recipe sections and the subcommands' flags come from,
+// as text, Markdown (the tables in docs/formats.md) or JSON (for front ends).
+#include <fmt/format.h>
+
+#include "common.h"
+#include "tracecast/pipeline/recipe.h"
+
+namespace tracecast::cli {
+
+namespace {
+
+struct OptionsArgs {
+  std::string section;
+  bool markdown = false;
+};
+
+int run_options(const OptionsArgs& a, const GlobalOptions& g) {
+  nlohmann::json list = nlohmann::json::array();
+  std::string md;
+  bool found = false;
+  for (const OptionSchema* s : pipeline::option_schemas()) {
+    if (!a.section.empty() && s->name() != a.section) continue;
+    found = true;
+    list.push_back(s->describe());
+    md += s->title() == s->name() ? fmt::format("Recipe section `{}`:\n\n{}\n", s->name(), s->markdown())
+                                  : fmt::format("Recipe section `{}`, the {}:\n\n{}\n", s->name(), s->title(), s->markdown());
+  }
+  if (!found) throw UsageError(fmt::format("no option table for \"{}\" (scan, appliance, mold)", a.section));
+  if (g.json) {
+    print_json(list);
+  } else if (a.markdown) {
+    fmt::print("{}", md);
+  } else if (!g.quiet) {
+    for (const OptionSchema* s : pipeline::option_schemas()) {
+      if (!a.section.empty() && s->name() != a.section) continue;
+      for (const OptionInfo& o : s->options())
+        fmt::print("{:<10} {:<20} {:<22} default {:<12} {:<22} {}\n", s->name(), o.key, o.flag(),
+                   option_value_text(s->defaults().at(o.key)), o.range_text(), o.help);
+    }
+  }
+  return kOk;
+}
+
+}  // namespace
+
+std::function<int()> setup_options(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<OptionsArgs>();
+  sub.add_option("SECTION", a->section, "Only this recipe section: scan, appliance or mold");
+  sub.add_flag("--markdown", a->markdown, "The tables as Markdown (as in docs/formats.md)");
+  sub.footer("Examples:\n  tracecast options mold\n  tracecast options --json");
+  return [a, &g] { return run_options(*a, g); };
+}
+
+}  // namespace tracecast::cli

@@ -1,0 +1,52 @@
+// The appliance's option table (tracecast/mesh/options.h): the scalar options of ApplianceSpec
+// and its frame hints. Region, openings and thickness zones are shapes, read by
+// parse_appliance_spec() around this table.
+#include <fmt/format.h>
+
+#include "tracecast/mesh/appliance.h"
+
+namespace tracecast {
+
+namespace {
+
+OptionTable<ApplianceSpec> make_appliance_table() {
+  OptionTable<ApplianceSpec> t("appliance");
+  t.number("thickness_mm", &ApplianceSpec::thickness_mm, "mm", 0, 30, "base thickness of the appliance", true)
+      .number("feather_band_mm", &ApplianceSpec::feather_band_mm, "mm", 0, 50, "width of the taper at every edge (5–10 mm is usual)", true)
+      .number("edge_thickness_mm", &ApplianceSpec::edge_thickness_mm, "mm", 0, 0.1, "thickness at the edge itself (the rim)", true)
+      .number("resolution_mm", &ApplianceSpec::resolution_mm, "mm", 0.1, 5, "edge length of the working mesh")
+      .number("opening_margin_mm", &ApplianceSpec::opening_margin_mm, "mm", 0, 30, "openings are this much larger than the feature");
+  for (const char* which : {"front", "up"}) {
+    const bool front = std::string(which) == "front";
+    OptionInfo i{which, OptionKind::Direction, "", 0, 0, false, {},
+                 front ? "direction the face looks towards, X,Y,Z in the file's axes (null: found)"
+                       : "direction to the top of the head, X,Y,Z (null: found)",
+                 {}};
+    t.add(
+        std::move(i),
+        [front](const ApplianceSpec& s) {
+          const auto& v = front ? s.face.front : s.face.up;
+          return v ? nlohmann::json::array({v->x(), v->y(), v->z()}) : nlohmann::json();
+        },
+        [front](ApplianceSpec& s, const nlohmann::json& v) {
+          auto& d = front ? s.face.front : s.face.up;
+          d.reset();
+          if (!v.is_null()) d = Vec3(v[0].get<double>(), v[1].get<double>(), v[2].get<double>()).normalized();
+        });
+  }
+  t.rule([](const ApplianceSpec& s) {
+    return s.edge_thickness_mm < s.thickness_mm ? std::string()
+                                                : fmt::format("\"edge_thickness_mm\" = {} must be below the thickness ({} mm)",
+                                                              s.edge_thickness_mm, s.thickness_mm);
+  });
+  return t;
+}
+
+}  // namespace
+
+const OptionTable<ApplianceSpec>& appliance_option_table() {
+  static const OptionTable<ApplianceSpec> t = make_appliance_table();
+  return t;
+}
+
+}  // namespace tracecast

@@ -1,0 +1,80 @@
+// The mold's and the casting sheet's option tables (tracecast/mesh/options.h): one definition of
+// each option for the CLI, the recipe, the reports, the ledger record and the docs.
+#include <fmt/format.h>
+
+#include "tracecast/print/casting.h"
+#include "tracecast/print/mold.h"
+
+namespace tracecast::print {
+
+namespace {
+
+std::vector<std::string> printer_names() {
+  std::vector<std::string> names;
+  for (const PrinterProfile& p : printer_profiles()) names.push_back(p.name);
+  return names;
+}
+
+OptionTable<MoldOptions> make_mold_table() {
+  OptionTable<MoldOptions> t("mold");
+  OptionInfo printer{"printer", OptionKind::Choice, "", 0, 0, false, printer_names(),
+                     "printer profile: build volume, key clearance, minimum wall, layer", {}};
+  t.add(std::move(printer), [](const MoldOptions& o) { return nlohmann::json(o.printer.name); },
+        [](MoldOptions& o, const nlohmann::json& v) { o.printer = *find_printer(v.get<std::string>()); });
+  t.direction("pull", &MoldOptions::pull, "pull direction of the shell, X,Y,Z (null: searched for the least undercut)")
+      .direction("front", &MoldOptions::front, "the face's forward direction, X,Y,Z (null: found from the face)")
+      .number("max_pull_tilt_deg", &MoldOptions::max_pull_tilt_deg, "deg", 0, 80,
+              "how far from the forward direction the pull search may tilt")
+      .number("flash_land_mm", &MoldOptions::flash_land_mm, "mm", 0.5, 10, "contact band between the appliance's edge and the gutter")
+      .number("gutter_width_mm", &MoldOptions::gutter_width_mm, "mm", 0, 20, "overflow gutter width (0: none)")
+      .number("gutter_depth_mm", &MoldOptions::gutter_depth_mm, "mm", 0, 10, "overflow gutter depth")
+      .number("wall_mm", &MoldOptions::wall_mm, "mm", 2, 100, "material around, under and over the cavity")
+      .integer("keys", &MoldOptions::keys, 0, 6, "registration keys (0, or 3 to 6)")
+      .number("key_radius_mm", &MoldOptions::key_radius_mm, "mm", 1, 20, "registration key radius")
+      .number("sprue_diameter_mm", &MoldOptions::sprue_diameter_mm, "mm", 0, 40, "pour sprue diameter (0: none)")
+      .flag("top_pour", &MoldOptions::top_pour, "sprue at the cavity's highest point (false: lowest, filling from the bottom)")
+      .number("vent_diameter_mm", &MoldOptions::vent_diameter_mm, "mm", 0, 5, "vent diameter (0: none)")
+      .integer("max_vents", &MoldOptions::max_vents, 0, 30, "most vents, at the cavity's local high points")
+      .number("pry_slot_mm", &MoldOptions::pry_slot_mm, "mm", 0, 20, "pry slot width (0: none)")
+      .number("hollow_mm", &MoldOptions::hollow_mm, "mm", 0, 20,
+              "hollow each part leaving walls this thick, with two 3.5 mm drain holes (0: solid; else at least 1.5)")
+      .number("resolution_mm", &MoldOptions::resolution_mm, "mm", 0.1, 5, "grid of the parting surface")
+      .number("rigid_undercut_mm", &MoldOptions::rigid_undercut_mm, "mm", 0, 50,
+              "undercuts deeper than this are reported as rigid (the cast cannot flex out)");
+  t.rule([](const MoldOptions& o) { return o.keys == 1 || o.keys == 2 ? std::string("\"keys\" must be 0, or 3 to 6") : ""; });
+  t.rule([](const MoldOptions& o) {
+    return o.hollow_mm > 0 && o.hollow_mm < 1.5 ? std::string("\"hollow_mm\" must be 0 (solid) or at least 1.5 mm") : "";
+  });
+  return t;
+}
+
+OptionTable<SiliconeOptions> make_silicone_table() {
+  OptionTable<SiliconeOptions> t("mold", "casting sheet");
+  t.number("density_g_ml", &SiliconeOptions::density_g_ml, "g/ml", 0.5, 3, "silicone density (platinum skin silicone: 1.08)")
+      .number("waste_fraction", &SiliconeOptions::waste_fraction, "fraction", 0, 1,
+              "extra silicone mixed for cups, sprue and vents, as a fraction of the cavity");
+  return t;
+}
+
+}  // namespace
+
+const OptionTable<MoldOptions>& mold_option_table() {
+  static const OptionTable<MoldOptions> t = make_mold_table();
+  return t;
+}
+
+const OptionTable<SiliconeOptions>& silicone_option_table() {
+  static const OptionTable<SiliconeOptions> t = make_silicone_table();
+  return t;
+}
+
+nlohmann::json printer_json(const PrinterProfile& p) {
+  return {{"name", p.name},
+          {"technology", p.technology == Technology::Resin ? "resin" : "fdm"},
+          {"build_volume_mm", {p.build_volume_mm.x(), p.build_volume_mm.y(), p.build_volume_mm.z()}},
+          {"layer_height_mm", p.layer_height_mm},
+          {"key_clearance_mm", p.key_clearance_mm},
+          {"min_wall_mm", p.min_wall_mm}};
+}
+
+}  // namespace tracecast::print
