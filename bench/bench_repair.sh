@@ -29,9 +29,9 @@ o3d.io.write_triangle_mesh(sys.argv[2], m)
 PY
 faces=$($bin info --json --no-self-intersections "$tmp/holed.stl" | "$py" -c "import json,sys; print(json.load(sys.stdin)['faces'])")
 
-read -r t_clean m_clean <<< "$(measure "$tmp/time" $bin repair "$tmp/holed.stl" -o "$tmp/ours-clean.ply" --max-hole 0 --keep-self-intersections -q)"
+read -r t_clean m_clean <<< "$(measure "$tmp/time" $bin repair "$tmp/holed.stl" -o "$tmp/ours-clean.ply" --max-hole 0 --no-fix-self-intersections -q)"
 read -r t_peer m_peer <<< "$(measure "$tmp/time" "$py" bench/open3d_repair.py "$tmp/holed.stl" "$tmp/peer.ply")"
-read -r t_full m_full <<< "$(measure "$tmp/time" $bin repair "$tmp/holed.stl" -o "$tmp/ours-full.ply" --remesh 0.5 --report "$tmp/r.json" -q)"
+read -r t_full m_full <<< "$(measure "$tmp/time" $bin repair "$tmp/holed.stl" -o "$tmp/ours-full.ply" --remesh-edge 0.5 --report "$tmp/r.json" -q)"
 
 # Appliance: the default full-face piece (2 mm, openings, 6 mm feathering, checked solid) on the
 # 1 M-triangle face, against the hand-made offset in Open3D (bench/open3d_appliance.py) over the
@@ -47,7 +47,7 @@ printf "Synthetic face, %s triangles as binary STL, four 8 mm holes\n" "$faces"
 printf "%-52s %9s %9s\n" "job" "wall s" "peak MB"
 printf "%-52s %9s %9s\n" "tracecast repair (cleaning only)" "$t_clean" "$m_clean"
 printf "%-52s %9s %9s\n" "Open3D Python (same cleaning steps)" "$t_peer" "$m_peer"
-printf "%-52s %9s %9s\n" "tracecast repair --remesh 0.5 (holes filled, remeshed)" "$t_full" "$m_full"
+printf "%-52s %9s %9s\n" "tracecast repair --remesh-edge 0.5 (holes filled, remeshed)" "$t_full" "$m_full"
 printf "%-52s %9s %9s\n" "tracecast appliance (full face, default options)" "$t_app" "$m_app"
 printf "%-52s %9s %9s\n" "Open3D Python (crop + normal offset + stitch)" "$t_papp" "$m_papp"
 read -r nf nh fo <<< "$filled"

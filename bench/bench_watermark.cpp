@@ -31,6 +31,7 @@
 
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/scan/synthetic_face.h"
@@ -153,6 +154,10 @@ int popcount_errors(const Detection& d, std::uint64_t id) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // TRACECAST_DEBUG=1: the libraries' debug log (the detector's candidates and scales) on stderr.
+  if (std::getenv("TRACECAST_DEBUG"))
+    tracecast::set_log_sink([](tracecast::LogLevel, const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); },
+                            tracecast::LogLevel::Debug);
   int trials = 50, fp_keys = 2000, first_trial = 0;
   bool sweep = false, area_sweep = false;
   std::string host_arg = "both";

@@ -9,46 +9,14 @@
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/report_json.h"
 
 namespace tracecast::cli {
 
 namespace {
 
-nlohmann::json face_json(const FaceAnalysis& f) {
-  const Landmarks& l = f.landmarks;
-  return {{"symmetry_plane",
-           {{"normal", json_vec(f.plane.normal)},
-            {"offset_mm", f.plane.offset},
-            {"fit_rms_mm", f.plane.rms_mm},
-            {"inlier_fraction", f.plane.inlier_fraction}}},
-          {"frame",
-           {{"origin_mm", json_vec(f.frame.origin)},
-            {"x_left", json_vec(f.frame.axes.col(0))},
-            {"y_up", json_vec(f.frame.axes.col(1))},
-            {"z_front", json_vec(f.frame.axes.col(2))},
-            {"front_from", f.front_source}}},
-          {"landmarks_mm",
-           {{"nose_tip", json_vec(l.nose_tip)},
-            {"eye_left", json_vec(l.eye_left)},
-            {"eye_right", json_vec(l.eye_right)},
-            {"inner_eye_left", json_vec(l.inner_eye_left)},
-            {"inner_eye_right", json_vec(l.inner_eye_right)},
-            {"mouth_center", json_vec(l.mouth_center)},
-            {"mouth_left", json_vec(l.mouth_left)},
-            {"mouth_right", json_vec(l.mouth_right)},
-            {"chin", json_vec(l.chin)},
-            {"nostrils", l.nostrils_found ? nlohmann::json{{"left", json_vec(l.nostril_left)}, {"right", json_vec(l.nostril_right)}}
-                                          : nlohmann::json(nullptr)}}}};
-}
-
 void print_symmetry(const SymmetryPlane& p) {
   fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", p.rms_mm, 100 * p.inlier_fraction);
-}
-
-nlohmann::json thickness_json(const ThicknessStats& s) {
-  return {{"samples", s.samples}, {"min", s.min},   {"mean", s.mean},
-          {"max", s.max},         {"p05", s.p05},   {"p95", s.p95},
-          {"within_5_percent", s.within_5_percent}};
 }
 
 // --front and --up, as the appliance's option table defines them, for mirror and landmarks.
@@ -120,47 +88,21 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
     MirrorReport mr;
     const MirrorResult m = mirror_restore(geo.mesh, mo, &mr);
     solid = make_prosthesis(m, a.blend, spec, &r);
-    mirror_json = {{"defect_vertices", mr.defect_vertices}, {"defect_area_mm2", mr.defect_area_mm2},
-                   {"filled_holes", mr.filled_holes}, {"max_change_mm", mr.max_change_mm}};
+    mirror_json = mr;
+    mirror_json.erase("face");  // the appliance's own face analysis is the report's
   } else {
     solid = make_appliance(geo.mesh, spec, sculpt ? &sculpt->mesh : nullptr, &r);
   }
   progress.stage("writing");
   io::write_mesh(a.output, solid);
-  nlohmann::json timings = nlohmann::json::object();
-  for (const auto& [step, s] : r.timings) timings[step] = s;
-  nlohmann::json j = {
-      {"input", a.input},
-      {"output", a.output},
-      {"units", {{"unit", unit_name(geo.units.unit)}, {"reason", geo.units.reason}}},
-      {"mode", a.mirror ? "mirror" : (sculpt ? "sculpt" : "thickness")},
-      {"spec", appliance_option_table().to_json(spec)},
-      {"face", face_json(r.face)},
-      {"area_mm2", r.inner_area_mm2},
-      {"volume_ml", r.volume_mm3 / 1000.0},
-      {"thickness_mm", thickness_json(r.thickness)},
-      {"interior_thickness_mm", thickness_json(r.interior_thickness)},
-      {"edge_thickness_max_mm", r.rim_max_mm},
-      {"thickness_within_0_5_mm_of_edge_max_mm", r.band_end_max_mm},
-      {"edges", r.boundary_loops},
-      {"sculpt_misses", r.sculpt_misses},
-      {"pushed_vertices", r.pushed_vertices},
-      {"relaxed_vertices", r.relaxed_vertices},
-      {"thinned_vertices", r.thinned_vertices},
-      {"solid",
-       {{"vertices", r.vertices},
-        {"faces", r.faces},
-        {"closed", r.closed},
-        {"manifold", r.manifold},
-        {"oriented", r.oriented},
-        {"self_intersections", r.self_intersections}}},
-      {"timings_s", timings}};
+  nlohmann::json j = r;
+  j.update({{"input", a.input},
+            {"output", a.output},
+            {"units", geo.units},
+            {"mode", a.mirror ? "mirror" : (sculpt ? "sculpt" : "thickness")},
+            {"spec", appliance_option_table().to_json(spec)}});
   if (a.mirror) j["mirror"] = mirror_json;
-  if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
-  progress.done();
-  if (g.json) {
-    print_json(j);
-  } else if (!g.quiet) {
+  if (finish_report(j, a.report, g, progress)) {
     fmt::print("{} -> {}\n", a.input, a.output);
     print_symmetry(r.face.plane);
     fmt::print("  appliance    {:.0f} mm² of skin, {:.2f} ml, {} edge loop(s)\n", r.inner_area_mm2, r.volume_mm3 / 1000.0,
@@ -193,18 +135,9 @@ int run_mirror(MirrorArgs a, const GlobalOptions& g) {
   MirrorReport r;
   const MirrorResult m = mirror_restore(geo.mesh, a.options, &r);
   io::write_mesh(a.output, m.restored);
-  const nlohmann::json j = {{"input", a.input},
-                            {"output", a.output},
-                            {"face", face_json(r.face)},
-                            {"defect_vertices", r.defect_vertices},
-                            {"defect_area_mm2", r.defect_area_mm2},
-                            {"filled_holes", r.filled_holes},
-                            {"max_change_mm", r.max_change_mm}};
-  if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
-  progress.done();
-  if (g.json) {
-    print_json(j);
-  } else if (!g.quiet) {
+  nlohmann::json j = r;
+  j.update({{"input", a.input}, {"output", a.output}});
+  if (finish_report(j, a.report, g, progress)) {
     fmt::print("{} -> {}\n", a.input, a.output);
     print_symmetry(r.face.plane);
     fmt::print("  defect       {:.0f} mm² ({} vertices), largest change {:.2f} mm\n", r.defect_area_mm2, r.defect_vertices,
@@ -227,7 +160,7 @@ int run_landmarks(const LandmarkArgs& a, const GlobalOptions& g) {
   FaceOptions fo;
   a.face.apply(fo);
   const FaceAnalysis f = analyze_face(geo.mesh, fo);
-  nlohmann::json j = face_json(f);
+  nlohmann::json j = f;
   j["input"] = a.input;
   if (g.json) {
     print_json(j);

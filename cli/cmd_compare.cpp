@@ -22,11 +22,11 @@ int run_compare(const CompareOptions& o, const GlobalOptions& g) {
   const io::Geometry b = io::read_mesh(o.reference, ro);
   progress.stage("distances");
   const DistanceStats ab = summarize(SurfaceQuery(b.mesh).distances(a.mesh.vertices));
-  nlohmann::json j = {{"file", o.file}, {"reference", o.reference}, {"file_to_reference_mm", distance_stats_json(ab)}};
+  nlohmann::json j = {{"file", o.file}, {"reference", o.reference}, {"file_to_reference_mm", ab}};
   std::optional<DistanceStats> ba;
   if (a.has_faces()) {
     ba = summarize(SurfaceQuery(a.mesh).distances(b.mesh.vertices));
-    j["reference_to_file_mm"] = distance_stats_json(*ba);
+    j["reference_to_file_mm"] = *ba;
     j["hausdorff_mm"] = std::max(ab.max, ba->max);
   }
   progress.done();

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "common.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/measure.h"
@@ -35,8 +36,7 @@ int run_info(const InfoOptions& o, const GlobalOptions& g) {
   nlohmann::json j;
   j["file"] = o.file;
   j["format"] = io::format_name(geo.format);
-  j["units"] = {{"unit", unit_name(geo.units.unit)}, {"source", geo.units.source}, {"reason", geo.units.reason},
-                {"to_mm", geo.units.to_mm}};
+  j["units"] = geo.units;
   j["bounding_box_mm"] = box_json(bounding_box(m));
   j["has_normals"] = m.has_normals();
   j["has_colors"] = m.has_colors();

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
@@ -16,12 +17,6 @@
 namespace tracecast::cli {
 
 namespace {
-
-nlohmann::json timings_json(const std::vector<std::pair<std::string, double>>& t) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, s] : t) j[k] = j.value(k, 0.0) + s;  // a step run at two working scales: their sum
-  return j;
-}
 
 }  // namespace
 
@@ -60,7 +55,7 @@ std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g) {
                         {"output", a->output},
                         {"id", watermark::format_id(*id)},
                         {"key_id", r.key_id},
-                        {"front", json_vec(r.front)},
+                        {"front", vec_json(r.front)},
                         {"marked_area_mm2", r.marked_area_mm2},
                         {"tiles", r.tiles},
                         {"max_displacement_um", r.max_displacement_um},
@@ -71,10 +66,7 @@ std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g) {
                         {"warnings", r.warnings},
                         {"options", {{"max_displacement_um", a->max_um}, {"resolution_mm", a->resolution}}},
                         {"timings_s", timings_json(r.timings)}};
-    if (!a->report.empty()) write_file_atomically(a->report, j.dump(2) + "\n");
-    progress.done();
-    if (g.json) print_json(j);
-    else if (!g.quiet)
+    if (finish_report(j, a->report, g, progress))
       fmt::print("{} -> {}: {} under key {}; {:.0f} mm² marked ({:.1f} tiles), max {:.1f} µm, RMS {:.1f} µm, Hausdorff {:.4f} mm\n", a->input,
                  a->output, watermark::format_id(*id), r.key_id, r.marked_area_mm2, r.tiles, r.max_displacement_um, r.rms_displacement_um,
                  r.hausdorff_mm);
@@ -92,16 +84,9 @@ ScanReading read_mark(const std::string& scan, const std::vector<std::string>& k
   const io::Geometry geo = io::read_geometry(scan);
   const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices) : watermark::analyze(geo.mesh);
   progress.stage("reading");
-  watermark::Detection best = an.base;
-  std::size_t used = 0;
-  for (std::size_t k = 0; k < keys.size(); ++k) {
-    const watermark::Detection d = watermark::read(an, keys[k]);
-    if (d.outcome == watermark::Outcome::found || k == 0) {
-      best = d;
-      used = k;
-    }
-    if (d.outcome == watermark::Outcome::found) break;
-  }
+  const watermark::KeyedReading reading = watermark::read_under_keys(an, keys);
+  const watermark::Detection& best = reading.detection;
+  const std::size_t used = reading.key;
   progress.done();
   ScanReading out;
   out.found = best.outcome == watermark::Outcome::found;
@@ -116,7 +101,7 @@ ScanReading read_mark(const std::string& scan, const std::vector<std::string>& k
        {"timings_s", timings_json(best.timings)}};
   if (best.outcome != watermark::Outcome::insufficient_surface && an.state) {
     j["scale"] = best.scale;
-    j["front"] = json_vec(best.front);
+    j["front"] = vec_json(best.front);
     j["lattice_contrast"] = best.lattice_contrast;
     j["sync_z"] = best.sync_z;
   }
@@ -131,9 +116,9 @@ ScanReading read_mark(const std::string& scan, const std::vector<std::string>& k
     j["key_id"] = keys[used].id();
     j["confidence"] = best.confidence;
     j["bit_error_rate"] = best.bit_error_rate;
-    j["false_positive_bound"] = best.false_positive_bound * static_cast<double>(keys.size());
+    j["false_positive_bound"] = best.false_positive_bound;
     j["carrier_area_mm2"] = best.carrier_area_mm2;
-    j["carrier_box"] = {{"min", json_vec(best.carrier_box.min)}, {"max", json_vec(best.carrier_box.max)}};
+    j["carrier_box"] = {{"min", vec_json(best.carrier_box.min)}, {"max", vec_json(best.carrier_box.max)}};
   }
   out.code = out.found ? kOk : best.outcome == watermark::Outcome::insufficient_surface ? kInsufficientSurface : kNoMark;
   return out;

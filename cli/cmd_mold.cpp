@@ -98,11 +98,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   nlohmann::json j = {{"appliance", a.appliance}, {"face", a.face}, {"files", files}};
   j.update(pipeline::mold_report_json(mold, o, mix));
   j["mark"] = pipeline::mark_json(made, shop);
-  if (!a.report.empty()) write_file_atomically(a.report, j.dump(2) + "\n");
-  progress.done();
-  if (g.json) {
-    print_json(j);
-  } else if (!g.quiet) {
+  if (finish_report(j, a.report, g, progress)) {
     fmt::print("{} on {} -> {}\n", a.appliance, a.face, fmt::join(files, ", "));
     fmt::print("  pull         ({:.3f}, {:.3f}, {:.3f}): undercut {:.0f} mm² (frontal {:.0f} mm²), {} region(s)\n", r.pull.x(),
                r.pull.y(), r.pull.z(), r.undercut_area_mm2, r.undercut_area_frontal_mm2, r.undercuts.size());
@@ -129,59 +125,28 @@ int run_check(const CheckArgs& a, const GlobalOptions& g) {
   ro.units = *parse_unit(a.units);
   const print::PrinterProfile printer = printer_named(a.printer);
   const io::Geometry geo = io::read_mesh(a.input, ro);
-  std::vector<NamedMesh> parts;
-  if (geo.objects.size() > 1) {
-    for (const auto& ob : geo.objects) {
-      NamedMesh p;
-      p.name = ob.name;
-      std::vector<std::int32_t> remap(geo.mesh.vertices.size(), -1);
-      for (std::size_t f = ob.first_triangle; f < ob.first_triangle + ob.triangle_count; ++f) {
-        Tri t = geo.mesh.triangles[f];
-        for (auto& v : t) {
-          auto& m = remap[static_cast<std::size_t>(v)];
-          if (m < 0) {
-            m = static_cast<std::int32_t>(p.mesh.vertices.size());
-            p.mesh.vertices.push_back(geo.mesh.vertices[static_cast<std::size_t>(v)]);
-          }
-          v = m;
-        }
-        p.mesh.triangles.push_back(t);
-      }
-      parts.push_back(std::move(p));
-    }
-  } else {
-    parts.push_back({std::filesystem::path(a.input).stem().string(), geo.mesh});
-  }
-  nlohmann::json list = nlohmann::json::array();
-  bool ok = true;
+  std::vector<print::PartCheck> checks;
   std::vector<std::string> warnings;
-  for (const NamedMesh& p : parts) {
-    const print::PartCheck c = print::check_part(p.name, p.mesh, printer);
-    list.push_back(pipeline::part_check_json(c));
-    if (!c.closed || !c.manifold || !c.oriented || c.self_intersections > 0) {
+  bool ok = true;
+  for (const NamedMesh& p : io::split_objects(geo, std::filesystem::path(a.input).stem().string())) {
+    checks.push_back(print::check_part(p.name, p.mesh, printer));
+    const print::PartCheck& c = checks.back();
+    if (!print::is_valid_solid(c)) {
       ok = false;
-      warnings.push_back(fmt::format("{} is not printable as is: closed {}, manifold {}, outward {}, {} crossing face pairs", p.name,
-                                     c.closed, c.manifold, c.oriented, c.self_intersections));
+      warnings.push_back(print::solid_problem(c));
     }
-    if (!c.fit.fits) warnings.push_back(fmt::format("{} does not fit the {} printer", p.name, printer.name));
-    if (c.thin_samples > 0)
-      warnings.push_back(fmt::format("{}: {} spots thinner than {:.1f} mm", p.name, c.thin_samples, printer.min_wall_mm));
+    for (std::string& w : print::part_warnings(c, printer)) warnings.push_back(std::move(w));
   }
-  if (printer.technology == print::Technology::Resin)
-    warnings.push_back("platinum-cure silicone does not cure against uncured resin: post-cure fully or seal before casting");
-  else
-    warnings.push_back("FDM layer lines print into the silicone");
-  const nlohmann::json j = {{"input", a.input}, {"printer", printer.name}, {"printable", ok}, {"parts", list}, {"warnings", warnings}};
+  warnings.push_back(print::technology_warning(printer));
+  const nlohmann::json j = {{"input", a.input}, {"printer", printer.name}, {"printable", ok}, {"parts", checks}, {"warnings", warnings}};
   if (g.json) {
     print_json(j);
   } else if (!g.quiet) {
     fmt::print("{} ({} printer): {}\n", a.input, printer.name, ok ? "printable" : "NOT printable");
-    for (const auto& c : list)
+    for (const print::PartCheck& c : checks)
       fmt::print("  {:<12} {} faces, closed {}, manifold {}, {} crossings, {:.1f} ml, min wall {:.2f} mm, print as {:.0f} × {:.0f} × {:.0f} mm{}\n",
-                 c["name"].get<std::string>(), c["faces"].get<std::size_t>(), c["closed"].get<bool>(), c["manifold"].get<bool>(),
-                 c["self_intersections"].get<std::size_t>(), c["resin_ml"].get<double>(), c["min_wall_mm"].get<double>(),
-                 c["print_size_mm"][0].get<double>(), c["print_size_mm"][1].get<double>(), c["print_size_mm"][2].get<double>(),
-                 c["fits_build_volume"].get<bool>() ? "" : " (does not fit)");
+                 c.name, c.faces, c.closed, c.manifold, c.self_intersections, c.volume_ml, c.min_wall_mm, c.fit.size_mm.x(),
+                 c.fit.size_mm.y(), c.fit.size_mm.z(), c.fit.fits ? "" : " (does not fit)");
     for (const auto& w : warnings) fmt::print("  warning      {}\n", w);
   }
   return ok ? kOk : kFailed;

@@ -2,12 +2,21 @@
 // as text, Markdown (the tables in docs/formats.md) or JSON (for front ends).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common.h"
 #include "tracecast/pipeline/recipe.h"
 
 namespace tracecast::cli {
 
 namespace {
+
+std::string heading(const OptionSchema& s) {
+  const auto recipe = pipeline::recipe_option_schemas();
+  if (std::find(recipe.begin(), recipe.end(), &s) == recipe.end()) return fmt::format("`tracecast {}` (not in recipes)", s.name());
+  if (s.title() != s.name()) return fmt::format("Recipe section `{}`, the {}", s.name(), s.title());
+  return fmt::format("Recipe section `{}`", s.name());
+}
 
 struct OptionsArgs {
   std::string section;
@@ -22,10 +31,9 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
     if (!a.section.empty() && s->name() != a.section) continue;
     found = true;
     list.push_back(s->describe());
-    md += s->title() == s->name() ? fmt::format("Recipe section `{}`:\n\n{}\n", s->name(), s->markdown())
-                                  : fmt::format("Recipe section `{}`, the {}:\n\n{}\n", s->name(), s->title(), s->markdown());
+    md += fmt::format("{}:\n\n{}\n", heading(*s), s->markdown());
   }
-  if (!found) throw UsageError(fmt::format("no option table for \"{}\" (scan, appliance, mold)", a.section));
+  if (!found) throw UsageError(fmt::format("no option table for \"{}\" (scan, appliance, mold, repair)", a.section));
   if (g.json) {
     print_json(list);
   } else if (a.markdown) {
@@ -45,7 +53,7 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
 
 std::function<int()> setup_options(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<OptionsArgs>();
-  sub.add_option("SECTION", a->section, "Only this recipe section: scan, appliance or mold");
+  sub.add_option("SECTION", a->section, "Only this table: scan, appliance, mold (recipe sections) or repair");
   sub.add_flag("--markdown", a->markdown, "The tables as Markdown (as in docs/formats.md)");
   sub.footer("Examples:\n  tracecast options mold\n  tracecast options --json");
   return [a, &g] { return run_options(*a, g); };

@@ -4,6 +4,7 @@
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/scan/reconstruct.h"
 #include "tracecast/scan/register.h"
 #include "tracecast/scan/rgbd.h"
@@ -22,54 +23,14 @@ struct ScanOptions {
 
 nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const scan::ScanReport& r,
                            const std::optional<scan::Registration>& reg) {
-  nlohmann::json timings = nlohmann::json::object();
-  double total = 0;
-  for (const auto& t : r.timings) {
-    timings[t.step] = t.seconds;
-    total += t.seconds;
-  }
-  timings["total"] = total;
-  nlohmann::json registration = nullptr;
-  if (reg) {
-    registration = nlohmann::json::array();
-    for (const auto& p : reg->pairs)
-      registration.push_back({{"views", {o.inputs[p.source], o.inputs[p.target]}},
-                              {"overlap", p.fitness},
-                              {"rms_mm", p.rms_mm},
-                              {"used", p.used}});
-  }
-  return {
-      {"inputs", o.inputs},
-      {"registration", registration},
-      {"output", o.output},
-      {"input_kind", g.has_faces() ? "mesh" : "point_cloud"},
-      {"units", {{"unit", unit_name(g.units.unit)}, {"source", g.units.source}, {"reason", g.units.reason}}},
-      {"options", scan::reconstruct_option_table().to_json(o.reconstruct)},
-      {"points",
-       {{"in", r.points_in},
-        {"removed_statistical_outliers", r.removed_statistical},
-        {"removed_radius_outliers", r.removed_radius},
-        {"removed_by_crop", r.removed_crop},
-        {"removed_by_downsampling", r.removed_voxel},
-        {"used", r.points_used},
-        {"median_spacing_mm", r.median_spacing_mm},
-        {"normals", r.normals_estimated ? "estimated" : "from input"}}},
-      {"reconstruction",
-       {{"resolution_mm", r.resolution_mm}, {"median_edge_mm", r.median_edge_mm}, {"poisson_depth", r.poisson_depth}}},
-      {"accuracy_mm",
-       {{"what", "distance from the points used to the surface"},
-        {"mean", r.accuracy.mean},
-        {"median", r.accuracy.median},
-        {"p95", r.accuracy.p95},
-        {"max", r.accuracy.max}}},
-      {"surface",
-       {{"vertices", r.vertices},
-        {"faces", r.faces},
-        {"area_mm2", r.area_mm2},
-        {"invented_area_mm2", r.invented_area_mm2},
-        {"boundary_loops", r.boundary_loops}}},
-      {"timings_s", timings},
-  };
+  nlohmann::json j = r;
+  j.update({{"inputs", o.inputs},
+            {"registration", reg ? scan::registration_json(*reg, o.inputs) : nlohmann::json()},
+            {"output", o.output},
+            {"input_kind", g.has_faces() ? "mesh" : "point_cloud"},
+            {"units", g.units},
+            {"options", scan::reconstruct_option_table().to_json(o.reconstruct)}});
+  return j;
 }
 
 int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
@@ -83,8 +44,6 @@ int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
   scan::RgbdReport r;
   const Mesh surface = scan::integrate_rgbd(seq, ro, &r);
   io::write_mesh(o.output, surface);
-  nlohmann::json timings = nlohmann::json::object();
-  for (const auto& t : r.timings) timings[t.step] = t.seconds;
   const nlohmann::json j = {{"inputs", o.inputs},
                             {"input_kind", "rgbd"},
                             {"output", o.output},
@@ -95,11 +54,8 @@ int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
                               {"faces", r.faces},
                               {"area_mm2", r.area_mm2},
                               {"boundary_loops", r.boundary_loops}}},
-                            {"timings_s", timings}};
-  if (!o.report.empty()) write_file_atomically(o.report, j.dump(2) + "\n");
-  progress.done();
-  if (g.json) print_json(j);
-  else if (!g.quiet)
+                            {"timings_s", timings_json(r.timings)}};
+  if (finish_report(j, o.report, g, progress))
     fmt::print("{} -> {}\n  frames       {} ({} with poses, {} placed by odometry)\n  surface      {} faces at "
                "{:.2f} mm voxels, {:.0f} mm2, {} boundary loops\n",
                o.inputs.front(), o.output, r.frames, r.posed_frames, r.odometry_frames, r.faces, ro.voxel_mm, r.area_mm2,
@@ -131,11 +87,7 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
   const std::optional<scan::Registration>& reg = scanned.registration;
   io::write_mesh(o.output, surface);
   const nlohmann::json j = report_json(o, geo, r, reg);
-  if (!o.report.empty()) write_file_atomically(o.report, j.dump(2) + "\n");
-  progress.done();
-  if (g.json) {
-    print_json(j);
-  } else if (!g.quiet) {
+  if (finish_report(j, o.report, g, progress)) {
     std::string ins;
     for (const auto& in : o.inputs) ins += (ins.empty() ? "" : " + ") + in;
     fmt::print("{} -> {}\n", ins, o.output);
@@ -154,9 +106,7 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
     fmt::print("  accuracy     points to surface: mean {:.3f}, p95 {:.3f}, max {:.3f} mm\n", r.accuracy.mean,
                r.accuracy.p95, r.accuracy.max);
     fmt::print("  invented     {:.1f} mm2 of surface with no point within 2 spacings\n", r.invented_area_mm2);
-    double total = 0;
-    for (const auto& t : r.timings) total += t.seconds;
-    fmt::print("  time         {:.1f} s\n", total);
+    fmt::print("  time         {:.1f} s\n", total_seconds(r.timings));
   }
   return kOk;
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 
 namespace tracecast::cli {
@@ -16,6 +17,13 @@ CLI::Option* add_units_option(CLI::App& sub, std::string& units, const std::stri
   return sub.add_option("--units", units, "Unit of " + whose + " coordinates: mm, cm, m, in, or auto (guess from a head's size)")
       ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
       ->capture_default_str();
+}
+
+bool finish_report(const nlohmann::json& j, const std::string& report_file, const GlobalOptions& g, Progress& progress) {
+  if (!report_file.empty()) write_file_atomically(report_file, j.dump(2) + "\n");
+  progress.done();
+  if (g.json) print_json(j);
+  return !g.json && !g.quiet;
 }
 
 namespace {
@@ -62,7 +70,7 @@ void add_option_flags(CLI::App& sub, const OptionSchema& schema, nlohmann::json&
     if (o.kind == OptionKind::Choice) help += fmt::format(": {}", fmt::join(o.choices, ", "));
     if (o.kind == OptionKind::Flag) {
       const bool on = !def.get<bool>();
-      const std::string name = on ? o.flag() : "--no-" + o.flag().substr(2);
+      const std::string name = schema.cli_flag(o);
       sub.add_flag_function(name, [&given, key = o.key, on](std::int64_t) { given[key] = on; }, help + (on ? "" : " (default: on)"));
       continue;
     }
@@ -74,7 +82,6 @@ void add_option_flags(CLI::App& sub, const OptionSchema& schema, nlohmann::json&
   }
 }
 
-nlohmann::json json_vec(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
 
 Vec3 parse_direction(const std::string& text, const char* option) {
   std::stringstream ss(text);
@@ -103,8 +110,5 @@ ledger::SigningKey workshop_signing_key(const std::string& given) {
   return ledger::read_signing_key(p);
 }
 
-nlohmann::json distance_stats_json(const DistanceStats& s) {
-  return {{"count", s.count}, {"mean", s.mean}, {"rms", s.rms}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
-}
 
 }  // namespace tracecast::cli

@@ -35,6 +35,7 @@ class UsageError : public std::runtime_error {
 struct GlobalOptions {
   bool json = false;   //!< machine-readable output on stdout
   bool quiet = false;  //!< nothing on stdout except --json output; errors still on stderr
+  bool verbose = false;  //!< the libraries' debug log on stderr
 };
 
 //! Stage progress on stderr, drawn only when stderr is a terminal and not --quiet/--json.
@@ -98,12 +99,13 @@ void apply_flags(const OptionTable<T>& table, const nlohmann::json& given, T& t)
 //! Prints `j` (pretty) on stdout.
 void print_json(const nlohmann::json& j);
 
+//! How every reporting subcommand ends: the report written to `report_file` (if one was asked
+//! for, atomically), the progress line cleared, `j` on stdout with --json. True when the caller
+//! should print its text summary (neither --json nor --quiet).
+bool finish_report(const nlohmann::json& j, const std::string& report_file, const GlobalOptions& g, Progress& progress);
+
 //! The `--units mm|cm|m|in|auto` option every reading subcommand takes (default auto).
 CLI::Option* add_units_option(CLI::App& sub, std::string& units, const std::string& whose);
-//! Distance statistics as the reports write them (mm).
-nlohmann::json distance_stats_json(const DistanceStats& s);
-//! A point or direction as a JSON array [x, y, z].
-nlohmann::json json_vec(const Vec3& v);
 //! "X,Y,Z" (not all zero) as a unit vector; InputError naming `option` otherwise.
 Vec3 parse_direction(const std::string& text, const char* option);
 

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "tracecast/version.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 
 namespace tracecast::cli {
 
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(c.name, c.summary);
     sub->add_flag("--json", global.json, "Machine-readable JSON on stdout");
     sub->add_flag("-q,--quiet", global.quiet, "No output on stdout except --json; errors still go to stderr");
+    sub->add_flag("--verbose", global.verbose, "The libraries' debug log on stderr (what each step found)");
     auto run = c.setup(*sub, global);
     sub->callback([&action, run] { action = run; });
   }
@@ -94,6 +96,9 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kUsage;
   }
+  if (global.verbose)
+    tracecast::set_log_sink([](tracecast::LogLevel, const std::string& text) { fmt::print(stderr, "{}\n", text); },
+                            tracecast::LogLevel::Debug);
   try {
     return action ? action() : kUsage;
   } catch (const UsageError& e) {

@@ -19,7 +19,7 @@ constexpr double kPi = 3.14159265358979323846;
 double area(const Mesh& m) { return measure(m, {false}).area_mm2; }
 }  // namespace
 
-TEST_CASE("attacks: similarity, noise and smoothing change the surface by the stated amounts", "[attacks]") {
+TEST_CASE("attacks: similarity, noise and smoothing change the surface by the stated amounts", "[attacks][slow]") {
   const Mesh face = scan::SyntheticFace().mesh(0.5);
   // Similarity: distances scale, shapes do not.
   const Similarity s = random_similarity(3);

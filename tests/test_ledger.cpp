@@ -191,7 +191,7 @@ TEST_CASE("10,000 identifiers from 4 concurrent processes: all distinct, all rec
   CHECK(r.ok);
 }
 
-TEST_CASE("kill -9 during writes, 100 times: the ledger opens, verifies and keeps every committed piece", "[ledger]") {
+TEST_CASE("kill -9 during writes, 100 times: the ledger opens, verifies and keeps every committed piece", "[ledger][slow]") {
   Fixture f("ledger-kill");
   std::mt19937 rng(12345);
   std::set<std::uint64_t> committed;

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "tracecast/mesh/rounding.h"
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/face.h"
@@ -15,7 +16,6 @@
 #include "tracecast/watermark/attacks.h"
 #include "tracecast/watermark/mark.h"
 #include "tracecast/watermark/payload.h"
-#include "../watermark/src/tile.h"  // the detector's inline rounding helpers
 
 using namespace tracecast;
 using namespace tracecast::watermark;
@@ -53,14 +53,14 @@ TEST_CASE("the detector's inline rounding gives the same integers as std::floor 
   for (int k = 0; k < 100000; ++k) xs.push_back((r.uniform() - 0.5) * std::pow(10.0, 6 * r.uniform()));
   int floor_wrong = 0, round_wrong = 0;
   for (const double x : xs) {
-    floor_wrong += watermark::detail::floor_int(x) != static_cast<std::int64_t>(std::floor(x));
-    round_wrong += watermark::detail::round_half_away(x) != std::llround(x);
+    floor_wrong += floor_int(x) != static_cast<std::int64_t>(std::floor(x));
+    round_wrong += round_half_away(x) != std::llround(x);
   }
   CHECK(floor_wrong == 0);
   CHECK(round_wrong == 0);
 }
 
-TEST_CASE("mark: stamp and detect on a generated appliance", "[mark]") {
+TEST_CASE("mark: stamp and detect on a generated appliance", "[mark][slow]") {
   const Key key = key_of(1);
   const std::uint64_t id = pack({0x2a, 0x101, 7});
   const Stamped st = stamp(generated_appliance(), id, key);
@@ -126,7 +126,7 @@ TEST_CASE("mark: stamping a piece too small to be read back reliably warns", "[m
   CHECK(st.report.warnings[0].find("may not give it back") != std::string::npos);
 }
 
-TEST_CASE("mark: read back from a point cloud, a half crop and a noisy smoothed copy", "[mark]") {
+TEST_CASE("mark: read back from a point cloud, a half crop and a noisy smoothed copy", "[mark][slow]") {
   const Key key = key_of(3);
   const std::uint64_t id = pack({0x1234, 0xabcdef, 0x42});
   const Stamped st = stamp(generated_appliance(), id, key);
@@ -141,7 +141,7 @@ TEST_CASE("mark: read back from a point cloud, a half crop and a noisy smoothed 
   CHECK(ns.id == id);
 }
 
-TEST_CASE("mark: read from scans at half and at twice the stamped size", "[mark]") {
+TEST_CASE("mark: read from scans at half and at twice the stamped size", "[mark][slow]") {
   // A scan in an unknown unit or a scaled copy: the pattern's period is then 0.5–2 × the stamp's.
   const Key key = key_of(21);
   const std::uint64_t id = pack({0x77, 0x3030, 0x5});
@@ -163,7 +163,7 @@ TEST_CASE("mark: read from scans at half and at twice the stamped size", "[mark]
   CHECK(t.scale == Approx(2.0).epsilon(0.01));
 }
 
-TEST_CASE("mark: no identifier from unmarked surfaces or wrong keys; small or sparse scans are insufficient", "[mark]") {
+TEST_CASE("mark: no identifier from unmarked surfaces or wrong keys; small or sparse scans are insufficient", "[mark][slow]") {
   const Key key = key_of(5);
   const std::uint64_t id = pack({7, 8, 9});
   const Stamped st = stamp(generated_appliance(), id, key);
@@ -189,7 +189,7 @@ TEST_CASE("mark: no identifier from unmarked surfaces or wrong keys; small or sp
   CHECK(sparse.outcome == Outcome::insufficient_surface);
 }
 
-TEST_CASE("mark end to end: face, appliance, stamp, mold; the cast (the cavity) printed and scanned gives the ID", "[mark][mold]") {
+TEST_CASE("mark end to end: face, appliance, stamp, mold; the cast (the cavity) printed and scanned gives the ID", "[mark][mold][slow]") {
   const Mesh face = scan::SyntheticFace().mesh(0.8);
   const Key key = key_of(11);
   const std::uint64_t id = pack({0x2a, 0x55, 0x101});

@@ -74,7 +74,7 @@ const Made& generated() {
 
 }  // namespace
 
-TEST_CASE("mold on a generated face: the cavity is the appliance, both parts valid", "[mold]") {
+TEST_CASE("mold on a generated face: the cavity is the appliance, both parts valid", "[mold][slow]") {
   const Made& g = generated();
   const print::Mold m = print::design_mold(g.appliance, g.face, bare());
   check_parts(m);
@@ -84,11 +84,11 @@ TEST_CASE("mold on a generated face: the cavity is the appliance, both parts val
   const double cavity = box_ml(m.report) - core - shell;
   std::printf("mold (bare): cavity %.4f ml, appliance %.4f ml (%.3f %%); undercut %.1f mm² (frontal %.1f mm²)\n", cavity, appliance_ml,
               100 * (cavity / appliance_ml - 1), m.report.undercut_area_mm2, m.report.undercut_area_frontal_mm2);
-  CHECK(cavity == Approx(appliance_ml).epsilon(0.01));
+  CHECK(cavity == Approx(appliance_ml).epsilon(5e-5));  // 0.001 % measured
   CHECK(m.report.undercut_area_mm2 <= m.report.undercut_area_frontal_mm2);
 }
 
-TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents open into the cavity", "[mold]") {
+TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents open into the cavity", "[mold][slow]") {
   const Made& g = generated();
   print::MoldOptions o;  // defaults: 4 keys, resin clearance 0.1 mm, sprue, vents, gutter, slots
   const print::Mold m = print::design_mold(g.appliance, g.face, o);
@@ -140,7 +140,7 @@ TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents
   CHECK(r.void_ml > r.appliance_ml + r.gutter_ml);
 }
 
-TEST_CASE("mold refuses an open appliance and one made on another face", "[mold]") {
+TEST_CASE("mold refuses an open appliance and one made on another face", "[mold][slow]") {
   const Made& g = generated();
   Mesh open = g.appliance;
   open.triangles.resize(open.triangles.size() - 10);
@@ -176,7 +176,7 @@ TEST_CASE("mold on nefertiti.obj: the cavity is the appliance, both parts valid"
   CHECK(cavity == Approx(m.report.appliance_ml).epsilon(0.01));
 }
 
-TEST_CASE("hollowed mold: closed parts with drain holes, walls kept around cavity and keys", "[mold]") {
+TEST_CASE("hollowed mold: closed parts with drain holes, walls kept around cavity and keys", "[mold][slow]") {
   const Mesh face = scan::SyntheticFace().mesh(1.0);
   ApplianceSpec spec;
   spec.region = RegionShape{"nose", {}, {}};

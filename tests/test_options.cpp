@@ -19,6 +19,7 @@ namespace {
 const char* subcommand_of(const OptionSchema& s) {
   if (s.name() == "scan") return "scan";
   if (s.name() == "appliance") return "appliance";
+  if (s.name() == "repair") return "repair";
   return "mold";
 }
 
@@ -152,8 +153,7 @@ TEST_CASE("options: the mold's ledger record holds every mold option, and the pr
   CHECK(rec.contains("rigid_undercut_mm"));
 }
 
-TEST_CASE("options: every option appears in its subcommand's help with its default, and docs/formats.md is the table",
-          "[options][cli]") {
+TEST_CASE("options: every option appears in its subcommand's help with its default, and docs/formats.md is the table", "[options][cli]") {
   for (const OptionSchema* s : pipeline::option_schemas()) {
     const test::Run help = test::run(std::string(subcommand_of(*s)) + " --help");
     REQUIRE(help.code == 0);
@@ -161,7 +161,8 @@ TEST_CASE("options: every option appears in its subcommand's help with its defau
       INFO(s->name() << " " << o.key);
       const json& def = s->defaults().at(o.key);
       if (o.kind == OptionKind::Flag) {
-        CHECK(help.out.find(def.get<bool>() ? "--no-" + o.flag().substr(2) : o.flag()) != std::string::npos);
+        CHECK(help.out.find(s->cli_flag(o)) != std::string::npos);
+        CHECK(s->cli_flag(o) == (def.get<bool>() ? "--no-" + o.flag().substr(2) : o.flag()));
         continue;
       }
       const auto at = help.out.find(o.flag() + " ");
@@ -176,7 +177,7 @@ TEST_CASE("options: every option appears in its subcommand's help with its defau
   const auto trimmed = [](std::string t) { return t.erase(t.find_last_not_of("\n") + 1); };
   CHECK(trimmed(read_docs_block()) == trimmed(md.out));
   for (const OptionSchema* s : pipeline::option_schemas())
-    for (const OptionInfo& o : s->options()) CHECK(md.out.find("| `" + o.key + "` | `" + o.flag() + "` | " +
+    for (const OptionInfo& o : s->options()) CHECK(md.out.find("| `" + o.key + "` | `" + s->cli_flag(o) + "` | " +
                                                                option_value_text(s->defaults().at(o.key))) != std::string::npos);
   // The JSON for front ends carries the same.
   const json all = json::parse(test::run("options --json").out);
@@ -210,12 +211,12 @@ TEST_CASE("options: the recipe reads every option by its table's key and echoes 
                  {"production", {{"ledger", assets + "example-scan.ply"}, {"signing_key", assets + "example-scan.ply"},
                                  {"mark_key", assets + "example-scan.ply"}, {"run", 1}, {"subject", "S"}}}};
   // Each option set to a value other than its default, in its section.
-  for (const OptionSchema* s : pipeline::option_schemas())
+  for (const OptionSchema* s : pipeline::recipe_option_schemas())
     for (const OptionInfo& o : s->options()) recipe[s->name()][o.key] = other_value(o, s->defaults().at(o.key));
   recipe["appliance"]["edge_thickness_mm"] = 0.05;  // below the thickness (a rule between two options)
   test::write_bytes(dir / "r.json", recipe.dump());
   const pipeline::Recipe r = pipeline::read_recipe(dir / "r.json");
-  for (const OptionSchema* s : pipeline::option_schemas())
+  for (const OptionSchema* s : pipeline::recipe_option_schemas())
     for (const OptionInfo& o : s->options()) {
       INFO(s->name() << " " << o.key);
       json want = recipe[s->name()][o.key];

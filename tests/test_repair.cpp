@@ -127,7 +127,7 @@ TEST_CASE("repair on real scans: face.obj, decimated-max.obj, nefertiti with hol
   CHECK(patch.p95 <= 0.01);  // all but the patches are untouched
 }
 
-TEST_CASE("repair never lets a patch run away: a thinned-out scan with 177 small holes", "[repair]") {
+TEST_CASE("repair never lets a patch run away: a thinned-out scan with 177 small holes", "[repair][slow]") {
   // The case that once produced a spike hundreds of mm long: a reconstruction of a simulated scan
   // with uneven density, whose trimming leaves many small holes.
   scan::SimulatorOptions so;
@@ -145,7 +145,8 @@ TEST_CASE("repair never lets a patch run away: a thinned-out scan with 177 small
     faired += h.filled && h.faired;
   }
   std::printf("repair thinned scan: %zu holes, %zu filled, %zu faired\n", r.holes.size(), filled, faired);
-  CHECK(filled > 50);
+  CHECK(r.holes.size() >= 170);  // 178 measured
+  CHECK(filled + 3 >= r.holes.size());  // 177 of 178 measured: the one left is the face's outline
   const Aabb in = bounding_box(surface), got = bounding_box(out);
   CHECK((got.min - in.min).cwiseAbs().maxCoeff() < 1.0);
   CHECK((got.max - in.max).cwiseAbs().maxCoeff() < 1.0);

@@ -86,7 +86,7 @@ TEST_CASE("simulator: outliers, holes and grazing cut-off", "[scan][simulator]")
   CHECK(s.cloud.size() - outliers > full - 3 * 3.2 * 36 / (1.0 * 1.0) - 100);
 }
 
-TEST_CASE("single-view scan, 0.05 mm noise, 1 % outliers: within 0.1 mm of the truth at p95", "[scan][reconstruct]") {
+TEST_CASE("single-view scan, 0.05 mm noise, 1 % outliers: within 0.1 mm of the truth at p95", "[scan][reconstruct][slow]") {
   SimulatorOptions o;
   o.spacing_mm = 0.5;
   o.noise_mm = 0.05;
@@ -186,7 +186,7 @@ std::vector<PointCloud> three_views(std::vector<Eigen::Isometry3d>& truth_pose, 
 }
 }  // namespace
 
-TEST_CASE("three partial views in random poses register to 0.1 mm and merge without a seam", "[scan][register]") {
+TEST_CASE("three partial views in random poses register to 0.1 mm and merge without a seam", "[scan][register][slow]") {
   std::vector<Eigen::Isometry3d> truth_pose;
   const std::vector<PointCloud> views = three_views(truth_pose, 3);
   const Registration reg = register_views(views);
@@ -223,7 +223,7 @@ TEST_CASE("three partial views in random poses register to 0.1 mm and merge with
   CHECK(d.p95 <= 0.1);
 }
 
-TEST_CASE("views that do not overlap cannot be registered: a clear processing error", "[scan][register]") {
+TEST_CASE("views that do not overlap cannot be registered: a clear processing error", "[scan][register][slow]") {
   std::vector<Eigen::Isometry3d> truth_pose;
   std::vector<PointCloud> views = three_views(truth_pose, 5);
   // Keep only the far left and far right bands' outer halves: no overlap.
@@ -239,7 +239,7 @@ TEST_CASE("views that do not overlap cannot be registered: a clear processing er
   CHECK_THROWS_AS(register_views(views), ProcessingError);
 }
 
-TEST_CASE("RGB-D sequence with poses: TSDF surface within 0.5 mm of the truth at p95", "[scan][rgbd]") {
+TEST_CASE("RGB-D sequence with poses: TSDF surface within 0.5 mm of the truth at p95", "[scan][rgbd][slow]") {
   const auto dir = test::temp_dir("rgbd-posed");
   const auto manifest = write_simulated_rgbd(truth(), dir, 24, 60, 450, 0.3, true, 9);
   const RgbdSequence seq = read_rgbd_manifest(manifest);
@@ -254,7 +254,7 @@ TEST_CASE("RGB-D sequence with poses: TSDF surface within 0.5 mm of the truth at
   CHECK(r.area_mm2 > 0.8 * measure(truth(), {false}).area_mm2);
 }
 
-TEST_CASE("RGB-D sequence without poses: odometry places the frames", "[scan][rgbd]") {
+TEST_CASE("RGB-D sequence without poses: odometry places the frames", "[scan][rgbd][slow]") {
   const auto dir = test::temp_dir("rgbd-odometry");
   const auto manifest = write_simulated_rgbd(truth(), dir, 24, 60, 450, 0.3, false, 9);
   RgbdReport r;

@@ -14,7 +14,7 @@
 
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
-#include "tracecast/watermark/payload.h"
+#include "tracecast/mesh/piece_id.h"
 
 namespace tracecast::ledger {
 
@@ -515,7 +515,7 @@ Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const 
       number = s.integer(0);
     }
     if (number >= (1 << 24)) throw ProcessingError(impl_->path.string() + fmt::format(": run {} has used all piece numbers", run));
-    const std::uint64_t id = (std::uint64_t(impl_->maker) << 48) | (std::uint64_t(run) << 24) | std::uint64_t(number);
+    const std::uint64_t id = pack(PieceId{impl_->maker, run, static_cast<std::uint32_t>(number)});
     const std::int64_t seq = impl_->append("piece", {{"id", id},
                                                      {"run", run},
                                                      {"number", number},
@@ -537,12 +537,12 @@ void Ledger::release_piece(std::uint64_t id, bool accepted, const nlohmann::json
     {
       Statement s(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
       s.bind(1, static_cast<std::int64_t>(id));
-      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", watermark::format_id(id)));
+      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
     }
     {
       Statement s(impl_->db, "SELECT 1 FROM releases WHERE id = ?", impl_->path);
       s.bind(1, static_cast<std::int64_t>(id));
-      if (s.step()) throw InputError(impl_->path, fmt::format("piece {} was already released", watermark::format_id(id)));
+      if (s.step()) throw InputError(impl_->path, fmt::format("piece {} was already released", format_id(id)));
     }
     const std::int64_t seq = impl_->append("release", {{"id", id},
                                                        {"accepted", accepted},
@@ -597,7 +597,7 @@ Gathered gather(const std::vector<Entry>& chain) {
       const json consent = consents.count(std::to_string(b.value("consent_entry", 0)))
                                ? consents[std::to_string(b.value("consent_entry", 0))]
                                : json();
-      g.pieces[id] = {{"id", watermark::format_id(id)},
+      g.pieces[id] = {{"id", format_id(id)},
                       {"id_value", id},
                       {"run", b["run"]},
                       {"number", b["number"]},
@@ -697,12 +697,12 @@ void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {
     {
       Statement s(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
       s.bind(1, static_cast<std::int64_t>(id));
-      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", watermark::format_id(id)));
+      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
     }
     {
       Statement s(impl_->db, "SELECT 1 FROM entries WHERE kind = 'outputs' AND json_extract(body, '$.id') = ?", impl_->path);
       s.bind(1, static_cast<std::int64_t>(id));
-      if (s.step()) throw InputError(impl_->path, fmt::format("the outputs of piece {} are already recorded", watermark::format_id(id)));
+      if (s.step()) throw InputError(impl_->path, fmt::format("the outputs of piece {} are already recorded", format_id(id)));
     }
     return impl_->append("outputs", {{"id", id}, {"files", files}, {"time_utc", utc_now()}});
   });

@@ -18,16 +18,13 @@
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/submesh.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/repair.h"
 
 namespace tracecast {
-
-namespace detail {
-Mesh make_manifold(const Mesh& mesh);  // cgal_repair.cpp
-}
 
 namespace {
 
@@ -365,16 +362,17 @@ Patch cut_patch(const Mesh& face, const Field& field, const FaceAnalysis& fa, do
   crop.normals.clear();
   crop.colors.clear();
   if (crop.triangles.empty()) throw InputError("the region does not cover any part of the face's surface");
-  if (std::getenv("TRACECAST_DEBUG")) {
+  if (log_enabled(LogLevel::Debug)) {
     Aabb b;
     for (const Vec3& v : crop.vertices) b.add(fa.frame.to_local(v));
-    fprintf(stderr, "crop local box %.1f %.1f %.1f .. %.1f %.1f %.1f\n", b.min.x(), b.min.y(), b.min.z(), b.max.x(), b.max.y(), b.max.z());
+    log_debug("appliance: crop's box in the face frame {:.1f} {:.1f} {:.1f} .. {:.1f} {:.1f} {:.1f}", b.min.x(), b.min.y(), b.min.z(),
+              b.max.x(), b.max.y(), b.max.z());
   }
   crop = largest_component(remesh_isotropic(crop, h, 3));
   std::vector<double> f(crop.vertices.size());
   for (std::size_t i = 0; i < f.size(); ++i) f[i] = field(crop.vertices[i]);
   Patch p;
-  p.mesh = largest_component(detail::make_manifold(level_set_cut(crop, f, 0.05 * h)));
+  p.mesh = largest_component(make_manifold(level_set_cut(crop, f, 0.05 * h)));
   if (p.mesh.triangles.size() < 20) throw InputError("the region does not cover any part of the face's surface");
   p.loops = boundary_loops(p.mesh);
   if (p.loops.empty()) throw InputError("the region covers the whole closed surface: it has no edge to feather");
@@ -561,12 +559,12 @@ Mesh build_solid(const Mesh& face, const Field& field, const std::function<doubl
     }
     std::vector<char> mark(n, 0);
     const auto nn = static_cast<std::int32_t>(n);
-    if (std::getenv("TRACECAST_DEBUG")) {
+    if (log_enabled(LogLevel::Debug)) {
       const std::size_t F = in.triangles.size();
       std::size_t kinds[3][3] = {};
       for (const auto& [a, b] : pairs) kinds[std::min<std::size_t>(a / F, 2)][std::min<std::size_t>(b / F, 2)]++;
-      fprintf(stderr, "round %d: inner-inner %zu inner-outer %zu inner-rim %zu outer-outer %zu outer-rim %zu rim-rim %zu\n", round,
-              kinds[0][0], kinds[0][1], kinds[0][2], kinds[1][1], kinds[1][2], kinds[2][2]);
+      log_debug("appliance: round {}: inner-inner {} inner-outer {} inner-rim {} outer-outer {} outer-rim {} rim-rim {}", round,
+                kinds[0][0], kinds[0][1], kinds[0][2], kinds[1][1], kinds[1][2], kinds[2][2]);
     }
     // Outer faces crossing each other are relaxed; outer faces crossing the skin (where the
     // skin overhangs, as an eyelid does) are brought closer to it there: the appliance thins

@@ -28,6 +28,7 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
   StepTimer timer(r.timings);
   auto lap = [&](const char* step) { timer.lap(step); };
   validate(input, "mesh to repair");
+  throw_problems("repair options", repair_option_table().check(o));
   r.vertices_in = input.vertices.size();
   r.faces_in = input.triangles.size();
 
@@ -233,10 +234,6 @@ Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations) {
   return cgal::from_surface_mesh(sm);
 }
 
-}  // namespace tracecast
-
-namespace tracecast::detail {
-
 Mesh make_manifold(const Mesh& mesh) { return cgal::from_surface_mesh(cgal::to_surface_mesh(mesh)); }
 
-}  // namespace tracecast::detail
+}  // namespace tracecast

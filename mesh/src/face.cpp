@@ -360,7 +360,7 @@ PointCloud sample_surface(const Mesh& mesh, std::size_t count, std::uint64_t see
 SymmetryPlane estimate_symmetry_plane(const Mesh& mesh, const SymmetryOptions& o) {
   namespace reg = open3d::pipelines::registration;
   if (mesh.triangles.size() < 100) throw InputError("symmetry plane: the surface has fewer than 100 triangles");
-  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  open3d_ready();
   const OpenMPSingleThread one_thread;
   const PointCloud samples = sample_surface(mesh, o.samples, o.seed);
   if (samples.size() < 100) throw InputError("symmetry plane: the surface has no area");

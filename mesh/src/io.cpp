@@ -12,6 +12,7 @@
 
 #include "io_detail.h"
 #include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/submesh.h"
 
 namespace tracecast::io {
 
@@ -234,6 +235,18 @@ void write_point_cloud(const std::filesystem::path& path, const PointCloud& clou
   check_for_output(m, path);
   write_file_atomically(path, f == Format::Ply ? detail::ply_bytes(m, options.ascii, options.double_precision, options.declare_mm)
                                                : detail::xyz_bytes(cloud));
+}
+
+std::vector<NamedMesh> split_objects(const Geometry& g, const std::string& fallback_name) {
+  if (g.objects.size() <= 1) return {NamedMesh{fallback_name, g.mesh}};
+  std::vector<NamedMesh> parts;
+  for (const ObjectRange& ob : g.objects) {
+    std::vector<char> keep(g.mesh.triangles.size(), 0);
+    std::fill(keep.begin() + static_cast<std::ptrdiff_t>(ob.first_triangle),
+              keep.begin() + static_cast<std::ptrdiff_t>(ob.first_triangle + ob.triangle_count), 1);
+    parts.push_back({ob.name, submesh(g.mesh, keep)});
+  }
+  return parts;
 }
 
 }  // namespace tracecast::io

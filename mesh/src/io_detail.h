@@ -37,6 +37,16 @@ struct RawGeometry {
 
 std::string read_file_bytes(const std::filesystem::path& path);
 
+//! Appends v's bytes as they are in memory (little-endian on every platform tracecast builds on):
+//! the writers of binary PLY, STL and GLB.
+template <class T>
+void put(std::string& out, T v) {
+  char raw[sizeof(T)];
+  std::memcpy(raw, &v, sizeof(T));
+  out.append(raw, sizeof(T));
+}
+
+
 //! Number of elements of `bytes_each` bytes that `available` bytes can hold: the most a header
 //! may claim before we believe it enough to reserve memory.
 inline std::size_t plausible_count(std::uint64_t claimed, std::size_t available, std::size_t bytes_each) {

@@ -338,12 +338,6 @@ RawGeometry read_ply(const std::filesystem::path& path, const std::string& bytes
 }
 
 namespace {
-template <class T>
-void put(std::string& out, T v) {
-  char raw[sizeof(T)];
-  std::memcpy(raw, &v, sizeof(T));
-  out.append(raw, sizeof(T));
-}
 std::uint8_t to_byte(double c) { return static_cast<std::uint8_t>(std::lround(std::clamp(c, 0.0, 1.0) * 255.0)); }
 }  // namespace
 

@@ -107,12 +107,6 @@ RawGeometry read_stl(const std::filesystem::path& path, const std::string& bytes
 }
 
 namespace {
-template <class T>
-void put(std::string& out, T v) {
-  char raw[sizeof(T)];
-  std::memcpy(raw, &v, sizeof(T));
-  out.append(raw, sizeof(T));
-}
 Vec3 facet_normal(const Vec3& a, const Vec3& b, const Vec3& c) {
   const Vec3 n = (b - a).cross(c - a);
   const double len = n.norm();

@@ -11,12 +11,6 @@
 namespace tracecast::io::detail {
 
 namespace {
-template <class T>
-void put(std::string& out, T v) {
-  char raw[sizeof(T)];
-  std::memcpy(raw, &v, sizeof(T));
-  out.append(raw, sizeof(T));
-}
 void pad4(std::string& s, char c) {
   while (s.size() % 4) s += c;
 }

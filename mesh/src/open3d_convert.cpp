@@ -1,10 +1,13 @@
 #include <open3d/geometry/PointCloud.h>
 #include <open3d/geometry/TriangleMesh.h>
+#include <open3d/utility/Logging.h>
 
 #include "tracecast/mesh/open3d.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/repair.h"
 
 #include <limits>
+#include <mutex>
 
 #include <omp.h>
 
@@ -63,6 +66,14 @@ Mesh clustered(const Mesh& mesh, double cell_mm) {
   Mesh out = from_open3d(*o3);
   out.normals.clear();
   return out;
+}
+
+void open3d_ready() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    open3d::utility::SetVerbosityLevel(log_enabled(LogLevel::Debug) ? open3d::utility::VerbosityLevel::Debug
+                                                                    : open3d::utility::VerbosityLevel::Error);
+  });
 }
 
 OpenMPSingleThread::OpenMPSingleThread() : before_(omp_get_max_threads()) { omp_set_num_threads(1); }

@@ -131,8 +131,8 @@ std::string OptionInfo::range_text() const {
     case OptionKind::Number:
     case OptionKind::Integer:
       return fmt::format("{}{}, {}]{}", min_exclusive ? "(" : "[", number_text(min), number_text(max), with_unit(unit));
-    case OptionKind::Flag: return "true | false";
-    case OptionKind::Choice: return fmt::format("{}", fmt::join(choices, " | "));
+    case OptionKind::Flag: return "true or false";
+    case OptionKind::Choice: return fmt::format("one of {}", fmt::join(choices, ", "));
     case OptionKind::Direction: return "[x, y, z] or null";
     case OptionKind::Text: return "text";
   }
@@ -144,6 +144,11 @@ std::string option_value_text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) return number_text(v.get<double>());
   return v.dump();
+}
+
+std::string OptionSchema::cli_flag(const OptionInfo& o) const {
+  if (o.kind == OptionKind::Flag && defaults_.at(o.key).get<bool>()) return "--no-" + o.flag().substr(2);
+  return o.flag();
 }
 
 const OptionInfo* OptionSchema::find(const std::string& key) const {
@@ -161,7 +166,7 @@ std::vector<std::string> OptionSchema::keys() const {
 json OptionSchema::describe() const {
   json list = json::array();
   for (const OptionInfo& o : options_) {
-    json j = {{"key", o.key}, {"flag", o.flag()}, {"kind", kind_name(o.kind)}, {"unit", o.unit},
+    json j = {{"key", o.key}, {"flag", cli_flag(o)}, {"kind", kind_name(o.kind)}, {"unit", o.unit},
               {"default", defaults_.at(o.key)}, {"help", o.help}};
     if (o.kind == OptionKind::Number || o.kind == OptionKind::Integer) {
       j["min"] = o.min;
@@ -177,7 +182,7 @@ json OptionSchema::describe() const {
 std::string OptionSchema::markdown() const {
   std::string md = "| key | flag | default | range | meaning |\n|---|---|---|---|---|\n";
   for (const OptionInfo& o : options_)
-    md += fmt::format("| `{}` | `{}` | {}{} | {} | {} |\n", o.key, o.flag(), option_value_text(defaults_.at(o.key)),
+    md += fmt::format("| `{}` | `{}` | {}{} | {} | {} |\n", o.key, cli_flag(o), option_value_text(defaults_.at(o.key)),
                       defaults_.at(o.key).is_number() ? with_unit(o.unit) : "", o.range_text(), o.help);
   return md;
 }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/repair.h"
 #include "tracecast/print/printer.h"
 
 namespace tracecast::pipeline {
@@ -91,8 +92,14 @@ std::string env_or(const char* var) {
 
 }  // namespace
 
-std::vector<const OptionSchema*> option_schemas() {
+std::vector<const OptionSchema*> recipe_option_schemas() {
   return {&scan::reconstruct_option_table(), &appliance_option_table(), &print::mold_option_table(), &print::silicone_option_table()};
+}
+
+std::vector<const OptionSchema*> option_schemas() {
+  std::vector<const OptionSchema*> all = recipe_option_schemas();
+  all.push_back(&repair_option_table());
+  return all;
 }
 
 Recipe read_recipe(const std::filesystem::path& file) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "tracecast/mesh/atomic_file.h"
@@ -14,11 +15,13 @@
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/render.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/mesh/submesh.h"
 
 extern const char* const kThreeModuleJs;
+extern const char* const kReportPage;  // report.html, embedded at build time (report_page.cpp.in)
 
 namespace tracecast::pipeline {
 
@@ -63,18 +66,29 @@ json field(const std::vector<double>& v, const std::string& label, const std::st
   return {{"values", float_array(v)}, {"label", label}, {"unit", unit}, {"min", lo}, {"max", hi}, {"ramp", ramp}};
 }
 
-//! Colour ramps shared with the page: "heat" (dark blue → yellow) for magnitudes, "diverging"
-//! (red ← white → blue) for signed values.
+//! The colour ramps, defined once for the previews and the page: "heat" (dark blue → yellow) for
+//! magnitudes, "diverging" (red ← white → blue) for signed values; equally spaced stops, linear
+//! between them.
+const std::map<std::string, std::vector<Vec3>>& ramps() {
+  static const std::map<std::string, std::vector<Vec3>> r = {
+      {"heat", {{0.07, 0.10, 0.40}, {0.10, 0.45, 0.60}, {0.30, 0.70, 0.40}, {0.95, 0.85, 0.20}}},
+      {"diverging", {{0.80, 0.15, 0.15}, {0.95, 0.95, 0.95}, {0.15, 0.35, 0.80}}},
+  };
+  return r;
+}
+
+json ramps_json() {
+  json j = json::object();
+  for (const auto& [name, stops] : ramps())
+    for (const Vec3& c : stops) j[name].push_back(vec_json(c));
+  return j;
+}
+
 Vec3 ramp_colour(double t, const std::string& ramp) {
-  t = std::clamp(t, 0.0, 1.0);
-  if (ramp == "diverging") {
-    const Vec3 red(0.80, 0.15, 0.15), white(0.95, 0.95, 0.95), blue(0.15, 0.35, 0.80);
-    return t < 0.5 ? Vec3(red + (white - red) * (2 * t)) : Vec3(white + (blue - white) * (2 * t - 1));
-  }
-  const Vec3 stops[] = {{0.07, 0.10, 0.40}, {0.10, 0.45, 0.60}, {0.30, 0.70, 0.40}, {0.95, 0.85, 0.20}};
-  const double s = t * 3;
-  const int i = std::min(2, static_cast<int>(s));
-  return stops[i] + (stops[i + 1] - stops[i]) * (s - i);
+  const std::vector<Vec3>& stops = ramps().at(ramp);
+  const double s = std::clamp(t, 0.0, 1.0) * static_cast<double>(stops.size() - 1);
+  const std::size_t i = std::min(stops.size() - 2, static_cast<std::size_t>(s));
+  return stops[i] + (stops[i + 1] - stops[i]) * (s - static_cast<double>(i));
 }
 
 void colour_by(Mesh& m, const std::vector<double>& v, double lo, double hi, const std::string& ramp) {
@@ -238,232 +252,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
 
 std::string report_html(const json& report, const json& viewer, const fs::path& out) {
   const std::string mark_png = read_file(out / "preview-mark.png");
-  std::string page = R"html(<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>tracecast report — @@TITLE@@</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-  body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: #1d232a; background: #f4f5f7; }
-  header { background: #1d232a; color: #fff; padding: 14px 24px; }
-  header h1 { font-size: 20px; margin: 0; }
-  header p { margin: 4px 0 0; color: #b9c2cc; }
-  main { display: grid; grid-template-columns: minmax(0, 1.6fr) minmax(320px, 1fr); gap: 16px; padding: 16px 24px; }
-  section { background: #fff; border-radius: 6px; padding: 12px 16px; box-shadow: 0 1px 2px rgba(0,0,0,.08); margin-bottom: 16px; }
-  h2 { font-size: 15px; margin: 0 0 8px; }
-  table { border-collapse: collapse; width: 100%; }
-  td, th { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eceef1; vertical-align: top; }
-  th { font-weight: 600; color: #4b5560; width: 42%; }
-  .num { font-variant-numeric: tabular-nums; }
-  #view { position: relative; height: 560px; background: #2b3036; border-radius: 6px; overflow: hidden; }
-  #view canvas { display: block; width: 100%; height: 100%; }
-  #controls { display: flex; flex-wrap: wrap; gap: 10px 16px; margin: 8px 0; align-items: center; }
-  #legend { position: absolute; left: 12px; bottom: 12px; color: #fff; font-size: 12px; background: rgba(0,0,0,.45); padding: 6px 8px; border-radius: 4px; }
-  #legend .bar { width: 200px; height: 10px; margin: 4px 0; }
-  .warn { color: #9a5b00; }
-  .ok { color: #16713a; } .bad { color: #b3261e; }
-  code, .hash { font-family: ui-monospace, monospace; font-size: 12px; word-break: break-all; }
-  img.mark { width: 100%; border-radius: 4px; background: #fff; }
-  details pre { max-height: 320px; overflow: auto; background: #f6f7f9; padding: 8px; }
-</style>
-</head>
-<body>
-<header><h1>tracecast — piece <span id="piece-id"></span></h1><p id="subtitle"></p></header>
-<main>
-<div>
-  <section>
-    <h2>3D view</h2>
-    <div id="controls"></div>
-    <div id="view"><div id="legend"></div></div>
-    <p style="color:#5b6570;font-size:12px">Drag to turn, right-drag or shift-drag to move, wheel to zoom. Face, appliance and mark are in the
-    scan's coordinates; the mold parts are laid out as they are printed.</p>
-  </section>
-  <section>
-    <h2>The mark</h2>
-    <p>Displacement of the appliance's outer surface by the hidden identifier (red: in, blue: out; ±<span id="mark-max"></span> µm).</p>
-    <img class="mark" alt="The mark's displacement over the appliance" src="data:image/png;base64,@@MARKPNG@@">
-  </section>
-</div>
-<div>
-  <section><h2>Casting sheet</h2><table id="casting"></table></section>
-  <section><h2>Warnings</h2><ul id="warnings"></ul></section>
-  <section><h2>Ledger record</h2><table id="record"></table></section>
-  <section><h2>Stages</h2><table id="stages"></table></section>
-  <section><h2>Recipe as run</h2><details><summary>every option, defaults included</summary><pre id="recipe"></pre></details></section>
-</div>
-</main>
-<script type="application/json" id="report-data">@@REPORT@@</script>
-<script type="application/json" id="viewer-data">@@VIEWER@@</script>
-<script type="text/plain" id="three-src">@@THREE@@</script>
-<script type="module">
-const report = JSON.parse(document.getElementById('report-data').textContent);
-const viewer = JSON.parse(document.getElementById('viewer-data').textContent);
-const $ = (id) => document.getElementById(id);
-const fmt = (x, d = 1) => (typeof x === 'number' ? x.toFixed(d) : (x ?? '—'));
-const row = (table, k, v, cls) => { const tr = table.insertRow(); const th = document.createElement('th'); th.textContent = k; tr.appendChild(th);
-  const td = tr.insertCell(); td.textContent = v; if (cls) td.className = cls; };
-
-// ---- the sheets
-const mold = report.mold, cast = mold.casting, mark = mold.mark;
-$('piece-id').textContent = mark.id;
-$('subtitle').textContent = `run ${mark.run}, subject ${mark.subject} — ${report.recipe_file}`;
-$('mark-max').textContent = fmt(mark.max_displacement_um, 0);
-const cs = $('casting');
-row(cs, 'Silicone to mix', `${fmt(cast.silicone_g)} g (${fmt(cast.part_a_g)} g A + ${fmt(cast.part_b_g)} g B)`);
-row(cs, 'Cavity', `${fmt(cast.cavity_ml, 2)} ml, gutter ${fmt(cast.gutter_ml, 2)} ml, density ${fmt(cast.density_g_ml, 2)} g/ml, waste ${fmt(100 * cast.waste_fraction, 0)} %`);
-for (const p of mold.parts)
-  row(cs, `Resin, ${p.name}`, `${fmt(p.resin_ml)} ml; print as ${p.print_size_mm.map((x) => fmt(x, 0)).join(' × ')} mm; min wall ${fmt(p.min_wall_mm, 2)} mm; ` +
-      (p.closed && p.manifold && p.self_intersections === 0 ? 'valid solid' : 'NOT a valid solid') + (p.fits_build_volume ? '' : '; does not fit the printer'),
-      p.closed && p.manifold && p.self_intersections === 0 && p.fits_build_volume ? 'ok' : 'bad');
-row(cs, 'Printer', mold.printer);
-row(cs, 'Pull direction', mold.pull.direction.map((x) => fmt(x, 3)).join(', ') + ` (undercut ${fmt(mold.pull.undercut_area_mm2, 0)} mm²)`);
-row(cs, 'Mark', `${fmt(mark.tiles)} tiles over ${fmt(mark.marked_area_mm2, 0)} mm², max ${fmt(mark.max_displacement_um)} µm, RMS ${fmt(mark.rms_displacement_um)} µm`);
-row(cs, 'Appliance', `${fmt(report.appliance.volume_ml, 2)} ml; thickness ${fmt(report.appliance.interior_thickness_mm.mean, 2)} mm (interior mean), rim ≤ ${fmt(report.appliance.rim_max_mm, 2)} mm`);
-row(cs, 'Scan', `${report.scan.points_used} points used, accuracy ${fmt(report.scan.accuracy_mm.mean, 3)} mm mean, ${fmt(report.scan.accuracy_mm.p95, 3)} mm p95`);
-const w = $('warnings');
-for (const t of mold.warnings) { const li = document.createElement('li'); li.textContent = t; li.className = 'warn'; w.appendChild(li); }
-const rec = $('record'), r = report.record;
-if (r && r.piece) {
-  row(rec, 'Identifier', r.piece.id);
-  row(rec, 'Workshop', `${r.workshop.name} (maker ${r.workshop.maker})`);
-  row(rec, 'Run', `${r.run.run}: ${r.run.use} use, client ${r.run.client}${r.run.prescriber ? ', prescriber ' + r.run.prescriber : ''}, operator ${r.run.operator || '—'}${r.run.operator_name ? ' (' + r.run.operator_name + ')' : ''}`);
-  row(rec, 'Subject', r.piece.subject);
-  if (r.piece.consent) row(rec, 'Consent', `${r.piece.consent.use} use until ${r.piece.consent.valid_until}, given by ${r.piece.consent.given_by}`);
-  row(rec, 'Made', `${r.piece.made_utc} under marking key ${r.piece.marking_key_id} (entry ${r.piece.entry})`);
-  if (r.piece.outputs) for (const [f, h] of Object.entries(r.piece.outputs.files)) row(rec, f.split('/').pop(), h, 'hash');
-  row(rec, 'Release', r.piece.release ? `${r.piece.release.accepted ? 'accepted' : 'rejected'} by ${r.piece.release.released_by}` : 'awaiting release');
-  row(rec, 'Ledger', r.ledger.verified ? `${r.ledger.entries} entries, chain and signatures verified` : 'DOES NOT VERIFY: ' + r.ledger.problem, r.ledger.verified ? 'ok' : 'bad');
-}
-const st = $('stages');
-for (const s of report.stages) row(st, s.stage, s.cached ? `reused (${fmt(s.seconds, 2)} s; made in ${fmt(s.last_run_s)} s)` : `${fmt(s.seconds)} s`);
-row(st, 'total', `${fmt(report.total_s)} s`);
-$('recipe').textContent = JSON.stringify(report.recipe, null, 2);
-
-// ---- the 3D view
-const url = URL.createObjectURL(new Blob([$('three-src').textContent], { type: 'text/javascript' }));
-const THREE = await import(url);
-const decode = (b64, Type) => { const s = atob(b64); const b = new Uint8Array(s.length); for (let i = 0; i < s.length; ++i) b[i] = s.charCodeAt(i); return new Type(b.buffer); };
-const ramps = {
-  heat: [[0.07, 0.10, 0.40], [0.10, 0.45, 0.60], [0.30, 0.70, 0.40], [0.95, 0.85, 0.20]],
-  diverging: [[0.80, 0.15, 0.15], [0.95, 0.95, 0.95], [0.15, 0.35, 0.80]],
-};
-const rampAt = (name, t) => { const s = ramps[name]; t = Math.min(1, Math.max(0, t)) * (s.length - 1); const i = Math.min(s.length - 2, Math.floor(t)), f = t - i;
-  return s[i].map((c, k) => c + (s[i + 1][k] - c) * f); };
-const view = $('view');
-const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
-renderer.setPixelRatio(window.devicePixelRatio || 1);
-view.appendChild(renderer.domElement);
-const scene = new THREE.Scene();
-scene.background = new THREE.Color(0x2b3036);
-const camera = new THREE.PerspectiveCamera(35, 1, 1, 10000);
-scene.add(new THREE.HemisphereLight(0xffffff, 0x404850, 1.6));
-const sun = new THREE.DirectionalLight(0xffffff, 1.8);
-scene.add(sun);
-const objects = {};
-for (const o of viewer.objects) {
-  const g = new THREE.BufferGeometry();
-  g.setAttribute('position', new THREE.BufferAttribute(decode(o.positions, Float32Array), 3));
-  g.setIndex(new THREE.BufferAttribute(decode(o.indices, Uint32Array), 1));
-  g.computeVertexNormals();
-  const colours = new Float32Array(3 * o.vertices).fill(0.8);
-  g.setAttribute('color', new THREE.BufferAttribute(colours, 3));
-  const m = new THREE.Mesh(g, new THREE.MeshStandardMaterial({ vertexColors: true, roughness: 0.75, metalness: 0.0, side: THREE.DoubleSide }));
-  m.visible = false;
-  scene.add(m);
-  objects[o.name] = { data: o, mesh: m, fields: Object.fromEntries(Object.entries(o.fields).map(([k, f]) => [k, { ...f, array: decode(f.values, Float32Array) }])) };
-}
-const base = { face: [0.86, 0.72, 0.64], appliance: [0.93, 0.80, 0.70], mark: [0.93, 0.80, 0.70], core: [0.70, 0.76, 0.86], shell: [0.62, 0.70, 0.80] };
-let frame = 'face', colourBy = 'thickness';
-const shown = { face: true, appliance: true, mark: false, core: true, shell: true };
-function paint() {
-  let legend = null;
-  for (const [name, o] of Object.entries(objects)) {
-    const c = o.mesh.geometry.getAttribute('color');
-    const f = o.fields[colourBy] || (name === 'mark' ? o.fields.displacement : null);
-    for (let i = 0; i < o.data.vertices; ++i) {
-      const rgb = f ? rampAt(f.ramp, (f.array[i] - f.min) / (f.max - f.min)) : (base[name] || [0.8, 0.8, 0.8]);
-      c.setXYZ(i, rgb[0], rgb[1], rgb[2]);
-    }
-    c.needsUpdate = true;
-    o.mesh.visible = o.data.frame === frame && shown[name];
-    if (f && o.mesh.visible) legend = f;
-  }
-  const lg = $('legend');
-  if (!legend) { lg.style.display = 'none'; return; }
-  const stops = ramps[legend.ramp].map((s, i, a) => `rgb(${s.map((x) => Math.round(255 * x)).join(',')}) ${Math.round(100 * i / (a.length - 1))}%`);
-  lg.style.display = 'block';
-  lg.innerHTML = `${legend.label}<div class="bar" style="background:linear-gradient(to right, ${stops.join(', ')})"></div>` +
-    `<span>${fmt(legend.min, 2)}</span><span style="float:right">${fmt(legend.max, 2)} ${legend.unit}</span>`;
-}
-// Orbit: the camera on a sphere around a target.
-const target = new THREE.Vector3();
-let radius = 300, theta = 0, phi = Math.PI / 2;
-function fit() {
-  const box = new THREE.Box3();
-  for (const o of Object.values(objects)) if (o.mesh.visible) box.expandByObject(o.mesh);
-  if (box.isEmpty()) return;
-  box.getCenter(target);
-  const size = box.getSize(new THREE.Vector3()).length();
-  radius = size * 1.3;
-  camera.near = size / 100; camera.far = size * 20; camera.updateProjectionMatrix();
-}
-// The face frame looks along the pull (the face's front); the print frame is seen from above.
-const pull = new THREE.Vector3(...viewer.pull).normalize();
-function place() {
-  let dir;
-  if (frame === 'face') {
-    const q = new THREE.Quaternion().setFromUnitVectors(new THREE.Vector3(0, 0, 1), pull);
-    dir = new THREE.Vector3(Math.sin(phi) * Math.sin(theta), Math.cos(phi), Math.sin(phi) * Math.cos(theta)).applyQuaternion(q);
-    camera.up.set(0, 1, 0).applyQuaternion(q);
-  } else {
-    dir = new THREE.Vector3(Math.sin(phi) * Math.sin(theta), -Math.sin(phi) * Math.cos(theta), Math.cos(phi) + 0.0001).normalize();
-    camera.up.set(0, 0, 1);
-  }
-  camera.position.copy(target).addScaledVector(dir, radius);
-  camera.lookAt(target);
-  sun.position.copy(camera.position).add(new THREE.Vector3(radius, radius, 0));
-}
-function resize() {
-  const w = view.clientWidth, h = view.clientHeight;
-  renderer.setSize(w, h, false);
-  camera.aspect = w / h; camera.updateProjectionMatrix();
-}
-let drag = null;
-renderer.domElement.addEventListener('pointerdown', (e) => { drag = { x: e.clientX, y: e.clientY, pan: e.button === 2 || e.shiftKey }; renderer.domElement.setPointerCapture(e.pointerId); });
-renderer.domElement.addEventListener('pointerup', () => { drag = null; });
-renderer.domElement.addEventListener('contextmenu', (e) => e.preventDefault());
-renderer.domElement.addEventListener('pointermove', (e) => {
-  if (!drag) return;
-  const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-  drag.x = e.clientX; drag.y = e.clientY;
-  if (drag.pan) {
-    const right = new THREE.Vector3().setFromMatrixColumn(camera.matrix, 0), up = new THREE.Vector3().setFromMatrixColumn(camera.matrix, 1);
-    target.addScaledVector(right, -dx * radius / 800).addScaledVector(up, dy * radius / 800);
-  } else {
-    theta -= dx * 0.008; phi = Math.min(Math.PI - 0.05, Math.max(0.05, phi - dy * 0.008));
-  }
-  draw();
-});
-renderer.domElement.addEventListener('wheel', (e) => { e.preventDefault(); radius *= Math.exp(e.deltaY * 0.001); draw(); }, { passive: false });
-function draw() { place(); renderer.render(scene, camera); }
-// Controls: which frame, which objects, which colour map.
-const controls = $('controls');
-function control(html, onchange) { const span = document.createElement('span'); span.innerHTML = html; controls.appendChild(span);
-  span.querySelectorAll('input,select').forEach((el) => el.addEventListener('change', () => { onchange(el); paint(); draw(); })); }
-control('<label><input type="radio" name="frame" value="face" checked> face and appliance</label> <label><input type="radio" name="frame" value="print"> mold parts</label>',
-  (el) => { frame = el.value; theta = 0; phi = frame === 'face' ? Math.PI / 2 : 0.6; paint(); fit(); });
-for (const o of viewer.objects)
-  control(`<label><input type="checkbox" data-name="${o.name}" ${shown[o.name] ? 'checked' : ''}> ${o.label}</label>`, (el) => { shown[el.dataset.name] = el.checked; });
-control('colour <select><option value="thickness">thickness</option><option value="draft">draft / undercut</option><option value="none">plain</option></select>',
-  (el) => { colourBy = el.value; });
-window.addEventListener('resize', () => { resize(); draw(); });
-resize(); paint(); fit(); draw();
-document.body.dataset.rendered = 'yes';
-</script>
-</body>
-</html>
-)html";
+  std::string page = kReportPage;
   auto replace = [&](const std::string& tag, const std::string& with) {
     const auto at = page.find(tag);
     if (at != std::string::npos) page.replace(at, tag.size(), with);
@@ -473,6 +262,7 @@ document.body.dataset.rendered = 'yes';
   replace("@@MARKPNG@@", base64(mark_png.data(), mark_png.size()));
   replace("@@REPORT@@", script_json(report));
   replace("@@VIEWER@@", script_json(viewer));
+  replace("@@RAMPS@@", ramps_json().dump());
   replace("@@THREE@@", kThreeModuleJs);
   return page;
 }

@@ -13,6 +13,7 @@
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/version.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/render.h"
@@ -45,8 +46,6 @@ json read_json_file(const fs::path& p) {
   ss << f.rdbuf();
   return json::parse(ss.str(), nullptr, false);
 }
-
-json vec_json(const Vec3& v) { return json::array({v.x(), v.y(), v.z()}); }
 
 //! The stages of one run: each is redone only when the hash of what it depends on changed or one
 //! of its files is missing or altered.
@@ -111,27 +110,11 @@ class Stages {
 };
 
 json scan_summary(const scan::ViewsScan& s, const std::vector<fs::path>& inputs) {
-  const scan::ScanReport& r = s.report;
-  json reg = nullptr;
-  if (s.registration) {
-    reg = json::array();
-    for (const auto& p : s.registration->pairs)
-      reg.push_back({{"views", {inputs[p.source].filename().string(), inputs[p.target].filename().string()}}, {"overlap", p.fitness},
-                     {"rms_mm", p.rms_mm}, {"used", p.used}});
-  }
-  return {{"points_in", r.points_in},
-          {"points_used", r.points_used},
-          {"median_spacing_mm", r.median_spacing_mm},
-          {"resolution_mm", r.resolution_mm},
-          {"accuracy_mm", {{"mean", r.accuracy.mean}, {"p95", r.accuracy.p95}, {"max", r.accuracy.max}}},
-          {"area_mm2", r.area_mm2},
-          {"invented_area_mm2", r.invented_area_mm2},
-          {"faces", r.faces},
-          {"registration", reg}};
-}
-
-json thickness_json(const ThicknessStats& t) {
-  return {{"min", t.min}, {"mean", t.mean}, {"max", t.max}, {"p05", t.p05}, {"p95", t.p95}, {"within_5_percent", t.within_5_percent}};
+  std::vector<std::string> names;
+  for (const fs::path& p : inputs) names.push_back(p.filename().string());
+  json j = s.report;
+  j["registration"] = s.registration ? scan::registration_json(*s.registration, names) : json();
+  return j;
 }
 
 }  // namespace
@@ -194,17 +177,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
       stages.run("appliance", {{"face", stages.hash_of("face.ply")}, {"options", recipe.appliance_options}}, {"appliance.ply"}, [&] {
         ApplianceReport ar;
         io::write_mesh(stages.file("appliance.ply"), make_appliance(load("face.ply"), recipe.appliance, nullptr, &ar));
-        return json{{"volume_ml", ar.volume_mm3 / 1000},
-                    {"inner_area_mm2", ar.inner_area_mm2},
-                    {"thickness_mm", thickness_json(ar.thickness)},
-                    {"interior_thickness_mm", thickness_json(ar.interior_thickness)},
-                    {"rim_max_mm", ar.rim_max_mm},
-                    {"boundary_loops", ar.boundary_loops},
-                    {"faces", ar.faces},
-                    {"closed", ar.closed},
-                    {"manifold", ar.manifold},
-                    {"self_intersections", ar.self_intersections},
-                    {"front", vec_json(ar.face.frame.axes.col(2))}};
+        return json(ar);
       });
 
   // 3. appliance → stamped, recorded mold (a new mold is a new piece)

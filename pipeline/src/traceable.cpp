@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/version.h"
 #include "tracecast/watermark/payload.h"
 
@@ -81,36 +82,15 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
   return out;
 }
 
-namespace {
-nlohmann::json vec_json(const Vec3& v) { return nlohmann::json::array({v.x(), v.y(), v.z()}); }
-}  // namespace
-
-nlohmann::json part_check_json(const print::PartCheck& c) {
-  return {{"name", c.name},
-          {"faces", c.faces},
-          {"closed", c.closed},
-          {"manifold", c.manifold},
-          {"oriented", c.oriented},
-          {"self_intersections", c.self_intersections},
-          {"resin_ml", c.volume_ml},
-          {"min_wall_mm", c.min_wall_mm},
-          {"thin_samples", c.thin_samples},
-          {"fits_build_volume", c.fit.fits},
-          {"print_size_mm", vec_json(c.fit.size_mm)},
-          {"print_axes", c.fit.axes},
-          {"build_margin_mm", c.fit.margin_mm}};
-}
-
 nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOptions& o, const print::SiliconeMix& mix) {
   using nlohmann::json;
   const print::MoldReport& r = mold.report;
-  json undercuts = json::array(), parts = json::array(), keys = json::array(), vents = json::array(), timings = json::object();
+  json undercuts = json::array(), parts = json::array(), keys = json::array(), vents = json::array();
   for (const auto& u : r.undercuts)
     undercuts.push_back({{"surface", u.surface}, {"centroid_mm", vec_json(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
-  for (const auto& c : r.parts) parts.push_back(part_check_json(c));
+  for (const auto& c : r.parts) parts.push_back(c);
   for (const Vec3& k : r.key_centres) keys.push_back(vec_json(k));
   for (const Vec3& v : r.vent_bottoms) vents.push_back(vec_json(v));
-  for (const auto& [step, s] : r.timings) timings[step] = s;
   return {{"printer", o.printer.name},
           {"pull", {{"direction", vec_json(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
                     {"frontal_undercut_area_mm2", r.undercut_area_frontal_mm2}}},
@@ -123,7 +103,7 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
                        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
           {"parts", parts},
           {"warnings", r.warnings},
-          {"timings_s", timings}};
+          {"timings_s", timings_json(r.timings)}};
 }
 
 nlohmann::json mark_json(const TraceableMold& made, const Workshop& shop) {

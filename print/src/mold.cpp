@@ -15,6 +15,7 @@
 #include "boolean.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/submesh.h"
 #include "tracecast/mesh/face.h"
@@ -811,21 +812,21 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
 
   using detail::BooleanOp;
   auto debug = [&](const char* what, const Mesh& m) {
-    if (!std::getenv("TRACECAST_DEBUG")) return;
+    if (!log_enabled(LogLevel::Debug)) return;
     MeasureOptions mo;
     mo.self_intersections = false;
     const MeshInfo i = measure(m, mo);
     const auto pairs = self_intersecting_pairs(m);
-    fprintf(stderr, "%s: %zu faces, watertight %d, boundary %zu, nonmanifold %zu, crossings %zu\n", what, m.triangles.size(),
-            i.watertight, i.boundary_edges, i.non_manifold_edges, pairs.size());
+    log_debug("mold: {}: {} faces, watertight {}, boundary {}, non-manifold {}, crossings {}", what, m.triangles.size(), i.watertight,
+              i.boundary_edges, i.non_manifold_edges, pairs.size());
     for (std::size_t k = 0; k < pairs.size() && k < 6; ++k) {
       for (std::size_t f : {pairs[k].first, pairs[k].second}) {
         const Tri& t = m.triangles[f];
         const Vec3 g = (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3;
         const double area = 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
         const int i = static_cast<int>(std::lround((g.x() - x0) / h)), j = static_cast<int>(std::lround((g.y() - y0) / h));
-        fprintf(stderr, "   face at %.3f %.3f %.3f area %.2e  out %.3f in %.3f H %.3f foot %d\n", g.x(), g.y(), g.z(), area,
-                out_top.at(i, j), in_top.at(i, j), shell_h.at(i, j), (int)foot[static_cast<std::size_t>(j) * nx + i]);
+        log_debug("mold:    face at {:.3f} {:.3f} {:.3f} area {:.2e}  out {:.3f} in {:.3f} H {:.3f} foot {}", g.x(), g.y(), g.z(), area,
+                  out_top.at(i, j), in_top.at(i, j), shell_h.at(i, j), static_cast<int>(foot[static_cast<std::size_t>(j) * nx + i]));
       }
     }
   };
@@ -874,21 +875,11 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   for (const NamedMesh& part : mold.print_parts) {
     const std::string& name = part.name;
     PartCheck c = check_part(name, part.mesh, o.printer);
-    if (!c.closed || !c.manifold || !c.oriented || c.self_intersections > 0)
-      throw ProcessingError(fmt::format("mold: the {} is not a valid solid (closed {}, manifold {}, oriented {}, {} crossing pairs)",
-                                        name, c.closed, c.manifold, c.oriented, c.self_intersections));
-    if (!c.fit.fits)
-      r.warnings.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) does not fit the {} printer's build volume", name,
-                                       c.fit.size_mm.x(), c.fit.size_mm.y(), c.fit.size_mm.z(), o.printer.name));
-    if (c.thin_samples > 0)
-      r.warnings.push_back(fmt::format("the {} has {} spots thinner than the printer's {:.1f} mm minimum wall", name, c.thin_samples,
-                                       o.printer.min_wall_mm));
+    if (!is_valid_solid(c)) throw ProcessingError("mold: " + solid_problem(c));
+    for (std::string& w : part_warnings(c, o.printer)) r.warnings.push_back(std::move(w));
     r.parts.push_back(c);
   }
-  if (o.printer.technology == Technology::Resin)
-    r.warnings.push_back("platinum-cure silicone does not cure against uncured resin: post-cure the printed parts fully (or seal them) before casting");
-  else
-    r.warnings.push_back("FDM layer lines print into the silicone: expect visible steps on the skin detail; a resin print keeps it");
+  r.warnings.push_back(technology_warning(o.printer));
   timer.lap("check");
   mold.parts.push_back({"core", std::move(core)});
   mold.parts.push_back({"shell", std::move(shell)});

@@ -1,7 +1,9 @@
 // The mold's and the casting sheet's option tables (tracecast/mesh/options.h): one definition of
-// each option for the CLI, the recipe, the reports, the ledger record and the docs.
+// each option for the CLI, the recipe, the reports, the ledger record and the docs; and the
+// print results as reports write them.
 #include <fmt/format.h>
 
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/print/casting.h"
 #include "tracecast/print/mold.h"
 
@@ -68,10 +70,26 @@ const OptionTable<SiliconeOptions>& silicone_option_table() {
   return t;
 }
 
+void to_json(nlohmann::json& j, const PartCheck& c) {
+  j = {{"name", c.name},
+       {"faces", c.faces},
+       {"closed", c.closed},
+       {"manifold", c.manifold},
+       {"oriented", c.oriented},
+       {"self_intersections", c.self_intersections},
+       {"resin_ml", c.volume_ml},
+       {"min_wall_mm", c.min_wall_mm},
+       {"thin_samples", c.thin_samples},
+       {"fits_build_volume", c.fit.fits},
+       {"print_size_mm", vec_json(c.fit.size_mm)},
+       {"print_axes", c.fit.axes},
+       {"build_margin_mm", c.fit.margin_mm}};
+}
+
 nlohmann::json printer_json(const PrinterProfile& p) {
   return {{"name", p.name},
           {"technology", p.technology == Technology::Resin ? "resin" : "fdm"},
-          {"build_volume_mm", {p.build_volume_mm.x(), p.build_volume_mm.y(), p.build_volume_mm.z()}},
+          {"build_volume_mm", vec_json(p.build_volume_mm)},
           {"layer_height_mm", p.layer_height_mm},
           {"key_clearance_mm", p.key_clearance_mm},
           {"min_wall_mm", p.min_wall_mm}};

@@ -1,6 +1,10 @@
 #include "tracecast/print/printer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "tracecast/print/mold.h"
 
 namespace tracecast::print {
 
@@ -36,6 +40,30 @@ BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer) {
   } while (std::next_permutation(axes.begin(), axes.end()));
   best.fits = best.margin_mm >= 0;
   return best;
+}
+
+bool is_valid_solid(const PartCheck& c) { return c.closed && c.manifold && c.oriented && c.self_intersections == 0; }
+
+std::string solid_problem(const PartCheck& c) {
+  if (is_valid_solid(c)) return "";
+  return fmt::format("the {} is not a valid solid (closed {}, manifold {}, outward {}, {} crossing face pairs)", c.name, c.closed,
+                     c.manifold, c.oriented, c.self_intersections);
+}
+
+std::vector<std::string> part_warnings(const PartCheck& c, const PrinterProfile& printer) {
+  std::vector<std::string> w;
+  if (!c.fit.fits)
+    w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) does not fit the {} printer's build volume", c.name, c.fit.size_mm.x(),
+                            c.fit.size_mm.y(), c.fit.size_mm.z(), printer.name));
+  if (c.thin_samples > 0)
+    w.push_back(fmt::format("the {} has {} spots thinner than the printer's {:.1f} mm minimum wall", c.name, c.thin_samples, printer.min_wall_mm));
+  return w;
+}
+
+std::string technology_warning(const PrinterProfile& printer) {
+  return printer.technology == Technology::Resin
+             ? "platinum-cure silicone does not cure against uncured resin: post-cure the printed parts fully (or seal them) before casting"
+             : "FDM layer lines print into the silicone: expect visible steps on the skin detail; a resin print keeps it";
 }
 
 }  // namespace tracecast::print

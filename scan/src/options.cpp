@@ -1,9 +1,14 @@
 // The reconstruction's option table (tracecast/mesh/options.h): the options a user sets on
 // `tracecast scan` and in a recipe's "scan" section. The outlier filters' settings stay fixed
-// (measured on the scanners in docs/methods/scan.md) and are not options.
+// (measured on the scanners in docs/methods/scan.md) and are not options. And the scan's results
+// as every report writes them.
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/scan/reconstruct.h"
+#include "tracecast/scan/register.h"
 
 namespace tracecast::scan {
 
@@ -36,6 +41,34 @@ std::string crop_text(const Crop& c) {
     case CropKind::Plane: return fmt::format("plane:{},{}", v(c.a), v(c.b));
   }
   return "auto";
+}
+
+void to_json(nlohmann::json& j, const ScanReport& r) {
+  j = {{"points",
+        {{"in", r.points_in},
+         {"removed_statistical_outliers", r.removed_statistical},
+         {"removed_radius_outliers", r.removed_radius},
+         {"removed_by_crop", r.removed_crop},
+         {"removed_by_downsampling", r.removed_voxel},
+         {"used", r.points_used},
+         {"median_spacing_mm", r.median_spacing_mm},
+         {"normals", r.normals_estimated ? "estimated" : "from input"}}},
+       {"reconstruction", {{"resolution_mm", r.resolution_mm}, {"median_edge_mm", r.median_edge_mm}, {"poisson_depth", r.poisson_depth}}},
+       {"accuracy_mm", r.accuracy},
+       {"surface",
+        {{"vertices", r.vertices},
+         {"faces", r.faces},
+         {"area_mm2", r.area_mm2},
+         {"invented_area_mm2", r.invented_area_mm2},
+         {"boundary_loops", r.boundary_loops}}},
+       {"timings_s", timings_json(r.timings)}};
+}
+
+nlohmann::json registration_json(const Registration& r, const std::vector<std::string>& names) {
+  nlohmann::json pairs = nlohmann::json::array();
+  for (const PairRegistration& p : r.pairs)
+    pairs.push_back({{"views", {names.at(p.source), names.at(p.target)}}, {"overlap", p.fitness}, {"rms_mm", p.rms_mm}, {"used", p.used}});
+  return pairs;
 }
 
 const OptionTable<ReconstructOptions>& reconstruct_option_table() {

@@ -16,6 +16,7 @@
 
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/open3d.h"
 #include "tracecast/mesh/units.h"
 #include "normals.h"
@@ -26,19 +27,6 @@ namespace {
 
 using O3Cloud = open3d::geometry::PointCloud;
 
-class Timer {
- public:
-  explicit Timer(std::vector<StepTime>& out) : out_(out), t_(std::chrono::steady_clock::now()) {}
-  void lap(const std::string& step) {
-    const auto now = std::chrono::steady_clock::now();
-    out_.push_back({step, std::chrono::duration<double>(now - t_).count()});
-    t_ = now;
-  }
-
- private:
-  std::vector<StepTime>& out_;
-  std::chrono::steady_clock::time_point t_;
-};
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -221,9 +209,9 @@ std::vector<Vec3> outward_vertex_normals(const Mesh& m) {
 
 Mesh reconstruct_surface(const PointCloud& input, const ReconstructOptions& o, ScanReport* report_out,
                          const Mesh* input_surface) {
-  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  open3d_ready();
   ScanReport r;
-  Timer timer(r.timings);
+  StepTimer timer(r.timings);
   r.points_in = input.size();
   if (input.size() < 100)
     throw InputError(fmt::format("too few points to reconstruct a surface ({}; a face scan has thousands)", input.size()));

@@ -80,7 +80,7 @@ double median_spacing(const O3Cloud& c) {
 }  // namespace
 
 Registration register_views(const std::vector<PointCloud>& views, const RegistrationOptions& o) {
-  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  open3d_ready();
   // Open3D's RANSAC draws from one generator shared by its OpenMP threads, and its ICP sums in
   // thread order: one thread makes the result a function of the input and the seed alone.
   const OpenMPSingleThread one_thread;

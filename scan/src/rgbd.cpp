@@ -19,6 +19,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/open3d.h"
 
 namespace tracecast::scan {
 
@@ -95,7 +96,7 @@ RgbdSequence read_rgbd_manifest(const fs::path& manifest) {
 }
 
 Mesh integrate_rgbd(const RgbdSequence& s, const RgbdOptions& o, RgbdReport* report) {
-  open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  open3d_ready();
   RgbdReport r;
   auto t0 = std::chrono::steady_clock::now();
   auto lap = [&](const char* step) {

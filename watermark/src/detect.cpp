@@ -18,6 +18,7 @@
 
 #include "tile.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/mesh/step_timer.h"
@@ -333,18 +334,19 @@ ChartLattice chart_lattice(const Residuals& r, const FrontView& view, const Vec3
     for (int k : {3, 2}) {
       const Eigen::Vector2d a = best.a / k, b = best.b / k;
       if (a.norm() < min_period || b.norm() < min_period) continue;
-      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  sub %d: z %.1f %.1f\n", k, z_at(a), z_at(b));
+      log_debug("detect:   sub {}: z {:.1f} {:.1f}", k, z_at(a), z_at(b));
       if (std::min(z_at(a), z_at(b)) > std::max(4.0, 0.3 * best.score)) {
         best.a = a;
         best.b = b;
         break;
       }
     }
-  if (std::getenv("TRACECAST_DEBUG")) {
-    std::fprintf(stderr, "chart d=(%.3f %.3f %.3f) px %.2f spread %.3g:", d.x(), d.y(), d.z(), pixel, spread);
+  if (log_enabled(LogLevel::Debug)) {
+    std::string line = fmt::format("detect: chart d=({:.3f} {:.3f} {:.3f}) px {:.2f} spread {:.3g}:", d.x(), d.y(), d.z(), pixel, spread);
     for (std::size_t i = 0; i < std::min<std::size_t>(cands.size(), 6); ++i)
-      std::fprintf(stderr, " [%.1f,%.1f |%.1f| z%.1f]", cands[i].x, cands[i].y, std::hypot(cands[i].x, cands[i].y), (cands[i].v - med) / spread);
-    std::fprintf(stderr, " -> %d a=(%.2f %.2f) b=(%.2f %.2f) score %.1f\n", best.ok, best.a.x(), best.a.y(), best.b.x(), best.b.y(), best.score);
+      line += fmt::format(" [{:.1f},{:.1f} |{:.1f}| z{:.1f}]", cands[i].x, cands[i].y, std::hypot(cands[i].x, cands[i].y), (cands[i].v - med) / spread);
+    log_message(LogLevel::Debug, line + fmt::format(" -> {} a=({:.2f} {:.2f}) b=({:.2f} {:.2f}) score {:.1f}", best.ok, best.a.x(), best.a.y(),
+                                                     best.b.x(), best.b.y(), best.score));
   }
   return best;
 }
@@ -671,12 +673,11 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
       const Fraction& fr = fractions[k];
       const Pose& p = poses[k + 2];
       const double ek = energies[k + 2];
-      if (std::getenv("TRACECAST_DEBUG"))
-        std::fprintf(stderr, "fraction 1/%.3f turned %.1f°: energy %.4g vs %.4g (floor %.4g)\n", fr.divide, fr.turn * 180 / kPi, ek, e, floor);
+      log_debug("detect: fraction 1/{:.3f} turned {:.1f}°: energy {:.4g} vs {:.4g} (floor {:.4g})", fr.divide, fr.turn * 180 / kPi, ek, e, floor);
       if (ek > 0.5 * e && ek > 1.5 * floor) {
         const Pose q = refine(res, use, p, centre, false);
         const double eq = raw_energy(fold(packed, q.lattice()));
-        if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "  refined fraction: %.4g\n", eq);
+        log_debug("detect:   refined fraction: {:.4g}", eq);
         if (eq > 0.85 * e) {
           pose = q;
           taken = true;
@@ -763,8 +764,8 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
       const Vec3 c0 = centre_of(res, use);
       const Pose p = settle_sublattice(res, use, refine(res, use, p0, c0, true), c0);
       const double contrast = contrast_of(res, use, p);
-      if (std::getenv("TRACECAST_DEBUG"))
-        std::fprintf(stderr, "candidate %.3f %.3f %.3f: score %.1f, scale %.3f, contrast %.2f\n", f[0].d.x(), f[0].d.y(), f[0].d.z(), f[0].lat.score, p.scale, contrast);
+      log_debug("detect: candidate {:.3f} {:.3f} {:.3f}: score {:.1f}, scale {:.3f}, contrast {:.2f}", f[0].d.x(), f[0].d.y(), f[0].d.z(),
+                f[0].lat.score, p.scale, contrast);
       if (contrast > best.contrast) {
         best.ok = true;
         best.contrast = contrast;
@@ -821,7 +822,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
       if (best.contrast > kClearContrast) break;
       pts = sample(o.spacing_mm * s0);
       if (s0 < 1.0) cropped = keep_near_centre(pts, 85.0 * s0);
-      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "working scale %.2f: %zu samples\n", s0, pts.size());
+      log_debug("detect: working scale {:.2f}: {} samples", s0, pts.size());
     }
     Residuals r = equalized_residuals(pts, s0, nullptr);
     timer.lap(s0 == 1.0 ? "residual" : "residual_other_scale");
@@ -833,7 +834,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     }
     LatticeFound f = search_lattice(r, s0);
     timer.lap(s0 == 1.0 ? "lattice" : "lattice_other_scale");
-    if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "working scale %.2f: contrast %.2f\n", s0, f.contrast);
+    log_debug("detect: working scale {:.2f}: contrast {:.2f}", s0, f.contrast);
     if (f.ok && f.contrast > best.contrast) {
       best = f;
       best_cropped = cropped;
@@ -863,19 +864,19 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
     }
   const std::vector<char> use = front_layer(res, best.d, 0.5 * pose.scale, 1.0 * pose.scale);
   const Vec3 centre = centre_of(res, use);  // centre of the refinement
-  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "lattice: scale %.4f front %.3f %.3f %.3f\n", pose.scale, best.d.x(), best.d.y(), best.d.z());
+  log_debug("detect: lattice: scale {:.4f} front {:.3f} {:.3f} {:.3f}", pose.scale, best.d.x(), best.d.y(), best.d.z());
   pose = refine(res, use, pose, centre, true);
   // Settled again on the residual at the pattern's own scale, then measured against the floor.
   pose = settle_sublattice(res, use, pose, centre);
   const double fold_contrast = contrast_of(res, use, pose);
   det.lattice_contrast = fold_contrast;
-  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "fold contrast %.2f scale %.4f\n", fold_contrast, pose.scale);
+  log_debug("detect: fold contrast {:.2f} scale {:.4f}", fold_contrast, pose.scale);
   if (fold_contrast < 1.15) {
     det.outcome = Outcome::no_mark;
     det.reason = fmt::format("no tile lattice in the surface's relief (fold contrast {:.2f})", fold_contrast);
     return Analysis{det, nullptr};
   }
-  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "refined: scale %.4f\n", pose.scale);
+  log_debug("detect: refined: scale {:.4f}", pose.scale);
   det.scale = pose.scale;
   timer.lap("refine");
 
@@ -885,7 +886,7 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
   for (std::size_t i = 0; i < res.points.size(); ++i)
     if (use[i]) state->used.push_back(i);
   const std::vector<std::size_t> carriers = carrier_samples(res, state->used, state->lattice, 10.0 * pose.scale);
-  if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "carrier samples: %zu of %zu\n", carriers.size(), state->used.size());
+  log_debug("detect: carrier samples: {} of {}", carriers.size(), state->used.size());
   state->folded = fold(pack(res, carriers), state->lattice);
   state->unit = unit;
   state->scale = pose.scale;

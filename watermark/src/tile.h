@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/rounding.h"
 #include "tracecast/watermark/key.h"
 
 namespace tracecast::watermark::detail {
@@ -46,23 +47,8 @@ inline std::uint64_t voxel_key(const Vec3& p, double h) {
   return voxel_key(static_cast<std::int64_t>(std::floor(p.x() / h)), static_cast<std::int64_t>(std::floor(p.y() / h)),
                    static_cast<std::int64_t>(std::floor(p.z() / h)));
 }
-//! ⌊x⌋ and x rounded half away from zero, for |x| < 2⁶³, without a call into the maths library:
-//! the folds and charts round coordinates of every sample hundreds of times over. The same
-//! integers as std::floor and std::llround (the truncation toward zero, then x − trunc(x), which
-//! is exact, decides the step).
-inline std::int64_t floor_int(double x) {
-  const auto t = static_cast<std::int64_t>(x);
-  return t - static_cast<std::int64_t>(static_cast<double>(t) > x);
-}
-inline std::int64_t round_half_away(double x) {
-  auto t = static_cast<std::int64_t>(x);
-  const double frac = x - static_cast<double>(t);
-  if (frac >= 0.5)
-    ++t;
-  else if (frac <= -0.5)
-    --t;
-  return t;
-}
+using tracecast::floor_int;
+using tracecast::round_half_away;
 
 //! cos²(πt/2) on |t| < 1: shifted copies at unit spacing sum to one.
 inline double kernel(double t) {

@@ -72,7 +72,7 @@ struct VerifyResult {
 };
 
 struct Piece {
-  std::uint64_t id = 0;      //!< maker | run | piece number (watermark::pack layout)
+  std::uint64_t id = 0;      //!< maker | run | piece number (tracecast/mesh/piece_id.h)
   std::int64_t seq = 0;      //!< its ledger entry
 };
 

@@ -23,6 +23,7 @@
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/mesh.h"
 #include "tracecast/mesh/options.h"
+#include "tracecast/mesh/step_timer.h"
 
 namespace tracecast {
 
@@ -95,8 +96,11 @@ struct ApplianceReport {
   std::size_t vertices = 0, faces = 0;
   bool closed = false, manifold = false, oriented = false;
   std::size_t self_intersections = 0;
-  std::vector<std::pair<std::string, double>> timings;
+  Timings timings;
 };
+//! The appliance report, as `tracecast appliance --json` and a run's report give it.
+void to_json(nlohmann::json& j, const ThicknessStats& s);
+void to_json(nlohmann::json& j, const ApplianceReport& r);
 
 //! Builds the appliance on `face` (mm). With `sculpt`, the outer surface is the sculpt (rays
 //! along the skin's normals), feathered the same way. Throws InputError for specs that do not
@@ -129,6 +133,7 @@ struct MirrorReport {
   std::size_t filled_holes = 0;
   double max_change_mm = 0;           //!< largest displacement of a vertex
 };
+void to_json(nlohmann::json& j, const MirrorReport& r);
 
 struct MirrorResult {
   Mesh face;                          //!< the scan, holes filled (the skin the prosthesis sits on)

@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tracecast/mesh/mesh.h"
 
 namespace tracecast {
@@ -49,5 +51,7 @@ struct DistanceStats {
   double mean = 0, rms = 0, median = 0, p95 = 0, max = 0;
 };
 DistanceStats summarize(std::vector<double> distances);
+//! {count, mean, rms, median, p95, max} (mm).
+void to_json(nlohmann::json& j, const DistanceStats& s);
 
 }  // namespace tracecast

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tracecast/mesh/mesh.h"
 
 namespace tracecast {
@@ -69,6 +71,8 @@ struct FaceAnalysis {
   Landmarks landmarks;
   std::string front_source;    //!< "option", "mean normal" or "landmark search"
 };
+//! {symmetry_plane, frame, landmarks_mm} (mm, input coordinates for the frame).
+void to_json(nlohmann::json& j, const FaceAnalysis& f);
 
 //! Throws ProcessingError when no face can be found (no nose-and-eyes arrangement in any
 //! direction), naming the option that fixes it (--front).

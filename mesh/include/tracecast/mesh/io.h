@@ -59,6 +59,10 @@ struct Geometry {
   bool has_faces() const { return !mesh.triangles.empty(); }
 };
 
+//! The file's objects as separate meshes (each with only the vertices it uses); a file of one
+//! object (or of unnamed triangles) gives one mesh named `fallback_name`.
+std::vector<NamedMesh> split_objects(const Geometry& g, const std::string& fallback_name);
+
 //! Reads any supported file; a file without faces gives a point set (mesh with no triangles).
 Geometry read_geometry(const std::filesystem::path& path, const ReadOptions& options = {});
 //! As read_geometry, but a file without faces is an InputError ("no faces").

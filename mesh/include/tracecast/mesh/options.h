@@ -49,7 +49,7 @@ struct OptionInfo {
   //! A command-line text as the JSON value this option takes (numbers, "X,Y,Z", true/false);
   //! the text itself as a string when it does not parse, for problem() to name.
   nlohmann::json from_text(const std::string& text) const;
-  //! The range as the docs and help show it: "[0.5, 10] mm", "(0, 30] mm", "resin | fdm".
+  //! The range as the docs and help show it: "[0.5, 10] mm", "(0, 30] mm", "one of resin, fdm".
   std::string range_text() const;
 };
 
@@ -68,6 +68,8 @@ class OptionSchema {
   const nlohmann::json& defaults() const { return defaults_; }  //!< key -> default value
   const OptionInfo* find(const std::string& key) const;
   std::vector<std::string> keys() const;
+  //! The flag the command line takes: flag(), or `--no-…` for a flag whose default is on.
+  std::string cli_flag(const OptionInfo& o) const;
   //! Every option as an object: key, flag, kind, unit, default, min, max, choices, help
   //! (docs/formats.md#option-tables): what `tracecast options --json` prints.
   nlohmann::json describe() const;

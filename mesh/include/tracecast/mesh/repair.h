@@ -14,6 +14,8 @@
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
+#include "tracecast/mesh/step_timer.h"
 
 namespace tracecast {
 
@@ -49,11 +51,20 @@ struct RepairReport {
   std::size_t vertices_out = 0, faces_out = 0;
   DistanceStats input_to_output;    //!< from the input's vertices to the repaired surface (mm)
   DistanceStats output_to_input;    //!< from the repaired surface's vertices to the input (mm), hole patches excluded
-  std::vector<std::pair<std::string, double>> timings;  //!< seconds per step
+  Timings timings;                  //!< seconds per step
 };
+//! The repair report (docs/formats.md: in, fixed, holes, out, distance_mm, timings_s).
+void to_json(nlohmann::json& j, const RepairReport& r);
+
+//! `tracecast repair`'s options: flags, report, docs.
+const OptionTable<RepairOptions>& repair_option_table();
 
 //! Throws InputError if the mesh has no usable faces.
 Mesh repair(const Mesh& mesh, const RepairOptions& options = {}, RepairReport* report = nullptr);
+
+//! The triangle soup made manifold and consistently oriented (degenerate faces dropped,
+//! non-manifold vertices and edges split by duplicating vertices); nothing else changes.
+Mesh make_manifold(const Mesh& mesh);
 
 //! Isotropic remeshing (CGAL) of any triangle mesh to the given edge length (mm); boundaries
 //! are remeshed too and stay boundaries.

@@ -45,6 +45,8 @@ struct Recipe {
 
 //! Every option table a recipe's sections read, in the recipe's order (scan, appliance, mold and
 //! the casting sheet's silicone, both in "mold"): for `tracecast options`, the docs and front ends.
+std::vector<const OptionSchema*> recipe_option_schemas();
+//! The recipe's tables and those of subcommands outside recipes (repair).
 std::vector<const OptionSchema*> option_schemas();
 
 //! Reads and checks a recipe before any work: every problem found (unknown keys, wrong types,

@@ -66,8 +66,6 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
 
 //! The mold parameters as the ledger and the reports record them.
 nlohmann::json mold_options_json(const print::MoldOptions& o);
-//! A part's printability check as reports give it (docs/formats.md#mold-report, `parts`).
-nlohmann::json part_check_json(const print::PartCheck& c);
 //! The mold report (casting sheet) without its inputs and files: pull, undercuts, options, mold
 //! frame, casting, parts, warnings, timings (docs/formats.md#mold-report).
 nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOptions& o, const print::SiliconeMix& mix);

@@ -20,6 +20,7 @@
 
 #include "tracecast/mesh/mesh.h"
 #include "tracecast/mesh/options.h"
+#include "tracecast/mesh/step_timer.h"
 #include "tracecast/print/printer.h"
 
 namespace tracecast::print {
@@ -70,6 +71,8 @@ struct PartCheck {
   std::size_t thin_samples = 0;  //!< ray samples thinner than the printer's minimum wall but over two layers (thinner: knife edges)
   BuildFit fit;
 };
+//! A part's check as reports give it (docs/formats.md#mold-report, `parts`).
+void to_json(nlohmann::json& j, const PartCheck& c);
 
 struct MoldReport {
   Vec3 pull = Vec3::UnitZ();
@@ -88,7 +91,7 @@ struct MoldReport {
   Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
   std::vector<PartCheck> parts;
   std::vector<std::string> warnings;
-  std::vector<std::pair<std::string, double>> timings;
+  Timings timings;
 };
 
 struct Mold {
@@ -110,5 +113,15 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& opt
 
 //! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer);
+
+//! The printability policy, one for the mold's own checks and `tracecast check`: a part is a
+//! valid solid when closed, manifold, outward and free of crossing faces.
+bool is_valid_solid(const PartCheck& c);
+//! Why a checked part is not a valid solid (one line), or "" when it is one.
+std::string solid_problem(const PartCheck& c);
+//! What the workshop should know before printing it: does not fit the printer, thin spots.
+std::vector<std::string> part_warnings(const PartCheck& c, const PrinterProfile& printer);
+//! What the printer's technology means for casting silicone in its parts.
+std::string technology_warning(const PrinterProfile& printer);
 
 }  // namespace tracecast::print

@@ -14,6 +14,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/mesh.h"
 #include "tracecast/mesh/options.h"
+#include "tracecast/mesh/step_timer.h"
 
 namespace tracecast::scan {
 
@@ -46,11 +47,6 @@ struct ReconstructOptions {
 //! and a recipe's "scan" section.
 const OptionTable<ReconstructOptions>& reconstruct_option_table();
 
-struct StepTime {
-  std::string step;
-  double seconds = 0;
-};
-
 struct ScanReport {
   std::size_t points_in = 0;
   std::size_t removed_statistical = 0;
@@ -68,8 +64,10 @@ struct ScanReport {
   double invented_area_mm2 = 0;    //!< surface farther than 2 spacings from every point
   std::size_t boundary_loops = 0;  //!< outline(s) and holes of the surface
   std::size_t vertices = 0, faces = 0;
-  std::vector<StepTime> timings;
+  Timings timings;
 };
+//! {points, reconstruction, accuracy_mm, surface, timings_s} (docs/formats.md#scan-report).
+void to_json(nlohmann::json& j, const ScanReport& r);
 
 //! `input_surface`: when the scan is a mesh, its triangles; support for the new surface (what is
 //! trimmed, what counts as invented) is then the distance to those triangles, not to the vertices

@@ -39,6 +39,9 @@ struct Registration {
   std::vector<PairRegistration> pairs;
   double spacing_mm = 0;               //!< median point spacing over the views
 };
+//! The pairs as reports list them, views named by `names` (index → name): [{views, overlap,
+//! rms_mm, used}].
+nlohmann::json registration_json(const Registration& r, const std::vector<std::string>& names);
 
 //! Precondition: at least two views, in mm. Throws InputError for a view with fewer than 100
 //! points and ProcessingError naming any view that overlaps no other (it cannot be registered).

@@ -47,7 +47,7 @@ struct RgbdReport {
   std::size_t vertices = 0, faces = 0;
   double area_mm2 = 0;
   std::size_t boundary_loops = 0;
-  std::vector<StepTime> timings;
+  Timings timings;
 };
 
 //! Throws InputError for unreadable or mismatched images, ProcessingError if odometry fails on a

@@ -106,6 +106,17 @@ Analysis analyze(const Mesh& scan, const DetectOptions& options = {});
 //! Aligns the folded tile with the key's sync cells and decodes; `found` only if the CRC matches.
 Detection read(const Analysis& analysis, const Key& key);
 
+//! A reading under several keys (a workshop's, or every enrolled workshop's): each key in turn on
+//! the one analysis, up to the first that finds the mark. `key` is that key's index (0 when none
+//! does: the first key's reading then stands for all). A found mark's false-positive bound is
+//! multiplied by the keys tried: a random surface has that many chances to pass one.
+struct KeyedReading {
+  Detection detection;
+  std::size_t key = 0;
+  std::size_t keys_tried = 0;
+};
+KeyedReading read_under_keys(const Analysis& analysis, const std::vector<Key>& keys);
+
 //! Reads a mark from a scan given as points (any pose, unit, sampling; possibly partial).
 Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOptions& options = {});
 //! The same from a triangle mesh (sampled by area).

@@ -12,21 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "tracecast/mesh/piece_id.h"
+
 namespace tracecast::watermark {
 
-struct PieceId {
-  std::uint32_t maker = 0;  //!< 16 bits: the workshop
-  std::uint32_t run = 0;    //!< 24 bits: the production run
-  std::uint32_t piece = 0;  //!< 24 bits: the piece within the run
-};
-
-//! Throws InputError if a field does not fit its width.
-std::uint64_t pack(const PieceId& id);
-PieceId unpack(std::uint64_t value);
-//! "MMMM-RRRRRR-PPPPPP" (hexadecimal fields), e.g. "002a-000101-000007".
-std::string format_id(std::uint64_t value);
-//! Accepts format_id()'s form, "0x" + 16 hex digits, or a decimal number; nullopt otherwise.
-std::optional<std::uint64_t> parse_id(const std::string& text);
+// The identifier itself (pack, format, parse) belongs to the base library.
+using tracecast::format_id;
+using tracecast::pack;
+using tracecast::parse_id;
+using tracecast::PieceId;
+using tracecast::unpack;
 
 constexpr int kIdBits = 64;
 constexpr int kCrcBits = 32;

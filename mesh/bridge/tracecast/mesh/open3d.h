@@ -23,6 +23,11 @@ PointCloud from_open3d(const open3d::geometry::PointCloud& cloud);
 //! While alive, Open3D's OpenMP loops run on one thread: its RANSAC draws from one generator
 //! shared by its threads and its ICP sums in thread order, so one thread makes their results a
 //! function of the input and the seed alone.
+//! Open3D's process-wide settings, made once, on the first call, in this one place: its own
+//! console output is off (Error only) unless the application's log sink takes Debug messages
+//! (tracecast/mesh/log.h). Every function that calls Open3D calls this first.
+void open3d_ready();
+
 class OpenMPSingleThread {
  public:
   OpenMPSingleThread();
