@@ -10,12 +10,13 @@
 
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/units.h"
 
 namespace tracecast::cli {
 
 CLI::Option* add_units_option(CLI::App& sub, std::string& units, const std::string& whose) {
-  return sub.add_option("--units", units, "Unit of " + whose + " coordinates: mm, cm, m, in, or auto (guess from a head's size)")
-      ->check(CLI::IsMember({"auto", "mm", "cm", "m", "in"}))
+  return sub.add_option("--units", units, "Unit of " + whose + " coordinates, or auto (guess from a head's size)")
+      ->check(CLI::IsMember(unit_names()))
       ->capture_default_str();
 }
 

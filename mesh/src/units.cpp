@@ -32,6 +32,12 @@ std::string unit_name(Unit unit) {
   return "?";
 }
 
+const std::vector<std::string>& unit_names() {
+  static const std::vector<std::string> names = {unit_name(Unit::Auto), unit_name(Unit::Millimetre), unit_name(Unit::Centimetre),
+                                                 unit_name(Unit::Metre), unit_name(Unit::Inch)};
+  return names;
+}
+
 double millimetres_per(Unit unit) {
   switch (unit) {
     case Unit::Centimetre: return 10.0;

@@ -8,6 +8,7 @@
 
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/repair.h"
+#include "tracecast/mesh/units.h"
 #include "tracecast/print/printer.h"
 
 namespace tracecast::pipeline {
@@ -143,7 +144,7 @@ Recipe read_recipe(const std::filesystem::path& file) {
   } else if (top.has("scan")) {
     sc.problem("\"inputs\" is missing");
   }
-  r.units = sc.text("units", "auto", {"auto", "mm", "cm", "m", "in"});
+  r.units = sc.text("units", "auto", unit_names());
   if (const json* s = top.get("scan"); s && s->is_object())
     scan::reconstruct_option_table().read(*s, r.reconstruct, sc.where(), problems);
   sc.echo.update(scan::reconstruct_option_table().to_json(r.reconstruct));

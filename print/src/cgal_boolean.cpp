@@ -17,6 +17,7 @@
 #include "boolean.h"
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/submesh.h"
 
 namespace tracecast::print::detail {
 
@@ -106,25 +107,10 @@ Mesh weld_close(const Mesh& m, double eps) {
     seen[sorted].push_back(out.triangles.size());
     out.triangles.push_back(u);
   }
-  std::vector<char> drop(out.triangles.size(), 0);
+  std::vector<char> keep(out.triangles.size(), 1);
   for (const auto& [k, list] : seen)
-    if (list.size() == 2) drop[list[0]] = drop[list[1]] = 1;  // a collapsed sheet: both sides go
-  Mesh kept;
-  std::vector<std::int32_t> remap(out.vertices.size(), -1);
-  for (std::size_t f = 0; f < out.triangles.size(); ++f) {
-    if (drop[f]) continue;
-    Tri t = out.triangles[f];
-    for (auto& v : t) {
-      auto& r = remap[static_cast<std::size_t>(v)];
-      if (r < 0) {
-        r = static_cast<std::int32_t>(kept.vertices.size());
-        kept.vertices.push_back(out.vertices[static_cast<std::size_t>(v)]);
-      }
-      v = r;
-    }
-    kept.triangles.push_back(t);
-  }
-  return kept;
+    if (list.size() == 2) keep[list[0]] = keep[list[1]] = 0;  // a collapsed sheet: both sides go
+  return submesh(out, keep);
 }
 
 }  // namespace

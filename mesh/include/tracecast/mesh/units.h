@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tracecast/mesh/mesh.h"
 
@@ -17,6 +18,8 @@ enum class Unit { Auto, Millimetre, Centimetre, Metre, Inch };
 //! "mm" | "cm" | "m" | "in" | "auto" (also long forms such as "millimeter"); nullopt otherwise.
 std::optional<Unit> parse_unit(const std::string& text);
 std::string unit_name(Unit unit);  //!< "mm", "cm", "m", "in", "auto"
+//! The names a user gives a file's unit in (short forms): "auto", "mm", "cm", "m", "in".
+const std::vector<std::string>& unit_names();
 double millimetres_per(Unit unit);  //!< 1, 10, 1000, 25.4; precondition: unit != Auto
 
 struct UnitGuess {
