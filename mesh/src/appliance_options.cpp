@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/report_json.h"
 
 namespace tracecast {
 
@@ -26,7 +27,7 @@ OptionTable<ApplianceSpec> make_appliance_table() {
         std::move(i),
         [front](const ApplianceSpec& s) {
           const auto& v = front ? s.face.front : s.face.up;
-          return v ? nlohmann::json::array({v->x(), v->y(), v->z()}) : nlohmann::json();
+          return v ? vec_json(*v) : nlohmann::json();
         },
         [front](ApplianceSpec& s, const nlohmann::json& v) {
           auto& d = front ? s.face.front : s.face.up;
