@@ -110,6 +110,11 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
     fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band ({:.1f} % within ±5 %); {:.3f} mm at the edge\n",
                r.interior_thickness.min, r.interior_thickness.mean, r.interior_thickness.max,
                100 * r.interior_thickness.within_5_percent, r.rim_max_mm);
+    fmt::print("  outline      {:.0f} mm, {:.0f} mm of it kept {} mm inside the scan's border; sharpest turn {:.0f}° per mm\n",
+               r.outline.length_mm, r.outline.border_mm, spec.border_margin_mm, r.outline.max_turn_deg);
+    if (r.thinned.vertices || r.skin_smoothed.vertices)
+      fmt::print("  changed      thinner than designed over {:.1f} mm² (by up to {:.2f} mm); scan folds smoothed over {:.1f} mm² (up to {:.2f} mm)\n",
+                 r.thinned.area_mm2, r.thinned.max_mm, r.skin_smoothed.area_mm2, r.skin_smoothed.max_mm);
     fmt::print("  solid        {} faces, closed, manifold, no self-intersection\n", r.faces);
   }
   return kOk;

@@ -69,6 +69,9 @@ std::function<int()> setup_synth(CLI::App& sub, GlobalOptions& g) {
       ->capture_default_str();
   face->add_option("--width", o->face.width_mm, "Width of the outline in mm")->check(CLI::Range(20.0, 500.0))->capture_default_str();
   face->add_option("--height", o->face.height_mm, "Height of the outline in mm")->check(CLI::Range(20.0, 500.0))->capture_default_str();
+  face->add_option("--creases", o->face.crease_mm, "Depth of deep nasolabial and mouth-corner creases in mm (0: none)")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
   face->add_option("--wrinkles", o->face.wrinkle_mm, "Forehead wrinkle amplitude in mm (0: none)")
       ->check(CLI::Range(0.0, 2.0))
       ->capture_default_str();

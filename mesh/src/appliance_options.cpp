@@ -16,7 +16,9 @@ OptionTable<ApplianceSpec> make_appliance_table() {
       .number("feather_band_mm", &ApplianceSpec::feather_band_mm, "mm", 0, 50, "width of the taper at every edge (5–10 mm is usual)", true)
       .number("edge_thickness_mm", &ApplianceSpec::edge_thickness_mm, "mm", 0, 0.1, "thickness at the edge itself (the rim)", true)
       .number("resolution_mm", &ApplianceSpec::resolution_mm, "mm", 0.1, 5, "edge length of the working mesh")
-      .number("opening_margin_mm", &ApplianceSpec::opening_margin_mm, "mm", 0, 30, "openings are this much larger than the feature");
+      .number("opening_margin_mm", &ApplianceSpec::opening_margin_mm, "mm", 0, 30, "openings are this much larger than the feature")
+      .number("border_margin_mm", &ApplianceSpec::border_margin_mm, "mm", 0, 30,
+              "the edge stays this far inside the scan's border, on a smooth curve (room for the mold's flash land)");
   for (const char* which : {"front", "up"}) {
     const bool front = std::string(which) == "front";
     OptionInfo i{which, OptionKind::Direction, "", 0, 0, false, {},

@@ -47,6 +47,14 @@ void to_json(json& j, const ThicknessStats& s) {
        {"p05", s.p05}, {"p95", s.p95}, {"within_5_percent", s.within_5_percent}};
 }
 
+void to_json(json& j, const Departure& d) {
+  j = {{"vertices", d.vertices}, {"area_mm2", d.area_mm2}, {"max_mm", d.max_mm}};
+}
+
+void to_json(json& j, const OutlineStats& o) {
+  j = {{"length_mm", o.length_mm}, {"max_turn_deg", o.max_turn_deg}, {"border_mm", o.border_mm}};
+}
+
 void to_json(json& j, const ApplianceReport& r) {
   j = {{"face", r.face},
        {"inner_area_mm2", r.inner_area_mm2},
@@ -59,7 +67,9 @@ void to_json(json& j, const ApplianceReport& r) {
        {"sculpt_misses", r.sculpt_misses},
        {"pushed_vertices", r.pushed_vertices},
        {"relaxed_vertices", r.relaxed_vertices},
-       {"thinned_vertices", r.thinned_vertices},
+       {"thinned", r.thinned},
+       {"skin_smoothed", r.skin_smoothed},
+       {"outline", r.outline},
        {"solid",
         {{"vertices", r.vertices},
          {"faces", r.faces},

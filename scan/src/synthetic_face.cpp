@@ -57,6 +57,11 @@ SyntheticFace::SyntheticFace(const FaceParams& params) : p_(params) {
     bumps_.push_back(b);
   }
   forehead_y_ = 45.0 * sy;
+  if (p_.crease_mm > 0)  // nasolabial folds from beside the nose's wings to past the mouth's corners; mouth corners
+    for (double side : {1.0, -1.0}) {
+      creases_.push_back({Eigen::Vector2d(side * 17 * sx, -13 * sy), Eigen::Vector2d(side * 30 * sx, -50 * sy)});
+      creases_.push_back({Eigen::Vector2d(side * 19 * sx, -42.5 * sy), Eigen::Vector2d(side * 26 * sx, -45 * sy)});
+    }
 }
 
 bool SyntheticFace::inside(double x, double y) const {
@@ -72,6 +77,12 @@ double SyntheticFace::height(double x, double y) const {
   for (const Bump& k : bumps_) {
     const double dx = (x - k.x) / k.sx, dy = (y - k.y) / k.sy;
     z += k.h * std::exp(-0.5 * (dx * dx + dy * dy));
+  }
+  for (const Crease& c : creases_) {
+    const Eigen::Vector2d ab = c.b - c.a, q(x, y);
+    const double t = std::clamp((q - c.a).dot(ab) / ab.squaredNorm(), 0.0, 1.0);
+    const double d = (c.a + t * ab - q).norm() / p_.crease_width_mm;
+    z -= p_.crease_mm * std::exp(-0.5 * d * d) * smoothstep(0.0, 0.2, t) * smoothstep(1.0, 0.8, t);
   }
   if (p_.wrinkle_mm > 0) {
     // Horizontal forehead wrinkles fading in above the brows and out towards the temples.

@@ -7,12 +7,17 @@
 // landmarks, or the user's outline.
 //
 // Method: the face is cropped around the region and remeshed isotropically to the working
-// resolution; a signed distance to the outline (in the frontal projection) is cut exactly at
-// zero (a level-set cut of the triangles); the distance along the surface to the cut edge drives
-// the feathering; the outer surface is offset along smoothed normals, pushed out where a concave
-// area would bring it closer than the thickness to the skin, and relaxed wherever faces fold or
-// cross; inner, outer and rim are stitched into one closed surface, which is then checked with
-// exact predicates (closed, manifold, oriented, no self-intersection) before it is returned.
+// resolution; a signed distance to the outline (in the frontal projection), combined by a smooth
+// minimum with the distance to the scan's border less a margin (smoothed along the surface), is
+// cut exactly at zero (a level-set cut of the triangles), so the edge is a smooth curve inside
+// the scan whatever its border looks like; the geodesic distance to that edge (fast marching)
+// drives the feathering. The outer surface is offset along smoothed normals. Where the scan's
+// surface doubles back on itself (a fold narrower than the thickness) the skin is smoothed;
+// where the skin faces itself across a crease or under an overhang, the thickness is held below
+// half the gap; concave areas are pushed out to keep the thickness; remaining folds and
+// crossings are relaxed and thinned. Inner, outer and rim are stitched into one closed surface,
+// checked with exact predicates (closed, manifold, oriented, no self-intersection) before it is
+// returned; every change against the design is measured and reported (area, depth).
 #pragma once
 
 #include <Eigen/Core>
@@ -55,6 +60,7 @@ struct ApplianceSpec {
   double feather_band_mm = 6.0;       //!< width of the taper at every edge
   double edge_thickness_mm = 0.05;    //!< thickness at the edge itself (the rim), ≤ 0.1
   double resolution_mm = 0.5;         //!< edge length of the working mesh
+  double border_margin_mm = 4.0;      //!< the edge stays this far inside the scan's border (flash land)
   FaceOptions face;                   //!< frame hints (--front/--up)
 };
 
@@ -80,6 +86,20 @@ struct ThicknessStats {
   double within_5_percent = 0;        //!< share of samples within ±5 % (or ±0.02 mm) of the request
 };
 
+//! Where the built piece departs from the design, and by how much.
+struct Departure {
+  std::size_t vertices = 0;
+  double area_mm2 = 0;
+  double max_mm = 0;                   //!< the largest shortfall or displacement
+};
+
+//! The piece's outline (its longest edge loop).
+struct OutlineStats {
+  double length_mm = 0;                //!< of the outline
+  double max_turn_deg = 0;             //!< largest turn between successive 1 mm steps along it
+  double border_mm = 0;                //!< outline length held back by the scan's border
+};
+
 struct ApplianceReport {
   FaceAnalysis face;
   double inner_area_mm2 = 0;
@@ -92,7 +112,9 @@ struct ApplianceReport {
   std::size_t sculpt_misses = 0;       //!< inner vertices whose ray missed the sculpt (thin there)
   std::size_t pushed_vertices = 0;     //!< moved out of concave areas to keep the thickness
   std::size_t relaxed_vertices = 0;    //!< relaxed to undo folds or crossings
-  std::size_t thinned_vertices = 0;    //!< thinned where the skin overhangs (the outer surface would pierce it)
+  Departure thinned;                   //!< thinner than designed (creases, overhangs): measured shortfall
+  Departure skin_smoothed;             //!< the scan's own folds smoothed out of the skin: displacement
+  OutlineStats outline;
   std::size_t vertices = 0, faces = 0;
   bool closed = false, manifold = false, oriented = false;
   std::size_t self_intersections = 0;
@@ -100,6 +122,8 @@ struct ApplianceReport {
 };
 //! The appliance report, as `tracecast appliance --json` and a run's report give it.
 void to_json(nlohmann::json& j, const ThicknessStats& s);
+void to_json(nlohmann::json& j, const Departure& d);
+void to_json(nlohmann::json& j, const OutlineStats& o);
 void to_json(nlohmann::json& j, const ApplianceReport& r);
 
 //! Builds the appliance on `face` (mm). With `sculpt`, the outer surface is the sculpt (rays

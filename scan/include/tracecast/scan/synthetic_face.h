@@ -3,7 +3,8 @@
 // A face is a height field z = height(x, y) in mm over an elliptical outline: x to the wearer's
 // left as seen from the front, y up, z towards the viewer. It is an ellipsoidal cap with nose,
 // brows, eye sockets, cheeks, lips, chin and fine forehead wrinkles, each a smooth bump whose
-// size and place vary with the seed. Because the surface is a closed-form function, the
+// size and place vary with the seed; optionally with deep creases (nasolabial folds, mouth
+// corners) whose walls are steeper than an offset of a few millimetres can follow. Because the surface is a closed-form function, the
 // distance of any reconstruction to the truth can be measured exactly.
 #pragma once
 
@@ -20,6 +21,8 @@ struct FaceParams {
   double nose_mm = 24.0;         //!< how far the nose tip stands off the cap
   double wrinkle_mm = 0.12;      //!< amplitude of forehead wrinkles (0: none)
   double wrinkle_period_mm = 4.0;
+  double crease_mm = 0.0;        //!< depth of deep creases at the nasolabial folds and mouth corners (0: none)
+  double crease_width_mm = 1.2;  //!< their half-width (Gaussian σ across the crease)
   std::uint64_t seed = 0;        //!< 0: the canonical face; others vary features by up to ±15 %
   bool symmetric = false;        //!< exactly mirror-symmetric about x = 0 (seeded faces are not otherwise)
 };
@@ -48,7 +51,11 @@ class SyntheticFace {
     double x, y, sx, sy, h;
   };
   FaceParams p_;
+  struct Crease {
+    Eigen::Vector2d a, b;
+  };
   std::vector<Bump> bumps_;
+  std::vector<Crease> creases_;
   double forehead_y_ = 0;
 };
 
