@@ -80,16 +80,18 @@ TEST_CASE("options: flags, ranges and problems come from the table's one definit
 TEST_CASE("options: check() lists every problem of a struct filled in by code, rules included", "[options]") {
   print::MoldOptions o;
   CHECK(print::mold_option_table().check(o).empty());
+  o.style = "block";  // hollowing is for blocks: only the range of hollow_mm and the walls are at fault below
   o.wall_mm = 1;
   o.keys = 2;
   o.hollow_mm = 1;
   o.resolution_mm = 0;
   const auto problems = print::mold_option_table().check(o);
-  REQUIRE(problems.size() == 4);
+  REQUIRE(problems.size() == 5);
   CHECK(problems[0].find("wall_mm") != std::string::npos);
   CHECK(problems[1].find("resolution_mm") != std::string::npos);
   CHECK(problems[2] == "\"keys\" must be 0, or 3 to 6");
   CHECK(problems[3].find("hollow_mm") != std::string::npos);
+  CHECK(problems[4].find("needs \"wall_mm\" of at least 4 mm") != std::string::npos);
   // The library refuses the same struct with all of them in one error.
   try {
     print::check_mold_inputs(Mesh{}, Mesh{}, o);

@@ -209,7 +209,8 @@ TEST_CASE("run: the bundled example gives checked mold parts, report.html and a 
   CHECK(report["record"]["run"]["operator_name"] == "Example operator");
   CHECK(report["record"]["ledger"]["verified"] == true);
   // Every default is echoed.
-  CHECK(report["recipe"]["mold"]["wall_mm"] == 10.0);
+  CHECK(report["recipe"]["mold"]["wall_mm"] == 3.0);
+  CHECK(report["recipe"]["mold"]["style"] == "conformal");
   CHECK(report["recipe"]["scan"]["crop"] == "auto");
 
   // The run reports its scan and its appliance as the subcommands do: the same keys with the same

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "boolean.h"
 #include "tracecast/mesh/distance.h"
@@ -171,6 +174,109 @@ Mesh heightfield_solid(const Grid& g, double base) {
     add(centre, b2, a2);  // base: a fan, facing away from the field
   }
   return m;
+}
+
+//! A closed solid between two height fields over the same grid (no NaN), `bottom` under `top`
+//! at every node. Outward-oriented.
+Mesh heightfield_slab(const Grid& top, const Grid& bottom) {
+  Mesh m;
+  const int nx = top.nx, ny = top.ny;
+  const auto layer = static_cast<std::int32_t>(nx) * ny;
+  for (const Grid* g : {&top, &bottom})
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) m.vertices.emplace_back(g->X(i), g->Y(j), g->at(i, j));
+  auto node = [&](int i, int j, bool low) { return static_cast<std::int32_t>(j * nx + i) + (low ? layer : 0); };
+  auto add = [&](std::int32_t a, std::int32_t b, std::int32_t c, bool low) {
+    if (low) m.triangles.push_back({a, c, b});
+    else m.triangles.push_back({a, b, c});
+  };
+  for (bool low : {false, true})
+    for (int j = 0; j + 1 < ny; ++j)
+      for (int i = 0; i + 1 < nx; ++i) {
+        if ((i + j) % 2 == 0) {
+          add(node(i, j, low), node(i + 1, j, low), node(i + 1, j + 1, low), low);
+          add(node(i, j, low), node(i + 1, j + 1, low), node(i, j + 1, low), low);
+        } else {
+          add(node(i, j, low), node(i + 1, j, low), node(i, j + 1, low), low);
+          add(node(i + 1, j, low), node(i + 1, j + 1, low), node(i, j + 1, low), low);
+        }
+      }
+  // The side walls along the border loop (counter-clockwise seen from +z).
+  std::vector<std::pair<int, int>> loop;
+  for (int i = 0; i < nx - 1; ++i) loop.emplace_back(i, 0);
+  for (int j = 0; j < ny - 1; ++j) loop.emplace_back(nx - 1, j);
+  for (int i = nx - 1; i > 0; --i) loop.emplace_back(i, ny - 1);
+  for (int j = ny - 1; j > 0; --j) loop.emplace_back(0, j);
+  for (std::size_t k = 0; k < loop.size(); ++k) {
+    const auto [ia, ja] = loop[k];
+    const auto [ib, jb] = loop[(k + 1) % loop.size()];
+    const std::int32_t a = node(ia, ja, false), b = node(ib, jb, false), a2 = node(ia, ja, true), b2 = node(ib, jb, true);
+    m.triangles.push_back({a, a2, b2});
+    m.triangles.push_back({a, b2, b});
+  }
+  return m;
+}
+
+//! Rolling-ball offset of a height field (no NaN): `above`, the upper envelope of balls of
+//! radius w centred on the field; else the lower one. Every point of the field is then at least
+//! w from the offset surface in any direction, so a wall between them is w thick everywhere.
+Grid ball_offset(const Grid& g, double w, bool above) {
+  const int R = static_cast<int>(std::ceil(w / g.h));
+  std::vector<std::tuple<int, int, double>> ball;
+  for (int dj = -R; dj <= R; ++dj)
+    for (int di = -R; di <= R; ++di) {
+      const double r2 = (di * di + dj * dj) * g.h * g.h;
+      if (r2 <= w * w) ball.emplace_back(di, dj, std::sqrt(w * w - r2));
+    }
+  Grid out = g;
+  const double sign = above ? 1.0 : -1.0;
+  tbb::parallel_for(0, g.ny, [&](int j) {
+    for (int i = 0; i < g.nx; ++i) {
+      double best = -std::numeric_limits<double>::infinity();
+      for (const auto& [di, dj, rise] : ball) {
+        const int a = i + di, b = j + dj;
+        if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+        best = std::max(best, sign * g.at(a, b) + rise);
+      }
+      out.at(i, j) = sign * best;
+    }
+  });
+  return out;
+}
+
+//! Conformal parts: where each part reaches its flat face (the frame along the border, the ribs,
+//! posts under the keys and around the sprue and vents), it is filled down (core) or up (shell)
+//! to that face; elsewhere it is a wall over the cavity and the parting surface.
+struct Supports {
+  std::vector<char> core, shell;
+};
+
+Supports conformal_supports(const Grid& g, const MoldOptions& o, double wall, const MoldReport& r) {
+  Supports s;
+  s.core.assign(g.v.size(), 0);
+  s.shell.assign(g.v.size(), 0);
+  const double xa = g.X(0), xb = g.X(g.nx - 1), ya = g.Y(0), yb = g.Y(g.ny - 1);
+  // Ribs on lines through the centre at the spacing, none so close to the frame that the gap
+  // between them could not be cleaned.
+  auto on_rib = [&](double v, double lo, double hi) {
+    if (o.rib_spacing_mm <= 0) return false;
+    const double c = 0.5 * (lo + hi), line = c + std::round((v - c) / o.rib_spacing_mm) * o.rib_spacing_mm;
+    return std::abs(v - line) <= 0.5 * wall && std::min(line - lo, hi - line) > o.frame_mm + 3 * wall;
+  };
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const double x = g.X(i), y = g.Y(j);
+      const Vec2 q(x, y);
+      bool both = std::min({x - xa, xb - x, y - ya, yb - y}) < o.frame_mm || on_rib(x, xa, xb) || on_rib(y, ya, yb);
+      for (const Vec3& c : r.key_centres) both = both || (q - c.head<2>()).norm() < o.key_radius_mm + o.printer.key_clearance_mm + wall;
+      bool shell = both;
+      if (o.sprue_diameter_mm > 0) shell = shell || (q - r.sprue_bottom.head<2>()).norm() < 0.5 * o.sprue_diameter_mm + wall;
+      for (const Vec3& v : r.vent_bottoms) shell = shell || (q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall;
+      const std::size_t p = static_cast<std::size_t>(j) * g.nx + i;
+      s.core[p] = both;
+      s.shell[p] = shell;
+    }
+  return s;
 }
 
 Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48) {
@@ -547,7 +653,9 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   const double h = o.resolution_mm;
   const double parting = o.flash_land_mm + o.gutter_width_mm;
   const double key_zone = o.keys > 0 ? 2 * o.key_radius_mm + 4 : 4;
-  const double margin = parting + key_zone + o.wall_mm;
+  const bool conformal = o.style != "block";
+  const double wall = o.wall_mm;
+  const double margin = parting + key_zone + (conformal ? std::max(wall, o.frame_mm) : wall);
   const double x0 = std::floor((abox.min.x() - margin) / h) * h, y0 = std::floor((abox.min.y() - margin) / h) * h;
   const int nx = static_cast<int>(std::ceil((abox.max.x() + margin - x0) / h)) + 1;
   const int ny = static_cast<int>(std::ceil((abox.max.y() + margin - y0) / h)) + 1;
@@ -640,11 +748,28 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   double zmin = 1e300;
   for (double z : core_h.v) zmin = std::min(zmin, z);
   for (const Vec3& p : A) zmin = std::min(zmin, p.z());
-  const double z_bottom = zmin - o.wall_mm, z_top = zmax + o.wall_mm;
+  double z_bottom = zmin - wall, z_top = zmax + wall;
+  // Conformal parts: walls `wall` thick under everything the core presents (the parting surface,
+  // the gutter, the appliance's lowest face) and over everything the shell covers.
+  Grid core_floor, shell_roof;
+  if (conformal) {
+    std::vector<Vec3> Aneg = A;
+    for (Vec3& p : Aneg) p.z() = -p.z();
+    Grid low(x0, y0, h, nx, ny), high(x0, y0, h, nx, ny);
+    rasterize_top(low, Aneg, appliance.triangles);
+    rasterize_top(high, A, appliance.triangles);
+    Grid under = core_h, over = shell_h;
+    for (std::size_t p = 0; p < under.v.size(); ++p) {
+      if (!std::isnan(low.v[p])) under.v[p] = std::min(under.v[p], -low.v[p]);
+      if (!std::isnan(high.v[p])) over.v[p] = std::max(over.v[p], high.v[p]);
+    }
+    core_floor = ball_offset(under, wall, false);
+    shell_roof = ball_offset(over, wall, true);
+    z_bottom = *std::min_element(core_floor.v.begin(), core_floor.v.end());
+    z_top = *std::max_element(shell_roof.v.begin(), shell_roof.v.end());
+  }
   r.box_min = Vec3(x0, y0, z_bottom);
   r.box_max = Vec3(x0 + (nx - 1) * h, y0 + (ny - 1) * h, z_top);
-  Mesh core = heightfield_solid(core_h, z_bottom);
-  Mesh shell = heightfield_solid(shell_h, z_top);
   Mesh appl;
   appl.vertices = A;
   appl.triangles = appliance.triangles;
@@ -653,7 +778,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   // Keys near the rectangle's corners, on the parting surface.
   Mesh male, female;
   if (o.keys > 0) {
-    const double inset = o.wall_mm + o.key_radius_mm;
+    const double inset = wall + o.key_radius_mm;
     std::vector<Vec2> spots = {{r.box_min.x() + inset, r.box_min.y() + inset}, {r.box_max.x() - inset, r.box_min.y() + inset},
                                {r.box_max.x() - inset, r.box_max.y() - inset}, {r.box_min.x() + inset, r.box_max.y() - inset}};
     for (int k = 4; k < o.keys; ++k)  // more keys: midpoints of the long sides
@@ -808,6 +933,21 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       r.warnings.push_back("the mold is too small to hollow");
     }
   }
+  Mesh core, shell;
+  double envelope_ml = (r.box_max - r.box_min).prod() / 1000.0;
+  if (conformal) {
+    const Supports sup = conformal_supports(core_h, o, wall, r);
+    for (std::size_t p = 0; p < sup.core.size(); ++p) {
+      if (sup.core[p]) core_floor.v[p] = z_bottom;
+      if (sup.shell[p]) shell_roof.v[p] = z_top;
+    }
+    core = heightfield_slab(core_h, core_floor);
+    shell = heightfield_slab(shell_roof, shell_h);
+    envelope_ml = volume(heightfield_slab(shell_roof, core_floor)) / 1000.0;
+  } else {
+    core = heightfield_solid(core_h, z_bottom);
+    shell = heightfield_solid(shell_h, z_top);
+  }
   timer.lap("features");
 
   using detail::BooleanOp;
@@ -849,8 +989,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   timer.lap("shell");
 
   r.sliver_ml = (keep_largest_piece(core) + keep_largest_piece(shell)) / 1000.0;
-  const double box_ml = (r.box_max - r.box_min).prod() / 1000.0;
-  r.void_ml = box_ml - volume(core) / 1000.0 - volume(shell) / 1000.0;
+  r.void_ml = envelope_ml - volume(core) / 1000.0 - volume(shell) / 1000.0;
   // Print pose: the core on its flat base, the shell turned over onto its flat top, side by side
   // on the plate; slivers under a micrometre merged away and coordinates rounded to single
   // precision (what STL and 3MF store), then every part checked as it will be written.

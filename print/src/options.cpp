@@ -30,7 +30,12 @@ OptionTable<MoldOptions> make_mold_table() {
       .number("flash_land_mm", &MoldOptions::flash_land_mm, "mm", 0.5, 10, "contact band between the appliance's edge and the gutter")
       .number("gutter_width_mm", &MoldOptions::gutter_width_mm, "mm", 0, 20, "overflow gutter width (0: none)")
       .number("gutter_depth_mm", &MoldOptions::gutter_depth_mm, "mm", 0, 10, "overflow gutter depth")
-      .number("wall_mm", &MoldOptions::wall_mm, "mm", 2, 100, "material around, under and over the cavity")
+      .choice("style", &MoldOptions::style, {"conformal", "block"},
+              "conformal: walls that follow the cavity and the parting surface, on a frame and ribs; block: solid blocks")
+      .number("wall_mm", &MoldOptions::wall_mm, "mm", 2, 100,
+              "material around, under and over the cavity: the thickness of conformal parts' walls (4 mm suits FDM)")
+      .number("frame_mm", &MoldOptions::frame_mm, "mm", 2, 40, "conformal: width of the frame along the border, down to the face the part stands on")
+      .number("rib_spacing_mm", &MoldOptions::rib_spacing_mm, "mm", 0, 300, "conformal: spacing of the ribs under the walls (0: none)")
       .integer("keys", &MoldOptions::keys, 0, 6, "registration keys (0, or 3 to 6)")
       .number("key_radius_mm", &MoldOptions::key_radius_mm, "mm", 1, 20, "registration key radius")
       .number("sprue_diameter_mm", &MoldOptions::sprue_diameter_mm, "mm", 0, 40, "pour sprue diameter (0: none)")
@@ -47,6 +52,15 @@ OptionTable<MoldOptions> make_mold_table() {
   t.rule([](const MoldOptions& o) {
     return o.hollow_mm > 0 && o.hollow_mm < 1.5 ? std::string("\"hollow_mm\" must be 0 (solid) or at least 1.5 mm") : "";
   });
+  t.rule([](const MoldOptions& o) {
+    return o.hollow_mm > 0 && o.style != "block" ? std::string("\"hollow_mm\" applies to \"style\": \"block\" (conformal parts are walls already)") : "";
+  });
+  t.rule([](const MoldOptions& o) {
+    return o.hollow_mm > 0 && o.wall_mm < 2 * o.hollow_mm + 2
+               ? fmt::format("\"hollow_mm\" = {} needs \"wall_mm\" of at least {} mm (a void between two walls)", o.hollow_mm, 2 * o.hollow_mm + 2)
+               : std::string();
+  });
+
   return t;
 }
 

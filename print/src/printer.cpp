@@ -11,8 +11,11 @@ namespace tracecast::print {
 const std::vector<PrinterProfile>& printer_profiles() {
   static const std::vector<PrinterProfile> p = {
       {"resin", Technology::Resin, Vec3(218, 123, 250), 0.05, 0.1, 1.0},
-      {"resin-small", Technology::Resin, Vec3(130, 80, 160), 0.05, 0.1, 1.0},
-      {"fdm", Technology::Fdm, Vec3(220, 220, 250), 0.2, 0.2, 1.2},
+      {"resin-small", Technology::Resin, Vec3(145, 145, 185), 0.05, 0.1, 1.0},
+      {"resin-large", Technology::Resin, Vec3(335, 200, 300), 0.05, 0.1, 1.0},
+      {"fdm", Technology::Fdm, Vec3(250, 210, 220), 0.2, 0.2, 1.2},
+      {"fdm-256", Technology::Fdm, Vec3(256, 256, 256), 0.2, 0.2, 1.2},
+      {"fdm-360", Technology::Fdm, Vec3(360, 360, 360), 0.2, 0.2, 1.2},
   };
   return p;
 }

@@ -34,7 +34,10 @@ struct MoldOptions {
   double flash_land_mm = 2.5;           //!< contact band between the appliance's edge and the gutter
   double gutter_width_mm = 3.0;
   double gutter_depth_mm = 1.5;
-  double wall_mm = 10.0;                //!< material around the cavity, under it and over it
+  std::string style = "conformal";      //!< "conformal": walls following the cavity and parting surface, on a frame and ribs; "block": solid blocks
+  double wall_mm = 3.0;                 //!< material around the cavity, under it and over it
+  double frame_mm = 4.0;                //!< conformal: width of the frame along the mold's border, down to the flat face it stands on
+  double rib_spacing_mm = 80.0;         //!< conformal: ribs (as thick as the wall) at this spacing under the walls (0: none)
   int keys = 4;                         //!< registration keys (0 or ≥ 3)
   double key_radius_mm = 5.0;
   double sprue_diameter_mm = 10.0;      //!< 0: none
@@ -82,7 +85,7 @@ struct MoldReport {
   double undercut_area_frontal_mm2 = 0;  //!< for the face's forward direction
   std::vector<Undercut> undercuts;
   double appliance_ml = 0;
-  double void_ml = 0;                    //!< box minus core minus shell: cavity, gutter, key gaps, sprue, vents, slots
+  double void_ml = 0;                    //!< the parts' envelope minus core and shell: cavity, gutter, key gaps, sprue, vents, slots
   double gutter_ml = 0;
   double sliver_ml = 0;                  //!< loose slivers dropped from the parts (along the appliance's rim)
   std::vector<Vec3> key_centres;

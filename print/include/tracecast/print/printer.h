@@ -24,8 +24,9 @@ struct PrinterProfile {
   double min_wall_mm = 1.0;       //!< thinnest wall printed reliably
 };
 
-//! Built-in profiles: "resin" (a common 9-inch MSLA printer, the default), "resin-small"
-//! (a 6-inch MSLA), "fdm" (a common 220 mm bed printer).
+//! Built-in profiles, by build volume class: "resin" (218 × 123 × 250 mm, a common 9-inch MSLA,
+//! the default), "resin-small" (145 × 145 × 185 mm), "resin-large" (335 × 200 × 300 mm), "fdm"
+//! (250 × 210 × 220 mm), "fdm-256" (256 mm cube), "fdm-360" (360 mm cube).
 const std::vector<PrinterProfile>& printer_profiles();
 //! A built-in profile by name; nullopt if there is none.
 std::optional<PrinterProfile> find_printer(const std::string& name);
