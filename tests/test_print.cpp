@@ -39,4 +39,14 @@ TEST_CASE("build volume fit picks the orientation with the most room", "[print]"
   const BuildFit g = fit_in_build_volume(huge, resin);
   CHECK_FALSE(g.fits);
   CHECK(g.margin_mm == Approx(123 - 300));
+  // As placed, the same box does not fit; turned by the fit's rotation (a rotation, not a
+  // mirror image), it is placed as the fit says.
+  CHECK_FALSE(fit_as_placed(tall, resin).fits);
+  const Eigen::Matrix3d R = orientation_matrix(f);
+  CHECK(R.determinant() == Approx(1.0));
+  Mesh turned = tall;
+  for (Vec3& v : turned.vertices) v = R * v;
+  const BuildFit placed = fit_as_placed(turned, resin);
+  CHECK(placed.fits);
+  CHECK((placed.size_mm - f.size_mm).norm() < 1e-9);
 }

@@ -466,7 +466,8 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
       for (double x : w) c.thin_samples += x < printer.min_wall_mm && x >= 2 * printer.layer_height_mm;
     }
   }
-  c.fit = fit_in_build_volume(part, printer);
+  c.fit = fit_as_placed(part, printer);
+  c.turned = fit_in_build_volume(part, printer);
   return c;
 }
 
@@ -1003,6 +1004,17 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       q = detail::remove_near_degenerate(q, 179.5, 1e4, 1e-3);
       if (std::string(name) == "shell")
         for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
+      // Flat on its base when that fits the printer; else turned to the orientation that fits
+      // best, and written so: the file's pose is the one the report's size is for.
+      if (!fit_as_placed(q, o.printer).fits) {
+        const BuildFit best = fit_in_build_volume(q, o.printer);
+        if (best.fits) {
+          const Eigen::Matrix3d R = orientation_matrix(best);
+          for (Vec3& v : q.vertices) v = R * v;
+          r.warnings.push_back(fmt::format("the {} is laid on its side to fit the {} printer ({:.0f} × {:.0f} × {:.0f} mm)", name,
+                                           o.printer.name, best.size_mm.x(), best.size_mm.y(), best.size_mm.z()));
+        }
+      }
       const Aabb b = bounding_box(q.vertices);
       const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
       for (Vec3& v : q.vertices) v = single_precision(Vec3(v + shift));

@@ -96,8 +96,8 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
        {"thin_samples", c.thin_samples},
        {"fits_build_volume", c.fit.fits},
        {"print_size_mm", vec_json(c.fit.size_mm)},
-       {"print_axes", c.fit.axes},
-       {"build_margin_mm", c.fit.margin_mm}};
+       {"build_margin_mm", c.fit.margin_mm},
+       {"fits_turned", c.turned.fits}};
 }
 
 nlohmann::json printer_json(const PrinterProfile& p) {

@@ -45,6 +45,21 @@ BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer) {
   return best;
 }
 
+BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer) {
+  BuildFit f;
+  f.size_mm = bounding_box(part).extent();
+  f.margin_mm = (printer.build_volume_mm - f.size_mm).minCoeff();
+  f.fits = f.margin_mm >= 0;
+  return f;
+}
+
+Eigen::Matrix3d orientation_matrix(const BuildFit& fit) {
+  Eigen::Matrix3d R = Eigen::Matrix3d::Zero();
+  for (int k = 0; k < 3; ++k) R(k, fit.axes[static_cast<std::size_t>(k)]) = 1;
+  if (R.determinant() < 0) R.row(2) *= -1;
+  return R;
+}
+
 bool is_valid_solid(const PartCheck& c) { return c.closed && c.manifold && c.oriented && c.self_intersections == 0; }
 
 std::string solid_problem(const PartCheck& c) {
@@ -55,9 +70,14 @@ std::string solid_problem(const PartCheck& c) {
 
 std::vector<std::string> part_warnings(const PartCheck& c, const PrinterProfile& printer) {
   std::vector<std::string> w;
-  if (!c.fit.fits)
-    w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) does not fit the {} printer's build volume", c.name, c.fit.size_mm.x(),
-                            c.fit.size_mm.y(), c.fit.size_mm.z(), printer.name));
+  if (!c.fit.fits && c.turned.fits)
+    w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm as placed) does not fit the {} printer's build volume as placed; "
+                            "turned to {:.0f} × {:.0f} × {:.0f} mm it does",
+                            c.name, c.fit.size_mm.x(), c.fit.size_mm.y(), c.fit.size_mm.z(), printer.name, c.turned.size_mm.x(),
+                            c.turned.size_mm.y(), c.turned.size_mm.z()));
+  else if (!c.fit.fits)
+    w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) does not fit the {} printer's build volume in any orientation", c.name,
+                            c.fit.size_mm.x(), c.fit.size_mm.y(), c.fit.size_mm.z(), printer.name));
   if (c.thin_samples > 0)
     w.push_back(fmt::format("the {} has {} spots thinner than the printer's {:.1f} mm minimum wall", c.name, c.thin_samples, printer.min_wall_mm));
   return w;

@@ -72,7 +72,8 @@ struct PartCheck {
   double volume_ml = 0;
   double min_wall_mm = 0;      //!< thinnest wall (0.1th percentile): rays from the surface inwards that leave through an opposite face
   std::size_t thin_samples = 0;  //!< ray samples thinner than the printer's minimum wall but over two layers (thinner: knife edges)
-  BuildFit fit;
+  BuildFit fit;                  //!< as placed in the file: what a slicer gets
+  BuildFit turned;               //!< the best of the 6 axis-aligned orientations
 };
 //! A part's check as reports give it (docs/formats.md#mold-report, `parts`).
 void to_json(nlohmann::json& j, const PartCheck& c);

@@ -41,5 +41,10 @@ struct BuildFit {
 //! Tries the 6 axis-aligned orientations of the part's bounding box and keeps the one that
 //! leaves the most room (or overhangs least).
 BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer);
+//! The part as placed, its x, y, z along the printer's: what a slicer gets from the file.
+BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer);
+//! The rotation that turns a part into `fit`'s orientation: its axes permuted, and one of them
+//! reversed when the permutation is odd, so that it is a rotation and not a mirror image.
+Eigen::Matrix3d orientation_matrix(const BuildFit& fit);
 
 }  // namespace tracecast::print
