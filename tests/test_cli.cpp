@@ -10,6 +10,7 @@
 #include "cli_run.h"
 #include "fixtures.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/print/printer.h"
 #include "tracecast/watermark/attacks.h"
 
 using namespace tracecast;
@@ -519,7 +520,8 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   {
     const io::Geometry printed = io::read_mesh(shell);
     using namespace tracecast::watermark;
-    Mesh seen = normal_noise(visibility_crop(printed.mesh, Vec3::UnitZ()), 0.020, 3);  // the shell lies cavity up
+    // Seen from its cavity side, whichever way it lies to fit the printer.
+    Mesh seen = normal_noise(visibility_crop(printed.mesh, print::open_side(printed.mesh)), 0.020, 3);
     seen = transformed(seen, random_similarity(11, 200.0, 1.0, 1.0));
     io::write_point_cloud(dir / "shell-scan.ply", resample_points(seen, 0.2, 0.5, 4));
   }

@@ -19,6 +19,7 @@
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/mesh/submesh.h"
+#include "tracecast/print/printer.h"
 
 extern const char* const kThreeModuleJs;
 extern const char* const kReportPage;  // report.html, embedded at build time (report_page.cpp.in)
@@ -223,8 +224,9 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   render_png(rotated(mk, view), out / "preview-mark.png", big);
   // The mold parts: fine enough for a picture and the 3D view at a fraction of their faces.
   const Mesh core_view = clustered(core, 1.0), shell_view = clustered(shell, 1.0);
-  render_png(core_view, out / "preview-core.png", ro);   // print pose: seen from above
-  render_png(shell_view, out / "preview-shell.png", ro);
+  // Seen from their working side, whichever way they lie to fit the printer.
+  render_png(rotated(core_view, facing(print::open_side(core_view))), out / "preview-core.png", ro);
+  render_png(rotated(shell_view, facing(print::open_side(shell_view))), out / "preview-shell.png", ro);
   timer.lap("pictures");
 
   // The 3D view's data.
@@ -240,7 +242,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
     objects.push_back(m);
   }
   objects.push_back(viewer_object("core", "Core (as printed)", "print", core_view));
-  objects.push_back(viewer_object("shell", "Shell (as printed, cavity up)", "print", shell_view));
+  objects.push_back(viewer_object("shell", "Shell (as printed)", "print", shell_view));
   const json viewer = {{"objects", objects}, {"pull", {pull.x(), pull.y(), pull.z()}}};
   write_file_atomically(out / "viewer.json", viewer.dump());
   timer.lap("3D view");

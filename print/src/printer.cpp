@@ -53,6 +53,25 @@ BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer) {
   return f;
 }
 
+Vec3 open_side(const Mesh& part) {
+  const Aabb box = bounding_box(part);
+  int axis = 0;
+  box.extent().minCoeff(&axis);
+  double low = 0, high = 0;  // area of faces lying on the box's lower and upper planes along the axis
+  for (const Tri& t : part.triangles) {
+    const Vec3 &a = part.vertices[t[0]], &b = part.vertices[t[1]], &c = part.vertices[t[2]];
+    const double area = 0.5 * (b - a).cross(c - a).norm();
+    auto on = [&](double plane) {
+      return std::abs(a[axis] - plane) < 0.01 && std::abs(b[axis] - plane) < 0.01 && std::abs(c[axis] - plane) < 0.01;
+    };
+    if (on(box.min[axis])) low += area;
+    if (on(box.max[axis])) high += area;
+  }
+  Vec3 d = Vec3::Zero();
+  d[axis] = low >= high ? 1.0 : -1.0;
+  return d;
+}
+
 Eigen::Matrix3d orientation_matrix(const BuildFit& fit) {
   Eigen::Matrix3d R = Eigen::Matrix3d::Zero();
   for (int k = 0; k < 3; ++k) R(k, fit.axes[static_cast<std::size_t>(k)]) = 1;

@@ -43,6 +43,9 @@ struct BuildFit {
 BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer);
 //! The part as placed, its x, y, z along the printer's: what a slicer gets from the file.
 BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer);
+//! The direction a mold part's working side (the cavity) faces as written: along its thinnest
+//! axis, away from the flat face it stands on (the side with more area on its bounding plane).
+Vec3 open_side(const Mesh& part);
 //! The rotation that turns a part into `fit`'s orientation: its axes permuted, and one of them
 //! reversed when the permutation is odd, so that it is a rotation and not a mirror image.
 Eigen::Matrix3d orientation_matrix(const BuildFit& fit);
