@@ -175,9 +175,6 @@ TEST_CASE("conformal mold: the cavity is the appliance, walls the wall's thickne
     for (std::size_t k = 0; k < exits.size(); ++k)
       if (exits[k].hit && exits[k].t < thinnest) thinnest = exits[k].t, at = k;
     INFO("thinnest at " << from[at].transpose());
-    if (getenv("TC_DEBUG_WALL"))
-      for (std::size_t k = 0; k < exits.size(); ++k)
-        if (exits[k].hit && exits[k].t < 2.9) std::printf("  thin %.4f at %.3f %.3f %.3f\n", exits[k].t, from[k].x(), from[k].y(), from[k].z());
     std::printf("conformal %s: %zu rays from the cavity, thinnest wall along the pull %.3f mm (wall %.1f)\n", p.name.c_str(), from.size(),
                 thinnest, wall);
     CHECK(from.size() > 300);
