@@ -159,12 +159,6 @@ double loop_length(const Mesh& m, const std::vector<std::int32_t>& loop) {
   return length;
 }
 
-double signed_volume(const Mesh& m) {
-  double v = 0;
-  for (const Tri& t : m.triangles) v += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]]));
-  return v / 6.0;
-}
-
 double area(const Mesh& m) {
   double a = 0;
   for (const Tri& t : m.triangles) a += 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();

@@ -21,6 +21,12 @@ void scale(PointCloud& cloud, double factor) {
   for (Vec3& p : cloud.points) p *= factor;
 }
 
+double signed_volume(const Mesh& m) {
+  double v = 0;
+  for (const Tri& t : m.triangles) v += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]]));
+  return v / 6.0;
+}
+
 void append(Mesh& a, const Mesh& b) {
   const auto offset = static_cast<std::int32_t>(a.vertices.size());
   const bool normals = (a.vertices.empty() || a.has_normals()) && b.has_normals();

@@ -73,6 +73,10 @@ inline Aabb bounding_box(const PointCloud& c) { return bounding_box(c.points); }
 void scale(Mesh& mesh, double factor);
 void scale(PointCloud& cloud, double factor);
 
+//! Signed volume (mm³) enclosed by the triangles (divergence theorem): the volume of a closed,
+//! outward-oriented mesh; meaningless for an open one.
+double signed_volume(const Mesh& mesh);
+
 //! Appends `b` to `a`, offsetting b's indices.
 void append(Mesh& a, const Mesh& b);
 

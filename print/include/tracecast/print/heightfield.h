@@ -1,0 +1,60 @@
+// Height fields over a regular grid: the mold's parting surface and its parts' walls are built
+// on them. A grid's cells are split into two triangles along alternating diagonals (the diagonal
+// from node (i, j) to (i+1, j+1) where i + j is even, else from (i+1, j) to (i, j+1)); every
+// solid and every interpolation here uses that one triangulation.
+#pragma once
+
+#include <array>
+#include <limits>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast::print {
+
+//! A scalar field on a regular grid of nodes over a rectangle (x, y), NaN where undefined.
+struct Grid {
+  double x0 = 0, y0 = 0, h = 1;
+  int nx = 0, ny = 0;
+  std::vector<double> v;
+  Grid() = default;
+  Grid(double x0_, double y0_, double h_, int nx_, int ny_)
+      : x0(x0_), y0(y0_), h(h_), nx(nx_), ny(ny_), v(static_cast<std::size_t>(nx_) * ny_, std::numeric_limits<double>::quiet_NaN()) {}
+  double& at(int i, int j) { return v[index(i, j)]; }
+  double at(int i, int j) const { return v[index(i, j)]; }
+  std::size_t index(int i, int j) const { return static_cast<std::size_t>(j) * nx + i; }
+  double X(int i) const { return x0 + i * h; }
+  double Y(int j) const { return y0 + j * h; }
+  //! The node nearest to (x, y), clamped to the grid.
+  std::size_t nearest(double x, double y) const;
+};
+
+//! The three nodes of the grid triangle over (x, y) and their barycentric weights; false outside
+//! the grid.
+struct GridCorners {
+  std::array<std::size_t, 3> node{};
+  std::array<double, 3> weight{};
+};
+bool corners(const Grid& g, double x, double y, GridCorners& out);
+//! The field's value at (x, y), linear on the grid's triangles; NaN outside or where a corner is.
+double sample(const Grid& g, double x, double y);
+
+//! Front-most z of the triangles over each node (largest z), for the triangles selected; with a
+//! ceiling, the largest z below the ceiling's value at the node.
+void rasterize_top(Grid& g, const std::vector<Vec3>& P, const std::vector<Tri>& tris, const std::vector<char>* use = nullptr,
+                   const Grid* ceiling = nullptr);
+//! Exact Euclidean distance (mm) from every node to the nearest node where `inside` is true
+//! (Felzenszwalb–Huttenlocher, separable).
+std::vector<double> distance_to(const Grid& g, const std::vector<char>& inside);
+//! A closed solid between a height field (over the whole grid, no NaN) and the plane z = base:
+//! below the field if base is under it, above it otherwise. Outward-oriented.
+Mesh heightfield_solid(const Grid& g, double base);
+//! A closed solid between two height fields over the same grid (no NaN), `bottom` under `top`
+//! at every node. Outward-oriented.
+Mesh heightfield_slab(const Grid& top, const Grid& bottom);
+//! Rolling-ball offset of a height field (no NaN): `above`, the upper envelope of balls of
+//! radius w centred on the field; else the lower one. Every point of the field is then at least
+//! w from the offset surface in any direction, so a wall between them is w thick everywhere.
+Grid ball_offset(const Grid& g, double w, bool above);
+
+}  // namespace tracecast::print

@@ -1,0 +1,129 @@
+// The stages design_mold() runs, in order, each usable and tested on its own:
+//
+//   inspect_inputs   → which appliance faces lie on the skin (inner), which face away (outer)
+//   choose_pull      → the pull direction and the undercuts it leaves
+//   mold_frame       → a rotation whose z is the pull: the frame every later stage works in
+//   parting_surface  → the surface the core and shell meet on, and the core's top with its gutter
+//   fit_to_cavity    → the parting surface moved so that it crosses the cavity's rim and nowhere
+//                      else touches the cavity (no knife-thin slivers of either part at the rim)
+//   cut_gutter       → the overflow groove in the core's top
+//   part_envelope    → how far down the core and up the shell go (conformal walls or blocks)
+//   mold_features    → keys, sprue, vents, pry slots and hollows
+//   assemble_parts   → the booleans: core and shell with the cavity and the features cut
+//   print_pose       → each part turned onto its flat face (or its side, to fit) and settled in
+//                      single precision
+//   check_parts      → every part checked as it will be written
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+#include "tracecast/print/heightfield.h"
+#include "tracecast/print/mold.h"
+
+namespace tracecast::print::stages {
+
+//! The appliance as the mold sees it: its volume, its faces' centres, which lie on the skin
+//! (inner) and which face away from it (outer; the rim is neither).
+struct Inspection {
+  double appliance_ml = 0;
+  std::vector<Vec3> centres;
+  std::vector<char> inner, outer;
+};
+//! Throws InputError for options out of range, an appliance that is not a closed outward solid,
+//! or one that does not sit on the face.
+Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOptions& o);
+
+struct PullChoice {
+  Vec3 front = Vec3::UnitZ();  //!< the face's forward direction
+  Vec3 pull = Vec3::UnitZ();
+  bool searched = false;
+  double undercut_area_mm2 = 0, undercut_area_frontal_mm2 = 0;
+  std::vector<Undercut> undercuts;  //!< regions over 1 mm², largest first
+};
+//! The pull with the least undercut area within max_pull_tilt_deg of the forward direction (or
+//! the given one), and the undercut regions with how far the cast must flex to release.
+PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o);
+
+//! Rows: the mold frame's x, y, z in input coordinates, z = pull.
+Eigen::Matrix3d mold_frame(const Vec3& pull);
+
+//! The appliance and the face in the mold frame, with the appliance's faces' roles.
+struct Cavity {
+  Mesh appliance, face;
+  std::vector<char> inner, outer;
+};
+
+//! The parting surface as height fields over one grid in the mold frame.
+struct Parting {
+  Grid skin, out, in;           //!< front-most skin; the appliance's outer surface; its inner one under that
+  std::vector<char> foot;       //!< nodes under any face of the appliance
+  std::vector<double> dist;     //!< distance (mm) from each node to the footprint
+  Grid shell_h;                 //!< the parting surface: the shell's underside
+  Grid core_h;                  //!< the core's top: the parting surface less the gutter
+  double lift = 0;              //!< how far over the skin the parting surface crosses the rim
+  double gutter_ml = 0;
+  bool skin_around = true;      //!< false: the scan ends at the appliance's edge (a plane continues it)
+};
+//! Over the appliance's box widened by `margin` on each side: inside the footprint just over the
+//! appliance's inner surface, around it the skin lifted by half the rim's thickness, blending
+//! into a plane fitted to the skin further out; the gutter a sin² groove outside the flash land.
+Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin);
+
+struct FitReport {
+  std::size_t constraints = 0;  //!< cavity points the parting surface must pass over or under
+  std::size_t moved = 0;        //!< of those it missed at first
+  double max_move_mm = 0;       //!< largest change of a node's height
+  std::size_t missed = 0;       //!< missed still (0 when the fit succeeded)
+};
+//! Moves the parting surface's nodes (and the core's top with them) until it passes at least
+//! `clearance` over every front-most point of the appliance's inner surface and under every
+//! front-most point of its outer surface, as interpolated on the grid's triangles: the surface
+//! then leaves the cavity through its rim wall, so neither part keeps a sliver over or under the
+//! cavity's feathered edge.
+FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance);
+//! The core's top: the parting surface less a sin² groove `gutter_depth_mm` deep, between the
+//! flash land and `flash_land_mm + gutter_width_mm` from the footprint.
+void cut_gutter(Parting& p, const MoldOptions& o);
+
+//! How far the parts reach: conformal, a floor under the core and a roof over the shell `wall`
+//! from everything they cover (rolling-ball offsets), filled down or up to the flat faces at the
+//! frame, ribs and posts; block, flat planes `wall` beyond the cavity.
+struct Envelope {
+  Grid core_floor, shell_roof;  //!< conformal only
+  double z_bottom = 0, z_top = 0;
+  Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();
+};
+Envelope part_envelope(const Parting& p, const Cavity& c, const MoldOptions& o);
+
+//! What is added to or cut from the parts besides the cavity.
+struct Features {
+  Mesh male, female;        //!< keys on the core, their hollows in the shell
+  Mesh channels;            //!< sprue and vents (cut from the shell)
+  Mesh slots;               //!< pry slots (cut from both)
+  Mesh core_void, shell_void;
+  std::vector<Vec3> key_centres, vent_bottoms;
+  Vec3 sprue_bottom = Vec3::Zero();
+  std::vector<std::string> warnings;
+};
+Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o);
+//! Fills the conformal envelope's floor and roof to the flat faces at the frame, ribs and posts
+//! under the keys, sprue and vents.
+void add_supports(Envelope& e, const Parting& p, const Features& f, const MoldOptions& o);
+
+struct Assembly {
+  Mesh core, shell;
+  double envelope_ml = 0;  //!< the parts' envelope (cavity and features included)
+  double sliver_ml = 0;    //!< loose pieces the booleans left, dropped
+};
+Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Cavity& c, const MoldOptions& o);
+
+//! The core on its base, the shell turned onto its top, each laid on its side when only that
+//! fits the printer (a warning says so), side by side on the plate, settled in single precision.
+std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings);
+
+//! check_part() on each; throws ProcessingError for a part that is not a valid solid.
+std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const PrinterProfile& printer, std::vector<std::string>& warnings);
+
+}  // namespace tracecast::print::stages

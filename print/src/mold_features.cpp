@@ -1,0 +1,271 @@
+// Keys, sprue, vents, pry slots, hollows and the conformal parts' supports (mold_stages.h).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "boolean.h"
+#include "tracecast/print/mold_stages.h"
+
+namespace tracecast::print::stages {
+
+namespace {
+
+using Vec2 = Eigen::Vector2d;
+constexpr double kPi = 3.14159265358979323846;
+
+Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48) {
+  Mesh m;
+  m.vertices.push_back(c + Vec3(0, 0, r));
+  for (int i = 1; i < rings; ++i) {
+    const double th = kPi * i / rings;
+    for (int j = 0; j < segments; ++j) {
+      const double ph = 2 * kPi * (j + 0.317) / segments;
+      m.vertices.push_back(c + r * Vec3(std::sin(th) * std::cos(ph), std::sin(th) * std::sin(ph), std::cos(th)));
+    }
+  }
+  m.vertices.push_back(c - Vec3(0, 0, r));
+  const auto S = segments;
+  auto ring = [&](int i, int j) { return static_cast<std::int32_t>(1 + (i - 1) * S + (j % S)); };
+  const auto bottom = static_cast<std::int32_t>(m.vertices.size() - 1);
+  for (int j = 0; j < S; ++j) m.triangles.push_back({0, ring(1, j), ring(1, j + 1)});
+  for (int i = 1; i + 1 < rings; ++i)
+    for (int j = 0; j < S; ++j) {
+      m.triangles.push_back({ring(i, j), ring(i + 1, j), ring(i + 1, j + 1)});
+      m.triangles.push_back({ring(i, j), ring(i + 1, j + 1), ring(i, j + 1)});
+    }
+  for (int j = 0; j < S; ++j) m.triangles.push_back({bottom, ring(rings - 1, j + 1), ring(rings - 1, j)});
+  return m;
+}
+
+//! Vertical cylinder (axis +z) from z0 to z1 around (x, y).
+Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32) {
+  Mesh m;
+  for (double z : {z0, z1})
+    for (int k = 0; k < segments; ++k) {
+      const double a = 2 * kPi * k / segments;
+      m.vertices.emplace_back(x + r * std::cos(a), y + r * std::sin(a), z);
+    }
+  m.vertices.emplace_back(x, y, z0);
+  m.vertices.emplace_back(x, y, z1);
+  const auto S = segments, c0 = 2 * S, c1 = 2 * S + 1;
+  for (int k = 0; k < S; ++k) {
+    const int a = k, b = (k + 1) % S;
+    m.triangles.push_back({a, b, b + S});
+    m.triangles.push_back({a, b + S, a + S});
+    m.triangles.push_back({c0, b, a});
+    m.triangles.push_back({c1, a + S, b + S});
+  }
+  return m;
+}
+
+Mesh box(const Vec3& lo, const Vec3& hi) {
+  Mesh m;
+  for (int k = 0; k < 8; ++k) m.vertices.emplace_back(k & 1 ? hi.x() : lo.x(), k & 2 ? hi.y() : lo.y(), k & 4 ? hi.z() : lo.z());
+  const int f[12][3] = {{0, 2, 1}, {1, 2, 3}, {4, 5, 6}, {5, 7, 6}, {0, 1, 4}, {1, 5, 4},
+                        {2, 6, 3}, {3, 6, 7}, {0, 4, 2}, {2, 4, 6}, {1, 3, 5}, {3, 7, 5}};
+  for (const auto& t : f) m.triangles.push_back({t[0], t[1], t[2]});
+  return m;
+}
+
+//! Keys near the envelope's corners (more: midpoints of the long sides), on the parting surface.
+void add_keys(Features& f, const Parting& p, const Envelope& e, const MoldOptions& o) {
+  if (o.keys <= 0) return;
+  const Grid& g = p.shell_h;
+  const double inset = o.wall_mm + o.key_radius_mm, parting = o.flash_land_mm + o.gutter_width_mm;
+  std::vector<Vec2> spots = {{e.box_min.x() + inset, e.box_min.y() + inset}, {e.box_max.x() - inset, e.box_min.y() + inset},
+                             {e.box_max.x() - inset, e.box_max.y() - inset}, {e.box_min.x() + inset, e.box_max.y() - inset}};
+  for (int k = 4; k < o.keys; ++k)
+    spots.emplace_back(0.5 * (e.box_min.x() + e.box_max.x()) + (k % 2 ? -1 : 1) * 0.25 * (e.box_max.x() - e.box_min.x()),
+                       k % 2 ? e.box_min.y() + inset : e.box_max.y() - inset);
+  for (int k = 0; k < o.keys; ++k) {
+    const Vec2 s = spots[static_cast<std::size_t>(k)];
+    const std::size_t n = g.nearest(s.x(), s.y());
+    const int i = static_cast<int>(n % g.nx), j = static_cast<int>(n / g.nx);
+    if (p.dist[n] < parting + o.key_radius_mm + 1) f.warnings.push_back(fmt::format("key {} is only {:.1f} mm from the appliance", k + 1, p.dist[n]));
+    // Off the grid's nodes and planes, so that no sphere vertex or edge meets the parting
+    // surface's exactly (exact predicates cope, but rounded constructions make slivers).
+    const Vec3 c(g.X(i) + 0.371 * g.h, g.Y(j) + 0.293 * g.h, g.v[n] + 0.0137);
+    f.key_centres.push_back(c);
+    append(f.male, uv_sphere(c, o.key_radius_mm));
+    append(f.female, uv_sphere(c, o.key_radius_mm + o.printer.key_clearance_mm));
+  }
+}
+
+//! Air is trapped under the cavity's ceiling's local high points (within 6 mm in its footprint).
+bool local_high_point(const Grid& out, std::size_t n) {
+  const int R = static_cast<int>(std::ceil(6.0 / out.h)), i = static_cast<int>(n % out.nx), j = static_cast<int>(n / out.nx);
+  for (int dj = -R; dj <= R; ++dj)
+    for (int di = -R; di <= R; ++di) {
+      const int a = i + di, b = j + dj;
+      if (a < 0 || b < 0 || a >= out.nx || b >= out.ny || di * di + dj * dj > R * R) continue;
+      const double q = out.at(a, b);
+      if (!std::isnan(q) && q > out.v[n]) return false;
+    }
+  return true;
+}
+
+//! The node the sprue enters the cavity at. Top pour: the cavity's highest point. Bottom fill:
+//! its lowest point where it has most of its thickness (3/4 of the most, not in the feathered
+//! band), so the silicone rises and pushes the air up to the vents.
+std::size_t sprue_site(const Parting& p, const std::vector<std::pair<double, std::size_t>>& tops, const MoldOptions& o) {
+  auto thickness = [&](std::size_t n) { return std::isnan(p.in.v[n]) ? 0.05 : p.out.v[n] - p.in.v[n]; };
+  std::size_t best = tops.front().second;
+  if (o.top_pour) return best;
+  double tmax = 0, zlow = 1e300;
+  for (const auto& [z, n] : tops) tmax = std::max(tmax, thickness(n));
+  for (const auto& [z, n] : tops)
+    if (thickness(n) >= 0.75 * tmax && p.dist[n] == 0 && z < zlow) zlow = z, best = n;
+  return best;
+}
+
+//! The sprue (at sprue_site()) and vents at the cavity's ceiling's local high points, cylinders
+//! up through the shell.
+void add_channels(Features& f, const Parting& p, const Envelope& e, const MoldOptions& o) {
+  const Grid &out = p.out, &in = p.in;
+  std::vector<std::pair<double, std::size_t>> tops;
+  for (std::size_t n = 0; n < out.v.size(); ++n)
+    if (!std::isnan(out.v[n])) tops.emplace_back(out.v[n], n);
+  std::sort(tops.begin(), tops.end(), std::greater<>());
+  auto node = [&](std::size_t n) { return Vec3(out.X(static_cast<int>(n % out.nx)), out.Y(static_cast<int>(n / out.nx)), out.v[n]); };
+  auto thickness = [&](std::size_t n) { return std::isnan(in.v[n]) ? 0.05 : out.v[n] - in.v[n]; };
+  if (!tops.empty() && o.sprue_diameter_mm > 0) {
+    const std::size_t best = sprue_site(p, tops, o);
+    const Vec3 c = node(best);
+    f.sprue_bottom = c - Vec3(0, 0, std::min(0.3, 0.5 * thickness(best)));
+    append(f.channels, cylinder(c.x(), c.y(), f.sprue_bottom.z(), e.z_top + 1, 0.5 * o.sprue_diameter_mm, 48));
+  }
+  if (o.vent_diameter_mm <= 0) return;
+  for (const auto& [z, n] : tops) {
+    if (static_cast<int>(f.vent_bottoms.size()) >= o.max_vents) break;
+    if (!local_high_point(out, n)) continue;
+    const Vec3 c = node(n);
+    if (o.sprue_diameter_mm > 0 && (c - f.sprue_bottom).head<2>().norm() < 0.5 * o.sprue_diameter_mm + 10) continue;
+    bool near = false;
+    for (const Vec3& v : f.vent_bottoms) near = near || (v - c).head<2>().norm() < 15;
+    if (near || p.dist[n] > 0 || thickness(n) < 0.2) continue;
+    const Vec3 bottom = c - Vec3(0, 0, std::min(0.2, 0.5 * thickness(n)));
+    f.vent_bottoms.push_back(bottom);
+    append(f.channels, cylinder(c.x(), c.y(), bottom.z(), e.z_top + 1, 0.5 * o.vent_diameter_mm, 16));
+  }
+}
+
+//! Pry slots: notches across the parting line in the middle of the two long walls.
+void add_pry_slots(Features& f, const Parting& p, const Envelope& e, const MoldOptions& o) {
+  if (o.pry_slot_mm <= 0) return;
+  const Grid& g = p.shell_h;
+  const bool along_x = (e.box_max.x() - e.box_min.x()) >= (e.box_max.y() - e.box_min.y());
+  const double w = o.pry_slot_mm, depth = 3.0;
+  for (int side : {0, 1}) {
+    const int i = along_x ? g.nx / 2 : (side ? g.nx - 1 : 0), j = along_x ? (side ? g.ny - 1 : 0) : g.ny / 2;
+    const Vec3 c(g.X(i), g.Y(j), g.at(i, j));
+    Vec3 lo, hi;
+    if (along_x) {
+      lo = Vec3(c.x() - 0.5 * w, side ? c.y() - depth : c.y() - 1, c.z() - 2);
+      hi = Vec3(c.x() + 0.5 * w, side ? c.y() + 1 : c.y() + depth, c.z() + 2);
+    } else {
+      lo = Vec3(side ? c.x() - depth : c.x() - 1, c.y() - 0.5 * w, c.z() - 2);
+      hi = Vec3(side ? c.x() + 1 : c.x() + depth, c.y() + 0.5 * w, c.z() + 2);
+    }
+    append(f.slots, box(lo, hi));
+  }
+}
+
+//! The heights a hollow must stay `t` inside of, on a coarse grid (every k-th node, inset from
+//! the border): under the lowest of the core's top nearby, over the highest of the shell's.
+void hollow_bounds(const Parting& p, const Features& f, const MoldOptions& o, int k, int i0, Grid& top, Grid& floor) {
+  const Grid& g = p.shell_h;
+  const double t = o.hollow_mm;
+  const int reach = static_cast<int>(std::ceil((t + k * g.h) / g.h));
+  for (int b = 0; b < top.ny; ++b)
+    for (int a = 0; a < top.nx; ++a) {
+      const int fi = i0 + a * k, fj = i0 + b * k;
+      double lo = 1e300, hi = -1e300;
+      for (int dj = -reach; dj <= reach; ++dj)
+        for (int di = -reach; di <= reach; ++di) {
+          const std::size_t n = g.index(std::clamp(fi + di, 0, g.nx - 1), std::clamp(fj + dj, 0, g.ny - 1));
+          const double in = p.in.v[n], out = p.out.v[n];
+          lo = std::min({lo, p.core_h.v[n], std::isnan(in) ? 1e300 : in});
+          hi = std::max({hi, p.shell_h.v[n], std::isnan(out) ? -1e300 : out});
+        }
+      for (const Vec3& c : f.key_centres)  // the shell's key hollows rise to the key's top
+        if ((Vec2(top.X(a), top.Y(b)) - c.head<2>()).norm() < o.key_radius_mm + t + k * g.h)
+          hi = std::max(hi, c.z() + o.key_radius_mm + o.printer.key_clearance_mm);
+      top.at(a, b) = lo - t;
+      floor.at(a, b) = hi + t;
+    }
+}
+
+//! Hollowing (block molds): a closed void in each part, `hollow_mm` inside every surface (on a
+//! 2 mm grid), clear of the keys, sprue and vents, with two drain holes through the face each
+//! part is printed on.
+void add_hollows(Features& f, const Parting& p, const Envelope& e, const MoldOptions& o) {
+  if (o.hollow_mm <= 0) return;
+  const Grid& g = p.shell_h;
+  const double t = o.hollow_mm, inset = t + 4.0;  // pry slots reach 3 mm into the walls
+  const int k = std::max(1, static_cast<int>(std::lround(2.0 / g.h))), i0 = static_cast<int>(std::ceil(inset / g.h));
+  const int ci = (g.nx - 1 - 2 * i0) / k + 1, cj = (g.ny - 1 - 2 * i0) / k + 1;
+  if (ci < 4 || cj < 4) {
+    f.warnings.push_back("the mold is too small to hollow");
+    return;
+  }
+  Grid top(g.x0 + i0 * g.h, g.y0 + i0 * g.h, k * g.h, ci, cj), floor = top;
+  hollow_bounds(p, f, o, k, i0, top, floor);
+  f.core_void = heightfield_solid(top, e.z_bottom + t);
+  f.shell_void = heightfield_solid(floor, e.z_top - t);
+  Mesh keep_out;  // the sprue and vents cross the shell: the hollow keeps clear of them by the wall
+  if (o.sprue_diameter_mm > 0)
+    append(keep_out, cylinder(f.sprue_bottom.x(), f.sprue_bottom.y(), e.z_bottom - 5, e.z_top + 5, 0.5 * o.sprue_diameter_mm + t, 48));
+  for (const Vec3& v : f.vent_bottoms) append(keep_out, cylinder(v.x(), v.y(), e.z_bottom - 5, e.z_top + 5, 0.5 * o.vent_diameter_mm + t, 24));
+  if (!keep_out.triangles.empty())
+    f.shell_void = detail::boolean(f.shell_void, keep_out, detail::BooleanOp::Difference, "the shell's hollow around sprue and vents");
+  const double dx = 0.5 * inset + 6, r_drain = 1.75;  // 3.5 mm drains at two opposite corners
+  Mesh core_drains, shell_drains;
+  for (const Vec2& at : {Vec2(e.box_min.x() + inset + dx, e.box_min.y() + inset + dx), Vec2(e.box_max.x() - inset - dx, e.box_max.y() - inset - dx)}) {
+    append(core_drains, cylinder(at.x() + 0.013, at.y() + 0.017, e.z_bottom - 1, e.z_bottom + t + 0.5, r_drain, 24));
+    append(shell_drains, cylinder(at.x() + 0.013, at.y() + 0.017, e.z_top - t - 0.5, e.z_top + 1, r_drain, 24));
+  }
+  f.core_void = detail::boolean(f.core_void, core_drains, detail::BooleanOp::Union, "the core's drain holes");
+  f.shell_void = detail::boolean(f.shell_void, shell_drains, detail::BooleanOp::Union, "the shell's drain holes");
+}
+
+}  // namespace
+
+Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o) {
+  Features f;
+  add_keys(f, p, e, o);
+  add_channels(f, p, e, o);
+  add_pry_slots(f, p, e, o);
+  add_hollows(f, p, e, o);
+  return f;
+}
+
+void add_supports(Envelope& e, const Parting& p, const Features& f, const MoldOptions& o) {
+  if (o.style == "block") return;
+  const Grid& g = p.core_h;
+  const double wall = o.wall_mm;
+  const double xa = g.X(0), xb = g.X(g.nx - 1), ya = g.Y(0), yb = g.Y(g.ny - 1);
+  // Ribs on lines through the centre at the spacing, none so close to the frame that the gap
+  // between them could not be cleaned.
+  auto on_rib = [&](double v, double lo, double hi) {
+    if (o.rib_spacing_mm <= 0) return false;
+    const double c = 0.5 * (lo + hi), line = c + std::round((v - c) / o.rib_spacing_mm) * o.rib_spacing_mm;
+    return std::abs(v - line) <= 0.5 * wall && std::min(line - lo, hi - line) > o.frame_mm + 3 * wall;
+  };
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const double x = g.X(i), y = g.Y(j);
+      const Vec2 q(x, y);
+      bool both = std::min({x - xa, xb - x, y - ya, yb - y}) < o.frame_mm || on_rib(x, xa, xb) || on_rib(y, ya, yb);
+      for (const Vec3& c : f.key_centres) both = both || (q - c.head<2>()).norm() < o.key_radius_mm + o.printer.key_clearance_mm + wall;
+      bool shell = both;
+      if (o.sprue_diameter_mm > 0) shell = shell || (q - f.sprue_bottom.head<2>()).norm() < 0.5 * o.sprue_diameter_mm + wall;
+      for (const Vec3& v : f.vent_bottoms) shell = shell || (q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall;
+      const std::size_t n = g.index(i, j);
+      if (both) e.core_floor.v[n] = e.z_bottom;
+      if (shell) e.shell_roof.v[n] = e.z_top;
+    }
+}
+
+}  // namespace tracecast::print::stages
