@@ -142,17 +142,41 @@ SurfaceMesh to_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report) {
     }
     faces.push_back({static_cast<std::size_t>(t[0]), static_cast<std::size_t>(t[1]), static_cast<std::size_t>(t[2])});
   }
-  const std::size_t before = points.size();
-  const auto original = faces;
-  // Orients the soup and duplicates vertices where it cannot be made manifold.
-  CGAL::Polygon_mesh_processing::orient_polygon_soup(points, faces);
-  r.duplicated_vertices = points.size() - before;
-  for (std::size_t f = 0; f < faces.size() && !r.reoriented; ++f) {
-    // A flipped face keeps its corner set but reverses the cyclic order.
-    const auto& a = original[f];
-    const auto& b = faces[f];
-    for (int k = 0; k < 3; ++k)
-      if (a[0] == b[k] && a[1] == b[(k + 2) % 3]) r.reoriented = true;
+  // A consistently oriented manifold (a closed part from a boolean) is built face by face as it
+  // is (its unused points left out), several times faster than orienting the soup; anything
+  // else is oriented first, duplicating vertices where it cannot be made manifold.
+  {
+    SurfaceMesh sm;
+    sm.reserve(points.size(), 3 * faces.size() / 2, faces.size());
+    std::vector<SurfaceMesh::Vertex_index> vertex(points.size(), SurfaceMesh::null_vertex());
+    std::vector<char> used(points.size(), 0);
+    for (const auto& f : faces) used[f[0]] = used[f[1]] = used[f[2]] = 1;
+    for (std::size_t i = 0; i < points.size(); ++i)
+      if (used[i]) vertex[i] = sm.add_vertex(points[i]);
+    bool built = true;
+    for (const auto& f : faces) {
+      if (sm.add_face(vertex[f[0]], vertex[f[1]], vertex[f[2]]) == SurfaceMesh::null_face()) {
+        built = false;
+        break;
+      }
+    }
+    if (built) {
+      if (report) *report = r;
+      return sm;
+    }
+  }
+  {
+    const std::size_t before = points.size();
+    const auto original = faces;
+    CGAL::Polygon_mesh_processing::orient_polygon_soup(points, faces);
+    r.duplicated_vertices = points.size() - before;
+    for (std::size_t f = 0; f < faces.size() && !r.reoriented; ++f) {
+      // A flipped face keeps its corner set but reverses the cyclic order.
+      const auto& a = original[f];
+      const auto& b = faces[f];
+      for (int k = 0; k < 3; ++k)
+        if (a[0] == b[k] && a[1] == b[(k + 2) % 3]) r.reoriented = true;
+    }
   }
   SurfaceMesh sm;
   CGAL::Polygon_mesh_processing::polygon_soup_to_polygon_mesh(points, faces, sm);

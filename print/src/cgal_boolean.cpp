@@ -11,8 +11,6 @@
 
 #include <array>
 #include <cmath>
-#include <map>
-#include <unordered_map>
 
 #include "boolean.h"
 #include "tracecast/mesh/cgal.h"
@@ -69,47 +67,39 @@ Mesh weld_close(const Mesh& m, double eps) {
     while (parent[static_cast<std::size_t>(x)] != x) x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
     return x;
   };
-  struct Key {
-    std::int64_t x, y, z;
-    bool operator==(const Key& o) const { return x == o.x && y == o.y && z == o.z; }
-  };
-  struct Hash {
-    std::size_t operator()(const Key& k) const { return static_cast<std::size_t>(k.x * 73856093 ^ k.y * 19349663 ^ k.z * 83492791); }
-  };
-  std::unordered_map<Key, std::vector<std::int32_t>, Hash> cells;
-  auto key = [&](const Vec3& p) {
-    return Key{static_cast<std::int64_t>(std::floor(p.x() / eps)), static_cast<std::int64_t>(std::floor(p.y() / eps)),
-               static_cast<std::int64_t>(std::floor(p.z() / eps))};
-  };
-  for (std::size_t i = 0; i < m.vertices.size(); ++i) cells[key(m.vertices[i])].push_back(static_cast<std::int32_t>(i));
-  for (std::size_t i = 0; i < m.vertices.size(); ++i) {
-    const Key k = key(m.vertices[i]);
-    for (std::int64_t dx = -1; dx <= 1; ++dx)
-      for (std::int64_t dy = -1; dy <= 1; ++dy)
-        for (std::int64_t dz = -1; dz <= 1; ++dz) {
-          auto it = cells.find(Key{k.x + dx, k.y + dy, k.z + dz});
-          if (it == cells.end()) continue;
-          for (std::int32_t j : it->second)
-            if (j != static_cast<std::int32_t>(i) && (m.vertices[static_cast<std::size_t>(j)] - m.vertices[i]).norm() < eps) {
-              const std::int32_t a = find(static_cast<std::int32_t>(i)), b = find(j);
-              if (a != b) parent[static_cast<std::size_t>(std::max(a, b))] = std::min(a, b);
-            }
-        }
-  }
+  // Pairs closer than eps: a sweep over the vertices sorted along an oblique direction (not an
+  // axis: a grid's nodes share their x by the hundred), where two points closer than eps are
+  // closer than eps too.
+  const Vec3 u = Vec3(0.8017, 0.5345, 0.2673).normalized();
+  const auto& V = m.vertices;
+  std::vector<std::pair<double, std::int32_t>> order(V.size());
+  for (std::size_t i = 0; i < V.size(); ++i) order[i] = {u.dot(V[i]), static_cast<std::int32_t>(i)};
+  std::sort(order.begin(), order.end());
+  for (std::size_t a = 0; a < order.size(); ++a)
+    for (std::size_t b = a + 1; b < order.size() && order[b].first - order[a].first < eps; ++b)
+      if ((V[static_cast<std::size_t>(order[b].second)] - V[static_cast<std::size_t>(order[a].second)]).norm() < eps) {
+        const std::int32_t x = find(order[a].second), y = find(order[b].second);
+        if (x != y) parent[static_cast<std::size_t>(std::max(x, y))] = std::min(x, y);
+      }
   Mesh out;
   out.vertices = m.vertices;
-  std::map<std::array<std::int32_t, 3>, std::vector<std::size_t>> seen;
+  std::vector<std::pair<std::array<std::int32_t, 3>, std::size_t>> seen;  // corners sorted, face
   for (const Tri& t : m.triangles) {
     const Tri u{find(t[0]), find(t[1]), find(t[2])};
     if (u[0] == u[1] || u[1] == u[2] || u[0] == u[2]) continue;
     std::array<std::int32_t, 3> sorted = u;
     std::sort(sorted.begin(), sorted.end());
-    seen[sorted].push_back(out.triangles.size());
+    seen.emplace_back(sorted, out.triangles.size());
     out.triangles.push_back(u);
   }
+  std::sort(seen.begin(), seen.end());
   std::vector<char> keep(out.triangles.size(), 1);
-  for (const auto& [k, list] : seen)
-    if (list.size() == 2) keep[list[0]] = keep[list[1]] = 0;  // a collapsed sheet: both sides go
+  for (std::size_t a = 0; a < seen.size();) {
+    std::size_t b = a;
+    while (b < seen.size() && seen[b].first == seen[a].first) ++b;
+    if (b - a == 2) keep[seen[a].second] = keep[seen[a + 1].second] = 0;  // a collapsed sheet: both sides go
+    a = b;
+  }
   return submesh(out, keep);
 }
 

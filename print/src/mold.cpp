@@ -10,6 +10,7 @@
 #include <map>
 
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 #include "boolean.h"
 #include "tracecast/mesh/distance.h"
@@ -209,16 +210,22 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
     a.shell = heightfield_solid(p.shell_h, e.z_top);
     a.envelope_ml = (e.box_max - e.box_min).prod() / 1000.0;
   }
-  if (!f.male.triangles.empty()) a.core = detail::boolean(a.core, f.male, BooleanOp::Union, "the core's keys");
-  a.core = detail::boolean(a.core, c.appliance, BooleanOp::Difference, "the core minus the appliance");
-  if (!f.slots.triangles.empty()) a.core = detail::boolean(a.core, f.slots, BooleanOp::Difference, "the core's pry slots");
-  if (!f.core_void.triangles.empty()) a.core = detail::boolean(a.core, f.core_void, BooleanOp::Difference, "the core's hollow");
-  a.shell = detail::boolean(a.shell, c.appliance, BooleanOp::Difference, "the shell minus the appliance");
-  Mesh cutters = f.channels;
-  append(cutters, f.female);
-  append(cutters, f.slots);
-  if (!cutters.triangles.empty()) a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue and vents");
-  if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
+  // The core's and the shell's booleans are independent: in parallel.
+  tbb::parallel_invoke(
+      [&] {
+        if (!f.male.triangles.empty()) a.core = detail::boolean(a.core, f.male, BooleanOp::Union, "the core's keys");
+        a.core = detail::boolean(a.core, c.appliance, BooleanOp::Difference, "the core minus the appliance");
+        if (!f.slots.triangles.empty()) a.core = detail::boolean(a.core, f.slots, BooleanOp::Difference, "the core's pry slots");
+        if (!f.core_void.triangles.empty()) a.core = detail::boolean(a.core, f.core_void, BooleanOp::Difference, "the core's hollow");
+      },
+      [&] {
+        a.shell = detail::boolean(a.shell, c.appliance, BooleanOp::Difference, "the shell minus the appliance");
+        Mesh cutters = f.channels;
+        append(cutters, f.female);
+        append(cutters, f.slots);
+        if (!cutters.triangles.empty()) a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue and vents");
+        if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
+      });
   a.sliver_ml = (keep_largest_piece(a.core) + keep_largest_piece(a.shell)) / 1000.0;
   return a;
 }
@@ -248,20 +255,25 @@ void fit_pose(Mesh& q, const std::string& name, const PrinterProfile& printer, s
 }  // namespace
 
 std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings) {
-  std::vector<NamedMesh> out;
-  double x_next = 0;
-  for (const auto& [name, m] : {std::pair<std::string, const Mesh*>{"core", &a.core}, {"shell", &a.shell}}) {
-    Mesh q = cleaned(*m);
-    if (name == "shell")  // turned over onto its top
+  std::vector<NamedMesh> out = {{"core", a.core}, {"shell", a.shell}};
+  // Each part on its own: cleaned, turned over (the shell, onto its top), fitted. (In parallel
+  // this took longer: the cleaning's own steps already use both cores.)
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    Mesh& q = out[k].mesh;
+    q = cleaned(q);
+    if (out[k].name == "shell")
       for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
-    fit_pose(q, name, printer, warnings);
-    const Aabb b = bounding_box(q.vertices);
-    const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
-    for (Vec3& v : q.vertices) v = single_precision(Vec3(v + shift));
-    settle_in_single_precision(q, 8);
-    x_next += std::ceil(b.extent().x()) + 10.0;
-    out.push_back({name, std::move(q)});
+    fit_pose(q, out[k].name, printer, warnings);
   }
+  // Side by side on the plate, 10 mm apart, centred on y, on z = 0.
+  double x_next = 0;
+  for (NamedMesh& part : out) {
+    const Aabb b = bounding_box(part.mesh.vertices);
+    const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
+    for (Vec3& v : part.mesh.vertices) v = single_precision(Vec3(v + shift));
+    x_next += std::ceil(b.extent().x()) + 10.0;
+  }
+  tbb::parallel_for(std::size_t(0), out.size(), [&](std::size_t k) { settle_in_single_precision(out[k].mesh, 8); });
   return out;
 }
 
