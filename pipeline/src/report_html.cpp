@@ -163,6 +163,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   // pull, the core keeps the inner one; below zero is an undercut).
   const SurfaceQuery skin(face);
   Mesh ap = decimated(appliance, 60000);
+  timer.lap("appliance decimated");
   const std::vector<double> thickness = skin.distances(ap.vertices);
   const std::vector<Vec3> normals = vertex_normals(ap);
   std::vector<double> draft(ap.vertices.size());
@@ -212,9 +213,11 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   RenderOptions ro;
   ro.width_px = 900;
   render_png(rotated(face, view), out / "preview-face.png", ro);
+  timer.lap("face picture");
   Mesh ap_full = appliance;
   colour_by(ap_full, skin.distances(ap_full.vertices), 0, t_max, "heat");
   render_png(rotated(ap_full, view), out / "preview-appliance.png", ro);
+  timer.lap("appliance picture");
   Mesh mk = marked;
   std::vector<double> um(disp_mm.size());
   for (std::size_t i = 0; i < um.size(); ++i) um[i] = 1000 * disp_mm[i];
@@ -222,12 +225,13 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   RenderOptions big = ro;
   big.width_px = 1600;
   render_png(rotated(mk, view), out / "preview-mark.png", big);
+  timer.lap("mark picture");
   // The mold parts: fine enough for a picture and the 3D view at a fraction of their faces.
   const Mesh core_view = clustered(core, 1.0), shell_view = clustered(shell, 1.0);
   // Seen from their working side, whichever way they lie to fit the printer.
   render_png(rotated(core_view, facing(print::open_side(core_view))), out / "preview-core.png", ro);
   render_png(rotated(shell_view, facing(print::open_side(shell_view))), out / "preview-shell.png", ro);
-  timer.lap("pictures");
+  timer.lap("mold pictures");
 
   // The 3D view's data.
   json objects = json::array();

@@ -221,7 +221,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
   json preview_key = json::object();
   for (const char* f : {"face.ply", "appliance.ply", "appliance-marked.ply", "mold-core.stl", "mold-shell.stl"}) preview_key[f] = stages.hash_of(f);
   preview_key["pull"] = mold_result["pull"]["direction"];
-  stages.run("previews", preview_key, preview_files, [&] {
+  const json previews = stages.run("previews", preview_key, preview_files, [&] {
     return make_previews(recipe.output, mold_result, load_for_pictures);
   });
 
@@ -235,6 +235,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
               {"scan", scan_result},
               {"appliance", appliance_result},
               {"mold", mold_result},
+              {"previews", previews},
               {"record", shop.book().piece_record(out.id).value_or(json())},
               {"software", kSoftware}};
     report["stages"] = stages.timings();
