@@ -6,11 +6,53 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
-#include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 
 namespace tracecast {
+
+namespace {
+
+//! For each pixel of a w × h picture (pixel centres at umin + (x + ½) px along `right`, vmax −
+//! (y + ½) px along `up`), the face seen there along −back (orthographic, nearest to the viewer),
+//! or −1: a depth buffer filled triangle by triangle, linear in the faces and the pixels they
+//! cover.
+std::vector<std::int64_t> nearest_faces(const Mesh& mesh, const Vec3& right, const Vec3& up, const Vec3& back, double umin, double vmax,
+                                        double px, int w, int h) {
+  std::vector<std::int64_t> face(static_cast<std::size_t>(w) * h, -1);
+  std::vector<double> depth(face.size(), -std::numeric_limits<double>::infinity());
+  std::vector<Vec3> q(mesh.vertices.size());  // pixel x, pixel y, depth (larger: nearer)
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    const Vec3& p = mesh.vertices[i];
+    q[i] = Vec3((p.dot(right) - umin) / px - 0.5, (vmax - p.dot(up)) / px - 0.5, p.dot(back));
+  }
+  for (std::size_t f = 0; f < mesh.triangles.size(); ++f) {
+    const Vec3 &a = q[static_cast<std::size_t>(mesh.triangles[f][0])], &b = q[static_cast<std::size_t>(mesh.triangles[f][1])],
+               &c = q[static_cast<std::size_t>(mesh.triangles[f][2])];
+    const double area = (b.x() - a.x()) * (c.y() - a.y()) - (c.x() - a.x()) * (b.y() - a.y());
+    if (area == 0) continue;  // seen edge-on
+    const int x0 = std::max(0, static_cast<int>(std::ceil(std::min({a.x(), b.x(), c.x()}))));
+    const int x1 = std::min(w - 1, static_cast<int>(std::floor(std::max({a.x(), b.x(), c.x()}))));
+    const int y0 = std::max(0, static_cast<int>(std::ceil(std::min({a.y(), b.y(), c.y()}))));
+    const int y1 = std::min(h - 1, static_cast<int>(std::floor(std::max({a.y(), b.y(), c.y()}))));
+    for (int y = y0; y <= y1; ++y)
+      for (int x = x0; x <= x1; ++x) {
+        const double wa = ((b.x() - x) * (c.y() - y) - (c.x() - x) * (b.y() - y)) / area;
+        const double wb = ((c.x() - x) * (a.y() - y) - (a.x() - x) * (c.y() - y)) / area;
+        const double wc = 1 - wa - wb;
+        if (wa < 0 || wb < 0 || wc < 0) continue;
+        const double z = wa * a.z() + wb * b.z() + wc * c.z();
+        const std::size_t i = static_cast<std::size_t>(y) * w + x;
+        if (z > depth[i]) depth[i] = z, face[i] = static_cast<std::int64_t>(f);
+      }
+  }
+  return face;
+}
+
+}  // namespace
 
 void render_png(const Mesh& mesh, const std::filesystem::path& png, const RenderOptions& o) {
   if (mesh.triangles.empty()) throw InputError("render: the mesh has no faces");
@@ -21,13 +63,12 @@ void render_png(const Mesh& mesh, const std::filesystem::path& png, const Render
                   std::cos(o.yaw_deg * kDeg) * std::cos(o.pitch_deg * kDeg));
   const Vec3 right = Vec3::UnitY().cross(back).normalized();
   const Vec3 up = back.cross(right);
-  double umin = 1e300, umax = -1e300, vmin = 1e300, vmax = -1e300, wmax = -1e300;
+  double umin = 1e300, umax = -1e300, vmin = 1e300, vmax = -1e300;
   for (const Vec3& p : mesh.vertices) {
     umin = std::min(umin, p.dot(right));
     umax = std::max(umax, p.dot(right));
     vmin = std::min(vmin, p.dot(up));
     vmax = std::max(vmax, p.dot(up));
-    wmax = std::max(wmax, p.dot(back));
   }
   const double size = std::max(umax - umin, vmax - vmin);
   umin -= o.margin * size;
@@ -37,26 +78,19 @@ void render_png(const Mesh& mesh, const std::filesystem::path& png, const Render
   const int w = o.width_px;
   const double px = (umax - umin) / w;
   const int h = std::max(16, static_cast<int>(std::ceil((vmax - vmin) / px)));
-  std::vector<Vec3> origins(static_cast<std::size_t>(w) * h), dirs(origins.size(), -back);
-  const double start = wmax + 0.1 * size + 1.0;
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      origins[static_cast<std::size_t>(y) * w + x] =
-          (umin + (x + 0.5) * px) * right + (vmax - (y + 0.5) * px) * up + start * back;
-  const std::vector<RayHit> hits = SurfaceQuery(mesh).cast(origins, dirs);
+  const std::vector<std::int64_t> front = nearest_faces(mesh, right, up, back, umin, vmax, px, w, h);
   const Vec3 light = (back + 0.6 * up - 0.5 * right).normalized();
   open3d::geometry::Image img;
   img.Prepare(w, h, 3, 1);
-  for (std::size_t i = 0; i < hits.size(); ++i) {
+  for (std::size_t i = 0; i < front.size(); ++i) {
     Vec3 c(1, 1, 1);  // background
-    if (hits[i].hit) {
-      const double lambert = std::abs(hits[i].normal.dot(light));  // two-sided: open surfaces show their back too
+    if (front[i] >= 0) {
+      const Tri& t = mesh.triangles[static_cast<std::size_t>(front[i])];
+      const Vec3 n = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]).normalized();
+      const double lambert = std::abs(n.dot(light));  // two-sided: open surfaces show their back too
       const double shade = 0.18 + 0.82 * lambert;
       Vec3 base(0.82, 0.80, 0.78);
-      if (mesh.has_colors()) {
-        const Tri& t = mesh.triangles[static_cast<std::size_t>(hits[i].triangle)];
-        base = (mesh.colors[t[0]] + mesh.colors[t[1]] + mesh.colors[t[2]]) / 3.0;
-      }
+      if (mesh.has_colors()) base = (mesh.colors[t[0]] + mesh.colors[t[1]] + mesh.colors[t[2]]) / 3.0;
       c = shade * base;
     }
     for (int k = 0; k < 3; ++k)
