@@ -5,11 +5,11 @@
 // Construction, in a frame whose z is the pull direction: the parting surface is a height field
 // over a rectangle: the skin (front-most along the pull) around the appliance, blended further out
 // into a smooth plane fitted to the skin around the flash land; inside the appliance's footprint it
-// runs through the middle of the appliance's thickness. The core is the solid under the parting
-// surface down to a flat base, the shell the solid over it up to a flat top; subtracting the
-// appliance from both (CGAL corefinement, exact predicates) leaves a cavity that is exactly the
-// appliance, and since the parting surface lies strictly inside the appliance there, no two
-// surfaces of a boolean coincide. The gutter is a groove in the core's top just outside the flash
+// runs just over the appliance's inner surface, fitted so that it leaves the appliance through its
+// rim (mold_stages.h). The core is under the parting surface (conformal walls on a frame and ribs,
+// or a block down to a flat base), the shell over it; subtracting the appliance from both (CGAL
+// corefinement, exact predicates) leaves a cavity that is exactly the appliance, and since the
+// parting surface lies inside the appliance there, no two surfaces of a boolean coincide. The gutter is a groove in the core's top just outside the flash
 // land; keys are hemispheres on the core and matching hollows, larger by the clearance, in the
 // shell; sprue and vents are cylinders through the shell.
 #pragma once

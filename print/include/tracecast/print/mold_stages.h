@@ -73,15 +73,16 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin);
 
 struct FitReport {
   std::size_t constraints = 0;  //!< cavity points the parting surface must pass over or under
-  std::size_t moved = 0;        //!< of those it missed at first
+  std::size_t moved = 0;        //!< of those, missed in some round (and so moved)
   double max_move_mm = 0;       //!< largest change of a node's height
   std::size_t missed = 0;       //!< missed still (0 when the fit succeeded)
 };
-//! Moves the parting surface's nodes (and the core's top with them) until it passes at least
+//! Moves the parting surface's nodes (before the gutter is cut) until it passes at least
 //! `clearance` over every front-most point of the appliance's inner surface and under every
 //! front-most point of its outer surface, as interpolated on the grid's triangles: the surface
-//! then leaves the cavity through its rim wall, so neither part keeps a sliver over or under the
-//! cavity's feathered edge.
+//! then leaves the cavity through its rim wall, and neither part keeps a sliver over or under the
+//! cavity's feathered edge, as far as a cell can follow the rim (conflicting constraints within
+//! one cell stay missed, by less than the rim's thickness: `missed`).
 FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance);
 //! The core's top: the parting surface less a sin² groove `gutter_depth_mm` deep, between the
 //! flash land and `flash_land_mm + gutter_width_mm` from the footprint.
