@@ -67,3 +67,54 @@ TEST_CASE("signed distance: negative inside a sphere, positive outside, equal to
   std::printf("sphere: signed distance vs radial gap off by %.4f mm at most (faceting)\n", worst);
   CHECK(worst < 0.02);  // the 60 × 120 faceting lies up to ≈ 0.007 mm inside the true sphere
 }
+
+namespace {
+//! The first triangle a ray meets, by trying every triangle in double precision (Möller–Trumbore).
+RayHit brute_force_cast(const Mesh& m, const Vec3& o, const Vec3& d) {
+  RayHit best;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    const Vec3 &a = m.vertices[t[0]], e1 = m.vertices[t[1]] - a, e2 = m.vertices[t[2]] - a;
+    const Vec3 p = d.cross(e2);
+    const double det = e1.dot(p);
+    if (std::abs(det) < 1e-15) continue;
+    const Vec3 s = o - a;
+    const double u = s.dot(p) / det;
+    const Vec3 q = s.cross(e1);
+    const double v = d.dot(q) / det, t_hit = e2.dot(q) / det;
+    if (u < 0 || v < 0 || u + v > 1 || t_hit < 0) continue;
+    if (!best.hit || t_hit < best.t) best = RayHit{true, t_hit, static_cast<std::int64_t>(f), e1.cross(e2).normalized()};
+  }
+  return best;
+}
+}  // namespace
+
+TEST_CASE("ray casting: the same first hits as trying every triangle, from inside and outside, far from the origin", "[distance]") {
+  // Far from the origin, so that single precision alone would be off by micrometres.
+  Mesh sphere = test::uv_sphere(10.0, 24, 48);
+  for (Vec3& v : sphere.vertices) v += Vec3(400, -300, 250);
+  const SurfaceQuery q(sphere);
+  SplitMix64 r{11};
+  std::vector<Vec3> o, d;
+  for (int i = 0; i < 2000; ++i) {
+    const Vec3 dir = Vec3(r.normal(), r.normal(), r.normal()).normalized();
+    const double from = i % 2 ? 3.0 * r.uniform() : 12.0 + 5.0 * r.uniform();  // inside, then outside
+    o.push_back(Vec3(400, -300, 250) + from * Vec3(r.normal(), r.normal(), r.normal()).normalized());
+    d.push_back(i % 4 == 2 ? Vec3(Vec3(400, -300, 250) - o.back()).normalized() : dir);
+  }
+  const std::vector<RayHit> hits = q.cast(o, d);
+  int agree = 0, hit = 0;
+  double worst = 0;
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    const RayHit want = brute_force_cast(sphere, o[i], d[i]);
+    hit += want.hit;
+    if (hits[i].hit != want.hit) continue;
+    if (!want.hit) { ++agree; continue; }
+    worst = std::max(worst, std::abs(hits[i].t - want.t));
+    agree += std::abs(hits[i].t - want.t) < 1e-9 && hits[i].normal.dot(want.normal) > 0.999999;
+  }
+  std::printf("rays: %d of %zu agree with trying every triangle (%d hit); worst distance error %.2e mm\n", agree, o.size(), hit, worst);
+  CHECK(hit > 1200);  // every ray from inside, and those aimed at the centre from outside
+  CHECK(agree == static_cast<int>(o.size()));
+  CHECK(worst < 1e-9);
+}

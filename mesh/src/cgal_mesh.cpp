@@ -1,15 +1,12 @@
 // The mesh module's CGAL code, kept in one translation unit (CGAL headers take minutes to
 // compile): conversions to and from Surface_mesh, the exact-predicate self-intersection test on
-// triangle soups, and ray casting with an AABB tree.
+// triangle soups.
 //
 // CGAL 5.5's self_intersections() needs a valid halfedge graph, which a non-manifold scan is not;
 // so the broad phase is CGAL's box_intersection_d and the narrow phase its exact do_intersect,
 // with adjacency handled as follows: triangles sharing an edge intersect only if they fold onto
 // each other (coplanar, third corners on the same side); triangles sharing one corner intersect
 // only if an opposite edge of one meets the other.
-#include <CGAL/AABB_traits.h>
-#include <CGAL/AABB_tree.h>
-#include <CGAL/AABB_triangle_primitive.h>
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 #include <CGAL/Polygon_mesh_processing/orient_polygon_soup.h>
 #include <CGAL/Polygon_mesh_processing/polygon_soup_to_polygon_mesh.h>
@@ -22,7 +19,6 @@
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/measure.h"
-#include "ray_cast.h"
 
 namespace tracecast {
 
@@ -214,65 +210,3 @@ Mesh from_surface_mesh(const SurfaceMesh& input) {
 
 }  // namespace tracecast::cgal
 
-namespace tracecast::detail {
-
-struct RayCaster::Impl {
-  using K = CGAL::Exact_predicates_inexact_constructions_kernel;
-  using Triangles = std::vector<K::Triangle_3>;
-  using Primitive = CGAL::AABB_triangle_primitive<K, Triangles::const_iterator>;
-  using Tree = CGAL::AABB_tree<CGAL::AABB_traits<K, Primitive>>;
-  Triangles triangles;
-  std::vector<std::size_t> source;  // triangle index in the input mesh
-  Tree tree;
-};
-
-RayCaster::RayCaster(const Mesh& mesh) : impl_(std::make_unique<Impl>()) {
-  using K = Impl::K;
-  impl_->triangles.reserve(mesh.triangles.size());
-  for (std::size_t f = 0; f < mesh.triangles.size(); ++f) {
-    const Tri& t = mesh.triangles[f];
-    const Vec3 &a = mesh.vertices[t[0]], &b = mesh.vertices[t[1]], &c = mesh.vertices[t[2]];
-    K::Triangle_3 tri(K::Point_3(a.x(), a.y(), a.z()), K::Point_3(b.x(), b.y(), b.z()), K::Point_3(c.x(), c.y(), c.z()));
-    if (tri.is_degenerate()) continue;
-    impl_->triangles.push_back(tri);
-    impl_->source.push_back(f);
-  }
-  impl_->tree.insert(impl_->triangles.cbegin(), impl_->triangles.cend());
-  impl_->tree.build();
-}
-
-RayCaster::~RayCaster() = default;
-
-std::vector<RayHit> RayCaster::cast(const std::vector<Vec3>& origins, const std::vector<Vec3>& directions) const {
-  using K = Impl::K;
-  std::vector<RayHit> out(origins.size());
-  if (impl_->triangles.empty()) return out;
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, origins.size(), 1024), [&](const auto& range) {
-    for (std::size_t i = range.begin(); i != range.end(); ++i) {
-      const Vec3& o = origins[i];
-      const Vec3& d = directions[i];
-      const K::Ray_3 ray(K::Point_3(o.x(), o.y(), o.z()), K::Vector_3(d.x(), d.y(), d.z()));
-      const auto hit = impl_->tree.first_intersection(ray);
-      if (!hit) continue;
-      const K::Point_3* p = boost::get<K::Point_3>(&hit->first);
-      Vec3 at;
-      if (p) {
-        at = Vec3(p->x(), p->y(), p->z());
-      } else {  // the ray runs within the triangle's plane: take the segment's near end
-        const K::Segment_3* s = boost::get<K::Segment_3>(&hit->first);
-        const Vec3 a(s->source().x(), s->source().y(), s->source().z()), b(s->target().x(), s->target().y(), s->target().z());
-        at = (a - o).norm() < (b - o).norm() ? a : b;
-      }
-      const auto idx = static_cast<std::size_t>(hit->second - impl_->triangles.cbegin());
-      const K::Vector_3 n = impl_->triangles[idx].supporting_plane().orthogonal_vector();
-      RayHit& h = out[i];
-      h.hit = true;
-      h.t = (at - o).dot(d) / d.squaredNorm();
-      h.triangle = static_cast<std::int64_t>(impl_->source[idx]);
-      h.normal = Vec3(n.x(), n.y(), n.z()).normalized();
-    }
-  });
-  return out;
-}
-
-}  // namespace tracecast::detail

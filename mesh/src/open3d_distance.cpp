@@ -166,7 +166,7 @@ std::vector<double> SurfaceQuery::signed_distances(const std::vector<Vec3>& poin
 std::vector<RayHit> SurfaceQuery::cast(const std::vector<Vec3>& origins, const std::vector<Vec3>& directions) const {
   if (origins.size() != directions.size()) throw InputError("ray query: origins and directions differ in number");
   if (origins.empty()) return {};
-  // Rays go through CGAL (see ray_cast.h for why not Embree).
+  // Rays go through Embree's own API (see ray_cast.h for why not Open3D's).
   std::call_once(impl_->rays_once, [&] { impl_->rays = std::make_unique<detail::RayCaster>(impl_->mesh); });
   return impl_->rays->cast(origins, directions);
 }

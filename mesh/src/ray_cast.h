@@ -1,8 +1,9 @@
-// Internal: ray casting on a triangle mesh with CGAL's AABB tree (cgal_mesh.cpp).
+// Internal: ray casting on a triangle mesh with Embree, called directly (embree_rays.cpp).
 //
 // Open3D 0.16's Embree ray queries (CastRays, TestOcclusions, CountIntersections) return no hit at
-// all with Debian 12's Embree 3.13.5, while its point-distance queries are correct; so rays go
-// through CGAL and distances through Embree.
+// all with Debian 12's Embree 3.13.5, while its point-distance queries are correct; so rays use
+// Embree's own API and distances go through Open3D. The caster keeps a pointer to the mesh, which
+// must outlive it.
 #pragma once
 
 #include <memory>
