@@ -104,7 +104,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
                r.pull.y(), r.pull.z(), r.undercut_area_mm2, r.undercut_area_frontal_mm2, r.undercuts.size());
     for (const auto& c : r.parts)
       fmt::print("  {:<12} {} faces, {:.1f} ml of resin, min wall {:.2f} mm, {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm,
-                 c.fit.fits ? fmt::format("fits the {} printer", o.printer.name) : "does not fit the printer");
+                 print::is_printable(c) ? fmt::format("printable on the {} printer", o.printer.name) : "NOT printable (see the warnings)");
     fmt::print("  casting      cavity {:.2f} ml: mix {:.1f} g of silicone ({:.1f} g A + {:.1f} g B, {:.0f} % waste)\n", r.appliance_ml,
                mix.total_g, mix.part_a_g, mix.part_b_g, 100 * mix.waste_fraction);
     fmt::print("  features     {} keys, sprue {:.0f} mm, {} vents, gutter {:.2f} ml\n", r.key_centres.size(), o.sprue_diameter_mm,
@@ -131,11 +131,8 @@ int run_check(const CheckArgs& a, const GlobalOptions& g) {
   for (const NamedMesh& p : io::split_objects(geo, std::filesystem::path(a.input).stem().string())) {
     checks.push_back(print::check_part(p.name, p.mesh, printer));
     const print::PartCheck& c = checks.back();
-    if (!print::is_valid_solid(c)) {
-      ok = false;
-      warnings.push_back(print::solid_problem(c));
-    }
-    for (std::string& w : print::part_warnings(c, printer)) warnings.push_back(std::move(w));
+    ok = ok && print::is_printable(c);
+    for (std::string& w : print::part_problems(c, printer)) warnings.push_back(std::move(w));
   }
   warnings.push_back(print::technology_warning(printer));
   const nlohmann::json j = {{"input", a.input}, {"printer", printer.name}, {"printable", ok}, {"parts", checks}, {"warnings", warnings}};

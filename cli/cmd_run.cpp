@@ -124,9 +124,8 @@ std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g) {
       fmt::print("  mold         mold.3mf, mold-core.stl, mold-shell.stl; cavity {:.2f} ml: mix {:.1f} g of silicone\n",
                  c["cavity_ml"].get<double>(), c["silicone_g"].get<double>());
       for (const auto& p : mold["parts"])
-        fmt::print("  {:<12} {:.1f} ml of resin, {}\n", p["name"].get<std::string>(), p["resin_ml"].get<double>(),
-                   p["closed"].get<bool>() && p["manifold"].get<bool>() && p["self_intersections"].get<std::size_t>() == 0 ? "valid solid"
-                                                                                                                       : "NOT a valid solid");
+        fmt::print("  {:<12} {:.1f} ml of resin, min wall {:.2f} mm, {}\n", p["name"].get<std::string>(), p["resin_ml"].get<double>(),
+                   p["min_wall_mm"].get<double>(), p["printable"].get<bool>() ? "printable" : "NOT printable (see the warnings)");
       for (const auto& w : mold["warnings"]) fmt::print("  warning      {}\n", w.get<std::string>());
       std::string stages;
       for (const auto& s : rep["stages"])

@@ -338,7 +338,7 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
   }
 }
 
-TEST_CASE("cli: check calls a closed part printable, an open one not (exit 4), and splits a file's objects", "[cli]") {
+TEST_CASE("cli: check calls a closed part printable, an open one or one with thin walls not (exit 4), and splits a file's objects", "[cli]") {
   const auto dir = test::temp_dir("cli-check");
   // Two 40 mm cubes as named objects of one 3MF, and an open disk alone.
   io::write_objects(dir / "two.3mf", {NamedMesh{"left", test::cube(40)}, NamedMesh{"right", test::cube(40, Vec3(60, 0, 0))}});
@@ -356,6 +356,27 @@ TEST_CASE("cli: check calls a closed part printable, an open one not (exit 4), a
   CHECK(bad.out.find("NOT printable") != std::string::npos);
   CHECK(bad.out.find("the open is not a valid solid") != std::string::npos);
   CHECK(run("check " + (dir / "two.3mf").string() + " --printer laser").code == 2);
+
+  // A closed plate 0.6 mm thick: a valid solid, but thinner than the resin printer's 1.0 mm wall.
+  Mesh plate = test::cube(40);
+  for (Vec3& v : plate.vertices) v.z() *= 0.6 / 40.0;
+  io::write_mesh(dir / "plate.stl", plate);
+  const Run thin = run("check " + (dir / "plate.stl").string() + " --units mm --json");
+  CHECK(thin.code == 4);
+  const auto tj = nlohmann::json::parse(thin.out);
+  CHECK(tj["printable"] == false);
+  const auto& tp = tj["parts"][0];
+  CHECK(tp["valid_solid"] == true);
+  CHECK(tp["walls_ok"] == false);
+  CHECK(tp["min_wall_mm"].get<double>() == Approx(0.6).margin(1e-3));  // the verdict agrees with the figure
+  CHECK(tp["min_wall_mm"].get<double>() < tp["required_wall_mm"].get<double>());
+  CHECK(tp["thin_spots"].size() >= 1);
+  // The same plate is thick enough for nothing coarser either: FDM asks 1.2 mm.
+  CHECK(run("check " + (dir / "plate.stl").string() + " --units mm --printer fdm -q").code == 4);
+  // 1.5 mm passes the resin printer's minimum.
+  for (Vec3& v : plate.vertices) v.z() *= 1.5 / 0.6;
+  io::write_mesh(dir / "plate15.stl", plate);
+  CHECK(run("check " + (dir / "plate15.stl").string() + " --units mm -q").code == 0);
 }
 
 TEST_CASE("cli: render, compare, landmarks, mirror, stamp, detect, trace and batch answer on small inputs", "[cli]") {

@@ -117,6 +117,47 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
   }
 }
 
+//! The part's walls, measured from every face centre inwards (against the face normal) to the
+//! next surface, and the thin samples gathered into spots (see PartCheck).
+void measure_walls(const Mesh& part, const PrinterProfile& printer, PartCheck& c) {
+  c.required_wall_mm = printer.min_wall_mm;
+  std::vector<Vec3> o, d;
+  const std::size_t step = std::max<std::size_t>(1, part.triangles.size() / 4000000);
+  for (std::size_t f = 0; f < part.triangles.size(); f += step) {
+    const Tri& t = part.triangles[f];
+    const Vec3 n = (part.vertices[t[1]] - part.vertices[t[0]]).cross(part.vertices[t[2]] - part.vertices[t[0]]);
+    if (!(n.norm() > 1e-12)) continue;
+    const Vec3 g = (part.vertices[t[0]] + part.vertices[t[1]] + part.vertices[t[2]]) / 3.0;
+    o.push_back(g - 1e-4 * n.normalized());
+    d.push_back(-n.normalized());
+  }
+  const auto hits = SurfaceQuery(part).cast(o, d);
+  // A wall is where the ray leaves through a face turned against the one it started from; a ray
+  // that leaves through a side met at an angle (a corner, a knife edge) measures no wall.
+  std::vector<std::pair<double, std::size_t>> thin;  // thickness, sample
+  double least = std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    if (!hits[k].hit || !(hits[k].normal.dot(-d[k]) < -0.5)) continue;
+    const double w = hits[k].t + 1e-4;
+    ++c.wall_samples;
+    if (w < 2 * printer.layer_height_mm) {
+      ++c.sliver_samples;
+      continue;
+    }
+    least = std::min(least, w);
+    if (w < printer.min_wall_mm) thin.emplace_back(w, k);
+  }
+  c.min_wall_mm = std::isfinite(least) ? least : 0.0;
+  c.thin_samples = thin.size();
+  // Thinnest first: each sample joins the first spot within 5 mm, or starts one.
+  std::sort(thin.begin(), thin.end());
+  for (const auto& [w, k] : thin) {
+    auto near = std::find_if(c.thin_spots.begin(), c.thin_spots.end(), [&](const ThinSpot& s) { return (s.at - o[k]).norm() < 5.0; });
+    if (near != c.thin_spots.end()) ++near->samples;
+    else if (c.thin_spots.size() < kMaxThinSpots) c.thin_spots.push_back({o[k], w, 1});
+  }
+}
+
 }  // namespace
 
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer) {
@@ -131,31 +172,7 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
   c.oriented = info.oriented && info.volume_mm3 && *info.volume_mm3 > 0;
   c.volume_ml = info.volume_mm3 ? *info.volume_mm3 / 1000.0 : 0.0;
   c.self_intersections = count_self_intersections(part);
-  // Wall thickness: from face centres inwards (against the face normal) to the next surface.
-  if (!part.triangles.empty()) {
-    std::vector<Vec3> o, d;
-    const std::size_t step = std::max<std::size_t>(1, part.triangles.size() / 200000);
-    for (std::size_t f = 0; f < part.triangles.size(); f += step) {
-      const Tri& t = part.triangles[f];
-      const Vec3 n = (part.vertices[t[1]] - part.vertices[t[0]]).cross(part.vertices[t[2]] - part.vertices[t[0]]);
-      if (!(n.norm() > 1e-12)) continue;
-      const Vec3 g = (part.vertices[t[0]] + part.vertices[t[1]] + part.vertices[t[2]]) / 3.0;
-      o.push_back(g - 1e-4 * n.normalized());
-      d.push_back(-n.normalized());
-    }
-    const auto hits = SurfaceQuery(part).cast(o, d);
-    // A wall is where the ray leaves through a face turned against the one it started from; a
-    // ray that leaves through a side met at an angle (a corner, a knife edge) measures no wall.
-    std::vector<double> w;
-    for (std::size_t k = 0; k < hits.size(); ++k)
-      if (hits[k].hit && hits[k].normal.dot(-d[k]) < -0.5) w.push_back(hits[k].t + 1e-4);
-    if (!w.empty()) {
-      std::sort(w.begin(), w.end());
-      c.min_wall_mm = w[static_cast<std::size_t>(0.001 * static_cast<double>(w.size() - 1))];
-      // Walls under two layers are knife edges (a feathered rim, a gutter's lip), not walls.
-      for (double x : w) c.thin_samples += x < printer.min_wall_mm && x >= 2 * printer.layer_height_mm;
-    }
-  }
+  measure_walls(part, printer, c);
   c.fit = fit_as_placed(part, printer);
   c.turned = fit_in_build_volume(part, printer);
   return c;
@@ -282,7 +299,7 @@ std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const Pr
   tbb::parallel_for(std::size_t(0), parts.size(), [&](std::size_t k) { checks[k] = check_part(parts[k].name, parts[k].mesh, printer); });
   for (const PartCheck& c : checks) {
     if (!is_valid_solid(c)) throw ProcessingError("mold: " + solid_problem(c));
-    for (std::string& w : part_warnings(c, printer)) warnings.push_back(std::move(w));
+    for (std::string& w : part_problems(c, printer)) warnings.push_back(std::move(w));
   }
   return checks;
 }

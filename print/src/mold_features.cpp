@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "boolean.h"
 #include "tracecast/print/mold_stages.h"
@@ -60,6 +61,21 @@ Mesh cylinder(double x, double y, double z0, double z1, double r, int segments =
   return m;
 }
 
+//! The sprue: a vertical channel of radius r from the cavity's roof at c up to z1. It reaches
+//! down to below the roof's lowest point across it, so that no wedge of the shell is left under
+//! its end where the roof slopes.
+Mesh sprue_channel(const Grid& roof, const Vec3& c, double r, double z1) {
+  double low = c.z();
+  for (int k = 0; k < 32; ++k) {
+    const double a = 2 * kPi * k / 32;
+    for (double f : {0.5, 1.0}) {
+      const double z = sample(roof, c.x() + f * r * std::cos(a), c.y() + f * r * std::sin(a));
+      if (!std::isnan(z)) low = std::min(low, z);
+    }
+  }
+  return cylinder(c.x(), c.y(), low - 0.3, z1, r, 48);
+}
+
 Mesh box(const Vec3& lo, const Vec3& hi) {
   Mesh m;
   for (int k = 0; k < 8; ++k) m.vertices.emplace_back(k & 1 ? hi.x() : lo.x(), k & 2 ? hi.y() : lo.y(), k & 4 ? hi.z() : lo.z());
@@ -106,17 +122,48 @@ bool local_high_point(const Grid& out, std::size_t n) {
   return true;
 }
 
+//! How steeply the cavity's roof rises or falls across a disk of radius r about node n (the
+//! tangent of its steepest mean slope); infinite where part of the disk is outside the cavity.
+double roof_slope(const Parting& p, std::size_t n, double r) {
+  const Grid& out = p.out;
+  const double x = out.X(static_cast<int>(n % out.nx)), y = out.Y(static_cast<int>(n / out.nx));
+  double rise = 0;
+  for (int k = 0; k < 16; ++k) {
+    const double a = 2 * kPi * k / 16;
+    for (double f : {0.5, 1.0}) {
+      const double qx = x + f * r * std::cos(a), qy = y + f * r * std::sin(a);
+      const double z = sample(out, qx, qy);
+      if (std::isnan(z) || std::isnan(sample(p.in, qx, qy))) return std::numeric_limits<double>::infinity();
+      rise = std::max(rise, std::abs(z - out.v[n]) / (f * r));
+    }
+  }
+  return rise;
+}
+
 //! The node the sprue enters the cavity at. Top pour: the cavity's highest point. Bottom fill:
-//! its lowest point where it has most of its thickness (3/4 of the most, not in the feathered
-//! band), so the silicone rises and pushes the air up to the vents.
+//! its lowest point where it has most of its thickness (3/4 of the typical, not in the feathered
+//! band), so the silicone rises and pushes the air up to the vents. Where it can, on a roof no
+//! steeper than 28° across the sprue (wholly inside the cavity): a vertical channel through a
+//! steeper roof leaves a sharp lip of the shell on its uphill side (a wedge under 62°).
 std::size_t sprue_site(const Parting& p, const std::vector<std::pair<double, std::size_t>>& tops, const MoldOptions& o) {
   auto thickness = [&](std::size_t n) { return std::isnan(p.in.v[n]) ? 0.05 : p.out.v[n] - p.in.v[n]; };
   std::size_t best = tops.front().second;
   if (o.top_pour) return best;
-  double tmax = 0, zlow = 1e300;
-  for (const auto& [z, n] : tops) tmax = std::max(tmax, thickness(n));
+  // Thickness along the pull is the true thickness over the cosine of the roof's slope: the
+  // typical one (the median inside the footprint) is the measure, not the most.
+  std::vector<double> inside;
   for (const auto& [z, n] : tops)
-    if (thickness(n) >= 0.75 * tmax && p.dist[n] == 0 && z < zlow) zlow = z, best = n;
+    if (p.dist[n] == 0) inside.push_back(thickness(n));
+  if (inside.empty()) return best;
+  std::nth_element(inside.begin(), inside.begin() + static_cast<std::ptrdiff_t>(inside.size() / 2), inside.end());
+  const double tmax = inside[inside.size() / 2] / 0.75;
+  const double r = 0.5 * o.sprue_diameter_mm, level = std::tan(28.0 * kPi / 180.0);
+  for (const bool need_level : {true, false}) {
+    double zlow = 1e300;
+    for (const auto& [z, n] : tops)
+      if (thickness(n) >= 0.75 * tmax && p.dist[n] == 0 && z < zlow && (!need_level || roof_slope(p, n, r) <= level)) zlow = z, best = n;
+    if (zlow < 1e300) return best;
+  }
   return best;
 }
 
@@ -134,7 +181,7 @@ void add_channels(Features& f, const Parting& p, const Envelope& e, const MoldOp
     const std::size_t best = sprue_site(p, tops, o);
     const Vec3 c = node(best);
     f.sprue_bottom = c - Vec3(0, 0, std::min(0.3, 0.5 * thickness(best)));
-    append(f.channels, cylinder(c.x(), c.y(), f.sprue_bottom.z(), e.z_top + 1, 0.5 * o.sprue_diameter_mm, 48));
+    append(f.channels, sprue_channel(out, c, 0.5 * o.sprue_diameter_mm, e.z_top + 1));
   }
   if (o.vent_diameter_mm <= 0) return;
   for (const auto& [z, n] : tops) {

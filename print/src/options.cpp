@@ -85,19 +85,28 @@ const OptionTable<SiliconeOptions>& silicone_option_table() {
 }
 
 void to_json(nlohmann::json& j, const PartCheck& c) {
+  nlohmann::json spots = nlohmann::json::array();
+  for (const ThinSpot& s : c.thin_spots) spots.push_back({{"at_mm", vec_json(s.at)}, {"thinnest_mm", s.thinnest_mm}, {"samples", s.samples}});
   j = {{"name", c.name},
        {"faces", c.faces},
        {"closed", c.closed},
        {"manifold", c.manifold},
        {"oriented", c.oriented},
        {"self_intersections", c.self_intersections},
+       {"valid_solid", is_valid_solid(c)},
        {"resin_ml", c.volume_ml},
        {"min_wall_mm", c.min_wall_mm},
+       {"required_wall_mm", c.required_wall_mm},
+       {"walls_ok", walls_ok(c)},
+       {"wall_samples", c.wall_samples},
        {"thin_samples", c.thin_samples},
+       {"sliver_samples", c.sliver_samples},
+       {"thin_spots", spots},
        {"fits_build_volume", c.fit.fits},
        {"print_size_mm", vec_json(c.fit.size_mm)},
        {"build_margin_mm", c.fit.margin_mm},
-       {"fits_turned", c.turned.fits}};
+       {"fits_turned", c.turned.fits},
+       {"printable", is_printable(c)}};
 }
 
 nlohmann::json printer_json(const PrinterProfile& p) {

@@ -87,8 +87,23 @@ std::string solid_problem(const PartCheck& c) {
                      c.manifold, c.oriented, c.self_intersections);
 }
 
-std::vector<std::string> part_warnings(const PartCheck& c, const PrinterProfile& printer) {
+bool walls_ok(const PartCheck& c) { return c.thin_samples == 0 && c.min_wall_mm >= c.required_wall_mm; }
+
+bool is_printable(const PartCheck& c) { return is_valid_solid(c) && walls_ok(c) && c.fit.fits; }
+
+std::vector<std::string> part_problems(const PartCheck& c, const PrinterProfile& printer) {
   std::vector<std::string> w;
+  if (!is_valid_solid(c)) w.push_back(solid_problem(c));
+  if (!walls_ok(c) && c.thin_spots.empty()) {
+    w.push_back(fmt::format("the {} has no wall that could be measured (no ray from its surface inwards met an opposite face)", c.name));
+  } else if (!walls_ok(c)) {
+    const ThinSpot& s = c.thin_spots.front();
+    w.push_back(fmt::format("the {} has walls thinner than the {} printer's {:.1f} mm minimum: {} of {} samples in {}{} spot(s), "
+                            "thinnest {:.2f} mm at ({:.1f}, {:.1f}, {:.1f}) in its file",
+                            c.name, printer.name, c.required_wall_mm, c.thin_samples, c.wall_samples,
+                            c.thin_spots.size() >= kMaxThinSpots ? "at least " : "", c.thin_spots.size(), c.min_wall_mm, s.at.x(),
+                            s.at.y(), s.at.z()));
+  }
   if (!c.fit.fits && c.turned.fits)
     w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm as placed) does not fit the {} printer's build volume as placed; "
                             "turned to {:.0f} × {:.0f} × {:.0f} mm it does",
@@ -97,8 +112,6 @@ std::vector<std::string> part_warnings(const PartCheck& c, const PrinterProfile&
   else if (!c.fit.fits)
     w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) does not fit the {} printer's build volume in any orientation", c.name,
                             c.fit.size_mm.x(), c.fit.size_mm.y(), c.fit.size_mm.z(), printer.name));
-  if (c.thin_samples > 0)
-    w.push_back(fmt::format("the {} has {} spots thinner than the printer's {:.1f} mm minimum wall", c.name, c.thin_samples, printer.min_wall_mm));
   return w;
 }
 

@@ -64,14 +64,31 @@ struct Undercut {
   bool rigid = false;
 };
 
+//! At most this many thin spots are listed per part.
+inline constexpr std::size_t kMaxThinSpots = 20;
+
+//! A place where a part's wall is thinner than the printer's minimum: the thinnest sample there.
+struct ThinSpot {
+  Vec3 at = Vec3::Zero();  //!< where the thinnest sample's ray starts, in the part's file coordinates
+  double thinnest_mm = 0;
+  std::size_t samples = 0;  //!< thin samples within 5 mm of the spot's first
+};
+
 struct PartCheck {
   std::string name;
   std::size_t faces = 0;
   bool closed = false, manifold = false, oriented = false;
   std::size_t self_intersections = 0;
   double volume_ml = 0;
-  double min_wall_mm = 0;      //!< thinnest wall (0.1th percentile): rays from the surface inwards that leave through an opposite face
-  std::size_t thin_samples = 0;  //!< ray samples thinner than the printer's minimum wall but over two layers (thinner: knife edges)
+  //! Walls: a ray from every face centre inwards (against the face normal) that leaves through a
+  //! face turned against the one it started from. Samples under two layers are slivers the printer
+  //! does not form; every other sample is a printed wall.
+  double min_wall_mm = 0;        //!< thinnest printed wall (the least sample of two layers or more)
+  double required_wall_mm = 0;   //!< the printer's minimum wall the part was checked against
+  std::size_t wall_samples = 0;  //!< rays that measured a wall
+  std::size_t thin_samples = 0;  //!< printed-wall samples thinner than the required wall
+  std::size_t sliver_samples = 0;  //!< samples under two layers: not formed by the printer
+  std::vector<ThinSpot> thin_spots;  //!< the thin samples gathered into spots, thinnest first (at most kMaxThinSpots)
   BuildFit fit;                  //!< as placed in the file: what a slicer gets
   BuildFit turned;               //!< the best of the 6 axis-aligned orientations
 };
@@ -118,13 +135,17 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& opt
 //! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer);
 
-//! The printability policy, one for the mold's own checks and `tracecast check`: a part is a
-//! valid solid when closed, manifold, outward and free of crossing faces.
+//! The printability policy, one for the mold's own checks, the reports and `tracecast check`.
+//! A valid solid: closed, manifold, outward and free of crossing faces.
 bool is_valid_solid(const PartCheck& c);
 //! Why a checked part is not a valid solid (one line), or "" when it is one.
 std::string solid_problem(const PartCheck& c);
-//! What the workshop should know before printing it: does not fit the printer, thin spots.
-std::vector<std::string> part_warnings(const PartCheck& c, const PrinterProfile& printer);
+//! No printed wall thinner than the printer's minimum (min_wall_mm ≥ required_wall_mm).
+bool walls_ok(const PartCheck& c);
+//! Printable on the printer it was checked for: a valid solid, its walls ok, and it fits as placed.
+bool is_printable(const PartCheck& c);
+//! Why a checked part is not printable, one line per reason; empty when it is.
+std::vector<std::string> part_problems(const PartCheck& c, const PrinterProfile& printer);
 //! What the printer's technology means for casting silicone in its parts.
 std::string technology_warning(const PrinterProfile& printer);
 
