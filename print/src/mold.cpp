@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -73,6 +74,7 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
     for (const Tri& t : m.triangles)
       flat += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).squaredNorm() == 0.0;
     const auto pairs = self_intersecting_pairs(m);
+    log_debug("settle: round {}, {} faces, {} crossing pairs, {} flat", round, m.triangles.size(), pairs.size(), flat);
     if ((pairs.empty() && flat == 0) || round == rounds) return pairs.size() + flat;
     // Per crossing pair, the shortest edge of the two triangles whose collapse keeps the surface
     // manifold (its end points share no neighbour but the two opposite corners: the link
@@ -277,7 +279,9 @@ std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& print
   // this took longer: the cleaning's own steps already use both cores.)
   for (std::size_t k = 0; k < out.size(); ++k) {
     Mesh& q = out[k].mesh;
+    const auto t0 = std::chrono::steady_clock::now();
     q = cleaned(q);
+    log_debug("pose: cleaned {} in {:.2f} s", out[k].name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (out[k].name == "shell")
       for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
     fit_pose(q, out[k].name, printer, warnings);
@@ -290,7 +294,9 @@ std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& print
     for (Vec3& v : part.mesh.vertices) v = single_precision(Vec3(v + shift));
     x_next += std::ceil(b.extent().x()) + 10.0;
   }
+  const auto t1 = std::chrono::steady_clock::now();
   tbb::parallel_for(std::size_t(0), out.size(), [&](std::size_t k) { settle_in_single_precision(out[k].mesh, 8); });
+  log_debug("pose: settled in {:.2f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
   return out;
 }
 

@@ -61,19 +61,53 @@ Mesh cylinder(double x, double y, double z0, double z1, double r, int segments =
   return m;
 }
 
+//! A closed solid of revolution about the vertical through (x, y): rings of `profile`'s
+//! (radius > 0, z) from bottom to top, closed by flat caps.
+Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
+  Mesh m;
+  const auto S = segments, P = static_cast<int>(profile.size());
+  for (const Vec2& q : profile)
+    for (int k = 0; k < S; ++k) {
+      const double a = 2 * kPi * k / S;
+      m.vertices.emplace_back(x + q.x() * std::cos(a), y + q.x() * std::sin(a), q.y());
+    }
+  m.vertices.emplace_back(x, y, profile.front().y());
+  m.vertices.emplace_back(x, y, profile.back().y());
+  const auto c0 = P * S, c1 = P * S + 1;
+  for (int i = 0; i + 1 < P; ++i)
+    for (int k = 0; k < S; ++k) {
+      const int a = i * S + k, b = i * S + (k + 1) % S;
+      m.triangles.push_back({a, b, b + S});
+      m.triangles.push_back({a, b + S, a + S});
+    }
+  for (int k = 0; k < S; ++k) {
+    m.triangles.push_back({c0, (k + 1) % S, k});
+    m.triangles.push_back({c1, (P - 1) * S + k, (P - 1) * S + (k + 1) % S});
+  }
+  return m;
+}
+
 //! The sprue: a vertical channel of radius r from the cavity's roof at c up to z1. It reaches
-//! down to below the roof's lowest point across it, so that no wedge of the shell is left under
-//! its end where the roof slopes.
+//! down to below the roof's lowest point across its mouth, so that no wedge of the shell is left
+//! under its end. Where the roof slopes by θ, a vertical wall would meet it on the uphill side at
+//! 90° − θ, a sharp lip; so the channel's mouth narrows to 0.6 r in a cone leaning out by θ − 25°
+//! (upwards), which meets the roof at 65° uphill and 90° + 25° downhill.
 Mesh sprue_channel(const Grid& roof, const Vec3& c, double r, double z1) {
-  double low = c.z();
+  const double r0 = std::max(2.0, 0.6 * r);
+  double low = c.z(), rise = 0;
   for (int k = 0; k < 32; ++k) {
     const double a = 2 * kPi * k / 32;
     for (double f : {0.5, 1.0}) {
       const double z = sample(roof, c.x() + f * r * std::cos(a), c.y() + f * r * std::sin(a));
-      if (!std::isnan(z)) low = std::min(low, z);
+      if (std::isnan(z)) continue;
+      if (f * r <= r0 + 1e-9) low = std::min(low, z);
+      rise = std::max(rise, std::abs(z - c.z()) / (f * r));
     }
   }
-  return cylinder(c.x(), c.y(), low - 0.3, z1, r, 48);
+  const double lean = std::atan(rise) - 25.0 * kPi / 180.0;
+  if (lean <= 0 || r0 >= r) return cylinder(c.x(), c.y(), low - 0.3, z1, r, 48);
+  const double neck = c.z() + (r - r0) / std::tan(lean);  // where the cone has widened to r
+  return lathe(c.x(), c.y(), {{r0, low - 0.3}, {r, std::max(neck, low + 0.5)}, {r, z1}}, 48);
 }
 
 Mesh box(const Vec3& lo, const Vec3& hi) {
@@ -142,9 +176,10 @@ double roof_slope(const Parting& p, std::size_t n, double r) {
 
 //! The node the sprue enters the cavity at. Top pour: the cavity's highest point. Bottom fill:
 //! its lowest point where it has most of its thickness (3/4 of the typical, not in the feathered
-//! band), so the silicone rises and pushes the air up to the vents. Where it can, on a roof no
-//! steeper than 28° across the sprue (wholly inside the cavity): a vertical channel through a
-//! steeper roof leaves a sharp lip of the shell on its uphill side (a wedge under 62°).
+//! band), so the silicone rises and pushes the air up to the vents. On a roof no steeper than
+//! 28° across the sprue (wholly inside the cavity): a vertical channel through a steeper roof
+//! leaves a sharp lip of the shell on its uphill side (a wedge under 62°). Where no roof is that
+//! level, the least steep wholly inside the cavity.
 std::size_t sprue_site(const Parting& p, const std::vector<std::pair<double, std::size_t>>& tops, const MoldOptions& o) {
   auto thickness = [&](std::size_t n) { return std::isnan(p.in.v[n]) ? 0.05 : p.out.v[n] - p.in.v[n]; };
   std::size_t best = tops.front().second;
@@ -156,15 +191,18 @@ std::size_t sprue_site(const Parting& p, const std::vector<std::pair<double, std
     if (p.dist[n] == 0) inside.push_back(thickness(n));
   if (inside.empty()) return best;
   std::nth_element(inside.begin(), inside.begin() + static_cast<std::ptrdiff_t>(inside.size() / 2), inside.end());
-  const double tmax = inside[inside.size() / 2] / 0.75;
+  const double typical = inside[inside.size() / 2];
   const double r = 0.5 * o.sprue_diameter_mm, level = std::tan(28.0 * kPi / 180.0);
-  for (const bool need_level : {true, false}) {
-    double zlow = 1e300;
-    for (const auto& [z, n] : tops)
-      if (thickness(n) >= 0.75 * tmax && p.dist[n] == 0 && z < zlow && (!need_level || roof_slope(p, n, r) <= level)) zlow = z, best = n;
-    if (zlow < 1e300) return best;
+  double zlow = 1e300, least = std::numeric_limits<double>::infinity();
+  std::size_t lowest = best, flattest = best;
+  for (const auto& [z, n] : tops) {
+    if (thickness(n) < 0.75 * typical || p.dist[n] != 0) continue;
+    const double slope = roof_slope(p, n, r);
+    if (slope <= level && z < zlow) zlow = z, lowest = n;
+    if (slope < least) least = slope, flattest = n;
   }
-  return best;
+  // No roof level enough: the least steep, so that the lip is as blunt as the cavity allows.
+  return zlow < 1e300 ? lowest : std::isfinite(least) ? flattest : best;
 }
 
 //! The sprue (at sprue_site()) and vents at the cavity's ceiling's local high points, cylinders
