@@ -40,27 +40,6 @@ Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48) {
   return m;
 }
 
-//! Vertical cylinder (axis +z) from z0 to z1 around (x, y).
-Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32) {
-  Mesh m;
-  for (double z : {z0, z1})
-    for (int k = 0; k < segments; ++k) {
-      const double a = 2 * kPi * k / segments;
-      m.vertices.emplace_back(x + r * std::cos(a), y + r * std::sin(a), z);
-    }
-  m.vertices.emplace_back(x, y, z0);
-  m.vertices.emplace_back(x, y, z1);
-  const auto S = segments, c0 = 2 * S, c1 = 2 * S + 1;
-  for (int k = 0; k < S; ++k) {
-    const int a = k, b = (k + 1) % S;
-    m.triangles.push_back({a, b, b + S});
-    m.triangles.push_back({a, b + S, a + S});
-    m.triangles.push_back({c0, b, a});
-    m.triangles.push_back({c1, a + S, b + S});
-  }
-  return m;
-}
-
 //! A closed solid of revolution about the vertical through (x, y): rings of `profile`'s
 //! (radius > 0, z) from bottom to top, closed by flat caps.
 Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
@@ -86,6 +65,9 @@ Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
   }
   return m;
 }
+
+//! Vertical cylinder (axis +z) from z0 to z1 around (x, y).
+Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32) { return lathe(x, y, {{r, z0}, {r, z1}}, segments); }
 
 //! The sprue: a vertical channel of radius r from the cavity's roof at c up to z1. It reaches
 //! down to below the roof's lowest point across its mouth, so that no wedge of the shell is left

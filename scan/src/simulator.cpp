@@ -101,8 +101,11 @@ SimulatedScan simulate_scan(const Mesh& truth, const SimulatorOptions& o) {
       if (!hits[r].hit) continue;
       const double c = std::abs(hits[r].normal.dot(dirs[r]));
       if (c < cos_max) continue;
-      const Vec3 p = v.eye_mm + (hits[r].t + o.noise_mm * rng.normal()) * dirs[r];
-      if (o.density_variation > 0 && rng.uniform() < o.density_variation * thinning(p)) continue;
+      // Each ray's own draws (from the seed, the view and the ray): a ray that grazes an edge and
+      // is kept or not by a hair changes no other point's noise.
+      Rng ray{{o.seed ^ (static_cast<std::uint64_t>(vi + 1) << 40) ^ (static_cast<std::uint64_t>(r) * 0x9E3779B97F4A7C15ull)}};
+      const Vec3 p = v.eye_mm + (hits[r].t + o.noise_mm * ray.normal()) * dirs[r];
+      if (o.density_variation > 0 && ray.uniform() < o.density_variation * thinning(p)) continue;
       out.cloud.points.push_back(p);
       if (o.normals) {
         const Vec3 n = hits[r].normal.dot(dirs[r]) < 0 ? hits[r].normal : Vec3(-hits[r].normal);
