@@ -88,7 +88,15 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
   json undercuts = json::array(), parts = json::array(), keys = json::array(), vents = json::array();
   for (const auto& u : r.undercuts)
     undercuts.push_back({{"surface", u.surface}, {"centroid_mm", vec_json(u.centroid)}, {"area_mm2", u.area_mm2}, {"depth_mm", u.depth_mm}, {"rigid", u.rigid}});
-  for (const auto& c : r.parts) parts.push_back(c);
+  for (std::size_t k = 0; k < r.parts.size(); ++k) {
+    json part = r.parts[k];
+    if (k < r.print_from_mold.size()) {  // rows of [R | t]: file = R · mold frame + t
+      const Eigen::Matrix<double, 3, 4> m = r.print_from_mold[k].matrix().topRows<3>();
+      part["from_mold_frame"] = {vec_json(m.row(0).head<3>().transpose()), vec_json(m.row(1).head<3>().transpose()),
+                                 vec_json(m.row(2).head<3>().transpose()), vec_json(m.col(3))};
+    }
+    parts.push_back(part);
+  }
   for (const Vec3& k : r.key_centres) keys.push_back(vec_json(k));
   for (const Vec3& v : r.vent_bottoms) vents.push_back(vec_json(v));
   return {{"printer", o.printer.name},

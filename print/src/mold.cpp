@@ -261,20 +261,24 @@ Mesh cleaned(const Mesh& m) {
 
 //! Flat on its base when that fits the printer; else turned to the orientation that fits best,
 //! and written so: the file's pose is the one the report's size is for.
-void fit_pose(Mesh& q, const std::string& name, const PrinterProfile& printer, std::vector<std::string>& warnings) {
-  if (fit_as_placed(q, printer).fits) return;
+//! Returns the rotation applied.
+Eigen::Matrix3d fit_pose(Mesh& q, const std::string& name, const PrinterProfile& printer, std::vector<std::string>& warnings) {
+  if (fit_as_placed(q, printer).fits) return Eigen::Matrix3d::Identity();
   const BuildFit best = fit_in_build_volume(q, printer);
-  if (!best.fits) return;
+  if (!best.fits) return Eigen::Matrix3d::Identity();
   const Eigen::Matrix3d R = orientation_matrix(best);
   for (Vec3& v : q.vertices) v = R * v;
   warnings.push_back(fmt::format("the {} is laid on its side to fit the {} printer ({:.0f} × {:.0f} × {:.0f} mm)", name, printer.name,
                                  best.size_mm.x(), best.size_mm.y(), best.size_mm.z()));
+  return R;
 }
 
 }  // namespace
 
-std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings) {
+std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings,
+                                  std::vector<Eigen::Affine3d>& from_mold) {
   std::vector<NamedMesh> out = {{"core", a.core}, {"shell", a.shell}};
+  from_mold.assign(out.size(), Eigen::Affine3d::Identity());
   // Each part on its own: cleaned, turned over (the shell, onto its top), fitted. (In parallel
   // this took longer: the cleaning's own steps already use both cores.)
   for (std::size_t k = 0; k < out.size(); ++k) {
@@ -282,16 +286,18 @@ std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& print
     const auto t0 = std::chrono::steady_clock::now();
     q = cleaned(q);
     log_debug("pose: cleaned {} in {:.2f} s", out[k].name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    if (out[k].name == "shell")
-      for (Vec3& v : q.vertices) v = Vec3(v.x(), -v.y(), -v.z());
-    fit_pose(q, out[k].name, printer, warnings);
+    Eigen::Matrix3d turn = Eigen::Matrix3d::Identity();
+    if (out[k].name == "shell") turn.diagonal() = Vec3(1, -1, -1);
+    for (Vec3& v : q.vertices) v = turn * v;
+    from_mold[k].linear() = fit_pose(q, out[k].name, printer, warnings) * turn;
   }
   // Side by side on the plate, 10 mm apart, centred on y, on z = 0.
   double x_next = 0;
-  for (NamedMesh& part : out) {
-    const Aabb b = bounding_box(part.mesh.vertices);
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    const Aabb b = bounding_box(out[k].mesh.vertices);
     const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
-    for (Vec3& v : part.mesh.vertices) v = single_precision(Vec3(v + shift));
+    for (Vec3& v : out[k].mesh.vertices) v = single_precision(Vec3(v + shift));
+    from_mold[k].translation() = shift;
     x_next += std::ceil(b.extent().x()) + 10.0;
   }
   const auto t1 = std::chrono::steady_clock::now();
@@ -379,9 +385,15 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");
 
-  mold.print_parts = print_pose(parts, o.printer, r.warnings);
+  mold.print_parts = print_pose(parts, o.printer, r.warnings, r.print_from_mold);
   timer.lap("pose");
   r.parts = check_parts(mold.print_parts, o.printer, r.warnings);
+  for (std::size_t k = 0; k < r.parts.size(); ++k)
+    for (const ThinSpot& t : r.parts[k].thin_spots) {
+      const Vec3 at = r.print_from_mold[k].inverse() * t.at;
+      log_debug("check: {} thin spot {:.2f} mm, {} samples, at ({:.1f}, {:.1f}, {:.1f}) in the mold frame", r.parts[k].name, t.thinnest_mm,
+                t.samples, at.x(), at.y(), at.z());
+    }
   r.warnings.push_back(technology_warning(o.printer));
   timer.lap("check");
   mold.parts.push_back({"core", std::move(parts.core)});

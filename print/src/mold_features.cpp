@@ -40,18 +40,14 @@ Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48) {
   return m;
 }
 
-//! A closed solid of revolution about the vertical through (x, y): rings of `profile`'s
-//! (radius > 0, z) from bottom to top, closed by flat caps.
-Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
+//! A closed tube through rings of equal size (each counter-clockwise seen from the end the
+//! tube runs to), closed by fans to `start` and `end`.
+Mesh tube(const std::vector<std::vector<Vec3>>& rings, const Vec3& start, const Vec3& end) {
   Mesh m;
-  const auto S = segments, P = static_cast<int>(profile.size());
-  for (const Vec2& q : profile)
-    for (int k = 0; k < S; ++k) {
-      const double a = 2 * kPi * k / S;
-      m.vertices.emplace_back(x + q.x() * std::cos(a), y + q.x() * std::sin(a), q.y());
-    }
-  m.vertices.emplace_back(x, y, profile.front().y());
-  m.vertices.emplace_back(x, y, profile.back().y());
+  const auto P = static_cast<int>(rings.size()), S = static_cast<int>(rings.front().size());
+  for (const auto& ring : rings) m.vertices.insert(m.vertices.end(), ring.begin(), ring.end());
+  m.vertices.push_back(start);
+  m.vertices.push_back(end);
   const auto c0 = P * S, c1 = P * S + 1;
   for (int i = 0; i + 1 < P; ++i)
     for (int k = 0; k < S; ++k) {
@@ -66,30 +62,51 @@ Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
   return m;
 }
 
+//! A closed solid of revolution about the vertical through (x, y): rings of `profile`'s
+//! (radius > 0, z) from bottom to top, closed by flat caps.
+Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
+  std::vector<std::vector<Vec3>> rings;
+  for (const Vec2& q : profile) {
+    rings.emplace_back();
+    for (int k = 0; k < segments; ++k) {
+      const double a = 2 * kPi * k / segments;
+      rings.back().emplace_back(x + q.x() * std::cos(a), y + q.x() * std::sin(a), q.y());
+    }
+  }
+  return tube(rings, Vec3(x, y, profile.front().y()), Vec3(x, y, profile.back().y()));
+}
+
 //! Vertical cylinder (axis +z) from z0 to z1 around (x, y).
 Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32) { return lathe(x, y, {{r, z0}, {r, z1}}, segments); }
 
-//! The sprue: a vertical channel of radius r from the cavity's roof at c up to z1. It reaches
-//! down to below the roof's lowest point across its mouth, so that no wedge of the shell is left
-//! under its end. Where the roof slopes by θ, a vertical wall would meet it on the uphill side at
-//! 90° − θ, a sharp lip; so the channel's mouth narrows to 0.6 r in a cone leaning out by θ − 25°
-//! (upwards), which meets the roof at 65° uphill and 90° + 25° downhill.
-Mesh sprue_channel(const Grid& roof, const Vec3& c, double r, double z1) {
-  const double r0 = std::max(2.0, 0.6 * r);
-  double low = c.z(), rise = 0;
-  for (int k = 0; k < 32; ++k) {
-    const double a = 2 * kPi * k / 32;
-    for (double f : {0.5, 1.0}) {
-      const double z = sample(roof, c.x() + f * r * std::cos(a), c.y() + f * r * std::sin(a));
-      if (std::isnan(z)) continue;
-      if (f * r <= r0 + 1e-9) low = std::min(low, z);
-      rise = std::max(rise, std::abs(z - c.z()) / (f * r));
+//! The sprue: a channel of radius r that leaves the cavity's roof at c square to it (along the
+//! roof's normal n, so the shell's lip round it is a right angle, not a knife edge), then bends
+//! to rise straight up to z1 (so it leaves the flat top square too). The two cylinders meet in a
+//! mitre at the bend, which lies far enough along n for the channel to have cleared the roof by
+//! its wall. Its end lies below the roof everywhere across it, so no wedge is left under it.
+Mesh sprue_channel(const Grid& roof, const Vec3& c, const Vec3& n, double r, double wall, double z1, int segments = 48) {
+  double below = 0;  // how far the roof dips below the end's plane through c
+  for (int k = 0; k < 48; ++k)
+    for (double f : {0.5, 1.0, 1.25}) {
+      const double a = 2 * kPi * k / 48;
+      const Vec3 d(f * r * std::cos(a), f * r * std::sin(a), 0);
+      const double z = sample(roof, c.x() + d.x(), c.y() + d.y());
+      if (!std::isnan(z)) below = std::max(below, -Vec3(d.x(), d.y(), z - c.z()).dot(n));
     }
+  const double tan_tilt = std::sqrt(std::max(0.0, 1 - n.z() * n.z())) / n.z();
+  const Vec3 bend = c + (r * tan_tilt + wall + r) * n, start = c - (below + 0.3) * n;
+  const Vec3 e1 = (std::abs(n.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(n).normalized(), e2 = n.cross(e1);
+  const Vec3 mitre = (n + Vec3::UnitZ()).normalized();  // the bend's plane: the mitre of the two axes
+  std::vector<std::vector<Vec3>> rings(3);
+  for (int k = 0; k < segments; ++k) {
+    const double a = 2 * kPi * k / segments;
+    const Vec3 u = r * (std::cos(a) * e1 + std::sin(a) * e2);
+    const Vec3 at_bend = bend + u - (u.dot(mitre) / n.dot(mitre)) * n;  // along the lower cylinder to the mitre
+    rings[0].push_back(start + u);
+    rings[1].push_back(at_bend);
+    rings[2].push_back(Vec3(at_bend.x(), at_bend.y(), z1));  // straight up the upper cylinder
   }
-  const double lean = std::atan(rise) - 25.0 * kPi / 180.0;
-  if (lean <= 0 || r0 >= r) return cylinder(c.x(), c.y(), low - 0.3, z1, r, 48);
-  const double neck = c.z() + (r - r0) / std::tan(lean);  // where the cone has widened to r
-  return lathe(c.x(), c.y(), {{r0, low - 0.3}, {r, std::max(neck, low + 0.5)}, {r, z1}}, 48);
+  return tube(rings, start, Vec3(bend.x(), bend.y(), z1));
 }
 
 Mesh box(const Vec3& lo, const Vec3& hi) {
@@ -99,6 +116,12 @@ Mesh box(const Vec3& lo, const Vec3& hi) {
                         {2, 6, 3}, {3, 6, 7}, {0, 4, 2}, {2, 4, 6}, {1, 3, 5}, {3, 7, 5}};
   for (const auto& t : f) m.triangles.push_back({t[0], t[1], t[2]});
   return m;
+}
+
+double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b) {
+  const Vec2 ab = b - a;
+  const double t = ab.squaredNorm() > 0 ? std::clamp((q - a).dot(ab) / ab.squaredNorm(), 0.0, 1.0) : 0.0;
+  return (q - (a + t * ab)).norm();
 }
 
 //! Keys near the envelope's corners (more: midpoints of the long sides), on the parting surface.
@@ -138,32 +161,48 @@ bool local_high_point(const Grid& out, std::size_t n) {
   return true;
 }
 
-//! How steeply the cavity's roof rises or falls across a disk of radius r about node n (the
-//! tangent of its steepest mean slope); infinite where part of the disk is outside the cavity.
-double roof_slope(const Parting& p, std::size_t n, double r) {
-  const Grid& out = p.out;
-  const double x = out.X(static_cast<int>(n % out.nx)), y = out.Y(static_cast<int>(n / out.nx));
-  double rise = 0;
-  for (int k = 0; k < 16; ++k) {
-    const double a = 2 * kPi * k / 16;
-    for (double f : {0.5, 1.0}) {
-      const double qx = x + f * r * std::cos(a), qy = y + f * r * std::sin(a);
-      const double z = sample(out, qx, qy);
-      if (std::isnan(z) || std::isnan(sample(p.in, qx, qy))) return std::numeric_limits<double>::infinity();
-      rise = std::max(rise, std::abs(z - out.v[n]) / (f * r));
+//! The plane fitted (least squares) to the cavity's roof over a disk about (x, y, z) on it.
+struct RoofPlane {
+  Vec3 normal = Vec3::UnitZ();  //!< upwards
+  double slope_tan = std::numeric_limits<double>::infinity();  //!< tangent of its slope from level
+  double residual_mm = std::numeric_limits<double>::infinity();  //!< the roof's largest distance from it
+  bool inside = false;  //!< the whole disk lies over the cavity
+};
+
+RoofPlane roof_plane(const Parting& p, const Vec3& c, double radius) {
+  std::vector<Vec3> q;  // offsets from c
+  RoofPlane out;
+  for (int k = 0; k < 24; ++k)
+    for (double f : {0.35, 0.7, 1.0}) {
+      const double a = 2 * kPi * (k + 0.5 * f) / 24, x = f * radius * std::cos(a), y = f * radius * std::sin(a);
+      const double z = sample(p.out, c.x() + x, c.y() + y);
+      if (std::isnan(z) || std::isnan(sample(p.in, c.x() + x, c.y() + y))) return out;
+      q.emplace_back(x, y, z - c.z());
     }
+  Eigen::Matrix3d A = Eigen::Matrix3d::Zero();
+  Vec3 b = Vec3::Zero();
+  for (const Vec3& d : q) {
+    const Vec3 row(d.x(), d.y(), 1);
+    A += row * row.transpose();
+    b += row * d.z();
   }
-  return rise;
+  const Vec3 g = A.ldlt().solve(b);  // z ≈ g.x·x + g.y·y + g.z
+  out.inside = true;
+  out.normal = Vec3(-g.x(), -g.y(), 1).normalized();
+  out.slope_tan = g.head<2>().norm();
+  out.residual_mm = 0;
+  for (const Vec3& d : q) out.residual_mm = std::max(out.residual_mm, std::abs(d.z() - g.x() * d.x() - g.y() * d.y() - g.z()) * out.normal.z());
+  return out;
 }
 
 //! The node the sprue enters the cavity at. Top pour: the cavity's highest point. Bottom fill:
 //! its lowest point where it has most of its thickness (3/4 of the typical, not in the feathered
-//! band), so the silicone rises and pushes the air up to the vents. On a roof no steeper than
-//! 28° across the sprue (wholly inside the cavity): a vertical channel through a steeper roof
-//! leaves a sharp lip of the shell on its uphill side (a wedge under 62°). Where no roof is that
-//! level, the least steep wholly inside the cavity.
+//! band), so the silicone rises and pushes the air up to the vents; there, a roof that is nearly
+//! a plane across the sprue and its lip (within 0.3 mm, no crease or ridge), no steeper than 28°
+//! and wholly over the cavity. Where there is none, the node that comes closest.
 std::size_t sprue_site(const Parting& p, const std::vector<std::pair<double, std::size_t>>& tops, const MoldOptions& o) {
   auto thickness = [&](std::size_t n) { return std::isnan(p.in.v[n]) ? 0.05 : p.out.v[n] - p.in.v[n]; };
+  auto node = [&](std::size_t n) { return Vec3(p.out.X(static_cast<int>(n % p.out.nx)), p.out.Y(static_cast<int>(n / p.out.nx)), p.out.v[n]); };
   std::size_t best = tops.front().second;
   if (o.top_pour) return best;
   // Thickness along the pull is the true thickness over the cosine of the roof's slope: the
@@ -174,17 +213,18 @@ std::size_t sprue_site(const Parting& p, const std::vector<std::pair<double, std
   if (inside.empty()) return best;
   std::nth_element(inside.begin(), inside.begin() + static_cast<std::ptrdiff_t>(inside.size() / 2), inside.end());
   const double typical = inside[inside.size() / 2];
-  const double r = 0.5 * o.sprue_diameter_mm, level = std::tan(28.0 * kPi / 180.0);
+  const double radius = 0.75 * o.sprue_diameter_mm, level = std::tan(28.0 * kPi / 180.0);
   double zlow = 1e300, least = std::numeric_limits<double>::infinity();
-  std::size_t lowest = best, flattest = best;
+  std::size_t lowest = best, closest = best;
   for (const auto& [z, n] : tops) {
     if (thickness(n) < 0.75 * typical || p.dist[n] != 0) continue;
-    const double slope = roof_slope(p, n, r);
-    if (slope <= level && z < zlow) zlow = z, lowest = n;
-    if (slope < least) least = slope, flattest = n;
+    const RoofPlane rp = roof_plane(p, node(n), radius);
+    if (!rp.inside) continue;
+    if (rp.slope_tan <= level && rp.residual_mm <= 0.3 && z < zlow) zlow = z, lowest = n;
+    const double miss = std::max(0.0, rp.slope_tan - level) + std::max(0.0, rp.residual_mm - 0.3);
+    if (miss < least) least = miss, closest = n;
   }
-  // No roof level enough: the least steep, so that the lip is as blunt as the cavity allows.
-  return zlow < 1e300 ? lowest : std::isfinite(least) ? flattest : best;
+  return zlow < 1e300 ? lowest : std::isfinite(least) ? closest : best;
 }
 
 //! The sprue (at sprue_site()) and vents at the cavity's ceiling's local high points, cylinders
@@ -201,7 +241,14 @@ void add_channels(Features& f, const Parting& p, const Envelope& e, const MoldOp
     const std::size_t best = sprue_site(p, tops, o);
     const Vec3 c = node(best);
     f.sprue_bottom = c - Vec3(0, 0, std::min(0.3, 0.5 * thickness(best)));
-    append(f.channels, sprue_channel(out, c, 0.5 * o.sprue_diameter_mm, e.z_top + 1));
+    // Tilted from the pull halfway towards the roof's normal: a vertical channel meets a roof
+    // sloping by θ at 90° − θ on its uphill side; tilted by θ/2 it meets the roof at 90° − θ/2 all
+    // round and leaves the flat top at 90° − θ/2 too.
+    const RoofPlane rp = roof_plane(p, c, 0.75 * o.sprue_diameter_mm);
+    f.sprue_axis = rp.inside ? rp.normal : Vec3::UnitZ();
+    const Mesh sprue = sprue_channel(out, c, f.sprue_axis, 0.5 * o.sprue_diameter_mm, o.wall_mm, e.z_top + 1);
+    f.sprue_top = sprue.vertices.back();
+    append(f.channels, sprue);
   }
   if (o.vent_diameter_mm <= 0) return;
   for (const auto& [z, n] : tops) {
@@ -283,7 +330,7 @@ void add_hollows(Features& f, const Parting& p, const Envelope& e, const MoldOpt
   f.shell_void = heightfield_solid(floor, e.z_top - t);
   Mesh keep_out;  // the sprue and vents cross the shell: the hollow keeps clear of them by the wall
   if (o.sprue_diameter_mm > 0)
-    append(keep_out, cylinder(f.sprue_bottom.x(), f.sprue_bottom.y(), e.z_bottom - 5, e.z_top + 5, 0.5 * o.sprue_diameter_mm + t, 48));
+    append(keep_out, sprue_channel(p.out, f.sprue_bottom, f.sprue_axis, 0.5 * o.sprue_diameter_mm + t, o.wall_mm, e.z_top + 5));
   for (const Vec3& v : f.vent_bottoms) append(keep_out, cylinder(v.x(), v.y(), e.z_bottom - 5, e.z_top + 5, 0.5 * o.vent_diameter_mm + t, 24));
   if (!keep_out.triangles.empty())
     f.shell_void = detail::boolean(f.shell_void, keep_out, detail::BooleanOp::Difference, "the shell's hollow around sprue and vents");
@@ -327,7 +374,8 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const MoldOp
       bool both = std::min({x - xa, xb - x, y - ya, yb - y}) < o.frame_mm || on_rib(x, xa, xb) || on_rib(y, ya, yb);
       for (const Vec3& c : f.key_centres) both = both || (q - c.head<2>()).norm() < o.key_radius_mm + o.printer.key_clearance_mm + wall;
       bool shell = both;
-      if (o.sprue_diameter_mm > 0) shell = shell || (q - f.sprue_bottom.head<2>()).norm() < 0.5 * o.sprue_diameter_mm + wall;
+      if (o.sprue_diameter_mm > 0)  // round the sprue's path, as wide as its slanted part's footprint
+        shell = shell || distance_to_segment(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>()) < 0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall;
       for (const Vec3& v : f.vent_bottoms) shell = shell || (q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall;
       const std::size_t n = g.index(i, j);
       if (both) e.core_floor.v[n] = e.z_bottom;

@@ -39,7 +39,7 @@ OptionTable<MoldOptions> make_mold_table() {
       .integer("keys", &MoldOptions::keys, 0, 6, "registration keys (0, or 3 to 6)")
       .number("key_radius_mm", &MoldOptions::key_radius_mm, "mm", 1, 20, "registration key radius")
       .number("sprue_diameter_mm", &MoldOptions::sprue_diameter_mm, "mm", 0, 40, "pour sprue diameter (0: none)")
-      .flag("top_pour", &MoldOptions::top_pour, "sprue at the cavity's highest point (false: lowest, filling from the bottom)")
+      .flag("top_pour", &MoldOptions::top_pour, "sprue at the cavity's highest point (false: its lowest full-thickness point with a roof under 28°, filling from the bottom)")
       .number("vent_diameter_mm", &MoldOptions::vent_diameter_mm, "mm", 0, 5, "vent diameter (0: none)")
       .integer("max_vents", &MoldOptions::max_vents, 0, 30, "most vents, at the cavity's local high points")
       .number("pry_slot_mm", &MoldOptions::pry_slot_mm, "mm", 0, 20, "pry slot width (0: none)")

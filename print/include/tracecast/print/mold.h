@@ -111,6 +111,7 @@ struct MoldReport {
   std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points (pull up), where the vents start
   Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
   std::vector<PartCheck> parts;
+  std::vector<Eigen::Affine3d> print_from_mold;  //!< per part: mold frame → its file's coordinates (the print pose)
   std::vector<std::string> warnings;
   Timings timings;
 };

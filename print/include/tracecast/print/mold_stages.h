@@ -106,6 +106,8 @@ struct Features {
   Mesh core_void, shell_void;
   std::vector<Vec3> key_centres, vent_bottoms;
   Vec3 sprue_bottom = Vec3::Zero();
+  Vec3 sprue_axis = Vec3::UnitZ();  //!< the sprue's direction as it leaves the cavity: the roof's normal there
+  Vec3 sprue_top = Vec3::Zero();    //!< where it leaves through the flat top (above the bend where it turns vertical)
   std::vector<std::string> warnings;
 };
 Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o);
@@ -122,7 +124,9 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
 
 //! The core on its base, the shell turned onto its top, each laid on its side when only that
 //! fits the printer (a warning says so), side by side on the plate, settled in single precision.
-std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings);
+//! `from_mold`: per part, the map from the mold frame to its file's coordinates.
+std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings,
+                                  std::vector<Eigen::Affine3d>& from_mold);
 
 //! check_part() on each; throws ProcessingError for a part that is not a valid solid.
 std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const PrinterProfile& printer, std::vector<std::string>& warnings);
