@@ -218,16 +218,19 @@ TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents
   Mesh a = g.appliance;
   for (Vec3& v : a.vertices) v = r.frame * v;
   const SurfaceQuery to_appliance(a);
-  // Sprue and vents: they start inside the cavity and nothing of the shell is above them.
-  std::vector<Vec3> starts{r.sprue_bottom};
+  // Sprue and vents: they start inside the cavity and nothing of the shell is in their way: the
+  // vents straight up, the sprue to its bend and from there straight up.
+  std::vector<Vec3> starts{r.sprue_bend};
   starts.insert(starts.end(), r.vent_bottoms.begin(), r.vent_bottoms.end());
   REQUIRE(r.vent_bottoms.size() >= 1);
   const auto up = to_shell.cast(starts, std::vector<Vec3>(starts.size(), Vec3::UnitZ()));
-  const auto near = to_appliance.distances(starts);
-  for (std::size_t k = 0; k < starts.size(); ++k) {
-    CHECK_FALSE(up[k].hit);   // open to the top
-    CHECK(near[k] < 0.35);    // at the cavity's ceiling
-  }
+  for (std::size_t k = 0; k < starts.size(); ++k) CHECK_FALSE(up[k].hit);  // open to the top
+  const Vec3 slant = r.sprue_bend - r.sprue_bottom;
+  const auto along = to_shell.cast({r.sprue_bottom}, {slant.normalized()});
+  CHECK((!along[0].hit || along[0].t > slant.norm()));
+  std::vector<Vec3> mouths{r.sprue_bottom};
+  mouths.insert(mouths.end(), r.vent_bottoms.begin(), r.vent_bottoms.end());
+  for (double d : to_appliance.distances(mouths)) CHECK(d < 0.35);  // at the cavity's ceiling
   // Vents are at local high points of the cavity's ceiling: nothing of the appliance within 5 mm
   // around a vent is higher.
   for (const Vec3& v : r.vent_bottoms) {

@@ -106,7 +106,7 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
           {"options", mold_options_json(o)},
           {"mold_frame", {{"x", vec_json(r.frame.row(0).transpose())}, {"y", vec_json(r.frame.row(1).transpose())},
                           {"z", vec_json(r.frame.row(2).transpose())}, {"box_min_mm", vec_json(r.box_min)}, {"box_max_mm", vec_json(r.box_max)},
-                          {"key_centres_mm", keys}, {"sprue_bottom_mm", vec_json(r.sprue_bottom)}, {"vent_bottoms_mm", vents}}},
+                          {"key_centres_mm", keys}, {"sprue_bottom_mm", vec_json(r.sprue_bottom)}, {"sprue_bend_mm", vec_json(r.sprue_bend)}, {"vent_bottoms_mm", vents}}},
           {"casting", {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
                        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
           {"parts", parts},

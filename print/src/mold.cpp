@@ -376,6 +376,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   add_supports(env, parting, features, o);
   r.key_centres = features.key_centres;
   r.sprue_bottom = features.sprue_bottom;
+  r.sprue_bend = features.sprue_bend;
   r.vent_bottoms = features.vent_bottoms;
   for (std::string& w : features.warnings) r.warnings.push_back(std::move(w));
   timer.lap("features");

@@ -84,7 +84,8 @@ Mesh cylinder(double x, double y, double z0, double z1, double r, int segments =
 //! to rise straight up to z1 (so it leaves the flat top square too). The two cylinders meet in a
 //! mitre at the bend, which lies far enough along n for the channel to have cleared the roof by
 //! its wall. Its end lies below the roof everywhere across it, so no wedge is left under it.
-Mesh sprue_channel(const Grid& roof, const Vec3& c, const Vec3& n, double r, double wall, double z1, int segments = 48) {
+Mesh sprue_channel(const Grid& roof, const Vec3& c, const Vec3& n, double r, double wall, double z1, Vec3* bend_at = nullptr,
+                   int segments = 48) {
   double below = 0;  // how far the roof dips below the end's plane through c
   for (int k = 0; k < 48; ++k)
     for (double f : {0.5, 1.0, 1.25}) {
@@ -106,6 +107,7 @@ Mesh sprue_channel(const Grid& roof, const Vec3& c, const Vec3& n, double r, dou
     rings[1].push_back(at_bend);
     rings[2].push_back(Vec3(at_bend.x(), at_bend.y(), z1));  // straight up the upper cylinder
   }
+  if (bend_at) *bend_at = bend;
   return tube(rings, start, Vec3(bend.x(), bend.y(), z1));
 }
 
@@ -246,7 +248,7 @@ void add_channels(Features& f, const Parting& p, const Envelope& e, const MoldOp
     // round and leaves the flat top at 90° − θ/2 too.
     const RoofPlane rp = roof_plane(p, c, 0.75 * o.sprue_diameter_mm);
     f.sprue_axis = rp.inside ? rp.normal : Vec3::UnitZ();
-    const Mesh sprue = sprue_channel(out, c, f.sprue_axis, 0.5 * o.sprue_diameter_mm, o.wall_mm, e.z_top + 1);
+    const Mesh sprue = sprue_channel(out, c, f.sprue_axis, 0.5 * o.sprue_diameter_mm, o.wall_mm, e.z_top + 1, &f.sprue_bend);
     f.sprue_top = sprue.vertices.back();
     append(f.channels, sprue);
   }

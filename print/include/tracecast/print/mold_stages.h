@@ -107,7 +107,8 @@ struct Features {
   std::vector<Vec3> key_centres, vent_bottoms;
   Vec3 sprue_bottom = Vec3::Zero();
   Vec3 sprue_axis = Vec3::UnitZ();  //!< the sprue's direction as it leaves the cavity: the roof's normal there
-  Vec3 sprue_top = Vec3::Zero();    //!< where it leaves through the flat top (above the bend where it turns vertical)
+  Vec3 sprue_bend = Vec3::Zero();   //!< where it turns to rise vertically
+  Vec3 sprue_top = Vec3::Zero();    //!< where it leaves through the flat top, above the bend
   std::vector<std::string> warnings;
 };
 Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o);
