@@ -5,6 +5,7 @@
 
 #include "fixtures.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/random.h"
 
 using namespace tracecast;
 
@@ -158,5 +159,23 @@ TEST_CASE("self-intersections: crossing cubes, folded faces, shared corners", "[
     m.vertices.push_back(m.vertices[0]);
     m.triangles[0][0] = 8;
     CHECK(count_self_intersections(m) == 0);
+  }
+}
+
+TEST_CASE("self-intersections, only some faces tested against all: exactly the pairs that have one of them", "[measure]") {
+  // Three spheres, two overlapping: many crossing pairs, between the first and second only.
+  Mesh m = test::uv_sphere(10, 16, 32);
+  append(m, [] { Mesh b = test::uv_sphere(10, 16, 32); for (Vec3& v : b.vertices) v += Vec3(12, 1, 0.5); return b; }());
+  append(m, [] { Mesh c = test::uv_sphere(5, 12, 24); for (Vec3& v : c.vertices) v += Vec3(-40, 0, 0); return c; }());
+  const auto all = self_intersecting_pairs(m);
+  REQUIRE(all.size() > 20);
+  SplitMix64 r{23};
+  for (double share : {0.0, 0.05, 0.5, 1.0}) {
+    std::vector<char> only(m.triangles.size(), 0);
+    for (char& c : only) c = r.uniform() < share;
+    std::vector<std::pair<std::size_t, std::size_t>> want;
+    for (const auto& p : all)
+      if (only[p.first] || only[p.second]) want.push_back(p);
+    CHECK(self_intersecting_pairs(m, &only) == want);
   }
 }

@@ -73,7 +73,7 @@ bool pair_intersects(const std::array<std::uint32_t, 3>& a, const std::array<std
 
 }  // namespace
 
-std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh) {
+std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh, const std::vector<char>* only) {
   // Vertices at the same position are the same corner (split seams are not intersections).
   std::unordered_map<Key, std::uint32_t, KeyHash> canon;
   canon.reserve(mesh.vertices.size());
@@ -100,9 +100,21 @@ std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const M
     source.push_back(f);
   }
   std::vector<std::pair<std::uint32_t, std::uint32_t>> candidates;
-  CGAL::box_self_intersection_d(boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
-    candidates.emplace_back(a.info(), b.info());
-  });
+  if (!only) {
+    CGAL::box_self_intersection_d(boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
+      candidates.emplace_back(a.info(), b.info());
+    });
+  } else {
+    // The flagged boxes against all: a pair of flagged ones is met twice, a box with itself once.
+    std::vector<Box> flagged;
+    for (const Box& b : boxes)
+      if ((*only)[source[b.info()]]) flagged.push_back(b);
+    CGAL::box_intersection_d(flagged.begin(), flagged.end(), boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
+      if (a.info() != b.info()) candidates.emplace_back(std::min(a.info(), b.info()), std::max(a.info(), b.info()));
+    });
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  }
   std::vector<char> hit(candidates.size(), 0);
   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, candidates.size(), 4096), [&](const auto& r) {
     for (std::size_t i = r.begin(); i != r.end(); ++i)

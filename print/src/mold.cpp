@@ -7,8 +7,10 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
+#include <unordered_set>
 
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_invoke.h>
@@ -20,6 +22,7 @@
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/submesh.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/random.h"
 #include "tracecast/print/mold_stages.h"
 
 namespace tracecast::print {
@@ -52,70 +55,109 @@ double keep_largest_piece(Mesh& m) {
   return dropped;
 }
 
+//! A face by where its corners are, whatever their order or indices: a face that keeps its key
+//! from one round to the next has not moved.
+std::uint64_t face_key(const Mesh& m, const Tri& t) {
+  std::array<std::uint64_t, 3> h{};
+  for (int k = 0; k < 3; ++k) {
+    std::uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int c = 0; c < 3; ++c) {
+      std::uint64_t bits;
+      const double v = m.vertices[static_cast<std::size_t>(t[k])][c] + 0.0;
+      std::memcpy(&bits, &v, sizeof bits);
+      x = SplitMix64{x ^ bits}.next();
+    }
+    h[static_cast<std::size_t>(k)] = x;
+  }
+  std::sort(h.begin(), h.end());
+  return SplitMix64{h[0] ^ SplitMix64{h[1] ^ SplitMix64{h[2]}.next()}.next()}.next();
+}
+
+//! Rounds the vertices to floats, as the files will hold them. An STL has no vertex indices:
+//! distinct vertices on one float point (two fans touching, which a cleaning step keeps apart)
+//! would be read back as one, a pinch that is not manifold; all but the first move a float step
+//! along x. Returns the faces flattened to zero area.
+std::size_t round_to_floats(Mesh& m) {
+  for (Vec3& v : m.vertices) v = single_precision(v);
+  std::map<std::array<double, 3>, std::size_t> at;
+  for (std::size_t i = 0; i < m.vertices.size(); ++i)
+    while (!at.emplace(std::array<double, 3>{m.vertices[i].x(), m.vertices[i].y(), m.vertices[i].z()}, i).second)
+      m.vertices[i].x() = std::nextafter(static_cast<float>(m.vertices[i].x()), std::numeric_limits<float>::infinity());
+  std::size_t flat = 0;
+  for (const Tri& t : m.triangles)
+    flat += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).squaredNorm() == 0.0;
+  return flat;
+}
+
+//! Per crossing pair, the shortest edge of the two triangles whose collapse keeps the surface
+//! manifold (its end points share no neighbour but the two opposite corners: the link condition)
+//! collapses to its midpoint; one collapse per vertex per round.
+void collapse_crossings(Mesh& m, const std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
+  std::vector<std::vector<std::int32_t>> ring(m.vertices.size());
+  for (const Tri& t : m.triangles)
+    for (int k = 0; k < 3; ++k) {
+      ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 1) % 3]);
+      ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 2) % 3]);
+    }
+  for (auto& r : ring) {
+    std::sort(r.begin(), r.end());
+    r.erase(std::unique(r.begin(), r.end()), r.end());
+  }
+  auto collapsible = [&](std::size_t u, std::size_t v) {
+    std::vector<std::int32_t> common;
+    std::set_intersection(ring[u].begin(), ring[u].end(), ring[v].begin(), ring[v].end(), std::back_inserter(common));
+    return common.size() == 2;
+  };
+  std::vector<char> used(m.vertices.size(), 0);
+  for (const auto& [a, b] : pairs) {
+    std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> edges;
+    for (std::size_t f : {a, b}) {
+      const Tri& t = m.triangles[f];
+      for (int e = 0; e < 3; ++e) {
+        const auto u = static_cast<std::size_t>(t[e]), v = static_cast<std::size_t>(t[(e + 1) % 3]);
+        edges.push_back({(m.vertices[u] - m.vertices[v]).squaredNorm(), {u, v}});
+      }
+    }
+    std::sort(edges.begin(), edges.end());
+    for (const auto& [len, uv] : edges) {
+      const auto [u, v] = uv;
+      if (used[u] || used[v] || !collapsible(u, v)) continue;
+      for (const std::size_t w : {u, v}) {  // the rings this collapse changes stay as they are this round
+        used[w] = 1;
+        for (std::int32_t x : ring[w]) used[static_cast<std::size_t>(x)] = 1;
+      }
+      m.vertices[u] = m.vertices[v] = single_precision(0.5 * (m.vertices[u] + m.vertices[v]));
+      break;
+    }
+  }
+}
+
 //! Settles a part in single precision, as the files will hold it: vertices rounded to floats,
 //! then what rounding did undone — vertices that now coincide are welded, triangles flattened to
 //! zero area are removed (edge flips and collapses, exact predicates), and tiny triangles folded
 //! over a neighbour on a nearly flat patch have their shortest edge collapsed to its midpoint —
-//! until nothing is left to mend or `rounds` is spent. Returns the crossing pairs left.
+//! until nothing is left to mend or `rounds` is spent. Returns the crossing pairs left (tested on
+//! the part as returned: the count its check would find).
 std::size_t settle_in_single_precision(Mesh& m, int rounds) {
+  // Faces of the last round that crossed nothing: no two of them cross while they stay where they
+  // are, so a later round tests only the others against all.
+  std::unordered_set<std::uint64_t> settled;
   for (int round = 0;; ++round) {
     if (round > 0) m = detail::remove_slivers(m, 1e-9);
-    for (Vec3& v : m.vertices) v = single_precision(v);
-    // An STL has no vertex indices: distinct vertices on one float point (two fans touching, which
-    // a cleaning step keeps apart) would be read back as one, a pinch that is not manifold. All but
-    // the first move a float step along x.
-    {
-      std::map<std::array<double, 3>, std::size_t> at;
-      for (std::size_t i = 0; i < m.vertices.size(); ++i)
-        while (!at.emplace(std::array<double, 3>{m.vertices[i].x(), m.vertices[i].y(), m.vertices[i].z()}, i).second)
-          m.vertices[i].x() = std::nextafter(static_cast<float>(m.vertices[i].x()), std::numeric_limits<float>::infinity());
-    }
-    std::size_t flat = 0;
-    for (const Tri& t : m.triangles)
-      flat += (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).squaredNorm() == 0.0;
-    const auto pairs = self_intersecting_pairs(m);
-    log_debug("settle: round {}, {} faces, {} crossing pairs, {} flat", round, m.triangles.size(), pairs.size(), flat);
-    if ((pairs.empty() && flat == 0) || round == rounds) return pairs.size() + flat;
-    // Per crossing pair, the shortest edge of the two triangles whose collapse keeps the surface
-    // manifold (its end points share no neighbour but the two opposite corners: the link
-    // condition) collapses to its midpoint; one collapse per vertex per round.
-    std::vector<std::vector<std::int32_t>> ring(m.vertices.size());
-    for (const Tri& t : m.triangles)
-      for (int k = 0; k < 3; ++k) {
-        ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 1) % 3]);
-        ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 2) % 3]);
-      }
-    for (auto& r : ring) {
-      std::sort(r.begin(), r.end());
-      r.erase(std::unique(r.begin(), r.end()), r.end());
-    }
-    auto collapsible = [&](std::size_t u, std::size_t v) {
-      std::vector<std::int32_t> common;
-      std::set_intersection(ring[u].begin(), ring[u].end(), ring[v].begin(), ring[v].end(), std::back_inserter(common));
-      return common.size() == 2;
-    };
-    std::vector<char> used(m.vertices.size(), 0);
-    for (const auto& [a, b] : pairs) {
-      std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> edges;
-      for (std::size_t f : {a, b}) {
-        const Tri& t = m.triangles[f];
-        for (int e = 0; e < 3; ++e) {
-          const auto u = static_cast<std::size_t>(t[e]), v = static_cast<std::size_t>(t[(e + 1) % 3]);
-          edges.push_back({(m.vertices[u] - m.vertices[v]).squaredNorm(), {u, v}});
-        }
-      }
-      std::sort(edges.begin(), edges.end());
-      for (const auto& [len, uv] : edges) {
-        const auto [u, v] = uv;
-        if (used[u] || used[v] || !collapsible(u, v)) continue;
-        for (const std::size_t w : {u, v}) {  // the rings this collapse changes stay as they are this round
-          used[w] = 1;
-          for (std::int32_t x : ring[w]) used[static_cast<std::size_t>(x)] = 1;
-        }
-        m.vertices[u] = m.vertices[v] = single_precision(0.5 * (m.vertices[u] + m.vertices[v]));
-        break;
-      }
-    }
+    const std::size_t flat = round_to_floats(m);
+    std::vector<char> moved(m.triangles.size(), 1);
+    if (round > 0)
+      for (std::size_t f = 0; f < m.triangles.size(); ++f) moved[f] = !settled.count(face_key(m, m.triangles[f]));
+    const auto pairs = self_intersecting_pairs(m, round > 0 ? &moved : nullptr);
+    log_debug("settle: round {}, {} faces ({} tested against all), {} crossing pairs, {} flat", round, m.triangles.size(),
+              std::count(moved.begin(), moved.end(), 1), pairs.size(), flat);
+    if ((pairs.empty() && flat == 0) || round == rounds) return pairs.size();
+    std::vector<char> crossing(m.triangles.size(), 0);
+    for (const auto& [a, b] : pairs) crossing[a] = crossing[b] = 1;
+    settled.clear();
+    for (std::size_t f = 0; f < m.triangles.size(); ++f)
+      if (!crossing[f]) settled.insert(face_key(m, m.triangles[f]));
+    collapse_crossings(m, pairs);
   }
 }
 
@@ -162,7 +204,7 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, PartCheck& c
 
 }  // namespace
 
-PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer) {
+PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer, std::optional<std::size_t> crossings) {
   PartCheck c;
   c.name = name;
   c.faces = part.triangles.size();
@@ -173,7 +215,7 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
   c.manifold = info.edge_manifold && info.vertex_manifold;
   c.oriented = info.oriented && info.volume_mm3 && *info.volume_mm3 > 0;
   c.volume_ml = info.volume_mm3 ? *info.volume_mm3 / 1000.0 : 0.0;
-  c.self_intersections = count_self_intersections(part);
+  c.self_intersections = crossings ? *crossings : count_self_intersections(part);
   measure_walls(part, printer, c);
   c.fit = fit_as_placed(part, printer);
   c.turned = fit_in_build_volume(part, printer);
@@ -276,7 +318,7 @@ Eigen::Matrix3d fit_pose(Mesh& q, const std::string& name, const PrinterProfile&
 }  // namespace
 
 std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings,
-                                  std::vector<Eigen::Affine3d>& from_mold) {
+                                  std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings) {
   std::vector<NamedMesh> out = {{"core", a.core}, {"shell", a.shell}};
   from_mold.assign(out.size(), Eigen::Affine3d::Identity());
   // Each part on its own: cleaned, turned over (the shell, onto its top), fitted. (In parallel
@@ -301,14 +343,16 @@ std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& print
     x_next += std::ceil(b.extent().x()) + 10.0;
   }
   const auto t1 = std::chrono::steady_clock::now();
-  tbb::parallel_for(std::size_t(0), out.size(), [&](std::size_t k) { settle_in_single_precision(out[k].mesh, 8); });
+  crossings.assign(out.size(), 0);
+  tbb::parallel_for(std::size_t(0), out.size(), [&](std::size_t k) { crossings[k] = settle_in_single_precision(out[k].mesh, 8); });
   log_debug("pose: settled in {:.2f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
   return out;
 }
 
-std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const PrinterProfile& printer, std::vector<std::string>& warnings) {
+std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const std::vector<std::size_t>& crossings, const PrinterProfile& printer,
+                                   std::vector<std::string>& warnings) {
   std::vector<PartCheck> checks(parts.size());
-  tbb::parallel_for(std::size_t(0), parts.size(), [&](std::size_t k) { checks[k] = check_part(parts[k].name, parts[k].mesh, printer); });
+  tbb::parallel_for(std::size_t(0), parts.size(), [&](std::size_t k) { checks[k] = check_part(parts[k].name, parts[k].mesh, printer, crossings.at(k)); });
   for (const PartCheck& c : checks) {
     if (!is_valid_solid(c)) throw ProcessingError("mold: " + solid_problem(c));
     for (std::string& w : part_problems(c, printer)) warnings.push_back(std::move(w));
@@ -386,9 +430,10 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");
 
-  mold.print_parts = print_pose(parts, o.printer, r.warnings, r.print_from_mold);
+  std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are
+  mold.print_parts = print_pose(parts, o.printer, r.warnings, r.print_from_mold, crossings);
   timer.lap("pose");
-  r.parts = check_parts(mold.print_parts, o.printer, r.warnings);
+  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings);
   for (std::size_t k = 0; k < r.parts.size(); ++k)
     for (const ThinSpot& t : r.parts[k].thin_spots) {
       const Vec3 at = r.print_from_mold[k].inverse() * t.at;

@@ -50,7 +50,8 @@ MeshInfo measure(const Mesh& mesh, const MeasureOptions& options = {});
 //! shared corner or edge (exact predicates; degenerate triangles skipped). Runs on soups.
 std::size_t count_self_intersections(const Mesh& mesh);
 //! The same test, returning the intersecting pairs (indices into mesh.triangles, first < second,
-//! sorted).
-std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh);
+//! sorted). With `only` (one flag per triangle), only pairs with at least one flagged triangle are
+//! tested: after a local change, the triangles it touched against all others.
+std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh, const std::vector<char>* only = nullptr);
 
 }  // namespace tracecast

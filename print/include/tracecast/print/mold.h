@@ -135,7 +135,10 @@ void check_mold_inputs(const Mesh& appliance, const Mesh& face, const MoldOption
 Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {});
 
 //! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
-PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer);
+//! `crossings`: the part's crossing face pairs when already counted on exactly this mesh (the
+//! mold's settling counts them last); counted here otherwise.
+PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer,
+                     std::optional<std::size_t> crossings = std::nullopt);
 
 //! The printability policy, one for the mold's own checks, the reports and `tracecast check`.
 //! A valid solid: closed, manifold, outward and free of crossing faces.

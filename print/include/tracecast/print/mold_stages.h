@@ -125,11 +125,13 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
 
 //! The core on its base, the shell turned onto its top, each laid on its side when only that
 //! fits the printer (a warning says so), side by side on the plate, settled in single precision.
-//! `from_mold`: per part, the map from the mold frame to its file's coordinates.
+//! `from_mold`: per part, the map from the mold frame to its file's coordinates; `crossings`: the
+//! crossing face pairs the settling's last test found on each part as returned.
 std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings,
-                                  std::vector<Eigen::Affine3d>& from_mold);
+                                  std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings);
 
-//! check_part() on each; throws ProcessingError for a part that is not a valid solid.
-std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const PrinterProfile& printer, std::vector<std::string>& warnings);
+//! check_part() on each (their crossings as print_pose() counted them); throws ProcessingError for a part that is not a valid solid.
+std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const std::vector<std::size_t>& crossings, const PrinterProfile& printer,
+                                   std::vector<std::string>& warnings);
 
 }  // namespace tracecast::print::stages
