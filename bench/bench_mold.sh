@@ -8,6 +8,8 @@
 #
 #   bench/bench_mold.sh [SCANS_DIR]     (default ../shared/scans; needs a Release build in build/,
 #                                        prusa-slicer and openscad: apt-get install prusa-slicer openscad)
+#   PRINTERS="resin fdm" REGIONS="full_face upper_face" SCANS="example nefertiti.obj ..." to run fewer rows;
+#   TRACECAST=path/to/tracecast for another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${TRACECAST:-$PWD/build/tracecast}
@@ -19,7 +21,8 @@ for tool in prusa-slicer openscad; do
   command -v "$tool" >/dev/null || { echo "bench_mold: needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
 
-# recipe DIR SCAN REGION PRINTER: the bundled example's recipe on another scan, region and printer.
+# recipe DIR SCAN REGION PRINTER: the bundled example's recipe (its other options kept) on another
+# scan, region and printer.
 recipe() {
   mkdir -p "$1"
   cp assets/example-consent.txt "$1/"
@@ -27,9 +30,9 @@ recipe() {
 import json, sys
 d, scan, region, printer = sys.argv[1:]
 r = json.load(open("assets/example-recipe.json"))
-r["scan"] = {"inputs": [scan]}
-r["appliance"] = {"region": region}
-r["mold"] = {"printer": printer}
+r["scan"]["inputs"] = [scan]
+r["appliance"]["region"] = region
+r["mold"]["printer"] = printer
 for k in ("ledger", "signing_key", "mark_key"):
     r["production"][k] = "shop/" + r["production"][k].split("/")[-1]
 r["output"] = "out"
@@ -69,7 +72,7 @@ lo, hi = f["box_min_mm"], f["box_max_mm"]
 m = [[f["x"][i], f["y"][i], f["z"][i], 0] for i in range(3)] + [[0, 0, 0, 1]]
 print(f'difference() {{ multmatrix({m}) translate({lo}) cube({[h - l for l, h in zip(lo, hi)]}); import("{sys.argv[2]}"); }}')
 PY
-  measure "$tmp/time" openscad -o "$tmp/peer.stl" "$tmp/peer.scad" | cut -d' ' -f1
+  measure "$tmp/time" openscad -o "$tmp/peer.stl" "$tmp/peer.scad" 2>/dev/null | cut -d' ' -f1
 }
 
 row() {  # NAME SCAN REGION PRINTER
@@ -87,7 +90,10 @@ print("%d | %s | %.0f | %.2f | %s | %.1f" % (len(parts), " × ".join("%.0f" % x 
 PY
 )
   local slicer; slicer=$(sliced "$dir" "$4")
-  local p; p=$(peer "$dir")
+  # The peer depends on the appliance and the mold's box, not the printer: once per scan and region.
+  local cached=$tmp/peer-$1-$3 p
+  [[ -f $cached ]] || peer "$dir" > "$cached"
+  p=$(cat "$cached")
   IFS='|' read -r n big ml wall ok mold_s <<< "$figures"
   printf "| %s | %s | %s |%s|%s|%s|%s|%s| %s | %s | %.1f s | %.1f s | %.2f |\n" "$1" "$3" "$4" "$n" "$big" "$ml" "$wall" "$ok" "$slicer" \
     "$mold_s" "$t" "$p" "$(python3 -c "print(${mold_s} / $p)")"
@@ -95,11 +101,16 @@ PY
 
 echo "| scan | region | printer | pieces | largest piece (mm) | material (ml) | thinnest printed wall (mm) | printable (tracecast check) | PrusaSlicer on the bed | mold stage (s) | run | peer: OpenSCAD box − appliance | mold / peer |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-for printer in resin fdm; do
-  for region in full_face upper_face; do
-    row example "$PWD/assets/example-scan.ply" "$region" "$printer"
-    for scan in nefertiti.obj decimated-max.obj stface-smile.ply; do
-      [[ -f $scans/$scan ]] && row "${scan%.*}" "$scans/$scan" "$region" "$printer"
+for printer in ${PRINTERS:-resin fdm}; do
+  for region in ${REGIONS:-full_face upper_face}; do
+    for scan in ${SCANS:-example nefertiti.obj decimated-max.obj stface-smile.ply}; do
+      if [[ $scan == example ]]; then
+        row example "$PWD/assets/example-scan.ply" "$region" "$printer"
+      elif [[ -f $scans/$scan ]]; then
+        row "${scan%.*}" "$scans/$scan" "$region" "$printer"
+      else
+        echo "| ${scan%.*} | $region | $printer | skipped: $scans/$scan is absent |"
+      fi
     done
   done
 done
