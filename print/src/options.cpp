@@ -102,6 +102,7 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
        {"thin_samples", c.thin_samples},
        {"sliver_samples", c.sliver_samples},
        {"thin_spots", spots},
+       {"thin_spots_capped", c.thin_spots.size() >= kMaxThinSpots},
        {"fits_build_volume", c.fit.fits},
        {"print_size_mm", vec_json(c.fit.size_mm)},
        {"build_margin_mm", c.fit.margin_mm},
