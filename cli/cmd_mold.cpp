@@ -105,6 +105,9 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
     for (const auto& c : r.parts)
       fmt::print("  {:<12} {} faces, {:.1f} ml of resin, min wall {:.2f} mm, {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm,
                  print::is_printable(c) ? fmt::format("printable on the {} printer", o.printer.name) : "NOT printable (see the warnings)");
+    if (r.sections.count() > 1)
+      fmt::print("  sections     each part cut into {} to fit the {} printer; {} dowels {:g} × {:g} mm (steel or printed)\n", r.sections.count(),
+                 o.printer.name, r.sections.dowels.size(), o.dowel_diameter_mm, o.dowel_length_mm);
     fmt::print("  casting      cavity {:.2f} ml: mix {:.1f} g of silicone ({:.1f} g A + {:.1f} g B, {:.0f} % waste)\n", r.appliance_ml,
                mix.total_g, mix.part_a_g, mix.part_b_g, 100 * mix.waste_fraction);
     fmt::print("  features     {} keys, sprue {:.0f} mm, {} vents, gutter {:.2f} ml\n", r.key_centres.size(), o.sprue_diameter_mm,
@@ -155,7 +158,7 @@ std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<MoldArgs>();
   sub.add_option("APPLIANCE", a->appliance, "Appliance solid (from tracecast appliance)")->required();
   sub.add_option("--face", a->face, "The face the appliance was made on")->required();
-  sub.add_option("-o,--output", a->output, "Mold to write: OUT.3mf (both parts), plus OUT-core.stl and OUT-shell.stl")->required();
+  sub.add_option("-o,--output", a->output, "Mold to write: OUT.3mf (every piece), plus OUT-core.stl and OUT-shell.stl, or OUT-core-1.stl, … when the parts are cut into sections")->required();
   add_option_flags(sub, print::mold_option_table(), a->mold_flags);
   add_option_flags(sub, print::silicone_option_table(), a->silicone_flags);
   sub.add_flag("--obj", a->obj, "Also write OUT.obj with both parts");

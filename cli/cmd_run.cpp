@@ -121,7 +121,7 @@ std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g) {
       fmt::print("{} -> {}/\n", *recipe, r.output.string());
       fmt::print("  piece        {} (run {}, subject {}), recorded in {}{}\n", mold["mark"]["id"].get<std::string>(), r.production.run,
                  r.production.subject, r.production.ledger.string(), rep["created_workshop"].get<bool>() ? " (created)" : "");
-      fmt::print("  mold         mold.3mf, mold-core.stl, mold-shell.stl; cavity {:.2f} ml: mix {:.1f} g of silicone\n",
+      fmt::print("  mold         mold.3mf and {} piece(s) as STL; cavity {:.2f} ml: mix {:.1f} g of silicone\n", mold["parts"].size(),
                  c["cavity_ml"].get<double>(), c["silicone_g"].get<double>());
       for (const auto& p : mold["parts"])
         fmt::print("  {:<12} {:.1f} ml of resin, min wall {:.2f} mm, {}\n", p["name"].get<std::string>(), p["resin_ml"].get<double>(),

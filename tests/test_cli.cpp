@@ -429,14 +429,14 @@ TEST_CASE("cli: mold refuses bad pieces, missing records and refused productions
   const auto& dir = shop.dir;
   const std::string face = std::string(TRACECAST_SOURCE_DIR) + "/assets/example-face.ply";
   const std::string out = (dir / "m.3mf").string();
-  const std::size_t entries = shop.entries();
+  std::size_t entries_now = shop.entries();
   auto refused = [&](const Run& r, const std::string& why) {
     INFO(r.err);
     CHECK(r.code == 3);
     CHECK(r.err.find(why) != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(out));
     CHECK_FALSE(std::filesystem::exists(dir / "m-core.stl"));
-    CHECK(shop.entries() == entries);
+    CHECK(shop.entries() == entries_now);
   };
   // An open surface as the "appliance".
   refused(shop.tc("mold " + face + " --face " + face + " -o " + out + shop.mold_flags), "not a closed");
@@ -448,15 +448,41 @@ TEST_CASE("cli: mold refuses bad pieces, missing records and refused productions
   io::write_mesh((dir / "moved.ply").string(), g.mesh);
   refused(shop.tc("mold " + (dir / "moved.ply").string() + " --face " + face + " -o " + out + shop.mold_flags), "does not sit on this face");
   refused(shop.tc("mold " + piece + " --face " + face + " -o " + (dir / "m.stl").string() + shop.mold_flags), ".3mf");
+  // Printers: an unknown name (the known ones listed), a build volume that is not one: usage
+  // errors on the command line (exit 2; in a recipe, exit 3: test_run.cpp).
+  for (const auto& [flag, why] : {std::pair<std::string, std::string>{" --printer photon", "is not one of resin, resin-small, resin-large, fdm, fdm-256, fdm-360"},
+                                  {" --build-volume 200,100", "not \"profile\" or W,D,H in mm"}}) {
+    const Run r = shop.tc("mold " + piece + " --face " + face + " -o " + out + shop.mold_flags + flag);
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find(why) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(out));
+    CHECK(shop.entries() == entries_now);
+  }
+  // A printer too small for any section of the part: exit 4 naming the part, no file written;
+  // the ledger says the piece it allocated was not made.
+  {
+    const Run small = shop.tc("mold " + piece + " --face " + face + " -o " + out + shop.mold_flags + " --build-volume 25,25,25 --resolution 1");
+    INFO(small.err);
+    CHECK(small.code == 4);
+    CHECK(small.err.find("cannot be cut into sections that fit the resin printer (25 × 25 × 25 mm)") != std::string::npos);
+    CHECK((small.err.find("the core (") != std::string::npos || small.err.find("the shell (") != std::string::npos));
+    CHECK_FALSE(std::filesystem::exists(out));
+    CHECK_FALSE(std::filesystem::exists(dir / "m-core.stl"));
+    CHECK_FALSE(std::filesystem::exists(dir / "m-core-1.stl"));
+    CHECK(shop.tc("ledger verify -q").code == 0);
+  }
+  const std::size_t after_small = shop.entries();
   // No ledger, run, subject or marking key: every missing one named.
   const Run bare = run("mold " + piece + " --face " + face + " -o " + out);
+  entries_now = after_small;
   refused(bare, "missing: --ledger (or TRACECAST_LEDGER), --signing-key (or TRACECAST_SIGNING_KEY), --run, --subject, --mark-key");
   refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 1"), "missing: --subject");
   // The ledger refuses: no consent, consent for another use, closed run.
   refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 1 --subject S-404"), "no consent recorded for subject 'S-404'");
   REQUIRE(shop.tc("ledger run open -q --use medical --client Clinic --prescriber Dr.A").code == 0);
   const std::size_t with_run2 = shop.entries();
-  CHECK(with_run2 == entries + 1);
+  CHECK(with_run2 == entries_now + 1);
   const Run medical = shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 2 --subject S-001");
   CHECK(medical.code == 3);
   CHECK(medical.err.find("another use") != std::string::npos);

@@ -1,6 +1,7 @@
 // The two-part mold: the cavity is the appliance, every part is a valid solid, keys fit with the
 // printer's clearance, the sprue and vents open into the cavity; files that slicers accept.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <array>
 #include <set>
@@ -64,15 +65,15 @@ Mesh in_mold_frame(const Mesh& appliance, const print::MoldReport& r) {
   return a;
 }
 
-//! Faces of a part that lie on the appliance's surface (every corner within 0.1 µm of it): the
-//! cavity's walls in that part.
-std::vector<char> on_cavity(const Mesh& part, const SurfaceQuery& appliance) {
+//! Faces of a part that lie on the appliance's surface (every corner within `tol`, 0.1 µm, of it):
+//! the cavity's walls in that part.
+std::vector<char> on_cavity(const Mesh& part, const SurfaceQuery& appliance, double tol = 1e-4) {
   std::vector<Vec3> corners;
   for (const Tri& t : part.triangles)
     for (std::int32_t v : t) corners.push_back(part.vertices[static_cast<std::size_t>(v)]);
   const std::vector<double> d = appliance.distances(corners);
   std::vector<char> on(part.triangles.size(), 0);
-  for (std::size_t f = 0; f < on.size(); ++f) on[f] = d[3 * f] < 1e-4 && d[3 * f + 1] < 1e-4 && d[3 * f + 2] < 1e-4;
+  for (std::size_t f = 0; f < on.size(); ++f) on[f] = d[3 * f] < tol && d[3 * f + 1] < tol && d[3 * f + 2] < tol;
   return on;
 }
 
@@ -80,11 +81,12 @@ std::vector<char> on_cavity(const Mesh& part, const SurfaceQuery& appliance) {
 //! appliance together close the cavity (the parting surface crosses the appliance's rim), so
 //! their signed volume, turned inside out, is the cavity's, whatever shape the parts have
 //! outside it.
-double cavity_ml(const print::Mold& m, const Mesh& appliance) {
+//! `tol`: how far from the appliance a wall's corners may be (more for parts rounded to floats).
+double cavity_ml(const print::Mold& m, const Mesh& appliance, double tol = 1e-4) {
   const SurfaceQuery q(in_mold_frame(appliance, m.report));
   double v = 0;
   for (const NamedMesh& p : m.parts) {
-    const std::vector<char> on = on_cavity(p.mesh, q);
+    const std::vector<char> on = on_cavity(p.mesh, q, tol);
     for (std::size_t f = 0; f < on.size(); ++f) {
       if (!on[f]) continue;
       const Tri& t = p.mesh.triangles[f];
@@ -256,14 +258,116 @@ TEST_CASE("mold refuses an open appliance and one made on another face", "[mold]
   print::MoldOptions o;
   o.keys = 2;
   CHECK_THROWS_AS(print::design_mold(g.appliance, g.face, o), InputError);
-  // A build volume too small: a warning in the report, the parts still made.
+  // A build volume shallower than the parts: no cut across the pull helps; refused, naming the part.
   o = bare();
-  o.printer = *print::find_printer("resin-small");
+  o.resolution_mm = 1.0;
   o.printer.build_volume_mm = Vec3(60, 60, 60);
+  CHECK_THROWS_WITH(print::design_mold(g.appliance, g.face, o), Catch::Contains("mold: the shell (") && Catch::Contains("cannot be cut into sections"));
+  // Deep enough, but sections not allowed: refused too.
+  o.max_sections = 1;
+  o.printer.build_volume_mm = Vec3(100, 100, 100);
+  CHECK_THROWS_WITH(print::design_mold(g.appliance, g.face, o), Catch::Contains("more sections than max_sections = 1 allows"));
+}
+
+TEST_CASE("sectioned mold: pieces that fit the printer, put back together they hold the cavity, dowel holes coaxial within the clearance",
+          "[mold][slow]") {
+  const Made& g = generated();
+  print::MoldOptions o;  // keys, sprue, vents and pry slots: the cuts must keep clear of them
+  o.resolution_mm = 1.0;
+  o.printer.build_volume_mm = Vec3(130, 110, 120);
   const print::Mold m = print::design_mold(g.appliance, g.face, o);
-  bool warned = false;
-  for (const auto& w : m.report.warnings) warned = warned || w.find("does not fit") != std::string::npos;
-  CHECK(warned);
+  const print::Sections& s = m.report.sections;
+  const std::size_t n = s.count();
+  std::printf("sections: %zu per part (%zu x cuts, %zu y cuts), %zu dowels; part %.0f x %.0f x %.0f mm\n", n, s.cuts[0].size(), s.cuts[1].size(),
+              s.dowels.size(), s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z());
+  REQUIRE(n >= 2);
+  REQUIRE(m.print_parts.size() == 2 * n);
+  REQUIRE(m.report.print_from_mold.size() == 2 * n);
+  CHECK(s.dowels.size() >= 2 * 2 * (s.cuts[0].size() + s.cuts[1].size()));  // two per cut in each part at least
+  // Each piece: one closed solid that fits the printer as written (its own box, measured here).
+  std::vector<NamedMesh> back;  // the pieces in the mold frame
+  for (std::size_t k = 0; k < m.print_parts.size(); ++k) {
+    const NamedMesh& p = m.print_parts[k];
+    INFO(p.name);
+    CHECK(p.name == fmt::format("{}-{}", k < n ? "core" : "shell", k % n + 1));
+    const MeshInfo i = measure(p.mesh, {false});
+    CHECK(i.watertight);
+    CHECK(i.components == 1);
+    CHECK(count_self_intersections(p.mesh) == 0);
+    const Vec3 size = bounding_box(p.mesh.vertices).extent();
+    CHECK((size.array() <= o.printer.build_volume_mm.array()).all());
+    Mesh b = p.mesh;
+    for (Vec3& v : b.vertices) v = m.report.print_from_mold[k].inverse() * v;
+    back.push_back({p.name, std::move(b)});
+  }
+  // Put back together: the pieces of each part hold its volume, lie between their cuts, and with
+  // the other part's pieces close the cavity, which is still the appliance.
+  for (const std::string part : {"core", "shell"}) {
+    double whole = 0, pieces = 0;
+    for (const NamedMesh& p : m.parts)
+      if (p.name == part) whole = *measure(p.mesh, {false}).volume_mm3;
+    for (const NamedMesh& p : back)
+      if (p.name.rfind(part, 0) == 0) pieces += *measure(p.mesh, {false}).volume_mm3;
+    INFO(part);
+    CHECK(pieces == Approx(whole).epsilon(1e-4));
+  }
+  for (const NamedMesh& p : back) {
+    const Aabb b = bounding_box(p.mesh.vertices);
+    for (int axis : {0, 1})
+      for (double c : s.cuts[static_cast<std::size_t>(axis)]) {
+        INFO(p.name << " against the cut at " << c);
+        CHECK((b.max[axis] <= c + 1e-3 || b.min[axis] >= c - 1e-3));
+      }
+  }
+  print::Mold together;
+  together.report = m.report;
+  together.parts = back;
+  // (The sprue and vents open the cavity's surface: its walls' signed volume is then the same
+  // open surface's in the whole parts, not the appliance's.)
+  const double cavity = cavity_ml(together, g.appliance, 1e-3), whole = cavity_ml(m, g.appliance, 1e-3);  // the pieces as written: in single precision
+  std::printf("sections put back together: cavity walls %.4f ml, in the uncut parts %.4f ml\n", cavity, whole);
+  CHECK(cavity == Approx(whole).epsilon(5e-4));
+  // Dowels: from points on each dowel's axis, rays out to the hole's wall in both pieces it joins:
+  // the same radius on both sides (the pin's plus the clearance), so a pin aligns them within it;
+  // and along the axis each hole is as deep as planned.
+  double widest = 0, narrowest = 1e9;
+  for (const print::Dowel& d : s.dowels) {
+    Vec3 along = Vec3::Zero();
+    along[d.axis] = 1;
+    for (double side : {-1.0, 1.0}) {
+      const Vec3 inside = d.centre + side * 0.5 * s.hole_depth_mm * along;
+      const NamedMesh* piece = nullptr;
+      for (const NamedMesh& p : back)
+        if ((p.name.rfind("core", 0) == 0) == d.core) {
+          const Aabb b = bounding_box(p.mesh.vertices);
+          if ((inside.array() >= b.min.array()).all() && (inside.array() <= b.max.array()).all()) piece = &p;
+        }
+      REQUIRE(piece);
+      const SurfaceQuery q(piece->mesh);
+      std::vector<Vec3> from(17, inside), dir;
+      for (int k = 0; k < 16; ++k) {
+        const double a = 2 * 3.14159265358979 * (k + 0.5) / 16;
+        Vec3 r = Vec3::Zero();
+        r[1 - d.axis] = std::cos(a);
+        r[2] = std::sin(a);
+        dir.push_back(r);
+      }
+      from[16] = d.centre;
+      dir.push_back(side * along);
+      const auto hits = q.cast(from, dir);
+      for (int k = 0; k < 16; ++k) {
+        REQUIRE(hits[static_cast<std::size_t>(k)].hit);
+        widest = std::max(widest, hits[static_cast<std::size_t>(k)].t);
+        narrowest = std::min(narrowest, hits[static_cast<std::size_t>(k)].t);
+      }
+      REQUIRE(hits[16].hit);
+      CHECK(hits[16].t == Approx(s.hole_depth_mm).margin(0.01));
+    }
+  }
+  const double pin = 0.5 * o.dowel_diameter_mm, clearance = o.printer.key_clearance_mm;
+  std::printf("dowel holes: radius %.4f-%.4f mm about the shared axis, for a %.2f mm pin with %.2f mm clearance\n", narrowest, widest, pin, clearance);
+  CHECK(narrowest >= pin + clearance - 0.01);  // the 32-sided hole's flats
+  CHECK(widest <= pin + clearance + 1e-3);
 }
 
 TEST_CASE("mold on nefertiti.obj: the cavity is the appliance, both parts valid", "[shared][mold]") {

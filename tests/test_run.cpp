@@ -364,7 +364,7 @@ TEST_CASE("run: a bad recipe is refused before any work, with every problem list
   test::write_bytes(dir / "bad.json", R"({
     "scan": {"inputs": ["missing.ply"], "resolution_mm": "fine"},
     "appliance": {"thickness_mm": 2, "colour": "red"},
-    "mold": {"wall_mm": 1, "printer": "laser", "keyz": 4},
+    "mold": {"wall_mm": 1, "printer": "laser", "build_volume_mm": "200x100", "keyz": 4},
     "production": {"ledger": "none.ledger", "signing_key": "none.sign", "mark_key": "none.key", "subject": "S"},
     "extra": true
   })");
@@ -372,7 +372,9 @@ TEST_CASE("run: a bad recipe is refused before any work, with every problem list
   CHECK(r.code == 3);
   INFO(r.err);
   for (const char* problem : {"unknown key \"extra\"", "input", "missing.ply", "\"resolution_mm\" must be a number", "colour",
-                              "\"wall_mm\" = 1 is out of range", "\"printer\" = \"laser\"", "unknown key \"keyz\"", "\"run\" is missing",
+                              "\"wall_mm\" = 1 is out of range",
+                              "\"printer\" = \"laser\" is not one of resin, resin-small, resin-large, fdm, fdm-256, fdm-360",
+                              "\"build_volume_mm\" = \"200x100\": not \"profile\" or W,D,H", "unknown key \"keyz\"", "\"run\" is missing",
                               "none.ledger does not exist"})
     CHECK(r.err.find(problem) != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "bad-out"));

@@ -158,13 +158,45 @@ Mesh for_viewer(const Mesh& m, std::size_t faces) {
   return clustered(m, std::sqrt(2.0 * area / static_cast<double>(faces)));
 }
 
+//! The mold's pieces from their files (mold-NAME.stl, as the report's parts list them): each as
+//! printed, and the core's and the shell's put back together in the mold frame (each file's pose
+//! is the report's from_mold_frame).
+struct MoldPieces {
+  Mesh core, shell;
+  std::vector<std::pair<std::string, Mesh>> printed;
+};
+MoldPieces mold_pieces(const json& mold_result, const std::function<Mesh(const std::string&)>& load) {
+  MoldPieces out;
+  for (const json& part : mold_result["parts"]) {
+    const std::string name = part["name"].get<std::string>();
+    Mesh m = load("mold-" + name + ".stl");
+    const json& f = part["from_mold_frame"];  // rows of R, then t: file = R · mold + t
+    Eigen::Matrix3d R;
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) R(r, c) = f[r][c].get<double>();
+    const Vec3 t(f[3][0].get<double>(), f[3][1].get<double>(), f[3][2].get<double>());
+    Mesh back = m;
+    for (Vec3& v : back.vertices) v = R.transpose() * (v - t);
+    append(name.rfind("core", 0) == 0 ? out.core : out.shell, back);
+    out.printed.emplace_back(name, std::move(m));
+  }
+  return out;
+}
+
+//! "core-2" → "Core 2 (as printed)".
+std::string piece_label(std::string name) {
+  std::replace(name.begin(), name.end(), '-', ' ');
+  if (!name.empty()) name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+  return name + " (as printed)";
+}
+
 }  // namespace
 
 json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load) {
   std::vector<std::pair<std::string, double>> timings;
   StepTimer timer(timings);
   const Mesh face = load("face.ply"), appliance = load("appliance.ply"), marked = load("appliance-marked.ply");
-  const Mesh core = load("mold-core.stl"), shell = load("mold-shell.stl");
+  const MoldPieces pieces = mold_pieces(mold_result, load);
   timer.lap("reading");
   const auto& pd = mold_result["pull"]["direction"];
   const Vec3 pull(pd[0].get<double>(), pd[1].get<double>(), pd[2].get<double>());
@@ -238,10 +270,10 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   render_png(rotated(mk, view), out / "preview-mark.png", big);
   timer.lap("mark picture");
   // The mold parts: fine enough for a picture and the 3D view at a fraction of their faces.
-  const Mesh core_view = clustered(core, 1.0), shell_view = clustered(shell, 1.0);
-  // Seen from their working side, whichever way they lie to fit the printer.
-  render_png(rotated(core_view, facing(print::open_side(core_view))), out / "preview-core.png", ro);
-  render_png(rotated(shell_view, facing(print::open_side(shell_view))), out / "preview-shell.png", ro);
+  // Put together (sections and all) and seen from their working side: the core's faces the pull,
+  // the shell's faces back along it.
+  render_png(rotated(clustered(pieces.core, 1.0), facing(Vec3::UnitZ())), out / "preview-core.png", ro);
+  render_png(rotated(clustered(pieces.shell, 1.0), facing(-Vec3::UnitZ())), out / "preview-shell.png", ro);
   timer.lap("mold pictures");
 
   // The 3D view's data.
@@ -256,8 +288,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
     m["fields"]["displacement"] = field(detail_um, "Mark displacement", "µm", -disp_abs, disp_abs, "diverging");
     objects.push_back(m);
   }
-  objects.push_back(viewer_object("core", "Core (as printed)", "print", core_view));
-  objects.push_back(viewer_object("shell", "Shell (as printed)", "print", shell_view));
+  for (const auto& [name, mesh] : pieces.printed) objects.push_back(viewer_object(name, piece_label(name), "print", clustered(mesh, 1.0)));
   const json viewer = {{"objects", objects}, {"pull", {pull.x(), pull.y(), pull.z()}}};
   write_file_atomically(out / "viewer.json", viewer.dump());
   timer.lap("3D view");

@@ -10,9 +10,10 @@
 
 namespace tracecast::pipeline {
 
-//! From the run's meshes in `out` (face.ply, appliance.ply, appliance-marked.ply, mold-core.stl,
-//! mold-shell.stl): PNG previews (face; appliance coloured by thickness; mark coloured by
-//! displacement; core and shell as printed) and viewer.json, the 3D view's data (decimated
+//! From the run's meshes in `out` (face.ply, appliance.ply, appliance-marked.ply, and the mold's
+//! pieces mold-NAME.stl as `mold_result`'s parts list them): PNG previews (face; appliance
+//! coloured by thickness; mark coloured by displacement; core and shell put together, from their
+//! working side) and viewer.json, the 3D view's data (decimated
 //! meshes; per-vertex thickness, draft towards the pull, and the mark's displacement on a detail
 //! at full resolution). Returns a summary of the colour maps' ranges.
 //! `load(name)` gives the mesh of that file (from memory when this run made it).

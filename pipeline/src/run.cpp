@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -58,7 +59,8 @@ class Stages {
   fs::path file(const std::string& name) const { return out_ / name; }
   std::string hash_of(const std::string& name) const { return ledger::file_sha256(file(name)); }
 
-  //! `key`: everything the outputs depend on; `outputs`: file names in the output folder.
+  //! `key`: everything the outputs depend on; `outputs`: file names in the output folder, to
+  //! which the work may add more in its result's "output_files" (files whose number it decides).
   json run(const std::string& name, const json& key_json, const std::vector<std::string>& outputs, const std::function<json()>& work) {
     const std::string key = sha256_text(json{{"stage", name}, {"version", kStageVersion}, {"key", key_json}}.dump());
     const fs::path record_file = state_ / (name + ".json");
@@ -73,7 +75,7 @@ class Stages {
     json result;
     bool cached = record.is_object() && record.value("key", "") == key;
     if (cached)
-      for (const std::string& o : outputs) {
+      for (const std::string& o : with_declared(outputs, record["result"])) {
         std::error_code ec;
         if (!fs::is_regular_file(file(o), ec) || record["outputs"].value(o, "") != hash_of(o)) {
           cached = false;
@@ -88,7 +90,7 @@ class Stages {
       result = work();
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       json hashes = json::object();
-      for (const std::string& o : outputs) hashes[o] = hash_of(o);
+      for (const std::string& o : with_declared(outputs, result)) hashes[o] = hash_of(o);
       // The record last: an interrupted stage has none, and is redone.
       write_file_atomically(record_file, json{{"key", key}, {"outputs", hashes}, {"result", result}, {"seconds", seconds}}.dump(2) + "\n");
     }
@@ -103,6 +105,11 @@ class Stages {
   const json& timings() const { return timings_; }
 
  private:
+  static std::vector<std::string> with_declared(std::vector<std::string> outputs, const json& result) {
+    if (result.is_object() && result.contains("output_files"))
+      for (const json& f : result["output_files"]) outputs.push_back(f.get<std::string>());
+    return outputs;
+  }
   fs::path out_, state_;
   int count_, index_ = 0;
   std::function<void(const StageEvent&)> progress_;
@@ -181,7 +188,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
       });
 
   // 3. appliance → stamped, recorded mold (a new mold is a new piece)
-  const std::vector<std::string> mold_files = {"mold.3mf", "mold-core.stl", "mold-shell.stl", "appliance-marked.ply"};
+  const std::vector<std::string> mold_files = {"mold.3mf", "appliance-marked.ply"};  // and an STL per piece (output_files)
   const json mold_key = {{"appliance", stages.hash_of("appliance.ply")},
                          {"face", stages.hash_of("face.ply")},
                          {"options", recipe.mold_options},
@@ -199,15 +206,24 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
     const TraceableMold made = make_traceable_mold(shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) {
       io::write_objects(stages.file("mold.3mf"), m.print_parts);
       std::vector<std::string> files{stages.file("mold.3mf").string()};
+      std::set<std::string> pieces;
       for (const NamedMesh& part : m.print_parts) {
         files.push_back(stages.file("mold-" + part.name + ".stl").string());
         keep("mold-" + part.name + ".stl", part.mesh);
+        pieces.insert("mold-" + part.name + ".stl");
+      }
+      // A piece file of an earlier mold with other sections is not one of this mold's.
+      for (const auto& e : fs::directory_iterator(recipe.output)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("mold-", 0) == 0 && e.path().extension() == ".stl" && !pieces.count(name)) fs::remove(e.path());
       }
       return files;
     });
     keep("appliance-marked.ply", made.marked);
     const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.silicone);
     json r = mold_report_json(made.mold, recipe.mold, mix);
+    r["output_files"] = json::array();
+    for (const NamedMesh& part : made.mold.print_parts) r["output_files"].push_back("mold-" + part.name + ".stl");
     r["mark"] = mark_json(made, shop);
     r["files"] = made.outputs;
     return r;
@@ -219,7 +235,8 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
   const std::vector<std::string> preview_files = {"preview-face.png", "preview-appliance.png", "preview-core.png", "preview-shell.png",
                                                   "preview-mark.png", "viewer.json"};
   json preview_key = json::object();
-  for (const char* f : {"face.ply", "appliance.ply", "appliance-marked.ply", "mold-core.stl", "mold-shell.stl"}) preview_key[f] = stages.hash_of(f);
+  for (const char* f : {"face.ply", "appliance.ply", "appliance-marked.ply"}) preview_key[f] = stages.hash_of(f);
+  for (const json& f : mold_result["output_files"]) preview_key[f.get<std::string>()] = stages.hash_of(f.get<std::string>());
   preview_key["pull"] = mold_result["pull"]["direction"];
   const json previews = stages.run("previews", preview_key, preview_files, [&] {
     return make_previews(recipe.output, mold_result, load_for_pictures);

@@ -11,6 +11,9 @@ enum class BooleanOp { Union, Difference, Intersection };
 //! ProcessingError naming `what` if CGAL cannot build a valid result.
 Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what);
 
+//! a ∩ b and a − b from one corefinement (b: a cutter such as a half-space's box).
+void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what);
+
 //! Merges vertices closer than eps and drops the faces that collapse (and CGAL's degenerate-face
 //! repair after it), keeping the surface closed: removes the slivers a boolean can leave.
 Mesh remove_slivers(const Mesh& m, double eps);

@@ -133,4 +133,14 @@ Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
   return remove_slivers(from_exact(out), 1e-6);
 }
 
+void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what) {
+  ExactMesh sa = to_exact(a), sb = to_exact(b), in, out;
+  const std::array<boost::optional<ExactMesh*>, 4> outputs = {boost::none, &in, &out, boost::none};
+  const std::array<bool, 4> ok = PMP::corefine_and_compute_boolean_operations(sa, sb, outputs);
+  if (!ok[PMP::Corefinement::INTERSECTION] || !ok[PMP::Corefinement::TM1_MINUS_TM2])
+    throw ProcessingError(fmt::format("mold: cutting {} failed (CGAL could not build a valid result)", what));
+  inside = remove_slivers(from_exact(in), 1e-6);
+  outside = remove_slivers(from_exact(out), 1e-6);
+}
+
 }  // namespace tracecast::print::detail

@@ -16,6 +16,7 @@
 #include <tbb/parallel_invoke.h>
 
 #include "boolean.h"
+#include "primitives.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
@@ -33,8 +34,9 @@ double triangle_area(const Mesh& m, const Tri& t) {
   return 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
 }
 
-//! Keeps the connected piece with the largest volume; returns the volume (mm³) of the others
-//! (slivers a boolean leaves where the parting surface meets the appliance's thin rim).
+//! Keeps the connected piece with the largest volume, and the voids (inward surfaces: the dowel
+//! holes before the cuts open them); returns the volume (mm³) of the others (slivers a boolean
+//! leaves where the parting surface meets the appliance's thin rim).
 double keep_largest_piece(Mesh& m) {
   const std::vector<std::size_t> piece = face_components(m);
   std::map<std::size_t, double> vol;
@@ -48,9 +50,9 @@ double keep_largest_piece(Mesh& m) {
     if (v > vol[best]) best = label;
   double dropped = 0;
   for (const auto& [label, v] : vol)
-    if (label != best) dropped += std::abs(v);
+    if (label != best && v > 0) dropped += v;
   std::vector<char> keep(m.triangles.size(), 0);
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = piece[f] == best;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = piece[f] == best || vol[piece[f]] < 0;
   m = submesh(m, keep);
   return dropped;
 }
@@ -259,7 +261,7 @@ Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOpt
   return in;
 }
 
-Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Cavity& c, const MoldOptions& o) {
+Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Cavity& c, const MoldOptions& o) {
   using detail::BooleanOp;
   Assembly a;
   if (o.style != "block") {
@@ -276,7 +278,9 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
       [&] {
         if (!f.male.triangles.empty()) a.core = detail::boolean(a.core, f.male, BooleanOp::Union, "the core's keys");
         a.core = detail::boolean(a.core, c.appliance, BooleanOp::Difference, "the core minus the appliance");
-        if (!f.slots.triangles.empty()) a.core = detail::boolean(a.core, f.slots, BooleanOp::Difference, "the core's pry slots");
+        Mesh cutters = f.slots;
+        append(cutters, dowel_holes(s, true));
+        if (!cutters.triangles.empty()) a.core = detail::boolean(a.core, cutters, BooleanOp::Difference, "the core's pry slots and dowel holes");
         if (!f.core_void.triangles.empty()) a.core = detail::boolean(a.core, f.core_void, BooleanOp::Difference, "the core's hollow");
       },
       [&] {
@@ -284,11 +288,58 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         Mesh cutters = f.channels;
         append(cutters, f.female);
         append(cutters, f.slots);
-        if (!cutters.triangles.empty()) a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue and vents");
+        append(cutters, dowel_holes(s, false));
+        if (!cutters.triangles.empty()) a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue, vents and dowel holes");
         if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
       });
   a.sliver_ml = (keep_largest_piece(a.core) + keep_largest_piece(a.shell)) / 1000.0;
   return a;
+}
+
+namespace {
+
+//! `m` cut at the plane (axis, at) into the part below it and the part above it.
+std::pair<Mesh, Mesh> cut_at(const Mesh& m, int axis, double at, const std::string& what) {
+  const Aabb b = bounding_box(m.vertices);
+  Vec3 lo = b.min - Vec3::Constant(10), hi = b.max + Vec3::Constant(10);
+  hi[axis] = at;
+  std::pair<Mesh, Mesh> out;
+  detail::split(m, detail::box(lo, hi), out.first, out.second, what.c_str());
+  return out;
+}
+
+//! One part cut at every plane, in order: x strips, each cut into y cells.
+std::vector<Mesh> cut_part(const Mesh& part, const Sections& s, const std::string& name) {
+  std::vector<Mesh> strips = {part}, cells;
+  for (double c : s.cuts[0]) {
+    auto [below, above] = cut_at(strips.back(), 0, c, fmt::format("the {} at x = {:.1f} mm", name, c));
+    strips.back() = std::move(below);
+    strips.push_back(std::move(above));
+  }
+  for (Mesh& strip : strips) {
+    cells.push_back(std::move(strip));
+    for (double c : s.cuts[1]) {
+      auto [below, above] = cut_at(cells.back(), 1, c, fmt::format("the {} at y = {:.1f} mm", name, c));
+      cells.back() = std::move(below);
+      cells.push_back(std::move(above));
+    }
+  }
+  return cells;
+}
+
+}  // namespace
+
+std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, double& sliver_ml) {
+  if (s.count() == 1) return {{"core", a.core}, {"shell", a.shell}};
+  std::vector<NamedMesh> out;
+  std::vector<Mesh> pieces[2];
+  tbb::parallel_invoke([&] { pieces[0] = cut_part(a.core, s, "core"); }, [&] { pieces[1] = cut_part(a.shell, s, "shell"); });
+  for (int k : {0, 1})
+    for (std::size_t i = 0; i < pieces[k].size(); ++i) {
+      sliver_ml += keep_largest_piece(pieces[k][i]) / 1000.0;
+      out.push_back({fmt::format("{}-{}", k == 0 ? "core" : "shell", i + 1), std::move(pieces[k][i])});
+    }
+  return out;
 }
 
 namespace {
@@ -317,9 +368,9 @@ Eigen::Matrix3d fit_pose(Mesh& q, const std::string& name, const PrinterProfile&
 
 }  // namespace
 
-std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings,
+std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const PrinterProfile& printer, std::vector<std::string>& warnings,
                                   std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings) {
-  std::vector<NamedMesh> out = {{"core", a.core}, {"shell", a.shell}};
+  std::vector<NamedMesh> out = pieces;
   from_mold.assign(out.size(), Eigen::Affine3d::Identity());
   // Each part on its own: cleaned, turned over (the shell, onto its top), fitted. (In parallel
   // this took longer: the cleaning's own steps already use both cores.)
@@ -329,7 +380,7 @@ std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& print
     q = cleaned(q);
     log_debug("pose: cleaned {} in {:.2f} s", out[k].name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     Eigen::Matrix3d turn = Eigen::Matrix3d::Identity();
-    if (out[k].name == "shell") turn.diagonal() = Vec3(1, -1, -1);
+    if (out[k].name.rfind("shell", 0) == 0) turn.diagonal() = Vec3(1, -1, -1);
     for (Vec3& v : q.vertices) v = turn * v;
     from_mold[k].linear() = fit_pose(q, out[k].name, printer, warnings) * turn;
   }
@@ -417,21 +468,27 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   timer.lap("walls");
 
   Features features = mold_features(parting, env, o);
-  add_supports(env, parting, features, o);
+  const Sections sections = plan_sections(parting, env, features, o);
+  add_supports(env, parting, features, sections, o);
+  r.sections = sections;
   r.key_centres = features.key_centres;
   r.sprue_bottom = features.sprue_bottom;
   r.sprue_bend = features.sprue_bend;
   r.vent_bottoms = features.vent_bottoms;
   for (std::string& w : features.warnings) r.warnings.push_back(std::move(w));
+  for (const std::string& w : sections.warnings) r.warnings.push_back(w);
   timer.lap("features");
 
-  Assembly parts = assemble_parts(parting, env, features, cavity, o);
+  Assembly parts = assemble_parts(parting, env, features, sections, cavity, o);
   r.sliver_ml = parts.sliver_ml;
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");
 
+  std::vector<NamedMesh> pieces = section_parts(parts, sections, r.sliver_ml);
+  if (sections.count() > 1) timer.lap("sections");
+
   std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are
-  mold.print_parts = print_pose(parts, o.printer, r.warnings, r.print_from_mold, crossings);
+  mold.print_parts = print_pose(pieces, o.printer, r.warnings, r.print_from_mold, crossings);
   timer.lap("pose");
   r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings);
   for (std::size_t k = 0; k < r.parts.size(); ++k)

@@ -7,77 +7,15 @@
 #include <limits>
 
 #include "boolean.h"
+#include "primitives.h"
 #include "tracecast/print/mold_stages.h"
 
 namespace tracecast::print::stages {
 
 namespace {
 
+using namespace detail;
 using Vec2 = Eigen::Vector2d;
-constexpr double kPi = 3.14159265358979323846;
-
-Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48) {
-  Mesh m;
-  m.vertices.push_back(c + Vec3(0, 0, r));
-  for (int i = 1; i < rings; ++i) {
-    const double th = kPi * i / rings;
-    for (int j = 0; j < segments; ++j) {
-      const double ph = 2 * kPi * (j + 0.317) / segments;
-      m.vertices.push_back(c + r * Vec3(std::sin(th) * std::cos(ph), std::sin(th) * std::sin(ph), std::cos(th)));
-    }
-  }
-  m.vertices.push_back(c - Vec3(0, 0, r));
-  const auto S = segments;
-  auto ring = [&](int i, int j) { return static_cast<std::int32_t>(1 + (i - 1) * S + (j % S)); };
-  const auto bottom = static_cast<std::int32_t>(m.vertices.size() - 1);
-  for (int j = 0; j < S; ++j) m.triangles.push_back({0, ring(1, j), ring(1, j + 1)});
-  for (int i = 1; i + 1 < rings; ++i)
-    for (int j = 0; j < S; ++j) {
-      m.triangles.push_back({ring(i, j), ring(i + 1, j), ring(i + 1, j + 1)});
-      m.triangles.push_back({ring(i, j), ring(i + 1, j + 1), ring(i, j + 1)});
-    }
-  for (int j = 0; j < S; ++j) m.triangles.push_back({bottom, ring(rings - 1, j + 1), ring(rings - 1, j)});
-  return m;
-}
-
-//! A closed tube through rings of equal size (each counter-clockwise seen from the end the
-//! tube runs to), closed by fans to `start` and `end`.
-Mesh tube(const std::vector<std::vector<Vec3>>& rings, const Vec3& start, const Vec3& end) {
-  Mesh m;
-  const auto P = static_cast<int>(rings.size()), S = static_cast<int>(rings.front().size());
-  for (const auto& ring : rings) m.vertices.insert(m.vertices.end(), ring.begin(), ring.end());
-  m.vertices.push_back(start);
-  m.vertices.push_back(end);
-  const auto c0 = P * S, c1 = P * S + 1;
-  for (int i = 0; i + 1 < P; ++i)
-    for (int k = 0; k < S; ++k) {
-      const int a = i * S + k, b = i * S + (k + 1) % S;
-      m.triangles.push_back({a, b, b + S});
-      m.triangles.push_back({a, b + S, a + S});
-    }
-  for (int k = 0; k < S; ++k) {
-    m.triangles.push_back({c0, (k + 1) % S, k});
-    m.triangles.push_back({c1, (P - 1) * S + k, (P - 1) * S + (k + 1) % S});
-  }
-  return m;
-}
-
-//! A closed solid of revolution about the vertical through (x, y): rings of `profile`'s
-//! (radius > 0, z) from bottom to top, closed by flat caps.
-Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments) {
-  std::vector<std::vector<Vec3>> rings;
-  for (const Vec2& q : profile) {
-    rings.emplace_back();
-    for (int k = 0; k < segments; ++k) {
-      const double a = 2 * kPi * k / segments;
-      rings.back().emplace_back(x + q.x() * std::cos(a), y + q.x() * std::sin(a), q.y());
-    }
-  }
-  return tube(rings, Vec3(x, y, profile.front().y()), Vec3(x, y, profile.back().y()));
-}
-
-//! Vertical cylinder (axis +z) from z0 to z1 around (x, y).
-Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32) { return lathe(x, y, {{r, z0}, {r, z1}}, segments); }
 
 //! The sprue: a channel of radius r that leaves the cavity's roof at c square to it (along the
 //! roof's normal n, so the shell's lip round it is a right angle, not a knife edge), then bends
@@ -109,15 +47,6 @@ Mesh sprue_channel(const Grid& roof, const Vec3& c, const Vec3& n, double r, dou
   }
   if (bend_at) *bend_at = bend;
   return tube(rings, start, Vec3(bend.x(), bend.y(), z1));
-}
-
-Mesh box(const Vec3& lo, const Vec3& hi) {
-  Mesh m;
-  for (int k = 0; k < 8; ++k) m.vertices.emplace_back(k & 1 ? hi.x() : lo.x(), k & 2 ? hi.y() : lo.y(), k & 4 ? hi.z() : lo.z());
-  const int f[12][3] = {{0, 2, 1}, {1, 2, 3}, {4, 5, 6}, {5, 7, 6}, {0, 1, 4}, {1, 5, 4},
-                        {2, 6, 3}, {3, 6, 7}, {0, 4, 2}, {2, 4, 6}, {1, 3, 5}, {3, 7, 5}};
-  for (const auto& t : f) m.triangles.push_back({t[0], t[1], t[2]});
-  return m;
 }
 
 double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b) {
@@ -357,7 +286,24 @@ Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o
   return f;
 }
 
-void add_supports(Envelope& e, const Parting& p, const Features& f, const MoldOptions& o) {
+namespace {
+
+//! On a cut's faces (a wall either side of the plane, down to the flat face) or a dowel's post, in
+//! the core (core = true) or the shell.
+bool at_joint(const Vec2& q, const Sections& s, double wall, bool core) {
+  for (int axis : {0, 1})
+    for (double c : s.cuts[static_cast<std::size_t>(axis)])
+      if (std::abs(q[axis] - c) <= wall) return true;
+  for (const Dowel& d : s.dowels)
+    if (d.core == core && std::abs(q[d.axis] - d.centre[d.axis]) <= s.hole_depth_mm + wall &&
+        std::abs(q[1 - d.axis] - d.centre[1 - d.axis]) <= s.hole_radius_mm + wall)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const MoldOptions& o) {
   if (o.style == "block") return;
   const Grid& g = p.core_h;
   const double wall = o.wall_mm;
@@ -375,12 +321,12 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const MoldOp
       const Vec2 q(x, y);
       bool both = std::min({x - xa, xb - x, y - ya, yb - y}) < o.frame_mm || on_rib(x, xa, xb) || on_rib(y, ya, yb);
       for (const Vec3& c : f.key_centres) both = both || (q - c.head<2>()).norm() < o.key_radius_mm + o.printer.key_clearance_mm + wall;
-      bool shell = both;
+      bool core = both || at_joint(q, s, wall, true), shell = both || at_joint(q, s, wall, false);
       if (o.sprue_diameter_mm > 0)  // round the sprue's path, as wide as its slanted part's footprint
         shell = shell || distance_to_segment(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>()) < 0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall;
       for (const Vec3& v : f.vent_bottoms) shell = shell || (q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall;
       const std::size_t n = g.index(i, j);
-      if (both) e.core_floor.v[n] = e.z_bottom;
+      if (core) e.core_floor.v[n] = e.z_bottom;
       if (shell) e.shell_roof.v[n] = e.z_top;
     }
 }

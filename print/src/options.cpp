@@ -3,6 +3,8 @@
 // print results as reports write them.
 #include <fmt/format.h>
 
+#include <sstream>
+
 #include "tracecast/mesh/report_json.h"
 #include "tracecast/print/casting.h"
 #include "tracecast/print/mold.h"
@@ -10,6 +12,16 @@
 namespace tracecast::print {
 
 namespace {
+
+//! "W,D,H" as a build volume (each 20–2000 mm), or nullopt.
+std::optional<Vec3> parse_volume(const std::string& s) {
+  Vec3 v;
+  char c1 = 0, c2 = 0;
+  std::istringstream in(s);
+  if (!(in >> v.x() >> c1 >> v.y() >> c2 >> v.z()) || c1 != ',' || c2 != ',' || !(in >> std::ws).eof()) return std::nullopt;
+  if (v.minCoeff() < 20 || v.maxCoeff() > 2000) return std::nullopt;
+  return v;
+}
 
 std::vector<std::string> printer_names() {
   std::vector<std::string> names;
@@ -23,6 +35,19 @@ OptionTable<MoldOptions> make_mold_table() {
                      "printer profile: build volume, key clearance, minimum wall, layer", {}};
   t.add(std::move(printer), [](const MoldOptions& o) { return nlohmann::json(o.printer.name); },
         [](MoldOptions& o, const nlohmann::json& v) { o.printer = *find_printer(v.get<std::string>()); });
+  OptionInfo volume{"build_volume_mm", OptionKind::Text, "mm", 0, 0, false, {},
+                    "the printer's build volume W,D,H (each 20-2000 mm), for a printer of the profile's technology but another size "
+                    "(profile: the profile's own)",
+                    [](const std::string& s) { return s == "profile" || parse_volume(s) ? std::string() : std::string("not \"profile\" or W,D,H in mm, each 20 to 2000"); }};
+  t.add(std::move(volume),
+        [](const MoldOptions& o) {
+          const auto named = find_printer(o.printer.name);
+          const Vec3& v = o.printer.build_volume_mm;
+          return nlohmann::json(named && named->build_volume_mm == v ? std::string("profile") : fmt::format("{:g},{:g},{:g}", v.x(), v.y(), v.z()));
+        },
+        [](MoldOptions& o, const nlohmann::json& v) {
+          if (const auto size = parse_volume(v.get<std::string>())) o.printer.build_volume_mm = *size;
+        });
   t.direction("pull", &MoldOptions::pull, "pull direction of the shell, X,Y,Z (null: searched for the least undercut)")
       .direction("front", &MoldOptions::front, "the face's forward direction, X,Y,Z (null: found from the face)")
       .number("max_pull_tilt_deg", &MoldOptions::max_pull_tilt_deg, "deg", 0, 80,
@@ -47,7 +72,12 @@ OptionTable<MoldOptions> make_mold_table() {
               "hollow each part leaving walls this thick, with two 3.5 mm drain holes (0: solid; else at least 1.5)")
       .number("resolution_mm", &MoldOptions::resolution_mm, "mm", 0.1, 5, "grid of the parting surface")
       .number("rigid_undercut_mm", &MoldOptions::rigid_undercut_mm, "mm", 0, 50,
-              "undercuts deeper than this are reported as rigid (the cast cannot flex out)");
+              "undercuts deeper than this are reported as rigid (the cast cannot flex out)")
+      .integer("max_sections", &MoldOptions::max_sections, 1, 24,
+               "a part larger than the printer is cut into sections that fit, at most this many (1: never cut)")
+      .number("dowel_diameter_mm", &MoldOptions::dowel_diameter_mm, "mm", 2, 10,
+              "pins that align the sections across each cut (steel or printed); their holes are wider by the key clearance")
+      .number("dowel_length_mm", &MoldOptions::dowel_length_mm, "mm", 6, 40, "length of the pins; each hole is half as deep, plus 0.5 mm");
   t.rule([](const MoldOptions& o) { return o.keys == 1 || o.keys == 2 ? std::string("\"keys\" must be 0, or 3 to 6") : ""; });
   t.rule([](const MoldOptions& o) {
     return o.hollow_mm > 0 && o.hollow_mm < 1.5 ? std::string("\"hollow_mm\" must be 0 (solid) or at least 1.5 mm") : "";
@@ -108,6 +138,18 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
        {"build_margin_mm", c.fit.margin_mm},
        {"fits_turned", c.turned.fits},
        {"printable", is_printable(c)}};
+}
+
+void to_json(nlohmann::json& j, const Sections& s) {
+  nlohmann::json dowels = nlohmann::json::array();
+  for (const Dowel& d : s.dowels) dowels.push_back({{"part", d.core ? "core" : "shell"}, {"axis", d.axis == 0 ? "x" : "y"}, {"centre_mm", vec_json(d.centre)}});
+  j = {{"count", s.count()},
+       {"cuts_x_mm", s.cuts[0]},
+       {"cuts_y_mm", s.cuts[1]},
+       {"part_size_mm", vec_json(s.part_size_mm)},
+       {"hole_diameter_mm", 2 * s.hole_radius_mm},
+       {"hole_depth_mm", s.hole_depth_mm},
+       {"dowels", dowels}};
 }
 
 nlohmann::json printer_json(const PrinterProfile& p) {

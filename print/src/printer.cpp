@@ -26,8 +26,7 @@ std::optional<PrinterProfile> find_printer(const std::string& name) {
   return std::nullopt;
 }
 
-BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer) {
-  const Vec3 size = bounding_box(part).extent();
+BuildFit best_fit(const Vec3& size, const PrinterProfile& printer) {
   std::array<int, 3> axes{0, 1, 2};
   BuildFit best;
   best.margin_mm = -std::numeric_limits<double>::infinity();
@@ -44,6 +43,8 @@ BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer) {
   best.fits = best.margin_mm >= 0;
   return best;
 }
+
+BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer) { return best_fit(bounding_box(part).extent(), printer); }
 
 BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer) {
   BuildFit f;

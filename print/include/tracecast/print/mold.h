@@ -14,6 +14,7 @@
 // shell; sprue and vents are cylinders through the shell.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct MoldOptions {
   double resolution_mm = 0.5;           //!< grid of the parting surface
   double hollow_mm = 0;                 //!< hollow each part, leaving walls this thick, with two drain holes (0: solid)
   double rigid_undercut_mm = 3.0;       //!< undercuts deeper than this are flagged rigid
+  int max_sections = 8;                 //!< a part larger than the printer is cut into at most this many sections
+  double dowel_diameter_mm = 4.0;       //!< pins across each cut that align the sections (holes: plus the key clearance)
+  double dowel_length_mm = 16.0;
   PrinterProfile printer = *find_printer("resin");
 };
 
@@ -95,6 +99,26 @@ struct PartCheck {
 //! A part's check as reports give it (docs/formats.md#mold-report, `parts`).
 void to_json(nlohmann::json& j, const PartCheck& c);
 
+//! A pin across a cut, aligning the two sections it joins.
+struct Dowel {
+  int axis = 0;            //!< 0: across a cut x = const (the pin lies along x); 1: across y = const
+  Vec3 centre = Vec3::Zero();  //!< on the cut's plane, in the mold frame
+  bool core = true;        //!< in the core's sections (else the shell's)
+};
+
+//! Where the parts are cut (both parts at the same planes) and the dowels across the cuts.
+struct Sections {
+  std::array<std::vector<double>, 2> cuts;  //!< planes x = c and y = c in the mold frame, ascending
+  std::vector<Dowel> dowels;
+  double hole_radius_mm = 0;  //!< the dowel's radius plus the printer's key clearance
+  double hole_depth_mm = 0;   //!< on each side of the cut
+  Vec3 part_size_mm = Vec3::Zero();  //!< the larger part's box before cutting
+  std::vector<std::string> warnings;
+  std::size_t count() const { return (cuts[0].size() + 1) * (cuts[1].size() + 1); }
+};
+//! Sections as reports give them (docs/formats.md#mold-report, `sections`), in the mold frame.
+void to_json(nlohmann::json& j, const Sections& s);
+
 struct MoldReport {
   Vec3 pull = Vec3::UnitZ();
   bool pull_searched = false;
@@ -112,6 +136,7 @@ struct MoldReport {
   std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points (pull up), where the vents start
   Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
   std::vector<PartCheck> parts;
+  Sections sections;                     //!< where the parts were cut to fit the printer (none: count() == 1)
   std::vector<Eigen::Affine3d> print_from_mold;  //!< per part: mold frame → its file's coordinates (the print pose)
   std::vector<std::string> warnings;
   Timings timings;
@@ -119,7 +144,7 @@ struct MoldReport {
 
 struct Mold {
   std::vector<NamedMesh> parts;        //!< "core", "shell", assembled, in the mold frame
-  std::vector<NamedMesh> print_parts;  //!< the same in print pose (core on its base, shell on its top,
+  std::vector<NamedMesh> print_parts;  //!< the pieces printed: the parts, or their sections ("core-1", …), in print pose (core on its base, shell on its top,
                                        //!< side by side, z = 0 on the plate), coordinates exact in
                                        //!< single precision: what STL and 3MF store, and what was checked
   MoldReport report;

@@ -9,12 +9,15 @@
 //   cut_gutter       → the overflow groove in the core's top
 //   part_envelope    → how far down the core and up the shell go (conformal walls or blocks)
 //   mold_features    → keys, sprue, vents, pry slots and hollows
+//   plan_sections    → where a part larger than the printer is cut, and the dowels across each cut
 //   assemble_parts   → the booleans: core and shell with the cavity and the features cut
+//   section_parts    → each part cut into its sections
 //   print_pose       → each part turned onto its flat face (or its side, to fit) and settled in
 //                      single precision
 //   check_parts      → every part checked as it will be written
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -112,22 +115,38 @@ struct Features {
   std::vector<std::string> warnings;
 };
 Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o);
+//! The fewest sections (at most max_sections) whose boxes fit the printer in some orientation,
+//! the cuts moved within the room that leaves to where they cross the least cavity and the least
+//! detail (the mark's relief, eyes, lips) and away from keys, sprue, vents and pry slots; two or
+//! three dowels per cut in each part, where the part is deep enough to hold them. Throws
+//! ProcessingError naming the part when no such sectioning exists (the part is too deep for the
+//! printer, or needs more sections than allowed).
+Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o);
+
 //! Fills the conformal envelope's floor and roof to the flat faces at the frame, ribs and posts
-//! under the keys, sprue and vents.
-void add_supports(Envelope& e, const Parting& p, const Features& f, const MoldOptions& o);
+//! under the keys, sprue and vents; along each cut a wall-thick face on either side and a post
+//! round each dowel.
+void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const MoldOptions& o);
+//! The dowels' holes, to be cut from the core (core = true) or the shell.
+Mesh dowel_holes(const Sections& s, bool core);
 
 struct Assembly {
   Mesh core, shell;
   double envelope_ml = 0;  //!< the parts' envelope (cavity and features included)
   double sliver_ml = 0;    //!< loose pieces the booleans left, dropped
 };
-Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Cavity& c, const MoldOptions& o);
+Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Cavity& c, const MoldOptions& o);
+
+//! The parts cut at the planes: "core" and "shell" when there is one section, else "core-1",
+//! "core-2", … (x first, then y) and the same for the shell; in the mold frame. Adds to
+//! `sliver_ml` what a cut leaves unconnected.
+std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, double& sliver_ml);
 
 //! The core on its base, the shell turned onto its top, each laid on its side when only that
 //! fits the printer (a warning says so), side by side on the plate, settled in single precision.
 //! `from_mold`: per part, the map from the mold frame to its file's coordinates; `crossings`: the
 //! crossing face pairs the settling's last test found on each part as returned.
-std::vector<NamedMesh> print_pose(const Assembly& a, const PrinterProfile& printer, std::vector<std::string>& warnings,
+std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const PrinterProfile& printer, std::vector<std::string>& warnings,
                                   std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings);
 
 //! check_part() on each (their crossings as print_pose() counted them); throws ProcessingError for a part that is not a valid solid.

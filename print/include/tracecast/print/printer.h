@@ -38,8 +38,10 @@ struct BuildFit {
   double margin_mm = 0;          //!< smallest room left on any axis (negative: overhang)
 };
 
-//! Tries the 6 axis-aligned orientations of the part's bounding box and keeps the one that
-//! leaves the most room (or overhangs least).
+//! Tries the 6 axis-aligned orientations of a box of `size` and keeps the one that leaves the
+//! most room (or overhangs least).
+BuildFit best_fit(const Vec3& size, const PrinterProfile& printer);
+//! best_fit() of the part's bounding box.
 BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer);
 //! The part as placed, its x, y, z along the printer's: what a slicer gets from the file.
 BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer);

@@ -1,0 +1,259 @@
+// Sectioning (mold_stages.h): where a part larger than the printer is cut, and the dowels that
+// align its sections across each cut.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "primitives.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/print/mold_stages.h"
+
+namespace tracecast::print::stages {
+
+namespace {
+
+using detail::Vec2;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+const double kSteep = std::tan(30.0 * detail::kPi / 180.0);  //!< a cut meets a surface steeper than this at under 60°
+
+//! A place a cut must not cross: a feature (key, sprue, vent, pry slot) and the room round it.
+struct KeepOut {
+  Vec2 a, b;  //!< a segment (a point when a == b)
+  double r = 0;
+  double distance(const Vec2& q) const {
+    const Vec2 ab = b - a;
+    const double t = ab.squaredNorm() > 0 ? std::clamp((q - a).dot(ab) / ab.squaredNorm(), 0.0, 1.0) : 0.0;
+    return (q - (a + t * ab)).norm();
+  }
+};
+
+std::vector<KeepOut> keep_outs(const Features& f, const MoldOptions& o) {
+  const double room = o.wall_mm + 1;
+  std::vector<KeepOut> k;
+  for (const Vec3& c : f.key_centres) k.push_back({c.head<2>(), c.head<2>(), o.key_radius_mm + o.printer.key_clearance_mm + room});
+  if (o.sprue_diameter_mm > 0)
+    k.push_back({f.sprue_bottom.head<2>(), f.sprue_top.head<2>(), 0.5 * o.sprue_diameter_mm / std::max(0.2, f.sprue_axis.z()) + room});
+  for (const Vec3& v : f.vent_bottoms) k.push_back({v.head<2>(), v.head<2>(), 0.5 * o.vent_diameter_mm + room});
+  for (std::size_t b = 0; b + 8 <= f.slots.vertices.size(); b += 8) {  // the pry slots' boxes, 8 corners each
+    const Vec3 lo = f.slots.vertices[b], hi = f.slots.vertices[b + 7];
+    k.push_back({0.5 * (lo + hi).head<2>(), 0.5 * (lo + hi).head<2>(), 0.5 * (hi - lo).head<2>().norm() + room});
+  }
+  return k;
+}
+
+//! The grid node at index u along `axis` and v across it.
+std::size_t node_at(const Grid& g, int axis, int u, int v) { return axis == 0 ? g.index(u, v) : g.index(v, u); }
+int count_along(const Grid& g, int axis) { return axis == 0 ? g.nx : g.ny; }
+double coord(const Grid& g, int axis, int u) { return axis == 0 ? g.X(u) : g.Y(u); }
+
+//! The steepest of the surfaces a part presents at the node (the parting surface, the cavity's
+//! outer and inner surfaces) along `axis`: a plane cut square to the axis meets such a surface
+//! at 90° minus its slope on one side, and leaves a wedge that thin in that section.
+double slope_along(const Parting& p, int axis, int u, int v) {
+  const Grid& g = p.shell_h;
+  if (u == 0 || u + 1 >= count_along(g, axis)) return 0;
+  double s = 0;
+  for (const Grid* f : {&p.shell_h, &p.core_h, &p.out, &p.in}) {
+    const double a = f->v[node_at(g, axis, u - 1, v)], b = f->v[node_at(g, axis, u + 1, v)];
+    if (!std::isnan(a) && !std::isnan(b)) s = std::max(s, std::abs(b - a) / (2 * g.h));
+  }
+  return s;
+}
+
+//! How much a cut on grid line u (along `axis`) spoils: steep surfaces it crosses (a wedge under
+//! 60° in one of the sections), the cavity it crosses, each node weighted by its detail (the
+//! height's departure from its neighbours' mean: the mark's relief, eyes, lips) over a band 2 mm
+//! either side; infinite where it meets a keep-out.
+double cut_cost(const Parting& p, const std::vector<double>& detail, const std::vector<KeepOut>& avoid, int axis, int u) {
+  const Grid& g = p.out;
+  const int across = count_along(g, 1 - axis), band = static_cast<int>(std::ceil(2.0 / g.h));
+  double cost = 0;
+  for (int v = 0; v < across; ++v) {
+    const std::size_t n = node_at(g, axis, u, v);
+    const Vec2 q(g.X(static_cast<int>(n % g.nx)), g.Y(static_cast<int>(n / g.nx)));
+    for (const KeepOut& k : avoid)
+      if (k.distance(q) < k.r) return kInf;
+    if (const double slope = slope_along(p, axis, u, v); slope > kSteep) cost += 100 * (1 + slope);
+    for (int du = -band; du <= band; ++du) {
+      const int w = u + du;
+      if (w < 0 || w >= count_along(g, axis)) continue;
+      const std::size_t m = node_at(g, axis, w, v);
+      if (p.foot[m]) cost += 1 + detail[m] / 0.05;
+    }
+  }
+  return cost;
+}
+
+std::vector<double> surface_detail(const Grid& out) {
+  std::vector<double> d(out.v.size(), 0.0);
+  for (int j = 1; j + 1 < out.ny; ++j)
+    for (int i = 1; i + 1 < out.nx; ++i) {
+      const double c = out.at(i, j), s = out.at(i - 1, j) + out.at(i + 1, j) + out.at(i, j - 1) + out.at(i, j + 1);
+      if (!std::isnan(c) && !std::isnan(s)) d[out.index(i, j)] = std::abs(c - 0.25 * s);
+    }
+  return d;
+}
+
+//! The longest a section may be along `axis` (the other sizes as given) and still fit.
+double longest_fitting(Vec3 size, int axis, const PrinterProfile& printer) {
+  double lo = 0, hi = printer.build_volume_mm.maxCoeff();
+  for (int it = 0; it < 40; ++it) {
+    size[axis] = 0.5 * (lo + hi);
+    (best_fit(size, printer).fits ? lo : hi) = size[axis];
+  }
+  return lo;
+}
+
+//! How deep each part is along the pull: the core from its base to its top (keys included), the
+//! shell from its underside to its top.
+Vec2 part_depths(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o) {
+  double core_top = *std::max_element(p.core_h.v.begin(), p.core_h.v.end());
+  for (const Vec3& k : f.key_centres) core_top = std::max(core_top, k.z() + o.key_radius_mm);
+  const double shell_bottom = *std::min_element(p.shell_h.v.begin(), p.shell_h.v.end());
+  return {core_top - e.z_bottom, e.z_top - shell_bottom};
+}
+
+//! The fewest sections along x and y whose boxes fit; {0, 0} when none within max_sections.
+std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o) {
+  for (int n = 1; n <= o.max_sections; ++n) {
+    std::array<int, 2> best{0, 0};
+    double margin = -kInf;
+    for (int a = 1; a <= n; ++a) {
+      if (n % a) continue;
+      const BuildFit fit = best_fit(Vec3(size.x() / a, size.y() / (n / a), size.z()), o.printer);
+      if (fit.fits && fit.margin_mm > margin) margin = fit.margin_mm, best = {a, n / a};
+    }
+    if (best[0] > 0) return best;
+  }
+  return {0, 0};
+}
+
+//! The cuts along one axis: n − 1 grid lines near the equal division, each moved within the room
+//! the printer leaves to the cheapest line, then a quarter cell off it (off the grid's nodes).
+std::vector<double> place_cuts(const Parting& p, const std::vector<double>& detail, const std::vector<KeepOut>& avoid, int axis, int n,
+                               const Vec3& section, const PrinterProfile& printer, std::vector<std::string>& warnings) {
+  const Grid& g = p.out;
+  const int count = count_along(g, axis);
+  const double lo = coord(g, axis, 0), length = coord(g, axis, count - 1) - lo, step = length / n;
+  const double room = std::clamp(0.5 * (longest_fitting(section, axis, printer) - step) - g.h, 0.0, 0.2 * step);
+  std::vector<double> cuts;
+  for (int k = 1; k < n; ++k) {
+    const double at = lo + k * step;
+    int best = -1;
+    double least = kInf;
+    for (int u = 1; u + 1 < count; ++u) {
+      const double x = coord(g, axis, u);
+      if (std::abs(x - at) > room) continue;
+      const double c = cut_cost(p, detail, avoid, axis, u) + 1e-6 * std::abs(x - at);
+      if (best < 0 || c < least) least = c, best = u;
+    }
+    if (best < 0) best = static_cast<int>(std::lround((at - lo) / g.h));
+    if (!std::isfinite(least))
+      warnings.push_back(fmt::format("the cut at {} = {:.1f} mm passes through a key, the sprue, a vent or a pry slot's room", axis == 0 ? "x" : "y",
+                                     coord(g, axis, best)));
+    cuts.push_back(coord(g, axis, best) + 0.25 * g.h);
+  }
+  return cuts;
+}
+
+//! Whether a dowel at v (the grid line across the cut) has the room it needs in the core (or the
+//! shell): over its whole post, the part is deep enough for the hole and a wall round it.
+bool dowel_fits(const Parting& p, const Envelope& e, const std::vector<KeepOut>& avoid, int axis, double cut, double v, double half_post_along,
+                double half_post_across, double need, bool core) {
+  const Grid& g = p.core_h;
+  const double a0 = cut - half_post_along, a1 = cut + half_post_along, b0 = v - half_post_across, b1 = v + half_post_across;
+  const double x0 = axis == 0 ? a0 : b0, x1 = axis == 0 ? a1 : b1, y0 = axis == 0 ? b0 : a0, y1 = axis == 0 ? b1 : a1;
+  if (x0 < g.X(0) || y0 < g.Y(0) || x1 > g.X(g.nx - 1) || y1 > g.Y(g.ny - 1)) return false;
+  for (int j = static_cast<int>(std::floor((y0 - g.y0) / g.h)); j <= static_cast<int>(std::ceil((y1 - g.y0) / g.h)); ++j)
+    for (int i = static_cast<int>(std::floor((x0 - g.x0) / g.h)); i <= static_cast<int>(std::ceil((x1 - g.x0) / g.h)); ++i) {
+      if (i < 0 || j < 0 || i >= g.nx || j >= g.ny) continue;
+      const std::size_t n = g.index(i, j);
+      for (const KeepOut& k : avoid)
+        if (k.distance(Vec2(g.X(i), g.Y(j))) < k.r) return false;
+      const double depth = core ? std::min(p.core_h.v[n], std::isnan(p.in.v[n]) ? kInf : p.in.v[n]) - e.z_bottom
+                                : e.z_top - std::max(p.shell_h.v[n], std::isnan(p.out.v[n]) ? -kInf : p.out.v[n]);
+      if (depth < need) return false;
+    }
+  return true;
+}
+
+//! Two dowels per cut (three on a cut over 150 mm) in each part, near fixed fractions of the
+//! cut's length where the part is deep enough.
+void place_dowels(Sections& s, const Parting& p, const Envelope& e, const std::vector<KeepOut>& avoid, const MoldOptions& o) {
+  const Grid& g = p.core_h;
+  const double rh = s.hole_radius_mm, wall = o.wall_mm, need = 2 * (rh + wall);
+  for (int axis : {0, 1})
+    for (double cut : s.cuts[static_cast<std::size_t>(axis)])
+      for (bool core : {true, false}) {
+        const int across = count_along(g, 1 - axis);
+        const double lo = coord(g, 1 - axis, 0), hi = coord(g, 1 - axis, across - 1);
+        std::vector<double> fractions = hi - lo > 150 ? std::vector<double>{0.15, 0.5, 0.85} : std::vector<double>{0.2, 0.8};
+        std::vector<double> placed;
+        for (double fr : fractions) {
+          const double target = lo + fr * (hi - lo);
+          double best = kInf;
+          for (int v = 0; v < across; ++v) {
+            const double at = coord(g, 1 - axis, v) + 0.19 * g.h;
+            bool apart = true;
+            for (double q : placed) apart = apart && std::abs(q - at) > 2 * need;
+            if (apart && std::abs(at - target) < std::abs(best - target) &&
+                dowel_fits(p, e, avoid, axis, cut, at, s.hole_depth_mm + wall, rh + wall, need, core))
+              best = at;
+          }
+          if (std::isfinite(best)) placed.push_back(best);
+        }
+        for (double at : placed) {
+          Vec3 c(cut, at, core ? e.z_bottom + wall + rh : e.z_top - wall - rh);
+          if (axis == 1) std::swap(c.x(), c.y());
+          s.dowels.push_back({axis, c, core});
+        }
+        if (placed.size() < 2)
+          s.warnings.push_back(fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only (a dowel needs the part {:.1f} mm deep)",
+                                           core ? "core" : "shell", axis == 0 ? "x" : "y", cut, placed.size(), need));
+      }
+}
+
+}  // namespace
+
+Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o) {
+  Sections s;
+  const Grid& g = p.core_h;
+  const Vec2 depth = part_depths(p, e, f, o);
+  s.part_size_mm = Vec3(g.X(g.nx - 1) - g.X(0), g.Y(g.ny - 1) - g.Y(0), depth.maxCoeff());
+  s.hole_radius_mm = 0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm;
+  s.hole_depth_mm = 0.5 * o.dowel_length_mm + 0.5;
+  const std::array<int, 2> n = section_counts(s.part_size_mm, o);
+  if (n[0] == 0) {
+    const Vec3& v = o.printer.build_volume_mm;
+    const char* part = depth.x() >= depth.y() ? "core" : "shell";
+    const std::string why = s.part_size_mm.z() > v.maxCoeff()
+                                ? fmt::format("it is {:.0f} mm deep along the pull, more than the printer's longest side, and cuts across the pull cannot make it shallower",
+                                              s.part_size_mm.z())
+                                : fmt::format("it would need more sections than max_sections = {} allows", o.max_sections);
+    throw ProcessingError(fmt::format("mold: the {} ({:.0f} × {:.0f} × {:.0f} mm) cannot be cut into sections that fit the {} printer ({:.0f} × {:.0f} × {:.0f} mm): {}",
+                                      part, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), o.printer.name, v.x(), v.y(), v.z(), why));
+  }
+  if (n[0] * n[1] == 1) return s;
+  const std::vector<KeepOut> avoid = keep_outs(f, o);
+  const std::vector<double> detail = surface_detail(p.out);
+  const Vec3 section(s.part_size_mm.x() / n[0], s.part_size_mm.y() / n[1], s.part_size_mm.z());
+  for (int axis : {0, 1})
+    s.cuts[static_cast<std::size_t>(axis)] = place_cuts(p, detail, avoid, axis, n[static_cast<std::size_t>(axis)], section, o.printer, s.warnings);
+  place_dowels(s, p, e, avoid, o);
+  return s;
+}
+
+Mesh dowel_holes(const Sections& s, bool core) {
+  Mesh m;
+  for (const Dowel& d : s.dowels) {
+    if (d.core != core) continue;
+    Vec3 along = Vec3::Zero();
+    along[d.axis] = s.hole_depth_mm;
+    append(m, detail::rod(d.centre - along, d.centre + along, s.hole_radius_mm, 32));
+  }
+  return m;
+}
+
+}  // namespace tracecast::print::stages

@@ -1,0 +1,29 @@
+// Internal: the closed solids mold features are made of (primitives.cpp). Every one is closed and
+// outward-oriented, ready for the booleans.
+#pragma once
+
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast::print::detail {
+
+inline constexpr double kPi = 3.14159265358979323846;
+using Vec2 = Eigen::Vector2d;
+
+//! A sphere of latitude rings and longitude segments (its segments turned off the x axis).
+Mesh uv_sphere(const Vec3& c, double r, int rings = 24, int segments = 48);
+//! A closed tube through rings of equal size (each counter-clockwise seen from the end the
+//! tube runs to), closed by fans to `start` and `end`.
+Mesh tube(const std::vector<std::vector<Vec3>>& rings, const Vec3& start, const Vec3& end);
+//! A closed solid of revolution about the vertical through (x, y): rings of `profile`'s
+//! (radius > 0, z) from bottom to top, closed by flat caps.
+Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments);
+//! Vertical cylinder (axis +z) from z0 to z1 around (x, y).
+Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32);
+//! A cylinder of radius r from a to b (flat ends), in any direction.
+Mesh rod(const Vec3& a, const Vec3& b, double r, int segments = 32);
+//! The axis-aligned box from lo to hi.
+Mesh box(const Vec3& lo, const Vec3& hi);
+
+}  // namespace tracecast::print::detail
