@@ -25,6 +25,7 @@ namespace {
 
 void check_parts(const print::Mold& m) {
   REQUIRE(m.parts.size() == 2);
+  REQUIRE(m.report.sections.count() == 1);  // sectioned molds: their own test
   for (const NamedMesh& p : m.parts) {
     INFO(p.name);
     const MeshInfo i = measure(p.mesh, {false});
@@ -380,6 +381,7 @@ TEST_CASE("mold on nefertiti.obj: the cavity is the appliance, both parts valid"
   // below; not yet explained: the slivers dropped are 0.014 ml), so that measure is not used here.
   print::MoldOptions o = bare();
   o.style = "block";
+  o.printer.build_volume_mm = Vec3(1000, 1000, 1000);  // one block each, no sections (sectioned molds: their own test)
   const print::Mold m = print::design_mold(appliance, face.mesh, o);
   check_parts(m);
   double core = 0, shell = 0;

@@ -31,7 +31,7 @@ json other_value(const OptionInfo& o, const json& def) {
     case OptionKind::Flag: return !def.get<bool>();
     case OptionKind::Choice: return o.choices.back() == def.get<std::string>() ? o.choices.front() : o.choices.back();
     case OptionKind::Direction: return json::array({0.0, 0.0, 1.0});
-    case OptionKind::Text: return "none";
+    case OptionKind::Text: return o.key == "build_volume_mm" ? "300,200,150" : "none";  // the two texts: a build volume, a crop
   }
   return def;
 }

@@ -288,46 +288,89 @@ Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o
 
 namespace {
 
-//! On a cut's faces (a wall either side of the plane, down to the flat face) or a dowel's post, in
-//! the core (core = true) or the shell.
-bool at_joint(const Vec2& q, const Sections& s, double wall, bool core) {
-  for (int axis : {0, 1})
-    for (double c : s.cuts[static_cast<std::size_t>(axis)])
-      if (std::abs(q[axis] - c) <= wall) return true;
-  for (const Dowel& d : s.dowels)
-    if (d.core == core && std::abs(q[d.axis] - d.centre[d.axis]) <= s.hole_depth_mm + wall &&
-        std::abs(q[1 - d.axis] - d.centre[1 - d.axis]) <= s.hole_radius_mm + wall)
-      return true;
-  return false;
+//! The section a point lies in, along one axis: the interval between the cuts (or the border)
+//! round v.
+std::pair<double, double> section_span(double v, double lo, double hi, const std::vector<double>& cuts) {
+  for (double c : cuts) (c <= v ? lo : hi) = c <= v ? std::max(lo, c) : std::min(hi, c);
+  return {lo, hi};
 }
+
+//! Posts round the keys and dowels: how low the core's underside must reach at q (and how high
+//! the shell's top) to hold each with a wall round it; ±infinity where there is none.
+std::pair<double, double> post_reach(const Vec2& q, const Features& f, const Sections& s, const MoldOptions& o) {
+  const double wall = o.wall_mm, inf = std::numeric_limits<double>::infinity();
+  double floor = inf, roof = -inf;
+  for (const Vec3& c : f.key_centres) {
+    if ((q - c.head<2>()).norm() >= o.key_radius_mm + o.printer.key_clearance_mm + wall) continue;
+    floor = std::min(floor, c.z() - o.key_radius_mm - wall);
+    roof = std::max(roof, c.z() + o.key_radius_mm + o.printer.key_clearance_mm + wall);
+  }
+  for (const Dowel& d : s.dowels)
+    if (std::abs(q[d.axis] - d.centre[d.axis]) <= s.hole_depth_mm + wall && std::abs(q[1 - d.axis] - d.centre[1 - d.axis]) <= s.hole_radius_mm + wall)
+      (d.core ? floor : roof) = d.core ? std::min(floor, d.centre.z() - s.hole_radius_mm - wall) : std::max(roof, d.centre.z() + s.hole_radius_mm + wall);
+  return {floor, roof};
+}
+
+//! How far a conformal part reaches at a node: its wall only, a skirt `frame_depth_mm` deep (the
+//! frame along the border and the faces along each cut), or the flat face it stands on (ribs and
+//! legs at each section's corners). Posts round keys and dowels reach as far as they need.
+enum class Reach { Wall, Skirt, Flat };
+
+struct SupportPlan {
+  const Parting& p;
+  const Features& f;
+  const Sections& s;
+  const MoldOptions& o;
+  double xa, xb, ya, yb;
+
+  bool on_rib(double v, double lo, double hi) const {
+    if (o.rib_spacing_mm <= 0) return false;
+    const double c = 0.5 * (lo + hi), line = c + std::round((v - c) / o.rib_spacing_mm) * o.rib_spacing_mm;
+    return std::abs(v - line) <= 0.5 * o.wall_mm && std::min(line - lo, hi - line) > o.frame_mm + 3 * o.wall_mm;
+  }
+  //! For both parts alike: the frame, the cuts' faces, ribs, key posts and the legs.
+  Reach common(const Vec2& q) const {
+    if (on_rib(q.x(), xa, xb) || on_rib(q.y(), ya, yb)) return Reach::Flat;
+    const auto [x0, x1] = section_span(q.x(), xa, xb, s.cuts[0]);
+    const auto [y0, y1] = section_span(q.y(), ya, yb, s.cuts[1]);
+    const double band_x = std::min(q.x() - x0, x1 - q.x()), band_y = std::min(q.y() - y0, y1 - q.y());
+    // The frame on the border, a wall either side of a cut.
+    const bool frame_x = band_x < ((q.x() - x0 < x1 - q.x() ? x0 == xa : x1 == xb) ? o.frame_mm : o.wall_mm);
+    const bool frame_y = band_y < ((q.y() - y0 < y1 - q.y() ? y0 == ya : y1 == yb) ? o.frame_mm : o.wall_mm);
+    if (!frame_x && !frame_y) return Reach::Wall;
+    const double leg = 3 * std::max(o.frame_mm, o.wall_mm);
+    if (o.frame_depth_mm <= 0 || (band_x < leg && band_y < leg)) return Reach::Flat;
+    return Reach::Skirt;
+  }
+};
 
 }  // namespace
 
 void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const MoldOptions& o) {
   if (o.style == "block") return;
   const Grid& g = p.core_h;
+  const SupportPlan plan{p, f, s, o, g.X(0), g.X(g.nx - 1), g.Y(0), g.Y(g.ny - 1)};
   const double wall = o.wall_mm;
-  const double xa = g.X(0), xb = g.X(g.nx - 1), ya = g.Y(0), yb = g.Y(g.ny - 1);
-  // Ribs on lines through the centre at the spacing, none so close to the frame that the gap
-  // between them could not be cleaned.
-  auto on_rib = [&](double v, double lo, double hi) {
-    if (o.rib_spacing_mm <= 0) return false;
-    const double c = 0.5 * (lo + hi), line = c + std::round((v - c) / o.rib_spacing_mm) * o.rib_spacing_mm;
-    return std::abs(v - line) <= 0.5 * wall && std::min(line - lo, hi - line) > o.frame_mm + 3 * wall;
-  };
   for (int j = 0; j < g.ny; ++j)
     for (int i = 0; i < g.nx; ++i) {
-      const double x = g.X(i), y = g.Y(j);
-      const Vec2 q(x, y);
-      bool both = std::min({x - xa, xb - x, y - ya, yb - y}) < o.frame_mm || on_rib(x, xa, xb) || on_rib(y, ya, yb);
-      for (const Vec3& c : f.key_centres) both = both || (q - c.head<2>()).norm() < o.key_radius_mm + o.printer.key_clearance_mm + wall;
-      bool core = both || at_joint(q, s, wall, true), shell = both || at_joint(q, s, wall, false);
-      if (o.sprue_diameter_mm > 0)  // round the sprue's path, as wide as its slanted part's footprint
-        shell = shell || distance_to_segment(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>()) < 0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall;
-      for (const Vec3& v : f.vent_bottoms) shell = shell || (q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall;
+      const Vec2 q(g.X(i), g.Y(j));
+      const Reach both = plan.common(q);
+      Reach core = both, shell = both;
+      if (o.sprue_diameter_mm > 0 &&  // round the sprue's path, as wide as its slanted part's footprint
+          distance_to_segment(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>()) < 0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall)
+        shell = Reach::Flat;
+      for (const Vec3& v : f.vent_bottoms)
+        if ((q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall) shell = Reach::Flat;
       const std::size_t n = g.index(i, j);
-      if (core) e.core_floor.v[n] = e.z_bottom;
-      if (shell) e.shell_roof.v[n] = e.z_top;
+      double& floor = e.core_floor.v[n];
+      double& roof = e.shell_roof.v[n];
+      if (core == Reach::Flat) floor = e.z_bottom;
+      if (core == Reach::Skirt) floor = std::max(e.z_bottom, std::min(floor, p.core_h.v[n] - o.frame_depth_mm));
+      if (shell == Reach::Flat) roof = e.z_top;
+      if (shell == Reach::Skirt) roof = std::min(e.z_top, std::max(roof, p.shell_h.v[n] + o.frame_depth_mm));
+      const auto [post_floor, post_roof] = post_reach(q, f, s, o);
+      floor = std::max(e.z_bottom, std::min(floor, post_floor));
+      roof = std::min(e.z_top, std::max(roof, post_roof));
     }
 }
 

@@ -160,23 +160,28 @@ std::vector<double> place_cuts(const Parting& p, const std::vector<double>& deta
 
 //! Whether a dowel at v (the grid line across the cut) has the room it needs in the core (or the
 //! shell): over its whole post, the part is deep enough for the hole and a wall round it.
-bool dowel_fits(const Parting& p, const Envelope& e, const std::vector<KeepOut>& avoid, int axis, double cut, double v, double half_post_along,
-                double half_post_across, double need, bool core) {
+//! Returns the dowel's height (NaN when it does not fit): as close to the parting surface as its
+//! wall allows, so that its post reaches no further than it must.
+double dowel_height(const Parting& p, const Envelope& e, const std::vector<KeepOut>& avoid, int axis, double cut, double v, double half_post_along,
+                    double half_post_across, double need, bool core) {
+  const double none = std::numeric_limits<double>::quiet_NaN();
   const Grid& g = p.core_h;
   const double a0 = cut - half_post_along, a1 = cut + half_post_along, b0 = v - half_post_across, b1 = v + half_post_across;
   const double x0 = axis == 0 ? a0 : b0, x1 = axis == 0 ? a1 : b1, y0 = axis == 0 ? b0 : a0, y1 = axis == 0 ? b1 : a1;
-  if (x0 < g.X(0) || y0 < g.Y(0) || x1 > g.X(g.nx - 1) || y1 > g.Y(g.ny - 1)) return false;
+  if (x0 < g.X(0) || y0 < g.Y(0) || x1 > g.X(g.nx - 1) || y1 > g.Y(g.ny - 1)) return none;
+  double reach = core ? kInf : -kInf;  // the core's lowest top (the shell's highest underside) over the post
   for (int j = static_cast<int>(std::floor((y0 - g.y0) / g.h)); j <= static_cast<int>(std::ceil((y1 - g.y0) / g.h)); ++j)
     for (int i = static_cast<int>(std::floor((x0 - g.x0) / g.h)); i <= static_cast<int>(std::ceil((x1 - g.x0) / g.h)); ++i) {
       if (i < 0 || j < 0 || i >= g.nx || j >= g.ny) continue;
       const std::size_t n = g.index(i, j);
       for (const KeepOut& k : avoid)
-        if (k.distance(Vec2(g.X(i), g.Y(j))) < k.r) return false;
-      const double depth = core ? std::min(p.core_h.v[n], std::isnan(p.in.v[n]) ? kInf : p.in.v[n]) - e.z_bottom
-                                : e.z_top - std::max(p.shell_h.v[n], std::isnan(p.out.v[n]) ? -kInf : p.out.v[n]);
-      if (depth < need) return false;
+        if (k.distance(Vec2(g.X(i), g.Y(j))) < k.r) return none;
+      reach = core ? std::min({reach, p.core_h.v[n], std::isnan(p.in.v[n]) ? kInf : p.in.v[n]})
+                   : std::max({reach, p.shell_h.v[n], std::isnan(p.out.v[n]) ? -kInf : p.out.v[n]});
     }
-  return true;
+  const double room = core ? reach - e.z_bottom : e.z_top - reach;
+  if (room < need) return none;
+  return core ? reach - 0.5 * need : reach + 0.5 * need;
 }
 
 //! Two dowels per cut (three on a cut over 150 mm) in each part, near fixed fractions of the
@@ -190,22 +195,22 @@ void place_dowels(Sections& s, const Parting& p, const Envelope& e, const std::v
         const int across = count_along(g, 1 - axis);
         const double lo = coord(g, 1 - axis, 0), hi = coord(g, 1 - axis, across - 1);
         std::vector<double> fractions = hi - lo > 150 ? std::vector<double>{0.15, 0.5, 0.85} : std::vector<double>{0.2, 0.8};
-        std::vector<double> placed;
+        std::vector<Vec2> placed;  // (position along the cut, height)
         for (double fr : fractions) {
           const double target = lo + fr * (hi - lo);
-          double best = kInf;
+          Vec2 best(kInf, 0);
           for (int v = 0; v < across; ++v) {
             const double at = coord(g, 1 - axis, v) + 0.19 * g.h;
             bool apart = true;
-            for (double q : placed) apart = apart && std::abs(q - at) > 2 * need;
-            if (apart && std::abs(at - target) < std::abs(best - target) &&
-                dowel_fits(p, e, avoid, axis, cut, at, s.hole_depth_mm + wall, rh + wall, need, core))
-              best = at;
+            for (const Vec2& q : placed) apart = apart && std::abs(q.x() - at) > 2 * need;
+            if (!apart || std::abs(at - target) >= std::abs(best.x() - target)) continue;
+            const double z = dowel_height(p, e, avoid, axis, cut, at, s.hole_depth_mm + wall, rh + wall, need, core);
+            if (!std::isnan(z)) best = Vec2(at, z);
           }
-          if (std::isfinite(best)) placed.push_back(best);
+          if (std::isfinite(best.x())) placed.push_back(best);
         }
-        for (double at : placed) {
-          Vec3 c(cut, at, core ? e.z_bottom + wall + rh : e.z_top - wall - rh);
+        for (const Vec2& at : placed) {
+          Vec3 c(cut, at.x(), at.y());
           if (axis == 1) std::swap(c.x(), c.y());
           s.dowels.push_back({axis, c, core});
         }

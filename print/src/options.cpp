@@ -59,7 +59,9 @@ OptionTable<MoldOptions> make_mold_table() {
               "conformal: walls that follow the cavity and the parting surface, on a frame and ribs; block: solid blocks")
       .number("wall_mm", &MoldOptions::wall_mm, "mm", 2, 100,
               "material around, under and over the cavity: the thickness of conformal parts' walls (4 mm suits FDM)")
-      .number("frame_mm", &MoldOptions::frame_mm, "mm", 2, 40, "conformal: width of the frame along the border, down to the face the part stands on")
+      .number("frame_mm", &MoldOptions::frame_mm, "mm", 2, 40, "conformal: width of the frame along the border")
+      .number("frame_depth_mm", &MoldOptions::frame_depth_mm, "mm", 0, 300,
+              "conformal: how far the frame (and the faces along each cut) reach past the parting surface; legs at each section's corners, ribs and posts reach the flat face the part stands on (0: the whole frame does)")
       .number("rib_spacing_mm", &MoldOptions::rib_spacing_mm, "mm", 0, 300, "conformal: spacing of the ribs under the walls (0: none)")
       .integer("keys", &MoldOptions::keys, 0, 6, "registration keys (0, or 3 to 6)")
       .number("key_radius_mm", &MoldOptions::key_radius_mm, "mm", 1, 20, "registration key radius")

@@ -37,7 +37,8 @@ struct MoldOptions {
   double gutter_depth_mm = 1.5;
   std::string style = "conformal";      //!< "conformal": walls following the cavity and parting surface, on a frame and ribs; "block": solid blocks
   double wall_mm = 3.0;                 //!< material around the cavity, under it and over it
-  double frame_mm = 4.0;                //!< conformal: width of the frame along the mold's border, down to the flat face it stands on
+  double frame_mm = 4.0;                //!< conformal: width of the frame along the mold's border
+  double frame_depth_mm = 15.0;         //!< conformal: how far the frame reaches past the parting surface; legs at the corners reach the flat face (0: all of it does)
   double rib_spacing_mm = 80.0;         //!< conformal: ribs (as thick as the wall) at this spacing under the walls (0: none)
   int keys = 4;                         //!< registration keys (0 or ≥ 3)
   double key_radius_mm = 5.0;
