@@ -34,10 +34,23 @@ double triangle_area(const Mesh& m, const Tri& t) {
   return 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
 }
 
-//! Keeps the connected piece with the largest volume, and the voids (inward surfaces: the dowel
-//! holes before the cuts open them); returns the volume (mm³) of the others (slivers a boolean
-//! leaves where the parting surface meets the appliance's thin rim).
-double keep_largest_piece(Mesh& m) {
+//! Whether a closed surface crosses one of the section cuts (a dowel's hole, before the cut opens it).
+bool crosses_a_cut(const Mesh& m, const std::vector<std::size_t>& piece, std::size_t label, const Sections& s) {
+  Aabb b;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    if (piece[f] == label)
+      for (std::int32_t v : m.triangles[f]) b.add(m.vertices[static_cast<std::size_t>(v)]);
+  for (int axis : {0, 1})
+    for (double c : s.cuts[static_cast<std::size_t>(axis)])
+      if (b.min[axis] < c && b.max[axis] > c) return true;
+  return false;
+}
+
+//! Keeps the connected piece with the largest volume, and the voids that cross a cut (the dowel
+//! holes, which the cut opens); returns the volume (mm³) of the others (slivers a boolean leaves
+//! where the parting surface meets the appliance's thin rim, and closed bubbles of the cavity
+//! that no pour reaches, filled).
+double keep_largest_piece(Mesh& m, const Sections& s = {}) {
   const std::vector<std::size_t> piece = face_components(m);
   std::map<std::size_t, double> vol;
   for (std::size_t f = 0; f < m.triangles.size(); ++f) {
@@ -49,10 +62,13 @@ double keep_largest_piece(Mesh& m) {
   for (const auto& [label, v] : vol)
     if (v > vol[best]) best = label;
   double dropped = 0;
-  for (const auto& [label, v] : vol)
-    if (label != best && v > 0) dropped += v;
+  std::map<std::size_t, char> kept;
+  for (const auto& [label, v] : vol) {
+    kept[label] = label == best || (v < 0 && s.count() > 1 && crosses_a_cut(m, piece, label, s));
+    if (!kept[label]) dropped += std::abs(v);
+  }
   std::vector<char> keep(m.triangles.size(), 0);
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = piece[f] == best || vol[piece[f]] < 0;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = kept[piece[f]];
   m = submesh(m, keep);
   return dropped;
 }
@@ -292,7 +308,7 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         if (!cutters.triangles.empty()) a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue, vents and dowel holes");
         if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
       });
-  a.sliver_ml = (keep_largest_piece(a.core) + keep_largest_piece(a.shell)) / 1000.0;
+  a.sliver_ml = (keep_largest_piece(a.core, s) + keep_largest_piece(a.shell, s)) / 1000.0;
   return a;
 }
 
