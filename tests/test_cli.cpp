@@ -10,6 +10,7 @@
 #include "cli_run.h"
 #include "fixtures.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/units.h"
 #include "tracecast/print/printer.h"
 #include "tracecast/watermark/attacks.h"
 
@@ -347,6 +348,41 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
                             .c_str()) == 0);
       CHECK(std::filesystem::exists(sl1));
     }
+  }
+
+  // The same piece for a printer 80 mm on each side: each part in sections, each section one part
+  // for admesh, every section's pose within that bed, and PrusaSlicer slicing each on it (SLA:
+  // the 80 × 80 mm display and 80 mm height).
+  const Run ms = shop.tc("mold " + piece + " --face " + face + " -o " + (dir / "small.3mf").string() + shop.mold_flags +
+                         " --build-volume 80,80,80 --json");
+  INFO(ms.err);
+  REQUIRE(ms.code == 0);
+  const auto sj = nlohmann::json::parse(ms.out);
+  const std::size_t sections = sj["sections"]["count"].get<std::size_t>();
+  CHECK(sections >= 2);
+  REQUIRE(sj["parts"].size() == 2 * sections);
+  for (const auto& p : sj["parts"]) {
+    const std::string name = p["name"].get<std::string>(), stl = (dir / ("small-" + name + ".stl")).string();
+    INFO(name);
+    REQUIRE(std::filesystem::exists(stl));
+    io::ReadOptions mm;
+    mm.units = Unit::Millimetre;  // as written (a small piece would otherwise be taken for centimetres)
+    const Aabb box = bounding_box(io::read_mesh(stl, mm).mesh.vertices);
+    CHECK((box.extent().array() <= 80.0).all());
+    FILE* a = ::popen(("admesh " + stl + " 2>&1").c_str(), "r");
+    REQUIRE(a);
+    std::string out;
+    std::array<char, 4096> buf;
+    std::size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), a)) > 0) out.append(buf.data(), n);
+    ::pclose(a);
+    CHECK(out.find("Number of parts       :     1") != std::string::npos);
+    const std::string sl1 = (dir / (name + ".sl1")).string();
+    CHECK(std::system(("prusa-slicer --printer-technology SLA --export-sla " + stl + " --output " + sl1 +
+                       " --bed-shape 0x0,80x0,80x80,0x80 --display-width 80 --display-height 80"
+                       " --display-pixels-x 2560 --display-pixels-y 2560 --max-print-height 80 --no-supports-enable >/dev/null 2>&1")
+                          .c_str()) == 0);
+    CHECK(std::filesystem::exists(sl1));
   }
 }
 
