@@ -20,6 +20,18 @@ using test::run;
 using test::run_env;
 
 namespace {
+
+//! What admesh says of an STL (its check, nothing written).
+std::string admesh_report(const std::string& stl) {
+  FILE* p = ::popen(("admesh " + stl + " 2>&1").c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  ::pclose(p);
+  return out;
+}
 //! A workshop set up through the CLI: its ledger (maker 42) and signing key, a marking key,
 //! subject S-001 with a film consent, and film run 1 open; `tc` runs a command with all three
 //! files in its environment, `mold_flags` are what a mold in run 1 for S-001 adds.
@@ -325,13 +337,7 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
     const std::string stl = (dir / (std::string("mold-") + part + ".stl")).string();
     REQUIRE(std::filesystem::exists(stl));
     {
-      FILE* p = ::popen(("admesh " + stl + " 2>&1").c_str(), "r");
-      REQUIRE(p);
-      std::string out;
-      std::array<char, 4096> buf;
-      std::size_t n;
-      while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-      ::pclose(p);
+      const std::string out = admesh_report(stl);
       INFO(out);
       CHECK(out.find("Total disconnected facets        :     0") != std::string::npos);
       CHECK(out.find("Number of parts       :     1") != std::string::npos);
@@ -369,14 +375,7 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
     mm.units = Unit::Millimetre;  // as written (a small piece would otherwise be taken for centimetres)
     const Aabb box = bounding_box(io::read_mesh(stl, mm).mesh.vertices);
     CHECK((box.extent().array() <= 80.0).all());
-    FILE* a = ::popen(("admesh " + stl + " 2>&1").c_str(), "r");
-    REQUIRE(a);
-    std::string out;
-    std::array<char, 4096> buf;
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), a)) > 0) out.append(buf.data(), n);
-    ::pclose(a);
-    CHECK(out.find("Number of parts       :     1") != std::string::npos);
+    CHECK(admesh_report(stl).find("Number of parts       :     1") != std::string::npos);
     const std::string sl1 = (dir / (name + ".sl1")).string();
     CHECK(std::system(("prusa-slicer --printer-technology SLA --export-sla " + stl + " --output " + sl1 +
                        " --bed-shape 0x0,80x0,80x80,0x80 --display-width 80 --display-height 80"
