@@ -484,7 +484,9 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   timer.lap("walls");
 
   Features features = mold_features(parting, env, o);
-  const Sections sections = plan_sections(parting, env, features, o);
+  std::vector<Vec3> detail;  // eyes and mouth, in the mold frame
+  for (const Vec3& q : pc.detail) detail.push_back(r.frame * q);
+  const Sections sections = plan_sections(parting, env, features, o, detail);
   add_supports(env, parting, features, sections, o);
   r.sections = sections;
   r.key_centres = features.key_centres;

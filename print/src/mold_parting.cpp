@@ -24,10 +24,15 @@ double smoothstep(double e0, double e1, double x) {
 }
 
 //! The face's forward direction: given, found from the face, or the appliance's outer faces' mean.
-Vec3 forward_direction(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o) {
+//! The face's forward direction (the option's, else the face analysis's, else the appliance's
+//! mean outer normal), and the eyes and mouth in input coordinates when the analysis ran.
+Vec3 forward_direction(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o, std::vector<Vec3>& detail) {
   if (o.front) return o.front->normalized();
   try {
-    return analyze_face(face).frame.axes.col(2);
+    const FaceAnalysis a = analyze_face(face);
+    const Landmarks& l = a.landmarks;
+    for (const Vec3& q : {l.eye_left, l.eye_right, l.mouth_left, l.mouth_right, l.mouth_center}) detail.push_back(a.frame.to_world(q));
+    return a.frame.axes.col(2);
   } catch (const Error&) {
     Vec3 front = Vec3::Zero();
     for (std::size_t f = 0; f < appliance.triangles.size(); ++f)
@@ -115,7 +120,7 @@ std::vector<Undercut> undercut_regions(const Mesh& appliance, const FaceNormals&
 
 PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o) {
   PullChoice c;
-  c.front = forward_direction(appliance, face, in, o);
+  c.front = forward_direction(appliance, face, in, o, c.detail);
   const FaceNormals n = face_normals(appliance);
   c.undercut_area_frontal_mm2 = undercut_area(n, in, c.front, nullptr);
   c.pull = c.front;

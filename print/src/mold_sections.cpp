@@ -17,6 +17,7 @@ namespace {
 using detail::Vec2;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 const double kSteep = std::tan(30.0 * detail::kPi / 180.0);  //!< a cut meets a surface steeper than this at under 60°
+constexpr double kFeatureRoom = 12.0;  //!< how far a cut should stay from the eyes and the mouth (mm)
 
 //! A place a cut must not cross: a feature (key, sprue, vent, pry slot) and the room round it.
 struct KeepOut {
@@ -66,7 +67,8 @@ double slope_along(const Parting& p, int axis, int u, int v) {
 //! 60° in one of the sections), the cavity it crosses, each node weighted by its detail (the
 //! height's departure from its neighbours' mean: the mark's relief, eyes, lips) over a band 2 mm
 //! either side; infinite where it meets a keep-out.
-double cut_cost(const Parting& p, const std::vector<double>& detail, const std::vector<KeepOut>& avoid, int axis, int u) {
+double cut_cost(const Parting& p, const std::vector<double>& detail, const std::vector<KeepOut>& avoid, const std::vector<Vec3>& features,
+                int axis, int u) {
   const Grid& g = p.out;
   const int across = count_along(g, 1 - axis), band = static_cast<int>(std::ceil(2.0 / g.h));
   double cost = 0;
@@ -76,6 +78,8 @@ double cut_cost(const Parting& p, const std::vector<double>& detail, const std::
     for (const KeepOut& k : avoid)
       if (k.distance(q) < k.r) return kInf;
     if (const double slope = slope_along(p, axis, u, v); slope > kSteep) cost += 100 * (1 + slope);
+    for (const Vec3& e : features)
+      if ((q - e.head<2>()).norm() < kFeatureRoom) cost += 1000;
     for (int du = -band; du <= band; ++du) {
       const int w = u + du;
       if (w < 0 || w >= count_along(g, axis)) continue;
@@ -132,12 +136,16 @@ std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o) {
 
 //! The cuts along one axis: n − 1 grid lines near the equal division, each moved within the room
 //! the printer leaves to the cheapest line, then a quarter cell off it (off the grid's nodes).
-std::vector<double> place_cuts(const Parting& p, const std::vector<double>& detail, const std::vector<KeepOut>& avoid, int axis, int n,
-                               const Vec3& section, const PrinterProfile& printer, std::vector<std::string>& warnings) {
+std::vector<double> place_cuts(const Parting& p, const std::vector<double>& detail, const std::vector<KeepOut>& avoid,
+                               const std::vector<Vec3>& features, int axis, int n, const Vec3& section, const PrinterProfile& printer,
+                               std::vector<std::string>& warnings) {
   const Grid& g = p.out;
   const int count = count_along(g, axis);
   const double lo = coord(g, axis, 0), length = coord(g, axis, count - 1) - lo, step = length / n;
-  const double room = std::clamp(0.5 * (longest_fitting(section, axis, printer) - step) - g.h, 0.0, 0.2 * step);
+  // A lone cut may take all the room the printer leaves (the border bounds its sections' other
+  // side); between two cuts a section may grow by both's moves, so each takes half.
+  const double slack = longest_fitting(section, axis, printer) - step;
+  const double room = std::clamp((n == 2 ? slack : 0.5 * slack) - g.h, 0.0, 0.45 * step);
   std::vector<double> cuts;
   for (int k = 1; k < n; ++k) {
     const double at = lo + k * step;
@@ -146,7 +154,7 @@ std::vector<double> place_cuts(const Parting& p, const std::vector<double>& deta
     for (int u = 1; u + 1 < count; ++u) {
       const double x = coord(g, axis, u);
       if (std::abs(x - at) > room) continue;
-      const double c = cut_cost(p, detail, avoid, axis, u) + 1e-6 * std::abs(x - at);
+      const double c = cut_cost(p, detail, avoid, features, axis, u) + 1e-6 * std::abs(x - at);
       if (best < 0 || c < least) least = c, best = u;
     }
     if (best < 0) best = static_cast<int>(std::lround((at - lo) / g.h));
@@ -222,7 +230,7 @@ void place_dowels(Sections& s, const Parting& p, const Envelope& e, const std::v
 
 }  // namespace
 
-Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o) {
+Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o, const std::vector<Vec3>& features) {
   Sections s;
   const Grid& g = p.core_h;
   const Vec2 depth = part_depths(p, e, f, o);
@@ -245,7 +253,8 @@ Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, c
   const std::vector<double> detail = surface_detail(p.out);
   const Vec3 section(s.part_size_mm.x() / n[0], s.part_size_mm.y() / n[1], s.part_size_mm.z());
   for (int axis : {0, 1})
-    s.cuts[static_cast<std::size_t>(axis)] = place_cuts(p, detail, avoid, axis, n[static_cast<std::size_t>(axis)], section, o.printer, s.warnings);
+    s.cuts[static_cast<std::size_t>(axis)] =
+        place_cuts(p, detail, avoid, features, axis, n[static_cast<std::size_t>(axis)], section, o.printer, s.warnings);
   place_dowels(s, p, e, avoid, o);
   return s;
 }

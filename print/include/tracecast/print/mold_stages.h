@@ -44,6 +44,7 @@ struct PullChoice {
   bool searched = false;
   double undercut_area_mm2 = 0, undercut_area_frontal_mm2 = 0;
   std::vector<Undercut> undercuts;  //!< regions over 1 mm², largest first
+  std::vector<Vec3> detail;         //!< eyes and mouth (its corners and centre), input coordinates, when the face analysis found them
 };
 //! The pull with the least undercut area within max_pull_tilt_deg of the forward direction (or
 //! the given one), and the undercut regions with how far the cast must flex to release.
@@ -121,7 +122,8 @@ Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o
 //! three dowels per cut in each part, where the part is deep enough to hold them. Throws
 //! ProcessingError naming the part when no such sectioning exists (the part is too deep for the
 //! printer, or needs more sections than allowed).
-Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o);
+//! `detail`: the eyes and the mouth in the mold frame; no cut comes within 12 mm of them if another can.
+Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o, const std::vector<Vec3>& detail = {});
 
 //! Fills the conformal envelope's floor and roof to the flat faces at the frame, ribs and posts
 //! under the keys, sprue and vents; along each cut a wall-thick face on either side and a post
