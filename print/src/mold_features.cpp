@@ -49,11 +49,6 @@ Mesh sprue_channel(const Grid& roof, const Vec3& c, const Vec3& n, double r, dou
   return tube(rings, start, Vec3(bend.x(), bend.y(), z1));
 }
 
-double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b) {
-  const Vec2 ab = b - a;
-  const double t = ab.squaredNorm() > 0 ? std::clamp((q - a).dot(ab) / ab.squaredNorm(), 0.0, 1.0) : 0.0;
-  return (q - (a + t * ab)).norm();
-}
 
 //! Keys near the envelope's corners (more: midpoints of the long sides), on the parting surface.
 void add_keys(Features& f, const Parting& p, const Envelope& e, const MoldOptions& o) {
@@ -291,7 +286,10 @@ namespace {
 //! The section a point lies in, along one axis: the interval between the cuts (or the border)
 //! round v.
 std::pair<double, double> section_span(double v, double lo, double hi, const std::vector<double>& cuts) {
-  for (double c : cuts) (c <= v ? lo : hi) = c <= v ? std::max(lo, c) : std::min(hi, c);
+  for (double c : cuts) {
+    if (c <= v) lo = std::max(lo, c);
+    else hi = std::min(hi, c);
+  }
   return {lo, hi};
 }
 
@@ -305,9 +303,12 @@ std::pair<double, double> post_reach(const Vec2& q, const Features& f, const Sec
     floor = std::min(floor, c.z() - o.key_radius_mm - wall);
     roof = std::max(roof, c.z() + o.key_radius_mm + o.printer.key_clearance_mm + wall);
   }
-  for (const Dowel& d : s.dowels)
-    if (std::abs(q[d.axis] - d.centre[d.axis]) <= s.hole_depth_mm + wall && std::abs(q[1 - d.axis] - d.centre[1 - d.axis]) <= s.hole_radius_mm + wall)
-      (d.core ? floor : roof) = d.core ? std::min(floor, d.centre.z() - s.hole_radius_mm - wall) : std::max(roof, d.centre.z() + s.hole_radius_mm + wall);
+  for (const Dowel& d : s.dowels) {
+    if (std::abs(q[d.axis] - d.centre[d.axis]) > s.hole_depth_mm + wall || std::abs(q[1 - d.axis] - d.centre[1 - d.axis]) > s.hole_radius_mm + wall)
+      continue;
+    if (d.core) floor = std::min(floor, d.centre.z() - s.hole_radius_mm - wall);
+    else roof = std::max(roof, d.centre.z() + s.hole_radius_mm + wall);
+  }
   return {floor, roof};
 }
 

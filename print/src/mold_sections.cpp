@@ -23,11 +23,7 @@ constexpr double kFeatureRoom = 12.0;  //!< how far a cut should stay from the e
 struct KeepOut {
   Vec2 a, b;  //!< a segment (a point when a == b)
   double r = 0;
-  double distance(const Vec2& q) const {
-    const Vec2 ab = b - a;
-    const double t = ab.squaredNorm() > 0 ? std::clamp((q - a).dot(ab) / ab.squaredNorm(), 0.0, 1.0) : 0.0;
-    return (q - (a + t * ab)).norm();
-  }
+  double distance(const Vec2& q) const { return detail::distance_to_segment(q, a, b); }
 };
 
 std::vector<KeepOut> keep_outs(const Features& f, const MoldOptions& o) {
@@ -37,7 +33,7 @@ std::vector<KeepOut> keep_outs(const Features& f, const MoldOptions& o) {
   if (o.sprue_diameter_mm > 0)
     k.push_back({f.sprue_bottom.head<2>(), f.sprue_top.head<2>(), 0.5 * o.sprue_diameter_mm / std::max(0.2, f.sprue_axis.z()) + room});
   for (const Vec3& v : f.vent_bottoms) k.push_back({v.head<2>(), v.head<2>(), 0.5 * o.vent_diameter_mm + room});
-  for (std::size_t b = 0; b + 8 <= f.slots.vertices.size(); b += 8) {  // the pry slots' boxes, 8 corners each
+  for (std::size_t b = 0; b + 8 <= f.slots.vertices.size(); b += 8) {  // the pry slots' boxes (detail::box): corner 0 is lo, 7 is hi
     const Vec3 lo = f.slots.vertices[b], hi = f.slots.vertices[b + 7];
     k.push_back({0.5 * (lo + hi).head<2>(), 0.5 * (lo + hi).head<2>(), 0.5 * (hi - lo).head<2>().norm() + room});
   }

@@ -1,6 +1,7 @@
 // The closed solids mold features are made of (primitives.h).
 #include "primitives.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tracecast::print::detail {
@@ -84,6 +85,12 @@ Mesh rod(const Vec3& a, const Vec3& b, double r, int segments) {
     rings[1].push_back(b + u);
   }
   return tube(rings, a, b);
+}
+
+double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b) {
+  const Vec2 ab = b - a;
+  const double t = ab.squaredNorm() > 0 ? std::clamp((q - a).dot(ab) / ab.squaredNorm(), 0.0, 1.0) : 0.0;
+  return (q - (a + t * ab)).norm();
 }
 
 }  // namespace tracecast::print::detail

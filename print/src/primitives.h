@@ -23,7 +23,9 @@ Mesh lathe(double x, double y, const std::vector<Vec2>& profile, int segments);
 Mesh cylinder(double x, double y, double z0, double z1, double r, int segments = 32);
 //! A cylinder of radius r from a to b (flat ends), in any direction.
 Mesh rod(const Vec3& a, const Vec3& b, double r, int segments = 32);
-//! The axis-aligned box from lo to hi.
+//! Distance from q to the segment ab in the plane (to the point a when b == a).
+double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b);
+//! The axis-aligned box from lo to hi (its corner k has hi's x when k & 1, y when k & 2, z when k & 4).
 Mesh box(const Vec3& lo, const Vec3& hi);
 
 }  // namespace tracecast::print::detail
