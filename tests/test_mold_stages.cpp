@@ -45,6 +45,45 @@ TEST_CASE("height field: sample() interpolates on the triangles the solids are b
   CHECK(std::isnan(sample(g, -3.5, 3.0)));
 }
 
+TEST_CASE("height field: limit_fall() raises the field the least so that it falls nowhere steeper than the slope", "[mold][stages]") {
+  Grid g(0.0, 0.0, 0.5, 41, 31);
+  std::vector<char> fixed(g.v.size(), 0);
+  SplitMix64 rng{5};
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) g.at(i, j) = -40.0 * (i * g.h) - 3.0 * rng.uniform();  // a rough wall falling at 88°
+  for (int j = 10; j < 20; ++j)
+    for (int i = 5; i < 12; ++i) fixed[g.index(i, j)] = 1;
+  const Grid before = g;
+  const double slope = std::sqrt(3.0);
+  limit_fall(g, fixed, slope);
+  std::size_t raised = 0, tight = 0;
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const std::size_t k = g.index(i, j);
+      if (fixed[k]) {
+        REQUIRE(g.v[k] == before.v[k]);
+        continue;
+      }
+      REQUIRE(g.v[k] >= before.v[k]);
+      // No neighbour stands more than the slope over it; a raised node rests on one exactly.
+      double highest_allowed = -1e300;
+      for (int dj = -1; dj <= 1; ++dj)
+        for (int di = -1; di <= 1; ++di) {
+          const int a = i + di, b = j + dj;
+          if ((di == 0 && dj == 0) || a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+          const double allowed = g.at(a, b) - slope * g.h * std::hypot(di, dj);
+          REQUIRE(g.v[k] >= allowed - 1e-9);
+          highest_allowed = std::max(highest_allowed, allowed);
+        }
+      if (g.v[k] > before.v[k]) {
+        ++raised;
+        if (std::abs(g.v[k] - highest_allowed) < 1e-9) ++tight;
+      }
+    }
+  CHECK(raised > 1000);
+  CHECK(tight == raised);
+}
+
 TEST_CASE("parting surface fitted to the cavity: over the inner surface, under the outer one", "[mold][stages]") {
   const Mesh face = scan::SyntheticFace().mesh(1.0);
   const Mesh appliance = make_appliance(face, ApplianceSpec{});
@@ -99,5 +138,7 @@ TEST_CASE("parting surface fitted to the cavity: over the inner surface, under t
   // hundredths of a millimetre (docs/methods/mold.md).
   CHECK(after.count * 10 < before.count);
   CHECK(after.worst_mm < 0.1);
-  CHECK(fit.max_move_mm < 0.5);
+  // Where the rim stands steep to the pull, the parting surface leaves it no steeper than 60°, and
+  // nodes next to the rim are moved down under the rim's outer surface by up to a few millimetres.
+  CHECK(fit.max_move_mm < 3.0);
 }

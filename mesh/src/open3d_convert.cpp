@@ -73,6 +73,12 @@ void open3d_ready() {
   std::call_once(once, [] {
     open3d::utility::SetVerbosityLevel(log_enabled(LogLevel::Debug) ? open3d::utility::VerbosityLevel::Debug
                                                                     : open3d::utility::VerbosityLevel::Error);
+    // Through the library's log (stderr), never stdout, which carries --json.
+    open3d::utility::Logger::GetInstance().SetPrintFunction([](const std::string& line) {
+      std::string text = line;
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      log_message(LogLevel::Debug, text);
+    });
   });
 }
 

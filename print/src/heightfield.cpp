@@ -220,4 +220,31 @@ Grid ball_offset(const Grid& g, double w, bool above) {
 }
 
 
+void limit_fall(Grid& g, const std::vector<char>& fixed, double slope) {
+  const double step = slope * g.h, diagonal = step * std::sqrt(2.0);
+  const auto relax = [&](int i, int j, int di, int dj) {
+    const std::size_t k = g.index(i, j);
+    if (fixed[k]) return;
+    const auto from = [&](int a, int b, double drop) {
+      if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) return;
+      const double v = g.at(a, b) - drop;
+      if (!std::isnan(v) && !(g.v[k] >= v)) g.v[k] = v;  // a NaN node is raised too
+    };
+    from(i - di, j, step);
+    from(i, j - dj, step);
+    from(i - di, j - dj, diagonal);
+    from(i + di, j - dj, diagonal);
+  };
+  // Raster sweeps, forward then backward, carry each node's cone across the grid; fixed nodes
+  // block it, so the sweeps repeat until nothing changes (two or three rounds).
+  for (bool changed = true; changed;) {
+    const std::vector<double> before = g.v;
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i) relax(i, j, 1, 1);
+    for (int j = g.ny - 1; j >= 0; --j)
+      for (int i = g.nx - 1; i >= 0; --i) relax(i, j, -1, -1);
+    changed = g.v != before;
+  }
+}
+
 }  // namespace tracecast::print

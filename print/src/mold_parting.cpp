@@ -165,14 +165,17 @@ Parting rasterize_cavity(const Cavity& c, double h, double margin) {
   const int ny = static_cast<int>(std::ceil((abox.max.y() + margin - y0) / h)) + 1;
   if (static_cast<double>(nx) * ny > 4e6) throw InputError("mold: the appliance is too large for this resolution (over 4 M grid nodes)");
   Parting p;
-  p.skin = p.out = p.in = p.shell_h = p.core_h = Grid(x0, y0, h, nx, ny);
+  p.skin = p.out = p.in = p.top = p.low = p.shell_h = p.core_h = Grid(x0, y0, h, nx, ny);
   rasterize_top(p.skin, c.face.vertices, c.face.triangles);
   rasterize_top(p.out, c.appliance.vertices, c.appliance.triangles, &c.outer);
   rasterize_top(p.in, c.appliance.vertices, c.appliance.triangles, &c.inner, &p.out);
-  Grid any(x0, y0, h, nx, ny);  // every node under any appliance face, the rim included
-  rasterize_top(any, c.appliance.vertices, c.appliance.triangles);
-  p.foot.resize(any.v.size());
-  for (std::size_t k = 0; k < p.foot.size(); ++k) p.foot[k] = !std::isnan(any.v[k]) || !std::isnan(p.out.v[k]);
+  std::vector<Vec3> below = c.appliance.vertices;  // seen from below: the lowest face is the top one
+  for (Vec3& v : below) v.z() = -v.z();
+  rasterize_top(p.low, below, c.appliance.triangles);
+  for (double& z : p.low.v) z = -z;
+  rasterize_top(p.top, c.appliance.vertices, c.appliance.triangles);
+  p.foot.resize(p.top.v.size());  // every node under any appliance face, the rim included
+  for (std::size_t k = 0; k < p.foot.size(); ++k) p.foot[k] = !std::isnan(p.top.v[k]) || !std::isnan(p.out.v[k]);
   p.dist = distance_to(p.skin, p.foot);
   return p;
 }
@@ -228,23 +231,29 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   const double parting = o.flash_land_mm + o.gutter_width_mm, h = o.resolution_mm;
   const Eigen::Vector3d plane = skin_plane(p, c, parting);
   p.lift = rim_lift(p);
+  std::vector<char> cavity(p.skin.v.size(), 0);  // nodes over the appliance's inner surface
   for (int j = 0; j < p.skin.ny; ++j)
     for (int i = 0; i < p.skin.nx; ++i) {
       const std::size_t k = p.skin.index(i, j);
       const double out = p.out.v[k], in = p.in.v[k];
-      double z;
+      double& z = p.shell_h.v[k];
       if (p.foot[k] && !std::isnan(out) && !std::isnan(in) && out > in) {
         z = in + std::min(p.lift, 0.5 * (out - in));  // just over the inner surface
-      } else if (p.foot[k] && !std::isnan(out)) {
-        z = out - 0.02;
-      } else {
-        const double flat = plane[0] * p.skin.X(i) + plane[1] * p.skin.Y(j) + plane[2];
-        const double w = 1.0 - smoothstep(parting + 2, parting + 14, p.dist[k]);
-        z = std::isnan(p.skin.v[k]) ? flat : w * p.skin.v[k] + (1 - w) * flat;
-        z += p.lift * (1.0 - smoothstep(1.5 * h, 1.5 * h + 2.0, p.dist[k]));
+        cavity[k] = 1;
+        continue;
       }
-      p.shell_h.v[k] = z;
+      const double flat = plane[0] * p.skin.X(i) + plane[1] * p.skin.Y(j) + plane[2];
+      const double w = 1.0 - smoothstep(parting + 2, parting + 14, p.dist[k]);
+      z = std::isnan(p.skin.v[k]) ? flat : w * p.skin.v[k] + (1 - w) * flat;
+      z += p.lift * (1.0 - smoothstep(1.5 * h, 1.5 * h + 2.0, p.dist[k]));
     }
+  // Where the skin falls away from the cavity steeper than 60° (the sides of a face seen along
+  // the pull), the parting surface leaves it at 60° instead. Following the skin down, it met the
+  // feathered rim, which stands nearly vertical there, at a grazing angle, and left each part fins
+  // along it; and it made the parts as deep as the head's sides (nefertiti: 219 mm, now 128).
+  limit_fall(p.shell_h, cavity, std::sqrt(3.0));
+  for (std::size_t k = 0; k < cavity.size(); ++k)
+    if (!cavity[k] && !std::isnan(p.out.v[k])) p.shell_h.v[k] = std::min(p.shell_h.v[k], p.out.v[k] - 0.02);  // under an overhanging outer surface
   return p;
 }
 
@@ -364,17 +373,10 @@ Envelope part_envelope(const Parting& p, const Cavity& c, const MoldOptions& o) 
   if (o.style != "block") {
     // Walls `wall` thick under everything the core presents (the parting surface, the gutter, the
     // appliance's lowest face) and over everything the shell covers.
-    Mesh low = c.appliance;
-    for (Vec3& v : low.vertices) v.z() = -v.z();
-    Grid lowest = g, highest = g;
-    std::fill(lowest.v.begin(), lowest.v.end(), std::numeric_limits<double>::quiet_NaN());
-    std::fill(highest.v.begin(), highest.v.end(), std::numeric_limits<double>::quiet_NaN());
-    rasterize_top(lowest, low.vertices, low.triangles);
-    rasterize_top(highest, c.appliance.vertices, c.appliance.triangles);
     Grid under = p.core_h, over = p.shell_h;
     for (std::size_t k = 0; k < under.v.size(); ++k) {
-      if (!std::isnan(lowest.v[k])) under.v[k] = std::min(under.v[k], -lowest.v[k]);
-      if (!std::isnan(highest.v[k])) over.v[k] = std::max(over.v[k], highest.v[k]);
+      if (!std::isnan(p.low.v[k])) under.v[k] = std::min(under.v[k], p.low.v[k]);
+      if (!std::isnan(p.top.v[k])) over.v[k] = std::max(over.v[k], p.top.v[k]);
     }
     e.core_floor = ball_offset(under, o.wall_mm, false);
     e.shell_roof = ball_offset(over, o.wall_mm, true);

@@ -52,6 +52,10 @@ Mesh heightfield_solid(const Grid& g, double base);
 //! A closed solid between two height fields over the same grid (no NaN), `bottom` under `top`
 //! at every node. Outward-oriented.
 Mesh heightfield_slab(const Grid& top, const Grid& bottom);
+//! The lowest field over `g`, equal to it at the `fixed` nodes, in which no other node lies more
+//! than `slope` times the step under any of its 8 neighbours: nowhere does it fall steeper than
+//! `slope` (along 8-neighbour steps; across them up to 8 % less steep), except between fixed nodes.
+void limit_fall(Grid& g, const std::vector<char>& fixed, double slope);
 //! Rolling-ball offset of a height field (no NaN): `above`, the upper envelope of balls of
 //! radius w centred on the field; else the lower one. Every point of the field is then at least
 //! w from the offset surface in any direction, so a wall between them is w thick everywhere.

@@ -62,6 +62,7 @@ struct Cavity {
 //! The parting surface as height fields over one grid in the mold frame.
 struct Parting {
   Grid skin, out, in;           //!< front-most skin; the appliance's outer surface; its inner one under that
+  Grid top, low;                //!< the appliance's highest and lowest surfaces (any face)
   std::vector<char> foot;       //!< nodes under any face of the appliance
   std::vector<double> dist;     //!< distance (mm) from each node to the footprint
   Grid shell_h;                 //!< the parting surface: the shell's underside
