@@ -231,7 +231,7 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   const double parting = o.flash_land_mm + o.gutter_width_mm, h = o.resolution_mm;
   const Eigen::Vector3d plane = skin_plane(p, c, parting);
   p.lift = rim_lift(p);
-  std::vector<char> cavity(p.skin.v.size(), 0);  // nodes over the appliance's inner surface
+  std::vector<char> fixed(p.skin.v.size(), 0), cavity(p.skin.v.size(), 0);  // cavity: over the inner surface
   for (int j = 0; j < p.skin.ny; ++j)
     for (int i = 0; i < p.skin.nx; ++i) {
       const std::size_t k = p.skin.index(i, j);
@@ -239,19 +239,20 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
       double& z = p.shell_h.v[k];
       if (p.foot[k] && !std::isnan(out) && !std::isnan(in) && out > in) {
         z = in + std::min(p.lift, 0.5 * (out - in));  // just over the inner surface
-        cavity[k] = 1;
+        cavity[k] = fixed[k] = 1;
         continue;
       }
+      if (p.dist[k] <= parting) fixed[k] = 1;  // the flash land and the gutter follow the skin
       const double flat = plane[0] * p.skin.X(i) + plane[1] * p.skin.Y(j) + plane[2];
       const double w = 1.0 - smoothstep(parting + 2, parting + 14, p.dist[k]);
       z = std::isnan(p.skin.v[k]) ? flat : w * p.skin.v[k] + (1 - w) * flat;
       z += p.lift * (1.0 - smoothstep(1.5 * h, 1.5 * h + 2.0, p.dist[k]));
     }
-  // Where the skin falls away from the cavity steeper than 60° (the sides of a face seen along
-  // the pull), the parting surface leaves it at 60° instead. Following the skin down, it met the
-  // feathered rim, which stands nearly vertical there, at a grazing angle, and left each part fins
-  // along it; and it made the parts as deep as the head's sides (nefertiti: 219 mm, now 128).
-  limit_fall(p.shell_h, cavity, std::sqrt(3.0));
+  // Beyond the gutter, where the skin falls away steeper than 60° (the sides of a face seen along
+  // the pull), the parting surface falls at 60° instead: following the skin, it made the parts as
+  // deep as the head's sides (nefertiti: 219 mm, now 154) and met the feathered rim, which stands
+  // nearly vertical there, at a grazing angle.
+  limit_fall(p.shell_h, fixed, std::sqrt(3.0));
   for (std::size_t k = 0; k < cavity.size(); ++k)
     if (!cavity[k] && !std::isnan(p.out.v[k])) p.shell_h.v[k] = std::min(p.shell_h.v[k], p.out.v[k] - 0.02);  // under an overhanging outer surface
   return p;
