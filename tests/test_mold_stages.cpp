@@ -140,3 +140,90 @@ TEST_CASE("parting surface fitted to the cavity: over the inner surface, under t
   CHECK(after.worst_mm < 0.1);
   CHECK(fit.max_move_mm < 0.5);
 }
+
+TEST_CASE("frame: the parting surface is level across the frame, and so is each skirt's free edge", "[mold][stages]") {
+  const Mesh face = scan::SyntheticFace().mesh(1.0);
+  const Mesh appliance = make_appliance(face, ApplianceSpec{});
+  MoldOptions o = test::bare_mold();
+  o.resolution_mm = 1.0;
+  o.rib_spacing_mm = 0;
+  const stages::Inspection in = stages::inspect_inputs(appliance, face, o);
+  const Eigen::Matrix3d R = stages::mold_frame(stages::choose_pull(appliance, face, in, o).pull);
+  stages::Cavity c{appliance, face, in.inner, in.outer};
+  for (Vec3& v : c.appliance.vertices) v = R * v;
+  for (Vec3& v : c.face.vertices) v = R * v;
+  stages::Parting p = stages::parting_surface(c, o, 20.0);
+  stages::fit_to_cavity(p, c, 0.004);
+  stages::cut_gutter(p, o);
+  stages::Envelope e = stages::part_envelope(p, c, o);
+  const stages::Features f = stages::mold_features(p, e, o);
+  const Sections s = stages::plan_sections(p, e, f, o);
+  REQUIRE(s.count() == 1);
+  stages::add_supports(e, p, f, s, o);
+
+  const Grid& g = p.shell_h;
+  const int band = static_cast<int>(std::ceil(o.frame_mm / g.h));
+  const int leg = static_cast<int>(std::ceil(3 * o.frame_mm / g.h)) + 1;  // the legs at the corners reach the flat face
+  std::size_t rows = 0;
+  double spread_h = 0, spread_floor = 0, spread_roof = 0, slope = 0;
+  auto across = [&](auto node) {  // node(t): the t-th node from the border inwards
+    double lo_h = 1e300, hi_h = -1e300, lo_f = 1e300, hi_f = -1e300, lo_r = 1e300, hi_r = -1e300;
+    for (int t = 0; t < band; ++t) {
+      const std::size_t k = node(t);
+      lo_h = std::min(lo_h, g.v[k]), hi_h = std::max(hi_h, g.v[k]);
+      lo_f = std::min(lo_f, e.core_floor.v[k]), hi_f = std::max(hi_f, e.core_floor.v[k]);
+      lo_r = std::min(lo_r, e.shell_roof.v[k]), hi_r = std::max(hi_r, e.shell_roof.v[k]);
+    }
+    slope = std::max(slope, std::abs(g.v[node(band + 2)] - g.v[node(band)]) / (2 * g.h));
+    spread_h = std::max(spread_h, hi_h - lo_h), spread_floor = std::max(spread_floor, hi_f - lo_f), spread_roof = std::max(spread_roof, hi_r - lo_r);
+    ++rows;
+  };
+  for (int i = leg; i < g.nx - leg; ++i) {
+    across([&](int t) { return g.index(i, t); });
+    across([&](int t) { return g.index(i, g.ny - 1 - t); });
+  }
+  for (int j = leg; j < g.ny - leg; ++j) {
+    across([&](int t) { return g.index(t, j); });
+    across([&](int t) { return g.index(g.nx - 1 - t, j); });
+  }
+  std::printf("frame: %zu rows across the frame; the parting surface slopes up to %.2f just inside it; spread across it: parting "
+              "%.2g mm, core's skirt edge %.2g mm, shell's %.2g mm\n",
+              rows, slope, spread_h, spread_floor, spread_roof);
+  CHECK(rows > 200);
+  CHECK(slope > 0.05);  // the surface does slope towards the border here, so the check means something
+  CHECK(spread_h == 0.0);
+  CHECK(spread_floor < 1e-9);
+  CHECK(spread_roof < 1e-9);
+
+  // Cut into sections: the faces along each cut are skirts too, level across both sides of it.
+  o.printer.build_volume_mm = Vec3(130, 110, 120);
+  stages::Envelope cut_e = stages::part_envelope(p, c, o);
+  const Sections cut = stages::plan_sections(p, cut_e, f, o);
+  REQUIRE(cut.count() > 1);
+  stages::add_supports(cut_e, p, f, cut, o);
+  double cut_spread = 0, cut_slope = 0;
+  std::size_t cut_rows = 0;
+  for (int axis = 0; axis < 2; ++axis)
+    for (double at : cut.cuts[axis]) {
+      const int n_along = axis == 0 ? g.ny : g.nx, n_across = axis == 0 ? g.nx : g.ny;
+      for (int u = leg; u < n_along - leg; ++u) {
+        double lo = 1e300, hi = -1e300, h_lo = 1e300, h_hi = -1e300;
+        for (int v = 0; v < n_across; ++v) {
+          const double coord = axis == 0 ? g.X(v) : g.Y(v);
+          if (std::abs(coord - at) >= o.wall_mm) continue;
+          const std::size_t k = axis == 0 ? g.index(v, u) : g.index(u, v);
+          lo = std::min(lo, cut_e.core_floor.v[k]), hi = std::max(hi, cut_e.core_floor.v[k]);
+          h_lo = std::min(h_lo, p.core_h.v[k]), h_hi = std::max(h_hi, p.core_h.v[k]);
+        }
+        if (lo <= cut_e.z_bottom + 1e-9) continue;  // a rib, a leg or a post reaches the flat face here
+        cut_spread = std::max(cut_spread, hi - lo), cut_slope = std::max(cut_slope, h_hi - h_lo);
+        ++cut_rows;
+      }
+    }
+  std::printf("frame: %zu rows across the cuts, the core's top varying by up to %.2f mm across them; its skirt edge by %.2g mm\n",
+              cut_rows, cut_slope, cut_spread);
+  CHECK(cut_rows > 50);
+  CHECK(cut_slope > 0.5);
+  CHECK(cut_spread < 1e-9);
+}
+

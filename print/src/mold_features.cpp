@@ -5,6 +5,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
+#include <tuple>
 
 #include "boolean.h"
 #include "primitives.h"
@@ -329,8 +331,9 @@ struct SupportPlan {
     const double c = 0.5 * (lo + hi), line = c + std::round((v - c) / o.rib_spacing_mm) * o.rib_spacing_mm;
     return std::abs(v - line) <= 0.5 * o.wall_mm && std::min(line - lo, hi - line) > o.frame_mm + 3 * o.wall_mm;
   }
-  //! For both parts alike: the frame, the cuts' faces, ribs, key posts and the legs.
-  Reach common(const Vec2& q) const {
+  //! For both parts alike: the frame, the cuts' faces, ribs, key posts and the legs. For a skirt,
+  //! `edge` names the border or cut it runs along (axis 0: x = const) and the node across it.
+  Reach common(const Vec2& q, std::tuple<int, long, long>* edge = nullptr) const {
     if (on_rib(q.x(), xa, xb) || on_rib(q.y(), ya, yb)) return Reach::Flat;
     const auto [x0, x1] = section_span(q.x(), xa, xb, s.cuts[0]);
     const auto [y0, y1] = section_span(q.y(), ya, yb, s.cuts[1]);
@@ -341,7 +344,36 @@ struct SupportPlan {
     if (!frame_x && !frame_y) return Reach::Wall;
     const double leg = 3 * std::max(o.frame_mm, o.wall_mm);
     if (o.frame_depth_mm <= 0 || (band_x < leg && band_y < leg)) return Reach::Flat;
+    if (edge) {
+      const double h = p.core_h.h;
+      if (frame_x) *edge = {0, std::lround((q.x() - x0 < x1 - q.x() ? x0 : x1) * 1000), std::lround(q.y() / h)};
+      else *edge = {1, std::lround((q.y() - y0 < y1 - q.y() ? y0 : y1) * 1000), std::lround(q.x() / h)};
+    }
     return Reach::Skirt;
+  }
+};
+
+}  // namespace
+
+namespace {
+
+//! A skirt's free edge is level across it: `frame_depth_mm` past the lowest point of the core's
+//! top (the highest of the shell's underside) across the band at each place along the border or
+//! cut. Parallel to a sloping parting surface, the edge met the skirt's side at the slope's
+//! complement (30° where the parting surface falls at 60°): a knife edge along the frame.
+struct SkirtEdges {
+  std::map<std::tuple<int, long, long>, std::pair<double, double>> level;  //!< core's floor, shell's roof
+  SkirtEdges(const SupportPlan& plan, const Parting& p, double depth) {
+    const Grid& g = p.core_h;
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i) {
+        std::tuple<int, long, long> edge;
+        if (plan.common(Vec2(g.X(i), g.Y(j)), &edge) != Reach::Skirt) continue;
+        const std::size_t n = g.index(i, j);
+        auto [it, added] = level.try_emplace(edge, p.core_h.v[n] - depth, p.shell_h.v[n] + depth);
+        it->second.first = std::min(it->second.first, p.core_h.v[n] - depth);
+        it->second.second = std::max(it->second.second, p.shell_h.v[n] + depth);
+      }
   }
 };
 
@@ -351,11 +383,13 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const Sectio
   if (o.style == "block") return;
   const Grid& g = p.core_h;
   const SupportPlan plan{p, f, s, o, g.X(0), g.X(g.nx - 1), g.Y(0), g.Y(g.ny - 1)};
+  const SkirtEdges skirts(plan, p, o.frame_depth_mm);
   const double wall = o.wall_mm;
   for (int j = 0; j < g.ny; ++j)
     for (int i = 0; i < g.nx; ++i) {
       const Vec2 q(g.X(i), g.Y(j));
-      const Reach both = plan.common(q);
+      std::tuple<int, long, long> edge;
+      const Reach both = plan.common(q, &edge);
       Reach core = both, shell = both;
       if (o.sprue_diameter_mm > 0 &&  // round the sprue's path, as wide as its slanted part's footprint
           distance_to_segment(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>()) < 0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall)
@@ -366,9 +400,10 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const Sectio
       double& floor = e.core_floor.v[n];
       double& roof = e.shell_roof.v[n];
       if (core == Reach::Flat) floor = e.z_bottom;
-      if (core == Reach::Skirt) floor = std::max(e.z_bottom, std::min(floor, p.core_h.v[n] - o.frame_depth_mm));
+      const auto level = both == Reach::Skirt ? skirts.level.at(edge) : std::pair<double, double>();
+      if (core == Reach::Skirt) floor = std::max(e.z_bottom, std::min(floor, level.first));
       if (shell == Reach::Flat) roof = e.z_top;
-      if (shell == Reach::Skirt) roof = std::min(e.z_top, std::max(roof, p.shell_h.v[n] + o.frame_depth_mm));
+      if (shell == Reach::Skirt) roof = std::min(e.z_top, std::max(roof, level.second));
       const auto [post_floor, post_roof] = post_reach(q, f, s, o);
       floor = std::max(e.z_bottom, std::min(floor, post_floor));
       roof = std::min(e.z_top, std::max(roof, post_roof));
