@@ -108,6 +108,9 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
     if (r.sections.count() > 1)
       fmt::print("  sections     each part cut into {} to fit the {} printer; {} dowels {:g} × {:g} mm (steel or printed)\n", r.sections.count(),
                  o.printer.name, r.sections.dowels.size(), o.dowel_diameter_mm, o.dowel_length_mm);
+    if (!r.bolts.bolts.empty())
+      fmt::print("  bolts        {} × M{:g} × {:g} mm with washers and nuts, through bosses in the frame (holes {:.2f} mm)\n", r.bolts.bolts.size(),
+                 r.bolts.diameter_mm, r.bolts.length_mm(), 2 * r.bolts.hole_radius_mm);
     fmt::print("  casting      cavity {:.2f} ml: mix {:.1f} g of silicone ({:.1f} g A + {:.1f} g B, {:.0f} % waste)\n", r.appliance_ml,
                mix.total_g, mix.part_a_g, mix.part_b_g, 100 * mix.waste_fraction);
     fmt::print("  features     {} keys, sprue {:.0f} mm, {} vents, gutter {:.2f} ml\n", r.key_centres.size(), o.sprue_diameter_mm,

@@ -126,6 +126,9 @@ std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g) {
       for (const auto& p : mold["parts"])
         fmt::print("  {:<12} {:.1f} ml of resin, min wall {:.2f} mm, {}\n", p["name"].get<std::string>(), p["resin_ml"].get<double>(),
                    p["min_wall_mm"].get<double>(), p["printable"].get<bool>() ? "printable" : "NOT printable (see the warnings)");
+      if (const auto& b = mold["bolts"]; b["count"].get<std::size_t>() > 0)
+        fmt::print("  bolts        {} × M{:g} × {:g} mm with washers and nuts, through bosses in the frame\n", b["count"].get<std::size_t>(),
+                   b["diameter_mm"].get<double>(), b["length_mm"].get<double>());
       for (const auto& w : mold["warnings"]) fmt::print("  warning      {}\n", w.get<std::string>());
       std::string stages;
       for (const auto& s : rep["stages"])

@@ -13,6 +13,7 @@ inline print::MoldOptions bare_mold() {
   o.sprue_diameter_mm = 0;
   o.vent_diameter_mm = 0;
   o.pry_slot_mm = 0;
+  o.bolt_diameter_mm = 0;
   return o;
 }
 

@@ -246,6 +246,40 @@ TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents
               r.sprue_bottom.x(), r.sprue_bottom.y(), r.sprue_bottom.z(), r.vent_bottoms.size(), r.gutter_ml, r.void_ml,
               r.appliance_ml);
   CHECK(r.void_ml > r.appliance_ml + r.gutter_ml);
+
+  // Bolts: measured on the parts, a hole straight through both at each bolt, as wide as the bolt
+  // plus the clearance; round it, the bosses stack from the core's skirt edge to the shell's.
+  const print::Bolts& bolts = r.bolts;
+  REQUIRE(bolts.bolts.size() >= 4);
+  CHECK(bolts.hole_radius_mm == Approx(0.5 * o.bolt_diameter_mm + o.printer.key_clearance_mm));
+  double worst_stack = 0, narrowest = 1e9, widest = 0;
+  for (const print::Bolt& b : bolts.bolts) {
+    const Vec3 below(b.centre.x(), b.centre.y(), r.box_min.z() - 5), above(b.centre.x(), b.centre.y(), r.box_max.z() + 5);
+    CHECK_FALSE(to_core.cast({below}, {Vec3::UnitZ()})[0].hit);
+    CHECK_FALSE(to_shell.cast({below}, {Vec3::UnitZ()})[0].hit);
+    for (int a = 0; a < 8; ++a) {  // round the hole, in the boss's wall: no longer a stack than the bolt is for
+      const Vec3 in_wall = (bolts.hole_radius_mm + 0.5 * o.wall_mm) * Vec3(std::cos(a * M_PI / 4), std::sin(a * M_PI / 4), 0);
+      const auto core_up = to_core.cast({below + in_wall}, {Vec3::UnitZ()})[0];
+      const auto shell_down = to_shell.cast({above + in_wall}, {-Vec3::UnitZ()})[0];
+      REQUIRE(core_up.hit);
+      REQUIRE(shell_down.hit);
+      const double stack = (above.z() - shell_down.t) - (below.z() + core_up.t);
+      worst_stack = std::max(worst_stack, stack - (b.roof_z - b.floor_z));
+      CHECK(stack >= o.frame_depth_mm);  // two skirts deep, or down to the core's flat base where that is nearer
+    }
+    for (int a = 0; a < 8; ++a) {  // the hole's wall, in the core's boss 3 mm under the parting surface
+      const Vec3 dir(std::cos(a * M_PI / 4 + 0.1), std::sin(a * M_PI / 4 + 0.1), 0);
+      const auto side = to_core.cast({b.centre - 3 * Vec3::UnitZ()}, {dir})[0];
+      REQUIRE(side.hit);
+      narrowest = std::min(narrowest, side.t), widest = std::max(widest, side.t);
+    }
+  }
+  std::printf("bolts: %zu, hole radius %.3f..%.3f mm (%.3f asked), stack up to %.1f mm, over the report's by up to %.4f mm\n", bolts.bolts.size(),
+              narrowest, widest, bolts.hole_radius_mm, bolts.grip_mm(), worst_stack);
+  CHECK(narrowest >= bolts.hole_radius_mm * std::cos(M_PI / 32) - 1e-3);
+  CHECK(widest <= bolts.hole_radius_mm + 1e-3);
+  CHECK(worst_stack < 0.01);
+  CHECK(bolts.length_mm() >= bolts.grip_mm() + 1.5 * o.bolt_diameter_mm);
 }
 
 TEST_CASE("mold refuses an open appliance and one made on another face", "[mold][slow]") {

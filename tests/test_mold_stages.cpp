@@ -159,7 +159,7 @@ TEST_CASE("frame: the parting surface is level across the frame, and so is each 
   const stages::Features f = stages::mold_features(p, e, o);
   const Sections s = stages::plan_sections(p, e, f, o);
   REQUIRE(s.count() == 1);
-  stages::add_supports(e, p, f, s, o);
+  stages::add_supports(e, p, f, s, Bolts{}, o);  // bosses: the mold's own test
 
   const Grid& g = p.shell_h;
   const int band = static_cast<int>(std::ceil(o.frame_mm / g.h));
@@ -200,7 +200,7 @@ TEST_CASE("frame: the parting surface is level across the frame, and so is each 
   stages::Envelope cut_e = stages::part_envelope(p, c, o);
   const Sections cut = stages::plan_sections(p, cut_e, f, o);
   REQUIRE(cut.count() > 1);
-  stages::add_supports(cut_e, p, f, cut, o);
+  stages::add_supports(cut_e, p, f, cut, Bolts{}, o);
   double cut_spread = 0, cut_slope = 0;
   std::size_t cut_rows = 0;
   for (int axis = 0; axis < 2; ++axis)

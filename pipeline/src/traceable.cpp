@@ -110,6 +110,7 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
           {"casting", {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
                        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
           {"sections", r.sections},
+          {"bolts", r.bolts},
           {"parts", parts},
           {"warnings", r.warnings},
           {"timings_s", timings_json(r.timings)}};

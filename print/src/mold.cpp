@@ -277,7 +277,8 @@ Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOpt
   return in;
 }
 
-Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Cavity& c, const MoldOptions& o) {
+Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Bolts& b, const Cavity& c,
+                        const MoldOptions& o) {
   using detail::BooleanOp;
   Assembly a;
   if (o.style != "block") {
@@ -296,7 +297,8 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         a.core = detail::boolean(a.core, c.appliance, BooleanOp::Difference, "the core minus the appliance");
         Mesh cutters = f.slots;
         append(cutters, dowel_holes(s, true));
-        if (!cutters.triangles.empty()) a.core = detail::boolean(a.core, cutters, BooleanOp::Difference, "the core's pry slots and dowel holes");
+        append(cutters, bolt_holes(b));
+        if (!cutters.triangles.empty()) a.core = detail::boolean(a.core, cutters, BooleanOp::Difference, "the core's pry slots, dowel and bolt holes");
         if (!f.core_void.triangles.empty()) a.core = detail::boolean(a.core, f.core_void, BooleanOp::Difference, "the core's hollow");
       },
       [&] {
@@ -305,7 +307,9 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         append(cutters, f.female);
         append(cutters, f.slots);
         append(cutters, dowel_holes(s, false));
-        if (!cutters.triangles.empty()) a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue, vents and dowel holes");
+        append(cutters, bolt_holes(b));
+        if (!cutters.triangles.empty())
+          a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue, vents, dowel and bolt holes");
         if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
       });
   a.sliver_ml = (keep_largest_piece(a.core, s) + keep_largest_piece(a.shell, s)) / 1000.0;
@@ -487,7 +491,9 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   std::vector<Vec3> detail;  // eyes and mouth, in the mold frame
   for (const Vec3& q : pc.detail) detail.push_back(r.frame * q);
   const Sections sections = plan_sections(parting, env, features, o, detail);
-  add_supports(env, parting, features, sections, o);
+  r.bolts = place_bolts(parting, env, features, sections, o);
+  add_supports(env, parting, features, sections, r.bolts, o);
+  bolt_reach(r.bolts, env);
   r.sections = sections;
   r.key_centres = features.key_centres;
   r.sprue_bottom = features.sprue_bottom;
@@ -495,9 +501,10 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   r.vent_bottoms = features.vent_bottoms;
   for (std::string& w : features.warnings) r.warnings.push_back(std::move(w));
   for (const std::string& w : sections.warnings) r.warnings.push_back(w);
+  for (const std::string& w : r.bolts.warnings) r.warnings.push_back(w);
   timer.lap("features");
 
-  Assembly parts = assemble_parts(parting, env, features, sections, cavity, o);
+  Assembly parts = assemble_parts(parting, env, features, sections, r.bolts, cavity, o);
   r.sliver_ml = parts.sliver_ml;
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");

@@ -283,6 +283,15 @@ Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o
   return f;
 }
 
+std::vector<double> rib_lines(double lo, double hi, const MoldOptions& o) {
+  std::vector<double> lines;
+  if (o.rib_spacing_mm <= 0) return lines;
+  const double c = 0.5 * (lo + hi), room = o.frame_mm + 3 * o.wall_mm;
+  for (double line = c - std::floor((c - lo) / o.rib_spacing_mm) * o.rib_spacing_mm; line <= hi; line += o.rib_spacing_mm)
+    if (std::min(line - lo, hi - line) > room) lines.push_back(line);
+  return lines;
+}
+
 namespace {
 
 //! The section a point lies in, along one axis: the interval between the cuts (or the border)
@@ -327,9 +336,8 @@ struct SupportPlan {
   double xa, xb, ya, yb;
 
   bool on_rib(double v, double lo, double hi) const {
-    if (o.rib_spacing_mm <= 0) return false;
-    const double c = 0.5 * (lo + hi), line = c + std::round((v - c) / o.rib_spacing_mm) * o.rib_spacing_mm;
-    return std::abs(v - line) <= 0.5 * o.wall_mm && std::min(line - lo, hi - line) > o.frame_mm + 3 * o.wall_mm;
+    const std::vector<double> lines = rib_lines(lo, hi, o);
+    return std::any_of(lines.begin(), lines.end(), [&](double line) { return std::abs(v - line) <= 0.5 * o.wall_mm; });
   }
   //! For both parts alike: the frame, the cuts' faces, ribs, key posts and the legs. For a skirt,
   //! `edge` names the border or cut it runs along (axis 0: x = const) and the node across it.
@@ -379,7 +387,7 @@ struct SkirtEdges {
 
 }  // namespace
 
-void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const MoldOptions& o) {
+void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const Bolts& b, const MoldOptions& o) {
   if (o.style == "block") return;
   const Grid& g = p.core_h;
   const SupportPlan plan{p, f, s, o, g.X(0), g.X(g.nx - 1), g.Y(0), g.Y(g.ny - 1)};
@@ -407,6 +415,13 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const Sectio
       const auto [post_floor, post_roof] = post_reach(q, f, s, o);
       floor = std::max(e.z_bottom, std::min(floor, post_floor));
       roof = std::min(e.z_top, std::max(roof, post_roof));
+      for (const Bolt& t : b.bolts) {  // the bosses: the frame widened, as deep as it is at each place along the border
+        if ((q - t.centre.head<2>()).norm() > b.boss_radius_mm + 0.5 * g.h) continue;
+        const auto frame = skirts.level.find({t.border_axis, std::lround(t.border_at * 1000), std::lround(q[1 - t.border_axis] / g.h)});
+        const std::pair<double, double> reach = frame != skirts.level.end() ? frame->second : std::make_pair(t.floor_z, t.roof_z);
+        floor = std::max(e.z_bottom, std::min(floor, reach.first));
+        roof = std::min(e.z_top, std::max(roof, reach.second));
+      }
     }
 }
 

@@ -1,10 +1,11 @@
-// Sectioning (mold_stages.h): where a part larger than the printer is cut, and the dowels that
-// align its sections across each cut.
+// Sectioning (mold_stages.h): where a part larger than the printer is cut, the dowels that align
+// its sections across each cut, and the bolts that clamp the parts through the frame.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "primitives.h"
 #include "tracecast/mesh/errors.h"
@@ -263,6 +264,108 @@ Mesh dowel_holes(const Sections& s, bool core) {
     along[d.axis] = s.hole_depth_mm;
     append(m, detail::rod(d.centre - along, d.centre + along, s.hole_radius_mm, 32));
   }
+  return m;
+}
+
+namespace {
+
+//! The first place along a side, from `at` outwards by grid steps up to `reach`, whose boss stays
+//! clear of every keep-out; nothing when there is none.
+std::optional<Vec2> free_spot(const Vec2& at, const Vec2& along, double reach, double step, double boss, const std::vector<KeepOut>& avoid) {
+  for (double d = 0; d <= reach; d += step)
+    for (double sign : {1.0, -1.0}) {
+      const Vec2 q = at + sign * d * along;
+      if (std::all_of(avoid.begin(), avoid.end(), [&](const KeepOut& k) { return k.distance(q) > k.r + boss; })) return q;
+      if (d == 0) break;
+    }
+  return std::nullopt;
+}
+
+//! The boss's ends: `frame_depth_mm` past the lowest core top and the highest shell underside
+//! over it (or the part's flat face, where that is nearer), so both are level.
+Bolt bolt_at(const Parting& p, const Envelope& e, const Vec2& q, double boss, const MoldOptions& o) {
+  const Grid& g = p.shell_h;
+  Bolt b;
+  double low = kInf, high = -kInf;
+  const int r = static_cast<int>(std::ceil(boss / g.h)) + 1;
+  const std::size_t c = g.nearest(q.x(), q.y());
+  const int ci = static_cast<int>(c % g.nx), cj = static_cast<int>(c / g.nx);
+  for (int j = std::max(0, cj - r); j <= std::min(g.ny - 1, cj + r); ++j)
+    for (int i = std::max(0, ci - r); i <= std::min(g.nx - 1, ci + r); ++i) {
+      if ((Vec2(g.X(i), g.Y(j)) - q).norm() > boss + 0.5 * g.h) continue;  // the nodes add_supports raises
+      low = std::min(low, p.core_h.at(i, j));
+      high = std::max(high, p.shell_h.at(i, j));
+    }
+  b.centre = Vec3(q.x(), q.y(), sample(g, q.x(), q.y()));
+  b.floor_z = std::max(e.z_bottom, low - o.frame_depth_mm);  // or the flat face, where that is nearer
+  b.roof_z = std::min(e.z_top, high + o.frame_depth_mm);
+  return b;
+}
+
+}  // namespace
+
+Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const MoldOptions& o) {
+  Bolts b;
+  if (o.bolt_diameter_mm <= 0 || o.style == "block" || o.frame_depth_mm <= 0) return b;
+  b.diameter_mm = o.bolt_diameter_mm;
+  b.hole_radius_mm = 0.5 * o.bolt_diameter_mm + o.printer.key_clearance_mm;
+  b.boss_radius_mm = b.hole_radius_mm + o.wall_mm;
+  const double boss = b.boss_radius_mm, leg = 3 * std::max(o.frame_mm, o.wall_mm);
+  std::vector<KeepOut> avoid = keep_outs(f, o);
+  for (const Dowel& d : s.dowels) avoid.push_back({d.centre.head<2>(), d.centre.head<2>(), s.hole_depth_mm + s.hole_radius_mm + o.wall_mm});
+  const Grid& g = p.shell_h;
+  const double lo[2] = {g.X(0), g.Y(0)}, hi[2] = {g.X(g.nx - 1), g.Y(g.ny - 1)};
+  for (int axis = 0; axis < 2; ++axis) {  // the ribs reach the flat face: a bolt there would be as long as the mold
+    for (double line : rib_lines(lo[axis], hi[axis], o)) {
+      Vec2 a, z;
+      a[axis] = z[axis] = line, a[1 - axis] = lo[1 - axis], z[1 - axis] = hi[1 - axis];
+      avoid.push_back({a, z, 0.5 * o.wall_mm + 1});
+    }
+  }
+  for (int axis = 0; axis < 2; ++axis)  // sides along x (axis 0) and along y
+    for (double across : {lo[1 - axis] + boss, hi[1 - axis] - boss}) {
+      std::vector<double> ends{lo[axis]};
+      for (double c : s.cuts[axis]) ends.push_back(c);
+      ends.push_back(hi[axis]);
+      for (std::size_t k = 0; k + 1 < ends.size(); ++k) {  // each section along the side, clear of its legs
+        const double a = ends[k] + leg + boss, z = ends[k + 1] - leg - boss;
+        if (z < a) continue;
+        const int n = std::max(1, static_cast<int>(std::ceil((z - a) / o.bolt_spacing_mm)));
+        for (int m = 0; m < n; ++m) {
+          const double t = a + (z - a) * (m + 0.5) / n;
+          Vec2 at, along = Vec2::Zero();
+          at[axis] = t, at[1 - axis] = across, along[axis] = 1;
+          if (const auto q = free_spot(at, along, 0.5 * (z - a) / n, g.h, boss, avoid)) {
+            b.bolts.push_back(bolt_at(p, e, *q, boss, o));
+            b.bolts.back().border_axis = 1 - axis;
+            b.bolts.back().border_at = across < 0.5 * (lo[1 - axis] + hi[1 - axis]) ? lo[1 - axis] : hi[1 - axis];
+            avoid.push_back({*q, *q, boss});
+          } else {
+            b.warnings.push_back(fmt::format("no room for a bolt near ({:.0f}, {:.0f}) in the mold frame: keys, slots or dowels take the frame there", at.x(), at.y()));
+          }
+        }
+      }
+    }
+  return b;
+}
+
+void bolt_reach(Bolts& b, const Envelope& e) {
+  const Grid& g = e.core_floor;
+  for (Bolt& t : b.bolts) {
+    t.floor_z = kInf, t.roof_z = -kInf;
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i)
+        if ((Vec2(g.X(i), g.Y(j)) - t.centre.head<2>()).norm() <= b.boss_radius_mm + 0.5 * g.h) {
+          t.floor_z = std::min(t.floor_z, e.core_floor.at(i, j));
+          t.roof_z = std::max(t.roof_z, e.shell_roof.at(i, j));
+        }
+  }
+}
+
+Mesh bolt_holes(const Bolts& b) {
+  Mesh m;
+  for (const Bolt& t : b.bolts)
+    append(m, detail::rod(Vec3(t.centre.x(), t.centre.y(), t.floor_z - 1), Vec3(t.centre.x(), t.centre.y(), t.roof_z + 1), b.hole_radius_mm, 32));
   return m;
 }
 

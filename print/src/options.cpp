@@ -3,6 +3,8 @@
 // print results as reports write them.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "tracecast/mesh/report_json.h"
@@ -79,8 +81,14 @@ OptionTable<MoldOptions> make_mold_table() {
                "a part larger than the printer is cut into sections that fit, at most this many (1: never cut)")
       .number("dowel_diameter_mm", &MoldOptions::dowel_diameter_mm, "mm", 2, 10,
               "pins that align the sections across each cut (steel or printed); their holes are wider by the key clearance")
-      .number("dowel_length_mm", &MoldOptions::dowel_length_mm, "mm", 6, 40, "length of the pins; each hole is half as deep, plus 0.5 mm");
+      .number("dowel_length_mm", &MoldOptions::dowel_length_mm, "mm", 6, 40, "length of the pins; each hole is half as deep, plus 0.5 mm")
+      .number("bolt_diameter_mm", &MoldOptions::bolt_diameter_mm, "mm", 0, 12,
+              "conformal: bolts along the pull that clamp the parts through bosses in the frame's skirts, M4 by default; their holes are wider by the key clearance (0: none, else at least 2)")
+      .number("bolt_spacing_mm", &MoldOptions::bolt_spacing_mm, "mm", 20, 400, "the most room between two bolts along a side of the frame");
   t.rule([](const MoldOptions& o) { return o.keys == 1 || o.keys == 2 ? std::string("\"keys\" must be 0, or 3 to 6") : ""; });
+  t.rule([](const MoldOptions& o) {
+    return o.bolt_diameter_mm > 0 && o.bolt_diameter_mm < 2 ? std::string("\"bolt_diameter_mm\" must be 0 (none) or at least 2 mm") : "";
+  });
   t.rule([](const MoldOptions& o) {
     return o.hollow_mm > 0 && o.hollow_mm < 1.5 ? std::string("\"hollow_mm\" must be 0 (solid) or at least 1.5 mm") : "";
   });
@@ -152,6 +160,26 @@ void to_json(nlohmann::json& j, const Sections& s) {
        {"hole_diameter_mm", 2 * s.hole_radius_mm},
        {"hole_depth_mm", s.hole_depth_mm},
        {"dowels", dowels}};
+}
+
+double Bolts::grip_mm() const {
+  double g = 0;
+  for (const Bolt& b : bolts) g = std::max(g, b.roof_z - b.floor_z);
+  return g;
+}
+
+double Bolts::length_mm() const { return bolts.empty() ? 0.0 : 5.0 * std::ceil((grip_mm() + 1.5 * diameter_mm) / 5.0); }
+
+void to_json(nlohmann::json& j, const Bolts& b) {
+  nlohmann::json centres = nlohmann::json::array();
+  for (const Bolt& t : b.bolts) centres.push_back(vec_json(t.centre));
+  j = {{"count", b.bolts.size()},
+       {"diameter_mm", b.diameter_mm},
+       {"length_mm", b.length_mm()},
+       {"hole_diameter_mm", 2 * b.hole_radius_mm},
+       {"boss_diameter_mm", 2 * b.boss_radius_mm},
+       {"grip_mm", b.grip_mm()},
+       {"centres_mm", centres}};
 }
 
 nlohmann::json printer_json(const PrinterProfile& p) {

@@ -53,6 +53,8 @@ struct MoldOptions {
   int max_sections = 8;                 //!< a part larger than the printer is cut into at most this many sections
   double dowel_diameter_mm = 4.0;       //!< pins across each cut that align the sections (holes: plus the key clearance)
   double dowel_length_mm = 16.0;
+  double bolt_diameter_mm = 4.0;        //!< conformal: bolts that clamp the parts through bosses in the frame's skirt (0: none)
+  double bolt_spacing_mm = 80.0;        //!< the most room between two bolts along a side of the frame
   PrinterProfile printer = *find_printer("resin");
 };
 
@@ -120,6 +122,25 @@ struct Sections {
 //! Sections as reports give them (docs/formats.md#mold-report, `sections`), in the mold frame.
 void to_json(nlohmann::json& j, const Sections& s);
 
+//! A bolt along the pull that clamps core and shell through a boss in the frame's skirts.
+struct Bolt {
+  Vec3 centre = Vec3::Zero();      //!< on the parting surface, in the mold frame
+  double floor_z = 0, roof_z = 0;  //!< the boss's ends: the core's skirt edge and the shell's
+  int border_axis = 0;             //!< the border it stands on: x = border_at (0) or y = border_at (1)
+  double border_at = 0;
+};
+struct Bolts {
+  std::vector<Bolt> bolts;
+  double diameter_mm = 0;     //!< the bolt's (M4: 4)
+  double hole_radius_mm = 0;  //!< the bolt's radius plus the printer's key clearance
+  double boss_radius_mm = 0;  //!< the hole's plus a wall
+  std::vector<std::string> warnings;
+  double grip_mm() const;     //!< the longest stack a bolt clamps (boss to boss)
+  double length_mm() const;   //!< the bolts to buy: the grip plus washers and a nut (1.5 diameters), to the next 5 mm
+};
+//! Bolts as reports give them (docs/formats.md#mold-report, `bolts`), in the mold frame.
+void to_json(nlohmann::json& j, const Bolts& b);
+
 struct MoldReport {
   Vec3 pull = Vec3::UnitZ();
   bool pull_searched = false;
@@ -138,6 +159,7 @@ struct MoldReport {
   Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
   std::vector<PartCheck> parts;
   Sections sections;                     //!< where the parts were cut to fit the printer (none: count() == 1)
+  Bolts bolts;                           //!< the clamping bolts through the frame
   std::vector<Eigen::Affine3d> print_from_mold;  //!< per part: mold frame → its file's coordinates (the print pose)
   std::vector<std::string> warnings;
   Timings timings;

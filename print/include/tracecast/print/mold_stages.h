@@ -10,6 +10,7 @@
 //   part_envelope    → how far down the core and up the shell go (conformal walls or blocks)
 //   mold_features    → keys, sprue, vents, pry slots and hollows
 //   plan_sections    → where a part larger than the printer is cut, and the dowels across each cut
+//   place_bolts      → the bolts that clamp the parts through the frame
 //   assemble_parts   → the booleans: core and shell with the cavity and the features cut
 //   section_parts    → each part cut into its sections
 //   print_pose       → each part turned onto its flat face (or its side, to fit) and settled in
@@ -126,10 +127,25 @@ Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o
 //! `detail`: the eyes and the mouth in the mold frame; no cut comes within 12 mm of them if another can.
 Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o, const std::vector<Vec3>& detail = {});
 
+//! Conformal parts: bolts along the pull through bosses in the frame's skirts, on each side of the
+//! border at most bolt_spacing_mm apart within each section, clear of the legs at the sections'
+//! corners, the keys, sprue, vents, pry slots and dowels. None for blocks, or where the frame
+//! reaches the flat face (frame_depth_mm 0).
+Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const MoldOptions& o);
+//! Each bolt's ends as the parts were built round it (after add_supports): the lowest underside
+//! and the highest top over its boss, which its hole passes.
+void bolt_reach(Bolts& b, const Envelope& e);
+//! The bolts' holes, cut from both parts.
+Mesh bolt_holes(const Bolts& b);
+
+//! Where the ribs run across [lo, hi] along one axis: every rib_spacing_mm from the middle, none
+//! closer to the border than the frame plus three walls (no slot too narrow to clean).
+std::vector<double> rib_lines(double lo, double hi, const MoldOptions& o);
+
 //! Fills the conformal envelope's floor and roof to the flat faces at the frame, ribs and posts
 //! under the keys, sprue and vents; along each cut a wall-thick face on either side and a post
-//! round each dowel.
-void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const MoldOptions& o);
+//! round each dowel; a boss round each bolt, level at the bolt's ends.
+void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const Bolts& b, const MoldOptions& o);
 //! The dowels' holes, to be cut from the core (core = true) or the shell.
 Mesh dowel_holes(const Sections& s, bool core);
 
@@ -138,7 +154,8 @@ struct Assembly {
   double envelope_ml = 0;  //!< the parts' envelope (cavity and features included)
   double sliver_ml = 0;    //!< loose pieces the booleans left, dropped
 };
-Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Cavity& c, const MoldOptions& o);
+Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Bolts& b, const Cavity& c,
+                        const MoldOptions& o);
 
 //! The parts cut at the planes: "core" and "shell" when there is one section, else "core-1",
 //! "core-2", … (x first, then y) and the same for the shell; in the mold frame. Adds to
