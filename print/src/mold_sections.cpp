@@ -281,23 +281,26 @@ std::optional<Vec2> free_spot(const Vec2& at, const Vec2& along, double reach, d
   return std::nullopt;
 }
 
-//! The boss's ends: `frame_depth_mm` past the lowest core top and the highest shell underside
-//! over it (or the part's flat face, where that is nearer), so both are level.
-Bolt bolt_at(const Parting& p, const Envelope& e, const Vec2& q, double boss, const MoldOptions& o) {
-  const Grid& g = p.shell_h;
-  Bolt b;
-  double low = kInf, high = -kInf;
-  const int r = static_cast<int>(std::ceil(boss / g.h)) + 1;
+//! The grid nodes a boss of radius r round q covers (those add_supports raises).
+std::vector<std::size_t> boss_nodes(const Grid& g, const Vec2& q, double r) {
+  std::vector<std::size_t> nodes;
+  const int reach = static_cast<int>(std::ceil(r / g.h)) + 1;
   const std::size_t c = g.nearest(q.x(), q.y());
   const int ci = static_cast<int>(c % g.nx), cj = static_cast<int>(c / g.nx);
-  for (int j = std::max(0, cj - r); j <= std::min(g.ny - 1, cj + r); ++j)
-    for (int i = std::max(0, ci - r); i <= std::min(g.nx - 1, ci + r); ++i) {
-      if ((Vec2(g.X(i), g.Y(j)) - q).norm() > boss + 0.5 * g.h) continue;  // the nodes add_supports raises
-      low = std::min(low, p.core_h.at(i, j));
-      high = std::max(high, p.shell_h.at(i, j));
-    }
-  b.centre = Vec3(q.x(), q.y(), sample(g, q.x(), q.y()));
-  b.floor_z = std::max(e.z_bottom, low - o.frame_depth_mm);  // or the flat face, where that is nearer
+  for (int j = std::max(0, cj - reach); j <= std::min(g.ny - 1, cj + reach); ++j)
+    for (int i = std::max(0, ci - reach); i <= std::min(g.nx - 1, ci + reach); ++i)
+      if ((Vec2(g.X(i), g.Y(j)) - q).norm() <= r + 0.5 * g.h) nodes.push_back(g.index(i, j));
+  return nodes;
+}
+
+//! The boss's ends before the frame is built: `frame_depth_mm` past the lowest core top and the
+//! highest shell underside over it (or the part's flat face, where that is nearer).
+Bolt bolt_at(const Parting& p, const Envelope& e, const Vec2& q, double boss, const MoldOptions& o) {
+  Bolt b;
+  double low = kInf, high = -kInf;
+  for (std::size_t k : boss_nodes(p.shell_h, q, boss)) low = std::min(low, p.core_h.v[k]), high = std::max(high, p.shell_h.v[k]);
+  b.centre = Vec3(q.x(), q.y(), sample(p.shell_h, q.x(), q.y()));
+  b.floor_z = std::max(e.z_bottom, low - o.frame_depth_mm);
   b.roof_z = std::min(e.z_top, high + o.frame_depth_mm);
   return b;
 }
@@ -341,7 +344,7 @@ Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const 
             b.bolts.back().border_at = across < 0.5 * (lo[1 - axis] + hi[1 - axis]) ? lo[1 - axis] : hi[1 - axis];
             avoid.push_back({*q, *q, boss});
           } else {
-            b.warnings.push_back(fmt::format("no room for a bolt near ({:.0f}, {:.0f}) in the mold frame: keys, slots or dowels take the frame there", at.x(), at.y()));
+            b.warnings.push_back(fmt::format("no room for a bolt near ({:.0f}, {:.0f}) in the mold frame: keys, slots, dowels or ribs take the frame there", at.x(), at.y()));
           }
         }
       }
@@ -350,15 +353,10 @@ Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const 
 }
 
 void bolt_reach(Bolts& b, const Envelope& e) {
-  const Grid& g = e.core_floor;
   for (Bolt& t : b.bolts) {
     t.floor_z = kInf, t.roof_z = -kInf;
-    for (int j = 0; j < g.ny; ++j)
-      for (int i = 0; i < g.nx; ++i)
-        if ((Vec2(g.X(i), g.Y(j)) - t.centre.head<2>()).norm() <= b.boss_radius_mm + 0.5 * g.h) {
-          t.floor_z = std::min(t.floor_z, e.core_floor.at(i, j));
-          t.roof_z = std::max(t.roof_z, e.shell_roof.at(i, j));
-        }
+    for (std::size_t k : boss_nodes(e.core_floor, t.centre.head<2>(), b.boss_radius_mm))
+      t.floor_z = std::min(t.floor_z, e.core_floor.v[k]), t.roof_z = std::max(t.roof_z, e.shell_roof.v[k]);
   }
 }
 
