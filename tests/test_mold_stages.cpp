@@ -9,6 +9,7 @@
 #include "mold_fixtures.h"
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
+#include "tracecast/print/printer.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/print/mold_stages.h"
 #include "tracecast/scan/synthetic_face.h"
@@ -82,6 +83,61 @@ TEST_CASE("height field: limit_fall() raises the field the least so that it fall
     }
   CHECK(raised > 1000);
   CHECK(tight == raised);
+}
+
+TEST_CASE("sections: where a steep surface crosses a cut, the cut turns to meet it square, and no section ends in a wedge", "[mold][stages]") {
+  // A core and a shell 6 mm deep (vertically) on a ramp rising 1.5 mm per mm across the cut
+  // (56°) and 0.3 along it, cut at x = 0.12: a plane cut meets the ramp at 34° on one side.
+  Grid ramp(-20.0, -15.0, 0.5, 81, 61);
+  for (int j = 0; j < ramp.ny; ++j)
+    for (int i = 0; i < ramp.nx; ++i) ramp.at(i, j) = 1.5 * ramp.X(i) + 0.3 * ramp.Y(j);
+  stages::Parting p;
+  p.shell_h = p.core_h = ramp;
+  p.in = p.out = Grid(ramp.x0, ramp.y0, ramp.h, ramp.nx, ramp.ny);  // no appliance: NaN
+  Grid floor = ramp, roof = ramp;
+  for (double& z : floor.v) z -= 6;
+  for (double& z : roof.v) z += 6;
+  stages::Assembly a{heightfield_slab(ramp, floor), heightfield_slab(roof, ramp)};
+  Sections s;
+  s.cuts[0] = {0.12};
+  const Vec3 up = Vec3(-1.5, -0.3, 1).normalized();  // the ramp's normal, out of the core
+  // Measured here: from points of the ramp 0.1–4 mm either side of where each section's edge
+  // lies, a ray into the section along the ramp's normal; the wall is where it leaves.
+  auto thinnest = [&](double land) {
+    PrinterProfile printer;
+    printer.min_wall_mm = 0.5 * land;
+    double sliver = 0;
+    const std::vector<NamedMesh> pieces = stages::section_parts(a, s, p, printer, sliver);
+    REQUIRE(pieces.size() == 4);
+    double least = 1e300;
+    for (const NamedMesh& piece : pieces) {
+      const bool core = piece.name.rfind("core", 0) == 0;
+      const SurfaceQuery q(piece.mesh);
+      std::vector<Vec3> on, o, d;
+      for (double y : {-8.0, 0.0, 8.0})
+        for (double x = -5; x <= 5; x += 0.02) on.emplace_back(x, y, 1.5 * x + 0.3 * y);
+      const std::vector<double> off = q.distances(on);
+      double edge_lo = 1e300, edge_hi = -1e300;  // the span of x where the piece holds the ramp
+      for (std::size_t k = 0; k < on.size(); ++k)
+        if (off[k] < 1e-6) edge_lo = std::min(edge_lo, on[k].x()), edge_hi = std::max(edge_hi, on[k].x());
+      const double edge = edge_lo < -4.9 ? edge_hi : edge_lo;
+      for (std::size_t k = 0; k < on.size(); ++k)
+        if (off[k] < 1e-6 && std::abs(on[k].x() - edge) > 0.1) {
+          o.push_back(on[k] - 1e-4 * (core ? up : -up));
+          d.push_back(core ? -up : up);
+        }
+      REQUIRE(o.size() > 300);
+      for (const RayHit& h : q.cast(o, d)) least = std::min(least, h.hit ? h.t : 1e300);
+    }
+    return least;
+  };
+  const double land = 2.0, plane = thinnest(0.0), turned = thinnest(land);
+  const double deep = 6 / std::sqrt(1 + 1.5 * 1.5 + 0.3 * 0.3);  // the slabs' own thickness along the normal
+  std::printf("sections: thinnest wall next to a cut across a 56° ramp: %.3f mm cut square to the axis, %.3f mm with the turned "
+              "cut (its land %.1f mm; the slabs are %.3f mm thick)\n", plane, turned, land, deep);
+  CHECK(plane < 0.2);  // the wedge a plane leaves, so the measurement can see one
+  // The ray from beside the edge runs along the land, then meets the cut's square part past the bend.
+  CHECK(turned >= land - 0.01);
 }
 
 TEST_CASE("parting surface fitted to the cavity: over the inner surface, under the outer one", "[mold][stages]") {

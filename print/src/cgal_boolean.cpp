@@ -10,11 +10,13 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <chrono>
 #include <cmath>
 
 #include "boolean.h"
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/submesh.h"
 
 namespace tracecast::print::detail {
@@ -120,6 +122,7 @@ Mesh remove_near_degenerate(const Mesh& m, double max_angle_deg, double max_aspe
 }
 
 Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
+  const auto t0 = std::chrono::steady_clock::now();
   ExactMesh sa = to_exact(a), sb = to_exact(b), out;
   bool ok = false;
   switch (op) {
@@ -128,12 +131,17 @@ Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
     case BooleanOp::Intersection: ok = PMP::corefine_and_compute_intersection(sa, sb, out); break;
   }
   if (!ok) throw ProcessingError(fmt::format("mold: the boolean for {} failed (CGAL could not build a valid result)", what));
+
   // Rounding the exact result to doubles can flatten a sliver into a degenerate face; CGAL's
   // repair collapses those (exact predicates) so that the surface stays closed and manifold.
-  return remove_slivers(from_exact(out), 1e-6);
+  Mesh result = remove_slivers(from_exact(out), 1e-6);
+  log_debug("boolean: {} ({} and {} faces) in {:.2f} s", what, a.triangles.size(), b.triangles.size(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return result;
 }
 
 void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what) {
+  const auto t0 = std::chrono::steady_clock::now();
   ExactMesh sa = to_exact(a), sb = to_exact(b), in, out;
   const std::array<boost::optional<ExactMesh*>, 4> outputs = {boost::none, &in, &out, boost::none};
   const std::array<bool, 4> ok = PMP::corefine_and_compute_boolean_operations(sa, sb, outputs);
@@ -141,6 +149,8 @@ void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char
     throw ProcessingError(fmt::format("mold: cutting {} failed (CGAL could not build a valid result)", what));
   inside = remove_slivers(from_exact(in), 1e-6);
   outside = remove_slivers(from_exact(out), 1e-6);
+  log_debug("split: {} ({} and {} faces) in {:.2f} s", what, a.triangles.size(), b.triangles.size(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 }  // namespace tracecast::print::detail

@@ -290,19 +290,20 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
     a.shell = heightfield_solid(p.shell_h, e.z_top);
     a.envelope_ml = (e.box_max - e.box_min).prod() / 1000.0;
   }
-  // The core's and the shell's booleans are independent: in parallel.
+  // The core's and the shell's booleans are independent: in parallel. The small cutters go first,
+  // while the part is still the slab: each boolean corefines the whole part, and after the
+  // appliance's difference the part carries the appliance's faces (a million on a real scan).
   tbb::parallel_invoke(
       [&] {
         if (!f.male.triangles.empty()) a.core = detail::boolean(a.core, f.male, BooleanOp::Union, "the core's keys");
-        a.core = detail::boolean(a.core, c.appliance, BooleanOp::Difference, "the core minus the appliance");
         Mesh cutters = f.slots;
         append(cutters, dowel_holes(s, true));
         append(cutters, bolt_holes(b));
         if (!cutters.triangles.empty()) a.core = detail::boolean(a.core, cutters, BooleanOp::Difference, "the core's pry slots, dowel and bolt holes");
         if (!f.core_void.triangles.empty()) a.core = detail::boolean(a.core, f.core_void, BooleanOp::Difference, "the core's hollow");
+        a.core = detail::boolean(a.core, c.appliance, BooleanOp::Difference, "the core minus the appliance");
       },
       [&] {
-        a.shell = detail::boolean(a.shell, c.appliance, BooleanOp::Difference, "the shell minus the appliance");
         Mesh cutters = f.channels;
         append(cutters, f.female);
         append(cutters, f.slots);
@@ -311,6 +312,7 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         if (!cutters.triangles.empty())
           a.shell = detail::boolean(a.shell, cutters, BooleanOp::Difference, "the shell's keys, sprue, vents, dowel and bolt holes");
         if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
+        a.shell = detail::boolean(a.shell, c.appliance, BooleanOp::Difference, "the shell minus the appliance");
       });
   a.sliver_ml = (keep_largest_piece(a.core, s) + keep_largest_piece(a.shell, s)) / 1000.0;
   return a;
@@ -318,28 +320,26 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
 
 namespace {
 
-//! `m` cut at the plane (axis, at) into the part below it and the part above it.
-std::pair<Mesh, Mesh> cut_at(const Mesh& m, int axis, double at, const std::string& what) {
-  const Aabb b = bounding_box(m.vertices);
-  Vec3 lo = b.min - Vec3::Constant(10), hi = b.max + Vec3::Constant(10);
-  hi[axis] = at;
+//! `m` cut at (axis, at) into what lies below the cut and what lies above it.
+std::pair<Mesh, Mesh> cut_at(const Mesh& m, const Parting& p, bool core, int axis, double at, double land) {
+  const std::string what = fmt::format("the {} at {} = {:.1f} mm", core ? "core" : "shell", axis == 0 ? "x" : "y", at);
   std::pair<Mesh, Mesh> out;
-  detail::split(m, detail::box(lo, hi), out.first, out.second, what.c_str());
+  detail::split(m, section_cutter(p, core, axis, at, bounding_box(m.vertices), land), out.first, out.second, what.c_str());
   return out;
 }
 
 //! One part cut at every plane, in order: x strips, each cut into y cells.
-std::vector<Mesh> cut_part(const Mesh& part, const Sections& s, const std::string& name) {
+std::vector<Mesh> cut_part(const Mesh& part, const Sections& s, const Parting& p, bool core, double land) {
   std::vector<Mesh> strips = {part}, cells;
   for (double c : s.cuts[0]) {
-    auto [below, above] = cut_at(strips.back(), 0, c, fmt::format("the {} at x = {:.1f} mm", name, c));
+    auto [below, above] = cut_at(strips.back(), p, core, 0, c, land);
     strips.back() = std::move(below);
     strips.push_back(std::move(above));
   }
   for (Mesh& strip : strips) {
     cells.push_back(std::move(strip));
     for (double c : s.cuts[1]) {
-      auto [below, above] = cut_at(cells.back(), 1, c, fmt::format("the {} at y = {:.1f} mm", name, c));
+      auto [below, above] = cut_at(cells.back(), p, core, 1, c, land);
       cells.back() = std::move(below);
       cells.push_back(std::move(above));
     }
@@ -349,11 +349,12 @@ std::vector<Mesh> cut_part(const Mesh& part, const Sections& s, const std::strin
 
 }  // namespace
 
-std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, double& sliver_ml) {
+std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, const Parting& p, const PrinterProfile& printer, double& sliver_ml) {
   if (s.count() == 1) return {{"core", a.core}, {"shell", a.shell}};
   std::vector<NamedMesh> out;
   std::vector<Mesh> pieces[2];
-  tbb::parallel_invoke([&] { pieces[0] = cut_part(a.core, s, "core"); }, [&] { pieces[1] = cut_part(a.shell, s, "shell"); });
+  const double land = cut_land_mm(printer);
+  tbb::parallel_invoke([&] { pieces[0] = cut_part(a.core, s, p, true, land); }, [&] { pieces[1] = cut_part(a.shell, s, p, false, land); });
   for (int k : {0, 1})
     for (std::size_t i = 0; i < pieces[k].size(); ++i) {
       sliver_ml += keep_largest_piece(pieces[k][i]) / 1000.0;
@@ -509,7 +510,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");
 
-  std::vector<NamedMesh> pieces = section_parts(parts, sections, r.sliver_ml);
+  std::vector<NamedMesh> pieces = section_parts(parts, sections, parting, o.printer, r.sliver_ml);
   if (sections.count() > 1) timer.lap("sections");
 
   std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are

@@ -13,6 +13,8 @@
 
 namespace tracecast::print::stages {
 
+double cut_land_mm(const PrinterProfile& printer) { return 2 * printer.min_wall_mm; }
+
 namespace {
 
 using detail::Vec2;
@@ -123,7 +125,9 @@ std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o) {
     double margin = -kInf;
     for (int a = 1; a <= n; ++a) {
       if (n % a) continue;
-      const BuildFit fit = best_fit(Vec3(size.x() / a, size.y() / (n / a), size.z()), o.printer);
+      // A section reaches across each cut by up to the cut's land (section_cutter).
+      const double lx = a > 1 ? 2 * cut_land_mm(o.printer) : 0, ly = n / a > 1 ? 2 * cut_land_mm(o.printer) : 0;
+      const BuildFit fit = best_fit(Vec3(size.x() / a + lx, size.y() / (n / a) + ly, size.z()), o.printer);
       if (fit.fits && fit.margin_mm > margin) margin = fit.margin_mm, best = {a, n / a};
     }
     if (best[0] > 0) return best;
@@ -141,7 +145,7 @@ std::vector<double> place_cuts(const Parting& p, const std::vector<double>& deta
   const double lo = coord(g, axis, 0), length = coord(g, axis, count - 1) - lo, step = length / n;
   // A lone cut may take all the room the printer leaves (the border bounds its sections' other
   // side); between two cuts a section may grow by both's moves, so each takes half.
-  const double slack = longest_fitting(section, axis, printer) - step;
+  const double slack = longest_fitting(section, axis, printer) - step - 2 * cut_land_mm(printer);
   const double room = std::clamp((n == 2 ? slack : 0.5 * slack) - g.h, 0.0, 0.45 * step);
   std::vector<double> cuts;
   for (int k = 1; k < n; ++k) {
@@ -254,6 +258,61 @@ Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, c
         place_cuts(p, detail, avoid, features, axis, n[static_cast<std::size_t>(axis)], section, o.printer, s.warnings);
   place_dowels(s, p, e, avoid, o);
   return s;
+}
+
+namespace {
+
+//! The surface a part presents to the cavity at (x, y): the core's top (the skin where the
+//! appliance is, else the parting surface), the shell's underside.
+double cavity_side(const Parting& p, bool core, double x, double y) {
+  const Grid& g = p.core_h;
+  x = std::clamp(x, g.X(0), g.X(g.nx - 1));
+  y = std::clamp(y, g.Y(0), g.Y(g.ny - 1));
+  const double part = sample(core ? p.core_h : p.shell_h, x, y), appliance = sample(core ? p.in : p.out, x, y);
+  if (std::isnan(appliance)) return part;
+  return core ? std::min(part, appliance) : std::max(part, appliance);
+}
+
+}  // namespace
+
+Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb& bounds, double land) {
+  const Grid& g = p.core_h;
+  const double zlo = bounds.min.z() - 5, zhi = bounds.max.z() + 5, span = std::max(g.h, 1.0);
+  auto point = [&](double a, double u) { return axis == 0 ? Vec2(a, u) : Vec2(u, a); };
+  auto side = [&](double a, double u) { const Vec2 q = point(a, u); return cavity_side(p, core, q.x(), q.y()); };
+  std::vector<double> us = {bounds.min[1 - axis] - 5};
+  for (int j = 0; j < count_along(g, 1 - axis); j += 2) {  // every other grid line, off the nodes
+    const double u = coord(g, 1 - axis, j) + 0.37 * g.h;
+    if (u > us.back() && u < bounds.max[1 - axis] + 5) us.push_back(u);
+  }
+  us.push_back(bounds.max[1 - axis] + 5);
+  // The surface's slopes across the cut and along it, averaged over 2 mm either side along it:
+  // the scan's roughness would otherwise fold the turned face.
+  std::vector<Vec2> slope(us.size(), Vec2::Zero());
+  for (std::size_t j = 0; j < us.size(); ++j) {
+    const double da = side(at + span, us[j]) - side(at - span, us[j]), du = side(at, us[j] + span) - side(at, us[j] - span);
+    if (!std::isnan(da) && !std::isnan(du)) slope[j] = Vec2(da, du) / (2 * span);
+  }
+  const int window = static_cast<int>(std::ceil(1.0 / g.h));
+  std::vector<std::vector<Vec3>> rows;
+  for (std::size_t j = 0; j < us.size(); ++j) {
+    Vec2 s = Vec2::Zero();
+    int n = 0;
+    for (int k = -window; k <= window; ++k)
+      if (const long i = static_cast<long>(j) + k; i >= 0 && i < static_cast<long>(us.size())) s += slope[static_cast<std::size_t>(i)], ++n;
+    s /= n;
+    // The land: square to the axis up to `land` from the surface (along its normal: N × land
+    // deep), then leaning across the axis by k per unit height, so that it meets the surface
+    // square — its normal (1, −∂a/∂u, −∂a/∂z) against the surface's (−sx, −su, 1) — and on
+    // 0.5 mm past it.
+    const double u = us[j], z0 = side(at, u), N = std::sqrt(1 + s.squaredNorm()), k = s.x() / (1 + s.y() * s.y());
+    const double bend = core ? z0 - land * N : z0 + land * N, end = bend + (z0 - bend) / (1 + k * s.x()) + (core ? 0.5 : -0.5);
+    const double z1 = std::min(bend, end), z2 = std::max(bend, end);
+    std::vector<Vec3> row;
+    for (double z : {zlo, z1, z2, zhi}) row.emplace_back(at - k * (std::clamp(z, z1, z2) - bend), u, z);
+    rows.push_back(std::move(row));
+  }
+  return detail::front_block(rows, bounds.min[axis] - 5, axis);
 }
 
 Mesh dowel_holes(const Sections& s, bool core) {

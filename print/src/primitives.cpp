@@ -74,6 +74,38 @@ Mesh box(const Vec3& lo, const Vec3& hi) {
   return m;
 }
 
+Mesh front_block(const std::vector<std::vector<Vec3>>& rows, double back, int axis) {
+  Mesh m;
+  const int J = static_cast<int>(rows.size()), K = static_cast<int>(rows.front().size());
+  auto front = [&](int j, int k) { return 2 * (j * K + k); };
+  for (const auto& row : rows)
+    for (const Vec3& q : row) {
+      const Vec3 b(back, q.y(), q.z());
+      m.vertices.push_back(axis == 0 ? q : Vec3(q.y(), q.x(), q.z()));
+      m.vertices.push_back(axis == 0 ? b : Vec3(b.y(), b.x(), b.z()));
+    }
+  auto quad = [&](int a, int b, int c, int d) {
+    m.triangles.push_back({a, b, c});
+    m.triangles.push_back({a, c, d});
+  };
+  for (int j = 0; j + 1 < J; ++j)
+    for (int k = 0; k + 1 < K; ++k) {
+      quad(front(j, k), front(j + 1, k), front(j + 1, k + 1), front(j, k + 1));
+      quad(front(j, k) + 1, front(j, k + 1) + 1, front(j + 1, k + 1) + 1, front(j + 1, k) + 1);
+    }
+  for (int j = 0; j + 1 < J; ++j) {  // bottom and top
+    quad(front(j, 0), front(j, 0) + 1, front(j + 1, 0) + 1, front(j + 1, 0));
+    quad(front(j, K - 1), front(j + 1, K - 1), front(j + 1, K - 1) + 1, front(j, K - 1) + 1);
+  }
+  for (int k = 0; k + 1 < K; ++k) {  // the two ends
+    quad(front(0, k), front(0, k + 1), front(0, k + 1) + 1, front(0, k) + 1);
+    quad(front(J - 1, k), front(J - 1, k) + 1, front(J - 1, k + 1) + 1, front(J - 1, k + 1));
+  }
+  if (signed_volume(m) < 0)
+    for (Tri& t : m.triangles) std::swap(t[1], t[2]);
+  return m;
+}
+
 Mesh rod(const Vec3& a, const Vec3& b, double r, int segments) {
   const Vec3 d = (b - a).normalized();
   const Vec3 e1 = d.unitOrthogonal(), e2 = d.cross(e1);

@@ -25,6 +25,11 @@ Mesh cylinder(double x, double y, double z0, double z1, double r, int segments =
 Mesh rod(const Vec3& a, const Vec3& b, double r, int segments = 32);
 //! Distance from q to the segment ab in the plane (to the point a when b == a).
 double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b);
+//! The closed solid between a front surface and a flat back. `rows[j][k]` = (a, u, z): rows j at
+//! increasing u (one u per row), levels k in increasing z (every row as many, the first and last level each at
+//! one z across the rows); the back is the plane a = `back`. (a, u, z) is (x, y, z) for axis 0 and
+//! (y, x, z) for axis 1.
+Mesh front_block(const std::vector<std::vector<Vec3>>& rows, double back, int axis);
 //! The axis-aligned box from lo to hi (its corner k has hi's x when k & 1, y when k & 2, z when k & 4).
 Mesh box(const Vec3& lo, const Vec3& hi);
 

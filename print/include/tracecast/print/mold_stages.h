@@ -146,6 +146,14 @@ std::vector<double> rib_lines(double lo, double hi, const MoldOptions& o);
 //! under the keys, sprue and vents; along each cut a wall-thick face on either side and a post
 //! round each dowel; a boss round each bolt, level at the bolt's ends.
 void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const Bolts& b, const MoldOptions& o);
+//! How far from the cavity's side a cut turns to meet it square (section_cutter): twice the
+//! printer's minimum wall. A section reaches that far across its cut.
+double cut_land_mm(const PrinterProfile& printer);
+//! What lies below a cut at `at` along `axis` (x: 0, y: 1) through the core (or the shell), as a
+//! closed solid reaching past `bounds`: square to the axis, except that within `land` of the
+//! cavity's side (the core's top, the shell's underside) it turns to meet that surface square,
+//! so that neither section ends in a wedge where a steep surface crosses the cut.
+Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb& bounds, double land);
 //! The dowels' holes, to be cut from the core (core = true) or the shell.
 Mesh dowel_holes(const Sections& s, bool core);
 
@@ -160,7 +168,7 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
 //! The parts cut at the planes: "core" and "shell" when there is one section, else "core-1",
 //! "core-2", … (x first, then y) and the same for the shell; in the mold frame. Adds to
 //! `sliver_ml` what a cut leaves unconnected.
-std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, double& sliver_ml);
+std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, const Parting& p, const PrinterProfile& printer, double& sliver_ml);
 
 //! The core on its base, the shell turned onto its top, each laid on its side when only that
 //! fits the printer (a warning says so), side by side on the plate, settled in single precision.
