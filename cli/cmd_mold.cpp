@@ -1,4 +1,6 @@
 // tracecast mold | check: the two-part mold from an appliance, and the printability check.
+#include <tbb/parallel_invoke.h>
+
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -80,11 +82,12 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
       shop, appliance.mesh, face.mesh, o, inputs,
       [&](const print::Mold& m) {
         files = {a.output};
-        io::write_objects(out, m.print_parts);
-        for (const NamedMesh& p : m.print_parts) {
-          files.push_back(stem + "-" + p.name + ".stl");
-          io::write_mesh(files.back(), p.mesh);
-        }
+        for (const NamedMesh& p : m.print_parts) files.push_back(stem + "-" + p.name + ".stl");
+        // The package and the pieces' files at once (each writer builds its file in memory).
+        tbb::parallel_invoke([&] { io::write_objects(out, m.print_parts); },
+                             [&] {
+                               for (std::size_t k = 0; k < m.print_parts.size(); ++k) io::write_mesh(files[k + 1], m.print_parts[k].mesh);
+                             });
         if (a.obj) {
           files.push_back(stem + ".obj");
           io::write_objects(files.back(), m.print_parts);

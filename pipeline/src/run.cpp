@@ -1,5 +1,7 @@
 #include "tracecast/pipeline/run.h"
 
+#include <tbb/parallel_invoke.h>
+
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -204,14 +206,17 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
                 {stages.file("appliance.ply").string(), stages.hash_of("appliance.ply")}};
     for (const auto& i : inputs) ins[i["file"].get<std::string>()] = i["sha256"];
     const TraceableMold made = make_traceable_mold(shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) {
-      io::write_objects(stages.file("mold.3mf"), m.print_parts);
       std::vector<std::string> files{stages.file("mold.3mf").string()};
       std::set<std::string> pieces;
       for (const NamedMesh& part : m.print_parts) {
         files.push_back(stages.file("mold-" + part.name + ".stl").string());
-        keep("mold-" + part.name + ".stl", part.mesh);
         pieces.insert("mold-" + part.name + ".stl");
       }
+      // The package and the pieces' files at once (each writer builds its file in memory).
+      tbb::parallel_invoke([&] { io::write_objects(stages.file("mold.3mf"), m.print_parts); },
+                           [&] {
+                             for (const NamedMesh& part : m.print_parts) keep("mold-" + part.name + ".stl", part.mesh);
+                           });
       // A piece file of an earlier mold with other sections is not one of this mold's.
       for (const auto& e : fs::directory_iterator(recipe.output)) {
         const std::string name = e.path().filename().string();

@@ -315,19 +315,39 @@ std::vector<CavityPoint> cavity_points(const Parting& p, const Cavity& c, double
 
 }  // namespace
 
+namespace {
+
+//! For each grid node, the cavity points that interpolate it (offsets into `points`, CSR).
+struct PointsByNode {
+  std::vector<std::size_t> offset, points;
+  PointsByNode(const std::vector<CavityPoint>& pts, std::size_t nodes) : offset(nodes + 1, 0) {
+    for (const CavityPoint& q : pts)
+      for (std::size_t n : q.at.node) ++offset[n + 1];
+    for (std::size_t k = 0; k < nodes; ++k) offset[k + 1] += offset[k];
+    points.resize(offset.back());
+    std::vector<std::size_t> fill(offset.begin(), offset.end() - 1);
+    for (std::size_t k = 0; k < pts.size(); ++k)
+      for (std::size_t n : pts[k].at.node) points[fill[n]++] = k;
+  }
+};
+
+}  // namespace
+
 FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
   const std::vector<CavityPoint> pts = cavity_points(p, c, clearance);
   FitReport r;
   r.constraints = pts.size();
   std::vector<double>& z = p.shell_h.v;
   const std::vector<double> before = z;
-  std::vector<char> missed_once(pts.size(), 0), node_moved(z.size(), 0);
-  // The first round visits every point; later rounds only those on a node that has moved.
-  std::vector<std::size_t> active(pts.size());
+  const PointsByNode by_node(pts, z.size());
+  std::vector<char> missed_once(pts.size(), 0), queued(pts.size(), 0);
+  // The first round visits every point; each later one only the points on a node the round
+  // before moved (the others stay as they were left: met).
+  std::vector<std::size_t> active(pts.size()), moved;
   for (std::size_t k = 0; k < pts.size(); ++k) active[k] = k;
-  std::size_t moved_nodes = 0, listed = 0;
-  for (int round = 0; round < 200; ++round) {
+  for (int round = 0; round < 200 && !active.empty(); ++round) {
     std::size_t missed = 0;
+    moved.clear();
     for (std::size_t k : active) {
       const CavityPoint& q = pts[k];
       double val = 0, w2 = 0;
@@ -340,18 +360,16 @@ FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
       const double step = (gap + 0.1 * clearance) / w2 * (q.over ? 1.0 : -1.0);
       for (int n = 0; n < 3; ++n) {
         z[q.at.node[n]] += q.at.weight[n] * step;
-        moved_nodes += !node_moved[q.at.node[n]];
-        node_moved[q.at.node[n]] = 1;
+        moved.push_back(q.at.node[n]);
       }
     }
     r.missed = missed;
-    if (missed == 0) break;
-    if (moved_nodes > listed) {  // the points on moved nodes
-      listed = moved_nodes;
-      active.clear();
-      for (std::size_t k = 0; k < pts.size(); ++k)
-        if (node_moved[pts[k].at.node[0]] || node_moved[pts[k].at.node[1]] || node_moved[pts[k].at.node[2]]) active.push_back(k);
-    }
+    active.clear();
+    for (std::size_t n : moved)
+      for (std::size_t i = by_node.offset[n]; i < by_node.offset[n + 1]; ++i)
+        if (!queued[by_node.points[i]]) queued[by_node.points[i]] = 1, active.push_back(by_node.points[i]);
+    std::sort(active.begin(), active.end());
+    for (std::size_t k : active) queued[k] = 0;
   }
   r.moved = static_cast<std::size_t>(std::count(missed_once.begin(), missed_once.end(), 1));
   for (std::size_t k = 0; k < z.size(); ++k) r.max_move_mm = std::max(r.max_move_mm, std::abs(z[k] - before[k]));
