@@ -60,7 +60,9 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
   out.entry = piece.seq;
   try {
     say("stamping");
-    watermark::Stamped st = watermark::stamp(appliance, piece.id, shop.mark_key());
+    // The mark's own figures (displacement, area, tiles) go in the report; its two-way distance to
+    // the unmarked surface, which no report of a mold carries, is left to `tracecast mark`.
+    watermark::Stamped st = watermark::apply_stamp(*watermark::plan_stamp(appliance, {}), piece.id, shop.mark_key(), false);
     out.stamp = st.report;
     out.marked = std::move(st.mesh);
     say("designing");
