@@ -330,8 +330,20 @@ TEST_CASE("sectioned mold: pieces that fit the printer, put back together they h
     CHECK(i.watertight);
     CHECK(i.components == 1);
     CHECK(count_self_intersections(p.mesh) == 0);
-    const Vec3 size = bounding_box(p.mesh.vertices).extent();
+    const Aabb box = bounding_box(p.mesh.vertices);
+    const Vec3 size = box.extent();
     CHECK((size.array() <= o.printer.build_volume_mm.array()).all());
+    // On the bed (z = 0), on a flat face, the flatter of its two sides along z.
+    double bed = 0, top = 0;
+    for (const Tri& t : p.mesh.triangles) {
+      const Vec3 &a = p.mesh.vertices[t[0]], &b = p.mesh.vertices[t[1]], &c = p.mesh.vertices[t[2]];
+      const double area = 0.5 * (b - a).cross(c - a).norm();
+      if (std::max({a.z(), b.z(), c.z()}) < 1e-3) bed += area;
+      if (std::min({a.z(), b.z(), c.z()}) > box.max.z() - 1e-3) top += area;
+    }
+    CHECK(std::abs(box.min.z()) < 1e-4);
+    CHECK(bed > 100.0);
+    CHECK(bed >= top);
     Mesh b = p.mesh;
     for (Vec3& v : b.vertices) v = m.report.print_from_mold[k].inverse() * v;
     back.push_back({p.name, std::move(b)});
@@ -348,8 +360,8 @@ TEST_CASE("sectioned mold: pieces that fit the printer, put back together they h
     CHECK(pieces == Approx(whole).epsilon(1e-4));
   }
   // Each piece lies on one side of each cut, but for the land where the cut turns to meet the
-  // cavity square: no further across than that.
-  const double land = print::stages::cut_land_mm(o.printer);
+  // cavity square: no further across than that and the 0.5 mm it runs on past the surface.
+  const double land = print::stages::cut_land_mm(o.printer) + 0.5;
   for (const NamedMesh& p : back) {
     const Aabb b = bounding_box(p.mesh.vertices);
     for (int axis : {0, 1})

@@ -380,8 +380,15 @@ Eigen::Matrix3d fit_pose(Mesh& q, const std::string& name, const PrinterProfile&
   if (fit_as_placed(q, printer).fits) return Eigen::Matrix3d::Identity();
   const BuildFit best = fit_in_build_volume(q, printer);
   if (!best.fits) return Eigen::Matrix3d::Identity();
-  const Eigen::Matrix3d R = orientation_matrix(best);
+  Eigen::Matrix3d R = orientation_matrix(best);
   for (Vec3& v : q.vertices) v = R * v;
+  // On whichever of its two sides has more flat area (a frame's outer wall rather than a cut face
+  // whose lands stand proud of it): turned over about x when that is the upper one.
+  if (const std::array<double, 2> flat = flat_area(q, 2); flat[1] > flat[0]) {
+    const Eigen::Matrix3d over = Vec3(1, -1, -1).asDiagonal();
+    for (Vec3& v : q.vertices) v = over * v;
+    R = over * R;
+  }
   warnings.push_back(fmt::format("the {} is laid on its side to fit the {} printer ({:.0f} × {:.0f} × {:.0f} mm)", name, printer.name,
                                  best.size_mm.x(), best.size_mm.y(), best.size_mm.z()));
   return R;
@@ -409,7 +416,8 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
   double x_next = 0;
   for (std::size_t k = 0; k < out.size(); ++k) {
     const Aabb b = bounding_box(out[k].mesh.vertices);
-    const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), std::round(-b.min.z()));
+    // Whole millimetres along the plate; on z = 0 exactly (the slicer's bed).
+    const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), -b.min.z());
     for (Vec3& v : out[k].mesh.vertices) v = single_precision(Vec3(v + shift));
     from_mold[k].translation() = shift;
     x_next += std::ceil(b.extent().x()) + 10.0;

@@ -274,9 +274,17 @@ void add_hollows(Features& f, const Parting& p, const Envelope& e, const MoldOpt
 
 }  // namespace
 
-Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o) {
+Features mold_features(const Parting& p, Envelope& e, const MoldOptions& o) {
   Features f;
   add_keys(f, p, e, o);
+  // A key where the part is shallow (near the parting surface's lowest or highest stretch) must
+  // not break through the flat face: the core's key stood 0.5 mm proud of its base.
+  for (const Vec3& c : f.key_centres) {
+    e.z_bottom = std::min(e.z_bottom, c.z() - o.key_radius_mm - o.wall_mm);
+    e.z_top = std::max(e.z_top, c.z() + o.key_radius_mm + o.printer.key_clearance_mm + o.wall_mm);
+  }
+  e.box_min.z() = e.z_bottom;
+  e.box_max.z() = e.z_top;
   add_channels(f, p, e, o);
   add_pry_slots(f, p, e, o);
   add_hollows(f, p, e, o);

@@ -17,6 +17,11 @@ double cut_land_mm(const PrinterProfile& printer) { return 2 * printer.min_wall_
 
 namespace {
 
+constexpr double kPastSurface = 0.5;  //!< how far a cut's land runs on past the cavity's side (mm)
+
+//! How far a section can reach across its cut (section_cutter): the land and its run past the surface.
+double cut_reach_mm(const PrinterProfile& printer) { return cut_land_mm(printer) + kPastSurface; }
+
 using detail::Vec2;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 const double kSteep = std::tan(30.0 * detail::kPi / 180.0);  //!< a cut meets a surface steeper than this at under 60°
@@ -126,7 +131,7 @@ std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o) {
     for (int a = 1; a <= n; ++a) {
       if (n % a) continue;
       // A section reaches across each cut by up to the cut's land (section_cutter).
-      const double lx = a > 1 ? 2 * cut_land_mm(o.printer) : 0, ly = n / a > 1 ? 2 * cut_land_mm(o.printer) : 0;
+      const double lx = a > 1 ? 2 * cut_reach_mm(o.printer) : 0, ly = n / a > 1 ? 2 * cut_reach_mm(o.printer) : 0;
       const BuildFit fit = best_fit(Vec3(size.x() / a + lx, size.y() / (n / a) + ly, size.z()), o.printer);
       if (fit.fits && fit.margin_mm > margin) margin = fit.margin_mm, best = {a, n / a};
     }
@@ -145,7 +150,7 @@ std::vector<double> place_cuts(const Parting& p, const std::vector<double>& deta
   const double lo = coord(g, axis, 0), length = coord(g, axis, count - 1) - lo, step = length / n;
   // A lone cut may take all the room the printer leaves (the border bounds its sections' other
   // side); between two cuts a section may grow by both's moves, so each takes half.
-  const double slack = longest_fitting(section, axis, printer) - step - 2 * cut_land_mm(printer);
+  const double slack = longest_fitting(section, axis, printer) - step - 2 * cut_reach_mm(printer);
   const double room = std::clamp((n == 2 ? slack : 0.5 * slack) - g.h, 0.0, 0.45 * step);
   std::vector<double> cuts;
   for (int k = 1; k < n; ++k) {
@@ -286,7 +291,8 @@ Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb
     if (u > us.back() && u < bounds.max[1 - axis] + 5) us.push_back(u);
   }
   us.push_back(bounds.max[1 - axis] + 5);
-  // The surface's slopes across the cut and along it, averaged over 2 mm either side along it:
+  // The surface's slopes across the cut and along it, averaged over 2 mm either side along it
+  // (two rows at the default 0.5 mm grid):
   // the scan's roughness would otherwise fold the turned face.
   std::vector<Vec2> slope(us.size(), Vec2::Zero());
   for (std::size_t j = 0; j < us.size(); ++j) {
@@ -304,10 +310,11 @@ Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb
     // The land: square to the axis up to `land` from the surface (along its normal: N × land
     // deep), then leaning across the axis by k per unit height, so that it meets the surface
     // square — its normal (1, −∂a/∂u, −∂a/∂z) against the surface's (−sx, −su, 1) — and on
-    // 0.5 mm past it.
+    // 0.5 mm along itself past it. It reaches land × sx / N + 0.5 mm across the cut at most.
     const double u = us[j], z0 = side(at, u), N = std::sqrt(1 + s.squaredNorm()), k = s.x() / (1 + s.y() * s.y());
-    const double bend = core ? z0 - land * N : z0 + land * N, end = bend + (z0 - bend) / (1 + k * s.x()) + (core ? 0.5 : -0.5);
-    const double z1 = std::min(bend, end), z2 = std::max(bend, end);
+    const double bend = core ? z0 - land * N : z0 + land * N;
+    const double end = bend + (z0 - bend) / (1 + k * s.x()) + (core ? kPastSurface : -kPastSurface) / std::sqrt(1 + k * k);
+    const double z1 = std::clamp(std::min(bend, end), zlo + 0.5, zhi - 1.0), z2 = std::clamp(std::max(bend, end), z1 + 0.01, zhi - 0.5);
     std::vector<Vec3> row;
     for (double z : {zlo, z1, z2, zhi}) row.emplace_back(at - k * (std::clamp(z, z1, z2) - bend), u, z);
     rows.push_back(std::move(row));

@@ -54,22 +54,27 @@ BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer) {
   return f;
 }
 
-Vec3 open_side(const Mesh& part) {
+std::array<double, 2> flat_area(const Mesh& part, int axis) {
   const Aabb box = bounding_box(part);
-  int axis = 0;
-  box.extent().minCoeff(&axis);
-  double low = 0, high = 0;  // area of faces lying on the box's lower and upper planes along the axis
+  std::array<double, 2> area{0, 0};
   for (const Tri& t : part.triangles) {
     const Vec3 &a = part.vertices[t[0]], &b = part.vertices[t[1]], &c = part.vertices[t[2]];
-    const double area = 0.5 * (b - a).cross(c - a).norm();
     auto on = [&](double plane) {
       return std::abs(a[axis] - plane) < 0.01 && std::abs(b[axis] - plane) < 0.01 && std::abs(c[axis] - plane) < 0.01;
     };
-    if (on(box.min[axis])) low += area;
-    if (on(box.max[axis])) high += area;
+    const double f = 0.5 * (b - a).cross(c - a).norm();
+    if (on(box.min[axis])) area[0] += f;
+    if (on(box.max[axis])) area[1] += f;
   }
+  return area;
+}
+
+Vec3 open_side(const Mesh& part) {
+  int axis = 0;
+  bounding_box(part).extent().minCoeff(&axis);
+  const std::array<double, 2> area = flat_area(part, axis);
   Vec3 d = Vec3::Zero();
-  d[axis] = low >= high ? 1.0 : -1.0;
+  d[axis] = area[0] >= area[1] ? 1.0 : -1.0;
   return d;
 }
 

@@ -117,7 +117,9 @@ struct Features {
   Vec3 sprue_top = Vec3::Zero();    //!< where it leaves through the flat top, above the bend
   std::vector<std::string> warnings;
 };
-Features mold_features(const Parting& p, const Envelope& e, const MoldOptions& o);
+//! The features; the envelope's flat faces move out as far as the keys need (a key's sphere and a
+//! wall under it in the core, its socket and a wall over it in the shell).
+Features mold_features(const Parting& p, Envelope& e, const MoldOptions& o);
 //! The fewest sections (at most max_sections) whose boxes fit the printer in some orientation,
 //! the cuts moved within the room that leaves to where they cross the least cavity and the least
 //! detail (the mark's relief, eyes, lips) and away from keys, sprue, vents and pry slots; two or
@@ -147,7 +149,7 @@ std::vector<double> rib_lines(double lo, double hi, const MoldOptions& o);
 //! round each dowel; a boss round each bolt, level at the bolt's ends.
 void add_supports(Envelope& e, const Parting& p, const Features& f, const Sections& s, const Bolts& b, const MoldOptions& o);
 //! How far from the cavity's side a cut turns to meet it square (section_cutter): twice the
-//! printer's minimum wall. A section reaches that far across its cut.
+//! printer's minimum wall. A section reaches up to that (and 0.5 mm) across its cut.
 double cut_land_mm(const PrinterProfile& printer);
 //! What lies below a cut at `at` along `axis` (x: 0, y: 1) through the core (or the shell), as a
 //! closed solid reaching past `bounds`: square to the axis, except that within `land` of the

@@ -5,6 +5,7 @@
 // 100–300 µm layer lines into the silicone.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,9 @@ BuildFit best_fit(const Vec3& size, const PrinterProfile& printer);
 BuildFit fit_in_build_volume(const Mesh& part, const PrinterProfile& printer);
 //! The part as placed, its x, y, z along the printer's: what a slicer gets from the file.
 BuildFit fit_as_placed(const Mesh& part, const PrinterProfile& printer);
+//! Area (mm²) of the part's faces lying on its bounding box's lower and upper planes along `axis`
+//! (within 0.01 mm): how flat it would stand on either.
+std::array<double, 2> flat_area(const Mesh& part, int axis);
 //! The direction a mold part's working side (the cavity) faces as written: along its thinnest
 //! axis, away from the flat face it stands on (the side with more area on its bounding plane).
 Vec3 open_side(const Mesh& part);
