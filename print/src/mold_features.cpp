@@ -278,7 +278,8 @@ Features mold_features(const Parting& p, Envelope& e, const MoldOptions& o) {
   Features f;
   add_keys(f, p, e, o);
   // A key where the part is shallow (near the parting surface's lowest or highest stretch) must
-  // not break through the flat face: the core's key stood 0.5 mm proud of its base.
+  // not break through the flat face the part stands on: a wall under the key's sphere (core) and
+  // over its socket (shell).
   for (const Vec3& c : f.key_centres) {
     e.z_bottom = std::min(e.z_bottom, c.z() - o.key_radius_mm - o.wall_mm);
     e.z_top = std::max(e.z_top, c.z() + o.key_radius_mm + o.printer.key_clearance_mm + o.wall_mm);

@@ -291,9 +291,8 @@ Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb
     if (u > us.back() && u < bounds.max[1 - axis] + 5) us.push_back(u);
   }
   us.push_back(bounds.max[1 - axis] + 5);
-  // The surface's slopes across the cut and along it, averaged over 2 mm either side along it
-  // (two rows at the default 0.5 mm grid):
-  // the scan's roughness would otherwise fold the turned face.
+  // The surface's slopes across the cut and along it, averaged over 2 mm either side along the
+  // cut (the rows are two grid steps apart): the scan's roughness would otherwise fold the face.
   std::vector<Vec2> slope(us.size(), Vec2::Zero());
   for (std::size_t j = 0; j < us.size(); ++j) {
     const double da = side(at + span, us[j]) - side(at - span, us[j]), du = side(at, us[j] + span) - side(at, us[j] - span);
