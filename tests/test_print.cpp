@@ -1,7 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "../print/src/boolean.h"
+#include "../print/src/primitives.h"
 #include "fixtures.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/print/casting.h"
 #include "tracecast/print/printer.h"
@@ -49,4 +56,41 @@ TEST_CASE("build volume fit picks the orientation with the most room", "[print]"
   const BuildFit placed = fit_as_placed(turned, resin);
   CHECK(placed.fits);
   CHECK((placed.size_mm - f.size_mm).norm() < 1e-9);
+}
+
+TEST_CASE("booleans: a small cutter done locally gives the surface the whole corefinement gives", "[print][boolean]") {
+  using detail::BooleanOp;
+  const Mesh part = detail::uv_sphere(Vec3::Zero(), 40.0, 96, 192);  // 36,480 faces
+  Mesh keys;  // three small spheres through the surface, and one wholly inside
+  for (const Vec3& c : {Vec3(40, 0, 0), Vec3(0, 39, 5), Vec3(-20, -20, 28.28), Vec3(5, 5, 5)}) {
+    const Mesh s = detail::uv_sphere(c, 5.0, 12, 24);
+    const auto base = static_cast<std::int32_t>(keys.vertices.size());
+    keys.vertices.insert(keys.vertices.end(), s.vertices.begin(), s.vertices.end());
+    for (const Tri& t : s.triangles) keys.triangles.push_back({t[0] + base, t[1] + base, t[2] + base});
+  }
+  const Mesh cutter = detail::box(Vec3(-100, -100, -100), Vec3(10.3, 100, 100));  // a section's half-space
+  std::vector<std::string> said;
+  set_log_sink([&](LogLevel, const std::string& s) { said.push_back(s); }, LogLevel::Debug);
+  const auto same = [](const Mesh& local, const Mesh& whole) {
+    const MeshInfo a = measure(local), b = measure(whole);
+    CHECK(a.watertight);
+    CHECK(a.edge_manifold);
+    CHECK(a.vertex_manifold);
+    CHECK(a.self_intersecting_pairs == std::optional<std::size_t>(0));
+    REQUIRE(a.volume_mm3);
+    CHECK(*a.volume_mm3 == Approx(*b.volume_mm3).epsilon(1e-9));
+    CHECK(a.area_mm2 == Approx(b.area_mm2).epsilon(1e-9));
+    CHECK(a.components == b.components);
+  };
+  for (const BooleanOp op : {BooleanOp::Difference, BooleanOp::Union, BooleanOp::Intersection})
+    same(detail::boolean(part, keys, op, "keys"), detail::boolean(part, keys, op, "keys", false));
+  Mesh in_local, out_local, in_whole, out_whole;
+  detail::split(part, cutter, in_local, out_local, "the sphere");
+  detail::split(part, cutter, in_whole, out_whole, "the sphere", false);
+  set_log_sink({});
+  same(in_local, in_whole);
+  same(out_local, out_whole);
+  // The local path was taken each time it was asked for (and the whole one when it was not).
+  CHECK(std::count_if(said.begin(), said.end(), [](const std::string& s) { return s.find("locally") != std::string::npos; }) == 4);
+  CHECK(said.size() == 8);
 }

@@ -8,11 +8,13 @@ namespace tracecast::print::detail {
 enum class BooleanOp { Union, Difference, Intersection };
 
 //! a ∪ b, a − b or a ∩ b; both closed, outward, free of self-intersections. Throws
-//! ProcessingError naming `what` if CGAL cannot build a valid result.
-Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what);
+//! ProcessingError naming `what` if CGAL cannot build a valid result. `local`: when b is small
+//! next to a (a key, a drill, a cutter), only a's faces within b's box enter the exact
+//! corefinement; the result is the same surface (false: always the whole of both).
+Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what, bool local = true);
 
 //! a ∩ b and a − b from one corefinement (b: a cutter such as a half-space's box).
-void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what);
+void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what, bool local = true);
 
 //! Merges vertices closer than eps and drops the faces that collapse (and CGAL's degenerate-face
 //! repair after it), keeping the surface closed: removes the slivers a boolean can leave.

@@ -4,6 +4,9 @@
 // surface grazing an appliance's thin rim) come out on the wrong side and the result crosses
 // itself. Only the final coordinates are rounded to doubles.
 #include <CGAL/Exact_predicates_exact_constructions_kernel.h>
+#include <CGAL/Box_intersection_d/Box_with_info_d.h>
+#include <CGAL/Polygon_mesh_processing/connected_components.h>
+#include <CGAL/box_intersection_d.h>
 #include <CGAL/Polygon_mesh_processing/corefinement.h>
 #include <CGAL/Polygon_mesh_processing/repair_degeneracies.h>
 #include <CGAL/Surface_mesh.h>
@@ -12,6 +15,8 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <optional>
 
 #include "boolean.h"
 #include "tracecast/mesh/cgal.h"
@@ -105,6 +110,218 @@ Mesh weld_close(const Mesh& m, double eps) {
   return submesh(out, keep);
 }
 
+//! Whether p lies inside the closed mesh m, by the parity of a ray's crossings; nullopt when no
+//! ray of three leaves p cleanly (p on the surface, or every ray through an edge or a corner).
+std::optional<bool> inside(const Mesh& m, const Vec3& p) {
+  static const Vec3 kDirs[3] = {Vec3(0.5773, 0.6421, 0.5043).normalized(), Vec3(-0.3127, 0.8311, -0.4597).normalized(),
+                                Vec3(0.7129, -0.2477, -0.6561).normalized()};
+  for (const Vec3& d : kDirs) {
+    int crossings = 0;
+    bool clean = true;
+    for (const Tri& t : m.triangles) {
+      const Vec3 &a = m.vertices[static_cast<std::size_t>(t[0])], &b = m.vertices[static_cast<std::size_t>(t[1])],
+                 &c = m.vertices[static_cast<std::size_t>(t[2])];
+      const Vec3 e1 = b - a, e2 = c - a, q = d.cross(e2);
+      const double det = e1.dot(q);
+      if (std::abs(det) < 1e-14 * e1.norm() * e2.norm()) continue;  // parallel to the ray
+      const Vec3 s = p - a;
+      const double u = s.dot(q) / det;
+      if (u < -1e-9 || u > 1 + 1e-9) continue;
+      const Vec3 r = s.cross(e1);
+      const double v = d.dot(r) / det;
+      if (v < -1e-9 || u + v > 1 + 1e-9) continue;
+      const double t_hit = e2.dot(r) / det;
+      if (t_hit < -1e-9) continue;
+      if (t_hit < 1e-7 || u < 1e-9 || v < 1e-9 || u + v > 1 - 1e-9) {
+        clean = false;  // on the surface, or through an edge or a corner
+        break;
+      }
+      ++crossings;
+    }
+    if (clean) return crossings % 2 == 1;
+  }
+  return std::nullopt;
+}
+
+//! The two meshes' faces, cut along where they cross, on one vertex list, sorted by side.
+struct Pieces {
+  std::vector<Vec3> vertices;
+  std::vector<Tri> a_in, a_out, b_in, b_out;  //!< a's faces inside and outside b; b's inside and outside a
+};
+
+//! Side of each component of `sm` (faces joined across edges that are not on the crossing) with
+//! respect to the closed mesh `other`: its largest face's centre, tested by rays. False when a
+//! component's side cannot be told (it lies on `other`'s surface).
+bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMesh::Edge_index, bool>& crossing, const Mesh& other,
+                     std::vector<char>& side_of_face) {
+  auto comp = const_cast<ExactMesh&>(sm).add_property_map<ExactMesh::Face_index, std::size_t>("f:comp", 0);
+  const std::size_t n = PMP::connected_components(sm, comp.first, PMP::parameters::edge_is_constrained_map(crossing));
+  std::vector<double> best(n, -1);
+  std::vector<Vec3> probe(n);
+  for (const auto f : sm.faces()) {
+    std::array<Vec3, 3> v;
+    int k = 0;
+    for (const auto x : CGAL::vertices_around_face(sm.halfedge(f), sm)) {
+      const auto& q = sm.point(x);
+      v[k++] = Vec3(CGAL::to_double(q.x()), CGAL::to_double(q.y()), CGAL::to_double(q.z()));
+    }
+    const double area = (v[1] - v[0]).cross(v[2] - v[0]).norm();
+    if (area > best[comp.first[f]]) best[comp.first[f]] = area, probe[comp.first[f]] = (v[0] + v[1] + v[2]) / 3.0;
+  }
+  std::vector<char> side(n);
+  for (std::size_t c = 0; c < n; ++c) {
+    const auto in = inside(other, probe[c]);
+    if (!in) return false;
+    side[c] = *in;
+  }
+  side_of_face.assign(sm.number_of_faces() + sm.number_of_removed_faces(), 0);
+  for (const auto f : sm.faces()) side_of_face[f.idx()] = side[comp.first[f]];
+  return true;
+}
+
+//! a and b cut along where they cross, when b is small next to a: only a's faces within b's box
+//! go through the exact corefinement, the rest keep their places (and lie outside b). nullopt
+//! when that would not save much (b's box holds half of a's faces or more) or cannot be done
+//! (those faces do not form a manifold surface, or a piece lies on the other's surface), for the
+//! whole corefinement to do instead.
+//! Which faces of a come within 1 µm of a face of b (their boxes overlap).
+std::vector<char> faces_near(const Mesh& a, const Mesh& b) {
+  using Box = CGAL::Box_intersection_d::Box_with_info_d<double, 3, std::size_t>;
+  const auto boxes = [](const Mesh& m, double pad) {
+    std::vector<Box> out;
+    out.reserve(m.triangles.size());
+    for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+      double lo[3], hi[3];
+      for (int d = 0; d < 3; ++d) {
+        lo[d] = 1e300, hi[d] = -1e300;
+        for (std::int32_t v : m.triangles[f]) {
+          lo[d] = std::min(lo[d], m.vertices[static_cast<std::size_t>(v)][d] - pad);
+          hi[d] = std::max(hi[d], m.vertices[static_cast<std::size_t>(v)][d] + pad);
+        }
+      }
+      out.emplace_back(lo, hi, f);
+    }
+    return out;
+  };
+  std::vector<Box> ba = boxes(a, 0.0), bb = boxes(b, 1e-3);
+  std::vector<char> near(a.triangles.size(), 0);
+  CGAL::box_intersection_d(ba.begin(), ba.end(), bb.begin(), bb.end(), [&](const Box& x, const Box&) { near[x.info()] = 1; });
+  return near;
+}
+
+//! For each face of a outside `near`, the side of b it lies on: the faces that are not near b
+//! fall into pieces joined across their edges, each wholly inside or outside b (one ray each).
+//! False when a piece's side cannot be told.
+bool far_sides(const Mesh& a, const std::vector<char>& near, const Mesh& b, std::vector<char>& inside_b) {
+  std::vector<std::size_t> parent(a.triangles.size());
+  for (std::size_t f = 0; f < parent.size(); ++f) parent[f] = f;
+  const auto find = [&](std::size_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  std::vector<std::array<std::size_t, 3>> edges;  // lower corner, upper corner, face
+  edges.reserve(3 * a.triangles.size());
+  for (std::size_t f = 0; f < a.triangles.size(); ++f)
+    if (!near[f])
+      for (int k = 0; k < 3; ++k) {
+        const auto u = static_cast<std::size_t>(a.triangles[f][k]), v = static_cast<std::size_t>(a.triangles[f][(k + 1) % 3]);
+        edges.push_back({std::min(u, v), std::max(u, v), f});
+      }
+  std::sort(edges.begin(), edges.end());
+  for (std::size_t i = 1; i < edges.size(); ++i)
+    if (edges[i][0] == edges[i - 1][0] && edges[i][1] == edges[i - 1][1]) parent[find(edges[i][2])] = find(edges[i - 1][2]);
+  std::map<std::size_t, char> side;
+  inside_b.assign(a.triangles.size(), 0);
+  for (std::size_t f = 0; f < a.triangles.size(); ++f) {
+    if (near[f]) continue;
+    const std::size_t r = find(f);
+    auto it = side.find(r);
+    if (it == side.end()) {
+      const Tri& t = a.triangles[f];
+      const auto in = inside(b, (a.vertices[static_cast<std::size_t>(t[0])] + a.vertices[static_cast<std::size_t>(t[1])] +
+                                 a.vertices[static_cast<std::size_t>(t[2])]) / 3.0);
+      if (!in) return false;
+      it = side.emplace(r, *in).first;
+    }
+    inside_b[f] = it->second;
+  }
+  return true;
+}
+
+//! a and b cut along where they cross, when b is small next to a (a key, a drill, a cutter's
+//! face): only a's faces near b's go through the exact corefinement; the others keep their
+//! places, each piece of them on one side of b. nullopt when that would not save much (b has
+//! over an eighth of a's faces, or half of a's faces are near b's) or cannot be done (those faces do not form a manifold surface, or a
+//! piece lies on the other's surface), for the whole corefinement to do instead.
+std::optional<Pieces> local_pieces(const Mesh& a, const Mesh& b) {
+  if (8 * b.triangles.size() > a.triangles.size()) return std::nullopt;
+  const std::vector<char> near = faces_near(a, b);
+  const auto count = static_cast<std::size_t>(std::count(near.begin(), near.end(), 1));
+  if (2 * count >= a.triangles.size()) return std::nullopt;
+  std::vector<char> far_inside;
+  if (!far_sides(a, near, b, far_inside)) return std::nullopt;
+
+  ExactMesh sa, sb = to_exact(b);
+  auto orig = sa.add_property_map<ExactMesh::Vertex_index, std::int32_t>("v:orig", -1).first;
+  std::vector<ExactMesh::Vertex_index> vmap(a.vertices.size(), ExactMesh::null_vertex());
+  for (std::size_t f = 0; f < a.triangles.size(); ++f) {
+    if (!near[f]) continue;
+    std::array<ExactMesh::Vertex_index, 3> t;
+    for (int k = 0; k < 3; ++k) {
+      const auto i = static_cast<std::size_t>(a.triangles[f][k]);
+      if (vmap[i] == ExactMesh::null_vertex()) {
+        vmap[i] = sa.add_vertex(EK::Point_3(a.vertices[i].x(), a.vertices[i].y(), a.vertices[i].z()));
+        orig[vmap[i]] = static_cast<std::int32_t>(i);
+      }
+      t[k] = vmap[i];
+    }
+    if (sa.add_face(t[0], t[1], t[2]) == ExactMesh::null_face()) return std::nullopt;
+  }
+  auto cross_a = sa.add_property_map<ExactMesh::Edge_index, bool>("e:crossing", false).first;
+  auto cross_b = sb.add_property_map<ExactMesh::Edge_index, bool>("e:crossing", false).first;
+  try {
+    PMP::corefine(sa, sb, PMP::parameters::edge_is_constrained_map(cross_a), PMP::parameters::edge_is_constrained_map(cross_b));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::vector<char> a_inside, b_inside;
+  if (!component_sides(sa, cross_a, b, a_inside) || !component_sides(sb, cross_b, a, b_inside)) return std::nullopt;
+
+  Pieces out;
+  out.vertices = a.vertices;
+  std::map<EK::Point_3, std::int32_t> added;  // vertices the crossing made, shared by both meshes
+  const auto index_of = [&](const EK::Point_3& q) {
+    const auto [it, fresh] = added.emplace(q, static_cast<std::int32_t>(out.vertices.size()));
+    if (fresh) out.vertices.emplace_back(CGAL::to_double(q.x()), CGAL::to_double(q.y()), CGAL::to_double(q.z()));
+    return it->second;
+  };
+  for (const auto x : sa.vertices())
+    if (orig[x] >= 0) added.emplace(sa.point(x), orig[x]);  // where b passes through a corner of a
+  for (std::size_t f = 0; f < a.triangles.size(); ++f)
+    if (!near[f]) (far_inside[f] ? out.a_in : out.a_out).push_back(a.triangles[f]);
+  const auto collect = [&](const ExactMesh& sm, const std::vector<char>& inside_other, std::vector<Tri>& in, std::vector<Tri>& outside) {
+    for (const auto f : sm.faces()) {
+      Tri t{};
+      int k = 0;
+      for (const auto x : CGAL::vertices_around_face(sm.halfedge(f), sm))
+        t[k++] = index_of(sm.point(x));
+      (inside_other[f.idx()] ? in : outside).push_back(t);
+    }
+  };
+  collect(sa, a_inside, out.a_in, out.a_out);
+  collect(sb, b_inside, out.b_in, out.b_out);
+  return out;
+}
+
+//! The faces given (b's reversed where asked) as one compact mesh, slivers removed.
+Mesh assemble(const Pieces& p, std::initializer_list<std::pair<const std::vector<Tri>*, bool>> parts) {
+  Mesh m;
+  m.vertices = p.vertices;
+  for (const auto& [faces, reversed] : parts)
+    for (const Tri& t : *faces) m.triangles.push_back(reversed ? Tri{t[0], t[2], t[1]} : t);
+  return remove_slivers(submesh(m, std::vector<char>(m.triangles.size(), 1)), 1e-6);
+}
+
 }  // namespace
 
 Mesh remove_slivers(const Mesh& m, double eps) {
@@ -121,8 +338,19 @@ Mesh remove_near_degenerate(const Mesh& m, double max_angle_deg, double max_aspe
   return cgal::from_surface_mesh(sm);
 }
 
-Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
+Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what, bool local) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (const auto p = local ? local_pieces(a, b) : std::nullopt) {
+    Mesh result;
+    switch (op) {
+      case BooleanOp::Union: result = assemble(*p, {{&p->a_out, false}, {&p->b_out, false}}); break;
+      case BooleanOp::Difference: result = assemble(*p, {{&p->a_out, false}, {&p->b_in, true}}); break;
+      case BooleanOp::Intersection: result = assemble(*p, {{&p->a_in, false}, {&p->b_in, false}}); break;
+    }
+    log_debug("boolean: {} ({} and {} faces, locally) in {:.2f} s", what, a.triangles.size(), b.triangles.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return result;
+  }
   ExactMesh sa = to_exact(a), sb = to_exact(b), out;
   bool ok = false;
   switch (op) {
@@ -140,8 +368,15 @@ Mesh boolean(const Mesh& a, const Mesh& b, BooleanOp op, const char* what) {
   return result;
 }
 
-void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what) {
+void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char* what, bool local) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (const auto p = local ? local_pieces(a, b) : std::nullopt) {
+    inside = assemble(*p, {{&p->a_in, false}, {&p->b_in, false}});
+    outside = assemble(*p, {{&p->a_out, false}, {&p->b_in, true}});
+    log_debug("split: {} ({} and {} faces, locally) in {:.2f} s", what, a.triangles.size(), b.triangles.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return;
+  }
   ExactMesh sa = to_exact(a), sb = to_exact(b), in, out;
   const std::array<boost::optional<ExactMesh*>, 4> outputs = {boost::none, &in, &out, boost::none};
   const std::array<bool, 4> ok = PMP::corefine_and_compute_boolean_operations(sa, sb, outputs);

@@ -17,6 +17,8 @@ namespace tracecast::print::stages {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
+//! The steepest the flash land and gutter follow the skin down from the cavity: tan 80°.
+constexpr double kLandFall = 5.671;
 
 double smoothstep(double e0, double e1, double x) {
   const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
@@ -264,6 +266,10 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   // the pull), the parting surface falls at 60° instead: following the skin, it made the parts as
   // deep as the head's sides (nefertiti: 219 mm, now 154) and met the feathered rim, which stands
   // nearly vertical there, at a grazing angle.
+  // The flash land and gutter follow the skin only as far as it falls no steeper than 80° from the
+  // cavity: where the skin drops away under an opening (nefertiti's empty eye socket, seen through
+  // to the back of the bust 212 mm below) the shell's plug followed it down, 397 mm deep.
+  limit_fall(p.shell_h, cavity, kLandFall);
   limit_fall(p.shell_h, fixed, std::sqrt(3.0));
   for (std::size_t k = 0; k < cavity.size(); ++k)
     if (!cavity[k] && !std::isnan(p.out.v[k])) p.shell_h.v[k] = std::min(p.shell_h.v[k], p.out.v[k] - 0.02);  // under an overhanging outer surface
@@ -340,6 +346,16 @@ FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
   std::vector<double>& z = p.shell_h.v;
   const std::vector<double> before = z;
   const PointsByNode by_node(pts, z.size());
+  // Each node stays within the heights of the cavity points it interpolates (and its own start):
+  // where constraints within a cell conflict, their projections otherwise push its nodes apart
+  // round after round, into steps that leave slivers (nefertiti: 9 % fewer thin samples).
+  std::vector<double> lo(z), hi(z);
+  for (std::size_t n = 0; n < z.size(); ++n)
+    for (std::size_t i = by_node.offset[n]; i < by_node.offset[n + 1]; ++i) {
+      const CavityPoint& q = pts[by_node.points[i]];
+      lo[n] = std::min(lo[n], q.z - 2 * clearance);
+      hi[n] = std::max(hi[n], q.z + 2 * clearance);
+    }
   std::vector<char> missed_once(pts.size(), 0), queued(pts.size(), 0);
   // The first round visits every point; each later one only the points on a node the round
   // before moved (the others stay as they were left: met).
@@ -359,7 +375,8 @@ FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
       // Project onto the constraint, a tenth of the clearance beyond it.
       const double step = (gap + 0.1 * clearance) / w2 * (q.over ? 1.0 : -1.0);
       for (int n = 0; n < 3; ++n) {
-        z[q.at.node[n]] += q.at.weight[n] * step;
+        const std::size_t m = q.at.node[n];
+        z[m] = std::clamp(z[m] + q.at.weight[n] * step, lo[m], hi[m]);
         moved.push_back(q.at.node[n]);
       }
     }
@@ -372,7 +389,12 @@ FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
     for (std::size_t k : active) queued[k] = 0;
   }
   r.moved = static_cast<std::size_t>(std::count(missed_once.begin(), missed_once.end(), 1));
-  for (std::size_t k = 0; k < z.size(); ++k) r.max_move_mm = std::max(r.max_move_mm, std::abs(z[k] - before[k]));
+  std::size_t worst = 0;
+  for (std::size_t k = 0; k < z.size(); ++k)
+    if (std::abs(z[k] - before[k]) > r.max_move_mm) r.max_move_mm = std::abs(z[k] - before[k]), worst = k;
+  const Grid& g = p.shell_h;
+  log_debug("fit: the largest move, {:.2f} → {:.2f} mm, at ({:.1f}, {:.1f}) in the mold frame", before[worst], z[worst],
+            g.X(static_cast<int>(worst % g.nx)), g.Y(static_cast<int>(worst / g.nx)));
   return r;
 }
 
