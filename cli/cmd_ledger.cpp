@@ -70,201 +70,222 @@ void say(const GlobalOptions& g, const nlohmann::json& j, const std::string& tex
   else if (!g.quiet) fmt::print("{}\n", text);
 }
 
-}  // namespace
+int ledger_init(const LedgerArgs& a, const GlobalOptions& g) {
+  const std::string lp = ledger_file(a.ledger), kp = from_env(a.signing_key, "TRACECAST_SIGNING_KEY");
+  if (kp.empty()) throw InputError("init needs --signing-key FILE (created if it does not exist)");
+  bool created_key = false;
+  if (!std::filesystem::exists(kp)) {
+    ledger::write_signing_key(kp, ledger::SigningKey::generate());
+    created_key = true;
+  }
+  const ledger::SigningKey key = ledger::read_signing_key(kp);
+  ledger::Ledger::create(lp, key, a.maker, a.name);
+  say(g, {{"ledger", lp}, {"signing_key", kp}, {"created_signing_key", created_key}, {"public_key", key.public_hex()}},
+      fmt::format("created {} for maker {} ({}); {} signing key {} (public key {})", lp, a.maker, a.name,
+                  created_key ? "new" : "existing", kp, key.public_hex()));
+  return static_cast<int>(kOk);
+}
 
-std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
-  sub.require_subcommand(1);
-  auto a = std::make_shared<LedgerArgs>();
-  auto action = std::make_shared<std::function<int()>>();
-  auto common = [&](CLI::App* s, bool writes) {
+int ledger_import(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  const ledger::ImportResult r = ledger::Ledger::open(ledger_file(a.ledger), &key).import_from(a.other);
+  const nlohmann::json j = {{"workshop", r.workshop}, {"maker", r.maker}, {"added", r.added}, {"total", r.total}};
+  say(g, j, fmt::format("{}: imported {} new entries of workshop {}… (maker {}); {} held in all", ledger_file(a.ledger), r.added,
+                        r.workshop.substr(0, 16), r.maker, r.total));
+  return static_cast<int>(kOk);
+}
+
+int ledger_verify(const LedgerArgs& a, const GlobalOptions& g) {
+  const ledger::Ledger l = ledger::Ledger::open(ledger_file(a.ledger));
+  const ledger::VerifyResult r = l.verify();
+  const nlohmann::json j = {{"ok", r.ok}, {"entries", r.entries}, {"first_bad_entry", r.first_bad_seq}, {"problem", r.problem}};
+  if (!r.ok) {
+    if (g.json) print_json(j);
+    throw InputError(ledger_file(a.ledger), "ledger does not verify: " + r.problem);
+  }
+  say(g, j, fmt::format("{}: {} entries, chain and signatures verify (public key {})", ledger_file(a.ledger), r.entries,
+                        l.public_key_hex()));
+  return static_cast<int>(kOk);
+}
+
+int ledger_show(const LedgerArgs& a, const GlobalOptions& g) {
+  const ledger::Ledger l = ledger::Ledger::open(ledger_file(a.ledger));
+  nlohmann::json all = nlohmann::json::array();
+  std::string text;
+  for (const auto& e : l.entries()) {
+    all.push_back({{"seq", e.seq}, {"kind", e.kind}, {"body", nlohmann::json::parse(e.body)}, {"hash", e.hash_hex}});
+    text += fmt::format("{:6}  {:<11} {}\n", e.seq, e.kind, e.body);
+  }
+  if (g.json) print_json(all);
+  else if (!g.quiet) fmt::print("{}", text);
+  return static_cast<int>(kOk);
+}
+
+int ledger_operator(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  ledger::Ledger::open(ledger_file(a.ledger), &key).add_operator(a.code, a.name);
+  say(g, {{"operator", a.code}, {"name", a.name}}, fmt::format("added operator {} ({})", a.code, a.name));
+  return static_cast<int>(kOk);
+}
+
+int ledger_subject(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  ledger::Ledger::open(ledger_file(a.ledger), &key).add_subject(a.code);
+  say(g, {{"subject", a.code}}, "added subject " + a.code);
+  return static_cast<int>(kOk);
+}
+
+int ledger_consent(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  const std::string hash = ledger::file_sha256(a.document);
+  const auto seq = ledger::Ledger::open(ledger_file(a.ledger), &key)
+                       .add_consent(a.subject, use_of(a.use), a.valid_until, hash, a.given_by);
+  say(g, {{"consent_entry", seq}, {"document_sha256", hash}},
+      fmt::format("recorded consent of {} for {} use until {} (entry {})", a.subject, a.use, a.valid_until, seq));
+  return static_cast<int>(kOk);
+}
+
+int ledger_run_open(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  const auto n = ledger::Ledger::open(ledger_file(a.ledger), &key).open_run(use_of(a.use), a.client, a.prescriber, a.operator_code);
+  say(g, {{"run", n}}, fmt::format("opened run {}", n));
+  return static_cast<int>(kOk);
+}
+
+int ledger_run_close(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  ledger::Ledger::open(ledger_file(a.ledger), &key).close_run(a.run);
+  say(g, {{"run", a.run}, {"closed", true}}, fmt::format("closed run {}", a.run));
+  return static_cast<int>(kOk);
+}
+
+int ledger_piece(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  const watermark::Key mark = watermark::read_key(a.key);
+  nlohmann::json details = {{"software", kSoftware}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
+  for (const auto& f : a.inputs) details["inputs"][f] = ledger::file_sha256(f);
+  for (const auto& f : a.outputs) details["outputs"][f] = ledger::file_sha256(f);
+  const auto p = ledger::Ledger::open(ledger_file(a.ledger), &key).record_piece(a.run, a.subject, mark.id(), details);
+  say(g, {{"id", watermark::format_id(p.id)}, {"id_value", p.id}, {"entry", p.seq}},
+      fmt::format("piece {} recorded (entry {})", watermark::format_id(p.id), p.seq));
+  return static_cast<int>(kOk);
+}
+
+int ledger_release(const LedgerArgs& a, const GlobalOptions& g) {
+  if (a.accepted == a.rejected) throw InputError("say --accepted or --rejected");
+  const auto id = watermark::parse_id(a.piece_id);
+  if (!id) throw InputError("'" + a.piece_id + "' is not a piece identifier (MMMM-RRRRRR-PPPPPP)");
+  const auto key = workshop_signing_key(a.signing_key);
+  ledger::Ledger::open(ledger_file(a.ledger), &key).release_piece(*id, a.accepted, {{"note", a.note}}, a.released_by, a.note);
+  say(g, {{"id", watermark::format_id(*id)}, {"accepted", a.accepted}},
+      fmt::format("piece {} {}", watermark::format_id(*id), a.accepted ? "accepted" : "rejected"));
+  return static_cast<int>(kOk);
+}
+
+int ledger_export(const LedgerArgs& a, const GlobalOptions& g) {
+  const nlohmann::json h = ledger::Ledger::open(ledger_file(a.ledger)).device_history(a.run);
+  const bool csv = a.csv || std::filesystem::path(a.output).extension() == ".csv";
+  const std::string text = csv ? history_csv(h) : h.dump(2) + "\n";
+  if (a.output.empty()) {
+    fmt::print("{}", text);
+  } else {
+    write_file_atomically(a.output, text);
+    say(g, {{"output", a.output}, {"pieces", h["pieces"].size()}},
+        fmt::format("wrote {} ({} pieces of run {})", a.output, h["pieces"].size(), a.run));
+  }
+  return static_cast<int>(kOk);
+}
+
+//! Wires a ledger subcommand: its common options, and its run function as the action.
+struct LedgerCli {
+  std::shared_ptr<LedgerArgs> a;
+  std::shared_ptr<std::function<int()>> action;
+  GlobalOptions& g;
+
+  CLI::App* add(CLI::App& parent, const std::string& name, const std::string& help, bool writes,
+                int (*run)(const LedgerArgs&, const GlobalOptions&)) {
+    CLI::App* s = parent.add_subcommand(name, help);
     s->add_option("--ledger", a->ledger, "Ledger file (default: $TRACECAST_LEDGER)");
     if (writes) s->add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
     s->add_flag("--json", g.json, "Machine-readable JSON on stdout");
     s->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
-  };
-  auto on = [action](CLI::App* s, std::function<int()> f) { s->callback([action, f] { *action = f; }); };
+    s->callback([act = action, args = a, &global = g, run] { *act = [args, &global, run] { return run(*args, global); }; });
+    return s;
+  }
+};
 
-  CLI::App* init = sub.add_subcommand("init", "Create a workshop's ledger, and its signing key if the file does not exist");
-  common(init, true);
-  init->add_option("--maker", a->maker, "The workshop's maker number (0-65535): the first field of every identifier")->required();
-  init->add_option("--name", a->name, "The workshop's name")->required();
-  on(init, [a, &g] {
-    const std::string lp = ledger_file(a->ledger), kp = from_env(a->signing_key, "TRACECAST_SIGNING_KEY");
-    if (kp.empty()) throw InputError("init needs --signing-key FILE (created if it does not exist)");
-    bool created_key = false;
-    if (!std::filesystem::exists(kp)) {
-      ledger::write_signing_key(kp, ledger::SigningKey::generate());
-      created_key = true;
-    }
-    const ledger::SigningKey key = ledger::read_signing_key(kp);
-    ledger::Ledger::create(lp, key, a->maker, a->name);
-    say(g, {{"ledger", lp}, {"signing_key", kp}, {"created_signing_key", created_key}, {"public_key", key.public_hex()}},
-        fmt::format("created {} for maker {} ({}); {} signing key {} (public key {})", lp, a->maker, a->name,
-                    created_key ? "new" : "existing", kp, key.public_hex()));
-    return static_cast<int>(kOk);
-  });
+//! init, import, verify, show: the ledger itself.
+void add_ledger_commands(LedgerCli& c, CLI::App& sub) {
+  CLI::App* init = c.add(sub, "init", "Create a workshop's ledger, and its signing key if the file does not exist", true, ledger_init);
+  init->add_option("--maker", c.a->maker, "The workshop's maker number (0-65535): the first field of every identifier")->required();
+  init->add_option("--name", c.a->name, "The workshop's name")->required();
 
-  CLI::App* import = sub.add_subcommand("import", "Import another workshop's ledger: its chain stays verifiable, its pieces findable here");
-  common(import, true);
-  import->add_option("OTHER", a->other, "The other workshop's ledger file")->required();
-  on(import, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    const ledger::ImportResult r = ledger::Ledger::open(ledger_file(a->ledger), &key).import_from(a->other);
-    const nlohmann::json j = {{"workshop", r.workshop}, {"maker", r.maker}, {"added", r.added}, {"total", r.total}};
-    say(g, j, fmt::format("{}: imported {} new entries of workshop {}… (maker {}); {} held in all", ledger_file(a->ledger), r.added,
-                          r.workshop.substr(0, 16), r.maker, r.total));
-    return static_cast<int>(kOk);
-  });
+  CLI::App* import = c.add(sub, "import", "Import another workshop's ledger: its chain stays verifiable, its pieces findable here", true, ledger_import);
+  import->add_option("OTHER", c.a->other, "The other workshop's ledger file")->required();
 
-  CLI::App* verify = sub.add_subcommand("verify", "Check the whole chain and every signature; name the first bad entry");
-  common(verify, false);
-  on(verify, [a, &g] {
-    const ledger::Ledger l = ledger::Ledger::open(ledger_file(a->ledger));
-    const ledger::VerifyResult r = l.verify();
-    const nlohmann::json j = {{"ok", r.ok}, {"entries", r.entries}, {"first_bad_entry", r.first_bad_seq}, {"problem", r.problem}};
-    if (!r.ok) {
-      if (g.json) print_json(j);
-      throw InputError(ledger_file(a->ledger), "ledger does not verify: " + r.problem);
-    }
-    say(g, j, fmt::format("{}: {} entries, chain and signatures verify (public key {})", ledger_file(a->ledger), r.entries,
-                          l.public_key_hex()));
-    return static_cast<int>(kOk);
-  });
+  c.add(sub, "verify", "Check the whole chain and every signature; name the first bad entry", false, ledger_verify);
 
-  CLI::App* show = sub.add_subcommand("show", "Print the ledger's entries");
-  common(show, false);
-  on(show, [a, &g] {
-    const ledger::Ledger l = ledger::Ledger::open(ledger_file(a->ledger));
-    nlohmann::json all = nlohmann::json::array();
-    std::string text;
-    for (const auto& e : l.entries()) {
-      all.push_back({{"seq", e.seq}, {"kind", e.kind}, {"body", nlohmann::json::parse(e.body)}, {"hash", e.hash_hex}});
-      text += fmt::format("{:6}  {:<11} {}\n", e.seq, e.kind, e.body);
-    }
-    if (g.json) print_json(all);
-    else if (!g.quiet) fmt::print("{}", text);
-    return static_cast<int>(kOk);
-  });
+  c.add(sub, "show", "Print the ledger's entries", false, ledger_show);
+}
 
-  CLI::App* op = sub.add_subcommand("operator", "Add an operator (who runs production) by code and name");
-  common(op, true);
-  op->add_option("CODE", a->code, "Operator code, as runs name it")->required();
-  op->add_option("--name", a->name, "The operator's name")->required();
-  on(op, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    ledger::Ledger::open(ledger_file(a->ledger), &key).add_operator(a->code, a->name);
-    say(g, {{"operator", a->code}, {"name", a->name}}, fmt::format("added operator {} ({})", a->code, a->name));
-    return static_cast<int>(kOk);
-  });
+//! operator, subject, consent: who works, and whose face.
+void add_register_commands(LedgerCli& c, CLI::App& sub) {
+  CLI::App* op = c.add(sub, "operator", "Add an operator (who runs production) by code and name", true, ledger_operator);
+  op->add_option("CODE", c.a->code, "Operator code, as runs name it")->required();
+  op->add_option("--name", c.a->name, "The operator's name")->required();
 
-  CLI::App* subject = sub.add_subcommand("subject", "Add a subject (the person scanned) by pseudonymous code");
-  common(subject, true);
-  subject->add_option("CODE", a->code, "Pseudonymous code, never a name")->required();
-  on(subject, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    ledger::Ledger::open(ledger_file(a->ledger), &key).add_subject(a->code);
-    say(g, {{"subject", a->code}}, "added subject " + a->code);
-    return static_cast<int>(kOk);
-  });
+  CLI::App* subject = c.add(sub, "subject", "Add a subject (the person scanned) by pseudonymous code", true, ledger_subject);
+  subject->add_option("CODE", c.a->code, "Pseudonymous code, never a name")->required();
 
-  CLI::App* consent = sub.add_subcommand("consent", "Record a subject's consent for a use, with the signed document's hash");
-  common(consent, true);
-  consent->add_option("--subject", a->subject, "Subject code")->required();
-  consent->add_option("--use", a->use, "film, medical or other")->required();
-  consent->add_option("--valid-until", a->valid_until, "Last valid day, YYYY-MM-DD")->required();
-  consent->add_option("--document", a->document, "The signed consent document (its SHA-256 is recorded)")->required();
-  consent->add_option("--given-by", a->given_by, "Who consented (the subject, or a guardian)")->required();
-  on(consent, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    const std::string hash = ledger::file_sha256(a->document);
-    const auto seq = ledger::Ledger::open(ledger_file(a->ledger), &key)
-                         .add_consent(a->subject, use_of(a->use), a->valid_until, hash, a->given_by);
-    say(g, {{"consent_entry", seq}, {"document_sha256", hash}},
-        fmt::format("recorded consent of {} for {} use until {} (entry {})", a->subject, a->use, a->valid_until, seq));
-    return static_cast<int>(kOk);
-  });
+  CLI::App* consent = c.add(sub, "consent", "Record a subject's consent for a use, with the signed document's hash", true, ledger_consent);
+  consent->add_option("--subject", c.a->subject, "Subject code")->required();
+  consent->add_option("--use", c.a->use, "film, medical or other")->required();
+  consent->add_option("--valid-until", c.a->valid_until, "Last valid day, YYYY-MM-DD")->required();
+  consent->add_option("--document", c.a->document, "The signed consent document (its SHA-256 is recorded)")->required();
+  consent->add_option("--given-by", c.a->given_by, "Who consented (the subject, or a guardian)")->required();
+}
 
+//! run open and close, piece, release, export: production.
+void add_production_commands(LedgerCli& c, CLI::App& sub) {
   CLI::App* run = sub.add_subcommand("run", "Open or close a production run");
   run->require_subcommand(1);
-  CLI::App* run_open = run->add_subcommand("open", "Open a run; prints its number");
-  common(run_open, true);
-  run_open->add_option("--use", a->use, "film, medical or other")->required();
-  run_open->add_option("--client", a->client, "Production or patient's clinic")->required();
-  run_open->add_option("--prescriber", a->prescriber, "Prescriber (required for medical runs)");
-  run_open->add_option("--operator", a->operator_code, "Operator code");
-  on(run_open, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    const auto n = ledger::Ledger::open(ledger_file(a->ledger), &key).open_run(use_of(a->use), a->client, a->prescriber, a->operator_code);
-    say(g, {{"run", n}}, fmt::format("opened run {}", n));
-    return static_cast<int>(kOk);
-  });
-  CLI::App* run_close = run->add_subcommand("close", "Close a run: no more pieces in it");
-  common(run_close, true);
-  run_close->add_option("RUN", a->run, "Run number")->required();
-  on(run_close, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    ledger::Ledger::open(ledger_file(a->ledger), &key).close_run(a->run);
-    say(g, {{"run", a->run}, {"closed", true}}, fmt::format("closed run {}", a->run));
-    return static_cast<int>(kOk);
-  });
+  CLI::App* run_open = c.add(*run, "open", "Open a run; prints its number", true, ledger_run_open);
+  run_open->add_option("--use", c.a->use, "film, medical or other")->required();
+  run_open->add_option("--client", c.a->client, "Production or patient's clinic")->required();
+  run_open->add_option("--prescriber", c.a->prescriber, "Prescriber (required for medical runs)");
+  run_open->add_option("--operator", c.a->operator_code, "Operator code");
+  CLI::App* run_close = c.add(*run, "close", "Close a run: no more pieces in it", true, ledger_run_close);
+  run_close->add_option("RUN", c.a->run, "Run number")->required();
 
-  CLI::App* piece = sub.add_subcommand("piece", "Allocate the next identifier of a run and record the piece");
-  common(piece, true);
-  piece->add_option("--run", a->run, "Run number")->required();
-  piece->add_option("--subject", a->subject, "Subject code")->required();
-  piece->add_option("--key", a->key, "Marking key file (its id is recorded)")->required();
-  piece->add_option("--input", a->inputs, "Input files (their SHA-256 are recorded)");
-  piece->add_option("--output", a->outputs, "Output files (their SHA-256 are recorded)");
-  on(piece, [a, &g] {
-    const auto key = workshop_signing_key(a->signing_key);
-    const watermark::Key mark = watermark::read_key(a->key);
-    nlohmann::json details = {{"software", kSoftware}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
-    for (const auto& f : a->inputs) details["inputs"][f] = ledger::file_sha256(f);
-    for (const auto& f : a->outputs) details["outputs"][f] = ledger::file_sha256(f);
-    const auto p = ledger::Ledger::open(ledger_file(a->ledger), &key).record_piece(a->run, a->subject, mark.id(), details);
-    say(g, {{"id", watermark::format_id(p.id)}, {"id_value", p.id}, {"entry", p.seq}},
-        fmt::format("piece {} recorded (entry {})", watermark::format_id(p.id), p.seq));
-    return static_cast<int>(kOk);
-  });
+  CLI::App* piece = c.add(sub, "piece", "Allocate the next identifier of a run and record the piece", true, ledger_piece);
+  piece->add_option("--run", c.a->run, "Run number")->required();
+  piece->add_option("--subject", c.a->subject, "Subject code")->required();
+  piece->add_option("--key", c.a->key, "Marking key file (its id is recorded)")->required();
+  piece->add_option("--input", c.a->inputs, "Input files (their SHA-256 are recorded)");
+  piece->add_option("--output", c.a->outputs, "Output files (their SHA-256 are recorded)");
 
-  CLI::App* release = sub.add_subcommand("release", "Record a piece's acceptance (or rejection) after its checks");
-  common(release, true);
-  release->add_option("--piece", a->piece_id, "Piece identifier (MMMM-RRRRRR-PPPPPP)")->required();
-  auto* acc = release->add_flag("--accepted", a->accepted, "The piece passed its checks");
-  auto* rej = release->add_flag("--rejected", a->rejected, "The piece failed its checks");
+  CLI::App* release = c.add(sub, "release", "Record a piece's acceptance (or rejection) after its checks", true, ledger_release);
+  release->add_option("--piece", c.a->piece_id, "Piece identifier (MMMM-RRRRRR-PPPPPP)")->required();
+  auto* acc = release->add_flag("--accepted", c.a->accepted, "The piece passed its checks");
+  auto* rej = release->add_flag("--rejected", c.a->rejected, "The piece failed its checks");
   acc->excludes(rej);
-  release->add_option("--by", a->released_by, "Who released it")->required();
-  release->add_option("--note", a->note, "Checks and remarks");
-  on(release, [a, &g] {
-    if (a->accepted == a->rejected) throw InputError("say --accepted or --rejected");
-    const auto id = watermark::parse_id(a->piece_id);
-    if (!id) throw InputError("'" + a->piece_id + "' is not a piece identifier (MMMM-RRRRRR-PPPPPP)");
-    const auto key = workshop_signing_key(a->signing_key);
-    ledger::Ledger::open(ledger_file(a->ledger), &key).release_piece(*id, a->accepted, {{"note", a->note}}, a->released_by, a->note);
-    say(g, {{"id", watermark::format_id(*id)}, {"accepted", a->accepted}},
-        fmt::format("piece {} {}", watermark::format_id(*id), a->accepted ? "accepted" : "rejected"));
-    return static_cast<int>(kOk);
-  });
+  release->add_option("--by", c.a->released_by, "Who released it")->required();
+  release->add_option("--note", c.a->note, "Checks and remarks");
 
-  CLI::App* exp = sub.add_subcommand("export", "Export a run's device history record (JSON, or CSV)");
-  common(exp, false);
-  exp->add_option("--run", a->run, "Run number")->required();
-  exp->add_option("-o,--output", a->output, "File to write (.json or .csv); default: JSON on stdout");
-  exp->add_flag("--csv", a->csv, "CSV instead of JSON (one row a piece)");
-  on(exp, [a, &g] {
-    const nlohmann::json h = ledger::Ledger::open(ledger_file(a->ledger)).device_history(a->run);
-    const bool csv = a->csv || std::filesystem::path(a->output).extension() == ".csv";
-    const std::string text = csv ? history_csv(h) : h.dump(2) + "\n";
-    if (a->output.empty()) {
-      fmt::print("{}", text);
-    } else {
-      write_file_atomically(a->output, text);
-      say(g, {{"output", a->output}, {"pieces", h["pieces"].size()}},
-          fmt::format("wrote {} ({} pieces of run {})", a->output, h["pieces"].size(), a->run));
-    }
-    return static_cast<int>(kOk);
-  });
+  CLI::App* exp = c.add(sub, "export", "Export a run's device history record (JSON, or CSV)", false, ledger_export);
+  exp->add_option("--run", c.a->run, "Run number")->required();
+  exp->add_option("-o,--output", c.a->output, "File to write (.json or .csv); default: JSON on stdout");
+  exp->add_flag("--csv", c.a->csv, "CSV instead of JSON (one row a piece)");
+}
 
+}  // namespace
+
+std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
+  sub.require_subcommand(1);
+  LedgerCli c{std::make_shared<LedgerArgs>(), std::make_shared<std::function<int()>>(), g};
+  add_ledger_commands(c, sub);
+  add_register_commands(c, sub);
+  add_production_commands(c, sub);
   sub.footer(
       "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
       "  tracecast ledger operator OP-1 --name \"Alex Moreau\"\n"
@@ -277,7 +298,7 @@ std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
       "  tracecast ledger export --run 1 -o run1.csv\n"
       "  tracecast ledger verify\n"
       "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.");
-  return [action] { return *action ? (*action)() : static_cast<int>(kUsage); };
+  return [action = c.action] { return *action ? (*action)() : static_cast<int>(kUsage); };
 }
 
 }  // namespace tracecast::cli
