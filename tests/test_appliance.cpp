@@ -332,7 +332,7 @@ TEST_CASE("mirroring restores a defect side and finds the symmetry plane despite
       v -= 6.0 * std::exp(-0.5 * (Vec2(v.x(), v.y()) - c).squaredNorm() / (11.0 * 11.0)) * face.normal(v.x(), v.y());
     for (const Tri& t : fine.triangles) {
       if ((Vec2(fine.vertices[t[0]].x(), fine.vertices[t[0]].y()) - c).norm() > 60) continue;
-      auto six_v = [&](const Mesh& m) { return m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])); };
+      auto six_v = [&](const Mesh& s) { return s.vertices[t[0]].dot(s.vertices[t[1]].cross(s.vertices[t[2]])); };
       hollow_ml += (six_v(fine) - six_v(dented)) / 6.0 / 1000;
     }
   }

@@ -45,9 +45,9 @@ TEST_CASE("attacks: similarity, noise and smoothing change the surface by the st
   for (std::size_t i = 0; i < rippled.vertices.size(); ++i) {
     const Vec3& p = flat.vertices[i];
     if (std::abs(p.x()) > 20 || p.y() < 50 || p.y() > 75) continue;  // the forehead: gently curved, no features
-    const Vec3 n = plain.normal(p.x(), p.y());  // the ripple's part across the surface is what smoothing acts on
-    before += std::pow((rippled.vertices[i] - p).dot(n), 2);
-    after += std::pow((smoothed.vertices[i] - p).dot(n), 2);
+    const Vec3 across = plain.normal(p.x(), p.y());  // the ripple's part across the surface is what smoothing acts on
+    before += std::pow((rippled.vertices[i] - p).dot(across), 2);
+    after += std::pow((smoothed.vertices[i] - p).dot(across), 2);
     ++count;
   }
   // The filter is a Gaussian sampled at the mesh's 0.2 mm grid within 3σ: its response to the

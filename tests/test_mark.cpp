@@ -85,12 +85,12 @@ TEST_CASE("mark: stamp and detect on a generated appliance", "[mark][slow]") {
     const SurfaceQuery solid(generated_appliance());
     const std::vector<Vec3> n = vertex_normals(st.mesh);
     std::vector<Vec3> origins, dirs;
-    std::vector<double> d;
+    std::vector<double> moved;
     for (std::size_t v = 0; v < st.mesh.vertices.size(); ++v)
       if (std::abs(st.displacement_mm[v]) > 1e-9) {
         origins.push_back(st.mesh.vertices[v] - 0.05 * n[v]);
         dirs.push_back(-n[v]);
-        d.push_back(std::abs(st.displacement_mm[v]));
+        moved.push_back(std::abs(st.displacement_mm[v]));
       }
     REQUIRE(origins.size() > 1000);
     // Where less than 0.35 mm of material lies under a moved vertex, it moved by little (the mask
@@ -98,7 +98,7 @@ TEST_CASE("mark: stamp and detect on a generated appliance", "[mark][slow]") {
     double thin_max = 0;
     const auto hits = solid.cast(origins, dirs);
     for (std::size_t i = 0; i < hits.size(); ++i)
-      if (!hits[i].hit || hits[i].t < 0.3) thin_max = std::max(thin_max, d[i]);
+      if (!hits[i].hit || hits[i].t < 0.3) thin_max = std::max(thin_max, moved[i]);
     std::printf("largest displacement over less than 0.35 mm of material: %.1f µm\n", 1000 * thin_max);
     CHECK(thin_max <= 0.010);
   }

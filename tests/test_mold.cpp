@@ -258,8 +258,8 @@ TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents
     const Vec3 below(b.centre.x(), b.centre.y(), r.box_min.z() - 5), above(b.centre.x(), b.centre.y(), r.box_max.z() + 5);
     CHECK_FALSE(to_core.cast({below}, {Vec3::UnitZ()})[0].hit);
     CHECK_FALSE(to_shell.cast({below}, {Vec3::UnitZ()})[0].hit);
-    for (int a = 0; a < 8; ++a) {  // round the hole, in the boss's wall: no longer a stack than the bolt is for
-      const Vec3 in_wall = (bolts.hole_radius_mm + 0.5 * o.wall_mm) * Vec3(std::cos(a * M_PI / 4), std::sin(a * M_PI / 4), 0);
+    for (int k = 0; k < 8; ++k) {  // round the hole, in the boss's wall: no longer a stack than the bolt is for
+      const Vec3 in_wall = (bolts.hole_radius_mm + 0.5 * o.wall_mm) * Vec3(std::cos(k * M_PI / 4), std::sin(k * M_PI / 4), 0);
       const auto core_up = to_core.cast({below + in_wall}, {Vec3::UnitZ()})[0];
       const auto shell_down = to_shell.cast({above + in_wall}, {-Vec3::UnitZ()})[0];
       REQUIRE(core_up.hit);
@@ -268,8 +268,8 @@ TEST_CASE("mold features: keys fit with the printer's clearance, sprue and vents
       worst_stack = std::max(worst_stack, stack - (b.roof_z - b.floor_z));
       CHECK(stack >= o.frame_depth_mm);  // two skirts deep, or down to the core's flat base where that is nearer
     }
-    for (int a = 0; a < 8; ++a) {  // the hole's wall, in the core's boss 3 mm under the parting surface
-      const Vec3 dir(std::cos(a * M_PI / 4 + 0.1), std::sin(a * M_PI / 4 + 0.1), 0);
+    for (int k = 0; k < 8; ++k) {  // the hole's wall, in the core's boss 3 mm under the parting surface
+      const Vec3 dir(std::cos(k * M_PI / 4 + 0.1), std::sin(k * M_PI / 4 + 0.1), 0);
       const auto side = to_core.cast({b.centre - 3 * Vec3::UnitZ()}, {dir})[0];
       REQUIRE(side.hit);
       narrowest = std::min(narrowest, side.t), widest = std::max(widest, side.t);

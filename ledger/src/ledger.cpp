@@ -917,7 +917,7 @@ VerifyResult Ledger::verify() const {
     Statement s(impl_->db, "SELECT workshop, seq, kind, body, prev_hash, hash, signature FROM foreign_entries ORDER BY workshop, seq",
                 impl_->path);
     std::string current;
-    std::array<std::uint8_t, 32> wpub{}, prev{};
+    std::array<std::uint8_t, 32> wpub{}, foreign_prev{};
     std::int64_t expected_seq = 1;
     bool broken = false;
     while (s.step()) {
@@ -925,7 +925,7 @@ VerifyResult Ledger::verify() const {
       const std::string name = "imported workshop " + w.substr(0, 16);
       if (w != current) {
         current = w;
-        prev = {};
+        foreign_prev = {};
         expected_seq = 1;
         broken = !unhex(w, wpub);
         if (broken) bad(0, name + ": its key is damaged");
@@ -933,10 +933,10 @@ VerifyResult Ledger::verify() const {
       if (broken) continue;
       const std::int64_t seq = s.integer(1);
       const std::string kind = s.text(2), body = s.text(3), prev_stored = s.blob(4), hash = s.blob(5), sig = s.blob(6);
-      const auto h = entry_hash(prev, seq, kind, body);
+      const auto h = entry_hash(foreign_prev, seq, kind, body);
       std::string problem;
       if (seq != expected_seq) problem = fmt::format("entry {} is missing", expected_seq);
-      else if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0)
+      else if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), foreign_prev.data(), 32) != 0)
         problem = fmt::format("entry {} does not follow entry {}", seq, seq - 1);
       else if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0)
         problem = fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind);
@@ -955,7 +955,7 @@ VerifyResult Ledger::verify() const {
       }
       if (kind == "piece") ++foreign_pieces;
       hashes[w].push_back(hex(h.data(), h.size()));
-      prev = h;
+      foreign_prev = h;
       ++expected_seq;
     }
     for (const auto& [w, list] : hashes) {

@@ -23,200 +23,224 @@ namespace tracecast {
 
 namespace PMP = CGAL::Polygon_mesh_processing;
 
+namespace {
+
+//! Drops faces with repeated corners or no area, then repeated faces (the same three corners).
+void drop_degenerate_and_duplicate_faces(Mesh& m, RepairReport& r) {
+  std::vector<Tri> kept;
+  kept.reserve(m.triangles.size());
+  for (const Tri& t : m.triangles) {
+    const Vec3 n = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
+    if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2] || n.squaredNorm() == 0.0) {
+      ++r.degenerate_faces;
+      continue;
+    }
+    kept.push_back(t);
+  }
+  std::vector<std::size_t> order(kept.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto key = [&](std::size_t i) {
+    std::array<std::int32_t, 3> k = kept[i];
+    std::sort(k.begin(), k.end());
+    return k;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+  std::vector<char> drop(kept.size(), 0);
+  for (std::size_t i = 1; i < order.size(); ++i)
+    if (key(order[i]) == key(order[i - 1])) {
+      drop[order[i]] = 1;
+      ++r.duplicate_faces;
+    }
+  m.triangles.clear();
+  for (std::size_t i = 0; i < kept.size(); ++i)
+    if (!drop[i]) m.triangles.push_back(kept[i]);
+}
+
+//! Removes the connected pieces smaller than min_piece_fraction of the largest.
+void drop_small_pieces(cgal::SurfaceMesh& sm, const RepairOptions& o, RepairReport& r) {
+  auto fccmap = sm.add_property_map<cgal::SurfaceMesh::Face_index, std::size_t>("f:cc").first;
+  const std::size_t n = PMP::connected_components(sm, fccmap);
+  std::vector<std::size_t> count(n, 0);
+  for (auto f : sm.faces()) ++count[fccmap[f]];
+  const std::size_t largest = *std::max_element(count.begin(), count.end());
+  const auto threshold = static_cast<std::size_t>(o.min_piece_fraction * static_cast<double>(largest));
+  std::vector<std::size_t> remove;
+  for (std::size_t c = 0; c < n; ++c)
+    if (count[c] < threshold) {
+      remove.push_back(c);
+      ++r.removed_pieces;
+      r.removed_piece_faces += count[c];
+    }
+  if (!remove.empty()) PMP::remove_connected_components(sm, remove, fccmap);
+  sm.remove_property_map(fccmap);
+  sm.collect_garbage();
+}
+
+//! Self-intersections, counted with exact predicates; the faces involved are removed and the gap
+//! re-filled (smoothing first, then local hole filling: CGAL's repair).
+void fix_self_intersections(cgal::SurfaceMesh& sm, RepairReport& r) {
+  r.self_intersections_found = count_self_intersections(cgal::from_surface_mesh(sm));
+  r.self_intersections_left = r.self_intersections_found;
+  if (r.self_intersections_found > 0) {
+    PMP::experimental::remove_self_intersections(sm);
+    sm.collect_garbage();
+    r.self_intersections_left = count_self_intersections(cgal::from_surface_mesh(sm));
+  }
+}
+
+//! Triangulates and refines the hole whose border `h` starts, then fairs it; fairing can diverge
+//! on some holes (a spike hundreds of mm long was seen on a thinned-out scan), so a faired patch
+//! that leaves the hole's neighbourhood is put back to its refined, unfaired shape.
+void fill_hole(cgal::SurfaceMesh& sm, cgal::SurfaceMesh::Halfedge_index h, const CGAL::Bbox_3& box, Hole& hole,
+               std::vector<cgal::SurfaceMesh::Vertex_index>& patch_vertices) {
+  std::vector<cgal::SurfaceMesh::Face_index> faces;
+  std::vector<cgal::SurfaceMesh::Vertex_index> patch;
+  PMP::triangulate_and_refine_hole(sm, h, std::back_inserter(faces), std::back_inserter(patch));
+  hole.filled = !faces.empty();
+  std::vector<cgal::Point> refined;
+  for (const auto v : patch) refined.push_back(sm.point(v));
+  bool faired = !patch.empty() && PMP::fair(sm, patch, CGAL::parameters::fairing_continuity(2));
+  const double slack = 0.5 * hole.size_mm;
+  for (const auto v : patch) {
+    const cgal::Point& p = sm.point(v);
+    if (!(p.x() >= box.xmin() - slack && p.x() <= box.xmax() + slack && p.y() >= box.ymin() - slack && p.y() <= box.ymax() + slack &&
+          p.z() >= box.zmin() - slack && p.z() <= box.zmax() + slack))
+      faired = false;
+  }
+  if (!faired)
+    for (std::size_t k = 0; k < patch.size(); ++k) sm.point(patch[k]) = refined[k];
+  hole.faired = faired || patch.empty();
+  patch_vertices.insert(patch_vertices.end(), patch.begin(), patch.end());
+}
+
+//! Each border cycle, measured by its bounding box; the small ones filled with a fair patch.
+//! Returns the patches' vertices.
+std::vector<cgal::SurfaceMesh::Vertex_index> fill_small_holes(cgal::SurfaceMesh& sm, const RepairOptions& o, RepairReport& r) {
+  std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices;
+  std::vector<cgal::SurfaceMesh::Halfedge_index> cycles;
+  PMP::extract_boundary_cycles(sm, std::back_inserter(cycles));
+  for (const auto h : cycles) {
+    Hole hole;
+    CGAL::Bbox_3 box;
+    for (const auto e : CGAL::halfedges_around_face(h, sm)) {
+      box += sm.point(sm.source(e)).bbox();
+      ++hole.edges;
+    }
+    hole.size_mm = std::max({box.xmax() - box.xmin(), box.ymax() - box.ymin(), box.zmax() - box.zmin()});
+    if (o.max_hole_mm > 0 && hole.size_mm <= o.max_hole_mm) fill_hole(sm, h, box, hole, patch_vertices);
+    r.holes.push_back(hole);
+  }
+  return patch_vertices;
+}
+
+//! Outward: the volume enclosed with the vertices' centroid must be positive. For a closed
+//! surface that is its volume; for an open face scan the centroid lies behind the face.
+void orient_outward(cgal::SurfaceMesh& sm, RepairReport& r) {
+  CGAL::Vector_3<cgal::Kernel> sum(0, 0, 0);
+  for (const auto v : sm.vertices()) sum = sum + (sm.point(v) - CGAL::ORIGIN);
+  const cgal::Point c = CGAL::ORIGIN + sum / static_cast<double>(std::max<std::size_t>(1, sm.number_of_vertices()));
+  double six_v = 0;
+  for (const auto f : sm.faces()) {
+    const auto h = sm.halfedge(f);
+    const auto a = sm.point(sm.source(h)) - c, b = sm.point(sm.target(h)) - c, d = sm.point(sm.target(sm.next(h))) - c;
+    six_v += CGAL::determinant(a, b, d);
+  }
+  if (six_v < 0) {
+    PMP::reverse_face_orientations(sm);
+    r.flipped_outward = true;
+  }
+}
+
+//! How far the input's vertices lie from the output, and the output's (outside the hole
+//! patches) from the input.
+void measure_deviation(const Mesh& input, const Mesh& out, const std::vector<char>& in_patch, RepairReport& r) {
+  const SurfaceQuery to_out(out);
+  std::vector<char> used(input.vertices.size(), 0);
+  for (const Tri& t : input.triangles)
+    for (std::int32_t v : t) used[static_cast<std::size_t>(v)] = 1;
+  std::vector<Vec3> referenced;
+  for (std::size_t i = 0; i < input.vertices.size(); ++i)
+    if (used[i]) referenced.push_back(input.vertices[i]);
+  r.input_to_output = summarize(to_out.distances(referenced));
+  const SurfaceQuery to_in(input);
+  std::vector<Vec3> original;
+  for (std::size_t i = 0; i < out.vertices.size(); ++i)
+    if (i >= in_patch.size() || !in_patch[i]) original.push_back(out.vertices[i]);
+  r.output_to_input = summarize(to_in.distances(original));
+}
+
+//! Remeshing, Taubin smoothing and decimation, as asked; `in_patch` is cleared where the
+//! vertices no longer are the ones the patches made.
+Mesh remesh_smooth_decimate(cgal::SurfaceMesh& sm, std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices, const RepairOptions& o,
+                            std::vector<char>& in_patch, StepTimer& timer) {
+  if (o.remesh_edge_mm > 0) {
+    PMP::isotropic_remeshing(faces(sm), o.remesh_edge_mm, sm,
+                             CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, o.remesh_iterations))));
+    sm.collect_garbage();
+    patch_vertices.clear();  // remeshing moves every vertex: patches can no longer be told apart
+    timer.lap("remesh");
+  }
+  // Mark the patch vertices before converting (indices survive from_surface_mesh when there is
+  // no garbage).
+  sm.collect_garbage();
+  in_patch.assign(sm.number_of_vertices(), 0);
+  for (const auto v : patch_vertices)
+    if (static_cast<std::size_t>(v.idx()) < in_patch.size()) in_patch[v.idx()] = 1;
+  Mesh out = cgal::from_surface_mesh(sm);
+  if (o.smooth_iterations > 0) {
+    auto o3 = to_open3d(out);
+    o3 = o3->FilterSmoothTaubin(o.smooth_iterations, 0.5, -0.53);
+    out.vertices = o3->vertices_;
+    timer.lap("smooth");
+  }
+  if (o.decimate_faces > 0 && out.triangles.size() > o.decimate_faces) {
+    out = decimated(out, o.decimate_faces);
+    in_patch.assign(out.vertices.size(), 0);  // vertices are new: patches can no longer be told apart
+    timer.lap("decimate");
+  }
+  return out;
+}
+
+}  // namespace
+
 Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out) {
   RepairReport r;
   StepTimer timer(r.timings);
-  auto lap = [&](const char* step) { timer.lap(step); };
   validate(input, "mesh to repair");
   throw_problems("repair options", repair_option_table().check(o));
   r.vertices_in = input.vertices.size();
   r.faces_in = input.triangles.size();
 
-  // Weld, then drop degenerate and duplicate faces.
   Mesh m = input;
   m.normals.clear();
   m.colors.clear();
   r.welded_vertices = weld_identical_vertices(m);
-  {
-    std::vector<Tri> kept;
-    std::vector<std::array<std::int32_t, 3>> seen;
-    kept.reserve(m.triangles.size());
-    for (const Tri& t : m.triangles) {
-      const Vec3 n = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
-      if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2] || n.squaredNorm() == 0.0) {
-        ++r.degenerate_faces;
-        continue;
-      }
-      kept.push_back(t);
-    }
-    std::vector<std::size_t> order(kept.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    auto key = [&](std::size_t i) {
-      std::array<std::int32_t, 3> k = kept[i];
-      std::sort(k.begin(), k.end());
-      return k;
-    };
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
-    std::vector<char> drop(kept.size(), 0);
-    for (std::size_t i = 1; i < order.size(); ++i)
-      if (key(order[i]) == key(order[i - 1])) {
-        drop[order[i]] = 1;
-        ++r.duplicate_faces;
-      }
-    m.triangles.clear();
-    for (std::size_t i = 0; i < kept.size(); ++i)
-      if (!drop[i]) m.triangles.push_back(kept[i]);
-  }
+  drop_degenerate_and_duplicate_faces(m, r);
   if (m.triangles.empty()) throw InputError("mesh to repair has no usable faces");
-  lap("clean");
+  timer.lap("clean");
 
   // Manifold and consistently oriented (CGAL's soup repair), outward when closed.
   cgal::ToSurfaceMeshReport conv;
   cgal::SurfaceMesh sm = cgal::to_surface_mesh(m, &conv);
   r.split_vertices = conv.duplicated_vertices;
   r.reoriented = conv.reoriented;
-  lap("orient");
-
-  // Small pieces.
-  {
-    auto fccmap = sm.add_property_map<cgal::SurfaceMesh::Face_index, std::size_t>("f:cc").first;
-    const std::size_t n = PMP::connected_components(sm, fccmap);
-    std::vector<std::size_t> count(n, 0);
-    for (auto f : sm.faces()) ++count[fccmap[f]];
-    const std::size_t largest = *std::max_element(count.begin(), count.end());
-    const auto threshold = static_cast<std::size_t>(o.min_piece_fraction * static_cast<double>(largest));
-    std::vector<std::size_t> remove;
-    for (std::size_t c = 0; c < n; ++c)
-      if (count[c] < threshold) {
-        remove.push_back(c);
-        ++r.removed_pieces;
-        r.removed_piece_faces += count[c];
-      }
-    if (!remove.empty()) PMP::remove_connected_components(sm, remove, fccmap);
-    sm.remove_property_map(fccmap);
-    sm.collect_garbage();
-  }
-  lap("pieces");
-
-  // Self-intersections: counted with exact predicates; the faces involved are removed and the
-  // gap re-filled (smoothing first, then local hole filling: CGAL's repair).
+  timer.lap("orient");
+  drop_small_pieces(sm, o, r);
+  timer.lap("pieces");
   if (o.fix_self_intersections) {
-    r.self_intersections_found = count_self_intersections(cgal::from_surface_mesh(sm));
-    r.self_intersections_left = r.self_intersections_found;
-    if (r.self_intersections_found > 0) {
-      PMP::experimental::remove_self_intersections(sm);
-      sm.collect_garbage();
-      r.self_intersections_left = count_self_intersections(cgal::from_surface_mesh(sm));
-    }
-    lap("self-intersections");
+    fix_self_intersections(sm, r);
+    timer.lap("self-intersections");
   }
+  const auto patch_vertices = fill_small_holes(sm, o, r);
+  timer.lap("holes");
+  orient_outward(sm, r);
 
-  // Holes: each border cycle, measured by its bounding box; small ones filled with a fair patch.
-  std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices;
-  {
-    std::vector<cgal::SurfaceMesh::Halfedge_index> cycles;
-    PMP::extract_boundary_cycles(sm, std::back_inserter(cycles));
-    for (const auto h : cycles) {
-      Hole hole;
-      CGAL::Bbox_3 box;
-      for (const auto e : CGAL::halfedges_around_face(h, sm)) {
-        box += sm.point(sm.source(e)).bbox();
-        ++hole.edges;
-      }
-      hole.size_mm = std::max({box.xmax() - box.xmin(), box.ymax() - box.ymin(), box.zmax() - box.zmin()});
-      if (o.max_hole_mm > 0 && hole.size_mm <= o.max_hole_mm) {
-        // Triangulate and refine, then fair; fairing can diverge on some holes (a spike hundreds of
-        // mm long was seen on a thinned-out scan), so a faired patch that leaves the hole's
-        // neighbourhood is put back to its refined, unfaired shape.
-        std::vector<cgal::SurfaceMesh::Face_index> faces;
-        std::vector<cgal::SurfaceMesh::Vertex_index> patch;
-        PMP::triangulate_and_refine_hole(sm, h, std::back_inserter(faces), std::back_inserter(patch));
-        hole.filled = !faces.empty();
-        std::vector<cgal::Point> refined;
-        for (const auto v : patch) refined.push_back(sm.point(v));
-        bool faired = !patch.empty() && PMP::fair(sm, patch, CGAL::parameters::fairing_continuity(2));
-        const double slack = 0.5 * hole.size_mm;
-        for (const auto v : patch) {
-          const cgal::Point& p = sm.point(v);
-          if (!(p.x() >= box.xmin() - slack && p.x() <= box.xmax() + slack && p.y() >= box.ymin() - slack &&
-                p.y() <= box.ymax() + slack && p.z() >= box.zmin() - slack && p.z() <= box.zmax() + slack))
-            faired = false;
-        }
-        if (!faired)
-          for (std::size_t k = 0; k < patch.size(); ++k) sm.point(patch[k]) = refined[k];
-        hole.faired = faired || patch.empty();
-        patch_vertices.insert(patch_vertices.end(), patch.begin(), patch.end());
-      }
-      r.holes.push_back(hole);
-    }
-  }
-  lap("holes");
-
-  // Outward: the volume enclosed with the vertices' centroid must be positive. For a closed
-  // surface that is its volume; for an open face scan the centroid lies behind the face.
-  {
-    CGAL::Vector_3<cgal::Kernel> sum(0, 0, 0);
-    for (const auto v : sm.vertices()) sum = sum + (sm.point(v) - CGAL::ORIGIN);
-    const cgal::Point c = CGAL::ORIGIN + sum / static_cast<double>(std::max<std::size_t>(1, sm.number_of_vertices()));
-    double six_v = 0;
-    for (const auto f : sm.faces()) {
-      const auto h = sm.halfedge(f);
-      const auto a = sm.point(sm.source(h)) - c, b = sm.point(sm.target(h)) - c,
-                 d = sm.point(sm.target(sm.next(h))) - c;
-      six_v += CGAL::determinant(a, b, d);
-    }
-    if (six_v < 0) {
-      PMP::reverse_face_orientations(sm);
-      r.flipped_outward = true;
-    }
-  }
-
-  if (o.remesh_edge_mm > 0) {
-    PMP::isotropic_remeshing(faces(sm), o.remesh_edge_mm, sm,
-                             CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, o.remesh_iterations))));
-    sm.collect_garbage();
-    patch_vertices.clear();  // remeshing moves every vertex: patches can no longer be told apart
-    lap("remesh");
-  }
-
-  // Mark the patch vertices before converting (indices survive from_surface_mesh when there is
-  // no garbage).
-  sm.collect_garbage();
-  std::vector<char> in_patch(sm.number_of_vertices(), 0);
-  for (const auto v : patch_vertices)
-    if (static_cast<std::size_t>(v.idx()) < in_patch.size()) in_patch[v.idx()] = 1;
-  Mesh out = cgal::from_surface_mesh(sm);
-
-  if (o.smooth_iterations > 0) {
-    auto o3 = to_open3d(out);
-    o3 = o3->FilterSmoothTaubin(o.smooth_iterations, 0.5, -0.53);
-    out.vertices = o3->vertices_;
-    lap("smooth");
-  }
-  if (o.decimate_faces > 0 && out.triangles.size() > o.decimate_faces) {
-    out = decimated(out, o.decimate_faces);
-    in_patch.assign(out.vertices.size(), 0);  // vertices are new: patches can no longer be told apart
-    lap("decimate");
-  }
-
+  std::vector<char> in_patch;
+  const Mesh out = remesh_smooth_decimate(sm, patch_vertices, o, in_patch, timer);
   r.vertices_out = out.vertices.size();
   r.faces_out = out.triangles.size();
-  {
-    const SurfaceQuery to_out(out);
-    std::vector<char> used(input.vertices.size(), 0);
-    for (const Tri& t : input.triangles)
-      for (std::int32_t v : t) used[static_cast<std::size_t>(v)] = 1;
-    std::vector<Vec3> referenced;
-    for (std::size_t i = 0; i < input.vertices.size(); ++i)
-      if (used[i]) referenced.push_back(input.vertices[i]);
-    r.input_to_output = summarize(to_out.distances(referenced));
-    const SurfaceQuery to_in(input);
-    std::vector<Vec3> original;
-    for (std::size_t i = 0; i < out.vertices.size(); ++i)
-      if (i >= in_patch.size() || !in_patch[i]) original.push_back(out.vertices[i]);
-    r.output_to_input = summarize(to_in.distances(original));
-  }
-  lap("report");
+  measure_deviation(input, out, in_patch, r);
+  timer.lap("report");
   if (report_out) *report_out = r;
   return out;
 }

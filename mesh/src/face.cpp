@@ -127,20 +127,31 @@ struct Found {
   Landmarks lm;
 };
 
-//! Landmarks on a depth map taken in a frame whose y sign may be wrong (then flip = true and
-//! the landmarks are given in the corrected frame: x and y negated).
-Found find_landmarks(const DepthMap& m) {
-  Found best;
-  const int W = m.width, H = m.height;
-  const std::vector<double> b10 = blur(m, 10.0 / m.pixel), b4 = blur(m, 4.0 / m.pixel);
-  const std::vector<char> in = interior(m, static_cast<int>(std::ceil(6.0 / m.pixel)));
-  auto X = [&](int i) { return m.x0 + i * m.pixel; };
-  auto Y = [&](int j) { return m.y0 + j * m.pixel; };
-  auto idx = [&](int i, int j) { return static_cast<std::size_t>(j) * W + i; };
-  auto D10 = [&](std::size_t p) { return m.z[p] - b10[p]; };
-  auto D4 = [&](std::size_t p) { return m.z[p] - b4[p]; };
-  // Nose tip: the strongest protrusion near the midline, on surface facing the viewer (the
-  // steep flanks near a silhouette, a neck's for one, look like protrusions too).
+//! The depth map and the filtered copies the landmark search reads: D10 and D4, the height over
+//! the surface blurred at 10 and 4 mm (negative in hollows), and the pixels 6 mm clear of holes.
+struct DepthSearch {
+  const DepthMap& m;
+  int W, H;
+  std::vector<double> b10, b4;
+  std::vector<char> in;
+  explicit DepthSearch(const DepthMap& map)
+      : m(map), W(map.width), H(map.height), b10(blur(map, 10.0 / map.pixel)), b4(blur(map, 4.0 / map.pixel)),
+        in(interior(map, static_cast<int>(std::ceil(6.0 / map.pixel)))) {}
+  double X(int i) const { return m.x0 + i * m.pixel; }
+  double Y(int j) const { return m.y0 + j * m.pixel; }
+  std::size_t idx(int i, int j) const { return static_cast<std::size_t>(j) * W + i; }
+  int col(std::size_t p) const { return static_cast<int>(p % W); }
+  int row(std::size_t p) const { return static_cast<int>(p / W); }
+  double D10(std::size_t p) const { return m.z[p] - b10[p]; }
+  double D4(std::size_t p) const { return m.z[p] - b4[p]; }
+  //! The pixel in the corrected frame, (x, y) -> (s x, s y).
+  Vec3 at(std::size_t p, int s) const { return Vec3(s * X(col(p)), s * Y(row(p)), m.z[p]); }
+};
+
+//! Nose tip: the strongest protrusion near the midline, on surface facing the viewer (the steep
+//! flanks near a silhouette, a neck's for one, look like protrusions too); SIZE_MAX if none.
+std::size_t find_nose(const DepthSearch& d) {
+  const DepthMap& m = d.m;
   const std::vector<char> deep = interior(m, static_cast<int>(std::ceil(12.0 / m.pixel)));
   auto facing = [&](int i, int j) {
     const double gx = (m.at(i + 1, j) - m.at(i - 1, j)) / (2 * m.pixel), gy = (m.at(i, j + 1) - m.at(i, j - 1)) / (2 * m.pixel);
@@ -151,152 +162,184 @@ Found find_landmarks(const DepthMap& m) {
   const std::vector<double> bx = blur_1d(m, 8.0 / m.pixel, 0), by = blur_1d(m, 8.0 / m.pixel, 1);
   auto peak = [&](std::size_t p) { return std::min(m.z[p] - bx[p], m.z[p] - by[p]); };
   std::size_t nose = SIZE_MAX;
-  for (int j = 1; j + 1 < H; ++j)
-    for (int i = 1; i + 1 < W; ++i) {
-      const std::size_t p = idx(i, j);
-      if (!deep[p] || std::abs(X(i)) > 4.0 || !facing(i, j)) continue;
+  for (int j = 1; j + 1 < d.H; ++j)
+    for (int i = 1; i + 1 < d.W; ++i) {
+      const std::size_t p = d.idx(i, j);
+      if (!deep[p] || std::abs(d.X(i)) > 4.0 || !facing(i, j)) continue;
       if (nose == SIZE_MAX || peak(p) > peak(nose)) nose = p;
     }
+  return nose;
+}
+
+//! Eye sockets: the deepest hollows on each side, 10–70 mm above the nose tip (up is s·y);
+//! false if a side has none.
+bool find_eye_sockets(const DepthSearch& d, std::size_t nose, int s, std::size_t eye[2]) {
+  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose));
+  eye[0] = eye[1] = SIZE_MAX;
+  for (int j = 0; j < d.H; ++j)
+    for (int i = 0; i < d.W; ++i) {
+      const std::size_t p = d.idx(i, j);
+      const double dx = d.X(i) - nx, up = s * (d.Y(j) - ny);
+      if (!d.in[p] || std::abs(dx) < 12 || std::abs(dx) > 45 || up < 10 || up > 60 || d.m.z[p] < d.m.z[nose] - 50) continue;
+      const int side = dx > 0 ? 0 : 1;
+      if (eye[side] == SIZE_MAX || d.D10(p) < d.D10(eye[side])) eye[side] = p;
+    }
+  return eye[0] != SIZE_MAX && eye[1] != SIZE_MAX;
+}
+
+//! A socket is the hollow around its deepest point `e` (D10 under half the deepest value, within
+//! 25 mm): its centre is the hollow's depth-weighted centroid, its inner corner the hollow's point
+//! nearest the midline.
+void socket_landmarks(const DepthSearch& d, std::size_t nose, int s, std::size_t e, Landmarks& lm) {
+  const double nx = d.X(d.col(nose));
+  const double ex = d.X(d.col(e)), eyy = d.Y(d.row(e));
+  std::vector<char> seen(d.m.z.size(), 0);
+  std::vector<std::size_t> todo{e};
+  seen[e] = 1;
+  double wx = 0, wy = 0, ws = 0;
+  std::size_t inner = e;
+  while (!todo.empty()) {
+    const std::size_t p = todo.back();
+    todo.pop_back();
+    const int pi = d.col(p), pj = d.row(p);
+    const double w = -d.D10(p);
+    wx += w * d.X(pi), wy += w * d.Y(pj), ws += w;
+    if (std::abs(d.X(pi) - nx) < std::abs(d.X(d.col(inner)) - nx)) inner = p;
+    const int nb[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    for (const auto& o : nb) {
+      const int qi = pi + o[0], qj = pj + o[1];
+      if (qi < 0 || qj < 0 || qi >= d.W || qj >= d.H) continue;
+      const std::size_t q = d.idx(qi, qj);
+      if (seen[q] || !d.in[q] || d.D10(q) >= 0.5 * d.D10(e) || std::hypot(d.X(qi) - ex, d.Y(qj) - eyy) > 25) continue;
+      if ((d.X(qi) - nx) * (ex - nx) <= 0) continue;  // stay on this side of the midline
+      seen[q] = 1;
+      todo.push_back(q);
+    }
+  }
+  const DepthMap& m = d.m;
+  const int ci = std::clamp(static_cast<int>(std::lround((wx / ws - m.x0) / m.pixel)), 0, d.W - 1);
+  const int cj = std::clamp(static_cast<int>(std::lround((wy / ws - m.y0) / m.pixel)), 0, d.H - 1);
+  const double cz = std::isnan(m.at(ci, cj)) ? m.z[e] : m.at(ci, cj);
+  const Vec3 centre(s * wx / ws, s * wy / ws, cz);
+  const bool left = s * (ex - nx) > 0;
+  (left ? lm.eye_left : lm.eye_right) = centre;
+  (left ? lm.inner_eye_left : lm.inner_eye_right) = d.at(inner, s);
+}
+
+//! Mouth: the deepest fine-scale hollow on the midline 20–65 mm below the nose tip; SIZE_MAX if none.
+std::size_t find_mouth(const DepthSearch& d, std::size_t nose, int s) {
+  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose));
+  std::size_t mouth = SIZE_MAX;
+  for (int j = 0; j < d.H; ++j)
+    for (int i = 0; i < d.W; ++i) {
+      const std::size_t p = d.idx(i, j);
+      const double down = -s * (d.Y(j) - ny);
+      if (!d.in[p] || std::abs(d.X(i) - nx) > 3 || down < 20 || down > 65 || d.m.z[p] < d.m.z[nose] - 50) continue;
+      if (mouth == SIZE_MAX || d.D4(p) < d.D4(mouth)) mouth = p;
+    }
+  return mouth;
+}
+
+//! The mouth's corners: along its row, as far as the hollow stays over half its depth (≤ 45 mm
+//! from the midline).
+void mouth_corners(const DepthSearch& d, std::size_t nose, int s, std::size_t mouth, Landmarks& lm) {
+  const double nx = d.X(d.col(nose));
+  const int mj = d.row(mouth), mi = d.col(mouth);
+  const double depth = d.D4(mouth);
+  for (int dir : {1, -1}) {
+    int i = mi;
+    while (i + dir >= 0 && i + dir < d.W && d.in[d.idx(i + dir, mj)] && d.D4(d.idx(i + dir, mj)) < 0.5 * depth && std::abs(d.X(i + dir) - nx) < 45)
+      i += dir;
+    (dir * s > 0 ? lm.mouth_left : lm.mouth_right) = d.at(d.idx(i, mj), s);
+  }
+}
+
+//! Nostrils: the deepest fine-scale hollows beside the midline, between the nose tip and a third
+//! of the way to the mouth, if they are real holes (over 1.5 mm deep at 4 mm scale).
+void find_nostrils(const DepthSearch& d, std::size_t nose, int s, std::size_t mouth, Landmarks& lm) {
+  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose));
+  const double gap = std::abs(d.Y(d.row(mouth)) - ny);
+  std::size_t hole[2] = {SIZE_MAX, SIZE_MAX};
+  for (int j = 0; j < d.H; ++j)
+    for (int i = 0; i < d.W; ++i) {
+      const std::size_t p = d.idx(i, j);
+      const double dx = d.X(i) - nx, down = -s * (d.Y(j) - ny);
+      if (!d.in[p] || std::abs(dx) < 1.5 || std::abs(dx) > 18 || down < 0 || down > 0.45 * gap) continue;
+      const int side = s * dx > 0 ? 0 : 1;
+      if (hole[side] == SIZE_MAX || d.D4(p) < d.D4(hole[side])) hole[side] = p;
+    }
+  if (hole[0] == SIZE_MAX || hole[1] == SIZE_MAX || !(d.D4(hole[0]) < -1.5 && d.D4(hole[1]) < -1.5)) return;
+  // Made symmetric about the nose tip (one nostril's deepest point is often deeper in).
+  const Vec3 a = d.at(hole[0], s), b = d.at(hole[1], s), tip = d.at(nose, s);
+  const double half = 0.5 * (std::abs(a.x() - tip.x()) + std::abs(b.x() - tip.x()));
+  const double y = 0.5 * (a.y() + b.y()), z = 0.5 * (a.z() + b.z());
+  lm.nostrils_found = true;
+  lm.nostril_left = Vec3(tip.x() + half, y, z);
+  lm.nostril_right = Vec3(tip.x() - half, y, z);
+}
+
+//! Chin: the strongest protrusion on the midline 10–60 mm below the mouth; SIZE_MAX if none.
+std::size_t find_chin(const DepthSearch& d, std::size_t nose, int s, std::size_t mouth) {
+  const double nx = d.X(d.col(nose));
+  std::size_t chin = SIZE_MAX;
+  const double my = d.Y(d.row(mouth));
+  for (int j = 0; j < d.H; ++j)
+    for (int i = 0; i < d.W; ++i) {
+      const std::size_t p = d.idx(i, j);
+      const double down = -s * (d.Y(j) - my);
+      if (!d.in[p] || std::abs(d.X(i) - nx) > 4 || down < 10 || down > 60 || d.m.z[p] < d.m.z[nose] - 70) continue;
+      if (chin == SIZE_MAX || d.D10(p) > d.D10(chin)) chin = p;
+    }
+  return chin;
+}
+
+//! A face's arrangement: eyes level and symmetric, 25–90 mm apart (the deepest point of a socket
+//! lies near its inner corner), sockets and mouth behind the nose tip, the chin not in front of it.
+//! Anything else (the back of a head, a neck under a headdress) is not a face seen from the front.
+bool plausible_face(const Landmarks& lm, double e0, double e1) {
+  const double tipz = lm.nose_tip.z();
+  const double eye_gap = (lm.eye_left - lm.eye_right).norm();
+  return std::abs(lm.eye_left.y() - lm.eye_right.y()) < 10 && std::abs(lm.eye_left.x() + lm.eye_right.x() - 2 * lm.nose_tip.x()) < 12 &&
+         eye_gap > 25 && eye_gap < 90 && lm.eye_left.z() < tipz - 8 && lm.eye_right.z() < tipz - 8 && lm.mouth_center.z() < tipz - 3 &&
+         lm.chin.z() < tipz && e0 > -30 && e1 > -30;
+}
+
+//! Landmarks on a depth map taken in a frame whose y sign may be wrong (then flip = true and
+//! the landmarks are given in the corrected frame: x and y negated).
+Found find_landmarks(const DepthMap& m) {
+  Found best;
+  const DepthSearch d(m);
+  const std::size_t nose = find_nose(d);
   if (nose == SIZE_MAX) return best;
-  const int ni = static_cast<int>(nose % W), nj = static_cast<int>(nose / W);
-  const double nx = X(ni), ny = Y(nj);
+  const double nx = d.X(d.col(nose));
   for (int s : {1, -1}) {
-    // Eye sockets: the deepest hollows on each side, 10–70 mm above the nose tip.
-    std::size_t eye[2] = {SIZE_MAX, SIZE_MAX};
-    for (int j = 0; j < H; ++j)
-      for (int i = 0; i < W; ++i) {
-        const std::size_t p = idx(i, j);
-        const double dx = X(i) - nx, up = s * (Y(j) - ny);
-        if (!in[p] || std::abs(dx) < 12 || std::abs(dx) > 45 || up < 10 || up > 60 || m.z[p] < m.z[nose] - 50) continue;
-        const int side = dx > 0 ? 0 : 1;
-        if (eye[side] == SIZE_MAX || D10(p) < D10(eye[side])) eye[side] = p;
-      }
-    if (eye[0] == SIZE_MAX || eye[1] == SIZE_MAX) continue;
-    const double e0 = D10(eye[0]), e1 = D10(eye[1]);
+    std::size_t eye[2];
+    if (!find_eye_sockets(d, nose, s, eye)) continue;
+    const double e0 = d.D10(eye[0]), e1 = d.D10(eye[1]);
     if (!(e0 < 0 && e1 < 0)) continue;
-    const double ex0 = X(static_cast<int>(eye[0] % W)), ey0 = Y(static_cast<int>(eye[0] / W));
-    const double ex1 = X(static_cast<int>(eye[1] % W)), ey1 = Y(static_cast<int>(eye[1] / W));
-    const double asym = std::abs(ey0 - ey1) + std::abs(ex0 + ex1 - 2 * nx);
-    double score = D10(nose) - 0.5 * (e0 + e1) - 0.1 * asym;
+    const double asym = std::abs(d.Y(d.row(eye[0])) - d.Y(d.row(eye[1]))) + std::abs(d.X(d.col(eye[0])) + d.X(d.col(eye[1])) - 2 * nx);
+    double score = d.D10(nose) - 0.5 * (e0 + e1) - 0.1 * asym;
     if (score <= best.score - 20) continue;
     Found f;
     f.ok = true;
     f.flip = s < 0;
-    // Work in the corrected frame from here: (x, y) -> (s x, s y).
-    auto L = [&](std::size_t p) {
-      return Vec3(s * X(static_cast<int>(p % W)), s * Y(static_cast<int>(p / W)), m.z[p]);
-    };
-    Landmarks& lm = f.lm;
-    lm.nose_tip = L(nose);
-    // Each socket is the hollow around its deepest point (D10 under half the deepest value,
-    // within 25 mm): its centre is the hollow's depth-weighted centroid, its inner corner the
-    // hollow's point nearest the midline.
-    for (int side = 0; side < 2; ++side) {
-      const std::size_t e = eye[side];
-      const double ex = X(static_cast<int>(e % W)), eyy = Y(static_cast<int>(e / W));
-      std::vector<char> seen(m.z.size(), 0);
-      std::vector<std::size_t> todo{e};
-      seen[e] = 1;
-      double wx = 0, wy = 0, ws = 0;
-      std::size_t inner = e;
-      while (!todo.empty()) {
-        const std::size_t p = todo.back();
-        todo.pop_back();
-        const int pi = static_cast<int>(p % W), pj = static_cast<int>(p / W);
-        const double w = -D10(p);
-        wx += w * X(pi), wy += w * Y(pj), ws += w;
-        if (std::abs(X(pi) - nx) < std::abs(X(static_cast<int>(inner % W)) - nx)) inner = p;
-        const int nb[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
-        for (const auto& o : nb) {
-          const int qi = pi + o[0], qj = pj + o[1];
-          if (qi < 0 || qj < 0 || qi >= W || qj >= H) continue;
-          const std::size_t q = idx(qi, qj);
-          if (seen[q] || !in[q] || D10(q) >= 0.5 * D10(e) || std::hypot(X(qi) - ex, Y(qj) - eyy) > 25) continue;
-          if ((X(qi) - nx) * (ex - nx) <= 0) continue;  // stay on this side of the midline
-          seen[q] = 1;
-          todo.push_back(q);
-        }
-      }
-      const int ci = std::clamp(static_cast<int>(std::lround((wx / ws - m.x0) / m.pixel)), 0, W - 1);
-      const int cj = std::clamp(static_cast<int>(std::lround((wy / ws - m.y0) / m.pixel)), 0, H - 1);
-      const double cz = std::isnan(m.at(ci, cj)) ? m.z[e] : m.at(ci, cj);
-      const Vec3 centre(s * wx / ws, s * wy / ws, cz);
-      const bool left = s * (ex - nx) > 0;
-      (left ? lm.eye_left : lm.eye_right) = centre;
-      (left ? lm.inner_eye_left : lm.inner_eye_right) = L(inner);
-    }
-    // Mouth: the deepest fine-scale hollow on the midline 20–65 mm below the nose tip.
-    std::size_t mouth = SIZE_MAX;
-    for (int j = 0; j < H; ++j)
-      for (int i = 0; i < W; ++i) {
-        const std::size_t p = idx(i, j);
-        const double down = -s * (Y(j) - ny);
-        if (!in[p] || std::abs(X(i) - nx) > 3 || down < 20 || down > 65 || m.z[p] < m.z[nose] - 50) continue;
-        if (mouth == SIZE_MAX || D4(p) < D4(mouth)) mouth = p;
-      }
+    Landmarks& lm = f.lm;  // in the corrected frame from here
+    lm.nose_tip = d.at(nose, s);
+    for (int side = 0; side < 2; ++side) socket_landmarks(d, nose, s, eye[side], lm);
+    const std::size_t mouth = find_mouth(d, nose, s);
     if (mouth == SIZE_MAX) continue;
     // A mouth line below the nose is what tells up from down (eye sockets alone are matched by
     // hollows beside the chin).
-    score -= 2.0 * std::min(0.0, D4(mouth));
+    score -= 2.0 * std::min(0.0, d.D4(mouth));
     if (score <= best.score) continue;
     f.score = score;
-    lm.mouth_center = L(mouth);
+    lm.mouth_center = d.at(mouth, s);
     lm.mouth_center.x() = lm.nose_tip.x();  // the lip line is flat across: keep its centre on the midline
-    {
-      const int mj = static_cast<int>(mouth / W), mi = static_cast<int>(mouth % W);
-      const double depth = D4(mouth);
-      for (int dir : {1, -1}) {
-        int i = mi;
-        while (i + dir >= 0 && i + dir < W && in[idx(i + dir, mj)] && D4(idx(i + dir, mj)) < 0.5 * depth &&
-               std::abs(X(i + dir) - nx) < 45)
-          i += dir;
-        (dir * s > 0 ? lm.mouth_left : lm.mouth_right) = L(idx(i, mj));
-      }
-    }
-    // Nostrils: the deepest fine-scale hollows beside the midline, between the nose tip and a
-    // third of the way to the mouth, if they are real holes (over 1.5 mm deep at 4 mm scale).
-    {
-      const double gap = std::abs(Y(static_cast<int>(mouth / W)) - ny);
-      std::size_t hole[2] = {SIZE_MAX, SIZE_MAX};
-      for (int j = 0; j < H; ++j)
-        for (int i = 0; i < W; ++i) {
-          const std::size_t p = idx(i, j);
-          const double dx = X(i) - nx, down = -s * (Y(j) - ny);
-          if (!in[p] || std::abs(dx) < 1.5 || std::abs(dx) > 18 || down < 0 || down > 0.45 * gap) continue;
-          const int side = s * dx > 0 ? 0 : 1;
-          if (hole[side] == SIZE_MAX || D4(p) < D4(hole[side])) hole[side] = p;
-        }
-      if (hole[0] != SIZE_MAX && hole[1] != SIZE_MAX && D4(hole[0]) < -1.5 && D4(hole[1]) < -1.5) {
-        // Made symmetric about the nose tip (one nostril's deepest point is often deeper in).
-        const Vec3 a = L(hole[0]), b = L(hole[1]), tip = L(nose);
-        const double half = 0.5 * (std::abs(a.x() - tip.x()) + std::abs(b.x() - tip.x()));
-        const double y = 0.5 * (a.y() + b.y()), z = 0.5 * (a.z() + b.z());
-        lm.nostrils_found = true;
-        lm.nostril_left = Vec3(tip.x() + half, y, z);
-        lm.nostril_right = Vec3(tip.x() - half, y, z);
-      }
-    }
-    // Chin: the strongest protrusion on the midline 10–60 mm below the mouth.
-    std::size_t chin = SIZE_MAX;
-    const double my = Y(static_cast<int>(mouth / W));
-    for (int j = 0; j < H; ++j)
-      for (int i = 0; i < W; ++i) {
-        const std::size_t p = idx(i, j);
-        const double down = -s * (Y(j) - my);
-        if (!in[p] || std::abs(X(i) - nx) > 4 || down < 10 || down > 60 || m.z[p] < m.z[nose] - 70) continue;
-        if (chin == SIZE_MAX || D10(p) > D10(chin)) chin = p;
-      }
-    lm.chin = chin == SIZE_MAX ? lm.mouth_center - Vec3(0, 25, 0) : L(chin);
-    // A face's arrangement: eyes level and symmetric, 25–90 mm apart (the deepest point of a socket lies near its inner corner), sockets and mouth behind
-    // the nose tip, the chin not in front of it. Anything else (the back of a head, a neck under
-    // a headdress) is not a face seen from the front.
-    const double tipz = lm.nose_tip.z();
-    const double eye_gap = (lm.eye_left - lm.eye_right).norm();
-    const bool plausible = std::abs(lm.eye_left.y() - lm.eye_right.y()) < 10 &&
-                           std::abs(lm.eye_left.x() + lm.eye_right.x() - 2 * lm.nose_tip.x()) < 12 && eye_gap > 25 &&
-                           eye_gap < 90 && lm.eye_left.z() < tipz - 8 && lm.eye_right.z() < tipz - 8 &&
-                           lm.mouth_center.z() < tipz - 3 && lm.chin.z() < tipz && e0 > -30 && e1 > -30;
-    if (!plausible) continue;
+    mouth_corners(d, nose, s, mouth, lm);
+    find_nostrils(d, nose, s, mouth, lm);
+    const std::size_t chin = find_chin(d, nose, s, mouth);
+    lm.chin = chin == SIZE_MAX ? lm.mouth_center - Vec3(0, 25, 0) : d.at(chin, s);
+    if (!plausible_face(lm, e0, e1)) continue;
     best = f;
   }
   return best;

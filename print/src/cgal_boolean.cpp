@@ -92,12 +92,12 @@ Mesh weld_close(const Mesh& m, double eps) {
   out.vertices = m.vertices;
   std::vector<std::pair<std::array<std::int32_t, 3>, std::size_t>> seen;  // corners sorted, face
   for (const Tri& t : m.triangles) {
-    const Tri u{find(t[0]), find(t[1]), find(t[2])};
-    if (u[0] == u[1] || u[1] == u[2] || u[0] == u[2]) continue;
-    std::array<std::int32_t, 3> sorted = u;
+    const Tri w{find(t[0]), find(t[1]), find(t[2])};
+    if (w[0] == w[1] || w[1] == w[2] || w[0] == w[2]) continue;
+    std::array<std::int32_t, 3> sorted = w;
     std::sort(sorted.begin(), sorted.end());
     seen.emplace_back(sorted, out.triangles.size());
-    out.triangles.push_back(u);
+    out.triangles.push_back(w);
   }
   std::sort(seen.begin(), seen.end());
   std::vector<char> keep(out.triangles.size(), 1);
