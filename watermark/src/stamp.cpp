@@ -142,13 +142,130 @@ struct StampPlan {
   StampReport report;
 };
 
-std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOptions& o) {
+namespace {
+
+void check_stamp_options(const StampOptions& o) {
   if (!(o.max_displacement_mm > 0 && o.max_displacement_mm <= 0.5))
     throw InputError(fmt::format("stamp: maximum displacement {} mm is outside (0, 0.5]", o.max_displacement_mm));
   if (!(o.resolution_mm > 0.05 && o.resolution_mm <= 0.6))
     throw InputError(fmt::format("stamp: resolution {} mm is outside (0.05, 0.6]", o.resolution_mm));
   if (!(o.zero_thickness_mm >= 0 && o.full_thickness_mm > o.zero_thickness_mm))
     throw InputError("stamp: full-amplitude thickness must exceed the zero-amplitude thickness");
+}
+
+//! The faces seen from the front: turned towards it, with nothing in front of them.
+std::vector<char> faces_seen_from(const Mesh& m, const SurfaceQuery& query, const Vec3& front) {
+  std::vector<char> visible(m.triangles.size(), 0);
+  std::vector<Vec3> origins, dirs;
+  std::vector<std::size_t> faces;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    if (face_normal(m, t).dot(front) <= 0) continue;
+    origins.push_back((m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0 + 1e-3 * front);
+    dirs.push_back(front);
+    faces.push_back(f);
+  }
+  const auto hits = query.cast(origins, dirs);
+  for (std::size_t i = 0; i < faces.size(); ++i) visible[faces[i]] = !hits[i].hit;
+  return visible;
+}
+
+//! Amplitude mask per vertex: the outer surface (every face round it seen from the front), thick
+//! enough (measured inwards along its normal), not too steep.
+std::vector<double> amplitude_mask(const Mesh& m, const std::vector<Vec3>& vn, const Vec3& front, const StampOptions& o) {
+  const SurfaceQuery query(m);
+  const std::vector<char> visible = faces_seen_from(m, query, front);
+  std::vector<char> outer(m.vertices.size(), 1);
+  std::vector<char> used(m.vertices.size(), 0);
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    for (std::int32_t v : m.triangles[f]) {
+      used[static_cast<std::size_t>(v)] = 1;
+      if (!visible[f]) outer[static_cast<std::size_t>(v)] = 0;
+    }
+  std::vector<double> mask(m.vertices.size(), 0.0);
+  std::vector<Vec3> origins, dirs;
+  std::vector<std::size_t> verts;
+  for (std::size_t v = 0; v < m.vertices.size(); ++v) {
+    if (!used[v] || !outer[v] || vn[v].dot(front) < 0.3) continue;
+    origins.push_back(m.vertices[v] - 1e-4 * vn[v]);
+    dirs.push_back(-vn[v]);
+    verts.push_back(v);
+  }
+  const auto hits = query.cast(origins, dirs);
+  const double span = o.full_thickness_mm - o.zero_thickness_mm;
+  for (std::size_t i = 0; i < verts.size(); ++i) {
+    const std::size_t v = verts[i];
+    const double t = hits[i].hit ? hits[i].t : 0.0;
+    mask[v] = smoothstep((t - o.zero_thickness_mm) / span) * smoothstep((vn[v].dot(front) - 0.35) / 0.25);
+  }
+  return mask;
+}
+
+//! Roughness shaping: the local RMS of the surface's own relief at the mark's scale, relative to
+//! its median over the marked area, raises the amplitude where texture hides it.
+std::vector<double> roughness_shape(const Mesh& s, const std::vector<double>& mask, const Vec3& front) {
+  std::vector<double> shape(s.vertices.size(), 1.0);
+  std::vector<Vec3> pts;
+  std::vector<std::size_t> ids;
+  for (std::size_t v = 0; v < s.vertices.size(); ++v)
+    if (mask[v] > 0) {
+      pts.push_back(s.vertices[v]);
+      ids.push_back(v);
+    }
+  const Residuals host = residuals(pts, kCellMm, &front);
+  std::vector<double> r2(pts.size(), 0.0);
+  for (std::size_t i = 0; i < pts.size(); ++i) r2[i] = host.valid[i] ? host.value[i] * host.value[i] : 0.0;
+  // Mean square over ≈ 3 mm: average on a voxel grid of 3 mm, read back per vertex.
+  std::map<std::array<std::int64_t, 3>, std::pair<double, int>> grid;
+  auto cell_of = [](const Vec3& p) {
+    return std::array<std::int64_t, 3>{static_cast<std::int64_t>(std::floor(p.x() / 3.0)), static_cast<std::int64_t>(std::floor(p.y() / 3.0)),
+                                       static_cast<std::int64_t>(std::floor(p.z() / 3.0))};
+  };
+  for (std::size_t i = 0; i < pts.size(); ++i)
+    if (host.valid[i]) {
+      auto& g = grid[cell_of(pts[i])];
+      g.first += r2[i];
+      g.second += 1;
+    }
+  std::vector<double> rough;
+  for (const auto& [c, g] : grid) rough.push_back(std::sqrt(g.first / g.second));
+  if (rough.empty()) return shape;
+  std::nth_element(rough.begin(), rough.begin() + static_cast<std::ptrdiff_t>(rough.size() / 2), rough.end());
+  const double median = rough[rough.size() / 2];
+  if (median > 0)
+    for (std::size_t i = 0; i < pts.size(); ++i) {
+      const auto it = grid.find(cell_of(pts[i]));
+      const double r = it == grid.end() ? median : std::sqrt(it->second.first / it->second.second);
+      shape[ids[i]] = std::clamp(0.75 + 0.25 * r / median, 0.75, 1.25) / 1.25;
+    }
+  return shape;
+}
+
+//! The marked area (vertex areas of the refined mesh) and the tiles it holds; refuses a piece
+//! with room for under two tiles, warns under the readable count.
+void measure_marked_area(const StampPlan& plan, StampReport& report) {
+  double area = 0;
+  for (const Tri& t : plan.refined.triangles) {
+    const double a = 0.5 * face_normal(plan.refined, t).norm();
+    for (std::int32_t v : t)
+      if (plan.mask[static_cast<std::size_t>(v)] > 0) area += a / 3;
+  }
+  report.marked_area_mm2 = area;
+  report.tiles = area / (kTileMm * kTileMm);
+  if (area < 2 * kTileMm * kTileMm)
+    throw InputError(fmt::format("stamp: only {:.0f} mm² of the outer surface can carry the mark (at least {:.0f} mm² needed)", area,
+                                 2 * kTileMm * kTileMm));
+  if (report.tiles < kReadableTiles)
+    report.warnings.push_back(fmt::format(
+        "only {:.0f} mm² ({:.1f} tiles) of the outer surface carries the mark: below {:.0f} tiles a scan of the cast may not give it back "
+        "(docs/methods/watermark.md, piece size)",
+        area, report.tiles, kReadableTiles));
+}
+
+}  // namespace
+
+std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOptions& o) {
+  check_stamp_options(o);
   auto plan = std::make_shared<StampPlan>();
   StampPlan& out = *plan;
   out.options = o;
@@ -160,50 +277,8 @@ std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOp
   const Vec3 front = o.front ? Vec3(o.front->normalized()) : find_front(appliance);
   out.report.front = front;
   out.report.vertices_before = appliance.vertices.size();
-
-  // Amplitude mask: the outer surface (seen from the front), thick enough, not too steep.
-  const Mesh& m = appliance;
-  const std::vector<Vec3> vn = vertex_normals(m);
-  const SurfaceQuery query(m);
-  std::vector<char> visible(m.triangles.size(), 0);
-  {
-    std::vector<Vec3> origins, dirs;
-    std::vector<std::size_t> faces;
-    for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-      const Tri& t = m.triangles[f];
-      if (face_normal(m, t).dot(front) <= 0) continue;
-      origins.push_back((m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0 + 1e-3 * front);
-      dirs.push_back(front);
-      faces.push_back(f);
-    }
-    const auto hits = query.cast(origins, dirs);
-    for (std::size_t i = 0; i < faces.size(); ++i) visible[faces[i]] = !hits[i].hit;
-  }
-  std::vector<char> outer(m.vertices.size(), 1);
-  std::vector<char> used(m.vertices.size(), 0);
-  for (std::size_t f = 0; f < m.triangles.size(); ++f)
-    for (std::int32_t v : m.triangles[f]) {
-      used[static_cast<std::size_t>(v)] = 1;
-      if (!visible[f]) outer[static_cast<std::size_t>(v)] = 0;
-    }
-  std::vector<double> mask(m.vertices.size(), 0.0);
-  {
-    std::vector<Vec3> origins, dirs;
-    std::vector<std::size_t> verts;
-    for (std::size_t v = 0; v < m.vertices.size(); ++v) {
-      if (!used[v] || !outer[v] || vn[v].dot(front) < 0.3) continue;
-      origins.push_back(m.vertices[v] - 1e-4 * vn[v]);
-      dirs.push_back(-vn[v]);
-      verts.push_back(v);
-    }
-    const auto hits = query.cast(origins, dirs);
-    const double span = o.full_thickness_mm - o.zero_thickness_mm;
-    for (std::size_t i = 0; i < verts.size(); ++i) {
-      const std::size_t v = verts[i];
-      const double t = hits[i].hit ? hits[i].t : 0.0;
-      mask[v] = smoothstep((t - o.zero_thickness_mm) / span) * smoothstep((vn[v].dot(front) - 0.35) / 0.25);
-    }
-  }
+  const std::vector<Vec3> vn = vertex_normals(appliance);
+  std::vector<double> mask = amplitude_mask(appliance, vn, front, o);
   timer.lap("mask");
 
   Mesh s = appliance;
@@ -214,75 +289,19 @@ std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOp
   out.report.vertices_after = s.vertices.size();
   timer.lap("refine");
 
-  // Roughness shaping: the local RMS of the surface's own relief at the mark's scale, relative to
-  // its median over the marked area, raises the amplitude where texture hides it.
-  std::vector<double> shape(s.vertices.size(), 1.0);
-  if (o.roughness_shaping) {
-    std::vector<Vec3> pts;
-    std::vector<std::size_t> ids;
-    for (std::size_t v = 0; v < s.vertices.size(); ++v)
-      if (mask[v] > 0) {
-        pts.push_back(s.vertices[v]);
-        ids.push_back(v);
-      }
-    const Residuals host = residuals(pts, kCellMm, &front);
-    std::vector<double> r2(pts.size(), 0.0);
-    for (std::size_t i = 0; i < pts.size(); ++i) r2[i] = host.valid[i] ? host.value[i] * host.value[i] : 0.0;
-    // Mean square over ≈ 3 mm: average on a voxel grid of 3 mm, read back per vertex.
-    std::map<std::array<std::int64_t, 3>, std::pair<double, int>> grid;
-    auto cell_of = [](const Vec3& p) {
-      return std::array<std::int64_t, 3>{static_cast<std::int64_t>(std::floor(p.x() / 3.0)), static_cast<std::int64_t>(std::floor(p.y() / 3.0)),
-                                         static_cast<std::int64_t>(std::floor(p.z() / 3.0))};
-    };
-    for (std::size_t i = 0; i < pts.size(); ++i)
-      if (host.valid[i]) {
-        auto& g = grid[cell_of(pts[i])];
-        g.first += r2[i];
-        g.second += 1;
-      }
-    std::vector<double> rough;
-    for (const auto& [c, g] : grid) rough.push_back(std::sqrt(g.first / g.second));
-    if (!rough.empty()) {
-      std::nth_element(rough.begin(), rough.begin() + static_cast<std::ptrdiff_t>(rough.size() / 2), rough.end());
-      const double median = rough[rough.size() / 2];
-      if (median > 0)
-        for (std::size_t i = 0; i < pts.size(); ++i) {
-          const auto it = grid.find(cell_of(pts[i]));
-          const double r = it == grid.end() ? median : std::sqrt(it->second.first / it->second.second);
-          shape[ids[i]] = std::clamp(0.75 + 0.25 * r / median, 0.75, 1.25) / 1.25;
-        }
-    }
-  }
+  std::vector<double> shape = o.roughness_shaping ? roughness_shape(s, mask, front) : std::vector<double>(s.vertices.size(), 1.0);
   timer.lap("roughness");
 
   // The pattern in a plane across the front, extruded along it.
   const Vec3 e1 = (std::abs(front.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(front).normalized();
   const Vec3 e2 = front.cross(e1);
-  Lattice lattice;
-  lattice.a = kTileMm * e1;
-  lattice.b = kTileMm * e2;
-  out.lattice = lattice;
+  out.lattice.a = kTileMm * e1;
+  out.lattice.b = kTileMm * e2;
   out.refined = std::move(s);
   out.mask = std::move(mask);
   out.shape = std::move(shape);
   out.normals = std::move(normals);
-  // The marked area (vertex areas of the refined mesh).
-  double area = 0;
-  for (const Tri& t : out.refined.triangles) {
-    const double a = 0.5 * face_normal(out.refined, t).norm();
-    for (std::int32_t v : t)
-      if (out.mask[static_cast<std::size_t>(v)] > 0) area += a / 3;
-  }
-  out.report.marked_area_mm2 = area;
-  out.report.tiles = area / (kTileMm * kTileMm);
-  if (area < 2 * kTileMm * kTileMm)
-    throw InputError(fmt::format("stamp: only {:.0f} mm² of the outer surface can carry the mark (at least {:.0f} mm² needed)", area,
-                                 2 * kTileMm * kTileMm));
-  if (out.report.tiles < kReadableTiles)
-    out.report.warnings.push_back(fmt::format(
-        "only {:.0f} mm² ({:.1f} tiles) of the outer surface carries the mark: below {:.0f} tiles a scan of the cast may not give it back "
-        "(docs/methods/watermark.md, piece size)",
-        area, out.report.tiles, kReadableTiles));
+  measure_marked_area(out, out.report);
   return plan;
 }
 
