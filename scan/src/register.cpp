@@ -77,15 +77,17 @@ double median_spacing(const O3Cloud& c) {
   return d[d.size() / 2];
 }
 
-}  // namespace
+//! One registered pair: source s onto target t.
+struct Edge {
+  std::size_t s, t;
+  Eigen::Matrix4d T;  // s → t
+  double fitness;
+  double plane_rms;
+  std::size_t pair;  // index in Registration::pairs
+};
 
-Registration register_views(const std::vector<PointCloud>& views, const RegistrationOptions& o) {
-  open3d_ready();
-  // Open3D's RANSAC draws from one generator shared by its OpenMP threads, and its ICP sums in
-  // thread order: one thread makes the result a function of the input and the seed alone.
-  const OpenMPSingleThread one_thread;
-  if (views.size() < 2) throw InputError("registration needs at least two views");
-  Registration out;
+//! The views without their statistical outliers; `spacing` is the median of their point spacings.
+std::vector<std::shared_ptr<O3Cloud>> clean_views(const std::vector<PointCloud>& views, double& spacing) {
   std::vector<std::shared_ptr<O3Cloud>> clean;
   std::vector<double> spacings;
   for (std::size_t i = 0; i < views.size(); ++i) {
@@ -97,81 +99,62 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
     clean.push_back(c);
   }
   std::sort(spacings.begin(), spacings.end());
-  out.spacing_mm = spacings[spacings.size() / 2];
-  const double v = o.feature_voxel_mm > 0 ? o.feature_voxel_mm : std::max(4.0 * out.spacing_mm, 2.5);
-  const double fine_voxel = std::max(out.spacing_mm, 0.5);
+  spacing = spacings[spacings.size() / 2];
+  return clean;
+}
 
-  std::vector<Prepared> prep(views.size());
-  std::vector<double> self_rms(views.size()), self_rms_coarse(views.size());
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    Prepared& p = prep[i];
-    p.fine = clean[i]->VoxelDownSample(fine_voxel);
-    p.coarse = clean[i]->VoxelDownSample(v);
-    for (auto* c : {p.fine.get(), p.coarse.get()}) {
-      c->normals_.clear();
-      c->EstimateNormals(open3d::geometry::KDTreeSearchParamHybrid(c == p.fine.get() ? 4 * fine_voxel : 2 * v, 30));
-      detail::orient_normals(*c);
-    }
-    self_rms[i] = self_plane_rms(*p.fine);
-    self_rms_coarse[i] = self_plane_rms(*p.coarse);
-    p.features = reg::ComputeFPFHFeature(*p.coarse, open3d::geometry::KDTreeSearchParamHybrid(5 * v, 100));
+//! A view at the fine and the coarse (feature) voxel, with normals, FPFH features on the coarse
+//! one, and each one's own plane residual (its noise).
+Prepared prepare_view(const std::shared_ptr<O3Cloud>& clean, double fine_voxel, double v, double& self_rms, double& self_rms_coarse) {
+  Prepared p;
+  p.fine = clean->VoxelDownSample(fine_voxel);
+  p.coarse = clean->VoxelDownSample(v);
+  for (auto* c : {p.fine.get(), p.coarse.get()}) {
+    c->normals_.clear();
+    c->EstimateNormals(open3d::geometry::KDTreeSearchParamHybrid(c == p.fine.get() ? 4 * fine_voxel : 2 * v, 30));
+    detail::orient_normals(*c);
   }
+  self_rms = self_plane_rms(*p.fine);
+  self_rms_coarse = self_plane_rms(*p.coarse);
+  p.features = reg::ComputeFPFHFeature(*p.coarse, open3d::geometry::KDTreeSearchParamHybrid(5 * v, 100));
+  return p;
+}
 
-  // Every pair: global alignment, then coarse and fine point-to-plane ICP. RANSAC on a smooth,
-  // nearly symmetric face can miss the true alignment, so each pair gets several attempts
-  // (different seeds, with and without mutual feature matching) and keeps the best fit.
-  struct Edge {
-    std::size_t s, t;
-    Eigen::Matrix4d T;  // s → t
-    double fitness;
-    double plane_rms;
-    std::size_t pair;  // index in out.pairs
-  };
-  std::vector<Edge> edges;
-  for (std::size_t s = 0; s < views.size(); ++s)
-    for (std::size_t t = s + 1; t < views.size(); ++t) {
-      // A true overlap fits as well as each view fits itself (its noise); a false match does not.
-      // Attempts are judged on the coarse clouds; the best one is then refined once on the fine ones.
-      const double plausible_coarse = 3.0 * std::max({self_rms_coarse[s], self_rms_coarse[t], 0.01});
-      const double plausible = 3.0 * std::max({self_rms[s], self_rms[t], 0.01});
-      double best_rms = std::numeric_limits<double>::infinity(), best_overlap = 0;
-      Eigen::Matrix4d best_T = Eigen::Matrix4d::Identity();
-      for (int attempt = 0; attempt < o.attempts; ++attempt) {
-        open3d::utility::random::Seed(static_cast<int>((o.seed * 7919 + 131 * (s * views.size() + t) + attempt) & 0x7fffffff));
-        const reg::CorrespondenceCheckerBasedOnEdgeLength by_length(0.9);
-        const reg::CorrespondenceCheckerBasedOnDistance by_distance(1.5 * v);
-        const auto global = reg::RegistrationRANSACBasedOnFeatureMatching(
-            *prep[s].coarse, *prep[t].coarse, *prep[s].features, *prep[t].features, attempt % 2 == 0, 1.5 * v,
-            reg::TransformationEstimationPointToPoint(false), 3, {by_length, by_distance},
-            reg::RANSACConvergenceCriteria(o.ransac_iterations, 0.9999));
-        const auto coarse = reg::RegistrationICP(*prep[s].coarse, *prep[t].coarse, 1.5 * v, global.transformation_,
-                                                 reg::TransformationEstimationPointToPlane(),
-                                                 reg::ICPConvergenceCriteria(1e-7, 1e-7, 60));
-        const auto [rms, overlap] = plane_fit(*prep[s].coarse, *prep[t].coarse, coarse.transformation_, v);
-        const bool ok = overlap >= o.min_fitness && rms <= plausible_coarse;
-        const bool best_ok = best_overlap >= o.min_fitness && best_rms <= plausible_coarse;
-        if ((ok && (!best_ok || rms < best_rms)) || (!best_ok && !ok && overlap > best_overlap)) {
-          best_rms = rms;
-          best_overlap = overlap;
-          best_T = coarse.transformation_;
-        }
-        if (ok) break;
-      }
-      const auto fine = reg::RegistrationICP(*prep[s].fine, *prep[t].fine, 2.0 * fine_voxel, best_T,
-                                             reg::TransformationEstimationPointToPlane(),
-                                             reg::ICPConvergenceCriteria(1e-9, 1e-9, 60));
-      const auto [plane_rms, overlap] = plane_fit(*prep[s].fine, *prep[t].fine, fine.transformation_, 2.0 * fine_voxel);
-      PairRegistration pr{s, t, overlap, plane_rms, false};
-      if (overlap >= o.min_fitness && plane_rms <= plausible)
-        edges.push_back({s, t, fine.transformation_, overlap, plane_rms, out.pairs.size()});
-      out.pairs.push_back(pr);
+//! The best coarse alignment of s onto t over several attempts (RANSAC on a smooth, nearly
+//! symmetric face can miss the true one; different seeds, with and without mutual matching),
+//! judged against `plausible_coarse`: a true overlap fits as well as each view fits itself.
+Eigen::Matrix4d coarse_alignment(const Prepared& ps, const Prepared& pt, std::size_t s, std::size_t t, std::size_t n_views, double v,
+                                 double plausible_coarse, const RegistrationOptions& o) {
+  double best_rms = std::numeric_limits<double>::infinity(), best_overlap = 0;
+  Eigen::Matrix4d best_T = Eigen::Matrix4d::Identity();
+  for (int attempt = 0; attempt < o.attempts; ++attempt) {
+    open3d::utility::random::Seed(static_cast<int>((o.seed * 7919 + 131 * (s * n_views + t) + attempt) & 0x7fffffff));
+    const reg::CorrespondenceCheckerBasedOnEdgeLength by_length(0.9);
+    const reg::CorrespondenceCheckerBasedOnDistance by_distance(1.5 * v);
+    const auto global = reg::RegistrationRANSACBasedOnFeatureMatching(
+        *ps.coarse, *pt.coarse, *ps.features, *pt.features, attempt % 2 == 0, 1.5 * v, reg::TransformationEstimationPointToPoint(false), 3,
+        {by_length, by_distance}, reg::RANSACConvergenceCriteria(o.ransac_iterations, 0.9999));
+    const auto coarse = reg::RegistrationICP(*ps.coarse, *pt.coarse, 1.5 * v, global.transformation_, reg::TransformationEstimationPointToPlane(),
+                                             reg::ICPConvergenceCriteria(1e-7, 1e-7, 60));
+    const auto [rms, overlap] = plane_fit(*ps.coarse, *pt.coarse, coarse.transformation_, v);
+    const bool ok = overlap >= o.min_fitness && rms <= plausible_coarse;
+    const bool best_ok = best_overlap >= o.min_fitness && best_rms <= plausible_coarse;
+    if ((ok && (!best_ok || rms < best_rms)) || (!best_ok && !ok && overlap > best_overlap)) {
+      best_rms = rms;
+      best_overlap = overlap;
+      best_T = coarse.transformation_;
     }
+    if (ok) break;
+  }
+  return best_T;
+}
 
-  // Initial poses along the spanning tree of the best-fitting pairs (lowest plane residual), from
-  // view 0; then every other pair must agree with the tree, or it is a false match and dropped.
-  const std::size_t n = views.size();
+//! Initial poses along the spanning tree of the best-fitting pairs (lowest plane residual), from
+//! view 0; `in_tree` marks the edges used.
+std::vector<Eigen::Matrix4d> spanning_tree_poses(const std::vector<Edge>& edges, std::size_t n, std::vector<char>& placed, std::vector<char>& in_tree) {
   std::vector<Eigen::Matrix4d> pose(n, Eigen::Matrix4d::Identity());
-  std::vector<char> placed(n, 0), in_tree(edges.size(), 0);
+  placed.assign(n, 0);
+  in_tree.assign(edges.size(), 0);
   placed[0] = 1;
   for (std::size_t added = 1; added < n; ++added) {
     std::ptrdiff_t best = -1;
@@ -189,12 +172,18 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
       placed[e.t] = 1;
     }
   }
+  return pose;
+}
+
+//! The tree's edges and every other pair that agrees with the tree (within 2 coarse voxels over
+//! the source's points); the others are false matches. Marks the kept pairs used.
+std::vector<Edge> consistent_edges(const std::vector<Edge>& edges, const std::vector<Eigen::Matrix4d>& pose, const std::vector<char>& placed,
+                                   const std::vector<char>& in_tree, const std::vector<Prepared>& prep, double v, Registration& out) {
   std::vector<Edge> kept;
   for (std::size_t k = 0; k < edges.size(); ++k) {
     const Edge& e = edges[k];
     bool ok = in_tree[k] != 0;
     if (!ok && placed[e.s] && placed[e.t]) {
-      // Disagreement between the pair's transform and the tree's, over the source's points.
       const Eigen::Matrix4d tree_T = pose[e.t].inverse() * pose[e.s];
       double worst = 0;
       for (const Vec3& p : prep[e.s].coarse->points_) {
@@ -209,8 +198,11 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
       kept.push_back(e);
     }
   }
-  edges = kept;
-  for (std::size_t i = 0; i < n; ++i)
+  return kept;
+}
+
+void require_all_placed(const std::vector<char>& placed, const Registration& out, const RegistrationOptions& o) {
+  for (std::size_t i = 0; i < placed.size(); ++i)
     if (!placed[i]) {
       double best = 0;
       for (const PairRegistration& p : out.pairs)
@@ -220,13 +212,16 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
                                         "best overlap found {:.0f} %)",
                                         i + 1, 100 * o.min_fitness, 100 * best));
     }
+}
 
-  // Joint refinement over all edges.
+//! Joint refinement over all edges (when they close a loop), poses relative to view 0.
+std::vector<Eigen::Matrix4d> refine_poses(const std::vector<Eigen::Matrix4d>& pose, const std::vector<Edge>& edges, const std::vector<Prepared>& prep,
+                                          double fine_voxel) {
+  const std::size_t n = pose.size();
   reg::PoseGraph graph;
   for (std::size_t i = 0; i < n; ++i) graph.nodes_.emplace_back(pose[i]);
   for (const Edge& e : edges) {
-    const Eigen::Matrix6d info = reg::GetInformationMatrixFromPointClouds(*prep[e.s].fine, *prep[e.t].fine,
-                                                                          3.0 * fine_voxel, e.T);
+    const Eigen::Matrix6d info = reg::GetInformationMatrixFromPointClouds(*prep[e.s].fine, *prep[e.t].fine, 3.0 * fine_voxel, e.T);
     graph.edges_.emplace_back(static_cast<int>(e.s), static_cast<int>(e.t), e.T, info, false, 1.0);
   }
   if (edges.size() >= n) {  // a loop: something to reconcile
@@ -234,7 +229,48 @@ Registration register_views(const std::vector<PointCloud>& views, const Registra
                             reg::GlobalOptimizationOption(3.0 * fine_voxel, 0.25, 1.0, 0));
   }
   const Eigen::Matrix4d world = graph.nodes_[0].pose_.inverse();
-  for (std::size_t i = 0; i < n; ++i) out.poses.push_back(world * graph.nodes_[i].pose_);
+  std::vector<Eigen::Matrix4d> poses;
+  for (std::size_t i = 0; i < n; ++i) poses.push_back(world * graph.nodes_[i].pose_);
+  return poses;
+}
+
+}  // namespace
+
+Registration register_views(const std::vector<PointCloud>& views, const RegistrationOptions& o) {
+  open3d_ready();
+  // Open3D's RANSAC draws from one generator shared by its OpenMP threads, and its ICP sums in
+  // thread order: one thread makes the result a function of the input and the seed alone.
+  const OpenMPSingleThread one_thread;
+  if (views.size() < 2) throw InputError("registration needs at least two views");
+  Registration out;
+  const std::vector<std::shared_ptr<O3Cloud>> clean = clean_views(views, out.spacing_mm);
+  const double v = o.feature_voxel_mm > 0 ? o.feature_voxel_mm : std::max(4.0 * out.spacing_mm, 2.5);
+  const double fine_voxel = std::max(out.spacing_mm, 0.5);
+  std::vector<Prepared> prep(views.size());
+  std::vector<double> self_rms(views.size()), self_rms_coarse(views.size());
+  for (std::size_t i = 0; i < views.size(); ++i) prep[i] = prepare_view(clean[i], fine_voxel, v, self_rms[i], self_rms_coarse[i]);
+
+  // Every pair: global alignment, then coarse and fine point-to-plane ICP, kept when the fine fit
+  // is as good as each view fits itself.
+  std::vector<Edge> edges;
+  for (std::size_t s = 0; s < views.size(); ++s)
+    for (std::size_t t = s + 1; t < views.size(); ++t) {
+      const double plausible_coarse = 3.0 * std::max({self_rms_coarse[s], self_rms_coarse[t], 0.01});
+      const double plausible = 3.0 * std::max({self_rms[s], self_rms[t], 0.01});
+      const Eigen::Matrix4d best_T = coarse_alignment(prep[s], prep[t], s, t, views.size(), v, plausible_coarse, o);
+      const auto fine = reg::RegistrationICP(*prep[s].fine, *prep[t].fine, 2.0 * fine_voxel, best_T, reg::TransformationEstimationPointToPlane(),
+                                             reg::ICPConvergenceCriteria(1e-9, 1e-9, 60));
+      const auto [plane_rms, overlap] = plane_fit(*prep[s].fine, *prep[t].fine, fine.transformation_, 2.0 * fine_voxel);
+      PairRegistration pr{s, t, overlap, plane_rms, false};
+      if (overlap >= o.min_fitness && plane_rms <= plausible) edges.push_back({s, t, fine.transformation_, overlap, plane_rms, out.pairs.size()});
+      out.pairs.push_back(pr);
+    }
+
+  std::vector<char> placed, in_tree;
+  const std::vector<Eigen::Matrix4d> pose = spanning_tree_poses(edges, views.size(), placed, in_tree);
+  edges = consistent_edges(edges, pose, placed, in_tree, prep, v, out);
+  require_all_placed(placed, out, o);
+  out.poses = refine_poses(pose, edges, prep, fine_voxel);
   return out;
 }
 
