@@ -1,5 +1,7 @@
 #include "tracecast/mesh/measure.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <numeric>
 
@@ -193,6 +195,31 @@ MeshInfo measure(const Mesh& mesh, const MeasureOptions& options) {
   euler_genus_volume(mesh, good, info);
   if (options.self_intersections && !F.empty()) info.self_intersecting_pairs = count_self_intersections(mesh);
   return info;
+}
+
+void to_json(nlohmann::json& j, const MeshInfo& m) {
+  const auto or_null = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  j = {{"vertices", m.vertices},
+       {"faces", m.triangles},
+       {"unreferenced_vertices", m.unreferenced_vertices},
+       {"degenerate_faces", m.degenerate_triangles},
+       {"duplicate_faces", m.duplicate_triangles},
+       {"connected_components", m.components},
+       {"edges", m.edges},
+       {"boundary_edges", m.boundary_edges},
+       {"boundary_loops", m.boundary_loops},
+       {"non_manifold_edges", m.non_manifold_edges},
+       {"non_manifold_vertices", m.non_manifold_vertices},
+       {"inconsistently_oriented_edges", m.inconsistent_edges},
+       {"edge_manifold", m.edge_manifold},
+       {"vertex_manifold", m.vertex_manifold},
+       {"oriented", m.oriented},
+       {"watertight", m.watertight},
+       {"euler_characteristic", m.euler_characteristic},
+       {"genus", or_null(m.genus)},
+       {"self_intersecting_face_pairs", or_null(m.self_intersecting_pairs)},
+       {"area_mm2", m.area_mm2},
+       {"volume_mm3", or_null(m.volume_mm3)}};
 }
 
 }  // namespace tracecast

@@ -103,26 +103,27 @@ std::vector<const OptionSchema*> option_schemas() {
   return all;
 }
 
-Recipe read_recipe(const std::filesystem::path& file) {
-  Recipe r;
-  r.file = file;
+namespace {
+
+json parse_recipe_file(const std::filesystem::path& file) {
   std::ifstream f(file, std::ios::binary);
   if (!f) throw InputError(file, "cannot open the recipe");
   std::stringstream ss;
   ss << f.rdbuf();
-  json j;
   try {
-    j = json::parse(ss.str());
+    return json::parse(ss.str());
   } catch (const json::exception& e) {
     throw InputError(file, fmt::format("not valid JSON: {}", e.what()));
   }
-  const std::filesystem::path dir = file.parent_path();
-  auto path_of = [&](const std::string& p) { return p.empty() ? std::filesystem::path() : (dir / p).lexically_normal(); };
-  std::vector<std::string> problems;
-  const std::string name = file.filename().string();
-  Section top(&j, name, problems, {"scan", "appliance", "mold", "production", "output"});
+}
 
-  // scan
+//! A path the recipe gives, relative to the recipe's folder (empty stays empty).
+std::filesystem::path recipe_path(const std::filesystem::path& dir, const std::string& p) {
+  return p.empty() ? std::filesystem::path() : (dir / p).lexically_normal();
+}
+
+//! "scan": its inputs (files that exist), units and reconstruction options.
+void read_scan_section(Section& top, const std::string& name, const std::filesystem::path& dir, Recipe& r, std::vector<std::string>& problems) {
   if (!top.has("scan")) problems.push_back(name + ": \"scan\" is missing (at least its \"inputs\")");
   std::vector<std::string> scan_keys = scan::reconstruct_option_table().keys();
   scan_keys.insert(scan_keys.begin(), {"inputs", "units"});
@@ -136,7 +137,7 @@ Recipe read_recipe(const std::filesystem::path& file) {
           sc.problem("\"inputs\" must hold file names");
           continue;
         }
-        const auto p = path_of(x.get<std::string>());
+        const auto p = recipe_path(dir, x.get<std::string>());
         if (!std::filesystem::is_regular_file(p)) sc.problem(fmt::format("input {} does not exist", p.string()));
         r.scans.push_back(p);
       }
@@ -145,35 +146,66 @@ Recipe read_recipe(const std::filesystem::path& file) {
     sc.problem("\"inputs\" is missing");
   }
   r.units = sc.text("units", "auto", unit_names());
-  if (const json* s = top.get("scan"); s && s->is_object())
-    scan::reconstruct_option_table().read(*s, r.reconstruct, sc.where(), problems);
+  if (const json* s = top.get("scan"); s && s->is_object()) scan::reconstruct_option_table().read(*s, r.reconstruct, sc.where(), problems);
   sc.echo.update(scan::reconstruct_option_table().to_json(r.reconstruct));
   r.scan_options = sc.echo;
+}
 
-  // appliance: the appliance file's fields
-  if (const json* a = top.get("appliance")) {
-    try {
-      r.appliance = parse_appliance_spec(*a, name + ": appliance");
-      validate(r.appliance);
-    } catch (const InputError& e) {
-      problems.push_back(e.what());
-    }
-    r.appliance_options = *a;
-    if (a->is_object()) r.appliance_options.update(appliance_option_table().to_json(r.appliance));
-  } else {
+//! "appliance": the appliance file's fields.
+void read_appliance_section(const Section& top, const std::string& name, Recipe& r, std::vector<std::string>& problems) {
+  const json* a = top.get("appliance");
+  if (!a) {
     r.appliance_options = json::object();
+    return;
   }
+  try {
+    r.appliance = parse_appliance_spec(*a, name + ": appliance");
+    validate(r.appliance);
+  } catch (const InputError& e) {
+    problems.push_back(e.what());
+  }
+  r.appliance_options = *a;
+  if (a->is_object()) r.appliance_options.update(appliance_option_table().to_json(r.appliance));
+}
 
-  read_mold_section(top.get("mold"), name + ": mold", r, problems);
+//! "production": "create": the workshop, operator, subject, consent and run a new ledger starts with.
+Setup read_create_section(const json* c, const std::string& name, const std::filesystem::path& dir, const Production& p, json& echo,
+                          std::vector<std::string>& problems) {
+  Section cr(c, name + ": production: create", problems,
+             {"maker", "workshop", "use", "client", "prescriber", "operator", "operator_name", "consent_document", "consent_valid_until",
+              "consent_given_by"});
+  Setup s;
+  s.maker = static_cast<std::uint32_t>(cr.integer("maker", -1, 0, 65535));
+  if (!cr.has("maker")) cr.problem("\"maker\" is missing (the workshop's maker number)");
+  s.workshop = cr.text("workshop", "");
+  s.use = cr.text("use", "film", {"film", "medical", "other"});
+  s.client = cr.text("client", "");
+  s.prescriber = cr.text("prescriber", "");
+  s.operator_code = cr.text("operator", "");
+  s.operator_name = cr.text("operator_name", "");
+  s.consent_document = recipe_path(dir, cr.text("consent_document", ""));
+  s.consent_valid_until = cr.text("consent_valid_until", "");
+  s.consent_given_by = cr.text("consent_given_by", "");
+  for (const char* k : {"workshop", "client", "consent_document", "consent_valid_until", "consent_given_by"})
+    if (!cr.has(k)) cr.problem(fmt::format("\"{}\" is missing", k));
+  if (s.use == "medical" && s.prescriber.empty()) cr.problem("a medical run needs its \"prescriber\"");
+  if (cr.has("consent_document") && !std::filesystem::is_regular_file(s.consent_document))
+    cr.problem(fmt::format("consent document {} does not exist", s.consent_document.string()));
+  if (p.run > 1) cr.problem("a ledger created here opens run 1: \"run\" must be 1");
+  echo = cr.echo;
+  return s;
+}
 
-  // production
+//! "production": ledger, keys, run and subject (or their environment variables), and "create";
+//! the files must exist unless the recipe creates them. Returns the section's echo.
+json read_production_section(const Section& top, const std::string& name, const std::filesystem::path& dir, Recipe& r,
+                             std::vector<std::string>& problems) {
   if (!top.has("production")) problems.push_back(name + ": \"production\" is missing (ledger, run, subject, keys)");
-  Section pr(top.get("production"), name + ": production", problems,
-             {"ledger", "signing_key", "mark_key", "run", "subject", "create"});
+  Section pr(top.get("production"), name + ": production", problems, {"ledger", "signing_key", "mark_key", "run", "subject", "create"});
   Production& p = r.production;
-  p.ledger = path_of(pr.text("ledger", env_or("TRACECAST_LEDGER")));
-  p.signing_key = path_of(pr.text("signing_key", env_or("TRACECAST_SIGNING_KEY")));
-  p.mark_key = path_of(pr.text("mark_key", env_or("TRACECAST_MARK_KEY")));
+  p.ledger = recipe_path(dir, pr.text("ledger", env_or("TRACECAST_LEDGER")));
+  p.signing_key = recipe_path(dir, pr.text("signing_key", env_or("TRACECAST_SIGNING_KEY")));
+  p.mark_key = recipe_path(dir, pr.text("mark_key", env_or("TRACECAST_MARK_KEY")));
   p.run = static_cast<std::uint32_t>(pr.integer("run", 0, 0, (1 << 24) - 1));
   p.subject = pr.text("subject", "");
   if (top.has("production")) {
@@ -183,44 +215,35 @@ Recipe read_recipe(const std::filesystem::path& file) {
     if (p.run == 0) pr.problem("\"run\" is missing (an open run's number, 1 or more)");
     if (p.subject.empty()) pr.problem("\"subject\" is missing (the subject's code)");
   }
-  if (const json* c = pr.get("create")) {
-    Section cr(c, name + ": production: create", problems,
-               {"maker", "workshop", "use", "client", "prescriber", "operator", "operator_name", "consent_document",
-                "consent_valid_until", "consent_given_by"});
-    Setup s;
-    s.maker = static_cast<std::uint32_t>(cr.integer("maker", -1, 0, 65535));
-    if (!cr.has("maker")) cr.problem("\"maker\" is missing (the workshop's maker number)");
-    s.workshop = cr.text("workshop", "");
-    s.use = cr.text("use", "film", {"film", "medical", "other"});
-    s.client = cr.text("client", "");
-    s.prescriber = cr.text("prescriber", "");
-    s.operator_code = cr.text("operator", "");
-    s.operator_name = cr.text("operator_name", "");
-    s.consent_document = path_of(cr.text("consent_document", ""));
-    s.consent_valid_until = cr.text("consent_valid_until", "");
-    s.consent_given_by = cr.text("consent_given_by", "");
-    for (const char* k : {"workshop", "client", "consent_document", "consent_valid_until", "consent_given_by"})
-      if (!cr.has(k)) cr.problem(fmt::format("\"{}\" is missing", k));
-    if (s.use == "medical" && s.prescriber.empty()) cr.problem("a medical run needs its \"prescriber\"");
-    if (cr.has("consent_document") && !std::filesystem::is_regular_file(s.consent_document))
-      cr.problem(fmt::format("consent document {} does not exist", s.consent_document.string()));
-    if (p.run > 1) cr.problem("a ledger created here opens run 1: \"run\" must be 1");
-    r.setup = s;
-    pr.echo["create"] = cr.echo;
-  }
-  // Files that must exist unless the recipe creates them.
+  if (const json* c = pr.get("create")) r.setup = read_create_section(c, name, dir, p, pr.echo["create"], problems);
   const bool creates = r.setup.has_value() && !p.ledger.empty() && !std::filesystem::exists(p.ledger);
   if (!creates) {
-    for (const auto& [what, path] : {std::pair<const char*, std::filesystem::path>{"ledger", p.ledger}, {"signing_key", p.signing_key},
-                                     {"mark_key", p.mark_key}})
+    for (const auto& [what, path] :
+         {std::pair<const char*, std::filesystem::path>{"ledger", p.ledger}, {"signing_key", p.signing_key}, {"mark_key", p.mark_key}})
       if (!path.empty() && !std::filesystem::is_regular_file(path))
         pr.problem(fmt::format("\"{}\": {} does not exist{}", what, path.string(), r.setup ? "" : " (add \"create\" to make a new workshop)"));
   }
+  return pr.echo;
+}
 
-  r.output = path_of(top.text("output", file.stem().string() + "-out"));
-  if (!problems.empty()) throw InputError(file, fmt::format("the recipe has {} problem{}:\n  {}", problems.size(), problems.size() > 1 ? "s" : "",
-                                                            fmt::join(problems, "\n  ")));
-  r.echo = {{"scan", r.scan_options}, {"appliance", r.appliance_options}, {"mold", r.mold_options}, {"production", pr.echo},
+}  // namespace
+
+Recipe read_recipe(const std::filesystem::path& file) {
+  Recipe r;
+  r.file = file;
+  const json j = parse_recipe_file(file);
+  const std::filesystem::path dir = file.parent_path();
+  std::vector<std::string> problems;
+  const std::string name = file.filename().string();
+  Section top(&j, name, problems, {"scan", "appliance", "mold", "production", "output"});
+  read_scan_section(top, name, dir, r, problems);
+  read_appliance_section(top, name, r, problems);
+  read_mold_section(top.get("mold"), name + ": mold", r, problems);
+  const json production = read_production_section(top, name, dir, r, problems);
+  r.output = recipe_path(dir, top.text("output", file.stem().string() + "-out"));
+  if (!problems.empty())
+    throw InputError(file, fmt::format("the recipe has {} problem{}:\n  {}", problems.size(), problems.size() > 1 ? "s" : "", fmt::join(problems, "\n  ")));
+  r.echo = {{"scan", r.scan_options}, {"appliance", r.appliance_options}, {"mold", r.mold_options}, {"production", production},
             {"output", top.echo["output"]}};
   return r;
 }

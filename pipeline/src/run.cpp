@@ -148,51 +148,73 @@ bool set_up_workshop(const Recipe& recipe) {
   return true;
 }
 
-RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageEvent&)>& progress) {
-  const auto t_start = std::chrono::steady_clock::now();
-  const bool created = set_up_workshop(recipe);
-  // Every check a mold needs, before any work: ledger, keys, open run, valid consent.
-  Workshop shop(recipe.production);
-  fs::create_directories(recipe.output);
-  Stages stages(recipe.output, 5, progress);
-  // What a stage builds on is read from the files (the same whether the stage before was redone
-  // or reused); the pictures may take this run's meshes from memory instead of reading them back.
+namespace {
+
+//! What a stage builds on is read from the files (the same whether the stage before was redone or
+//! reused); the pictures may take this run's meshes from memory instead of reading them back.
+struct StageFiles {
+  Stages& stages;
   std::map<std::string, Mesh> made_here;
-  auto load = [&](const std::string& name) { return io::read_mesh(stages.file(name)).mesh; };
-  auto load_for_pictures = [&](const std::string& name) {
+  Mesh load(const std::string& name) const { return io::read_mesh(stages.file(name)).mesh; }
+  Mesh load_for_pictures(const std::string& name) const {
     const auto it = made_here.find(name);
     return it != made_here.end() ? it->second : load(name);
-  };
-  auto keep = [&](const std::string& name, Mesh m) {
+  }
+  void keep(const std::string& name, Mesh m) {
     io::write_mesh(stages.file(name), m);
     made_here[name] = std::move(m);
-  };
+  }
+};
 
-  // 1. scan → face
-  json inputs = json::array();
-  for (const fs::path& s : recipe.scans) inputs.push_back({{"file", s.string()}, {"sha256", ledger::file_sha256(s)}});
-  const json scan_result = stages.run("scan", {{"inputs", inputs}, {"options", recipe.scan_options}}, {"face.ply"}, [&] {
+//! 1. scan → face
+json scan_stage(StageFiles& f, const Recipe& recipe, const json& inputs) {
+  return f.stages.run("scan", {{"inputs", inputs}, {"options", recipe.scan_options}}, {"face.ply"}, [&] {
     io::ReadOptions ro;
     ro.units = *parse_unit(recipe.units);
     std::vector<Mesh> views;
     for (const fs::path& s : recipe.scans) views.push_back(io::read_geometry(s, ro).mesh);
     scan::ViewsScan scanned = scan::scan_views(views, recipe.reconstruct);
-    io::write_mesh(stages.file("face.ply"), scanned.surface);
+    io::write_mesh(f.stages.file("face.ply"), scanned.surface);
     return scan_summary(scanned, recipe.scans);
   });
+}
 
-  // 2. face → appliance
-  const json appliance_result =
-      stages.run("appliance", {{"face", stages.hash_of("face.ply")}, {"options", recipe.appliance_options}}, {"appliance.ply"}, [&] {
-        ApplianceReport ar;
-        io::write_mesh(stages.file("appliance.ply"), make_appliance(load("face.ply"), recipe.appliance, nullptr, &ar));
-        return json(ar);
-      });
+//! 2. face → appliance
+json appliance_stage(StageFiles& f, const Recipe& recipe) {
+  Stages& st = f.stages;
+  return st.run("appliance", {{"face", st.hash_of("face.ply")}, {"options", recipe.appliance_options}}, {"appliance.ply"}, [&] {
+    ApplianceReport ar;
+    io::write_mesh(st.file("appliance.ply"), make_appliance(f.load("face.ply"), recipe.appliance, nullptr, &ar));
+    return json(ar);
+  });
+}
 
-  // 3. appliance → stamped, recorded mold (a new mold is a new piece)
+//! The mold's files: the package and the pieces' at once (each writer builds its file in memory);
+//! a piece file of an earlier mold with other sections, which is not one of this mold's, removed.
+std::vector<std::string> write_mold_files(StageFiles& f, const fs::path& output, const print::Mold& m) {
+  std::vector<std::string> files{f.stages.file("mold.3mf").string()};
+  std::set<std::string> pieces;
+  for (const NamedMesh& part : m.print_parts) {
+    files.push_back(f.stages.file("mold-" + part.name + ".stl").string());
+    pieces.insert("mold-" + part.name + ".stl");
+  }
+  tbb::parallel_invoke([&] { io::write_objects(f.stages.file("mold.3mf"), m.print_parts); },
+                       [&] {
+                         for (const NamedMesh& part : m.print_parts) f.keep("mold-" + part.name + ".stl", part.mesh);
+                       });
+  for (const auto& e : fs::directory_iterator(output)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("mold-", 0) == 0 && e.path().extension() == ".stl" && !pieces.count(name)) fs::remove(e.path());
+  }
+  return files;
+}
+
+//! 3. appliance → stamped, recorded mold (a new mold is a new piece)
+json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json& inputs) {
+  Stages& st = f.stages;
   const std::vector<std::string> mold_files = {"mold.3mf", "appliance-marked.ply"};  // and an STL per piece (output_files)
-  const json mold_key = {{"appliance", stages.hash_of("appliance.ply")},
-                         {"face", stages.hash_of("face.ply")},
+  const json mold_key = {{"appliance", st.hash_of("appliance.ply")},
+                         {"face", st.hash_of("face.ply")},
                          {"options", recipe.mold_options},
                          {"production",
                           {{"ledger", fs::absolute(recipe.production.ledger).lexically_normal().string()},
@@ -200,31 +222,13 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
                            {"run", recipe.production.run},
                            {"subject", recipe.production.subject},
                            {"mark_key", shop.mark_key().id()}}}};
-  const json mold_result = stages.run("mold", mold_key, mold_files, [&] {
-    const Mesh face = load("face.ply"), appliance = load("appliance.ply");
-    json ins = {{stages.file("face.ply").string(), stages.hash_of("face.ply")},
-                {stages.file("appliance.ply").string(), stages.hash_of("appliance.ply")}};
+  return st.run("mold", mold_key, mold_files, [&] {
+    const Mesh face = f.load("face.ply"), appliance = f.load("appliance.ply");
+    json ins = {{st.file("face.ply").string(), st.hash_of("face.ply")}, {st.file("appliance.ply").string(), st.hash_of("appliance.ply")}};
     for (const auto& i : inputs) ins[i["file"].get<std::string>()] = i["sha256"];
-    const TraceableMold made = make_traceable_mold(shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) {
-      std::vector<std::string> files{stages.file("mold.3mf").string()};
-      std::set<std::string> pieces;
-      for (const NamedMesh& part : m.print_parts) {
-        files.push_back(stages.file("mold-" + part.name + ".stl").string());
-        pieces.insert("mold-" + part.name + ".stl");
-      }
-      // The package and the pieces' files at once (each writer builds its file in memory).
-      tbb::parallel_invoke([&] { io::write_objects(stages.file("mold.3mf"), m.print_parts); },
-                           [&] {
-                             for (const NamedMesh& part : m.print_parts) keep("mold-" + part.name + ".stl", part.mesh);
-                           });
-      // A piece file of an earlier mold with other sections is not one of this mold's.
-      for (const auto& e : fs::directory_iterator(recipe.output)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("mold-", 0) == 0 && e.path().extension() == ".stl" && !pieces.count(name)) fs::remove(e.path());
-      }
-      return files;
-    });
-    keep("appliance-marked.ply", made.marked);
+    const TraceableMold made = make_traceable_mold(shop, appliance, face, recipe.mold, ins,
+                                                   [&](const print::Mold& m) { return write_mold_files(f, recipe.output, m); });
+    f.keep("appliance-marked.ply", made.marked);
     const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.silicone);
     json r = mold_report_json(made.mold, recipe.mold, mix);
     r["output_files"] = json::array();
@@ -233,19 +237,41 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
     r["files"] = made.outputs;
     return r;
   });
-  RunResult out;
-  out.id = watermark::parse_id(mold_result["mark"]["id"].get<std::string>()).value_or(0);
+}
 
-  // 4. previews and the 3D view's data
+//! 4. previews and the 3D view's data
+json previews_stage(StageFiles& f, const Recipe& recipe, const json& mold_result) {
+  Stages& st = f.stages;
   const std::vector<std::string> preview_files = {"preview-face.png", "preview-appliance.png", "preview-core.png", "preview-shell.png",
                                                   "preview-mark.png", "viewer.json"};
   json preview_key = json::object();
-  for (const char* f : {"face.ply", "appliance.ply", "appliance-marked.ply"}) preview_key[f] = stages.hash_of(f);
-  for (const json& f : mold_result["output_files"]) preview_key[f.get<std::string>()] = stages.hash_of(f.get<std::string>());
+  for (const char* name : {"face.ply", "appliance.ply", "appliance-marked.ply"}) preview_key[name] = st.hash_of(name);
+  for (const json& o : mold_result["output_files"]) preview_key[o.get<std::string>()] = st.hash_of(o.get<std::string>());
   preview_key["pull"] = mold_result["pull"]["direction"];
-  const json previews = stages.run("previews", preview_key, preview_files, [&] {
-    return make_previews(recipe.output, mold_result, load_for_pictures);
+  return st.run("previews", preview_key, preview_files, [&] {
+    return make_previews(recipe.output, mold_result, [&](const std::string& name) { return f.load_for_pictures(name); });
   });
+}
+
+}  // namespace
+
+RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageEvent&)>& progress) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const bool created = set_up_workshop(recipe);
+  // Every check a mold needs, before any work: ledger, keys, open run, valid consent.
+  Workshop shop(recipe.production);
+  fs::create_directories(recipe.output);
+  Stages stages(recipe.output, 5, progress);
+  StageFiles files{stages, {}};
+
+  json inputs = json::array();
+  for (const fs::path& s : recipe.scans) inputs.push_back({{"file", s.string()}, {"sha256", ledger::file_sha256(s)}});
+  const json scan_result = scan_stage(files, recipe, inputs);
+  const json appliance_result = appliance_stage(files, recipe);
+  const json mold_result = mold_stage(files, recipe, shop, inputs);
+  RunResult out;
+  out.id = watermark::parse_id(mold_result["mark"]["id"].get<std::string>()).value_or(0);
+  const json previews = previews_stage(files, recipe, mold_result);
 
   // 5. the report (always: it holds this run's timings and the ledger's record as it is now)
   json report;

@@ -4,6 +4,8 @@
 // exact combinatorics or a plain sum, except self-intersections, which use exact predicates.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstddef>
 #include <optional>
 #include <utility>
@@ -45,6 +47,8 @@ struct MeshInfo {
 };
 
 MeshInfo measure(const Mesh& mesh, const MeasureOptions& options = {});
+//! `tracecast info`'s figures for a mesh (counts, topology, area, volume; null where not measured).
+void to_json(nlohmann::json& j, const MeshInfo& m);
 
 //! Pairs of non-adjacent triangles that intersect, plus adjacent ones that overlap beyond their
 //! shared corner or edge (exact predicates; degenerate triangles skipped). Runs on soups.
