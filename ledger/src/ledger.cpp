@@ -813,18 +813,194 @@ ImportResult Ledger::import_from(const std::filesystem::path& other_path) {
   });
 }
 
-VerifyResult Ledger::verify() const {
-  VerifyResult r;
-  auto bad = [&](std::int64_t seq, std::string problem) {
+namespace {
+
+//! The first problem found, and where; later ones are not reported.
+struct Findings {
+  VerifyResult& r;
+  void bad(std::int64_t seq, std::string problem) {
     if (r.ok) {
       r.ok = false;
       r.first_bad_seq = seq;
       r.problem = std::move(problem);
     }
-  };
+  }
+};
+
+//! What the ledger's own entries say, for the checks of the derived tables and the imports.
+struct ChainFacts {
+  std::map<std::int64_t, nlohmann::json> pieces_by_seq;
+  std::size_t release_entries = 0;
+  std::set<std::uint64_t> piece_ids, output_ids;
+  std::map<std::string, std::vector<std::pair<std::int64_t, std::string>>> attested;  // workshop -> (entries, head hash)
+};
+
+//! What an entry of a verified link adds: its piece, a piece's files (after the piece, once),
+//! a release, an import's attestation.
+void note_entry(std::int64_t seq, const std::string& kind, const std::string& body, ChainFacts& facts, Findings& f) {
+  if (kind == "piece") {
+    facts.pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
+    if (!facts.pieces_by_seq[seq].is_discarded()) facts.piece_ids.insert(facts.pieces_by_seq[seq].value("id", std::uint64_t(0)));
+  }
+  if (kind == "outputs") {
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    const std::uint64_t id = j.is_discarded() ? 0 : j.value("id", std::uint64_t(0));
+    if (!facts.piece_ids.count(id)) f.bad(seq, fmt::format("entry {} (outputs) names a piece not recorded before it", seq));
+    else if (!facts.output_ids.insert(id).second) f.bad(seq, fmt::format("entry {} (outputs) records the files of a piece a second time", seq));
+  }
+  if (kind == "release") ++facts.release_entries;
+  if (kind == "import") {
+    const auto j = nlohmann::json::parse(body, nullptr, false);
+    if (!j.is_discarded())
+      facts.attested[j.value("workshop", std::string())].emplace_back(j.value("entries", std::int64_t(0)), j.value("head_hash", std::string()));
+  }
+}
+
+//! The ledger's own chain: every entry in sequence, linked to the one before, matching its hash,
+//! signed by the ledger's key, the first naming that key. False when the chain breaks (nothing
+//! after the break can be checked).
+bool check_own_chain(sqlite3* db, const std::filesystem::path& path, const std::string& public_hex, const std::array<std::uint8_t, 32>& pub,
+                     VerifyResult& r, Findings& f, ChainFacts& facts) {
+  std::array<std::uint8_t, 32> prev{};
+  std::int64_t expected = 1;
+  Statement s(db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", path);
+  while (s.step()) {
+    const std::int64_t seq = s.integer(0);
+    ++r.entries;
+    if (seq != expected) {
+      f.bad(expected, fmt::format("entry {} is missing (the next one stored is {})", expected, seq));
+      return false;
+    }
+    const std::string kind = s.text(1), body = s.text(2), prev_stored = s.blob(3), hash = s.blob(4), sig = s.blob(5);
+    if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0) {
+      f.bad(seq, fmt::format("entry {} does not follow entry {} (its link to the previous hash differs)", seq, seq - 1));
+      return false;
+    }
+    const auto h = entry_hash(prev, seq, kind, body);
+    if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0) {
+      f.bad(seq, fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind));
+      return false;
+    }
+    if (sig.size() != 64 || crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), pub.data()) != 0) {
+      f.bad(seq, fmt::format("entry {} ({}) has an invalid signature", seq, kind));
+      return false;
+    }
+    if (seq == 1) {
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      if (kind != "workshop" || j.is_discarded() || !j.contains("public_key") || j["public_key"] != public_hex)
+        f.bad(1, "the first entry does not name this ledger's public key");
+    }
+    note_entry(seq, kind, body, facts, f);
+    prev = h;
+    ++expected;
+  }
+  return true;
+}
+
+//! Derived tables: every piece row is the image of a piece entry, and the other way round; as
+//! many release rows as release entries.
+void check_derived_tables(sqlite3* db, const std::filesystem::path& path, const ChainFacts& facts, Findings& f) {
+  {
+    Statement s(db, "SELECT id, seq FROM pieces", path);
+    std::size_t rows = 0;
+    while (s.step()) {
+      ++rows;
+      const auto it = facts.pieces_by_seq.find(s.integer(1));
+      if (it == facts.pieces_by_seq.end() || it->second.is_discarded() ||
+          it->second.value("id", std::uint64_t(0)) != static_cast<std::uint64_t>(s.integer(0)))
+        f.bad(s.integer(1), fmt::format("the piece index row for entry {} does not match the entry", s.integer(1)));
+    }
+    if (rows != facts.pieces_by_seq.size())
+      f.bad(0, fmt::format("the piece index has {} rows for {} piece entries", rows, facts.pieces_by_seq.size()));
+  }
+  Statement s(db, "SELECT COUNT(*) FROM releases", path);
+  s.step();
+  if (static_cast<std::size_t>(s.integer(0)) != facts.release_entries)
+    f.bad(0, fmt::format("the release index has {} rows for {} release entries", s.integer(0), facts.release_entries));
+}
+
+//! Imported workshops' chains: each checks against its own key, from its first entry (which names
+//! that key). Returns each workshop's entry hashes (hex, by seq); counts their piece entries.
+std::map<std::string, std::vector<std::string>> check_foreign_chains(sqlite3* db, const std::filesystem::path& path, Findings& f,
+                                                                     std::size_t& foreign_pieces) {
+  std::map<std::string, std::vector<std::string>> hashes;
+  Statement s(db, "SELECT workshop, seq, kind, body, prev_hash, hash, signature FROM foreign_entries ORDER BY workshop, seq", path);
+  std::string current;
+  std::array<std::uint8_t, 32> wpub{}, foreign_prev{};
+  std::int64_t expected_seq = 1;
+  bool broken = false;
+  while (s.step()) {
+    const std::string w = s.text(0);
+    const std::string name = "imported workshop " + w.substr(0, 16);
+    if (w != current) {
+      current = w;
+      foreign_prev = {};
+      expected_seq = 1;
+      broken = !unhex(w, wpub);
+      if (broken) f.bad(0, name + ": its key is damaged");
+    }
+    if (broken) continue;
+    const std::int64_t seq = s.integer(1);
+    const std::string kind = s.text(2), body = s.text(3), prev_stored = s.blob(4), hash = s.blob(5), sig = s.blob(6);
+    const auto h = entry_hash(foreign_prev, seq, kind, body);
+    std::string problem;
+    if (seq != expected_seq) problem = fmt::format("entry {} is missing", expected_seq);
+    else if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), foreign_prev.data(), 32) != 0)
+      problem = fmt::format("entry {} does not follow entry {}", seq, seq - 1);
+    else if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0)
+      problem = fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind);
+    else if (sig.size() != 64 || crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), wpub.data()) != 0)
+      problem = fmt::format("entry {} ({}) has an invalid signature", seq, kind);
+    else if (seq == 1) {
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      if (kind != "workshop" || j.is_discarded() || j.value("public_key", std::string()) != w) problem = "its first entry does not name its key";
+    }
+    if (!problem.empty()) {
+      f.bad(seq, name + ": " + problem);
+      broken = true;
+      continue;
+    }
+    if (kind == "piece") ++foreign_pieces;
+    hashes[w].push_back(hex(h.data(), h.size()));
+    foreign_prev = h;
+    ++expected_seq;
+  }
+  return hashes;
+}
+
+//! Every import entry of ours attests a prefix of the stored chain, and nothing is stored beyond
+//! the last; as many imported piece rows as imported piece entries.
+void check_attestations(sqlite3* db, const std::filesystem::path& path, const std::map<std::string, std::vector<std::string>>& hashes,
+                        const ChainFacts& facts, std::size_t foreign_pieces, Findings& f) {
+  static const std::vector<std::pair<std::int64_t, std::string>> kNone;
+  for (const auto& [w, list] : hashes) {
+    const std::string name = "imported workshop " + w.substr(0, 16);
+    std::int64_t last = 0;
+    const auto it = facts.attested.find(w);
+    for (const auto& [n, head] : it == facts.attested.end() ? kNone : it->second) {
+      if (n < 1 || n > static_cast<std::int64_t>(list.size()) || list[static_cast<std::size_t>(n - 1)] != head)
+        f.bad(0, fmt::format("{}: an import entry attests {} entries ending in {}, which the stored chain does not have", name, n, head.substr(0, 16)));
+      last = std::max(last, n);
+    }
+    if (static_cast<std::int64_t>(list.size()) != last)
+      f.bad(0, fmt::format("{}: {} entries are stored but import entries attest {}", name, list.size(), last));
+  }
+  for (const auto& [w, list] : facts.attested)
+    if (!w.empty() && !hashes.count(w)) f.bad(0, fmt::format("imported workshop {}: attested by an import entry but not stored", w.substr(0, 16)));
+  Statement c(db, "SELECT COUNT(*) FROM foreign_pieces", path);
+  c.step();
+  if (static_cast<std::size_t>(c.integer(0)) != foreign_pieces)
+    f.bad(0, fmt::format("the imported piece index has {} rows for {} imported piece entries", c.integer(0), foreign_pieces));
+}
+
+}  // namespace
+
+VerifyResult Ledger::verify() const {
+  VerifyResult r;
+  Findings f{r};
   std::array<std::uint8_t, 32> pub;
   if (!unhex(impl_->public_hex, pub)) {
-    bad(1, "the ledger's public key is damaged");
+    f.bad(1, "the ledger's public key is damaged");
     return r;
   }
   // A read transaction: one consistent snapshot even while other processes append.
@@ -833,150 +1009,12 @@ VerifyResult Ledger::verify() const {
     sqlite3* db;
     ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
   } end_read{impl_->db};
-  std::array<std::uint8_t, 32> prev{};
-  std::int64_t expected = 1;
-  std::map<std::int64_t, nlohmann::json> pieces_by_seq;
-  std::size_t release_entries = 0;
-  std::set<std::uint64_t> piece_ids, output_ids;
-  std::map<std::string, std::vector<std::pair<std::int64_t, std::string>>> attested;  // workshop -> (entries, head hash)
-  {
-    Statement s(impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", impl_->path);
-    while (s.step()) {
-      const std::int64_t seq = s.integer(0);
-      ++r.entries;
-      if (seq != expected) {
-        bad(expected, fmt::format("entry {} is missing (the next one stored is {})", expected, seq));
-        return r;
-      }
-      const std::string kind = s.text(1), body = s.text(2), prev_stored = s.blob(3), hash = s.blob(4), sig = s.blob(5);
-      if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0) {
-        bad(seq, fmt::format("entry {} does not follow entry {} (its link to the previous hash differs)", seq, seq - 1));
-        return r;
-      }
-      const auto h = entry_hash(prev, seq, kind, body);
-      if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0) {
-        bad(seq, fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind));
-        return r;
-      }
-      if (sig.size() != 64 ||
-          crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), pub.data()) != 0) {
-        bad(seq, fmt::format("entry {} ({}) has an invalid signature", seq, kind));
-        return r;
-      }
-      if (seq == 1) {
-        const auto j = nlohmann::json::parse(body, nullptr, false);
-        if (kind != "workshop" || j.is_discarded() || !j.contains("public_key") || j["public_key"] != impl_->public_hex)
-          bad(1, "the first entry does not name this ledger's public key");
-      }
-      if (kind == "piece") {
-        pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
-        if (!pieces_by_seq[seq].is_discarded()) piece_ids.insert(pieces_by_seq[seq].value("id", std::uint64_t(0)));
-      }
-      if (kind == "outputs") {
-        // A piece's files: after the piece, once.
-        const auto j = nlohmann::json::parse(body, nullptr, false);
-        const std::uint64_t id = j.is_discarded() ? 0 : j.value("id", std::uint64_t(0));
-        if (!piece_ids.count(id)) bad(seq, fmt::format("entry {} (outputs) names a piece not recorded before it", seq));
-        else if (!output_ids.insert(id).second) bad(seq, fmt::format("entry {} (outputs) records the files of a piece a second time", seq));
-      }
-      if (kind == "release") ++release_entries;
-      if (kind == "import") {
-        const auto j = nlohmann::json::parse(body, nullptr, false);
-        if (!j.is_discarded()) attested[j.value("workshop", std::string())].emplace_back(j.value("entries", std::int64_t(0)),
-                                                                                        j.value("head_hash", std::string()));
-      }
-      prev = h;
-      ++expected;
-    }
-  }
-  // Derived table: every piece row is the image of a piece entry, and the other way round.
-  {
-    Statement s(impl_->db, "SELECT id, seq FROM pieces", impl_->path);
-    std::size_t rows = 0;
-    while (s.step()) {
-      ++rows;
-      const auto it = pieces_by_seq.find(s.integer(1));
-      if (it == pieces_by_seq.end() || it->second.is_discarded() ||
-          it->second.value("id", std::uint64_t(0)) != static_cast<std::uint64_t>(s.integer(0)))
-        bad(s.integer(1), fmt::format("the piece index row for entry {} does not match the entry", s.integer(1)));
-    }
-    if (rows != pieces_by_seq.size())
-      bad(0, fmt::format("the piece index has {} rows for {} piece entries", rows, pieces_by_seq.size()));
-  }
-  {
-    Statement s(impl_->db, "SELECT COUNT(*) FROM releases", impl_->path);
-    s.step();
-    if (static_cast<std::size_t>(s.integer(0)) != release_entries)
-      bad(0, fmt::format("the release index has {} rows for {} release entries", s.integer(0), release_entries));
-  }
-  // Imported workshops: each chain checks against its own key, from its first entry (which names
-  // that key), and every import entry of ours attests a prefix of it; nothing beyond the last.
-  {
-    std::map<std::string, std::vector<std::string>> hashes;  // workshop -> hash hex per seq
-    std::size_t foreign_pieces = 0;
-    Statement s(impl_->db, "SELECT workshop, seq, kind, body, prev_hash, hash, signature FROM foreign_entries ORDER BY workshop, seq",
-                impl_->path);
-    std::string current;
-    std::array<std::uint8_t, 32> wpub{}, foreign_prev{};
-    std::int64_t expected_seq = 1;
-    bool broken = false;
-    while (s.step()) {
-      const std::string w = s.text(0);
-      const std::string name = "imported workshop " + w.substr(0, 16);
-      if (w != current) {
-        current = w;
-        foreign_prev = {};
-        expected_seq = 1;
-        broken = !unhex(w, wpub);
-        if (broken) bad(0, name + ": its key is damaged");
-      }
-      if (broken) continue;
-      const std::int64_t seq = s.integer(1);
-      const std::string kind = s.text(2), body = s.text(3), prev_stored = s.blob(4), hash = s.blob(5), sig = s.blob(6);
-      const auto h = entry_hash(foreign_prev, seq, kind, body);
-      std::string problem;
-      if (seq != expected_seq) problem = fmt::format("entry {} is missing", expected_seq);
-      else if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), foreign_prev.data(), 32) != 0)
-        problem = fmt::format("entry {} does not follow entry {}", seq, seq - 1);
-      else if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0)
-        problem = fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind);
-      else if (sig.size() != 64 ||
-               crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), wpub.data()) != 0)
-        problem = fmt::format("entry {} ({}) has an invalid signature", seq, kind);
-      else if (seq == 1) {
-        const auto j = nlohmann::json::parse(body, nullptr, false);
-        if (kind != "workshop" || j.is_discarded() || j.value("public_key", std::string()) != w)
-          problem = "its first entry does not name its key";
-      }
-      if (!problem.empty()) {
-        bad(seq, name + ": " + problem);
-        broken = true;
-        continue;
-      }
-      if (kind == "piece") ++foreign_pieces;
-      hashes[w].push_back(hex(h.data(), h.size()));
-      foreign_prev = h;
-      ++expected_seq;
-    }
-    for (const auto& [w, list] : hashes) {
-      const std::string name = "imported workshop " + w.substr(0, 16);
-      std::int64_t last = 0;
-      for (const auto& [n, head] : attested[w]) {
-        if (n < 1 || n > static_cast<std::int64_t>(list.size()) || list[static_cast<std::size_t>(n - 1)] != head)
-          bad(0, fmt::format("{}: an import entry attests {} entries ending in {}, which the stored chain does not have", name, n,
-                             head.substr(0, 16)));
-        last = std::max(last, n);
-      }
-      if (static_cast<std::int64_t>(list.size()) != last)
-        bad(0, fmt::format("{}: {} entries are stored but import entries attest {}", name, list.size(), last));
-    }
-    for (const auto& [w, list] : attested)
-      if (!w.empty() && !hashes.count(w)) bad(0, fmt::format("imported workshop {}: attested by an import entry but not stored", w.substr(0, 16)));
-    Statement c(impl_->db, "SELECT COUNT(*) FROM foreign_pieces", impl_->path);
-    c.step();
-    if (static_cast<std::size_t>(c.integer(0)) != foreign_pieces)
-      bad(0, fmt::format("the imported piece index has {} rows for {} imported piece entries", c.integer(0), foreign_pieces));
-  }
+  ChainFacts facts;
+  if (!check_own_chain(impl_->db, impl_->path, impl_->public_hex, pub, r, f, facts)) return r;
+  check_derived_tables(impl_->db, impl_->path, facts, f);
+  std::size_t foreign_pieces = 0;
+  const auto hashes = check_foreign_chains(impl_->db, impl_->path, f, foreign_pieces);
+  check_attestations(impl_->db, impl_->path, hashes, facts, foreign_pieces, f);
   return r;
 }
 
