@@ -9,80 +9,118 @@
 
 namespace tracecast::io::detail {
 
-RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes) {
-  TextCursor in(bytes, path);
+namespace {
+
+//! What the reader keeps while it goes through the file.
+struct ObjState {
   std::vector<Vec3> positions, colors, vn;
   std::vector<std::int64_t> normal_of;  // per vertex: index into vn from the face corners, -1 none
-  bool normals_consistent = true;
-  positions.reserve(bytes.size() / 40);
-  RawGeometry out;
-  std::vector<Tri>& triangles = out.mesh.triangles;
+  bool normals_consistent = true, colored = true;
   std::vector<std::int64_t> poly;
   std::size_t dropped = 0;
-  bool colored = true;
+};
+
+//! "v x y z", with an optional "w" or "r g b" (the colour extension scanners use): three values
+//! are a colour.
+void read_vertex(TextCursor& in, ObjState& st) {
+  const double x = in.number("vertex x"), y = in.number("vertex y"), z = in.number("vertex z");
+  st.positions.emplace_back(x, y, z);
+  std::string_view t1 = in.token();
+  if (t1.empty()) {
+    st.colored = false;
+    return;
+  }
+  std::string_view t2 = in.token(), t3 = in.token();
+  double r, g, b;
+  if (!t2.empty() && !t3.empty() && TextCursor::parse_double(t1, r) && TextCursor::parse_double(t2, g) && TextCursor::parse_double(t3, b)) {
+    if (st.colored) st.colors.emplace_back(r, g, b);
+  } else {
+    st.colored = false;
+  }
+}
+
+//! A corner's normal, kept per vertex only while every corner of a vertex names the same normal.
+void note_corner_normal(ObjState& st, std::int64_t vertex, std::int64_t nidx) {
+  const std::int64_t nn = static_cast<std::int64_t>(st.vn.size());
+  const std::int64_t nz = nidx > 0 ? nidx - 1 : nidx < 0 ? nn + nidx : -1;
+  if (nz < 0 || nz >= nn) {
+    st.normals_consistent = false;
+  } else if (st.normals_consistent) {
+    if (st.normal_of.size() < st.positions.size()) st.normal_of.resize(st.positions.size(), -1);
+    auto& slot = st.normal_of[static_cast<std::size_t>(vertex)];
+    if (slot < 0) slot = nz;
+    else if (slot != nz && st.vn[static_cast<std::size_t>(slot)] != st.vn[static_cast<std::size_t>(nz)]) st.normals_consistent = false;
+  }
+}
+
+//! "f" with v, v/vt, v//vn or v/vt/vn corners (1-based; negative counts back from the last vertex
+//! defined so far), fan-triangulated.
+void read_face(TextCursor& in, ObjState& st, std::vector<Tri>& triangles) {
+  st.poly.clear();
+  for (;;) {
+    const std::string_view corner = in.token();
+    if (corner.empty()) break;
+    const std::string_view vtok = corner.substr(0, corner.find('/'));
+    std::int64_t nidx = 0;  // after the second slash
+    if (const auto s1 = corner.find('/'); s1 != std::string_view::npos)
+      if (const auto s2 = corner.find('/', s1 + 1); s2 != std::string_view::npos)
+        if (!TextCursor::parse_int(corner.substr(s2 + 1), nidx)) nidx = 0;
+    std::int64_t idx = 0;
+    if (!TextCursor::parse_int(vtok, idx) || idx == 0) in.fail("malformed face corner '" + TextCursor::clip(corner) + "'");
+    const std::int64_t n = static_cast<std::int64_t>(st.positions.size());
+    const std::int64_t zero_based = idx > 0 ? idx - 1 : n + idx;
+    if (zero_based < 0 || zero_based >= n) in.fail(fmt::format("face refers to vertex {}, but only {} vertices are defined before it", idx, n));
+    st.poly.push_back(zero_based);
+    note_corner_normal(st, zero_based, nidx);
+  }
+  if (st.poly.size() < 3) {
+    ++st.dropped;
+    return;
+  }
+  for (std::size_t j = 1; j + 1 < st.poly.size(); ++j)
+    triangles.push_back({static_cast<std::int32_t>(st.poly[0]), static_cast<std::int32_t>(st.poly[j]), static_cast<std::int32_t>(st.poly[j + 1])});
+}
+
+//! Vertices, per-vertex normals (when every vertex has one consistent normal) and colours (0-255
+//! ones, which exist in the wild, scaled to the 0-1 convention) into the mesh.
+void finish_obj(ObjState& st, Mesh& m) {
+  if (!st.colored || st.colors.size() != st.positions.size()) st.colors.clear();
+  if (st.normals_consistent && !st.vn.empty() && st.normal_of.size() == st.positions.size() &&
+      std::find(st.normal_of.begin(), st.normal_of.end(), -1) == st.normal_of.end()) {
+    m.normals.reserve(st.positions.size());
+    for (std::int64_t k : st.normal_of) m.normals.push_back(st.vn[static_cast<std::size_t>(k)]);
+    for (Vec3& n : m.normals)
+      if (!n.allFinite()) n = Vec3::Zero();
+  }
+  m.vertices = std::move(st.positions);
+  m.colors = std::move(st.colors);
+  if (m.colors.empty()) return;
+  double mx = 0;
+  for (const Vec3& c : m.colors) mx = std::max(mx, c.maxCoeff());
+  if (mx > 1.0)
+    for (Vec3& c : m.colors) c /= 255.0;
+  for (Vec3& c : m.colors) c = c.cwiseMax(0.0).cwiseMin(1.0);
+}
+
+}  // namespace
+
+RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes) {
+  TextCursor in(bytes, path);
+  ObjState st;
+  st.positions.reserve(bytes.size() / 40);
+  RawGeometry out;
+  std::vector<Tri>& triangles = out.mesh.triangles;
   while (!in.eof()) {
     in.skip_empty_lines('#');
     if (in.eof()) break;
     const std::string_view kw = in.token();
     if (kw == "v") {
-      const double x = in.number("vertex x"), y = in.number("vertex y"), z = in.number("vertex z");
-      positions.emplace_back(x, y, z);
-      // Optional "w" or "r g b" (colour extension used by scanners): three values = colour.
-      std::string_view t1 = in.token();
-      if (!t1.empty()) {
-        std::string_view t2 = in.token(), t3 = in.token();
-        double r, g, b;
-        if (!t2.empty() && !t3.empty() && TextCursor::parse_double(t1, r) && TextCursor::parse_double(t2, g) &&
-            TextCursor::parse_double(t3, b)) {
-          if (colored) colors.emplace_back(r, g, b);
-        } else {
-          colored = false;
-        }
-      } else {
-        colored = false;
-      }
+      read_vertex(in, st);
     } else if (kw == "f") {
-      poly.clear();
-      for (;;) {
-        const std::string_view corner = in.token();
-        if (corner.empty()) break;
-        const std::string_view vtok = corner.substr(0, corner.find('/'));
-        // v//vn or v/vt/vn: the normal index is after the second slash.
-        std::int64_t nidx = 0;
-        if (const auto s1 = corner.find('/'); s1 != std::string_view::npos)
-          if (const auto s2 = corner.find('/', s1 + 1); s2 != std::string_view::npos)
-            if (!TextCursor::parse_int(corner.substr(s2 + 1), nidx)) nidx = 0;
-        std::int64_t idx = 0;
-        if (!TextCursor::parse_int(vtok, idx) || idx == 0)
-          in.fail("malformed face corner '" + TextCursor::clip(corner) + "'");
-        // 1-based; negative counts back from the last vertex defined so far.
-        const std::int64_t n = static_cast<std::int64_t>(positions.size());
-        const std::int64_t zero_based = idx > 0 ? idx - 1 : n + idx;
-        if (zero_based < 0 || zero_based >= n)
-          in.fail(fmt::format("face refers to vertex {}, but only {} vertices are defined before it", idx, n));
-        poly.push_back(zero_based);
-        // Per-vertex normals only when every corner of a vertex names the same normal.
-        const std::int64_t nn = static_cast<std::int64_t>(vn.size());
-        const std::int64_t nz = nidx > 0 ? nidx - 1 : nidx < 0 ? nn + nidx : -1;
-        if (nz < 0 || nz >= nn) {
-          normals_consistent = false;
-        } else if (normals_consistent) {
-          if (normal_of.size() < positions.size()) normal_of.resize(positions.size(), -1);
-          auto& slot = normal_of[static_cast<std::size_t>(zero_based)];
-          if (slot < 0) slot = nz;
-          else if (slot != nz && vn[static_cast<std::size_t>(slot)] != vn[static_cast<std::size_t>(nz)]) normals_consistent = false;
-        }
-      }
-      if (poly.size() < 3) {
-        ++dropped;
-      } else {
-        for (std::size_t j = 1; j + 1 < poly.size(); ++j)
-          triangles.push_back({static_cast<std::int32_t>(poly[0]), static_cast<std::int32_t>(poly[j]),
-                                              static_cast<std::int32_t>(poly[j + 1])});
-      }
+      read_face(in, st, triangles);
     } else if (kw == "vn") {
       const double x = in.number("normal x"), y = in.number("normal y"), z = in.number("normal z");
-      vn.emplace_back(x, y, z);
+      st.vn.emplace_back(x, y, z);
     } else if (kw == "o" || kw == "g") {
       std::string name(in.rest_of_line());
       if (!out.objects.empty() && out.objects.back().first_triangle == triangles.size())
@@ -91,32 +129,14 @@ RawGeometry read_obj(const std::filesystem::path& path, const std::string& bytes
         out.begin_object(name);
       continue;
     }
-    // vn, vt, l, p, s, usemtl, mtllib, …: not geometry we keep.
+    // vt, l, p, s, usemtl, mtllib, …: not geometry we keep.
     in.next_line();
   }
-  if (positions.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+  if (st.positions.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
     throw InputError(path, "too many vertices for this reader (more than 2^31)");
   out.close_object();
-  if (!colored || colors.size() != positions.size()) colors.clear();
-  Mesh& m = out.mesh;
-  if (normals_consistent && !vn.empty() && normal_of.size() == positions.size() &&
-      std::find(normal_of.begin(), normal_of.end(), -1) == normal_of.end()) {
-    m.normals.reserve(positions.size());
-    for (std::int64_t k : normal_of) m.normals.push_back(vn[static_cast<std::size_t>(k)]);
-    for (Vec3& n : m.normals)
-      if (!n.allFinite()) n = Vec3::Zero();
-  }
-  m.vertices = std::move(positions);
-  m.colors = std::move(colors);
-  if (!m.colors.empty()) {
-    // 0-255 colours exist in the wild; 0-1 is the convention.
-    double mx = 0;
-    for (const Vec3& c : m.colors) mx = std::max(mx, c.maxCoeff());
-    if (mx > 1.0)
-      for (Vec3& c : m.colors) c /= 255.0;
-    for (Vec3& c : m.colors) c = c.cwiseMax(0.0).cwiseMin(1.0);
-  }
-  if (dropped) out.notes.push_back(fmt::format("dropped {} faces with fewer than 3 vertices", dropped));
+  finish_obj(st, out.mesh);
+  if (st.dropped) out.notes.push_back(fmt::format("dropped {} faces with fewer than 3 vertices", st.dropped));
   return out;
 }
 

@@ -900,21 +900,22 @@ Analysis analyze_impl(const std::function<std::vector<Vec3>(double spacing)>& sa
 
 }  // namespace
 
-Detection read(const Analysis& analysis, const Key& key) {
-  Detection det = analysis.base;
-  if (!analysis.state) return det;
-  StepTimer timer(det.timings);
-  const AnalysisState& st = *analysis.state;
-  const Residuals& res = st.res;
-  const Lattice& lattice = st.lattice;
-  const Folded& folded = st.folded;
-  const std::vector<std::size_t>& all = st.used;
-  const double unit = st.unit;
-  struct {
-    double scale;
-  } pose{st.scale};
-  // Align the tile with the keyed sync cells (8 symmetries × all shifts).
-  const Layout layout = make_layout(key);
+namespace {
+
+std::size_t tile_bin(int x, int y) { return static_cast<std::size_t>(((x % kBins + kBins) % kBins) * kBins + (y % kBins + kBins) % kBins); }
+
+//! How the folded tile lies against the keyed sync cells: the best of 8 symmetries × all shifts,
+//! its correlation's z-score over all of them, and its sign.
+struct SyncAlignment {
+  int g = 0, tx = 0, ty = 0;
+  double z = 0, polarity = 1;
+  std::size_t bin(int x, int y) const {
+    const Eigen::Vector2i q = apply_symmetry(g, x + tx, y + ty);
+    return tile_bin(q.x(), q.y());
+  }
+};
+
+SyncAlignment align_sync(const Folded& folded, const Layout& layout) {
   const auto sync = sync_values(layout);
   std::vector<Complex> S(static_cast<std::size_t>(kBins * kBins));
   for (int x = 0; x < kBins; ++x)
@@ -923,15 +924,14 @@ Detection read(const Analysis& analysis, const Key& key) {
   std::vector<double> mean(static_cast<std::size_t>(kBins * kBins), 0.0);
   for (std::size_t b = 0; b < mean.size(); ++b)
     if (folded.count[b] > 0) mean[b] = folded.sum[b] / folded.count[b];
-  auto bin = [](int x, int y) { return static_cast<std::size_t>(((x % kBins + kBins) % kBins) * kBins + (y % kBins + kBins) % kBins); };
-  int best_g = 0, best_tx = 0, best_ty = 0;
+  SyncAlignment a;
   double best_c = 0, s1 = 0, s2 = 0, nc = 0;
   for (int g = 0; g < 8; ++g) {
     std::vector<Complex> M(mean.size());
     for (int x = 0; x < kBins; ++x)
       for (int y = 0; y < kBins; ++y) {
         const Eigen::Vector2i q = apply_symmetry(g, x, y);
-        M[static_cast<std::size_t>(x * kBins + y)] = mean[bin(q.x(), q.y())];
+        M[static_cast<std::size_t>(x * kBins + y)] = mean[tile_bin(q.x(), q.y())];
       }
     fft2(M, kBins, false);
     for (std::size_t k = 0; k < M.size(); ++k) M[k] *= std::conj(S[k]);
@@ -940,18 +940,17 @@ Detection read(const Analysis& analysis, const Key& key) {
       for (int y = 0; y < kBins; ++y) {
         const double c = M[static_cast<std::size_t>(x * kBins + y)].real();
         s1 += c, s2 += c * c, nc += 1;
-        if (std::abs(c) > std::abs(best_c)) best_c = c, best_g = g, best_tx = x, best_ty = y;
+        if (std::abs(c) > std::abs(best_c)) best_c = c, a.g = g, a.tx = x, a.ty = y;
       }
   }
   const double cmean = s1 / nc, csd = std::sqrt(std::max(s2 / nc - cmean * cmean, 1e-300));
-  det.sync_z = std::abs(best_c - cmean) / csd;
-  const double polarity = best_c > 0 ? 1.0 : -1.0;
+  a.z = std::abs(best_c - cmean) / csd;
+  a.polarity = best_c > 0 ? 1.0 : -1.0;
+  return a;
+}
 
-  // Soft cell values: kernel-weighted means over each cell's footprint in the aligned tile.
-  auto aligned = [&](int x, int y) {
-    const Eigen::Vector2i q = apply_symmetry(best_g, x + best_tx, y + best_ty);
-    return bin(q.x(), q.y());
-  };
+//! Soft cell values: kernel-weighted means over each cell's footprint in the aligned tile.
+std::array<double, kSlots> cell_means(const Folded& folded, const SyncAlignment& a) {
   std::array<double, kSlots> cellv{};
   for (int i = 0; i < kCells; ++i)
     for (int j = 0; j < kCells; ++j) {
@@ -959,22 +958,28 @@ Detection read(const Analysis& analysis, const Key& key) {
       for (int dx = -kBinsPerCell + 1; dx < kBinsPerCell; ++dx)
         for (int dy = -kBinsPerCell + 1; dy < kBinsPerCell; ++dy) {
           const double w = kernel(dx / double(kBinsPerCell)) * kernel(dy / double(kBinsPerCell));
-          const std::size_t b = aligned(kBinsPerCell * i + dx, kBinsPerCell * j + dy);
+          const std::size_t b = a.bin(kBinsPerCell * i + dx, kBinsPerCell * j + dy);
           num += w * folded.sum[b];
           den += w * folded.count[b];
         }
-      cellv[static_cast<std::size_t>(i * kCells + j)] = den > 0 ? polarity * num / den : 0.0;
+      cellv[static_cast<std::size_t>(i * kCells + j)] = den > 0 ? a.polarity * num / den : 0.0;
     }
+  return cellv;
+}
+
+//! The coded bits' soft values: each slot's cell value, signed by the layout, over the cells' RMS.
+std::vector<double> soft_bits(const std::array<double, kSlots>& cellv, const Layout& layout) {
   double rms = 0;
   for (double v : cellv) rms += v * v;
   rms = std::sqrt(rms / kSlots) + 1e-300;
   std::vector<double> soft(static_cast<std::size_t>(kCodedBits), 0.0);
   for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s)
     if (layout.bit[s] >= 0) soft[static_cast<std::size_t>(layout.bit[s])] += layout.sign[s] * cellv[s] / rms;
-  const Decoded dec = decode(soft);
-  det.soft = soft;
-  timer.lap("decode");
-  const auto code = encode(dec.id);
+  return soft;
+}
+
+//! Confidence and bit error rate: how the cells agree with the decoded identifier's code.
+void agreement(const std::array<double, kSlots>& cellv, const Layout& layout, const std::vector<std::uint8_t>& code, Detection& det) {
   double agree = 0, total = 0;
   int wrong = 0;
   for (std::size_t s = 0; s < static_cast<std::size_t>(kSlots); ++s) {
@@ -988,36 +993,28 @@ Detection read(const Analysis& analysis, const Key& key) {
   det.confidence = total > 0 ? std::max(0.0, agree / total) : 0.0;
   det.bit_error_rate = static_cast<double>(wrong) / kPayloadCells;
   det.false_positive_bound = std::ldexp(1.0, -kCrcBits);
-  if (!dec.crc_ok) {
-    det.outcome = Outcome::no_mark;
-    det.reason = fmt::format("no mark under key {} (sync {:.1f} σ, {:.0f} % of cells inconsistent)", key.id(), det.sync_z,
-                             100 * det.bit_error_rate);
-    return det;
-  }
-  det.outcome = Outcome::found;
-  det.id = dec.id;
+}
 
-  // Where the mark is: 10 mm blocks whose samples correlate with the decoded pattern.
+//! Where the mark is: 10 mm blocks whose samples correlate with the decoded pattern (z > 2); their
+//! share of the samples gives the carrier's area, their corners its box (in the input's unit).
+void locate_carrier(const AnalysisState& st, const Layout& layout, const std::vector<std::uint8_t>& code, const SyncAlignment& a, Detection& det) {
+  const Residuals& res = st.res;
   const auto cells = cell_values(layout, code);
   std::map<std::array<std::int64_t, 3>, std::array<double, 3>> blocks;  // Σ r·p, Σ p², count
-  const double bs = 10.0 * pose.scale;
-  for (std::size_t i : all) {
-    const Eigen::Vector2d c = lattice.coords(res.points[i]);
+  const double bs = 10.0 * st.scale;
+  // apply_symmetry is an involution for g ∈ {0..4, 7}; 5 and 6 are each other's inverse.
+  const int ginv = a.g == 5 ? 6 : a.g == 6 ? 5 : a.g;
+  for (std::size_t i : st.used) {
+    const Eigen::Vector2d c = st.lattice.coords(res.points[i]);
     const std::array<std::int64_t, 3> k{static_cast<std::int64_t>(std::floor(res.points[i].x() / bs)), static_cast<std::int64_t>(std::floor(res.points[i].y() / bs)),
                                         static_cast<std::int64_t>(std::floor(res.points[i].z() / bs))};
     auto& blk = blocks[k];
-    // Predicted value: the aligned tile's cell pattern at this sample.
+    // Predicted value: the aligned tile's cell pattern at this sample (the alignment inverted).
     const long xb = std::lround(kBinsPerCell * c.x()), yb = std::lround(kBinsPerCell * c.y());
-    // Find (x, y) in embedder bins with aligned(x, y) == (xb, yb): invert by search over the symmetry.
-    Eigen::Vector2i q;
-    {
-      // apply_symmetry is an involution for g ∈ {0..4, 7}; 5 and 6 are each other's inverse.
-      const int ginv = best_g == 5 ? 6 : best_g == 6 ? 5 : best_g;
-      q = apply_symmetry(ginv, static_cast<int>(xb), static_cast<int>(yb));
-      q.x() -= best_tx;
-      q.y() -= best_ty;
-    }
-    const double p = polarity * pattern(cells, q.x() / double(kBinsPerCell), q.y() / double(kBinsPerCell));
+    Eigen::Vector2i q = apply_symmetry(ginv, static_cast<int>(xb), static_cast<int>(yb));
+    q.x() -= a.tx;
+    q.y() -= a.ty;
+    const double p = a.polarity * pattern(cells, q.x() / double(kBinsPerCell), q.y() / double(kBinsPerCell));
     blk[0] += res.value[i] * p;
     blk[1] += p * p;
     blk[2] += 1;
@@ -1025,7 +1022,7 @@ Detection read(const Analysis& analysis, const Key& key) {
   double carrier = 0;
   std::vector<std::array<std::int64_t, 3>> carriers;
   double noise2 = 0, nn = 0;
-  for (std::size_t i : all) noise2 += res.value[i] * res.value[i], nn += 1;
+  for (std::size_t i : st.used) noise2 += res.value[i] * res.value[i], nn += 1;
   const double sd = std::sqrt(noise2 / std::max(nn, 1.0));
   for (const auto& [k, blk] : blocks) {
     if (blk[2] < 30 || blk[1] <= 0) continue;
@@ -1039,8 +1036,35 @@ Detection read(const Analysis& analysis, const Key& key) {
   for (const auto& k : carriers)
     for (int c = 0; c < 8; ++c) {
       const Vec3 p((k[0] + (c & 1)) * bs, (k[1] + ((c >> 1) & 1)) * bs, (k[2] + ((c >> 2) & 1)) * bs);
-      det.carrier_box.add(p / unit);
+      det.carrier_box.add(p / st.unit);
     }
+}
+
+}  // namespace
+
+Detection read(const Analysis& analysis, const Key& key) {
+  Detection det = analysis.base;
+  if (!analysis.state) return det;
+  StepTimer timer(det.timings);
+  const AnalysisState& st = *analysis.state;
+  const Layout layout = make_layout(key);
+  const SyncAlignment a = align_sync(st.folded, layout);
+  det.sync_z = a.z;
+  const std::array<double, kSlots> cellv = cell_means(st.folded, a);
+  const std::vector<double> soft = soft_bits(cellv, layout);
+  const Decoded dec = decode(soft);
+  det.soft = soft;
+  timer.lap("decode");
+  const auto code = encode(dec.id);
+  agreement(cellv, layout, code, det);
+  if (!dec.crc_ok) {
+    det.outcome = Outcome::no_mark;
+    det.reason = fmt::format("no mark under key {} (sync {:.1f} σ, {:.0f} % of cells inconsistent)", key.id(), det.sync_z, 100 * det.bit_error_rate);
+    return det;
+  }
+  det.outcome = Outcome::found;
+  det.id = dec.id;
+  locate_carrier(st, layout, code, a, det);
   det.reason = fmt::format("identifier {} (sync {:.1f} σ, {:.1f} % of cells inconsistent)", format_id(det.id), det.sync_z, 100 * det.bit_error_rate);
   return det;
 }
