@@ -192,6 +192,41 @@ std::string piece_label(std::string name) {
 
 }  // namespace
 
+namespace {
+
+//! The mark's detail for the 3D view: the outer layer of the marked surface within 14 mm of the
+//! middle of the marked area, at full resolution (the cells are 1.2 mm), and its displacement from
+//! the unmarked surface (µm). Empty when nothing moved by more than 10 µm.
+std::pair<Mesh, std::vector<double>> mark_detail(const Mesh& marked, const std::vector<double>& disp_mm, const SurfaceQuery& unmarked,
+                                                 const SurfaceQuery& skin) {
+  Vec3 centre = Vec3::Zero();
+  double n = 0;
+  for (std::size_t i = 0; i < disp_mm.size(); ++i)
+    if (std::abs(disp_mm[i]) > 0.010) centre += marked.vertices[i], n += 1;
+  if (n == 0) return {};
+  centre /= n;
+  std::size_t nearest = 0;
+  for (std::size_t i = 1; i < marked.vertices.size(); ++i)
+    if ((marked.vertices[i] - centre).squaredNorm() < (marked.vertices[nearest] - centre).squaredNorm()) nearest = i;
+  centre = marked.vertices[nearest];
+  std::vector<char> keep(marked.triangles.size(), 0);
+  for (std::size_t f = 0; f < marked.triangles.size(); ++f) {
+    bool in = true;
+    for (int k = 0; k < 3; ++k) in = in && (marked.vertices[static_cast<std::size_t>(marked.triangles[f][k])] - centre).norm() < 14.0;
+    keep[f] = in;
+  }
+  Mesh detail = submesh(marked, keep);
+  const std::vector<double> on_skin = skin.distances(detail.vertices);
+  std::vector<char> outer(detail.triangles.size(), 0);
+  for (std::size_t f = 0; f < detail.triangles.size(); ++f) outer[f] = on_skin[static_cast<std::size_t>(detail.triangles[f][0])] > 0.05;
+  detail = submesh(detail, outer);
+  std::vector<double> detail_um;
+  for (double x : unmarked.signed_distances(detail.vertices)) detail_um.push_back(1000 * x);
+  return {detail, detail_um};
+}
+
+}  // namespace
+
 json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load) {
   std::vector<std::pair<std::string, double>> timings;
   StepTimer timer(timings);
@@ -214,38 +249,10 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   const double t_max = std::max(0.1, percentile(thickness, 0.99));
   timer.lap("appliance maps");
 
-  // The mark: displacement of the marked surface from the unmarked one, on a detail at full
-  // resolution (the cells are 1.2 mm), around the middle of the marked area.
+  // The mark: displacement of the marked surface from the unmarked one.
   const SurfaceQuery unmarked(appliance);
   const std::vector<double> disp_mm = unmarked.signed_distances(marked.vertices);
-  Vec3 centre = Vec3::Zero();
-  double n = 0;
-  for (std::size_t i = 0; i < disp_mm.size(); ++i)
-    if (std::abs(disp_mm[i]) > 0.010) centre += marked.vertices[i], n += 1;
-  Mesh detail;
-  std::vector<double> detail_um;
-  if (n > 0) {
-    centre /= n;
-    std::size_t nearest = 0;
-    for (std::size_t i = 1; i < marked.vertices.size(); ++i)
-      if ((marked.vertices[i] - centre).squaredNorm() < (marked.vertices[nearest] - centre).squaredNorm()) nearest = i;
-    centre = marked.vertices[nearest];
-    std::vector<char> keep(marked.triangles.size(), 0);
-    for (std::size_t f = 0; f < marked.triangles.size(); ++f) {
-      bool in = true;
-      for (int k = 0; k < 3; ++k) in = in && (marked.vertices[static_cast<std::size_t>(marked.triangles[f][k])] - centre).norm() < 14.0;
-      keep[f] = in;
-    }
-    // Only the outer layer (off the skin).
-    detail = submesh(marked, keep);
-    const std::vector<double> on_skin = skin.distances(detail.vertices);
-    std::vector<char> outer(detail.triangles.size(), 0);
-    for (std::size_t f = 0; f < detail.triangles.size(); ++f)
-      outer[f] = on_skin[static_cast<std::size_t>(detail.triangles[f][0])] > 0.05;
-    detail = submesh(detail, outer);
-    const std::vector<double> dd = unmarked.signed_distances(detail.vertices);
-    for (double x : dd) detail_um.push_back(1000 * x);
-  }
+  const auto [detail, detail_um] = mark_detail(marked, disp_mm, unmarked, skin);
   timer.lap("mark");
   double disp_abs = 1;
   for (double x : disp_mm) disp_abs = std::max(disp_abs, std::abs(1000 * x));
