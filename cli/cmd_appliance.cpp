@@ -39,9 +39,9 @@ struct FaceArgs {
 
 struct ApplianceArgs {
   std::string input, output, report, units = "auto", spec_file, sculpt, region, openings, defect;
-  double blend = 8.0;
   bool mirror = false;
-  nlohmann::json given = nlohmann::json::object();  //!< the appliance table's flags
+  nlohmann::json given = nlohmann::json::object();         //!< the appliance table's flags
+  nlohmann::json mirror_given = nlohmann::json::object();  //!< the mirror table's flags (with --mirror)
 };
 
 std::vector<RegionShape> read_defect(const std::string& path) {
@@ -82,12 +82,12 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
   nlohmann::json mirror_json;
   if (a.mirror) {
     MirrorOptions mo;
+    apply_flags(mirror_option_table(), a.mirror_given, mo);
     mo.defect = read_defect(a.defect);
-    mo.blend_mm = a.blend;
     mo.face = spec.face;
     MirrorReport mr;
     const MirrorResult m = mirror_restore(geo.mesh, mo, &mr);
-    solid = make_prosthesis(m, a.blend, spec, &r);
+    solid = make_prosthesis(m, mo.blend_mm, spec, &r);
     mirror_json = mr;
     mirror_json.erase("face");  // the appliance's own face analysis is the report's
   } else {
@@ -124,21 +124,23 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
 
 struct MirrorArgs {
   std::string input, output, report, units = "auto", defect;
-  MirrorOptions options;
+  nlohmann::json given = nlohmann::json::object();  //!< the mirror table's flags
   FaceArgs face;
 };
 
-int run_mirror(MirrorArgs a, const GlobalOptions& g) {
+int run_mirror(const MirrorArgs& a, const GlobalOptions& g) {
+  MirrorOptions options;
+  apply_flags(mirror_option_table(), a.given, options);
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
   Progress progress(g, 2);
   progress.stage("reading");
   const io::Geometry geo = io::read_mesh(a.input, ro);
-  a.options.defect = read_defect(a.defect);
-  a.face.apply(a.options.face);
+  options.defect = read_defect(a.defect);
+  a.face.apply(options.face);
   progress.stage("restoring");
   MirrorReport r;
-  const MirrorResult m = mirror_restore(geo.mesh, a.options, &r);
+  const MirrorResult m = mirror_restore(geo.mesh, options, &r);
   io::write_mesh(a.output, m.restored);
   nlohmann::json j = r;
   j.update({{"input", a.input}, {"output", a.output}});
@@ -201,9 +203,7 @@ std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--sculpt", a->sculpt, "Character sculpt: the outer surface, aligned to the face");
   sub.add_flag("--mirror", a->mirror, "Prosthesis: restore the defect side from the healthy side and fill the difference");
   sub.add_option("--defect", a->defect, "With --mirror: JSON file whose \"region\" marks the defect (default: found)");
-  sub.add_option("--blend", a->blend, "With --mirror: band over which the restored side blends into the skin, mm")
-      ->check(CLI::Range(0.5, 50.0))
-      ->capture_default_str();
+  add_option_flags(sub, mirror_option_table(), a->mirror_given);
   add_units_option(sub, a->units, "the inputs'");
   sub.add_option("--report", a->report, "Write the report as JSON to this file");
   sub.footer(
@@ -220,15 +220,7 @@ std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("FACE", a->input, "Face scan with a defect on one side")->required();
   sub.add_option("-o,--output", a->output, "Restored face to write (mm)")->required();
   sub.add_option("--defect", a->defect, "JSON file whose \"region\" marks the defect (default: found from asymmetry)");
-  sub.add_option("--asymmetry", a->options.asymmetry_mm, "Depth below the mirrored side that marks a defect, mm")
-      ->check(CLI::Range(0.1, 50.0))
-      ->capture_default_str();
-  sub.add_option("--blend", a->options.blend_mm, "Band over which the restored side blends into the skin, mm")
-      ->check(CLI::Range(0.5, 50.0))
-      ->capture_default_str();
-  sub.add_option("--max-hole", a->options.max_hole_mm, "Fill scan holes up to this size first, mm")
-      ->check(CLI::Range(0.0, 300.0))
-      ->capture_default_str();
+  add_option_flags(sub, mirror_option_table(), a->given);
   a->face.add(sub);
   add_units_option(sub, a->units, "the input's");
   sub.add_option("--report", a->report, "Write the report as JSON to this file");

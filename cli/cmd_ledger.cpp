@@ -196,109 +196,115 @@ int ledger_export(const LedgerArgs& a, const GlobalOptions& g) {
   return static_cast<int>(kOk);
 }
 
-//! Wires a ledger subcommand: its common options, and its run function as the action.
-struct LedgerCli {
-  std::shared_ptr<LedgerArgs> a;
-  std::shared_ptr<std::function<int()>> action;
-  GlobalOptions& g;
+using LedgerRun = int (*)(const LedgerArgs&, const GlobalOptions&);
+using LedgerOptions = void (*)(CLI::App&, LedgerArgs&);
 
-  CLI::App* add(CLI::App& parent, const std::string& name, const std::string& help, bool writes,
-                int (*run)(const LedgerArgs&, const GlobalOptions&)) {
-    CLI::App* s = parent.add_subcommand(name, help);
-    s->add_option("--ledger", a->ledger, "Ledger file (default: $TRACECAST_LEDGER)");
-    if (writes) s->add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
-    s->add_flag("--json", g.json, "Machine-readable JSON on stdout");
-    s->add_flag("-q,--quiet", g.quiet, "No output on stdout except --json");
-    s->callback([act = action, args = a, &global = g, run] { *act = [args, &global, run] { return run(*args, global); }; });
-    return s;
-  }
-};
+//! A ledger subcommand: --ledger (and --signing-key when it writes), its own options, its run function.
+Command ledger_command(const char* name, const char* summary, bool writes, LedgerRun run, LedgerOptions options = nullptr) {
+  return {name, summary, [writes, run, options](CLI::App& s, GlobalOptions& g) -> std::function<int()> {
+            auto a = std::make_shared<LedgerArgs>();
+            s.add_option("--ledger", a->ledger, "Ledger file (default: $TRACECAST_LEDGER)");
+            if (writes) s.add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
+            if (options) options(s, *a);
+            return [a, &g, run] { return run(*a, g); };
+          }};
+}
 
 //! init, import, verify, show: the ledger itself.
-void add_ledger_commands(LedgerCli& c, CLI::App& sub) {
-  CLI::App* init = c.add(sub, "init", "Create a workshop's ledger, and its signing key if the file does not exist", true, ledger_init);
-  init->add_option("--maker", c.a->maker, "The workshop's maker number (0-65535): the first field of every identifier")->required();
-  init->add_option("--name", c.a->name, "The workshop's name")->required();
-
-  CLI::App* import = c.add(sub, "import", "Import another workshop's ledger: its chain stays verifiable, its pieces findable here", true, ledger_import);
-  import->add_option("OTHER", c.a->other, "The other workshop's ledger file")->required();
-
-  c.add(sub, "verify", "Check the whole chain and every signature; name the first bad entry", false, ledger_verify);
-
-  c.add(sub, "show", "Print the ledger's entries", false, ledger_show);
+std::vector<Command> book_commands() {
+  return {ledger_command("init", "Create a workshop's ledger, and its signing key if the file does not exist", true, ledger_init,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("--maker", a.maker, "The workshop's maker number (0-65535): the first field of every identifier")
+                               ->required();
+                           s.add_option("--name", a.name, "The workshop's name")->required();
+                         }),
+          ledger_command("import", "Import another workshop's ledger: its chain stays verifiable, its pieces findable here", true,
+                         ledger_import, [](CLI::App& s, LedgerArgs& a) { s.add_option("OTHER", a.other, "The other workshop's ledger file")->required(); }),
+          ledger_command("verify", "Check the whole chain and every signature; name the first bad entry", false, ledger_verify),
+          ledger_command("show", "Print the ledger's entries", false, ledger_show)};
 }
 
 //! operator, subject, consent: who works, and whose face.
-void add_register_commands(LedgerCli& c, CLI::App& sub) {
-  CLI::App* op = c.add(sub, "operator", "Add an operator (who runs production) by code and name", true, ledger_operator);
-  op->add_option("CODE", c.a->code, "Operator code, as runs name it")->required();
-  op->add_option("--name", c.a->name, "The operator's name")->required();
-
-  CLI::App* subject = c.add(sub, "subject", "Add a subject (the person scanned) by pseudonymous code", true, ledger_subject);
-  subject->add_option("CODE", c.a->code, "Pseudonymous code, never a name")->required();
-
-  CLI::App* consent = c.add(sub, "consent", "Record a subject's consent for a use, with the signed document's hash", true, ledger_consent);
-  consent->add_option("--subject", c.a->subject, "Subject code")->required();
-  consent->add_option("--use", c.a->use, "film, medical or other")->required();
-  consent->add_option("--valid-until", c.a->valid_until, "Last valid day, YYYY-MM-DD")->required();
-  consent->add_option("--document", c.a->document, "The signed consent document (its SHA-256 is recorded)")->required();
-  consent->add_option("--given-by", c.a->given_by, "Who consented (the subject, or a guardian)")->required();
+std::vector<Command> register_commands() {
+  return {ledger_command("operator", "Add an operator (who runs production) by code and name", true, ledger_operator,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("CODE", a.code, "Operator code, as runs name it")->required();
+                           s.add_option("--name", a.name, "The operator's name")->required();
+                         }),
+          ledger_command("subject", "Add a subject (the person scanned) by pseudonymous code", true, ledger_subject,
+                         [](CLI::App& s, LedgerArgs& a) { s.add_option("CODE", a.code, "Pseudonymous code, never a name")->required(); }),
+          ledger_command("consent", "Record a subject's consent for a use, with the signed document's hash", true, ledger_consent,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("--subject", a.subject, "Subject code")->required();
+                           s.add_option("--use", a.use, "film, medical or other")->required();
+                           s.add_option("--valid-until", a.valid_until, "Last valid day, YYYY-MM-DD")->required();
+                           s.add_option("--document", a.document, "The signed consent document (its SHA-256 is recorded)")->required();
+                           s.add_option("--given-by", a.given_by, "Who consented (the subject, or a guardian)")->required();
+                         })};
 }
 
-//! run open and close, piece, release, export: production.
-void add_production_commands(LedgerCli& c, CLI::App& sub) {
-  CLI::App* run = sub.add_subcommand("run", "Open or close a production run");
-  run->require_subcommand(1);
-  CLI::App* run_open = c.add(*run, "open", "Open a run; prints its number", true, ledger_run_open);
-  run_open->add_option("--use", c.a->use, "film, medical or other")->required();
-  run_open->add_option("--client", c.a->client, "Production or patient's clinic")->required();
-  run_open->add_option("--prescriber", c.a->prescriber, "Prescriber (required for medical runs)");
-  run_open->add_option("--operator", c.a->operator_code, "Operator code");
-  CLI::App* run_close = c.add(*run, "close", "Close a run: no more pieces in it", true, ledger_run_close);
-  run_close->add_option("RUN", c.a->run, "Run number")->required();
+//! run open and close: a production run's bounds.
+Command run_commands() {
+  Command run{"run", "Open or close a production run", {}, {}};
+  run.children = {ledger_command("open", "Open a run; prints its number", true, ledger_run_open,
+                                 [](CLI::App& s, LedgerArgs& a) {
+                                   s.add_option("--use", a.use, "film, medical or other")->required();
+                                   s.add_option("--client", a.client, "Production or patient's clinic")->required();
+                                   s.add_option("--prescriber", a.prescriber, "Prescriber (required for medical runs)");
+                                   s.add_option("--operator", a.operator_code, "Operator code");
+                                 }),
+                  ledger_command("close", "Close a run: no more pieces in it", true, ledger_run_close,
+                                 [](CLI::App& s, LedgerArgs& a) { s.add_option("RUN", a.run, "Run number")->required(); })};
+  return run;
+}
 
-  CLI::App* piece = c.add(sub, "piece", "Allocate the next identifier of a run and record the piece", true, ledger_piece);
-  piece->add_option("--run", c.a->run, "Run number")->required();
-  piece->add_option("--subject", c.a->subject, "Subject code")->required();
-  piece->add_option("--key", c.a->key, "Marking key file (its id is recorded)")->required();
-  piece->add_option("--input", c.a->inputs, "Input files (their SHA-256 are recorded)");
-  piece->add_option("--output", c.a->outputs, "Output files (their SHA-256 are recorded)");
-
-  CLI::App* release = c.add(sub, "release", "Record a piece's acceptance (or rejection) after its checks", true, ledger_release);
-  release->add_option("--piece", c.a->piece_id, "Piece identifier (MMMM-RRRRRR-PPPPPP)")->required();
-  auto* acc = release->add_flag("--accepted", c.a->accepted, "The piece passed its checks");
-  auto* rej = release->add_flag("--rejected", c.a->rejected, "The piece failed its checks");
-  acc->excludes(rej);
-  release->add_option("--by", c.a->released_by, "Who released it")->required();
-  release->add_option("--note", c.a->note, "Checks and remarks");
-
-  CLI::App* exp = c.add(sub, "export", "Export a run's device history record (JSON, or CSV)", false, ledger_export);
-  exp->add_option("--run", c.a->run, "Run number")->required();
-  exp->add_option("-o,--output", c.a->output, "File to write (.json or .csv); default: JSON on stdout");
-  exp->add_flag("--csv", c.a->csv, "CSV instead of JSON (one row a piece)");
+//! piece, release, export: production.
+std::vector<Command> production_commands() {
+  return {ledger_command("piece", "Allocate the next identifier of a run and record the piece", true, ledger_piece,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("--run", a.run, "Run number")->required();
+                           s.add_option("--subject", a.subject, "Subject code")->required();
+                           s.add_option("--key", a.key, "Marking key file (its id is recorded)")->required();
+                           s.add_option("--input", a.inputs, "Input files (their SHA-256 are recorded)");
+                           s.add_option("--output", a.outputs, "Output files (their SHA-256 are recorded)");
+                         }),
+          ledger_command("release", "Record a piece's acceptance (or rejection) after its checks", true, ledger_release,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("--piece", a.piece_id, "Piece identifier (MMMM-RRRRRR-PPPPPP)")->required();
+                           auto* acc = s.add_flag("--accepted", a.accepted, "The piece passed its checks");
+                           auto* rej = s.add_flag("--rejected", a.rejected, "The piece failed its checks");
+                           acc->excludes(rej);
+                           s.add_option("--by", a.released_by, "Who released it")->required();
+                           s.add_option("--note", a.note, "Checks and remarks");
+                         }),
+          ledger_command("export", "Export a run's device history record (JSON, or CSV)", false, ledger_export,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("--run", a.run, "Run number")->required();
+                           s.add_option("-o,--output", a.output, "File to write (.json or .csv); default: JSON on stdout");
+                           s.add_flag("--csv", a.csv, "CSV instead of JSON (one row a piece)");
+                         })};
 }
 
 }  // namespace
 
-std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g) {
-  sub.require_subcommand(1);
-  LedgerCli c{std::make_shared<LedgerArgs>(), std::make_shared<std::function<int()>>(), g};
-  add_ledger_commands(c, sub);
-  add_register_commands(c, sub);
-  add_production_commands(c, sub);
-  sub.footer(
-      "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
-      "  tracecast ledger operator OP-1 --name \"Alex Moreau\"\n"
-      "  tracecast ledger subject S-001\n"
-      "  tracecast ledger consent --subject S-001 --use film --valid-until 2027-12-31 --document consent.pdf "
-      "--given-by \"S-001\"\n"
-      "  tracecast ledger run open --use film --client \"Studio X\" --operator OP-1\n"
-      "  tracecast ledger piece --run 1 --subject S-001 --key shop.key --output mold.3mf\n"
-      "  tracecast ledger release --piece 002a-000001-000001 --accepted --by \"QA\"\n"
-      "  tracecast ledger export --run 1 -o run1.csv\n"
-      "  tracecast ledger verify\n"
-      "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.");
-  return [action = c.action] { return *action ? (*action)() : static_cast<int>(kUsage); };
+std::vector<Command> ledger_commands() {
+  std::vector<Command> all = book_commands();
+  for (std::vector<Command> part : {register_commands(), std::vector<Command>{run_commands()}, production_commands()})
+    all.insert(all.end(), part.begin(), part.end());
+  return all;
 }
+
+const char* const kLedgerExamples =
+    "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
+    "  tracecast ledger operator OP-1 --name \"Alex Moreau\"\n"
+    "  tracecast ledger subject S-001\n"
+    "  tracecast ledger consent --subject S-001 --use film --valid-until 2027-12-31 --document consent.pdf "
+    "--given-by \"S-001\"\n"
+    "  tracecast ledger run open --use film --client \"Studio X\" --operator OP-1\n"
+    "  tracecast ledger piece --run 1 --subject S-001 --key shop.key --output mold.3mf\n"
+    "  tracecast ledger release --piece 002a-000001-000001 --accepted --by \"QA\"\n"
+    "  tracecast ledger export --run 1 -o run1.csv\n"
+    "  tracecast ledger verify\n"
+    "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.";
 
 }  // namespace tracecast::cli

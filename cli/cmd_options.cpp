@@ -18,6 +18,14 @@ std::string heading(const OptionSchema& s) {
   return fmt::format("Recipe section `{}`", s.name());
 }
 
+//! "scan, appliance, mold, …": every table's name, once each.
+std::string table_names() {
+  std::vector<std::string> names;
+  for (const OptionSchema* s : pipeline::option_schemas())
+    if (std::find(names.begin(), names.end(), s->name()) == names.end()) names.push_back(s->name());
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
 struct OptionsArgs {
   std::string section;
   bool markdown = false;
@@ -33,7 +41,7 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
     list.push_back(s->describe());
     md += fmt::format("{}:\n\n{}\n", heading(*s), s->markdown());
   }
-  if (!found) throw UsageError(fmt::format("no option table for \"{}\" (scan, appliance, mold, repair)", a.section));
+  if (!found) throw UsageError(fmt::format("no option table for \"{}\" ({})", a.section, table_names()));
   if (g.json) {
     print_json(list);
   } else if (a.markdown) {
@@ -42,7 +50,7 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
     for (const OptionSchema* s : pipeline::option_schemas()) {
       if (!a.section.empty() && s->name() != a.section) continue;
       for (const OptionInfo& o : s->options())
-        fmt::print("{:<10} {:<20} {:<22} default {:<12} {:<22} {}\n", s->name(), o.key, o.flag(),
+        fmt::print("{:<10} {:<20} {:<22} default {:<12} {:<22} {}\n", s->name(), o.key, s->cli_flag(o),
                    option_value_text(s->defaults().at(o.key)), o.range_text(), o.help);
     }
   }
@@ -53,7 +61,7 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
 
 std::function<int()> setup_options(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<OptionsArgs>();
-  sub.add_option("SECTION", a->section, "Only this table: scan, appliance, mold (recipe sections) or repair");
+  sub.add_option("SECTION", a->section, "Only this table: " + table_names() + " (the first three are recipe sections)");
   sub.add_flag("--markdown", a->markdown, "The tables as Markdown (as in docs/formats.md)");
   sub.footer("Examples:\n  tracecast options mold\n  tracecast options --json");
   return [a, &g] { return run_options(*a, g); };

@@ -44,8 +44,8 @@ std::string as_typed(const OptionInfo& o, const std::string& text) {
 std::string type_name(const OptionInfo& o) {
   switch (o.kind) {
     case OptionKind::Number: {
-      std::string t = o.unit.empty() ? "X" : o.unit;
-      for (char& c : t) c = c == '/' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      std::string t = o.unit.empty() ? "X" : unit_suffix(o.unit).substr(1);
+      for (char& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       return t;
     }
     case OptionKind::Integer: return "N";

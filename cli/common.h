@@ -51,20 +51,29 @@ class Progress {
   std::chrono::steady_clock::time_point start_;
 };
 
-//! A subcommand: registers its options on `sub`, returns the action to run after parsing.
+//! What a subcommand's setup does: registers its options on `sub` (its args struct, shared with
+//! the returned action) and returns the action, `run_X(args, global)`, to run after parsing.
+using Setup = std::function<std::function<int()>(CLI::App& sub, GlobalOptions& global)>;
+
+//! A subcommand: a leaf with its setup, or a group of subcommands (`key new`, `ledger run open`).
 struct Command {
-  const char* name;
-  const char* summary;
-  std::function<std::function<int()>(CLI::App& sub, GlobalOptions& global)> setup;
+  std::string name, summary;
+  Setup setup = {};               //!< a leaf's; empty for a group
+  std::vector<Command> children = {};  //!< a group's
+  std::string footer = {};        //!< a group's examples (a leaf's setup writes its own)
 };
 
 std::vector<Command> commands();  // the table, in the order `--help` lists them
 
+// Groups of subcommands (their files).
+std::vector<Command> key_commands();
+std::vector<Command> synth_commands();
+std::vector<Command> ledger_commands();
+extern const char* const kLedgerExamples;
+
 // Subcommand setups (one file each).
 std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_convert(CLI::App& sub, GlobalOptions& g);
-std::function<int()> setup_synth(CLI::App& sub, GlobalOptions& g);
-std::function<int()> setup_key(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g);
@@ -72,7 +81,6 @@ std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_batch(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_compare(CLI::App& sub, GlobalOptions& g);
-std::function<int()> setup_ledger(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g);
@@ -125,5 +133,7 @@ struct ScanReading {
   int code = kNoMark;
 };
 ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const GlobalOptions& g);
+//! One line about a reading: the identifier and how sure, or why there is none.
+std::string reading_line(const ScanReading& r);
 
 }  // namespace tracecast::cli

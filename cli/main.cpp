@@ -28,12 +28,14 @@ std::vector<Command> commands() {
       {"render", "Draw a mesh as a shaded PNG picture", setup_render},
       {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
       {"compare", "Distances between a mesh or point cloud and a reference surface (mean, p95, Hausdorff)", setup_compare},
-      {"synth", "Generate synthetic test data with exact ground truth", setup_synth},
+      {"synth", "Generate synthetic test data with exact ground truth", {}, synth_commands()},
       {"stamp", "Stamp a hidden, keyed identifier into an appliance's outer surface (≤ 40 µm)", setup_stamp},
       {"detect", "Read the hidden identifier back from a scan of a cast (any pose, unit, sampling; partial)", setup_detect},
       {"trace", "From a scan of a piece to its ledger record: run, subject, consent, operator, files", setup_trace},
-      {"key", "Create and inspect the secret keys that mark pieces", setup_key},
-      {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", setup_ledger},
+      {"key", "Create and inspect the secret keys that mark pieces", {}, key_commands(),
+       "Examples:\n  tracecast key new -o workshop.key\n  tracecast key id workshop.key"},
+      {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", {}, ledger_commands(),
+       kLedgerExamples},
       {"options", "Every option of the recipe sections and the subcommands: key, flag, unit, default, range, help", setup_options},
   };
 }
@@ -57,6 +59,26 @@ void Progress::done() {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
+namespace {
+
+//! Registers `c` under `parent`: a group's children, or a leaf's options and action.
+void add_command(CLI::App& parent, const Command& c, GlobalOptions& global, std::function<int()>& action) {
+  CLI::App* sub = parent.add_subcommand(c.name, c.summary);
+  if (!c.footer.empty()) sub->footer(c.footer);
+  if (!c.setup) {
+    sub->require_subcommand(1);
+    for (const Command& child : c.children) add_command(*sub, child, global, action);
+    return;
+  }
+  sub->add_flag("--json", global.json, "Machine-readable JSON on stdout");
+  sub->add_flag("-q,--quiet", global.quiet, "No output on stdout except --json; errors still go to stderr");
+  sub->add_flag("--verbose", global.verbose, "The libraries' debug log on stderr (what each step found)");
+  auto run = c.setup(*sub, global);
+  sub->callback([&action, run] { action = run; });
+}
+
+}  // namespace
+
 }  // namespace tracecast::cli
 
 int main(int argc, char** argv) {
@@ -76,14 +98,7 @@ int main(int argc, char** argv) {
       "Run 'tracecast SUBCOMMAND --help' for a subcommand's options.");
   GlobalOptions global;
   std::function<int()> action;
-  for (const Command& c : commands()) {
-    CLI::App* sub = app.add_subcommand(c.name, c.summary);
-    sub->add_flag("--json", global.json, "Machine-readable JSON on stdout");
-    sub->add_flag("-q,--quiet", global.quiet, "No output on stdout except --json; errors still go to stderr");
-    sub->add_flag("--verbose", global.verbose, "The libraries' debug log on stderr (what each step found)");
-    auto run = c.setup(*sub, global);
-    sub->callback([&action, run] { action = run; });
-  }
+  for (const Command& c : commands()) add_command(app, c, global, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

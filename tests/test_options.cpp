@@ -16,12 +16,6 @@ using nlohmann::json;
 namespace {
 
 // The subcommand whose flags a table's options are.
-const char* subcommand_of(const OptionSchema& s) {
-  if (s.name() == "scan") return "scan";
-  if (s.name() == "appliance") return "appliance";
-  if (s.name() == "repair") return "repair";
-  return "mold";
-}
 
 // A valid value other than the default, for each kind.
 json other_value(const OptionInfo& o, const json& def) {
@@ -157,7 +151,7 @@ TEST_CASE("options: the mold's ledger record holds every mold option, and the pr
 
 TEST_CASE("options: every option appears in its subcommand's help with its default, and docs/formats.md is the table", "[options][cli]") {
   for (const OptionSchema* s : pipeline::option_schemas()) {
-    const test::Run help = test::run(std::string(subcommand_of(*s)) + " --help");
+    const test::Run help = test::run(s->name() + " --help");  // a table is named for its subcommand
     REQUIRE(help.code == 0);
     for (const OptionInfo& o : s->options()) {
       INFO(s->name() << " " << o.key);

@@ -239,9 +239,19 @@ TEST_CASE("views that do not overlap cannot be registered: a clear processing er
   CHECK_THROWS_AS(register_views(views), ProcessingError);
 }
 
+namespace {
+//! The sequences of the RGB-D tests: the default camera, seed 9, with or without poses.
+RgbdSimOptions rgbd_sim(bool poses) {
+  RgbdSimOptions o;
+  o.poses = poses;
+  o.seed = 9;
+  return o;
+}
+}  // namespace
+
 TEST_CASE("RGB-D sequence with poses: TSDF surface within 0.5 mm of the truth at p95", "[scan][rgbd][slow]") {
   const auto dir = test::temp_dir("rgbd-posed");
-  const auto manifest = write_simulated_rgbd(truth(), dir, 24, 60, 450, 0.3, true, 9);
+  const auto manifest = write_simulated_rgbd(truth(), dir, rgbd_sim(true));
   const RgbdSequence seq = read_rgbd_manifest(manifest);
   REQUIRE(seq.frames.size() == 24);
   RgbdReport r;
@@ -256,14 +266,13 @@ TEST_CASE("RGB-D sequence with poses: TSDF surface within 0.5 mm of the truth at
 
 TEST_CASE("RGB-D sequence without poses: odometry places the frames", "[scan][rgbd][slow]") {
   const auto dir = test::temp_dir("rgbd-odometry");
-  const auto manifest = write_simulated_rgbd(truth(), dir, 24, 60, 450, 0.3, false, 9);
+  const auto manifest = write_simulated_rgbd(truth(), dir, rgbd_sim(false));
   RgbdReport r;
   const Mesh surface = integrate_rgbd(read_rgbd_manifest(manifest), {}, &r);
   CHECK(r.odometry_frames == 23);
   // The result is in the first camera's frame: bring it back with that camera's true pose, read
   // from the same sequence generated with poses.
-  const RgbdSequence with = read_rgbd_manifest(write_simulated_rgbd(truth(), test::temp_dir("rgbd-first"), 24, 60, 450,
-                                                                    0.3, true, 9));
+  const RgbdSequence with = read_rgbd_manifest(write_simulated_rgbd(truth(), test::temp_dir("rgbd-first"), rgbd_sim(true)));
   const Eigen::Matrix4d P = *with.frames[0].pose;
   std::vector<Vec3> world;
   for (const Vec3& v : surface.vertices) world.push_back(P.topLeftCorner<3, 3>() * v + P.topRightCorner<3, 1>());

@@ -282,6 +282,7 @@ Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* scu
 // ---- Mirroring ---------------------------------------------------------------------------
 
 MirrorResult mirror_restore(const Mesh& input, const MirrorOptions& o, MirrorReport* report) {
+  throw_problems("mirror", mirror_option_table().check(o));
   MirrorReport r;
   RepairOptions ro;
   ro.max_hole_mm = o.max_hole_mm;

@@ -45,7 +45,21 @@ OptionTable<ApplianceSpec> make_appliance_table() {
   return t;
 }
 
+OptionTable<MirrorOptions> make_mirror_table() {
+  OptionTable<MirrorOptions> t("mirror");
+  t.number("asymmetry_mm", &MirrorOptions::asymmetry_mm, "mm", 0.1, 50,
+           "depth below the mirrored side that marks a defect, when none is marked")
+      .number("blend_mm", &MirrorOptions::blend_mm, "mm", 0.5, 50, "band over which the restored side blends into the skin")
+      .number("max_hole_mm", &MirrorOptions::max_hole_mm, "mm", 0, 300, "scan holes up to this size are filled first");
+  return t;
+}
+
 }  // namespace
+
+const OptionTable<MirrorOptions>& mirror_option_table() {
+  static const OptionTable<MirrorOptions> t = make_mirror_table();
+  return t;
+}
 
 const OptionTable<ApplianceSpec>& appliance_option_table() {
   static const OptionTable<ApplianceSpec> t = make_appliance_table();

@@ -16,11 +16,15 @@ namespace {
 
 using nlohmann::json;
 
+}  // namespace
+
 std::string unit_suffix(const std::string& unit) {
-  std::string s = "_" + unit;
+  std::string s = "_" + (unit == "µm" ? std::string("um") : unit);
   std::replace(s.begin(), s.end(), '/', '_');
   return s;
 }
+
+namespace {
 
 std::string with_unit(const std::string& unit) { return unit.empty() ? "" : " " + unit; }
 

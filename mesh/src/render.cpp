@@ -54,9 +54,21 @@ std::vector<std::int64_t> nearest_faces(const Mesh& mesh, const Vec3& right, con
 
 }  // namespace
 
+const OptionTable<RenderOptions>& render_option_table() {
+  static const OptionTable<RenderOptions> t = [] {
+    OptionTable<RenderOptions> r("render");
+    r.integer("width_px", &RenderOptions::width_px, 16, 8192, "image width (the height follows the object's aspect)", "px")
+        .number("yaw_deg", &RenderOptions::yaw_deg, "deg", -360, 360, "view direction around the vertical axis (0: from +z)")
+        .number("pitch_deg", &RenderOptions::pitch_deg, "deg", -89, 89, "view from above (+) or below (-)")
+        .number("margin_fraction", &RenderOptions::margin, "fraction", 0, 0.45, "empty border, as a share of the object's size");
+    return r;
+  }();
+  return t;
+}
+
 void render_png(const Mesh& mesh, const std::filesystem::path& png, const RenderOptions& o) {
   if (mesh.triangles.empty()) throw InputError("render: the mesh has no faces");
-  if (o.width_px < 16 || o.width_px > 8192) throw InputError("render: width must be 16-8192 pixels");
+  throw_problems("render", render_option_table().check(o));
   constexpr double kDeg = 3.14159265358979323846 / 180.0;
   // Camera frame: `back` points from the object to the viewer.
   const Vec3 back(std::sin(o.yaw_deg * kDeg) * std::cos(o.pitch_deg * kDeg), std::sin(o.pitch_deg * kDeg),

@@ -7,7 +7,12 @@
 #include <sstream>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/render.h"
 #include "tracecast/mesh/repair.h"
+#include "tracecast/scan/rgbd.h"
+#include "tracecast/scan/simulator.h"
+#include "tracecast/scan/synthetic_face.h"
+#include "tracecast/watermark/mark.h"
 #include "tracecast/mesh/units.h"
 #include "tracecast/print/printer.h"
 
@@ -99,7 +104,10 @@ std::vector<const OptionSchema*> recipe_option_schemas() {
 
 std::vector<const OptionSchema*> option_schemas() {
   std::vector<const OptionSchema*> all = recipe_option_schemas();
-  all.push_back(&repair_option_table());
+  for (const OptionSchema* s : std::initializer_list<const OptionSchema*>{
+           &repair_option_table(), &mirror_option_table(), &watermark::stamp_option_table(), &render_option_table(),
+           &scan::synth_face_option_table(), &scan::synth_scan_option_table(), &scan::rgbd_sim_option_table()})
+    all.push_back(s);
   return all;
 }
 

@@ -119,17 +119,12 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
 }
 
 nlohmann::json mark_json(const TraceableMold& made, const Workshop& shop) {
-  return {{"id", watermark::format_id(made.id)},
-          {"key_id", shop.mark_key().id()},
-          {"tiles", made.stamp.tiles},
-          {"warnings", made.stamp.warnings},
-          {"marked_area_mm2", made.stamp.marked_area_mm2},
-          {"max_displacement_um", made.stamp.max_displacement_um},
-          {"rms_displacement_um", made.stamp.rms_displacement_um},
-          {"ledger", shop.production().ledger.string()},
-          {"ledger_entry", made.entry},
-          {"run", shop.production().run},
-          {"subject", shop.production().subject}};
+  nlohmann::json j = made.stamp;
+  j.update({{"ledger", shop.production().ledger.string()},
+            {"ledger_entry", made.entry},
+            {"run", shop.production().run},
+            {"subject", shop.production().subject}});
+  return j;
 }
 
 }  // namespace tracecast::pipeline

@@ -171,8 +171,12 @@ Mesh integrate_rgbd(const RgbdSequence& s, const RgbdOptions& o, RgbdReport* rep
   return out;
 }
 
-fs::path write_simulated_rgbd(const Mesh& truth, const fs::path& folder, int frames, double sweep_deg,
-                              double distance_mm, double noise_mm, bool with_poses, std::uint64_t seed) {
+fs::path write_simulated_rgbd(const Mesh& truth, const fs::path& folder, const RgbdSimOptions& o) {
+  throw_problems("synth rgbd", rgbd_sim_option_table().check(o));
+  const int frames = o.frames;
+  const double sweep_deg = o.sweep_deg, distance_mm = o.distance_mm, noise_mm = o.noise_mm;
+  const bool with_poses = o.poses;
+  const std::uint64_t seed = o.seed;
   const int w = 640, h = 480;
   const double fx = 600, fy = 600, cx = 319.5, cy = 239.5;
   const double units_per_metre = 10000.0;  // 0.1 mm depth steps

@@ -144,14 +144,6 @@ struct StampPlan {
 
 namespace {
 
-void check_stamp_options(const StampOptions& o) {
-  if (!(o.max_displacement_mm > 0 && o.max_displacement_mm <= 0.5))
-    throw InputError(fmt::format("stamp: maximum displacement {} mm is outside (0, 0.5]", o.max_displacement_mm));
-  if (!(o.resolution_mm > 0.05 && o.resolution_mm <= 0.6))
-    throw InputError(fmt::format("stamp: resolution {} mm is outside (0.05, 0.6]", o.resolution_mm));
-  if (!(o.zero_thickness_mm >= 0 && o.full_thickness_mm > o.zero_thickness_mm))
-    throw InputError("stamp: full-amplitude thickness must exceed the zero-amplitude thickness");
-}
 
 //! The faces seen from the front: turned towards it, with nothing in front of them.
 std::vector<char> faces_seen_from(const Mesh& m, const SurfaceQuery& query, const Vec3& front) {
@@ -265,7 +257,7 @@ void measure_marked_area(const StampPlan& plan, StampReport& report) {
 }  // namespace
 
 std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOptions& o) {
-  check_stamp_options(o);
+  throw_problems("stamp", stamp_option_table().check(o));
   auto plan = std::make_shared<StampPlan>();
   StampPlan& out = *plan;
   out.options = o;

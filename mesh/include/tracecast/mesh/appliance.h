@@ -167,6 +167,9 @@ struct MirrorResult {
 
 MirrorResult mirror_restore(const Mesh& face, const MirrorOptions& options = {}, MirrorReport* report = nullptr);
 
+//! Mirroring's options (`tracecast mirror`, and `tracecast appliance --mirror`).
+const OptionTable<MirrorOptions>& mirror_option_table();
+
 //! The prosthesis: the appliance between the skin (mirror.face) and the restored surface, over
 //! the defect grown by `grow_mm` (the blend band) plus the feather band; spec.region and
 //! spec.openings are not used.

@@ -53,6 +53,9 @@ struct OptionInfo {
   std::string range_text() const;
 };
 
+//! The suffix a key carries for its unit: "_mm", "_g_ml" for g/ml, "_um" for µm.
+std::string unit_suffix(const std::string& unit);
+
 //! A value as the docs and help show it: 2.5, true, "resin", [0, 0, 1], or "found" for null.
 std::string option_value_text(const nlohmann::json& value);
 
@@ -112,10 +115,12 @@ class OptionTable : public OptionSchema {
     return add(std::move(i), [m](const T& t) { return nlohmann::json(t.*m); },
                [m](T& t, const nlohmann::json& v) { t.*m = v.get<double>(); });
   }
-  OptionTable& integer(const char* key, int T::*m, int min, int max, const char* help) {
-    OptionInfo i{key, OptionKind::Integer, "", double(min), double(max), false, {}, help, {}};
+  //! A whole number of any integer type (a count, a seed).
+  template <class I>
+  OptionTable& integer(const char* key, I T::*m, double min, double max, const char* help, const char* unit = "") {
+    OptionInfo i{key, OptionKind::Integer, unit, min, max, false, {}, help, {}};
     return add(std::move(i), [m](const T& t) { return nlohmann::json(t.*m); },
-               [m](T& t, const nlohmann::json& v) { t.*m = v.get<int>(); });
+               [m](T& t, const nlohmann::json& v) { t.*m = v.get<I>(); });
   }
   OptionTable& flag(const char* key, bool T::*m, const char* help) {
     OptionInfo i{key, OptionKind::Flag, "", 0, 0, false, {}, help, {}};

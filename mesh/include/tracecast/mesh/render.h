@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 
 namespace tracecast {
 
@@ -18,5 +19,8 @@ struct RenderOptions {
 //! the viewer, vertex colours if it has them) and writes a PNG atomically.
 //! Throws InputError for a mesh without faces, ProcessingError if the file cannot be written.
 void render_png(const Mesh& mesh, const std::filesystem::path& png, const RenderOptions& options = {});
+
+//! The picture's options (`tracecast render`).
+const OptionTable<RenderOptions>& render_option_table();
 
 }  // namespace tracecast

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 #include "tracecast/scan/reconstruct.h"
 
 namespace tracecast::scan {
@@ -54,12 +55,19 @@ struct RgbdReport {
 //! frame without a pose or the volume yields no surface.
 Mesh integrate_rgbd(const RgbdSequence& sequence, const RgbdOptions& options = {}, RgbdReport* report = nullptr);
 
-//! A simulated sequence of the given surface: `frames` camera positions on an arc (yaw from
-//! -`sweep_deg`/2 to +`sweep_deg`/2 around the vertical axis, `distance_mm` from the box centre),
-//! depth with Gaussian noise `noise_mm` stored in 0.1 mm units, shaded grey colour; written as PNG
-//! files and a manifest (with poses if `with_poses`) into `folder`. Returns the manifest's path.
-std::filesystem::path write_simulated_rgbd(const Mesh& truth, const std::filesystem::path& folder, int frames = 24,
-                                           double sweep_deg = 60, double distance_mm = 450, double noise_mm = 0.3,
-                                           bool with_poses = true, std::uint64_t seed = 1);
+//! A simulated RGB-D camera's sequence (`tracecast synth rgbd`).
+struct RgbdSimOptions {
+  int frames = 24;             //!< camera positions on the arc
+  double sweep_deg = 60;       //!< the arc: yaw from -sweep/2 to +sweep/2 around the vertical axis
+  double distance_mm = 450;    //!< from the box centre
+  double noise_mm = 0.3;       //!< Gaussian depth noise (depth stored in 0.1 mm units)
+  bool poses = true;           //!< write the poses into the manifest (else odometry must place the frames)
+  std::uint64_t seed = 1;
+};
+const OptionTable<RgbdSimOptions>& rgbd_sim_option_table();
+
+//! A simulated sequence of the given surface, shaded grey as colour, written as PNG files and a
+//! manifest into `folder`. Returns the manifest's path.
+std::filesystem::path write_simulated_rgbd(const Mesh& truth, const std::filesystem::path& folder, const RgbdSimOptions& options = {});
 
 }  // namespace tracecast::scan

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 #include "tracecast/mesh/units.h"
 
 namespace tracecast::scan {
@@ -40,6 +41,13 @@ struct SimulatorOptions {
   bool normals = false;            //!< output scanner normals (towards the camera)
   std::uint64_t seed = 1;
 };
+
+//! A simulated scan of a synthetic face (`tracecast synth scan`): the scanner, and which face.
+struct SynthScanOptions : SimulatorOptions {
+  std::uint64_t face_seed = 0;
+};
+//! Its option table (every scanner setting but the views, a list the command line gives as yaw angles).
+const OptionTable<SynthScanOptions>& synth_scan_option_table();
 
 struct SimulatedScan {
   PointCloud cloud;                  //!< in the output pose and unit

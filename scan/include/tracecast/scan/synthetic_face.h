@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 
 namespace tracecast::scan {
 
@@ -26,6 +27,12 @@ struct FaceParams {
   std::uint64_t seed = 0;        //!< 0: the canonical face; others vary features by up to ±15 %
   bool symmetric = false;        //!< exactly mirror-symmetric about x = 0 (seeded faces are not otherwise)
 };
+
+//! A synthetic face mesh to write (`tracecast synth face`): the face and the grid's spacing.
+struct SynthFaceOptions : FaceParams {
+  double spacing_mm = 0.8;
+};
+const OptionTable<SynthFaceOptions>& synth_face_option_table();
 
 class SyntheticFace {
  public:

@@ -12,12 +12,14 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
+#include "tracecast/mesh/options.h"
 #include "tracecast/watermark/key.h"
 
 namespace tracecast::watermark {
@@ -31,6 +33,9 @@ struct StampOptions {
   bool roughness_shaping = true;        //!< more amplitude in textured areas, less on smooth ones
 };
 
+//! The stamp's options (`tracecast stamp`): keys, units, defaults, ranges.
+const OptionTable<StampOptions>& stamp_option_table();
+
 struct StampReport {
   Vec3 front = Vec3::UnitZ();           //!< forward direction the pattern is extruded along
   std::string key_id;
@@ -38,13 +43,16 @@ struct StampReport {
   double marked_area_mm2 = 0;           //!< outer surface with a non-zero amplitude
   double max_displacement_um = 0;
   double rms_displacement_um = 0;       //!< over the marked area
-  double hausdorff_mm = 0;              //!< two-way, stamped vs original surface
+  double hausdorff_mm = -1;             //!< two-way, stamped vs original surface; -1: not measured
   std::size_t vertices_before = 0, vertices_after = 0;
   std::size_t split_edges = 0;
   double tiles = 0;                     //!< marked area / tile area: how many full codewords it holds
   std::vector<std::string> warnings;    //!< e.g. a piece too small for its mark to be read back reliably
   std::vector<std::pair<std::string, double>> timings;
 };
+
+//! The stamp report (docs/formats.md#stamp-report); `hausdorff_mm` null when not measured.
+void to_json(nlohmann::json& j, const StampReport& r);
 
 struct Stamped {
   Mesh mesh;
@@ -123,5 +131,9 @@ Detection detect(const std::vector<Vec3>& points, const Key& key, const DetectOp
 Detection detect(const Mesh& scan, const Key& key, const DetectOptions& options = {});
 
 const char* outcome_name(Outcome o);
+
+//! A detection as the detection report holds it (docs/formats.md#detection-report), without the
+//! caller's fields (input, keys).
+void to_json(nlohmann::json& j, const Detection& d);
 
 }  // namespace tracecast::watermark

@@ -1,0 +1,115 @@
+// tracecast trace: from a scan of a piece to its ledger record (run, subject, consent, operator, files).
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "common.h"
+#include "tracecast/ledger/ledger.h"
+#include "tracecast/mesh/errors.h"
+
+namespace tracecast::cli {
+
+namespace {
+
+std::string or_dash(const nlohmann::json& v) {
+  if (v.is_null()) return "—";
+  if (v.is_string()) return v.get<std::string>().empty() ? "—" : v.get<std::string>();
+  return v.dump();
+}
+
+//! The run's and the consent's lines of a piece's record.
+std::string run_and_consent_text(const nlohmann::json& run, const nlohmann::json& piece) {
+  std::string text;
+  if (!run.is_null())
+    text += fmt::format("\n  run        {}: {} use, client {}, prescriber {}, operator {}{}; opened {}, closed {}", or_dash(run["run"]),
+                        or_dash(run["use"]), or_dash(run["client"]), or_dash(run["prescriber"]), or_dash(run["operator"]),
+                        run["operator_name"].is_null() ? "" : " (" + or_dash(run["operator_name"]) + ")", or_dash(run["opened_utc"]),
+                        or_dash(run["closed_utc"]));
+  text += fmt::format("\n  subject    {}", or_dash(piece["subject"]));
+  const nlohmann::json& c = piece["consent"];
+  if (!c.is_null())
+    text += fmt::format("\n  consent    {} use until {}, given by {}; document SHA-256 {} (entry {})", or_dash(c["use"]),
+                        or_dash(c["valid_until"]), or_dash(c["given_by"]), or_dash(c["document_sha256"]), or_dash(c["entry"]));
+  return text;
+}
+
+//! The piece's files (inputs and outputs with their SHA-256), its release and the ledger's state.
+std::string files_and_release_text(const nlohmann::json& rec) {
+  const nlohmann::json& p = rec["piece"];
+  std::string text = fmt::format("\n  made       {} under marking key {} (entry {})", or_dash(p["made_utc"]), or_dash(p["marking_key_id"]),
+                                 or_dash(p["entry"]));
+  const nlohmann::json& details = p["details"];
+  if (details.is_object() && details.contains("inputs"))
+    for (const auto& [f, h] : details["inputs"].items()) text += fmt::format("\n  input      {}  {}", f, or_dash(h));
+  if (!p["outputs"].is_null())
+    for (const auto& [f, h] : p["outputs"]["files"].items()) text += fmt::format("\n  output     {}  {}", f, or_dash(h));
+  else if (details.is_object() && details.contains("outputs"))
+    for (const auto& [f, h] : details["outputs"].items()) text += fmt::format("\n  output     {}  {}", f, or_dash(h));
+  const nlohmann::json& rel = p["release"];
+  text += rel.is_null() ? std::string("\n  release    awaiting release")
+                        : fmt::format("\n  release    {} by {} on {}{}", rel["accepted"].get<bool>() ? "accepted" : "rejected",
+                                      or_dash(rel["released_by"]), or_dash(rel["released_utc"]),
+                                      rel["note"].is_string() && !rel["note"].get<std::string>().empty() ? ": " + or_dash(rel["note"]) : "");
+  const nlohmann::json& v = rec["ledger"];
+  text += v["verified"].get<bool>() ? fmt::format("\n  ledger     {} entries, chain and signatures verified", or_dash(v["entries"]))
+                                    : fmt::format("\n  ledger     DOES NOT VERIFY: {}", or_dash(v["problem"]));
+  return text;
+}
+
+//! A piece's record as the text lines `trace` prints under the reading.
+std::string record_text(const nlohmann::json& rec) {
+  const nlohmann::json& w = rec["workshop"];
+  return fmt::format("\n  workshop   {} (maker {}){}", or_dash(w["name"]), or_dash(w["maker"]),
+                     rec["imported"].get<bool>() ? ", imported into this ledger" : "") +
+         run_and_consent_text(rec["run"], rec["piece"]) + files_and_release_text(rec);
+}
+
+struct TraceArgs {
+  std::string input, ledger;
+  std::vector<std::string> keys;
+};
+
+int run_trace(const TraceArgs& a, const GlobalOptions& g) {
+  // The ledger first: a wrong path is said before the minutes of analysis.
+  const std::string lp = ledger_file(a.ledger);
+  if (!std::filesystem::exists(lp)) throw InputError(lp, "no such ledger");
+  const ledger::Ledger book = ledger::Ledger::open(lp);
+  const ScanReading r = read_mark(a.input, a.keys, g);
+  nlohmann::json j = {{"scan", r.report}, {"ledger", lp}, {"record", nullptr}};
+  int code = r.code;
+  std::string text = reading_line(r);
+  if (r.found) {
+    if (const std::optional<nlohmann::json> rec = book.piece_record(r.id)) {
+      j["record"] = *rec;
+      text += record_text(*rec);
+    } else {
+      code = kNotInLedger;
+      text += fmt::format("\n  not in {}: no piece {} was recorded there (maker {}; import that workshop's ledger to trace it)", lp,
+                          r.report["id"].get<std::string>(), r.report["maker"].get<unsigned>());
+    }
+  }
+  if (g.json) print_json(j);
+  else if (!g.quiet) fmt::print("{}\n", text);
+  return code;
+}
+
+}  // namespace
+
+std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<TraceArgs>();
+  sub.add_option("SCAN", a->input, "Scan of the piece (a cast, or a mold part): mesh or point cloud, any pose, unit and sampling")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub.add_option("--key", a->keys, "Marking key file; repeat to try several")->required();
+  sub.add_option("--ledger", a->ledger, "Ledger to look the identifier up in (default: $TRACECAST_LEDGER)");
+  sub.footer(
+      "Reads the hidden identifier from the scan and prints the piece's record from the ledger: run,\n"
+      "subject code, consent, operator, files and dates (pieces of imported workshops too).\n"
+      "Exit codes: 0 record found, 5 no mark found, 6 too little surface, 7 a mark was read but its\n"
+      "identifier is not in this ledger; 3 unreadable scan, key or ledger.\n"
+      "Example:\n  tracecast trace cast-scan.ply --key workshop.key --ledger shop.ledger");
+  return [a, &g] { return run_trace(*a, g); };
+}
+
+}  // namespace tracecast::cli
