@@ -82,63 +82,74 @@ class StageLine {
   std::thread ticker_;
 };
 
+//! One JSON line per stage event (--json).
+void print_event(const pipeline::StageEvent& e) {
+  std::cout << nlohmann::json{{"event", e.kind == pipeline::StageEvent::Start ? "start" : "done"},
+                              {"stage", e.stage},
+                              {"index", e.index},
+                              {"stages", e.count},
+                              {"cached", e.cached},
+                              {"seconds", e.seconds},
+                              {"expected_s", e.expected_s}}
+                   .dump()
+            << std::endl;
+}
+
+//! The run's summary: the piece, the mold's parts, warnings, stages, where the report is.
+void print_summary(const std::string& recipe, const pipeline::Recipe& r, const nlohmann::json& rep) {
+  const auto& mold = rep["mold"];
+  const auto& c = mold["casting"];
+  fmt::print("{} -> {}/\n", recipe, r.output.string());
+  fmt::print("  piece        {} (run {}, subject {}), recorded in {}{}\n", mold["mark"]["id"].get<std::string>(), r.production.run,
+             r.production.subject, r.production.ledger.string(), rep["created_workshop"].get<bool>() ? " (created)" : "");
+  fmt::print("  mold         mold.3mf and {} piece(s) as STL; cavity {:.2f} ml: mix {:.1f} g of silicone\n", mold["parts"].size(),
+             c["cavity_ml"].get<double>(), c["silicone_g"].get<double>());
+  for (const auto& p : mold["parts"])
+    fmt::print("  {:<12} {:.1f} ml of resin, min wall {:.2f} mm, {}\n", p["name"].get<std::string>(), p["resin_ml"].get<double>(),
+               p["min_wall_mm"].get<double>(), p["printable"].get<bool>() ? "printable" : "NOT printable (see the warnings)");
+  if (const auto& b = mold["bolts"]; b["count"].get<std::size_t>() > 0)
+    fmt::print("  bolts        {} × M{:g} × {:g} mm with washers and nuts, through bosses in the frame\n", b["count"].get<std::size_t>(),
+               b["diameter_mm"].get<double>(), b["length_mm"].get<double>());
+  for (const auto& w : mold["warnings"]) fmt::print("  warning      {}\n", w.get<std::string>());
+  std::string stages;
+  for (const auto& s : rep["stages"])
+    stages += fmt::format("{}{} {}", stages.empty() ? "" : ", ", s["stage"].get<std::string>(),
+                          s["cached"].get<bool>() ? "reused" : fmt::format("{:.1f} s", s["seconds"].get<double>()));
+  fmt::print("  stages       {}; total {:.1f} s\n", stages, rep["total_s"].get<double>());
+  fmt::print("  report       {}\n", (r.output / "report.html").string());
+}
+
+struct RunArgs {
+  std::string recipe;
+};
+
+int run_run(const RunArgs& a, const GlobalOptions& g) {
+  const pipeline::Recipe r = pipeline::read_recipe(a.recipe);
+  const bool terminal = !g.quiet && !g.json && ::isatty(STDERR_FILENO);
+  pipeline::RunResult result;
+  {
+    StageLine line(terminal);
+    result = pipeline::run_recipe(r, [&](const pipeline::StageEvent& e) {
+      line.event(e);
+      if (g.json) print_event(e);
+    });
+  }
+  if (g.json) std::cout << nlohmann::json{{"event", "finished"}, {"report", result.report}}.dump() << std::endl;
+  else if (!g.quiet) print_summary(a.recipe, r, result.report);
+  return kOk;
+}
+
 }  // namespace
 
 std::function<int()> setup_run(CLI::App& sub, GlobalOptions& g) {
-  auto recipe = std::make_shared<std::string>();
-  sub.add_option("RECIPE", *recipe, "Recipe file (JSON): inputs, appliance, mold, production (docs/formats.md#recipe)")->required();
+  auto a = std::make_shared<RunArgs>();
+  sub.add_option("RECIPE", a->recipe, "Recipe file (JSON): inputs, appliance, mold, production (docs/formats.md#recipe)")->required();
   sub.footer(
       "Runs scan → appliance → stamped and recorded mold → previews → report.html into the recipe's output folder.\n"
       "Stages whose inputs and options did not change since the last run are reused; an interrupted run resumes.\n"
       "--json prints one JSON line per stage event, then the report. Exit 3 lists every problem of a bad recipe.\n"
       "Example:\n  tracecast run assets/example-recipe.json");
-  return [recipe, &g] {
-    const pipeline::Recipe r = pipeline::read_recipe(*recipe);
-    const bool terminal = !g.quiet && !g.json && ::isatty(STDERR_FILENO);
-    pipeline::RunResult result;
-    {
-      StageLine line(terminal);
-      result = pipeline::run_recipe(r, [&](const pipeline::StageEvent& e) {
-        line.event(e);
-        if (g.json)
-          std::cout << nlohmann::json{{"event", e.kind == pipeline::StageEvent::Start ? "start" : "done"},
-                                      {"stage", e.stage},
-                                      {"index", e.index},
-                                      {"stages", e.count},
-                                      {"cached", e.cached},
-                                      {"seconds", e.seconds},
-                                      {"expected_s", e.expected_s}}
-                           .dump()
-                    << std::endl;
-      });
-    }
-    const nlohmann::json& rep = result.report;
-    if (g.json) {
-      std::cout << nlohmann::json{{"event", "finished"}, {"report", rep}}.dump() << std::endl;
-    } else if (!g.quiet) {
-      const auto& mold = rep["mold"];
-      const auto& c = mold["casting"];
-      fmt::print("{} -> {}/\n", *recipe, r.output.string());
-      fmt::print("  piece        {} (run {}, subject {}), recorded in {}{}\n", mold["mark"]["id"].get<std::string>(), r.production.run,
-                 r.production.subject, r.production.ledger.string(), rep["created_workshop"].get<bool>() ? " (created)" : "");
-      fmt::print("  mold         mold.3mf and {} piece(s) as STL; cavity {:.2f} ml: mix {:.1f} g of silicone\n", mold["parts"].size(),
-                 c["cavity_ml"].get<double>(), c["silicone_g"].get<double>());
-      for (const auto& p : mold["parts"])
-        fmt::print("  {:<12} {:.1f} ml of resin, min wall {:.2f} mm, {}\n", p["name"].get<std::string>(), p["resin_ml"].get<double>(),
-                   p["min_wall_mm"].get<double>(), p["printable"].get<bool>() ? "printable" : "NOT printable (see the warnings)");
-      if (const auto& b = mold["bolts"]; b["count"].get<std::size_t>() > 0)
-        fmt::print("  bolts        {} × M{:g} × {:g} mm with washers and nuts, through bosses in the frame\n", b["count"].get<std::size_t>(),
-                   b["diameter_mm"].get<double>(), b["length_mm"].get<double>());
-      for (const auto& w : mold["warnings"]) fmt::print("  warning      {}\n", w.get<std::string>());
-      std::string stages;
-      for (const auto& s : rep["stages"])
-        stages += fmt::format("{}{} {}", stages.empty() ? "" : ", ", s["stage"].get<std::string>(),
-                              s["cached"].get<bool>() ? "reused" : fmt::format("{:.1f} s", s["seconds"].get<double>()));
-      fmt::print("  stages       {}; total {:.1f} s\n", stages, rep["total_s"].get<double>());
-      fmt::print("  report       {}\n", (r.output / "report.html").string());
-    }
-    return static_cast<int>(kOk);
-  };
+  return [a, &g] { return run_run(*a, g); };
 }
 
 }  // namespace tracecast::cli
