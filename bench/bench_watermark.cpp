@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -151,6 +152,206 @@ int popcount_errors(const Detection& d, std::uint64_t id) {
   return wrong;
 }
 
+struct BenchArgs {
+  int trials = 50, fp_keys = 2000, first_trial = 0;
+  bool sweep = false, area_sweep = false;
+  std::string host = "both";
+  std::set<std::size_t> only;
+};
+
+//! "0,3,5" as a set of row numbers.
+std::set<std::size_t> row_list(const std::string& list) {
+  std::set<std::size_t> only;
+  std::size_t p = 0;
+  while (p < list.size()) {
+    const std::size_t q = list.find(',', p);
+    only.insert(static_cast<std::size_t>(std::atoi(list.substr(p, q - p).c_str())));
+    if (q == std::string::npos) break;
+    p = q + 1;
+  }
+  return only;
+}
+
+std::optional<BenchArgs> parse_args(int argc, char** argv) {
+  BenchArgs b;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--trials" && i + 1 < argc) b.trials = std::atoi(argv[++i]);
+    else if (a == "--fp-keys" && i + 1 < argc) b.fp_keys = std::atoi(argv[++i]);
+    else if (a == "--host" && i + 1 < argc) b.host = argv[++i];
+    else if (a == "--scale-sweep") b.sweep = true;
+    else if (a == "--first-trial" && i + 1 < argc) b.first_trial = std::atoi(argv[++i]);
+    else if (a == "--area-sweep") b.area_sweep = true;
+    else if (a == "--rows" && i + 1 < argc) b.only = row_list(argv[++i]);
+    else return std::nullopt;
+  }
+  return b;
+}
+
+std::vector<Host> load_hosts(const std::string& which) {
+  std::vector<Host> hosts;
+  if (which == "generated" || which == "both") hosts.push_back({"generated face (full-face appliance, 2 mm)", make_appliance(scan::SyntheticFace().mesh(0.8), ApplianceSpec{})});
+  if (which == "nefertiti" || which == "both") {
+    const std::filesystem::path p = std::filesystem::path(TRACECAST_SOURCE_DIR) / ".." / "shared" / "scans" / "nefertiti.obj";
+    if (std::filesystem::exists(p))
+      hosts.push_back({"nefertiti.obj (full-face appliance, 2 mm)", make_appliance(io::read_mesh(p.string()).mesh, ApplianceSpec{})});
+    else
+      std::printf("(%s not found: nefertiti rows skipped)\n", p.string().c_str());
+  }
+  return hosts;
+}
+
+//! Found identifiers and the scale found, for the stamp scaled from 0.5 to 2.
+void scale_sweep(const StampPlan& plan, int trials) {
+  std::printf("| scale | trials | exact ID | found at scale | s / trial |\n|---|---|---|---|---|\n");
+  for (const double sc : {0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.45, 1.6, 1.8, 2.0}) {
+    int ok = 0;
+    double time = 0, found_scale = 0;
+    for (int t = 0; t < trials; ++t) {
+      const std::uint64_t seed = 77000 + static_cast<std::uint64_t>(t) * 13 + static_cast<std::uint64_t>(sc * 100);
+      const Key key = key_of(seed);
+      const std::uint64_t id = id_of(seed);
+      Similarity sim = random_similarity(seed);
+      sim.scale = sc;
+      const Mesh m = transformed(apply_stamp(plan, id, key, false).mesh, sim);
+      const double ts = now();
+      const Detection d = detect(m, key);
+      time += now() - ts;
+      ok += d.outcome == Outcome::found && d.id == id;
+      found_scale += d.scale / trials;
+      if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "scale %.2f #%d: %s %s\n", sc, t, outcome_name(d.outcome), d.reason.c_str());
+    }
+    std::printf("| %.2f | %d | %d/%d | %.3f | %.1f |\n", sc, trials, ok, trials, found_scale, time / trials);
+    std::fflush(stdout);
+  }
+}
+
+//! Found identifiers on pieces cut down to a share of the appliance.
+void area_sweep(const StampPlan& plan, int trials) {
+  std::printf("| kept | marked tiles kept (mean) | trials | exact ID | no mark | insufficient | false IDs |\n|---|---|---|---|---|---|---|\n");
+  for (const double keep : {0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5}) {
+    int ok = 0, none = 0, small = 0, wrong = 0;
+    double tiles = 0;
+    for (int t = 0; t < trials; ++t) {
+      const std::uint64_t seed = 88000 + static_cast<std::uint64_t>(t) * 17 + static_cast<std::uint64_t>(keep * 1000);
+      const Key key = key_of(seed);
+      const std::uint64_t id = id_of(seed);
+      const Stamped st = apply_stamp(plan, id, key, false);
+      SplitMix64 r{seed};
+      const Vec3 cut = across(st.report.front, r);
+      const Mesh piece = planar_crop(st.mesh, cut, keep);
+      tiles += marked_area_kept(st, cut, keep) / (19.2 * 19.2) / trials;
+      const Detection d = detect(transformed(piece, random_similarity(seed, 200, 1, 1)), key);
+      if (d.outcome == Outcome::found) (d.id == id ? ok : wrong)++;
+      else if (d.outcome == Outcome::no_mark) ++none;
+      else ++small;
+    }
+    std::printf("| %.0f %% | %.1f | %d | %d/%d | %d | %d | %d |\n", 100 * keep, tiles, trials, ok, trials, none, small, wrong);
+    std::fflush(stdout);
+  }
+}
+
+//! The attack table: a row per attack; returns analyses of marked scans for the false-positive rows.
+std::vector<Analysis> attack_table(const StampPlan& plan, const BenchArgs& args) {
+  const std::vector<Row> all_rows = rows();
+  const int trials = args.trials, first_trial = args.first_trial;
+  const std::set<std::size_t>& only = args.only;
+  std::printf("| attack | trials | raw bit errors | exact ID | false IDs | s / trial |\n|---|---|---|---|---|---|\n");
+  std::fflush(stdout);
+  std::vector<Analysis> marked_analyses;
+  for (std::size_t ri = 0; ri < all_rows.size(); ++ri) {
+    if (!only.empty() && !only.count(ri)) continue;
+    const Row& row = all_rows[ri];
+    int ok = 0, false_ids = 0;
+    double bits = 0, errors = 0, time = 0;
+    for (int t = first_trial; t < first_trial + trials; ++t) {
+      const std::uint64_t seed = 1000 * ri + static_cast<std::uint64_t>(t) + 1;
+      const Key key = key_of(seed);
+      const std::uint64_t id = id_of(seed);
+      const Stamped st = apply_stamp(plan, id, key, false);
+      const Scan scan = row.attack(st.mesh, st.report.front, seed);
+      const double ts = now();
+      const Analysis an = scan.mesh.triangles.empty() ? analyze(scan.points) : analyze(scan.mesh);
+      const Detection d = read(an, key);
+      time += now() - ts;
+      if (d.outcome == Outcome::found) (d.id == id ? ok : false_ids)++;
+      if (!d.soft.empty()) {
+        errors += popcount_errors(d, id);
+        bits += 204;
+      } else {
+        errors += 102;
+        bits += 204;
+      }
+      if (ri == 0 && t < 5) marked_analyses.push_back(an);
+      if (d.outcome != Outcome::found || d.id != id || std::getenv("TRACECAST_DEBUG"))
+        std::fprintf(stderr, "row %zu trial %d (seed %llu): %s, %s; scale %.3f, lattice contrast %.2f, area %.0f mm², %zu samples\n", ri, t,
+                     static_cast<unsigned long long>(seed), outcome_name(d.outcome), d.reason.c_str(), d.scale, d.lattice_contrast, d.area_mm2, d.samples);
+    }
+    std::printf("| %s | %d | %.2f %% | %.0f %% (%d/%d) | %d | %.1f |\n", row.name.c_str(), trials, 100 * errors / std::max(bits, 1.0),
+                100.0 * ok / trials, ok, trials, false_ids, time / trials);
+    std::fflush(stdout);
+  }
+  return marked_analyses;
+}
+
+//! The false positives' row.
+void false_positives(const Host& host, const std::vector<Analysis>& marked_analyses, int fp_keys) {
+  // False positives: unmarked pieces (the appliance, and a second generated face) and marked
+  // pieces read under keys that did not stamp them. The analysis does not depend on the key, so
+  // each surface is analysed once and read under many keys.
+  int found = 0, trials_fp = 0;
+  std::vector<Analysis> unmarked;
+  unmarked.push_back(analyze(host.appliance));
+  unmarked.push_back(analyze(transformed(host.appliance, random_similarity(99))));
+  unmarked.push_back(analyze(scan::SyntheticFace(scan::FaceParams{150, 210, 80, 24, 0.12, 4, 7, false}).mesh(0.3)));
+  for (const Analysis& a : unmarked)
+    for (int k = 0; k < fp_keys; ++k) {
+      found += read(a, key_of(500000 + static_cast<std::uint64_t>(k))).outcome == Outcome::found;
+      ++trials_fp;
+    }
+  const int unmarked_trials = trials_fp;
+  for (const Analysis& a : marked_analyses)
+    for (int k = 0; k < fp_keys; ++k) {
+      found += read(a, key_of(900000 + static_cast<std::uint64_t>(k))).outcome == Outcome::found;
+      ++trials_fp;
+    }
+  std::printf("| unmarked surfaces (%d trials) and wrong keys on marked ones (%d trials) | %d | — | — | %d | — |\n", unmarked_trials,
+              trials_fp - unmarked_trials, trials_fp, found);
+}
+
+//! Detection time of a 1 M-point scan, marked and not.
+void large_scan(const StampPlan& plan, const Host& host) {
+  // Detection time of a 1 M-point scan (a point cloud of the stamped piece), against a peer
+  // measured in the same run: Open3D estimating the normals of the same cloud (12 nearest
+  // neighbours, as the detector's plane fits), the first step of any scan processing.
+  const Stamped st = apply_stamp(plan, id_of(1), key_of(1), false);
+  PointCloud pc = resample_points(st.mesh, 0.1, 0.5, 3);
+  pc.points.resize(std::min<std::size_t>(pc.points.size(), 1000000));
+  const double ts = now();
+  const Detection d = detect(pc.points, key_of(1));
+  const double t_detect = now() - ts;
+  open3d::geometry::PointCloud o3d;
+  o3d.points_ = pc.points;
+  const double tn = now();
+  o3d.EstimateNormals(open3d::geometry::KDTreeSearchParamKNN(12));
+  const double t_normals = now() - tn;
+  std::printf("\n1 M-point scan: %zu points, detection %.2f s wall (%s%s)", pc.points.size(), t_detect, outcome_name(d.outcome),
+              d.outcome == Outcome::found && d.id == id_of(1) ? ", exact ID" : "");
+  for (const auto& [k, t] : d.timings) std::printf(", %s %.2f", k.c_str(), t);
+  std::printf("\npeer: Open3D EstimateNormals (KNN 12) on the same points %.2f s wall; detection / peer = %.2f\n", t_normals,
+              t_detect / std::max(t_normals, 1e-9));
+  // The same scan without the mark: no clear lattice at the stamp's scale, so every working
+  // scale and both axes are searched before "no mark found".
+  PointCloud bare = resample_points(host.appliance, 0.1, 0.5, 3);
+  bare.points.resize(std::min<std::size_t>(bare.points.size(), 1000000));
+  const double tu = now();
+  const Detection du = detect(bare.points, key_of(1));
+  const double t_bare = now() - tu;
+  std::printf("unmarked (the unstamped piece, %zu points): %.2f s wall (%s)", bare.points.size(), t_bare, outcome_name(du.outcome));
+  for (const auto& [k, t] : du.timings) std::printf(", %s %.2f", k.c_str(), t);
+  std::printf("; / peer = %.2f\n", t_bare / std::max(t_normals, 1e-9));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,185 +359,25 @@ int main(int argc, char** argv) {
   if (std::getenv("TRACECAST_DEBUG"))
     tracecast::set_log_sink([](tracecast::LogLevel, const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); },
                             tracecast::LogLevel::Debug);
-  int trials = 50, fp_keys = 2000, first_trial = 0;
-  bool sweep = false, area_sweep = false;
-  std::string host_arg = "both";
-  std::set<std::size_t> only;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--trials" && i + 1 < argc) trials = std::atoi(argv[++i]);
-    else if (a == "--fp-keys" && i + 1 < argc) fp_keys = std::atoi(argv[++i]);
-    else if (a == "--host" && i + 1 < argc) host_arg = argv[++i];
-    else if (a == "--scale-sweep") sweep = true;
-    else if (a == "--first-trial" && i + 1 < argc) first_trial = std::atoi(argv[++i]);
-    else if (a == "--area-sweep") area_sweep = true;
-    else if (a == "--rows" && i + 1 < argc) {
-      std::string list = argv[++i];
-      std::size_t p = 0;
-      while (p < list.size()) {
-        const std::size_t q = list.find(',', p);
-        only.insert(static_cast<std::size_t>(std::atoi(list.substr(p, q - p).c_str())));
-        if (q == std::string::npos) break;
-        p = q + 1;
-      }
-    } else {
-      std::fprintf(stderr, "usage: bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows 0,1,…] [--first-trial K] [--scale-sweep] [--area-sweep]\n");
-      return 2;
-    }
+  const std::optional<BenchArgs> args = parse_args(argc, argv);
+  if (!args) {
+    std::fprintf(stderr, "usage: bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows 0,1,…] [--first-trial K] [--scale-sweep] [--area-sweep]\n");
+    return 2;
   }
-  std::vector<Host> hosts;
-  if (host_arg == "generated" || host_arg == "both") hosts.push_back({"generated face (full-face appliance, 2 mm)", make_appliance(scan::SyntheticFace().mesh(0.8), ApplianceSpec{})});
-  if (host_arg == "nefertiti" || host_arg == "both") {
-    const std::filesystem::path p = std::filesystem::path(TRACECAST_SOURCE_DIR) / ".." / "shared" / "scans" / "nefertiti.obj";
-    if (std::filesystem::exists(p))
-      hosts.push_back({"nefertiti.obj (full-face appliance, 2 mm)", make_appliance(io::read_mesh(p.string()).mesh, ApplianceSpec{})});
-    else
-      std::printf("(%s not found: nefertiti rows skipped)\n", p.string().c_str());
-  }
-  const std::vector<Row> all_rows = rows();
-  for (const Host& host : hosts) {
+  for (const Host& host : load_hosts(args->host)) {
     const double t0 = now();
     const auto plan = plan_stamp(host.appliance);
     const Stamped first = apply_stamp(*plan, id_of(0), key_of(0), true);
     std::printf("\n## %s\n\nstamp: %.0f mm² marked (%.1f tiles), max displacement %.1f µm, RMS %.1f µm, Hausdorff %.4f mm; plan %.1f s\n\n",
                 host.name.c_str(), first.report.marked_area_mm2, first.report.tiles, first.report.max_displacement_um,
                 first.report.rms_displacement_um, first.report.hausdorff_mm, now() - t0);
-    if (sweep) {
-      std::printf("| scale | trials | exact ID | found at scale | s / trial |\n|---|---|---|---|---|\n");
-      for (const double sc : {0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.45, 1.6, 1.8, 2.0}) {
-        int ok = 0;
-        double time = 0, found_scale = 0;
-        for (int t = 0; t < trials; ++t) {
-          const std::uint64_t seed = 77000 + static_cast<std::uint64_t>(t) * 13 + static_cast<std::uint64_t>(sc * 100);
-          const Key key = key_of(seed);
-          const std::uint64_t id = id_of(seed);
-          Similarity sim = random_similarity(seed);
-          sim.scale = sc;
-          const Mesh m = transformed(apply_stamp(*plan, id, key, false).mesh, sim);
-          const double ts = now();
-          const Detection d = detect(m, key);
-          time += now() - ts;
-          ok += d.outcome == Outcome::found && d.id == id;
-          found_scale += d.scale / trials;
-          if (std::getenv("TRACECAST_DEBUG")) std::fprintf(stderr, "scale %.2f #%d: %s %s\n", sc, t, outcome_name(d.outcome), d.reason.c_str());
-        }
-        std::printf("| %.2f | %d | %d/%d | %.3f | %.1f |\n", sc, trials, ok, trials, found_scale, time / trials);
-        std::fflush(stdout);
-      }
-      continue;
-    }
-    if (area_sweep) {
-      std::printf("| kept | marked tiles kept (mean) | trials | exact ID | no mark | insufficient | false IDs |\n|---|---|---|---|---|---|---|\n");
-      for (const double keep : {0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5}) {
-        int ok = 0, none = 0, small = 0, wrong = 0;
-        double tiles = 0;
-        for (int t = 0; t < trials; ++t) {
-          const std::uint64_t seed = 88000 + static_cast<std::uint64_t>(t) * 17 + static_cast<std::uint64_t>(keep * 1000);
-          const Key key = key_of(seed);
-          const std::uint64_t id = id_of(seed);
-          const Stamped st = apply_stamp(*plan, id, key, false);
-          SplitMix64 r{seed};
-          const Vec3 cut = across(st.report.front, r);
-          const Mesh piece = planar_crop(st.mesh, cut, keep);
-          tiles += marked_area_kept(st, cut, keep) / (19.2 * 19.2) / trials;
-          const Detection d = detect(transformed(piece, random_similarity(seed, 200, 1, 1)), key);
-          if (d.outcome == Outcome::found) (d.id == id ? ok : wrong)++;
-          else if (d.outcome == Outcome::no_mark) ++none;
-          else ++small;
-        }
-        std::printf("| %.0f %% | %.1f | %d | %d/%d | %d | %d | %d |\n", 100 * keep, tiles, trials, ok, trials, none, small, wrong);
-        std::fflush(stdout);
-      }
-      continue;
-    }
-    std::printf("| attack | trials | raw bit errors | exact ID | false IDs | s / trial |\n|---|---|---|---|---|---|\n");
-    std::fflush(stdout);
-    std::vector<Analysis> marked_analyses;
-    for (std::size_t ri = 0; ri < all_rows.size(); ++ri) {
-      if (!only.empty() && !only.count(ri)) continue;
-      const Row& row = all_rows[ri];
-      int ok = 0, false_ids = 0;
-      double bits = 0, errors = 0, time = 0;
-      for (int t = first_trial; t < first_trial + trials; ++t) {
-        const std::uint64_t seed = 1000 * ri + static_cast<std::uint64_t>(t) + 1;
-        const Key key = key_of(seed);
-        const std::uint64_t id = id_of(seed);
-        const Stamped st = apply_stamp(*plan, id, key, false);
-        const Scan scan = row.attack(st.mesh, st.report.front, seed);
-        const double ts = now();
-        const Analysis an = scan.mesh.triangles.empty() ? analyze(scan.points) : analyze(scan.mesh);
-        const Detection d = read(an, key);
-        time += now() - ts;
-        if (d.outcome == Outcome::found) (d.id == id ? ok : false_ids)++;
-        if (!d.soft.empty()) {
-          errors += popcount_errors(d, id);
-          bits += 204;
-        } else {
-          errors += 102;
-          bits += 204;
-        }
-        if (ri == 0 && t < 5) marked_analyses.push_back(an);
-        if (d.outcome != Outcome::found || d.id != id || std::getenv("TRACECAST_DEBUG"))
-          std::fprintf(stderr, "row %zu trial %d (seed %llu): %s, %s; scale %.3f, lattice contrast %.2f, area %.0f mm², %zu samples\n", ri, t,
-                       static_cast<unsigned long long>(seed), outcome_name(d.outcome), d.reason.c_str(), d.scale, d.lattice_contrast, d.area_mm2, d.samples);
-      }
-      std::printf("| %s | %d | %.2f %% | %.0f %% (%d/%d) | %d | %.1f |\n", row.name.c_str(), trials, 100 * errors / std::max(bits, 1.0),
-                  100.0 * ok / trials, ok, trials, false_ids, time / trials);
-      std::fflush(stdout);
-    }
-    // False positives: unmarked pieces (the appliance, and a second generated face) and marked
-    // pieces read under keys that did not stamp them. The analysis does not depend on the key, so
-    // each surface is analysed once and read under many keys.
-    {
-      int found = 0, trials_fp = 0;
-      std::vector<Analysis> unmarked;
-      unmarked.push_back(analyze(host.appliance));
-      unmarked.push_back(analyze(transformed(host.appliance, random_similarity(99))));
-      unmarked.push_back(analyze(scan::SyntheticFace(scan::FaceParams{150, 210, 80, 24, 0.12, 4, 7, false}).mesh(0.3)));
-      for (const Analysis& a : unmarked)
-        for (int k = 0; k < fp_keys; ++k) {
-          found += read(a, key_of(500000 + static_cast<std::uint64_t>(k))).outcome == Outcome::found;
-          ++trials_fp;
-        }
-      const int unmarked_trials = trials_fp;
-      for (const Analysis& a : marked_analyses)
-        for (int k = 0; k < fp_keys; ++k) {
-          found += read(a, key_of(900000 + static_cast<std::uint64_t>(k))).outcome == Outcome::found;
-          ++trials_fp;
-        }
-      std::printf("| unmarked surfaces (%d trials) and wrong keys on marked ones (%d trials) | %d | — | — | %d | — |\n", unmarked_trials,
-                  trials_fp - unmarked_trials, trials_fp, found);
-    }
-    // Detection time of a 1 M-point scan (a point cloud of the stamped piece), against a peer
-    // measured in the same run: Open3D estimating the normals of the same cloud (12 nearest
-    // neighbours, as the detector's plane fits), the first step of any scan processing.
-    {
-      const Stamped st = apply_stamp(*plan, id_of(1), key_of(1), false);
-      PointCloud pc = resample_points(st.mesh, 0.1, 0.5, 3);
-      pc.points.resize(std::min<std::size_t>(pc.points.size(), 1000000));
-      const double ts = now();
-      const Detection d = detect(pc.points, key_of(1));
-      const double t_detect = now() - ts;
-      open3d::geometry::PointCloud o3d;
-      o3d.points_ = pc.points;
-      const double tn = now();
-      o3d.EstimateNormals(open3d::geometry::KDTreeSearchParamKNN(12));
-      const double t_normals = now() - tn;
-      std::printf("\n1 M-point scan: %zu points, detection %.2f s wall (%s%s)", pc.points.size(), t_detect, outcome_name(d.outcome),
-                  d.outcome == Outcome::found && d.id == id_of(1) ? ", exact ID" : "");
-      for (const auto& [k, t] : d.timings) std::printf(", %s %.2f", k.c_str(), t);
-      std::printf("\npeer: Open3D EstimateNormals (KNN 12) on the same points %.2f s wall; detection / peer = %.2f\n", t_normals,
-                  t_detect / std::max(t_normals, 1e-9));
-      // The same scan without the mark: no clear lattice at the stamp's scale, so every working
-      // scale and both axes are searched before "no mark found".
-      PointCloud bare = resample_points(host.appliance, 0.1, 0.5, 3);
-      bare.points.resize(std::min<std::size_t>(bare.points.size(), 1000000));
-      const double tu = now();
-      const Detection du = detect(bare.points, key_of(1));
-      const double t_bare = now() - tu;
-      std::printf("unmarked (the unstamped piece, %zu points): %.2f s wall (%s)", bare.points.size(), t_bare, outcome_name(du.outcome));
-      for (const auto& [k, t] : du.timings) std::printf(", %s %.2f", k.c_str(), t);
-      std::printf("; / peer = %.2f\n", t_bare / std::max(t_normals, 1e-9));
+    if (args->sweep) {
+      scale_sweep(*plan, args->trials);
+    } else if (args->area_sweep) {
+      area_sweep(*plan, args->trials);
+    } else {
+      false_positives(host, attack_table(*plan, *args), args->fp_keys);
+      large_scan(*plan, host);
     }
   }
   return 0;

@@ -281,6 +281,116 @@ Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* scu
 
 // ---- Mirroring ---------------------------------------------------------------------------
 
+namespace {
+
+//! Per vertex of `face`: the height of its mirror image over it along `z` (`known` where the
+//! mirrored surface lies in front of or behind it).
+struct MirrorHeights {
+  std::vector<double> delta;
+  std::vector<char> known;
+};
+
+MirrorHeights mirror_heights(const Mesh& face, const SymmetryPlane& plane, const Vec3& z) {
+  Mesh mirrored = face;
+  for (Vec3& p : mirrored.vertices) p = plane.reflect(p);
+  for (Tri& t : mirrored.triangles) std::swap(t[1], t[2]);
+  const std::size_t n = face.vertices.size();
+  const SurfaceQuery mq(mirrored);
+  std::vector<Vec3> fwd(n, z), back(n, -z);
+  const auto a = mq.cast(face.vertices, fwd), b = mq.cast(face.vertices, back);
+  MirrorHeights h{std::vector<double>(n, 0), std::vector<char>(n, 0)};
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i].hit && (!b[i].hit || a[i].t <= b[i].t)) h.delta[i] = a[i].t, h.known[i] = 1;
+    else if (b[i].hit) h.delta[i] = -b[i].t, h.known[i] = 1;
+  }
+  return h;
+}
+
+//! The vertices inside the regions the user marked.
+std::vector<char> marked_defect(const Mesh& face, const std::vector<RegionShape>& regions, const FaceAnalysis& analysis) {
+  std::vector<Shape> shapes;
+  for (const auto& d : regions) shapes.push_back(make_shape(d, analysis, 0, Use::region, &face));
+  std::vector<char> defect(face.vertices.size(), 0);
+  for (std::size_t i = 0; i < face.vertices.size(); ++i) {
+    const Vec3 q = analysis.frame.to_local(face.vertices[i]);
+    for (const Shape& s : shapes)
+      if (s.sd(Vec2(q.x(), q.y())) >= 0) defect[i] = 1;
+  }
+  return defect;
+}
+
+//! Clears the connected groups of set vertices smaller than `min_size`.
+void drop_specks(const Adjacency& adj, std::vector<char>& set, std::size_t min_size) {
+  std::vector<char> seen(set.size(), 0);
+  for (std::size_t s = 0; s < set.size(); ++s) {
+    if (!set[s] || seen[s]) continue;
+    std::vector<std::size_t> members{s}, todo{s};
+    seen[s] = 1;
+    while (!todo.empty()) {
+      const std::size_t v = todo.back();
+      todo.pop_back();
+      adj.each(v, [&](std::size_t j) {
+        if (set[j] && !seen[j]) {
+          seen[j] = 1;
+          members.push_back(j);
+          todo.push_back(j);
+        }
+      });
+    }
+    if (members.size() < min_size)
+      for (std::size_t m : members) set[m] = 0;
+  }
+}
+
+//! Hollows deeper than `asymmetry_mm` below the mirrored side, grown (hysteresis) over the
+//! connected vertices still a tenth as deep; specks under 20 vertices are ignored.
+std::vector<char> found_defect(const Adjacency& adj, const MirrorHeights& h, double asymmetry_mm) {
+  const std::size_t n = h.delta.size();
+  std::vector<char> defect(n, 0);
+  std::vector<std::size_t> stack;
+  for (std::size_t i = 0; i < n; ++i)
+    if ((defect[i] = h.known[i] && h.delta[i] > asymmetry_mm)) stack.push_back(i);
+  while (!stack.empty()) {
+    const std::size_t v = stack.back();
+    stack.pop_back();
+    adj.each(v, [&](std::size_t j) {
+      if (!defect[j] && h.known[j] && h.delta[j] > 0.1 * asymmetry_mm) {
+        defect[j] = 1;
+        stack.push_back(j);
+      }
+    });
+  }
+  drop_specks(adj, defect, 20);
+  return defect;
+}
+
+//! Moves each vertex towards its mirror image: fully on the defect, easing to nothing over
+//! `blend_mm` around it. Returns the largest move.
+double blend_restored(MirrorResult& out, const MirrorHeights& h, const Vec3& z, double blend_mm) {
+  open3d::geometry::PointCloud marked;
+  for (std::size_t i = 0; i < out.defect.size(); ++i)
+    if (out.defect[i]) marked.points_.push_back(out.face.vertices[i]);
+  open3d::geometry::KDTreeFlann tree(marked);
+  out.restored = out.face;
+  std::vector<int> idx(1);
+  std::vector<double> d2(1);
+  double largest = 0;
+  for (std::size_t i = 0; i < out.defect.size(); ++i) {
+    if (!h.known[i]) continue;
+    double w = 1;
+    if (!out.defect[i]) {
+      tree.SearchKNN(out.face.vertices[i], 1, idx, d2);
+      w = 1.0 - smoothstep(0, blend_mm, std::sqrt(d2[0]));
+    }
+    if (w <= 0) continue;
+    out.restored.vertices[i] += w * h.delta[i] * z;
+    largest = std::max(largest, std::abs(w * h.delta[i]));
+  }
+  return largest;
+}
+
+}  // namespace
+
 MirrorResult mirror_restore(const Mesh& input, const MirrorOptions& o, MirrorReport* report) {
   throw_problems("mirror", mirror_option_table().check(o));
   MirrorReport r;
@@ -292,70 +402,10 @@ MirrorResult mirror_restore(const Mesh& input, const MirrorOptions& o, MirrorRep
   out.face = repair(input, ro, &rr);
   for (const Hole& h : rr.holes) r.filled_holes += h.filled;
   r.face = analyze_face(out.face, o.face);
-  const FaceFrame& fr = r.face.frame;
-  const SymmetryPlane& plane = r.face.plane;
-  Mesh mirrored = out.face;
-  for (Vec3& p : mirrored.vertices) p = plane.reflect(p);
-  for (Tri& t : mirrored.triangles) std::swap(t[1], t[2]);
-  const std::size_t n = out.face.vertices.size();
   // Height of the mirrored surface over each vertex, along the face's forward axis.
-  const Vec3 z = fr.axes.col(2);
-  const SurfaceQuery mq(mirrored);
-  std::vector<Vec3> fwd(n, z), back(n, -z);
-  const auto a = mq.cast(out.face.vertices, fwd), b = mq.cast(out.face.vertices, back);
-  std::vector<double> delta(n, 0);
-  std::vector<char> known(n, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (a[i].hit && (!b[i].hit || a[i].t <= b[i].t)) delta[i] = a[i].t, known[i] = 1;
-    else if (b[i].hit) delta[i] = -b[i].t, known[i] = 1;
-  }
-  const Adjacency adj(out.face);
-  out.defect.assign(n, 0);
-  if (!o.defect.empty()) {
-    std::vector<Shape> shapes;
-    for (const auto& d : o.defect) shapes.push_back(make_shape(d, r.face, 0, Use::region, &out.face));
-    for (std::size_t i = 0; i < n; ++i) {
-      const Vec3 q = fr.to_local(out.face.vertices[i]);
-      for (const Shape& s : shapes)
-        if (s.sd(Vec2(q.x(), q.y())) >= 0) out.defect[i] = 1;
-    }
-  } else {
-    // Hollows deeper than the threshold below the mirrored side, grown (hysteresis) over the
-    // connected vertices still a tenth as deep; specks under 20 vertices are ignored.
-    for (std::size_t i = 0; i < n; ++i) out.defect[i] = known[i] && delta[i] > o.asymmetry_mm;
-    std::vector<std::size_t> stack;
-    for (std::size_t i = 0; i < n; ++i)
-      if (out.defect[i]) stack.push_back(i);
-    while (!stack.empty()) {
-      const std::size_t v = stack.back();
-      stack.pop_back();
-      adj.each(v, [&](std::size_t j) {
-        if (!out.defect[j] && known[j] && delta[j] > 0.1 * o.asymmetry_mm) {
-          out.defect[j] = 1;
-          stack.push_back(j);
-        }
-      });
-    }
-    std::vector<int> comp(n, -1);
-    for (std::size_t s = 0; s < n; ++s) {
-      if (!out.defect[s] || comp[s] >= 0) continue;
-      std::vector<std::size_t> members{s}, todo{s};
-      comp[s] = static_cast<int>(s);
-      while (!todo.empty()) {
-        const std::size_t v = todo.back();
-        todo.pop_back();
-        adj.each(v, [&](std::size_t j) {
-          if (out.defect[j] && comp[j] < 0) {
-            comp[j] = static_cast<int>(s);
-            members.push_back(j);
-            todo.push_back(j);
-          }
-        });
-      }
-      if (members.size() < 20)
-        for (std::size_t m : members) out.defect[m] = 0;
-    }
-  }
+  const Vec3 z = r.face.frame.axes.col(2);
+  const MirrorHeights heights = mirror_heights(out.face, r.face.plane, z);
+  out.defect = o.defect.empty() ? found_defect(Adjacency(out.face), heights, o.asymmetry_mm) : marked_defect(out.face, o.defect, r.face);
   for (char c : out.defect) r.defect_vertices += c;
   if (r.defect_vertices == 0)
     throw InputError(o.defect.empty() ? fmt::format("no defect found: no area lies more than {} mm below its mirror image (mark it with --defect)", o.asymmetry_mm)
@@ -363,25 +413,7 @@ MirrorResult mirror_restore(const Mesh& input, const MirrorOptions& o, MirrorRep
   for (const Tri& t : out.face.triangles)
     if (out.defect[static_cast<std::size_t>(t[0])] && out.defect[static_cast<std::size_t>(t[1])] && out.defect[static_cast<std::size_t>(t[2])])
       r.defect_area_mm2 += 0.5 * (out.face.vertices[t[1]] - out.face.vertices[t[0]]).cross(out.face.vertices[t[2]] - out.face.vertices[t[0]]).norm();
-  // Blend weight: 1 on the defect, easing to 0 over blend_mm around it.
-  open3d::geometry::PointCloud marked;
-  for (std::size_t i = 0; i < n; ++i)
-    if (out.defect[i]) marked.points_.push_back(out.face.vertices[i]);
-  open3d::geometry::KDTreeFlann tree(marked);
-  out.restored = out.face;
-  std::vector<int> idx(1);
-  std::vector<double> d2(1);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!known[i]) continue;
-    double w = 1;
-    if (!out.defect[i]) {
-      tree.SearchKNN(out.face.vertices[i], 1, idx, d2);
-      w = 1.0 - smoothstep(0, o.blend_mm, std::sqrt(d2[0]));
-    }
-    if (w <= 0) continue;
-    out.restored.vertices[i] += w * delta[i] * z;
-    r.max_change_mm = std::max(r.max_change_mm, std::abs(w * delta[i]));
-  }
+  r.max_change_mm = blend_restored(out, heights, z, o.blend_mm);
   if (report) *report = r;
   return out;
 }

@@ -96,31 +96,37 @@ std::optional<Unit> fbx_unit(const aiScene* scene, std::vector<std::string>& not
   return std::nullopt;
 }
 
-//! Runs in the child: import, flatten the node tree into one mesh with object ranges, serialise.
-std::string import_and_serialise(const std::filesystem::path& path, Format format) {
-  Assimp::Importer importer;
-  // Only triangulation: Assimp's vertex joining and normal generation cost minutes and GBs on big
-  // scans; welding is done by the caller.
-  const aiScene* scene = importer.ReadFile(path.string(), aiProcess_Triangulate);
-  std::string out;
-  if (!scene || !scene->mRootNode) {
-    std::string err = importer.GetErrorString();
-    if (err.empty()) err = "the importer could not read it";
-    put<std::uint8_t>(out, 1);
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(err.size()));
-    out += err;
-    return out;
-  }
+//! A scene's meshes flattened into one, with a range of triangles per object.
+struct Flattened {
   Mesh mesh;
   std::vector<ObjectRange> objects;
-  std::vector<std::string> notes;
   std::size_t skipped_primitives = 0;
-  bool normals = true, colors = true;
-  std::vector<char> mesh_used(scene->mNumMeshes, 0);
+  bool normals = true, colors = true;  // while every mesh so far has them
 
-  auto add_mesh = [&](const aiMesh* am, const aiMatrix4x4& xf, const std::string& name) {
+  //! Appends `am` placed by `xf` as an object named `name` (or the mesh's own name).
+  void add(const aiMesh* am, const aiMatrix4x4& xf, const std::string& name) {
     if (!am || am->mNumVertices == 0) return;
     const auto base = static_cast<std::int64_t>(mesh.vertices.size());
+    add_vertices(am, xf);
+    const std::size_t first = mesh.triangles.size();
+    for (unsigned f = 0; f < am->mNumFaces; ++f) {
+      const aiFace& face = am->mFaces[f];
+      if (face.mNumIndices != 3) {
+        ++skipped_primitives;
+        continue;
+      }
+      Tri t;
+      for (int k = 0; k < 3; ++k) {
+        if (face.mIndices[k] >= am->mNumVertices) throw std::runtime_error("a face refers to a vertex that does not exist");
+        t[k] = static_cast<std::int32_t>(base + face.mIndices[k]);
+      }
+      mesh.triangles.push_back(t);
+    }
+    objects.push_back({name.empty() ? std::string(am->mName.C_Str()) : name, first, mesh.triangles.size() - first});
+  }
+
+ private:
+  void add_vertices(const aiMesh* am, const aiMatrix4x4& xf) {
     aiMatrix3x3 nxf(xf);
     nxf.Inverse().Transpose();
     const bool identity = xf.IsIdentity();
@@ -139,25 +145,14 @@ std::string import_and_serialise(const std::filesystem::path& path, Format forma
       }
       if (colors) mesh.colors.emplace_back(am->mColors[0][i].r, am->mColors[0][i].g, am->mColors[0][i].b);
     }
-    const std::size_t first = mesh.triangles.size();
-    for (unsigned f = 0; f < am->mNumFaces; ++f) {
-      const aiFace& face = am->mFaces[f];
-      if (face.mNumIndices != 3) {
-        ++skipped_primitives;
-        continue;
-      }
-      Tri t;
-      for (int k = 0; k < 3; ++k) {
-        if (face.mIndices[k] >= am->mNumVertices) throw std::runtime_error("a face refers to a vertex that does not exist");
-        t[k] = static_cast<std::int32_t>(base + face.mIndices[k]);
-      }
-      mesh.triangles.push_back(t);
-    }
-    objects.push_back({name.empty() ? std::string(am->mName.C_Str()) : name, first, mesh.triangles.size() - first});
-  };
+  }
+};
 
-  // Depth-first over the node tree with accumulated transforms (explicit stack: hostile files
-  // can nest deeply).
+//! Depth-first over the node tree with accumulated transforms (an explicit stack: hostile files
+//! can nest deeply), then the meshes no node places.
+Flattened flatten_scene(const aiScene* scene) {
+  Flattened flat;
+  std::vector<char> mesh_used(scene->mNumMeshes, 0);
   std::vector<std::pair<const aiNode*, aiMatrix4x4>> stack{{scene->mRootNode, scene->mRootNode->mTransformation}};
   std::size_t visited = 0;
   while (!stack.empty()) {
@@ -168,21 +163,22 @@ std::string import_and_serialise(const std::filesystem::path& path, Format forma
       const unsigned mi = node->mMeshes[i];
       if (mi >= scene->mNumMeshes) throw std::runtime_error("a node refers to a mesh that does not exist");
       mesh_used[mi] = 1;
-      add_mesh(scene->mMeshes[mi], xf, node->mName.C_Str());
+      flat.add(scene->mMeshes[mi], xf, node->mName.C_Str());
     }
     for (unsigned c = node->mNumChildren; c-- > 0;)
       stack.emplace_back(node->mChildren[c], xf * node->mChildren[c]->mTransformation);
   }
   for (unsigned mi = 0; mi < scene->mNumMeshes; ++mi)
-    if (!mesh_used[mi]) add_mesh(scene->mMeshes[mi], aiMatrix4x4(), "");
-  if (!normals) mesh.normals.clear();
-  if (!colors) mesh.colors.clear();
-  if (skipped_primitives) notes.push_back(fmt::format("skipped {} point and line primitives", skipped_primitives));
+    if (!mesh_used[mi]) flat.add(scene->mMeshes[mi], aiMatrix4x4(), "");
+  if (!flat.normals) flat.mesh.normals.clear();
+  if (!flat.colors) flat.mesh.colors.clear();
+  return flat;
+}
 
-  std::optional<Unit> unit;
-  if (format == Format::Gltf || format == Format::Glb) unit = Unit::Metre;  // glTF 2.0 §3.6: metres
-  if (format == Format::Fbx) unit = fbx_unit(scene, notes);
-
+//! The child's answer when it read the file: unit, mesh, objects and notes, as the parent reads them back.
+std::string serialise(const Flattened& flat, std::optional<Unit> unit, const std::vector<std::string>& notes) {
+  const Mesh& mesh = flat.mesh;
+  std::string out;
   put<std::uint8_t>(out, 0);
   put<std::uint8_t>(out, unit ? static_cast<std::uint8_t>(*unit) : 255);
   put<std::uint64_t>(out, mesh.vertices.size());
@@ -193,8 +189,8 @@ std::string import_and_serialise(const std::filesystem::path& path, Format forma
   out.append(reinterpret_cast<const char*>(mesh.normals.data()), mesh.normals.size() * sizeof(Vec3));
   out.append(reinterpret_cast<const char*>(mesh.colors.data()), mesh.colors.size() * sizeof(Vec3));
   out.append(reinterpret_cast<const char*>(mesh.triangles.data()), mesh.triangles.size() * sizeof(Tri));
-  put<std::uint32_t>(out, static_cast<std::uint32_t>(objects.size()));
-  for (const ObjectRange& o : objects) {
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(flat.objects.size()));
+  for (const ObjectRange& o : flat.objects) {
     put<std::uint32_t>(out, static_cast<std::uint32_t>(o.name.size()));
     out += o.name;
     put<std::uint64_t>(out, o.first_triangle);
@@ -206,6 +202,29 @@ std::string import_and_serialise(const std::filesystem::path& path, Format forma
     out += n;
   }
   return out;
+}
+
+//! Runs in the child: import, flatten the node tree into one mesh with object ranges, serialise.
+std::string import_and_serialise(const std::filesystem::path& path, Format format) {
+  Assimp::Importer importer;
+  // Only triangulation: Assimp's vertex joining and normal generation cost minutes and GBs on big
+  // scans; welding is done by the caller.
+  const aiScene* scene = importer.ReadFile(path.string(), aiProcess_Triangulate);
+  if (!scene || !scene->mRootNode) {
+    std::string err = importer.GetErrorString();
+    if (err.empty()) err = "the importer could not read it";
+    std::string out;
+    put<std::uint8_t>(out, 1);
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(err.size()));
+    return out + err;
+  }
+  const Flattened flat = flatten_scene(scene);
+  std::vector<std::string> notes;
+  if (flat.skipped_primitives) notes.push_back(fmt::format("skipped {} point and line primitives", flat.skipped_primitives));
+  std::optional<Unit> unit;
+  if (format == Format::Gltf || format == Format::Glb) unit = Unit::Metre;  // glTF 2.0 §3.6: metres
+  if (format == Format::Fbx) unit = fbx_unit(scene, notes);
+  return serialise(flat, unit, notes);
 }
 
 void write_all(int fd, const std::string& s) {

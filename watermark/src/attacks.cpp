@@ -146,116 +146,150 @@ Mesh print_simulation(const Mesh& mesh, const Vec3& build_direction, double laye
   return out;
 }
 
-Mesh sdf_resample(const Mesh& mesh, double h) {
-  if (!(h > 0)) throw InputError("SDF resampling: the voxel size must be positive");
-  const SurfaceQuery query(mesh);
-  using detail::voxel_key;
-  using Cell = std::array<std::int64_t, 3>;
-  // The grid is offset by odd fractions of a voxel so that its points do not fall exactly on
-  // the surface's own vertices (a zero value would pinch the extracted surface there).
-  const Vec3 o = h * Vec3(0.1234567, 0.2345678, 0.3456789);
+namespace {
+
+using SdfCell = std::array<std::int64_t, 3>;
+
+//! A sparse grid of signed distances: the cells the zero level passes through, and their corners'
+//! values. The grid is offset by odd fractions of a voxel so that its points do not fall exactly
+//! on the surface's own vertices (a zero value would pinch the extracted surface there).
+struct SdfGrid {
+  double h;
+  Vec3 o;
   std::unordered_map<std::uint64_t, double> value;  // grid point -> signed distance
-  std::unordered_map<std::uint64_t, Cell> cells;      // cells kept
-  std::vector<Cell> fresh;
-  // Seed: the cells that surface samples (every h/2) fall in.
+  std::unordered_map<std::uint64_t, SdfCell> cells;  // cells kept
+  Vec3 point(std::int64_t i, std::int64_t j, std::int64_t k) const { return o + Vec3(i * h, j * h, k * h); }
+};
+
+//! Corner `corner` (0–7, bits x, y, z) of cell c.
+std::array<std::int64_t, 3> corner_of(const SdfCell& c, int corner) {
+  return {c[0] + (corner & 1), c[1] + ((corner >> 1) & 1), c[2] + ((corner >> 2) & 1)};
+}
+
+//! The cells that surface samples (every h/2) fall in.
+std::vector<SdfCell> seed_cells(const Mesh& mesh, SdfGrid& g) {
+  std::vector<SdfCell> fresh;
   double total = 0;
   for (const Tri& t : mesh.triangles) total += area(mesh, t);
-  for (const Vec3& p : sample_surface(mesh, static_cast<std::size_t>(4 * total / (h * h)) + 100, 11).points) {
-    const Cell c{static_cast<std::int64_t>(std::floor((p.x() - o.x()) / h)), static_cast<std::int64_t>(std::floor((p.y() - o.y()) / h)),
-                 static_cast<std::int64_t>(std::floor((p.z() - o.z()) / h))};
-    if (cells.emplace(voxel_key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
+  for (const Vec3& p : sample_surface(mesh, static_cast<std::size_t>(4 * total / (g.h * g.h)) + 100, 11).points) {
+    const SdfCell c{static_cast<std::int64_t>(std::floor((p.x() - g.o.x()) / g.h)), static_cast<std::int64_t>(std::floor((p.y() - g.o.y()) / g.h)),
+                    static_cast<std::int64_t>(std::floor((p.z() - g.o.z()) / g.h))};
+    if (g.cells.emplace(detail::voxel_key(c[0], c[1], c[2]), c).second) fresh.push_back(c);
   }
+  return fresh;
+}
+
+//! The neighbours of `fresh` cells across faces whose corners change sign, not kept yet.
+std::vector<SdfCell> crossed_neighbours(const std::vector<SdfCell>& fresh, SdfGrid& g) {
+  std::vector<SdfCell> next;
+  for (const SdfCell& c : fresh)
+    for (int axis = 0; axis < 3; ++axis)
+      for (int side = 0; side < 2; ++side) {
+        int neg = 0;
+        for (int a = 0; a < 2; ++a)
+          for (int b = 0; b < 2; ++b) {
+            SdfCell q = c;
+            q[static_cast<std::size_t>(axis)] += side;
+            q[static_cast<std::size_t>((axis + 1) % 3)] += a;
+            q[static_cast<std::size_t>((axis + 2) % 3)] += b;
+            neg += g.value[detail::voxel_key(q[0], q[1], q[2])] < 0;
+          }
+        if (neg == 0 || neg == 4) continue;
+        SdfCell nb = c;
+        nb[static_cast<std::size_t>(axis)] += side ? 1 : -1;
+        if (g.cells.emplace(detail::voxel_key(nb[0], nb[1], nb[2]), nb).second) next.push_back(nb);
+      }
+  return next;
+}
+
+//! Evaluates new corners, then follows the zero level into the cells it crosses, until closed.
+void grow_zero_level(const SurfaceQuery& query, std::vector<SdfCell> fresh, SdfGrid& g) {
   // A closed zero level stays within a cell or two of the seeds; one that keeps growing means the
   // distance's sign is inconsistent somewhere (it once was, beside thin rims) and would fill memory.
-  const std::size_t cell_budget = 8 * cells.size() + 100000;
-  // Evaluate new corners, then follow faces whose corners change sign into cells not kept yet.
+  const std::size_t cell_budget = 8 * g.cells.size() + 100000;
   while (!fresh.empty()) {
     std::vector<std::uint64_t> keys;
     std::vector<Vec3> pts;
-    for (const Cell& c : fresh)
+    for (const SdfCell& c : fresh)
       for (int corner = 0; corner < 8; ++corner) {
-        const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
-        if (value.emplace(voxel_key(i, j, k), 0.0).second) {
-          keys.push_back(voxel_key(i, j, k));
-          pts.push_back(o + Vec3(i * h, j * h, k * h));
+        const auto [i, j, k] = corner_of(c, corner);
+        if (g.value.emplace(detail::voxel_key(i, j, k), 0.0).second) {
+          keys.push_back(detail::voxel_key(i, j, k));
+          pts.push_back(g.point(i, j, k));
         }
       }
     const std::vector<double> d = query.signed_distances(pts);
-    for (std::size_t n = 0; n < keys.size(); ++n) value[keys[n]] = d[n];
-    std::vector<Cell> next;
-    for (const Cell& c : fresh)
-      for (int axis = 0; axis < 3; ++axis)
-        for (int side = 0; side < 2; ++side) {
-          int neg = 0;
-          for (int a = 0; a < 2; ++a)
-            for (int b = 0; b < 2; ++b) {
-              Cell q = c;
-              q[static_cast<std::size_t>(axis)] += side;
-              q[static_cast<std::size_t>((axis + 1) % 3)] += a;
-              q[static_cast<std::size_t>((axis + 2) % 3)] += b;
-              neg += value[voxel_key(q[0], q[1], q[2])] < 0;
-            }
-          if (neg == 0 || neg == 4) continue;
-          Cell nb = c;
-          nb[static_cast<std::size_t>(axis)] += side ? 1 : -1;
-          if (cells.emplace(voxel_key(nb[0], nb[1], nb[2]), nb).second) next.push_back(nb);
-        }
-    if (cells.size() > cell_budget)
+    for (std::size_t n = 0; n < keys.size(); ++n) g.value[keys[n]] = d[n];
+    std::vector<SdfCell> next = crossed_neighbours(fresh, g);
+    if (g.cells.size() > cell_budget)
       throw std::runtime_error("SDF resampling: the zero level runs away from the surface (inconsistent inside/outside)");
     fresh.swap(next);
   }
-  // Marching tetrahedra: six tetrahedra around each cell's main diagonal (the same split in every
-  // cell, so neighbours agree on their shared faces); vertices shared through their grid edge.
+}
+
+//! The zero level of one cell's six tetrahedra around its main diagonal (the same split in every
+//! cell, so neighbours agree on their shared faces); vertices shared through their grid edge.
+void cell_triangles(const SdfGrid& g, const SdfCell& c, std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t>& edge_vertex, Mesh& out) {
   static constexpr int kTets[6][4] = {{0, 1, 3, 7}, {0, 3, 2, 7}, {0, 2, 6, 7}, {0, 6, 4, 7}, {0, 4, 5, 7}, {0, 5, 1, 7}};
-  Mesh out;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t> edge_vertex;
-  for (const auto& [ck, c] : cells) {
-    std::array<std::uint64_t, 8> ks;
-    std::array<double, 8> vs;
-    std::array<Vec3, 8> ps;
-    int neg = 0;
-    for (int corner = 0; corner < 8; ++corner) {
-      const std::int64_t i = c[0] + (corner & 1), j = c[1] + ((corner >> 1) & 1), k = c[2] + ((corner >> 2) & 1);
-      ks[static_cast<std::size_t>(corner)] = voxel_key(i, j, k);
-      vs[static_cast<std::size_t>(corner)] = value.at(ks[static_cast<std::size_t>(corner)]);
-      ps[static_cast<std::size_t>(corner)] = o + Vec3(i * h, j * h, k * h);
-      neg += vs[static_cast<std::size_t>(corner)] < 0;
+  std::array<std::uint64_t, 8> ks;
+  std::array<double, 8> vs;
+  std::array<Vec3, 8> ps;
+  int neg = 0;
+  for (int corner = 0; corner < 8; ++corner) {
+    const auto [i, j, k] = corner_of(c, corner);
+    const auto u = static_cast<std::size_t>(corner);
+    ks[u] = detail::voxel_key(i, j, k);
+    vs[u] = g.value.at(ks[u]);
+    ps[u] = g.point(i, j, k);
+    neg += vs[u] < 0;
+  }
+  if (neg == 0 || neg == 8) return;
+  auto vertex = [&](int a, int b) {
+    const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
+    const auto e = std::minmax(ks[ua], ks[ub]);
+    auto [it, isnew] = edge_vertex.emplace(e, static_cast<std::int32_t>(out.vertices.size()));
+    if (isnew) {
+      const double t = vs[ua] / (vs[ua] - vs[ub]);
+      out.vertices.push_back(ps[ua] + t * (ps[ub] - ps[ua]));
     }
-    if (neg == 0 || neg == 8) continue;
-    auto vertex = [&](int a, int b) {
-      const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
-      const auto e = std::minmax(ks[ua], ks[ub]);
-      auto [it, isnew] = edge_vertex.emplace(e, static_cast<std::int32_t>(out.vertices.size()));
-      if (isnew) {
-        const double t = vs[ua] / (vs[ua] - vs[ub]);
-        out.vertices.push_back(ps[ua] + t * (ps[ub] - ps[ua]));
-      }
-      return it->second;
+    return it->second;
+  };
+  for (const auto& tet : kTets) {
+    std::vector<int> in, outside;
+    for (int v : tet) (vs[static_cast<std::size_t>(v)] < 0 ? in : outside).push_back(v);
+    if (in.empty() || outside.empty()) continue;
+    Vec3 cin = Vec3::Zero(), cout = Vec3::Zero();
+    for (int v : in) cin += ps[static_cast<std::size_t>(v)] / static_cast<double>(in.size());
+    for (int v : outside) cout += ps[static_cast<std::size_t>(v)] / static_cast<double>(outside.size());
+    auto emit = [&](std::int32_t a, std::int32_t b, std::int32_t c2) {
+      const Vec3 n = (out.vertices[static_cast<std::size_t>(b)] - out.vertices[static_cast<std::size_t>(a)])
+                         .cross(out.vertices[static_cast<std::size_t>(c2)] - out.vertices[static_cast<std::size_t>(a)]);
+      if (n.dot(cout - cin) < 0) std::swap(b, c2);
+      if (a != b && b != c2 && a != c2) out.triangles.push_back({a, b, c2});
     };
-    for (const auto& tet : kTets) {
-      std::vector<int> in, outside;
-      for (int v : tet) (vs[static_cast<std::size_t>(v)] < 0 ? in : outside).push_back(v);
-      if (in.empty() || outside.empty()) continue;
-      Vec3 cin = Vec3::Zero(), cout = Vec3::Zero();
-      for (int v : in) cin += ps[static_cast<std::size_t>(v)] / static_cast<double>(in.size());
-      for (int v : outside) cout += ps[static_cast<std::size_t>(v)] / static_cast<double>(outside.size());
-      auto emit = [&](std::int32_t a, std::int32_t b, std::int32_t c2) {
-        const Vec3 n = (out.vertices[static_cast<std::size_t>(b)] - out.vertices[static_cast<std::size_t>(a)])
-                           .cross(out.vertices[static_cast<std::size_t>(c2)] - out.vertices[static_cast<std::size_t>(a)]);
-        if (n.dot(cout - cin) < 0) std::swap(b, c2);
-        if (a != b && b != c2 && a != c2) out.triangles.push_back({a, b, c2});
-      };
-      if (in.size() == 1 || outside.size() == 1) {
-        const int lone = in.size() == 1 ? in[0] : outside[0];
-        const std::vector<int>& rest = in.size() == 1 ? outside : in;
-        emit(vertex(lone, rest[0]), vertex(lone, rest[1]), vertex(lone, rest[2]));
-      } else {
-        const std::int32_t a = vertex(in[0], outside[0]), b = vertex(in[0], outside[1]), c2 = vertex(in[1], outside[1]), d = vertex(in[1], outside[0]);
-        emit(a, b, c2);
-        emit(a, c2, d);
-      }
+    if (in.size() == 1 || outside.size() == 1) {
+      const int lone = in.size() == 1 ? in[0] : outside[0];
+      const std::vector<int>& rest = in.size() == 1 ? outside : in;
+      emit(vertex(lone, rest[0]), vertex(lone, rest[1]), vertex(lone, rest[2]));
+    } else {
+      const std::int32_t a = vertex(in[0], outside[0]), b = vertex(in[0], outside[1]), c2 = vertex(in[1], outside[1]), d = vertex(in[1], outside[0]);
+      emit(a, b, c2);
+      emit(a, c2, d);
     }
   }
+}
+
+}  // namespace
+
+Mesh sdf_resample(const Mesh& mesh, double h) {
+  if (!(h > 0)) throw InputError("SDF resampling: the voxel size must be positive");
+  const SurfaceQuery query(mesh);
+  SdfGrid g{h, h * Vec3(0.1234567, 0.2345678, 0.3456789), {}, {}};
+  grow_zero_level(query, seed_cells(mesh, g), g);
+  // Marching tetrahedra over the kept cells.
+  Mesh out;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t> edge_vertex;
+  for (const auto& [ck, c] : g.cells) cell_triangles(g, c, edge_vertex, out);
   return out;
 }
 

@@ -211,27 +211,21 @@ void nearest(const Vec3& q, double r2, const std::vector<std::pair<Vec3, std::ui
   std::sort(out.begin(), out.end());
 }
 
-}  // namespace
-
-Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* front) {
-  Residuals out;
-  out.points = samples;
-  out.normals.assign(samples.size(), Vec3::Zero());
-  out.value.assign(samples.size(), 0.0);
-  out.valid.assign(samples.size(), 0);
-  if (samples.size() < 50) return out;
-
-  // Anchors: one sample per voxel of σ (the first), each with a fit of its own sheet.
+//! Anchors: one sample per voxel of σ (the first), each to carry a fit of its own sheet.
+std::vector<Anchor> place_anchors(const std::vector<Vec3>& samples, double sigma) {
   std::vector<Anchor> anchors;
-  {
-    const double h = sigma;
-    std::unordered_map<std::uint64_t, char> seen;
-    seen.reserve(samples.size() / 8 + 16);
-    for (const Vec3& p : samples) {
-      const std::uint64_t k = voxel_key(p, h);
-      if (seen.emplace(k, 1).second) anchors.push_back(Anchor{p});
-    }
+  std::unordered_map<std::uint64_t, char> seen;
+  seen.reserve(samples.size() / 8 + 16);
+  for (const Vec3& p : samples) {
+    const std::uint64_t k = voxel_key(p, sigma);
+    if (seen.emplace(k, 1).second) anchors.push_back(Anchor{p});
   }
+  return anchors;
+}
+
+//! Each anchor's local plane from the 12 nearest samples (one sheet), then its gated quadric fits
+//! over the samples within 2.5 σ (Gaussian weights of σ); `ok` where both fits hold.
+void fit_anchors(std::vector<Anchor>& anchors, const std::vector<Vec3>& samples, double sigma) {
   const double radius = 2.5 * sigma, inv2s2 = 0.5 / (sigma * sigma), fit_sigma = std::sqrt(0.5 / inv2s2);
   const double gate = 0.35 * sigma;  // sheets of a shell thinner than ≈ 2 gates merge (only at feathered rims)
   // Cubes a little wider than the radius: rounding at a cube's face.
@@ -251,7 +245,6 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
         Anchor& an = anchors[by_cube.point(k)];
         nearest(an.centre, radius * radius, candidates, near);
         if (near.size() < 20) continue;
-        // The local plane from the 12 nearest samples (one sheet), then the gated fits.
         Vec3 m = Vec3::Zero();
         for (std::size_t q = 0; q < 12; ++q) m += samples[near[q].second];
         m /= 12.0;
@@ -269,9 +262,12 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
       }
     }
   });
+}
 
-  // The principal normal axis, and a consistent orientation towards it. The second axis is where
-  // a half face's front can lie (curved like half a cylinder, its principal axis is across it).
+//! The principal normal axis, and a consistent orientation of the fits towards it (or `front`).
+//! The second axis is where a half face's front can lie (curved like half a cylinder, its
+//! principal axis is across it).
+void orient_anchors(std::vector<Anchor>& anchors, const Vec3* front, Residuals& out) {
   Eigen::Matrix3d nn = Eigen::Matrix3d::Zero();
   for (const Anchor& a : anchors)
     if (a.ok) nn += a.n * a.n.transpose();
@@ -286,7 +282,10 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
       a.n = -a.n;  // heights change sign, the fit with them
       a.q = -a.q;
     }
+}
 
+//! Each sample's height over the (up to) 4 nearest good fits within 1.5 σ, weighted by distance.
+void heights_over_fits(const std::vector<Anchor>& anchors, const std::vector<Vec3>& samples, double sigma, Residuals& out) {
   std::vector<Vec3> acentres;
   std::vector<std::size_t> amap;
   for (std::size_t a = 0; a < anchors.size(); ++a)
@@ -294,8 +293,7 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
       acentres.push_back(anchors[a].centre);
       amap.push_back(a);
     }
-  if (acentres.size() < 3) return out;
-  // Each sample's height over the (up to) 4 nearest fits within 1.5 σ.
+  if (acentres.size() < 3) return;
   const double reach2 = 2.25 * sigma * sigma, inv2b = 0.5 / (0.36 * sigma * sigma);
   const double acube = 1.501 * sigma;
   const PointGrid agrid(acentres, acube);
@@ -330,6 +328,21 @@ Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* 
     }
   });
   out.valid_count = static_cast<std::size_t>(std::count(out.valid.begin(), out.valid.end(), 1));
+}
+
+}  // namespace
+
+Residuals residuals(const std::vector<Vec3>& samples, double sigma, const Vec3* front) {
+  Residuals out;
+  out.points = samples;
+  out.normals.assign(samples.size(), Vec3::Zero());
+  out.value.assign(samples.size(), 0.0);
+  out.valid.assign(samples.size(), 0);
+  if (samples.size() < 50) return out;
+  std::vector<Anchor> anchors = place_anchors(samples, sigma);
+  fit_anchors(anchors, samples, sigma);
+  orient_anchors(anchors, front, out);
+  heights_over_fits(anchors, samples, sigma, out);
   return out;
 }
 
