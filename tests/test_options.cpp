@@ -2,6 +2,8 @@
 // the CLI's help and flags, the recipe reader, the ledger's record and docs/formats.md.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
@@ -196,6 +198,24 @@ TEST_CASE("options: a value set on the command line reaches the piece's ledger r
   CHECK(thick.err.find("--thickness: -1 is out of range (0, 30] mm") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "a.ply"));
   CHECK_FALSE(std::filesystem::exists(dir / "m.3mf"));
+  // Every subcommand's own table the same way: its first number past its maximum exits 2 naming
+  // the flag and the range, and writes nothing.
+  const std::string out = (dir / "out.ply").string();
+  const std::map<std::string, std::string> inputs = {{"repair", face}, {"mirror", face}, {"render", face},
+                                                     {"stamp", face + " --id 1 --key " + face}};
+  for (const OptionSchema* s : pipeline::option_schemas()) {
+    const auto recipe = pipeline::recipe_option_schemas();
+    if (std::find(recipe.begin(), recipe.end(), s) != recipe.end()) continue;
+    const auto o = std::find_if(s->options().begin(), s->options().end(), [](const OptionInfo& i) { return i.kind == OptionKind::Number; });
+    REQUIRE(o != s->options().end());
+    INFO(s->name() << " " << o->key);
+    const std::string value = option_value_text(o->max + 1);
+    const auto in = inputs.find(s->name());
+    const test::Run r = test::run(s->name() + " " + (in == inputs.end() ? "" : in->second) + " -o " + out + " " + o->flag() + " " + value);
+    CHECK(r.code == 2);
+    CHECK(r.err.find(o->flag() + ": " + value + " is out of range " + o->range_text()) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(out));
+  }
 }
 
 TEST_CASE("options: the recipe reads every option by its table's key and echoes it; renamed keys are named", "[options]") {
