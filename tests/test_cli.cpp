@@ -13,6 +13,7 @@
 #include "tracecast/mesh/units.h"
 #include "tracecast/print/printer.h"
 #include "tracecast/watermark/attacks.h"
+#include "tracecast/watermark/mark.h"
 
 using namespace tracecast;
 using test::Run;
@@ -600,6 +601,9 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   REQUIRE(history["pieces"].size() == 1);
   const auto& piece = history["pieces"][0];
   CHECK(piece["details"]["inputs"][face].get<std::string>().size() == 64);
+  // And every option the mark was made with: the stamp table's keys, at the production defaults.
+  CHECK(piece["details"]["mark_parameters"] == watermark::stamp_option_table().to_json(watermark::StampOptions{}));
+  CHECK(piece["details"]["mark_parameters"].size() == watermark::stamp_option_table().keys().size());
   const std::string shell = (dir / "m-shell.stl").string();
   FILE* p = ::popen(("sha256sum " + shell).c_str(), "r");
   REQUIRE(p);

@@ -47,10 +47,13 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
   };
   print::check_mold_inputs(appliance, face, options);
   const Production& p = shop.production();
+  // The production mark: the stamp's defaults, tuned for reading back from a scan of a cast.
+  const watermark::StampOptions mark_options;
   const nlohmann::json details = {{"software", kSoftware},
                                   {"command", "mold"},
                                   {"inputs", inputs},
                                   {"parameters", mold_options_json(options)},
+                                  {"mark_parameters", watermark::stamp_option_table().to_json(mark_options)},
                                   {"printer", options.printer.name}};
   // One transaction: the identifier is allocated and the piece recorded before the files exist
   // (they carry the identifier); their hashes follow once they are written.
@@ -62,7 +65,7 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
     say("stamping");
     // The mark's own figures (displacement, area, tiles) go in the report; its two-way distance to
     // the unmarked surface, which no report of a mold carries, is left to `tracecast mark`.
-    watermark::Stamped st = watermark::apply_stamp(*watermark::plan_stamp(appliance, {}), piece.id, shop.mark_key(), false);
+    watermark::Stamped st = watermark::apply_stamp(*watermark::plan_stamp(appliance, mark_options), piece.id, shop.mark_key(), false);
     out.stamp = st.report;
     out.marked = std::move(st.mesh);
     say("designing");
