@@ -93,4 +93,22 @@ TEST_CASE("booleans: a small cutter done locally gives the surface the whole cor
   // The local path was taken each time it was asked for (and the whole one when it was not).
   CHECK(std::count_if(said.begin(), said.end(), [](const std::string& s) { return s.find("locally") != std::string::npos; }) == 4);
   CHECK(said.size() == 8);
+
+  // A large other mesh (the appliance cut out of a mold part): only the faces of each near the
+  // other go through the corefinement. Here a fine sphere through the part's side, and another
+  // wholly inside it: the other mesh has as many faces as the part, most of them far from it.
+  Mesh large;
+  for (const auto& [c, r] : {std::pair<Vec3, double>{Vec3(44, 0, 0), 12.0}, std::pair<Vec3, double>{Vec3(-10, 0, 0), 15.0}}) {
+    const Mesh sph = detail::uv_sphere(c, r, 64, 128);
+    const auto base = static_cast<std::int32_t>(large.vertices.size());
+    large.vertices.insert(large.vertices.end(), sph.vertices.begin(), sph.vertices.end());
+    for (const Tri& t : sph.triangles) large.triangles.push_back({t[0] + base, t[1] + base, t[2] + base});
+  }
+  REQUIRE(8 * large.triangles.size() > part.triangles.size());
+  said.clear();
+  set_log_sink([&](LogLevel, const std::string& s) { said.push_back(s); }, LogLevel::Debug);
+  for (const BooleanOp op : {BooleanOp::Difference, BooleanOp::Union, BooleanOp::Intersection})
+    same(detail::boolean(part, large, op, "a large mesh"), detail::boolean(part, large, op, "a large mesh", false));
+  set_log_sink({});
+  CHECK(std::count_if(said.begin(), said.end(), [](const std::string& s) { return s.find("locally") != std::string::npos; }) == 3);
 }

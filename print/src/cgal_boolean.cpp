@@ -110,38 +110,130 @@ Mesh weld_close(const Mesh& m, double eps) {
   return submesh(out, keep);
 }
 
-//! Whether p lies inside the closed mesh m, by the parity of a ray's crossings; nullopt when no
+//! Whether points lie inside a closed mesh, by the parity of a ray's crossings; nullopt when no
 //! ray of three leaves p cleanly (p on the surface, or every ray through an edge or a corner).
-std::optional<bool> inside(const Mesh& m, const Vec3& p) {
-  static const Vec3 kDirs[3] = {Vec3(0.5773, 0.6421, 0.5043).normalized(), Vec3(-0.3127, 0.8311, -0.4597).normalized(),
-                                Vec3(0.7129, -0.2477, -0.6561).normalized()};
-  for (const Vec3& d : kDirs) {
-    int crossings = 0;
-    bool clean = true;
-    for (const Tri& t : m.triangles) {
-      const Vec3 &a = m.vertices[static_cast<std::size_t>(t[0])], &b = m.vertices[static_cast<std::size_t>(t[1])],
-                 &c = m.vertices[static_cast<std::size_t>(t[2])];
-      const Vec3 e1 = b - a, e2 = c - a, q = d.cross(e2);
-      const double det = e1.dot(q);
-      if (std::abs(det) < 1e-14 * e1.norm() * e2.norm()) continue;  // parallel to the ray
-      const Vec3 s = p - a;
-      const double u = s.dot(q) / det;
-      if (u < -1e-9 || u > 1 + 1e-9) continue;
-      const Vec3 r = s.cross(e1);
-      const double v = d.dot(r) / det;
-      if (v < -1e-9 || u + v > 1 + 1e-9) continue;
-      const double t_hit = e2.dot(r) / det;
-      if (t_hit < -1e-9) continue;
-      if (t_hit < 1e-7 || u < 1e-9 || v < 1e-9 || u + v > 1 - 1e-9) {
-        clean = false;  // on the surface, or through an edge or a corner
-        break;
-      }
-      ++crossings;
-    }
-    if (clean) return crossings % 2 == 1;
-  }
-  return std::nullopt;
+//! Each ray direction has a grid of the faces' shadows across it, built when first needed, so
+//! that a ray is tested only against the faces whose shadow holds its origin: the same answers as
+//! testing every face, at a few dozen tests a ray.
+//! Whether the ray from p along d crosses triangle t: 1 through its inside, 0 not at all, -1 when
+//! it is not clean (p on the surface, or the ray through an edge or a corner).
+int ray_hits(const Mesh& m, const Tri& t, const Vec3& d, const Vec3& p) {
+  const Vec3 &a = m.vertices[static_cast<std::size_t>(t[0])], &b = m.vertices[static_cast<std::size_t>(t[1])],
+             &c = m.vertices[static_cast<std::size_t>(t[2])];
+  const Vec3 e1 = b - a, e2 = c - a, q = d.cross(e2);
+  const double det = e1.dot(q);
+  if (std::abs(det) < 1e-14 * e1.norm() * e2.norm()) return 0;  // parallel to the ray
+  const Vec3 s = p - a;
+  const double u = s.dot(q) / det;
+  if (u < -1e-9 || u > 1 + 1e-9) return 0;
+  const Vec3 r = s.cross(e1);
+  const double v = d.dot(r) / det;
+  if (v < -1e-9 || u + v > 1 + 1e-9) return 0;
+  const double t_hit = e2.dot(r) / det;
+  if (t_hit < -1e-9) return 0;
+  if (t_hit < 1e-7 || u < 1e-9 || v < 1e-9 || u + v > 1 - 1e-9) return -1;
+  return 1;
 }
+
+class ParityTest {
+ public:
+  explicit ParityTest(const Mesh& m) : m_(m) {}
+
+  std::optional<bool> inside(const Vec3& p) {
+    // The first rays test every face: a grid costs about as much as a few dozen such rays.
+    const bool use_grid = ++queries_ > 32;
+    for (std::size_t k = 0; k < 3; ++k) {
+      if (use_grid && !grids_[k]) grids_[k] = std::make_unique<Grid>(m_, kDirs()[k]);
+      const std::optional<int> crossings = use_grid ? grids_[k]->crossings(m_, p) : every_face(kDirs()[k], p);
+      if (crossings) return *crossings % 2 == 1;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static const std::array<Vec3, 3>& kDirs() {
+    static const std::array<Vec3, 3> d = {Vec3(0.5773, 0.6421, 0.5043).normalized(), Vec3(-0.3127, 0.8311, -0.4597).normalized(),
+                                          Vec3(0.7129, -0.2477, -0.6561).normalized()};
+    return d;
+  }
+
+  //! The faces' shadows on the plane across d, in cells (a face in every cell its padded shadow
+  //! box touches).
+  struct Grid {
+    Vec3 d, u, w;
+    double u0 = 0, w0 = 0, cell = 1;
+    int nu = 1, nw = 1;
+    std::vector<std::uint32_t> start, faces;  // faces of cell c: faces[start[c] .. start[c + 1])
+
+    Grid(const Mesh& m, const Vec3& dir) : d(dir) {
+      u = (std::abs(d.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(d).normalized();
+      w = d.cross(u);
+      std::vector<std::array<double, 4>> box(m.triangles.size());  // u min, u max, w min, w max
+      double umin = 1e300, umax = -1e300, wmin = 1e300, wmax = -1e300;
+      for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+        std::array<double, 4> b{1e300, -1e300, 1e300, -1e300};
+        for (std::int32_t v : m.triangles[f]) {
+          const Vec3& q = m.vertices[static_cast<std::size_t>(v)];
+          b[0] = std::min(b[0], q.dot(u)), b[1] = std::max(b[1], q.dot(u));
+          b[2] = std::min(b[2], q.dot(w)), b[3] = std::max(b[3], q.dot(w));
+        }
+        const double pad = 1e-6 + 1e-6 * std::max(b[1] - b[0], b[3] - b[2]);  // beyond the tests' tolerances
+        b = {b[0] - pad, b[1] + pad, b[2] - pad, b[3] + pad};
+        box[f] = b;
+        umin = std::min(umin, b[0]), umax = std::max(umax, b[1]), wmin = std::min(wmin, b[2]), wmax = std::max(wmax, b[3]);
+      }
+      if (m.triangles.empty()) return;
+      const double side = std::max(umax - umin, wmax - wmin);
+      const int n = std::clamp(static_cast<int>(std::sqrt(static_cast<double>(m.triangles.size()))), 1, 2048);
+      cell = std::max(side / n, 1e-9);
+      u0 = umin, w0 = wmin;
+      nu = std::max(1, static_cast<int>((umax - umin) / cell) + 1), nw = std::max(1, static_cast<int>((wmax - wmin) / cell) + 1);
+      std::vector<std::uint32_t> count(static_cast<std::size_t>(nu) * nw + 1, 0);
+      const auto each_cell = [&](const std::array<double, 4>& b, auto&& fn) {
+        const int i0 = cu(b[0]), i1 = cu(b[1]), j0 = cw(b[2]), j1 = cw(b[3]);
+        for (int j = j0; j <= j1; ++j)
+          for (int i = i0; i <= i1; ++i) fn(static_cast<std::size_t>(j) * nu + i);
+      };
+      for (const auto& b : box) each_cell(b, [&](std::size_t c) { ++count[c + 1]; });
+      for (std::size_t c = 1; c < count.size(); ++c) count[c] += count[c - 1];
+      start = count;
+      faces.resize(count.back());
+      for (std::size_t f = 0; f < box.size(); ++f) each_cell(box[f], [&](std::size_t c) { faces[count[c]++] = static_cast<std::uint32_t>(f); });
+    }
+    int cu(double x) const { return std::clamp(static_cast<int>((x - u0) / cell), 0, nu - 1); }
+    int cw(double x) const { return std::clamp(static_cast<int>((x - w0) / cell), 0, nw - 1); }
+
+    //! The ray's crossings from p along d; nullopt when it is not clean.
+    std::optional<int> crossings(const Mesh& m, const Vec3& p) const {
+      if (faces.empty()) return 0;
+      const double pu = p.dot(u), pw = p.dot(w);
+      if (pu < u0 || pw < w0 || pu > u0 + nu * cell || pw > w0 + nw * cell) return 0;  // no shadow holds it
+      const std::size_t c = static_cast<std::size_t>(cw(pw)) * nu + cu(pu);
+      int n = 0;
+      for (std::uint32_t k = start[c]; k < start[c + 1]; ++k) {
+        const int hit = ray_hits(m, m.triangles[faces[k]], d, p);
+        if (hit < 0) return std::nullopt;
+        n += hit;
+      }
+      return n;
+    }
+  };
+
+  //! The ray's crossings from p along d, testing every face.
+  std::optional<int> every_face(const Vec3& d, const Vec3& p) const {
+    int n = 0;
+    for (const Tri& t : m_.triangles) {
+      const int hit = ray_hits(m_, t, d, p);
+      if (hit < 0) return std::nullopt;
+      n += hit;
+    }
+    return n;
+  }
+
+  const Mesh& m_;
+  std::size_t queries_ = 0;
+  std::array<std::unique_ptr<Grid>, 3> grids_;
+};
 
 //! The two meshes' faces, cut along where they cross, on one vertex list, sorted by side.
 struct Pieces {
@@ -152,7 +244,7 @@ struct Pieces {
 //! Side of each component of `sm` (faces joined across edges that are not on the crossing) with
 //! respect to the closed mesh `other`: its largest face's centre, tested by rays. False when a
 //! component's side cannot be told (it lies on `other`'s surface).
-bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMesh::Edge_index, bool>& crossing, const Mesh& other,
+bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMesh::Edge_index, bool>& crossing, ParityTest& other,
                      std::vector<char>& side_of_face) {
   auto comp = const_cast<ExactMesh&>(sm).add_property_map<ExactMesh::Face_index, std::size_t>("f:comp", 0);
   const std::size_t n = PMP::connected_components(sm, comp.first, PMP::parameters::edge_is_constrained_map(crossing));
@@ -170,7 +262,7 @@ bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMes
   }
   std::vector<char> side(n);
   for (std::size_t c = 0; c < n; ++c) {
-    const auto in = inside(other, probe[c]);
+    const auto in = other.inside(probe[c]);
     if (!in) return false;
     side[c] = *in;
   }
@@ -184,8 +276,9 @@ bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMes
 //! when that would not save much (b's box holds half of a's faces or more) or cannot be done
 //! (those faces do not form a manifold surface, or a piece lies on the other's surface), for the
 //! whole corefinement to do instead.
-//! Which faces of a come within 1 µm of a face of b (their boxes overlap).
-std::vector<char> faces_near(const Mesh& a, const Mesh& b) {
+//! Which faces of a come within 1 µm of a face of b (their boxes overlap), and, if `near_b` is
+//! given, which faces of b come within 1 µm of a face of a (the same pairs).
+std::vector<char> faces_near(const Mesh& a, const Mesh& b, std::vector<char>* near_b = nullptr) {
   using Box = CGAL::Box_intersection_d::Box_with_info_d<double, 3, std::size_t>;
   const auto boxes = [](const Mesh& m, double pad) {
     std::vector<Box> out;
@@ -205,14 +298,18 @@ std::vector<char> faces_near(const Mesh& a, const Mesh& b) {
   };
   std::vector<Box> ba = boxes(a, 0.0), bb = boxes(b, 1e-3);
   std::vector<char> near(a.triangles.size(), 0);
-  CGAL::box_intersection_d(ba.begin(), ba.end(), bb.begin(), bb.end(), [&](const Box& x, const Box&) { near[x.info()] = 1; });
+  if (near_b) near_b->assign(b.triangles.size(), 0);
+  CGAL::box_intersection_d(ba.begin(), ba.end(), bb.begin(), bb.end(), [&](const Box& x, const Box& y) {
+    near[x.info()] = 1;
+    if (near_b) (*near_b)[y.info()] = 1;
+  });
   return near;
 }
 
 //! For each face of a outside `near`, the side of b it lies on: the faces that are not near b
 //! fall into pieces joined across their edges, each wholly inside or outside b (one ray each).
 //! False when a piece's side cannot be told.
-bool far_sides(const Mesh& a, const std::vector<char>& near, const Mesh& b, std::vector<char>& inside_b) {
+bool far_sides(const Mesh& a, const std::vector<char>& near, ParityTest& b, std::vector<char>& inside_b) {
   std::vector<std::size_t> parent(a.triangles.size());
   for (std::size_t f = 0; f < parent.size(); ++f) parent[f] = f;
   const auto find = [&](std::size_t x) {
@@ -238,7 +335,7 @@ bool far_sides(const Mesh& a, const std::vector<char>& near, const Mesh& b, std:
     auto it = side.find(r);
     if (it == side.end()) {
       const Tri& t = a.triangles[f];
-      const auto in = inside(b, (a.vertices[static_cast<std::size_t>(t[0])] + a.vertices[static_cast<std::size_t>(t[1])] +
+      const auto in = b.inside((a.vertices[static_cast<std::size_t>(t[0])] + a.vertices[static_cast<std::size_t>(t[1])] +
                                  a.vertices[static_cast<std::size_t>(t[2])]) / 3.0);
       if (!in) return false;
       it = side.emplace(r, *in).first;
@@ -248,35 +345,64 @@ bool far_sides(const Mesh& a, const std::vector<char>& near, const Mesh& b, std:
   return true;
 }
 
-//! a and b cut along where they cross, when b is small next to a (a key, a drill, a cutter's
-//! face): only a's faces near b's go through the exact corefinement; the others keep their
-//! places, each piece of them on one side of b. nullopt when that would not save much (b has
-//! over an eighth of a's faces, or half of a's faces are near b's) or cannot be done (those faces do not form a manifold surface, or a
-//! piece lies on the other's surface), for the whole corefinement to do instead.
-std::optional<Pieces> local_pieces(const Mesh& a, const Mesh& b) {
-  if (8 * b.triangles.size() > a.triangles.size()) return std::nullopt;
-  const std::vector<char> near = faces_near(a, b);
-  const auto count = static_cast<std::size_t>(std::count(near.begin(), near.end(), 1));
-  if (2 * count >= a.triangles.size()) return std::nullopt;
-  std::vector<char> far_inside;
-  if (!far_sides(a, near, b, far_inside)) return std::nullopt;
-
-  ExactMesh sa, sb = to_exact(b);
-  auto orig = sa.add_property_map<ExactMesh::Vertex_index, std::int32_t>("v:orig", -1).first;
-  std::vector<ExactMesh::Vertex_index> vmap(a.vertices.size(), ExactMesh::null_vertex());
-  for (std::size_t f = 0; f < a.triangles.size(); ++f) {
+//! The faces of m marked `near`, into the empty exact mesh sm; `orig` gives each of its vertices'
+//! index in m. False when they do not form a manifold surface.
+bool near_part(const Mesh& m, const std::vector<char>& near, ExactMesh::Property_map<ExactMesh::Vertex_index, std::int32_t>* orig,
+               ExactMesh& sm) {
+  *orig = sm.add_property_map<ExactMesh::Vertex_index, std::int32_t>("v:orig", -1).first;
+  std::vector<ExactMesh::Vertex_index> vmap(m.vertices.size(), ExactMesh::null_vertex());
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
     if (!near[f]) continue;
     std::array<ExactMesh::Vertex_index, 3> t;
     for (int k = 0; k < 3; ++k) {
-      const auto i = static_cast<std::size_t>(a.triangles[f][k]);
+      const auto i = static_cast<std::size_t>(m.triangles[f][k]);
       if (vmap[i] == ExactMesh::null_vertex()) {
-        vmap[i] = sa.add_vertex(EK::Point_3(a.vertices[i].x(), a.vertices[i].y(), a.vertices[i].z()));
-        orig[vmap[i]] = static_cast<std::int32_t>(i);
+        vmap[i] = sm.add_vertex(EK::Point_3(m.vertices[i].x(), m.vertices[i].y(), m.vertices[i].z()));
+        (*orig)[vmap[i]] = static_cast<std::int32_t>(i);
       }
       t[k] = vmap[i];
     }
-    if (sa.add_face(t[0], t[1], t[2]) == ExactMesh::null_face()) return std::nullopt;
+    if (sm.add_face(t[0], t[1], t[2]) == ExactMesh::null_face()) return false;
   }
+  return true;
+}
+
+//! Which faces of a and b go through the exact corefinement: a's near b's; all of a small b (a
+//! key, a drill, a cutter's face), or of a large b only those near a's. Empty when that would not
+//! save much (half the faces are near).
+struct NearFaces {
+  std::vector<char> a, b;
+  bool whole_b = false;
+};
+std::optional<NearFaces> near_faces(const Mesh& a, const Mesh& b) {
+  NearFaces n;
+  n.whole_b = 8 * b.triangles.size() <= a.triangles.size();
+  n.a = faces_near(a, b, n.whole_b ? nullptr : &n.b);
+  if (n.whole_b) n.b.assign(b.triangles.size(), 1);
+  const auto na = static_cast<std::size_t>(std::count(n.a.begin(), n.a.end(), 1));
+  const auto nb = static_cast<std::size_t>(std::count(n.b.begin(), n.b.end(), 1));
+  if (n.whole_b ? 2 * na >= a.triangles.size() : 2 * (na + nb) >= a.triangles.size() + b.triangles.size()) return std::nullopt;
+  return n;
+}
+
+//! a and b cut along where they cross, only their near faces (near_faces()) going through the
+//! exact corefinement: the others keep their places, each piece of them on one side of the other
+//! mesh. nullopt when that would not save much or cannot be done (the near faces do not form a
+//! manifold surface, or a piece lies on the other's surface), for the whole corefinement to do
+//! instead.
+std::optional<Pieces> local_pieces(const Mesh& a, const Mesh& b) {
+  const std::optional<NearFaces> near = near_faces(a, b);
+  if (!near) return std::nullopt;
+  ParityTest in_a(a), in_b(b);
+  std::vector<char> a_far_inside, b_far_inside;
+  if (!far_sides(a, near->a, in_b, a_far_inside)) return std::nullopt;
+  if (!near->whole_b && !far_sides(b, near->b, in_a, b_far_inside)) return std::nullopt;
+
+  ExactMesh sa, sb;
+  ExactMesh::Property_map<ExactMesh::Vertex_index, std::int32_t> orig_a, orig_b;
+  if (!near_part(a, near->a, &orig_a, sa)) return std::nullopt;
+  if (near->whole_b) sb = to_exact(b);
+  else if (!near_part(b, near->b, &orig_b, sb)) return std::nullopt;
   auto cross_a = sa.add_property_map<ExactMesh::Edge_index, bool>("e:crossing", false).first;
   auto cross_b = sb.add_property_map<ExactMesh::Edge_index, bool>("e:crossing", false).first;
   try {
@@ -285,7 +411,7 @@ std::optional<Pieces> local_pieces(const Mesh& a, const Mesh& b) {
     return std::nullopt;
   }
   std::vector<char> a_inside, b_inside;
-  if (!component_sides(sa, cross_a, b, a_inside) || !component_sides(sb, cross_b, a, b_inside)) return std::nullopt;
+  if (!component_sides(sa, cross_a, in_b, a_inside) || !component_sides(sb, cross_b, in_a, b_inside)) return std::nullopt;
 
   Pieces out;
   out.vertices = a.vertices;
@@ -296,9 +422,28 @@ std::optional<Pieces> local_pieces(const Mesh& a, const Mesh& b) {
     return it->second;
   };
   for (const auto x : sa.vertices())
-    if (orig[x] >= 0) added.emplace(sa.point(x), orig[x]);  // where b passes through a corner of a
+    if (orig_a[x] >= 0) added.emplace(sa.point(x), orig_a[x]);  // where b passes through a corner of a
   for (std::size_t f = 0; f < a.triangles.size(); ++f)
-    if (!near[f]) (far_inside[f] ? out.a_in : out.a_out).push_back(a.triangles[f]);
+    if (!near->a[f]) (a_far_inside[f] ? out.a_in : out.a_out).push_back(a.triangles[f]);
+  if (!near->whole_b) {
+    // b's far faces on the vertices b's near part keeps (one index per point), or their own.
+    std::vector<std::int32_t> b_index(b.vertices.size(), -1);
+    for (const auto x : sb.vertices())
+      if (orig_b[x] >= 0) b_index[static_cast<std::size_t>(orig_b[x])] = index_of(sb.point(x));
+    for (std::size_t f = 0; f < b.triangles.size(); ++f) {
+      if (near->b[f]) continue;
+      Tri t = b.triangles[f];
+      for (std::int32_t& v : t) {
+        std::int32_t& i = b_index[static_cast<std::size_t>(v)];
+        if (i < 0) {
+          i = static_cast<std::int32_t>(out.vertices.size());
+          out.vertices.push_back(b.vertices[static_cast<std::size_t>(v)]);
+        }
+        v = i;
+      }
+      (b_far_inside[f] ? out.b_in : out.b_out).push_back(t);
+    }
+  }
   const auto collect = [&](const ExactMesh& sm, const std::vector<char>& inside_other, std::vector<Tri>& in, std::vector<Tri>& outside) {
     for (const auto f : sm.faces()) {
       Tri t{};
