@@ -21,7 +21,7 @@ struct LedgerArgs {
   std::uint32_t maker = 0;
   std::string name;
   // subject / consent / run / piece
-  std::string code, subject, use = "film", valid_until, document, given_by, client, prescriber, operator_code, key;
+  std::string code, subject, likeness, use = "film", valid_until, document, given_by, client, prescriber, operator_code, key;
   std::uint32_t run = 0;
   std::vector<std::string> inputs, outputs;
   // release / export
@@ -43,16 +43,22 @@ std::string csv_field(const nlohmann::json& v) {
 
 std::string history_csv(const nlohmann::json& h) {
   std::string out = "id,number,subject,made_utc,marking_key_id,consent_use,consent_valid_until,consent_document_sha256,"
-                    "release,released_by,released_utc\n";
+                    "release,released_by,released_utc,likeness_subject,likeness_consent_use,likeness_consent_valid_until,"
+                    "likeness_consent_document_sha256\n";
   for (const auto& p : h["pieces"]) {
     const auto& c = p["consent"];
     const auto& r = p["release"];
-    const std::vector<nlohmann::json> row = {
+    std::vector<nlohmann::json> row = {
         p["id"], p["number"], p["subject"], p["made_utc"], p["marking_key_id"],
         c.is_null() ? nlohmann::json() : c["use"], c.is_null() ? nlohmann::json() : c["valid_until"],
         c.is_null() ? nlohmann::json() : c["document_sha256"],
         r.is_null() ? nlohmann::json("awaiting") : nlohmann::json(r["accepted"].get<bool>() ? "accepted" : "rejected"),
         r.is_null() ? nlohmann::json() : r["released_by"], r.is_null() ? nlohmann::json() : r["released_utc"]};
+    const nlohmann::json& l = p["likeness"];
+    const nlohmann::json lc = l.is_null() ? nlohmann::json() : l["consent"];
+    for (const nlohmann::json& v : {l.is_null() ? nlohmann::json() : l["subject"], lc.is_null() ? nlohmann::json() : lc["use"],
+                                    lc.is_null() ? nlohmann::json() : lc["valid_until"], lc.is_null() ? nlohmann::json() : lc["document_sha256"]})
+      row.push_back(v);
     for (std::size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_field(row[i]);
     out += "\n";
   }
@@ -165,7 +171,7 @@ int ledger_piece(const LedgerArgs& a, const GlobalOptions& g) {
   nlohmann::json details = {{"software", kSoftware}, {"inputs", nlohmann::json::object()}, {"outputs", nlohmann::json::object()}};
   for (const auto& f : a.inputs) details["inputs"][f] = ledger::file_sha256(f);
   for (const auto& f : a.outputs) details["outputs"][f] = ledger::file_sha256(f);
-  const auto p = ledger::Ledger::open(ledger_file(a.ledger), &key).record_piece(a.run, a.subject, mark.id(), details);
+  const auto p = ledger::Ledger::open(ledger_file(a.ledger), &key).record_piece(a.run, a.subject, mark.id(), details, "", a.likeness);
   say(g, {{"id", watermark::format_id(p.id)}, {"id_value", p.id}, {"entry", p.seq}},
       fmt::format("piece {} recorded (entry {})", watermark::format_id(p.id), p.seq));
   return static_cast<int>(kOk);
@@ -264,6 +270,7 @@ std::vector<Command> production_commands() {
                          [](CLI::App& s, LedgerArgs& a) {
                            s.add_option("--run", a.run, "Run number")->required();
                            s.add_option("--subject", a.subject, "Subject code")->required();
+                           s.add_option("--likeness", a.likeness, "Subject whose face the piece copies, when not the subject's own (their consent is required too)");
                            s.add_option("--key", a.key, "Marking key file (its id is recorded)")->required();
                            s.add_option("--input", a.inputs, "Input files (their SHA-256 are recorded)");
                            s.add_option("--output", a.outputs, "Output files (their SHA-256 are recorded)");

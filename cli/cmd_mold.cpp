@@ -36,7 +36,7 @@ print::PrinterProfile printer_named(const std::string& name) {
 struct MoldArgs {
   std::string appliance, face, output, report, units = "auto";
   // Traceability: every mold is stamped with an identifier the ledger allocates and records.
-  std::string ledger, signing_key, subject, mark_key;
+  std::string ledger, signing_key, subject, likeness, mark_key;
   std::uint32_t run = 0;
   bool obj = false;
   nlohmann::json mold_flags = nlohmann::json::object(), silicone_flags = nlohmann::json::object();
@@ -58,6 +58,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   prod.mark_key = from_env(a.mark_key, "TRACECAST_MARK_KEY");
   prod.run = a.run;
   prod.subject = a.subject;
+  prod.likeness = a.likeness;
   {
     std::vector<std::string> missing;
     if (prod.ledger.empty()) missing.push_back("--ledger (or TRACECAST_LEDGER)");
@@ -174,6 +175,9 @@ std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--signing-key", a->signing_key, "Workshop signing key (default: $TRACECAST_SIGNING_KEY)");
   sub.add_option("--run", a->run, "Open production run the mold is made in")->check(CLI::Range(1u, (1u << 24) - 1));
   sub.add_option("--subject", a->subject, "Subject code of the person scanned (a valid consent for the run's use is required)");
+  sub.add_option("--likeness", a->likeness,
+                 "Subject code of the person whose face the piece copies, when not the subject's own (a likeness mask): "
+                 "their consent for the run's use is required too, and both are recorded");
   sub.add_option("--mark-key", a->mark_key, "Marking key file the identifier is stamped under (default: $TRACECAST_MARK_KEY)");
   sub.footer("Every mold is stamped with an identifier that the ledger allocates for the run and subject, and is\n"
              "recorded there with its input and output files' SHA-256 (refused without an open run and a valid consent).\n"

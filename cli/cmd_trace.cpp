@@ -26,11 +26,14 @@ std::string run_and_consent_text(const nlohmann::json& run, const nlohmann::json
                         or_dash(run["use"]), or_dash(run["client"]), or_dash(run["prescriber"]), or_dash(run["operator"]),
                         run["operator_name"].is_null() ? "" : " (" + or_dash(run["operator_name"]) + ")", or_dash(run["opened_utc"]),
                         or_dash(run["closed_utc"]));
-  text += fmt::format("\n  subject    {}", or_dash(piece["subject"]));
-  const nlohmann::json& c = piece["consent"];
-  if (!c.is_null())
-    text += fmt::format("\n  consent    {} use until {}, given by {}; document SHA-256 {} (entry {})", or_dash(c["use"]),
-                        or_dash(c["valid_until"]), or_dash(c["given_by"]), or_dash(c["document_sha256"]), or_dash(c["entry"]));
+  const auto consent_line = [](const nlohmann::json& c) {
+    return c.is_null() ? std::string()
+                       : fmt::format("\n  consent    {} use until {}, given by {}; document SHA-256 {} (entry {})", or_dash(c["use"]),
+                                     or_dash(c["valid_until"]), or_dash(c["given_by"]), or_dash(c["document_sha256"]), or_dash(c["entry"]));
+  };
+  text += fmt::format("\n  subject    {}", or_dash(piece["subject"])) + consent_line(piece["consent"]);
+  if (const nlohmann::json& l = piece["likeness"]; l.is_object())
+    text += fmt::format("\n  likeness   {} (the face the piece copies)", or_dash(l["subject"])) + consent_line(l["consent"]);
   return text;
 }
 

@@ -516,6 +516,21 @@ TEST_CASE("cli: mold refuses bad pieces, missing records and refused productions
   refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 1"), "missing: --subject");
   // The ledger refuses: no consent, consent for another use, closed run.
   refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + " --run 1 --subject S-404"), "no consent recorded for subject 'S-404'");
+  // A likeness piece: the person whose face is copied needs a consent for the use too.
+  REQUIRE(shop.tc("ledger subject -q L-001").code == 0);
+  entries_now = shop.entries();
+  refused(shop.tc("mold " + piece + " --face " + face + " -o " + out + shop.mold_flags + " --likeness L-001"),
+          "no consent recorded for subject 'L-001'");
+  // Given one, `ledger piece` records both people, and the run's history shows them.
+  REQUIRE(shop.tc("ledger consent -q --subject L-001 --use film --valid-until 2099-12-31 --given-by L-001 --document " +
+                  (dir / "consent.txt").string()).code == 0);
+  const Run both = shop.tc("ledger piece --json --run 1 --subject S-001 --likeness L-001 --key " + (dir / "shop.key").string());
+  REQUIRE(both.code == 0);
+  const auto history = nlohmann::json::parse(shop.tc("ledger export --run 1").out);
+  CHECK(history["pieces"].back()["subject"] == "S-001");
+  CHECK(history["pieces"].back()["likeness"]["subject"] == "L-001");
+  CHECK(history["pieces"].back()["likeness"]["consent"]["given_by"] == "L-001");
+  entries_now = shop.entries();
   REQUIRE(shop.tc("ledger run open -q --use medical --client Clinic --prescriber Dr.A").code == 0);
   const std::size_t with_run2 = shop.entries();
   CHECK(with_run2 == entries_now + 1);

@@ -107,6 +107,37 @@ TEST_CASE("pieces are recorded with their consent; refusals record nothing", "[l
   CHECK_THROWS_AS(Ledger::create(f.file, f.key, 1, "again"), InputError);
 }
 
+TEST_CASE("a likeness piece records both people and needs both consents; a refusal records nothing", "[ledger]") {
+  Fixture f("ledger-likeness");
+  Ledger l = Ledger::open(f.file, &f.key);
+  l.add_subject("L-001");  // whose face is copied: no consent yet
+  l.add_subject("L-002");
+  l.add_consent("L-002", Use::Medical, "2099-01-01", kDoc, "L-002");  // for another use
+  const std::size_t before = l.entries().size();
+  CHECK_THROWS_WITH(l.check_production(f.run, "S-001", "", "L-001"), Catch::Contains("no consent recorded for subject 'L-001'"));
+  CHECK_THROWS_WITH(l.record_piece(f.run, "S-001", "0123456789abcdef", {}, "", "L-001"), Catch::Contains("'L-001'"));
+  CHECK_THROWS_WITH(l.record_piece(f.run, "S-001", "0123456789abcdef", {}, "", "L-002"), Catch::Contains("another use"));
+  CHECK_THROWS_WITH(l.record_piece(f.run, "S-001", "0123456789abcdef", {}, "", "L-404"), Catch::Contains("no consent"));
+  CHECK_THROWS_WITH(l.record_piece(f.run, "S-001", "0123456789abcdef", {}, "", "S-001"), Catch::Contains("own face"));
+  CHECK(l.entries().size() == before);  // nothing recorded
+  const std::int64_t consent = l.add_consent("L-001", Use::Film, "2099-12-31", std::string(64, 'b'), "L-001 in person");
+  l.check_production(f.run, "S-001", "", "L-001");
+  const Piece p = l.record_piece(f.run, "S-001", "0123456789abcdef", {}, "", "L-001");
+  const auto rec = l.piece_record(p.id);
+  REQUIRE(rec);
+  const auto& piece = (*rec)["piece"];
+  CHECK(piece["subject"] == "S-001");
+  CHECK(piece["consent"]["given_by"] == "S-001 in person");
+  CHECK(piece["likeness"]["subject"] == "L-001");
+  CHECK(piece["likeness"]["consent"]["entry"] == consent);
+  CHECK(piece["likeness"]["consent"]["document_sha256"] == std::string(64, 'b'));
+  CHECK(piece["likeness"]["consent"]["use"] == "film");
+  // A piece of the subject's own face has no likeness.
+  const Piece own = l.record_piece(f.run, "S-001", "0123456789abcdef", {});
+  CHECK((*l.piece_record(own.id))["piece"]["likeness"].is_null());
+  CHECK(l.verify().ok);
+}
+
 TEST_CASE("tampering with any byte of any entry, deleting or reordering entries is detected and named", "[ledger]") {
   Fixture f("ledger-tamper");
   {

@@ -503,11 +503,14 @@ void Ledger::close_run(std::uint32_t run) {
 }
 
 Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const std::string& key_id,
-                           const nlohmann::json& details, const std::string& today_in) {
+                           const nlohmann::json& details, const std::string& today_in, const std::string& likeness) {
   const std::string today = today_in.empty() ? utc_today() : today_in;
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
+  if (!likeness.empty() && likeness == subject)
+    throw InputError(fmt::format("the likeness subject is the subject '{}': a piece of one's own face has no likeness subject", subject));
   return impl_->write([&] {
     const std::int64_t consent = impl_->production_consent(run, subject, today);
+    const std::int64_t likeness_consent = likeness.empty() ? 0 : impl_->production_consent(run, likeness, today);
     std::int64_t number = 1;
     {
       Statement s(impl_->db, "SELECT COALESCE(MAX(number), 0) + 1 FROM pieces WHERE run = ?", impl_->path);
@@ -516,14 +519,10 @@ Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const 
     }
     if (number >= (1 << 24)) throw ProcessingError(impl_->path.string() + fmt::format(": run {} has used all piece numbers", run));
     const std::uint64_t id = pack(PieceId{impl_->maker, run, static_cast<std::uint32_t>(number)});
-    const std::int64_t seq = impl_->append("piece", {{"id", id},
-                                                     {"run", run},
-                                                     {"number", number},
-                                                     {"subject", subject},
-                                                     {"consent_entry", consent},
-                                                     {"key_id", key_id},
-                                                     {"details", details},
-                                                     {"time_utc", utc_now()}});
+    nlohmann::json body = {{"id", id},           {"run", run},         {"number", number},        {"subject", subject},
+                           {"consent_entry", consent}, {"key_id", key_id}, {"details", details}, {"time_utc", utc_now()}};
+    if (!likeness.empty()) body.update({{"likeness_subject", likeness}, {"likeness_consent_entry", likeness_consent}});
+    const std::int64_t seq = impl_->append("piece", body);
     Statement ins(impl_->db, "INSERT INTO pieces(id, run, number, seq) VALUES(?,?,?,?)", impl_->path);
     ins.bind(1, static_cast<std::int64_t>(id)).bind(2, run).bind(3, number).bind(4, seq).step();
     return Piece{id, seq};
@@ -594,9 +593,20 @@ Gathered gather(const std::vector<Entry>& chain) {
     }
     if (e.kind == "piece") {
       const auto id = b["id"].get<std::uint64_t>();
-      const json consent = consents.count(std::to_string(b.value("consent_entry", 0)))
-                               ? consents[std::to_string(b.value("consent_entry", 0))]
-                               : json();
+      // A consent entry as the record shows it; null when the ledger does not hold it.
+      const auto consent_of = [&](const char* key) {
+        const std::string at = std::to_string(b.value(key, std::int64_t(0)));
+        if (!consents.count(at)) return json();
+        const json& c = consents[at];
+        return json{{"entry", b[key]},
+                    {"use", c["use"]},
+                    {"valid_until", c["valid_until"]},
+                    {"document_sha256", c["document_sha256"]},
+                    {"given_by", c["given_by"]}};
+      };
+      const json likeness = b.contains("likeness_subject")
+                                ? json{{"subject", b["likeness_subject"]}, {"consent", consent_of("likeness_consent_entry")}}
+                                : json();
       g.pieces[id] = {{"id", format_id(id)},
                       {"id_value", id},
                       {"run", b["run"]},
@@ -605,13 +615,8 @@ Gathered gather(const std::vector<Entry>& chain) {
                       {"made_utc", b["time_utc"]},
                       {"marking_key_id", b["key_id"]},
                       {"details", b["details"]},
-                      {"consent",
-                       consent.is_null() ? json()
-                                         : json{{"entry", b["consent_entry"]},
-                                                {"use", consent["use"]},
-                                                {"valid_until", consent["valid_until"]},
-                                                {"document_sha256", consent["document_sha256"]},
-                                                {"given_by", consent["given_by"]}}},
+                      {"consent", consent_of("consent_entry")},
+                      {"likeness", likeness},
                       {"outputs", nullptr},
                       {"release", nullptr},
                       {"entry", e.seq}};
@@ -685,10 +690,13 @@ std::optional<nlohmann::json> Ledger::piece_record(std::uint64_t id) const {
                         {"ledger", {{"file", impl_->path.string()}, {"entries", v.entries}, {"verified", v.ok}, {"problem", v.problem}}}};
 }
 
-void Ledger::check_production(std::uint32_t run, const std::string& subject, const std::string& today_in) const {
+void Ledger::check_production(std::uint32_t run, const std::string& subject, const std::string& today_in, const std::string& likeness) const {
   const std::string today = today_in.empty() ? utc_today() : today_in;
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
+  if (!likeness.empty() && likeness == subject)
+    throw InputError(fmt::format("the likeness subject is the subject '{}': a piece of one's own face has no likeness subject", subject));
   impl_->production_consent(run, subject, today);
+  if (!likeness.empty()) impl_->production_consent(run, likeness, today);
 }
 
 void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {

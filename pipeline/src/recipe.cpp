@@ -209,13 +209,14 @@ Setup read_create_section(const json* c, const std::string& name, const std::fil
 json read_production_section(const Section& top, const std::string& name, const std::filesystem::path& dir, Recipe& r,
                              std::vector<std::string>& problems) {
   if (!top.has("production")) problems.push_back(name + ": \"production\" is missing (ledger, run, subject, keys)");
-  Section pr(top.get("production"), name + ": production", problems, {"ledger", "signing_key", "mark_key", "run", "subject", "create"});
+  Section pr(top.get("production"), name + ": production", problems, {"ledger", "signing_key", "mark_key", "run", "subject", "likeness", "create"});
   Production& p = r.production;
   p.ledger = recipe_path(dir, pr.text("ledger", env_or("TRACECAST_LEDGER")));
   p.signing_key = recipe_path(dir, pr.text("signing_key", env_or("TRACECAST_SIGNING_KEY")));
   p.mark_key = recipe_path(dir, pr.text("mark_key", env_or("TRACECAST_MARK_KEY")));
   p.run = static_cast<std::uint32_t>(pr.integer("run", 0, 0, (1 << 24) - 1));
   p.subject = pr.text("subject", "");
+  p.likeness = pr.text("likeness", "");
   if (top.has("production")) {
     if (p.ledger.empty()) pr.problem("\"ledger\" is missing (or set TRACECAST_LEDGER)");
     if (p.signing_key.empty()) pr.problem("\"signing_key\" is missing (or set TRACECAST_SIGNING_KEY)");

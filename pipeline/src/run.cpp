@@ -213,15 +213,16 @@ std::vector<std::string> write_mold_files(StageFiles& f, const fs::path& output,
 json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json& inputs) {
   Stages& st = f.stages;
   const std::vector<std::string> mold_files = {"mold.3mf", "appliance-marked.ply"};  // and an STL per piece (output_files)
-  const json mold_key = {{"appliance", st.hash_of("appliance.ply")},
-                         {"face", st.hash_of("face.ply")},
-                         {"options", recipe.mold_options},
-                         {"production",
-                          {{"ledger", fs::absolute(recipe.production.ledger).lexically_normal().string()},
-                           {"workshop", shop.book().public_key_hex()},
-                           {"run", recipe.production.run},
-                           {"subject", recipe.production.subject},
-                           {"mark_key", shop.mark_key().id()}}}};
+  json mold_key = {{"appliance", st.hash_of("appliance.ply")},
+                   {"face", st.hash_of("face.ply")},
+                   {"options", recipe.mold_options},
+                   {"production",
+                    {{"ledger", fs::absolute(recipe.production.ledger).lexically_normal().string()},
+                     {"workshop", shop.book().public_key_hex()},
+                     {"run", recipe.production.run},
+                     {"subject", recipe.production.subject},
+                     {"mark_key", shop.mark_key().id()}}}};
+  if (!recipe.production.likeness.empty()) mold_key["production"]["likeness"] = recipe.production.likeness;
   return st.run("mold", mold_key, mold_files, [&] {
     const Mesh face = f.load("face.ply"), appliance = f.load("appliance.ply");
     json ins = {{st.file("face.ply").string(), st.hash_of("face.ply")}, {st.file("appliance.ply").string(), st.hash_of("appliance.ply")}};

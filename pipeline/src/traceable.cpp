@@ -29,7 +29,7 @@ ledger::SigningKey read_signer(const Production& p) {
 
 Workshop::Workshop(const Production& p)
     : production_(p), signer_(read_signer(p)), book_(ledger::Ledger::open(p.ledger, &signer_)), mark_key_(watermark::read_key(p.mark_key)) {
-  book_.check_production(p.run, p.subject);
+  book_.check_production(p.run, p.subject, "", p.likeness);
 }
 
 nlohmann::json mold_options_json(const print::MoldOptions& o) {
@@ -57,7 +57,7 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
                                   {"printer", options.printer.name}};
   // One transaction: the identifier is allocated and the piece recorded before the files exist
   // (they carry the identifier); their hashes follow once they are written.
-  const ledger::Piece piece = shop.book().record_piece(p.run, p.subject, shop.mark_key().id(), details);
+  const ledger::Piece piece = shop.book().record_piece(p.run, p.subject, shop.mark_key().id(), details, "", p.likeness);
   TraceableMold out;
   out.id = piece.id;
   out.entry = piece.seq;
@@ -126,7 +126,8 @@ nlohmann::json mark_json(const TraceableMold& made, const Workshop& shop) {
   j.update({{"ledger", shop.production().ledger.string()},
             {"ledger_entry", made.entry},
             {"run", shop.production().run},
-            {"subject", shop.production().subject}});
+            {"subject", shop.production().subject},
+            {"likeness_subject", shop.production().likeness.empty() ? nlohmann::json() : nlohmann::json(shop.production().likeness)}});
   return j;
 }
 

@@ -25,7 +25,6 @@ double smoothstep(double e0, double e1, double x) {
   return t * t * (3 - 2 * t);
 }
 
-//! The face's forward direction: given, found from the face, or the appliance's outer faces' mean.
 //! The face's forward direction (the option's, else the face analysis's, else the appliance's
 //! mean outer normal), and the eyes and mouth in input coordinates when the analysis ran.
 Vec3 forward_direction(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o, std::vector<Vec3>& detail) {

@@ -107,13 +107,17 @@ class Ledger {
   //! file hashes, parameters, software version…), in one transaction. Throws InputError (nothing
   //! recorded) if the run is unknown or closed, the subject unknown, or no consent of the subject
   //! covers the run's use on `today` (YYYY-MM-DD; empty: the current UTC date).
+  //! `likeness`: the subject whose face the piece carries when it is not the subject's own (a
+  //! likeness mask: the subject wears it, the likeness subject's face is copied); then the
+  //! likeness subject's consent must cover the run's use too, and both are recorded.
   Piece record_piece(std::uint32_t run, const std::string& subject, const std::string& key_id,
-                     const nlohmann::json& details, const std::string& today = "");
+                     const nlohmann::json& details, const std::string& today = "", const std::string& likeness = "");
 
-  //! Throws what record_piece() would for `run` and `subject` on `today` (unknown or closed run,
-  //! no consent, expired consent, consent for another use) without recording anything: the
-  //! check a pipeline makes before any work.
-  void check_production(std::uint32_t run, const std::string& subject, const std::string& today = "") const;
+  //! Throws what record_piece() would for `run`, `subject` and `likeness` on `today` (unknown or
+  //! closed run, no consent, expired consent, consent for another use) without recording
+  //! anything: the check a pipeline makes before any work.
+  void check_production(std::uint32_t run, const std::string& subject, const std::string& today = "",
+                        const std::string& likeness = "") const;
 
   //! Records the files made for a piece (name → SHA-256 hex), once per piece, after they are
   //! written: a piece's identifier is allocated before its files exist (it is stamped into them).

@@ -25,6 +25,7 @@ struct Production {
   std::filesystem::path mark_key;     //!< the marking key the identifier is stamped under
   std::uint32_t run = 0;              //!< an open run
   std::string subject;                //!< subject code, with a consent covering the run's use
+  std::string likeness;               //!< the subject whose face the piece copies, if not the subject's own (a likeness mask), with a consent too
 };
 
 //! The ledger opened for writing and the keys read, after the checks every mold needs: the run is
