@@ -385,6 +385,19 @@ TEST_CASE("run: a bad recipe is refused before any work, with every problem list
   CHECK(run("run " + (dir / "absent.json").string()).code == 3);
 }
 
+TEST_CASE("run: a likeness without its subject's consent is refused before any work", "[cli][run]") {
+  const auto dir = small_inputs("run-likeness");
+  std::string recipe = small_recipe("scan.ply", "out");
+  recipe.replace(recipe.find("\"subject\": \"B-1\""), std::string("\"subject\": \"B-1\"").size(), "\"subject\": \"B-1\", \"likeness\": \"L-9\"");
+  test::write_bytes(dir / "likeness.json", recipe);
+  const test::Run r = run("run " + (dir / "likeness.json").string());
+  INFO(r.err);
+  CHECK(r.code == 3);
+  CHECK(r.err.find("no consent recorded for subject 'L-9'") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "out"));
+  CHECK(pieces_in(dir / "shop" / "shop.ledger") == 0);
+}
+
 namespace {
 
 //! 20 recipes in `dir` (each the small recipe; 19 with an unknown key, 20 on a corrupt scan) and
