@@ -445,11 +445,15 @@ std::optional<Pieces> local_pieces(const Mesh& a, const Mesh& b) {
     }
   }
   const auto collect = [&](const ExactMesh& sm, const std::vector<char>& inside_other, std::vector<Tri>& in, std::vector<Tri>& outside) {
+    std::vector<std::int32_t> index(sm.num_vertices(), -1);  // each vertex's point looked up once
     for (const auto f : sm.faces()) {
       Tri t{};
       int k = 0;
-      for (const auto x : CGAL::vertices_around_face(sm.halfedge(f), sm))
-        t[k++] = index_of(sm.point(x));
+      for (const auto x : CGAL::vertices_around_face(sm.halfedge(f), sm)) {
+        std::int32_t& i = index[x.idx()];
+        if (i < 0) i = index_of(sm.point(x));
+        t[k++] = i;
+      }
       (inside_other[f.idx()] ? in : outside).push_back(t);
     }
   };
