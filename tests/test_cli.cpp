@@ -651,8 +651,12 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   CHECK(tj["record"]["run"]["operator_name"] == "Alex Moreau");
   CHECK(tj["record"]["piece"]["consent"]["use"] == "film");
   CHECK(tj["record"]["ledger"]["verified"] == true);
-  // A piece recorded by hand (ledger piece) and stamped apart: the text record.
-  const Run recorded = shop.tc("ledger piece --json --run 1 --subject S-001 --key " + key);
+  // A piece recorded by hand (ledger piece) and stamped apart, copying another person's face (a
+  // likeness, with that person's own consent): the text record shows both people.
+  REQUIRE(shop.tc("ledger subject -q L-001").code == 0);
+  REQUIRE(shop.tc("ledger consent -q --subject L-001 --use film --valid-until 2099-06-30 --given-by L-001 --document " +
+                  (dir / "consent.txt").string()).code == 0);
+  const Run recorded = shop.tc("ledger piece --json --run 1 --subject S-001 --likeness L-001 --key " + key);
   REQUIRE(recorded.code == 0);
   const std::string hand_id = nlohmann::json::parse(recorded.out)["id"];
   CHECK(hand_id == "002a-000001-000002");
@@ -664,6 +668,8 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   CHECK(text.out.find(hand_id) != std::string::npos);
   CHECK(text.out.find("subject    S-001") != std::string::npos);
   CHECK(text.out.find("consent    film use until 2099-12-31") != std::string::npos);
+  CHECK(text.out.find("likeness   L-001 (the face the piece copies)\n  consent    film use until 2099-06-30, given by L-001") !=
+        std::string::npos);
   CHECK(text.out.find("release    awaiting release") != std::string::npos);
   CHECK(text.out.find("chain and signatures verified") != std::string::npos);
   // A piece marked under this key but not recorded in this ledger: the mark is read, exit 7.
