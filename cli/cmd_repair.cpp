@@ -12,10 +12,11 @@ namespace {
 struct RepairArgs {
   std::string input, output, report, units = "auto";
   nlohmann::json given = nlohmann::json::object();  //!< repair_option_table()'s flags
-  RepairOptions options;                            //!< set from `given` before the run
 };
 
 int run_repair(const RepairArgs& a, const GlobalOptions& g) {
+  RepairOptions options;
+  apply_flags(repair_option_table(), a.given, options);
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
   Progress progress(g, 2);
@@ -23,23 +24,23 @@ int run_repair(const RepairArgs& a, const GlobalOptions& g) {
   const io::Geometry geo = io::read_mesh(a.input, ro);
   progress.stage("repairing");
   RepairReport r;
-  const Mesh out = repair(geo.mesh, a.options, &r);
+  const Mesh out = repair(geo.mesh, options, &r);
   io::write_mesh(a.output, out);
   std::size_t filled = 0;
   for (const Hole& h : r.holes) filled += h.filled;
   nlohmann::json j = r;
-  j.update({{"input", a.input}, {"output", a.output}, {"units", geo.units}, {"options", repair_option_table().to_json(a.options)}});
+  j.update({{"input", a.input}, {"output", a.output}, {"units", geo.units}, {"options", repair_option_table().to_json(options)}});
   if (finish_report(j, a.report, g, progress)) {
     fmt::print("{} -> {}\n", a.input, a.output);
     fmt::print("  fixed        {} welded vertices, {} degenerate and {} duplicate faces, {} vertices split, {}{}\n",
                r.welded_vertices, r.degenerate_faces, r.duplicate_faces, r.split_vertices,
                r.reoriented ? "faces reoriented" : "orientation kept", r.flipped_outward ? ", turned outward" : "");
     fmt::print("  pieces       {} small pieces removed ({} faces)\n", r.removed_pieces, r.removed_piece_faces);
-    if (a.options.fix_self_intersections)
+    if (options.fix_self_intersections)
       fmt::print("  crossing     {} pairs of self-intersecting faces found, {} left\n", r.self_intersections_found,
                  r.self_intersections_left);
     fmt::print("  holes        {} found, {} filled (up to {:.0f} mm), {} left:", r.holes.size(), filled,
-               a.options.max_hole_mm, r.holes.size() - filled);
+               options.max_hole_mm, r.holes.size() - filled);
     for (const Hole& h : r.holes)
       if (!h.filled) fmt::print(" {:.1f} mm", h.size_mm);
     fmt::print("\n  faces        {} -> {}\n", r.faces_in, r.faces_out);
@@ -58,10 +59,7 @@ std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g) {
   add_option_flags(sub, repair_option_table(), a->given);
   sub.add_option("--report", a->report, "Write the report as JSON to this file");
   sub.footer("Examples:\n  tracecast repair scan.ply -o clean.ply\n  tracecast repair scan.stl -o clean.ply --max-hole 15 --remesh-edge 0.5");
-  return [a, &g] {
-    apply_flags(repair_option_table(), a->given, a->options);
-    return run_repair(*a, g);
-  };
+  return [a, &g] { return run_repair(*a, g); };
 }
 
 }  // namespace tracecast::cli

@@ -18,10 +18,9 @@ struct ScanOptions {
   std::string output, report;
   std::string units = "auto";
   nlohmann::json given = nlohmann::json::object();  //!< reconstruct_option_table()'s flags
-  scan::ReconstructOptions reconstruct;             //!< set from `given` before the run
 };
 
-nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const scan::ScanReport& r,
+nlohmann::json report_json(const ScanOptions& o, const scan::ReconstructOptions& opt, const io::Geometry& g, const scan::ScanReport& r,
                            const std::optional<scan::Registration>& reg) {
   nlohmann::json j = r;
   j.update({{"inputs", o.inputs},
@@ -29,18 +28,18 @@ nlohmann::json report_json(const ScanOptions& o, const io::Geometry& g, const sc
             {"output", o.output},
             {"input_kind", g.has_faces() ? "mesh" : "point_cloud"},
             {"units", g.units},
-            {"options", scan::reconstruct_option_table().to_json(o.reconstruct)}});
+            {"options", scan::reconstruct_option_table().to_json(opt)}});
   return j;
 }
 
-int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
+int run_rgbd(const ScanOptions& o, const scan::ReconstructOptions& opt, const GlobalOptions& g) {
   if (o.inputs.size() != 1) throw InputError("an RGB-D manifest is the only input of its scan");
   Progress progress(g, 2);
   progress.stage("reading the manifest");
   const scan::RgbdSequence seq = scan::read_rgbd_manifest(o.inputs.front());
   progress.stage("integrating frames");
   scan::RgbdOptions ro;
-  if (o.reconstruct.resolution_mm > 0) ro.voxel_mm = o.reconstruct.resolution_mm;
+  if (opt.resolution_mm > 0) ro.voxel_mm = opt.resolution_mm;
   scan::RgbdReport r;
   const Mesh surface = scan::integrate_rgbd(seq, ro, &r);
   io::write_mesh(o.output, surface);
@@ -63,11 +62,9 @@ int run_rgbd(const ScanOptions& o, const GlobalOptions& g) {
   return kOk;
 }
 
-int run_scan(const ScanOptions& o, const GlobalOptions& g) {
-  if (!o.inputs.empty() && std::filesystem::path(o.inputs.front()).extension() == ".json") return run_rgbd(o, g);
+int run_views(const ScanOptions& o, const scan::ReconstructOptions& opt, const GlobalOptions& g) {
   io::ReadOptions ro;
   ro.units = *parse_unit(o.units);
-  const scan::ReconstructOptions& opt = o.reconstruct;
   Progress progress(g, 2);
   progress.stage("reading");
   // Each input is a view; a mesh's faces give its points outward normals and, for a single view,
@@ -86,7 +83,7 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
   const scan::ScanReport& r = scanned.report;
   const std::optional<scan::Registration>& reg = scanned.registration;
   io::write_mesh(o.output, surface);
-  const nlohmann::json j = report_json(o, geo, r, reg);
+  const nlohmann::json j = report_json(o, opt, geo, r, reg);
   if (finish_report(j, o.report, g, progress)) {
     std::string ins;
     for (const auto& in : o.inputs) ins += (ins.empty() ? "" : " + ") + in;
@@ -111,6 +108,14 @@ int run_scan(const ScanOptions& o, const GlobalOptions& g) {
   return kOk;
 }
 
+//! One scan: an RGB-D sequence's manifest, or views (point clouds or meshes) to register and merge.
+int run_scan(const ScanOptions& o, const GlobalOptions& g) {
+  scan::ReconstructOptions opt;
+  apply_flags(scan::reconstruct_option_table(), o.given, opt);
+  if (!o.inputs.empty() && std::filesystem::path(o.inputs.front()).extension() == ".json") return run_rgbd(o, opt, g);
+  return run_views(o, opt, g);
+}
+
 }  // namespace
 
 std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g) {
@@ -126,10 +131,7 @@ std::function<int()> setup_scan(CLI::App& sub, GlobalOptions& g) {
   sub.footer(
       "Examples:\n  tracecast scan raw.ply -o face.ply --report scan.json\n"
       "  tracecast scan head.xyz --units m --crop sphere:0,0,0,150 -o head.ply");
-  return [o, &g] {
-    apply_flags(scan::reconstruct_option_table(), o->given, o->reconstruct);
-    return run_scan(*o, g);
-  };
+  return [o, &g] { return run_scan(*o, g); };
 }
 
 }  // namespace tracecast::cli
