@@ -9,13 +9,15 @@
 
 namespace tracecast::cli {
 
-ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const GlobalOptions& g) {
+ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const nlohmann::json& given, const GlobalOptions& g) {
+  watermark::DetectOptions o;
+  apply_flags(watermark::detect_option_table(), given, o);
   std::vector<watermark::Key> keys;
   for (const std::string& k : key_files) keys.push_back(watermark::read_key(k));
   Progress progress(g, 2);
   progress.stage("analysing");
   const io::Geometry geo = io::read_geometry(scan);
-  const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices) : watermark::analyze(geo.mesh);
+  const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices, o) : watermark::analyze(geo.mesh, o);
   progress.stage("reading");
   const watermark::KeyedReading reading = watermark::read_under_keys(an, keys);
   progress.done();
@@ -47,10 +49,11 @@ namespace {
 struct DetectArgs {
   std::string input;
   std::vector<std::string> keys;
+  nlohmann::json given = nlohmann::json::object();  //!< the detect table's flags
 };
 
 int run_detect(const DetectArgs& a, const GlobalOptions& g) {
-  const ScanReading r = read_mark(a.input, a.keys, g);
+  const ScanReading r = read_mark(a.input, a.keys, a.given, g);
   if (g.json) print_json(r.report);
   else if (!g.quiet) fmt::print("{}\n", reading_line(r));
   return r.code;
@@ -62,6 +65,7 @@ std::function<int()> setup_detect(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<DetectArgs>();
   sub.add_option("SCAN", a->input, "Scan of the cast: mesh or point cloud, any pose, unit and sampling, possibly partial")->required()->check(CLI::ExistingFile);
   sub.add_option("--key", a->keys, "Key file; repeat to try several (the scan is analysed once)")->required();
+  add_option_flags(sub, watermark::detect_option_table(), a->given);
   sub.footer(
       "Exit codes: 0 identifier found, 5 no mark found under the key(s), 6 the scan has too little surface\n"
       "(or too sparse or coarse a sampling) to carry a mark; 3 unreadable scan or key.\n"

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/watermark/mark.h"
 
 namespace tracecast::cli {
 
@@ -71,6 +72,7 @@ std::string record_text(const nlohmann::json& rec) {
 struct TraceArgs {
   std::string input, ledger;
   std::vector<std::string> keys;
+  nlohmann::json given = nlohmann::json::object();  //!< the detect table's flags
 };
 
 int run_trace(const TraceArgs& a, const GlobalOptions& g) {
@@ -78,7 +80,7 @@ int run_trace(const TraceArgs& a, const GlobalOptions& g) {
   const std::string lp = ledger_file(a.ledger);
   if (!std::filesystem::exists(lp)) throw InputError(lp, "no such ledger");
   const ledger::Ledger book = ledger::Ledger::open(lp);
-  const ScanReading r = read_mark(a.input, a.keys, g);
+  const ScanReading r = read_mark(a.input, a.keys, a.given, g);
   nlohmann::json j = {{"scan", r.report}, {"ledger", lp}, {"record", nullptr}};
   int code = r.code;
   std::string text = reading_line(r);
@@ -106,6 +108,7 @@ std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g) {
       ->check(CLI::ExistingFile);
   sub.add_option("--key", a->keys, "Marking key file; repeat to try several")->required();
   sub.add_option("--ledger", a->ledger, "Ledger to look the identifier up in (default: $TRACECAST_LEDGER)");
+  add_option_flags(sub, watermark::detect_option_table(), a->given);
   sub.footer(
       "Reads the hidden identifier from the scan and prints the piece's record from the ledger: run,\n"
       "subject code, consent, operator, files and dates (pieces of imported workshops too).\n"

@@ -132,7 +132,8 @@ struct ScanReading {
   std::uint64_t id = 0;
   int code = kNoMark;
 };
-ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const GlobalOptions& g);
+//! `given`: the detect table's flags (resampling).
+ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const nlohmann::json& given, const GlobalOptions& g);
 //! One line about a reading: the identifier and how sure, or why there is none.
 std::string reading_line(const ScanReading& r);
 

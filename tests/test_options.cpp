@@ -201,8 +201,11 @@ TEST_CASE("options: a value set on the command line reaches the piece's ledger r
   // Every subcommand's own table the same way: its first number past its maximum exits 2 naming
   // the flag and the range, and writes nothing.
   const std::string out = (dir / "out.ply").string();
-  const std::map<std::string, std::string> inputs = {{"repair", face}, {"mirror", face}, {"render", face},
-                                                     {"stamp", face + " --id 1 --key " + face}};
+  const std::map<std::string, std::string> inputs = {{"repair", face + " -o " + out},
+                                                     {"mirror", face + " -o " + out},
+                                                     {"render", face + " -o " + out},
+                                                     {"stamp", face + " --id 1 --key " + face + " -o " + out},
+                                                     {"detect", face + " --key " + face}};
   for (const OptionSchema* s : pipeline::option_schemas()) {
     const auto recipe = pipeline::recipe_option_schemas();
     if (std::find(recipe.begin(), recipe.end(), s) != recipe.end()) continue;
@@ -211,7 +214,7 @@ TEST_CASE("options: a value set on the command line reaches the piece's ledger r
     INFO(s->name() << " " << o->key);
     const std::string value = option_value_text(o->max + 1);
     const auto in = inputs.find(s->name());
-    const test::Run r = test::run(s->name() + " " + (in == inputs.end() ? "" : in->second) + " -o " + out + " " + o->flag() + " " + value);
+    const test::Run r = test::run(s->name() + " " + (in == inputs.end() ? " -o " + out : in->second) + " " + o->flag() + " " + value);
     CHECK(r.code == 2);
     CHECK(r.err.find(o->flag() + ": " + value + " is out of range " + o->range_text()) != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(out));

@@ -1070,6 +1070,7 @@ Detection read(const Analysis& analysis, const Key& key) {
 }
 
 Analysis analyze(const std::vector<Vec3>& points, const DetectOptions& o) {
+  throw_problems("detect", detect_option_table().check(o));
   Detection det;
   for (const Vec3& p : points)
     if (!p.allFinite()) throw InputError("detect: the scan has a non-finite coordinate");
@@ -1095,6 +1096,7 @@ Analysis analyze(const std::vector<Vec3>& points, const DetectOptions& o) {
 }
 
 Analysis analyze(const Mesh& scan, const DetectOptions& o) {
+  throw_problems("detect", detect_option_table().check(o));
   validate(scan, "scan");
   Detection det;
   if (scan.triangles.empty()) return analyze(scan.vertices, o);

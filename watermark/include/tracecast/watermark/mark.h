@@ -81,6 +81,8 @@ struct DetectOptions {
   double spacing_mm = 0.3;    //!< resampling of the scan (in mm after the unit guess)
   std::uint64_t seed = 1;     //!< for the area sampling of meshes
 };
+//! The reading's options (`tracecast detect`, `tracecast trace`).
+const OptionTable<DetectOptions>& detect_option_table();
 
 struct Detection {
   Outcome outcome = Outcome::no_mark;
