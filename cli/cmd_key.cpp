@@ -41,9 +41,13 @@ std::function<int()> setup_key_id(CLI::App& sub, GlobalOptions& g) {
 
 }  // namespace
 
-std::vector<Command> key_commands() {
-  return {{"new", "Create a new secret key file (256 bits, mode 0600); prints only its id", setup_key_new},
-          {"id", "Print the id of a key file (checks the file)", setup_key_id}};
+Command key_group() {
+  return {"key",
+          "Create and inspect the secret keys that mark pieces",
+          {},
+          {{"new", "Create a new secret key file (256 bits, mode 0600); prints only its id", setup_key_new},
+           {"id", "Print the id of a key file (checks the file)", setup_key_id}},
+          "Examples:\n  tracecast key new -o workshop.key\n  tracecast key id workshop.key"};
 }
 
 }  // namespace tracecast::cli

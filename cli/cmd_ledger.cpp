@@ -45,20 +45,18 @@ std::string history_csv(const nlohmann::json& h) {
   std::string out = "id,number,subject,made_utc,marking_key_id,consent_use,consent_valid_until,consent_document_sha256,"
                     "release,released_by,released_utc,likeness_subject,likeness_consent_use,likeness_consent_valid_until,"
                     "likeness_consent_document_sha256\n";
+  // A field of an object that may be null (no consent, no release, no likeness): empty then.
+  const auto field = [](const nlohmann::json& j, const char* key) { return j.is_null() ? nlohmann::json() : j[key]; };
   for (const auto& p : h["pieces"]) {
     const auto& c = p["consent"];
     const auto& r = p["release"];
-    std::vector<nlohmann::json> row = {
-        p["id"], p["number"], p["subject"], p["made_utc"], p["marking_key_id"],
-        c.is_null() ? nlohmann::json() : c["use"], c.is_null() ? nlohmann::json() : c["valid_until"],
-        c.is_null() ? nlohmann::json() : c["document_sha256"],
-        r.is_null() ? nlohmann::json("awaiting") : nlohmann::json(r["accepted"].get<bool>() ? "accepted" : "rejected"),
-        r.is_null() ? nlohmann::json() : r["released_by"], r.is_null() ? nlohmann::json() : r["released_utc"]};
-    const nlohmann::json& l = p["likeness"];
-    const nlohmann::json lc = l.is_null() ? nlohmann::json() : l["consent"];
-    for (const nlohmann::json& v : {l.is_null() ? nlohmann::json() : l["subject"], lc.is_null() ? nlohmann::json() : lc["use"],
-                                    lc.is_null() ? nlohmann::json() : lc["valid_until"], lc.is_null() ? nlohmann::json() : lc["document_sha256"]})
-      row.push_back(v);
+    const auto& l = p["likeness"];
+    const nlohmann::json lc = field(l, "consent");
+    const std::vector<nlohmann::json> row = {
+        p["id"], p["number"], p["subject"], p["made_utc"], p["marking_key_id"], field(c, "use"), field(c, "valid_until"),
+        field(c, "document_sha256"), r.is_null() ? nlohmann::json("awaiting") : nlohmann::json(r["accepted"].get<bool>() ? "accepted" : "rejected"),
+        field(r, "released_by"), field(r, "released_utc"), field(l, "subject"), field(lc, "use"), field(lc, "valid_until"),
+        field(lc, "document_sha256")};
     for (std::size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_field(row[i]);
     out += "\n";
   }
@@ -292,15 +290,7 @@ std::vector<Command> production_commands() {
                          })};
 }
 
-}  // namespace
-
-std::vector<Command> ledger_commands() {
-  std::vector<Command> all = book_commands();
-  for (std::vector<Command> part : {register_commands(), std::vector<Command>{run_commands()}, production_commands()})
-    all.insert(all.end(), part.begin(), part.end());
-  return all;
-}
-
+//! The group's examples, under its help.
 const char* const kLedgerExamples =
     "Examples:\n  tracecast ledger init --ledger shop.ledger --signing-key shop.sign --maker 42 --name \"Shop\"\n"
     "  tracecast ledger operator OP-1 --name \"Alex Moreau\"\n"
@@ -313,5 +303,16 @@ const char* const kLedgerExamples =
     "  tracecast ledger export --run 1 -o run1.csv\n"
     "  tracecast ledger verify\n"
     "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.";
+
+}  // namespace
+
+Command ledger_group() {
+  Command ledger{"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", {}, book_commands(),
+                 kLedgerExamples};
+  for (Command& c : register_commands()) ledger.children.push_back(std::move(c));
+  ledger.children.push_back(run_commands());
+  for (Command& c : production_commands()) ledger.children.push_back(std::move(c));
+  return ledger;
+}
 
 }  // namespace tracecast::cli

@@ -100,8 +100,9 @@ void print_summary(const std::string& recipe, const pipeline::Recipe& r, const n
   const auto& mold = rep["mold"];
   const auto& c = mold["casting"];
   fmt::print("{} -> {}/\n", recipe, r.output.string());
-  fmt::print("  piece        {} (run {}, subject {}), recorded in {}{}\n", mold["mark"]["id"].get<std::string>(), r.production.run,
-             r.production.subject, r.production.ledger.string(), rep["created_workshop"].get<bool>() ? " (created)" : "");
+  fmt::print("  piece        {} (run {}, subject {}{}), recorded in {}{}\n", mold["mark"]["id"].get<std::string>(), r.production.run,
+             r.production.subject, r.production.likeness.empty() ? "" : ", likeness " + r.production.likeness, r.production.ledger.string(),
+             rep["created_workshop"].get<bool>() ? " (created)" : "");
   fmt::print("  mold         mold.3mf and {} piece(s) as STL; cavity {:.2f} ml: mix {:.1f} g of silicone\n", mold["parts"].size(),
              c["cavity_ml"].get<double>(), c["silicone_g"].get<double>());
   for (const auto& p : mold["parts"])

@@ -84,10 +84,13 @@ std::function<int()> setup_synth_rgbd(CLI::App& sub, GlobalOptions& g) {
 
 }  // namespace
 
-std::vector<Command> synth_commands() {
-  return {{"face", "A face-like open surface (height field) with known ground truth", setup_synth_face},
-          {"scan", "A simulated scanner's point cloud of a synthetic face (for trying 'tracecast scan')", setup_synth_scan},
-          {"rgbd", "A simulated RGB-D sequence of a synthetic face: PNG frames and a manifest", setup_synth_rgbd}};
+Command synth_group() {
+  return {"synth",
+          "Generate synthetic test data with exact ground truth",
+          {},
+          {{"face", "A face-like open surface (height field) with known ground truth", setup_synth_face},
+           {"scan", "A simulated scanner's point cloud of a synthetic face (for trying 'tracecast scan')", setup_synth_scan},
+           {"rgbd", "A simulated RGB-D sequence of a synthetic face: PNG frames and a manifest", setup_synth_rgbd}}};
 }
 
 }  // namespace tracecast::cli

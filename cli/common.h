@@ -65,11 +65,10 @@ struct Command {
 
 std::vector<Command> commands();  // the table, in the order `--help` lists them
 
-// Groups of subcommands (their files).
-std::vector<Command> key_commands();
-std::vector<Command> synth_commands();
-std::vector<Command> ledger_commands();
-extern const char* const kLedgerExamples;
+// Groups of subcommands, each defined in its file: its name, summary, leaves and examples.
+Command key_group();
+Command synth_group();
+Command ledger_group();
 
 // Subcommand setups (one file each).
 std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g);

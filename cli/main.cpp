@@ -28,14 +28,12 @@ std::vector<Command> commands() {
       {"render", "Draw a mesh as a shaded PNG picture", setup_render},
       {"convert", "Convert between mesh and point-cloud formats (and units)", setup_convert},
       {"compare", "Distances between a mesh or point cloud and a reference surface (mean, p95, Hausdorff)", setup_compare},
-      {"synth", "Generate synthetic test data with exact ground truth", {}, synth_commands()},
+      synth_group(),
       {"stamp", "Stamp a hidden, keyed identifier into an appliance's outer surface (≤ 40 µm)", setup_stamp},
       {"detect", "Read the hidden identifier back from a scan of a cast (any pose, unit, sampling; partial)", setup_detect},
       {"trace", "From a scan of a piece to its ledger record: run, subject, consent, operator, files", setup_trace},
-      {"key", "Create and inspect the secret keys that mark pieces", {}, key_commands(),
-       "Examples:\n  tracecast key new -o workshop.key\n  tracecast key id workshop.key"},
-      {"ledger", "The workshop's signed production ledger: subjects, consents, runs, pieces, verification", {}, ledger_commands(),
-       kLedgerExamples},
+      key_group(),
+      ledger_group(),
       {"options", "Every option of the recipe sections and the subcommands: key, flag, unit, default, range, help", setup_options},
   };
 }

@@ -530,6 +530,10 @@ TEST_CASE("cli: mold refuses bad pieces, missing records and refused productions
   CHECK(history["pieces"].back()["subject"] == "S-001");
   CHECK(history["pieces"].back()["likeness"]["subject"] == "L-001");
   CHECK(history["pieces"].back()["likeness"]["consent"]["given_by"] == "L-001");
+  const std::string csv = shop.tc("ledger export --run 1 --csv").out;
+  CHECK(csv.find(",likeness_subject,likeness_consent_use,likeness_consent_valid_until,likeness_consent_document_sha256\n") !=
+        std::string::npos);
+  CHECK(csv.find(",L-001,film,2099-12-31,") != std::string::npos);
   entries_now = shop.entries();
   REQUIRE(shop.tc("ledger run open -q --use medical --client Clinic --prescriber Dr.A").code == 0);
   const std::size_t with_run2 = shop.entries();

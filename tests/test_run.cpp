@@ -393,7 +393,24 @@ TEST_CASE("run: a likeness without its subject's consent is refused before any w
   const test::Run r = run("run " + (dir / "likeness.json").string());
   INFO(r.err);
   CHECK(r.code == 3);
-  CHECK(r.err.find("no consent recorded for subject 'L-9'") != std::string::npos);
+  CHECK(r.err.find("a new workshop's ledger holds no consent of subject 'L-9'") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "out"));
+  CHECK_FALSE(std::filesystem::exists(dir / "shop"));  // no workshop made for a refused run
+  // With the workshop made (the subject's consent and an open run, no consent of L-9), the ledger
+  // itself refuses: exit 3, no piece.
+  std::filesystem::create_directories(dir / "shop");
+  const std::string at = " --ledger " + (dir / "shop" / "shop.ledger").string();
+  const std::string sign = at + " --signing-key " + (dir / "shop" / "shop.sign").string();
+  for (const std::string& c : {"ledger init -q --maker 9 --name Shop" + sign, "key new -q -o " + (dir / "shop" / "shop.key").string(),
+                               "ledger subject -q B-1" + sign, "ledger subject -q L-9" + sign,
+                               "ledger consent -q --subject B-1 --use film --valid-until 2099-12-31 --given-by B-1 --document " +
+                                   (dir / "consent.txt").string() + sign,
+                               "ledger run open -q --use film --client Crowd" + sign})
+    REQUIRE(run(c).code == 0);
+  const test::Run again = run("run " + (dir / "likeness.json").string());
+  INFO(again.err);
+  CHECK(again.code == 3);
+  CHECK(again.err.find("no consent recorded for subject 'L-9'") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "out"));
   CHECK(pieces_in(dir / "shop" / "shop.ledger") == 0);
 }

@@ -305,6 +305,17 @@ struct Ledger::Impl {
     return consent;
   }
 
+  //! The consents a piece of `run` on `today` is made under: the subject's, and the likeness
+  //! subject's when the piece copies another person's face (0 when it does not). InputError as
+  //! production_consent() says, or when the likeness subject is the subject.
+  std::pair<std::int64_t, std::int64_t> production_consents(std::uint32_t run, const std::string& subject, const std::string& likeness,
+                                                            const std::string& today) const {
+    if (!likeness.empty() && likeness == subject)
+      throw InputError(fmt::format("the likeness subject is the subject '{}': a piece of one's own face has no likeness subject", subject));
+    const std::int64_t own = production_consent(run, subject, today);
+    return {own, likeness.empty() ? 0 : production_consent(run, likeness, today)};
+  }
+
   //! Runs `fn` in an IMMEDIATE transaction (writers queue on the file lock), committing at the
   //! end; rolls back on any exception.
   template <class F>
@@ -506,11 +517,8 @@ Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const 
                            const nlohmann::json& details, const std::string& today_in, const std::string& likeness) {
   const std::string today = today_in.empty() ? utc_today() : today_in;
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
-  if (!likeness.empty() && likeness == subject)
-    throw InputError(fmt::format("the likeness subject is the subject '{}': a piece of one's own face has no likeness subject", subject));
   return impl_->write([&] {
-    const std::int64_t consent = impl_->production_consent(run, subject, today);
-    const std::int64_t likeness_consent = likeness.empty() ? 0 : impl_->production_consent(run, likeness, today);
+    const auto [consent, likeness_consent] = impl_->production_consents(run, subject, likeness, today);
     std::int64_t number = 1;
     {
       Statement s(impl_->db, "SELECT COALESCE(MAX(number), 0) + 1 FROM pieces WHERE run = ?", impl_->path);
@@ -693,10 +701,7 @@ std::optional<nlohmann::json> Ledger::piece_record(std::uint64_t id) const {
 void Ledger::check_production(std::uint32_t run, const std::string& subject, const std::string& today_in, const std::string& likeness) const {
   const std::string today = today_in.empty() ? utc_today() : today_in;
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
-  if (!likeness.empty() && likeness == subject)
-    throw InputError(fmt::format("the likeness subject is the subject '{}': a piece of one's own face has no likeness subject", subject));
-  impl_->production_consent(run, subject, today);
-  if (!likeness.empty()) impl_->production_consent(run, likeness, today);
+  impl_->production_consents(run, subject, likeness, today);
 }
 
 void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {

@@ -232,6 +232,12 @@ json read_production_section(const Section& top, const std::string& name, const 
       if (!path.empty() && !std::filesystem::is_regular_file(path))
         pr.problem(fmt::format("\"{}\": {} does not exist{}", what, path.string(), r.setup ? "" : " (add \"create\" to make a new workshop)"));
   }
+  // A new workshop's ledger holds the subject's consent only: a likeness would be refused after
+  // the workshop was made; say so before anything is written.
+  if (creates && !p.likeness.empty())
+    pr.problem(fmt::format("\"likeness\": a new workshop's ledger holds no consent of subject '{}': create the workshop, record "
+                           "that consent (tracecast ledger subject, ledger consent), then run",
+                           p.likeness));
   return pr.echo;
 }
 

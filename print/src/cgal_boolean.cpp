@@ -110,11 +110,6 @@ Mesh weld_close(const Mesh& m, double eps) {
   return submesh(out, keep);
 }
 
-//! Whether points lie inside a closed mesh, by the parity of a ray's crossings; nullopt when no
-//! ray of three leaves p cleanly (p on the surface, or every ray through an edge or a corner).
-//! Each ray direction has a grid of the faces' shadows across it, built when first needed, so
-//! that a ray is tested only against the faces whose shadow holds its origin: the same answers as
-//! testing every face, at a few dozen tests a ray.
 //! Whether the ray from p along d crosses triangle t: 1 through its inside, 0 not at all, -1 when
 //! it is not clean (p on the surface, or the ray through an edge or a corner).
 int ray_hits(const Mesh& m, const Tri& t, const Vec3& d, const Vec3& p) {
@@ -135,6 +130,11 @@ int ray_hits(const Mesh& m, const Tri& t, const Vec3& d, const Vec3& p) {
   return 1;
 }
 
+//! Whether points lie inside a closed mesh, by the parity of a ray's crossings; nullopt when no
+//! ray of three leaves p cleanly (p on the surface, or every ray through an edge or a corner).
+//! Each ray direction has a grid of the faces' shadows across it, built when first needed, so
+//! that a ray is tested only against the faces whose shadow holds its origin: the same answers as
+//! testing every face, at a few dozen tests a ray.
 class ParityTest {
  public:
   explicit ParityTest(const Mesh& m) : m_(m) {}
@@ -271,11 +271,6 @@ bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMes
   return true;
 }
 
-//! a and b cut along where they cross, when b is small next to a: only a's faces within b's box
-//! go through the exact corefinement, the rest keep their places (and lie outside b). nullopt
-//! when that would not save much (b's box holds half of a's faces or more) or cannot be done
-//! (those faces do not form a manifold surface, or a piece lies on the other's surface), for the
-//! whole corefinement to do instead.
 //! Which faces of a come within 1 µm of a face of b (their boxes overlap), and, if `near_b` is
 //! given, which faces of b come within 1 µm of a face of a (the same pairs).
 std::vector<char> faces_near(const Mesh& a, const Mesh& b, std::vector<char>* near_b = nullptr) {

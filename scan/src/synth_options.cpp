@@ -10,13 +10,11 @@ namespace tracecast::scan {
 
 namespace {
 
-constexpr double kMaxSeed = 4294967295.0;
-
 OptionTable<SynthFaceOptions> make_face_table() {
   using S = SynthFaceOptions;
   OptionTable<S> t("synth face");
   t.number("spacing_mm", &S::spacing_mm, "mm", 0.05, 20, "grid spacing of the mesh")
-      .integer<std::uint64_t>("seed", &S::seed, 0, kMaxSeed, "0: the canonical face; others vary every feature's size and place by up to 15 %")
+      .seed("seed", &S::seed, "0: the canonical face; others vary every feature's size and place by up to 15 %")
       .number("width_mm", &S::width_mm, "mm", 20, 500, "width of the outline, across the cheeks")
       .number("height_mm", &S::height_mm, "mm", 20, 500, "height of the outline, chin to hairline")
       .number("depth_mm", &S::depth_mm, "mm", 10, 300, "depth of the head's cap before the features")
@@ -31,7 +29,7 @@ OptionTable<SynthFaceOptions> make_face_table() {
 OptionTable<SynthScanOptions> make_scan_table() {
   using S = SynthScanOptions;
   OptionTable<S> t("synth scan");
-  t.integer<std::uint64_t>("face_seed", &S::face_seed, 0, kMaxSeed, "which synthetic face (0: the canonical one)")
+  t.seed("face_seed", &S::face_seed, "which synthetic face (0: the canonical one)")
       .number("spacing_mm", &S::spacing_mm, "mm", 0.05, 10, "point spacing at the face (the pixel pitch)")
       .number("noise_mm", &S::noise_mm, "mm", 0, 5, "standard deviation of the noise along each ray")
       .number("outliers_fraction", &S::outlier_fraction, "fraction", 0, 0.5, "share of outliers added, scattered in the box around the data")
@@ -41,7 +39,7 @@ OptionTable<SynthScanOptions> make_scan_table() {
       .number("max_incidence_deg", &S::max_incidence_deg, "deg", 1, 89, "hits more oblique than this are not returned")
       .flag("random_pose", &S::random_pose, "rotate at random and move by up to the object's size")
       .flag("normals", &S::normals, "write the scanner's normals (towards the camera)")
-      .integer<std::uint64_t>("seed", &S::seed, 0, kMaxSeed, "the scanner's random seed");
+      .seed("seed", &S::seed, "the scanner's random seed");
   std::vector<std::string> units(unit_names().begin() + 1, unit_names().end());  // every name but "auto"
   t.add({"unit", OptionKind::Choice, "", 0, 0, false, units, "unit of the written coordinates", {}},
         [](const S& s) { return nlohmann::json(unit_name(s.unit)); },
@@ -57,7 +55,7 @@ OptionTable<RgbdSimOptions> make_rgbd_table() {
       .number("distance_mm", &S::distance_mm, "mm", 100, 2000, "the camera's distance from the face's box centre")
       .number("noise_mm", &S::noise_mm, "mm", 0, 10, "depth noise, standard deviation")
       .flag("poses", &S::poses, "write the poses into the manifest (without: odometry places the frames)")
-      .integer<std::uint64_t>("seed", &S::seed, 0, kMaxSeed, "random seed");
+      .seed("seed", &S::seed, "random seed");
   return t;
 }
 

@@ -36,7 +36,7 @@ OptionTable<DetectOptions> make_detect_table() {
   OptionTable<DetectOptions> t("detect");
   t.number("spacing_mm", &DetectOptions::spacing_mm, "mm", 0.05, 0.6,
            "the scan is resampled to points this far apart (after the unit guess); the mark's cells are 1.2 mm", true)
-      .integer<std::uint64_t>("seed", &DetectOptions::seed, 0, 4294967295.0, "random seed of a mesh's area sampling");
+      .seed("seed", &DetectOptions::seed, "random seed of a mesh's area sampling");
   return t;
 }
 

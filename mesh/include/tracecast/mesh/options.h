@@ -8,6 +8,7 @@
 // is the key without that suffix, with dashes (`--flash-land`).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -122,6 +123,8 @@ class OptionTable : public OptionSchema {
     return add(std::move(i), [m](const T& t) { return nlohmann::json(t.*m); },
                [m](T& t, const nlohmann::json& v) { t.*m = v.get<I>(); });
   }
+  //! A random seed: a whole number in [0, 2³² − 1].
+  OptionTable& seed(const char* key, std::uint64_t T::*m, const char* help) { return integer(key, m, 0, 4294967295.0, help); }
   OptionTable& flag(const char* key, bool T::*m, const char* help) {
     OptionInfo i{key, OptionKind::Flag, "", 0, 0, false, {}, help, {}};
     return add(std::move(i), [m](const T& t) { return nlohmann::json(t.*m); },
