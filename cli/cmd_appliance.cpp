@@ -15,10 +15,6 @@ namespace tracecast::cli {
 
 namespace {
 
-void print_symmetry(const SymmetryPlane& p) {
-  fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", p.rms_mm, 100 * p.inlier_fraction);
-}
-
 // --front and --up, as the appliance's option table defines them, for mirror and landmarks.
 struct FaceArgs {
   nlohmann::json given = nlohmann::json::object();

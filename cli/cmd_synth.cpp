@@ -8,6 +8,7 @@
 #include "tracecast/scan/rgbd.h"
 #include "tracecast/scan/simulator.h"
 #include "tracecast/scan/synthetic_face.h"
+#include "tracecast/scan/synthetic_head.h"
 
 namespace tracecast::cli {
 
@@ -27,6 +28,16 @@ int run_synth_face(const SynthArgs& a, const GlobalOptions& g) {
   io::write_mesh(a.output, m);
   if (g.json) print_json({{"output", a.output}, {"vertices", m.vertices.size()}, {"faces", m.triangles.size()}, {"seed", o.seed}});
   else if (!g.quiet) fmt::print("wrote {} ({} vertices, {} faces, seed {})\n", a.output, m.vertices.size(), m.triangles.size(), o.seed);
+  return kOk;
+}
+
+int run_synth_head(const SynthArgs& a, const GlobalOptions& g) {
+  scan::SynthHeadOptions o;
+  apply_flags(scan::synth_head_option_table(), a.given, o);
+  const Mesh m = scan::SyntheticHead(o).mesh(o.spacing_mm);
+  io::write_mesh(a.output, m);
+  if (g.json) print_json({{"output", a.output}, {"vertices", m.vertices.size()}, {"faces", m.triangles.size()}, {"ears", o.ears}});
+  else if (!g.quiet) fmt::print("wrote {} ({} vertices, {} faces, ears: {})\n", a.output, m.vertices.size(), m.triangles.size(), o.ears);
   return kOk;
 }
 
@@ -65,6 +76,14 @@ std::function<int()> setup_synth_face(CLI::App& sub, GlobalOptions& g) {
   return [a, &g] { return run_synth_face(*a, g); };
 }
 
+std::function<int()> setup_synth_head(CLI::App& sub, GlobalOptions& g) {
+  auto a = std::make_shared<SynthArgs>();
+  sub.add_option("-o,--output", a->output, "Mesh file to write (mm)")->required();
+  add_option_flags(sub, scan::synth_head_option_table(), a->given);
+  sub.footer("Examples:\n  tracecast synth head -o head.ply\n  tracecast synth head -o no-left-ear.ply --ears right --spacing 0.5");
+  return [a, &g] { return run_synth_head(*a, g); };
+}
+
 std::function<int()> setup_synth_scan(CLI::App& sub, GlobalOptions& g) {
   auto a = std::make_shared<SynthArgs>();
   sub.add_option("-o,--output", a->output, "Point cloud to write (ply or xyz)")->required();
@@ -89,6 +108,7 @@ Command synth_group() {
           "Generate synthetic test data with exact ground truth",
           {},
           {{"face", "A face-like open surface (height field) with known ground truth", setup_synth_face},
+           {"head", "A closed head with ears (either can be left off) with known ground truth", setup_synth_head},
            {"scan", "A simulated scanner's point cloud of a synthetic face (for trying 'tracecast scan')", setup_synth_scan},
            {"rgbd", "A simulated RGB-D sequence of a synthetic face: PNG frames and a manifest", setup_synth_rgbd}}};
 }

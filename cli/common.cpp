@@ -112,4 +112,8 @@ ledger::SigningKey workshop_signing_key(const std::string& given) {
 }
 
 
+void print_symmetry(const SymmetryPlane& p) {
+  fmt::print("  symmetry     plane fit {:.3f} mm RMS over {:.0f} % of the surface\n", p.rms_mm, 100 * p.inlier_fraction);
+}
+
 }  // namespace tracecast::cli

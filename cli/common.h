@@ -11,6 +11,7 @@
 
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/face.h"
 #include "tracecast/mesh/options.h"
 
 namespace tracecast::cli {
@@ -71,6 +72,9 @@ Command synth_group();
 Command ledger_group();
 
 // Subcommand setups (one file each).
+//! The symmetry plane's fit, one line of a command's summary (appliance, mirror, ear).
+void print_symmetry(const SymmetryPlane& p);
+
 std::function<int()> setup_info(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_convert(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_stamp(CLI::App& sub, GlobalOptions& g);
@@ -84,6 +88,7 @@ std::function<int()> setup_repair(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_ear(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g);

@@ -5,6 +5,7 @@
 #include "tracecast/scan/rgbd.h"
 #include "tracecast/scan/simulator.h"
 #include "tracecast/scan/synthetic_face.h"
+#include "tracecast/scan/synthetic_head.h"
 
 namespace tracecast::scan {
 
@@ -23,6 +24,18 @@ OptionTable<SynthFaceOptions> make_face_table() {
       .number("creases_mm", &S::crease_mm, "mm", 0, 10,
               "depth of deep creases at the nasolabial folds and mouth corners, 1.2 mm σ across (0: none)")
       .flag("symmetric", &S::symmetric, "exactly mirror-symmetric about x = 0 (a seeded face is not otherwise)");
+  return t;
+}
+
+OptionTable<SynthHeadOptions> make_head_table() {
+  using S = SynthHeadOptions;
+  OptionTable<S> t("synth head");
+  t.number("spacing_mm", &S::spacing_mm, "mm", 0.2, 10, "grid step of the surface (marching tetrahedra)")
+      .number("width_mm", &S::width_mm, "mm", 60, 300, "the skull's width, ear to ear without the ears")
+      .number("length_mm", &S::length_mm, "mm", 80, 400, "the skull's length, forehead to the back of the head")
+      .number("ear_length_mm", &S::ear_length_mm, "mm", 20, 120, "the ear's height, top of the rim to the lobe")
+      .number("ear_protrusion_deg", &S::ear_protrusion_deg, "deg", 5, 60, "how far each ear stands out from the side of the head")
+      .choice("ears", &S::ears, {"both", "left", "right", "none"}, "which ears the head carries (leave one off to test `tracecast ear`)");
   return t;
 }
 
@@ -63,6 +76,11 @@ OptionTable<RgbdSimOptions> make_rgbd_table() {
 
 const OptionTable<SynthFaceOptions>& synth_face_option_table() {
   static const OptionTable<SynthFaceOptions> t = make_face_table();
+  return t;
+}
+
+const OptionTable<SynthHeadOptions>& synth_head_option_table() {
+  static const OptionTable<SynthHeadOptions> t = make_head_table();
   return t;
 }
 

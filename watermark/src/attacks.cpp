@@ -14,6 +14,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/face.h"
+#include "tracecast/mesh/level_set.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/mesh/submesh.h"
 #include "tile.h"
@@ -227,56 +228,17 @@ void grow_zero_level(const SurfaceQuery& query, std::vector<SdfCell> fresh, SdfG
   }
 }
 
-//! The zero level of one cell's six tetrahedra around its main diagonal (the same split in every
-//! cell, so neighbours agree on their shared faces); vertices shared through their grid edge.
-void cell_triangles(const SdfGrid& g, const SdfCell& c, std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t>& edge_vertex, Mesh& out) {
-  static constexpr int kTets[6][4] = {{0, 1, 3, 7}, {0, 3, 2, 7}, {0, 2, 6, 7}, {0, 6, 4, 7}, {0, 4, 5, 7}, {0, 5, 1, 7}};
-  std::array<std::uint64_t, 8> ks;
-  std::array<double, 8> vs;
-  std::array<Vec3, 8> ps;
-  int neg = 0;
+//! The cell's corners as the level-set mesher reads them.
+LevelSetCell level_set_cell_of(const SdfGrid& g, const SdfCell& c) {
+  LevelSetCell cell;
   for (int corner = 0; corner < 8; ++corner) {
     const auto [i, j, k] = corner_of(c, corner);
     const auto u = static_cast<std::size_t>(corner);
-    ks[u] = detail::voxel_key(i, j, k);
-    vs[u] = g.value.at(ks[u]);
-    ps[u] = g.point(i, j, k);
-    neg += vs[u] < 0;
+    cell.key[u] = detail::voxel_key(i, j, k);
+    cell.value[u] = g.value.at(cell.key[u]);
+    cell.point[u] = g.point(i, j, k);
   }
-  if (neg == 0 || neg == 8) return;
-  auto vertex = [&](int a, int b) {
-    const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
-    const auto e = std::minmax(ks[ua], ks[ub]);
-    auto [it, isnew] = edge_vertex.emplace(e, static_cast<std::int32_t>(out.vertices.size()));
-    if (isnew) {
-      const double t = vs[ua] / (vs[ua] - vs[ub]);
-      out.vertices.push_back(ps[ua] + t * (ps[ub] - ps[ua]));
-    }
-    return it->second;
-  };
-  for (const auto& tet : kTets) {
-    std::vector<int> in, outside;
-    for (int v : tet) (vs[static_cast<std::size_t>(v)] < 0 ? in : outside).push_back(v);
-    if (in.empty() || outside.empty()) continue;
-    Vec3 cin = Vec3::Zero(), cout = Vec3::Zero();
-    for (int v : in) cin += ps[static_cast<std::size_t>(v)] / static_cast<double>(in.size());
-    for (int v : outside) cout += ps[static_cast<std::size_t>(v)] / static_cast<double>(outside.size());
-    auto emit = [&](std::int32_t a, std::int32_t b, std::int32_t c2) {
-      const Vec3 n = (out.vertices[static_cast<std::size_t>(b)] - out.vertices[static_cast<std::size_t>(a)])
-                         .cross(out.vertices[static_cast<std::size_t>(c2)] - out.vertices[static_cast<std::size_t>(a)]);
-      if (n.dot(cout - cin) < 0) std::swap(b, c2);
-      if (a != b && b != c2 && a != c2) out.triangles.push_back({a, b, c2});
-    };
-    if (in.size() == 1 || outside.size() == 1) {
-      const int lone = in.size() == 1 ? in[0] : outside[0];
-      const std::vector<int>& rest = in.size() == 1 ? outside : in;
-      emit(vertex(lone, rest[0]), vertex(lone, rest[1]), vertex(lone, rest[2]));
-    } else {
-      const std::int32_t a = vertex(in[0], outside[0]), b = vertex(in[0], outside[1]), c2 = vertex(in[1], outside[1]), d = vertex(in[1], outside[0]);
-      emit(a, b, c2);
-      emit(a, c2, d);
-    }
-  }
+  return cell;
 }
 
 }  // namespace
@@ -288,8 +250,8 @@ Mesh sdf_resample(const Mesh& mesh, double h) {
   grow_zero_level(query, seed_cells(mesh, g), g);
   // Marching tetrahedra over the kept cells.
   Mesh out;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t> edge_vertex;
-  for (const auto& [ck, c] : g.cells) cell_triangles(g, c, edge_vertex, out);
+  EdgeVertices shared;
+  for (const auto& [ck, c] : g.cells) level_set_cell(level_set_cell_of(g, c), shared, out);
   return out;
 }
 

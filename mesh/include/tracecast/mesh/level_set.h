@@ -1,0 +1,44 @@
+// Surfaces as the zero level of a field sampled on a grid (marching tetrahedra): a synthetic
+// head from its implicit definition, an ear prosthesis from signed distances, and the watermark
+// attack that re-extracts a scan from its distance field. The surface a grid's tetrahedra give
+// is closed, manifold and free of crossings by construction (each tetrahedron holds one flat
+// piece that meets its neighbours' along shared edges).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "tracecast/mesh/mesh.h"
+
+namespace tracecast {
+
+//! Vertices on grid edges, shared by the cells around each edge (key: the edge's two grid points).
+using EdgeVertices = std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t>;
+
+//! One grid cell's corners: corner c (0–7) has bits x, y, z; `key` names its grid point (so that
+//! cells share the vertices on their common edges), `value` is negative inside.
+struct LevelSetCell {
+  std::array<std::uint64_t, 8> key;
+  std::array<double, 8> value;
+  std::array<Vec3, 8> point;
+};
+
+//! Appends the zero level inside one cell, split into six tetrahedra around its main diagonal
+//! (the same split in every cell, so neighbours agree on shared faces); triangles face the
+//! positive side.
+void level_set_cell(const LevelSetCell& cell, EdgeVertices& shared, Mesh& out);
+
+//! Values of a field at many points at once (a batch lets distance queries run in parallel).
+using FieldFn = std::function<std::vector<double>(const std::vector<Vec3>&)>;
+
+//! The surface where `field` is zero inside `box`, sampled every `h` mm (negative inside). The
+//! field should be positive on the box's faces, or the surface is cut open there. The grid is
+//! offset from the box by odd fractions of `h` so that its points do not fall on a surface's own
+//! vertices (a zero value would pinch the extracted surface). Degenerate triangles are dropped.
+Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h);
+
+}  // namespace tracecast

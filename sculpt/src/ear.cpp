@@ -1,0 +1,202 @@
+// The ear prosthesis (see ear.h): the missing ear found where the head's mirror image stands out
+// of it, then the solid as the zero level of a field over the grid around it.
+#include "tracecast/sculpt/ear.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/level_set.h"
+#include "tracecast/mesh/log.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/report_json.h"
+#include "tracecast/mesh/submesh.h"
+
+namespace tracecast::sculpt {
+
+namespace {
+
+constexpr double kMinEarArea = 200;  //!< mm²: a smaller difference is asymmetry, not a missing ear
+
+double smoothstep(double e0, double e1, double x) {
+  const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
+  return t * t * (3 - 2 * t);
+}
+
+//! The healthy ear, mirrored onto the side that lacks it: the faces of the head's mirror image
+//! standing more than `protrusion_mm` out of the head there (the largest such piece).
+struct MissingEar {
+  Mesh surface;       //!< mirrored, facing outwards
+  double area_mm2 = 0, height_mm = 0;
+  Vec3 centre = Vec3::Zero();
+};
+
+MissingEar find_missing_ear(const Mesh& head, const SurfaceQuery& q, const SymmetryPlane& plane, const EarOptions& o, int want) {
+  Mesh mirror = head;
+  for (Vec3& v : mirror.vertices) v = plane.reflect(v);
+  for (Tri& t : mirror.triangles) std::swap(t[1], t[2]);  // a reflection turns faces inside out
+  const std::vector<double> out = q.signed_distances(mirror.vertices);
+  std::vector<char> keep(mirror.triangles.size(), 0);
+  for (std::size_t f = 0; f < keep.size(); ++f) {
+    const Tri& t = mirror.triangles[f];
+    const Vec3 c = (mirror.vertices[t[0]] + mirror.vertices[t[1]] + mirror.vertices[t[2]]) / 3.0;
+    const int side = plane.normal.dot(c) > plane.offset ? 1 : -1;
+    keep[f] = (want == 0 || side == want) && out[t[0]] > o.protrusion_mm && out[t[1]] > o.protrusion_mm && out[t[2]] > o.protrusion_mm;
+  }
+  const Mesh candidates = submesh(mirror, keep);
+  const std::vector<std::size_t> label = face_components(candidates);
+  std::vector<double> area;
+  for (std::size_t f = 0; f < label.size(); ++f) {
+    if (label[f] >= area.size()) area.resize(label[f] + 1, 0.0);
+    const Tri& t = candidates.triangles[f];
+    area[label[f]] += 0.5 * (candidates.vertices[t[1]] - candidates.vertices[t[0]]).cross(candidates.vertices[t[2]] - candidates.vertices[t[0]]).norm();
+  }
+  MissingEar ear;
+  if (area.empty()) return ear;
+  const auto best = static_cast<std::size_t>(std::max_element(area.begin(), area.end()) - area.begin());
+  std::vector<char> mine(label.size());
+  for (std::size_t f = 0; f < label.size(); ++f) mine[f] = label[f] == best;
+  ear.surface = submesh(candidates, mine);
+  ear.area_mm2 = area[best];
+  for (const Vec3& v : ear.surface.vertices) ear.centre += v / static_cast<double>(ear.surface.vertices.size());
+  for (double h : out) ear.height_mm = std::max(ear.height_mm, h);
+  return ear;
+}
+
+//! The wearer's side a point of the mirrored ear lies on, if the head's face can be found;
+//! otherwise the side of the symmetry plane's normal it lies on (+ or −).
+std::string side_name(const Mesh& head, const SymmetryPlane& plane, const Vec3& at) {
+  try {
+    const FaceAnalysis f = analyze_face(head, {});
+    return (at - f.frame.origin).dot(f.frame.axes.col(0)) > 0 ? "left" : "right";
+  } catch (const Error&) {
+    return plane.normal.dot(at) > plane.offset ? "+" : "-";
+  }
+}
+
+//! The side (+1 / −1 of the plane's normal) the wearer's `side` lies on; 0 for auto.
+int wanted_sign(const Mesh& head, const SymmetryPlane& plane, const std::string& side) {
+  if (side == "auto") return 0;
+  FaceAnalysis f;
+  try {
+    f = analyze_face(head, {});
+  } catch (const Error& e) {
+    throw ProcessingError(fmt::format("--side {} needs the face to tell left from right, and none was found ({}); use --side auto", side,
+                                      e.what()));
+  }
+  const double along = plane.normal.dot(f.frame.axes.col(0));
+  return (side == "left") == (along > 0) ? 1 : -1;
+}
+
+//! The solid's field at `x`: inside the mirrored head, within `reach` of the mirrored ear, and
+//! outside the head. Within a few grid steps of the skin the mirror image is drawn in by
+//! `edge_mm`, so that the margin ends where it is that thick instead of tapering into a sliver the
+//! grid would break up. Points beyond the reach are outside without a look at the head.
+std::vector<double> ear_field(const std::vector<Vec3>& x, const SurfaceQuery& head, const SurfaceQuery& ear, const SymmetryPlane& plane,
+                              const EarOptions& o) {
+  const std::vector<double> d = ear.distances(x);
+  std::vector<std::size_t> near;
+  std::vector<Vec3> p, pm;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (d[i] < o.reach_mm + 2 * o.resolution_mm) {
+      near.push_back(i);
+      p.push_back(x[i]);
+      pm.push_back(plane.reflect(x[i]));
+    }
+  const std::vector<double> fh = head.signed_distances(p), fm = head.signed_distances(pm);
+  std::vector<double> f(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) f[i] = std::max(d[i] - o.reach_mm, o.resolution_mm);
+  for (std::size_t k = 0; k < near.size(); ++k) {
+    const double skin = 1.0 - smoothstep(0.0, 3 * o.resolution_mm + o.edge_mm, fh[k]);
+    f[near[k]] = std::max({fm[k] + o.edge_mm * skin, d[near[k]] - o.reach_mm, -fh[k]});
+  }
+  return f;
+}
+
+//! The largest piece of `m` (by faces); the number of others dropped.
+std::size_t keep_largest(Mesh& m) {
+  const std::vector<std::size_t> label = face_components(m);
+  if (label.empty()) return 0;
+  std::vector<std::size_t> count(*std::max_element(label.begin(), label.end()) + 1, 0);
+  for (std::size_t l : label) ++count[l];
+  const auto best = static_cast<std::size_t>(std::max_element(count.begin(), count.end()) - count.begin());
+  std::vector<char> keep(label.size());
+  for (std::size_t f = 0; f < label.size(); ++f) keep[f] = label[f] == best;
+  m = submesh(m, keep);
+  return static_cast<std::size_t>(std::count_if(count.begin(), count.end(), [](std::size_t c) { return c > 0; })) - 1;
+}
+
+void check_solid(const Mesh& ear, EarReport& r) {
+  MeasureOptions mo;
+  mo.self_intersections = false;
+  const MeshInfo info = measure(ear, mo);
+  r.closed = info.watertight;
+  r.manifold = info.edge_manifold && info.vertex_manifold;
+  r.volume_ml = info.volume_mm3 ? *info.volume_mm3 / 1000.0 : 0.0;
+  r.self_intersections = count_self_intersections(ear);
+  r.faces = ear.triangles.size();
+  r.bounds = bounding_box(ear);
+  if (!r.closed || !r.manifold || r.self_intersections || !(r.volume_ml > 0))
+    throw ProcessingError(fmt::format("the ear's solid failed its checks (closed {}, manifold {}, {} crossing face pairs, {:.2f} ml); "
+                                      "try another --resolution",
+                                      r.closed, r.manifold, r.self_intersections, r.volume_ml));
+}
+
+}  // namespace
+
+Mesh make_ear(const Mesh& head, const EarOptions& o, EarReport* report) {
+  throw_problems("ear", ear_option_table().check(o));
+  EarReport r;
+  StepTimer timer(r.timings);
+  MeasureOptions mo;
+  mo.self_intersections = false;
+  if (!measure(head, mo).watertight)
+    throw InputError("the head must be a closed surface (the mirror image is compared inside and out): run 'tracecast repair' first");
+  r.plane = estimate_symmetry_plane(head, o.symmetry);
+  const int want = wanted_sign(head, r.plane, o.side);
+  timer.lap("symmetry");
+  const SurfaceQuery hq(head);
+  const MissingEar ear = find_missing_ear(head, hq, r.plane, o, want);
+  if (ear.area_mm2 < kMinEarArea)
+    throw ProcessingError(fmt::format("no ear is missing: the head's mirror image stands over {} mm out of it over {:.0f} mm² at most "
+                                      "(an ear is over {:.0f} mm²)",
+                                      o.protrusion_mm, ear.area_mm2, kMinEarArea));
+  r.ear_area_mm2 = ear.area_mm2;
+  r.ear_height_mm = ear.height_mm;
+  r.side = o.side == "auto" ? side_name(head, r.plane, ear.centre) : o.side;
+  log_debug("ear: {:.0f} mm² of mirrored ear on the {} side, up to {:.1f} mm out of the head", ear.area_mm2, r.side, ear.height_mm);
+  timer.lap("missing ear");
+  Aabb box = bounding_box(ear.surface);
+  box.min.array() -= o.reach_mm + 2 * o.resolution_mm;
+  box.max.array() += o.reach_mm + 2 * o.resolution_mm;
+  const SurfaceQuery eq(ear.surface);
+  Mesh solid = level_set_surface([&](const std::vector<Vec3>& x) { return ear_field(x, hq, eq, r.plane, o); }, box, o.resolution_mm);
+  r.dropped_pieces = keep_largest(solid);
+  timer.lap("solid");
+  check_solid(solid, r);
+  timer.lap("checks");
+  if (report) *report = r;
+  return solid;
+}
+
+void to_json(nlohmann::json& j, const EarReport& r) {
+  j = {{"symmetry_plane", {{"normal", vec_json(r.plane.normal)}, {"offset_mm", r.plane.offset}, {"fit_rms_mm", r.plane.rms_mm},
+                           {"inlier_fraction", r.plane.inlier_fraction}}},
+       {"side", r.side},
+       {"ear_area_mm2", r.ear_area_mm2},
+       {"ear_height_mm", r.ear_height_mm},
+       {"volume_ml", r.volume_ml},
+       {"faces", r.faces},
+       {"closed", r.closed},
+       {"manifold", r.manifold},
+       {"self_intersections", r.self_intersections},
+       {"dropped_pieces", r.dropped_pieces},
+       {"size_mm", vec_json(r.bounds.extent())},
+       {"timings_s", timings_json(r.timings)}};
+}
+
+}  // namespace tracecast::sculpt
