@@ -20,25 +20,76 @@ namespace tracecast::sculpt {
 
 namespace {
 
-constexpr double kMinEarArea = 200;  //!< mm²: a smaller difference is asymmetry, not a missing ear
-
 double smoothstep(double e0, double e1, double x) {
   const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
   return t * t * (3 - 2 * t);
 }
 
-//! The healthy ear, mirrored onto the side that lacks it: the faces of the head's mirror image
-//! standing more than `protrusion_mm` out of the head there (the largest such piece).
+//! What a missing ear looks like in the head's mirror image: a piece standing well out of the
+//! head (an ear stands 15–25 mm off it), the size of an ear's two faces, beside the head.
+constexpr double kMinEarArea = 500, kMaxEarArea = 7000;  //!< mm²
+constexpr double kMinEarHeight = 10;                     //!< mm out of the head, at the most
+constexpr double kMinEarReach = 35;                      //!< mm from the symmetry plane, its centre
+
+//! The healthy ear, mirrored onto the side that lacks it: a piece of the head's mirror image
+//! standing more than `protrusion_mm` out of the head there, the largest that looks like an ear.
 struct MissingEar {
   Mesh surface;       //!< mirrored, facing outwards
-  double area_mm2 = 0, height_mm = 0;
+  double area_mm2 = 0, height_mm = 0, off_plane_mm = 0;
   Vec3 centre = Vec3::Zero();
+  int side = 0;       //!< of the symmetry plane: +1 on its normal's side
+  bool plausible() const {
+    return area_mm2 >= kMinEarArea && area_mm2 <= kMaxEarArea && height_mm >= kMinEarHeight && off_plane_mm >= kMinEarReach;
+  }
 };
 
-MissingEar find_missing_ear(const Mesh& head, const SurfaceQuery& q, const SymmetryPlane& plane, const EarOptions& o, int want) {
+//! The head's mirror image, its faces turned outwards again.
+Mesh mirror_image(const Mesh& head, const SymmetryPlane& plane) {
   Mesh mirror = head;
   for (Vec3& v : mirror.vertices) v = plane.reflect(v);
   for (Tri& t : mirror.triangles) std::swap(t[1], t[2]);  // a reflection turns faces inside out
+  return mirror;
+}
+
+//! The pieces of `m` made of the faces flagged in `keep`, each measured (`out`: how far each
+//! vertex of `m` stands out of the head).
+std::vector<MissingEar> pieces(const Mesh& m, const std::vector<char>& keep, const std::vector<double>& out, const SymmetryPlane& plane) {
+  const Mesh candidates = submesh(m, keep);
+  std::vector<std::size_t> source;  // the candidates' faces in m (submesh keeps the order)
+  for (std::size_t f = 0; f < keep.size(); ++f)
+    if (keep[f]) source.push_back(f);
+  const std::vector<std::size_t> label = face_components(candidates);
+  std::vector<MissingEar> found;
+  std::vector<std::size_t> slot;
+  std::vector<std::vector<char>> faces;
+  for (std::size_t f = 0; f < label.size(); ++f) {
+    if (label[f] >= slot.size()) slot.resize(label[f] + 1, SIZE_MAX);
+    if (slot[label[f]] == SIZE_MAX) {
+      slot[label[f]] = found.size();
+      found.emplace_back();
+      faces.emplace_back(candidates.triangles.size(), 0);
+    }
+    MissingEar& e = found[slot[label[f]]];
+    faces[slot[label[f]]][f] = 1;
+    const Tri& t = candidates.triangles[f];
+    const Vec3 &a = candidates.vertices[t[0]], &b = candidates.vertices[t[1]], &c = candidates.vertices[t[2]];
+    const double area = 0.5 * (b - a).cross(c - a).norm();
+    e.area_mm2 += area;
+    e.centre += area * (a + b + c) / 3.0;
+    for (std::int32_t v : m.triangles[source[f]]) e.height_mm = std::max(e.height_mm, out[static_cast<std::size_t>(v)]);
+  }
+  for (std::size_t k = 0; k < found.size(); ++k) {
+    found[k].centre /= found[k].area_mm2;
+    const double off = plane.normal.dot(found[k].centre) - plane.offset;
+    found[k].off_plane_mm = std::abs(off);
+    found[k].side = off > 0 ? 1 : -1;
+    found[k].surface = submesh(candidates, faces[k]);
+  }
+  return found;
+}
+
+MissingEar find_missing_ear(const Mesh& head, const SurfaceQuery& q, const SymmetryPlane& plane, const EarOptions& o, int want) {
+  const Mesh mirror = mirror_image(head, plane);
   const std::vector<double> out = q.signed_distances(mirror.vertices);
   std::vector<char> keep(mirror.triangles.size(), 0);
   for (std::size_t f = 0; f < keep.size(); ++f) {
@@ -47,24 +98,27 @@ MissingEar find_missing_ear(const Mesh& head, const SurfaceQuery& q, const Symme
     const int side = plane.normal.dot(c) > plane.offset ? 1 : -1;
     keep[f] = (want == 0 || side == want) && out[t[0]] > o.protrusion_mm && out[t[1]] > o.protrusion_mm && out[t[2]] > o.protrusion_mm;
   }
-  const Mesh candidates = submesh(mirror, keep);
-  const std::vector<std::size_t> label = face_components(candidates);
-  std::vector<double> area;
-  for (std::size_t f = 0; f < label.size(); ++f) {
-    if (label[f] >= area.size()) area.resize(label[f] + 1, 0.0);
-    const Tri& t = candidates.triangles[f];
-    area[label[f]] += 0.5 * (candidates.vertices[t[1]] - candidates.vertices[t[0]]).cross(candidates.vertices[t[2]] - candidates.vertices[t[0]]).norm();
+  std::vector<MissingEar> found = pieces(mirror, keep, out, plane);
+  MissingEar best, largest;
+  for (MissingEar& e : found) {
+    log_debug("ear: a piece of the mirror image standing out on the {} side: {:.0f} mm², up to {:.1f} mm, {:.0f} mm from the plane",
+              e.side > 0 ? "+" : "-", e.area_mm2, e.height_mm, e.off_plane_mm);
+    if (e.area_mm2 > largest.area_mm2) largest = e;
+    if (e.plausible() && e.area_mm2 > best.area_mm2) best = std::move(e);
   }
-  MissingEar ear;
-  if (area.empty()) return ear;
-  const auto best = static_cast<std::size_t>(std::max_element(area.begin(), area.end()) - area.begin());
-  std::vector<char> mine(label.size());
-  for (std::size_t f = 0; f < label.size(); ++f) mine[f] = label[f] == best;
-  ear.surface = submesh(candidates, mine);
-  ear.area_mm2 = area[best];
-  for (const Vec3& v : ear.surface.vertices) ear.centre += v / static_cast<double>(ear.surface.vertices.size());
-  for (double h : out) ear.height_mm = std::max(ear.height_mm, h);
-  return ear;
+  if (best.area_mm2 == 0)
+    throw ProcessingError(fmt::format(
+        "no ear is missing: where the head's mirror image stands out of it most ({:.0f} mm², up to {:.1f} mm out, {:.0f} mm from the "
+        "midline) is not an ear's size and place ({:.0f}–{:.0f} mm², over {:.0f} mm out, over {:.0f} mm from the midline)",
+        largest.area_mm2, largest.height_mm, largest.off_plane_mm, kMinEarArea, kMaxEarArea, kMinEarHeight, kMinEarReach));
+  // Two ears that do not mirror each other (a head turned on its neck, ears set differently) stand
+  // out of each other's image on both sides; a missing ear only on its own.
+  for (const MissingEar& e : found)
+    if (e.side != best.side && e.off_plane_mm >= kMinEarReach && e.height_mm >= 0.5 * kMinEarHeight && e.area_mm2 > 0.5 * best.area_mm2)
+      throw ProcessingError(fmt::format("no ear is missing: the head's mirror image stands out of it beside both ears ({:.0f} and {:.0f} mm²): "
+                                        "the ears do not mirror each other",
+                                        best.area_mm2, e.area_mm2));
+  return best;
 }
 
 //! The wearer's side a point of the mirrored ear lies on, if the head's face can be found;
@@ -161,10 +215,6 @@ Mesh make_ear(const Mesh& head, const EarOptions& o, EarReport* report) {
   timer.lap("symmetry");
   const SurfaceQuery hq(head);
   const MissingEar ear = find_missing_ear(head, hq, r.plane, o, want);
-  if (ear.area_mm2 < kMinEarArea)
-    throw ProcessingError(fmt::format("no ear is missing: the head's mirror image stands over {} mm out of it over {:.0f} mm² at most "
-                                      "(an ear is over {:.0f} mm²)",
-                                      o.protrusion_mm, ear.area_mm2, kMinEarArea));
   r.ear_area_mm2 = ear.area_mm2;
   r.ear_height_mm = ear.height_mm;
   r.side = o.side == "auto" ? side_name(head, r.plane, ear.centre) : o.side;
