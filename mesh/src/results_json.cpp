@@ -16,13 +16,13 @@ void to_json(json& j, const DistanceStats& s) {
   j = {{"count", s.count}, {"mean", s.mean}, {"rms", s.rms}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
 }
 
+void to_json(json& j, const SymmetryPlane& p) {
+  j = {{"normal", vec_json(p.normal)}, {"offset_mm", p.offset}, {"fit_rms_mm", p.rms_mm}, {"inlier_fraction", p.inlier_fraction}};
+}
+
 void to_json(json& j, const FaceAnalysis& f) {
   const Landmarks& l = f.landmarks;
-  j = {{"symmetry_plane",
-        {{"normal", vec_json(f.plane.normal)},
-         {"offset_mm", f.plane.offset},
-         {"fit_rms_mm", f.plane.rms_mm},
-         {"inlier_fraction", f.plane.inlier_fraction}}},
+  j = {{"symmetry_plane", f.plane},
        {"frame",
         {{"origin_mm", vec_json(f.frame.origin)},
          {"x_left", vec_json(f.frame.axes.col(0))},

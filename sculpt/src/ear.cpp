@@ -20,6 +20,13 @@ namespace tracecast::sculpt {
 
 namespace {
 
+//! The larger of a and b, rounded over a width k where they cross: a sharp crease between two
+//! fields is sampled by the grid as a row of notches.
+double smooth_max(double a, double b, double k) {
+  const double h = std::clamp(0.5 + 0.5 * (a - b) / k, 0.0, 1.0);
+  return b + (a - b) * h + k * h * (1 - h);
+}
+
 double smoothstep(double e0, double e1, double x) {
   const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
   return t * t * (3 - 2 * t);
@@ -166,7 +173,7 @@ std::vector<double> ear_field(const std::vector<Vec3>& x, const SurfaceQuery& he
   for (std::size_t i = 0; i < x.size(); ++i) f[i] = std::max(d[i] - o.reach_mm, o.resolution_mm);
   for (std::size_t k = 0; k < near.size(); ++k) {
     const double skin = 1.0 - smoothstep(0.0, 3 * o.resolution_mm + o.edge_mm, fh[k]);
-    f[near[k]] = std::max({fm[k] + o.edge_mm * skin, d[near[k]] - o.reach_mm, -fh[k]});
+    f[near[k]] = smooth_max(smooth_max(fm[k] + o.edge_mm * skin, d[near[k]] - o.reach_mm, o.resolution_mm), -fh[k], o.resolution_mm);
   }
   return f;
 }
@@ -234,8 +241,7 @@ Mesh make_ear(const Mesh& head, const EarOptions& o, EarReport* report) {
 }
 
 void to_json(nlohmann::json& j, const EarReport& r) {
-  j = {{"symmetry_plane", {{"normal", vec_json(r.plane.normal)}, {"offset_mm", r.plane.offset}, {"fit_rms_mm", r.plane.rms_mm},
-                           {"inlier_fraction", r.plane.inlier_fraction}}},
+  j = {{"symmetry_plane", r.plane},
        {"side", r.side},
        {"ear_area_mm2", r.ear_area_mm2},
        {"ear_height_mm", r.ear_height_mm},

@@ -27,6 +27,8 @@ struct SymmetryPlane {
   double inlier_fraction = 0;   //!< share of mirrored samples within 1 mm of the surface
   Vec3 reflect(const Vec3& p) const { return p - 2.0 * (normal.dot(p) - offset) * normal; }
 };
+//! {normal, offset_mm, fit_rms_mm, inlier_fraction}.
+void to_json(nlohmann::json& j, const SymmetryPlane& p);
 
 struct SymmetryOptions {
   std::size_t samples = 30000;   //!< area-uniform surface samples used by the fit
