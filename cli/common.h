@@ -89,6 +89,7 @@ std::function<int()> setup_render(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_appliance(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mirror(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_ear(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_mask(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g);

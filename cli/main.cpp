@@ -21,6 +21,7 @@ std::vector<Command> commands() {
       {"mold", "Design the two-part casting mold for an appliance: core, shell, keys, sprue, vents; 3MF and STL", setup_mold},
       {"check", "Check mold parts for printing: closed, manifold, walls, build volume", setup_check},
       {"mirror", "Restore a defect side of a face from its healthy side (medical prostheses)", setup_mirror},
+      {"mask", "Full-head pull-over mask: the wearer's head inside, a likeness (or the wearer's own face) outside", setup_mask},
       {"ear", "Ear prosthesis: the healthy ear of a closed head scan mirrored onto the side that lacks it", setup_ear},
       {"landmarks", "Find a face's symmetry plane, frame and landmarks", setup_landmarks},
       {"info", "Describe a mesh or point cloud: counts, size, units, closedness, manifoldness, genus, area, volume",

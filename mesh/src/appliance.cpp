@@ -63,11 +63,7 @@ double signed_distance(const std::vector<Vec2>& poly, const Vec2& q) {
 
 struct Shape {  // union of polygons
   std::vector<std::vector<Vec2>> polys;
-  double sd(const Vec2& q) const {
-    double s = -std::numeric_limits<double>::infinity();
-    for (const auto& p : polys) s = std::max(s, signed_distance(p, q));
-    return s;
-  }
+  double sd(const Vec2& q) const { return outline_distance(polys, q); }
 };
 
 enum class Use { region, opening, zone };
@@ -177,6 +173,18 @@ RegionShape parse_shape(const nlohmann::json& j, const std::string& where) {
 }
 
 }  // namespace
+
+double outline_distance(const std::vector<std::vector<Vec2>>& polygons, const Vec2& q) {
+  double s = -std::numeric_limits<double>::infinity();
+  for (const auto& p : polygons) s = std::max(s, signed_distance(p, q));
+  return s;
+}
+
+std::vector<std::vector<Vec2>> opening_outline(const std::string& preset, const FaceAnalysis& fa, double margin_mm) {
+  RegionShape r;
+  r.preset = preset;
+  return make_shape(r, fa, margin_mm, Use::opening, nullptr).polys;
+}
 
 void validate(const ApplianceSpec& s) {
   std::vector<std::string> problems = appliance_option_table().check(s);

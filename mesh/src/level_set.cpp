@@ -1,9 +1,13 @@
 // Marching tetrahedra (see level_set.h).
 #include "tracecast/mesh/level_set.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 
 namespace tracecast {
 
@@ -47,44 +51,126 @@ void level_set_cell(const LevelSetCell& c, EdgeVertices& shared, Mesh& out) {
   }
 }
 
-Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h) {
-  if (!(h > 0) || box.empty()) throw InputError("level set: the grid step must be positive and the box not empty");
-  const Vec3 o = box.min - h * Vec3(0.8765432, 0.7654321, 0.6543219);
-  const Vec3 n = ((box.max - o) / h).array().ceil() + 1;
-  const auto nx = static_cast<std::int64_t>(n.x()), ny = static_cast<std::int64_t>(n.y()), nz = static_cast<std::int64_t>(n.z());
-  if (static_cast<double>(nx) * ny * nz > 6e7) throw InputError("level set: over 60 M grid points; use a coarser step");
-  auto key = [&](std::int64_t i, std::int64_t j, std::int64_t k) { return static_cast<std::uint64_t>((k * ny + j) * nx + i); };
-  auto point = [&](std::int64_t i, std::int64_t j, std::int64_t k) { return Vec3(o + h * Vec3(i, j, k)); };
-  std::vector<double> value(static_cast<std::size_t>(nx * ny * nz));
-  // One slab of z at a time keeps the batch of points small.
-  for (std::int64_t k = 0; k < nz; ++k) {
-    std::vector<Vec3> pts(static_cast<std::size_t>(nx * ny));
-    for (std::int64_t j = 0; j < ny; ++j)
-      for (std::int64_t i = 0; i < nx; ++i) pts[static_cast<std::size_t>(j * nx + i)] = point(i, j, k);
-    std::vector<double> v = field(pts);
-    // A value at or next to zero puts the vertices of every edge from that grid point on the
-    // point itself, once written in single precision (triangles of no area): keep it 10⁻⁴ h off.
-    for (double& x : v)
-      if (std::abs(x) < 1e-4 * h) x = x < 0 ? -1e-4 * h : 1e-4 * h;
-    std::copy(v.begin(), v.end(), value.begin() + static_cast<long>(k * nx * ny));
+namespace {
+
+//! A regular grid of field values, NaN where not sampled.
+struct Grid {
+  Vec3 o;
+  double h;
+  std::int64_t nx, ny, nz;
+  std::vector<double> value;
+  std::uint64_t key(std::int64_t i, std::int64_t j, std::int64_t k) const { return static_cast<std::uint64_t>((k * ny + j) * nx + i); }
+  Vec3 point(std::int64_t i, std::int64_t j, std::int64_t k) const { return o + h * Vec3(i, j, k); }
+};
+
+//! Samples the field at the listed grid points, a batch at a time. A value at or next to zero puts
+//! the vertices of every edge from that grid point on the point itself, once written in single
+//! precision (triangles of no area): it is kept 10⁻⁴ h off.
+void sample(const FieldFn& field, const std::vector<std::uint64_t>& keys, Grid& g) {
+  constexpr std::size_t kBatch = 1 << 18;
+  for (std::size_t b = 0; b < keys.size(); b += kBatch) {
+    const std::size_t e = std::min(keys.size(), b + kBatch);
+    std::vector<Vec3> pts;
+    pts.reserve(e - b);
+    for (std::size_t n = b; n < e; ++n) {
+      const auto k = static_cast<std::int64_t>(keys[n]);
+      pts.push_back(g.point(k % g.nx, (k / g.nx) % g.ny, k / (g.nx * g.ny)));
+    }
+    const std::vector<double> v = field(pts);
+    for (std::size_t n = b; n < e; ++n) {
+      double x = v[n - b];
+      if (std::abs(x) < 1e-4 * g.h) x = x < 0 ? -1e-4 * g.h : 1e-4 * g.h;
+      g.value[keys[n]] = x;
+    }
   }
+}
+
+//! Samples the fine grid where the surface may pass: every point, or (with a slope bound) the
+//! corners of cells 4 steps wide, then of the halves of those the surface may cross (judged from
+//! their corners' values and the bound), down to single steps.
+void sample_band(const FieldFn& field, Grid& g, double lipschitz) {
+  if (!(lipschitz > 0)) {
+    std::vector<std::uint64_t> keys(g.value.size());
+    for (std::size_t n = 0; n < keys.size(); ++n) keys[n] = n;
+    sample(field, keys, g);
+    return;
+  }
+  using Cell = std::array<std::int64_t, 3>;  // lowest corner
+  std::vector<Cell> cells;
+  std::int64_t size = 4;
+  for (std::int64_t k = 0; k + 1 < g.nz; k += size)
+    for (std::int64_t j = 0; j + 1 < g.ny; j += size)
+      for (std::int64_t i = 0; i + 1 < g.nx; i += size) cells.push_back({i, j, k});
+  auto corner_keys = [&](const std::vector<Cell>& cs, std::int64_t sz) {
+    std::vector<std::uint64_t> keys;
+    for (const Cell& c : cs)
+      for (int corner = 0; corner < 8; ++corner) {
+        const std::int64_t a = std::min(c[0] + sz * (corner & 1), g.nx - 1), b = std::min(c[1] + sz * ((corner >> 1) & 1), g.ny - 1),
+                           d = std::min(c[2] + sz * ((corner >> 2) & 1), g.nz - 1);
+        const std::uint64_t key = g.key(a, b, d);
+        if (std::isnan(g.value[key])) {
+          g.value[key] = 0;  // claimed: sampled below
+          keys.push_back(key);
+        }
+      }
+    return keys;
+  };
+  std::size_t sampled = 0;
+  while (true) {
+    const std::vector<std::uint64_t> keys = corner_keys(cells, size);
+    sampled += keys.size();
+    sample(field, keys, g);
+    if (size == 1) break;
+    const double reach = lipschitz * size * g.h * std::sqrt(3.0);
+    std::vector<Cell> next;
+    for (const Cell& c : cells) {
+      double least = std::numeric_limits<double>::infinity();
+      for (int corner = 0; corner < 8; ++corner)
+        least = std::min(least, std::abs(g.value[g.key(std::min(c[0] + size * (corner & 1), g.nx - 1), std::min(c[1] + size * ((corner >> 1) & 1), g.ny - 1),
+                                                      std::min(c[2] + size * ((corner >> 2) & 1), g.nz - 1))]));
+      if (least > reach) continue;
+      const std::int64_t half = size / 2;
+      for (int child = 0; child < 8; ++child) {
+        const Cell q{c[0] + half * (child & 1), c[1] + half * ((child >> 1) & 1), c[2] + half * ((child >> 2) & 1)};
+        if (q[0] + 1 < g.nx && q[1] + 1 < g.ny && q[2] + 1 < g.nz) next.push_back(q);
+      }
+    }
+    cells.swap(next);
+    size /= 2;
+  }
+  log_debug("level set: {} of {} grid points sampled", sampled, g.value.size());
+}
+
+}  // namespace
+
+Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h, double lipschitz) {
+  if (!(h > 0) || box.empty()) throw InputError("level set: the grid step must be positive and the box not empty");
+  Grid g;
+  g.h = h;
+  g.o = box.min - h * Vec3(0.8765432, 0.7654321, 0.6543219);
+  const Vec3 n = ((box.max - g.o) / h).array().ceil() + 1;
+  g.nx = static_cast<std::int64_t>(n.x()), g.ny = static_cast<std::int64_t>(n.y()), g.nz = static_cast<std::int64_t>(n.z());
+  if (static_cast<double>(g.nx) * g.ny * g.nz > 1.5e8) throw InputError("level set: over 150 M grid points; use a coarser step");
+  g.value.assign(static_cast<std::size_t>(g.nx * g.ny * g.nz), std::numeric_limits<double>::quiet_NaN());
+  sample_band(field, g, lipschitz);
   Mesh out;
   EdgeVertices shared;
   LevelSetCell c;
-  for (std::int64_t k = 0; k + 1 < nz; ++k)
-    for (std::int64_t j = 0; j + 1 < ny; ++j)
-      for (std::int64_t i = 0; i + 1 < nx; ++i) {
+  for (std::int64_t k = 0; k + 1 < g.nz; ++k)
+    for (std::int64_t j = 0; j + 1 < g.ny; ++j)
+      for (std::int64_t i = 0; i + 1 < g.nx; ++i) {
         int neg = 0;
+        bool sampled = true;
         for (int corner = 0; corner < 8; ++corner) {
-          const std::int64_t a = i + (corner & 1), b = j + ((corner >> 1) & 1), d = k + ((corner >> 2) & 1);
           const auto u = static_cast<std::size_t>(corner);
-          c.key[u] = key(a, b, d);
-          c.value[u] = value[c.key[u]];
+          c.key[u] = g.key(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
+          c.value[u] = g.value[c.key[u]];
+          sampled = sampled && !std::isnan(c.value[u]);
           neg += c.value[u] < 0;
         }
-        if (neg == 0 || neg == 8) continue;
+        if (!sampled || neg == 0 || neg == 8) continue;
         for (int corner = 0; corner < 8; ++corner)
-          c.point[static_cast<std::size_t>(corner)] = point(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
+          c.point[static_cast<std::size_t>(corner)] = g.point(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
         level_set_cell(c, shared, out);
       }
   return out;

@@ -14,6 +14,7 @@
 #include "tracecast/scan/synthetic_face.h"
 #include "tracecast/scan/synthetic_head.h"
 #include "tracecast/sculpt/ear.h"
+#include "tracecast/sculpt/mask.h"
 #include "tracecast/watermark/mark.h"
 #include "tracecast/mesh/units.h"
 #include "tracecast/print/printer.h"
@@ -107,7 +108,7 @@ std::vector<const OptionSchema*> recipe_option_schemas() {
 std::vector<const OptionSchema*> option_schemas() {
   std::vector<const OptionSchema*> all = recipe_option_schemas();
   for (const OptionSchema* s : std::initializer_list<const OptionSchema*>{
-           &repair_option_table(), &mirror_option_table(), &sculpt::ear_option_table(), &watermark::stamp_option_table(), &watermark::detect_option_table(), &render_option_table(),
+           &repair_option_table(), &mirror_option_table(), &sculpt::ear_option_table(), &sculpt::mask_option_table(), &watermark::stamp_option_table(), &watermark::detect_option_table(), &render_option_table(),
            &scan::synth_face_option_table(), &scan::synth_head_option_table(), &scan::synth_scan_option_table(), &scan::rgbd_sim_option_table()})
     all.push_back(s);
   return all;

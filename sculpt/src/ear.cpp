@@ -231,7 +231,8 @@ Mesh make_ear(const Mesh& head, const EarOptions& o, EarReport* report) {
   box.min.array() -= o.reach_mm + 2 * o.resolution_mm;
   box.max.array() += o.reach_mm + 2 * o.resolution_mm;
   const SurfaceQuery eq(ear.surface);
-  Mesh solid = level_set_surface([&](const std::vector<Vec3>& x) { return ear_field(x, hq, eq, r.plane, o); }, box, o.resolution_mm);
+  // The field is made of distances, but the margin's draw-in adds to its slope: up to 1.6 per mm.
+  Mesh solid = level_set_surface([&](const std::vector<Vec3>& x) { return ear_field(x, hq, eq, r.plane, o); }, box, o.resolution_mm, 2.0);
   r.dropped_pieces = keep_largest(solid);
   timer.lap("solid");
   check_solid(solid, r);

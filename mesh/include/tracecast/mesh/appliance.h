@@ -140,6 +140,12 @@ struct RegionOutline {
 };
 RegionOutline region_polygons(const ApplianceSpec& spec, const FaceAnalysis& face);
 
+//! An opening preset (eyes, nostrils, mouth) where the appliance cuts it, `margin_mm` larger than
+//! the feature: polygons in the face frame's x–y plane (mm). The full-head mask cuts the same.
+std::vector<std::vector<Vec2>> opening_outline(const std::string& preset, const FaceAnalysis& fa, double margin_mm);
+//! Signed distance from q to the union of the polygons (positive inside), mm.
+double outline_distance(const std::vector<std::vector<Vec2>>& polygons, const Vec2& q);
+
 // ---- Mirroring (medical prostheses) -------------------------------------------------------
 
 struct MirrorOptions {

@@ -38,7 +38,12 @@ using FieldFn = std::function<std::vector<double>(const std::vector<Vec3>&)>;
 //! The surface where `field` is zero inside `box`, sampled every `h` mm (negative inside). The
 //! field should be positive on the box's faces, or the surface is cut open there. The grid is
 //! offset from the box by odd fractions of `h` so that its points do not fall on a surface's own
-//! vertices (a zero value would pinch the extracted surface). Degenerate triangles are dropped.
-Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h);
+//! vertices (a zero value would pinch the extracted surface).
+//!
+//! With `lipschitz` > 0 (the field changes by at most that much per mm, as a distance does by 1),
+//! the field is first sampled every 4 h, and the fine grid only inside the coarse cells whose
+//! corners are near enough zero for the surface to pass through them: a narrow band, where a
+//! head's shell needs a tenth of the points.
+Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h, double lipschitz = 0);
 
 }  // namespace tracecast
