@@ -121,6 +121,7 @@ TEST_CASE("mask: a likeness on another head, within 0.1 mm of it where not pushe
   const scan::SyntheticHead wearer_head(wp), likeness_head(lp);
   const Mesh wearer = wearer_head.mesh(1.0), likeness = likeness_head.mesh(1.0);
   sculpt::MaskOptions o;
+  o.resolution_mm = 1.5;  // a third of the default's time; the walls and the likeness are held as well
   sculpt::MaskReport r;
   const Mesh mask = sculpt::make_mask(wearer, &likeness, o, &r);
   const MeshInfo info = measure(mask);
