@@ -37,9 +37,9 @@ int run_ear(const EarArgs& a, const GlobalOptions& g) {
     print_symmetry(r.plane);
     fmt::print("  ear          the {} side's, mirrored: {:.0f} mm² of healthy ear standing up to {:.1f} mm out of the head\n", r.side,
                r.ear_area_mm2, r.ear_height_mm);
-    const Vec3 s = r.bounds.extent();
-    fmt::print("  solid        {:.2f} ml, {:.0f} × {:.0f} × {:.0f} mm, {} faces, closed, manifold, no self-intersection\n", r.volume_ml,
-               s.x(), s.y(), s.z(), r.faces);
+    const Vec3 s = r.solid.bounds.extent();
+    fmt::print("  solid        {:.2f} ml, {:.0f} × {:.0f} × {:.0f} mm, {} faces, closed, manifold, no self-intersection\n", r.solid.volume_ml,
+               s.x(), s.y(), s.z(), r.solid.faces);
   }
   return kOk;
 }

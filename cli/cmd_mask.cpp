@@ -22,10 +22,10 @@ void print_mask(const MaskArgs& a, const sculpt::MaskReport& r) {
     fmt::print("  likeness     {} scaled by {:.3f} onto the wearer's face ({:.1f} mm RMS at the landmarks); pushed out to the minimum "
                "thickness over {:.0f} mm², by up to {:.1f} mm\n",
                a.likeness, r.likeness_scale, r.likeness_fit_rms_mm, r.pushed_area_mm2, r.pushed_max_mm);
-  const Vec3 s = r.bounds.extent();
+  const Vec3 s = r.solid.bounds.extent();
   fmt::print("  solid        {:.0f} ml, {:.0f} × {:.0f} × {:.0f} mm, {} faces, {} opening(s) besides the neck, closed, manifold, no "
              "self-intersection\n",
-             r.volume_ml, s.x(), s.y(), s.z(), r.faces, r.genus ? *r.genus : -1);
+             r.solid.volume_ml, s.x(), s.y(), s.z(), r.solid.faces, r.solid.genus ? *r.solid.genus : -1);
 }
 
 int run_mask(const MaskArgs& a, const GlobalOptions& g) {

@@ -6,6 +6,7 @@
 
 #include "cli_run.h"
 #include "fixtures.h"
+#include "solid_checks.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
@@ -16,22 +17,6 @@
 
 using namespace tracecast;
 
-namespace {
-
-//! A valid solid by the library's own measurements (not the maker's report): closed, manifold,
-//! one piece, no zero-area face and no crossing.
-MeshInfo check_solid(const Mesh& m) {
-  const MeshInfo info = measure(m);
-  CHECK(info.watertight);
-  CHECK(info.edge_manifold);
-  CHECK(info.vertex_manifold);
-  CHECK(info.components == 1);
-  CHECK(info.degenerate_triangles == 0);
-  CHECK(info.self_intersecting_pairs == 0);
-  return info;
-}
-
-}  // namespace
 
 TEST_CASE("level set: a sphere's surface is closed, manifold and within 5 % of the grid step of it", "[ear]") {
   const double r = 10, h = 0.7;
@@ -44,7 +29,7 @@ TEST_CASE("level set: a sphere's surface is closed, manifold and within 5 % of t
   box.add(Vec3::Constant(-12));
   box.add(Vec3::Constant(12));
   const Mesh m = level_set_surface(sphere, box, h);
-  const MeshInfo info = check_solid(m);
+  const MeshInfo info = test::check_solid(m);
   REQUIRE(info.volume_mm3);
   CHECK(*info.volume_mm3 == Approx(4.0 / 3.0 * 3.14159265358979 * r * r * r).epsilon(0.02));  // chords cut inside
   double worst = 0;
@@ -56,7 +41,7 @@ TEST_CASE("synth head: closed, one piece, and each ear can be left off", "[ear]"
   scan::HeadParams both, right;
   right.ears = "right";
   const scan::SyntheticHead full(both), lacking(right);
-  const MeshInfo info = check_solid(full.mesh(1.5));
+  const MeshInfo info = test::check_solid(full.mesh(1.5));
   CHECK(info.genus == 0);
   // The ear on the left (+x) stands out of the earless head; the right one is the same in both.
   const std::vector<double> left = lacking.field({Vec3(0.46 * both.width_mm + 8, 5, -25)});
@@ -74,7 +59,7 @@ TEST_CASE("ear: the mirrored ear lies within 1 mm RMS of the one removed, as a v
   sculpt::EarReport r;
   const Mesh ear = sculpt::make_ear(patient, o, &r);
   CHECK(r.side == "left");  // the head's +x is the wearer's left
-  const MeshInfo info = check_solid(ear);
+  const MeshInfo info = test::check_solid(ear);
   // Ground truth: the full head's surface where it stands out of the earless one (the removed ear).
   Aabb left_ear;  // the removed ear's surface, finely: the head's field around it
   left_ear.add(Vec3(0.3 * both.width_mm, -50, -70));
@@ -96,7 +81,7 @@ TEST_CASE("ear: the mirrored ear lies within 1 mm RMS of the one removed, as a v
   INFO("prosthesis off the ear and the skin: RMS " << stray.rms << " mm, max " << stray.max);
   CHECK(stray.rms < 0.3);
   // Its volume: the removed ear's, less what the margin's edge leaves off.
-  CHECK(r.volume_ml == Approx(*info.volume_mm3 / 1000.0));
+  CHECK(r.solid.volume_ml == Approx(*info.volume_mm3 / 1000.0));
 }
 
 TEST_CASE("cli: ear refuses an open surface (3) and a head with both ears (4), writing nothing", "[ear][cli]") {

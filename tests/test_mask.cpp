@@ -7,6 +7,7 @@
 
 #include "cli_run.h"
 #include "fixtures.h"
+#include "solid_checks.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
@@ -76,12 +77,7 @@ TEST_CASE("mask: the wearer's own head, 2.5 mm thick, openings at the eyes, nost
   sculpt::MaskOptions o;
   sculpt::MaskReport r;
   const Mesh mask = sculpt::make_mask(wearer, nullptr, o, &r);
-  const MeshInfo info = measure(mask);
-  CHECK(info.watertight);
-  CHECK(info.edge_manifold);
-  CHECK(info.vertex_manifold);
-  CHECK(info.components == 1);
-  CHECK(info.self_intersecting_pairs == 0);
+  const MeshInfo info = test::check_solid(mask);
   REQUIRE(info.genus);
   CHECK(*info.genus == 5);  // two eyes, two nostrils, the mouth (the neck edge makes it a shell, not a ball)
   Vec3 thinnest;
@@ -124,9 +120,7 @@ TEST_CASE("mask: a likeness on another head, within 0.1 mm of it where not pushe
   o.resolution_mm = 1.5;  // a third of the default's time; the walls and the likeness are held as well
   sculpt::MaskReport r;
   const Mesh mask = sculpt::make_mask(wearer, &likeness, o, &r);
-  const MeshInfo info = measure(mask);
-  CHECK(info.watertight);
-  CHECK(info.self_intersecting_pairs == 0);
+  test::check_solid(mask);
   CHECK(r.pushed_area_mm2 > 1000);  // the shorter likeness lies inside the wearer's head at the back
   // Nowhere thinner than the minimum.
   // Nowhere thinner than the minimum.

@@ -18,13 +18,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-//! Smooth union (polynomial, blend width k) and its mirror, the smooth intersection.
-double smin(double a, double b, double k) {
-  const double h = std::clamp(0.5 + 0.5 * (b - a) / k, 0.0, 1.0);
-  return b * (1 - h) + a * h - k * h * (1 - h);
-}
-double smax(double a, double b, double k) { return -smin(-a, -b, k); }
-
 //! About the distance to an ellipsoid (exact on a sphere; a bound that keeps its sign elsewhere).
 double ellipsoid(const Vec3& p, const Vec3& c, const Vec3& r) {
   const Vec3 q = p - c;
@@ -50,11 +43,11 @@ SyntheticHead::SyntheticHead(const HeadParams& params) : p_(params) {
 double SyntheticHead::skull(const Vec3& p) const {
   const double hw = 0.5 * p_.width_mm, hl = 0.5 * p_.length_mm;
   double f = ellipsoid(p, {0, 30, -10}, {hw, 105, hl});
-  f = smin(f, ellipsoid(p, {0, -35, 12}, {0.8 * hw, 78, 0.8 * hl}), 14);                         // face and jaw
-  f = smin(f, std::max({std::hypot(p.x(), p.z() + 15) - 0.35 * p_.width_mm, -(p.y() + 170), p.y()}), 12);  // neck, cut flat
-  f = smin(f, ellipsoid(p, {0, -18, 0.8 * hl + 12}, {12, 24, 16}), 4);                            // nose
-  for (double s : {1.0, -1.0}) f = smax(f, -ellipsoid(p, {s * 31, 10, 0.8 * hl + 3}, {15, 9, 9}), 4);  // eye sockets
-  f = smax(f, -ellipsoid(p, {0, -52, 0.8 * hl + 4}, {21, 2.2, 8}), 1.5);                          // mouth
+  f = smooth_min(f, ellipsoid(p, {0, -35, 12}, {0.8 * hw, 78, 0.8 * hl}), 14);                         // face and jaw
+  f = smooth_min(f, std::max({std::hypot(p.x(), p.z() + 15) - 0.35 * p_.width_mm, -(p.y() + 170), p.y()}), 12);  // neck, cut flat
+  f = smooth_min(f, ellipsoid(p, {0, -18, 0.8 * hl + 12}, {12, 24, 16}), 4);                            // nose
+  for (double s : {1.0, -1.0}) f = smooth_max(f, -ellipsoid(p, {s * 31, 10, 0.8 * hl + 3}, {15, 9, 9}), 4);  // eye sockets
+  f = smooth_max(f, -ellipsoid(p, {0, -52, 0.8 * hl + 4}, {21, 2.2, 8}), 1.5);                          // mouth
   return f;
 }
 
@@ -70,13 +63,13 @@ double SyntheticHead::ear(const Vec3& p, int side) const {
   const double plate = std::max(std::abs(w + 0.4) - 1.5, rim + 1.0);
   const double ridge = std::hypot(ellipse(u - 5, v - 13, 16, 8), w - 1.0) - 1.8;
   const double lobe = ellipsoid({u, v, w}, {-26, 9, 0}, {9, 8, 3.5});
-  return k * smin(smin(helix, plate, 1.5), smin(ridge, lobe, 2.0), 1.5);
+  return k * smooth_min(smooth_min(helix, plate, 1.5), smooth_min(ridge, lobe, 2.0), 1.5);
 }
 
 double SyntheticHead::at(const Vec3& p) const {
   double f = skull(p);
-  if (p_.ears == "both" || p_.ears == "left") f = smin(f, ear(p, 1), 3);
-  if (p_.ears == "both" || p_.ears == "right") f = smin(f, ear(p, -1), 3);
+  if (p_.ears == "both" || p_.ears == "left") f = smooth_min(f, ear(p, 1), 3);
+  if (p_.ears == "both" || p_.ears == "right") f = smooth_min(f, ear(p, -1), 3);
   return f;
 }
 

@@ -12,20 +12,12 @@
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/level_set.h"
 #include "tracecast/mesh/log.h"
-#include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/report_json.h"
 #include "tracecast/mesh/submesh.h"
 
 namespace tracecast::sculpt {
 
 namespace {
-
-//! The larger of a and b, rounded over a width k where they cross: a sharp crease between two
-//! fields is sampled by the grid as a row of notches.
-double smooth_max(double a, double b, double k) {
-  const double h = std::clamp(0.5 + 0.5 * (a - b) / k, 0.0, 1.0);
-  return b + (a - b) * h + k * h * (1 - h);
-}
 
 double smoothstep(double e0, double e1, double x) {
   const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
@@ -191,32 +183,13 @@ std::size_t keep_largest(Mesh& m) {
   return static_cast<std::size_t>(std::count_if(count.begin(), count.end(), [](std::size_t c) { return c > 0; })) - 1;
 }
 
-void check_solid(const Mesh& ear, EarReport& r) {
-  MeasureOptions mo;
-  mo.self_intersections = false;
-  const MeshInfo info = measure(ear, mo);
-  r.closed = info.watertight;
-  r.manifold = info.edge_manifold && info.vertex_manifold;
-  r.volume_ml = info.volume_mm3 ? *info.volume_mm3 / 1000.0 : 0.0;
-  r.self_intersections = count_self_intersections(ear);
-  r.faces = ear.triangles.size();
-  r.bounds = bounding_box(ear);
-  if (!r.closed || !r.manifold || r.self_intersections || !(r.volume_ml > 0))
-    throw ProcessingError(fmt::format("the ear's solid failed its checks (closed {}, manifold {}, {} crossing face pairs, {:.2f} ml); "
-                                      "try another --resolution",
-                                      r.closed, r.manifold, r.self_intersections, r.volume_ml));
-}
-
 }  // namespace
 
 Mesh make_ear(const Mesh& head, const EarOptions& o, EarReport* report) {
   throw_problems("ear", ear_option_table().check(o));
   EarReport r;
   StepTimer timer(r.timings);
-  MeasureOptions mo;
-  mo.self_intersections = false;
-  if (!measure(head, mo).watertight)
-    throw InputError("the head must be a closed surface (the mirror image is compared inside and out): run 'tracecast repair' first");
+  require_closed(head, "head");
   r.plane = estimate_symmetry_plane(head, o.symmetry);
   const int want = wanted_sign(head, r.plane, o.side);
   timer.lap("symmetry");
@@ -235,7 +208,7 @@ Mesh make_ear(const Mesh& head, const EarOptions& o, EarReport* report) {
   Mesh solid = level_set_surface([&](const std::vector<Vec3>& x) { return ear_field(x, hq, eq, r.plane, o); }, box, o.resolution_mm, 2.0);
   r.dropped_pieces = keep_largest(solid);
   timer.lap("solid");
-  check_solid(solid, r);
+  r.solid = check_solid(solid, "ear's solid");
   timer.lap("checks");
   if (report) *report = r;
   return solid;
@@ -246,13 +219,8 @@ void to_json(nlohmann::json& j, const EarReport& r) {
        {"side", r.side},
        {"ear_area_mm2", r.ear_area_mm2},
        {"ear_height_mm", r.ear_height_mm},
-       {"volume_ml", r.volume_ml},
-       {"faces", r.faces},
-       {"closed", r.closed},
-       {"manifold", r.manifold},
-       {"self_intersections", r.self_intersections},
+       {"solid", r.solid},
        {"dropped_pieces", r.dropped_pieces},
-       {"size_mm", vec_json(r.bounds.extent())},
        {"timings_s", timings_json(r.timings)}};
 }
 

@@ -15,20 +15,12 @@
 #include "tracecast/mesh/geodesic.h"
 #include "tracecast/mesh/level_set.h"
 #include "tracecast/mesh/log.h"
-#include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/report_json.h"
 #include "tracecast/mesh/submesh.h"
 
 namespace tracecast::sculpt {
 
 namespace {
-
-//! The larger of a and b, rounded over a width k (see ear.cpp: a sharp crease between two fields
-//! is sampled by the grid as a row of notches).
-double smooth_max(double a, double b, double k) {
-  const double h = std::clamp(0.5 + 0.5 * (a - b) / k, 0.0, 1.0);
-  return b + (a - b) * h + k * h * (1 - h);
-}
 
 //! The landmarks both faces share, in input coordinates.
 Eigen::Matrix3Xd landmark_points(const FaceAnalysis& f) {
@@ -168,7 +160,7 @@ struct MaskField {
       // the minimum held a quarter of a grid step out: where the likeness runs just inside the
       // minimum, nearly along it, the grid cuts across the crease a few tenths inside.
       const double least = o.fit_mm + o.min_thickness_mm + 0.25 * o.resolution_mm;
-      const double outer = likeness ? -smooth_max(-align.scale * fl[i], least - fw[i], k) : fw[i] - o.fit_mm - o.thickness_mm;
+      const double outer = likeness ? smooth_min(align.scale * fl[i], fw[i] - least, k) : fw[i] - o.fit_mm - o.thickness_mm;
       f[i] = smooth_max(smooth_max(outer, inner, k), cuts.at(q[i], s[i]), k);
     }
     return f;
@@ -200,29 +192,6 @@ double measure_push(const Mesh& likeness, const Alignment& align, const SurfaceQ
     if (short_by > r.pushed_max_mm) r.pushed_max_mm = short_by, r.pushed_most_at = frame.to_local(moved[i]);
   }
   return out;
-}
-
-void check_mask(const Mesh& mask, MaskReport& r) {
-  MeasureOptions mo;
-  mo.self_intersections = false;
-  const MeshInfo info = measure(mask, mo);
-  r.closed = info.watertight;
-  r.manifold = info.edge_manifold && info.vertex_manifold;
-  r.volume_ml = info.volume_mm3 ? *info.volume_mm3 / 1000.0 : 0.0;
-  r.genus = info.genus;
-  r.self_intersections = count_self_intersections(mask);
-  r.faces = mask.triangles.size();
-  r.bounds = bounding_box(mask);
-  if (!r.closed || !r.manifold || r.self_intersections || !(r.volume_ml > 0))
-    throw ProcessingError(fmt::format("the mask failed its checks (closed {}, manifold {}, {} crossing face pairs, {:.1f} ml); try another --resolution",
-                                      r.closed, r.manifold, r.self_intersections, r.volume_ml));
-}
-
-void require_closed(const Mesh& m, const char* what) {
-  MeasureOptions mo;
-  mo.self_intersections = false;
-  if (!measure(m, mo).watertight)
-    throw InputError(fmt::format("the {} must be a closed surface (its inside and outside are compared): run 'tracecast repair' first", what));
 }
 
 nlohmann::json matrix_rows(const Eigen::Matrix4d& m) {
@@ -267,7 +236,7 @@ Mesh make_mask(const Mesh& wearer, const Mesh* likeness, const MaskOptions& o, M
   field.reach = std::max(grow, stands_out) + 8 * o.resolution_mm;
   Mesh mask = level_set_surface(field, box, o.resolution_mm, 1.5);  // distances, rounded where they cross
   timer.lap("solid");
-  check_mask(mask, r);
+  r.solid = check_solid(mask, "mask");
   timer.lap("checks");
   if (report) *report = r;
   return mask;
@@ -281,13 +250,7 @@ void to_json(nlohmann::json& j, const MaskReport& r) {
                                                {"pushed_out", {{"area_mm2", r.pushed_area_mm2}, {"max_mm", r.pushed_max_mm},
                                                                {"most_at_mm", vec_json(r.pushed_most_at)}}}}
                                : nlohmann::json(nullptr)},
-       {"volume_ml", r.volume_ml},
-       {"faces", r.faces},
-       {"closed", r.closed},
-       {"manifold", r.manifold},
-       {"self_intersections", r.self_intersections},
-       {"genus", r.genus ? nlohmann::json(*r.genus) : nlohmann::json(nullptr)},
-       {"size_mm", vec_json(r.bounds.extent())},
+       {"solid", r.solid},
        {"timings_s", timings_json(r.timings)}};
 }
 

@@ -5,6 +5,7 @@
 // piece that meets its neighbours' along shared edges).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,15 @@ struct LevelSetCell {
 //! (the same split in every cell, so neighbours agree on shared faces); triangles face the
 //! positive side.
 void level_set_cell(const LevelSetCell& cell, EdgeVertices& shared, Mesh& out);
+
+//! The smaller of a and b, rounded over a width k where they cross (a polynomial blend): fields
+//! combined by sharp minima or maxima meet in creases, which a grid samples as a row of notches.
+inline double smooth_min(double a, double b, double k) {
+  const double h = std::clamp(0.5 + 0.5 * (b - a) / k, 0.0, 1.0);
+  return b * (1 - h) + a * h - k * h * (1 - h);
+}
+//! The larger of a and b, rounded the same way.
+inline double smooth_max(double a, double b, double k) { return -smooth_min(-a, -b, k); }
 
 //! Values of a field at many points at once (a batch lets distance queries run in parallel).
 using FieldFn = std::function<std::vector<double>(const std::vector<Vec3>&)>;

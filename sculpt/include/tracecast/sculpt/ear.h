@@ -17,6 +17,7 @@
 #include "tracecast/mesh/mesh.h"
 #include "tracecast/mesh/options.h"
 #include "tracecast/mesh/step_timer.h"
+#include "tracecast/sculpt/solid.h"
 
 namespace tracecast::sculpt {
 
@@ -35,15 +36,11 @@ struct EarReport {
   std::string side;               //!< left or right (the wearer's), or + / − of the plane's normal when no face was found
   double ear_area_mm2 = 0;        //!< the healthy ear's surface standing out of the head's mirror image
   double ear_height_mm = 0;       //!< how far the mirrored ear stands out of the head at most
-  double volume_ml = 0;
-  std::size_t faces = 0;
-  bool closed = false, manifold = false;
-  std::size_t self_intersections = 0;
+  SolidFigures solid;
   std::size_t dropped_pieces = 0; //!< pieces of the level set apart from the ear, left out
-  Aabb bounds;
   Timings timings;
 };
-//! {plane, side, ear_area_mm2, ..., timings_s}.
+//! {symmetry_plane, side, ear_area_mm2, ear_height_mm, solid, dropped_pieces, timings_s}.
 void to_json(nlohmann::json& j, const EarReport& r);
 
 //! The prosthesis for the ear `head` lacks. Throws InputError if the head is not closed,

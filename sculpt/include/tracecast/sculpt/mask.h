@@ -15,6 +15,7 @@
 #include "tracecast/mesh/mesh.h"
 #include "tracecast/mesh/options.h"
 #include "tracecast/mesh/step_timer.h"
+#include "tracecast/sculpt/solid.h"
 
 namespace tracecast::sculpt {
 
@@ -40,12 +41,7 @@ struct MaskReport {
   double pushed_area_mm2 = 0;       //!< likeness surface pushed out to the minimum thickness
   double pushed_max_mm = 0;         //!< by how much at most
   Vec3 pushed_most_at = Vec3::Zero();  //!< where (the wearer's face frame, mm)
-  double volume_ml = 0;
-  std::size_t faces = 0;
-  bool closed = false, manifold = false;
-  std::size_t self_intersections = 0;
-  std::optional<int> genus;         //!< a shell with a neck edge and n openings has genus n
-  Aabb bounds;
+  SolidFigures solid;               //!< a shell with a neck edge and n openings has genus n
   Timings timings;
 };
 void to_json(nlohmann::json& j, const MaskReport& r);
