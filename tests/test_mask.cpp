@@ -117,10 +117,11 @@ TEST_CASE("mask: a likeness on another head, within 0.1 mm of it where not pushe
   const scan::SyntheticHead wearer_head(wp), likeness_head(lp);
   const Mesh wearer = wearer_head.mesh(1.0), likeness = likeness_head.mesh(1.0);
   sculpt::MaskOptions o;
-  o.resolution_mm = 1.5;  // a third of the default's time; the walls and the likeness are held as well
   sculpt::MaskReport r;
   const Mesh mask = sculpt::make_mask(wearer, &likeness, o, &r);
-  test::check_solid(mask);
+  const MeshInfo info = test::check_solid(mask);
+  REQUIRE(info.genus);
+  CHECK(*info.genus == 5);
   CHECK(r.pushed_area_mm2 > 1000);  // the shorter likeness lies inside the wearer's head at the back
   // Nowhere thinner than the minimum.
   // Nowhere thinner than the minimum.
@@ -152,5 +153,8 @@ TEST_CASE("cli: mask refuses an open wearer (3) and bad options (2), writing not
   CHECK(r.err.find("closed surface") != std::string::npos);
   r = test::run("mask " + face + " -o " + out + " --thickness 1 --min-thickness 2");
   CHECK(r.code == 2);
+  r = test::run("mask " + face + " -o " + out + " --resolution 1.5");  // a grid too coarse for a 1.5 mm wall
+  CHECK(r.code == 2);
+  CHECK(r.err.find("two thirds") != std::string::npos);
   CHECK(!std::filesystem::exists(out));
 }

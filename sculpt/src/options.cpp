@@ -35,6 +35,12 @@ OptionTable<MaskOptions> make_mask_table() {
       .number("neck_mm", &S::neck_mm, "mm", 0, 200, "the neck edge this far below the chin")
       .number("resolution_mm", &S::resolution_mm, "mm", 0.3, 5, "grid step of the mask's surfaces");
   t.rule([](const S& s) {
+    return s.resolution_mm <= s.min_thickness_mm / 1.5 + 1e-9
+               ? std::string()
+               : "\"resolution_mm\" = " + std::to_string(s.resolution_mm) + " must be at most two thirds of the minimum thickness (" +
+                     std::to_string(s.min_thickness_mm) + " mm): a coarser grid misses parts of the shell and opens holes in it";
+  });
+  t.rule([](const S& s) {
     return s.min_thickness_mm <= s.thickness_mm ? std::string()
                                                 : "\"min_thickness_mm\" = " + std::to_string(s.min_thickness_mm) + " must not exceed the thickness (" +
                                                       std::to_string(s.thickness_mm) + " mm)";
