@@ -38,7 +38,7 @@ struct Alignment {
   Vec3 apply(const Vec3& p) const { return (to_wearer * p.homogeneous()).head<3>(); }
 };
 
-Alignment align_likeness(const Mesh& likeness, const FaceAnalysis& wearer, const MaskOptions& o) {
+Alignment align_likeness(const Mesh& likeness, const FaceAnalysis& wearer) {
   FaceAnalysis lf;
   try {
     lf = analyze_face(likeness, {});
@@ -52,7 +52,6 @@ Alignment align_likeness(const Mesh& likeness, const FaceAnalysis& wearer, const
   double sum = 0;
   for (Eigen::Index i = 0; i < src.cols(); ++i) sum += (a.apply(src.col(i)) - dst.col(i)).squaredNorm();
   a.rms_mm = std::sqrt(sum / static_cast<double>(src.cols()));
-  (void)o;
   return a;
 }
 
@@ -213,7 +212,7 @@ Mesh make_mask(const Mesh& wearer, const Mesh* likeness, const MaskOptions& o, M
   timer.lap("landmarks");
   Alignment align;
   if (likeness) {
-    align = align_likeness(*likeness, r.wearer, o);
+    align = align_likeness(*likeness, r.wearer);
     r.likeness = true;
     r.likeness_scale = align.scale;
     r.likeness_to_wearer = align.to_wearer;
