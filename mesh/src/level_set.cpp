@@ -58,7 +58,8 @@ struct Grid {
   Vec3 o;
   double h;
   std::int64_t nx, ny, nz;
-  std::vector<double> value;
+  std::size_t count = 1;      //!< fields sampled at each point
+  std::vector<double> value;  //!< point-major: value[key * count + field]
   std::uint64_t key(std::int64_t i, std::int64_t j, std::int64_t k) const { return static_cast<std::uint64_t>((k * ny + j) * nx + i); }
   Vec3 point(std::int64_t i, std::int64_t j, std::int64_t k) const { return o + h * Vec3(i, j, k); }
 };
@@ -77,11 +78,13 @@ void sample(const FieldFn& field, const std::vector<std::uint64_t>& keys, Grid& 
       pts.push_back(g.point(k % g.nx, (k / g.nx) % g.ny, k / (g.nx * g.ny)));
     }
     const std::vector<double> v = field(pts);
-    for (std::size_t n = b; n < e; ++n) {
-      double x = v[n - b];
-      if (std::abs(x) < 1e-4 * g.h) x = x < 0 ? -1e-4 * g.h : 1e-4 * g.h;
-      g.value[keys[n]] = x;
-    }
+    if (v.size() != pts.size() * g.count) throw ProcessingError("level set: the field gave the wrong number of values");
+    for (std::size_t n = b; n < e; ++n)
+      for (std::size_t f = 0; f < g.count; ++f) {
+        double x = v[(n - b) * g.count + f];
+        if (std::abs(x) < 1e-4 * g.h) x = x < 0 ? -1e-4 * g.h : 1e-4 * g.h;
+        g.value[keys[n] * g.count + f] = x;
+      }
   }
 }
 
@@ -90,7 +93,7 @@ void sample(const FieldFn& field, const std::vector<std::uint64_t>& keys, Grid& 
 //! their corners' values and the bound), down to single steps.
 void sample_band(const FieldFn& field, Grid& g, double lipschitz) {
   if (!(lipschitz > 0)) {
-    std::vector<std::uint64_t> keys(g.value.size());
+    std::vector<std::uint64_t> keys(g.value.size() / g.count);
     for (std::size_t n = 0; n < keys.size(); ++n) keys[n] = n;
     sample(field, keys, g);
     return;
@@ -108,8 +111,8 @@ void sample_band(const FieldFn& field, Grid& g, double lipschitz) {
         const std::int64_t a = std::min(c[0] + sz * (corner & 1), g.nx - 1), b = std::min(c[1] + sz * ((corner >> 1) & 1), g.ny - 1),
                            d = std::min(c[2] + sz * ((corner >> 2) & 1), g.nz - 1);
         const std::uint64_t key = g.key(a, b, d);
-        if (std::isnan(g.value[key])) {
-          g.value[key] = 0;  // claimed: sampled below
+        if (std::isnan(g.value[key * g.count])) {
+          g.value[key * g.count] = 0;  // claimed: sampled below
           keys.push_back(key);
         }
       }
@@ -125,9 +128,11 @@ void sample_band(const FieldFn& field, Grid& g, double lipschitz) {
     std::vector<Cell> next;
     for (const Cell& c : cells) {
       double least = std::numeric_limits<double>::infinity();
-      for (int corner = 0; corner < 8; ++corner)
-        least = std::min(least, std::abs(g.value[g.key(std::min(c[0] + size * (corner & 1), g.nx - 1), std::min(c[1] + size * ((corner >> 1) & 1), g.ny - 1),
-                                                      std::min(c[2] + size * ((corner >> 2) & 1), g.nz - 1))]));
+      for (int corner = 0; corner < 8; ++corner) {
+        const std::uint64_t key = g.key(std::min(c[0] + size * (corner & 1), g.nx - 1), std::min(c[1] + size * ((corner >> 1) & 1), g.ny - 1),
+                                        std::min(c[2] + size * ((corner >> 2) & 1), g.nz - 1));
+        for (std::size_t f = 0; f < g.count; ++f) least = std::min(least, std::abs(g.value[key * g.count + f]));
+      }
       if (least > reach) continue;
       const std::int64_t half = size / 2;
       for (int child = 0; child < 8; ++child) {
@@ -138,42 +143,49 @@ void sample_band(const FieldFn& field, Grid& g, double lipschitz) {
     cells.swap(next);
     size /= 2;
   }
-  log_debug("level set: {} of {} grid points sampled", sampled, g.value.size());
+  log_debug("level set: {} of {} grid points sampled", sampled, g.value.size() / g.count);
 }
 
 }  // namespace
 
-Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h, double lipschitz) {
-  if (!(h > 0) || box.empty()) throw InputError("level set: the grid step must be positive and the box not empty");
+std::vector<Mesh> level_set_surfaces(const FieldFn& fields, std::size_t count, const Aabb& box, double h, double lipschitz) {
+  if (!(h > 0) || box.empty() || count == 0) throw InputError("level set: the grid step must be positive, the box not empty, a field given");
   Grid g;
   g.h = h;
+  g.count = count;
   g.o = box.min - h * Vec3(0.8765432, 0.7654321, 0.6543219);
   const Vec3 n = ((box.max - g.o) / h).array().ceil() + 1;
   g.nx = static_cast<std::int64_t>(n.x()), g.ny = static_cast<std::int64_t>(n.y()), g.nz = static_cast<std::int64_t>(n.z());
-  if (static_cast<double>(g.nx) * g.ny * g.nz > 1.5e8) throw InputError("level set: over 150 M grid points; use a coarser step");
-  g.value.assign(static_cast<std::size_t>(g.nx * g.ny * g.nz), std::numeric_limits<double>::quiet_NaN());
-  sample_band(field, g, lipschitz);
-  Mesh out;
-  EdgeVertices shared;
-  LevelSetCell c;
-  for (std::int64_t k = 0; k + 1 < g.nz; ++k)
-    for (std::int64_t j = 0; j + 1 < g.ny; ++j)
-      for (std::int64_t i = 0; i + 1 < g.nx; ++i) {
-        int neg = 0;
-        bool sampled = true;
-        for (int corner = 0; corner < 8; ++corner) {
-          const auto u = static_cast<std::size_t>(corner);
-          c.key[u] = g.key(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
-          c.value[u] = g.value[c.key[u]];
-          sampled = sampled && !std::isnan(c.value[u]);
-          neg += c.value[u] < 0;
+  if (static_cast<double>(g.nx) * g.ny * g.nz * count > 1.5e8) throw InputError("level set: over 150 M grid values; use a coarser step");
+  g.value.assign(static_cast<std::size_t>(g.nx * g.ny * g.nz) * count, std::numeric_limits<double>::quiet_NaN());
+  sample_band(fields, g, lipschitz);
+  std::vector<Mesh> out(count);
+  for (std::size_t f = 0; f < count; ++f) {
+    EdgeVertices shared;
+    LevelSetCell c;
+    for (std::int64_t k = 0; k + 1 < g.nz; ++k)
+      for (std::int64_t j = 0; j + 1 < g.ny; ++j)
+        for (std::int64_t i = 0; i + 1 < g.nx; ++i) {
+          int neg = 0;
+          bool sampled = true;
+          for (int corner = 0; corner < 8; ++corner) {
+            const auto u = static_cast<std::size_t>(corner);
+            c.key[u] = g.key(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
+            c.value[u] = g.value[c.key[u] * count + f];
+            sampled = sampled && !std::isnan(c.value[u]);
+            neg += c.value[u] < 0;
+          }
+          if (!sampled || neg == 0 || neg == 8) continue;
+          for (int corner = 0; corner < 8; ++corner)
+            c.point[static_cast<std::size_t>(corner)] = g.point(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
+          level_set_cell(c, shared, out[f]);
         }
-        if (!sampled || neg == 0 || neg == 8) continue;
-        for (int corner = 0; corner < 8; ++corner)
-          c.point[static_cast<std::size_t>(corner)] = g.point(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
-        level_set_cell(c, shared, out);
-      }
+  }
   return out;
+}
+
+Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h, double lipschitz) {
+  return std::move(level_set_surfaces(field, 1, box, h, lipschitz).front());
 }
 
 }  // namespace tracecast

@@ -105,13 +105,15 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
   for (const Vec3& k : r.key_centres) keys.push_back(vec_json(k));
   for (const Vec3& v : r.vent_bottoms) vents.push_back(vec_json(v));
   return {{"printer", o.printer.name},
+          {"layout", r.layout},
+          {"pulls", r.pulls},
           {"pull", {{"direction", vec_json(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},
                     {"frontal_undercut_area_mm2", r.undercut_area_frontal_mm2}}},
           {"undercuts", undercuts},
           {"options", mold_options_json(o)},
           {"mold_frame", {{"x", vec_json(r.frame.row(0).transpose())}, {"y", vec_json(r.frame.row(1).transpose())},
                           {"z", vec_json(r.frame.row(2).transpose())}, {"box_min_mm", vec_json(r.box_min)}, {"box_max_mm", vec_json(r.box_max)},
-                          {"key_centres_mm", keys}, {"sprue_bottom_mm", vec_json(r.sprue_bottom)}, {"sprue_bend_mm", vec_json(r.sprue_bend)}, {"vent_bottoms_mm", vents}}},
+                          {"key_centres_mm", keys}, {"key_radii_mm", r.key_radii_mm}, {"sprue_bottom_mm", vec_json(r.sprue_bottom)}, {"sprue_bend_mm", vec_json(r.sprue_bend)}, {"vent_bottoms_mm", vents}}},
           {"casting", {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
                        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
           {"sections", r.sections},

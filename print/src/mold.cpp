@@ -25,6 +25,7 @@
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/print/mold_stages.h"
+#include "tracecast/print/multipart.h"
 
 namespace tracecast::print {
 
@@ -46,11 +47,12 @@ bool crosses_a_cut(const Mesh& m, const std::vector<std::size_t>& piece, std::si
   return false;
 }
 
-//! Keeps the connected piece with the largest volume, and the voids that cross a cut (the dowel
-//! holes, which the cut opens); returns the volume (mm³) of the others (slivers a boolean leaves
-//! where the parting surface meets the appliance's thin rim, and closed bubbles of the cavity
-//! that no pour reaches, filled).
-double keep_largest_piece(Mesh& m, const Sections& s = {}) {
+}  // namespace
+
+namespace stages {
+//! (Besides the largest piece: slivers a boolean leaves where the parting surface meets the
+//! appliance's thin rim, and closed bubbles of the cavity that no pour reaches, filled.)
+double keep_largest_piece(Mesh& m, const Sections& s) {
   const std::vector<std::size_t> piece = face_components(m);
   std::map<std::size_t, double> vol;
   for (std::size_t f = 0; f < m.triangles.size(); ++f) {
@@ -72,6 +74,9 @@ double keep_largest_piece(Mesh& m, const Sections& s = {}) {
   m = submesh(m, keep);
   return dropped;
 }
+}  // namespace stages
+
+namespace {
 
 //! A face by where its corners are, whatever their order or indices: a face that keeps its key
 //! from one round to the next has not moved.
@@ -270,9 +275,10 @@ Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOpt
     in.outer[f] = !in.inner[f] && on_skin[f] > 0.045;
     if (in.inner[f]) inner_area += a;
   }
-  if (inner_area < 0.3 * total_area)
+  // An appliance or a mask lies on the skin with about half its surface, an ear with a tenth.
+  if (inner_area < 0.05 * total_area)
     throw InputError(fmt::format("the appliance does not sit on this face: only {:.0f} % of its surface lies on the skin "
-                                 "(expected about half); was it made from another scan, or moved?",
+                                 "(expected about half for an appliance or a mask, a tenth for an ear); was it made from another scan, or moved?",
                                  100 * inner_area / total_area));
   return in;
 }
@@ -397,7 +403,7 @@ Eigen::Matrix3d fit_pose(Mesh& q, const std::string& name, const PrinterProfile&
 }  // namespace
 
 std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const PrinterProfile& printer, std::vector<std::string>& warnings,
-                                  std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings) {
+                                  std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings, bool turn_shells) {
   std::vector<NamedMesh> out = pieces;
   from_mold.assign(out.size(), Eigen::Affine3d::Identity());
   // Each part on its own: cleaned, turned over (the shell, onto its top), fitted. (In parallel
@@ -408,7 +414,7 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
     q = cleaned(q);
     log_debug("pose: cleaned {} in {:.2f} s", out[k].name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     Eigen::Matrix3d turn = Eigen::Matrix3d::Identity();
-    if (out[k].name.rfind("shell", 0) == 0) turn.diagonal() = Vec3(1, -1, -1);
+    if (turn_shells && out[k].name.rfind("shell", 0) == 0) turn.diagonal() = Vec3(1, -1, -1);
     for (Vec3& v : q.vertices) v = turn * v;
     from_mold[k].linear() = fit_pose(q, out[k].name, printer, warnings) * turn;
   }
@@ -456,6 +462,24 @@ stages::Cavity to_frame(const Mesh& appliance, const Mesh& face, const stages::I
 
 }  // namespace
 
+namespace {
+
+//! The core and the shell as the parts' list gives them: the shell along the pull, the core
+//! against it, each with the area it forms and its undercut regions.
+std::vector<PartPull> two_part_pulls(const stages::PullChoice& pc, const stages::Inspection& in, const Mesh& appliance) {
+  PartPull core{"core", Vec3(-pc.pull), 0, 0, 0}, shell{"shell", pc.pull, 0, 0, 0};
+  const stages::FaceNormals n = stages::face_normals(appliance);
+  for (std::size_t f = 0; f < in.inner.size(); ++f) (in.inner[f] ? core : shell).cavity_area_mm2 += n.area[f];
+  for (const Undercut& u : pc.undercuts) {
+    PartPull& p = u.surface == "inner" ? core : shell;
+    p.undercut_area_mm2 += u.area_mm2;
+    p.undercut_depth_mm = std::max(p.undercut_depth_mm, u.depth_mm);
+  }
+  return {core, shell};
+}
+
+}  // namespace
+
 Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
   using namespace stages;
   Mold mold;
@@ -466,6 +490,11 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   timer.lap("inspect");
 
   const PullChoice pc = choose_pull(appliance, face, in, o);
+  if (needs_multipart(appliance, face, in, pc, o)) {
+    Mold multi = design_multipart_mold(appliance, face, in, o);
+    multi.report.timings.insert(multi.report.timings.begin(), r.timings.begin(), r.timings.end());
+    return multi;
+  }
   r.pull = pc.pull;
   r.pull_searched = pc.searched;
   r.undercut_area_mm2 = pc.undercut_area_mm2;
@@ -476,6 +505,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
       r.warnings.push_back(fmt::format("undercut of {:.0f} mm² on the {} surface is {:.1f} mm deep: the cast must flex that far to release",
                                        u.area_mm2, u.surface, u.depth_mm));
   r.frame = mold_frame(pc.pull);
+  r.pulls = two_part_pulls(pc, in, appliance);
   timer.lap("pull");
 
   const Cavity cavity = to_frame(appliance, face, in, r.frame);
@@ -505,6 +535,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   bolt_reach(r.bolts, env);
   r.sections = sections;
   r.key_centres = features.key_centres;
+  r.key_radii_mm.assign(r.key_centres.size(), o.key_radius_mm);
   r.sprue_bottom = features.sprue_bottom;
   r.sprue_bend = features.sprue_bend;
   r.vent_bottoms = features.vent_bottoms;

@@ -45,24 +45,6 @@ Vec3 forward_direction(const Mesh& appliance, const Mesh& face, const Inspection
   }
 }
 
-struct FaceNormals {
-  std::vector<Vec3> normal;
-  std::vector<double> area;
-};
-
-FaceNormals face_normals(const Mesh& m) {
-  FaceNormals n;
-  n.normal.resize(m.triangles.size());
-  n.area.resize(m.triangles.size());
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    const Tri& t = m.triangles[f];
-    const Vec3 c = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
-    n.area[f] = 0.5 * c.norm();
-    n.normal[f] = c.norm() > 0 ? Vec3(c.normalized()) : Vec3::Zero();
-  }
-  return n;
-}
-
 //! Undercut area for a pull: outer faces turned away from it lock the shell, inner faces turned
 //! towards it lock the cast on the core. `which` (optional) marks the faces.
 double undercut_area(const FaceNormals& n, const Inspection& in, const Vec3& pull, std::vector<char>* which) {
@@ -118,6 +100,19 @@ std::vector<Undercut> undercut_regions(const Mesh& appliance, const FaceNormals&
 }
 
 }  // namespace
+
+FaceNormals face_normals(const Mesh& m) {
+  FaceNormals n;
+  n.normal.resize(m.triangles.size());
+  n.area.resize(m.triangles.size());
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    const Vec3 c = (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]);
+    n.area[f] = 0.5 * c.norm();
+    n.normal[f] = c.norm() > 0 ? Vec3(c.normalized()) : Vec3::Zero();
+  }
+  return n;
+}
 
 PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o) {
   PullChoice c;

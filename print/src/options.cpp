@@ -84,7 +84,17 @@ OptionTable<MoldOptions> make_mold_table() {
       .number("dowel_length_mm", &MoldOptions::dowel_length_mm, "mm", 6, 40, "length of the pins; each hole is half as deep, plus 0.5 mm")
       .number("bolt_diameter_mm", &MoldOptions::bolt_diameter_mm, "mm", 0, 12,
               "conformal: bolts along the pull that clamp the parts through bosses in the frame's skirts, M4 by default; their holes are wider by the key clearance (0: none, else at least 2)")
-      .number("bolt_spacing_mm", &MoldOptions::bolt_spacing_mm, "mm", 20, 400, "the most room between two bolts along a side of the frame");
+      .number("bolt_spacing_mm", &MoldOptions::bolt_spacing_mm, "mm", 20, 400, "the most room between two bolts along a side of the frame")
+      .integer("parts", &MoldOptions::parts, 0, 6,
+               "how many parts: 0 as the piece needs (two, or more where one pull leaves over a fifth of the piece's outer surface in undercut: "
+               "a full-head mask, an ear); 2: core and shell; 3 to 6: a core and parts - 1 shell parts, each with its own pull")
+      .number("flange_mm", &MoldOptions::flange_mm, "mm", 4, 40,
+              "multi-part: how far the flanges along the parting surfaces reach beyond the wall (the keys sit in them)")
+      .number("grid_mm", &MoldOptions::grid_mm, "mm", 0.3, 3, "multi-part: the grid the parts' walls and flanges are sampled on");
+  t.rule([](const MoldOptions& o) { return o.parts == 1 ? std::string("\"parts\" must be 0 (as needed), or 2 to 6") : ""; });
+  t.rule([](const MoldOptions& o) {
+    return o.parts > 2 && o.wall_mm < 2 * o.grid_mm ? fmt::format("\"wall_mm\" = {} is under two steps of \"grid_mm\" = {}: the walls would break up", o.wall_mm, o.grid_mm) : "";
+  });
   t.rule([](const MoldOptions& o) { return o.keys == 1 || o.keys == 2 ? std::string("\"keys\" must be 0, or 3 to 6") : ""; });
   t.rule([](const MoldOptions& o) {
     return o.bolt_diameter_mm > 0 && o.bolt_diameter_mm < 2 ? std::string("\"bolt_diameter_mm\" must be 0 (none) or at least 2 mm") : "";
@@ -160,6 +170,14 @@ void to_json(nlohmann::json& j, const Sections& s) {
        {"hole_diameter_mm", 2 * s.hole_radius_mm},
        {"hole_depth_mm", s.hole_depth_mm},
        {"dowels", dowels}};
+}
+
+void to_json(nlohmann::json& j, const PartPull& p) {
+  j = {{"part", p.part},
+       {"direction", p.direction ? vec_json(*p.direction) : nlohmann::json(nullptr)},
+       {"cavity_area_mm2", p.cavity_area_mm2},
+       {"undercut_area_mm2", p.undercut_area_mm2},
+       {"undercut_depth_mm", p.undercut_depth_mm}};
 }
 
 double Bolts::grip_mm() const {

@@ -56,4 +56,10 @@ using FieldFn = std::function<std::vector<double>(const std::vector<Vec3>&)>;
 //! head's shell needs a tenth of the points.
 Mesh level_set_surface(const FieldFn& field, const Aabb& box, double h, double lipschitz = 0);
 
+//! Several surfaces on one grid: `fields` gives `count` values per point (point-major: the values
+//! of the first point, then of the second, …), and surface f is where value f is zero. The narrow
+//! band is where any of them may pass, so that fields built from the same distances (the parts of
+//! a mold) share one sampling; surfaces on one grid meet exactly where their fields agree.
+std::vector<Mesh> level_set_surfaces(const FieldFn& fields, std::size_t count, const Aabb& box, double h, double lipschitz = 0);
+
 }  // namespace tracecast

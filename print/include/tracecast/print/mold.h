@@ -55,6 +55,9 @@ struct MoldOptions {
   double dowel_length_mm = 16.0;
   double bolt_diameter_mm = 4.0;        //!< conformal: bolts that clamp the parts through bosses in the frame's skirt (0: none)
   double bolt_spacing_mm = 80.0;        //!< the most room between two bolts along a side of the frame
+  int parts = 0;                        //!< 0: as the piece needs (two, or a core and as many shell parts as its undercuts need); 2: core and shell; 3–6: a core and parts − 1 shell parts
+  double flange_mm = 10.0;              //!< multi-part: how far the flanges between parts reach beyond the wall
+  double grid_mm = 1.0;                 //!< multi-part: the grid the parts' walls are sampled on
   PrinterProfile printer = *find_printer("resin");
 };
 
@@ -141,7 +144,20 @@ struct Bolts {
 //! Bolts as reports give them (docs/formats.md#mold-report, `bolts`), in the mold frame.
 void to_json(nlohmann::json& j, const Bolts& b);
 
+//! One part's pull: the direction it leaves the cast in, the cavity it forms and what of that does
+//! not release along it.
+struct PartPull {
+  std::string part;                    //!< "core", "shell", "shell-1", …
+  std::optional<Vec3> direction;       //!< in the mold frame; none for a core the cast wraps round (it is peeled off)
+  double cavity_area_mm2 = 0;          //!< the piece's surface this part forms
+  double undercut_area_mm2 = 0;        //!< of that, turned away from the pull or hidden along it by the piece
+  double undercut_depth_mm = 0;        //!< the most material in the way along the pull: how far the cast must flex
+};
+void to_json(nlohmann::json& j, const PartPull& p);
+
 struct MoldReport {
+  std::string layout = "two-part";      //!< "two-part" (height fields along one pull) or "multi-part" (a core and shell parts, each its own pull)
+  std::vector<PartPull> pulls;          //!< per part of the layout (before sectioning)
   Vec3 pull = Vec3::UnitZ();
   bool pull_searched = false;
   Eigen::Matrix3d frame = Eigen::Matrix3d::Identity();  //!< rows: the mold frame's x, y, z (z = pull) in input coordinates; parts are in this frame
@@ -153,6 +169,7 @@ struct MoldReport {
   double gutter_ml = 0;
   double sliver_ml = 0;                  //!< loose slivers dropped from the parts (along the appliance's rim)
   std::vector<Vec3> key_centres;
+  std::vector<double> key_radii_mm;      //!< each key's ball (its socket: plus the printer's key clearance)
   Vec3 sprue_bottom = Vec3::Zero();      //!< where the sprue opens into the cavity (lowest full-thickness point for bottom fill)
   Vec3 sprue_bend = Vec3::Zero();        //!< the sprue leaves the cavity square to its roof, to here, then rises vertically
   std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points (pull up), where the vents start

@@ -39,6 +39,17 @@ struct Inspection {
 //! or one that does not sit on the face.
 Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOptions& o);
 
+//! Each face's unit normal (zero for a face of no area) and area.
+struct FaceNormals {
+  std::vector<Vec3> normal;
+  std::vector<double> area;
+};
+FaceNormals face_normals(const Mesh& m);
+
+//! Keeps the connected piece with the largest volume, and the voids that cross a cut of `s` (the
+//! dowel holes, which the cut opens); returns the volume (mm³) of the others.
+double keep_largest_piece(Mesh& m, const Sections& s = {});
+
 struct PullChoice {
   Vec3 front = Vec3::UnitZ();  //!< the face's forward direction
   Vec3 pull = Vec3::UnitZ();
@@ -176,8 +187,10 @@ std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, const
 //! fits the printer (a warning says so), side by side on the plate, settled in single precision.
 //! `from_mold`: per part, the map from the mold frame to its file's coordinates; `crossings`: the
 //! crossing face pairs the settling's last test found on each part as returned.
+//! `turn_shells` false: every piece is taken in the pose it comes in (the parts of a multi-part
+//! mold, each turned already so that its cavity faces up).
 std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const PrinterProfile& printer, std::vector<std::string>& warnings,
-                                  std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings);
+                                  std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings, bool turn_shells = true);
 
 //! check_part() on each (their crossings as print_pose() counted them); throws ProcessingError for a part that is not a valid solid.
 std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const std::vector<std::size_t>& crossings, const PrinterProfile& printer,

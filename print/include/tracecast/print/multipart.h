@@ -1,0 +1,103 @@
+// Molds in more than two parts, for pieces that no single pull releases: a full-head mask, an ear.
+//
+// The piece's outer surface is divided among shell parts, each released along its own pull: the
+// pulls are chosen from directions spread over the sphere, the fewest that see (rays from the
+// surface along them meet neither the piece nor the skin) nearly all of it; each outer face goes
+// to the part whose pull sees it and is most square to it, and islands too small to print alone
+// join the neighbour they share most edge with. The core is a wall under the skin.
+//
+// The parts are then zero levels of fields on one grid (mesh/level_set.h), from the piece's and
+// the skin's signed distances and the distances to each part's share of the outer surface:
+//   - core and shells meet on the skin lifted by `lift` (inside the piece, and across its rim);
+//   - two shell parts meet where their shares of the surface are equally near (a bisector, which
+//     leaves the surface square to it);
+//   - each shell part is the wall within `wall_mm` of the piece, and a flange `flange_mm` further
+//     along every surface it shares with another part (a skirt on the skin, a plate on each
+//     bisector), where the keys sit: a ball on one part, its socket larger by the printer's
+//     clearance in the other (exact spheres, added and cut by booleans);
+//   - a piece with an open planar edge (a mask's neck) is poured there: every part ends 0.05 mm
+//     past that plane; any other piece gets a sprue at its highest point (the core down);
+//   - vents at the cavity's other local high points in the casting pose.
+// Subtracting the piece from every part (exact booleans) leaves a cavity that is exactly the
+// piece; sprue and vents are cut as exact cylinders.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "tracecast/print/mold.h"
+#include "tracecast/print/mold_stages.h"
+
+namespace tracecast::print::stages {
+
+//! The piece's surface divided among the parts.
+struct Division {
+  std::vector<int> label;        //!< per face: 0 the core's (on the skin), k ≥ 1 shell part k's, −1 the rim (shared)
+  std::vector<Vec3> pulls;       //!< shell part k's pull at k − 1
+  std::vector<PartPull> parts;   //!< names and pulls: the core first, then the shell parts
+};
+
+//! Divides the piece's surface: inner faces (on the skin) to the core, outer ones among `shells`
+//! shell parts (0: two, and more while each releases 3 % more of the outer surface, up to 5 or 99 %).
+Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells);
+
+//! A plane the piece is open along (a mask's neck): its outward normal and offset (n·x = offset).
+struct OpenPlane {
+  Vec3 normal = Vec3::UnitZ();
+  double offset = 0;
+};
+//! The plane of the piece's rim faces (neither inner nor outer) when at least 100 mm² and a tenth
+//! of the rim's area lie flat in one plane (within 0.05 mm and 1.1°): a mask's neck edge, whose
+//! edges are rounded.
+std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d);
+
+struct Key {
+  Vec3 centre = Vec3::Zero();
+  double radius = 0;
+  int male = 0, female = 0;  //!< part numbers (0: core, k: shell part k)
+};
+struct Channel {
+  Vec3 from = Vec3::Zero(), to = Vec3::Zero();  //!< from inside the piece, out through the part
+  double radius = 0;
+  bool sprue = false;
+};
+//! What the fields are built from besides the division.
+struct MultipartPlan {
+  double lift = 0.4;          //!< the core–shell parting surface over the skin
+  double flange_half = 0;     //!< a flange's thickness on each side of a parting surface
+  std::optional<OpenPlane> open;
+  Vec3 up = Vec3::UnitZ();    //!< up in the casting pose
+  std::vector<Key> keys;
+  std::vector<Channel> channels;
+  std::vector<std::string> warnings;
+};
+MultipartPlan plan_multipart(const Mesh& piece, const Mesh& skin, const Division& d, const MoldOptions& o);
+
+//! The parts' solids before the cavity is cut: the core, then shell part 1, 2, … (level sets).
+//! Keys whose ball and a wall round it would not lie in the two parts they join are dropped from
+//! the plan first (with a warning).
+std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Division& d, MultipartPlan& plan, const MoldOptions& o);
+
+//! Each solid with its keys' balls, less the piece, its keys' sockets (larger by the printer's
+//! clearance) and the channels (exact booleans), its loose slivers dropped (their volume added to
+//! `sliver_ml`): "core", "shell-1", …
+std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, const MultipartPlan& plan, const PrinterProfile& printer,
+                                  double& sliver_ml);
+
+//! Each part's figures as made: the piece's surface it forms (its faces within 0.1 µm of it), and
+//! of that what its pull does not release (a ray from the face along the pull meets the piece),
+//! with the most material in the way.
+void measure_release(std::vector<PartPull>& pulls, const std::vector<NamedMesh>& parts, const Mesh& piece);
+
+}  // namespace tracecast::print::stages
+
+namespace tracecast::print {
+
+//! Whether design_mold() makes this piece's mold in more than two parts: `parts` ≥ 3, or 0 when the
+//! best single pull leaves over a fifth of the outer surface in undercut and the skin is closed.
+bool needs_multipart(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const stages::PullChoice& pc, const MoldOptions& o);
+
+//! The multi-part mold (design_mold() calls it when needs_multipart()).
+Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o);
+
+}  // namespace tracecast::print

@@ -1,0 +1,610 @@
+// The multi-part mold (see multipart.h for the construction).
+#include "tracecast/print/multipart.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bitset>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <unordered_map>
+
+#include <tbb/parallel_for.h>
+
+#include "boolean.h"
+#include "primitives.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
+#include "tracecast/mesh/level_set.h"
+#include "tracecast/mesh/log.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/submesh.h"
+
+namespace tracecast::print {
+
+namespace stages {
+
+namespace {
+
+constexpr int kDirections = 96;    // candidate pulls, spread evenly over the sphere
+constexpr int kMaxShells = 5;
+constexpr double kSeeCos = 0.1;    // a face is released along a pull at most 84° from its normal
+using DirSet = std::bitset<kDirections>;
+
+std::vector<Vec3> sphere_directions(int n) {
+  std::vector<Vec3> d;
+  const double golden = detail::kPi * (3 - std::sqrt(5.0));
+  for (int i = 0; i < n; ++i) {
+    const double z = 1 - (i + 0.5) * 2.0 / n, r = std::sqrt(1 - z * z);
+    d.emplace_back(r * std::cos(golden * i), r * std::sin(golden * i), z);
+  }
+  return d;
+}
+
+//! Which of `dirs` release each face: turned towards it, and a ray from the face along it meets
+//! neither the piece nor the skin.
+std::vector<DirSet> released(const std::vector<std::size_t>& faces, const std::vector<Vec3>& centre, const FaceNormals& n,
+                             const std::vector<Vec3>& dirs, const SurfaceQuery& piece, const SurfaceQuery& skin) {
+  std::vector<DirSet> out(faces.size());
+  for (std::size_t k = 0; k < dirs.size(); ++k) {
+    std::vector<Vec3> origins, along;
+    std::vector<std::size_t> which;
+    for (std::size_t s = 0; s < faces.size(); ++s) {
+      const std::size_t f = faces[s];
+      if (n.normal[f].dot(dirs[k]) < kSeeCos) continue;
+      origins.push_back(centre[f] + 1e-2 * n.normal[f]);
+      along.push_back(dirs[k]);
+      which.push_back(s);
+    }
+    const std::vector<RayHit> a = piece.cast(origins, along), b = skin.cast(origins, along);
+    for (std::size_t r = 0; r < which.size(); ++r)
+      if (!a[r].hit && !b[r].hit) out[which[r]].set(k);
+  }
+  return out;
+}
+
+//! The fewest directions (or exactly `count`) whose released sets cover the samples' area, chosen
+//! greedily (each adding the most; beyond two, only while one adds at least 3 % of the area), then
+//! each swapped for a better one while that covers more.
+std::vector<int> cover(const std::vector<DirSet>& seen, const std::vector<double>& weight, int count) {
+  const double total = std::accumulate(weight.begin(), weight.end(), 0.0);
+  auto covered = [&](const std::vector<int>& chosen) {
+    DirSet mask;
+    for (int c : chosen) mask.set(static_cast<std::size_t>(c));
+    double a = 0;
+    for (std::size_t s = 0; s < seen.size(); ++s)
+      if ((seen[s] & mask).any()) a += weight[s];
+    return a;
+  };
+  std::vector<int> chosen;
+  const int most = count > 0 ? count : kMaxShells;
+  while (static_cast<int>(chosen.size()) < most) {
+    int best = 0;
+    double best_a = -1;
+    for (int d = 0; d < kDirections; ++d) {
+      std::vector<int> trial = chosen;
+      trial.push_back(d);
+      if (const double a = covered(trial); a > best_a) best_a = a, best = d;
+    }
+    // As needed: a part more only while it releases at least 3 % more of the surface (what is
+    // left flexes out), until 99 % is released.
+    if (count == 0 && chosen.size() >= 2 && best_a - covered(chosen) < 0.03 * total) break;
+    chosen.push_back(best);
+    if (count == 0 && chosen.size() >= 2 && best_a > 0.99 * total) break;
+  }
+  for (bool better = true; better;) {
+    better = false;
+    for (std::size_t i = 0; i < chosen.size(); ++i)
+      for (int d = 0; d < kDirections; ++d) {
+        std::vector<int> trial = chosen;
+        trial[i] = d;
+        if (covered(trial) > covered(chosen) + 1e-9) chosen = trial, better = true;
+      }
+  }
+  return chosen;
+}
+
+//! Edge-neighbours of each face (−1 where none).
+std::vector<std::array<std::int64_t, 3>> face_neighbours(const Mesh& m) {
+  std::vector<std::pair<std::uint64_t, std::int64_t>> edges;
+  edges.reserve(3 * m.triangles.size());
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    for (int e = 0; e < 3; ++e) {
+      const auto a = static_cast<std::uint64_t>(m.triangles[f][e]), b = static_cast<std::uint64_t>(m.triangles[f][(e + 1) % 3]);
+      edges.emplace_back(std::min(a, b) << 32 | std::max(a, b), static_cast<std::int64_t>(3 * f + e));
+    }
+  std::sort(edges.begin(), edges.end());
+  std::vector<std::array<std::int64_t, 3>> nb(m.triangles.size(), {-1, -1, -1});
+  for (std::size_t i = 0; i + 1 < edges.size(); ++i)
+    if (edges[i].first == edges[i + 1].first) {
+      const std::int64_t a = edges[i].second, b = edges[i + 1].second;
+      nb[static_cast<std::size_t>(a / 3)][static_cast<std::size_t>(a % 3)] = b / 3;
+      nb[static_cast<std::size_t>(b / 3)][static_cast<std::size_t>(b % 3)] = a / 3;
+    }
+  return nb;
+}
+
+//! Shell regions smaller than `least` mm² join the shell part they share most edges with.
+void merge_islands(Division& d, const std::vector<std::array<std::int64_t, 3>>& nb, const FaceNormals& n, double least) {
+  for (int round = 0; round < 10; ++round) {
+    std::vector<std::int64_t> parent(d.label.size());
+    std::iota(parent.begin(), parent.end(), 0);
+    std::function<std::int64_t(std::int64_t)> find = [&](std::int64_t x) {
+      while (parent[static_cast<std::size_t>(x)] != x) x = parent[static_cast<std::size_t>(x)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(x)])];
+      return x;
+    };
+    for (std::size_t f = 0; f < d.label.size(); ++f)
+      for (std::int64_t g : nb[f])
+        if (d.label[f] > 0 && g >= 0 && d.label[static_cast<std::size_t>(g)] == d.label[f]) parent[static_cast<std::size_t>(find(g))] = find(static_cast<std::int64_t>(f));
+    std::unordered_map<std::int64_t, double> area;
+    std::unordered_map<std::int64_t, std::map<int, int>> border;
+    for (std::size_t f = 0; f < d.label.size(); ++f) {
+      if (d.label[f] <= 0) continue;
+      const std::int64_t r = find(static_cast<std::int64_t>(f));
+      area[r] += n.area[f];
+      for (std::int64_t g : nb[f])
+        if (g >= 0 && d.label[static_cast<std::size_t>(g)] > 0 && d.label[static_cast<std::size_t>(g)] != d.label[f]) ++border[r][d.label[static_cast<std::size_t>(g)]];
+    }
+    std::unordered_map<std::int64_t, int> relabel;
+    for (const auto& [r, a] : area)
+      if (a < least && !border[r].empty())
+        relabel[r] = std::max_element(border[r].begin(), border[r].end(), [](const auto& x, const auto& y) { return x.second < y.second; })->first;
+    if (relabel.empty()) return;
+    for (std::size_t f = 0; f < d.label.size(); ++f)
+      if (d.label[f] > 0)
+        if (auto it = relabel.find(find(static_cast<std::int64_t>(f))); it != relabel.end()) d.label[f] = it->second;
+  }
+}
+
+std::vector<Vec3> face_centres(const Mesh& m) {
+  std::vector<Vec3> c(m.triangles.size());
+  for (std::size_t f = 0; f < c.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    c[f] = (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0;
+  }
+  return c;
+}
+
+//! Outer faces of the inspection that do not stand square to the skin: a cut wall across the
+//! piece (a mask's eye opening or neck) faces along the skin and is rim; the back of an ear,
+//! facing the head, is outer.
+std::vector<char> facing_out(const Mesh& skin, const Inspection& in, const FaceNormals& n) {
+  std::vector<Vec3> pts;
+  std::vector<std::size_t> which;
+  for (std::size_t f = 0; f < in.outer.size(); ++f)
+    if (in.outer[f]) pts.push_back(in.centres[f]), which.push_back(f);
+  const std::vector<Vec3> q = SurfaceQuery(skin).closest_points(pts);
+  std::vector<char> out(in.outer.size(), 0);
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    const Vec3 away = pts[k] - q[k];
+    out[which[k]] = away.norm() > 0 && std::abs(n.normal[which[k]].dot(away.normalized())) > 0.5;
+  }
+  return out;
+}
+
+}  // namespace
+
+Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells) {
+  const FaceNormals n = face_normals(piece);
+  const std::vector<char> outer = facing_out(skin, in, n);
+  std::vector<std::size_t> faces, sample;
+  for (std::size_t f = 0; f < outer.size(); ++f)
+    if (outer[f]) faces.push_back(f);
+  if (faces.empty()) throw InputError("mold: the piece has no outer surface off the skin");
+  const std::size_t stride = std::max<std::size_t>(1, faces.size() / 40000);
+  std::vector<double> weight;
+  for (std::size_t s = 0; s < faces.size(); s += stride) sample.push_back(faces[s]), weight.push_back(n.area[faces[s]]);
+  const SurfaceQuery piece_q(piece), skin_q(skin);
+  const std::vector<Vec3> dirs = sphere_directions(kDirections);
+  const std::vector<int> chosen = cover(released(sample, in.centres, n, dirs, piece_q, skin_q), weight, shells);
+
+  Division d;
+  for (int c : chosen) d.pulls.push_back(dirs[static_cast<std::size_t>(c)]);
+  const std::vector<DirSet> seen = released(faces, in.centres, n, d.pulls, piece_q, skin_q);
+  d.label.assign(piece.triangles.size(), -1);
+  for (std::size_t f = 0; f < in.inner.size(); ++f)
+    if (in.inner[f]) d.label[f] = 0;
+  for (std::size_t s = 0; s < faces.size(); ++s) {
+    double best = -2;
+    for (std::size_t k = 0; k < d.pulls.size(); ++k) {
+      const double c = n.normal[faces[s]].dot(d.pulls[k]) + (seen[s].test(k) ? 2 : 0);
+      if (c > best) best = c, d.label[faces[s]] = static_cast<int>(k) + 1;
+    }
+  }
+  double outer_area = 0;
+  for (std::size_t f : faces) outer_area += n.area[f];
+  merge_islands(d, face_neighbours(piece), n, std::max(0.02 * outer_area, 25.0));
+  // The parts' names and pulls (what each forms and releases is measured on the parts as made).
+  d.parts.assign(d.pulls.size() + 1, {});
+  for (std::size_t k = 0; k < d.pulls.size(); ++k) {
+    d.parts[k + 1].part = fmt::format("shell-{}", k + 1);
+    d.parts[k + 1].direction = d.pulls[k];
+  }
+  // The core: the cast lifts off it along the skin's mean normal under the piece, or, where the
+  // piece wraps round it (no such direction: a mask on a head), is peeled off.
+  d.parts[0].part = "core";
+  Vec3 mean = Vec3::Zero();
+  double inner_area = 0;
+  for (std::size_t f = 0; f < in.inner.size(); ++f)
+    if (in.inner[f]) mean += n.area[f] * n.normal[f], inner_area += n.area[f];
+  if (inner_area > 0 && mean.norm() > 0.5 * inner_area) d.parts[0].direction = mean.normalized();
+  return d;
+}
+
+std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
+  const FaceNormals n = face_normals(piece);
+  double rim_area = 0;
+  std::vector<std::size_t> rim;
+  for (std::size_t f = 0; f < d.label.size(); ++f)
+    if (d.label[f] < 0) rim.push_back(f), rim_area += n.area[f];
+  if (rim.empty()) return std::nullopt;
+  const std::size_t stride = std::max<std::size_t>(1, rim.size() / 300);
+  OpenPlane best;
+  double best_area = 0;
+  for (std::size_t s = 0; s < rim.size(); s += stride) {
+    const Vec3 c = n.normal[rim[s]];
+    const double off = c.dot(piece.vertices[static_cast<std::size_t>(piece.triangles[rim[s]][0])]);
+    double a = 0;
+    for (std::size_t f : rim)
+      if (n.normal[f].dot(c) > 0.9998 && std::abs(c.dot(piece.vertices[static_cast<std::size_t>(piece.triangles[f][0])]) - off) < 0.05) a += n.area[f];
+    if (a > best_area) best_area = a, best = {c, off};
+  }
+  if (best_area < std::max(100.0, 0.1 * rim_area)) return std::nullopt;
+  return best;
+}
+
+namespace {
+
+//! Up to `most` of `candidates`, each at least `spacing` from the others, the farthest-apart first.
+std::vector<Vec3> spread(const std::vector<Vec3>& candidates, double spacing, std::size_t most) {
+  std::vector<Vec3> out;
+  if (candidates.empty()) return out;
+  std::vector<double> gap(candidates.size(), std::numeric_limits<double>::infinity());
+  std::size_t next = 0;
+  while (out.size() < most) {
+    out.push_back(candidates[next]);
+    double far = -1;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      gap[i] = std::min(gap[i], (candidates[i] - out.back()).norm());
+      if (gap[i] > far) far = gap[i], next = i;
+    }
+    if (far < spacing) break;
+  }
+  return out;
+}
+
+//! Keys on the parting surfaces: between each pair of shell parts, in the flange beside the
+//! boundary of their shares (a ball on the lower-numbered part); between core and shell, on the
+//! skin's flange round the piece (a ball on the core).
+void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const Division& d, const MoldOptions& o, double radius) {
+  const FaceNormals n = face_normals(piece);
+  const std::vector<Vec3> centre = face_centres(piece);
+  const auto nb = face_neighbours(piece);
+  const double out = o.wall_mm + 0.5 * o.flange_mm;
+  std::map<std::pair<int, int>, std::vector<Vec3>> boundary;
+  for (std::size_t f = 0; f < d.label.size(); ++f)
+    for (std::int64_t g : nb[f])
+      if (g >= 0 && d.label[f] > 0 && d.label[static_cast<std::size_t>(g)] > d.label[f])
+        boundary[{d.label[f], d.label[static_cast<std::size_t>(g)]}].push_back(centre[f] + out * n.normal[f]);
+  auto room = [&](const Vec3& c) {  // no key's socket near another's
+    for (const Key& k : plan.keys)
+      if ((k.centre - c).norm() < 2 * radius + 2 * o.wall_mm) return false;
+    return true;
+  };
+  for (const auto& [pair, pts] : boundary)
+    for (const Vec3& c : spread(pts, 50, 6))
+      if (room(c)) plan.keys.push_back({c, radius, pair.first, pair.second});
+  // Core keys: on the skin, `out` from the piece, clear of the open plane.
+  const SurfaceQuery piece_q(piece);
+  const std::vector<double> dist = piece_q.distances(skin.vertices);
+  const std::vector<Vec3> normals = vertex_normals(skin);
+  std::vector<Vec3> ring;
+  for (std::size_t v = 0; v < skin.vertices.size(); ++v) {
+    if (std::abs(dist[v] - out) > 0.5) continue;
+    if (plan.open && plan.open->normal.dot(skin.vertices[v]) > plan.open->offset - radius - o.wall_mm) continue;
+    ring.push_back(skin.vertices[v] + plan.lift * normals[v]);
+  }
+  std::vector<Vec3> core_keys = spread(ring, 25, 4);
+  log_debug("mold: {} skin points for core keys, {} spread", ring.size(), core_keys.size());
+  if (core_keys.size() < 2) core_keys.clear();
+  std::vector<SurfaceQuery> shares;
+  for (std::size_t k = 1; k <= d.pulls.size(); ++k) {
+    std::vector<char> keep(d.label.size());
+    for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = d.label[f] == static_cast<int>(k);
+    shares.emplace_back(submesh(piece, keep));
+  }
+  // Their balls smaller where the core's wall under the skin is thinner than a ball.
+  const double core_radius = std::min(radius, o.wall_mm + plan.lift - 0.5);
+  for (const Vec3& c : core_keys) {
+    if (!room(c)) continue;
+    int part = 1;
+    double least = std::numeric_limits<double>::infinity();
+    for (std::size_t k = 0; k < shares.size(); ++k)
+      if (const double dd = shares[k].distances({c})[0]; dd < least) least = dd, part = static_cast<int>(k) + 1;
+    plan.keys.push_back({c, core_radius, 0, part});
+  }
+  if (core_keys.empty())
+    plan.warnings.push_back("no room for keys between the core and the shell on the skin round the piece: the core is located by the shell's "
+                            "plugs in the piece's openings and at its pour edge");
+}
+
+//! The cavity's local high points in the casting pose (none within 15 mm of a higher one): a
+//! sprue at the highest when the piece is not open along a plane, vents at the others.
+void place_channels(MultipartPlan& plan, const Mesh& piece, const Division& d, const MoldOptions& o) {
+  const FaceNormals n = face_normals(piece);
+  const std::vector<Vec3> centre = face_centres(piece);
+  std::vector<std::size_t> tops;
+  for (std::size_t f = 0; f < d.label.size(); ++f)
+    if (d.label[f] > 0 && n.normal[f].dot(plan.up) > 0.7) tops.push_back(f);
+  std::sort(tops.begin(), tops.end(), [&](std::size_t a, std::size_t b) { return centre[a].dot(plan.up) > centre[b].dot(plan.up); });
+  const double top = plan.open ? plan.open->offset : std::numeric_limits<double>::infinity();
+  const SurfaceQuery piece_q(piece);
+  std::vector<Vec3> taken;
+  const double reach = o.wall_mm + o.flange_mm + 2;
+  for (std::size_t f : tops) {
+    if (plan.open && plan.open->normal.dot(centre[f]) > top - 5) continue;
+    bool near = false;
+    for (const Vec3& t : taken) near = near || (t - centre[f]).norm() < 15;
+    if (near) continue;
+    taken.push_back(centre[f]);  // a high point: its neighbourhood is lower (sorted)
+    const bool sprue = !plan.open && plan.channels.empty();
+    const double r = 0.5 * (sprue ? o.sprue_diameter_mm : o.vent_diameter_mm);
+    if (r <= 0) continue;
+    const Vec3 way = n.normal[f];
+    if (piece_q.cast({centre[f] + 1e-2 * way}, {way})[0].hit) continue;  // the channel would cross the cavity again
+    plan.channels.push_back({centre[f] - 0.5 * way, centre[f] + reach * way, r, sprue});
+    if (static_cast<int>(plan.channels.size()) >= o.max_vents + (plan.open ? 0 : 1)) break;
+  }
+}
+
+}  // namespace
+
+MultipartPlan plan_multipart(const Mesh& piece, const Mesh& skin, const Division& d, const MoldOptions& o) {
+  MultipartPlan plan;
+  const double clearance = o.printer.key_clearance_mm;
+  const double radius = std::min(o.key_radius_mm, 0.5 * o.flange_mm - o.printer.min_wall_mm - clearance);
+  plan.flange_half = std::max(o.wall_mm, radius + clearance + o.printer.min_wall_mm + 0.5 * o.grid_mm);
+  plan.open = find_open_plane(piece, d);
+  if (plan.open) {
+    plan.up = plan.open->normal;
+  } else if (d.parts[0].direction) {
+    plan.up = -*d.parts[0].direction;
+  }
+  if (o.keys > 0 && radius >= 1) place_keys(plan, piece, skin, d, o, radius);
+  place_channels(plan, piece, d, o);
+  return plan;
+}
+
+namespace {
+
+//! The distances every part's field is made of, at a batch of points.
+struct Distances {
+  std::vector<double> piece, skin;       // signed, negative inside
+  std::vector<std::vector<double>> share;  // to each shell part's share of the outer surface
+};
+
+struct FieldSources {
+  SurfaceQuery piece, skin;
+  std::vector<SurfaceQuery> shares;
+  Distances at(const std::vector<Vec3>& p) const {
+    Distances d;
+    d.piece = piece.signed_distances(p);
+    d.skin = skin.signed_distances(p);
+    for (const SurfaceQuery& s : shares) d.share.push_back(s.distances(p));
+    return d;
+  }
+};
+
+//! Part `k`'s field at point i (negative inside): see multipart.h.
+double part_field(const Distances& d, std::size_t i, std::size_t k, const MultipartPlan& plan, const MoldOptions& o, double clip) {
+  const double w = o.wall_mm, reach = o.wall_mm + o.flange_mm, sp = d.piece[i], ss = d.skin[i], k_round = o.grid_mm;
+  // Where the envelope's surfaces meet they are rounded over a grid step (a sharp crease
+  // sampled on a grid is a row of notches); the parting surfaces stay as they are, so that
+  // neighbouring parts meet on them.
+  double v;
+  if (k == 0) {
+    v = smooth_max(ss - plan.lift, smooth_max(-ss - w, sp - reach, k_round), k_round);
+  } else {
+    double others = std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < d.share.size(); ++j)
+      if (j + 1 != k) others = std::min(others, d.share[j][i]);
+    const double lambda = std::isinf(others) ? -1e9 : d.share[k - 1][i] - others;
+    const double flange = smooth_max(sp - reach, std::min(-lambda - 2 * plan.flange_half, ss - plan.lift - plan.flange_half), k_round);
+    v = smooth_max(smooth_min(sp - w, flange, k_round), std::max(plan.lift - ss, lambda), k_round);
+  }
+  return std::max(v, clip);
+}
+
+}  // namespace
+
+namespace {
+
+//! Keeps the keys whose ball and a wall round it lie in the two parts they join (a key placed
+//! beyond a flange's edge, or across a third part, would float or cut it); says how many went.
+void seat_keys(MultipartPlan& plan, const FieldFn& fields, std::size_t parts, const MoldOptions& o) {
+  std::vector<Key> kept;
+  const std::vector<Vec3> around = sphere_directions(26);
+  for (const Key& k : plan.keys) {
+    // The ball within the two parts, and wherever it reaches into the socket's part, a wall of
+    // that part round the socket.
+    std::vector<Vec3> pts;
+    for (const Vec3& u : around) pts.push_back(k.centre + (k.radius - 0.05) * u);
+    for (const Vec3& u : around) pts.push_back(k.centre + (k.radius + o.printer.key_clearance_mm + 0.5 * o.printer.min_wall_mm) * u);
+    const std::vector<double> v = fields(pts);
+    const auto male = static_cast<std::size_t>(k.male), female = static_cast<std::size_t>(k.female);
+    bool held = true;
+    for (std::size_t i = 0; i < around.size(); ++i) {
+      held = held && std::min(v[i * parts + male], v[i * parts + female]) < 0;
+      if (v[i * parts + female] < 0) held = held && v[(i + around.size()) * parts + female] < 0;
+    }
+    if (held) kept.push_back(k);
+  }
+  if (kept.size() < plan.keys.size())
+    plan.warnings.push_back(fmt::format("{} of {} keys left out: their balls would not sit in the two parts they join", plan.keys.size() - kept.size(),
+                                        plan.keys.size()));
+  plan.keys = std::move(kept);
+}
+
+}  // namespace
+
+std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Division& d, MultipartPlan& plan, const MoldOptions& o) {
+  FieldSources src{SurfaceQuery(piece), SurfaceQuery(skin), {}};
+  for (std::size_t k = 1; k <= d.pulls.size(); ++k) {
+    std::vector<char> keep(d.label.size());
+    for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = d.label[f] == static_cast<int>(k);
+    src.shares.emplace_back(submesh(piece, keep));
+  }
+  const std::size_t parts = d.pulls.size() + 1;
+  const FieldFn fields = [&](const std::vector<Vec3>& p) {
+    const Distances dist = src.at(p);
+    std::vector<double> v(p.size() * parts);
+    tbb::parallel_for(std::size_t(0), p.size(), [&](std::size_t i) {
+      const double clip = plan.open ? plan.open->normal.dot(p[i]) - (plan.open->offset + 0.05) : -1e9;
+      for (std::size_t k = 0; k < parts; ++k) v[i * parts + k] = part_field(dist, i, k, plan, o, clip);
+    });
+    return v;
+  };
+  seat_keys(plan, fields, parts, o);
+  Aabb box = bounding_box(piece);
+  const double grow = o.wall_mm + o.flange_mm + 2 * o.grid_mm;
+  box.min -= Vec3::Constant(grow);
+  box.max += Vec3::Constant(grow);
+  return level_set_surfaces(fields, parts, box, o.grid_mm, 2.0);
+}
+
+void measure_release(std::vector<PartPull>& pulls, const std::vector<NamedMesh>& parts, const Mesh& piece) {
+  const SurfaceQuery piece_q(piece);
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    PartPull& p = pulls[k];
+    const Mesh& m = parts[k].mesh;
+    const FaceNormals n = face_normals(m);
+    const std::vector<Vec3> centre = face_centres(m);
+    const std::vector<double> off = piece_q.distances(centre);
+    p.cavity_area_mm2 = p.undercut_area_mm2 = p.undercut_depth_mm = 0;
+    std::vector<std::size_t> formed;
+    for (std::size_t f = 0; f < off.size(); ++f)
+      if (off[f] < 1e-4) formed.push_back(f), p.cavity_area_mm2 += n.area[f];
+    if (!p.direction) continue;
+    // From the cavity's side of each face (its normal points into the cavity), along the pull.
+    std::vector<Vec3> o, dir(formed.size(), *p.direction);
+    for (std::size_t f : formed) o.push_back(centre[f] + 1e-3 * *p.direction);
+    const std::vector<RayHit> in = piece_q.cast(o, dir);
+    std::vector<Vec3> o2;
+    std::vector<std::size_t> held;
+    for (std::size_t i = 0; i < formed.size(); ++i)
+      if (in[i].hit) held.push_back(i), o2.push_back(o[i] + (in[i].t + 1e-3) * *p.direction), p.undercut_area_mm2 += n.area[formed[i]];
+    const std::vector<RayHit> out = piece_q.cast(o2, std::vector<Vec3>(o2.size(), *p.direction));
+    for (std::size_t i = 0; i < held.size(); ++i)
+      if (out[i].hit) p.undercut_depth_mm = std::max(p.undercut_depth_mm, in[held[i]].t + out[i].t);
+  }
+}
+
+std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, const MultipartPlan& plan, const PrinterProfile& printer,
+                                  double& sliver_ml) {
+  using detail::BooleanOp;
+  auto near = [](const Mesh& m, const Vec3& a, const Vec3& b, double r) {
+    const Aabb box = bounding_box(m);
+    for (int i = 0; i < 3; ++i)
+      if (std::max(a[i], b[i]) + r < box.min[i] || std::min(a[i], b[i]) - r > box.max[i]) return false;
+    return true;
+  };
+  std::vector<NamedMesh> out(solids.size());
+  // Parts one at a time: each boolean already runs on both cores.
+  for (std::size_t k = 0; k < solids.size(); ++k) {
+    const std::string name = k == 0 ? "core" : fmt::format("shell-{}", k);
+    Mesh m = std::move(solids[k]);
+    for (const Key& key : plan.keys)
+      if (key.male == static_cast<int>(k)) m = detail::boolean(m, detail::uv_sphere(key.centre, key.radius), BooleanOp::Union, "key");
+    m = detail::boolean(m, piece, BooleanOp::Difference, name.c_str(), false);
+    for (const Key& key : plan.keys)
+      if (key.female == static_cast<int>(k))
+        m = detail::boolean(m, detail::uv_sphere(key.centre, key.radius + printer.key_clearance_mm), BooleanOp::Difference, "key socket");
+    if (k > 0)
+      for (const Channel& c : plan.channels)
+        if (near(m, c.from, c.to, c.radius))
+          m = detail::boolean(m, detail::rod(c.from, c.to, c.radius, 24), BooleanOp::Difference, c.sprue ? "sprue" : "vent");
+    sliver_ml += keep_largest_piece(m) / 1000.0;
+    out[k] = {name, std::move(m)};
+  }
+  return out;
+}
+
+}  // namespace stages
+
+bool needs_multipart(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const stages::PullChoice& pc, const MoldOptions& o) {
+  if (o.parts >= 3) return true;
+  if (o.parts == 2) return false;
+  const stages::FaceNormals n = stages::face_normals(piece);
+  double outer = 0;
+  for (std::size_t f = 0; f < in.outer.size(); ++f)
+    if (in.outer[f]) outer += n.area[f];
+  if (pc.undercut_area_mm2 <= 0.2 * outer) return false;
+  MeasureOptions mo;
+  mo.self_intersections = false;
+  return measure(skin, mo).watertight;
+}
+
+namespace {
+
+//! A rotation taking `from` to `to` (unit vectors).
+Eigen::Matrix3d turning(const Vec3& from, const Vec3& to) { return Eigen::Quaterniond::FromTwoVectors(from, to).toRotationMatrix(); }
+
+}  // namespace
+
+Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o) {
+  using namespace stages;
+  Mold mold;
+  MoldReport& r = mold.report;
+  StepTimer timer(r.timings);
+  r.layout = "multi-part";
+  r.appliance_ml = in.appliance_ml;
+  const Division d = divide_surface(piece, skin, in, o.parts >= 3 ? o.parts - 1 : 0);
+  r.pull = d.pulls.front();
+  timer.lap("pulls");
+  MultipartPlan plan = plan_multipart(piece, skin, d, o);
+  timer.lap("features");
+  std::vector<Mesh> solids = multipart_solids(piece, skin, d, plan, o);
+  timer.lap("walls");
+  for (const std::string& w : plan.warnings) r.warnings.push_back(w);
+  for (const Key& k : plan.keys) r.key_centres.push_back(k.centre), r.key_radii_mm.push_back(k.radius);
+  for (const Channel& c : plan.channels) (c.sprue ? r.sprue_bottom : r.vent_bottoms.emplace_back()) = c.from;
+  Aabb all;
+  double envelope = 0;
+  for (const Mesh& s : solids) all.add(bounding_box(s).min), all.add(bounding_box(s).max), envelope += signed_volume(s);
+  r.box_min = all.min;
+  r.box_max = all.max;
+  std::vector<NamedMesh> parts = cut_cavity(std::move(solids), piece, plan, o.printer, r.sliver_ml);
+  double made = 0;
+  for (const NamedMesh& p : parts) made += signed_volume(p.mesh);
+  r.void_ml = (envelope - made) / 1000.0;
+  timer.lap("booleans");
+  r.pulls = d.parts;
+  measure_release(r.pulls, parts, piece);
+  for (const PartPull& p : r.pulls)
+    if (p.undercut_area_mm2 >= 1 && p.undercut_depth_mm > o.rigid_undercut_mm)
+      r.warnings.push_back(fmt::format("the {} leaves {:.0f} mm² of undercut up to {:.1f} mm deep: the cast must flex that far to release", p.part,
+                                       p.undercut_area_mm2, p.undercut_depth_mm));
+  timer.lap("release");
+  // Each part turned so that its cavity faces up (its pull down), the core standing on its open
+  // side or lying under the cast as it is poured.
+  std::vector<NamedMesh> posed = parts;
+  std::vector<Eigen::Matrix3d> turn;
+  for (std::size_t k = 0; k < posed.size(); ++k) {
+    const Vec3 pull = k == 0 ? (d.parts[0].direction ? *d.parts[0].direction : Vec3(-plan.up)) : d.pulls[k - 1];
+    turn.push_back(turning(pull, -Vec3::UnitZ()));
+    for (Vec3& v : posed[k].mesh.vertices) v = turn.back() * v;
+  }
+  std::vector<std::size_t> crossings;
+  mold.print_parts = print_pose(posed, o.printer, r.warnings, r.print_from_mold, crossings, false);
+  for (std::size_t k = 0; k < turn.size(); ++k) r.print_from_mold[k].linear() = r.print_from_mold[k].linear() * turn[k];
+  timer.lap("pose");
+  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings);
+  r.warnings.push_back(technology_warning(o.printer));
+  timer.lap("check");
+  mold.parts = std::move(parts);
+  return mold;
+}
+
+}  // namespace tracecast::print

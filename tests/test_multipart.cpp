@@ -1,0 +1,254 @@
+// Multi-part molds (print/multipart.h), measured by the tests' own rays and distances, not by
+// the mold's report: each part a valid solid, released along its own pull, the cavity exactly the
+// piece, the keys seated.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "fixtures.h"
+#include "solid_checks.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/mesh/log.h"
+#include "tracecast/print/mold.h"
+#include "tracecast/print/multipart.h"
+#include "tracecast/scan/synthetic_head.h"
+#include "tracecast/sculpt/ear.h"
+
+using namespace tracecast;
+
+namespace {
+
+struct EarCase {
+  Mesh head, ear;
+  print::Mold mold;
+};
+
+//! A head lacking its left ear, the ear made for it, and its mold as needed (computed once).
+const EarCase& ear_case() {
+  static const EarCase c = [] {
+    EarCase e;
+    scan::HeadParams right;
+    right.ears = "right";
+    e.head = scan::SyntheticHead(right).mesh(1.0);
+    e.ear = sculpt::make_ear(e.head, {});
+    e.mold = print::design_mold(e.ear, e.head, {});
+    return e;
+  }();
+  return c;
+}
+
+std::vector<Vec3> centres(const Mesh& m) {
+  std::vector<Vec3> c;
+  for (const Tri& t : m.triangles) c.push_back((m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0);
+  return c;
+}
+
+double area(const Mesh& m, const Tri& t) {
+  return 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
+}
+
+//! Where along `d` from `o` a closed surface is entered and left: the first hit, and the next.
+std::pair<double, double> passage(const SurfaceQuery& q, const Vec3& o, const Vec3& d) {
+  const RayHit in = q.cast({o}, {d})[0];
+  if (!in.hit) return {-1, -1};
+  const RayHit out = q.cast({Vec3(o + (in.t + 1e-3) * d)}, {d})[0];
+  return {in.t, out.hit ? in.t + 1e-3 + out.t : in.t};
+}
+
+}  // namespace
+
+TEST_CASE("multi-part mold: an ear's mold is a core and shell parts, each a valid solid", "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  const print::MoldReport& r = c.mold.report;
+  CHECK(r.layout == "multi-part");
+  REQUIRE(c.mold.parts.size() >= 3);  // a core and at least two shell parts
+  CHECK(c.mold.parts[0].name == "core");
+  REQUIRE(r.pulls.size() == c.mold.parts.size());
+  for (const NamedMesh& p : c.mold.parts) {
+    INFO(p.name);
+    test::check_solid(p.mesh);
+  }
+  for (const NamedMesh& p : c.mold.print_parts) {
+    INFO(p.name);
+    const Vec3 size = bounding_box(p.mesh).extent();
+    const Vec3 bed = print::MoldOptions{}.printer.build_volume_mm;
+    CHECK((size.array() <= bed.array()).all());  // as written, on the printer's bed
+    CHECK(bounding_box(p.mesh).min.z() == Approx(0).margin(1e-3));
+  }
+}
+
+TEST_CASE("multi-part mold: every part releases along its own pull, beyond what the report says must flex", "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  const print::MoldReport& r = c.mold.report;
+  const SurfaceQuery piece(c.ear);
+  for (std::size_t k = 0; k < c.mold.parts.size(); ++k) {
+    const NamedMesh& part = c.mold.parts[k];
+    const print::PartPull& pull = r.pulls[k];
+    INFO(part.name);
+    REQUIRE(pull.part == part.name);
+    REQUIRE(pull.direction);
+    const Vec3 d = *pull.direction;
+    // The part's faces on the piece's surface form the cavity; from each, along the pull: the
+    // piece in the way is the cast that must flex.
+    const std::vector<Vec3> at = centres(part.mesh);
+    const std::vector<double> off = piece.distances(at);
+    double formed = 0, held = 0, deepest = 0;
+    for (std::size_t f = 0; f < at.size(); ++f) {
+      if (off[f] > 1e-4) continue;
+      const double a = area(part.mesh, part.mesh.triangles[f]);
+      formed += a;
+      const auto [enter, leave] = passage(piece, at[f] + 1e-3 * d, d);
+      if (enter < 0) continue;
+      held += a;
+      deepest = std::max(deepest, leave - enter);
+    }
+    CHECK(formed > 0);
+    CHECK(held <= 0.05 * formed + 1);                     // nearly all of it lets go
+    CHECK(held <= 1.5 * pull.undercut_area_mm2 + 5);      // and what does not is what the report says
+    CHECK(deepest <= pull.undercut_depth_mm + 0.5);
+  }
+}
+
+TEST_CASE("multi-part mold: the cavity is the ear, enclosed by the parts, with sprue and vents", "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  const print::MoldReport& r = c.mold.report;
+  std::vector<SurfaceQuery> parts;
+  for (const NamedMesh& p : c.mold.parts) parts.emplace_back(p.mesh);
+  auto inside_any = [&](const std::vector<Vec3>& pts) {
+    std::vector<char> in(pts.size(), 0);
+    for (const SurfaceQuery& q : parts) {
+      const std::vector<double> s = q.signed_distances(pts);
+      for (std::size_t i = 0; i < pts.size(); ++i) in[i] = in[i] || s[i] < 0;
+    }
+    return in;
+  };
+  // Nothing of any part inside the piece: a grid of points 0.3 mm apart inside it.
+  const Aabb box = bounding_box(c.ear);
+  std::vector<Vec3> grid;
+  for (double x = box.min.x(); x < box.max.x(); x += 0.3)
+    for (double y = box.min.y(); y < box.max.y(); y += 0.3)
+      for (double z = box.min.z(); z < box.max.z(); z += 0.3) grid.emplace_back(x, y, z);
+  const std::vector<double> sp = SurfaceQuery(c.ear).signed_distances(grid);
+  std::vector<Vec3> interior;
+  for (std::size_t i = 0; i < grid.size(); ++i)
+    if (sp[i] < -0.02) interior.push_back(grid[i]);
+  const std::vector<char> intruded = inside_any(interior);
+  const auto intrusions = std::count(intruded.begin(), intruded.end(), 1);
+  INFO(intrusions << " of " << interior.size() << " points inside the ear lie in a part");
+  CHECK(static_cast<double>(intrusions) <= 0.001 * static_cast<double>(interior.size()));
+  const double piece_ml = signed_volume(c.ear) / 1000.0;
+  CHECK(r.appliance_ml == Approx(piece_ml).epsilon(1e-6));
+  // Everything round it is a part: points 0.05 mm off its surface, except at the sprue and vents.
+  const std::vector<Vec3> n = [&] {
+    std::vector<Vec3> out;
+    for (const Tri& t : c.ear.triangles)
+      out.push_back((c.ear.vertices[t[1]] - c.ear.vertices[t[0]]).cross(c.ear.vertices[t[2]] - c.ear.vertices[t[0]]).normalized());
+    return out;
+  }();
+  const std::vector<Vec3> at = centres(c.ear);
+  std::vector<Vec3> outside;
+  std::vector<double> weight;
+  for (std::size_t f = 0; f < at.size(); ++f) {
+    bool channel = false;
+    for (const Vec3& v : r.vent_bottoms) channel = channel || (at[f] - v).norm() < 2.0;
+    channel = channel || (at[f] - r.sprue_bottom).norm() < 6.0;
+    if (!channel) outside.push_back(at[f] + 0.05 * n[f]), weight.push_back(area(c.ear, c.ear.triangles[f]));
+  }
+  const std::vector<char> covered = inside_any(outside);
+  double open = 0, total = 0;
+  for (std::size_t i = 0; i < outside.size(); ++i) total += weight[i], open += covered[i] ? 0 : weight[i];
+  INFO(open << " mm² of " << total << " mm² of the ear's surface not against a part");
+  if (std::getenv("TRACECAST_DEV_OPEN")) {
+    Mesh pts;
+    for (std::size_t i = 0; i < outside.size(); ++i) if (!covered[i]) pts.vertices.push_back(outside[i]);
+    fmt::print("uncovered {}\n", pts.vertices.size());
+    for (std::size_t i = 0; i < pts.vertices.size(); i += std::max<std::size_t>(1, pts.vertices.size() / 30)) fmt::print("  {:.2f} {:.2f} {:.2f}\n", pts.vertices[i].x(), pts.vertices[i].y(), pts.vertices[i].z());
+    fmt::print("keys:\n");
+    for (const Vec3& k : r.key_centres) fmt::print("  {:.2f} {:.2f} {:.2f}\n", k.x(), k.y(), k.z());
+    fmt::print("vents:\n");
+    for (const Vec3& k : r.vent_bottoms) fmt::print("  {:.2f} {:.2f} {:.2f}\n", k.x(), k.y(), k.z());
+    fmt::print("sprue  {:.2f} {:.2f} {:.2f}\n", r.sprue_bottom.x(), r.sprue_bottom.y(), r.sprue_bottom.z());
+  }
+  CHECK(open <= 0.005 * total);  // the grooves where three parts meet at the cavity (flash, under a grid step wide)
+  CHECK(r.sprue_bottom.norm() > 0);
+  CHECK(!r.vent_bottoms.empty());
+}
+
+TEST_CASE("multi-part mold: keys are seated in their sockets with the printer's clearance", "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  const print::MoldReport& r = c.mold.report;
+  REQUIRE(r.key_centres.size() >= 3);
+  std::vector<SurfaceQuery> parts;
+  for (const NamedMesh& p : c.mold.parts) parts.emplace_back(p.mesh);
+  const double clearance = print::MoldOptions{}.printer.key_clearance_mm;
+  REQUIRE(r.key_radii_mm.size() == r.key_centres.size());
+  auto sphere = [&](const Vec3& centre, double rad) {
+    std::vector<Vec3> pts;
+    for (int i = 0; i < 400; ++i) {
+      const double z = 1 - (i + 0.5) / 200.0, rr = std::sqrt(1 - z * z), ph = 2.39996323 * i;
+      pts.push_back(centre + rad * Vec3(rr * std::cos(ph), rr * std::sin(ph), z));
+    }
+    return pts;
+  };
+  for (std::size_t n = 0; n < r.key_centres.size(); ++n) {
+    const Vec3& k = r.key_centres[n];
+    const double radius = r.key_radii_mm[n];
+    CHECK(radius >= 1);
+    // The ball belongs to the one part its centre lies in; all of it (less the grid's chords) is
+    // that part's, and no other part comes within half the clearance of it.
+    std::vector<std::size_t> owners;
+    for (std::size_t q = 0; q < parts.size(); ++q)
+      if (parts[q].signed_distances({k})[0] < 0) owners.push_back(q);
+    REQUIRE(owners.size() == 1);
+    const std::vector<double> ball = parts[owners[0]].signed_distances(sphere(k, radius - 0.05));
+    CHECK(*std::max_element(ball.begin(), ball.end()) < 0);
+    const std::vector<Vec3> gap = sphere(k, radius + 0.5 * clearance);
+    for (std::size_t q = 0; q < parts.size(); ++q) {
+      if (q == owners[0]) continue;
+      const std::vector<double> s = parts[q].signed_distances(gap);
+      CHECK(*std::min_element(s.begin(), s.end()) > 0);
+    }
+  }
+}
+
+TEST_CASE("multi-part mold: --parts forces the count; 1 is refused", "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  print::MoldOptions o;
+  o.parts = 4;
+  const print::Mold m = print::design_mold(c.ear, c.head, o);
+  CHECK(m.parts.size() == 4);
+  o.parts = 1;
+  CHECK_THROWS_AS(print::design_mold(c.ear, c.head, o), InputError);
+}
+
+TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _SKIN (development only)", "[.dev]") {
+  const char* piece = std::getenv("TRACECAST_DEV_PIECE");
+  const char* skin = std::getenv("TRACECAST_DEV_SKIN");
+  if (!piece || !skin) return;
+  if (std::getenv("TRACECAST_DEV_HIST")) {
+    const Mesh a = io::read_mesh(piece).mesh, b = io::read_mesh(skin).mesh;
+    std::vector<Vec3> c;
+    for (const Tri& t : a.triangles) c.push_back((a.vertices[t[0]] + a.vertices[t[1]] + a.vertices[t[2]]) / 3);
+    const auto d = SurfaceQuery(b).distances(c);
+    int hist[12] = {};
+    for (double x : d) hist[std::min(11, int(x / 0.01))]++;
+    for (int k = 0; k < 12; ++k) fmt::print("{:.2f}: {}\n", k * 0.01, hist[k]);
+    return;
+  }
+  print::MoldOptions o;
+  set_log_sink([](LogLevel, const std::string& m) { fmt::print(stderr, "{}\n", m); }, LogLevel::Debug);
+  if (const char* p = std::getenv("TRACECAST_DEV_PARTS")) o.parts = std::atoi(p);
+  if (const char* p = std::getenv("TRACECAST_DEV_PRINTER")) o.printer = *print::find_printer(p);
+  const print::Mold m = print::design_mold(io::read_mesh(piece).mesh, io::read_mesh(skin).mesh, o);
+  for (const auto& p : m.print_parts) io::write_mesh(std::string("/tmp/mp/out-") + p.name + ".ply", p.mesh);
+  for (const auto& p : m.parts) io::write_mesh(std::string("/tmp/mp/asm-") + p.name + ".ply", p.mesh);
+  for (const auto& p : m.report.pulls)
+    fmt::print("{} dir {} cavity {:.0f} undercut {:.0f} depth {:.2f}\n", p.part, p.direction ? fmt::format("{:.2f},{:.2f},{:.2f}", p.direction->x(), p.direction->y(), p.direction->z()) : "-",
+               p.cavity_area_mm2, p.undercut_area_mm2, p.undercut_depth_mm);
+  for (const auto& c : m.report.parts) fmt::print("{} faces {} vol {:.1f} ml min wall {:.2f} thin {} fits {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm, c.thin_samples, c.fit.fits);
+  for (const auto& [s, t] : m.report.timings) fmt::print("  {} {:.1f} s\n", s, t);
+  for (const auto& w : m.report.warnings) fmt::print("  warning: {}\n", w);
+  fmt::print("keys {} vents {} void {:.1f} ml slivers {:.3f} ml\n", m.report.key_centres.size(), m.report.vent_bottoms.size(), m.report.void_ml, m.report.sliver_ml);
+}
