@@ -104,8 +104,15 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
   j["mark"] = pipeline::mark_json(made, shop);
   if (finish_report(j, a.report, g, progress)) {
     fmt::print("{} on {} -> {}\n", a.appliance, a.face, fmt::join(files, ", "));
-    fmt::print("  pull         ({:.3f}, {:.3f}, {:.3f}): undercut {:.0f} mm² (frontal {:.0f} mm²), {} region(s)\n", r.pull.x(),
-               r.pull.y(), r.pull.z(), r.undercut_area_mm2, r.undercut_area_frontal_mm2, r.undercuts.size());
+    if (r.layout == "two-part")
+      fmt::print("  pull         ({:.3f}, {:.3f}, {:.3f}): undercut {:.0f} mm² (frontal {:.0f} mm²), {} region(s)\n", r.pull.x(),
+                 r.pull.y(), r.pull.z(), r.undercut_area_mm2, r.undercut_area_frontal_mm2, r.undercuts.size());
+    else
+      for (const print::PartPull& p : r.pulls)
+        fmt::print("  pull         {:<8} {}: forms {:.0f} mm², undercut {:.0f} mm² up to {:.1f} mm deep\n", p.part,
+                   p.direction ? fmt::format("({:.3f}, {:.3f}, {:.3f})", p.direction->x(), p.direction->y(), p.direction->z())
+                               : std::string("none (the cast is peeled off it)"),
+                   p.cavity_area_mm2, p.undercut_area_mm2, p.undercut_depth_mm);
     for (const auto& c : r.parts)
       fmt::print("  {:<12} {} faces, {:.1f} ml of resin, min wall {:.2f} mm, {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm,
                  print::is_printable(c) ? fmt::format("printable on the {} printer", o.printer.name) : "NOT printable (see the warnings)");
@@ -117,8 +124,13 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
                  r.bolts.diameter_mm, r.bolts.length_mm(), 2 * r.bolts.hole_radius_mm);
     fmt::print("  casting      cavity {:.2f} ml: mix {:.1f} g of silicone ({:.1f} g A + {:.1f} g B, {:.0f} % waste)\n", r.appliance_ml,
                mix.total_g, mix.part_a_g, mix.part_b_g, 100 * mix.waste_fraction);
-    fmt::print("  features     {} keys, sprue {:.0f} mm, {} vents, gutter {:.2f} ml\n", r.key_centres.size(), o.sprue_diameter_mm,
-               r.vent_bottoms.size(), r.gutter_ml);
+    if (r.layout == "two-part")
+      fmt::print("  features     {} keys, sprue {:.0f} mm, {} vents, gutter {:.2f} ml\n", r.key_centres.size(), o.sprue_diameter_mm,
+                 r.vent_bottoms.size(), r.gutter_ml);
+    else
+      fmt::print("  features     {} keys, {}, {} vents\n", r.key_centres.size(),
+                 r.open_pour ? std::string("poured through its open edge") : fmt::format("sprue {:.0f} mm", o.sprue_diameter_mm),
+                 r.vent_bottoms.size());
     for (const auto& w : r.warnings) fmt::print("  warning      {}\n", w);
   }
   return kOk;

@@ -227,6 +227,22 @@ TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _S
   const char* piece = std::getenv("TRACECAST_DEV_PIECE");
   const char* skin = std::getenv("TRACECAST_DEV_SKIN");
   if (!piece || !skin) return;
+  if (std::getenv("TRACECAST_DEV_PLANE")) {
+    const Mesh a = io::read_mesh(piece).mesh, b = io::read_mesh(skin).mesh;
+    print::MoldOptions o;
+    const auto in = print::stages::inspect_inputs(a, b, o);
+    const auto d = print::stages::divide_surface(a, b, in, 2);
+    const auto n = print::stages::face_normals(a);
+    double rim = 0, inner = 0, outer = 0, down = 0;
+    for (std::size_t f = 0; f < d.label.size(); ++f) {
+      (d.label[f] < 0 ? rim : d.label[f] == 0 ? inner : outer) += n.area[f];
+      if (n.normal[f].y() < -0.999) down += n.area[f];
+    }
+    fmt::print("rim {:.0f} inner {:.0f} outer {:.0f} facing -y {:.0f}\n", rim, inner, outer, down);
+    const auto p = print::stages::find_open_plane(a, d);
+    if (p) fmt::print("plane {:.3f},{:.3f},{:.3f} at {:.2f}\n", p->normal.x(), p->normal.y(), p->normal.z(), p->offset);
+    return;
+  }
   if (std::getenv("TRACECAST_DEV_HIST")) {
     const Mesh a = io::read_mesh(piece).mesh, b = io::read_mesh(skin).mesh;
     std::vector<Vec3> c;
@@ -248,6 +264,16 @@ TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _S
     fmt::print("{} dir {} cavity {:.0f} undercut {:.0f} depth {:.2f}\n", p.part, p.direction ? fmt::format("{:.2f},{:.2f},{:.2f}", p.direction->x(), p.direction->y(), p.direction->z()) : "-",
                p.cavity_area_mm2, p.undercut_area_mm2, p.undercut_depth_mm);
   for (const auto& c : m.report.parts) fmt::print("{} faces {} vol {:.1f} ml min wall {:.2f} thin {} fits {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm, c.thin_samples, c.fit.fits);
+  {
+    const Mesh pc = io::read_mesh(piece).mesh, sk = io::read_mesh(skin).mesh;
+    const SurfaceQuery qp(pc), qs(sk);
+    for (std::size_t k = 0; k < m.report.parts.size(); ++k)
+      for (const auto& t : m.report.parts[k].thin_spots) {
+        const Vec3 at = m.report.print_from_mold[k].inverse() * t.at;
+        fmt::print("  thin {} {:.2f} mm ({} samples) at {:.1f},{:.1f},{:.1f}: piece {:.2f} skin {:.2f}\n", m.report.parts[k].name, t.thinnest_mm, t.samples,
+                   at.x(), at.y(), at.z(), qp.signed_distances({at})[0], qs.signed_distances({at})[0]);
+      }
+  }
   for (const auto& [s, t] : m.report.timings) fmt::print("  {} {:.1f} s\n", s, t);
   for (const auto& w : m.report.warnings) fmt::print("  warning: {}\n", w);
   fmt::print("keys {} vents {} void {:.1f} ml slivers {:.3f} ml\n", m.report.key_centres.size(), m.report.vent_bottoms.size(), m.report.void_ml, m.report.sliver_ml);

@@ -235,10 +235,9 @@ Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& i
 
 std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
   const FaceNormals n = face_normals(piece);
-  double rim_area = 0;
   std::vector<std::size_t> rim;
   for (std::size_t f = 0; f < d.label.size(); ++f)
-    if (d.label[f] < 0) rim.push_back(f), rim_area += n.area[f];
+    if (d.label[f] < 0) rim.push_back(f);
   if (rim.empty()) return std::nullopt;
   const std::size_t stride = std::max<std::size_t>(1, rim.size() / 300);
   OpenPlane best;
@@ -251,7 +250,7 @@ std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
       if (n.normal[f].dot(c) > 0.9998 && std::abs(c.dot(piece.vertices[static_cast<std::size_t>(piece.triangles[f][0])]) - off) < 0.05) a += n.area[f];
     if (a > best_area) best_area = a, best = {c, off};
   }
-  if (best_area < std::max(100.0, 0.1 * rim_area)) return std::nullopt;
+  if (best_area < 100.0) return std::nullopt;
   return best;
 }
 
@@ -570,12 +569,26 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
   for (const std::string& w : plan.warnings) r.warnings.push_back(w);
   for (const Key& k : plan.keys) r.key_centres.push_back(k.centre), r.key_radii_mm.push_back(k.radius);
   for (const Channel& c : plan.channels) (c.sprue ? r.sprue_bottom : r.vent_bottoms.emplace_back()) = c.from;
+  r.open_pour = plan.open.has_value();
   Aabb all;
   double envelope = 0;
   for (const Mesh& s : solids) all.add(bounding_box(s).min), all.add(bounding_box(s).max), envelope += signed_volume(s);
   r.box_min = all.min;
   r.box_max = all.max;
-  std::vector<NamedMesh> parts = cut_cavity(std::move(solids), piece, plan, o.printer, r.sliver_ml);
+  std::vector<NamedMesh> parts;
+  try {
+    parts = cut_cavity(std::move(solids), piece, plan, o.printer, r.sliver_ml);
+  } catch (const std::exception& e) {
+    // CGAL cannot cut a piece whose surface crosses itself; say so, with the way out.
+    const MeshInfo info = measure(piece);
+    if (info.self_intersecting_pairs.value_or(0) > 0)
+      throw ProcessingError(fmt::format("mold: the piece's surface crosses itself ({} pairs of faces), so its cavity cannot be cut; a mark's "
+                                        "displacement can fold the slivers of a level set's surface (tracecast ear, mask): remesh the piece "
+                                        "first (tracecast repair --remesh-edge 0.4)",
+                                        *info.self_intersecting_pairs));
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw ProcessingError(fmt::format("mold: cutting the cavity failed: {}", e.what()));
+  }
   double made = 0;
   for (const NamedMesh& p : parts) made += signed_volume(p.mesh);
   r.void_ml = (envelope - made) / 1000.0;

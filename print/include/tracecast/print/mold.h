@@ -170,6 +170,7 @@ struct MoldReport {
   double sliver_ml = 0;                  //!< loose slivers dropped from the parts (along the appliance's rim)
   std::vector<Vec3> key_centres;
   std::vector<double> key_radii_mm;      //!< each key's ball (its socket: plus the printer's key clearance)
+  bool open_pour = false;                //!< multi-part: poured through the piece's open planar edge (a mask's neck), no sprue
   Vec3 sprue_bottom = Vec3::Zero();      //!< where the sprue opens into the cavity (lowest full-thickness point for bottom fill)
   Vec3 sprue_bend = Vec3::Zero();        //!< the sprue leaves the cavity square to its roof, to here, then rises vertically
   std::vector<Vec3> vent_bottoms;        //!< the cavity's local high points (pull up), where the vents start

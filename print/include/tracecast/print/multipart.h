@@ -46,9 +46,9 @@ struct OpenPlane {
   Vec3 normal = Vec3::UnitZ();
   double offset = 0;
 };
-//! The plane of the piece's rim faces (neither inner nor outer) when at least 100 mm² and a tenth
-//! of the rim's area lie flat in one plane (within 0.05 mm and 1.1°): a mask's neck edge, whose
-//! edges are rounded.
+//! The plane of the piece's rim faces (neither inner nor outer) when at least 100 mm² of them lie
+//! flat in one plane (within 0.05 mm and 1.1°): a mask's neck edge (whose edges are rounded, so
+//! that only its middle is flat).
 std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d);
 
 struct Key {
