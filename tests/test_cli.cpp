@@ -19,6 +19,7 @@ using namespace tracecast;
 using test::Run;
 using test::run;
 using test::run_env;
+using test::Workshop;
 
 namespace {
 
@@ -33,27 +34,6 @@ std::string admesh_report(const std::string& stl) {
   ::pclose(p);
   return out;
 }
-//! A workshop set up through the CLI: its ledger (maker 42) and signing key, a marking key,
-//! subject S-001 with a film consent, and film run 1 open; `tc` runs a command with all three
-//! files in its environment, `mold_flags` are what a mold in run 1 for S-001 adds.
-struct Workshop {
-  std::filesystem::path dir;
-  std::string env;
-  const std::string mold_flags = " --run 1 --subject S-001";
-  explicit Workshop(const std::string& name) : dir(test::temp_dir(name)) {
-    env = "env TRACECAST_LEDGER=" + (dir / "shop.ledger").string() + " TRACECAST_SIGNING_KEY=" + (dir / "shop.sign").string() +
-          " TRACECAST_MARK_KEY=" + (dir / "shop.key").string() + " ";
-    test::write_bytes(dir / "consent.txt", "S-001 agrees to a film appliance.");
-    for (const std::string& c : {std::string("ledger init -q --maker 42 --name Shop"), "key new -q -o " + (dir / "shop.key").string(),
-                                 std::string("ledger operator -q op1 --name \"Alex Moreau\""), std::string("ledger subject -q S-001"),
-                                 "ledger consent -q --subject S-001 --use film --valid-until 2099-12-31 --given-by S-001 --document " +
-                                     (dir / "consent.txt").string(),
-                                 std::string("ledger run open -q --use film --client Studio --operator op1")})
-      REQUIRE(tc(c).code == 0);
-  }
-  Run tc(const std::string& args) const { return run_env(env, args); }
-  std::size_t entries() const { return nlohmann::json::parse(tc("ledger show --json").out).size(); }
-};
 }  // namespace
 
 TEST_CASE("cli: usage errors exit 2, help exits 0", "[cli]") {

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "cli_run.h"
 #include "fixtures.h"
 #include "solid_checks.h"
 #include "tracecast/mesh/distance.h"
@@ -258,8 +259,9 @@ TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _S
   if (const char* p = std::getenv("TRACECAST_DEV_PARTS")) o.parts = std::atoi(p);
   if (const char* p = std::getenv("TRACECAST_DEV_PRINTER")) o.printer = *print::find_printer(p);
   const print::Mold m = print::design_mold(io::read_mesh(piece).mesh, io::read_mesh(skin).mesh, o);
-  for (const auto& p : m.print_parts) io::write_mesh(std::string("/tmp/mp/out-") + p.name + ".ply", p.mesh);
-  for (const auto& p : m.parts) io::write_mesh(std::string("/tmp/mp/asm-") + p.name + ".ply", p.mesh);
+  const std::string out = std::getenv("TRACECAST_DEV_OUT") ? std::getenv("TRACECAST_DEV_OUT") : "/tmp/mp/";
+  for (const auto& p : m.print_parts) io::write_mesh(out + "out-" + p.name + ".ply", p.mesh);
+  for (const auto& p : m.parts) io::write_mesh(out + "asm-" + p.name + ".ply", p.mesh);
   for (const auto& p : m.report.pulls)
     fmt::print("{} dir {} cavity {:.0f} undercut {:.0f} depth {:.2f}\n", p.part, p.direction ? fmt::format("{:.2f},{:.2f},{:.2f}", p.direction->x(), p.direction->y(), p.direction->z()) : "-",
                p.cavity_area_mm2, p.undercut_area_mm2, p.undercut_depth_mm);
@@ -277,4 +279,31 @@ TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _S
   for (const auto& [s, t] : m.report.timings) fmt::print("  {} {:.1f} s\n", s, t);
   for (const auto& w : m.report.warnings) fmt::print("  warning: {}\n", w);
   fmt::print("keys {} vents {} void {:.1f} ml slivers {:.3f} ml\n", m.report.key_centres.size(), m.report.vent_bottoms.size(), m.report.void_ml, m.report.sliver_ml);
+}
+
+TEST_CASE("cli: an ear's mold in three parts, stamped and recorded; an ear the mark folds is refused, nothing written", "[mold][ear][cli][slow]") {
+  const EarCase& c = ear_case();
+  const test::Workshop shop("cli-ear-mold");
+  const auto head = shop.dir / "head.ply", folded = shop.dir / "ear.ply", ear = shop.dir / "ear-r.ply";
+  io::write_mesh(head, c.head);
+  io::write_mesh(folded, c.ear);
+  REQUIRE(shop.tc("repair -q " + folded.string() + " -o " + ear.string() + " --remesh-edge 0.4").code == 0);
+  const auto out = shop.dir / "m.3mf";
+  const test::Run r = shop.tc("mold " + ear.string() + " --face " + head.string() + " -o " + out.string() + shop.mold_flags + " --json");
+  REQUIRE(r.code == 0);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["layout"] == "multi-part");
+  REQUIRE(j["pulls"].size() >= 3);
+  CHECK(j["pulls"][0]["part"] == "core");
+  for (const auto& p : j["parts"]) CHECK(std::filesystem::exists(shop.dir / ("m-" + p["name"].get<std::string>() + ".stl")));
+  CHECK(std::filesystem::exists(out));
+  CHECK(!j["mark"]["id"].is_null());
+  // The level set's own surface, stamped, crosses itself: refused with the way out, and the
+  // piece's record says no mold was released.
+  const auto bad = shop.dir / "bad.3mf";
+  const test::Run b = shop.tc("mold " + folded.string() + " --face " + head.string() + " -o " + bad.string() + shop.mold_flags);
+  CHECK(b.code == 4);
+  CHECK(b.err.find("remesh") != std::string::npos);
+  CHECK(!std::filesystem::exists(bad));
+  CHECK(!std::filesystem::exists(shop.dir / "bad-core.stl"));
 }
