@@ -329,8 +329,18 @@ void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const 
                             "plugs in the piece's openings and at its pour edge");
 }
 
-//! The cavity's local high points in the casting pose (none within 15 mm of a higher one): a
-//! sprue at the highest when the piece is not open along a plane, vents at the others.
+//! Whether the piece's surface within `r` + 1 mm of face `f`'s centre turns less than 40° from it:
+//! a channel square to it there meets the cavity square all round (no knife edge at its mouth).
+bool flat_round(const std::vector<Vec3>& centre, const FaceNormals& n, const std::vector<int>& label, std::size_t f, double r) {
+  for (std::size_t g = 0; g < centre.size(); ++g)
+    if (label[g] > 0 && (centre[g] - centre[f]).squaredNorm() < (r + 1) * (r + 1) && n.normal[g].dot(n.normal[f]) < 0.766) return false;
+  return true;
+}
+
+//! The sprue (when the piece is not open along a plane): at the highest point of the cavity in the
+//! casting pose where the surface is flat round it. Vents at the cavity's local high points (none
+//! within 15 mm of a higher one). Each channel leaves square to the surface through a boss of its
+//! part, where that line does not meet the piece again.
 void place_channels(MultipartPlan& plan, const Mesh& piece, const Division& d, const MoldOptions& o) {
   const FaceNormals n = face_normals(piece);
   const std::vector<Vec3> centre = face_centres(piece);
@@ -338,23 +348,44 @@ void place_channels(MultipartPlan& plan, const Mesh& piece, const Division& d, c
   for (std::size_t f = 0; f < d.label.size(); ++f)
     if (d.label[f] > 0 && n.normal[f].dot(plan.up) > 0.7) tops.push_back(f);
   std::sort(tops.begin(), tops.end(), [&](std::size_t a, std::size_t b) { return centre[a].dot(plan.up) > centre[b].dot(plan.up); });
-  const double top = plan.open ? plan.open->offset : std::numeric_limits<double>::infinity();
   const SurfaceQuery piece_q(piece);
+  const double reach = o.wall_mm + o.flange_mm;
+  auto clear = [&](std::size_t f) { return !piece_q.cast({centre[f] + 1e-2 * n.normal[f]}, {n.normal[f]})[0].hit; };
+  auto add = [&](std::size_t f, double r, bool sprue) {
+    plan.channels.push_back({centre[f] - 0.5 * n.normal[f], centre[f] + reach * n.normal[f], r, sprue, d.label[f]});
+  };
   std::vector<Vec3> taken;
-  const double reach = o.wall_mm + o.flange_mm + 2;
+  if (!plan.open && o.sprue_diameter_mm > 0 && !tops.empty()) {
+    // The widest of the sprue's diameter and 6 mm that a flat enough place near the top takes;
+    // failing both, the highest point, with a warning.
+    auto site = [&](double r) -> std::optional<std::size_t> {
+      for (std::size_t k = 0; k < std::min<std::size_t>(tops.size(), 2000); ++k)
+        if (flat_round(centre, n, d.label, tops[k], r) && clear(tops[k])) return tops[k];
+      return std::nullopt;
+    };
+    double r = 0.5 * o.sprue_diameter_mm;
+    std::optional<std::size_t> at = site(r);
+    if (!at && r > 3 && (at = site(3.0))) {
+      r = 3.0;
+      plan.warnings.push_back("the sprue is 6 mm wide: nowhere near the cavity's top is flat enough for a wider one to meet it square");
+    }
+    if (!at) {
+      at = tops.front();
+      plan.warnings.push_back("the sprue meets the cavity at its highest point, which curves away round it: its mouth has a thin lip");
+    }
+    add(*at, r, true);
+    taken.push_back(centre[*at]);
+  }
+  const double top = plan.open ? plan.open->offset : std::numeric_limits<double>::infinity();
+  int vents = 0;
   for (std::size_t f : tops) {
+    if (o.vent_diameter_mm <= 0 || vents >= o.max_vents) break;
     if (plan.open && plan.open->normal.dot(centre[f]) > top - 5) continue;
     bool near = false;
     for (const Vec3& t : taken) near = near || (t - centre[f]).norm() < 15;
     if (near) continue;
     taken.push_back(centre[f]);  // a high point: its neighbourhood is lower (sorted)
-    const bool sprue = !plan.open && plan.channels.empty();
-    const double r = 0.5 * (sprue ? o.sprue_diameter_mm : o.vent_diameter_mm);
-    if (r <= 0) continue;
-    const Vec3 way = n.normal[f];
-    if (piece_q.cast({centre[f] + 1e-2 * way}, {way})[0].hit) continue;  // the channel would cross the cavity again
-    plan.channels.push_back({centre[f] - 0.5 * way, centre[f] + reach * way, r, sprue});
-    if (static_cast<int>(plan.channels.size()) >= o.max_vents + (plan.open ? 0 : 1)) break;
+    if (clear(f)) add(f, 0.5 * o.vent_diameter_mm, false), ++vents;
   }
 }
 
@@ -397,7 +428,15 @@ struct FieldSources {
 };
 
 //! Part `k`'s field at point i (negative inside): see multipart.h.
-double part_field(const Distances& d, std::size_t i, std::size_t k, const MultipartPlan& plan, const MoldOptions& o, double clip) {
+//! Signed distance to the cylinder of radius r round the segment ab, flat at both ends.
+double capped_cylinder(const Vec3& p, const Vec3& a, const Vec3& b, double r) {
+  const Vec3 axis = (b - a).normalized();
+  const double t = (p - a).dot(axis), len = (b - a).norm();
+  const double radial = ((p - a) - t * axis).norm() - r, along = std::max(-t, t - len);
+  return std::hypot(std::max(radial, 0.0), std::max(along, 0.0)) + std::min(std::max(radial, along), 0.0);
+}
+
+double part_field(const Distances& d, std::size_t i, std::size_t k, const Vec3& p, const MultipartPlan& plan, const MoldOptions& o, double clip) {
   const double w = o.wall_mm, reach = o.wall_mm + o.flange_mm, sp = d.piece[i], ss = d.skin[i], k_round = o.grid_mm;
   // Where the envelope's surfaces meet they are rounded over a grid step (a sharp crease
   // sampled on a grid is a row of notches); the parting surfaces stay as they are, so that
@@ -411,7 +450,10 @@ double part_field(const Distances& d, std::size_t i, std::size_t k, const Multip
       if (j + 1 != k) others = std::min(others, d.share[j][i]);
     const double lambda = std::isinf(others) ? -1e9 : d.share[k - 1][i] - others;
     const double flange = smooth_max(sp - reach, std::min(-lambda - 2 * plan.flange_half, ss - plan.lift - plan.flange_half), k_round);
-    v = smooth_max(smooth_min(sp - w, flange, k_round), std::max(plan.lift - ss, lambda), k_round);
+    double env = smooth_min(sp - w, flange, k_round);
+    for (const Channel& c : plan.channels)  // a boss round each channel of this part, its end square to it
+      if (c.part == static_cast<int>(k)) env = std::min(env, capped_cylinder(p, c.from, c.to, c.radius + w));
+    v = smooth_max(env, std::max(plan.lift - ss, lambda), k_round);
   }
   return std::max(v, clip);
 }
@@ -461,7 +503,7 @@ std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Di
     std::vector<double> v(p.size() * parts);
     tbb::parallel_for(std::size_t(0), p.size(), [&](std::size_t i) {
       const double clip = plan.open ? plan.open->normal.dot(p[i]) - (plan.open->offset + 0.05) : -1e9;
-      for (std::size_t k = 0; k < parts; ++k) v[i * parts + k] = part_field(dist, i, k, plan, o, clip);
+      for (std::size_t k = 0; k < parts; ++k) v[i * parts + k] = part_field(dist, i, k, p[i], plan, o, clip);
     });
     return v;
   };
@@ -523,7 +565,8 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
     if (k > 0)
       for (const Channel& c : plan.channels)
         if (near(m, c.from, c.to, c.radius))
-          m = detail::boolean(m, detail::rod(c.from, c.to, c.radius, 24), BooleanOp::Difference, c.sprue ? "sprue" : "vent");
+          m = detail::boolean(m, detail::rod(c.from, c.to + 2 * (c.to - c.from).normalized(), c.radius, 24), BooleanOp::Difference,
+                              c.sprue ? "sprue" : "vent");  // through the boss's end
     sliver_ml += keep_largest_piece(m) / 1000.0;
     out[k] = {name, std::move(m)};
   }

@@ -57,9 +57,10 @@ struct Key {
   int male = 0, female = 0;  //!< part numbers (0: core, k: shell part k)
 };
 struct Channel {
-  Vec3 from = Vec3::Zero(), to = Vec3::Zero();  //!< from inside the piece, out through the part
+  Vec3 from = Vec3::Zero(), to = Vec3::Zero();  //!< from inside the piece to the end of its boss (the hole goes 2 mm further)
   double radius = 0;
   bool sprue = false;
+  int part = 1;  //!< the shell part it leaves through (a boss a wall thick round it there, its end square to it)
 };
 //! What the fields are built from besides the division.
 struct MultipartPlan {
