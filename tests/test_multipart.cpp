@@ -11,7 +11,9 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/level_set.h"
 #include "tracecast/mesh/log.h"
+#include "tracecast/mesh/measure.h"
 #include "tracecast/print/mold.h"
 #include "tracecast/print/multipart.h"
 #include "tracecast/scan/synthetic_head.h"
@@ -59,6 +61,53 @@ std::pair<double, double> passage(const SurfaceQuery& q, const Vec3& o, const Ve
 }
 
 }  // namespace
+
+TEST_CASE("level sets on one grid: two parts of a ball meet on one surface, vertex for vertex", "[mold]") {
+  // The multi-part mold's parts are zero levels of fields sampled together; where two parts' fields
+  // are each other's negatives (a parting surface), the grid gives both the same vertices there.
+  const double r = 10;
+  const FieldFn halves = [&](const std::vector<Vec3>& pts) {
+    std::vector<double> v;
+    for (const Vec3& p : pts) {
+      const double split = p.x() + 0.3 * p.y() - 0.1 * p.z() * p.z() / r;  // a curved parting surface
+      v.push_back(std::max(p.norm() - r, split));
+      v.push_back(std::max(p.norm() - r, -split));
+    }
+    return v;
+  };
+  Aabb box;
+  box.add(Vec3::Constant(-12));
+  box.add(Vec3::Constant(12));
+  const std::vector<Mesh> parts = level_set_surfaces(halves, 2, box, 0.8, 2.0);
+  REQUIRE(parts.size() == 2);
+  double total = 0;
+  for (const Mesh& m : parts) {
+    const MeshInfo info = test::check_solid(m);
+    REQUIRE(info.volume_mm3);
+    total += *info.volume_mm3;
+  }
+  const Mesh whole = level_set_surface([&](const std::vector<Vec3>& pts) {
+    std::vector<double> v;
+    for (const Vec3& p : pts) v.push_back(p.norm() - r);
+    return v;
+  }, box, 0.8, 2.0);
+  // No overlap; a gap only in the groove where the parting surface meets the ball's (within a cell
+  // of it one field's envelope term, not its parting term, sets the crossing on an edge).
+  CHECK(total <= signed_volume(whole) + 1e-6);
+  CHECK(total >= 0.995 * signed_volume(whole));
+  // Every vertex of one half on the parting surface, over two and a half cells inside the ball, is one
+  // of the other's.
+  std::size_t on = 0, shared = 0;
+  for (const Vec3& v : parts[0].vertices) {
+    if (v.norm() > r - 2.0) continue;
+    ++on;
+    double nearest = 1e9;
+    for (const Vec3& w : parts[1].vertices) nearest = std::min(nearest, (v - w).norm());
+    shared += nearest < 1e-9;
+  }
+  CHECK(on > 100);
+  CHECK(shared == on);
+}
 
 TEST_CASE("multi-part mold: an ear's mold is a core and shell parts, each a valid solid", "[mold][ear][slow]") {
   const EarCase& c = ear_case();
