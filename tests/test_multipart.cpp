@@ -309,6 +309,7 @@ TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _S
   print::MoldOptions o;
   set_log_sink([](LogLevel, const std::string& m) { fmt::print(stderr, "{}\n", m); }, LogLevel::Debug);
   if (const char* p = std::getenv("TRACECAST_DEV_PARTS")) o.parts = std::atoi(p);
+  if (const char* g = std::getenv("TRACECAST_DEV_GRID")) o.grid_mm = std::atof(g);
   if (std::getenv("TRACECAST_DEV_NOCHANNELS")) o.sprue_diameter_mm = o.vent_diameter_mm = 0;
   if (const char* p = std::getenv("TRACECAST_DEV_PRINTER")) o.printer = *print::find_printer(p);
   const print::Mold m = print::design_mold(io::read_mesh(piece).mesh, io::read_mesh(skin).mesh, o);

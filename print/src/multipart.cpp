@@ -595,6 +595,60 @@ Eigen::Matrix3d turning(const Vec3& from, const Vec3& to) { return Eigen::Quater
 
 }  // namespace
 
+namespace {
+
+//! cut_cavity(), or, when CGAL cannot cut the piece because its surface crosses itself, a
+//! ProcessingError that says so and how to get out of it.
+std::vector<NamedMesh> cut_or_explain(std::vector<Mesh> solids, const Mesh& piece, const stages::MultipartPlan& plan, const MoldOptions& o,
+                                      double& sliver_ml) {
+  try {
+    return stages::cut_cavity(std::move(solids), piece, plan, o.printer, sliver_ml);
+  } catch (const std::exception& e) {
+    const MeshInfo info = measure(piece);
+    if (info.self_intersecting_pairs.value_or(0) > 0)
+      throw ProcessingError(fmt::format("mold: the piece's surface crosses itself ({} pairs of faces), so its cavity cannot be cut; a mark's "
+                                        "displacement can fold the slivers of a level set's surface (tracecast ear, mask): remesh the piece "
+                                        "first (tracecast repair --remesh-edge 0.4)",
+                                        *info.self_intersecting_pairs));
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw ProcessingError(fmt::format("mold: cutting the cavity failed: {}", e.what()));
+  }
+}
+
+//! Each part turned so that its pull points down (its cavity up; the ear's core under the cast, the
+//! mask's core crown down with its open neck up), then laid on the plate as the two-part mold's
+//! parts are (print_pose) and checked.
+void pose_and_check(Mold& mold, const std::vector<NamedMesh>& parts, const stages::Division& d, const stages::MultipartPlan& plan,
+                    const MoldOptions& o) {
+  MoldReport& r = mold.report;
+  std::vector<NamedMesh> posed = parts;
+  std::vector<Eigen::Matrix3d> turn;
+  for (std::size_t k = 0; k < posed.size(); ++k) {
+    const Vec3 pull = k == 0 ? (d.parts[0].direction ? *d.parts[0].direction : Vec3(-plan.up)) : d.pulls[k - 1];
+    turn.push_back(turning(pull, -Vec3::UnitZ()));
+    for (Vec3& v : posed[k].mesh.vertices) v = turn.back() * v;
+  }
+  std::vector<std::size_t> crossings;
+  mold.print_parts = stages::print_pose(posed, o.printer, r.warnings, r.print_from_mold, crossings, false);
+  for (std::size_t k = 0; k < turn.size(); ++k) r.print_from_mold[k].linear() = r.print_from_mold[k].linear() * turn[k];
+  r.parts = stages::check_parts(mold.print_parts, crossings, o.printer, r.warnings);
+  r.warnings.push_back(technology_warning(o.printer));
+}
+
+//! The plan's features and the parts' box as the report gives them.
+void report_plan(MoldReport& r, const stages::MultipartPlan& plan, const std::vector<Mesh>& solids) {
+  for (const std::string& w : plan.warnings) r.warnings.push_back(w);
+  for (const stages::Key& k : plan.keys) r.key_centres.push_back(k.centre), r.key_radii_mm.push_back(k.radius);
+  for (const stages::Channel& c : plan.channels) (c.sprue ? r.sprue_bottom : r.vent_bottoms.emplace_back()) = c.from;
+  r.open_pour = plan.open.has_value();
+  Aabb all;
+  for (const Mesh& s : solids) all.add(bounding_box(s).min), all.add(bounding_box(s).max);
+  r.box_min = all.min;
+  r.box_max = all.max;
+}
+
+}  // namespace
+
 Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o) {
   using namespace stages;
   Mold mold;
@@ -609,30 +663,10 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
   timer.lap("features");
   std::vector<Mesh> solids = multipart_solids(piece, skin, d, plan, o);
   timer.lap("walls");
-  for (const std::string& w : plan.warnings) r.warnings.push_back(w);
-  for (const Key& k : plan.keys) r.key_centres.push_back(k.centre), r.key_radii_mm.push_back(k.radius);
-  for (const Channel& c : plan.channels) (c.sprue ? r.sprue_bottom : r.vent_bottoms.emplace_back()) = c.from;
-  r.open_pour = plan.open.has_value();
-  Aabb all;
-  double envelope = 0;
-  for (const Mesh& s : solids) all.add(bounding_box(s).min), all.add(bounding_box(s).max), envelope += signed_volume(s);
-  r.box_min = all.min;
-  r.box_max = all.max;
-  std::vector<NamedMesh> parts;
-  try {
-    parts = cut_cavity(std::move(solids), piece, plan, o.printer, r.sliver_ml);
-  } catch (const std::exception& e) {
-    // CGAL cannot cut a piece whose surface crosses itself; say so, with the way out.
-    const MeshInfo info = measure(piece);
-    if (info.self_intersecting_pairs.value_or(0) > 0)
-      throw ProcessingError(fmt::format("mold: the piece's surface crosses itself ({} pairs of faces), so its cavity cannot be cut; a mark's "
-                                        "displacement can fold the slivers of a level set's surface (tracecast ear, mask): remesh the piece "
-                                        "first (tracecast repair --remesh-edge 0.4)",
-                                        *info.self_intersecting_pairs));
-    if (dynamic_cast<const Error*>(&e)) throw;
-    throw ProcessingError(fmt::format("mold: cutting the cavity failed: {}", e.what()));
-  }
-  double made = 0;
+  report_plan(r, plan, solids);
+  double envelope = 0, made = 0;
+  for (const Mesh& s : solids) envelope += signed_volume(s);
+  std::vector<NamedMesh> parts = cut_or_explain(std::move(solids), piece, plan, o, r.sliver_ml);
   for (const NamedMesh& p : parts) made += signed_volume(p.mesh);
   r.void_ml = (envelope - made) / 1000.0;
   timer.lap("booleans");
@@ -643,22 +677,8 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
       r.warnings.push_back(fmt::format("the {} leaves {:.0f} mm² of undercut up to {:.1f} mm deep: the cast must flex that far to release", p.part,
                                        p.undercut_area_mm2, p.undercut_depth_mm));
   timer.lap("release");
-  // Each part turned so that its cavity faces up (its pull down), the core standing on its open
-  // side or lying under the cast as it is poured.
-  std::vector<NamedMesh> posed = parts;
-  std::vector<Eigen::Matrix3d> turn;
-  for (std::size_t k = 0; k < posed.size(); ++k) {
-    const Vec3 pull = k == 0 ? (d.parts[0].direction ? *d.parts[0].direction : Vec3(-plan.up)) : d.pulls[k - 1];
-    turn.push_back(turning(pull, -Vec3::UnitZ()));
-    for (Vec3& v : posed[k].mesh.vertices) v = turn.back() * v;
-  }
-  std::vector<std::size_t> crossings;
-  mold.print_parts = print_pose(posed, o.printer, r.warnings, r.print_from_mold, crossings, false);
-  for (std::size_t k = 0; k < turn.size(); ++k) r.print_from_mold[k].linear() = r.print_from_mold[k].linear() * turn[k];
-  timer.lap("pose");
-  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings);
-  r.warnings.push_back(technology_warning(o.printer));
-  timer.lap("check");
+  pose_and_check(mold, parts, d, plan, o);
+  timer.lap("pose and check");
   mold.parts = std::move(parts);
   return mold;
 }
