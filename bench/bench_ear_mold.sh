@@ -16,9 +16,7 @@ bin=${TRACECAST:-$PWD/build/tracecast}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 source bench/common.sh
-for tool in prusa-slicer openscad; do
-  command -v "$tool" >/dev/null || { echo "bench_ear_mold: needs $tool (apt-get install $tool)" >&2; exit 1; }
-done
+require_tools bench_ear_mold prusa-slicer openscad
 
 # A workshop: ledger, keys, subject S-001 with a medical consent, a medical run open.
 export TRACECAST_LEDGER=$tmp/shop.ledger TRACECAST_SIGNING_KEY=$tmp/shop.sign TRACECAST_MARK_KEY=$tmp/shop.key

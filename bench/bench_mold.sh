@@ -17,9 +17,7 @@ scans=${1:-$PWD/../shared/scans}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 source bench/common.sh
-for tool in prusa-slicer openscad; do
-  command -v "$tool" >/dev/null || { echo "bench_mold: needs $tool (apt-get install $tool)" >&2; exit 1; }
-done
+require_tools bench_mold prusa-slicer openscad
 
 # recipe DIR SCAN REGION PRINTER: the bundled example's recipe (its other options kept) on another
 # scan, region and printer.

@@ -18,3 +18,11 @@ measure() {
   read -r secs kb < "$out"
   echo "$secs $((kb / 1024))"
 }
+
+# require_tools SCRIPT TOOL...: exits with a message naming the package unless every TOOL is on PATH.
+require_tools() {
+  local who=$1 tool; shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$who: needs $tool (apt-get install $tool)" >&2; exit 1; }
+  done
+}
