@@ -361,3 +361,23 @@ TEST_CASE("cli: an ear's mold in three parts, stamped and recorded; an ear the m
   CHECK(!std::filesystem::exists(bad));
   CHECK(!std::filesystem::exists(shop.dir / "bad-core.stl"));
 }
+
+TEST_CASE("multi-part mold: PrusaSlicer slices every part of an ear's mold on the resin printer's bed", "[mold][ear][slicer][slow]") {
+  // Needs prusa-slicer: CTest's "slicer" test, reported as skipped where it is absent.
+  REQUIRE(std::system("command -v prusa-slicer >/dev/null 2>&1") == 0);
+  const EarCase& c = ear_case();
+  const auto dir = test::temp_dir("ear-mold-slice");
+  const Vec3 bed = print::MoldOptions{}.printer.build_volume_mm;
+  for (const NamedMesh& p : c.mold.print_parts) {
+    INFO(p.name);
+    const std::string stl = (dir / (p.name + ".stl")).string(), sl1 = (dir / (p.name + ".sl1")).string();
+    io::write_mesh(stl, p.mesh);
+    // SLA on the display and height of the resin profile, as written (no turning by the slicer).
+    const std::string cmd = fmt::format(
+        "prusa-slicer --printer-technology SLA --export-sla {} --output {} --bed-shape 0x0,{:g}x0,{:g}x{:g},0x{:g} --display-width {:g} "
+        "--display-height {:g} --display-pixels-x 7680 --display-pixels-y 4320 --max-print-height {:g} --no-supports-enable >/dev/null 2>&1",
+        stl, sl1, bed.x(), bed.x(), bed.y(), bed.y(), bed.x(), bed.y(), bed.z());
+    CHECK(std::system(cmd.c_str()) == 0);
+    CHECK(std::filesystem::exists(sl1));
+  }
+}
