@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <set>
 #include <unordered_map>
 
 #include <tbb/parallel_for.h>
@@ -287,14 +288,8 @@ void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const 
     for (std::int64_t g : nb[f])
       if (g >= 0 && d.label[f] > 0 && d.label[static_cast<std::size_t>(g)] > d.label[f])
         boundary[{d.label[f], d.label[static_cast<std::size_t>(g)]}].push_back(centre[f] + out * n.normal[f]);
-  auto room = [&](const Vec3& c) {  // no key's socket near another's
-    for (const Key& k : plan.keys)
-      if ((k.centre - c).norm() < 2 * radius + 2 * o.wall_mm) return false;
-    return true;
-  };
   for (const auto& [pair, pts] : boundary)
-    for (const Vec3& c : spread(pts, 50, 6))
-      if (room(c)) plan.keys.push_back({c, radius, pair.first, pair.second});
+    for (const Vec3& c : spread(pts, 15, 30)) plan.keys.push_back({c, radius, pair.first, pair.second});
   // Core keys: on the skin, `out` from the piece, clear of the open plane.
   const SurfaceQuery piece_q(piece);
   const std::vector<double> dist = piece_q.distances(skin.vertices);
@@ -305,9 +300,7 @@ void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const 
     if (plan.open && plan.open->normal.dot(skin.vertices[v]) > plan.open->offset - radius - o.wall_mm) continue;
     ring.push_back(skin.vertices[v] + plan.lift * normals[v]);
   }
-  std::vector<Vec3> core_keys = spread(ring, 25, 4);
-  log_debug("mold: {} skin points for core keys, {} spread", ring.size(), core_keys.size());
-  if (core_keys.size() < 2) core_keys.clear();
+  const std::vector<Vec3> core_keys = spread(ring, 15, 16);
   std::vector<SurfaceQuery> shares;
   for (std::size_t k = 1; k <= d.pulls.size(); ++k) {
     std::vector<char> keep(d.label.size());
@@ -317,16 +310,12 @@ void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const 
   // Their balls smaller where the core's wall under the skin is thinner than a ball.
   const double core_radius = std::min(radius, o.wall_mm + plan.lift - 0.5);
   for (const Vec3& c : core_keys) {
-    if (!room(c)) continue;
     int part = 1;
     double least = std::numeric_limits<double>::infinity();
     for (std::size_t k = 0; k < shares.size(); ++k)
       if (const double dd = shares[k].distances({c})[0]; dd < least) least = dd, part = static_cast<int>(k) + 1;
     plan.keys.push_back({c, core_radius, 0, part});
   }
-  if (core_keys.empty())
-    plan.warnings.push_back("no room for keys between the core and the shell on the skin round the piece: the core is located by the shell's "
-                            "plugs in the piece's openings and at its pour edge");
 }
 
 //! Whether the piece's surface within `r` + 1 mm of face `f`'s centre turns less than 40° from it:
@@ -462,29 +451,68 @@ double part_field(const Distances& d, std::size_t i, std::size_t k, const Vec3& 
 
 namespace {
 
-//! Keeps the keys whose ball and a wall round it lie in the two parts they join (a key placed
-//! beyond a flange's edge, or across a third part, would float or cut it); says how many went.
+//! Moves a key between two shell parts onto their parting surface: Newton steps on half the
+//! difference of the two parts' fields (each other's negatives there), by central differences.
+void onto_parting(Key& k, const FieldFn& fields, std::size_t parts) {
+  const auto male = static_cast<std::size_t>(k.male), female = static_cast<std::size_t>(k.female);
+  const double step = 0.25;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<Vec3> pts{k.centre};
+    for (int a = 0; a < 3; ++a)
+      for (double sgn : {-1.0, 1.0}) pts.push_back(k.centre + sgn * step * Vec3::Unit(a));
+    const std::vector<double> v = fields(pts);
+    auto g = [&](std::size_t i) { return 0.5 * (v[i * parts + male] - v[i * parts + female]); };
+    Vec3 grad;
+    for (int a = 0; a < 3; ++a) grad[a] = (g(2 + 2 * static_cast<std::size_t>(a)) - g(1 + 2 * static_cast<std::size_t>(a))) / (2 * step);
+    if (grad.squaredNorm() < 1e-6 || std::abs(g(0)) < 1e-3) return;
+    k.centre -= g(0) * grad / grad.squaredNorm();
+  }
+}
+
+//! Whether a key's ball lies within the two parts it joins and, wherever it reaches into the
+//! socket's part, that part holds a further clearance and half a wall round it.
+bool key_held(const Key& k, const FieldFn& fields, std::size_t parts, const MoldOptions& o) {
+  static const std::vector<Vec3> around = sphere_directions(26);
+  std::vector<Vec3> pts;
+  for (const Vec3& u : around) pts.push_back(k.centre + (k.radius - 0.05) * u);
+  for (const Vec3& u : around) pts.push_back(k.centre + (k.radius + o.printer.key_clearance_mm + 0.5 * o.printer.min_wall_mm) * u);
+  const std::vector<double> v = fields(pts);
+  const auto male = static_cast<std::size_t>(k.male), female = static_cast<std::size_t>(k.female);
+  bool held = true;
+  for (std::size_t i = 0; i < around.size(); ++i) {
+    held = held && std::min(v[i * parts + male], v[i * parts + female]) < 0;
+    if (v[i * parts + female] < 0) held = held && v[(i + around.size()) * parts + female] < 0;
+  }
+  return held;
+}
+
+//! From the candidates (farthest apart first), the keys that are held (key_held, those between
+//! shell parts moved onto their parting surface first): up to six per pair of shell parts 40 mm
+//! apart, four between core and shell 25 mm apart, none within two balls and two walls of
+//! another. Says which pairs of parts are left with none.
 void seat_keys(MultipartPlan& plan, const FieldFn& fields, std::size_t parts, const MoldOptions& o) {
   std::vector<Key> kept;
-  const std::vector<Vec3> around = sphere_directions(26);
-  for (const Key& k : plan.keys) {
-    // The ball within the two parts, and wherever it reaches into the socket's part, a wall of
-    // that part round the socket.
-    std::vector<Vec3> pts;
-    for (const Vec3& u : around) pts.push_back(k.centre + (k.radius - 0.05) * u);
-    for (const Vec3& u : around) pts.push_back(k.centre + (k.radius + o.printer.key_clearance_mm + 0.5 * o.printer.min_wall_mm) * u);
-    const std::vector<double> v = fields(pts);
-    const auto male = static_cast<std::size_t>(k.male), female = static_cast<std::size_t>(k.female);
-    bool held = true;
-    for (std::size_t i = 0; i < around.size(); ++i) {
-      held = held && std::min(v[i * parts + male], v[i * parts + female]) < 0;
-      if (v[i * parts + female] < 0) held = held && v[(i + around.size()) * parts + female] < 0;
+  std::map<std::pair<int, int>, int> count;
+  std::set<std::pair<int, int>> pairs;
+  for (Key k : plan.keys) {
+    const std::pair<int, int> pair{k.male, k.female};
+    pairs.insert(pair);
+    const bool core = k.male == 0;
+    if (count[pair] >= (core ? 4 : 6)) continue;
+    if (!core) onto_parting(k, fields, parts);
+    bool room = true;
+    for (const Key& q : kept) {
+      const double apart = (q.centre - k.centre).norm();
+      room = room && apart >= 2 * (k.radius + o.wall_mm) && (q.male != k.male || q.female != k.female || apart >= (core ? 25 : 40));
     }
-    if (held) kept.push_back(k);
+    if (room && key_held(k, fields, parts, o)) kept.push_back(k), ++count[pair];
   }
-  if (kept.size() < plan.keys.size())
-    plan.warnings.push_back(fmt::format("{} of {} keys left out: their balls would not sit in the two parts they join", plan.keys.size() - kept.size(),
-                                        plan.keys.size()));
+  std::set<std::pair<int, int>> missing;
+  for (const auto& p : pairs)
+    if (count[p] == 0) missing.insert(p);
+  for (const auto& [male, female] : missing)
+    plan.warnings.push_back(male == 0 ? fmt::format("no key between the core and shell-{}: no room for one on the skin round the piece", female)
+                                      : fmt::format("no key between shell-{} and shell-{}: their flanges hold no ball", male, female));
   plan.keys = std::move(kept);
 }
 
