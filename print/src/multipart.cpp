@@ -507,6 +507,7 @@ void seat_keys(MultipartPlan& plan, const FieldFn& fields, std::size_t parts, co
     }
     if (room && key_held(k, fields, parts, o)) kept.push_back(k), ++count[pair];
   }
+  for (const auto& [pair, n] : count) log_debug("mold: {} key(s) between parts {} and {}", n, pair.first, pair.second);
   std::set<std::pair<int, int>> missing;
   for (const auto& p : pairs)
     if (count[p] == 0) missing.insert(p);
