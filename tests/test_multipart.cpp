@@ -210,18 +210,7 @@ TEST_CASE("multi-part mold: the cavity is the ear, enclosed by the parts, with s
   double open = 0, total = 0;
   for (std::size_t i = 0; i < outside.size(); ++i) total += weight[i], open += covered[i] ? 0 : weight[i];
   INFO(open << " mm² of " << total << " mm² of the ear's surface not against a part");
-  if (std::getenv("TRACECAST_DEV_OPEN")) {
-    Mesh pts;
-    for (std::size_t i = 0; i < outside.size(); ++i) if (!covered[i]) pts.vertices.push_back(outside[i]);
-    fmt::print("uncovered {}\n", pts.vertices.size());
-    for (std::size_t i = 0; i < pts.vertices.size(); i += std::max<std::size_t>(1, pts.vertices.size() / 30)) fmt::print("  {:.2f} {:.2f} {:.2f}\n", pts.vertices[i].x(), pts.vertices[i].y(), pts.vertices[i].z());
-    fmt::print("keys:\n");
-    for (const Vec3& k : r.key_centres) fmt::print("  {:.2f} {:.2f} {:.2f}\n", k.x(), k.y(), k.z());
-    fmt::print("vents:\n");
-    for (const Vec3& k : r.vent_bottoms) fmt::print("  {:.2f} {:.2f} {:.2f}\n", k.x(), k.y(), k.z());
-    fmt::print("sprue  {:.2f} {:.2f} {:.2f}\n", r.sprue_bottom.x(), r.sprue_bottom.y(), r.sprue_bottom.z());
-  }
-  CHECK(open <= 0.005 * total);  // the grooves where three parts meet at the cavity (flash, under a grid step wide)
+  CHECK(open <= 0.002 * total);  // the grooves where three parts meet at the cavity (0.12 % measured)  // the grooves where three parts meet at the cavity (flash, under a grid step wide)
   CHECK(r.sprue_bottom.norm() > 0);
   CHECK(!r.vent_bottoms.empty());
 }
@@ -263,7 +252,7 @@ TEST_CASE("multi-part mold: keys are seated in their sockets with the printer's 
   }
 }
 
-TEST_CASE("multi-part mold: --parts forces the count; 1 is refused", "[mold][ear][slow]") {
+TEST_CASE("multi-part mold: --parts forces the count; 1, and more than 2 on an open skin, are refused", "[mold][ear][slow]") {
   const EarCase& c = ear_case();
   print::MoldOptions o;
   o.parts = 4;
@@ -274,65 +263,11 @@ TEST_CASE("multi-part mold: --parts forces the count; 1 is refused", "[mold][ear
   CHECK(m.parts.size() == 4);
   o.parts = 1;
   CHECK_THROWS_AS(print::design_mold(c.ear, c.head, o), InputError);
-}
-
-TEST_CASE("multi-part mold: a piece and skin named by TRACECAST_DEV_PIECE and _SKIN (development only)", "[.dev]") {
-  const char* piece = std::getenv("TRACECAST_DEV_PIECE");
-  const char* skin = std::getenv("TRACECAST_DEV_SKIN");
-  if (!piece || !skin) return;
-  if (std::getenv("TRACECAST_DEV_PLANE")) {
-    const Mesh a = io::read_mesh(piece).mesh, b = io::read_mesh(skin).mesh;
-    print::MoldOptions o;
-    const auto in = print::stages::inspect_inputs(a, b, o);
-    const auto d = print::stages::divide_surface(a, b, in, 2);
-    const auto n = print::stages::face_normals(a);
-    double rim = 0, inner = 0, outer = 0, down = 0;
-    for (std::size_t f = 0; f < d.label.size(); ++f) {
-      (d.label[f] < 0 ? rim : d.label[f] == 0 ? inner : outer) += n.area[f];
-      if (n.normal[f].y() < -0.999) down += n.area[f];
-    }
-    fmt::print("rim {:.0f} inner {:.0f} outer {:.0f} facing -y {:.0f}\n", rim, inner, outer, down);
-    const auto p = print::stages::find_open_plane(a, d);
-    if (p) fmt::print("plane {:.3f},{:.3f},{:.3f} at {:.2f}\n", p->normal.x(), p->normal.y(), p->normal.z(), p->offset);
-    return;
-  }
-  if (std::getenv("TRACECAST_DEV_HIST")) {
-    const Mesh a = io::read_mesh(piece).mesh, b = io::read_mesh(skin).mesh;
-    std::vector<Vec3> c;
-    for (const Tri& t : a.triangles) c.push_back((a.vertices[t[0]] + a.vertices[t[1]] + a.vertices[t[2]]) / 3);
-    const auto d = SurfaceQuery(b).distances(c);
-    int hist[12] = {};
-    for (double x : d) hist[std::min(11, int(x / 0.01))]++;
-    for (int k = 0; k < 12; ++k) fmt::print("{:.2f}: {}\n", k * 0.01, hist[k]);
-    return;
-  }
-  print::MoldOptions o;
-  set_log_sink([](LogLevel, const std::string& m) { fmt::print(stderr, "{}\n", m); }, LogLevel::Debug);
-  if (const char* p = std::getenv("TRACECAST_DEV_PARTS")) o.parts = std::atoi(p);
-  if (const char* g = std::getenv("TRACECAST_DEV_GRID")) o.grid_mm = std::atof(g);
-  if (std::getenv("TRACECAST_DEV_NOCHANNELS")) o.sprue_diameter_mm = o.vent_diameter_mm = 0;
-  if (const char* p = std::getenv("TRACECAST_DEV_PRINTER")) o.printer = *print::find_printer(p);
-  const print::Mold m = print::design_mold(io::read_mesh(piece).mesh, io::read_mesh(skin).mesh, o);
-  const std::string out = std::getenv("TRACECAST_DEV_OUT") ? std::getenv("TRACECAST_DEV_OUT") : "/tmp/mp/";
-  for (const auto& p : m.print_parts) io::write_mesh(out + "out-" + p.name + ".ply", p.mesh);
-  for (const auto& p : m.parts) io::write_mesh(out + "asm-" + p.name + ".ply", p.mesh);
-  for (const auto& p : m.report.pulls)
-    fmt::print("{} dir {} cavity {:.0f} undercut {:.0f} depth {:.2f}\n", p.part, p.direction ? fmt::format("{:.2f},{:.2f},{:.2f}", p.direction->x(), p.direction->y(), p.direction->z()) : "-",
-               p.cavity_area_mm2, p.undercut_area_mm2, p.undercut_depth_mm);
-  for (const auto& c : m.report.parts) fmt::print("{} faces {} vol {:.1f} ml min wall {:.2f} thin {} fits {}\n", c.name, c.faces, c.volume_ml, c.min_wall_mm, c.thin_samples, c.fit.fits);
-  {
-    const Mesh pc = io::read_mesh(piece).mesh, sk = io::read_mesh(skin).mesh;
-    const SurfaceQuery qp(pc), qs(sk);
-    for (std::size_t k = 0; k < m.report.parts.size(); ++k)
-      for (const auto& t : m.report.parts[k].thin_spots) {
-        const Vec3 at = m.report.print_from_mold[k].inverse() * t.at;
-        fmt::print("  thin {} {:.2f} mm ({} samples) at {:.1f},{:.1f},{:.1f}: piece {:.2f} skin {:.2f}\n", m.report.parts[k].name, t.thinnest_mm, t.samples,
-                   at.x(), at.y(), at.z(), qp.signed_distances({at})[0], qs.signed_distances({at})[0]);
-      }
-  }
-  for (const auto& [s, t] : m.report.timings) fmt::print("  {} {:.1f} s\n", s, t);
-  for (const auto& w : m.report.warnings) fmt::print("  warning: {}\n", w);
-  fmt::print("keys {} vents {} void {:.1f} ml slivers {:.3f} ml\n", m.report.key_centres.size(), m.report.vent_bottoms.size(), m.report.void_ml, m.report.sliver_ml);
+  // A forced multi-part mold needs a closed skin (its signed distance parts core from shell).
+  Mesh open = c.head;
+  open.triangles.resize(open.triangles.size() - 50);
+  o.parts = 3;
+  CHECK_THROWS_WITH(print::design_mold(c.ear, open, o), Catch::Contains("needs the face to be a closed surface"));
 }
 
 TEST_CASE("cli: an ear's mold in three parts, stamped and recorded; an ear the mark folds is refused, nothing written", "[mold][ear][cli][slow]") {

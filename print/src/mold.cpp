@@ -260,6 +260,10 @@ Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOpt
                                  "make it with tracecast appliance, or close it with tracecast repair",
                                  info.boundary_edges, info.non_manifold_edges));
   in.appliance_ml = *info.volume_mm3 / 1000.0;
+  if (o.parts >= 3 && !measure(face, mo).watertight)
+    throw InputError(fmt::format("a mold in {} parts needs the face to be a closed surface (a head: its inside parts core from shell); this "
+                                 "one is not: close it with tracecast repair, or make the two-part mold (--parts 2)",
+                                 o.parts));
   // Which faces of the appliance lie on the skin (its inner surface); outer: faces on the far side
   // from the skin (the rim is neither).
   for (const Tri& t : appliance.triangles)

@@ -605,7 +605,7 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
 }  // namespace stages
 
 bool needs_multipart(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const stages::PullChoice& pc, const MoldOptions& o) {
-  if (o.parts >= 3) return true;
+  if (o.parts >= 3) return true;  // the skin was found closed by inspect_inputs()
   if (o.parts == 2) return false;
   const stages::FaceNormals n = stages::face_normals(piece);
   double outer = 0;

@@ -36,7 +36,8 @@ struct Inspection {
   std::vector<char> inner, outer;
 };
 //! Throws InputError for options out of range, an appliance that is not a closed outward solid,
-//! or one that does not sit on the face.
+//! one that does not sit on the face, or a multi-part mold asked for (parts ≥ 3) on a face that is not
+//! a closed surface.
 Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOptions& o);
 
 //! Each face's unit normal (zero for a face of no area) and area.
