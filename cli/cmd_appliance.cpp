@@ -103,14 +103,22 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
     print_symmetry(r.face.plane);
     fmt::print("  appliance    {:.0f} mm² of skin, {:.2f} ml, {} edge loop(s)\n", r.inner_area_mm2, r.volume_mm3 / 1000.0,
                r.boundary_loops);
-    fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band ({:.1f} % within ±5 %); {:.3f} mm at the edge\n",
-               r.interior_thickness.min, r.interior_thickness.mean, r.interior_thickness.max,
-               100 * r.interior_thickness.within_5_percent, r.rim_max_mm);
+    if (r.interior_thickness.samples == 0)
+      fmt::print("  thickness    no point lies farther than the feather band ({} mm) from an edge: the whole piece tapers, up to {:.3f} mm; "
+                 "a narrower --feather-band gives it a full-thickness part\n",
+                 spec.feather_band_mm, r.thickness.max);
+    else
+      fmt::print("  thickness    {:.3f} / {:.3f} / {:.3f} mm min/mean/max inside the feather band ({:.1f} % within ±5 %); {:.3f} mm at the edge\n",
+                 r.interior_thickness.min, r.interior_thickness.mean, r.interior_thickness.max,
+                 100 * r.interior_thickness.within_5_percent, r.rim_max_mm);
     fmt::print("  outline      {:.0f} mm, {:.0f} mm of it kept {} mm inside the scan's border; sharpest turn {:.0f}° per mm\n",
                r.outline.length_mm, r.outline.border_mm, spec.border_margin_mm, r.outline.max_turn_deg);
     if (r.thinned.vertices || r.skin_smoothed.vertices)
       fmt::print("  changed      thinner than designed over {:.1f} mm² (by up to {:.2f} mm); scan folds smoothed over {:.1f} mm² (up to {:.2f} mm)\n",
                  r.thinned.area_mm2, r.thinned.max_mm, r.skin_smoothed.area_mm2, r.skin_smoothed.max_mm);
+    if (r.trimmed.spots)
+      fmt::print("  trimmed      the edge pulled back {:.1f} mm round {} fold(s) of the scan it could not cross cleanly ({:.1f} mm² less skin)\n",
+                 r.trimmed.depth_mm, r.trimmed.spots, r.trimmed.area_mm2);
     fmt::print("  solid        {} faces, closed, manifold, no self-intersection\n", r.faces);
   }
   return kOk;
@@ -172,6 +180,7 @@ int run_landmarks(const LandmarkArgs& a, const GlobalOptions& g) {
                f.plane.normal.x(), f.plane.normal.y(), f.plane.normal.z(), f.plane.offset, f.plane.rms_mm);
     fmt::print("  front           ({:.4f}, {:.4f}, {:.4f}) from {}\n", f.frame.axes(0, 2), f.frame.axes(1, 2),
                f.frame.axes(2, 2), f.front_source);
+    if (f.scale != 1) fmt::print("  scale           {:.2f} of an adult's face (a miniature: every length of the search scaled)\n", f.scale);
     const Landmarks& l = f.landmarks;
     for (const auto& [name, p] : std::vector<std::pair<const char*, Vec3>>{{"eye left", l.eye_left},
                                                                            {"eye right", l.eye_right},

@@ -129,6 +129,36 @@ TEST_CASE("face analysis finds the symmetry plane, frame and landmarks of a pose
   }
 }
 
+TEST_CASE("a miniature face (a statuette at 0.45 of life size): the landmarks scale with it, the appliance builds", "[appliance]") {
+  const scan::SyntheticFace face(scan::FaceParams{});
+  const Mesh life = face.mesh(0.8);
+  Mesh small = life;
+  for (Vec3& v : small.vertices) v *= 0.45;
+  Aabb box;
+  for (const Vec3& v : small.vertices) box.add(v);
+  const FaceAnalysis a = analyze_face(life), m = analyze_face(small);
+  CHECK(a.scale == 1.0);
+  CHECK(m.scale == Approx((box.max - box.min).maxCoeff() / kAdultHeadHeightMm).epsilon(1e-9));
+  // Found independently at each size, the landmarks agree within 2.5 mm of life size (the
+  // mouth's corners, where the groove fades out, within 4 mm).
+  const Landmarks &L = a.landmarks, &S = m.landmarks;
+  for (const auto& [name, life_p, small_p, tolerance] : std::vector<std::tuple<const char*, Vec3, Vec3, double>>{
+           {"eye left", L.eye_left, S.eye_left, 2.5}, {"eye right", L.eye_right, S.eye_right, 2.5},
+           {"mouth", L.mouth_center, S.mouth_center, 2.5}, {"chin", L.chin, S.chin, 2.5}, {"mouth left", L.mouth_left, S.mouth_left, 4.0},
+           {"mouth right", L.mouth_right, S.mouth_right, 4.0}}) {
+    INFO(name << ": life size " << life_p.transpose() << ", miniature / 0.45 " << (small_p / 0.45).transpose());
+    CHECK((small_p / 0.45 - life_p).norm() < tolerance);
+  }
+  ApplianceSpec spec;
+  spec.resolution_mm = 0.4;
+  ApplianceReport r;
+  const Mesh solid = make_appliance(small, spec, nullptr, &r);
+  check_solid(solid);
+  CHECK(r.boundary_loops >= 5);  // the outline, eyes, mouth and the nostrils (merged at this size by the 2 mm margin)
+  CHECK(r.interior_thickness.within_5_percent >= 0.95);
+  CHECK(r.trimmed.spots == 0);
+}
+
 TEST_CASE("full-face appliance on a generated face: uniform thickness, feathered edges, openings, valid solid", "[appliance][slow]") {
   const scan::SyntheticFace face;
   const Pose pose = random_pose(5, 20);
@@ -408,6 +438,37 @@ TEST_CASE("full-face appliance on nefertiti.obj with default options", "[shared]
   CHECK(r.interior_thickness.p05 >= 0.95 * 2.0);
   CHECK(r.rim_max_mm <= 0.1);
   CHECK(r.inner_area_mm2 > 15000);
+}
+
+TEST_CASE("igea.ply, a statue head at 0.45 of life size: every preset builds with default options; a wide outline is notched round the jaw's seam", "[shared][appliance]") {
+  const auto dir = test::shared_scans();
+  if (!dir) return;
+  const io::Geometry g = io::read_mesh((*dir / "igea.ply").string());
+  for (const char* preset : {"full_face", "upper_face", "nose", "forehead", "cheek_left", "cheek_right", "chin"}) {
+    ApplianceSpec spec;
+    spec.region.preset = preset;
+    ApplianceReport r;
+    const Mesh solid = make_appliance(g.mesh, spec, nullptr, &r);
+    std::printf("igea %s: scale %.2f, %.0f mm², thickness p05 %.2f p95 %.2f (%zu samples inside the band), trimmed %zu spot(s) %.1f mm²\n", preset,
+                r.face.scale, r.inner_area_mm2, r.interior_thickness.p05, r.interior_thickness.p95, r.interior_thickness.samples,
+                r.trimmed.spots, r.trimmed.area_mm2);
+    INFO(preset);
+    CHECK(r.face.scale == Approx(0.45).margin(0.01));
+    check_solid(solid);
+    CHECK(r.rim_max_mm <= 0.1);
+    CHECK(r.trimmed.area_mm2 <= 0.02 * r.inner_area_mm2);  // a notch round a fold, not a lost region
+  }
+  // An outline as wide as the face runs through the jaw's seam (a repaired crack) and the hair's
+  // ragged edge: the edge is notched round them, and the solid is valid.
+  ApplianceSpec wide;
+  wide.region.outline = {{-31, -38}, {31, -38}, {31, 40}, {-31, 40}};
+  wide.openings = {RegionShape{"eyes", {}, {}}};
+  ApplianceReport r;
+  const Mesh solid = make_appliance(g.mesh, wide, nullptr, &r);
+  std::printf("igea, wide outline: %.0f mm², trimmed %zu spot(s), %.1f mm²\n", r.inner_area_mm2, r.trimmed.spots, r.trimmed.area_mm2);
+  check_solid(solid);
+  CHECK(r.trimmed.spots >= 1);
+  CHECK(r.trimmed.area_mm2 <= 0.05 * (r.inner_area_mm2 + r.trimmed.area_mm2));
 }
 
 TEST_CASE("distance along the surface: from an edge within a fifth of an edge length, from a point within 2 %, around a bend", "[appliance][geodesic]") {

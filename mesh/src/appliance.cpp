@@ -89,15 +89,16 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
   }
   const Landmarks& L = fa.landmarks;
   const double ey = 0.5 * (L.eye_left.y() + L.eye_right.y());
-  const double u = std::max(ey, 15.0);
+  const double k = fa.scale;  // lengths below in adult mm × k
+  const double u = std::max(ey, 15.0 * k);
   // The face's width scale: the sockets' centroids sit nearer the nose than the pupils on some
   // faces, so the nose-to-eye height (about 0.6 of the pupils' distance) bounds it from below.
-  const double E = std::max({L.eye_distance(), 1.6 * u, 30.0});
+  const double E = std::max({L.eye_distance(), 1.6 * u, 30.0 * k});
   auto eye_centre = [&](const Vec3& e) {
     const double side = e.x() >= 0 ? 1.0 : -1.0;
     return Vec2(side * std::max(std::abs(e.x()), 0.45 * E), e.y());
   };
-  const double cy = std::min(L.chin.y(), L.mouth_center.y() - 10.0);
+  const double cy = std::min(L.chin.y(), L.mouth_center.y() - 10.0 * k);
   const std::string& p = r.preset;
   const bool zone = use == Use::zone;
   if (p == "full_face" || p == "upper_face") {
@@ -127,7 +128,7 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
     }
   } else if (p == "mouth") {
     const double half = std::max(0.5 * (L.mouth_left - L.mouth_right).norm(), 0.2 * E);
-    s.polys.push_back(zone ? superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + 8, 0.25 * u + 6)
+    s.polys.push_back(zone ? superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + 8 * k, 0.25 * u + 6 * k)
                            : superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + margin, 0.12 * u + margin));
   } else {
     throw InputError(fmt::format("unknown region '{}' (full_face, upper_face, nose, forehead, cheek_left, cheek_right, chin, eyes, nostrils, mouth)", p));

@@ -13,6 +13,7 @@
 #include <limits>
 #include <array>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -194,14 +195,15 @@ struct Crop {
   std::vector<Vec3> border;
 };
 
-Crop crop_face(const Mesh& face, const RegionField& field, const FaceFrame& frame, double reach) {
-  const DepthMap depth = depth_map(face, frame, 1.0);
+Crop crop_face(const Mesh& face, const RegionField& field, const FaceAnalysis& fa, double reach) {
+  const FaceFrame& frame = fa.frame;
+  const DepthMap depth = depth_map(face, frame, std::min(1.0, fa.scale));
   const std::vector<Vec3> normals = vertex_normals(face);
   std::vector<char> seen(face.vertices.size(), 0), near(face.vertices.size(), 0);
   for (std::size_t i = 0; i < face.vertices.size(); ++i) {
     const Vec3 q = frame.to_local(face.vertices[i]);
     const double front = depth.sample(q.x(), q.y());
-    seen[i] = frame.direction_to_local(normals[i]).z() > -0.5 && (std::isnan(front) || q.z() > front - 40.0);
+    seen[i] = frame.direction_to_local(normals[i]).z() > -0.5 && (std::isnan(front) || q.z() > front - 40.0 * fa.scale);
     near[i] = field(face.vertices[i]) > -reach;
   }
   std::vector<char> keep(face.triangles.size(), 0);
@@ -309,7 +311,7 @@ struct Patch {
 
 Patch cut_patch(const Mesh& face, const RegionField& field, const FaceAnalysis& fa, const ApplianceSpec& spec) {
   const double h = spec.resolution_mm, margin = spec.border_margin_mm;
-  Crop crop = crop_face(face, field, fa.frame, 3.0 + 4 * h);
+  Crop crop = crop_face(face, field, fa, 3.0 + 4 * h);
   if (log_enabled(LogLevel::Debug)) {
     Aabb b;
     for (const Vec3& v : crop.mesh.vertices) b.add(fa.frame.to_local(v));
@@ -527,6 +529,13 @@ std::vector<std::pair<std::size_t, std::size_t>> crossings_near(const Mesh& soli
   return pairs;
 }
 
+//! Crossings the untangling could not remove: where, and whether each involves the rim (the
+//! edge runs through a fold of the scan).
+struct Stuck {
+  std::vector<Vec3> at;
+  bool at_edge = true;
+};
+
 //! The offset being untangled: skin, directions, the thickness kept per vertex, outer points.
 struct Shell {
   Patch& p;
@@ -595,8 +604,9 @@ struct Shell {
   }
   //! Exact crossings, removed by the least change that works: outer surfaces crossing each
   //! other are relaxed and thinned, outer surfaces crossing the skin thinned, and the skin
-  //! smoothed where the scan's surface crosses itself or crossings persist.
-  Mesh untangle() {
+  //! smoothed where the scan's surface crosses itself or crossings persist. Crossings left after
+  //! 16 rounds go to `stuck` and the result is empty.
+  std::optional<Mesh> untangle(Stuck& stuck) {
     unfold();
     Mesh solid = assemble(p, outer());
     const std::size_t F = p.mesh.triangles.size(), n = p.mesh.vertices.size();
@@ -606,10 +616,12 @@ struct Shell {
       r.self_intersections = pairs.size();
       if (pairs.empty()) return solid;
       if (round == 16) {
-        const Vec3 at = r.face.frame.to_local(solid.vertices[static_cast<std::size_t>(solid.triangles[pairs.front().first][0])]);
-        throw ProcessingError(fmt::format("the appliance's surfaces still cross near ({:.1f}, {:.1f}, {:.1f}) mm in the face frame "
-                                          "({} crossing pairs) after smoothing and thinning there; the scan may cross itself",
-                                          at.x(), at.y(), at.z(), pairs.size()));
+        stuck = Stuck{};
+        for (const auto& [a, b] : pairs) {
+          stuck.at.push_back(solid.vertices[static_cast<std::size_t>(solid.triangles[a][0])]);
+          stuck.at_edge &= a >= 2 * F || b >= 2 * F;  // the rim is one of the two
+        }
+        return std::nullopt;
       }
       std::vector<char> relax_mark(n, 0), thin_mark(n, 0), skin_mark(n, 0);
       for (const auto& [a, b] : pairs) {
@@ -737,8 +749,11 @@ void check_solid(const Mesh& solid, ApplianceReport& r) {
 
 }  // namespace
 
-Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
-                 const Mesh* sculpt, ApplianceReport& r) {
+namespace {
+
+//! One attempt at the solid on the region `field`; empty, with `stuck` filled, if crossings remain.
+std::optional<Mesh> build_once(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
+                               const Mesh* sculpt, ApplianceReport& r, Stuck& stuck) {
   StepTimer timer(r.timings);
   const double h = spec.resolution_mm;
   Patch p = cut_patch(face, field, r.face, spec);
@@ -766,17 +781,58 @@ Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap&
   timer.lap("offset");
 
   Shell shell{p, adj, d, t, offset, r};
-  const Mesh solid = shell.untangle();
+  std::optional<Mesh> solid = shell.untangle(stuck);
   timer.lap("check");
+  if (!solid) return solid;
 
   r.boundary_loops = p.loops.size();
   r.inner_area_mm2 = area(p.mesh);
   measure_thickness(p, shell.outer(), wanted, spec.feather_band_mm, r);
   measure_skin_change(p, skin, r);
   measure_outline(p, field, h, r);
-  check_solid(solid, r);
+  check_solid(*solid, r);
   timer.lap("report");
   return solid;
+}
+
+}  // namespace
+
+Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
+                 const Mesh* sculpt, ApplianceReport& r) {
+  // Where the edge runs through a fold of the scan that no thinning or smoothing clears, the
+  // edge is pulled back round it by the feather band's width (a smooth notch) and the solid made
+  // again, at most twice; the report says where and how much.
+  const double reach = std::max(spec.feather_band_mm, 4 * spec.resolution_mm);
+  std::vector<Vec3> notches;
+  const RegionField notched = [&](const Vec3& w) {
+    double f = field(w);
+    for (const Vec3& c : notches) f = smooth_min(f, (w - c).norm() - reach, reach);
+    return f;
+  };
+  double first_area = 0;
+  const ApplianceReport start = r;
+  for (int attempt = 0;; ++attempt) {
+    const Timings timings = r.timings;
+    r = start;  // the figures are the last attempt's
+    r.timings = timings;
+    Stuck stuck;
+    std::optional<Mesh> solid = build_once(face, notched, thickness, spec, sculpt, r, stuck);
+    if (solid) {
+      r.trimmed.spots = notches.size();
+      r.trimmed.depth_mm = notches.empty() ? 0.0 : reach;
+      r.trimmed.area_mm2 = notches.empty() ? 0.0 : std::max(0.0, first_area - r.inner_area_mm2);
+      return *solid;
+    }
+    const Vec3 at = r.face.frame.to_local(stuck.at.front());
+    if (!stuck.at_edge || attempt == 2)
+      throw ProcessingError(fmt::format("the appliance's surfaces still cross near ({:.1f}, {:.1f}, {:.1f}) mm in the face frame "
+                                        "({} crossing pairs) after smoothing and thinning there; the scan may cross itself",
+                                        at.x(), at.y(), at.z(), stuck.at.size()));
+    if (attempt == 0) first_area = area(cut_patch(face, field, r.face, spec).mesh);
+    log_debug("appliance: the edge runs through a fold near ({:.1f}, {:.1f}, {:.1f}) mm; pulled back {:.1f} mm there", at.x(), at.y(), at.z(), reach);
+    for (const Vec3& c : stuck.at)
+      if (std::none_of(notches.begin(), notches.end(), [&](const Vec3& q) { return (q - c).norm() < 0.5 * reach; })) notches.push_back(c);
+  }
 }
 
 }  // namespace tracecast::detail

@@ -16,6 +16,7 @@
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/open3d.h"
 #include "tracecast/mesh/random.h"
 
@@ -131,12 +132,13 @@ struct Found {
 //! the surface blurred at 10 and 4 mm (negative in hollows), and the pixels 6 mm clear of holes.
 struct DepthSearch {
   const DepthMap& m;
+  double k;  //!< the face's size relative to an adult's: every length below is k × adult mm
   int W, H;
   std::vector<double> b10, b4;
   std::vector<char> in;
-  explicit DepthSearch(const DepthMap& map)
-      : m(map), W(map.width), H(map.height), b10(blur(map, 10.0 / map.pixel)), b4(blur(map, 4.0 / map.pixel)),
-        in(interior(map, static_cast<int>(std::ceil(6.0 / map.pixel)))) {}
+  DepthSearch(const DepthMap& map, double scale)
+      : m(map), k(scale), W(map.width), H(map.height), b10(blur(map, 10.0 * k / map.pixel)), b4(blur(map, 4.0 * k / map.pixel)),
+        in(interior(map, static_cast<int>(std::ceil(6.0 * k / map.pixel)))) {}
   double X(int i) const { return m.x0 + i * m.pixel; }
   double Y(int j) const { return m.y0 + j * m.pixel; }
   std::size_t idx(int i, int j) const { return static_cast<std::size_t>(j) * W + i; }
@@ -148,39 +150,47 @@ struct DepthSearch {
   Vec3 at(std::size_t p, int s) const { return Vec3(s * X(col(p)), s * Y(row(p)), m.z[p]); }
 };
 
-//! Nose tip: the strongest protrusion near the midline, on surface facing the viewer (the steep
-//! flanks near a silhouette, a neck's for one, look like protrusions too); SIZE_MAX if none.
-std::size_t find_nose(const DepthSearch& d) {
+//! Nose tip candidates: the strongest protrusions near the midline, on surface facing the viewer
+//! (the steep flanks near a silhouette, a neck's for one, look like protrusions too), strongest
+//! first, each the highest within 15 face-mm of itself (a protruding chin or brow can outdo a
+//! small nose, so the arrangement around each decides).
+std::vector<std::size_t> nose_candidates(const DepthSearch& d, std::size_t count) {
   const DepthMap& m = d.m;
-  const std::vector<char> deep = interior(m, static_cast<int>(std::ceil(12.0 / m.pixel)));
+  const std::vector<char> deep = interior(m, static_cast<int>(std::ceil(12.0 * d.k / m.pixel)));
   auto facing = [&](int i, int j) {
     const double gx = (m.at(i + 1, j) - m.at(i - 1, j)) / (2 * m.pixel), gy = (m.at(i, j + 1) - m.at(i, j - 1)) / (2 * m.pixel);
     return gx * gx + gy * gy < 0.5;  // slope under about 35°
   };
   // A peak, not a ridge: it must stand out both across (x) and along (y) the face, which a
   // diadem's rim or a chin's edge does not.
-  const std::vector<double> bx = blur_1d(m, 8.0 / m.pixel, 0), by = blur_1d(m, 8.0 / m.pixel, 1);
-  auto peak = [&](std::size_t p) { return std::min(m.z[p] - bx[p], m.z[p] - by[p]); };
-  std::size_t nose = SIZE_MAX;
+  const std::vector<double> bx = blur_1d(m, 8.0 * d.k / m.pixel, 0), by = blur_1d(m, 8.0 * d.k / m.pixel, 1);
+  std::vector<std::pair<double, std::size_t>> peaks;
   for (int j = 1; j + 1 < d.H; ++j)
     for (int i = 1; i + 1 < d.W; ++i) {
       const std::size_t p = d.idx(i, j);
-      if (!deep[p] || std::abs(d.X(i)) > 4.0 || !facing(i, j)) continue;
-      if (nose == SIZE_MAX || peak(p) > peak(nose)) nose = p;
+      if (deep[p] && std::abs(d.X(i)) <= 4.0 * d.k && facing(i, j)) peaks.emplace_back(std::min(m.z[p] - bx[p], m.z[p] - by[p]), p);
     }
-  return nose;
+  std::sort(peaks.begin(), peaks.end(), std::greater<>());
+  std::vector<std::size_t> out;
+  for (const auto& [h, p] : peaks) {
+    const bool near = std::any_of(out.begin(), out.end(), [&](std::size_t q) { return std::abs(d.Y(d.row(p)) - d.Y(d.row(q))) < 15 * d.k; });
+    if (!near) out.push_back(p);
+    if (out.size() == count) break;
+  }
+  return out;
 }
 
 //! Eye sockets: the deepest hollows on each side, 10–70 mm above the nose tip (up is s·y);
 //! false if a side has none.
 bool find_eye_sockets(const DepthSearch& d, std::size_t nose, int s, std::size_t eye[2]) {
-  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose));
+  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose)), k = d.k;
   eye[0] = eye[1] = SIZE_MAX;
   for (int j = 0; j < d.H; ++j)
     for (int i = 0; i < d.W; ++i) {
       const std::size_t p = d.idx(i, j);
       const double dx = d.X(i) - nx, up = s * (d.Y(j) - ny);
-      if (!d.in[p] || std::abs(dx) < 12 || std::abs(dx) > 45 || up < 10 || up > 60 || d.m.z[p] < d.m.z[nose] - 50) continue;
+      if (!d.in[p] || std::abs(dx) < 12 * k || std::abs(dx) > 45 * k || up < 10 * k || up > 60 * k || d.m.z[p] < d.m.z[nose] - 50 * k)
+        continue;
       const int side = dx > 0 ? 0 : 1;
       if (eye[side] == SIZE_MAX || d.D10(p) < d.D10(eye[side])) eye[side] = p;
     }
@@ -210,7 +220,7 @@ void socket_landmarks(const DepthSearch& d, std::size_t nose, int s, std::size_t
       const int qi = pi + o[0], qj = pj + o[1];
       if (qi < 0 || qj < 0 || qi >= d.W || qj >= d.H) continue;
       const std::size_t q = d.idx(qi, qj);
-      if (seen[q] || !d.in[q] || d.D10(q) >= 0.5 * d.D10(e) || std::hypot(d.X(qi) - ex, d.Y(qj) - eyy) > 25) continue;
+      if (seen[q] || !d.in[q] || d.D10(q) >= 0.5 * d.D10(e) || std::hypot(d.X(qi) - ex, d.Y(qj) - eyy) > 25 * d.k) continue;
       if ((d.X(qi) - nx) * (ex - nx) <= 0) continue;  // stay on this side of the midline
       seen[q] = 1;
       todo.push_back(q);
@@ -228,13 +238,13 @@ void socket_landmarks(const DepthSearch& d, std::size_t nose, int s, std::size_t
 
 //! Mouth: the deepest fine-scale hollow on the midline 20–65 mm below the nose tip; SIZE_MAX if none.
 std::size_t find_mouth(const DepthSearch& d, std::size_t nose, int s) {
-  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose));
+  const double nx = d.X(d.col(nose)), ny = d.Y(d.row(nose)), k = d.k;
   std::size_t mouth = SIZE_MAX;
   for (int j = 0; j < d.H; ++j)
     for (int i = 0; i < d.W; ++i) {
       const std::size_t p = d.idx(i, j);
       const double down = -s * (d.Y(j) - ny);
-      if (!d.in[p] || std::abs(d.X(i) - nx) > 3 || down < 20 || down > 65 || d.m.z[p] < d.m.z[nose] - 50) continue;
+      if (!d.in[p] || std::abs(d.X(i) - nx) > 3 * k || down < 20 * k || down > 65 * k || d.m.z[p] < d.m.z[nose] - 50 * k) continue;
       if (mouth == SIZE_MAX || d.D4(p) < d.D4(mouth)) mouth = p;
     }
   return mouth;
@@ -248,7 +258,7 @@ void mouth_corners(const DepthSearch& d, std::size_t nose, int s, std::size_t mo
   const double depth = d.D4(mouth);
   for (int dir : {1, -1}) {
     int i = mi;
-    while (i + dir >= 0 && i + dir < d.W && d.in[d.idx(i + dir, mj)] && d.D4(d.idx(i + dir, mj)) < 0.5 * depth && std::abs(d.X(i + dir) - nx) < 45)
+    while (i + dir >= 0 && i + dir < d.W && d.in[d.idx(i + dir, mj)] && d.D4(d.idx(i + dir, mj)) < 0.5 * depth && std::abs(d.X(i + dir) - nx) < 45 * d.k)
       i += dir;
     (dir * s > 0 ? lm.mouth_left : lm.mouth_right) = d.at(d.idx(i, mj), s);
   }
@@ -264,11 +274,11 @@ void find_nostrils(const DepthSearch& d, std::size_t nose, int s, std::size_t mo
     for (int i = 0; i < d.W; ++i) {
       const std::size_t p = d.idx(i, j);
       const double dx = d.X(i) - nx, down = -s * (d.Y(j) - ny);
-      if (!d.in[p] || std::abs(dx) < 1.5 || std::abs(dx) > 18 || down < 0 || down > 0.45 * gap) continue;
+      if (!d.in[p] || std::abs(dx) < 1.5 * d.k || std::abs(dx) > 18 * d.k || down < 0 || down > 0.45 * gap) continue;
       const int side = s * dx > 0 ? 0 : 1;
       if (hole[side] == SIZE_MAX || d.D4(p) < d.D4(hole[side])) hole[side] = p;
     }
-  if (hole[0] == SIZE_MAX || hole[1] == SIZE_MAX || !(d.D4(hole[0]) < -1.5 && d.D4(hole[1]) < -1.5)) return;
+  if (hole[0] == SIZE_MAX || hole[1] == SIZE_MAX || !(d.D4(hole[0]) < -1.5 * d.k && d.D4(hole[1]) < -1.5 * d.k)) return;
   // Made symmetric about the nose tip (one nostril's deepest point is often deeper in).
   const Vec3 a = d.at(hole[0], s), b = d.at(hole[1], s), tip = d.at(nose, s);
   const double half = 0.5 * (std::abs(a.x() - tip.x()) + std::abs(b.x() - tip.x()));
@@ -280,14 +290,14 @@ void find_nostrils(const DepthSearch& d, std::size_t nose, int s, std::size_t mo
 
 //! Chin: the strongest protrusion on the midline 10–60 mm below the mouth; SIZE_MAX if none.
 std::size_t find_chin(const DepthSearch& d, std::size_t nose, int s, std::size_t mouth) {
-  const double nx = d.X(d.col(nose));
+  const double nx = d.X(d.col(nose)), k = d.k;
   std::size_t chin = SIZE_MAX;
   const double my = d.Y(d.row(mouth));
   for (int j = 0; j < d.H; ++j)
     for (int i = 0; i < d.W; ++i) {
       const std::size_t p = d.idx(i, j);
       const double down = -s * (d.Y(j) - my);
-      if (!d.in[p] || std::abs(d.X(i) - nx) > 4 || down < 10 || down > 60 || d.m.z[p] < d.m.z[nose] - 70) continue;
+      if (!d.in[p] || std::abs(d.X(i) - nx) > 4 * k || down < 10 * k || down > 60 * k || d.m.z[p] < d.m.z[nose] - 70 * k) continue;
       if (chin == SIZE_MAX || d.D10(p) > d.D10(chin)) chin = p;
     }
   return chin;
@@ -296,51 +306,56 @@ std::size_t find_chin(const DepthSearch& d, std::size_t nose, int s, std::size_t
 //! A face's arrangement: eyes level and symmetric, 25–90 mm apart (the deepest point of a socket
 //! lies near its inner corner), sockets and mouth behind the nose tip, the chin not in front of it.
 //! Anything else (the back of a head, a neck under a headdress) is not a face seen from the front.
-bool plausible_face(const Landmarks& lm, double e0, double e1) {
+bool plausible_face(const Landmarks& lm, double e0, double e1, double k) {
   const double tipz = lm.nose_tip.z();
   const double eye_gap = (lm.eye_left - lm.eye_right).norm();
-  return std::abs(lm.eye_left.y() - lm.eye_right.y()) < 10 && std::abs(lm.eye_left.x() + lm.eye_right.x() - 2 * lm.nose_tip.x()) < 12 &&
-         eye_gap > 25 && eye_gap < 90 && lm.eye_left.z() < tipz - 8 && lm.eye_right.z() < tipz - 8 && lm.mouth_center.z() < tipz - 3 &&
-         lm.chin.z() < tipz && e0 > -30 && e1 > -30;
+  return std::abs(lm.eye_left.y() - lm.eye_right.y()) < 10 * k && std::abs(lm.eye_left.x() + lm.eye_right.x() - 2 * lm.nose_tip.x()) < 12 * k &&
+         eye_gap > 25 * k && eye_gap < 90 * k && lm.eye_left.z() < tipz - 8 * k && lm.eye_right.z() < tipz - 8 * k &&
+         lm.mouth_center.z() < tipz - 3 * k && lm.chin.z() < tipz && e0 > -30 * k && e1 > -30 * k;
+}
+
+//! The face arranged round one nose tip, with up along s·y; ok = false if there is none.
+Found arrangement(const DepthSearch& d, std::size_t nose, int s) {
+  Found f;
+  const double k = d.k, nx = d.X(d.col(nose));
+  std::size_t eye[2];
+  if (!find_eye_sockets(d, nose, s, eye)) return f;
+  const double e0 = d.D10(eye[0]), e1 = d.D10(eye[1]);
+  if (!(e0 < 0 && e1 < 0)) return f;
+  const double asym = std::abs(d.Y(d.row(eye[0])) - d.Y(d.row(eye[1]))) + std::abs(d.X(d.col(eye[0])) + d.X(d.col(eye[1])) - 2 * nx);
+  f.flip = s < 0;
+  Landmarks& lm = f.lm;  // in the corrected frame from here
+  lm.nose_tip = d.at(nose, s);
+  for (int side = 0; side < 2; ++side) socket_landmarks(d, nose, s, eye[side], lm);
+  const std::size_t mouth = find_mouth(d, nose, s);
+  if (mouth == SIZE_MAX) return f;
+  // A mouth line below the nose is what tells up from down (eye sockets alone are matched by
+  // hollows beside the chin).
+  f.score = (d.D10(nose) - 0.5 * (e0 + e1) - 0.1 * asym - 2.0 * std::min(0.0, d.D4(mouth))) / k;
+  lm.mouth_center = d.at(mouth, s);
+  lm.mouth_center.x() = lm.nose_tip.x();  // the lip line is flat across: keep its centre on the midline
+  mouth_corners(d, nose, s, mouth, lm);
+  find_nostrils(d, nose, s, mouth, lm);
+  const std::size_t chin = find_chin(d, nose, s, mouth);
+  lm.chin = chin == SIZE_MAX ? lm.mouth_center - Vec3(0, 25 * k, 0) : d.at(chin, s);
+  f.ok = plausible_face(lm, e0, e1, k);
+  log_debug("landmarks: nose tip ({:.1f}, {:.1f}) up {}: score {:.1f}, eyes ({:.1f}, {:.1f}) and ({:.1f}, {:.1f}), mouth {:.1f} below{}", d.X(d.col(nose)),
+            d.Y(d.row(nose)), s > 0 ? "+y" : "-y", f.score, lm.eye_left.x(), lm.eye_left.y(), lm.eye_right.x(), lm.eye_right.y(),
+            lm.nose_tip.y() - lm.mouth_center.y(), f.ok ? "" : " (not a face's arrangement)");
+  return f;
 }
 
 //! Landmarks on a depth map taken in a frame whose y sign may be wrong (then flip = true and
 //! the landmarks are given in the corrected frame: x and y negated).
-Found find_landmarks(const DepthMap& m) {
+Found find_landmarks(const DepthMap& m, double k) {
   Found best;
-  const DepthSearch d(m);
-  const std::size_t nose = find_nose(d);
-  if (nose == SIZE_MAX) return best;
-  const double nx = d.X(d.col(nose));
-  for (int s : {1, -1}) {
-    std::size_t eye[2];
-    if (!find_eye_sockets(d, nose, s, eye)) continue;
-    const double e0 = d.D10(eye[0]), e1 = d.D10(eye[1]);
-    if (!(e0 < 0 && e1 < 0)) continue;
-    const double asym = std::abs(d.Y(d.row(eye[0])) - d.Y(d.row(eye[1]))) + std::abs(d.X(d.col(eye[0])) + d.X(d.col(eye[1])) - 2 * nx);
-    double score = d.D10(nose) - 0.5 * (e0 + e1) - 0.1 * asym;
-    if (score <= best.score - 20) continue;
-    Found f;
-    f.ok = true;
-    f.flip = s < 0;
-    Landmarks& lm = f.lm;  // in the corrected frame from here
-    lm.nose_tip = d.at(nose, s);
-    for (int side = 0; side < 2; ++side) socket_landmarks(d, nose, s, eye[side], lm);
-    const std::size_t mouth = find_mouth(d, nose, s);
-    if (mouth == SIZE_MAX) continue;
-    // A mouth line below the nose is what tells up from down (eye sockets alone are matched by
-    // hollows beside the chin).
-    score -= 2.0 * std::min(0.0, d.D4(mouth));
-    if (score <= best.score) continue;
-    f.score = score;
-    lm.mouth_center = d.at(mouth, s);
-    lm.mouth_center.x() = lm.nose_tip.x();  // the lip line is flat across: keep its centre on the midline
-    mouth_corners(d, nose, s, mouth, lm);
-    find_nostrils(d, nose, s, mouth, lm);
-    const std::size_t chin = find_chin(d, nose, s, mouth);
-    lm.chin = chin == SIZE_MAX ? lm.mouth_center - Vec3(0, 25, 0) : d.at(chin, s);
-    if (!plausible_face(lm, e0, e1)) continue;
-    best = f;
+  const DepthSearch d(m, k);
+  for (std::size_t nose : nose_candidates(d, 4)) {
+    for (int s : {1, -1}) {
+      const Found f = arrangement(d, nose, s);
+      if (f.ok && f.score > best.score) best = f;
+    }
+    if (best.ok) break;  // the strongest peak that has a face round it
   }
   return best;
 }
@@ -516,88 +531,106 @@ DepthMap depth_map(const Mesh& mesh, const FaceFrame& frame, double pixel) {
   return m;
 }
 
+namespace {
+
+//! The directions the face may look towards: the option's, else the surface's mean normal, else
+//! (a closed or nearly closed surface) 24 directions round the symmetry plane's normal.
+std::vector<Vec3> candidate_fronts(const Mesh& mesh, const Vec3& xn, const FaceOptions& o, std::string& source) {
+  if (o.front) {
+    if (std::abs(o.front->normalized().dot(xn)) > 0.9)
+      throw InputError("--front lies across the face's symmetry plane: it must point out of the face");
+    source = "option";
+    return {o.front->normalized()};
+  }
+  Vec3 mean = Vec3::Zero();
+  double area = 0;
+  for (const Tri& t : mesh.triangles) {
+    const Vec3 a = 0.5 * (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
+    mean += a;
+    area += a.norm();
+  }
+  const Vec3 in_plane = mean - mean.dot(xn) * xn;
+  if (area > 0 && in_plane.norm() > 0.2 * area) {
+    source = "mean normal";
+    return {in_plane.normalized()};
+  }
+  source = "landmark search";
+  const Vec3 a = (std::abs(xn.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(xn).normalized(), b = xn.cross(a);
+  std::vector<Vec3> fronts;
+  for (int k = 0; k < 24; ++k) fronts.push_back(std::cos(k * 2 * M_PI / 24) * a + std::sin(k * 2 * M_PI / 24) * b);
+  return fronts;
+}
+
+//! The best arrangement over the candidate fronts, at 2 mm pixels (1 mm for a single front) in
+//! face units; `axes` gets its frame, corrected for a flip.
+Found search_fronts(const Mesh& mesh, const Vec3& xn, const Vec3& centre, const std::vector<Vec3>& fronts, const FaceOptions& o,
+                    double k, Eigen::Matrix3d& axes) {
+  Found best;
+  for (const Vec3& front : fronts) {
+    FaceFrame f;
+    f.origin = centre;
+    f.axes = frame_axes(xn, front);
+    if (o.up && f.axes.col(1).dot(*o.up) < 0) f.axes.col(1) *= -1, f.axes.col(0) *= -1;
+    const Found found = find_landmarks(depth_map(mesh, f, k * (fronts.size() > 1 ? 2.0 : 1.0)), k);
+    if (!found.ok || (o.up && found.flip) || found.score <= best.score) continue;
+    best = found;
+    axes = f.axes;
+    if (found.flip) axes.col(0) *= -1, axes.col(1) *= -1;
+  }
+  return best;
+}
+
+//! The front refined to the mean normal of the surface around the nose tip (skipped when the
+//! front was given).
+void refine_front(const Mesh& mesh, const Vec3& xn, const Landmarks& lm, double k, FaceFrame& f) {
+  const Vec3 tip = f.to_world(lm.nose_tip);
+  const double r = std::max(30.0 * k, 0.9 * lm.eye_distance());
+  Vec3 mean = Vec3::Zero();
+  for (const Tri& t : mesh.triangles) {
+    const Vec3 c = (mesh.vertices[t[0]] + mesh.vertices[t[1]] + mesh.vertices[t[2]]) / 3.0;
+    if ((c - tip).norm() > r) continue;
+    const Vec3 a = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
+    if (a.dot(f.axes.col(2)) > 0) mean += a;
+  }
+  if (mean.norm() == 0) return;
+  const Vec3 y = f.axes.col(1);
+  f.axes = frame_axes(xn, mean);
+  if (f.axes.col(1).dot(y) < 0) f.axes.col(1) *= -1, f.axes.col(0) *= -1;
+}
+
+}  // namespace
+
+double face_scale(const Mesh& mesh) {
+  Aabb box;
+  for (const Vec3& p : mesh.vertices) box.add(p);
+  if (box.empty()) return 1.0;
+  const double extent = (box.max - box.min).maxCoeff();
+  return extent >= kLifeSizeMinExtentMm ? 1.0 : extent / kAdultHeadHeightMm;
+}
+
 FaceAnalysis analyze_face(const Mesh& mesh, const FaceOptions& o) {
   FaceAnalysis out;
   out.plane = estimate_symmetry_plane(mesh, o.symmetry);
+  out.scale = face_scale(mesh);
+  const double k = out.scale;
   const Vec3 xn = out.plane.normal;
   Vec3 centre = Vec3::Zero();
   for (const Vec3& p : mesh.vertices) centre += p;
   centre /= static_cast<double>(std::max<std::size_t>(1, mesh.vertices.size()));
   centre -= (xn.dot(centre) - out.plane.offset) * xn;  // onto the plane
 
-  std::vector<Vec3> fronts;
-  if (o.front) {
-    if (std::abs(o.front->normalized().dot(xn)) > 0.9)
-      throw InputError("--front lies across the face's symmetry plane: it must point out of the face");
-    fronts.push_back(o.front->normalized());
-    out.front_source = "option";
-  } else {
-    Vec3 mean = Vec3::Zero();
-    double area = 0;
-    for (const Tri& t : mesh.triangles) {
-      const Vec3 a = 0.5 * (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
-      mean += a;
-      area += a.norm();
-    }
-    const Vec3 in_plane = mean - mean.dot(xn) * xn;
-    if (area > 0 && in_plane.norm() > 0.2 * area) {
-      fronts.push_back(in_plane.normalized());
-      out.front_source = "mean normal";
-    } else {
-      // A closed or nearly closed surface: try directions around the plane's normal.
-      const Vec3 a = (std::abs(xn.x()) < 0.9 ? Vec3::UnitX() : Vec3::UnitY()).cross(xn).normalized(), b = xn.cross(a);
-      for (int k = 0; k < 24; ++k) {
-        const double th = k * 2 * M_PI / 24;
-        fronts.push_back(std::cos(th) * a + std::sin(th) * b);
-      }
-      out.front_source = "landmark search";
-    }
-  }
-  Found best;
-  Eigen::Matrix3d best_axes;
-  for (const Vec3& front : fronts) {
-    FaceFrame f;
-    f.origin = centre;
-    f.axes = frame_axes(xn, front);
-    if (o.up) {
-      if (f.axes.col(1).dot(*o.up) < 0) f.axes.col(1) *= -1, f.axes.col(0) *= -1;
-    }
-    const Found found = find_landmarks(depth_map(mesh, f, fronts.size() > 1 ? 2.0 : 1.0));
-    if (!found.ok || (o.up && found.flip)) continue;
-    if (found.score > best.score) {
-      best = found;
-      best_axes = f.axes;
-      if (found.flip) best_axes.col(0) *= -1, best_axes.col(1) *= -1;
-    }
-  }
-  if (!best.ok)
-    throw ProcessingError("no face found (no nose tip with an eye socket on each side): give the face's front direction with --front X,Y,Z");
-  // Refine: front = mean normal of the surface around the nose tip, then landmarks at 1 mm.
+  const std::vector<Vec3> fronts = candidate_fronts(mesh, xn, o, out.front_source);
   FaceFrame f;
   f.origin = centre;
-  f.axes = best_axes;
-  if (!o.front) {
-    const Vec3 tip = f.to_world(best.lm.nose_tip);
-    const double r = std::max(30.0, 0.9 * best.lm.eye_distance());
-    Vec3 mean = Vec3::Zero();
-    for (const Tri& t : mesh.triangles) {
-      const Vec3 c = (mesh.vertices[t[0]] + mesh.vertices[t[1]] + mesh.vertices[t[2]]) / 3.0;
-      if ((c - tip).norm() > r) continue;
-      const Vec3 a = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]);
-      if (a.dot(f.axes.col(2)) > 0) mean += a;
-    }
-    if (mean.norm() > 0) {
-      const Vec3 y = f.axes.col(1);
-      f.axes = frame_axes(xn, mean);
-      if (f.axes.col(1).dot(y) < 0) f.axes.col(1) *= -1, f.axes.col(0) *= -1;
-    }
-  }
-  const Found fine = find_landmarks(depth_map(mesh, f, 1.0));
+  const Found best = search_fronts(mesh, xn, centre, fronts, o, k, f.axes);
+  if (!best.ok)
+    throw ProcessingError("no face found (no nose tip with an eye socket on each side): give the face's front direction with --front X,Y,Z");
+  if (!o.front) refine_front(mesh, xn, best.lm, k, f);
+  // The landmarks again at 1 mm pixels (in face units) in the refined frame.
+  const Found fine = find_landmarks(depth_map(mesh, f, k), k);
   Landmarks lm = best.lm;
-  if (fine.ok && !fine.flip) {
-    lm = fine.lm;
-  } else if (fine.ok) {
-    f.axes.col(0) *= -1, f.axes.col(1) *= -1;
+  if (fine.ok) {
+    if (fine.flip) f.axes.col(0) *= -1, f.axes.col(1) *= -1;
     lm = fine.lm;
   }
   // Move the origin to the nose tip.

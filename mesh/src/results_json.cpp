@@ -23,6 +23,7 @@ void to_json(json& j, const SymmetryPlane& p) {
 void to_json(json& j, const FaceAnalysis& f) {
   const Landmarks& l = f.landmarks;
   j = {{"symmetry_plane", f.plane},
+       {"scale", f.scale},
        {"frame",
         {{"origin_mm", vec_json(f.frame.origin)},
          {"x_left", vec_json(f.frame.axes.col(0))},
@@ -47,6 +48,8 @@ void to_json(json& j, const ThicknessStats& s) {
        {"p05", s.p05}, {"p95", s.p95}, {"within_5_percent", s.within_5_percent}};
 }
 
+void to_json(json& j, const Trim& t) { j = {{"spots", t.spots}, {"area_mm2", t.area_mm2}, {"depth_mm", t.depth_mm}}; }
+
 void to_json(json& j, const Departure& d) {
   j = {{"vertices", d.vertices}, {"area_mm2", d.area_mm2}, {"max_mm", d.max_mm}};
 }
@@ -69,6 +72,7 @@ void to_json(json& j, const ApplianceReport& r) {
        {"relaxed_vertices", r.relaxed_vertices},
        {"thinned", r.thinned},
        {"skin_smoothed", r.skin_smoothed},
+       {"trimmed", r.trimmed},
        {"outline", r.outline},
        {"solid",
         {{"vertices", r.vertices},

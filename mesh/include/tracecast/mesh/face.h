@@ -72,9 +72,21 @@ struct FaceAnalysis {
   FaceFrame frame;
   Landmarks landmarks;
   std::string front_source;    //!< "option", "mean normal" or "landmark search"
+  double scale = 1;            //!< the face's size relative to an adult's (face_scale)
 };
 //! {symmetry_plane, frame, landmarks_mm} (mm, input coordinates for the frame).
 void to_json(nlohmann::json& j, const FaceAnalysis& f);
+
+//! A surface whose largest extent is under this is not a life-size face or head (an adult's face
+//! from brow to chin alone is about 120 mm) but a miniature: a statuette, or a scan whose unit was
+//! read wrong.
+constexpr double kLifeSizeMinExtentMm = 130;
+//! Crown to chin of an adult head, the size a miniature is measured against.
+constexpr double kAdultHeadHeightMm = 220;
+//! The face's size relative to an adult's, by which every length of the landmark search and of the
+//! presets scales: 1 for a surface whose largest extent is at least kLifeSizeMinExtentMm, else
+//! extent / kAdultHeadHeightMm (igea.ply, a 99 mm head: 0.45).
+double face_scale(const Mesh& mesh);
 
 //! Throws ProcessingError when no face can be found (no nose-and-eyes arrangement in any
 //! direction), naming the option that fixes it (--front).
