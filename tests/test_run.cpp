@@ -417,34 +417,37 @@ TEST_CASE("run: a likeness without its subject's consent is refused before any w
 
 namespace {
 
-//! 20 recipes in `dir` (each the small recipe; 19 with an unknown key, 20 on a corrupt scan) and
-//! their manifest crowd.csv.
+//! The crowd: 8 recipes, enough for two processes at a time to write one ledger over and over.
+constexpr int kCrowd = 8;
+
+//! kCrowd recipes in `dir` (each the small recipe; 07 with an unknown key, 08 on a corrupt scan)
+//! and their manifest crowd.csv.
 void crowd_manifest(const std::filesystem::path& dir) {
   test::write_bytes(dir / "corrupt.ply", "ply\nformat binary_little_endian 1.0\nelement vertex 1000\nproperty float x\nend_header\n\x01\x02");
   std::string manifest = "name,recipe\n";
-  for (int i = 1; i <= 20; ++i) {
+  for (int i = 1; i <= kCrowd; ++i) {
     const std::string name = fmt_two(i);
-    test::write_bytes(dir / ("r" + name + ".json"), small_recipe(i == 20 ? "corrupt.ply" : "scan.ply", "out-" + name,
-                                                                 i == 19 ? "\"colour\": \"red\"," : ""));
+    test::write_bytes(dir / ("r" + name + ".json"), small_recipe(i == kCrowd ? "corrupt.ply" : "scan.ply", "out-" + name,
+                                                                 i == kCrowd - 1 ? "\"colour\": \"red\"," : ""));
     manifest += "mask " + name + ",r" + name + ".json\n";
   }
   test::write_bytes(dir / "crowd.csv", manifest);
 }
 
-//! The batch summary's verdict on that manifest: 18 molds with distinct identifiers in one
-//! verified ledger, mask 19 refused for its key, mask 20 failed on its file.
+//! The batch summary's verdict on that manifest: kCrowd − 2 molds with distinct identifiers in one
+//! verified ledger, mask 07 refused for its key, mask 08 failed on its file.
 void check_crowd(const nlohmann::json& s, const std::filesystem::path& dir) {
-  CHECK(s["recipes"] == 20);
-  CHECK(s["made"] == 18);
+  CHECK(s["recipes"] == kCrowd);
+  CHECK(s["made"] == kCrowd - 2);
   CHECK(s["failed"] == 2);
   std::set<std::string> ids;
   for (const auto& it : s["items"]) {
     const std::string name = it["name"];
     INFO(name);
-    if (name == "mask 19") {
+    if (name == "mask " + fmt_two(kCrowd - 1)) {
       CHECK(it["status"] == "refused");
       CHECK(it["error"].get<std::string>().find("unknown key \"colour\"") != std::string::npos);
-    } else if (name == "mask 20") {
+    } else if (name == "mask " + fmt_two(kCrowd)) {
       CHECK(it["status"] == "failed");
       CHECK(it["exit_code"] == 3);
       CHECK(it["error"].get<std::string>().find("corrupt.ply") != std::string::npos);
@@ -454,14 +457,14 @@ void check_crowd(const nlohmann::json& s, const std::filesystem::path& dir) {
       CHECK(std::filesystem::exists(dir / it["output"].get<std::string>() / "mold.3mf"));
     }
   }
-  CHECK(ids.size() == 18);  // distinct, from several processes writing to one ledger
-  CHECK(pieces_in(dir / "shop" / "shop.ledger") == 18);
+  CHECK(ids.size() == kCrowd - 2);  // distinct, from several processes writing to one ledger
+  CHECK(pieces_in(dir / "shop" / "shop.ledger") == kCrowd - 2);
   CHECK(run("ledger verify -q --ledger " + (dir / "shop" / "shop.ledger").string()).code == 0);
 }
 
 }  // namespace
 
-TEST_CASE("batch: 20 recipes, 2 broken: 18 molds with distinct identifiers in one ledger, 2 clear failures, a correct summary", "[cli][run][batch][slow]") {
+TEST_CASE("batch: 8 recipes, 2 broken: 6 molds with distinct identifiers in one ledger, 2 clear failures, a correct summary", "[cli][run][batch][slow]") {
   const auto dir = small_inputs("batch");
   crowd_manifest(dir);
   const test::Run b = run("batch " + (dir / "crowd.csv").string() + " --jobs 2 --json");
@@ -472,7 +475,7 @@ TEST_CASE("batch: 20 recipes, 2 broken: 18 molds with distinct identifiers in on
   check_crowd(s, dir);
 }
 
-TEST_CASE("batch --slurm: the same 20 recipes as a job array on a local single-node cluster", "[cli][run][batch][slurm][slow]") {
+TEST_CASE("batch --slurm: the same 8 recipes as a job array on a local single-node cluster", "[cli][run][batch][slurm][slow]") {
   // Needs slurm-wlm and munge, as root: CTest's "slurm" test, reported as skipped where absent.
   const LocalSlurm slurm;
   INFO(slurm.why);
