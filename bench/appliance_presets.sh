@@ -18,8 +18,8 @@ presets="full_face upper_face nose forehead cheek_left cheek_right chin"
 inputs="generated:$work/generated.ply nefertiti:$scans/nefertiti.obj decimated-max:$scans/decimated-max.obj"
 inputs+=" igea:$scans/igea.ply face.obj:$scans/face.obj stface-smile:$work/stface-smile.ply"
 
-echo "| scan | preset | result | s | thickness p05–p95 inside (mm) | thinned (mm²) | thinned max (mm) | trimmed (mm²) | outline turn max (°) | closed | manifold | crossings |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| scan | preset | result | s | thickness p05–p95 inside (mm) | thinned (mm²) | thinned max (mm) | outline turn max (°) | closed | manifold | crossings |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for entry in $inputs; do
   name=${entry%%:*}; file=${entry#*:}
   for preset in $presets; do
@@ -33,15 +33,15 @@ for entry in $inputs; do
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     if [ "$result" = built ]; then
       fig=$(jq -r '[(.interior_thickness_mm.p05 // 0), (.interior_thickness_mm.p95 // 0),
-                    (.thinned.area_mm2 // 0), (.thinned.max_mm // 0), (.trimmed.area_mm2 // 0), (.outline.max_turn_deg // 0)]
+                    (.thinned.area_mm2 // 0), (.thinned.max_mm // 0), (.outline.max_turn_deg // 0)]
                    | map(. * 100 | round / 100 | tostring) | join(" ")' "$out.json")
-      read -r p05 p95 thin_a thin_d trim_a turn <<< "$fig"
+      read -r p05 p95 thin_a thin_d turn <<< "$fig"
       chk=$("$bin" info --json "$out.ply" | jq -r '[.watertight, (.edge_manifold and .vertex_manifold), .self_intersecting_face_pairs] | map(tostring) | join(" ")')
       read -r closed manifold crossings <<< "$chk"
-      printf '| %s | %s | %s | %.1f | %s–%s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$preset" "$result" "$secs" \
-        "$p05" "$p95" "$thin_a" "$thin_d" "$trim_a" "$turn" "$closed" "$manifold" "$crossings"
+      printf '| %s | %s | %s | %.1f | %s–%s | %s | %s | %s | %s | %s | %s |\n' "$name" "$preset" "$result" "$secs" \
+        "$p05" "$p95" "$thin_a" "$thin_d" "$turn" "$closed" "$manifold" "$crossings"
     else
-      printf '| %s | %s | %s | %.1f | | | | | | | | |\n' "$name" "$preset" "$result" "$secs"
+      printf '| %s | %s | %s | %.1f | | | | | | | |\n' "$name" "$preset" "$result" "$secs"
     fi
   done
 done

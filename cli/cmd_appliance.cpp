@@ -116,9 +116,6 @@ int run_appliance(const ApplianceArgs& a, const GlobalOptions& g) {
     if (r.thinned.vertices || r.skin_smoothed.vertices)
       fmt::print("  changed      thinner than designed over {:.1f} mm² (by up to {:.2f} mm); scan folds smoothed over {:.1f} mm² (up to {:.2f} mm)\n",
                  r.thinned.area_mm2, r.thinned.max_mm, r.skin_smoothed.area_mm2, r.skin_smoothed.max_mm);
-    if (r.trimmed.spots)
-      fmt::print("  trimmed      the edge pulled back {:.1f} mm round {} fold(s) of the scan it could not cross cleanly ({:.1f} mm² less skin)\n",
-                 r.trimmed.depth_mm, r.trimmed.spots, r.trimmed.area_mm2);
     fmt::print("  solid        {} faces, closed, manifold, no self-intersection\n", r.faces);
   }
   return kOk;

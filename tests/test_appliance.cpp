@@ -156,7 +156,6 @@ TEST_CASE("a miniature face (a statuette at 0.45 of life size): the landmarks sc
   check_solid(solid);
   CHECK(r.boundary_loops >= 5);  // the outline, eyes, mouth and the nostrils (merged at this size by the 2 mm margin)
   CHECK(r.interior_thickness.within_5_percent >= 0.95);
-  CHECK(r.trimmed.spots == 0);
 }
 
 TEST_CASE("full-face appliance on a generated face: uniform thickness, feathered edges, openings, valid solid", "[appliance][slow]") {
@@ -440,7 +439,7 @@ TEST_CASE("full-face appliance on nefertiti.obj with default options", "[shared]
   CHECK(r.inner_area_mm2 > 15000);
 }
 
-TEST_CASE("igea.ply, a statue head at 0.45 of life size: every preset builds with default options; a wide outline is notched round the jaw's seam", "[shared][appliance]") {
+TEST_CASE("igea.ply, a statue head at 0.45 of life size: every preset builds with default options, and a wide outline whose cut pinches", "[shared][appliance]") {
   const auto dir = test::shared_scans();
   if (!dir) return;
   const io::Geometry g = io::read_mesh((*dir / "igea.ply").string());
@@ -449,26 +448,24 @@ TEST_CASE("igea.ply, a statue head at 0.45 of life size: every preset builds wit
     spec.region.preset = preset;
     ApplianceReport r;
     const Mesh solid = make_appliance(g.mesh, spec, nullptr, &r);
-    std::printf("igea %s: scale %.2f, %.0f mm², thickness p05 %.2f p95 %.2f (%zu samples inside the band), trimmed %zu spot(s) %.1f mm²\n", preset,
-                r.face.scale, r.inner_area_mm2, r.interior_thickness.p05, r.interior_thickness.p95, r.interior_thickness.samples,
-                r.trimmed.spots, r.trimmed.area_mm2);
+    std::printf("igea %s: scale %.2f, %.0f mm², thickness p05 %.2f p95 %.2f (%zu samples inside the band)\n", preset, r.face.scale,
+                r.inner_area_mm2, r.interior_thickness.p05, r.interior_thickness.p95, r.interior_thickness.samples);
     INFO(preset);
     CHECK(r.face.scale == Approx(0.45).margin(0.01));
     check_solid(solid);
     CHECK(r.rim_max_mm <= 0.1);
-    CHECK(r.trimmed.area_mm2 <= 0.02 * r.inner_area_mm2);  // a notch round a fold, not a lost region
   }
   // An outline as wide as the face runs through the jaw's seam (a repaired crack) and the hair's
-  // ragged edge: the edge is notched round them, and the solid is valid.
+  // ragged edge, where the cut pinches the patch (two edges touching at a point): the point is
+  // split between its two sides and the solid is valid.
   ApplianceSpec wide;
   wide.region.outline = {{-31, -38}, {31, -38}, {31, 40}, {-31, 40}};
   wide.openings = {RegionShape{"eyes", {}, {}}};
   ApplianceReport r;
   const Mesh solid = make_appliance(g.mesh, wide, nullptr, &r);
-  std::printf("igea, wide outline: %.0f mm², trimmed %zu spot(s), %.1f mm²\n", r.inner_area_mm2, r.trimmed.spots, r.trimmed.area_mm2);
+  std::printf("igea, wide outline: %.0f mm², %zu edge loops\n", r.inner_area_mm2, r.boundary_loops);
   check_solid(solid);
-  CHECK(r.trimmed.spots >= 1);
-  CHECK(r.trimmed.area_mm2 <= 0.05 * (r.inner_area_mm2 + r.trimmed.area_mm2));
+  CHECK(r.inner_area_mm2 > 7000);
 }
 
 TEST_CASE("distance along the surface: from an edge within a fifth of an edge length, from a point within 2 %, around a bend", "[appliance][geodesic]") {

@@ -13,7 +13,6 @@
 #include <limits>
 #include <array>
 #include <map>
-#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -282,6 +281,68 @@ std::vector<double> border_distance(const Mesh& m, const std::vector<Vec3>& bord
   return g;
 }
 
+//! A vertex whose triangles form more than one fan (where the cut pinched the patch: two edge
+//! loops touching at a point) gets a copy for each fan but the first, at the same position.
+void split_pinched_vertices(Mesh& m) {
+  std::vector<std::vector<std::size_t>> around(m.vertices.size());
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    for (std::int32_t v : m.triangles[f]) around[static_cast<std::size_t>(v)].push_back(f);
+  const std::size_t n = m.vertices.size();
+  for (std::size_t v = 0; v < n; ++v) {
+    const std::vector<std::size_t>& fs = around[v];
+    std::vector<int> fan(fs.size(), -1);
+    int fans = 0;
+    for (std::size_t s = 0; s < fs.size(); ++s) {  // flood each fan across the edges at v
+      if (fan[s] >= 0) continue;
+      std::vector<std::size_t> todo{s};
+      fan[s] = fans;
+      while (!todo.empty()) {
+        const Tri& a = m.triangles[fs[todo.back()]];
+        todo.pop_back();
+        for (std::size_t o = 0; o < fs.size(); ++o) {
+          if (fan[o] >= 0) continue;
+          const Tri& b = m.triangles[fs[o]];
+          int shared = 0;  // corners shared besides v
+          for (std::int32_t x : a)
+            if (static_cast<std::size_t>(x) != v && std::find(b.begin(), b.end(), x) != b.end()) ++shared;
+          if (shared) fan[o] = fans, todo.push_back(o);
+        }
+      }
+      ++fans;
+    }
+    for (int k = 1; k < fans; ++k) {
+      const auto copy = static_cast<std::int32_t>(m.vertices.size());
+      m.vertices.push_back(m.vertices[v]);
+      for (std::size_t s = 0; s < fs.size(); ++s)
+        if (fan[s] == k)
+          for (std::int32_t& x : m.triangles[fs[s]])
+            if (static_cast<std::size_t>(x) == v) x = copy;
+    }
+  }
+}
+
+//! Vertices that share a position (where the cut pinched the patch and the vertex was split
+//! between its fans) each moved `step` towards the middle of its own fan, so that no edge or rim
+//! face built on them has zero length or area.
+void separate_split_vertices(Mesh& m, double step) {
+  std::map<std::array<double, 3>, std::vector<std::size_t>> at;
+  for (std::size_t i = 0; i < m.vertices.size(); ++i) at[{m.vertices[i].x(), m.vertices[i].y(), m.vertices[i].z()}].push_back(i);
+  std::vector<Vec3> fan(m.vertices.size(), Vec3::Zero());
+  std::vector<int> faces(m.vertices.size(), 0);
+  for (const Tri& t : m.triangles) {
+    const Vec3 c = (m.vertices[t[0]] + m.vertices[t[1]] + m.vertices[t[2]]) / 3.0;
+    for (std::int32_t v : t) fan[static_cast<std::size_t>(v)] += c, ++faces[static_cast<std::size_t>(v)];
+  }
+  for (const auto& [pos, group] : at) {
+    if (group.size() < 2) continue;
+    for (std::size_t i : group) {
+      if (!faces[i]) continue;
+      const Vec3 d = fan[i] / faces[i] - m.vertices[i];
+      if (d.norm() > 0) m.vertices[i] += std::min(step, 0.5 * d.norm()) * d.normalized();
+    }
+  }
+}
+
 //! Closes the edge loops shorter than `max_length` (pinholes the cut leaves where an opening
 //! grazes the outline or the scan): a fan from the loop's centre.
 Mesh fill_small_loops(Mesh m, double max_length) {
@@ -334,7 +395,10 @@ Patch cut_patch(const Mesh& face, const RegionField& field, const FaceAnalysis& 
   }
   diffuse(f, Adjacency(work), std::clamp(static_cast<int>(std::lround(std::pow(width / h, 2) / 4)), 4, 80), near_border);
   Patch p;
-  p.mesh = fill_small_loops(largest_component(make_manifold(level_set_cut(work, f, 0.05 * h))), 4 * h);
+  p.mesh = largest_component(make_manifold(level_set_cut(work, f, 0.05 * h)));
+  split_pinched_vertices(p.mesh);
+  separate_split_vertices(p.mesh, 0.05 * h);
+  p.mesh = fill_small_loops(std::move(p.mesh), 4 * h);
   if (p.mesh.triangles.size() < 20)
     throw InputError(fmt::format("the region does not cover enough of the face's surface at least {} mm inside the scan's border", margin));
   p.loops = boundary_loops(p.mesh);
@@ -529,12 +593,19 @@ std::vector<std::pair<std::size_t, std::size_t>> crossings_near(const Mesh& soli
   return pairs;
 }
 
-//! Crossings the untangling could not remove: where, and whether each involves the rim (the
-//! edge runs through a fold of the scan).
-struct Stuck {
-  std::vector<Vec3> at;
-  bool at_edge = true;
-};
+//! The crossing pairs after a round that moved the vertices marked `changed`: those near what moved,
+//! tested again, and the previous pairs neither of whose faces moved (they cross as before).
+std::vector<std::pair<std::size_t, std::size_t>> still_crossing(const Mesh& solid, const std::vector<char>& changed,
+                                                                const std::vector<std::pair<std::size_t, std::size_t>>& before) {
+  auto pairs = crossings_near(solid, changed);
+  auto moved = [&](std::size_t f) {
+    const Tri& t = solid.triangles[f];
+    return changed[static_cast<std::size_t>(t[0])] || changed[static_cast<std::size_t>(t[1])] || changed[static_cast<std::size_t>(t[2])];
+  };
+  for (const auto& ab : before)
+    if (!moved(ab.first) && !moved(ab.second) && std::find(pairs.begin(), pairs.end(), ab) == pairs.end()) pairs.push_back(ab);
+  return pairs;
+}
 
 //! The offset being untangled: skin, directions, the thickness kept per vertex, outer points.
 struct Shell {
@@ -605,24 +676,24 @@ struct Shell {
   //! Exact crossings, removed by the least change that works: outer surfaces crossing each
   //! other are relaxed and thinned, outer surfaces crossing the skin thinned, and the skin
   //! smoothed where the scan's surface crosses itself or crossings persist. Crossings left after
-  //! 16 rounds go to `stuck` and the result is empty.
-  std::optional<Mesh> untangle(Stuck& stuck) {
+  //! 16 rounds, or after a round that could move nothing, are an error naming the place.
+  Mesh untangle() {
     unfold();
     Mesh solid = assemble(p, outer());
     const std::size_t F = p.mesh.triangles.size(), n = p.mesh.vertices.size();
     std::vector<char> changed;
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
     for (int round = 0;; ++round) {
-      const auto pairs = round == 0 ? self_intersecting_pairs(solid) : crossings_near(solid, changed);
+      pairs = round == 0 ? self_intersecting_pairs(solid) : still_crossing(solid, changed, pairs);
       r.self_intersections = pairs.size();
       if (pairs.empty()) return solid;
-      if (round == 16) {
-        stuck = Stuck{};
-        for (const auto& [a, b] : pairs) {
-          stuck.at.push_back(solid.vertices[static_cast<std::size_t>(solid.triangles[a][0])]);
-          stuck.at_edge &= a >= 2 * F || b >= 2 * F;  // the rim is one of the two
-        }
-        return std::nullopt;
-      }
+      auto give_up = [&] {
+        const Vec3 at = r.face.frame.to_local(solid.vertices[static_cast<std::size_t>(solid.triangles[pairs.front().first][0])]);
+        return ProcessingError(fmt::format("the appliance's surfaces still cross near ({:.1f}, {:.1f}, {:.1f}) mm in the face frame "
+                                           "({} crossing pairs) after smoothing and thinning there; the scan may cross itself",
+                                           at.x(), at.y(), at.z(), pairs.size()));
+      };
+      if (round == 16) throw give_up();
       std::vector<char> relax_mark(n, 0), thin_mark(n, 0), skin_mark(n, 0);
       for (const auto& [a, b] : pairs) {
         const std::size_t ka = std::min<std::size_t>(a / F, 2), kb = std::min<std::size_t>(b / F, 2);  // 0 skin, 1 outer, 2 rim
@@ -642,6 +713,9 @@ struct Shell {
       Mesh next = assemble(p, outer());
       changed.assign(next.vertices.size(), 0);
       for (std::size_t v = 0; v < next.vertices.size(); ++v) changed[v] = next.vertices[v] != solid.vertices[v];
+      // Nothing could move (the crossings sit where the edge is pinned and the thickness spent):
+      // they stay, and testing only what moved would miss them.
+      if (std::none_of(changed.begin(), changed.end(), [](char c) { return c != 0; })) throw give_up();
       solid = std::move(next);
     }
   }
@@ -749,11 +823,8 @@ void check_solid(const Mesh& solid, ApplianceReport& r) {
 
 }  // namespace
 
-namespace {
-
-//! One attempt at the solid on the region `field`; empty, with `stuck` filled, if crossings remain.
-std::optional<Mesh> build_once(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
-                               const Mesh* sculpt, ApplianceReport& r, Stuck& stuck) {
+Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
+                 const Mesh* sculpt, ApplianceReport& r) {
   StepTimer timer(r.timings);
   const double h = spec.resolution_mm;
   Patch p = cut_patch(face, field, r.face, spec);
@@ -781,58 +852,17 @@ std::optional<Mesh> build_once(const Mesh& face, const RegionField& field, const
   timer.lap("offset");
 
   Shell shell{p, adj, d, t, offset, r};
-  std::optional<Mesh> solid = shell.untangle(stuck);
+  const Mesh solid = shell.untangle();
   timer.lap("check");
-  if (!solid) return solid;
 
   r.boundary_loops = p.loops.size();
   r.inner_area_mm2 = area(p.mesh);
   measure_thickness(p, shell.outer(), wanted, spec.feather_band_mm, r);
   measure_skin_change(p, skin, r);
   measure_outline(p, field, h, r);
-  check_solid(*solid, r);
+  check_solid(solid, r);
   timer.lap("report");
   return solid;
-}
-
-}  // namespace
-
-Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
-                 const Mesh* sculpt, ApplianceReport& r) {
-  // Where the edge runs through a fold of the scan that no thinning or smoothing clears, the
-  // edge is pulled back round it by the feather band's width (a smooth notch) and the solid made
-  // again, at most twice; the report says where and how much.
-  const double reach = std::max(spec.feather_band_mm, 4 * spec.resolution_mm);
-  std::vector<Vec3> notches;
-  const RegionField notched = [&](const Vec3& w) {
-    double f = field(w);
-    for (const Vec3& c : notches) f = smooth_min(f, (w - c).norm() - reach, reach);
-    return f;
-  };
-  double first_area = 0;
-  const ApplianceReport start = r;
-  for (int attempt = 0;; ++attempt) {
-    const Timings timings = r.timings;
-    r = start;  // the figures are the last attempt's
-    r.timings = timings;
-    Stuck stuck;
-    std::optional<Mesh> solid = build_once(face, notched, thickness, spec, sculpt, r, stuck);
-    if (solid) {
-      r.trimmed.spots = notches.size();
-      r.trimmed.depth_mm = notches.empty() ? 0.0 : reach;
-      r.trimmed.area_mm2 = notches.empty() ? 0.0 : std::max(0.0, first_area - r.inner_area_mm2);
-      return *solid;
-    }
-    const Vec3 at = r.face.frame.to_local(stuck.at.front());
-    if (!stuck.at_edge || attempt == 2)
-      throw ProcessingError(fmt::format("the appliance's surfaces still cross near ({:.1f}, {:.1f}, {:.1f}) mm in the face frame "
-                                        "({} crossing pairs) after smoothing and thinning there; the scan may cross itself",
-                                        at.x(), at.y(), at.z(), stuck.at.size()));
-    if (attempt == 0) first_area = area(cut_patch(face, field, r.face, spec).mesh);
-    log_debug("appliance: the edge runs through a fold near ({:.1f}, {:.1f}, {:.1f}) mm; pulled back {:.1f} mm there", at.x(), at.y(), at.z(), reach);
-    for (const Vec3& c : stuck.at)
-      if (std::none_of(notches.begin(), notches.end(), [&](const Vec3& q) { return (q - c).norm() < 0.5 * reach; })) notches.push_back(c);
-  }
 }
 
 }  // namespace tracecast::detail

@@ -48,8 +48,6 @@ void to_json(json& j, const ThicknessStats& s) {
        {"p05", s.p05}, {"p95", s.p95}, {"within_5_percent", s.within_5_percent}};
 }
 
-void to_json(json& j, const Trim& t) { j = {{"spots", t.spots}, {"area_mm2", t.area_mm2}, {"depth_mm", t.depth_mm}}; }
-
 void to_json(json& j, const Departure& d) {
   j = {{"vertices", d.vertices}, {"area_mm2", d.area_mm2}, {"max_mm", d.max_mm}};
 }
@@ -72,7 +70,6 @@ void to_json(json& j, const ApplianceReport& r) {
        {"relaxed_vertices", r.relaxed_vertices},
        {"thinned", r.thinned},
        {"skin_smoothed", r.skin_smoothed},
-       {"trimmed", r.trimmed},
        {"outline", r.outline},
        {"solid",
         {{"vertices", r.vertices},

@@ -93,13 +93,6 @@ struct Departure {
   double max_mm = 0;                   //!< the largest shortfall or displacement
 };
 
-//! The edge pulled back round folds of the scan that it could not run through cleanly.
-struct Trim {
-  std::size_t spots = 0;               //!< notches cut into the region
-  double area_mm2 = 0;                 //!< skin area they took from the region
-  double depth_mm = 0;                 //!< how far the edge was pulled back at each
-};
-
 //! The piece's outline (its longest edge loop).
 struct OutlineStats {
   double length_mm = 0;                //!< of the outline
@@ -121,7 +114,6 @@ struct ApplianceReport {
   std::size_t relaxed_vertices = 0;    //!< relaxed to undo folds or crossings
   Departure thinned;                   //!< thinner than designed (creases, overhangs): measured shortfall
   Departure skin_smoothed;             //!< the scan's own folds smoothed out of the skin: displacement
-  Trim trimmed;                        //!< the edge pulled back round folds of the scan
   OutlineStats outline;
   std::size_t vertices = 0, faces = 0;
   bool closed = false, manifold = false, oriented = false;
@@ -131,7 +123,6 @@ struct ApplianceReport {
 //! The appliance report, as `tracecast appliance --json` and a run's report give it.
 void to_json(nlohmann::json& j, const ThicknessStats& s);
 void to_json(nlohmann::json& j, const Departure& d);
-void to_json(nlohmann::json& j, const Trim& t);
 void to_json(nlohmann::json& j, const OutlineStats& o);
 void to_json(nlohmann::json& j, const ApplianceReport& r);
 
