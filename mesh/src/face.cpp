@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
@@ -347,10 +348,11 @@ Found arrangement(const DepthSearch& d, std::size_t nose, int s) {
 
 //! Landmarks on a depth map taken in a frame whose y sign may be wrong (then flip = true and
 //! the landmarks are given in the corrected frame: x and y negated).
-Found find_landmarks(const DepthMap& m, double k) {
+Found find_landmarks(const DepthMap& m, double k, const std::optional<Eigen::Vector2d>& near = std::nullopt) {
   Found best;
   const DepthSearch d(m, k);
   for (std::size_t nose : nose_candidates(d, 4)) {
+    if (near && std::hypot(d.X(d.col(nose)) - near->x(), d.Y(d.row(nose)) - near->y()) > 15 * k) continue;
     for (int s : {1, -1}) {
       const Found f = arrangement(d, nose, s);
       if (f.ok && f.score > best.score) best = f;
@@ -625,13 +627,17 @@ FaceAnalysis analyze_face(const Mesh& mesh, const FaceOptions& o) {
   const Found best = search_fronts(mesh, xn, centre, fronts, o, k, f.axes);
   if (!best.ok)
     throw ProcessingError("no face found (no nose tip with an eye socket on each side): give the face's front direction with --front X,Y,Z");
+  const FaceFrame coarse = f;
   if (!o.front) refine_front(mesh, xn, best.lm, k, f);
-  // The landmarks again at 1 mm pixels (in face units) in the refined frame.
-  const Found fine = find_landmarks(depth_map(mesh, f, k), k);
+  // The landmarks again at 1 mm pixels (in face units) in the refined frame, round the same nose.
+  const Vec3 tip = f.to_local(coarse.to_world(best.lm.nose_tip));
+  const Found fine = find_landmarks(depth_map(mesh, f, k), k, Eigen::Vector2d(tip.x(), tip.y()));
   Landmarks lm = best.lm;
   if (fine.ok) {
     if (fine.flip) f.axes.col(0) *= -1, f.axes.col(1) *= -1;
     lm = fine.lm;
+  } else {
+    f = coarse;  // the coarse landmarks, in the frame they were found in
   }
   // Move the origin to the nose tip.
   const Vec3 tip_world = f.to_world(lm.nose_tip);
