@@ -11,6 +11,7 @@
 #include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/print/casting.h"
+#include "tracecast/print/mold.h"
 #include "tracecast/print/printer.h"
 
 using namespace tracecast;
@@ -111,4 +112,70 @@ TEST_CASE("booleans: a small cutter done locally gives the surface the whole cor
     same(detail::boolean(part, large, op, "a large mesh"), detail::boolean(part, large, op, "a large mesh", false));
   set_log_sink({});
   CHECK(std::count_if(said.begin(), said.end(), [](const std::string& s) { return s.find("locally") != std::string::npos; }) == 3);
+}
+
+namespace {
+
+//! A slab `size` × `size` × `thick` mm with square sides, its top and bottom a grid of 1 mm cells.
+Mesh grid_slab(int size, double thick) {
+  Mesh m;
+  const int n = size + 1;
+  for (double z : {thick, 0.0})
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) m.vertices.emplace_back(i, j, z);
+  auto t = [&](int i, int j) { return static_cast<std::int32_t>(i * n + j); };
+  auto b = [&](int i, int j) { return static_cast<std::int32_t>(n * n + i * n + j); };
+  for (int i = 0; i < size; ++i)
+    for (int j = 0; j < size; ++j) {
+      m.triangles.push_back({t(i, j), t(i + 1, j), t(i + 1, j + 1)});
+      m.triangles.push_back({t(i, j), t(i + 1, j + 1), t(i, j + 1)});
+      m.triangles.push_back({b(i, j), b(i + 1, j + 1), b(i + 1, j)});
+      m.triangles.push_back({b(i, j), b(i, j + 1), b(i + 1, j + 1)});
+    }
+  for (int k = 0; k < size; ++k) {
+    m.triangles.push_back({b(k, 0), b(k + 1, 0), t(k + 1, 0)});  // y = 0
+    m.triangles.push_back({b(k, 0), t(k + 1, 0), t(k, 0)});
+    m.triangles.push_back({b(k, size), t(k + 1, size), b(k + 1, size)});  // y = size
+    m.triangles.push_back({b(k, size), t(k, size), t(k + 1, size)});
+    m.triangles.push_back({b(0, k), t(0, k + 1), b(0, k + 1)});  // x = 0
+    m.triangles.push_back({b(0, k), t(0, k), t(0, k + 1)});
+    m.triangles.push_back({b(size, k), b(size, k + 1), t(size, k + 1)});  // x = size
+    m.triangles.push_back({b(size, k), t(size, k + 1), t(size, k)});
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("part check: the thin samples at the cutting edge are counted, and still thin", "[print]") {
+  // A slab 0.5 mm thick (every sample through its top or bottom is thin for the 1.0 mm resin
+  // minimum), with the appliance's rim along its edge x = 0.
+  const Mesh slab = grid_slab(40, 0.5);
+  const MeshInfo info = measure(slab);
+  REQUIRE(info.watertight);
+  REQUIRE(*info.volume_mm3 == Approx(800));
+  const PrinterProfile resin = *find_printer("resin");
+  CuttingEdge edge{{}, 2.5};
+  for (double y = 0; y <= 40; y += 0.25) edge.rim.emplace_back(0, y, 0.25);
+  // Counted here from the mesh alone: faces of the slab's top and bottom are thin; those whose
+  // centre (the sample's start) lies within 2.5 mm of the rim line are at the cutting edge.
+  std::size_t thin = 0, at_edge = 0;
+  for (const Tri& t : slab.triangles) {
+    const Vec3 a = slab.vertices[t[0]], b = slab.vertices[t[1]], c = slab.vertices[t[2]];
+    if (std::abs((b - a).cross(c - a).normalized().z()) < 0.9) continue;
+    ++thin;
+    const Vec3 g = (a + b + c) / 3.0;
+    if (std::hypot(g.x(), g.z() - 0.25) <= 2.5 && g.y() >= -1e-9 && g.y() <= 40 + 1e-9) ++at_edge;
+  }
+  REQUIRE(at_edge > 20);
+  REQUIRE(at_edge < thin / 4);
+  const PartCheck with = check_part("slab", slab, resin, std::nullopt, &edge);
+  CHECK(with.thin_samples == thin);
+  CHECK(with.edge_samples == at_edge);
+  CHECK(with.edge_zone_mm == 2.5);
+  CHECK_FALSE(walls_ok(with));  // counted, not excused
+  const PartCheck alone = check_part("slab", slab, resin);
+  CHECK(alone.thin_samples == thin);
+  CHECK(alone.edge_samples == 0);
+  CHECK(alone.edge_zone_mm == 0);
 }

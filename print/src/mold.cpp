@@ -186,7 +186,7 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
 
 //! The part's walls, measured from every face centre inwards (against the face normal) to the
 //! next surface, and the thin samples gathered into spots (see PartCheck).
-void measure_walls(const Mesh& part, const PrinterProfile& printer, PartCheck& c) {
+void measure_walls(const Mesh& part, const PrinterProfile& printer, const CuttingEdge* edge, PartCheck& c) {
   c.required_wall_mm = printer.min_wall_mm;
   std::vector<Vec3> o, d;
   const std::size_t step = std::max<std::size_t>(1, part.triangles.size() / 4000000);
@@ -216,6 +216,12 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, PartCheck& c
   }
   c.min_wall_mm = std::isfinite(least) ? least : 0.0;
   c.thin_samples = thin.size();
+  if (edge && !edge->rim.empty()) {
+    c.edge_zone_mm = edge->zone_mm;
+    for (const auto& [w, k] : thin)
+      if (std::any_of(edge->rim.begin(), edge->rim.end(), [&](const Vec3& q) { return (q - o[k]).squaredNorm() <= edge->zone_mm * edge->zone_mm; }))
+        ++c.edge_samples;
+  }
   // Thinnest first: each sample joins the first spot within 5 mm, or starts one.
   std::sort(thin.begin(), thin.end());
   for (const auto& [w, k] : thin) {
@@ -227,7 +233,8 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, PartCheck& c
 
 }  // namespace
 
-PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer, std::optional<std::size_t> crossings) {
+PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer, std::optional<std::size_t> crossings,
+                     const CuttingEdge* edge) {
   PartCheck c;
   c.name = name;
   c.faces = part.triangles.size();
@@ -239,7 +246,7 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
   c.oriented = info.oriented && info.volume_mm3 && *info.volume_mm3 > 0;
   c.volume_ml = info.volume_mm3 ? *info.volume_mm3 / 1000.0 : 0.0;
   c.self_intersections = crossings ? *crossings : count_self_intersections(part);
-  measure_walls(part, printer, c);
+  measure_walls(part, printer, edge, c);
   c.fit = fit_as_placed(part, printer);
   c.turned = fit_in_build_volume(part, printer);
   return c;
@@ -439,10 +446,26 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
   return out;
 }
 
+std::vector<CuttingEdge> cutting_edges(const Inspection& in, const Eigen::Matrix3d& R, const std::vector<Eigen::Affine3d>& print_from_mold,
+                                       double zone_mm) {
+  std::vector<Vec3> rim;
+  for (std::size_t f = 0; f < in.centres.size(); ++f)
+    if (!in.inner[f] && !in.outer[f]) rim.push_back(R * in.centres[f]);
+  std::vector<CuttingEdge> edges;
+  for (const Eigen::Affine3d& T : print_from_mold) {
+    CuttingEdge e{{}, zone_mm};
+    for (const Vec3& p : rim) e.rim.push_back(T * p);
+    edges.push_back(std::move(e));
+  }
+  return edges;
+}
+
 std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const std::vector<std::size_t>& crossings, const PrinterProfile& printer,
-                                   std::vector<std::string>& warnings) {
+                                   std::vector<std::string>& warnings, const std::vector<CuttingEdge>* edges) {
   std::vector<PartCheck> checks(parts.size());
-  tbb::parallel_for(std::size_t(0), parts.size(), [&](std::size_t k) { checks[k] = check_part(parts[k].name, parts[k].mesh, printer, crossings.at(k)); });
+  tbb::parallel_for(std::size_t(0), parts.size(), [&](std::size_t k) {
+    checks[k] = check_part(parts[k].name, parts[k].mesh, printer, crossings.at(k), edges ? &edges->at(k) : nullptr);
+  });
   for (const PartCheck& c : checks) {
     if (!is_valid_solid(c)) throw ProcessingError("mold: " + solid_problem(c));
     for (std::string& w : part_problems(c, printer)) warnings.push_back(std::move(w));
@@ -559,7 +582,8 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are
   mold.print_parts = print_pose(pieces, o.printer, r.warnings, r.print_from_mold, crossings);
   timer.lap("pose");
-  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings);
+  const std::vector<CuttingEdge> edges = cutting_edges(in, r.frame, r.print_from_mold, o.flash_land_mm);
+  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings, &edges);
   for (std::size_t k = 0; k < r.parts.size(); ++k)
     for (const ThinSpot& t : r.parts[k].thin_spots) {
       const Vec3 at = r.print_from_mold[k].inverse() * t.at;

@@ -151,6 +151,8 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
        {"wall_samples", c.wall_samples},
        {"thin_samples", c.thin_samples},
        {"sliver_samples", c.sliver_samples},
+       {"edge_samples", c.edge_samples},
+       {"edge_zone_mm", c.edge_zone_mm},
        {"thin_spots", spots},
        {"thin_spots_capped", c.thin_spots.size() >= kMaxThinSpots},
        {"fits_build_volume", c.fit.fits},

@@ -104,11 +104,14 @@ std::vector<std::string> part_problems(const PartCheck& c, const PrinterProfile&
     w.push_back(fmt::format("the {} has no wall that could be measured (no ray from its surface inwards met an opposite face)", c.name));
   } else if (!walls_ok(c)) {
     const ThinSpot& s = c.thin_spots.front();
-    w.push_back(fmt::format("the {} has walls thinner than the {} printer's {:.1f} mm minimum: {} of {} samples in {}{} spot(s), "
+    w.push_back(fmt::format("the {} has walls thinner than the {} printer's {:.1f} mm minimum: {} of {} samples in {}{} spot(s){}, "
                             "thinnest {:.2f} mm at ({:.1f}, {:.1f}, {:.1f}) in its file",
                             c.name, printer.name, c.required_wall_mm, c.thin_samples, c.wall_samples,
-                            c.thin_spots.size() >= kMaxThinSpots ? "at least " : "", c.thin_spots.size(), c.min_wall_mm, s.at.x(),
-                            s.at.y(), s.at.z()));
+                            c.thin_spots.size() >= kMaxThinSpots ? "at least " : "", c.thin_spots.size(),
+                            c.edge_zone_mm > 0 ? fmt::format(" ({} of them at the cutting edge, within {:g} mm of the appliance's rim)",
+                                                             c.edge_samples, c.edge_zone_mm)
+                                               : std::string(),
+                            c.min_wall_mm, s.at.x(), s.at.y(), s.at.z()));
   }
   if (!c.fit.fits && c.turned.fits)
     w.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm as placed) does not fit the {} printer's build volume as placed; "

@@ -98,6 +98,11 @@ struct PartCheck {
   std::size_t wall_samples = 0;  //!< rays that measured a wall
   std::size_t thin_samples = 0;  //!< printed-wall samples thinner than the required wall
   std::size_t sliver_samples = 0;  //!< samples under two layers: not formed by the printer
+  //! Of the thin samples, those at the cutting edge: within edge_zone_mm (the flash land's width)
+  //! of the appliance's rim, where the parts meet at its feathered edge. Still thin: the count
+  //! says where the thin walls are, it does not excuse them.
+  std::size_t edge_samples = 0;
+  double edge_zone_mm = 0;       //!< 0: the rim was not known (a part checked from its file alone)
   std::vector<ThinSpot> thin_spots;  //!< the thin samples gathered into spots, thinnest first (at most kMaxThinSpots)
   BuildFit fit;                  //!< as placed in the file: what a slicer gets
   BuildFit turned;               //!< the best of the 6 axis-aligned orientations
@@ -200,11 +205,19 @@ void check_mold_inputs(const Mesh& appliance, const Mesh& face, const MoldOption
 //! ProcessingError if a part cannot be made valid. Nothing is written here.
 Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {});
 
+//! The appliance's rim where a part's file has it: points along it (part file coordinates), and
+//! how far from them the cutting edge reaches.
+struct CuttingEdge {
+  std::vector<Vec3> rim;
+  double zone_mm = 0;
+};
+
 //! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
 //! `crossings`: the part's crossing face pairs when already counted on exactly this mesh (the
-//! mold's settling counts them last); counted here otherwise.
+//! mold's settling counts them last); counted here otherwise. `edge`: where the cutting edge is,
+//! to count the thin samples there (PartCheck::edge_samples).
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer,
-                     std::optional<std::size_t> crossings = std::nullopt);
+                     std::optional<std::size_t> crossings = std::nullopt, const CuttingEdge* edge = nullptr);
 
 //! The printability policy, one for the mold's own checks, the reports and `tracecast check`.
 //! A valid solid: closed, manifold, outward and free of crossing faces.

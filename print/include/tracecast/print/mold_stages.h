@@ -193,8 +193,14 @@ std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, const
 std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const PrinterProfile& printer, std::vector<std::string>& warnings,
                                   std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings, bool turn_shells = true);
 
-//! check_part() on each (their crossings as print_pose() counted them); throws ProcessingError for a part that is not a valid solid.
+//! check_part() on each (their crossings as print_pose() counted them; `edges`, when given, the
+//! cutting edge in each part's file); throws ProcessingError for a part that is not a valid solid.
 std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const std::vector<std::size_t>& crossings, const PrinterProfile& printer,
-                                   std::vector<std::string>& warnings);
+                                   std::vector<std::string>& warnings, const std::vector<CuttingEdge>* edges = nullptr);
+
+//! The appliance's rim (the centres of its faces neither on the skin nor facing away from it),
+//! in the mold frame `R`, as each part's file has it.
+std::vector<CuttingEdge> cutting_edges(const Inspection& in, const Eigen::Matrix3d& R, const std::vector<Eigen::Affine3d>& print_from_mold,
+                                       double zone_mm);
 
 }  // namespace tracecast::print::stages
