@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <unordered_set>
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
@@ -293,6 +294,19 @@ std::vector<CavityPoint> cavity_points(const Parting& p, const Cavity& c, double
   const Mesh& m = c.appliance;
   const std::vector<double> height = SurfaceQuery(c.face).distances(m.vertices);  // over the skin
   static const double kW[7][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {0.5, 0.5, 0}, {0, 0.5, 0.5}, {0.5, 0, 0.5}, {1 / 3., 1 / 3., 1 / 3.}};
+  // A corner or an edge's midpoint shared by several faces is the same constraint: taken once
+  // for each side (over, under). Of nefertiti's full face's 7.2 M points, 4.2 M were repeats.
+  std::vector<char> corner_done(2 * m.vertices.size(), 0);
+  std::unordered_set<std::uint64_t> edge_done;
+  auto first_time = [&](const Tri& t, int k, bool over) {
+    if (k < 3) {
+      char& d = corner_done[2 * static_cast<std::size_t>(t[k]) + over];
+      return d ? false : (d = 1, true);
+    }
+    const int a = k - 3, b = (a + 1) % 3;  // the midpoints' order in kW: (0,1), (1,2), (0,2)
+    const auto [lo, hi] = std::minmax(t[a], t[b]);
+    return edge_done.insert(((static_cast<std::uint64_t>(lo) << 32 | static_cast<std::uint32_t>(hi)) << 1) | over).second;
+  };
   for (std::size_t f = 0; f < m.triangles.size(); ++f) {
     const Tri& t = m.triangles[f];
     const std::array<Vec3, 3> v = {m.vertices[t[0]], m.vertices[t[1]], m.vertices[t[2]]};
@@ -300,7 +314,9 @@ std::vector<CavityPoint> cavity_points(const Parting& p, const Cavity& c, double
     // Over: faces on the skin (within twice the clearance), facing down; under: the others facing up.
     const bool over = std::max({height[t[0]], height[t[1]], height[t[2]]}) <= 2 * clearance;
     if (over ? nz >= 0 : nz <= 0) continue;
-    for (const auto& w : kW) {
+    for (int k = 0; k < 7; ++k) {
+      const double* w = kW[k];
+      if (k < 6 && !first_time(t, k, over)) continue;
       const Vec3 q = w[0] * v[0] + w[1] * v[1] + w[2] * v[2];
       CavityPoint cp{{}, q.z(), over};
       if (!corners(p.shell_h, q.x(), q.y(), cp.at)) continue;
