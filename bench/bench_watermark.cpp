@@ -2,8 +2,8 @@
 // false identifiers over many random identifiers and keys; false positives on unmarked surfaces
 // and under wrong keys; imperceptibility; detection time of a 1 M-point scan.
 //
-//   bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows a,b,…]
-//                   [--first-trial K] [--scale-sweep] [--area-sweep]
+//   bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both|mask] [--rows a,b,…]
+//                   [--first-trial K] [--scale-sweep] [--area-sweep] [--front-scan]
 //
 // Trial t of row r uses seed 1000 r + t + 1 (identifier, key, attack); --first-trial K runs trials
 // K … K + N − 1, so a failed trial printed on stderr can be run again alone.
@@ -13,6 +13,10 @@
 // --area-sweep: instead of the table, exact-ID success of pieces of the stamped appliance cut off
 // by a random plane across the front, by the marked area they keep (in tiles): how small a piece
 // the mark can be read from.
+// --front-scan: instead of the table, exact-ID success from one frontal view of a simulated scanner
+// (0.2 mm points, 20 µm noise along each ray), a new key and identifier per trial. With --host mask
+// (a full-head mask, the wearer's own head 2.5 mm out, from a generated head without ears): what a
+// scan of the cast mask on a head sees of it.
 //
 // Prints a Markdown table per host (docs/methods/watermark.md quotes it).
 #include <fmt/format.h>
@@ -35,7 +39,10 @@
 #include "tracecast/mesh/log.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/mesh/repair.h"
+#include "tracecast/scan/simulator.h"
 #include "tracecast/scan/synthetic_face.h"
+#include "tracecast/scan/synthetic_head.h"
+#include "tracecast/sculpt/mask.h"
 #include "tracecast/watermark/attacks.h"
 #include "tracecast/watermark/mark.h"
 #include "tracecast/watermark/payload.h"
@@ -129,6 +136,7 @@ std::vector<Row> rows() {
 struct Host {
   std::string name;
   Mesh appliance;
+  Mesh wearer;  //!< the head a mask is worn on (seen through its openings), or empty
 };
 
 //! The marked area (faces whose three vertices moved) among the faces planar_crop() keeps.
@@ -154,7 +162,7 @@ int popcount_errors(const Detection& d, std::uint64_t id) {
 
 struct BenchArgs {
   int trials = 50, fp_keys = 2000, first_trial = 0;
-  bool sweep = false, area_sweep = false;
+  bool sweep = false, area_sweep = false, front_scan = false;
   std::string host = "both";
   std::set<std::size_t> only;
 };
@@ -182,6 +190,7 @@ std::optional<BenchArgs> parse_args(int argc, char** argv) {
     else if (a == "--scale-sweep") b.sweep = true;
     else if (a == "--first-trial" && i + 1 < argc) b.first_trial = std::atoi(argv[++i]);
     else if (a == "--area-sweep") b.area_sweep = true;
+    else if (a == "--front-scan") b.front_scan = true;
     else if (a == "--rows" && i + 1 < argc) b.only = row_list(argv[++i]);
     else return std::nullopt;
   }
@@ -198,7 +207,51 @@ std::vector<Host> load_hosts(const std::string& which) {
     else
       std::printf("(%s not found: nefertiti rows skipped)\n", p.string().c_str());
   }
+  if (which == "mask") {
+    scan::HeadParams hp;
+    hp.ears = "none";
+    const Mesh head = scan::SyntheticHead(hp).mesh(1.0);
+    hosts.push_back({"full-head mask (the generated head's own, 2.5 mm), on the head", sculpt::make_mask(head, nullptr, {}), head});
+  }
   return hosts;
+}
+
+//! The stamped piece and, if any, the head it is worn on, as one scene for the scanner.
+Mesh scene(const Mesh& piece, const Mesh& wearer) {
+  Mesh s = piece;
+  const auto base = static_cast<std::int32_t>(s.vertices.size());
+  s.vertices.insert(s.vertices.end(), wearer.vertices.begin(), wearer.vertices.end());
+  for (const Tri& t : wearer.triangles) s.triangles.push_back({t[0] + base, t[1] + base, t[2] + base});
+  return s;
+}
+
+//! Found identifiers from one frontal view of a simulated scanner (0.2 mm points, 20 µm noise) of
+//! the stamped piece (on its wearer's head, for a mask: the skin shows through the openings).
+void front_scan(const StampPlan& plan, const Mesh& host, const Mesh& wearer, int trials) {
+  std::printf("| trial | identifier | found | confidence | scan points | carrier area (mm²) | s |\n|---|---|---|---|---|---|---|\n");
+  Aabb box;
+  for (const Vec3& v : host.vertices) box.add(v);
+  int ok = 0;
+  for (int t = 0; t < trials; ++t) {
+    const std::uint64_t seed = 99000 + static_cast<std::uint64_t>(t);
+    const Key key = key_of(seed);
+    const std::uint64_t id = id_of(seed);
+    scan::SimulatorOptions so;
+    so.views = scan::views_around(box, {0.0});
+    so.spacing_mm = 0.2;
+    so.noise_mm = 0.02;
+    so.seed = seed;
+    const scan::SimulatedScan sc = scan::simulate_scan(scene(apply_stamp(plan, id, key, false).mesh, wearer), so);
+    const double ts = now();
+    const Detection d = detect(sc.cloud.points, key);
+    const bool found = d.outcome == Outcome::found && d.id == id;
+    ok += found;
+    std::printf("| %d | %016llx | %s | %.3f | %zu | %.0f | %.1f |\n", t, static_cast<unsigned long long>(id),
+                found ? "yes" : (d.outcome == Outcome::found ? "WRONG" : outcome_name(d.outcome)), d.confidence, sc.cloud.points.size(),
+                d.carrier_area_mm2, now() - ts);
+    std::fflush(stdout);
+  }
+  std::printf("\nexact identifier: %d of %d\n", ok, trials);
 }
 
 //! Found identifiers and the scale found, for the stamp scaled from 0.5 to 2.
@@ -361,7 +414,7 @@ int main(int argc, char** argv) {
                             tracecast::LogLevel::Debug);
   const std::optional<BenchArgs> args = parse_args(argc, argv);
   if (!args) {
-    std::fprintf(stderr, "usage: bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both] [--rows 0,1,…] [--first-trial K] [--scale-sweep] [--area-sweep]\n");
+    std::fprintf(stderr, "usage: bench_watermark [--trials N] [--fp-keys N] [--host generated|nefertiti|both|mask] [--rows 0,1,…] [--first-trial K] [--scale-sweep] [--area-sweep] [--front-scan]\n");
     return 2;
   }
   for (const Host& host : load_hosts(args->host)) {
@@ -371,7 +424,9 @@ int main(int argc, char** argv) {
     std::printf("\n## %s\n\nstamp: %.0f mm² marked (%.1f tiles), max displacement %.1f µm, RMS %.1f µm, Hausdorff %.4f mm; plan %.1f s\n\n",
                 host.name.c_str(), first.report.marked_area_mm2, first.report.tiles, first.report.max_displacement_um,
                 first.report.rms_displacement_um, first.report.hausdorff_mm, now() - t0);
-    if (args->sweep) {
+    if (args->front_scan) {
+      front_scan(*plan, host.appliance, host.wearer, args->trials);
+    } else if (args->sweep) {
       scale_sweep(*plan, args->trials);
     } else if (args->area_sweep) {
       area_sweep(*plan, args->trials);
