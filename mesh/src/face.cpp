@@ -153,8 +153,8 @@ struct DepthSearch {
 
 //! Nose tip candidates: the strongest protrusions near the midline, on surface facing the viewer
 //! (the steep flanks near a silhouette, a neck's for one, look like protrusions too), strongest
-//! first, each the highest within 15 face-mm of itself (a protruding chin or brow can outdo a
-//! small nose, so the arrangement around each decides).
+//! first, no two within 15 face-mm of each other in height (a protruding chin or upper lip can
+//! outdo a small nose, so the arrangement around each decides).
 std::vector<std::size_t> nose_candidates(const DepthSearch& d, std::size_t count) {
   const DepthMap& m = d.m;
   const std::vector<char> deep = interior(m, static_cast<int>(std::ceil(12.0 * d.k / m.pixel)));
