@@ -227,12 +227,12 @@ Mesh scene(const Mesh& piece, const Mesh& wearer) {
 
 //! Found identifiers from one frontal view of a simulated scanner (0.2 mm points, 20 µm noise) of
 //! the stamped piece (on its wearer's head, for a mask: the skin shows through the openings).
-void front_scan(const StampPlan& plan, const Mesh& host, const Mesh& wearer, int trials) {
+void front_scan(const StampPlan& plan, const Mesh& host, const Mesh& wearer, int first_trial, int trials) {
   std::printf("| trial | identifier | found | confidence | scan points | carrier area (mm²) | s |\n|---|---|---|---|---|---|---|\n");
   Aabb box;
   for (const Vec3& v : host.vertices) box.add(v);
   int ok = 0;
-  for (int t = 0; t < trials; ++t) {
+  for (int t = first_trial; t < first_trial + trials; ++t) {
     const std::uint64_t seed = 99000 + static_cast<std::uint64_t>(t);
     const Key key = key_of(seed);
     const std::uint64_t id = id_of(seed);
@@ -249,6 +249,7 @@ void front_scan(const StampPlan& plan, const Mesh& host, const Mesh& wearer, int
     std::printf("| %d | %016llx | %s | %.3f | %zu | %.0f | %.1f |\n", t, static_cast<unsigned long long>(id),
                 found ? "yes" : (d.outcome == Outcome::found ? "WRONG" : outcome_name(d.outcome)), d.confidence, sc.cloud.points.size(),
                 d.carrier_area_mm2, now() - ts);
+    if (!found) std::fprintf(stderr, "trial %d: %s\n", t, d.reason.c_str());
     std::fflush(stdout);
   }
   std::printf("\nexact identifier: %d of %d\n", ok, trials);
@@ -425,7 +426,7 @@ int main(int argc, char** argv) {
                 host.name.c_str(), first.report.marked_area_mm2, first.report.tiles, first.report.max_displacement_um,
                 first.report.rms_displacement_um, first.report.hausdorff_mm, now() - t0);
     if (args->front_scan) {
-      front_scan(*plan, host.appliance, host.wearer, args->trials);
+      front_scan(*plan, host.appliance, host.wearer, args->first_trial, args->trials);
     } else if (args->sweep) {
       scale_sweep(*plan, args->trials);
     } else if (args->area_sweep) {
