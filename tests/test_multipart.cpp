@@ -210,7 +210,7 @@ TEST_CASE("multi-part mold: the cavity is the ear, enclosed by the parts, with s
   double open = 0, total = 0;
   for (std::size_t i = 0; i < outside.size(); ++i) total += weight[i], open += covered[i] ? 0 : weight[i];
   INFO(open << " mm² of " << total << " mm² of the ear's surface not against a part");
-  CHECK(open <= 0.002 * total);  // the grooves where three parts meet at the cavity (0.12 % measured)  // the grooves where three parts meet at the cavity (flash, under a grid step wide)
+  CHECK(open <= 0.002 * total);  // the grooves where three parts meet at the cavity (flash, under a grid step wide; 0.12 % measured)
   CHECK(r.sprue_bottom.norm() > 0);
   CHECK(!r.vent_bottoms.empty());
 }

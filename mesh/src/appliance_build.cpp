@@ -5,8 +5,6 @@
 #include "appliance_build.h"
 
 #include <fmt/format.h>
-#include <open3d/geometry/KDTreeFlann.h>
-#include <open3d/geometry/PointCloud.h>
 
 #include <algorithm>
 #include <cmath>
@@ -269,15 +267,8 @@ void diffuse(std::vector<double>& f, const Adjacency& adj, int passes, const std
 //! border nearby.
 std::vector<double> border_distance(const Mesh& m, const std::vector<Vec3>& border, double margin) {
   const double far = 1e3;
-  std::vector<double> g(m.vertices.size(), far);
-  if (border.empty()) return g;
-  open3d::geometry::PointCloud cloud;
-  cloud.points_ = border;
-  const open3d::geometry::KDTreeFlann tree(cloud);
-  std::vector<int> idx(1);
-  std::vector<double> d2(1);
-  for (std::size_t i = 0; i < g.size(); ++i)
-    if (tree.SearchKNN(m.vertices[i], 1, idx, d2) > 0) g[i] = std::min(far, std::sqrt(d2[0]) - margin);
+  std::vector<double> g = nearest_point_distances(border, m.vertices);
+  for (double& x : g) x = std::min(far, x - margin);
   return g;
 }
 

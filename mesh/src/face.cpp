@@ -603,8 +603,7 @@ void refine_front(const Mesh& mesh, const Vec3& xn, const Landmarks& lm, double 
 }  // namespace
 
 double face_scale(const Mesh& mesh) {
-  Aabb box;
-  for (const Vec3& p : mesh.vertices) box.add(p);
+  const Aabb box = bounding_box(mesh);
   if (box.empty()) return 1.0;
   const double extent = (box.max - box.min).maxCoeff();
   return extent >= kLifeSizeMinExtentMm ? 1.0 : extent / kAdultHeadHeightMm;

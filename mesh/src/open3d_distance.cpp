@@ -1,10 +1,13 @@
 #include <open3d/core/Tensor.h>
+#include <open3d/geometry/KDTreeFlann.h>
+#include <open3d/geometry/PointCloud.h>
 #include <open3d/t/geometry/RaycastingScene.h>
 
 #include <algorithm>
 #include <mutex>
 #include <unordered_map>
 #include <cmath>
+#include <limits>
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
@@ -191,6 +194,19 @@ DistanceStats summarize(std::vector<double> d) {
   s.p95 = at(0.95);
   s.max = *std::max_element(d.begin(), d.end());
   return s;
+}
+
+std::vector<double> nearest_point_distances(const std::vector<Vec3>& points, const std::vector<Vec3>& queries) {
+  std::vector<double> d(queries.size(), std::numeric_limits<double>::infinity());
+  if (points.empty()) return d;
+  open3d::geometry::PointCloud cloud;
+  cloud.points_ = points;
+  const open3d::geometry::KDTreeFlann tree(cloud);
+  std::vector<int> idx(1);
+  std::vector<double> d2(1);
+  for (std::size_t i = 0; i < queries.size(); ++i)
+    if (tree.SearchKNN(queries[i], 1, idx, d2) > 0) d[i] = std::sqrt(d2[0]);
+  return d;
 }
 
 }  // namespace tracecast

@@ -218,9 +218,9 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, const Cuttin
   c.thin_samples = thin.size();
   if (edge && !edge->rim.empty()) {
     c.edge_zone_mm = edge->zone_mm;
-    for (const auto& [w, k] : thin)
-      if (std::any_of(edge->rim.begin(), edge->rim.end(), [&](const Vec3& q) { return (q - o[k]).squaredNorm() <= edge->zone_mm * edge->zone_mm; }))
-        ++c.edge_samples;
+    std::vector<Vec3> at;
+    for (const auto& tk : thin) at.push_back(o[tk.second]);
+    for (double x : nearest_point_distances(edge->rim, at)) c.edge_samples += x <= edge->zone_mm;
   }
   // Thinnest first: each sample joins the first spot within 5 mm, or starts one.
   std::sort(thin.begin(), thin.end());

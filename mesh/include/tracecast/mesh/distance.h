@@ -45,6 +45,10 @@ class SurfaceQuery {
   std::unique_ptr<Impl> impl_;
 };
 
+//! For each query, the distance (mm) to the nearest of `points` (a k-d tree); infinity when there
+//! are no points.
+std::vector<double> nearest_point_distances(const std::vector<Vec3>& points, const std::vector<Vec3>& queries);
+
 //! Summary of a set of distances (mm).
 struct DistanceStats {
   std::size_t count = 0;
