@@ -139,7 +139,7 @@ int run_mold(const MoldArgs& a, const GlobalOptions& g) {
 // ---- check ---------------------------------------------------------------------------------
 
 struct CheckArgs {
-  std::string input, units = "auto", printer = "resin";
+  std::string input, units = "auto", printer = "resin", wall_map;
 };
 
 int run_check(const CheckArgs& a, const GlobalOptions& g) {
@@ -150,13 +150,16 @@ int run_check(const CheckArgs& a, const GlobalOptions& g) {
   std::vector<print::PartCheck> checks;
   std::vector<std::string> warnings;
   bool ok = true;
+  Mesh map;
   for (const NamedMesh& p : io::split_objects(geo, std::filesystem::path(a.input).stem().string())) {
     checks.push_back(print::check_part(p.name, p.mesh, printer));
+    if (!a.wall_map.empty()) append(map, print::wall_map(p.mesh, printer));
     const print::PartCheck& c = checks.back();
     ok = ok && print::is_printable(c);
     for (std::string& w : print::part_problems(c, printer)) warnings.push_back(std::move(w));
   }
   warnings.push_back(print::technology_warning(printer));
+  if (!a.wall_map.empty()) io::write_mesh(a.wall_map, map);
   const nlohmann::json j = {{"input", a.input}, {"printer", printer.name}, {"printable", ok}, {"parts", checks}, {"warnings", warnings}};
   if (g.json) {
     print_json(j);
@@ -204,7 +207,11 @@ std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("MOLD", a->input, "Mold file (3MF with named parts, or one part as STL/PLY/OBJ)")->required();
   sub.add_option("--printer", a->printer, printer_option().help + ": " + printer_option().range_text())->capture_default_str();
   add_units_option(sub, a->units, "the input's");
-  sub.footer("Exit code 0 when every part is printable, 4 when one is not.\nExample:\n  tracecast check mask-mold.3mf --printer resin");
+  sub.add_option("--wall-map", a->wall_map,
+                 "Write the parts coloured by their walls to this PLY: magenta under two layers, red under the printer's minimum "
+                 "wall, amber under twice that, grey otherwise (view it with tracecast render)");
+  sub.footer("Exit code 0 when every part is printable, 4 when one is not.\nExamples:\n  tracecast check mask-mold.3mf --printer resin\n"
+             "  tracecast check mold.3mf --wall-map walls.ply && tracecast render walls.ply -o walls.png");
   return [a, &g] { return run_check(*a, g); };
 }
 

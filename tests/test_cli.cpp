@@ -401,6 +401,17 @@ TEST_CASE("cli: check calls a closed part printable, an open one or one with thi
   CHECK(tp["thin_spots"].size() >= 1);
   // The same plate is thick enough for nothing coarser either: FDM asks 1.2 mm.
   CHECK(run("check " + (dir / "plate.stl").string() + " --units mm --printer fdm -q").code == 4);
+  // --wall-map: the plate with every vertex red (its 0.6 mm walls are under the minimum), written
+  // as a coloured PLY whatever the verdict; the two cubes' vertices grey.
+  CHECK(run("check " + (dir / "plate.stl").string() + " --units mm -q --wall-map " + (dir / "plate-walls.ply").string()).code == 4);
+  const Mesh map = io::read_mesh(dir / "plate-walls.ply").mesh;
+  REQUIRE(map.colors.size() == map.vertices.size());
+  REQUIRE(map.vertices.size() == 8);
+  for (const Vec3& c : map.colors) CHECK((c.x() > 0.85 && c.y() < 0.15));
+  CHECK(run("check " + (dir / "two.3mf").string() + " -q --wall-map " + (dir / "two-walls.ply").string()).code == 0);
+  const Mesh cubes = io::read_mesh(dir / "two-walls.ply").mesh;
+  REQUIRE(cubes.vertices.size() == 16);
+  for (const Vec3& c : cubes.colors) CHECK(std::abs(c.x() - c.y()) < 0.02);
   // 1.5 mm passes the resin printer's minimum.
   for (Vec3& v : plate.vertices) v.z() *= 1.5 / 0.6;
   io::write_mesh(dir / "plate15.stl", plate);

@@ -179,3 +179,33 @@ TEST_CASE("part check: the thin samples at the cutting edge are counted, and sti
   CHECK(alone.edge_samples == 0);
   CHECK(alone.edge_zone_mm == 0);
 }
+
+TEST_CASE("wall map: each vertex coloured by the thinnest wall through the faces round it", "[print]") {
+  const PrinterProfile resin = *find_printer("resin");  // 1.0 mm minimum wall, 0.05 mm layers
+  const Vec3 grey(0.78, 0.78, 0.78), amber(0.95, 0.75, 0.1), red(0.9, 0.1, 0.1), magenta(0.8, 0.1, 0.8);
+  // Slabs whose walls are their thickness, known by construction: 0.06 mm (under two layers, a
+  // sliver), 0.5 mm (under the minimum), 1.5 mm (under twice it), 3 mm (enough). Every vertex
+  // of a slab lies on its top or bottom, which the rays through the slab measure.
+  for (const auto& [thick, colour] : {std::pair{0.06, magenta}, std::pair{0.5, red}, std::pair{1.5, amber}, std::pair{3.0, grey}}) {
+    const Mesh slab = grid_slab(20, thick);
+    const Mesh map = wall_map(slab, resin);
+    REQUIRE(map.vertices.size() == slab.vertices.size());
+    REQUIRE(map.triangles == slab.triangles);
+    REQUIRE(map.colors.size() == slab.vertices.size());
+    std::size_t right = 0;
+    for (const Vec3& c : map.colors) right += (c - colour).norm() < 1e-9;
+    INFO("slab " << thick << " mm");
+    CHECK(right == map.vertices.size());
+  }
+  // The samples themselves: every face of the 0.5 mm slab's top and bottom measures 0.5 mm.
+  const Mesh slab = grid_slab(10, 0.5);
+  std::size_t faces = 0;
+  for (const WallSample& s : wall_samples(slab)) {
+    const Tri& t = slab.triangles[s.face];
+    const Vec3 n = (slab.vertices[t[1]] - slab.vertices[t[0]]).cross(slab.vertices[t[2]] - slab.vertices[t[0]]);
+    if (std::abs(n.normalized().z()) < 0.9) continue;
+    ++faces;
+    CHECK(s.mm == Approx(0.5).margin(1e-6));
+  }
+  CHECK(faces == 400);
+}

@@ -188,24 +188,12 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
 //! next surface, and the thin samples gathered into spots (see PartCheck).
 void measure_walls(const Mesh& part, const PrinterProfile& printer, const CuttingEdge* edge, PartCheck& c) {
   c.required_wall_mm = printer.min_wall_mm;
-  std::vector<Vec3> o, d;
-  const std::size_t step = std::max<std::size_t>(1, part.triangles.size() / 4000000);
-  for (std::size_t f = 0; f < part.triangles.size(); f += step) {
-    const Tri& t = part.triangles[f];
-    const Vec3 n = (part.vertices[t[1]] - part.vertices[t[0]]).cross(part.vertices[t[2]] - part.vertices[t[0]]);
-    if (!(n.norm() > 1e-12)) continue;
-    const Vec3 g = (part.vertices[t[0]] + part.vertices[t[1]] + part.vertices[t[2]]) / 3.0;
-    o.push_back(g - 1e-4 * n.normalized());
-    d.push_back(-n.normalized());
-  }
-  const auto hits = SurfaceQuery(part).cast(o, d);
-  // A wall is where the ray leaves through a face turned against the one it started from; a ray
-  // that leaves through a side met at an angle (a corner, a knife edge) measures no wall.
+  const std::vector<WallSample> samples = wall_samples(part);
   std::vector<std::pair<double, std::size_t>> thin;  // thickness, sample
   double least = std::numeric_limits<double>::infinity();
-  for (std::size_t k = 0; k < hits.size(); ++k) {
-    if (!hits[k].hit || !(hits[k].normal.dot(-d[k]) < -0.5)) continue;
-    const double w = hits[k].t + 1e-4;
+  for (std::size_t k = 0; k < samples.size(); ++k) {
+    const double w = samples[k].mm;
+    if (std::isnan(w)) continue;
     ++c.wall_samples;
     if (w < 2 * printer.layer_height_mm) {
       ++c.sliver_samples;
@@ -219,19 +207,58 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, const Cuttin
   if (edge && !edge->rim.empty()) {
     c.edge_zone_mm = edge->zone_mm;
     std::vector<Vec3> at;
-    for (const auto& tk : thin) at.push_back(o[tk.second]);
+    for (const auto& tk : thin) at.push_back(samples[tk.second].at);
     for (double x : nearest_point_distances(edge->rim, at)) c.edge_samples += x <= edge->zone_mm;
   }
   // Thinnest first: each sample joins the first spot within 5 mm, or starts one.
   std::sort(thin.begin(), thin.end());
   for (const auto& [w, k] : thin) {
-    auto near = std::find_if(c.thin_spots.begin(), c.thin_spots.end(), [&](const ThinSpot& s) { return (s.at - o[k]).norm() < 5.0; });
+    const Vec3& at = samples[k].at;
+    auto near = std::find_if(c.thin_spots.begin(), c.thin_spots.end(), [&](const ThinSpot& s) { return (s.at - at).norm() < 5.0; });
     if (near != c.thin_spots.end()) ++near->samples;
-    else if (c.thin_spots.size() < kMaxThinSpots) c.thin_spots.push_back({o[k], w, 1});
+    else if (c.thin_spots.size() < kMaxThinSpots) c.thin_spots.push_back({at, w, 1});
   }
 }
 
 }  // namespace
+
+std::vector<WallSample> wall_samples(const Mesh& part) {
+  std::vector<WallSample> out;
+  std::vector<Vec3> o, d;
+  const std::size_t step = std::max<std::size_t>(1, part.triangles.size() / 4000000);
+  for (std::size_t f = 0; f < part.triangles.size(); f += step) {
+    const Tri& t = part.triangles[f];
+    const Vec3 n = (part.vertices[t[1]] - part.vertices[t[0]]).cross(part.vertices[t[2]] - part.vertices[t[0]]);
+    if (!(n.norm() > 1e-12)) continue;
+    const Vec3 g = (part.vertices[t[0]] + part.vertices[t[1]] + part.vertices[t[2]]) / 3.0;
+    o.push_back(g - 1e-4 * n.normalized());
+    d.push_back(-n.normalized());
+    out.push_back({f, o.back(), std::numeric_limits<double>::quiet_NaN()});
+  }
+  const auto hits = SurfaceQuery(part).cast(o, d);
+  // A wall is where the ray leaves through a face turned against the one it started from; a ray
+  // that leaves through a side met at an angle (a corner, a knife edge) measures no wall.
+  for (std::size_t k = 0; k < hits.size(); ++k)
+    if (hits[k].hit && hits[k].normal.dot(-d[k]) < -0.5) out[k].mm = hits[k].t + 1e-4;
+  return out;
+}
+
+Mesh wall_map(const Mesh& part, const PrinterProfile& printer) {
+  std::vector<double> least(part.vertices.size(), std::numeric_limits<double>::infinity());
+  for (const WallSample& s : wall_samples(part))
+    if (!std::isnan(s.mm))
+      for (std::int32_t i : part.triangles[s.face]) least[static_cast<std::size_t>(i)] = std::min(least[static_cast<std::size_t>(i)], s.mm);
+  Mesh m = part;
+  m.colors.assign(m.vertices.size(), Vec3(0.78, 0.78, 0.78));
+  const double sliver = 2 * printer.layer_height_mm, need = printer.min_wall_mm;
+  for (std::size_t v = 0; v < least.size(); ++v) {
+    const double w = least[v];
+    if (w < sliver) m.colors[v] = Vec3(0.8, 0.1, 0.8);
+    else if (w < need) m.colors[v] = Vec3(0.9, 0.1, 0.1);
+    else if (w < 2 * need) m.colors[v] = Vec3(0.95, 0.75, 0.1);
+  }
+  return m;
+}
 
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer, std::optional<std::size_t> crossings,
                      const CuttingEdge* edge) {
