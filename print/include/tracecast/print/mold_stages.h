@@ -100,7 +100,8 @@ struct FitReport {
 //! front-most point of its outer surface, as interpolated on the grid's triangles: the surface
 //! then leaves the cavity through its rim wall, and neither part keeps a sliver over or under the
 //! cavity's feathered edge, as far as a cell can follow the rim (conflicting constraints within
-//! one cell stay missed, by less than the rim's thickness: `missed`).
+//! one cell stay missed, by less than the rim's thickness: `missed`; the rounds stop when ten have
+//! not cut the missed by 1 %).
 FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance);
 //! The core's top: the parting surface less a sin² groove `gutter_depth_mm` deep, between the
 //! flash land and `flash_land_mm + gutter_width_mm` from the footprint.
