@@ -283,3 +283,42 @@ TEST_CASE("frame: the parting surface is level across the frame, and so is each 
   CHECK(cut_spread < 1e-9);
 }
 
+
+TEST_CASE("height field: plane_creases() fills valleys and planes ridges narrower than its square, at the free nodes only", "[mold][stages]") {
+  // A plane tilted along x, with a V valley 3 nodes wide and 3 mm deep along y at x = 10 mm, and
+  // a ridge 1 node wide and 2 mm high at x = 25 mm; the nodes with y < 5 mm are not free.
+  Grid g(0.0, 0.0, 1.0, 41, 21);
+  auto plane = [](double x) { return 0.2 * x; };
+  std::vector<char> free(g.v.size(), 0);
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      double z = plane(g.X(i));
+      if (i == 10) z -= 3.0;
+      if (i == 9 || i == 11) z -= 1.5;
+      if (i == 25) z += 2.0;
+      g.at(i, j) = z;
+      free[g.index(i, j)] = g.Y(j) >= 5.0;
+    }
+  const Grid before = g;
+  plane_creases(g, free, 2);
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      INFO("node " << i << ", " << j);
+      const std::size_t k = g.index(i, j);
+      if (!free[k]) {
+        CHECK(g.v[k] == before.v[k]);
+        continue;
+      }
+      // Away from the grid's ends, the free nodes lie on the plane again within its rise across
+      // the square (a closing fills a valley to its lower bank's level, an opening planes a ridge
+      // to its higher one's), where the valley was 3 mm deep and the ridge 2 mm high.
+      if (i >= 3 && i <= 37) CHECK(std::abs(g.v[k] - plane(g.X(i))) <= 0.2 * 5 + 1e-9);
+    }
+  // A valley as wide as the square is wider than what the planing fills: it stays.
+  Grid wide(0.0, 0.0, 1.0, 41, 5);
+  for (int j = 0; j < wide.ny; ++j)
+    for (int i = 0; i < wide.nx; ++i) wide.at(i, j) = (i >= 15 && i <= 25) ? -3.0 : 0.0;
+  const Grid wide_before = wide;
+  plane_creases(wide, std::vector<char>(wide.v.size(), 1), 2);
+  CHECK(wide.v == wide_before.v);
+}

@@ -220,6 +220,40 @@ Grid ball_offset(const Grid& g, double w, bool above) {
 }
 
 
+namespace {
+
+//! The max (or min) of the field over the square of (2r + 1)² nodes round each node (clamped at
+//! the grid's edge), separably: along x, then along y.
+std::vector<double> square_filter(const Grid& g, int r, bool max) {
+  auto pick = [max](double a, double b) { return max ? std::max(a, b) : std::min(a, b); };
+  std::vector<double> row(g.v.size()), out(g.v.size());
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      double m = g.at(i, j);
+      for (int k = std::max(0, i - r); k <= std::min(g.nx - 1, i + r); ++k) m = pick(m, g.at(k, j));
+      row[g.index(i, j)] = m;
+    }
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      double m = row[g.index(i, j)];
+      for (int k = std::max(0, j - r); k <= std::min(g.ny - 1, j + r); ++k) m = pick(m, row[g.index(i, k)]);
+      out[g.index(i, j)] = m;
+    }
+  return out;
+}
+
+}  // namespace
+
+void plane_creases(Grid& g, const std::vector<char>& free, int r) {
+  Grid t = g;
+  t.v = square_filter(t, r, true);  // closing: valleys filled
+  t.v = square_filter(t, r, false);
+  t.v = square_filter(t, r, false);  // opening: ridges planed
+  t.v = square_filter(t, r, true);
+  for (std::size_t k = 0; k < g.v.size(); ++k)
+    if (free[k]) g.v[k] = t.v[k];
+}
+
 void limit_fall(Grid& g, const std::vector<char>& fixed, double slope) {
   const double step = slope * g.h, diagonal = step * std::sqrt(2.0);
   const auto relax = [&](int i, int j, int di, int dj) {

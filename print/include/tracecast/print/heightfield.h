@@ -56,6 +56,11 @@ Mesh heightfield_slab(const Grid& top, const Grid& bottom);
 //! than `slope` times the step under any of its 8 neighbours: nowhere does it fall steeper than
 //! `slope` (along 8-neighbour steps; across them up to 8 % less steep), except between fixed nodes.
 void limit_fall(Grid& g, const std::vector<char>& fixed, double slope);
+//! A closing, then an opening, of the field by a square of (2r + 1)² nodes (max then min filters,
+//! then min then max), kept at the `free` nodes only: valleys and ridges narrower than the square
+//! are filled and planed. A crease in a parting surface is a knife edge on the part whose material
+//! fills it.
+void plane_creases(Grid& g, const std::vector<char>& free, int r);
 //! Rolling-ball offset of a height field (no NaN): `above`, the upper envelope of balls of
 //! radius w centred on the field; else the lower one. Every point of the field is then at least
 //! w from the offset surface in any direction, so a wall between them is w thick everywhere.
