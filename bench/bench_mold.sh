@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The mold on real scans: for each scan, appliance region and printer class, `tracecast run` with
 # the default mold options, then per case: the pieces, the largest (as printed), resin or filament
-# in all, the thinnest printed wall, whether every piece is printable by tracecast's own check,
+# in all, the thinnest printed wall and the thinnest outside the cutting edge (2.5 mm of the
+# appliance's rim), whether every piece is printable by tracecast's own check,
 # whether PrusaSlicer slices every piece on that printer's real bed, the mold stage's and the
 # run's seconds. The peer, measured in the same run: OpenSCAD's one difference() of the mold's
 # bounding box and the same appliance; the ratio mold stage / peer is printed.
@@ -82,8 +83,9 @@ import json, sys
 r = json.load(open(sys.argv[1])); m = r["mold"]; parts = m["parts"]
 big = max(parts, key=lambda p: max(p["print_size_mm"]))
 mold_s = next(s["seconds"] for s in r["stages"] if s["stage"] == "mold")
-print("%d | %s | %.0f | %.2f | %s | %.1f" % (len(parts), " × ".join("%.0f" % x for x in big["print_size_mm"]),
-      sum(p["resin_ml"] for p in parts), min(p["min_wall_mm"] for p in parts),
+off = [p["min_wall_off_edge_mm"] for p in parts if p.get("min_wall_off_edge_mm") is not None]
+print("%d | %s | %.0f | %.2f | %s | %s | %.1f" % (len(parts), " × ".join("%.0f" % x for x in big["print_size_mm"]),
+      sum(p["resin_ml"] for p in parts), min(p["min_wall_mm"] for p in parts), "%.2f" % min(off) if off else "–",
       "yes" if all(p["printable"] for p in parts) else "no (" + ", ".join(p["name"] for p in parts if not p["printable"]) + ")", mold_s))
 PY
 )
@@ -92,13 +94,13 @@ PY
   local cached=$tmp/peer-$1-$3 p
   [[ -f $cached ]] || peer "$dir" > "$cached"
   p=$(cat "$cached")
-  IFS='|' read -r n big ml wall ok mold_s <<< "$figures"
-  printf "| %s | %s | %s |%s|%s|%s|%s|%s| %s | %s | %.1f s | %.1f s | %.2f |\n" "$1" "$3" "$4" "$n" "$big" "$ml" "$wall" "$ok" "$slicer" \
+  IFS='|' read -r n big ml wall off ok mold_s <<< "$figures"
+  printf "| %s | %s | %s |%s|%s|%s|%s|%s|%s| %s | %s | %.1f s | %.1f s | %.2f |\n" "$1" "$3" "$4" "$n" "$big" "$ml" "$wall" "$off" "$ok" "$slicer" \
     "$mold_s" "$t" "$p" "$(python3 -c "print(${mold_s} / $p)")"
 }
 
-echo "| scan | region | printer | pieces | largest piece (mm) | material (ml) | thinnest printed wall (mm) | printable (tracecast check) | PrusaSlicer on the bed | mold stage (s) | run | peer: OpenSCAD box − appliance | mold / peer |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| scan | region | printer | pieces | largest piece (mm) | material (ml) | thinnest printed wall (mm) | thinnest outside the cutting edge (mm) | printable (tracecast check) | PrusaSlicer on the bed | mold stage (s) | run | peer: OpenSCAD box − appliance | mold / peer |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for printer in ${PRINTERS:-resin fdm}; do
   for region in ${REGIONS:-full_face upper_face}; do
     for scan in ${SCANS:-example nefertiti.obj decimated-max.obj stface-smile.ply}; do

@@ -209,3 +209,23 @@ TEST_CASE("wall map: each vertex coloured by the thinnest wall through the faces
   }
   CHECK(faces == 400);
 }
+
+TEST_CASE("part check: the thinnest wall outside the cutting edge", "[print]") {
+  // Two slabs in one part: 2 × 2 × 0.5 mm along a rim at x = 0 (all of it within the 2.5 mm zone),
+  // and 20 × 20 × 1.5 mm far from it. Their walls are their thicknesses, by construction.
+  const PrinterProfile resin = *find_printer("resin");
+  Mesh part = grid_slab(2, 0.5), far = grid_slab(20, 1.5);
+  for (Vec3& v : far.vertices) v.x() += 100;
+  append(part, far);
+  CuttingEdge edge{{}, 2.5};
+  for (double y = 0; y <= 2; y += 0.1) edge.rim.emplace_back(0, y, 0.25);
+  const PartCheck with = check_part("two", part, resin, std::nullopt, &edge);
+  CHECK(with.min_wall_mm == Approx(0.5).margin(1e-6));
+  CHECK(with.min_wall_off_edge_mm == Approx(1.5).margin(1e-6));
+  CHECK(with.edge_samples == with.thin_samples);  // every thin sample is at the rim
+  const PartCheck alone = check_part("two", part, resin);  // no rim known: the same as the least
+  CHECK(alone.min_wall_off_edge_mm == alone.min_wall_mm);
+  // A rim nowhere near: no sample is at it.
+  CuttingEdge away{{Vec3(-500, 0, 0)}, 2.5};
+  CHECK(check_part("two", part, resin, std::nullopt, &away).min_wall_off_edge_mm == Approx(0.5).margin(1e-6));
+}

@@ -184,6 +184,24 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
   }
 }
 
+//! The thinnest printed wall sample (two layers or more) farther than the zone from the rim:
+//! samples taken thinnest first, a batch at a time, until one lies outside it. NaN if none does.
+double least_wall_off_edge(const std::vector<WallSample>& samples, double sliver, const CuttingEdge& edge) {
+  std::vector<std::pair<double, std::size_t>> order;
+  for (std::size_t k = 0; k < samples.size(); ++k)
+    if (samples[k].mm >= sliver) order.emplace_back(samples[k].mm, k);  // NaN compares false: left out
+  std::sort(order.begin(), order.end());
+  for (std::size_t from = 0; from < order.size(); from += 4096) {
+    const std::size_t to = std::min(order.size(), from + 4096);
+    std::vector<Vec3> at;
+    for (std::size_t i = from; i < to; ++i) at.push_back(samples[order[i].second].at);
+    const std::vector<double> d = nearest_point_distances(edge.rim, at);
+    for (std::size_t i = from; i < to; ++i)
+      if (d[i - from] > edge.zone_mm) return order[i].first;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
 //! The part's walls, measured from every face centre inwards (against the face normal) to the
 //! next surface, and the thin samples gathered into spots (see PartCheck).
 void measure_walls(const Mesh& part, const PrinterProfile& printer, const CuttingEdge* edge, PartCheck& c) {
@@ -203,9 +221,11 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, const Cuttin
     if (w < printer.min_wall_mm) thin.emplace_back(w, k);
   }
   c.min_wall_mm = std::isfinite(least) ? least : 0.0;
+  c.min_wall_off_edge_mm = c.min_wall_mm;
   c.thin_samples = thin.size();
   if (edge && !edge->rim.empty()) {
     c.edge_zone_mm = edge->zone_mm;
+    c.min_wall_off_edge_mm = least_wall_off_edge(samples, 2 * printer.layer_height_mm, *edge);
     std::vector<Vec3> at;
     for (const auto& tk : thin) at.push_back(samples[tk.second].at);
     for (double x : nearest_point_distances(edge->rim, at)) c.edge_samples += x <= edge->zone_mm;

@@ -153,6 +153,7 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
        {"sliver_samples", c.sliver_samples},
        {"edge_samples", c.edge_samples},
        {"edge_zone_mm", c.edge_zone_mm},
+       {"min_wall_off_edge_mm", std::isnan(c.min_wall_off_edge_mm) ? nlohmann::json(nullptr) : nlohmann::json(c.min_wall_off_edge_mm)},
        {"thin_spots", spots},
        {"thin_spots_capped", c.thin_spots.size() >= kMaxThinSpots},
        {"fits_build_volume", c.fit.fits},

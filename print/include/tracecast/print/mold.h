@@ -103,6 +103,9 @@ struct PartCheck {
   //! says where the thin walls are, it does not excuse them.
   std::size_t edge_samples = 0;
   double edge_zone_mm = 0;       //!< 0: the rim was not known (a part checked from its file alone)
+  //! The thinnest printed wall farther than edge_zone_mm from the rim (NaN: no sample is); the
+  //! same as min_wall_mm when the rim is not known.
+  double min_wall_off_edge_mm = 0;
   std::vector<ThinSpot> thin_spots;  //!< the thin samples gathered into spots, thinnest first (at most kMaxThinSpots)
   BuildFit fit;                  //!< as placed in the file: what a slicer gets
   BuildFit turned;               //!< the best of the 6 axis-aligned orientations
