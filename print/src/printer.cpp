@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "tracecast/print/mold.h"
 
@@ -108,8 +109,11 @@ std::vector<std::string> part_problems(const PartCheck& c, const PrinterProfile&
                             "thinnest {:.2f} mm at ({:.1f}, {:.1f}, {:.1f}) in its file",
                             c.name, printer.name, c.required_wall_mm, c.thin_samples, c.wall_samples,
                             c.thin_spots.size() >= kMaxThinSpots ? "at least " : "", c.thin_spots.size(),
-                            c.edge_zone_mm > 0 ? fmt::format(" ({} of them at the cutting edge, within {:g} mm of the appliance's rim)",
-                                                             c.edge_samples, c.edge_zone_mm)
+                            c.edge_zone_mm > 0 ? fmt::format(" ({} of them at the cutting edge, within {:g} mm of the appliance's rim; {})",
+                                                             c.edge_samples, c.edge_zone_mm,
+                                                             std::isnan(c.min_wall_off_edge_mm)
+                                                                 ? std::string("no wall beyond it")
+                                                                 : fmt::format("thinnest beyond it {:.2f} mm", c.min_wall_off_edge_mm))
                                                : std::string(),
                             c.min_wall_mm, s.at.x(), s.at.y(), s.at.z()));
   }
