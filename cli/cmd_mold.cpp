@@ -143,6 +143,8 @@ struct CheckArgs {
 };
 
 int run_check(const CheckArgs& a, const GlobalOptions& g) {
+  if (!a.wall_map.empty() && std::filesystem::path(a.wall_map).extension() != ".ply")
+    throw UsageError(fmt::format("--wall-map {}: the wall map is written as a .ply file (the only format here that keeps vertex colours)", a.wall_map));
   io::ReadOptions ro;
   ro.units = *parse_unit(a.units);
   const print::PrinterProfile printer = printer_named(a.printer);

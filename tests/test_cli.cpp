@@ -412,6 +412,9 @@ TEST_CASE("cli: check calls a closed part printable, an open one or one with thi
   const Mesh cubes = io::read_mesh(dir / "two-walls.ply").mesh;
   REQUIRE(cubes.vertices.size() == 16);
   for (const Vec3& c : cubes.colors) CHECK(std::abs(c.x() - c.y()) < 0.02);
+  // A map in a format without vertex colours is refused before any work, and nothing is written.
+  CHECK(run("check " + (dir / "two.3mf").string() + " -q --wall-map " + (dir / "walls.stl").string()).code == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "walls.stl"));
   // 1.5 mm passes the resin printer's minimum.
   for (Vec3& v : plate.vertices) v.z() *= 1.5 / 0.6;
   io::write_mesh(dir / "plate15.stl", plate);

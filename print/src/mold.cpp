@@ -184,6 +184,9 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
   }
 }
 
+//! Walls under two layers are slivers the printer does not form (PartCheck::sliver_samples).
+double sliver_mm(const PrinterProfile& printer) { return 2 * printer.layer_height_mm; }
+
 //! The thinnest printed wall sample (two layers or more) farther than the zone from the rim:
 //! samples taken thinnest first, a batch at a time, until one lies outside it. NaN if none does.
 double least_wall_off_edge(const std::vector<WallSample>& samples, double sliver, const CuttingEdge& edge) {
@@ -213,7 +216,7 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, const Cuttin
     const double w = samples[k].mm;
     if (std::isnan(w)) continue;
     ++c.wall_samples;
-    if (w < 2 * printer.layer_height_mm) {
+    if (w < sliver_mm(printer)) {
       ++c.sliver_samples;
       continue;
     }
@@ -225,7 +228,7 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, const Cuttin
   c.thin_samples = thin.size();
   if (edge && !edge->rim.empty()) {
     c.edge_zone_mm = edge->zone_mm;
-    c.min_wall_off_edge_mm = least_wall_off_edge(samples, 2 * printer.layer_height_mm, *edge);
+    c.min_wall_off_edge_mm = least_wall_off_edge(samples, sliver_mm(printer), *edge);
     std::vector<Vec3> at;
     for (const auto& tk : thin) at.push_back(samples[tk.second].at);
     for (double x : nearest_point_distances(edge->rim, at)) c.edge_samples += x <= edge->zone_mm;
@@ -270,7 +273,7 @@ Mesh wall_map(const Mesh& part, const PrinterProfile& printer) {
       for (std::int32_t i : part.triangles[s.face]) least[static_cast<std::size_t>(i)] = std::min(least[static_cast<std::size_t>(i)], s.mm);
   Mesh m = part;
   m.colors.assign(m.vertices.size(), Vec3(0.78, 0.78, 0.78));
-  const double sliver = 2 * printer.layer_height_mm, need = printer.min_wall_mm;
+  const double sliver = sliver_mm(printer), need = printer.min_wall_mm;
   for (std::size_t v = 0; v < least.size(); ++v) {
     const double w = least[v];
     if (w < sliver) m.colors[v] = Vec3(0.8, 0.1, 0.8);

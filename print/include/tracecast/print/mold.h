@@ -215,10 +215,6 @@ struct CuttingEdge {
   double zone_mm = 0;
 };
 
-//! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
-//! `crossings`: the part's crossing face pairs when already counted on exactly this mesh (the
-//! mold's settling counts them last); counted here otherwise. `edge`: where the cutting edge is,
-//! to count the thin samples there (PartCheck::edge_samples).
 //! One wall sample: a ray from a face's centre inwards (against its normal); `mm` is how far it
 //! runs to a face turned against the one it started from, NaN where it leaves through a side met at
 //! an angle (a corner) or not at all. Every face is sampled up to 4 M faces, then every k-th.
@@ -233,6 +229,10 @@ std::vector<WallSample> wall_samples(const Mesh& part);
 //! that, grey otherwise (and where no wall was measured). For `tracecast check --wall-map`.
 Mesh wall_map(const Mesh& part, const PrinterProfile& printer);
 
+//! Checks a part (closed, manifold, crossings, walls, build volume) as `tracecast check` does.
+//! `crossings`: the part's crossing face pairs when already counted on exactly this mesh (the
+//! mold's settling counts them last); counted here otherwise. `edge`: where the cutting edge is,
+//! to count the thin samples there (PartCheck::edge_samples).
 PartCheck check_part(const std::string& name, const Mesh& part, const PrinterProfile& printer,
                      std::optional<std::size_t> crossings = std::nullopt, const CuttingEdge* edge = nullptr);
 
