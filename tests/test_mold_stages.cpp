@@ -85,59 +85,83 @@ TEST_CASE("height field: limit_fall() raises the field the least so that it fall
   CHECK(tight == raised);
 }
 
-TEST_CASE("sections: where a steep surface crosses a cut, the cut turns to meet it square, and no section ends in a wedge", "[mold][stages]") {
-  // A core and a shell 6 mm deep (vertically) on a ramp rising 1.5 mm per mm across the cut
-  // (56°) and 0.3 along it, cut at x = 0.12: a plane cut meets the ramp at 34° on one side.
-  Grid ramp(-20.0, -15.0, 0.5, 81, 61);
-  for (int j = 0; j < ramp.ny; ++j)
-    for (int i = 0; i < ramp.nx; ++i) ramp.at(i, j) = 1.5 * ramp.X(i) + 0.3 * ramp.Y(j);
+namespace {
+
+//! A core and a shell `depth` mm deep (vertically) on the surface z = f(x, y), cut into sections at
+//! x = 0.12 with a cut of the given land. Measured here: from points of the surface 0.1–4 mm
+//! either side of where each section's edge lies, a ray into the section along the surface's
+//! normal; the wall is where it leaves. Returns the thinnest.
+template <class F, class Grad>
+double thinnest_next_to_cut(const F& f, const Grad& grad, double land, double depth = 6.0) {
+  Grid surface(-20.0, -15.0, 0.5, 81, 61);
+  for (int j = 0; j < surface.ny; ++j)
+    for (int i = 0; i < surface.nx; ++i) surface.at(i, j) = f(surface.X(i), surface.Y(j));
   stages::Parting p;
-  p.shell_h = p.core_h = ramp;
-  p.in = p.out = Grid(ramp.x0, ramp.y0, ramp.h, ramp.nx, ramp.ny);  // no appliance: NaN
-  Grid floor = ramp, roof = ramp;
-  for (double& z : floor.v) z -= 6;
-  for (double& z : roof.v) z += 6;
-  stages::Assembly a{heightfield_slab(ramp, floor), heightfield_slab(roof, ramp)};
+  p.shell_h = p.core_h = surface;
+  p.in = p.out = Grid(surface.x0, surface.y0, surface.h, surface.nx, surface.ny);  // no appliance: NaN
+  Grid floor = surface, roof = surface;
+  for (double& z : floor.v) z -= depth;
+  for (double& z : roof.v) z += depth;
+  stages::Assembly a{heightfield_slab(surface, floor), heightfield_slab(roof, surface)};
   Sections s;
   s.cuts[0] = {0.12};
-  const Vec3 up = Vec3(-1.5, -0.3, 1).normalized();  // the ramp's normal, out of the core
-  // Measured here: from points of the ramp 0.1–4 mm either side of where each section's edge
-  // lies, a ray into the section along the ramp's normal; the wall is where it leaves.
-  auto thinnest = [&](double land) {
-    PrinterProfile printer;
-    printer.min_wall_mm = 0.5 * land;
-    double sliver = 0;
-    const std::vector<NamedMesh> pieces = stages::section_parts(a, s, p, printer, sliver);
-    REQUIRE(pieces.size() == 4);
-    double least = 1e300;
-    for (const NamedMesh& piece : pieces) {
-      const bool core = piece.name.rfind("core", 0) == 0;
-      const SurfaceQuery q(piece.mesh);
-      std::vector<Vec3> on, o, d;
-      for (double y : {-8.0, 0.0, 8.0})
-        for (double x = -5; x <= 5; x += 0.02) on.emplace_back(x, y, 1.5 * x + 0.3 * y);
-      const std::vector<double> off = q.distances(on);
-      double edge_lo = 1e300, edge_hi = -1e300;  // the span of x where the piece holds the ramp
-      for (std::size_t k = 0; k < on.size(); ++k)
-        if (off[k] < 1e-6) edge_lo = std::min(edge_lo, on[k].x()), edge_hi = std::max(edge_hi, on[k].x());
-      const double edge = edge_lo < -4.9 ? edge_hi : edge_lo;
-      for (std::size_t k = 0; k < on.size(); ++k)
-        if (off[k] < 1e-6 && std::abs(on[k].x() - edge) > 0.1) {
-          o.push_back(on[k] - 1e-4 * (core ? up : -up));
-          d.push_back(core ? -up : up);
-        }
-      REQUIRE(o.size() > 300);
-      for (const RayHit& h : q.cast(o, d)) least = std::min(least, h.hit ? h.t : 1e300);
-    }
-    return least;
-  };
-  const double land = 2.0, plane = thinnest(0.0), turned = thinnest(land);
+  PrinterProfile printer;
+  printer.min_wall_mm = 0.5 * land;
+  double sliver = 0;
+  const std::vector<NamedMesh> pieces = stages::section_parts(a, s, p, printer, sliver);
+  REQUIRE(pieces.size() == 4);
+  double least = 1e300;
+  for (const NamedMesh& piece : pieces) {
+    const bool core = piece.name.rfind("core", 0) == 0;
+    const SurfaceQuery q(piece.mesh);
+    std::vector<Vec3> on, o, d;
+    for (double y : {-8.0, 0.0, 8.0})
+      for (double x = -4; x <= 4; x += 0.02) on.emplace_back(x, y, sample(surface, x, y));  // on the grid's triangles
+    const std::vector<double> off = q.distances(on);
+    double edge_lo = 1e300, edge_hi = -1e300;  // the span of x where the piece holds the surface
+    for (std::size_t k = 0; k < on.size(); ++k)
+      if (off[k] < 1e-6) edge_lo = std::min(edge_lo, on[k].x()), edge_hi = std::max(edge_hi, on[k].x());
+    const double edge = edge_lo < -3.9 ? edge_hi : edge_lo;
+    for (std::size_t k = 0; k < on.size(); ++k)
+      if (off[k] < 1e-6 && std::abs(on[k].x() - edge) > 0.1) {
+        const Vec2 g = grad(on[k].x(), on[k].y());
+        const Vec3 up = Vec3(-g.x(), -g.y(), 1).normalized();  // out of the core
+        o.push_back(on[k] - 1e-4 * (core ? up : -up));
+        d.push_back(core ? -up : up);
+      }
+    INFO(piece.name << ": " << o.size() << " rays, the edge at x = " << edge);
+    REQUIRE(o.size() > 200);
+    for (const RayHit& h : q.cast(o, d)) least = std::min(least, h.hit ? h.t : 1e300);
+  }
+  return least;
+}
+
+}  // namespace
+
+TEST_CASE("sections: where a steep surface crosses a cut, the cut turns to meet it square, and no section ends in a wedge", "[mold][stages]") {
+  // A ramp rising 1.5 mm per mm across the cut (56°) and 0.3 along it: a plane cut meets it at
+  // 34° on one side.
+  const auto ramp = [](double x, double y) { return 1.5 * x + 0.3 * y; };
+  const auto ramp_grad = [](double, double) { return Vec2(1.5, 0.3); };
+  const double land = 2.0, plane = thinnest_next_to_cut(ramp, ramp_grad, 0.0), turned = thinnest_next_to_cut(ramp, ramp_grad, land);
   const double deep = 6 / std::sqrt(1 + 1.5 * 1.5 + 0.3 * 0.3);  // the slabs' own thickness along the normal
   std::printf("sections: thinnest wall next to a cut across a 56° ramp: %.3f mm cut square to the axis, %.3f mm with the turned "
               "cut (its land %.1f mm; the slabs are %.3f mm thick)\n", plane, turned, land, deep);
   CHECK(plane < 0.2);  // the wedge a plane leaves, so the measurement can see one
   // The ray from beside the edge runs along the land, then meets the cut's square part past the bend.
   CHECK(turned >= land - 0.01);
+
+  // A curved surface (the side of a nose running into the cheek): the slope across the cut grows
+  // from 1.5 by 0.5 per mm, or falls by as much. A land leaning as the tangent plane at the cut
+  // line asks met the surface 2 mm off at 63° or 117° (0.21 and 0.17 mm walls here; nefertiti's
+  // core: 0.10 mm walls along a cut by the nose), or stopped short of it, ending in a wedge.
+  for (const double bend : {0.5, -0.5}) {
+    const auto curved = [bend](double x, double y) { return 1.5 * x + 0.5 * bend * x * x + 0.3 * y; };
+    const auto curved_grad = [bend](double x, double) { return Vec2(1.5 + bend * x, 0.3); };
+    const double wall = thinnest_next_to_cut(curved, curved_grad, land, 12.0);  // slabs 3.3 mm thick or more along the normal
+    std::printf("sections: the same across a surface whose slope changes by %+.1f per mm: %.3f mm\n", bend, wall);
+    CHECK(wall >= 0.8 * land);
+  }
 }
 
 TEST_CASE("parting surface fitted to the cavity: over the inner surface, under the outer one", "[mold][stages]") {
@@ -321,4 +345,81 @@ TEST_CASE("height field: plane_creases() fills valleys and planes ridges narrowe
   const Grid wide_before = wide;
   plane_creases(wide, std::vector<char>(wide.v.size(), 1), 2);
   CHECK(wide.v == wide_before.v);
+}
+
+TEST_CASE("height field: fill_enclosed_holes() fills a hole with the surface its rim lies on, and leaves what reaches the border", "[mold][stages]") {
+  // A tilted plane with a round hole inside and a notch open to the grid's border.
+  Grid g(-20.0, -15.0, 0.5, 81, 61);
+  auto plane = [](double x, double y) { return 3.0 + 0.4 * x - 0.25 * y; };
+  std::size_t in_hole = 0, in_notch = 0;
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const double x = g.X(i), y = g.Y(j);
+      if (std::hypot(x - 2, y + 1) < 6) ++in_hole;  // left NaN
+      else if (x > 14 && std::abs(y) < 2) ++in_notch;
+      else g.at(i, j) = plane(x, y);
+    }
+  REQUIRE(in_hole > 400);
+  CHECK(fill_enclosed_holes(g) == in_hole);
+  double worst = 0;
+  std::size_t nan = 0;
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const double v = g.at(i, j);
+      if (std::isnan(v)) ++nan;
+      else worst = std::max(worst, std::abs(v - plane(g.X(i), g.Y(j))));
+    }
+  CHECK(nan == in_notch);  // the notch reaches the border: not a hole
+  CHECK(worst < 2e-3);     // a plane solves Laplace's equation: the fill finds it
+}
+
+TEST_CASE("parting surface: over an opening through which the scan saw no skin, it bridges the opening at the lips' level", "[mold][stages]") {
+  // The generated face and its appliance (with its mouth opening); then the scan loses the skin
+  // inside the mouth opening, as a real scan of parted lips does (stface-smile). Before, the
+  // parting surface there fell to the plane fitted round the appliance, held only by the 80°
+  // limit from the opening's rim: a slot as deep as it was wide, and a knife-edged plug of the
+  // shell at its bottom.
+  const Mesh face = scan::SyntheticFace().mesh(1.0);
+  const Mesh appliance = make_appliance(face, ApplianceSpec{});
+  const std::vector<double> off = SurfaceQuery(appliance).distances(face.vertices);
+  Mesh holed = face;
+  holed.triangles.clear();
+  std::size_t removed = 0;
+  for (const Tri& t : face.triangles) {
+    bool uncovered = true;
+    for (int e = 0; e < 3; ++e) {
+      const Vec3& v = face.vertices[static_cast<std::size_t>(t[e])];
+      uncovered = uncovered && off[static_cast<std::size_t>(t[e])] > 0.2 && std::abs(v.x()) < 30 && v.y() < -30 && v.y() > -80;
+    }
+    if (uncovered) ++removed;
+    else holed.triangles.push_back(t);
+  }
+  REQUIRE(removed > 50);  // the mouth opening
+  MoldOptions o = test::bare_mold();
+  o.resolution_mm = 1.0;
+  const stages::Inspection in = stages::inspect_inputs(appliance, holed, o);
+  const Eigen::Matrix3d R = stages::mold_frame(stages::choose_pull(appliance, holed, in, o).pull);
+  stages::Cavity c{appliance, holed, in.inner, in.outer};
+  for (Vec3& v : c.appliance.vertices) v = R * v;
+  for (Vec3& v : c.face.vertices) v = R * v;
+  const stages::Parting p = stages::parting_surface(c, o, 20.0);
+  // Measured here: the whole face rasterized on the same grid, against the holed one.
+  Grid whole = p.shell_h, seen = p.shell_h;
+  std::fill(whole.v.begin(), whole.v.end(), std::numeric_limits<double>::quiet_NaN());
+  std::fill(seen.v.begin(), seen.v.end(), std::numeric_limits<double>::quiet_NaN());
+  Mesh turned = face;
+  for (Vec3& v : turned.vertices) v = R * v;
+  rasterize_top(whole, turned.vertices, turned.triangles);
+  rasterize_top(seen, c.face.vertices, c.face.triangles);
+  std::size_t nodes = 0;
+  double deepest = 0;  // how far the parting surface lies under the lost skin
+  for (std::size_t k = 0; k < whole.v.size(); ++k)
+    if (std::isnan(seen.v[k]) && !std::isnan(whole.v[k])) {
+      ++nodes;
+      deepest = std::max(deepest, whole.v[k] - p.shell_h.v[k]);
+    }
+  std::printf("parting surface over a mouth opening the scan did not see into (%zu nodes): at most %.2f mm under the lost skin\n", nodes,
+              deepest);
+  REQUIRE(nodes > 30);
+  CHECK(deepest < 2.0);
 }

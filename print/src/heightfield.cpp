@@ -254,6 +254,54 @@ void plane_creases(Grid& g, const std::vector<char>& free, int r) {
     if (free[k]) g.v[k] = t.v[k];
 }
 
+std::size_t fill_enclosed_holes(Grid& g) {
+  const auto n = static_cast<std::size_t>(g.nx) * static_cast<std::size_t>(g.ny);
+  std::vector<char> hole(n, 0);
+  std::vector<std::size_t> nodes, stack;
+  for (std::size_t start = 0; start < n; ++start) {
+    if (!std::isnan(g.v[start]) || hole[start]) continue;
+    // One NaN region (4-connected); it is a hole unless it reaches the grid's border.
+    std::vector<std::size_t> region;
+    bool border = false;
+    hole[start] = 2;
+    stack.push_back(start);
+    while (!stack.empty()) {
+      const std::size_t k = stack.back();
+      stack.pop_back();
+      region.push_back(k);
+      const int i = static_cast<int>(k % g.nx), j = static_cast<int>(k / g.nx);
+      border = border || i == 0 || j == 0 || i == g.nx - 1 || j == g.ny - 1;
+      for (const auto& [di, dj] : {std::pair{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+        const int a = i + di, b = j + dj;
+        if (a < 0 || b < 0 || a >= g.nx || b >= g.ny) continue;
+        const std::size_t m = g.index(a, b);
+        if (std::isnan(g.v[m]) && !hole[m]) hole[m] = 2, stack.push_back(m);
+      }
+    }
+    if (!border) nodes.insert(nodes.end(), region.begin(), region.end());
+  }
+  if (nodes.empty()) return 0;
+  // Laplace's equation over the holes, their rims held: over-relaxed Gauss–Seidel sweeps, from the
+  // mean of the known nodes.
+  double known = 0;
+  std::size_t count = 0;
+  for (std::size_t k = 0; k < n; ++k)
+    if (!std::isnan(g.v[k])) known += g.v[k], ++count;
+  for (std::size_t k : nodes) g.v[k] = known / static_cast<double>(count);
+  constexpr double kOmega = 1.9;
+  for (int sweep = 0; sweep < 5000; ++sweep) {
+    double change = 0;
+    for (std::size_t k : nodes) {
+      const int i = static_cast<int>(k % g.nx), j = static_cast<int>(k / g.nx);
+      const double step = kOmega * (0.25 * (g.at(i - 1, j) + g.at(i + 1, j) + g.at(i, j - 1) + g.at(i, j + 1)) - g.v[k]);
+      change = std::max(change, std::abs(step));
+      g.v[k] += step;
+    }
+    if (change < 1e-6) break;
+  }
+  return nodes.size();
+}
+
 void limit_fall(Grid& g, const std::vector<char>& fixed, double slope) {
   const double step = slope * g.h, diagonal = step * std::sqrt(2.0);
   const auto relax = [&](int i, int j, int di, int dj) {

@@ -164,6 +164,7 @@ Parting rasterize_cavity(const Cavity& c, double h, double margin) {
   Parting p;
   p.skin = p.out = p.in = p.top = p.low = p.shell_h = p.core_h = Grid(x0, y0, h, nx, ny);
   rasterize_top(p.skin, c.face.vertices, c.face.triangles);
+  fill_enclosed_holes(p.skin);
   rasterize_top(p.out, c.appliance.vertices, c.appliance.triangles, &c.outer);
   rasterize_top(p.in, c.appliance.vertices, c.appliance.triangles, &c.inner, &p.out);
   std::vector<Vec3> below = c.appliance.vertices;  // seen from below: the lowest face is the top one

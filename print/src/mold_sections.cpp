@@ -19,8 +19,9 @@ namespace {
 
 constexpr double kPastSurface = 0.5;  //!< how far a cut's land runs on past the cavity's side (mm)
 
-//! How far a section can reach across its cut (section_cutter): the land and its run past the surface.
-double cut_reach_mm(const PrinterProfile& printer) { return cut_land_mm(printer) + kPastSurface; }
+//! How far a section can reach across its cut (section_cutter): the land's run to a curved
+//! surface (up to twice the land) and on past it.
+double cut_reach_mm(const PrinterProfile& printer) { return 2 * cut_land_mm(printer) + kPastSurface; }
 
 using detail::Vec2;
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -280,6 +281,61 @@ double cavity_side(const Parting& p, bool core, double x, double y) {
 
 }  // namespace
 
+//! The lean (−dx/dz) of the segment from the bend (at, bend) to the point of the surface
+//! `side(x, u)` nearest it in the row's section, searched within `reach` of the cut (steps of
+//! 0.05 mm, then a parabola through the best three); NaN where the surface is not known there.
+template <class Side>
+double nearest_in_section(const Side& side, double at, double u, double bend, double reach) {
+  const double step = 0.05;
+  const int n = static_cast<int>(std::ceil(reach / step));
+  std::vector<double> d2(static_cast<std::size_t>(2 * n + 1));
+  int best = -1;
+  for (int i = -n; i <= n; ++i) {
+    const double x = at + i * step, z = side(x, u);
+    if (std::isnan(z)) return std::numeric_limits<double>::quiet_NaN();
+    double& d = d2[static_cast<std::size_t>(i + n)];
+    d = (x - at) * (x - at) + (z - bend) * (z - bend);
+    if (best < 0 || d < d2[static_cast<std::size_t>(best)]) best = i + n;
+  }
+  double x = at + (best - n) * step;
+  if (best > 0 && best < 2 * n) {  // the parabola's vertex through the best sample and its neighbours
+    const double a = d2[static_cast<std::size_t>(best - 1)], b = d2[static_cast<std::size_t>(best)], c = d2[static_cast<std::size_t>(best + 1)];
+    if (a - 2 * b + c > 0) x += 0.5 * step * (a - c) / (a - 2 * b + c);
+  }
+  const double z = side(x, u);
+  return std::abs(z - bend) > 1e-9 ? -(x - at) / (z - bend) : std::numeric_limits<double>::quiet_NaN();
+}
+
+//! Where the cut's leaning land, x = at − k (z − bend) from the bend on, meets the cavity's side
+//! `side(x, u)`: the first crossing marching from the bend towards it (up for the core, down for
+//! the shell) in steps of 0.05 mm, refined by bisection. On a curved surface the crossing lies
+//! off the tangent plane's `estimate`, and a land ended there stops short of the surface, or
+//! runs into it, leaving a wedge. The land's run across the cut is kept within twice `land`; where the
+//! surface is not met within that (or is not known), the estimate stands.
+template <class Side>
+double land_meets_surface(const Side& side, double at, double u, double bend, double k, bool core, double estimate, double land) {
+  const double dir = core ? 1.0 : -1.0, step = 0.05;
+  const double reach = std::abs(k) > 1e-9 ? std::min(4 * land, 2 * land / std::abs(k)) : 4 * land;  // along z
+  const auto gap = [&](double z) { return dir * (z - side(at - k * (z - bend), u)); };  // ≥ 0 once past the surface
+  double lo = bend;
+  if (!(gap(lo) < 0)) return estimate;
+  for (double t = step; t <= reach + 1e-9; t += step) {
+    double hi = bend + dir * t;
+    const double g = gap(hi);
+    if (std::isnan(g)) return estimate;
+    if (g >= 0) {
+      for (int it = 0; it < 20; ++it) {
+        const double mid = 0.5 * (lo + hi);
+        if (gap(mid) >= 0) hi = mid;
+        else lo = mid;
+      }
+      return hi;
+    }
+    lo = hi;
+  }
+  return estimate;
+}
+
 Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb& bounds, double land) {
   const Grid& g = p.core_h;
   const double zlo = bounds.min.z() - 5, zhi = bounds.max.z() + 5, span = std::max(g.h, 1.0);
@@ -299,20 +355,35 @@ Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb
     if (!std::isnan(da) && !std::isnan(du)) slope[j] = Vec2(da, du) / (2 * span);
   }
   const int window = static_cast<int>(std::ceil(1.0 / g.h));
-  std::vector<std::vector<Vec3>> rows;
-  for (std::size_t j = 0; j < us.size(); ++j) {
-    Vec2 s = Vec2::Zero();
+  auto smoothed = [&](const auto& v, std::size_t j) {  // the mean over the window of rows round j
+    using T = std::decay_t<decltype(v[0])>;
+    T sum = v[0] * 0.0;
     int n = 0;
     for (int k = -window; k <= window; ++k)
-      if (const long i = static_cast<long>(j) + k; i >= 0 && i < static_cast<long>(us.size())) s += slope[static_cast<std::size_t>(i)], ++n;
-    s /= n;
-    // The land: square to the axis up to `land` from the surface (along its normal: N × land
-    // deep), then leaning across the axis by k per unit height, so that it meets the surface
-    // square — its normal (1, −∂a/∂u, −∂a/∂z) against the surface's (−sx, −su, 1) — and on
-    // 0.5 mm along itself past it. It reaches land × sx / N + 0.5 mm across the cut at most.
-    const double u = us[j], z0 = side(at, u), N = std::sqrt(1 + s.squaredNorm()), k = s.x() / (1 + s.y() * s.y());
-    const double bend = core ? z0 - land * N : z0 + land * N;
-    const double end = bend + (z0 - bend) / (1 + k * s.x()) + (core ? kPastSurface : -kPastSurface) / std::sqrt(1 + k * k);
+      if (const long i = static_cast<long>(j) + k; i >= 0 && i < static_cast<long>(us.size())) sum += v[static_cast<std::size_t>(i)], ++n;
+    return T(sum / n);
+  };
+  // The land: square to the axis up to `land` from the surface (along its normal: N × land deep),
+  // then leaning across the axis by k per unit height towards the point of the surface nearest
+  // the bend in the row's section (so that it meets the surface square there, wherever the
+  // surface curves), with the row's slope along the cut taken into account — the land's normal
+  // (1, −∂a/∂u, −∂a/∂z) against the surface's (−sx, −su, 1) — and on 0.5 mm along itself past it.
+  std::vector<double> bends(us.size()), leans(us.size());
+  std::vector<Vec2> slopes(us.size());
+  for (std::size_t j = 0; j < us.size(); ++j) {
+    const Vec2 s = smoothed(slope, j);
+    const double z0 = side(at, us[j]), N = std::sqrt(1 + s.squaredNorm());
+    bends[j] = core ? z0 - land * N : z0 + land * N;
+    const double nearest = nearest_in_section(side, at, us[j], bends[j], land * N);
+    leans[j] = (std::isnan(nearest) ? s.x() : nearest) / (1 + s.y() * s.y());
+    slopes[j] = s;
+  }
+  std::vector<std::vector<Vec3>> rows;
+  for (std::size_t j = 0; j < us.size(); ++j) {
+    const double u = us[j], z0 = side(at, u), bend = bends[j], k = smoothed(leans, j);
+    const Vec2 s = slopes[j];
+    const double end = land_meets_surface(side, at, u, bend, k, core, bend + (z0 - bend) / (1 + k * s.x()), land) +
+                       (core ? kPastSurface : -kPastSurface) / std::sqrt(1 + k * k);
     const double z1 = std::clamp(std::min(bend, end), zlo + 0.5, zhi - 1.0), z2 = std::clamp(std::max(bend, end), z1 + 0.01, zhi - 0.5);
     std::vector<Vec3> row;
     for (double z : {zlo, z1, z2, zhi}) row.emplace_back(at - k * (std::clamp(z, z1, z2) - bend), u, z);

@@ -61,6 +61,10 @@ void limit_fall(Grid& g, const std::vector<char>& fixed, double slope);
 //! are filled and planed. A crease in a parting surface is a knife edge on the part whose material
 //! fills it.
 void plane_creases(Grid& g, const std::vector<char>& free, int r);
+//! Fills the field's holes — NaN regions (4-connected) that do not reach the grid's border — with
+//! the smoothest surface over them that meets their rims (Laplace's equation, solved by sweeps).
+//! Returns the nodes filled.
+std::size_t fill_enclosed_holes(Grid& g);
 //! Rolling-ball offset of a height field (no NaN): `above`, the upper envelope of balls of
 //! radius w centred on the field; else the lower one. Every point of the field is then at least
 //! w from the offset surface in any direction, so a wall between them is w thick everywhere.
