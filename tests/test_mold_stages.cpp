@@ -423,3 +423,41 @@ TEST_CASE("parting surface: over an opening through which the scan saw no skin, 
   REQUIRE(nodes > 30);
   CHECK(deepest < 2.0);
 }
+
+TEST_CASE("bolts: the parting surface is level across each bolt's square boss and eases back into its slope round it", "[mold][stages]") {
+  // A parting surface sloping at 45° along x; a bolt well inside the frame.
+  Grid slope(-40.0, -30.0, 0.5, 161, 121);
+  for (int j = 0; j < slope.ny; ++j)
+    for (int i = 0; i < slope.nx; ++i) slope.at(i, j) = slope.X(i) + 0.2 * slope.Y(j);
+  stages::Parting p;
+  p.shell_h = slope;
+  p.core_h = slope;
+  for (double& z : p.core_h.v) z -= 0.25;  // a gutter's depth, to be kept
+  MoldOptions o;
+  o.resolution_mm = slope.h;
+  Bolts b;
+  b.boss_radius_mm = 5.1;
+  Bolt bolt;
+  bolt.centre = Vec3(3.0, 2.0, 3.0 + 0.2 * 2.0);
+  b.bolts.push_back(bolt);
+  stages::seat_bolts(p, b, o);
+  const int band = stages::frame_band(o);
+  double off_level = 0, moved_far = 0, steepest = 0, gutter = 0;
+  std::size_t on_boss = 0;
+  for (int j = band; j < slope.ny - band; ++j)
+    for (int i = band; i < slope.nx - band; ++i) {
+      const std::size_t k = slope.index(i, j);
+      const double d = std::max(std::abs(slope.X(i) - 3.0), std::abs(slope.Y(j) - 2.0));  // the boss is a square
+      if (d <= b.boss_radius_mm) ++on_boss, off_level = std::max(off_level, std::abs(p.shell_h.v[k] - bolt.centre.z()));
+      if (d > b.boss_radius_mm + 2 * o.wall_mm + slope.h) moved_far = std::max(moved_far, std::abs(p.shell_h.v[k] - slope.v[k]));
+      if (i + 1 < slope.nx - band) steepest = std::max(steepest, std::abs(p.shell_h.at(i + 1, j) - p.shell_h.v[k]) / slope.h);
+      gutter = std::max(gutter, std::abs(p.shell_h.v[k] - p.core_h.v[k] - 0.25));
+    }
+  std::printf("bolts: %zu nodes on the boss within %.2g mm of the bolt's level; the surface 45° elsewhere, up to %.0f° across the "
+              "ring round the boss\n", on_boss, off_level, std::atan(steepest) * 180 / 3.14159265358979);
+  CHECK(on_boss > 300);
+  CHECK(off_level < 1e-9);  // the hole meets a level surface: square
+  CHECK(moved_far < 1e-9);
+  CHECK(steepest < 4.0);    // no step at the boss's edge (levelled without the ring, it rose 5 mm within a cell: 10.7)
+  CHECK(gutter < 1e-9);
+}

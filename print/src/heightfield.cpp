@@ -302,6 +302,15 @@ std::size_t fill_enclosed_holes(Grid& g) {
   return nodes.size();
 }
 
+void level_border(Grid& g, int band) {
+  band = std::min({band, (g.nx - 1) / 2, (g.ny - 1) / 2});
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i) {
+      const int a = std::clamp(i, band, g.nx - 1 - band), b = std::clamp(j, band, g.ny - 1 - band);
+      if (a != i || b != j) g.at(i, j) = g.at(a, b);
+    }
+}
+
 void limit_fall(Grid& g, const std::vector<char>& fixed, double slope) {
   const double step = slope * g.h, diagonal = step * std::sqrt(2.0);
   const auto relax = [&](int i, int j, int di, int dj) {

@@ -608,6 +608,14 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   for (const Vec3& q : pc.detail) detail.push_back(r.frame * q);
   const Sections sections = plan_sections(parting, env, features, o, detail);
   r.bolts = place_bolts(parting, env, features, sections, o);
+  if (!r.bolts.bolts.empty()) {  // the bosses seated level, and the walls and features laid on the surface as it is now
+    seat_bolts(parting, r.bolts, o);
+    env = part_envelope(parting, cavity, o);
+    r.box_min = env.box_min;
+    r.box_max = env.box_max;
+    features = mold_features(parting, env, o);
+    r.bolts = place_bolts(parting, env, features, sections, o);
+  }
   add_supports(env, parting, features, sections, r.bolts, o);
   bolt_reach(r.bolts, env);
   r.sections = sections;

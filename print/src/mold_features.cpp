@@ -425,7 +425,7 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const Sectio
       floor = std::max(e.z_bottom, std::min(floor, post_floor));
       roof = std::min(e.z_top, std::max(roof, post_roof));
       for (const Bolt& t : b.bolts) {  // the bosses: the frame widened, as deep as it is at each place along the border
-        if ((q - t.centre.head<2>()).norm() > b.boss_radius_mm + 0.5 * g.h) continue;
+        if (!on_boss(q - t.centre.head<2>(), b.boss_radius_mm, g.h)) continue;
         const auto frame = skirts.level.find({t.border_axis, std::lround(t.border_at * 1000), std::lround(q[1 - t.border_axis] / g.h)});
         const std::pair<double, double> reach = frame != skirts.level.end() ? frame->second : std::make_pair(t.floor_z, t.roof_z);
         floor = std::max(e.z_bottom, std::min(floor, reach.first));

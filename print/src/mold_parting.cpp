@@ -222,19 +222,9 @@ double rim_lift(const Parting& p) {
   return std::clamp(0.5 * rim[rim.size() / 2], 0.0, 0.5);
 }
 
-//! Level across the frame along the border, `band` nodes wide: each node takes the value of the
-//! nearest node inside the band. A parting surface sloping into the border meets the parts' outer
-//! walls at its slope's complement, a knife edge on one part (30° on a 60° slope).
-void level_border(Grid& g, int band) {
-  band = std::min({band, (g.nx - 1) / 2, (g.ny - 1) / 2});
-  for (int j = 0; j < g.ny; ++j)
-    for (int i = 0; i < g.nx; ++i) {
-      const int a = std::clamp(i, band, g.nx - 1 - band), b = std::clamp(j, band, g.ny - 1 - band);
-      if (a != i || b != j) g.at(i, j) = g.at(a, b);
-    }
-}
-
 }  // namespace
+
+int frame_band(const MoldOptions& o) { return static_cast<int>(std::ceil(o.frame_mm / o.resolution_mm)); }
 
 Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   Parting p = rasterize_cavity(c, o.resolution_mm, margin);
@@ -277,7 +267,7 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   limit_fall(p.shell_h, fixed, std::sqrt(3.0));
   for (std::size_t k = 0; k < cavity.size(); ++k)
     if (!cavity[k] && !std::isnan(p.out.v[k])) p.shell_h.v[k] = std::min(p.shell_h.v[k], p.out.v[k] - 0.02);  // under an overhanging outer surface
-  level_border(p.shell_h, static_cast<int>(std::ceil(o.frame_mm / h)));
+  level_border(p.shell_h, frame_band(o));
   return p;
 }
 

@@ -411,13 +411,13 @@ std::optional<Vec2> free_spot(const Vec2& at, const Vec2& along, double reach, d
   for (double d = 0; d <= reach; d += step)
     for (double sign : {1.0, -1.0}) {
       const Vec2 q = at + sign * d * along;
-      if (std::all_of(avoid.begin(), avoid.end(), [&](const KeepOut& k) { return k.distance(q) > k.r + boss; })) return q;
+      if (std::all_of(avoid.begin(), avoid.end(), [&](const KeepOut& k) { return k.distance(q) > k.r + std::sqrt(2.0) * boss; })) return q;
       if (d == 0) break;
     }
   return std::nullopt;
 }
 
-//! The grid nodes a boss of radius r round q covers (those add_supports raises).
+//! The grid nodes a boss of half-width r round q covers (those add_supports raises).
 std::vector<std::size_t> boss_nodes(const Grid& g, const Vec2& q, double r) {
   std::vector<std::size_t> nodes;
   const int reach = static_cast<int>(std::ceil(r / g.h)) + 1;
@@ -425,7 +425,7 @@ std::vector<std::size_t> boss_nodes(const Grid& g, const Vec2& q, double r) {
   const int ci = static_cast<int>(c % g.nx), cj = static_cast<int>(c / g.nx);
   for (int j = std::max(0, cj - reach); j <= std::min(g.ny - 1, cj + reach); ++j)
     for (int i = std::max(0, ci - reach); i <= std::min(g.nx - 1, ci + reach); ++i)
-      if ((Vec2(g.X(i), g.Y(j)) - q).norm() <= r + 0.5 * g.h) nodes.push_back(g.index(i, j));
+      if (on_boss(Vec2(g.X(i), g.Y(j)) - q, r, g.h)) nodes.push_back(g.index(i, j));
   return nodes;
 }
 
@@ -478,7 +478,7 @@ Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const 
             b.bolts.push_back(bolt_at(p, e, *q, boss, o));
             b.bolts.back().border_axis = 1 - axis;
             b.bolts.back().border_at = across < 0.5 * (lo[1 - axis] + hi[1 - axis]) ? lo[1 - axis] : hi[1 - axis];
-            avoid.push_back({*q, *q, boss});
+            avoid.push_back({*q, *q, std::sqrt(2.0) * boss});  // the square's corners
           } else {
             b.warnings.push_back(fmt::format("no room for a bolt near ({:.0f}, {:.0f}) in the mold frame: keys, slots, dowels or ribs take the frame there", at.x(), at.y()));
           }
@@ -486,6 +486,21 @@ Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const 
       }
     }
   return b;
+}
+
+void seat_bolts(Parting& p, const Bolts& b, const MoldOptions& o) {
+  const double blend = std::max(2 * o.wall_mm, 2 * p.shell_h.h);  // the ring over which the seat eases back into the surface
+  for (const Bolt& t : b.bolts)
+    for (std::size_t k : boss_nodes(p.shell_h, t.centre.head<2>(), b.boss_radius_mm + blend)) {
+      const Grid& g = p.shell_h;
+      const double d = (Vec2(g.X(static_cast<int>(k % g.nx)), g.Y(static_cast<int>(k / g.nx))) - t.centre.head<2>()).cwiseAbs().maxCoeff();
+      const double s = std::clamp((d - b.boss_radius_mm - 0.5 * g.h) / blend, 0.0, 1.0), keep = s * s * (3 - 2 * s);  // no crease at either edge
+      const double rise = (1 - keep) * (t.centre.z() - p.shell_h.v[k]);
+      p.shell_h.v[k] += rise;
+      p.core_h.v[k] += rise;  // the gutter's depth, if any, kept
+    }
+  level_border(p.shell_h, frame_band(o));  // where a boss overlaps the frame, the frame takes its level
+  level_border(p.core_h, frame_band(o));
 }
 
 void bolt_reach(Bolts& b, const Envelope& e) {

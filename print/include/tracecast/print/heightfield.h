@@ -61,6 +61,10 @@ void limit_fall(Grid& g, const std::vector<char>& fixed, double slope);
 //! are filled and planed. A crease in a parting surface is a knife edge on the part whose material
 //! fills it.
 void plane_creases(Grid& g, const std::vector<char>& free, int r);
+//! Level across a band `band` nodes wide along the grid's border: each node there takes the value
+//! of the nearest node inside the band. A parting surface sloping into the border meets the
+//! parts' outer walls at its slope's complement, a knife edge on one part (30° on a 60° slope).
+void level_border(Grid& g, int band);
 //! Fills the field's holes — NaN regions (4-connected) that do not reach the grid's border — with
 //! the smoothest surface over them that meets their rims (Laplace's equation, solved by sweeps).
 //! Returns the nodes filled.

@@ -144,7 +144,7 @@ struct Bolts {
   std::vector<Bolt> bolts;
   double diameter_mm = 0;     //!< the bolt's (M4: 4)
   double hole_radius_mm = 0;  //!< the bolt's radius plus the printer's key clearance
-  double boss_radius_mm = 0;  //!< the hole's plus a wall
+  double boss_radius_mm = 0;  //!< the hole's plus a wall: the half-width of the square boss
   std::vector<std::string> warnings;
   double grip_mm() const;     //!< the longest stack a bolt clamps (boss to boss)
   double length_mm() const;   //!< the bolts to buy: the grip plus washers and a nut (1.5 diameters), to the next 5 mm

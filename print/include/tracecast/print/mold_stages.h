@@ -88,6 +88,8 @@ struct Parting {
 //! appliance's inner surface, around it the skin lifted by half the rim's thickness, blending
 //! into a plane fitted to the skin further out; the gutter a sin² groove outside the flash land.
 Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin);
+//! The frame's width in grid nodes: the band along the border where the parting surface is level.
+int frame_band(const MoldOptions& o);
 
 struct FitReport {
   std::size_t constraints = 0;  //!< cavity points the parting surface must pass over or under
@@ -147,6 +149,16 @@ Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, c
 //! corners, the keys, sprue, vents, pry slots and dowels. None for blocks, or where the frame
 //! reaches the flat face (frame_depth_mm 0).
 Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const MoldOptions& o);
+//! Whether a grid node at `offset` from a bolt's axis lies on its boss: a square of half-width r
+//! (the hole and a wall) along the grid's lines, to the nearest node. A round boss on the grid
+//! has a stepped outline, each step a fin of the part's underside (the bundled example: 0.67 mm
+//! walls); a square's sides run straight along the grid.
+inline bool on_boss(const Eigen::Vector2d& offset, double r, double h) { return offset.cwiseAbs().maxCoeff() <= r + 0.5 * h; }
+//! Levels the parting surface (and the core's top with it) across each bolt's boss at the height
+//! it has on the bolt's axis, so that the bolt's hole meets it square: through a surface sloping
+//! at 60° a hole leaves a 30° wedge on one part. The boss is a solid column in both parts, so the
+//! step this makes at its edge lies between solids. The frame's band is levelled again after.
+void seat_bolts(Parting& p, const Bolts& b, const MoldOptions& o);
 //! Each bolt's ends as the parts were built round it (after add_supports): the lowest underside
 //! and the highest top over its boss, which its hole passes.
 void bolt_reach(Bolts& b, const Envelope& e);
