@@ -17,6 +17,20 @@
 using namespace tracecast;
 using namespace tracecast::print;
 
+namespace {
+
+//! The appliance and the face turned into the mold frame of the pull the mold would choose (R).
+stages::Cavity cavity_in_mold_frame(const Mesh& appliance, const Mesh& face, const MoldOptions& o, Eigen::Matrix3d& R) {
+  const stages::Inspection in = stages::inspect_inputs(appliance, face, o);
+  R = stages::mold_frame(stages::choose_pull(appliance, face, in, o).pull);
+  stages::Cavity c{appliance, face, in.inner, in.outer};
+  for (Vec3& v : c.appliance.vertices) v = R * v;
+  for (Vec3& v : c.face.vertices) v = R * v;
+  return c;
+}
+
+}  // namespace
+
 TEST_CASE("height field: sample() interpolates on the triangles the solids are built from", "[mold][stages]") {
   Grid g(-3.0, 2.0, 0.7, 9, 7);
   SplitMix64 rng{11};
@@ -169,12 +183,8 @@ TEST_CASE("parting surface fitted to the cavity: over the inner surface, under t
   const Mesh appliance = make_appliance(face, ApplianceSpec{});
   MoldOptions o = test::bare_mold();
   o.resolution_mm = 1.0;  // as the bundled example
-  const stages::Inspection in = stages::inspect_inputs(appliance, face, o);
-  const stages::PullChoice pull = stages::choose_pull(appliance, face, in, o);
-  const Eigen::Matrix3d R = stages::mold_frame(pull.pull);
-  stages::Cavity c{appliance, face, in.inner, in.outer};
-  for (Vec3& v : c.appliance.vertices) v = R * v;
-  for (Vec3& v : c.face.vertices) v = R * v;
+  Eigen::Matrix3d R;
+  const stages::Cavity c = cavity_in_mold_frame(appliance, face, o, R);
   stages::Parting p = stages::parting_surface(c, o, 20.0);
 
   // Measured here: the appliance's vertices on the skin, on faces seen from below, must lie under
@@ -227,11 +237,8 @@ TEST_CASE("frame: the parting surface is level across the frame, and so is each 
   MoldOptions o = test::bare_mold();
   o.resolution_mm = 1.0;
   o.rib_spacing_mm = 0;
-  const stages::Inspection in = stages::inspect_inputs(appliance, face, o);
-  const Eigen::Matrix3d R = stages::mold_frame(stages::choose_pull(appliance, face, in, o).pull);
-  stages::Cavity c{appliance, face, in.inner, in.outer};
-  for (Vec3& v : c.appliance.vertices) v = R * v;
-  for (Vec3& v : c.face.vertices) v = R * v;
+  Eigen::Matrix3d R;
+  const stages::Cavity c = cavity_in_mold_frame(appliance, face, o, R);
   stages::Parting p = stages::parting_surface(c, o, 20.0);
   stages::fit_to_cavity(p, c, 0.004);
   stages::cut_gutter(p, o);
@@ -397,11 +404,8 @@ TEST_CASE("parting surface: over an opening through which the scan saw no skin, 
   REQUIRE(removed > 50);  // the mouth opening
   MoldOptions o = test::bare_mold();
   o.resolution_mm = 1.0;
-  const stages::Inspection in = stages::inspect_inputs(appliance, holed, o);
-  const Eigen::Matrix3d R = stages::mold_frame(stages::choose_pull(appliance, holed, in, o).pull);
-  stages::Cavity c{appliance, holed, in.inner, in.outer};
-  for (Vec3& v : c.appliance.vertices) v = R * v;
-  for (Vec3& v : c.face.vertices) v = R * v;
+  Eigen::Matrix3d R;
+  const stages::Cavity c = cavity_in_mold_frame(appliance, holed, o, R);
   const stages::Parting p = stages::parting_surface(c, o, 20.0);
   // Measured here: the whole face rasterized on the same grid, against the holed one.
   Grid whole = p.shell_h, seen = p.shell_h;
