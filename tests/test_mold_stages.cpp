@@ -144,7 +144,7 @@ double thinnest_next_to_cut(const F& f, const Grad& grad, double land, double de
         d.push_back(core ? -up : up);
       }
     INFO(piece.name << ": " << o.size() << " rays, the edge at x = " << edge);
-    REQUIRE(o.size() > 200);
+    REQUIRE(o.size() > 200);  // 8 mm of surface in 3 rows, about half of it on each piece (the curved surfaces' fewest: 232)
     for (const RayHit& h : q.cast(o, d)) least = std::min(least, h.hit ? h.t : 1e300);
   }
   return least;
@@ -174,7 +174,7 @@ TEST_CASE("sections: where a steep surface crosses a cut, the cut turns to meet 
     const auto curved_grad = [bend](double x, double) { return Vec2(1.5 + bend * x, 0.3); };
     const double wall = thinnest_next_to_cut(curved, curved_grad, land, 12.0);  // slabs 3.3 mm thick or more along the normal
     std::printf("sections: the same across a surface whose slope changes by %+.1f per mm: %.3f mm\n", bend, wall);
-    CHECK(wall >= 0.8 * land);
+    CHECK(wall >= 0.8 * land);  // measured 1.81 mm: within 0.1 mm of the piece's edge a ray meets the land at a slant
   }
 }
 

@@ -281,6 +281,8 @@ double cavity_side(const Parting& p, bool core, double x, double y) {
 
 }  // namespace
 
+namespace {
+
 //! The lean (−dx/dz) of the segment from the bend (at, bend) to the point of the surface
 //! `side(x, u)` nearest it in the row's section, searched within `reach` of the cut (steps of
 //! 0.05 mm, then a parabola through the best three); NaN where the surface is not known there.
@@ -335,6 +337,8 @@ double land_meets_surface(const Side& side, double at, double u, double bend, do
   }
   return estimate;
 }
+
+}  // namespace
 
 Mesh section_cutter(const Parting& p, bool core, int axis, double at, const Aabb& bounds, double land) {
   const Grid& g = p.core_h;
@@ -489,10 +493,10 @@ Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const 
 }
 
 void seat_bolts(Parting& p, const Bolts& b, const MoldOptions& o) {
-  const double blend = std::max(2 * o.wall_mm, 2 * p.shell_h.h);  // the ring over which the seat eases back into the surface
+  const Grid& g = p.shell_h;
+  const double blend = std::max(2 * o.wall_mm, 2 * g.h);  // the ring over which the seat eases back into the surface
   for (const Bolt& t : b.bolts)
-    for (std::size_t k : boss_nodes(p.shell_h, t.centre.head<2>(), b.boss_radius_mm + blend)) {
-      const Grid& g = p.shell_h;
+    for (std::size_t k : boss_nodes(g, t.centre.head<2>(), b.boss_radius_mm + blend)) {
       const double d = (Vec2(g.X(static_cast<int>(k % g.nx)), g.Y(static_cast<int>(k / g.nx))) - t.centre.head<2>()).cwiseAbs().maxCoeff();
       const double s = std::clamp((d - b.boss_radius_mm - 0.5 * g.h) / blend, 0.0, 1.0), keep = s * s * (3 - 2 * s);  // no crease at either edge
       const double rise = (1 - keep) * (t.centre.z() - p.shell_h.v[k]);

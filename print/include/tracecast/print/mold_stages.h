@@ -151,13 +151,16 @@ Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, c
 Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const MoldOptions& o);
 //! Whether a grid node at `offset` from a bolt's axis lies on its boss: a square of half-width r
 //! (the hole and a wall) along the grid's lines, to the nearest node. A round boss on the grid
-//! has a stepped outline, each step a fin of the part's underside (the bundled example: 0.67 mm
-//! walls); a square's sides run straight along the grid.
+//! has a stepped outline, each step a fin of the part's underside (the generated face, 0.5 mm
+//! grid: 0.96–0.99 mm walls; a round boss a grid step wider, on the bundled example: 0.67 mm); a
+//! square's sides run straight along the grid.
 inline bool on_boss(const Eigen::Vector2d& offset, double r, double h) { return offset.cwiseAbs().maxCoeff() <= r + 0.5 * h; }
 //! Levels the parting surface (and the core's top with it) across each bolt's boss at the height
 //! it has on the bolt's axis, so that the bolt's hole meets it square: through a surface sloping
-//! at 60° a hole leaves a 30° wedge on one part. The boss is a solid column in both parts, so the
-//! step this makes at its edge lies between solids. The frame's band is levelled again after.
+//! at 60° a hole leaves a 30° wedge on one part. Round the boss it eases back into its own height
+//! over a ring two walls wide (a smoothstep: no crease at either edge; a step at the boss's edge
+//! left fins where the frame's skirt met the boss). The frame's band is levelled again after.
+//! The part's walls and features must be laid on the surface after this (part_envelope).
 void seat_bolts(Parting& p, const Bolts& b, const MoldOptions& o);
 //! Each bolt's ends as the parts were built round it (after add_supports): the lowest underside
 //! and the highest top over its boss, which its hole passes.
