@@ -3,6 +3,7 @@
 // manifoldness by measure(), crossings by the exact-predicate test, thickness by casting rays
 // from the true skin surface through the solid.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -126,6 +127,27 @@ TEST_CASE("face analysis finds the symmetry plane, frame and landmarks of a pose
     CHECK(el.y() == Approx(22).margin(5));
     CHECK((pose.R.transpose() * (world(a.landmarks.mouth_center) - pose.t)).y() == Approx(-42.5).margin(4));
     CHECK((pose.R.transpose() * (world(a.landmarks.chin) - pose.t)).y() == Approx(-76).margin(6));
+  }
+}
+
+TEST_CASE("face analysis: what a report writes reads back exactly, nostrils found or not", "[appliance]") {
+  const scan::SyntheticFace face{scan::FaceParams{}};
+  FaceAnalysis a = analyze_face(face.mesh(1.0));
+  for (bool nostrils : {true, false}) {
+    a.landmarks.nostrils_found = nostrils;
+    const FaceAnalysis b = nlohmann::json(a).get<FaceAnalysis>();
+    CHECK(b.frame.origin == a.frame.origin);
+    CHECK(b.frame.axes == a.frame.axes);
+    CHECK(b.plane.normal == a.plane.normal);
+    CHECK(b.plane.offset == a.plane.offset);
+    CHECK(b.scale == a.scale);
+    CHECK(b.front_source == a.front_source);
+    CHECK(b.landmarks.eye_left == a.landmarks.eye_left);
+    CHECK(b.landmarks.mouth_right == a.landmarks.mouth_right);
+    CHECK(b.landmarks.chin == a.landmarks.chin);
+    CHECK(b.landmarks.nostrils_found == nostrils);
+    if (nostrils) CHECK(b.landmarks.nostril_left == a.landmarks.nostril_left);
+    CHECK(nlohmann::json(b) == nlohmann::json(a));
   }
 }
 

@@ -178,6 +178,25 @@ TEST_CASE("sections: where a steep surface crosses a cut, the cut turns to meet 
   }
 }
 
+TEST_CASE("pull: given the face's analysis (the appliance stage's), the same pull and landmarks as analysing the face", "[mold][stages]") {
+  const Mesh face = scan::SyntheticFace().mesh(1.0);
+  const Mesh appliance = make_appliance(face, ApplianceSpec{});
+  const MoldOptions o = test::bare_mold();
+  const stages::Inspection in = stages::inspect_inputs(appliance, face, o);
+  const stages::PullChoice found = stages::choose_pull(appliance, face, in, o);
+  const FaceAnalysis known = analyze_face(face);
+  const stages::PullChoice given = stages::choose_pull(appliance, face, in, o, &known);
+  CHECK(given.front == found.front);
+  CHECK(given.pull == found.pull);
+  REQUIRE(given.detail.size() == 5);
+  REQUIRE(given.detail.size() == found.detail.size());
+  for (std::size_t k = 0; k < given.detail.size(); ++k) CHECK(given.detail[k] == found.detail[k]);
+  // The analysis given is the one used: a face turned 90° away gives its own forward direction.
+  FaceAnalysis turned = known;
+  turned.frame.axes = Eigen::AngleAxisd(M_PI / 2, Vec3::UnitY()).toRotationMatrix() * known.frame.axes;
+  CHECK(stages::choose_pull(appliance, face, in, o, &turned).front.dot(turned.frame.axes.col(2)) == Approx(1.0));
+}
+
 TEST_CASE("parting surface fitted to the cavity: over the inner surface, under the outer one", "[mold][stages]") {
   const Mesh face = scan::SyntheticFace().mesh(1.0);
   const Mesh appliance = make_appliance(face, ApplianceSpec{});

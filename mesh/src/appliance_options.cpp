@@ -34,7 +34,7 @@ OptionTable<ApplianceSpec> make_appliance_table() {
         [front](ApplianceSpec& s, const nlohmann::json& v) {
           auto& d = front ? s.face.front : s.face.up;
           d.reset();
-          if (!v.is_null()) d = Vec3(v[0].get<double>(), v[1].get<double>(), v[2].get<double>()).normalized();
+          if (!v.is_null()) d = json_vec(v).normalized();
         });
   }
   t.rule([](const ApplianceSpec& s) {

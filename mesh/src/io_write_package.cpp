@@ -114,14 +114,16 @@ std::string xml_escape(const std::string& s) {
   return o;
 }
 
-//! A zip archive written in memory: deflated entries, fixed 1980-01-01 timestamps.
+//! A zip archive written in memory: deflated entries, fixed 1980-01-01 timestamps. Deflate's
+//! fastest level: a mold's 108 MB model deflates in 0.67 s instead of 2.6 s at the default
+//! level, into a file about a fifth larger (nefertiti's shell section: 14.0 MB against 11.5).
 class ZipWriter {
  public:
   explicit ZipWriter(const std::filesystem::path& for_errors) : path_(for_errors) {}
   void add(const std::string& name, const std::string& data) {
     std::string comp;
     z_stream zs{};
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
       throw ProcessingError(path_.string() + ": cannot write (compressor failed to start)");
     comp.resize(deflateBound(&zs, static_cast<uLong>(data.size())));
     zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));

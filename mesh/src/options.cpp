@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/report_json.h"
 
 namespace tracecast {
 
@@ -54,7 +55,7 @@ std::string direction_problem(const OptionInfo& o, const json& v) {
   if (v.is_null()) return "";
   if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
     return fmt::format("\"{}\" must be [x, y, z]", o.key);
-  const Vec3 d(v[0].get<double>(), v[1].get<double>(), v[2].get<double>());
+  const Vec3 d = json_vec(v);
   if (!d.allFinite() || !(d.norm() > 0)) return fmt::format("\"{}\" must be a non-zero direction", o.key);
   return "";
 }

@@ -43,6 +43,41 @@ void to_json(json& j, const FaceAnalysis& f) {
          {"nostrils", l.nostrils_found ? json{{"left", vec_json(l.nostril_left)}, {"right", vec_json(l.nostril_right)}} : json(nullptr)}}}};
 }
 
+void from_json(const json& j, SymmetryPlane& p) {
+  p.normal = json_vec(j.at("normal"));
+  p.offset = j.at("offset_mm").get<double>();
+  p.rms_mm = j.at("fit_rms_mm").get<double>();
+  p.inlier_fraction = j.at("inlier_fraction").get<double>();
+}
+
+void from_json(const json& j, FaceAnalysis& f) {
+  f.plane = j.at("symmetry_plane").get<SymmetryPlane>();
+  f.scale = j.at("scale").get<double>();
+  const json& fr = j.at("frame");
+  f.frame.origin = json_vec(fr.at("origin_mm"));
+  f.frame.axes.col(0) = json_vec(fr.at("x_left"));
+  f.frame.axes.col(1) = json_vec(fr.at("y_up"));
+  f.frame.axes.col(2) = json_vec(fr.at("z_front"));
+  f.front_source = fr.at("front_from").get<std::string>();
+  const json& lm = j.at("landmarks_mm");
+  Landmarks& l = f.landmarks;
+  l.nose_tip = json_vec(lm.at("nose_tip"));
+  l.eye_left = json_vec(lm.at("eye_left"));
+  l.eye_right = json_vec(lm.at("eye_right"));
+  l.inner_eye_left = json_vec(lm.at("inner_eye_left"));
+  l.inner_eye_right = json_vec(lm.at("inner_eye_right"));
+  l.mouth_center = json_vec(lm.at("mouth_center"));
+  l.mouth_left = json_vec(lm.at("mouth_left"));
+  l.mouth_right = json_vec(lm.at("mouth_right"));
+  l.chin = json_vec(lm.at("chin"));
+  const json& n = lm.at("nostrils");
+  l.nostrils_found = !n.is_null();
+  if (l.nostrils_found) {
+    l.nostril_left = json_vec(n.at("left"));
+    l.nostril_right = json_vec(n.at("right"));
+  }
+}
+
 void to_json(json& j, const ThicknessStats& s) {
   j = {{"samples", s.samples}, {"min", s.min}, {"mean", s.mean}, {"max", s.max},
        {"p05", s.p05}, {"p95", s.p95}, {"within_5_percent", s.within_5_percent}};

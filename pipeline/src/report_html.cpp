@@ -233,8 +233,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   const Mesh face = load("face.ply"), appliance = load("appliance.ply"), marked = load("appliance-marked.ply");
   const MoldPieces pieces = mold_pieces(mold_result, load);
   timer.lap("reading");
-  const auto& pd = mold_result["pull"]["direction"];
-  const Vec3 pull(pd[0].get<double>(), pd[1].get<double>(), pd[2].get<double>());
+  const Vec3 pull = json_vec(mold_result["pull"]["direction"]);
 
   // Appliance: thickness (distance from each vertex to the skin) and draft (how far each surface
   // turns towards the direction it is pulled from: the shell lifts the outer surface along the

@@ -16,6 +16,7 @@
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
 #include "tracecast/mesh/report_json.h"
 #include "tracecast/version.h"
 #include "tracecast/mesh/io.h"
@@ -32,7 +33,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr int kStageVersion = 6;  // bump when a stage's outputs change for the same inputs
+constexpr int kStageVersion = 7;  // bump when a stage's outputs change for the same inputs
 
 std::string sha256_text(const std::string& s) {
   unsigned char h[crypto_hash_sha256_BYTES];
@@ -209,8 +210,9 @@ std::vector<std::string> write_mold_files(StageFiles& f, const fs::path& output,
   return files;
 }
 
-//! 3. appliance → stamped, recorded mold (a new mold is a new piece)
-json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json& inputs) {
+//! 3. appliance → stamped, recorded mold (a new mold is a new piece). The face's analysis is the
+//! one the appliance stage made on the same face (its report's `face`).
+json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json& inputs, const json& appliance_result) {
   Stages& st = f.stages;
   const std::vector<std::string> mold_files = {"mold.3mf", "appliance-marked.ply"};  // and an STL per piece (output_files)
   json mold_key = {{"appliance", st.hash_of("appliance.ply")},
@@ -227,8 +229,9 @@ json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json&
     const Mesh face = f.load("face.ply"), appliance = f.load("appliance.ply");
     json ins = {{st.file("face.ply").string(), st.hash_of("face.ply")}, {st.file("appliance.ply").string(), st.hash_of("appliance.ply")}};
     for (const auto& i : inputs) ins[i["file"].get<std::string>()] = i["sha256"];
-    const TraceableMold made = make_traceable_mold(shop, appliance, face, recipe.mold, ins,
-                                                   [&](const print::Mold& m) { return write_mold_files(f, recipe.output, m); });
+    const FaceAnalysis analysis = appliance_result.at("face").get<FaceAnalysis>();
+    const TraceableMold made = make_traceable_mold(
+        shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) { return write_mold_files(f, recipe.output, m); }, {}, &analysis);
     f.keep("appliance-marked.ply", made.marked);
     const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.silicone);
     json r = mold_report_json(made.mold, recipe.mold, mix);
@@ -269,7 +272,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
   for (const fs::path& s : recipe.scans) inputs.push_back({{"file", s.string()}, {"sha256", ledger::file_sha256(s)}});
   const json scan_result = scan_stage(files, recipe, inputs);
   const json appliance_result = appliance_stage(files, recipe);
-  const json mold_result = mold_stage(files, recipe, shop, inputs);
+  const json mold_result = mold_stage(files, recipe, shop, inputs, appliance_result);
   RunResult out;
   out.id = watermark::parse_id(mold_result["mark"]["id"].get<std::string>()).value_or(0);
   const json previews = previews_stage(files, recipe, mold_result);

@@ -41,7 +41,7 @@ nlohmann::json mold_options_json(const print::MoldOptions& o) {
 TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const Mesh& face, const print::MoldOptions& options,
                                   const nlohmann::json& inputs,
                                   const std::function<std::vector<std::string>(const print::Mold&)>& write,
-                                  const std::function<void(const std::string&)>& stage) {
+                                  const std::function<void(const std::string&)>& stage, const FaceAnalysis* face_analysis) {
   auto say = [&](const char* s) {
     if (stage) stage(s);
   };
@@ -69,7 +69,7 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
     out.stamp = st.report;
     out.marked = std::move(st.mesh);
     say("designing");
-    out.mold = print::design_mold(out.marked, face, options);
+    out.mold = print::design_mold(out.marked, face, options, face_analysis);
     for (const std::string& w : out.stamp.warnings) out.mold.report.warnings.push_back(w);
     say("writing");
     out.outputs = nlohmann::json::object();

@@ -557,7 +557,7 @@ std::vector<PartPull> two_part_pulls(const stages::PullChoice& pc, const stages:
 
 }  // namespace
 
-Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
+Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis) {
   using namespace stages;
   Mold mold;
   MoldReport& r = mold.report;
@@ -566,7 +566,7 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o) 
   r.appliance_ml = in.appliance_ml;
   timer.lap("inspect");
 
-  const PullChoice pc = choose_pull(appliance, face, in, o);
+  const PullChoice pc = choose_pull(appliance, face, in, o, face_analysis);
   if (needs_multipart(appliance, face, in, pc, o)) {
     Mold multi = design_multipart_mold(appliance, face, in, o);
     multi.report.timings.insert(multi.report.timings.begin(), r.timings.begin(), r.timings.end());

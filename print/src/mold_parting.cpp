@@ -27,11 +27,13 @@ double smoothstep(double e0, double e1, double x) {
 }
 
 //! The face's forward direction (the option's, else the face analysis's, else the appliance's
-//! mean outer normal), and the eyes and mouth in input coordinates when the analysis ran.
-Vec3 forward_direction(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o, std::vector<Vec3>& detail) {
+//! mean outer normal), and the eyes and mouth in input coordinates when the analysis ran. The
+//! analysis is `known` when the caller has it, else made here.
+Vec3 forward_direction(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o, const FaceAnalysis* known,
+                       std::vector<Vec3>& detail) {
   if (o.front) return o.front->normalized();
   try {
-    const FaceAnalysis a = analyze_face(face);
+    const FaceAnalysis a = known ? *known : analyze_face(face);
     const Landmarks& l = a.landmarks;
     for (const Vec3& q : {l.eye_left, l.eye_right, l.mouth_left, l.mouth_right, l.mouth_center}) detail.push_back(a.frame.to_world(q));
     return a.frame.axes.col(2);
@@ -115,9 +117,9 @@ FaceNormals face_normals(const Mesh& m) {
   return n;
 }
 
-PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o) {
+PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o, const FaceAnalysis* known) {
   PullChoice c;
-  c.front = forward_direction(appliance, face, in, o, c.detail);
+  c.front = forward_direction(appliance, face, in, o, known, c.detail);
   const FaceNormals n = face_normals(appliance);
   c.undercut_area_frontal_mm2 = undercut_area(n, in, c.front, nullptr);
   c.pull = c.front;

@@ -29,6 +29,7 @@ struct SymmetryPlane {
 };
 //! {normal, offset_mm, fit_rms_mm, inlier_fraction}.
 void to_json(nlohmann::json& j, const SymmetryPlane& p);
+void from_json(const nlohmann::json& j, SymmetryPlane& p);
 
 struct SymmetryOptions {
   std::size_t samples = 30000;   //!< area-uniform surface samples used by the fit
@@ -76,6 +77,9 @@ struct FaceAnalysis {
 };
 //! {symmetry_plane, frame, landmarks_mm} (mm, input coordinates for the frame).
 void to_json(nlohmann::json& j, const FaceAnalysis& f);
+//! The analysis to_json() wrote (a report's `face`), exactly: a later stage reads it instead of
+//! analysing the same face again.
+void from_json(const nlohmann::json& j, FaceAnalysis& f);
 
 //! A surface whose largest extent is under this is not a life-size face or head (an adult's face
 //! from brow to chin alone is about 120 mm) but a miniature: a statuette, or a scan whose unit was

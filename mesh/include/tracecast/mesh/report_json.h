@@ -13,6 +13,8 @@ namespace tracecast {
 
 //! A point or a direction: [x, y, z].
 nlohmann::json vec_json(const Vec3& v);
+//! The point or direction vec_json() wrote.
+Vec3 json_vec(const nlohmann::json& j);
 //! The `units` object of every report: {unit, source, reason, to_mm}.
 void to_json(nlohmann::json& j, const UnitGuess& u);
 //! The `timings_s` object of every report: {step: seconds}, a step run more than once summed,

@@ -59,11 +59,13 @@ struct TraceableMold {
 //! identifier into the appliance's outer surface, designs the mold, calls `write` to write its
 //! files (it returns their paths), and records their SHA-256. If anything fails after the
 //! allocation, the piece is recorded as rejected with the error, and the error is rethrown.
-//! `stage` is called with "stamping", "designing", "writing" as the work goes.
+//! `stage` is called with "stamping", "designing", "writing" as the work goes. `face_analysis`:
+//! the face's analysis when the caller has it (design_mold()).
 TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const Mesh& face, const print::MoldOptions& options,
                                   const nlohmann::json& inputs,
                                   const std::function<std::vector<std::string>(const print::Mold&)>& write,
-                                  const std::function<void(const std::string&)>& stage = {});
+                                  const std::function<void(const std::string&)>& stage = {},
+                                  const FaceAnalysis* face_analysis = nullptr);
 
 //! The mold parameters as the ledger and the reports record them.
 nlohmann::json mold_options_json(const print::MoldOptions& o);

@@ -60,8 +60,11 @@ struct PullChoice {
   std::vector<Vec3> detail;         //!< eyes and mouth (its corners and centre), input coordinates, when the face analysis found them
 };
 //! The pull with the least undercut area within max_pull_tilt_deg of the forward direction (or
-//! the given one), and the undercut regions with how far the cast must flex to release.
-PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o);
+//! the given one), and the undercut regions with how far the cast must flex to release. The
+//! forward direction comes from the face's analysis: `known` when the caller has it (the
+//! appliance's own), else made here.
+PullChoice choose_pull(const Mesh& appliance, const Mesh& face, const Inspection& in, const MoldOptions& o,
+                       const FaceAnalysis* known = nullptr);
 
 //! Rows: the mold frame's x, y, z in input coordinates, z = pull.
 Eigen::Matrix3d mold_frame(const Vec3& pull);
