@@ -1,10 +1,13 @@
 // The production ledger: refusals, tamper evidence, concurrent writers, kill -9 during writes.
 #include <catch2/catch.hpp>
 #include <signal.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <functional>
 #include <random>
 #include <set>
 
@@ -69,6 +72,58 @@ void flip_byte(const std::filesystem::path& file, std::int64_t seq, const std::s
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
+
+
+//! Appends an entry the way the ledger's format (docs/formats.md) says, signed with the
+//! workshop's own key: a history written by other means than the ledger's, with valid hashes and
+//! signatures. Computed here from the format, not by the ledger's code.
+void append_signed(const std::filesystem::path& file, const SigningKey& key, const std::string& kind, const nlohmann::json& body) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  const std::int64_t seq = sqlite3_column_int64(st, 0) + 1;
+  std::array<std::uint8_t, 32> prev{};
+  std::memcpy(prev.data(), sqlite3_column_blob(st, 1), 32);
+  sqlite3_finalize(st);
+  const std::string text = body.dump(), domain = "tracecast ledger entry v1";
+  std::string message = domain + std::string(prev.begin(), prev.end());
+  for (int i = 0; i < 8; ++i) message += static_cast<char>(static_cast<std::uint64_t>(seq) >> (8 * i));
+  message += kind + std::string(1, '\0') + text;
+  std::array<std::uint8_t, 32> hash;
+  crypto_generichash(hash.data(), hash.size(), reinterpret_cast<const unsigned char*>(message.data()), message.size(), nullptr, 0);
+  const auto sig = key.sign(hash);
+  REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO entries(seq, kind, body, prev_hash, hash, signature) VALUES(?,?,?,?,?,?)", -1, &st, nullptr) ==
+          SQLITE_OK);
+  sqlite3_bind_int64(st, 1, seq);
+  sqlite3_bind_text(st, 2, kind.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, text.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 4, prev.data(), 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 5, hash.data(), 32, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(st, 6, sig.data(), 64, SQLITE_TRANSIENT);
+  REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+//! The fixture with what the tamperings below edit: S-002's film consent expired, S-003's for
+//! medical use, run 2 closed, and a released piece in the open run.
+struct TamperFixture : Fixture {
+  std::uint64_t released = 0;
+  std::uint32_t closed_run = 0;
+  explicit TamperFixture(const std::string& name) : Fixture(name) {
+    Ledger l = Ledger::open(file, &key);
+    l.add_subject("S-002");
+    l.add_consent("S-002", Use::Film, "2020-01-01", kDoc, "S-002");
+    l.add_subject("S-003");
+    l.add_consent("S-003", Use::Medical, "2099-01-01", kDoc, "S-003");
+    closed_run = l.open_run(Use::Film, "Studio Y", "", "op1");
+    l.close_run(closed_run);
+    released = l.record_piece(run, "S-001", "0123456789abcdef", {}).id;
+    l.release_piece(released, true, {{"printable", true}}, "QA");
+  }
+};
 
 }  // namespace
 
@@ -180,6 +235,109 @@ TEST_CASE("tampering with any byte of any entry, deleting or reordering entries 
   r = Ledger::open(copy).verify();
   CHECK_FALSE(r.ok);
   CHECK(r.first_bad_seq == 6);
+}
+
+TEST_CASE("the tables production reads are the entries': six one-statement edits are named by verify and refused by production", "[ledger]") {
+  TamperFixture f("ledger-tables");
+  REQUIRE(Ledger::open(f.file).verify().ok);
+  const auto copy = f.dir / "copy.ledger";
+  struct Case {
+    const char* what;
+    std::string sql, table;
+    std::function<void(Ledger&)> production;  // what the edit would let through; must throw
+  };
+  const std::vector<Case> cases = {
+      {"a consent's validity extended", "UPDATE consents SET valid_until = '2100-01-01' WHERE subject = 'S-002'", "consents",
+       [&](Ledger& l) { l.record_piece(f.run, "S-002", "0123456789abcdef", {}); }},
+      {"a consent's use changed", "UPDATE consents SET use = 'film' WHERE subject = 'S-003'", "consents",
+       [&](Ledger& l) { l.check_production(f.run, "S-003"); }},
+      {"a run's use changed", "UPDATE runs SET use = 'medical' WHERE run = " + std::to_string(f.run), "runs",
+       [&](Ledger& l) { l.record_piece(f.run, "S-001", "0123456789abcdef", {}); }},
+      {"a closed run reopened", "UPDATE runs SET closed = 0 WHERE run = " + std::to_string(f.closed_run), "runs",
+       [&](Ledger& l) { l.record_piece(f.closed_run, "S-001", "0123456789abcdef", {}); }},
+      {"a release deleted", "DELETE FROM releases", "releases",
+       [&](Ledger& l) { l.release_piece(f.released, false, {}, "someone else"); }},
+      {"a subject row changed", "UPDATE subjects SET code = 'S-009' WHERE code = 'S-001'", "subjects",
+       [&](Ledger& l) { l.check_production(f.run, "S-001"); }},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    std::filesystem::copy_file(f.file, copy, std::filesystem::copy_options::overwrite_existing);
+    raw_exec(copy, c.sql);
+    Ledger l = Ledger::open(copy, &f.key);
+    const VerifyResult r = l.verify();
+    INFO(r.problem);
+    CHECK_FALSE(r.ok);
+    CHECK(r.problem.find("table " + c.table) != std::string::npos);
+    const std::size_t before = l.entries().size();
+    CHECK_THROWS_AS(c.production(l), InputError);
+    CHECK(l.entries().size() == before);  // a refusal records nothing
+  }
+  // Untouched, the same calls behave as the entries say: expired, another use, made, closed, released once.
+  Ledger l = Ledger::open(f.file, &f.key);
+  CHECK_THROWS_WITH(l.record_piece(f.run, "S-002", "0123456789abcdef", {}), Catch::Contains("expired"));
+  CHECK_THROWS_WITH(l.check_production(f.run, "S-003"), Catch::Contains("another use"));
+  CHECK_THROWS_WITH(l.record_piece(f.closed_run, "S-001", "0123456789abcdef", {}), Catch::Contains("closed"));
+  CHECK_THROWS_WITH(l.release_piece(f.released, false, {}, "someone else"), Catch::Contains("already released"));
+  CHECK_NOTHROW(l.record_piece(f.run, "S-001", "0123456789abcdef", {}));
+  CHECK(l.verify().ok);
+}
+
+TEST_CASE("entries signed with the workshop's key but breaking the ledger's rules are named, and production stops", "[ledger]") {
+  TamperFixture f("ledger-rules");
+  const auto copy = f.dir / "copy.ledger";
+  const std::int64_t expired_consent = 7;  // S-002's (entries: workshop, op1, S-001, its consent, run, S-002, its consent, …)
+  REQUIRE(Ledger::open(f.file).entries()[expired_consent - 1].kind == "consent");
+  const std::uint64_t next = f.released + 1;
+  struct Case {
+    const char* what;
+    std::string kind;
+    nlohmann::json body;
+    std::string named;
+  };
+  const std::vector<Case> cases = {
+      {"a piece under an expired consent", "piece",
+       {{"id", next}, {"run", f.run}, {"number", 2}, {"subject", "S-002"}, {"consent_entry", expired_consent}, {"key_id", "0123456789abcdef"},
+        {"details", {}}, {"date", "2026-01-01"}, {"time_utc", "2026-01-01T00:00:00Z"}},
+       "expired"},
+      {"a piece in a closed run", "piece",
+       {{"id", next}, {"run", f.closed_run}, {"number", 1}, {"subject", "S-001"}, {"consent_entry", 4}, {"key_id", "0123456789abcdef"},
+        {"details", {}}, {"date", "2026-01-01"}, {"time_utc", "2026-01-01T00:00:00Z"}},
+       "closed"},
+      {"a piece numbered twice", "piece",
+       {{"id", f.released}, {"run", f.run}, {"number", 1}, {"subject", "S-001"}, {"consent_entry", 4}, {"key_id", "0123456789abcdef"},
+        {"details", {}}, {"date", "2026-01-01"}, {"time_utc", "2026-01-01T00:00:00Z"}},
+       "next number was 2"},
+      {"a second release", "release", {{"id", f.released}, {"accepted", false}, {"checks", {}}, {"released_by", "x"}, {"note", ""}, {"time_utc", "2026-01-01T00:00:00Z"}},
+       "second time"},
+      {"a consent for an unknown subject", "consent",
+       {{"subject", "S-404"}, {"use", "film"}, {"valid_until", "2099-01-01"}, {"document_sha256", kDoc}, {"given_by", "x"}, {"time_utc", "2026-01-01T00:00:00Z"}},
+       "not recorded before it"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    std::filesystem::copy_file(f.file, copy, std::filesystem::copy_options::overwrite_existing);
+    const std::int64_t seq = static_cast<std::int64_t>(Ledger::open(copy).entries().size()) + 1;
+    append_signed(copy, f.key, c.kind, c.body);
+    Ledger l = Ledger::open(copy, &f.key);
+    const VerifyResult r = l.verify();
+    INFO(r.problem);
+    CHECK_FALSE(r.ok);
+    CHECK(r.first_bad_seq == seq);
+    CHECK(r.problem.find(c.named) != std::string::npos);
+    CHECK_THROWS_WITH(l.record_piece(f.run, "S-001", "0123456789abcdef", {}), Catch::Contains("does not verify"));
+    CHECK(static_cast<std::int64_t>(l.entries().size()) == seq);
+  }
+  // The helper itself writes what the ledger accepts: a piece that keeps every rule verifies.
+  std::filesystem::copy_file(f.file, copy, std::filesystem::copy_options::overwrite_existing);
+  append_signed(copy, f.key, "piece",
+                {{"id", next}, {"run", f.run}, {"number", 2}, {"subject", "S-001"}, {"consent_entry", 4}, {"key_id", "0123456789abcdef"},
+                 {"details", {}}, {"date", "2026-01-01"}, {"time_utc", "2026-01-01T00:00:00Z"}});
+  raw_exec(copy, "INSERT INTO pieces(id, run, number, seq) VALUES(" + std::to_string(next) + ", " + std::to_string(f.run) + ", 2, " +
+                     std::to_string(Ledger::open(copy).entries().size()) + ")");
+  const VerifyResult ok = Ledger::open(copy).verify();
+  INFO(ok.problem);
+  CHECK(ok.ok);
 }
 
 TEST_CASE("10,000 identifiers from 4 concurrent processes: all distinct, all recorded, chain verifies", "[ledger]") {

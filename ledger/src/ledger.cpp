@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <map>
 #include <set>
 
+#include "chain_state.h"
 #include "tracecast/mesh/atomic_file.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/piece_id.h"
@@ -133,6 +135,119 @@ void exec(sqlite3* db, const char* sql, const std::filesystem::path& file) {
   }
 }
 
+//! The first problem a replay met, and its entry.
+struct ReplayProblem {
+  std::int64_t seq = 0;
+  std::string problem;
+};
+
+//! Why stored entry `seq` cannot follow `prev` in a chain signed by `pub` ("" when it can): out of
+//! sequence, not linked to the previous hash, altered, or not signed by that key.
+std::string link_problem(const std::array<std::uint8_t, 32>& prev, std::int64_t expected, std::int64_t seq, const std::string& kind,
+                         const std::string& body, const std::string& prev_stored, const std::string& hash, const std::string& sig,
+                         const std::array<std::uint8_t, 32>& pub) {
+  if (seq != expected) return fmt::format("entry {} is missing (the next one stored is {})", expected, seq);
+  if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0)
+    return fmt::format("entry {} does not follow entry {} (its link to the previous hash differs)", seq, seq - 1);
+  const auto h = entry_hash(prev, seq, kind, body);
+  if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0)
+    return fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind);
+  if (sig.size() != 64 || crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), pub.data()) != 0)
+    return fmt::format("entry {} ({}) has an invalid signature", seq, kind);
+  return "";
+}
+
+//! This ledger's entries after the state's last, each checked (link_problem(); the first naming
+//! the ledger's key `public_hex`) and applied to the state by the ledger's rules. Stops at the
+//! first problem: the state then holds what came before it. `count` (optional) counts the
+//! entries read.
+ReplayProblem replay(sqlite3* db, const std::filesystem::path& path, const std::string& public_hex, detail::ChainState& s,
+                     std::int64_t* count = nullptr) {
+  std::array<std::uint8_t, 32> pub;
+  if (!unhex(public_hex, pub)) return {1, "the ledger's public key is damaged"};
+  Statement q(db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries WHERE seq > ? ORDER BY seq", path);
+  q.bind(1, s.seq);
+  while (q.step()) {
+    const std::int64_t seq = q.integer(0);
+    if (count) ++*count;
+    const std::string kind = q.text(1), body = q.text(2), hash = q.blob(4);
+    if (std::string p = link_problem(s.head, s.seq + 1, seq, kind, body, q.blob(3), hash, q.blob(5), pub); !p.empty())
+      return {std::min(seq, s.seq + 1), p};  // a missing entry is named, not the next one stored
+    if (seq == 1) {
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      if (kind != "workshop" || j.is_discarded() || !j.contains("public_key") || j["public_key"] != public_hex)
+        return {1, "the first entry does not name this ledger's public key"};
+    }
+    if (std::string p = detail::apply_entry(s, seq, kind, body); !p.empty()) return {seq, p};
+    s.seq = seq;
+    std::memcpy(s.head.data(), hash.data(), s.head.size());
+  }
+  return {};
+}
+
+// The query tables against what the entries say: each row, by its key, as a sentence, both ways.
+using Rows = std::map<std::string, std::string>;
+
+std::string subject_row(std::int64_t seq) { return fmt::format("added by entry {}", seq); }
+std::string consent_row(const std::string& subject, const std::string& use, const std::string& until) {
+  return fmt::format("subject '{}', {} use, valid until {}", subject, use, until);
+}
+std::string run_row(const std::string& use, bool closed, std::int64_t seq) {
+  return fmt::format("{} use, {}, opened by entry {}", use, closed ? "closed" : "open", seq);
+}
+std::string piece_row(std::int64_t run, std::int64_t number, std::int64_t seq) { return fmt::format("run {} number {}, entry {}", run, number, seq); }
+std::string release_row(bool accepted, std::int64_t seq) { return fmt::format("{}, entry {}", accepted ? "accepted" : "rejected", seq); }
+
+//! The first difference between a table's rows and the entries' ("" when none), naming the table
+//! and the row.
+std::string rows_problem(const char* table, const char* key_name, const Rows& stored, const Rows& said) {
+  for (const auto& [key, row] : stored) {
+    const auto it = said.find(key);
+    if (it == said.end()) return fmt::format("table {}: the row for {} {} ({}) is in no entry", table, key_name, key, row);
+    if (it->second != row) return fmt::format("table {}: the row for {} {} says {}; the entries say {}", table, key_name, key, row, it->second);
+  }
+  for (const auto& [key, row] : said)
+    if (!stored.count(key)) return fmt::format("table {}: no row for {} {} ({}), which the entries record", table, key_name, key, row);
+  return "";
+}
+
+//! The subjects, consents and runs tables (what production reads) against the entries.
+std::string production_tables_problem(sqlite3* db, const std::filesystem::path& path, const detail::ChainState& s) {
+  Rows stored, said;
+  for (Statement q(db, "SELECT code, seq FROM subjects", path); q.step();) stored[q.text(0)] = subject_row(q.integer(1));
+  for (const auto& [code, seq] : s.subjects) said[code] = subject_row(seq);
+  if (std::string p = rows_problem("subjects", "subject", stored, said); !p.empty()) return p;
+  stored.clear();
+  said.clear();
+  for (Statement q(db, "SELECT seq, subject, use, valid_until FROM consents", path); q.step();)
+    stored[std::to_string(q.integer(0))] = consent_row(q.text(1), q.text(2), q.text(3));
+  for (const auto& [seq, c] : s.consents) said[std::to_string(seq)] = consent_row(c.subject, c.use, c.valid_until);
+  if (std::string p = rows_problem("consents", "entry", stored, said); !p.empty()) return p;
+  stored.clear();
+  said.clear();
+  for (Statement q(db, "SELECT run, use, closed, seq FROM runs", path); q.step();)
+    stored[std::to_string(q.integer(0))] = run_row(q.text(1), q.integer(2) != 0, q.integer(3));
+  for (const auto& [run, r] : s.runs) said[std::to_string(run)] = run_row(r.use, r.closed, r.seq);
+  return rows_problem("runs", "run", stored, said);
+}
+
+//! Every query table of this ledger's own entries against them: production's, then pieces and
+//! releases.
+std::string tables_problem(sqlite3* db, const std::filesystem::path& path, const detail::ChainState& s) {
+  if (std::string p = production_tables_problem(db, path, s); !p.empty()) return p;
+  Rows stored, said;
+  for (Statement q(db, "SELECT id, run, number, seq FROM pieces", path); q.step();)
+    stored[format_id(static_cast<std::uint64_t>(q.integer(0)))] = piece_row(q.integer(1), q.integer(2), q.integer(3));
+  for (const auto& [id, p] : s.pieces) said[format_id(id)] = piece_row(p.run, p.number, p.seq);
+  if (std::string p = rows_problem("pieces", "piece", stored, said); !p.empty()) return p;
+  stored.clear();
+  said.clear();
+  for (Statement q(db, "SELECT id, accepted, seq FROM releases", path); q.step();)
+    stored[format_id(static_cast<std::uint64_t>(q.integer(0)))] = release_row(q.integer(1) != 0, q.integer(2));
+  for (const auto& [id, r] : s.releases) said[format_id(id)] = release_row(r.accepted, r.seq);
+  return rows_problem("releases", "piece", stored, said);
+}
+
 const char* kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE entries(
@@ -230,6 +345,7 @@ struct Ledger::Impl {
   const SigningKey* signer = nullptr;
   std::uint32_t maker = 0;
   std::string public_hex;
+  mutable detail::ChainState cache;  //!< the entries replayed so far (current())
 
   ~Impl() {
     if (db) sqlite3_close(db);
@@ -264,56 +380,52 @@ struct Ledger::Impl {
     return seq;
   }
 
-  //! The consent entry that allows making a piece of `subject` in `run` on `today`; InputError
-  //! naming what is missing otherwise (unknown or closed run, unknown subject, no consent, expired
-  //! consent, consent for another use).
-  std::int64_t production_consent(std::uint32_t run, const std::string& subject, const std::string& today) const {
-    std::string use;
-    {
-      Statement s(db, "SELECT use, closed FROM runs WHERE run = ?", path);
-      s.bind(1, run);
-      if (!s.step()) throw InputError(path, fmt::format("no run {} in the ledger: open a run first", run));
-      if (s.integer(1)) throw InputError(path, fmt::format("run {} is closed: no more pieces can be made in it", run));
-      use = s.text(0);
+  //! What the entries say, up to the last one: replayed once, then only the entries added since
+  //! (each checked, link, hash, signature and rules). InputError when an entry does not verify, or
+  //! when one replayed before has since been rewritten: nothing is made from such a ledger.
+  const detail::ChainState& current() const {
+    if (cache.seq > 0) {
+      Statement q(db, "SELECT hash FROM entries WHERE seq = ?", path);
+      q.bind(1, cache.seq);
+      if (!q.step() || q.blob(0) != std::string(reinterpret_cast<const char*>(cache.head.data()), cache.head.size()))
+        throw InputError(path, fmt::format("entry {} has changed since this ledger was read (its history was rewritten): nothing is made from it; "
+                                           "see 'tracecast ledger verify'",
+                                           cache.seq));
     }
-    std::int64_t consent = 0;
-    {
-      Statement s(db, "SELECT seq, use, valid_until FROM consents WHERE subject = ? ORDER BY seq", path);
-      s.bind(1, subject);
-      bool any = false, other_use = false, expired = false;
-      while (s.step()) {
-        any = true;
-        if (s.text(1) != use) {
-          other_use = true;
-          continue;
-        }
-        if (s.text(2) < today) {
-          expired = true;
-          continue;
-        }
-        consent = s.integer(0);
-      }
-      if (!consent) {
-        if (!any) throw InputError(path, fmt::format("no consent recorded for subject '{}'", subject));
-        if (expired)
-          throw InputError(path, fmt::format("the consent of subject '{}' for {} use has expired", subject, use));
-        if (other_use)
-          throw InputError(path, fmt::format("subject '{}' consented to another use, not to {} use (run {})",
-                                                    subject, use, run));
-      }
-    }
-    return consent;
+    if (const ReplayProblem p = replay(db, path, public_hex, cache); !p.problem.empty())
+      throw InputError(path, "the ledger does not verify (" + p.problem + "): nothing is made from it until it does; see 'tracecast ledger verify'");
+    return cache;
   }
 
-  //! The consents a piece of `run` on `today` is made under: the subject's, and the likeness
-  //! subject's when the piece copies another person's face (0 when it does not). InputError as
-  //! production_consent() says, or when the likeness subject is the subject.
+  //! The consents a piece of `run` on `today` is made under, read from the entries: the subject's,
+  //! and the likeness subject's when the piece copies another person's face (0 when it does not).
+  //! InputError naming what is missing (consent_for()), when the likeness subject is the subject,
+  //! or when the tables production reads differ from the entries (an edited table is refused,
+  //! never obeyed).
   std::pair<std::int64_t, std::int64_t> production_consents(std::uint32_t run, const std::string& subject, const std::string& likeness,
                                                             const std::string& today) const {
     if (!likeness.empty() && likeness == subject)
       throw InputError(fmt::format("the likeness subject is the subject '{}': a piece of one's own face has no likeness subject", subject));
-    const std::int64_t own = production_consent(run, subject, today);
-    return {own, likeness.empty() ? 0 : production_consent(run, likeness, today)};
+    const detail::ChainState& s = current();
+    if (const std::string p = production_tables_problem(db, path, s); !p.empty())
+      throw InputError(path, "the ledger's tables differ from its entries (" + p + "): nothing is made from it until they agree; see 'tracecast ledger verify'");
+    const detail::ConsentCheck own = detail::consent_for(s, run, subject, today);
+    if (!own.refusal.empty()) throw InputError(path, own.refusal);
+    if (likeness.empty()) return {own.entry, 0};
+    const detail::ConsentCheck other = detail::consent_for(s, run, likeness, today);
+    if (!other.refusal.empty()) throw InputError(path, other.refusal);
+    return {own.entry, other.entry};
+  }
+
+  //! Runs `fn` in a read transaction: one consistent snapshot even while other processes append.
+  template <class F>
+  auto read(F&& fn) const {
+    exec(db, "BEGIN", path);
+    struct EndRead {
+      sqlite3* db;
+      ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+    } end_read{db};
+    return fn();
   }
 
   //! Runs `fn` in an IMMEDIATE transaction (writers queue on the file lock), committing at the
@@ -439,11 +551,7 @@ void Ledger::register_key(const std::string& key_id) {
 void Ledger::add_subject(const std::string& code) {
   if (code.empty()) throw InputError("a subject needs a pseudonymous code");
   impl_->write([&] {
-    {
-      Statement s(impl_->db, "SELECT 1 FROM subjects WHERE code = ?", impl_->path);
-      s.bind(1, code);
-      if (s.step()) throw InputError(impl_->path, "subject '" + code + "' is already in the ledger");
-    }
+    if (impl_->current().subjects.count(code)) throw InputError(impl_->path, "subject '" + code + "' is already in the ledger");
     const std::int64_t seq = impl_->append("subject", {{"code", code}, {"time_utc", utc_now()}});
     Statement ins(impl_->db, "INSERT INTO subjects(code, seq) VALUES(?, ?)", impl_->path);
     ins.bind(1, code).bind(2, seq).step();
@@ -458,11 +566,7 @@ std::int64_t Ledger::add_consent(const std::string& subject, Use use, const std:
   if (!unhex(document_sha256_hex, doc)) throw InputError("the consent document's hash must be 64 hexadecimal digits (SHA-256)");
   if (given_by.empty()) throw InputError("a consent needs the name of who gave it");
   return impl_->write([&] {
-    {
-      Statement s(impl_->db, "SELECT 1 FROM subjects WHERE code = ?", impl_->path);
-      s.bind(1, subject);
-      if (!s.step()) throw InputError(impl_->path, "no subject '" + subject + "' in the ledger");
-    }
+    if (!impl_->current().subjects.count(subject)) throw InputError(impl_->path, "no subject '" + subject + "' in the ledger");
     const std::int64_t seq = impl_->append("consent", {{"subject", subject},
                                                        {"use", use_name(use)},
                                                        {"valid_until", valid_until},
@@ -479,12 +583,7 @@ std::uint32_t Ledger::open_run(Use use, const std::string& client, const std::st
                                const std::string& operator_code) {
   if (use == Use::Medical && prescriber.empty()) throw InputError("a medical run needs its prescriber");
   return impl_->write([&] {
-    std::uint32_t run = 1;
-    {
-      Statement s(impl_->db, "SELECT COALESCE(MAX(run), 0) + 1 FROM runs", impl_->path);
-      s.step();
-      run = static_cast<std::uint32_t>(s.integer(0));
-    }
+    const auto run = static_cast<std::uint32_t>(impl_->current().runs.size() + 1);
     if (run >= (1u << 24)) throw ProcessingError(impl_->path.string() + ": the ledger has used all run numbers");
     const std::int64_t seq = impl_->append("run", {{"run", run},
                                                    {"use", use_name(use)},
@@ -500,12 +599,10 @@ std::uint32_t Ledger::open_run(Use use, const std::string& client, const std::st
 
 void Ledger::close_run(std::uint32_t run) {
   impl_->write([&] {
-    {
-      Statement s(impl_->db, "SELECT closed FROM runs WHERE run = ?", impl_->path);
-      s.bind(1, run);
-      if (!s.step()) throw InputError(impl_->path, fmt::format("no run {} in the ledger", run));
-      if (s.integer(0)) throw InputError(impl_->path, fmt::format("run {} is already closed", run));
-    }
+    const auto& runs = impl_->current().runs;
+    const auto it = runs.find(run);
+    if (it == runs.end()) throw InputError(impl_->path, fmt::format("no run {} in the ledger", run));
+    if (it->second.closed) throw InputError(impl_->path, fmt::format("run {} is already closed", run));
     const std::int64_t seq = impl_->append("run-closed", {{"run", run}, {"time_utc", utc_now()}});
     Statement up(impl_->db, "UPDATE runs SET closed = 1 WHERE run = ?", impl_->path);
     up.bind(1, run).step();
@@ -519,16 +616,12 @@ Piece Ledger::record_piece(std::uint32_t run, const std::string& subject, const 
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
   return impl_->write([&] {
     const auto [consent, likeness_consent] = impl_->production_consents(run, subject, likeness, today);
-    std::int64_t number = 1;
-    {
-      Statement s(impl_->db, "SELECT COALESCE(MAX(number), 0) + 1 FROM pieces WHERE run = ?", impl_->path);
-      s.bind(1, run).step();
-      number = s.integer(0);
-    }
+    const std::int64_t number = std::int64_t(impl_->current().runs.at(run).pieces) + 1;  // the run is known: it has a consent
     if (number >= (1 << 24)) throw ProcessingError(impl_->path.string() + fmt::format(": run {} has used all piece numbers", run));
     const std::uint64_t id = pack(PieceId{impl_->maker, run, static_cast<std::uint32_t>(number)});
     nlohmann::json body = {{"id", id},           {"run", run},         {"number", number},        {"subject", subject},
-                           {"consent_entry", consent}, {"key_id", key_id}, {"details", details}, {"time_utc", utc_now()}};
+                           {"consent_entry", consent}, {"key_id", key_id}, {"details", details}, {"date", today},
+                           {"time_utc", utc_now()}};
     if (!likeness.empty()) body.update({{"likeness_subject", likeness}, {"likeness_consent_entry", likeness_consent}});
     const std::int64_t seq = impl_->append("piece", body);
     Statement ins(impl_->db, "INSERT INTO pieces(id, run, number, seq) VALUES(?,?,?,?)", impl_->path);
@@ -541,16 +634,9 @@ void Ledger::release_piece(std::uint64_t id, bool accepted, const nlohmann::json
                            const std::string& note) {
   if (released_by.empty()) throw InputError("a release needs the name of who released the piece");
   impl_->write([&] {
-    {
-      Statement s(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
-      s.bind(1, static_cast<std::int64_t>(id));
-      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
-    }
-    {
-      Statement s(impl_->db, "SELECT 1 FROM releases WHERE id = ?", impl_->path);
-      s.bind(1, static_cast<std::int64_t>(id));
-      if (s.step()) throw InputError(impl_->path, fmt::format("piece {} was already released", format_id(id)));
-    }
+    const detail::ChainState& s = impl_->current();
+    if (!s.pieces.count(id)) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
+    if (s.releases.count(id)) throw InputError(impl_->path, fmt::format("piece {} was already released", format_id(id)));
     const std::int64_t seq = impl_->append("release", {{"id", id},
                                                        {"accepted", accepted},
                                                        {"checks", checks},
@@ -701,22 +787,15 @@ std::optional<nlohmann::json> Ledger::piece_record(std::uint64_t id) const {
 void Ledger::check_production(std::uint32_t run, const std::string& subject, const std::string& today_in, const std::string& likeness) const {
   const std::string today = today_in.empty() ? utc_today() : today_in;
   if (!valid_date(today)) throw InputError("date must be YYYY-MM-DD, got '" + today + "'");
-  impl_->production_consents(run, subject, likeness, today);
+  impl_->read([&] { return impl_->production_consents(run, subject, likeness, today); });
 }
 
 void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {
   if (!files.is_object() || files.empty()) throw InputError("a piece's outputs are a non-empty map of file names to SHA-256");
   impl_->write([&] {
-    {
-      Statement s(impl_->db, "SELECT 1 FROM pieces WHERE id = ?", impl_->path);
-      s.bind(1, static_cast<std::int64_t>(id));
-      if (!s.step()) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
-    }
-    {
-      Statement s(impl_->db, "SELECT 1 FROM entries WHERE kind = 'outputs' AND json_extract(body, '$.id') = ?", impl_->path);
-      s.bind(1, static_cast<std::int64_t>(id));
-      if (s.step()) throw InputError(impl_->path, fmt::format("the outputs of piece {} are already recorded", format_id(id)));
-    }
+    const detail::ChainState& s = impl_->current();
+    if (!s.pieces.count(id)) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
+    if (s.outputs.count(id)) throw InputError(impl_->path, fmt::format("the outputs of piece {} are already recorded", format_id(id)));
     return impl_->append("outputs", {{"id", id}, {"files", files}, {"time_utc", utc_now()}});
   });
 }
@@ -840,102 +919,10 @@ struct Findings {
   }
 };
 
-//! What the ledger's own entries say, for the checks of the derived tables and the imports.
-struct ChainFacts {
-  std::map<std::int64_t, nlohmann::json> pieces_by_seq;
-  std::size_t release_entries = 0;
-  std::set<std::uint64_t> piece_ids, output_ids;
-  std::map<std::string, std::vector<std::pair<std::int64_t, std::string>>> attested;  // workshop -> (entries, head hash)
-};
-
-//! What an entry of a verified link adds: its piece, a piece's files (after the piece, once),
-//! a release, an import's attestation.
-void note_entry(std::int64_t seq, const std::string& kind, const std::string& body, ChainFacts& facts, Findings& f) {
-  if (kind == "piece") {
-    facts.pieces_by_seq[seq] = nlohmann::json::parse(body, nullptr, false);
-    if (!facts.pieces_by_seq[seq].is_discarded()) facts.piece_ids.insert(facts.pieces_by_seq[seq].value("id", std::uint64_t(0)));
-  }
-  if (kind == "outputs") {
-    const auto j = nlohmann::json::parse(body, nullptr, false);
-    const std::uint64_t id = j.is_discarded() ? 0 : j.value("id", std::uint64_t(0));
-    if (!facts.piece_ids.count(id)) f.bad(seq, fmt::format("entry {} (outputs) names a piece not recorded before it", seq));
-    else if (!facts.output_ids.insert(id).second) f.bad(seq, fmt::format("entry {} (outputs) records the files of a piece a second time", seq));
-  }
-  if (kind == "release") ++facts.release_entries;
-  if (kind == "import") {
-    const auto j = nlohmann::json::parse(body, nullptr, false);
-    if (!j.is_discarded())
-      facts.attested[j.value("workshop", std::string())].emplace_back(j.value("entries", std::int64_t(0)), j.value("head_hash", std::string()));
-  }
-}
-
-//! The ledger's own chain: every entry in sequence, linked to the one before, matching its hash,
-//! signed by the ledger's key, the first naming that key. False when the chain breaks (nothing
-//! after the break can be checked).
-bool check_own_chain(sqlite3* db, const std::filesystem::path& path, const std::string& public_hex, const std::array<std::uint8_t, 32>& pub,
-                     VerifyResult& r, Findings& f, ChainFacts& facts) {
-  std::array<std::uint8_t, 32> prev{};
-  std::int64_t expected = 1;
-  Statement s(db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries ORDER BY seq", path);
-  while (s.step()) {
-    const std::int64_t seq = s.integer(0);
-    ++r.entries;
-    if (seq != expected) {
-      f.bad(expected, fmt::format("entry {} is missing (the next one stored is {})", expected, seq));
-      return false;
-    }
-    const std::string kind = s.text(1), body = s.text(2), prev_stored = s.blob(3), hash = s.blob(4), sig = s.blob(5);
-    if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), prev.data(), 32) != 0) {
-      f.bad(seq, fmt::format("entry {} does not follow entry {} (its link to the previous hash differs)", seq, seq - 1));
-      return false;
-    }
-    const auto h = entry_hash(prev, seq, kind, body);
-    if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0) {
-      f.bad(seq, fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind));
-      return false;
-    }
-    if (sig.size() != 64 || crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), pub.data()) != 0) {
-      f.bad(seq, fmt::format("entry {} ({}) has an invalid signature", seq, kind));
-      return false;
-    }
-    if (seq == 1) {
-      const auto j = nlohmann::json::parse(body, nullptr, false);
-      if (kind != "workshop" || j.is_discarded() || !j.contains("public_key") || j["public_key"] != public_hex)
-        f.bad(1, "the first entry does not name this ledger's public key");
-    }
-    note_entry(seq, kind, body, facts, f);
-    prev = h;
-    ++expected;
-  }
-  return true;
-}
-
-//! Derived tables: every piece row is the image of a piece entry, and the other way round; as
-//! many release rows as release entries.
-void check_derived_tables(sqlite3* db, const std::filesystem::path& path, const ChainFacts& facts, Findings& f) {
-  {
-    Statement s(db, "SELECT id, seq FROM pieces", path);
-    std::size_t rows = 0;
-    while (s.step()) {
-      ++rows;
-      const auto it = facts.pieces_by_seq.find(s.integer(1));
-      if (it == facts.pieces_by_seq.end() || it->second.is_discarded() ||
-          it->second.value("id", std::uint64_t(0)) != static_cast<std::uint64_t>(s.integer(0)))
-        f.bad(s.integer(1), fmt::format("the piece index row for entry {} does not match the entry", s.integer(1)));
-    }
-    if (rows != facts.pieces_by_seq.size())
-      f.bad(0, fmt::format("the piece index has {} rows for {} piece entries", rows, facts.pieces_by_seq.size()));
-  }
-  Statement s(db, "SELECT COUNT(*) FROM releases", path);
-  s.step();
-  if (static_cast<std::size_t>(s.integer(0)) != facts.release_entries)
-    f.bad(0, fmt::format("the release index has {} rows for {} release entries", s.integer(0), facts.release_entries));
-}
-
 //! Imported workshops' chains: each checks against its own key, from its first entry (which names
 //! that key). Returns each workshop's entry hashes (hex, by seq); counts their piece entries.
 std::map<std::string, std::vector<std::string>> check_foreign_chains(sqlite3* db, const std::filesystem::path& path, Findings& f,
-                                                                     std::size_t& foreign_pieces) {
+                                                                     Rows& foreign_pieces) {
   std::map<std::string, std::vector<std::string>> hashes;
   Statement s(db, "SELECT workshop, seq, kind, body, prev_hash, hash, signature FROM foreign_entries ORDER BY workshop, seq", path);
   std::string current;
@@ -973,7 +960,11 @@ std::map<std::string, std::vector<std::string>> check_foreign_chains(sqlite3* db
       broken = true;
       continue;
     }
-    if (kind == "piece") ++foreign_pieces;
+    if (kind == "piece") {
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      const auto id = j.is_discarded() ? std::uint64_t(0) : j.value("id", std::uint64_t(0));
+      foreign_pieces[format_id(id)] = fmt::format("workshop {}, entry {}", w.substr(0, 16), seq);
+    }
     hashes[w].push_back(hex(h.data(), h.size()));
     foreign_prev = h;
     ++expected_seq;
@@ -982,9 +973,9 @@ std::map<std::string, std::vector<std::string>> check_foreign_chains(sqlite3* db
 }
 
 //! Every import entry of ours attests a prefix of the stored chain, and nothing is stored beyond
-//! the last; as many imported piece rows as imported piece entries.
+//! the last; the imported piece index is the image of the imported piece entries, both ways.
 void check_attestations(sqlite3* db, const std::filesystem::path& path, const std::map<std::string, std::vector<std::string>>& hashes,
-                        const ChainFacts& facts, std::size_t foreign_pieces, Findings& f) {
+                        const detail::ChainState& facts, const Rows& foreign_pieces, Findings& f) {
   static const std::vector<std::pair<std::int64_t, std::string>> kNone;
   for (const auto& [w, list] : hashes) {
     const std::string name = "imported workshop " + w.substr(0, 16);
@@ -1000,10 +991,10 @@ void check_attestations(sqlite3* db, const std::filesystem::path& path, const st
   }
   for (const auto& [w, list] : facts.attested)
     if (!w.empty() && !hashes.count(w)) f.bad(0, fmt::format("imported workshop {}: attested by an import entry but not stored", w.substr(0, 16)));
-  Statement c(db, "SELECT COUNT(*) FROM foreign_pieces", path);
-  c.step();
-  if (static_cast<std::size_t>(c.integer(0)) != foreign_pieces)
-    f.bad(0, fmt::format("the imported piece index has {} rows for {} imported piece entries", c.integer(0), foreign_pieces));
+  Rows stored;
+  for (Statement q(db, "SELECT id, workshop, seq FROM foreign_pieces", path); q.step();)
+    stored[format_id(static_cast<std::uint64_t>(q.integer(0)))] = fmt::format("workshop {}, entry {}", q.text(1).substr(0, 16), q.integer(2));
+  if (std::string p = rows_problem("foreign_pieces", "piece", stored, foreign_pieces); !p.empty()) f.bad(0, p);
 }
 
 }  // namespace
@@ -1011,24 +1002,18 @@ void check_attestations(sqlite3* db, const std::filesystem::path& path, const st
 VerifyResult Ledger::verify() const {
   VerifyResult r;
   Findings f{r};
-  std::array<std::uint8_t, 32> pub;
-  if (!unhex(impl_->public_hex, pub)) {
-    f.bad(1, "the ledger's public key is damaged");
+  return impl_->read([&] {
+    detail::ChainState facts;
+    if (const ReplayProblem p = replay(impl_->db, impl_->path, impl_->public_hex, facts, &r.entries); !p.problem.empty()) {
+      f.bad(p.seq, p.problem);
+      return r;
+    }
+    if (const std::string p = tables_problem(impl_->db, impl_->path, facts); !p.empty()) f.bad(0, p);
+    Rows foreign_pieces;
+    const auto hashes = check_foreign_chains(impl_->db, impl_->path, f, foreign_pieces);
+    check_attestations(impl_->db, impl_->path, hashes, facts, foreign_pieces, f);
     return r;
-  }
-  // A read transaction: one consistent snapshot even while other processes append.
-  exec(impl_->db, "BEGIN", impl_->path);
-  struct EndRead {
-    sqlite3* db;
-    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
-  } end_read{impl_->db};
-  ChainFacts facts;
-  if (!check_own_chain(impl_->db, impl_->path, impl_->public_hex, pub, r, f, facts)) return r;
-  check_derived_tables(impl_->db, impl_->path, facts, f);
-  std::size_t foreign_pieces = 0;
-  const auto hashes = check_foreign_chains(impl_->db, impl_->path, f, foreign_pieces);
-  check_attestations(impl_->db, impl_->path, hashes, facts, foreign_pieces, f);
-  return r;
+  });
 }
 
 }  // namespace tracecast::ledger
