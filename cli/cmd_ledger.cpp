@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "common.h"
 #include "tracecast/version.h"
@@ -29,6 +30,9 @@ struct LedgerArgs {
   bool accepted = false, rejected = false, csv = false;
   // import
   std::string other;
+  // verify, checkpoint
+  std::string expect_key;
+  std::vector<std::string> checkpoints;
 };
 
 std::string csv_field(const nlohmann::json& v) {
@@ -99,16 +103,63 @@ int ledger_import(const LedgerArgs& a, const GlobalOptions& g) {
   return static_cast<int>(kOk);
 }
 
+//! The first problem verify finds, else the key's against --expect-key, else each checkpoint's.
+ledger::VerifyResult verified(const ledger::Ledger& l, const LedgerArgs& a, const std::string& fingerprint) {
+  ledger::VerifyResult r = l.verify();
+  const auto fail = [&](std::string problem) {
+    r.ok = false;
+    r.problem = std::move(problem);
+  };
+  if (r.ok && !a.expect_key.empty()) {
+    const std::optional<std::string> expected = ledger::parse_fingerprint(a.expect_key);
+    if (!expected) throw UsageError("--expect-key: a key fingerprint is 32 hexadecimal digits (as 'ledger verify' prints it), got '" + a.expect_key + "'");
+    if (*expected != fingerprint)
+      fail(fmt::format("the ledger is signed by key {}, not the expected {}: its history was re-signed, or this is another workshop's", fingerprint,
+                       *expected));
+  }
+  for (const std::string& file : a.checkpoints) {
+    if (!r.ok) break;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw InputError(file, "cannot open the checkpoint");
+    const nlohmann::json cp = nlohmann::json::parse(in, nullptr, false);
+    if (cp.is_discarded()) throw InputError(file, "the checkpoint is not JSON");
+    if (const std::string p = l.checkpoint_problem(cp); !p.empty()) fail(file + ": " + p);
+  }
+  return r;
+}
+
 int ledger_verify(const LedgerArgs& a, const GlobalOptions& g) {
   const ledger::Ledger l = ledger::Ledger::open(ledger_file(a.ledger));
-  const ledger::VerifyResult r = l.verify();
-  const nlohmann::json j = {{"ok", r.ok}, {"entries", r.entries}, {"first_bad_entry", r.first_bad_seq}, {"problem", r.problem}};
+  const std::string fingerprint = ledger::key_fingerprint(l.public_key_hex());
+  const ledger::VerifyResult r = verified(l, a, fingerprint);
+  const nlohmann::json j = {{"ok", r.ok},
+                            {"entries", r.entries},
+                            {"first_bad_entry", r.first_bad_seq},
+                            {"problem", r.problem},
+                            {"public_key", l.public_key_hex()},
+                            {"key_fingerprint", fingerprint},
+                            {"checkpoints", a.checkpoints.size()}};
   if (!r.ok) {
     if (g.json) print_json(j);
     throw InputError(ledger_file(a.ledger), "ledger does not verify: " + r.problem);
   }
-  say(g, j, fmt::format("{}: {} entries, chain and signatures verify (public key {})", ledger_file(a.ledger), r.entries,
-                        l.public_key_hex()));
+  say(g, j, fmt::format("{}: {} entries; chain, signatures, rules and tables verify{}{}\nkey fingerprint {}", ledger_file(a.ledger), r.entries,
+                        a.expect_key.empty() ? "" : "; signed by the expected key",
+                        a.checkpoints.empty() ? "" : fmt::format("; extends {} checkpoint(s)", a.checkpoints.size()), fingerprint));
+  return static_cast<int>(kOk);
+}
+
+int ledger_checkpoint(const LedgerArgs& a, const GlobalOptions& g) {
+  const auto key = workshop_signing_key(a.signing_key);
+  const nlohmann::json cp = ledger::Ledger::open(ledger_file(a.ledger), &key).checkpoint();
+  if (a.output.empty()) {
+    fmt::print("{}\n", cp.dump(2));
+    return static_cast<int>(kOk);
+  }
+  write_file_atomically(a.output, cp.dump(2) + "\n");
+  say(g, {{"output", a.output}, {"entries", cp["entries"]}, {"head_hash", cp["head_hash"]}},
+      fmt::format("wrote {}: {} entries, head {}…, signed by key {}", a.output, cp["entries"].get<std::int64_t>(),
+                  cp["head_hash"].get<std::string>().substr(0, 16), cp["key_fingerprint"].get<std::string>()));
   return static_cast<int>(kOk);
 }
 
@@ -224,7 +275,15 @@ std::vector<Command> book_commands() {
                          }),
           ledger_command("import", "Import another workshop's ledger: its chain stays verifiable, its pieces findable here", true,
                          ledger_import, [](CLI::App& s, LedgerArgs& a) { s.add_option("OTHER", a.other, "The other workshop's ledger file")->required(); }),
-          ledger_command("verify", "Check the whole chain and every signature; name the first bad entry", false, ledger_verify),
+          ledger_command("verify", "Replay the chain: signatures, the ledger's rules and every table; name the first problem", false,
+                         ledger_verify,
+                         [](CLI::App& s, LedgerArgs& a) {
+                           s.add_option("--expect-key", a.expect_key, "The workshop key's fingerprint, as verify prints it: any other key fails");
+                           s.add_option("--checkpoint", a.checkpoints, "A checkpoint kept elsewhere (ledger checkpoint): the ledger must extend it");
+                         }),
+          ledger_command("checkpoint", "Write a signed checkpoint of the chain (entries, head hash, time) to keep elsewhere", true,
+                         ledger_checkpoint,
+                         [](CLI::App& s, LedgerArgs& a) { s.add_option("-o,--output", a.output, "File to write (default: stdout)"); }),
           ledger_command("show", "Print the ledger's entries", false, ledger_show)};
 }
 
@@ -301,7 +360,8 @@ const char* const kLedgerExamples =
     "  tracecast ledger piece --run 1 --subject S-001 --key shop.key --output mold.3mf\n"
     "  tracecast ledger release --piece 002a-000001-000001 --accepted --by \"QA\"\n"
     "  tracecast ledger export --run 1 -o run1.csv\n"
-    "  tracecast ledger verify\n"
+    "  tracecast ledger checkpoint -o shop-2026-12.checkpoint\n"
+    "  tracecast ledger verify --expect-key 3f2a-91c0-77de-0b14-a2c5-9e01-44f3-bb20 --checkpoint shop-2026-12.checkpoint\n"
     "The ledger and signing key default to $TRACECAST_LEDGER and $TRACECAST_SIGNING_KEY.";
 
 }  // namespace

@@ -56,7 +56,7 @@ std::string files_and_release_text(const nlohmann::json& rec) {
                                       or_dash(rel["released_by"]), or_dash(rel["released_utc"]),
                                       rel["note"].is_string() && !rel["note"].get<std::string>().empty() ? ": " + or_dash(rel["note"]) : "");
   const nlohmann::json& v = rec["ledger"];
-  text += v["verified"].get<bool>() ? fmt::format("\n  ledger     {} entries, chain and signatures verified", or_dash(v["entries"]))
+  text += v["verified"].get<bool>() ? fmt::format("\n  ledger     {} entries, chain, signatures, rules and tables verified", or_dash(v["entries"]))
                                     : fmt::format("\n  ledger     DOES NOT VERIFY: {}", or_dash(v["problem"]));
   return text;
 }
@@ -64,8 +64,8 @@ std::string files_and_release_text(const nlohmann::json& rec) {
 //! A piece's record as the text lines `trace` prints under the reading.
 std::string record_text(const nlohmann::json& rec) {
   const nlohmann::json& w = rec["workshop"];
-  return fmt::format("\n  workshop   {} (maker {}){}", or_dash(w["name"]), or_dash(w["maker"]),
-                     rec["imported"].get<bool>() ? ", imported into this ledger" : "") +
+  return fmt::format("\n  workshop   {} (maker {}){}\n  key        {}", or_dash(w["name"]), or_dash(w["maker"]),
+                     rec["imported"].get<bool>() ? ", imported into this ledger" : "", or_dash(w["key_fingerprint"])) +
          run_and_consent_text(rec["run"], rec["piece"]) + files_and_release_text(rec);
 }
 

@@ -544,6 +544,52 @@ TEST_CASE("cli: mold refuses bad pieces, missing records and refused productions
   CHECK(shop.tc("ledger verify -q").code == 0);
 }
 
+TEST_CASE("cli: ledger checkpoint, and verify --expect-key and --checkpoint catch a history re-signed with a new key (exit 3)", "[cli]") {
+  const auto dir = test::temp_dir("cli-ledger-checkpoint");
+  const std::string env = "env TRACECAST_LEDGER=" + (dir / "shop.ledger").string() +
+                          " TRACECAST_SIGNING_KEY=" + (dir / "shop.sign").string() + " ";
+  auto tc = [&](const std::string& args) { return run_env(env, args); };
+  const std::string cp = (dir / "shop.checkpoint").string();
+  REQUIRE(tc("ledger init --maker 9 --name Shop -q").code == 0);
+  REQUIRE(tc("ledger subject S-1 -q").code == 0);
+  REQUIRE(tc("ledger checkpoint -q -o " + cp).code == 0);
+  const auto checkpoint = nlohmann::json::parse(test::read_bytes(cp));
+  CHECK(checkpoint["entries"] == 2);
+  const Run v = tc("ledger verify --json");
+  REQUIRE(v.code == 0);
+  const std::string fp = nlohmann::json::parse(v.out)["key_fingerprint"];
+  CHECK(fp.size() == 39);
+  CHECK(fp == checkpoint["key_fingerprint"]);
+  REQUIRE(tc("ledger subject S-2 -q").code == 0);  // the chain grows past the checkpoint: it still extends it
+  const Run pinned = tc("ledger verify --expect-key " + fp + " --checkpoint " + cp);
+  INFO(pinned.err);
+  CHECK(pinned.code == 0);
+  CHECK(pinned.out.find(fp) != std::string::npos);
+  std::string upper = fp;
+  for (char& c : upper) c = c == '-' ? ':' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(tc("ledger verify -q --expect-key " + upper).code == 0);  // typed another way
+  const Run other = tc("ledger verify --expect-key " + std::string(32, '0'));
+  CHECK(other.code == 3);
+  CHECK(other.err.find("not the expected") != std::string::npos);
+  CHECK(tc("ledger verify --expect-key zz").code == 2);
+  CHECK(tc("ledger checkpoint -q -o " + (dir / "no" / "cp").string()).code != 0);
+
+  // The workshop rewrites its history under a new key: the new ledger verifies on its own, not
+  // against the key or the checkpoint kept elsewhere.
+  std::filesystem::rename(dir / "shop.ledger", dir / "old.ledger");
+  std::filesystem::rename(dir / "shop.sign", dir / "old.sign");
+  REQUIRE(tc("ledger init --maker 9 --name Shop -q").code == 0);
+  REQUIRE(tc("ledger subject S-1 -q").code == 0);
+  CHECK(tc("ledger verify -q").code == 0);
+  const Run by_key = tc("ledger verify --expect-key " + fp);
+  CHECK(by_key.code == 3);
+  CHECK(by_key.err.find("re-signed") != std::string::npos);
+  const Run by_checkpoint = tc("ledger verify --checkpoint " + cp);
+  CHECK(by_checkpoint.code == 3);
+  INFO(by_checkpoint.err);
+  CHECK(by_checkpoint.err.find("re-signed with another key") != std::string::npos);
+}
+
 TEST_CASE("cli: ledger import of another workshop's ledger, then both verify", "[cli]") {
   const auto dir = test::temp_dir("cli-ledger-import");
   auto at = [&](const std::string& name) {
@@ -669,7 +715,9 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   CHECK(text.out.find("likeness   L-001 (the face the piece copies)\n  consent    film use until 2099-06-30, given by L-001") !=
         std::string::npos);
   CHECK(text.out.find("release    awaiting release") != std::string::npos);
-  CHECK(text.out.find("chain and signatures verified") != std::string::npos);
+  CHECK(text.out.find("chain, signatures, rules and tables verified") != std::string::npos);
+  const std::string fingerprint = nlohmann::json::parse(shop.tc("ledger verify --json").out)["key_fingerprint"];
+  CHECK(text.out.find("\n  key        " + fingerprint + "\n") != std::string::npos);
   // A piece marked under this key but not recorded in this ledger: the mark is read, exit 7.
   const std::string stray = (dir / "stray.ply").string();
   REQUIRE(run("stamp -q " + mask + " --id 002a-000009-000001 --key " + key + " -o " + stray).code == 0);

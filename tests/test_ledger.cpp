@@ -340,6 +340,45 @@ TEST_CASE("entries signed with the workshop's key but breaking the ledger's rule
   CHECK(ok.ok);
 }
 
+TEST_CASE("a signed checkpoint: the ledger extends it, and a truncated or rewritten history does not", "[ledger]") {
+  Fixture f("ledger-checkpoint");
+  Ledger l = Ledger::open(f.file, &f.key);
+  l.record_piece(f.run, "S-001", "0123456789abcdef", {});
+  const nlohmann::json cp = l.checkpoint();
+  CHECK(cp["entries"] == 6);
+  CHECK(cp["key_fingerprint"] == key_fingerprint(f.key.public_hex()));
+  CHECK(l.checkpoint_problem(cp).empty());
+  l.record_piece(f.run, "S-001", "0123456789abcdef", {});
+  CHECK(l.checkpoint_problem(cp).empty());  // grown past it
+  CHECK_THROWS_WITH(Ledger::open(f.file).checkpoint(), Catch::Contains("signing key"));
+
+  nlohmann::json edited = cp;
+  edited["entries"] = 5;
+  CHECK(l.checkpoint_problem(edited).find("signature is invalid") != std::string::npos);
+  CHECK(l.checkpoint_problem(nlohmann::json{{"format", "other"}}).find("not a tracecast") != std::string::npos);
+
+  const auto copy = f.dir / "copy.ledger";
+  std::filesystem::copy_file(f.file, copy, std::filesystem::copy_options::overwrite_existing);
+  raw_exec(copy, "DELETE FROM entries WHERE seq >= 6; DELETE FROM pieces;");
+  CHECK(Ledger::open(copy).verify().ok);  // a consistent, shorter history: only the checkpoint tells
+  CHECK(Ledger::open(copy).checkpoint_problem(cp).find("truncated") != std::string::npos);
+  // Rewritten and re-signed with the same key from entry 6 on: a piece of another subject in its place.
+  Ledger(Ledger::open(copy, &f.key)).add_subject("S-777");
+  CHECK(Ledger::open(copy).verify().ok);
+  CHECK(Ledger::open(copy).checkpoint_problem(cp).find("rewritten") != std::string::npos);
+
+  // Fingerprints: 8 groups of 4 hex digits; read back however they are typed.
+  const std::string fp = key_fingerprint(f.key.public_hex());
+  CHECK(fp.size() == 39);
+  CHECK(parse_fingerprint(fp) == fp);
+  std::string typed;
+  for (char c : fp) typed += c == '-' ? ' ' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(parse_fingerprint(typed) == fp);
+  CHECK_FALSE(parse_fingerprint(fp.substr(1)));
+  CHECK_FALSE(parse_fingerprint(fp + "0"));
+  CHECK(key_fingerprint(SigningKey::generate().public_hex()) != fp);
+}
+
 TEST_CASE("10,000 identifiers from 4 concurrent processes: all distinct, all recorded, chain verifies", "[ledger]") {
   Fixture f("ledger-concurrent");
   constexpr int kProcesses = 4, kEach = 2500;

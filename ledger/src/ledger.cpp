@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -666,7 +667,14 @@ Gathered gather(const std::vector<Entry>& chain) {
   for (const Entry& e : chain) {
     const json b = json::parse(e.body, nullptr, false);
     if (b.is_discarded()) continue;
-    if (e.kind == "workshop") g.workshop = {{"maker", b["maker"]}, {"name", b["name"]}, {"public_key", b["public_key"]}};
+    if (e.kind == "workshop") {
+      const std::string key = b.value("public_key", std::string());
+      std::array<std::uint8_t, 32> raw;
+      g.workshop = {{"maker", b["maker"]},
+                    {"name", b["name"]},
+                    {"public_key", key},
+                    {"key_fingerprint", unhex(key, raw) ? json(key_fingerprint(key)) : json()}};
+    }
     if (e.kind == "operator") operators[b.value("code", std::string())] = b;
     if (e.kind == "consent") consents[std::to_string(e.seq)] = b;
     if (e.kind == "run") {
@@ -797,6 +805,92 @@ void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {
     if (!s.pieces.count(id)) throw InputError(impl_->path, fmt::format("no piece {} in the ledger", format_id(id)));
     if (s.outputs.count(id)) throw InputError(impl_->path, fmt::format("the outputs of piece {} are already recorded", format_id(id)));
     return impl_->append("outputs", {{"id", id}, {"files", files}, {"time_utc", utc_now()}});
+  });
+}
+
+namespace {
+
+//! BLAKE2b-256(domain ‖ data).
+std::array<std::uint8_t, 32> domain_hash(const char* domain, const std::string& data) {
+  std::array<std::uint8_t, 32> h;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, h.size());
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(domain), std::strlen(domain));
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  crypto_generichash_final(&st, h.data(), h.size());
+  return h;
+}
+
+constexpr char kCheckpointFormat[] = "tracecast-checkpoint 1";
+constexpr char kCheckpointDomain[] = "tracecast checkpoint v1";
+
+}  // namespace
+
+std::string key_fingerprint(const std::string& public_hex) {
+  init_sodium();
+  std::array<std::uint8_t, 32> key;
+  if (!unhex(public_hex, key)) throw InputError("not a workshop public key (64 hexadecimal digits): '" + public_hex + "'");
+  const auto h = domain_hash("tracecast key fingerprint v1", std::string(key.begin(), key.end()));
+  std::string out;
+  for (int g = 0; g < 8; ++g) out += (g ? "-" : "") + hex(h.data() + 2 * g, 2);
+  return out;
+}
+
+std::optional<std::string> parse_fingerprint(const std::string& text) {
+  std::string digits;
+  for (char c : text) {
+    if (c == '-' || c == ':' || c == ' ') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    digits += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (digits.size() != 32) return std::nullopt;
+  std::string out;
+  for (int g = 0; g < 8; ++g) out += (g ? "-" : "") + digits.substr(static_cast<std::size_t>(4 * g), 4);
+  return out;
+}
+
+nlohmann::json Ledger::checkpoint() const {
+  impl_->require_signer();
+  nlohmann::json body = impl_->read([&] {
+    const detail::ChainState& s = impl_->current();
+    return nlohmann::json{{"format", kCheckpointFormat},
+                          {"workshop", impl_->public_hex},
+                          {"key_fingerprint", key_fingerprint(impl_->public_hex)},
+                          {"maker", impl_->maker},
+                          {"entries", s.seq},
+                          {"head_hash", hex(s.head.data(), s.head.size())},
+                          {"time_utc", utc_now()}};
+  });
+  const auto sig = impl_->signer->sign(domain_hash(kCheckpointDomain, body.dump()));
+  body["signature"] = hex(sig.data(), sig.size());
+  return body;
+}
+
+std::string Ledger::checkpoint_problem(const nlohmann::json& cp) const {
+  init_sodium();
+  if (!cp.is_object() || cp.value("format", std::string()) != kCheckpointFormat) return "not a tracecast ledger checkpoint";
+  nlohmann::json body = cp;
+  body.erase("signature");
+  std::array<std::uint8_t, 32> key;
+  std::array<std::uint8_t, 64> sig;
+  const std::string workshop = cp.value("workshop", std::string()), head = cp.value("head_hash", std::string());
+  if (!unhex(workshop, key) || !unhex(cp.value("signature", std::string()), sig) || !cp.contains("entries") || !cp["entries"].is_number_integer())
+    return "the checkpoint is malformed (workshop key, entries or signature)";
+  const auto h = domain_hash(kCheckpointDomain, body.dump());
+  if (crypto_sign_verify_detached(sig.data(), h.data(), h.size(), key.data()) != 0) return "the checkpoint's signature is invalid";
+  if (workshop != impl_->public_hex)
+    return fmt::format("the checkpoint was signed by key {}, this ledger by key {}: its history was re-signed with another key",
+                       key_fingerprint(workshop), key_fingerprint(impl_->public_hex));
+  const auto n = cp["entries"].get<std::int64_t>();
+  return impl_->read([&]() -> std::string {
+    Statement s(impl_->db, "SELECT hash FROM entries WHERE seq = ?", impl_->path);
+    s.bind(1, n);
+    if (!s.step()) return fmt::format("the checkpoint holds {} entries, which this ledger no longer has: it was truncated", n);
+    const std::string stored = s.blob(0);
+    if (hex(reinterpret_cast<const std::uint8_t*>(stored.data()), stored.size()) != head)
+      return fmt::format("entry {} is not the one the checkpoint of {} holds: the history up to it was rewritten", n,
+                         cp.value("time_utc", std::string("?")));
+    return "";
   });
 }
 

@@ -135,9 +135,22 @@ class Ledger {
   //! verification. Throws InputError for an unknown run.
   nlohmann::json device_history(std::uint32_t run) const;
 
-  //! Checks this ledger's chain and signatures and the tables derived from it, and every
-  //! imported workshop's chain against its own key and the import entries that attest it.
+  //! Replays this ledger's entries: chain, signatures, and the rules every entry must keep (a
+  //! consent names a known subject; a piece an open run, its next number in it, and a consent of
+  //! its subject for the run's use valid on its date; a release or a piece's files come once,
+  //! after the piece). Checks every query table against the entries, both ways, naming the table
+  //! and the row that differ, and every imported workshop's chain against its own key and the
+  //! import entries that attest it.
   VerifyResult verify() const;
+
+  //! A signed checkpoint of the chain as it is now, for keeping elsewhere (another machine, a
+  //! registry, a printed record): {format, workshop, key_fingerprint, maker, entries, head_hash,
+  //! time_utc, signature} (docs/formats.md#ledger-checkpoint). Needs the signing key.
+  nlohmann::json checkpoint() const;
+  //! Why this ledger does not extend `checkpoint` ("" when it does): signed by another key (a
+  //! history re-signed), shorter than it (truncated), or its entry there differs (rewritten), or
+  //! the checkpoint itself is malformed or its signature invalid.
+  std::string checkpoint_problem(const nlohmann::json& checkpoint) const;
 
   //! Imports another workshop's ledger: it must verify, have its own maker number and key; its
   //! entries are copied as they are (their hashes and signatures stay checkable), after the ones
@@ -157,6 +170,14 @@ class Ledger {
   explicit Ledger(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+//! A workshop key's fingerprint, what people compare and print: the first 16 bytes of
+//! BLAKE2b-256("tracecast key fingerprint v1" ‖ the 32-byte public key), as 8 groups of 4 hex
+//! digits joined by '-'. InputError if `public_hex` is not a key.
+std::string key_fingerprint(const std::string& public_hex);
+//! A fingerprint as someone typed it (any case, groups joined by '-', ':' or spaces, or none) in
+//! key_fingerprint()'s form; nullopt if it is not 32 hex digits.
+std::optional<std::string> parse_fingerprint(const std::string& text);
 
 //! SHA-256 of a file's bytes, lowercase hex.
 std::string file_sha256(const std::filesystem::path& file);
