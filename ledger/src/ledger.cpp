@@ -1014,41 +1014,35 @@ struct Findings {
 };
 
 //! Imported workshops' chains: each checks against its own key, from its first entry (which names
-//! that key). Returns each workshop's entry hashes (hex, by seq); counts their piece entries.
+//! that key), and is replayed by the ledger's rules as its own workshop's. Returns each
+//! workshop's entry hashes (hex, by seq); gathers their piece entries (the imported piece index
+//! they must match).
 std::map<std::string, std::vector<std::string>> check_foreign_chains(sqlite3* db, const std::filesystem::path& path, Findings& f,
                                                                      Rows& foreign_pieces) {
   std::map<std::string, std::vector<std::string>> hashes;
   Statement s(db, "SELECT workshop, seq, kind, body, prev_hash, hash, signature FROM foreign_entries ORDER BY workshop, seq", path);
   std::string current;
-  std::array<std::uint8_t, 32> wpub{}, foreign_prev{};
-  std::int64_t expected_seq = 1;
+  std::array<std::uint8_t, 32> wpub{};
+  detail::ChainState state;
   bool broken = false;
   while (s.step()) {
     const std::string w = s.text(0);
     const std::string name = "imported workshop " + w.substr(0, 16);
     if (w != current) {
       current = w;
-      foreign_prev = {};
-      expected_seq = 1;
+      state = detail::ChainState{};
       broken = !unhex(w, wpub);
       if (broken) f.bad(0, name + ": its key is damaged");
     }
     if (broken) continue;
     const std::int64_t seq = s.integer(1);
-    const std::string kind = s.text(2), body = s.text(3), prev_stored = s.blob(4), hash = s.blob(5), sig = s.blob(6);
-    const auto h = entry_hash(foreign_prev, seq, kind, body);
-    std::string problem;
-    if (seq != expected_seq) problem = fmt::format("entry {} is missing", expected_seq);
-    else if (prev_stored.size() != 32 || std::memcmp(prev_stored.data(), foreign_prev.data(), 32) != 0)
-      problem = fmt::format("entry {} does not follow entry {}", seq, seq - 1);
-    else if (hash.size() != 32 || std::memcmp(hash.data(), h.data(), 32) != 0)
-      problem = fmt::format("entry {} ({}) was altered: its content does not match its hash", seq, kind);
-    else if (sig.size() != 64 || crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()), h.data(), h.size(), wpub.data()) != 0)
-      problem = fmt::format("entry {} ({}) has an invalid signature", seq, kind);
-    else if (seq == 1) {
+    const std::string kind = s.text(2), body = s.text(3), hash = s.blob(5);
+    std::string problem = link_problem(state.head, state.seq + 1, seq, kind, body, s.blob(4), hash, s.blob(6), wpub);
+    if (problem.empty() && seq == 1) {
       const auto j = nlohmann::json::parse(body, nullptr, false);
       if (kind != "workshop" || j.is_discarded() || j.value("public_key", std::string()) != w) problem = "its first entry does not name its key";
     }
+    if (problem.empty()) problem = detail::apply_entry(state, seq, kind, body);
     if (!problem.empty()) {
       f.bad(seq, name + ": " + problem);
       broken = true;
@@ -1056,12 +1050,11 @@ std::map<std::string, std::vector<std::string>> check_foreign_chains(sqlite3* db
     }
     if (kind == "piece") {
       const auto j = nlohmann::json::parse(body, nullptr, false);
-      const auto id = j.is_discarded() ? std::uint64_t(0) : j.value("id", std::uint64_t(0));
-      foreign_pieces[format_id(id)] = fmt::format("workshop {}, entry {}", w.substr(0, 16), seq);
+      foreign_pieces[format_id(j.value("id", std::uint64_t(0)))] = fmt::format("workshop {}, entry {}", w.substr(0, 16), seq);
     }
-    hashes[w].push_back(hex(h.data(), h.size()));
-    foreign_prev = h;
-    ++expected_seq;
+    state.seq = seq;
+    std::memcpy(state.head.data(), hash.data(), state.head.size());
+    hashes[w].push_back(hex(state.head.data(), state.head.size()));
   }
   return hashes;
 }
