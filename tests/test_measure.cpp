@@ -2,8 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
 
 #include "fixtures.h"
+#include "tracecast/mesh/box_grid.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/random.h"
 
@@ -178,4 +180,39 @@ TEST_CASE("self-intersections, only some faces tested against all: exactly the p
       if (only[p.first] || only[p.second]) want.push_back(p);
     CHECK(self_intersecting_pairs(m, &only) == want);
   }
+}
+
+TEST_CASE("box grid: every overlapping box met exactly once, small, touching and huge boxes alike", "[measure]") {
+  SplitMix64 rng{7};
+  FaceBoxes boxes, queries;
+  auto add = [&](FaceBoxes& b, const Vec3& lo, const Vec3& size) {
+    b.lo.push_back(lo);
+    b.hi.push_back(lo + size);
+  };
+  for (int i = 0; i < 3000; ++i) {  // mostly small boxes, some long walls, one box over the whole field
+    const Vec3 lo(100 * rng.uniform(), 100 * rng.uniform(), 20 * rng.uniform());
+    const double s = i % 100 == 0 ? 60.0 : 0.4;
+    add(boxes, lo, Vec3(s * rng.uniform() + 0.01, s * rng.uniform() + 0.01, 0.4 * rng.uniform()));
+  }
+  add(boxes, Vec3(-1, -1, -1), Vec3(200, 200, 50));
+  add(boxes, Vec3(10, 10, 10), Vec3(1, 1, 1));  // touched face to face by the first query
+  add(queries, Vec3(11, 10, 10), Vec3(1, 1, 1));
+  for (int i = 0; i < 500; ++i) {
+    const double s = i % 50 == 0 ? 80.0 : 1.0;
+    add(queries, Vec3(100 * rng.uniform(), 100 * rng.uniform(), 20 * rng.uniform()), Vec3(s * rng.uniform(), s * rng.uniform(), rng.uniform()));
+  }
+  const BoxGrid grid(boxes);
+  std::size_t pairs = 0, wrong = 0;
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    std::vector<int> met(boxes.size(), 0);
+    grid.overlapping(queries.lo[q], queries.hi[q], [&](std::size_t g) { ++met[g]; });
+    for (std::size_t g = 0; g < boxes.size(); ++g) {
+      const bool overlap = boxes.overlap(queries.lo[q], queries.hi[q], g);  // brute force
+      pairs += overlap;
+      wrong += met[g] != (overlap ? 1 : 0);
+    }
+  }
+  std::printf("box grid: %zu overlapping pairs, %zu met other than once\n", pairs, wrong);
+  CHECK(pairs > 500);  // 621: enough of each kind to test
+  CHECK(wrong == 0);
 }

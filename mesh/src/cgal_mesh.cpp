@@ -109,9 +109,18 @@ std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const M
     std::vector<Box> flagged;
     for (const Box& b : boxes)
       if ((*only)[source[b.info()]]) flagged.push_back(b);
-    CGAL::box_intersection_d(flagged.begin(), flagged.end(), boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
+    const auto met = [&](const Box& a, const Box& b) {
       if (a.info() != b.info()) candidates.emplace_back(std::min(a.info(), b.info()), std::max(a.info(), b.info()));
-    });
+    };
+    // A few flagged boxes (a settling's later rounds: 8 of nefertiti's 756,000) are tested against
+    // each box directly, without sorting them all (1.4 s).
+    if (flagged.size() <= 64) {
+      for (const Box& a : flagged)
+        for (const Box& b : boxes)
+          if (CGAL::do_overlap(a.bbox(), b.bbox())) met(a, b);
+    } else {
+      CGAL::box_intersection_d(flagged.begin(), flagged.end(), boxes.begin(), boxes.end(), met);
+    }
     std::sort(candidates.begin(), candidates.end());
     candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   }

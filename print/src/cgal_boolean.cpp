@@ -4,14 +4,13 @@
 // surface grazing an appliance's thin rim) come out on the wrong side and the result crosses
 // itself. Only the final coordinates are rounded to doubles.
 #include <CGAL/Exact_predicates_exact_constructions_kernel.h>
-#include <CGAL/Box_intersection_d/Box_with_info_d.h>
 #include <CGAL/Polygon_mesh_processing/connected_components.h>
-#include <CGAL/box_intersection_d.h>
 #include <CGAL/Polygon_mesh_processing/corefinement.h>
 #include <CGAL/Polygon_mesh_processing/repair_degeneracies.h>
 #include <CGAL/Surface_mesh.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -19,6 +18,7 @@
 #include <optional>
 
 #include "boolean.h"
+#include "tracecast/mesh/box_grid.h"
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
@@ -274,30 +274,15 @@ bool component_sides(const ExactMesh& sm, const ExactMesh::Property_map<ExactMes
 //! Which faces of a come within 1 µm of a face of b (their boxes overlap), and, if `near_b` is
 //! given, which faces of b come within 1 µm of a face of a (the same pairs).
 std::vector<char> faces_near(const Mesh& a, const Mesh& b, std::vector<char>* near_b = nullptr) {
-  using Box = CGAL::Box_intersection_d::Box_with_info_d<double, 3, std::size_t>;
-  const auto boxes = [](const Mesh& m, double pad) {
-    std::vector<Box> out;
-    out.reserve(m.triangles.size());
-    for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-      double lo[3], hi[3];
-      for (int d = 0; d < 3; ++d) {
-        lo[d] = 1e300, hi[d] = -1e300;
-        for (std::int32_t v : m.triangles[f]) {
-          lo[d] = std::min(lo[d], m.vertices[static_cast<std::size_t>(v)][d] - pad);
-          hi[d] = std::max(hi[d], m.vertices[static_cast<std::size_t>(v)][d] + pad);
-        }
-      }
-      out.emplace_back(lo, hi, f);
-    }
-    return out;
-  };
-  std::vector<Box> ba = boxes(a, 0.0), bb = boxes(b, 1e-3);
+  const FaceBoxes ba = face_boxes(a), bb = face_boxes(b, 1e-3);
   std::vector<char> near(a.triangles.size(), 0);
   if (near_b) near_b->assign(b.triangles.size(), 0);
-  CGAL::box_intersection_d(ba.begin(), ba.end(), bb.begin(), bb.end(), [&](const Box& x, const Box& y) {
-    near[x.info()] = 1;
-    if (near_b) (*near_b)[y.info()] = 1;
-  });
+  const BoxGrid grid(bb);
+  for (std::size_t f = 0; f < a.triangles.size(); ++f)
+    grid.overlapping(ba.lo[f], ba.hi[f], [&](std::size_t g) {
+      near[f] = 1;
+      if (near_b) (*near_b)[g] = 1;
+    });
   return near;
 }
 

@@ -71,8 +71,13 @@ Vec3 find_front(const Mesh& m) {
 //! is left; midpoints take the mean mask and normal. Conforming: neighbours share midpoints.
 std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec3>& normals, double max_len) {
   std::size_t splits = 0;
+  // An edge as one sorted key: its lower corner in the high half. The edges split in a round are
+  // numbered in key order (their midpoints' vertices follow the mesh's in that order).
+  const auto key = [](std::int32_t a, std::int32_t b) {
+    return (static_cast<std::uint64_t>(std::min(a, b)) << 32) | static_cast<std::uint32_t>(std::max(a, b));
+  };
   for (int round = 0; round < 8; ++round) {
-    std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> mid;
+    std::vector<std::uint64_t> split;
     auto marked = [&](std::int32_t a, std::int32_t b) {
       return (mask[static_cast<std::size_t>(a)] > 0 || mask[static_cast<std::size_t>(b)] > 0) &&
              (m.vertices[static_cast<std::size_t>(a)] - m.vertices[static_cast<std::size_t>(b)]).norm() > max_len;
@@ -80,23 +85,25 @@ std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec
     for (const Tri& t : m.triangles)
       for (int e = 0; e < 3; ++e) {
         const std::int32_t a = t[e], b = t[(e + 1) % 3];
-        if (marked(a, b)) mid.emplace(std::minmax(a, b), -1);
+        if (marked(a, b)) split.push_back(key(a, b));
       }
-    if (mid.empty()) break;
-    for (auto& [e, idx] : mid) {
-      const auto a = static_cast<std::size_t>(e.first), b = static_cast<std::size_t>(e.second);
-      idx = static_cast<std::int32_t>(m.vertices.size());
+    std::sort(split.begin(), split.end());
+    split.erase(std::unique(split.begin(), split.end()), split.end());
+    if (split.empty()) break;
+    const auto first = static_cast<std::int32_t>(m.vertices.size());
+    for (const std::uint64_t e : split) {
+      const auto a = static_cast<std::size_t>(e >> 32), b = static_cast<std::size_t>(e & 0xffffffffu);
       m.vertices.push_back(0.5 * (m.vertices[a] + m.vertices[b]));
       mask.push_back(0.5 * (mask[a] + mask[b]));
       normals.push_back((normals[a] + normals[b]).normalized());
     }
-    splits += mid.size();
+    splits += split.size();
     std::vector<Tri> out;
     out.reserve(m.triangles.size() * 2);
     for (const Tri& t0 : m.triangles) {
       auto mid_of = [&](const Tri& t, int e) {
-        const auto it = mid.find(std::minmax(t[e], t[(e + 1) % 3]));
-        return it == mid.end() ? -1 : it->second;
+        const auto it = std::lower_bound(split.begin(), split.end(), key(t[e], t[(e + 1) % 3]));
+        return it == split.end() || *it != key(t[e], t[(e + 1) % 3]) ? -1 : first + static_cast<std::int32_t>(it - split.begin());
       };
       int k = 0;
       for (int e = 0; e < 3; ++e) k += mid_of(t0, e) >= 0;
