@@ -2,7 +2,9 @@
 // own fields, not against the mask's report.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <unordered_set>
 
 #include "cli_run.h"
@@ -67,19 +69,49 @@ std::vector<double> thickness_by_rays(const Mesh& mask, const scan::SyntheticHea
   return t;
 }
 
+//! The mask's median thickness through it along the skin's normal, at the skin points whose height
+//! (face frame) above the neck edge lies in (from, to).
+double thickness_above_edge(const Mesh& mask, const scan::SyntheticHead& head, const Mesh& wearer, const FaceFrame& f, double edge,
+                            double from, double to) {
+  std::vector<Vec3> start, dir, inside, along;
+  for (const Vec3& p : wearer.vertices) {
+    const double y = f.to_local(p).y() - edge;
+    if (y <= from || y >= to) continue;
+    const double e = 1e-3;
+    const std::vector<double> g = head.field({p + Vec3(e, 0, 0), p - Vec3(e, 0, 0), p + Vec3(0, e, 0), p - Vec3(0, e, 0), p + Vec3(0, 0, e), p - Vec3(0, 0, e)});
+    const Vec3 n = Vec3(g[0] - g[1], g[2] - g[3], g[4] - g[5]).normalized();
+    start.push_back(p - 0.5 * n);
+    dir.push_back(n);
+  }
+  const SurfaceQuery q(mask);
+  const auto in = q.cast(start, dir);
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (in[i].hit && in[i].t < 1.0 && in[i].normal.dot(dir[i]) < -0.5) {  // entered through the inner surface
+      inside.push_back(start[i] + (in[i].t + 1e-4) * dir[i]);
+      along.push_back(dir[i]);
+    }
+  std::vector<double> t;
+  for (const RayHit& h : q.cast(inside, along))
+    if (h.hit) t.push_back(h.t);
+  INFO("band " << from << " to " << to << " mm above the neck edge: " << start.size() << " skin points, " << t.size() << " through the mask");
+  REQUIRE(t.size() > 50);
+  return summarize(t).median;
+}
+
 }  // namespace
 
-TEST_CASE("mask: the wearer's own head, 2.5 mm thick, openings at the eyes, nostrils and mouth", "[mask][slow]") {
+TEST_CASE("mask: the wearer's own head, 2.5 mm thick, openings at the eyes, nostrils and mouth, the neck edge rolled into a lip", "[mask][slow]") {
   scan::HeadParams hp;
   hp.ears = "none";
   const scan::SyntheticHead head(hp);
   const Mesh wearer = head.mesh(1.0);
   sculpt::MaskOptions o;
+  o.neck_edge = "rolled";
   sculpt::MaskReport r;
   const Mesh mask = sculpt::make_mask(wearer, nullptr, o, &r);
   const MeshInfo info = test::check_solid(mask);
   REQUIRE(info.genus);
-  CHECK(*info.genus == 5);  // two eyes, two nostrils, the mouth (the neck edge makes it a shell, not a ball)
+  CHECK(*info.genus == 5);  // two eyes, two nostrils, the mouth (the neck edge makes it a shell, not a ball; its lip closes nothing)
   Vec3 thinnest;
   const std::vector<double> t = thickness_by_rays(mask, head, wearer.vertices, o.fit_mm, &thinnest);
   REQUIRE(t.size() > 5000);
@@ -107,6 +139,21 @@ TEST_CASE("mask: the wearer's own head, 2.5 mm thick, openings at the eyes, nost
   const std::vector<double> bare = SurfaceQuery(mask).distances({f.to_world(l.nostril_left), f.to_world(l.nostril_right)});
   CHECK(bare[0] > 1.0);  // the mask's inner surface lies on the skin everywhere else
   CHECK(bare[1] > 1.0);
+  // The neck edge, neck_mm below the chin: a round lip as thick as its diameter through its middle,
+  // the wall above it as thick as elsewhere, nothing below the edge.
+  const double edge = l.chin.y() - o.neck_mm, radius = 0.5 * o.neck_lip_mm;
+  const double at_lip = thickness_above_edge(mask, head, wearer, f, edge, radius - 0.5, radius + 0.5);
+  const double above = thickness_above_edge(mask, head, wearer, f, edge, 4 * radius, 4 * radius + 10);
+  std::printf("mask, rolled neck edge: %.2f mm through the lip's middle (diameter %.1f), %.2f mm above it (wall %.1f)\n", at_lip,
+              o.neck_lip_mm, above, o.thickness_mm);
+  CHECK(at_lip == Approx(o.neck_lip_mm).margin(0.3));
+  CHECK(above == Approx(o.thickness_mm).margin(0.15));
+  std::vector<Vec3> below;
+  for (const Vec3& v : wearer.vertices)
+    if (const double y = f.to_local(v).y() - edge; y < -2 && y > -10) below.push_back(v);
+  REQUIRE(!below.empty());
+  const std::vector<double> d = SurfaceQuery(mask).distances(below);
+  CHECK(*std::min_element(d.begin(), d.end()) > 0.5);
 }
 
 TEST_CASE("mask: a likeness on another head, within 0.1 mm of it where not pushed out", "[mask][slow]") {

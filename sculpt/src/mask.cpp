@@ -131,6 +131,14 @@ struct MaskField {
   //! How far from the skin the cuts need the skin's closest point: through the mask and the grid's reach.
   double reach = 0;
 
+  //! Rolled neck edge: the distance from a round lip along the edge, its inside on the fit surface
+  //! (the wearer's skin `fw` away) and its bottom on the edge. The neck runs along the face frame's
+  //! y, so height and distance from the skin are the lip's section's two axes.
+  double lip(double y, double fw) const {
+    const double r = 0.5 * o.neck_lip_mm;
+    return std::hypot(y - (cuts.neck_y + r), fw - (o.fit_mm + r)) - r;
+  }
+
   std::vector<double> operator()(const std::vector<Vec3>& x) const {
     const std::vector<double> fw = wearer.signed_distances(x);
     std::vector<double> fl;
@@ -161,6 +169,7 @@ struct MaskField {
       const double least = o.fit_mm + o.min_thickness_mm + 0.25 * o.resolution_mm;
       const double outer = likeness ? smooth_min(align.scale * fl[i], fw[i] - least, k) : fw[i] - o.fit_mm - o.thickness_mm;
       f[i] = smooth_max(smooth_max(outer, inner, k), cuts.at(q[i], s[i]), k);
+      if (o.neck_edge == "rolled") f[i] = smooth_min(f[i], lip(q[i].y(), fw[i]), k);
     }
     return f;
   }
@@ -225,7 +234,8 @@ Mesh make_mask(const Mesh& wearer, const Mesh* likeness, const MaskOptions& o, M
   const Cuts cuts(r.wearer, wq, o);
   const double stands_out = likeness ? measure_push(*likeness, align, wq, cuts, frame, o, r) : 0.0;
   Aabb box = bounding_box(wearer);
-  const double grow = std::max(o.thickness_mm, o.min_thickness_mm) + std::max(o.fit_mm, 0.0) + 2 * o.resolution_mm;
+  const double wall = std::max({o.thickness_mm, o.min_thickness_mm, o.neck_edge == "rolled" ? o.neck_lip_mm : 0.0});
+  const double grow = wall + std::max(o.fit_mm, 0.0) + 2 * o.resolution_mm;
   if (likeness) {
     for (const Vec3& v : likeness->vertices) box.add(align.apply(v));
   }

@@ -33,6 +33,10 @@ OptionTable<MaskOptions> make_mask_table() {
       .number("nostril_margin_mm", &S::nostril_margin_mm, "mm", 0, 10, "nostril openings this much larger than the nostril")
       .number("mouth_margin_mm", &S::mouth_margin_mm, "mm", 0, 30, "mouth opening this much larger than the mouth")
       .number("neck_mm", &S::neck_mm, "mm", 0, 200, "the neck edge this far below the chin")
+      .choice("neck_edge", &S::neck_edge, {"square", "rolled"},
+              "how the neck edge ends: cut square through the wall, or in a round lip (it resists tearing when the mask is pulled "
+              "over the head)")
+      .number("neck_lip_mm", &S::neck_lip_mm, "mm", 2, 15, "rolled: the lip's diameter; its inside lies on the fit surface, it bulges outwards")
       .number("resolution_mm", &S::resolution_mm, "mm", 0.3, 5, "grid step of the mask's surfaces");
   t.rule([](const S& s) {
     return s.resolution_mm <= s.min_thickness_mm / 1.5 + 1e-9

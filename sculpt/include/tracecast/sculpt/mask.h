@@ -9,6 +9,8 @@
 // manifold and free of crossings by construction, and checked.
 #pragma once
 
+#include <string>
+
 #include <nlohmann/json_fwd.hpp>
 
 #include "tracecast/mesh/face.h"
@@ -27,6 +29,8 @@ struct MaskOptions {
   double nostril_margin_mm = 1.0;
   double mouth_margin_mm = 4.0;     //!< past the mouth corners: a cut ending in their crease leaves a ragged edge
   double neck_mm = 50.0;            //!< the neck edge this far below the chin
+  std::string neck_edge = "square";  //!< square (cut through the wall) or rolled (ending in a round lip)
+  double neck_lip_mm = 5.0;         //!< rolled: the lip's diameter (its inside on the fit surface, bulging outwards)
   double resolution_mm = 1.0;       //!< the grid's step
   FaceOptions face;                 //!< the wearer's face frame hints
 };
