@@ -12,7 +12,11 @@
 #include "tracecast/print/printer.h"
 #include "tracecast/mesh/random.h"
 #include "tracecast/print/mold_stages.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/piece_id.h"
 #include "tracecast/scan/synthetic_face.h"
+#include "tracecast/watermark/key.h"
+#include "tracecast/watermark/mark.h"
 
 using namespace tracecast;
 using namespace tracecast::print;
@@ -483,4 +487,28 @@ TEST_CASE("bolts: the parting surface is level across each bolt's square boss an
   CHECK(moved_far < 1e-9);
   CHECK(steepest < 4.0);    // no step at the boss's edge (levelled without the ring, it rose 5 mm within a cell: 10.7)
   CHECK(gutter < 1e-9);
+}
+
+TEST_CASE("inspection: carried from the appliance to its stamped copy, it equals the stamped copy's own", "[mold][stages]") {
+  const Mesh face = scan::SyntheticFace().mesh(1.0);
+  const Mesh appliance = make_appliance(face, ApplianceSpec{});
+  const MoldOptions o = test::bare_mold();
+  const stages::Inspection before = stages::inspect_inputs(appliance, face, o);
+  const watermark::Stamped st = watermark::apply_stamp(*watermark::plan_stamp(appliance), pack({1, 2, 3}), watermark::Key::generate(), false);
+  REQUIRE(st.mesh.triangles.size() > 2 * appliance.triangles.size());  // the relief splits most outer faces
+  const stages::Inspection carried = stages::carry_inspection(before, st.mesh, st.face_origin);
+  const stages::Inspection own = stages::inspect_inputs(st.mesh, face, o);  // the skin measured again
+  REQUIRE(carried.inner.size() == own.inner.size());
+  std::size_t differ = 0, inner = 0, outer = 0;
+  for (std::size_t f = 0; f < own.inner.size(); ++f) {
+    differ += carried.inner[f] != own.inner[f] || carried.outer[f] != own.outer[f];
+    inner += own.inner[f];
+    outer += own.outer[f];
+  }
+  std::printf("inspection carried to the stamped appliance: %zu of %zu faces differ (%zu inner, %zu outer)\n", differ, own.inner.size(), inner,
+              outer);
+  CHECK(differ == 0);
+  CHECK(carried.appliance_ml == Approx(own.appliance_ml).epsilon(1e-12));
+  for (std::size_t f = 0; f < own.centres.size(); f += 997) CHECK(carried.centres[f] == own.centres[f]);
+  CHECK_THROWS_AS(stages::carry_inspection(before, st.mesh, std::vector<std::uint32_t>(3, 0)), ProcessingError);
 }

@@ -4,6 +4,7 @@
 
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/report_json.h"
+#include "tracecast/print/mold_stages.h"
 #include "tracecast/version.h"
 #include "tracecast/watermark/payload.h"
 
@@ -45,7 +46,8 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
   auto say = [&](const char* s) {
     if (stage) stage(s);
   };
-  print::check_mold_inputs(appliance, face, options);
+  // The refusals before the ledger records anything; the inspection is carried to the stamped appliance.
+  const print::stages::Inspection unstamped = print::stages::inspect_inputs(appliance, face, options);
   const Production& p = shop.production();
   // The production mark: the stamp's defaults, tuned for reading back from a scan of a cast.
   const watermark::StampOptions mark_options;
@@ -69,7 +71,8 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
     out.stamp = st.report;
     out.marked = std::move(st.mesh);
     say("designing");
-    out.mold = print::design_mold(out.marked, face, options, face_analysis);
+    const print::stages::Inspection inspection = print::stages::carry_inspection(unstamped, out.marked, st.face_origin);
+    out.mold = print::design_mold(out.marked, face, options, face_analysis, &inspection);
     for (const std::string& w : out.stamp.warnings) out.mold.report.warnings.push_back(w);
     say("writing");
     out.outputs = nlohmann::json::object();

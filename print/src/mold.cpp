@@ -344,6 +344,24 @@ Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOpt
   return in;
 }
 
+Inspection carry_inspection(const Inspection& before, const Mesh& refined, const std::vector<std::uint32_t>& origin) {
+  if (origin.size() != refined.triangles.size())
+    throw ProcessingError("mold: the stamped appliance's faces do not match their origins");
+  Inspection in;
+  in.appliance_ml = signed_volume(refined) / 1000.0;
+  in.inner.resize(origin.size());
+  in.outer.resize(origin.size());
+  in.centres.reserve(origin.size());
+  for (std::size_t f = 0; f < origin.size(); ++f) {
+    if (origin[f] >= before.inner.size()) throw ProcessingError("mold: the stamped appliance's faces do not match their origins");
+    in.inner[f] = before.inner[origin[f]];
+    in.outer[f] = before.outer[origin[f]];
+    const Tri& t = refined.triangles[f];
+    in.centres.push_back((refined.vertices[t[0]] + refined.vertices[t[1]] + refined.vertices[t[2]]) / 3.0);
+  }
+  return in;
+}
+
 Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Bolts& b, const Cavity& c,
                         const MoldOptions& o) {
   using detail::BooleanOp;
@@ -557,12 +575,13 @@ std::vector<PartPull> two_part_pulls(const stages::PullChoice& pc, const stages:
 
 }  // namespace
 
-Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis) {
+Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis,
+                 const stages::Inspection* inspection) {
   using namespace stages;
   Mold mold;
   MoldReport& r = mold.report;
   StepTimer timer(r.timings);
-  const Inspection in = inspect_inputs(appliance, face, o);
+  const Inspection in = inspection ? *inspection : inspect_inputs(appliance, face, o);
   r.appliance_ml = in.appliance_ml;
   timer.lap("inspect");
 

@@ -4,6 +4,7 @@
 
 #include <Eigen/Eigenvalues>
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -69,7 +70,9 @@ Vec3 find_front(const Mesh& m) {
 
 //! Splits every edge longer than `max_len` whose ends are not both unmarked (mask 0), until none
 //! is left; midpoints take the mean mask and normal. Conforming: neighbours share midpoints.
-std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec3>& normals, double max_len) {
+//! `origin` (one per face, in and out) keeps each face's face of the mesh before any split.
+std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec3>& normals, double max_len,
+                             std::vector<std::uint32_t>& origin) {
   std::size_t splits = 0;
   // An edge as one sorted key: its lower corner in the high half. The edges split in a round are
   // numbered in key order (their midpoints' vertices follow the mesh's in that order).
@@ -99,8 +102,11 @@ std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec
     }
     splits += split.size();
     std::vector<Tri> out;
+    std::vector<std::uint32_t> out_origin;
     out.reserve(m.triangles.size() * 2);
-    for (const Tri& t0 : m.triangles) {
+    out_origin.reserve(m.triangles.size() * 2);
+    for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+      const Tri& t0 = m.triangles[f];
       auto mid_of = [&](const Tri& t, int e) {
         const auto it = std::lower_bound(split.begin(), split.end(), key(t[e], t[(e + 1) % 3]));
         return it == split.end() || *it != key(t[e], t[(e + 1) % 3]) ? -1 : first + static_cast<std::int32_t>(it - split.begin());
@@ -109,6 +115,7 @@ std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec
       for (int e = 0; e < 3; ++e) k += mid_of(t0, e) >= 0;
       if (k == 0) {
         out.push_back(t0);
+        out_origin.push_back(origin[f]);
         continue;
       }
       // Rotate so that: one split edge is edge 0 (k = 1); the unsplit edge is edge 2 (k = 2).
@@ -132,8 +139,10 @@ std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec
         out.push_back({m2, m1, t[2]});
         out.push_back({m0, m1, m2});
       }
+      out_origin.resize(out.size(), origin[f]);  // the pieces of a split face keep its origin
     }
     m.triangles = std::move(out);
+    origin = std::move(out_origin);
   }
   return splits;
 }
@@ -143,6 +152,7 @@ std::size_t split_long_edges(Mesh& m, std::vector<double>& mask, std::vector<Vec
 struct StampPlan {
   StampOptions options;
   Mesh original, refined;
+  std::vector<std::uint32_t> face_origin;  //!< per face of `refined`: its face of `original`
   std::vector<double> mask, shape;
   std::vector<Vec3> normals;
   Lattice lattice;
@@ -284,7 +294,9 @@ std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOp
   s.normals.clear();
   s.colors.clear();
   std::vector<Vec3> normals = vn;
-  out.report.split_edges = split_long_edges(s, mask, normals, o.resolution_mm);
+  std::vector<std::uint32_t> origin(s.triangles.size());
+  std::iota(origin.begin(), origin.end(), 0u);
+  out.report.split_edges = split_long_edges(s, mask, normals, o.resolution_mm, origin);
   out.report.vertices_after = s.vertices.size();
   timer.lap("refine");
 
@@ -297,6 +309,7 @@ std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOp
   out.lattice.a = kTileMm * e1;
   out.lattice.b = kTileMm * e2;
   out.refined = std::move(s);
+  out.face_origin = std::move(origin);
   out.mask = std::move(mask);
   out.shape = std::move(shape);
   out.normals = std::move(normals);
@@ -306,6 +319,7 @@ std::shared_ptr<const StampPlan> plan_stamp(const Mesh& appliance, const StampOp
 
 Stamped apply_stamp(const StampPlan& plan, std::uint64_t id, const Key& key, bool hausdorff) {
   Stamped out;
+  out.face_origin = plan.face_origin;
   out.report = plan.report;
   out.report.key_id = key.id();
   out.report.id = id;

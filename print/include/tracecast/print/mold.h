@@ -26,6 +26,9 @@
 
 namespace tracecast {
 struct FaceAnalysis;
+namespace print::stages {
+struct Inspection;
+}
 }
 
 namespace tracecast::print {
@@ -211,8 +214,10 @@ void check_mold_inputs(const Mesh& appliance, const Mesh& face, const MoldOption
 //! Throws InputError if the appliance is not a closed solid or does not sit on the face, and
 //! ProcessingError if a part cannot be made valid. Nothing is written here. `face_analysis`: the
 //! face's analysis when the caller has it (the one the appliance was made with), else it is made
-//! here (1.6 s on a 250,000-face scan).
-Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {}, const FaceAnalysis* face_analysis = nullptr);
+//! here (1.6 s on a 250,000-face scan). `inspection`: the appliance's inspection when the caller
+//! has it (stages::carry_inspection() from the unstamped appliance's), else it is made here.
+Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& options = {}, const FaceAnalysis* face_analysis = nullptr,
+                 const stages::Inspection* inspection = nullptr);
 
 //! The appliance's rim where a part's file has it: points along it (part file coordinates), and
 //! how far from them the cutting edge reaches.

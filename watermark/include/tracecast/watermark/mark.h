@@ -56,6 +56,7 @@ void to_json(nlohmann::json& j, const StampReport& r);
 
 struct Stamped {
   Mesh mesh;
+  std::vector<std::uint32_t> face_origin;  //!< per face of `mesh`: the appliance's face it is (a piece of)
   std::vector<double> displacement_mm;  //!< per vertex of `mesh` (signed, along the outer normal)
   StampReport report;
 };
