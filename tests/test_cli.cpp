@@ -655,6 +655,7 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   CHECK(doc["mark"]["id"] == "002a-000001-000001");
   CHECK(doc["mark"]["max_displacement_um"].get<double>() <= 40.0 + 1e-9);
   CHECK(doc["mark"]["subject"] == "S-001");
+  CHECK(doc["mark"]["workshop_key_fingerprint"] == nlohmann::json::parse(shop.tc("ledger verify --json").out)["key_fingerprint"]);
   // The ledger holds the piece with its inputs' and outputs' hashes (the files as written).
   const auto history = nlohmann::json::parse(shop.tc("ledger export --run 1").out);
   REQUIRE(history["pieces"].size() == 1);

@@ -130,6 +130,7 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
 nlohmann::json mark_json(const TraceableMold& made, const Workshop& shop) {
   nlohmann::json j = made.stamp;
   j.update({{"ledger", shop.production().ledger.string()},
+            {"workshop_key_fingerprint", ledger::key_fingerprint(shop.book().public_key_hex())},
             {"ledger_entry", made.entry},
             {"run", shop.production().run},
             {"subject", shop.production().subject},

@@ -36,6 +36,7 @@ class Workshop {
   explicit Workshop(const Production& p);
   const Production& production() const { return production_; }
   ledger::Ledger& book() { return book_; }
+  const ledger::Ledger& book() const { return book_; }
   const watermark::Key& mark_key() const { return mark_key_; }
 
  private:
