@@ -299,6 +299,7 @@ std::vector<CavityPoint> cavity_points(const Parting& p, const Cavity& c, double
   // for each side (over, under). Of nefertiti's full face's 7.2 M points, 4.2 M were repeats.
   std::vector<char> corner_done(2 * m.vertices.size(), 0);
   std::unordered_set<std::uint64_t> edge_done;
+  edge_done.reserve(3 * m.triangles.size());  // nefertiti: the fit 2.4-2.6 s without, 2.0-2.1 s with
   auto first_time = [&](const Tri& t, int k, bool over) {
     if (k < 3) {
       char& d = corner_done[2 * static_cast<std::size_t>(t[k]) + over];
