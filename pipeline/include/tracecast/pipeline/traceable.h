@@ -55,7 +55,7 @@ struct TraceableMold {
   nlohmann::json outputs;               //!< file → SHA-256, as recorded
 };
 
-//! Checks the inputs (print::check_mold_inputs), allocates the run's next identifier and records
+//! Checks the inputs (print::stages::inspect_inputs, carried to the stamped appliance), allocates the run's next identifier and records
 //! the piece with `inputs` (file → SHA-256) and the mold parameters in one transaction, stamps the
 //! identifier into the appliance's outer surface, designs the mold, calls `write` to write its
 //! files (it returns their paths), and records their SHA-256. If anything fails after the
