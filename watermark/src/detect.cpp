@@ -691,6 +691,7 @@ Pose settle_sublattice(const Residuals& res, const std::vector<char>& use, Pose 
 }
 
 constexpr double kClearContrast = 2.5;  // a fold this much above an unrelated lattice's: no other candidate tried
+constexpr double kSureContrast = 6.0;   // … and no other cone of directions either (a mark read whole: 10–25)
 
 struct LatticeFound {
   bool ok = false;
@@ -728,11 +729,7 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
   };
   LatticeFound best;
   best.working_scale = s0;
-  // Around the normals' principal axis first; a half face's front can lie along the second axis
-  // instead, looked at when the first finds no clear lattice and enough surface faces that way.
-  for (int pass = 0; pass < 2; ++pass) {
-    if (best.contrast > kClearContrast || (pass == 1 && res.second_weight < 0.25)) break;
-    const Vec3 around = pass == 0 ? res.axis : res.second_axis;
+  const auto search_cone = [&](const Vec3& around) {
     Vec3 e1, e2;
     std::vector<Vec3> coarse;
     for (const Vec3& axis : {around, Vec3(-around)}) {
@@ -774,7 +771,16 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
       }
       if (contrast > kClearContrast) break;
     }
-  }
+  };
+  // Around the normals' principal axis first; a half face's front can lie along the second axis
+  // instead, looked at when the first finds no sure lattice and enough surface faces that way. A
+  // one-sided scan of a round shape (a mask on a head, seen from the front) has its normals spread
+  // nearly evenly, so the principal axis can lie 50° or more off the mark's front: there a weak
+  // lattice of the mark seen aslant (contrast 3) was taken, and the reading failed.
+  log_debug("detect: normals' axes ({:.3f} {:.3f} {:.3f}), ({:.3f} {:.3f} {:.3f}) weight {:.2f}", res.axis.x(), res.axis.y(), res.axis.z(),
+            res.second_axis.x(), res.second_axis.y(), res.second_axis.z(), res.second_weight);
+  search_cone(res.axis);
+  if (best.contrast < kSureContrast && res.second_weight >= 0.25) search_cone(res.second_axis);
   return best;
 }
 
