@@ -1,5 +1,7 @@
 // Conversions to the libraries tracecast builds on (CGAL Surface_mesh, Open3D).
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <open3d/geometry/TriangleMesh.h>
 
 #include "fixtures.h"
@@ -17,6 +19,7 @@ TEST_CASE("CGAL Surface_mesh round trip keeps a manifold mesh exactly", "[conver
   CHECK(sm.number_of_faces() == t.triangles.size());
   CHECK(r.duplicated_vertices == 0);
   CHECK_FALSE(r.reoriented);
+  CHECK_FALSE(r.as_soup);
   CHECK(sm.is_valid());
   const Mesh back = cgal::from_surface_mesh(sm);
   CHECK(back.vertices == t.vertices);
@@ -40,11 +43,53 @@ TEST_CASE("CGAL conversion repairs a non-manifold, mis-oriented soup and says so
   CHECK(r.dropped_faces == 1);
   CHECK(r.duplicated_vertices == 1);
   CHECK(r.reoriented);
+  CHECK(r.as_soup);
   CHECK(sm.is_valid());
   const MeshInfo i = measure(cgal::from_surface_mesh(sm));
   CHECK(i.vertex_manifold);
   CHECK(i.oriented);
   CHECK(i.components == 2);
+}
+
+TEST_CASE("CGAL conversion gives each fan at a pinched vertex its own copy and keeps every face as it is", "[convert]") {
+  // Two closed, outward cubes touching at one corner: the only flaw is the pinch. Each face must
+  // come back with the same corners in the same turn (nothing reoriented), the corner copied once.
+  Mesh a = test::cube(1);
+  const Mesh b = test::cube(1, Vec3(1, 1, 1));
+  const auto offset = static_cast<std::int32_t>(a.vertices.size());
+  for (Tri t : b.triangles) {
+    for (auto& v : t) v = (v == 0) ? 7 : v + offset;
+    a.triangles.push_back(t);
+  }
+  a.vertices.insert(a.vertices.end(), b.vertices.begin(), b.vertices.end());
+  REQUIRE(a.vertices[7] == b.vertices[0]);
+  REQUIRE_FALSE(measure(a).vertex_manifold);
+  cgal::ToSurfaceMeshReport r;
+  const cgal::SurfaceMesh sm = cgal::to_surface_mesh(a, &r);
+  CHECK(r.dropped_faces == 0);
+  CHECK(r.duplicated_vertices == 1);
+  CHECK_FALSE(r.reoriented);
+  CHECK_FALSE(r.as_soup);
+  CHECK(sm.is_valid());
+  const Mesh back = cgal::from_surface_mesh(sm);
+  const MeshInfo i = measure(back);
+  CHECK(i.vertex_manifold);
+  CHECK(i.oriented);
+  CHECK(i.components == 2);
+  CHECK(back.vertices.size() == 16);  // b's own copy of the corner is unused; the pinch's copy added
+  // The faces as rings of positions, each started at its least corner: the same set both ways.
+  const auto rings = [](const Mesh& m) {
+    std::vector<std::array<std::array<double, 3>, 3>> out;
+    for (const Tri& t : m.triangles) {
+      std::array<std::array<double, 3>, 3> ring;
+      for (int k = 0; k < 3; ++k) ring[k] = {m.vertices[t[k]].x(), m.vertices[t[k]].y(), m.vertices[t[k]].z()};
+      std::rotate(ring.begin(), std::min_element(ring.begin(), ring.end()), ring.end());
+      out.push_back(ring);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  CHECK(rings(back) == rings(a));
 }
 
 TEST_CASE("Open3D round trip keeps vertices, triangles, normals and colours", "[convert]") {

@@ -14,6 +14,7 @@
 
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_invoke.h>
+#include <tbb/task_group.h>
 
 #include "boolean.h"
 #include "primitives.h"
@@ -485,32 +486,34 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
                                   std::vector<Eigen::Affine3d>& from_mold, std::vector<std::size_t>& crossings, bool turn_shells) {
   std::vector<NamedMesh> out = pieces;
   from_mold.assign(out.size(), Eigen::Affine3d::Identity());
-  // Each part on its own: cleaned, turned over (the shell, onto its top), fitted. (In parallel
-  // this took longer: the cleaning's own steps already use both cores.)
+  crossings.assign(out.size(), 0);
+  // Each part in turn: cleaned, turned over (the shell, onto its top), fitted, then placed side by
+  // side on the plate, 10 mm apart, centred on y, on z = 0: its place depends only on the parts
+  // before it. Its settling then starts at once, beside the next part's cleaning (which took
+  // longer run in parallel with another cleaning: its own steps already use both cores).
+  // Nefertiti's four sections: the pose 6.3 s → 4.4–4.8 s when no round of settling follows the first.
+  const auto t0 = std::chrono::steady_clock::now();
+  tbb::task_group settling;
+  double x_next = 0;
   for (std::size_t k = 0; k < out.size(); ++k) {
     Mesh& q = out[k].mesh;
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto tk = std::chrono::steady_clock::now();
     q = cleaned(q);
-    log_debug("pose: cleaned {} in {:.2f} s", out[k].name, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    log_debug("pose: cleaned {} in {:.2f} s", out[k].name, std::chrono::duration<double>(std::chrono::steady_clock::now() - tk).count());
     Eigen::Matrix3d turn = Eigen::Matrix3d::Identity();
     if (turn_shells && out[k].name.rfind("shell", 0) == 0) turn.diagonal() = Vec3(1, -1, -1);
     for (Vec3& v : q.vertices) v = turn * v;
     from_mold[k].linear() = fit_pose(q, out[k].name, printer, warnings) * turn;
-  }
-  // Side by side on the plate, 10 mm apart, centred on y, on z = 0.
-  double x_next = 0;
-  for (std::size_t k = 0; k < out.size(); ++k) {
-    const Aabb b = bounding_box(out[k].mesh.vertices);
+    const Aabb b = bounding_box(q.vertices);
     // Whole millimetres along the plate; on z = 0 exactly (the slicer's bed).
     const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), -b.min.z());
-    for (Vec3& v : out[k].mesh.vertices) v = single_precision(Vec3(v + shift));
+    for (Vec3& v : q.vertices) v = single_precision(Vec3(v + shift));
     from_mold[k].translation() = shift;
     x_next += std::ceil(b.extent().x()) + 10.0;
+    settling.run([&out, &crossings, k] { crossings[k] = settle_in_single_precision(out[k].mesh, 8); });
   }
-  const auto t1 = std::chrono::steady_clock::now();
-  crossings.assign(out.size(), 0);
-  tbb::parallel_for(std::size_t(0), out.size(), [&](std::size_t k) { crossings[k] = settle_in_single_precision(out[k].mesh, 8); });
-  log_debug("pose: settled in {:.2f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  settling.wait();
+  log_debug("pose: cleaned, placed and settled in {:.2f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return out;
 }
 

@@ -20,6 +20,7 @@ struct ToSurfaceMeshReport {
   std::size_t duplicated_vertices = 0;  //!< added to make non-manifold vertices and edges manifold
   std::size_t dropped_faces = 0;        //!< degenerate (repeated corner) faces left out
   bool reoriented = false;              //!< some faces were flipped to orient the soup consistently
+  bool as_soup = false;                 //!< oriented as a polygon soup (slower): not a closed, oriented mesh up to pinched vertices
 };
 
 //! Builds a halfedge mesh from any triangle soup: degenerate faces are dropped, the soup is
