@@ -94,6 +94,7 @@ std::function<int()> setup_landmarks(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_mold(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_check(CLI::App& sub, GlobalOptions& g);
 std::function<int()> setup_options(CLI::App& sub, GlobalOptions& g);
+std::function<int()> setup_studio(CLI::App& sub, GlobalOptions& g);
 
 //! One flag per option of `schema` (its flag(), help, unit, default and range), except the keys
 //! in `skip`. A value is checked as it is parsed (exit 2 naming the flag) and kept in `given`

@@ -36,6 +36,7 @@ std::vector<Command> commands() {
       {"trace", "From a scan of a piece to its ledger record: run, subject, consent, operator, files", setup_trace},
       key_group(),
       ledger_group(),
+      {"studio", "The browser studio on this machine: open a scan, shape the appliance, take the files away", setup_studio},
       {"options", "Every option of the recipe sections and the subcommands: key, flag, unit, default, range, help", setup_options},
   };
 }

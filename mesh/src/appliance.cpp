@@ -2,6 +2,7 @@
 #include "tracecast/mesh/appliance.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <open3d/geometry/KDTreeFlann.h>
 #include <open3d/geometry/PointCloud.h>
 
@@ -27,6 +28,16 @@
 #include "appliance_build.h"
 
 namespace tracecast {
+
+const std::vector<std::string>& region_preset_names() {
+  static const std::vector<std::string> names = {"full_face", "upper_face", "nose", "forehead", "cheek_left", "cheek_right", "chin"};
+  return names;
+}
+
+const std::vector<std::string>& feature_preset_names() {
+  static const std::vector<std::string> names = {"eyes", "nostrils", "mouth"};
+  return names;
+}
 
 namespace {
 
@@ -131,7 +142,7 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
     s.polys.push_back(zone ? superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + 8 * k, 0.25 * u + 6 * k)
                            : superellipse({L.mouth_center.x(), L.mouth_center.y()}, half + margin, 0.12 * u + margin));
   } else {
-    throw InputError(fmt::format("unknown region '{}' (full_face, upper_face, nose, forehead, cheek_left, cheek_right, chin, eyes, nostrils, mouth)", p));
+    throw InputError(fmt::format("unknown region '{}' ({}, {})", p, fmt::join(region_preset_names(), ", "), fmt::join(feature_preset_names(), ", ")));
   }
   return s;
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tracecast/mesh/atomic_file.h"
+#include "tracecast/pipeline/web_assets.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/io.h"
@@ -21,7 +22,6 @@
 #include "tracecast/mesh/submesh.h"
 #include "tracecast/print/printer.h"
 
-extern const char* const kThreeModuleJs;
 extern const char* const kReportPage;  // report.html, embedded at build time (report_page.cpp.in)
 
 namespace tracecast::pipeline {

@@ -37,6 +37,11 @@ using Vec2 = Eigen::Vector2d;
 //! A region of the face: a named preset (full_face, upper_face, nose, forehead, cheek_left,
 //! cheek_right, chin; for openings and zones also eyes, nostrils, mouth), a polygon in the face
 //! frame's x/y (mm), or points in the input's coordinates (snapped to the surface, projected).
+//! The named presets an appliance's region can be, and those of the features (openings; also
+//! regions and zones).
+const std::vector<std::string>& region_preset_names();
+const std::vector<std::string>& feature_preset_names();
+
 struct RegionShape {
   std::string preset;                 //!< empty when outline or points are given
   std::vector<Vec2> outline;          //!< face-frame polygon, mm

@@ -1,0 +1,262 @@
+#include "tracecast/studio/studio.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/atomic_file.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/mesh/units.h"
+#include "tracecast/pipeline/web_assets.h"
+#include "tracecast/scan/reconstruct.h"
+#include "tracecast/scan/register.h"
+
+// Last: it brings <resolv.h>, whose `_res` macro breaks Eigen's headers included after it.
+#include <httplib.h>
+
+extern const char* const kStudioPage;  // studio/src/studio.html, embedded at build time
+
+namespace tracecast::studio {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string random_token() {
+  unsigned char bytes[24];
+  randombytes_buf(bytes, sizeof bytes);
+  char hex[2 * sizeof bytes + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
+  return hex;
+}
+
+//! The token a request carries: the query's `token`, the X-Tracecast-Token header, or the cookie
+//! the page was given.
+std::string token_of(const httplib::Request& req) {
+  if (req.has_param("token")) return req.get_param_value("token");
+  if (req.has_header("X-Tracecast-Token")) return req.get_header_value("X-Tracecast-Token");
+  const std::string cookies = req.get_header_value("Cookie");
+  const std::string key = "tracecast_token=";
+  for (std::size_t at = cookies.find(key); at != std::string::npos; at = cookies.find(key, at + 1))
+    if (at == 0 || cookies[at - 1] == ' ' || cookies[at - 1] == ';') {
+      const std::size_t from = at + key.size(), to = cookies.find(';', from);
+      return cookies.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    }
+  return "";
+}
+
+bool same_token(const std::string& given, const std::string& token) {
+  return given.size() == token.size() && sodium_memcmp(given.data(), token.data(), token.size()) == 0;
+}
+
+//! A file name inside the session folder: letters, digits, '.', '_' and '-', no "..": anything
+//! else (a path, an absolute path, a way out) is refused.
+bool safe_name(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name.find("..") != std::string::npos || name.front() == '.') return false;
+  for (const char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+void reply_json(httplib::Response& res, const json& j, int status = 200) {
+  res.status = status;
+  res.set_content(j.dump(), "application/json");
+}
+
+void reply_error(httplib::Response& res, int status, const std::string& message) { reply_json(res, {{"error", message}}, status); }
+
+//! A mesh for the browser: "TCM1", vertex and triangle counts (uint32), then float32 positions
+//! and uint32 corner indices, little-endian.
+std::string mesh_bytes(const Mesh& m) {
+  std::string out = "TCM1";
+  const auto put32 = [&](std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  put32(static_cast<std::uint32_t>(m.vertices.size()));
+  put32(static_cast<std::uint32_t>(m.triangles.size()));
+  out.reserve(out.size() + 12 * m.vertices.size() + 12 * m.triangles.size());
+  for (const Vec3& v : m.vertices)
+    for (int k = 0; k < 3; ++k) {
+      const float f = static_cast<float>(v[k]);
+      out.append(reinterpret_cast<const char*>(&f), 4);
+    }
+  for (const Tri& t : m.triangles)
+    for (int k = 0; k < 3; ++k) put32(static_cast<std::uint32_t>(t[k]));
+  return out;
+}
+
+}  // namespace
+
+struct Studio::Impl {
+  StudioOptions options;
+  std::string token = random_token();
+  fs::path dir;
+  int port = 0;
+  httplib::Server server;
+  std::mutex work;  // one build at a time; the session's files change only under it
+
+  json session() const {
+    std::ifstream in(dir / "session.json");
+    json j = json::object();
+    if (in) j = json::parse(in, nullptr, false);
+    return j.is_object() ? j : json::object();
+  }
+  void save(const json& j) const { write_file_atomically(dir / "session.json", j.dump(2) + "\n"); }
+
+  bool authorized(const httplib::Request& req, httplib::Response& res) const {
+    if (same_token(token_of(req), token)) return true;
+    reply_error(res, 403, "forbidden: open the address tracecast studio printed (it carries this session's token)");
+    return false;
+  }
+
+  void routes();
+  void page(const httplib::Request& req, httplib::Response& res) const;
+  void upload_scan(const httplib::Request& req, httplib::Response& res);
+  void build_appliance(const httplib::Request& req, httplib::Response& res);
+  void send_mesh(const std::string& name, httplib::Response& res) const;
+  void send_file(const std::string& name, httplib::Response& res) const;
+};
+
+void Studio::Impl::page(const httplib::Request& req, httplib::Response& res) const {
+  // The token moves from the address into a cookie the page's own requests carry.
+  res.set_header("Set-Cookie", "tracecast_token=" + token + "; HttpOnly; SameSite=Strict; Path=/");
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(kStudioPage, "text/html; charset=utf-8");
+}
+
+//! POST /api/scan?name=FILE[&units=U]: the body is the scan file; it is kept in the session as
+//! inputs/FILE, reconstructed into face.ply, and the face analysed (landmarks).
+void Studio::Impl::upload_scan(const httplib::Request& req, httplib::Response& res) {
+  const std::string name = req.get_param_value("name");
+  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": a scan's name must be a plain file name (letters, digits, . _ -)", name));
+  const std::string units = req.has_param("units") ? req.get_param_value("units") : "auto";
+  const auto unit = parse_unit(units);
+  if (!unit) return reply_error(res, 400, fmt::format("units \"{}\" unknown", units));
+  const std::lock_guard<std::mutex> lock(work);
+  fs::create_directories(dir / "inputs");
+  const fs::path input = dir / "inputs" / name;
+  write_file_atomically(input, req.body);
+  io::ReadOptions ro;
+  ro.units = *unit;
+  const Mesh raw = io::read_geometry(input, ro).mesh;
+  const scan::ViewsScan scanned = scan::scan_views({raw}, scan::ReconstructOptions{});
+  io::write_mesh(dir / "face.ply", scanned.surface);
+  json s = session();
+  s["scan"] = {{"input", name}, {"units", units}, {"report", scanned.report}, {"face", analyze_face(scanned.surface)}};
+  s.erase("appliance");  // built on the face before
+  std::error_code ec;
+  fs::remove(dir / "appliance.ply", ec);
+  save(s);
+  reply_json(res, s["scan"]);
+}
+
+//! POST /api/appliance: the body is a recipe's "appliance" section (JSON).
+void Studio::Impl::build_appliance(const httplib::Request& req, httplib::Response& res) {
+  const json body = json::parse(req.body, nullptr, false);
+  if (!body.is_object()) return reply_error(res, 400, "the appliance's options must be a JSON object (a recipe's \"appliance\" section)");
+  const ApplianceSpec spec = parse_appliance_spec(body, "appliance");
+  validate(spec);
+  const std::lock_guard<std::mutex> lock(work);
+  if (!fs::exists(dir / "face.ply")) return reply_error(res, 409, "open a scan first: the appliance is built on its face");
+  const Mesh face = io::read_mesh(dir / "face.ply").mesh;
+  ApplianceReport report;
+  const auto t0 = std::chrono::steady_clock::now();
+  io::write_mesh(dir / "appliance.ply", make_appliance(face, spec, nullptr, &report));
+  json s = session();
+  json used = body;
+  used.update(appliance_option_table().to_json(spec));
+  s["appliance"] = {{"options", used},
+                    {"report", report},
+                    {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+  save(s);
+  reply_json(res, s["appliance"]);
+}
+
+void Studio::Impl::send_mesh(const std::string& name, httplib::Response& res) const {
+  if (name != "face" && name != "appliance") return reply_error(res, 404, fmt::format("no mesh \"{}\" (face, appliance)", name));
+  const fs::path file = dir / (name + ".ply");
+  if (!fs::exists(file)) return reply_error(res, 404, fmt::format("no {} yet", name));
+  res.set_content(mesh_bytes(io::read_mesh(file).mesh), "application/octet-stream");
+}
+
+//! GET /api/files/NAME: a file of the session, as a download.
+void Studio::Impl::send_file(const std::string& name, httplib::Response& res) const {
+  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of this session (a plain file name, no path)", name));
+  const fs::path file = dir / name;
+  std::ifstream in(file, std::ios::binary);
+  if (!in || !fs::is_regular_file(file)) return reply_error(res, 404, fmt::format("no file \"{}\" in this session", name));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  res.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
+  res.set_content(bytes.str(), "application/octet-stream");
+}
+
+void Studio::Impl::routes() {
+  // Every request, the page's own assets included, carries the token.
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_payload_max_length(options.max_upload_mb << 20);
+  server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (res.status != 413) return;
+    if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0)
+      reply_error(res, 413, "send the scan as the request's body with Content-Type application/octet-stream (a form-encoded body is limited to 8 KB)");
+    else
+      reply_error(res, 413, fmt::format("the upload is larger than the studio's limit of {} MB (tracecast studio --max-upload)", options.max_upload_mb));
+  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const InputError& x) {
+      reply_error(res, 400, x.what());
+    } catch (const std::exception& x) {
+      reply_error(res, 500, x.what());
+    }
+  });
+  server.Get("/", [this](const httplib::Request& req, httplib::Response& res) { page(req, res); });
+  server.Get("/three.module.js", [](const httplib::Request&, httplib::Response& res) { res.set_content(kThreeModuleJs, "text/javascript"); });
+  server.Get("/api/session", [this](const httplib::Request&, httplib::Response& res) {
+    reply_json(res, {{"session", session()},
+                     {"appliance_options", appliance_option_table().describe()},
+                     {"regions", region_preset_names()},
+                     {"openings", feature_preset_names()}});
+  });
+  server.Post("/api/scan", [this](const httplib::Request& req, httplib::Response& res) { upload_scan(req, res); });
+  server.Post("/api/appliance", [this](const httplib::Request& req, httplib::Response& res) { build_appliance(req, res); });
+  server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
+  server.Get(R"(/api/files/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_file(req.matches[1], res); });
+}
+
+Studio::Studio(StudioOptions o) : impl_(std::make_unique<Impl>()) {
+  if (sodium_init() < 0) throw ProcessingError("studio: libsodium could not start");
+  impl_->options = std::move(o);
+  impl_->dir = impl_->options.workshop / "session";
+  std::error_code ec;
+  fs::create_directories(impl_->dir, ec);
+  if (ec || !fs::is_directory(impl_->dir)) throw InputError(impl_->options.workshop, "cannot hold the studio's session: " + ec.message());
+  impl_->routes();
+}
+
+Studio::~Studio() { stop(); }
+
+int Studio::bind() {
+  Impl& m = *impl_;
+  m.port = m.options.port == 0 ? m.server.bind_to_any_port(m.options.host) : (m.server.bind_to_port(m.options.host, m.options.port) ? m.options.port : -1);
+  if (m.port < 0) throw ProcessingError(fmt::format("studio: cannot listen on {}:{} (in use, or not an address of this machine)", m.options.host, m.options.port));
+  return m.port;
+}
+
+void Studio::serve() { impl_->server.listen_after_bind(); }
+void Studio::stop() { impl_->server.stop(); }
+std::string Studio::url() const { return fmt::format("http://{}:{}/?token={}", impl_->options.host, impl_->port, impl_->token); }
+const std::string& Studio::token() const { return impl_->token; }
+const fs::path& Studio::session_dir() const { return impl_->dir; }
+
+}  // namespace tracecast::studio
