@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli_run.h"
+#include "browser.h"
 #include "fixtures.h"
 #include <open3d/geometry/Image.h>
 #include <open3d/io/ImageIO.h>
@@ -67,51 +68,6 @@ nlohmann::json last_line(const std::string& out) {
   const auto end = out.find_last_not_of('\n');
   const auto start = out.rfind('\n', end);
   return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1));
-}
-
-//! Headless Chromium on a page: whether it ran its script to the end (body data-rendered="yes"),
-//! the console's errors, and a screenshot. Empty `log` and false `rendered` if it could not run.
-struct BrowserRun {
-  bool ran = false, rendered = false;
-  std::vector<std::string> console_errors;
-};
-
-BrowserRun open_in_chromium(const std::filesystem::path& page, const std::filesystem::path& screenshot) {
-  BrowserRun b;
-  const auto dir = test::temp_dir("chromium");
-  // Software WebGL (SwiftShader): no GPU needed. Root needs --no-sandbox.
-  const std::string common = "chromium --headless --no-sandbox --disable-gpu --enable-unsafe-swiftshader --use-angle=swiftshader "
-                             "--window-size=1400,1000 --virtual-time-budget=20000 --enable-logging=stderr --v=0 ";
-  const std::string url = "file://" + std::filesystem::absolute(page).string();
-  const int dom = std::system((common + "--dump-dom " + url + " >" + (dir / "dom.html").string() + " 2>" + (dir / "dom.log").string()).c_str());
-  const int shot = std::system((common + "--screenshot=" + screenshot.string() + " " + url + " >/dev/null 2>" + (dir / "shot.log").string()).c_str());
-  b.ran = dom == 0 && shot == 0 && std::filesystem::exists(screenshot);
-  b.rendered = test::read_bytes(dir / "dom.html").find("data-rendered=\"yes\"") != std::string::npos;
-  for (const char* log : {"dom.log", "shot.log"}) {
-    std::istringstream in(test::read_bytes(dir / log));
-    for (std::string line; std::getline(in, line);)
-      if (line.find("CONSOLE") != std::string::npos && (line.find(":ERROR:CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos))
-        b.console_errors.push_back(line);
-  }
-  return b;
-}
-
-//! Share of the pixels in a rectangle that differ from `background` by more than 30 in a channel.
-double share_not(const std::filesystem::path& png, int x0, int y0, int x1, int y1, std::array<int, 3> background) {
-  open3d::geometry::Image img;
-  REQUIRE(open3d::io::ReadImage(png.string(), img));
-  REQUIRE(img.width_ >= x1);
-  REQUIRE(img.height_ >= y1);
-  std::size_t other = 0, all = 0;
-  for (int y = y0; y < y1; ++y)
-    for (int x = x0; x < x1; ++x) {
-      const std::uint8_t* p = img.PointerAt<std::uint8_t>(x, y, 0);
-      bool differs = false;
-      for (int c = 0; c < 3; ++c) differs = differs || std::abs(static_cast<int>(p[c]) - background[static_cast<std::size_t>(c)]) > 30;
-      other += differs;
-      ++all;
-    }
-  return static_cast<double>(other) / static_cast<double>(all);
 }
 
 //! A private single-node Slurm for one test: munge, slurmctld and slurmd on localhost with their
@@ -297,16 +253,16 @@ TEST_CASE("run: report.html runs in a real browser without console errors and dr
   const auto out = dir / "out";
   // The checker itself is checked on a page that throws.
   test::write_bytes(dir / "broken.html", "<html><body><script type=\"module\">throw new Error('broken page');</script></body></html>");
-  const BrowserRun broken = open_in_chromium(dir / "broken.html", dir / "broken.png");
+  const test::BrowserRun broken = test::open_in_chromium("file://" + std::filesystem::absolute(dir / "broken.html").string(), dir / "broken.png");
   CHECK_FALSE(broken.rendered);
   CHECK_FALSE(broken.console_errors.empty());
   // The page runs to the end (body data-rendered="yes") and the 3D view draws the face and the
   // appliance: the view's middle, in the 1400 × 1000 window, is not the background colour.
-  const BrowserRun b = open_in_chromium(out / "report.html", out / "report-screenshot.png");
+  const test::BrowserRun b = test::open_in_chromium("file://" + std::filesystem::absolute(out / "report.html").string(), out / "report-screenshot.png");
   REQUIRE(b.ran);
   CHECK(b.rendered);
   for (const auto& e : b.console_errors) FAIL_CHECK("console: " << e);
-  const double drawn = share_not(out / "report-screenshot.png", 250, 300, 650, 650, {0x2b, 0x30, 0x36});
+  const double drawn = test::share_not(out / "report-screenshot.png", 250, 300, 650, 650, {0x2b, 0x30, 0x36});
   std::printf("report.html in Chromium: %.0f %% of the 3D view's middle drawn\n", 100 * drawn);
   CHECK(drawn > 0.3);
 }

@@ -1,0 +1,263 @@
+// The studio's server, driven over HTTP on this machine: its refusals (token, paths, upload size,
+// address) and what it builds, against the libraries called directly.
+#include <catch2/catch.hpp>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "browser.h"
+#include "fixtures.h"
+#include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/io.h"
+#include "tracecast/studio/studio.h"
+
+// Last: it brings <resolv.h>, whose `_res` macro breaks Eigen's headers included after it.
+#include <httplib.h>
+
+using namespace tracecast;
+using nlohmann::json;
+
+namespace {
+
+//! A studio serving on a free port of `host` for the scope's length.
+struct Running {
+  studio::Studio server;
+  int port;
+  std::thread thread;
+  explicit Running(studio::StudioOptions o) : server(std::move(o)), port(server.bind()), thread([this] { server.serve(); }) {}
+  ~Running() {
+    server.stop();
+    thread.join();
+  }
+  httplib::Headers auth() const { return {{"X-Tracecast-Token", server.token()}}; }
+};
+
+studio::StudioOptions options_in(const std::string& name) {
+  studio::StudioOptions o;
+  o.port = 0;
+  o.workshop = test::temp_dir(name);
+  return o;
+}
+
+//! A non-loopback IPv4 address of this machine, if it has one.
+std::string outside_address() {
+  ifaddrs* all = nullptr;
+  if (getifaddrs(&all) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = all; a && found.empty(); a = a->ifa_next)
+    if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET) {
+      char text[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text, sizeof text);
+      if (std::strncmp(text, "127.", 4) != 0) found = text;
+    }
+  freeifaddrs(all);
+  return found;
+}
+
+//! The studio's mesh bytes ("TCM1", counts, float32 positions, uint32 corners) as a Mesh.
+Mesh parse_mesh(const std::string& b) {
+  REQUIRE(b.size() >= 12);
+  REQUIRE(b.compare(0, 4, "TCM1") == 0);
+  std::uint32_t nv = 0, nf = 0;
+  std::memcpy(&nv, b.data() + 4, 4);
+  std::memcpy(&nf, b.data() + 8, 4);
+  REQUIRE(b.size() == 12 + 12 * std::size_t(nv) + 12 * std::size_t(nf));
+  Mesh m;
+  for (std::uint32_t i = 0; i < nv; ++i) {
+    float p[3];
+    std::memcpy(p, b.data() + 12 + 12 * std::size_t(i), 12);
+    m.vertices.emplace_back(p[0], p[1], p[2]);
+  }
+  for (std::uint32_t f = 0; f < nf; ++f) {
+    std::uint32_t t[3];
+    std::memcpy(t, b.data() + 12 + 12 * std::size_t(nv) + 12 * std::size_t(f), 12);
+    m.triangles.push_back({static_cast<std::int32_t>(t[0]), static_cast<std::int32_t>(t[1]), static_cast<std::int32_t>(t[2])});
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("studio: every request needs the session's token; the page hands it on as a cookie", "[studio]") {
+  Running s(options_in("studio-token"));
+  httplib::Client c("127.0.0.1", s.port);
+  for (const char* path : {"/", "/three.module.js", "/api/session", "/api/mesh/face", "/api/files/session.json"}) {
+    INFO(path);
+    const auto none = c.Get(path);
+    REQUIRE(none);
+    CHECK(none->status == 403);
+    CHECK(none->body.find("token") != std::string::npos);
+    const auto wrong = c.Get(path, {{"X-Tracecast-Token", std::string(s.server.token().size(), 'a')}});
+    REQUIRE(wrong);
+    CHECK(wrong->status == 403);
+  }
+  CHECK(c.Get("/?token=" + s.server.token().substr(1))->status == 403);  // a prefix is not the token
+  const auto page = c.Get("/?token=" + s.server.token());
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->body.find("tracecast studio") != std::string::npos);
+  const std::string cookie = page->get_header_value("Set-Cookie");
+  CHECK(cookie.find("tracecast_token=" + s.server.token()) == 0);
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
+  CHECK(cookie.find("SameSite=Strict") != std::string::npos);
+  const auto session = c.Get("/api/session", {{"Cookie", "other=1; tracecast_token=" + s.server.token()}});
+  REQUIRE(session);
+  CHECK(session->status == 200);
+  const json j = json::parse(session->body);
+  CHECK(j["regions"].size() == region_preset_names().size());
+  CHECK(j["appliance_options"]["options"].size() == appliance_option_table().describe()["options"].size());
+  const auto three = c.Get("/three.module.js", s.auth());
+  REQUIRE(three);
+  CHECK(three->status == 200);
+  CHECK(three->body.size() > 100000);
+}
+
+TEST_CASE("studio: file requests and uploads take plain file names only; nothing is written outside the session", "[studio]") {
+  Running s(options_in("studio-paths"));
+  httplib::Client c("127.0.0.1", s.port);
+  { std::ofstream(s.server.session_dir().parent_path() / "secret.txt") << "outside"; }
+  for (const char* path : {"/api/files/..%2Fsecret.txt", "/api/files/../secret.txt", "/api/files/%2Fetc%2Fpasswd", "/api/files//etc/passwd",
+                           "/api/files/inputs%2F..%2F..%2Fsecret.txt", "/api/files/.hidden", "/api/files/a%5Cb"}) {
+    INFO(path);
+    const auto r = c.Get(path, s.auth());
+    REQUIRE(r);
+    CHECK((r->status == 400 || r->status == 404));
+    CHECK(r->body.find("outside") == std::string::npos);
+  }
+  CHECK(c.Get("/api/files/..%2Fsecret.txt", s.auth())->body.find("plain file name") != std::string::npos);
+  for (const char* name : {"..%2Fescaped.ply", "%2Ftmp%2Fescaped.ply", "sub%2Fx.ply", ".."}) {
+    INFO(name);
+    const auto r = c.Post(std::string("/api/scan?name=") + name, s.auth(), "ply\n", "application/octet-stream");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+  }
+  CHECK_FALSE(std::filesystem::exists(s.server.session_dir().parent_path() / "escaped.ply"));
+  CHECK_FALSE(std::filesystem::exists("/tmp/escaped.ply"));
+  // A plain name of the session is served.
+  const auto ok = c.Get("/api/session", s.auth());
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+}
+
+TEST_CASE("studio: an upload over the limit is refused with a message, and nothing is kept", "[studio]") {
+  studio::StudioOptions o = options_in("studio-limit");
+  o.max_upload_mb = 1;
+  Running s(o);
+  httplib::Client c("127.0.0.1", s.port);
+  const auto big = c.Post("/api/scan?name=big.ply", s.auth(), std::string((1u << 20) + 1, 'x'), "application/octet-stream");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  CHECK(json::parse(big->body)["error"].get<std::string>().find("limit of 1 MB") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(s.server.session_dir() / "inputs" / "big.ply"));
+  // A form-encoded body is told how to send a scan.
+  const auto form = c.Post("/api/scan?name=f.ply", s.auth(), std::string(9000, 'x'), "application/x-www-form-urlencoded");
+  REQUIRE(form);
+  CHECK(form->status == 413);
+  CHECK(form->body.find("application/octet-stream") != std::string::npos);
+}
+
+TEST_CASE("studio: listens on the loopback address unless asked for another", "[studio]") {
+  const std::string outside = outside_address();
+  if (outside.empty()) {
+    WARN("this machine has no non-loopback IPv4 address: the reachability checks are skipped");
+    return;
+  }
+  {
+    Running s(options_in("studio-loopback"));
+    httplib::Client here("127.0.0.1", s.port);
+    CHECK(here.Get("/", s.auth())->status == 200);
+    httplib::Client there(outside, s.port);
+    there.set_connection_timeout(2);
+    CHECK_FALSE(there.Get("/", s.auth()));  // refused: nothing listens there
+  }
+  studio::StudioOptions o = options_in("studio-any");
+  o.host = "0.0.0.0";  // asked for
+  Running s(o);
+  httplib::Client there(outside, s.port);
+  there.set_connection_timeout(2);
+  const auto r = there.Get("/", s.auth());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEST_CASE("studio: the face and appliance built through the server are the libraries' own; the session outlives the server", "[studio][slow]") {
+  const studio::StudioOptions o = options_in("studio-build");
+  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
+  const json spec_json = {{"region", "upper_face"}, {"openings", {"eyes"}}, {"thickness_mm", 2.5}};
+  Mesh served;
+  {
+    Running s(o);
+    httplib::Client c("127.0.0.1", s.port);
+    c.set_read_timeout(120);
+    const auto early = c.Post("/api/appliance", s.auth(), spec_json.dump(), "application/json");
+    REQUIRE(early);
+    CHECK(early->status == 409);  // no scan yet
+    const auto bad = c.Post("/api/scan?name=notes.ply", s.auth(), "hello\n", "application/octet-stream");
+    REQUIRE(bad);
+    CHECK(bad->status == 400);
+    CHECK(bad->body.find("notes.ply") != std::string::npos);
+    const auto scan = c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream");
+    REQUIRE(scan);
+    REQUIRE(scan->status == 200);
+    const json sj = json::parse(scan->body);
+    CHECK(sj["report"]["accuracy_mm"]["p95"].get<double>() < 0.1);
+    CHECK(sj["face"]["landmarks_mm"].contains("nose_tip"));
+    const auto wrong = c.Post("/api/appliance", s.auth(), R"({"region": "elbow"})", "application/json");
+    REQUIRE(wrong);
+    CHECK(wrong->status == 400);
+    CHECK(wrong->body.find("elbow") != std::string::npos);
+    const auto built = c.Post("/api/appliance", s.auth(), spec_json.dump(), "application/json");
+    REQUIRE(built);
+    REQUIRE(built->status == 200);
+    CHECK(json::parse(built->body)["options"]["thickness_mm"] == 2.5);
+    const auto mesh = c.Get("/api/mesh/appliance", s.auth());
+    REQUIRE(mesh);
+    REQUIRE(mesh->status == 200);
+    served = parse_mesh(mesh->body);
+    const auto file = c.Get("/api/files/appliance.ply", s.auth());
+    REQUIRE(file);
+    CHECK(file->status == 200);
+    CHECK(file->body == test::read_bytes(s.server.session_dir() / "appliance.ply"));
+  }
+  // The libraries called directly on the face the server kept, with the same options.
+  const Mesh face = io::read_mesh(o.workshop / "session" / "face.ply").mesh;
+  const Mesh direct = make_appliance(face, parse_appliance_spec(spec_json, "test"));
+  REQUIRE(served.vertices.size() == direct.vertices.size());
+  CHECK(served.triangles == direct.triangles);
+  double worst = 0;
+  for (std::size_t i = 0; i < direct.vertices.size(); ++i) worst = std::max(worst, (served.vertices[i] - direct.vertices[i]).norm());
+  CHECK(worst < 1e-4);  // the mesh travels in single precision
+  // A new server on the same workshop: the session is as it was left.
+  Running again(o);
+  httplib::Client c("127.0.0.1", again.port);
+  const json session = json::parse(c.Get("/api/session", again.auth())->body)["session"];
+  CHECK(session["scan"]["input"] == "example-scan.ply");
+  CHECK(session["appliance"]["options"]["thickness_mm"] == 2.5);
+  CHECK(c.Get("/api/mesh/appliance", again.auth())->body.size() == 12 + 12 * direct.vertices.size() + 12 * direct.triangles.size());
+}
+
+TEST_CASE("studio: the page runs in a real browser, restores the session and draws the face and the appliance", "[studio][chromium][slow]") {
+  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
+  const studio::StudioOptions o = options_in("studio-browser");
+  Running s(o);
+  httplib::Client c("127.0.0.1", s.port);
+  c.set_read_timeout(120);
+  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
+  REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
+  REQUIRE(c.Post("/api/appliance", s.auth(), R"({"region": "upper_face", "openings": ["eyes"]})", "application/json")->status == 200);
+  const auto shot = o.workshop / "studio.png";
+  const test::BrowserRun b = test::open_in_chromium(s.server.url(), shot);
+  REQUIRE(b.ran);
+  INFO("console errors: " << b.console_errors.size() << (b.console_errors.empty() ? "" : ", first: " + b.console_errors.front()));
+  CHECK(b.console_errors.empty());
+  CHECK(b.rendered);
+  // The 3D view (right of the 340 px panel) shows the face and the appliance on its grey.
+  CHECK(test::share_not(shot, 450, 150, 1300, 850, {0xe8, 0xe8, 0xe8}) > 0.2);
+  if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES")) std::filesystem::copy_file(shot, std::filesystem::path(docs) / "studio.png",
+                                                                                           std::filesystem::copy_options::overwrite_existing);
+}
