@@ -30,8 +30,8 @@ else
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [[ ! -f web/node_modules/three/build/three.module.min.js ]]; then
-  echo "setup: installing the report's web assets (npm ci in web/)"
+if [[ ! -f web/node_modules/three/build/three.module.min.js || ! -d web/node_modules/puppeteer-core ]]; then
+  echo "setup: installing the web assets and the browser tests' driver (npm ci in web/)"
   npm ci --prefix web --no-audit --no-fund --loglevel=error
 else
   echo "setup: web assets already installed"

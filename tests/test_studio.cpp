@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "browser.h"
 #include "fixtures.h"
 #include "tracecast/mesh/appliance.h"
+#include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/studio/studio.h"
 
@@ -260,4 +262,47 @@ TEST_CASE("studio: the page runs in a real browser, restores the session and dra
   CHECK(test::share_not(shot, 450, 150, 1300, 850, {0xe8, 0xe8, 0xe8}) > 0.2);
   if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES")) std::filesystem::copy_file(shot, std::filesystem::path(docs) / "studio.png",
                                                                                            std::filesystem::copy_options::overwrite_existing);
+}
+
+TEST_CASE("studio: a person's session in the browser: the scan opened, an outline drawn by clicks, a thickness set, the appliance built", "[studio][chromium][slow]") {
+  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
+  REQUIRE(std::system("command -v node >/dev/null 2>&1") == 0);
+  const std::filesystem::path source(TRACECAST_SOURCE_DIR);
+  REQUIRE(std::filesystem::exists(source / "web" / "node_modules" / "puppeteer-core"));  // scripts/setup.sh installs it
+  const studio::StudioOptions o = options_in("studio-person");
+  Running s(o);
+  const auto shot = o.workshop / "person.png", log = o.workshop / "e2e.json";
+  const std::string cmd = "node " + (source / "tests" / "studio_e2e.cjs").string() + " '" + s.server.url() + "' " +
+                          (source / "assets" / "example-scan.ply").string() + " " + shot.string() + " > " + log.string();
+  const int rc = std::system(cmd.c_str());
+  const std::string out = test::read_bytes(log);
+  INFO(out);
+  REQUIRE(rc == 0);
+  const json r = json::parse(out);
+  CHECK(r["console_errors"].empty());
+  CHECK(r["points"] == 10);
+  CHECK(r["after_undo"] == 9);
+  CHECK(r["after_redo"] == 10);
+  CHECK(r["region"] == "drawn");
+  CHECK(r["error"] == "");
+  CHECK(r["edits"].size() == 10);
+  std::vector<double> t = r["edits"].get<std::vector<double>>();
+  std::sort(t.begin(), t.end());
+  std::printf("studio: appliance preview after an edit (bundled example, drawn outline): median %.2f s, max %.2f s; first build %.2f s\n",
+              0.5 * (t[4] + t[5]), t.back(), r["builds"][0].get<double>());
+  // What the server kept: the outline as clicked, on the face's surface, and the last thickness.
+  const json session = json::parse(test::read_bytes(s.server.session_dir() / "session.json"));
+  const json& region = session["appliance"]["options"]["region"];
+  REQUIRE(region.contains("points"));
+  REQUIRE(region["points"].size() == 10);
+  CHECK(session["appliance"]["options"]["thickness_mm"].get<double>() == Approx(3.0));
+  std::vector<Vec3> clicked;
+  for (const json& p : region["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
+  const Mesh face = io::read_mesh(s.server.session_dir() / "face.ply").mesh;
+  double off = 0;
+  for (const double d : SurfaceQuery(face).distances(clicked)) off = std::max(off, d);
+  CHECK(off < 0.01);  // each click landed on the face (the browser holds it in single precision)
+  CHECK(std::filesystem::exists(s.server.session_dir() / "appliance.ply"));
+  if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
+    std::filesystem::copy_file(shot, std::filesystem::path(docs) / "studio-outline.png", std::filesystem::copy_options::overwrite_existing);
 }

@@ -120,6 +120,7 @@ struct Studio::Impl {
   void page(const httplib::Request& req, httplib::Response& res) const;
   void upload_scan(const httplib::Request& req, httplib::Response& res);
   void build_appliance(const httplib::Request& req, httplib::Response& res);
+  void save_draft(const httplib::Request& req, httplib::Response& res);
   void send_mesh(const std::string& name, httplib::Response& res) const;
   void send_file(const std::string& name, httplib::Response& res) const;
 };
@@ -150,7 +151,8 @@ void Studio::Impl::upload_scan(const httplib::Request& req, httplib::Response& r
   io::write_mesh(dir / "face.ply", scanned.surface);
   json s = session();
   s["scan"] = {{"input", name}, {"units", units}, {"report", scanned.report}, {"face", analyze_face(scanned.surface)}};
-  s.erase("appliance");  // built on the face before
+  s.erase("appliance");  // built on the face before, and drawn on it
+  s.erase("draft");
   std::error_code ec;
   fs::remove(dir / "appliance.ply", ec);
   save(s);
@@ -177,6 +179,21 @@ void Studio::Impl::build_appliance(const httplib::Request& req, httplib::Respons
                     {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
   save(s);
   reply_json(res, s["appliance"]);
+}
+
+//! POST /api/draft: what is being drawn and not built yet ({"outline": [[x, y, z], …]}, on the
+//! face), kept so that a reload loses nothing.
+void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& res) {
+  const json body = json::parse(req.body, nullptr, false);
+  bool ok = body.is_object() && body.contains("outline") && body["outline"].is_array() && body["outline"].size() <= 10000;
+  if (ok)
+    for (const json& p : body["outline"]) ok = ok && p.is_array() && p.size() == 3 && p[0].is_number() && p[1].is_number() && p[2].is_number();
+  if (!ok) return reply_error(res, 400, "a draft is {\"outline\": [[x, y, z], …]} (at most 10,000 points)");
+  const std::lock_guard<std::mutex> lock(work);
+  json s = session();
+  s["draft"] = body;
+  save(s);
+  reply_json(res, {{"points", body["outline"].size()}});
 }
 
 void Studio::Impl::send_mesh(const std::string& name, httplib::Response& res) const {
@@ -221,6 +238,7 @@ void Studio::Impl::routes() {
     }
   });
   server.Get("/", [this](const httplib::Request& req, httplib::Response& res) { page(req, res); });
+  server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   server.Get("/three.module.js", [](const httplib::Request&, httplib::Response& res) { res.set_content(kThreeModuleJs, "text/javascript"); });
   server.Get("/api/session", [this](const httplib::Request&, httplib::Response& res) {
     reply_json(res, {{"session", session()},
@@ -230,6 +248,7 @@ void Studio::Impl::routes() {
   });
   server.Post("/api/scan", [this](const httplib::Request& req, httplib::Response& res) { upload_scan(req, res); });
   server.Post("/api/appliance", [this](const httplib::Request& req, httplib::Response& res) { build_appliance(req, res); });
+  server.Post("/api/draft", [this](const httplib::Request& req, httplib::Response& res) { save_draft(req, res); });
   server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
   server.Get(R"(/api/files/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_file(req.matches[1], res); });
 }

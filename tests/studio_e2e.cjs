@@ -1,0 +1,72 @@
+// Drives the studio's page in Debian's chromium through puppeteer-core (no browser download), as a
+// person would: open the bundled example scan, draw an outline with clicks on the canvas, set a
+// thickness, build the appliance. Prints one JSON line with what it saw.
+//   node tests/studio_e2e.cjs URL SCAN SCREENSHOT
+const path = require('path');
+const puppeteer = require(path.join(__dirname, '..', 'web', 'node_modules', 'puppeteer-core'));
+
+async function main() {
+  const [url, scan, screenshot] = process.argv.slice(2);
+  const browser = await puppeteer.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: 'new',
+    args: ['--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--use-angle=swiftshader', '--window-size=1400,900'],
+    defaultViewport: { width: 1400, height: 900 },
+  });
+  const out = { console_errors: [], points: 0, builds: [] };
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+    page.on('pageerror', (e) => out.console_errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForSelector('body[data-rendered=yes]', { timeout: 30000 });
+    // 1. the scan, as a file chosen in the page
+    const input = await page.$('#file');
+    await input.uploadFile(scan);
+    await page.waitForFunction(() => document.querySelector('#scan-figures').rows.length > 0 && !document.querySelector('#status.working'),
+                               { timeout: 120000 });
+    // 2. the outline: clicks round the middle of the view, where the framed face is
+    await page.click('#draw');
+    const box = await (await page.$('#canvas')).boundingBox();
+    const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+    const n = 10;
+    for (let i = 0; i < n; ++i) {
+      const a = (2 * Math.PI * i) / n;
+      await page.mouse.click(cx + 0.16 * box.height * Math.cos(a), cy - 0.05 * box.height + 0.11 * box.height * Math.sin(a));
+    }
+    out.points = await page.evaluate(() => parseInt(document.querySelector('#outline-count').textContent, 10) || 0);
+    // undo the last point, redo it: the same count
+    await page.click('#undo');
+    out.after_undo = await page.evaluate(() => parseInt(document.querySelector('#outline-count').textContent, 10) || 0);
+    await page.click('#redo');
+    out.after_redo = await page.evaluate(() => parseInt(document.querySelector('#outline-count').textContent, 10) || 0);
+    out.region = await page.$eval('#region', (s) => s.value);
+    // 3. a thickness
+    await page.$eval('[data-key=thickness_mm]', (el) => { el.value = '2.5'; });
+    // 4. the appliance
+    const t0 = Date.now();
+    await page.click('#build');
+    await page.waitForFunction(() => document.querySelector('#appliance-figures').rows.length > 0 && !document.querySelector('#status.working'),
+                               { timeout: 120000 });
+    out.builds.push((Date.now() - t0) / 1000);
+    out.error = await page.$eval('#error', (el) => el.textContent);
+    // 5. ten edits, each followed by the preview: the time from the click to the new appliance shown
+    out.edits = [];
+    for (let i = 1; i <= 10; ++i) {
+      await page.$eval('[data-key=thickness_mm]', (el, t) => { el.value = String(t); }, (2.5 + 0.05 * i).toFixed(2));
+      await page.$eval('#appliance-figures', (t) => { t.innerHTML = ''; });
+      const t1 = Date.now();
+      await page.click('#build');
+      await page.waitForFunction(() => document.querySelector('#appliance-figures').rows.length > 0 && !document.querySelector('#status.working'),
+                                 { timeout: 120000 });
+      out.edits.push((Date.now() - t1) / 1000);
+    }
+    out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
+    await page.screenshot({ path: screenshot });
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
+}
+
+main().catch((e) => { console.log(JSON.stringify({ failed: String(e) })); process.exit(1); });
