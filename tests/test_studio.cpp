@@ -16,6 +16,7 @@
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/pipeline/run.h"
 #include "tracecast/studio/studio.h"
 
 // Last: it brings <resolv.h>, whose `_res` macro breaks Eigen's headers included after it.
@@ -305,4 +306,72 @@ TEST_CASE("studio: a person's session in the browser: the scan opened, an outlin
   CHECK(std::filesystem::exists(s.server.session_dir() / "appliance.ply"));
   if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
     std::filesystem::copy_file(shot, std::filesystem::path(docs) / "studio-outline.png", std::filesystem::copy_options::overwrite_existing);
+}
+
+TEST_CASE("studio: the mold made through the consent gate, recorded, printable and checked; a subject without consent is refused, nothing recorded",
+          "[studio][slow]") {
+  const studio::StudioOptions o = options_in("studio-mold");
+  {  // the workshop: a ledger with subject EX-001's film consent and run 1
+    pipeline::Recipe w;
+    w.production = {o.workshop / "workshop.ledger", o.workshop / "workshop.sign", o.workshop / "workshop.key", 1, "EX-001", ""};
+    pipeline::Setup setup;
+    setup.maker = 1;
+    setup.workshop = "Test workshop";
+    setup.client = "Test production";
+    setup.operator_code = "OP-1";
+    setup.consent_document = std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt";
+    setup.consent_valid_until = "2099-12-31";
+    setup.consent_given_by = "EX-001";
+    w.setup = setup;
+    REQUIRE(pipeline::set_up_workshop(w));
+  }
+  Running s(o);
+  httplib::Client c("127.0.0.1", s.port);
+  c.set_read_timeout(300);
+  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
+  REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
+  REQUIRE(c.Post("/api/appliance", s.auth(), R"({"region": "upper_face", "openings": ["eyes"]})", "application/json")->status == 200);
+  const auto ledger_bytes = [&] { return test::read_bytes(o.workshop / "workshop.ledger"); };
+  // Refused: a subject the ledger holds no consent for. The answer says why; the ledger is as it was.
+  const std::string before = ledger_bytes();
+  const auto refused = c.Post("/api/run", s.auth(), R"({"mold": {"resolution_mm": 1.0}, "production": {"run": 1, "subject": "NOBODY"}})",
+                              "application/json");
+  REQUIRE(refused);
+  CHECK(refused->status == 400);
+  INFO(refused->body);
+  CHECK(refused->body.find("NOBODY") != std::string::npos);
+  CHECK(ledger_bytes() == before);
+  CHECK_FALSE(std::filesystem::exists(s.server.session_dir() / "run" / "mold.3mf"));
+  // Made: the consenting subject.
+  const auto made = c.Post("/api/run", s.auth(), R"({"mold": {"resolution_mm": 1.0}, "production": {"run": 1, "subject": "EX-001"}})",
+                           "application/json");
+  REQUIRE(made);
+  INFO(made->body);
+  REQUIRE(made->status == 200);
+  const json r = json::parse(made->body);
+  CHECK(r["id"].is_string());
+  CHECK(ledger_bytes() != before);
+  for (const char* f : {"mold.3mf", "report.html", "report.json", "appliance.ply", "appliance-marked.ply"})
+    CHECK(std::find(r["files"].begin(), r["files"].end(), f) != r["files"].end());
+  // Downloaded, each printed piece passes `tracecast check` on the resin printer.
+  int pieces = 0;
+  for (const json& f : r["files"]) {
+    const std::string name = f.get<std::string>();
+    if (name.rfind("mold-", 0) != 0 || name.find(".stl") == std::string::npos) continue;
+    const auto file = c.Get("/api/run/" + name, s.auth());
+    REQUIRE(file);
+    REQUIRE(file->status == 200);
+    const auto local = o.workshop / ("downloaded-" + name);
+    { std::ofstream(local, std::ios::binary) << file->body; }
+    INFO(name);
+    CHECK(std::system((std::string(TRACECAST_BIN) + " check " + local.string() + " --printer resin -q").c_str()) == 0);
+    ++pieces;
+  }
+  CHECK(pieces >= 2);
+  // The recipe it saved, run by `tracecast run`, built the same appliance as the studio did.
+  const Mesh studio_built = io::read_mesh(s.server.session_dir() / "appliance.ply").mesh, run_built = io::read_mesh(s.server.session_dir() / "run" / "appliance.ply").mesh;
+  REQUIRE(studio_built.vertices.size() == run_built.vertices.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < run_built.vertices.size(); ++i) worst = std::max(worst, (studio_built.vertices[i] - run_built.vertices[i]).norm());
+  CHECK(worst <= 0.01);
 }

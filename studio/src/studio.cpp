@@ -15,6 +15,9 @@
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/units.h"
+#include "tracecast/pipeline/recipe.h"
+#include "tracecast/print/mold.h"
+#include "tracecast/pipeline/run.h"
 #include "tracecast/pipeline/web_assets.h"
 #include "tracecast/scan/reconstruct.h"
 #include "tracecast/scan/register.h"
@@ -121,6 +124,10 @@ struct Studio::Impl {
   void upload_scan(const httplib::Request& req, httplib::Response& res);
   void build_appliance(const httplib::Request& req, httplib::Response& res);
   void save_draft(const httplib::Request& req, httplib::Response& res);
+  json compose_recipe(const json& body) const;
+  void save_recipe(const httplib::Request& req, httplib::Response& res);
+  void run_recipe_here(const httplib::Request& req, httplib::Response& res);
+  void send_run_file(const std::string& name, httplib::Response& res) const;
   void send_mesh(const std::string& name, httplib::Response& res) const;
   void send_file(const std::string& name, httplib::Response& res) const;
 };
@@ -196,6 +203,69 @@ void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& re
   reply_json(res, {{"points", body["outline"].size()}});
 }
 
+//! The session as a recipe (recipe.json beside it): the scan as uploaded, the appliance as built,
+//! the mold's options and the production as the body gives them ({"mold": {…}, "production":
+//! {"run", "subject", "likeness"}}), the workshop's ledger and keys (WORKSHOP/workshop.ledger,
+//! .sign, .key), the output in run/. `tracecast run` on it makes the same appliance.
+json Studio::Impl::compose_recipe(const json& body) const {
+  const json s = session();
+  if (!s.contains("scan") || !s.contains("appliance")) throw InputError(dir / "session.json", "open a scan and build the appliance first");
+  const json mold = body.value("mold", json::object()), given = body.value("production", json::object());
+  if (!mold.is_object() || !given.is_object()) throw InputError(dir / "recipe.json", "\"mold\" and \"production\" must be objects");
+  json production = {{"ledger", "../workshop.ledger"}, {"signing_key", "../workshop.sign"}, {"mark_key", "../workshop.key"}};
+  for (const char* k : {"run", "subject", "likeness"})
+    if (given.contains(k) && !(given[k].is_string() && given[k].get<std::string>().empty())) production[k] = given[k];
+  return {{"scan", {{"inputs", {"inputs/" + s["scan"]["input"].get<std::string>()}}, {"units", s["scan"]["units"]}}},
+          {"appliance", s["appliance"]["options"]},
+          {"mold", mold},
+          {"production", production},
+          {"output", "run"}};
+}
+
+//! POST /api/recipe: the session saved as recipe.json (checked as `tracecast run` reads it).
+void Studio::Impl::save_recipe(const httplib::Request& req, httplib::Response& res) {
+  const json body = json::parse(req.body, nullptr, false);
+  const std::lock_guard<std::mutex> lock(work);
+  const json recipe = compose_recipe(body.is_object() ? body : json::object());
+  write_file_atomically(dir / "recipe.json", recipe.dump(2) + "\n");
+  reply_json(res, recipe);
+}
+
+//! POST /api/run: the recipe saved and run (`tracecast run`): the consent gate, the stamped and
+//! recorded mold, the previews and report.html, in run/. A refusal records nothing.
+void Studio::Impl::run_recipe_here(const httplib::Request& req, httplib::Response& res) {
+  const json body = json::parse(req.body, nullptr, false);
+  const std::lock_guard<std::mutex> lock(work);
+  const json recipe = compose_recipe(body.is_object() ? body : json::object());
+  write_file_atomically(dir / "recipe.json", recipe.dump(2) + "\n");
+  const pipeline::RunResult r = pipeline::run_recipe(pipeline::read_recipe(dir / "recipe.json"));
+  json files = json::array();
+  for (const auto& e : fs::directory_iterator(dir / "run"))
+    if (e.is_regular_file()) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  json parts = json::array();
+  for (const json& p : r.report["mold"]["parts"])
+    parts.push_back({{"name", p["name"]}, {"printable", p["printable"]}, {"resin_ml", p["resin_ml"]}, {"min_wall_mm", p["min_wall_mm"]},
+                     {"print_size_mm", p["print_size_mm"]}});
+  reply_json(res, {{"id", r.report["mold"]["mark"]["id"]},
+                   {"parts", parts},
+                   {"files", files},
+                   {"total_s", r.report["total_s"]}});
+}
+
+//! GET /api/run/NAME: a file of the run (the mold's 3MF and STLs, report.html, …).
+void Studio::Impl::send_run_file(const std::string& name, httplib::Response& res) const {
+  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of this session's run (a plain file name, no path)", name));
+  const fs::path file = dir / "run" / name;
+  std::ifstream in(file, std::ios::binary);
+  if (!in || !fs::is_regular_file(file)) return reply_error(res, 404, fmt::format("no file \"{}\" in this session's run", name));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".html") == 0) return res.set_content(bytes.str(), "text/html; charset=utf-8");
+  res.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
+  res.set_content(bytes.str(), "application/octet-stream");
+}
+
 void Studio::Impl::send_mesh(const std::string& name, httplib::Response& res) const {
   if (name != "face" && name != "appliance") return reply_error(res, 404, fmt::format("no mesh \"{}\" (face, appliance)", name));
   const fs::path file = dir / (name + ".ply");
@@ -244,11 +314,16 @@ void Studio::Impl::routes() {
     reply_json(res, {{"session", session()},
                      {"appliance_options", appliance_option_table().describe()},
                      {"regions", region_preset_names()},
-                     {"openings", feature_preset_names()}});
+                     {"openings", feature_preset_names()},
+                     {"mold_options", print::mold_option_table().describe()},
+                     {"workshop", {{"folder", options.workshop.string()}, {"ledger", fs::exists(options.workshop / "workshop.ledger")}}}});
   });
   server.Post("/api/scan", [this](const httplib::Request& req, httplib::Response& res) { upload_scan(req, res); });
   server.Post("/api/appliance", [this](const httplib::Request& req, httplib::Response& res) { build_appliance(req, res); });
   server.Post("/api/draft", [this](const httplib::Request& req, httplib::Response& res) { save_draft(req, res); });
+  server.Post("/api/recipe", [this](const httplib::Request& req, httplib::Response& res) { save_recipe(req, res); });
+  server.Post("/api/run", [this](const httplib::Request& req, httplib::Response& res) { run_recipe_here(req, res); });
+  server.Get(R"(/api/run/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_run_file(req.matches[1], res); });
   server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
   server.Get(R"(/api/files/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_file(req.matches[1], res); });
 }
