@@ -15,6 +15,7 @@
 #include "fixtures.h"
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/pipeline/run.h"
 #include "tracecast/studio/studio.h"
@@ -374,4 +375,12 @@ TEST_CASE("studio: the mold made through the consent gate, recorded, printable a
   double worst = 0;
   for (std::size_t i = 0; i < run_built.vertices.size(); ++i) worst = std::max(worst, (studio_built.vertices[i] - run_built.vertices[i]).norm());
   CHECK(worst <= 0.01);
+}
+
+TEST_CASE("studio: a second server cannot listen on a port the first holds", "[studio]") {
+  Running first(options_in("studio-port-1"));
+  studio::StudioOptions o = options_in("studio-port-2");
+  o.port = first.port;
+  studio::Studio second(o);
+  CHECK_THROWS_AS(second.bind(), ProcessingError);
 }

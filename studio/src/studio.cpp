@@ -291,6 +291,12 @@ void Studio::Impl::routes() {
     return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
   });
   server.set_payload_max_length(options.max_upload_mb << 20);
+  // SO_REUSEADDR only (a restart need not wait out TIME_WAIT): the library's default also sets
+  // SO_REUSEPORT, with which a second server, anyone's, could listen on the same port beside it.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (res.status != 413) return;
     if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0)
