@@ -11,6 +11,24 @@
 
 using namespace tracecast;
 
+namespace {
+
+//! Two closed, outward unit cubes touching at one corner, which both use (the second's own copy
+//! of it, vertex 8, is left unused): a pinched vertex.
+Mesh cubes_touching_at_a_corner() {
+  Mesh a = test::cube(1);
+  const Mesh b = test::cube(1, Vec3(1, 1, 1));
+  const auto offset = static_cast<std::int32_t>(a.vertices.size());
+  for (Tri t : b.triangles) {
+    for (auto& v : t) v = (v == 0) ? 7 : v + offset;
+    a.triangles.push_back(t);
+  }
+  a.vertices.insert(a.vertices.end(), b.vertices.begin(), b.vertices.end());
+  return a;
+}
+
+}  // namespace
+
 TEST_CASE("CGAL Surface_mesh round trip keeps a manifold mesh exactly", "[convert]") {
   const Mesh t = test::torus(40, 10, 24, 12);
   cgal::ToSurfaceMeshReport r;
@@ -28,14 +46,7 @@ TEST_CASE("CGAL Surface_mesh round trip keeps a manifold mesh exactly", "[conver
 
 TEST_CASE("CGAL conversion repairs a non-manifold, mis-oriented soup and says so", "[convert]") {
   // Two cubes sharing a corner (non-manifold vertex), one face flipped, one degenerate face.
-  Mesh a = test::cube(1);
-  const Mesh b = test::cube(1, Vec3(1, 1, 1));
-  const auto offset = static_cast<std::int32_t>(a.vertices.size());
-  for (Tri t : b.triangles) {
-    for (auto& v : t) v = (v == 0) ? 7 : v + offset;
-    a.triangles.push_back(t);
-  }
-  a.vertices.insert(a.vertices.end(), b.vertices.begin(), b.vertices.end());
+  Mesh a = cubes_touching_at_a_corner();
   std::swap(a.triangles[2][1], a.triangles[2][2]);
   a.triangles.push_back({1, 1, 2});
   cgal::ToSurfaceMeshReport r;
@@ -54,15 +65,8 @@ TEST_CASE("CGAL conversion repairs a non-manifold, mis-oriented soup and says so
 TEST_CASE("CGAL conversion gives each fan at a pinched vertex its own copy and keeps every face as it is", "[convert]") {
   // Two closed, outward cubes touching at one corner: the only flaw is the pinch. Each face must
   // come back with the same corners in the same turn (nothing reoriented), the corner copied once.
-  Mesh a = test::cube(1);
-  const Mesh b = test::cube(1, Vec3(1, 1, 1));
-  const auto offset = static_cast<std::int32_t>(a.vertices.size());
-  for (Tri t : b.triangles) {
-    for (auto& v : t) v = (v == 0) ? 7 : v + offset;
-    a.triangles.push_back(t);
-  }
-  a.vertices.insert(a.vertices.end(), b.vertices.begin(), b.vertices.end());
-  REQUIRE(a.vertices[7] == b.vertices[0]);
+  const Mesh a = cubes_touching_at_a_corner();
+  REQUIRE(a.vertices[7] == a.vertices[8]);  // the second cube's own copy of the corner, unused
   REQUIRE_FALSE(measure(a).vertex_manifold);
   cgal::ToSurfaceMeshReport r;
   const cgal::SurfaceMesh sm = cgal::to_surface_mesh(a, &r);

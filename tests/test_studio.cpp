@@ -85,6 +85,13 @@ Mesh parse_mesh(const std::string& b) {
   return m;
 }
 
+//! Through the server: the bundled example scan opened, its upper-face appliance built.
+void build_example(httplib::Client& c, const Running& s) {
+  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
+  REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
+  REQUIRE(c.Post("/api/appliance", s.auth(), R"({"region": "upper_face", "openings": ["eyes"]})", "application/json")->status == 200);
+}
+
 }  // namespace
 
 TEST_CASE("studio: every request needs the session's token; the page hands it on as a cookie", "[studio]") {
@@ -251,9 +258,7 @@ TEST_CASE("studio: the page runs in a real browser, restores the session and dra
   Running s(o);
   httplib::Client c("127.0.0.1", s.port);
   c.set_read_timeout(120);
-  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
-  REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
-  REQUIRE(c.Post("/api/appliance", s.auth(), R"({"region": "upper_face", "openings": ["eyes"]})", "application/json")->status == 200);
+  build_example(c, s);
   const auto shot = o.workshop / "studio.png";
   const test::BrowserRun b = test::open_in_chromium(s.server.url(), shot);
   REQUIRE(b.ran);
@@ -329,9 +334,7 @@ TEST_CASE("studio: the mold made through the consent gate, recorded, printable a
   Running s(o);
   httplib::Client c("127.0.0.1", s.port);
   c.set_read_timeout(300);
-  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
-  REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
-  REQUIRE(c.Post("/api/appliance", s.auth(), R"({"region": "upper_face", "openings": ["eyes"]})", "application/json")->status == 200);
+  build_example(c, s);
   const auto ledger_bytes = [&] { return test::read_bytes(o.workshop / "workshop.ledger"); };
   // Refused: a subject the ledger holds no consent for. The answer says why; the ledger is as it was.
   const std::string before = ledger_bytes();
