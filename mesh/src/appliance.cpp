@@ -265,13 +265,13 @@ RegionOutline region_polygons(const ApplianceSpec& spec, const FaceAnalysis& fa)
   return out;
 }
 
-Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt, ApplianceReport* report) {
+Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt, ApplianceReport* report, const FaceAnalysis* known) {
   validate(spec);
   validate(face, "face");
   if (face.triangles.size() < 100) throw InputError("the face has fewer than 100 triangles");
   ApplianceReport r;
   StepTimer timer(r.timings);
-  r.face = analyze_face(face, spec.face);
+  r.face = known ? *known : analyze_face(face, spec.face);
   timer.lap("landmarks");
   const Shape region = make_shape(spec.region, r.face, 0, Use::region, &face);
   std::vector<Shape> openings;

@@ -134,9 +134,10 @@ void to_json(nlohmann::json& j, const ApplianceReport& r);
 //! Builds the appliance on `face` (mm). With `sculpt`, the outer surface is the sculpt (rays
 //! along the skin's normals), feathered the same way. Throws InputError for specs that do not
 //! fit the face (region outside the surface, sculpt not overlapping the face) and
-//! ProcessingError when the solid cannot be made valid.
+//! ProcessingError when the solid cannot be made valid. `known`: the face's analysis when the
+//! caller has it (analyze_face on this very face with spec.face), instead of analysing it again.
 Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt = nullptr,
-                    ApplianceReport* report = nullptr);
+                    ApplianceReport* report = nullptr, const FaceAnalysis* known = nullptr);
 
 //! The region (outline minus openings) as polygons in the face frame, for pictures and reports.
 struct RegionOutline {
