@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 #include <thread>
 
 #include "browser.h"
@@ -234,6 +235,22 @@ TEST_CASE("studio: the face and appliance built through the server are the libra
     REQUIRE(file);
     CHECK(file->status == 200);
     CHECK(file->body == test::read_bytes(s.server.session_dir() / "appliance.ply"));
+    // The thickness map, per vertex of the mesh sent: its own values decoded; the body's 2.5 mm.
+    const auto fields = c.Get("/api/fields/appliance", s.auth());
+    REQUIRE(fields);
+    REQUIRE(fields->status == 200);
+    const json th = json::parse(fields->body)["fields"]["thickness"];
+    const std::string b64 = th["values"];
+    std::vector<unsigned char> raw(b64.size());
+    std::size_t n = 0;
+    REQUIRE(sodium_base642bin(raw.data(), raw.size(), b64.data(), b64.size(), nullptr, &n, nullptr, sodium_base64_VARIANT_ORIGINAL) == 0);
+    REQUIRE(n == 4 * served.vertices.size());
+    std::vector<float> t(served.vertices.size());
+    std::memcpy(t.data(), raw.data(), n);
+    std::sort(t.begin(), t.end());
+    CHECK(t.back() == Approx(2.5).margin(0.05));   // the thickest: the body
+    CHECK(t.front() < 0.01);                       // the inner surface, on the skin
+    CHECK(th["max"].get<double>() == Approx(2.5).margin(0.05));
   }
   // The libraries called directly on the face the server kept, with the same options.
   const Mesh face = io::read_mesh(o.workshop / "session" / "face.ply").mesh;

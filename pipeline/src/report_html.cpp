@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tracecast/mesh/atomic_file.h"
+#include "tracecast/pipeline/appliance_maps.h"
 #include "tracecast/pipeline/web_assets.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/face.h"
@@ -78,12 +79,16 @@ const std::map<std::string, std::vector<Vec3>>& ramps() {
   return r;
 }
 
-json ramps_json() {
+}  // namespace
+
+json colour_ramps() {
   json j = json::object();
   for (const auto& [name, stops] : ramps())
     for (const Vec3& c : stops) j[name].push_back(vec_json(c));
   return j;
 }
+
+namespace {
 
 Vec3 ramp_colour(double t, const std::string& ramp) {
   const std::vector<Vec3>& stops = ramps().at(ramp);
@@ -227,6 +232,19 @@ std::pair<Mesh, std::vector<double>> mark_detail(const Mesh& marked, const std::
 
 }  // namespace
 
+json appliance_fields(const Mesh& appliance, const Mesh& face, const Vec3& pull) {
+  // Thickness: distance from each vertex to the skin; draft: how far each surface turns towards
+  // the direction it is pulled from (the shell lifts the outer surface along the pull, the core
+  // keeps the inner one; below zero is an undercut).
+  const std::vector<double> thickness = SurfaceQuery(face).distances(appliance.vertices);
+  const std::vector<Vec3> normals = vertex_normals(appliance);
+  std::vector<double> draft(appliance.vertices.size());
+  for (std::size_t i = 0; i < draft.size(); ++i) draft[i] = (thickness[i] > 0.05 ? 1.0 : -1.0) * normals[i].dot(pull);
+  const double t_max = std::max(0.1, percentile(thickness, 0.99));
+  return {{"thickness", field(thickness, "Thickness", "mm", 0, t_max, "heat")},
+          {"draft", field(draft, "Draft towards the pull (below 0: undercut)", "cos", -1, 1, "diverging")}};
+}
+
 json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load) {
   std::vector<std::pair<std::string, double>> timings;
   StepTimer timer(timings);
@@ -235,17 +253,12 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   timer.lap("reading");
   const Vec3 pull = json_vec(mold_result["pull"]["direction"]);
 
-  // Appliance: thickness (distance from each vertex to the skin) and draft (how far each surface
-  // turns towards the direction it is pulled from: the shell lifts the outer surface along the
-  // pull, the core keeps the inner one; below zero is an undercut).
+  // Appliance: thickness and draft (appliance_fields).
   const SurfaceQuery skin(face);
   Mesh ap = for_viewer(appliance, 60000);
   timer.lap("appliance for the 3D view");
-  const std::vector<double> thickness = skin.distances(ap.vertices);
-  const std::vector<Vec3> normals = vertex_normals(ap);
-  std::vector<double> draft(ap.vertices.size());
-  for (std::size_t i = 0; i < draft.size(); ++i) draft[i] = (thickness[i] > 0.05 ? 1.0 : -1.0) * normals[i].dot(pull);
-  const double t_max = std::max(0.1, percentile(thickness, 0.99));
+  const json ap_fields = appliance_fields(ap, face, pull);
+  const double t_max = ap_fields["thickness"]["max"].get<double>();
   timer.lap("appliance maps");
 
   // The mark: displacement of the marked surface from the unmarked one.
@@ -286,8 +299,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   json objects = json::array();
   objects.push_back(viewer_object("face", "Face scan", "face", for_viewer(face, 80000)));
   json a = viewer_object("appliance", "Appliance", "face", ap);
-  a["fields"]["thickness"] = field(thickness, "Thickness", "mm", 0, t_max, "heat");
-  a["fields"]["draft"] = field(draft, "Draft towards the pull (below 0: undercut)", "cos", -1, 1, "diverging");
+  a["fields"] = ap_fields;
   objects.push_back(a);
   if (!detail.triangles.empty()) {
     json m = viewer_object("mark", "Mark (detail, full resolution)", "face", detail);
@@ -316,7 +328,7 @@ std::string report_html(const json& report, const json& viewer, const fs::path& 
   replace("@@MARKPNG@@", base64(mark_png.data(), mark_png.size()));
   replace("@@REPORT@@", script_json(report));
   replace("@@VIEWER@@", script_json(viewer));
-  replace("@@RAMPS@@", ramps_json().dump());
+  replace("@@RAMPS@@", colour_ramps().dump());
   replace("@@THREE@@", kThreeModuleJs);
   return page;
 }

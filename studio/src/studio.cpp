@@ -16,6 +16,7 @@
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/units.h"
+#include "tracecast/pipeline/appliance_maps.h"
 #include "tracecast/pipeline/recipe.h"
 #include "tracecast/print/mold.h"
 #include "tracecast/pipeline/run.h"
@@ -130,6 +131,7 @@ struct Studio::Impl {
   void run_recipe_here(const httplib::Request& req, httplib::Response& res);
   void send_run_file(const std::string& name, httplib::Response& res) const;
   void send_mesh(const std::string& name, httplib::Response& res) const;
+  void send_appliance_fields(httplib::Response& res) const;
   void send_file(const std::string& name, httplib::Response& res) const;
 };
 
@@ -272,6 +274,24 @@ void Studio::Impl::send_run_file(const std::string& name, httplib::Response& res
   res.set_content(bytes.str(), "application/octet-stream");
 }
 
+//! GET /api/fields/appliance: the thickness and draft maps report.html shows, per vertex of the
+//! appliance as /api/mesh/appliance sends it. The draft is towards the pull of the mold made last
+//! (run/report.json), or before any mold towards the face's front, near which the pull is chosen.
+void Studio::Impl::send_appliance_fields(httplib::Response& res) const {
+  if (!fs::exists(dir / "appliance.ply")) return reply_error(res, 404, "no appliance yet");
+  const json s = session();
+  Vec3 pull = s["scan"]["face"].get<FaceAnalysis>().frame.axes.col(2);  // z: the face's front
+  std::string towards = "the face's front (no mold yet)";
+  std::ifstream run_report(dir / "run" / "report.json");
+  if (const json r = json::parse(run_report, nullptr, false); r.is_object() && r.contains("mold")) {
+    const json& d = r["mold"]["pull"]["direction"];
+    pull = Vec3(d[0].get<double>(), d[1].get<double>(), d[2].get<double>());
+    towards = "the pull of the mold made last";
+  }
+  const Mesh appliance = io::read_mesh(dir / "appliance.ply").mesh, face = io::read_mesh(dir / "face.ply").mesh;
+  reply_json(res, {{"fields", pipeline::appliance_fields(appliance, face, pull)}, {"ramps", pipeline::colour_ramps()}, {"draft_towards", towards}});
+}
+
 void Studio::Impl::send_mesh(const std::string& name, httplib::Response& res) const {
   if (name != "face" && name != "appliance") return reply_error(res, 404, fmt::format("no mesh \"{}\" (face, appliance)", name));
   const fs::path file = dir / (name + ".ply");
@@ -336,6 +356,7 @@ void Studio::Impl::routes() {
   server.Post("/api/recipe", [this](const httplib::Request& req, httplib::Response& res) { save_recipe(req, res); });
   server.Post("/api/run", [this](const httplib::Request& req, httplib::Response& res) { run_recipe_here(req, res); });
   server.Get(R"(/api/run/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_run_file(req.matches[1], res); });
+  server.Get("/api/fields/appliance", [this](const httplib::Request&, httplib::Response& res) { send_appliance_fields(res); });
   server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
   server.Get(R"(/api/files/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_file(req.matches[1], res); });
 }
