@@ -1,12 +1,14 @@
 // Drives the studio's page in Debian's chromium through puppeteer-core (no browser download), as a
 // person would: open the bundled example scan, draw an outline with clicks on the canvas, set a
-// thickness, build the appliance. Prints one JSON line with what it saw.
-//   node tests/studio_e2e.cjs URL SCAN SCREENSHOT
+// thickness, build the appliance, ask for the mold for a subject without consent (refused in the
+// page), then for a consenting one, look at the pieces on the printer and take the files. Prints
+// one JSON line with what it saw.
+//   node tests/studio_e2e.cjs URL SCAN SCREENSHOT REFUSED_SUBJECT SUBJECT
 const path = require('path');
 const puppeteer = require(path.join(__dirname, '..', 'web', 'node_modules', 'puppeteer-core'));
 
 async function main() {
-  const [url, scan, screenshot] = process.argv.slice(2);
+  const [url, scan, screenshot, refusedSubject, subject] = process.argv.slice(2);
   const browser = await puppeteer.launch({
     executablePath: '/usr/bin/chromium',
     headless: 'new',
@@ -16,7 +18,13 @@ async function main() {
   const out = { console_errors: [], points: 0, builds: [] };
   try {
     const page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+    // The browser logs every refused request; the one refusal asked for is counted apart.
+    out.refusal_logged = 0;
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      if (out.expect_refusal && m.text().includes('status of 400')) ++out.refusal_logged;
+      else out.console_errors.push(m.text());
+    });
     page.on('pageerror', (e) => out.console_errors.push(String(e)));
     await page.goto(url);
     await page.waitForSelector('body[data-rendered=yes]', { timeout: 30000 });
@@ -62,7 +70,32 @@ async function main() {
       out.edits.push((Date.now() - t1) / 1000);
     }
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-outline.png') });
+    // 6. the mold: refused for a subject without consent, the reason in the page
+    const make = async (who) => {
+      await page.$eval('#subject', (el, v) => { el.value = v; }, who);
+      await page.$eval('#error', (el) => { el.textContent = ''; });
+      await page.click('#make');
+      await page.waitForFunction(() => !document.querySelector('#status.working') &&
+                                   (document.querySelector('#error').textContent || document.querySelector('#mold-figures').rows.length),
+                                 { timeout: 300000 });
+      return page.$eval('#error', (el) => el.textContent);
+    };
+    out.expect_refusal = true;
+    out.refused = await make(refusedSubject);
+    out.expect_refusal = false;
+    out.made_error = await make(subject);
+    out.mold_rows = await page.$eval('#mold-figures', (t) => [...t.rows].map((r) => r.textContent));
+    // 7. the pieces on the printer, and the files as the page's links fetch them
+    await page.click('#plate');
+    await page.waitForFunction(() => document.querySelector('#plate').textContent.startsWith('Back') && !document.querySelector('#status.working'),
+                               { timeout: 60000 });
     await page.screenshot({ path: screenshot });
+    out.downloads = await page.$$eval('#run-files a', async (links) => {
+      const sizes = {};
+      for (const a of links) sizes[a.textContent] = (await (await fetch(a.href)).arrayBuffer()).byteLength;
+      return sizes;
+    });
   } finally {
     await browser.close();
   }

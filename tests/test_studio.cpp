@@ -18,6 +18,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/ledger/ledger.h"
 #include "tracecast/pipeline/run.h"
 #include "tracecast/studio/studio.h"
 
@@ -91,6 +92,50 @@ void build_example(httplib::Client& c, const Running& s) {
   const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
   REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
   REQUIRE(c.Post("/api/appliance", s.auth(), R"({"region": "upper_face", "openings": ["eyes"]})", "application/json")->status == 200);
+}
+
+//! In the studio's workshop folder: the ledger with subject EX-001's film consent and run 1, and
+//! the workshop's signing and marking keys.
+void set_up_workshop_in(const std::filesystem::path& folder) {
+  pipeline::Recipe w;
+  w.production = {folder / "workshop.ledger", folder / "workshop.sign", folder / "workshop.key", 1, "EX-001", ""};
+  pipeline::Setup setup;
+  setup.maker = 1;
+  setup.workshop = "Test workshop";
+  setup.client = "Test production";
+  setup.operator_code = "OP-1";
+  setup.consent_document = std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt";
+  setup.consent_valid_until = "2099-12-31";
+  setup.consent_given_by = "EX-001";
+  w.setup = setup;
+  REQUIRE(pipeline::set_up_workshop(w));
+}
+
+//! The ledger's piece entries: their subjects, in order.
+std::vector<std::string> pieces_of(const std::filesystem::path& ledger) {
+  std::vector<std::string> subjects;
+  for (const ledger::Entry& e : ledger::Ledger::open(ledger).entries())
+    if (e.kind == "piece") subjects.push_back(json::parse(e.body).value("subject", ""));
+  return subjects;
+}
+
+//! Each printed piece of the session's last mold (mold-*.stl among `files`), downloaded, passes
+//! `tracecast check` on the resin printer. Returns how many there were.
+int check_downloaded_pieces(httplib::Client& c, const Running& s, const json& files, const std::filesystem::path& into) {
+  int pieces = 0;
+  for (const json& f : files) {
+    const std::string name = f.get<std::string>();
+    if (name.rfind("mold-", 0) != 0 || name.find(".stl") == std::string::npos) continue;
+    const auto file = c.Get("/api/run/" + name, s.auth());
+    REQUIRE(file);
+    REQUIRE(file->status == 200);
+    const auto local = into / ("downloaded-" + name);
+    { std::ofstream(local, std::ios::binary) << file->body; }
+    INFO(name);
+    CHECK(std::system((std::string(TRACECAST_BIN) + " check " + local.string() + " --printer resin -q").c_str()) == 0);
+    ++pieces;
+  }
+  return pieces;
 }
 
 }  // namespace
@@ -288,66 +333,10 @@ TEST_CASE("studio: the page runs in a real browser, restores the session and dra
                                                                                            std::filesystem::copy_options::overwrite_existing);
 }
 
-TEST_CASE("studio: a person's session in the browser: the scan opened, an outline drawn by clicks, a thickness set, the appliance built", "[studio][chromium][slow]") {
-  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
-  REQUIRE(std::system("command -v node >/dev/null 2>&1") == 0);
-  const std::filesystem::path source(TRACECAST_SOURCE_DIR);
-  REQUIRE(std::filesystem::exists(source / "web" / "node_modules" / "puppeteer-core"));  // scripts/setup.sh installs it
-  const studio::StudioOptions o = options_in("studio-person");
-  Running s(o);
-  const auto shot = o.workshop / "person.png", log = o.workshop / "e2e.json";
-  const std::string cmd = "node " + (source / "tests" / "studio_e2e.cjs").string() + " '" + s.server.url() + "' " +
-                          (source / "assets" / "example-scan.ply").string() + " " + shot.string() + " > " + log.string();
-  const int rc = std::system(cmd.c_str());
-  const std::string out = test::read_bytes(log);
-  INFO(out);
-  REQUIRE(rc == 0);
-  const json r = json::parse(out);
-  CHECK(r["console_errors"].empty());
-  CHECK(r["points"] == 10);
-  CHECK(r["after_undo"] == 9);
-  CHECK(r["after_redo"] == 10);
-  CHECK(r["region"] == "drawn");
-  CHECK(r["error"] == "");
-  CHECK(r["edits"].size() == 10);
-  std::vector<double> t = r["edits"].get<std::vector<double>>();
-  std::sort(t.begin(), t.end());
-  std::printf("studio: appliance preview after an edit (bundled example, drawn outline): median %.2f s, max %.2f s; first build %.2f s\n",
-              0.5 * (t[4] + t[5]), t.back(), r["builds"][0].get<double>());
-  // What the server kept: the outline as clicked, on the face's surface, and the last thickness.
-  const json session = json::parse(test::read_bytes(s.server.session_dir() / "session.json"));
-  const json& region = session["appliance"]["options"]["region"];
-  REQUIRE(region.contains("points"));
-  REQUIRE(region["points"].size() == 10);
-  CHECK(session["appliance"]["options"]["thickness_mm"].get<double>() == Approx(3.0));
-  std::vector<Vec3> clicked;
-  for (const json& p : region["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
-  const Mesh face = io::read_mesh(s.server.session_dir() / "face.ply").mesh;
-  double off = 0;
-  for (const double d : SurfaceQuery(face).distances(clicked)) off = std::max(off, d);
-  CHECK(off < 0.01);  // each click landed on the face (the browser holds it in single precision)
-  CHECK(std::filesystem::exists(s.server.session_dir() / "appliance.ply"));
-  if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
-    std::filesystem::copy_file(shot, std::filesystem::path(docs) / "studio-outline.png", std::filesystem::copy_options::overwrite_existing);
-}
-
 TEST_CASE("studio: the mold made through the consent gate, recorded, printable and checked; a subject without consent is refused, nothing recorded",
           "[studio][slow]") {
   const studio::StudioOptions o = options_in("studio-mold");
-  {  // the workshop: a ledger with subject EX-001's film consent and run 1
-    pipeline::Recipe w;
-    w.production = {o.workshop / "workshop.ledger", o.workshop / "workshop.sign", o.workshop / "workshop.key", 1, "EX-001", ""};
-    pipeline::Setup setup;
-    setup.maker = 1;
-    setup.workshop = "Test workshop";
-    setup.client = "Test production";
-    setup.operator_code = "OP-1";
-    setup.consent_document = std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt";
-    setup.consent_valid_until = "2099-12-31";
-    setup.consent_given_by = "EX-001";
-    w.setup = setup;
-    REQUIRE(pipeline::set_up_workshop(w));
-  }
+  set_up_workshop_in(o.workshop);
   Running s(o);
   httplib::Client c("127.0.0.1", s.port);
   c.set_read_timeout(300);
@@ -375,20 +364,8 @@ TEST_CASE("studio: the mold made through the consent gate, recorded, printable a
   for (const char* f : {"mold.3mf", "report.html", "report.json", "appliance.ply", "appliance-marked.ply"})
     CHECK(std::find(r["files"].begin(), r["files"].end(), f) != r["files"].end());
   // Downloaded, each printed piece passes `tracecast check` on the resin printer.
-  int pieces = 0;
-  for (const json& f : r["files"]) {
-    const std::string name = f.get<std::string>();
-    if (name.rfind("mold-", 0) != 0 || name.find(".stl") == std::string::npos) continue;
-    const auto file = c.Get("/api/run/" + name, s.auth());
-    REQUIRE(file);
-    REQUIRE(file->status == 200);
-    const auto local = o.workshop / ("downloaded-" + name);
-    { std::ofstream(local, std::ios::binary) << file->body; }
-    INFO(name);
-    CHECK(std::system((std::string(TRACECAST_BIN) + " check " + local.string() + " --printer resin -q").c_str()) == 0);
-    ++pieces;
-  }
-  CHECK(pieces >= 2);
+  CHECK(check_downloaded_pieces(c, s, r["files"], o.workshop) >= 2);
+  CHECK(pieces_of(o.workshop / "workshop.ledger") == std::vector<std::string>{"EX-001"});
   // The recipe it saved, run by `tracecast run`, built the same appliance as the studio did.
   const Mesh studio_built = io::read_mesh(s.server.session_dir() / "appliance.ply").mesh, run_built = io::read_mesh(s.server.session_dir() / "run" / "appliance.ply").mesh;
   REQUIRE(studio_built.vertices.size() == run_built.vertices.size());
@@ -403,4 +380,63 @@ TEST_CASE("studio: a second server cannot listen on a port the first holds", "[s
   o.port = first.port;
   studio::Studio second(o);
   CHECK_THROWS_AS(second.bind(), ProcessingError);
+}
+
+TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, thickness, appliance; the mold refused without consent, made with it, taken away",
+          "[studio][chromium][slow]") {
+  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
+  REQUIRE(std::system("command -v node >/dev/null 2>&1") == 0);
+  const std::filesystem::path source(TRACECAST_SOURCE_DIR);
+  REQUIRE(std::filesystem::exists(source / "web" / "node_modules" / "puppeteer-core"));  // scripts/setup.sh installs it
+  const studio::StudioOptions o = options_in("studio-person");
+  set_up_workshop_in(o.workshop);
+  Running s(o);
+  const auto shot = o.workshop / "studio-plate.png", log = o.workshop / "e2e.json";
+  const std::string cmd = "node " + (source / "tests" / "studio_e2e.cjs").string() + " '" + s.server.url() + "' " +
+                          (source / "assets" / "example-scan.ply").string() + " " + shot.string() + " NOBODY EX-001 > " + log.string();
+  const int rc = std::system(cmd.c_str());
+  const std::string out = test::read_bytes(log);
+  INFO(out);
+  REQUIRE(rc == 0);
+  const json r = json::parse(out);
+  CHECK(r["console_errors"].empty());
+  CHECK(r["points"] == 10);
+  CHECK(r["after_undo"] == 9);
+  CHECK(r["after_redo"] == 10);
+  CHECK(r["region"] == "drawn");
+  CHECK(r["error"] == "");
+  CHECK(r["edits"].size() == 10);
+  std::vector<double> t = r["edits"].get<std::vector<double>>();
+  std::sort(t.begin(), t.end());
+  std::printf("studio: appliance preview after an edit (bundled example, drawn outline): median %.2f s, max %.2f s; first build %.2f s\n",
+              0.5 * (t[4] + t[5]), t.back(), r["builds"][0].get<double>());
+  // The appliance as the server kept it: the outline as clicked, on the face's surface.
+  const json session = json::parse(test::read_bytes(s.server.session_dir() / "session.json"));
+  const json& region = session["appliance"]["options"]["region"];
+  REQUIRE(region.contains("points"));
+  REQUIRE(region["points"].size() == 10);
+  CHECK(session["appliance"]["options"]["thickness_mm"].get<double>() == Approx(3.0));
+  std::vector<Vec3> clicked;
+  for (const json& p : region["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
+  const Mesh face = io::read_mesh(s.server.session_dir() / "face.ply").mesh;
+  double off = 0;
+  for (const double d : SurfaceQuery(face).distances(clicked)) off = std::max(off, d);
+  CHECK(off < 0.01);  // each click landed on the face (the browser holds it in single precision)
+  // The refusal, in the page; one piece recorded, the consenting subject's.
+  CHECK(r["refused"].get<std::string>().find("NOBODY") != std::string::npos);
+  CHECK(r["refusal_logged"] == 1);
+  CHECK(r["made_error"] == "");
+  CHECK(pieces_of(o.workshop / "workshop.ledger") == std::vector<std::string>{"EX-001"});
+  // The files the page's links fetched; the pieces pass `tracecast check`.
+  for (const char* f : {"mold.3mf", "mold-core.stl", "mold-shell.stl", "report.html", "appliance-marked.ply"}) {
+    INFO(f);
+    CHECK(r["downloads"].value(f, 0) > 1000);
+  }
+  httplib::Client c("127.0.0.1", s.port);
+  json files = json::array();
+  for (const auto& [name, size] : r["downloads"].items()) files.push_back(name);
+  CHECK(check_downloaded_pieces(c, s, files, o.workshop) >= 2);
+  if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
+    for (const char* png : {"studio-plate.png", "studio-plate-outline.png"})
+      std::filesystem::copy_file(o.workshop / png, std::filesystem::path(docs) / png, std::filesystem::copy_options::overwrite_existing);
 }

@@ -127,6 +127,8 @@ struct Studio::Impl {
   void build_appliance(const httplib::Request& req, httplib::Response& res);
   void save_draft(const httplib::Request& req, httplib::Response& res);
   json compose_recipe(const json& body) const;
+  json write_recipe(const json& body) const;
+  json last_run() const;
   void save_recipe(const httplib::Request& req, httplib::Response& res);
   void run_recipe_here(const httplib::Request& req, httplib::Response& res);
   void send_run_file(const std::string& name, httplib::Response& res) const;
@@ -230,13 +232,22 @@ json Studio::Impl::compose_recipe(const json& body) const {
           {"output", "run"}};
 }
 
+//! Writes recipe.json from the body ({"mold", "production"}), which the session keeps for the page.
+json Studio::Impl::write_recipe(const json& body) const {
+  const json given = body.is_object() ? body : json::object();
+  const json recipe = compose_recipe(given);
+  write_file_atomically(dir / "recipe.json", recipe.dump(2) + "\n");
+  json s = session();
+  s["production"] = given;
+  save(s);
+  return recipe;
+}
+
 //! POST /api/recipe: the session saved as recipe.json (checked as `tracecast run` reads it).
 void Studio::Impl::save_recipe(const httplib::Request& req, httplib::Response& res) {
   const json body = json::parse(req.body, nullptr, false);
   const std::lock_guard<std::mutex> lock(work);
-  const json recipe = compose_recipe(body.is_object() ? body : json::object());
-  write_file_atomically(dir / "recipe.json", recipe.dump(2) + "\n");
-  reply_json(res, recipe);
+  reply_json(res, write_recipe(body));
 }
 
 //! POST /api/run: the recipe saved and run (`tracecast run`): the consent gate, the stamped and
@@ -244,21 +255,29 @@ void Studio::Impl::save_recipe(const httplib::Request& req, httplib::Response& r
 void Studio::Impl::run_recipe_here(const httplib::Request& req, httplib::Response& res) {
   const json body = json::parse(req.body, nullptr, false);
   const std::lock_guard<std::mutex> lock(work);
-  const json recipe = compose_recipe(body.is_object() ? body : json::object());
-  write_file_atomically(dir / "recipe.json", recipe.dump(2) + "\n");
-  const pipeline::RunResult r = pipeline::run_recipe(pipeline::read_recipe(dir / "recipe.json"));
+  write_recipe(body);
+  pipeline::run_recipe(pipeline::read_recipe(dir / "recipe.json"));
+  reply_json(res, last_run());
+}
+
+//! The mold made last (run/report.json): its identifier, pieces, printer and files; null if none.
+json Studio::Impl::last_run() const {
+  std::ifstream in(dir / "run" / "report.json");
+  const json r = json::parse(in, nullptr, false);
+  if (!r.is_object() || !r.contains("mold")) return nullptr;
   json files = json::array();
   for (const auto& e : fs::directory_iterator(dir / "run"))
     if (e.is_regular_file()) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
   json parts = json::array();
-  for (const json& p : r.report["mold"]["parts"])
+  for (const json& p : r["mold"]["parts"])
     parts.push_back({{"name", p["name"]}, {"printable", p["printable"]}, {"resin_ml", p["resin_ml"]}, {"min_wall_mm", p["min_wall_mm"]},
-                     {"print_size_mm", p["print_size_mm"]}});
-  reply_json(res, {{"id", r.report["mold"]["mark"]["id"]},
-                   {"parts", parts},
-                   {"files", files},
-                   {"total_s", r.report["total_s"]}});
+                     {"print_size_mm", p["print_size_mm"]}, {"file", "mold-" + p["name"].get<std::string>() + ".stl"}});
+  return {{"id", r["mold"]["mark"]["id"]},
+          {"parts", parts},
+          {"printer", r["mold"]["options"]["printer_profile"]},
+          {"files", files},
+          {"total_s", r["total_s"]}};
 }
 
 //! GET /api/run/NAME: a file of the run (the mold's 3MF and STLs, report.html, …).
@@ -344,6 +363,7 @@ void Studio::Impl::routes() {
   server.Get("/three.module.js", [](const httplib::Request&, httplib::Response& res) { res.set_content(kThreeModuleJs, "text/javascript"); });
   server.Get("/api/session", [this](const httplib::Request&, httplib::Response& res) {
     reply_json(res, {{"session", session()},
+                     {"run", last_run()},
                      {"appliance_options", appliance_option_table().describe()},
                      {"regions", region_preset_names()},
                      {"openings", feature_preset_names()},
