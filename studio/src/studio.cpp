@@ -5,7 +5,9 @@
 
 #include <cstring>
 #include <fstream>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -105,6 +107,7 @@ struct Studio::Impl {
   fs::path dir;
   int port = 0;
   httplib::Server server;
+  std::atomic<bool> serving{false}, stop_asked{false};
   std::mutex work;  // one build at a time; the session's files change only under it
 
   json session() const {
@@ -400,8 +403,21 @@ int Studio::bind() {
   return m.port;
 }
 
-void Studio::serve() { impl_->server.listen_after_bind(); }
-void Studio::stop() { impl_->server.stop(); }
+void Studio::serve() {
+  Impl& m = *impl_;
+  m.serving = true;
+  if (!m.stop_asked) m.server.listen_after_bind();
+  m.serving = false;
+}
+
+// The library's stop() does nothing before its loop has started: a stop asked for in that moment
+// waits for the loop (a server stopped right after it was started otherwise served on forever).
+void Studio::stop() {
+  Impl& m = *impl_;
+  m.stop_asked = true;
+  while (m.serving && !m.server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  m.server.stop();
+}
 std::string Studio::url() const { return fmt::format("http://{}:{}/?token={}", impl_->options.host, impl_->port, impl_->token); }
 const std::string& Studio::token() const { return impl_->token; }
 const fs::path& Studio::session_dir() const { return impl_->dir; }
