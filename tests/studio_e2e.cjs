@@ -3,12 +3,14 @@
 // thickness, build the appliance, ask for the mold for a subject without consent (refused in the
 // page), then for a consenting one, look at the pieces on the printer and take the files. Prints
 // one JSON line with what it saw.
-//   node tests/studio_e2e.cjs URL SCAN SCREENSHOT REFUSED_SUBJECT SUBJECT
+// Last, a scan of the cast (the file the run wrote for the marked appliance, once the mold is made)
+// is dropped on the trace box.
+//   node tests/studio_e2e.cjs URL SCAN SCREENSHOT REFUSED_SUBJECT SUBJECT CAST_SCAN
 const path = require('path');
 const puppeteer = require(path.join(__dirname, '..', 'web', 'node_modules', 'puppeteer-core'));
 
 async function main() {
-  const [url, scan, screenshot, refusedSubject, subject] = process.argv.slice(2);
+  const [url, scan, screenshot, refusedSubject, subject, castScan] = process.argv.slice(2);
   const browser = await puppeteer.launch({
     executablePath: '/usr/bin/chromium',
     headless: 'new',
@@ -96,6 +98,11 @@ async function main() {
       for (const a of links) sizes[a.textContent] = (await (await fetch(a.href)).arrayBuffer()).byteLength;
       return sizes;
     });
+    // 8. trace: the cast's scan to its record
+    await (await page.$('#trace-file')).uploadFile(castScan);
+    await page.waitForFunction(() => document.querySelector('#trace-figures').rows.length > 0 && !document.querySelector('#status.working'),
+                               { timeout: 120000 });
+    out.trace_rows = await page.$eval('#trace-figures', (t) => Object.fromEntries([...t.rows].map((r) => [r.cells[0].textContent, r.cells[1].textContent])));
   } finally {
     await browser.close();
   }

@@ -197,6 +197,11 @@ TEST_CASE("studio: file requests and uploads take plain file names only; nothing
     CHECK(r->body.find("outside") == std::string::npos);
   }
   CHECK(c.Get("/api/files/..%2Fsecret.txt", s.auth())->body.find("plain file name") != std::string::npos);
+  // Tracing needs the workshop's key and ledger: this folder has neither.
+  const auto no_ledger = c.Post("/api/trace?name=cast.ply", s.auth(), "ply\n", "application/octet-stream");
+  REQUIRE(no_ledger);
+  CHECK(no_ledger->status == 409);
+  CHECK(c.Post("/api/trace?name=..%2Fcast.ply", s.auth(), "ply\n", "application/octet-stream")->status == 400);
   for (const char* name : {"..%2Fescaped.ply", "%2Ftmp%2Fescaped.ply", "sub%2Fx.ply", ".."}) {
     INFO(name);
     const auto r = c.Post(std::string("/api/scan?name=") + name, s.auth(), "ply\n", "application/octet-stream");
@@ -376,6 +381,17 @@ TEST_CASE("studio: the mold made through the consent gate, recorded, printable a
   // Downloaded, each printed piece passes `tracecast check` on the resin printer.
   CHECK(check_downloaded_pieces(c, s, r["files"], o.workshop) >= 2);
   CHECK(pieces_of(o.workshop / "workshop.ledger") == std::vector<std::string>{"EX-001"});
+  // Traced: the cast's shape (the marked appliance, as the cavity carries it) read back to the record.
+  const auto cast = c.Get("/api/run/appliance-marked.ply", s.auth());
+  REQUIRE(cast);
+  const auto traced = c.Post("/api/trace?name=cast.ply", s.auth(), cast->body, "application/octet-stream");
+  REQUIRE(traced);
+  INFO(traced->body.substr(0, 400));
+  REQUIRE(traced->status == 200);
+  const json tr = json::parse(traced->body);
+  CHECK(tr["id"] == r["id"]);
+  CHECK(tr["record"]["piece"]["subject"] == "EX-001");
+  CHECK(tr["record"]["workshop"]["name"] == "Test workshop");
   // The recipe it saved, run by `tracecast run`, built the same appliance as the studio did.
   const Mesh studio_built = io::read_mesh(s.server.session_dir() / "appliance.ply").mesh, run_built = io::read_mesh(s.server.session_dir() / "run" / "appliance.ply").mesh;
   REQUIRE(studio_built.vertices.size() == run_built.vertices.size());
@@ -403,7 +419,8 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   Running s(o);
   const auto shot = o.workshop / "studio-plate.png", log = o.workshop / "e2e.json";
   const std::string cmd = "node " + (source / "tests" / "studio_e2e.cjs").string() + " '" + s.server.url() + "' " +
-                          (source / "assets" / "example-scan.ply").string() + " " + shot.string() + " NOBODY EX-001 > " + log.string();
+                          (source / "assets" / "example-scan.ply").string() + " " + shot.string() + " NOBODY EX-001 " +
+                          (s.server.session_dir() / "run" / "appliance-marked.ply").string() + " > " + log.string();
   const int rc = std::system(cmd.c_str());
   const std::string out = test::read_bytes(log);
   INFO(out);
@@ -455,6 +472,11 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   json files = json::array();
   for (const auto& [name, size] : r["downloads"].items()) files.push_back(name);
   CHECK(check_downloaded_pieces(c, s, files, o.workshop, &verdicts) == 2);
+  // Traced in the page: the cast's scan read back to the piece, its subject and consent.
+  const std::string id = r["mold_rows"][0].get<std::string>().substr(std::string("identifier").size());
+  CHECK(r["trace_rows"]["reading"].get<std::string>().find(id) != std::string::npos);
+  CHECK(r["trace_rows"]["subject"] == "EX-001");
+  CHECK(r["trace_rows"]["consent"].get<std::string>().find("film use until 2099-12-31") != std::string::npos);
   if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
     for (const char* png : {"studio-plate.png", "studio-plate-outline.png"})
       std::filesystem::copy_file(o.workshop / png, std::filesystem::path(docs) / png, std::filesystem::copy_options::overwrite_existing);

@@ -20,7 +20,11 @@
 #include "tracecast/mesh/units.h"
 #include "tracecast/pipeline/appliance_maps.h"
 #include "tracecast/pipeline/recipe.h"
+#include "tracecast/ledger/ledger.h"
 #include "tracecast/print/mold.h"
+#include "tracecast/watermark/key.h"
+#include "tracecast/watermark/mark.h"
+#include "tracecast/watermark/payload.h"
 #include "tracecast/pipeline/run.h"
 #include "tracecast/pipeline/web_assets.h"
 #include "tracecast/scan/reconstruct.h"
@@ -135,6 +139,7 @@ struct Studio::Impl {
   void save_recipe(const httplib::Request& req, httplib::Response& res);
   void run_recipe_here(const httplib::Request& req, httplib::Response& res);
   void send_run_file(const std::string& name, httplib::Response& res) const;
+  void trace(const httplib::Request& req, httplib::Response& res);
   void send_mesh(const std::string& name, httplib::Response& res) const;
   void send_appliance_fields(httplib::Response& res) const;
   void send_file(const std::string& name, httplib::Response& res) const;
@@ -283,6 +288,29 @@ json Studio::Impl::last_run() const {
           {"total_s", r["total_s"]}};
 }
 
+//! POST /api/trace?name=FILE: the body is a scan of a cast (or a printed part); the identifier is
+//! read under the workshop's marking key and looked up in its ledger, as `tracecast trace` does.
+void Studio::Impl::trace(const httplib::Request& req, httplib::Response& res) {
+  const std::string name = req.get_param_value("name");
+  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": a scan's name must be a plain file name (letters, digits, . _ -)", name));
+  const fs::path ledger_file = options.workshop / "workshop.ledger", key_file = options.workshop / "workshop.key";
+  for (const fs::path& f : {ledger_file, key_file})
+    if (!fs::exists(f)) return reply_error(res, 409, fmt::format("no {} in the workshop folder: tracing reads the workshop's key and ledger", f.filename().string()));
+  const std::lock_guard<std::mutex> lock(work);
+  fs::create_directories(dir / "traced");
+  const fs::path scan = dir / "traced" / name;
+  write_file_atomically(scan, req.body);
+  const Mesh m = io::read_geometry(scan).mesh;
+  const watermark::Detection d = watermark::detect(m, watermark::read_key(key_file));
+  json out = {{"scan", name}, {"outcome", watermark::outcome_name(d.outcome)}, {"reason", d.reason}, {"record", nullptr}};
+  if (d.outcome == watermark::Outcome::found) {
+    out["id"] = watermark::format_id(d.id);
+    out["confidence"] = d.confidence;
+    if (const auto record = ledger::Ledger::open(ledger_file).piece_record(d.id)) out["record"] = *record;
+  }
+  reply_json(res, out);
+}
+
 //! GET /api/run/NAME: a file of the run (the mold's 3MF and STLs, report.html, …).
 void Studio::Impl::send_run_file(const std::string& name, httplib::Response& res) const {
   if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of this session's run (a plain file name, no path)", name));
@@ -378,6 +406,7 @@ void Studio::Impl::routes() {
   server.Post("/api/draft", [this](const httplib::Request& req, httplib::Response& res) { save_draft(req, res); });
   server.Post("/api/recipe", [this](const httplib::Request& req, httplib::Response& res) { save_recipe(req, res); });
   server.Post("/api/run", [this](const httplib::Request& req, httplib::Response& res) { run_recipe_here(req, res); });
+  server.Post("/api/trace", [this](const httplib::Request& req, httplib::Response& res) { trace(req, res); });
   server.Get(R"(/api/run/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_run_file(req.matches[1], res); });
   server.Get("/api/fields/appliance", [this](const httplib::Request&, httplib::Response& res) { send_appliance_fields(res); });
   server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
