@@ -209,6 +209,14 @@ TEST_CASE("studio: file requests and uploads take plain file names only; nothing
     CHECK(r->status == 400);
   }
   CHECK_FALSE(std::filesystem::exists(s.server.session_dir().parent_path() / "escaped.ply"));
+  // A scan by its path in the workshop folder: relative, of plain names, inside it.
+  for (const char* path : {"..%2Fsecret.txt", "%2Fetc%2Fpasswd", "session%2F..%2F..%2Fsecret.txt", "a%2F%2Fb.ply", "scans%2F.hidden"}) {
+    INFO(path);
+    const auto r = c.Post(std::string("/api/scan?path=") + path, s.auth(), "", "application/octet-stream");
+    REQUIRE(r);
+    CHECK(r->status == 400);
+  }
+  CHECK(c.Post("/api/scan?path=scans%2Fnone.ply", s.auth(), "", "application/octet-stream")->status == 404);
   CHECK_FALSE(std::filesystem::exists("/tmp/escaped.ply"));
   // A plain name of the session is served.
   const auto ok = c.Get("/api/session", s.auth());
@@ -320,11 +328,29 @@ TEST_CASE("studio: the face and appliance built through the server are the libra
   double worst = 0;
   for (std::size_t i = 0; i < direct.vertices.size(); ++i) worst = std::max(worst, (served.vertices[i] - direct.vertices[i]).norm());
   CHECK(worst < 1e-4);  // the mesh travels in single precision
+  // A scan opened by its path in the workshop folder: copied into the session, the same face.
+  {
+    std::filesystem::create_directories(o.workshop / "scans");
+    std::filesystem::copy_file(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply", o.workshop / "scans" / "again.ply");
+    Running s(o);
+    httplib::Client c("127.0.0.1", s.port);
+    c.set_read_timeout(120);
+    const std::string before = test::read_bytes(o.workshop / "session" / "face.ply");
+    const auto r = c.Post("/api/scan?path=scans%2Fagain.ply", s.auth(), "", "application/octet-stream");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    CHECK(json::parse(r->body)["input"] == "again.ply");
+    CHECK(std::filesystem::exists(o.workshop / "session" / "inputs" / "again.ply"));
+    CHECK(test::read_bytes(o.workshop / "session" / "face.ply") == before);
+    // It starts the session afresh: the appliance is gone until built again.
+    CHECK_FALSE(std::filesystem::exists(o.workshop / "session" / "appliance.ply"));
+    REQUIRE(c.Post("/api/appliance", s.auth(), spec_json.dump(), "application/json")->status == 200);
+  }
   // A new server on the same workshop: the session is as it was left.
   Running again(o);
   httplib::Client c("127.0.0.1", again.port);
   const json session = json::parse(c.Get("/api/session", again.auth())->body)["session"];
-  CHECK(session["scan"]["input"] == "example-scan.ply");
+  CHECK(session["scan"]["input"] == "again.ply");
   CHECK(session["appliance"]["options"]["thickness_mm"] == 2.5);
   CHECK(c.Get("/api/mesh/appliance", again.auth())->body.size() == 12 + 12 * direct.vertices.size() + 12 * direct.triangles.size());
 }

@@ -154,16 +154,42 @@ void Studio::Impl::page(const httplib::Request& req, httplib::Response& res) con
 
 //! POST /api/scan?name=FILE[&units=U]: the body is the scan file; it is kept in the session as
 //! inputs/FILE, reconstructed into face.ply, and the face analysed (landmarks).
+//! Or POST /api/scan?path=DIR/FILE: a scan already in the workshop folder (a relative path of
+//! plain names, no way out of the folder), copied into inputs/ as it is opened.
 void Studio::Impl::upload_scan(const httplib::Request& req, httplib::Response& res) {
-  const std::string name = req.get_param_value("name");
-  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": a scan's name must be a plain file name (letters, digits, . _ -)", name));
+  const bool by_path = req.has_param("path");
+  const std::string given = by_path ? req.get_param_value("path") : req.get_param_value("name");
+  std::string name = given;
+  if (by_path) {
+    std::vector<std::string> parts;
+    for (std::size_t from = 0;;) {
+      const std::size_t to = given.find('/', from);
+      parts.push_back(given.substr(from, to == std::string::npos ? std::string::npos : to - from));
+      if (to == std::string::npos) break;
+      from = to + 1;
+    }
+    for (const std::string& p : parts)
+      if (!safe_name(p)) return reply_error(res, 400, fmt::format("\"{}\": a scan's path is relative to the workshop folder, of plain names (letters, digits, . _ -)", given));
+    name = parts.back();
+  } else if (!safe_name(name)) {
+    return reply_error(res, 400, fmt::format("\"{}\": a scan's name must be a plain file name (letters, digits, . _ -)", name));
+  }
   const std::string units = req.has_param("units") ? req.get_param_value("units") : "auto";
   const auto unit = parse_unit(units);
   if (!unit) return reply_error(res, 400, fmt::format("units \"{}\" unknown", units));
   const std::lock_guard<std::mutex> lock(work);
   fs::create_directories(dir / "inputs");
   const fs::path input = dir / "inputs" / name;
-  write_file_atomically(input, req.body);
+  if (by_path) {
+    const fs::path source = options.workshop / given;
+    if (!fs::is_regular_file(source)) return reply_error(res, 404, fmt::format("no file \"{}\" in the workshop folder {}", given, options.workshop.string()));
+    std::ifstream in(source, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    write_file_atomically(input, bytes.str());
+  } else {
+    write_file_atomically(input, req.body);
+  }
   io::ReadOptions ro;
   ro.units = *unit;
   const Mesh raw = io::read_geometry(input, ro).mesh;
