@@ -60,6 +60,14 @@ async function main() {
                                { timeout: 120000 });
     out.builds.push((Date.now() - t0) / 1000);
     out.error = await page.$eval('#error', (el) => el.textContent);
+    // an opening drawn the same way: five clicks round the bridge of the nose, then drawing stopped
+    await page.click('#draw-opening');
+    for (let i = 0; i < 5; ++i) {
+      const a = (2 * Math.PI * i) / 5;
+      await page.mouse.click(cx + 0.025 * box.height * Math.cos(a), cy - 0.02 * box.height + 0.025 * box.height * Math.sin(a));
+    }
+    await page.click('#draw-opening');
+    out.outline_count = await page.$eval('#outline-count', (el) => el.textContent);
     // 5. ten edits, each followed by the preview: the time from the click to the new appliance shown
     out.edits = [];
     for (let i = 1; i <= 10; ++i) {

@@ -469,8 +469,17 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   REQUIRE(region.contains("points"));
   REQUIRE(region["points"].size() == 10);
   CHECK(session["appliance"]["options"]["thickness_mm"].get<double>() == Approx(3.0));
+  // The opening drawn with five clicks: in the options beside the eyes' preset, a hole in the piece.
+  CHECK(r["outline_count"].get<std::string>().find("1 opening(s) drawn") != std::string::npos);
+  const json& openings = session["appliance"]["options"]["openings"];
+  REQUIRE(openings.size() == 2);
+  CHECK(openings[0] == "eyes");
+  REQUIRE(openings[1].contains("points"));
+  CHECK(openings[1]["points"].size() == 5);
+  CHECK(session["appliance"]["report"]["boundary_loops"] == 4);  // the outline, two eyes, the drawn opening
   std::vector<Vec3> clicked;
   for (const json& p : region["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
+  for (const json& p : openings[1]["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
   const Mesh face = io::read_mesh(s.server.session_dir() / "face.ply").mesh;
   double off = 0;
   for (const double d : SurfaceQuery(face).distances(clicked)) off = std::max(off, d);

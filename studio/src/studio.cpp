@@ -232,14 +232,22 @@ void Studio::Impl::build_appliance(const httplib::Request& req, httplib::Respons
   reply_json(res, s["appliance"]);
 }
 
-//! POST /api/draft: what is being drawn and not built yet ({"outline": [[x, y, z], …]}, on the
-//! face), kept so that a reload loses nothing.
+//! POST /api/draft: what is being drawn and not built yet ({"outline": [[x, y, z], …],
+//! "openings": [[[x, y, z], …], …]}, on the face), kept so that a reload loses nothing.
 void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& res) {
   const json body = json::parse(req.body, nullptr, false);
-  bool ok = body.is_object() && body.contains("outline") && body["outline"].is_array() && body["outline"].size() <= 10000;
-  if (ok)
-    for (const json& p : body["outline"]) ok = ok && p.is_array() && p.size() == 3 && p[0].is_number() && p[1].is_number() && p[2].is_number();
-  if (!ok) return reply_error(res, 400, "a draft is {\"outline\": [[x, y, z], …]} (at most 10,000 points)");
+  const auto points = [](const json& list) {
+    bool ok = list.is_array() && list.size() <= 10000;
+    if (ok)
+      for (const json& p : list) ok = ok && p.is_array() && p.size() == 3 && p[0].is_number() && p[1].is_number() && p[2].is_number();
+    return ok;
+  };
+  bool ok = body.is_object() && body.contains("outline") && points(body["outline"]);
+  if (ok && body.contains("openings")) {
+    ok = body["openings"].is_array() && body["openings"].size() <= 100;
+    for (const json& o : body["openings"]) ok = ok && points(o);
+  }
+  if (!ok) return reply_error(res, 400, "a draft is {\"outline\": [[x, y, z], …], \"openings\": [[[x, y, z], …], …]} (at most 10,000 points each, 100 openings)");
   const std::lock_guard<std::mutex> lock(work);
   json s = session();
   s["draft"] = body;
