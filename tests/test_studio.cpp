@@ -287,6 +287,11 @@ TEST_CASE("studio: the face and appliance built through the server are the libra
     const json sj = json::parse(scan->body);
     CHECK(sj["report"]["accuracy_mm"]["p95"].get<double>() < 0.1);
     CHECK(sj["face"]["landmarks_mm"].contains("nose_tip"));
+    // A file that does not read, under the same name, leaves the session's input as it was.
+    const auto spoilt = c.Post("/api/scan?name=example-scan.ply", s.auth(), "ply\nnot a mesh\n", "application/octet-stream");
+    REQUIRE(spoilt);
+    CHECK(spoilt->status == 400);
+    CHECK(test::read_bytes(s.server.session_dir() / "inputs" / "example-scan.ply") == scan_bytes);
     const auto wrong = c.Post("/api/appliance", s.auth(), R"({"region": "elbow"})", "application/json");
     REQUIRE(wrong);
     CHECK(wrong->status == 400);

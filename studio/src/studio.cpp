@@ -17,6 +17,7 @@
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/mesh/units.h"
 #include "tracecast/pipeline/appliance_maps.h"
 #include "tracecast/pipeline/recipe.h"
@@ -76,6 +77,26 @@ bool safe_name(const std::string& name) {
   for (const char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
   return true;
+}
+
+//! A path relative to the workshop folder, of plain names joined by '/': its last name, or empty
+//! when it is anything else (absolute, "..", an empty or hidden part).
+std::string plain_relative_path(const std::string& path) {
+  std::string last;
+  for (std::size_t from = 0;;) {
+    const std::size_t to = path.find('/', from);
+    last = path.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    if (!safe_name(last)) return "";
+    if (to == std::string::npos) return last;
+    from = to + 1;
+  }
+}
+
+std::string read_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
 }
 
 void reply_json(httplib::Response& res, const json& j, int status = 200) {
@@ -138,11 +159,11 @@ struct Studio::Impl {
   json last_run() const;
   void save_recipe(const httplib::Request& req, httplib::Response& res);
   void run_recipe_here(const httplib::Request& req, httplib::Response& res);
-  void send_run_file(const std::string& name, httplib::Response& res) const;
+  void send_from(const fs::path& folder, const std::string& what, const std::string& name, httplib::Response& res) const;
+  json open_scan(const fs::path& file, const std::string& name, const std::string& units, Unit unit);
   void trace(const httplib::Request& req, httplib::Response& res);
   void send_mesh(const std::string& name, httplib::Response& res) const;
   void send_appliance_fields(httplib::Response& res) const;
-  void send_file(const std::string& name, httplib::Response& res) const;
 };
 
 void Studio::Impl::page(const httplib::Request& req, httplib::Response& res) const {
@@ -152,48 +173,39 @@ void Studio::Impl::page(const httplib::Request& req, httplib::Response& res) con
   res.set_content(kStudioPage, "text/html; charset=utf-8");
 }
 
-//! POST /api/scan?name=FILE[&units=U]: the body is the scan file; it is kept in the session as
-//! inputs/FILE, reconstructed into face.ply, and the face analysed (landmarks).
-//! Or POST /api/scan?path=DIR/FILE: a scan already in the workshop folder (a relative path of
-//! plain names, no way out of the folder), copied into inputs/ as it is opened.
+//! POST /api/scan?name=FILE[&units=U]: the body is the scan file. Or POST /api/scan?path=DIR/FILE:
+//! a scan already in the workshop folder (a relative path of plain names, no way out of it).
+//! Either is kept in the session as inputs/FILE once it has been read and reconstructed (a file
+//! that does not read leaves the session's inputs as they were), then analysed (landmarks).
 void Studio::Impl::upload_scan(const httplib::Request& req, httplib::Response& res) {
   const bool by_path = req.has_param("path");
   const std::string given = by_path ? req.get_param_value("path") : req.get_param_value("name");
-  std::string name = given;
-  if (by_path) {
-    std::vector<std::string> parts;
-    for (std::size_t from = 0;;) {
-      const std::size_t to = given.find('/', from);
-      parts.push_back(given.substr(from, to == std::string::npos ? std::string::npos : to - from));
-      if (to == std::string::npos) break;
-      from = to + 1;
-    }
-    for (const std::string& p : parts)
-      if (!safe_name(p)) return reply_error(res, 400, fmt::format("\"{}\": a scan's path is relative to the workshop folder, of plain names (letters, digits, . _ -)", given));
-    name = parts.back();
-  } else if (!safe_name(name)) {
-    return reply_error(res, 400, fmt::format("\"{}\": a scan's name must be a plain file name (letters, digits, . _ -)", name));
-  }
+  const std::string name = by_path ? plain_relative_path(given) : (safe_name(given) ? given : "");
+  if (name.empty())
+    return reply_error(res, 400, fmt::format(by_path ? "\"{}\": a scan's path is relative to the workshop folder, of plain names (letters, digits, . _ -)"
+                                                     : "\"{}\": a scan's name must be a plain file name (letters, digits, . _ -)",
+                                             given));
   const std::string units = req.has_param("units") ? req.get_param_value("units") : "auto";
   const auto unit = parse_unit(units);
   if (!unit) return reply_error(res, 400, fmt::format("units \"{}\" unknown", units));
+  const fs::path source = options.workshop / given;
+  if (by_path && !fs::is_regular_file(source))
+    return reply_error(res, 404, fmt::format("no file \"{}\" in the workshop folder {}", given, options.workshop.string()));
   const std::lock_guard<std::mutex> lock(work);
+  fs::create_directories(dir / "uploading");
+  const fs::path arrived = dir / "uploading" / name;  // its own name: the reader goes by the extension
+  write_file_atomically(arrived, by_path ? read_bytes(source) : req.body);
+  const json scan = open_scan(arrived, name, units, *unit);
   fs::create_directories(dir / "inputs");
-  const fs::path input = dir / "inputs" / name;
-  if (by_path) {
-    const fs::path source = options.workshop / given;
-    if (!fs::is_regular_file(source)) return reply_error(res, 404, fmt::format("no file \"{}\" in the workshop folder {}", given, options.workshop.string()));
-    std::ifstream in(source, std::ios::binary);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    write_file_atomically(input, bytes.str());
-  } else {
-    write_file_atomically(input, req.body);
-  }
+  fs::rename(arrived, dir / "inputs" / name);
+  reply_json(res, scan);
+}
+
+//! Reconstructs the scan into face.ply and starts the session afresh on it.
+json Studio::Impl::open_scan(const fs::path& file, const std::string& name, const std::string& units, Unit unit) {
   io::ReadOptions ro;
-  ro.units = *unit;
-  const Mesh raw = io::read_geometry(input, ro).mesh;
-  const scan::ViewsScan scanned = scan::scan_views({raw}, scan::ReconstructOptions{});
+  ro.units = unit;
+  const scan::ViewsScan scanned = scan::scan_views({io::read_geometry(file, ro).mesh}, scan::ReconstructOptions{});
   io::write_mesh(dir / "face.ply", scanned.surface);
   // Analysed as the file holds it (single precision), as every later step reads it.
   json s = session();
@@ -203,7 +215,7 @@ void Studio::Impl::upload_scan(const httplib::Request& req, httplib::Response& r
   std::error_code ec;
   fs::remove(dir / "appliance.ply", ec);
   save(s);
-  reply_json(res, s["scan"]);
+  return s["scan"];
 }
 
 //! POST /api/appliance: the body is a recipe's "appliance" section (JSON).
@@ -345,17 +357,15 @@ void Studio::Impl::trace(const httplib::Request& req, httplib::Response& res) {
   reply_json(res, out);
 }
 
-//! GET /api/run/NAME: a file of the run (the mold's 3MF and STLs, report.html, …).
-void Studio::Impl::send_run_file(const std::string& name, httplib::Response& res) const {
-  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of this session's run (a plain file name, no path)", name));
-  const fs::path file = dir / "run" / name;
-  std::ifstream in(file, std::ios::binary);
-  if (!in || !fs::is_regular_file(file)) return reply_error(res, 404, fmt::format("no file \"{}\" in this session's run", name));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".html") == 0) return res.set_content(bytes.str(), "text/html; charset=utf-8");
+//! GET /api/files/NAME and /api/run/NAME: a file of the session, or of its run (the mold's 3MF and
+//! STLs, report.html, …): a download, or a page for report.html.
+void Studio::Impl::send_from(const fs::path& folder, const std::string& what, const std::string& name, httplib::Response& res) const {
+  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of {} (a plain file name, no path)", name, what));
+  const fs::path file = folder / name;
+  if (!fs::is_regular_file(file)) return reply_error(res, 404, fmt::format("no file \"{}\" in {}", name, what));
+  if (file.extension() == ".html") return res.set_content(read_bytes(file), "text/html; charset=utf-8");
   res.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
-  res.set_content(bytes.str(), "application/octet-stream");
+  res.set_content(read_bytes(file), "application/octet-stream");
 }
 
 //! GET /api/fields/appliance: the thickness and draft maps report.html shows, per vertex of the
@@ -368,8 +378,7 @@ void Studio::Impl::send_appliance_fields(httplib::Response& res) const {
   std::string towards = "the face's front (no mold yet)";
   std::ifstream run_report(dir / "run" / "report.json");
   if (const json r = json::parse(run_report, nullptr, false); r.is_object() && r.contains("mold")) {
-    const json& d = r["mold"]["pull"]["direction"];
-    pull = Vec3(d[0].get<double>(), d[1].get<double>(), d[2].get<double>());
+    pull = json_vec(r["mold"]["pull"]["direction"]);
     towards = "the pull of the mold made last";
   }
   const Mesh appliance = io::read_mesh(dir / "appliance.ply").mesh, face = io::read_mesh(dir / "face.ply").mesh;
@@ -381,18 +390,6 @@ void Studio::Impl::send_mesh(const std::string& name, httplib::Response& res) co
   const fs::path file = dir / (name + ".ply");
   if (!fs::exists(file)) return reply_error(res, 404, fmt::format("no {} yet", name));
   res.set_content(mesh_bytes(io::read_mesh(file).mesh), "application/octet-stream");
-}
-
-//! GET /api/files/NAME: a file of the session, as a download.
-void Studio::Impl::send_file(const std::string& name, httplib::Response& res) const {
-  if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of this session (a plain file name, no path)", name));
-  const fs::path file = dir / name;
-  std::ifstream in(file, std::ios::binary);
-  if (!in || !fs::is_regular_file(file)) return reply_error(res, 404, fmt::format("no file \"{}\" in this session", name));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  res.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
-  res.set_content(bytes.str(), "application/octet-stream");
 }
 
 void Studio::Impl::routes() {
@@ -441,10 +438,10 @@ void Studio::Impl::routes() {
   server.Post("/api/recipe", [this](const httplib::Request& req, httplib::Response& res) { save_recipe(req, res); });
   server.Post("/api/run", [this](const httplib::Request& req, httplib::Response& res) { run_recipe_here(req, res); });
   server.Post("/api/trace", [this](const httplib::Request& req, httplib::Response& res) { trace(req, res); });
-  server.Get(R"(/api/run/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_run_file(req.matches[1], res); });
+  server.Get(R"(/api/run/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_from(dir / "run", "this session's run", req.matches[1], res); });
   server.Get("/api/fields/appliance", [this](const httplib::Request&, httplib::Response& res) { send_appliance_fields(res); });
   server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
-  server.Get(R"(/api/files/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_file(req.matches[1], res); });
+  server.Get(R"(/api/files/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_from(dir, "this session", req.matches[1], res); });
 }
 
 Studio::Studio(StudioOptions o) : impl_(std::make_unique<Impl>()) {
