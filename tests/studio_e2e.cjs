@@ -9,6 +9,11 @@
 const path = require('path');
 const puppeteer = require(path.join(__dirname, '..', 'web', 'node_modules', 'puppeteer-core'));
 
+//! Waits until the table has rows and the page is no longer working.
+function filled(page, table) {
+  return page.waitForFunction((t) => document.querySelector(t).rows.length > 0 && !document.querySelector('#status.working'), { timeout: 120000 }, table);
+}
+
 async function main() {
   const [url, scan, screenshot, refusedSubject, subject, castScan] = process.argv.slice(2);
   const browser = await puppeteer.launch({
@@ -33,8 +38,7 @@ async function main() {
     // 1. the scan, as a file chosen in the page
     const input = await page.$('#file');
     await input.uploadFile(scan);
-    await page.waitForFunction(() => document.querySelector('#scan-figures').rows.length > 0 && !document.querySelector('#status.working'),
-                               { timeout: 120000 });
+    await filled(page, '#scan-figures');
     // 2. the outline: clicks round the middle of the view, where the framed face is
     await page.click('#draw');
     const box = await (await page.$('#canvas')).boundingBox();
@@ -56,8 +60,7 @@ async function main() {
     // 4. the appliance
     const t0 = Date.now();
     await page.click('#build');
-    await page.waitForFunction(() => document.querySelector('#appliance-figures').rows.length > 0 && !document.querySelector('#status.working'),
-                               { timeout: 120000 });
+    await filled(page, '#appliance-figures');
     out.builds.push((Date.now() - t0) / 1000);
     out.error = await page.$eval('#error', (el) => el.textContent);
     // an opening drawn the same way: five clicks round the bridge of the nose, then drawing stopped
@@ -75,8 +78,7 @@ async function main() {
       await page.$eval('#appliance-figures', (t) => { t.innerHTML = ''; });
       const t1 = Date.now();
       await page.click('#build');
-      await page.waitForFunction(() => document.querySelector('#appliance-figures').rows.length > 0 && !document.querySelector('#status.working'),
-                                 { timeout: 120000 });
+      await filled(page, '#appliance-figures');
       out.edits.push((Date.now() - t1) / 1000);
     }
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
@@ -108,8 +110,7 @@ async function main() {
     });
     // 8. trace: the cast's scan to its record
     await (await page.$('#trace-file')).uploadFile(castScan);
-    await page.waitForFunction(() => document.querySelector('#trace-figures').rows.length > 0 && !document.querySelector('#status.working'),
-                               { timeout: 120000 });
+    await filled(page, '#trace-figures');
     out.trace_rows = await page.$eval('#trace-figures', (t) => Object.fromEntries([...t.rows].map((r) => [r.cells[0].textContent, r.cells[1].textContent])));
   } finally {
     await browser.close();
