@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <limits>
+
+#include <tbb/parallel_for.h>
 
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
@@ -26,8 +29,19 @@ void level_set_cell(const LevelSetCell& c, EdgeVertices& shared, Mesh& out) {
     return it->second;
   };
   for (const auto& tet : kTets) {
-    std::vector<int> in, outside;
-    for (int v : tet) (c.value[static_cast<std::size_t>(v)] < 0 ? in : outside).push_back(v);
+    struct Corners {  // a tetrahedron's corners on one side, in its order
+      std::array<int, 4> v{};
+      std::size_t n = 0;
+      bool empty() const { return n == 0; }
+      std::size_t size() const { return n; }
+      int operator[](std::size_t i) const { return v[i]; }
+      const int* begin() const { return v.data(); }
+      const int* end() const { return v.data() + n; }
+    } in, outside;
+    for (int v : tet) {
+      Corners& side = c.value[static_cast<std::size_t>(v)] < 0 ? in : outside;
+      side.v[side.n++] = v;
+    }
     if (in.empty() || outside.empty()) continue;
     Vec3 cin = Vec3::Zero(), cout = Vec3::Zero();
     for (int v : in) cin += c.point[static_cast<std::size_t>(v)] / static_cast<double>(in.size());
@@ -40,7 +54,7 @@ void level_set_cell(const LevelSetCell& c, EdgeVertices& shared, Mesh& out) {
     };
     if (in.size() == 1 || outside.size() == 1) {
       const int lone = in.size() == 1 ? in[0] : outside[0];
-      const std::vector<int>& rest = in.size() == 1 ? outside : in;
+      const Corners& rest = in.size() == 1 ? outside : in;
       emit(vertex(lone, rest[0]), vertex(lone, rest[1]), vertex(lone, rest[2]));
     } else {
       const std::int32_t a = vertex(in[0], outside[0]), b = vertex(in[0], outside[1]), d = vertex(in[1], outside[1]),
@@ -124,7 +138,9 @@ void sample_band(const FieldFn& field, Grid& g, double lipschitz) {
     sampled += keys.size();
     sample(field, keys, g);
     if (size == 1) break;
-    const double reach = lipschitz * size * g.h * std::sqrt(3.0);
+    // Every point of a cell lies within half its diagonal of one of its corners, so a cell the
+    // surface passes through has a corner whose value is at most the slope bound times that.
+    const double reach = 1.01 * lipschitz * size * g.h * std::sqrt(3.0) / 2;
     std::vector<Cell> next;
     for (const Cell& c : cells) {
       double least = std::numeric_limits<double>::infinity();
@@ -158,9 +174,11 @@ std::vector<Mesh> level_set_surfaces(const FieldFn& fields, std::size_t count, c
   g.nx = static_cast<std::int64_t>(n.x()), g.ny = static_cast<std::int64_t>(n.y()), g.nz = static_cast<std::int64_t>(n.z());
   if (static_cast<double>(g.nx) * g.ny * g.nz * count > 1.5e8) throw InputError("level set: over 150 M grid values; use a coarser step");
   g.value.assign(static_cast<std::size_t>(g.nx * g.ny * g.nz) * count, std::numeric_limits<double>::quiet_NaN());
+  const auto t0 = std::chrono::steady_clock::now();
   sample_band(fields, g, lipschitz);
+  const auto t1 = std::chrono::steady_clock::now();
   std::vector<Mesh> out(count);
-  for (std::size_t f = 0; f < count; ++f) {
+  tbb::parallel_for(std::size_t(0), count, [&](std::size_t f) {
     EdgeVertices shared;
     LevelSetCell c;
     for (std::int64_t k = 0; k + 1 < g.nz; ++k)
@@ -180,7 +198,9 @@ std::vector<Mesh> level_set_surfaces(const FieldFn& fields, std::size_t count, c
             c.point[static_cast<std::size_t>(corner)] = g.point(i + (corner & 1), j + ((corner >> 1) & 1), k + ((corner >> 2) & 1));
           level_set_cell(c, shared, out[f]);
         }
-  }
+  });
+  log_debug("level set: sampled in {:.1f} s, {} surfaces extracted in {:.1f} s", std::chrono::duration<double>(t1 - t0).count(), count,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
   return out;
 }
 

@@ -398,25 +398,6 @@ MultipartPlan plan_multipart(const Mesh& piece, const Mesh& skin, const Division
 
 namespace {
 
-//! The distances every part's field is made of, at a batch of points.
-struct Distances {
-  std::vector<double> piece, skin;       // signed, negative inside
-  std::vector<std::vector<double>> share;  // to each shell part's share of the outer surface
-};
-
-struct FieldSources {
-  SurfaceQuery piece, skin;
-  std::vector<SurfaceQuery> shares;
-  Distances at(const std::vector<Vec3>& p) const {
-    Distances d;
-    d.piece = piece.signed_distances(p);
-    d.skin = skin.signed_distances(p);
-    for (const SurfaceQuery& s : shares) d.share.push_back(s.distances(p));
-    return d;
-  }
-};
-
-//! Part `k`'s field at point i (negative inside): see multipart.h.
 //! Signed distance to the cylinder of radius r round the segment ab, flat at both ends.
 double capped_cylinder(const Vec3& p, const Vec3& a, const Vec3& b, double r) {
   const Vec3 axis = (b - a).normalized();
@@ -425,6 +406,49 @@ double capped_cylinder(const Vec3& p, const Vec3& a, const Vec3& b, double r) {
   return std::hypot(std::max(radial, 0.0), std::max(along, 0.0)) + std::min(std::max(radial, along), 0.0);
 }
 
+//! The distances every part's field is made of, at a batch of points.
+struct Distances {
+  std::vector<double> piece, skin;         // signed, negative inside
+  std::vector<std::vector<double>> share;  // to each shell part's share of the outer surface
+  std::vector<char> shells_clear;          // no shell part's field is near zero here: shares not measured
+};
+
+//! A bound under every shell part's field at point i that needs no share distance: each is at
+//! least max(lift − s_S, min(s_P − (w + F) − k/4, the bosses)) (part_field: a smooth max is never
+//! under the larger of its two, a smooth min never more than k/4 under the smaller).
+double shell_floor(double sp, double ss, const Vec3& p, const MultipartPlan& plan, const MoldOptions& o) {
+  double env = sp - (o.wall_mm + o.flange_mm) - 0.25 * o.grid_mm;
+  for (const Channel& c : plan.channels) env = std::min(env, capped_cylinder(p, c.from, c.to, c.radius + o.wall_mm));
+  return std::max(plan.lift - ss, env);
+}
+
+struct FieldSources {
+  SurfaceQuery piece, skin;
+  std::vector<SurfaceQuery> shares;
+  //! The distances at `p`. Where the shells' floor is over a grid step's diagonal (1.01 √3 h), it
+  //! is over zero at every grid point an edge from there reaches (the floor's slope is at most 1):
+  //! no shell's surface crosses those edges, so the value there needs no share distance.
+  Distances at(const std::vector<Vec3>& p, const MultipartPlan& plan, const MoldOptions& o) const {
+    Distances d;
+    d.piece = piece.signed_distances(p);
+    d.skin = skin.signed_distances(p);
+    d.shells_clear.assign(p.size(), 0);
+    std::vector<Vec3> near;
+    std::vector<std::size_t> which;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      d.shells_clear[i] = shell_floor(d.piece[i], d.skin[i], p[i], plan, o) > 1.01 * std::sqrt(3.0) * o.grid_mm;
+      if (!d.shells_clear[i]) near.push_back(p[i]), which.push_back(i);
+    }
+    for (const SurfaceQuery& s : shares) {
+      const std::vector<double> v = s.distances(near);
+      d.share.emplace_back(p.size(), std::numeric_limits<double>::infinity());
+      for (std::size_t n = 0; n < which.size(); ++n) d.share.back()[which[n]] = v[n];
+    }
+    return d;
+  }
+};
+
+//! Part `k`'s field at point i (negative inside): see multipart.h.
 double part_field(const Distances& d, std::size_t i, std::size_t k, const Vec3& p, const MultipartPlan& plan, const MoldOptions& o, double clip) {
   const double w = o.wall_mm, reach = o.wall_mm + o.flange_mm, sp = d.piece[i], ss = d.skin[i], k_round = o.grid_mm;
   // Where the envelope's surfaces meet they are rounded over a grid step (a sharp crease
@@ -433,6 +457,8 @@ double part_field(const Distances& d, std::size_t i, std::size_t k, const Vec3& 
   double v;
   if (k == 0) {
     v = smooth_max(ss - plan.lift, smooth_max(-ss - w, sp - reach, k_round), k_round);
+  } else if (d.shells_clear[i]) {
+    v = shell_floor(sp, ss, p, plan, o);
   } else {
     double others = std::numeric_limits<double>::infinity();
     for (std::size_t j = 0; j < d.share.size(); ++j)
@@ -528,7 +554,7 @@ std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Di
   }
   const std::size_t parts = d.pulls.size() + 1;
   const FieldFn fields = [&](const std::vector<Vec3>& p) {
-    const Distances dist = src.at(p);
+    const Distances dist = src.at(p, plan, o);
     std::vector<double> v(p.size() * parts);
     tbb::parallel_for(std::size_t(0), p.size(), [&](std::size_t i) {
       const double clip = plan.open ? plan.open->normal.dot(p[i]) - (plan.open->offset + 0.05) : -1e9;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -18,7 +19,12 @@
 namespace tracecast {
 
 //! Vertices on grid edges, shared by the cells around each edge (key: the edge's two grid points).
-using EdgeVertices = std::map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t>;
+struct GridEdgeHash {
+  std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& e) const {
+    return std::hash<std::uint64_t>()(e.first * 0x9E3779B97F4A7C15ULL ^ e.second);
+  }
+};
+using EdgeVertices = std::unordered_map<std::pair<std::uint64_t, std::uint64_t>, std::int32_t, GridEdgeHash>;
 
 //! One grid cell's corners: corner c (0–7) has bits x, y, z; `key` names its grid point (so that
 //! cells share the vertices on their common edges), `value` is negative inside.
