@@ -70,6 +70,12 @@ async function main() {
       await page.mouse.click(cx + 0.025 * box.height * Math.cos(a), cy - 0.02 * box.height + 0.025 * box.height * Math.sin(a));
     }
     await page.click('#draw-opening');
+    // a thinner zone over the brows: its thickness set, four clicks, then drawing stopped
+    await page.$eval('#zone-thickness', (el) => { el.value = '1.2'; });
+    await page.click('#draw-zone');
+    for (const [dx, dy] of [[-0.04, -0.14], [0.04, -0.14], [0.04, -0.09], [-0.04, -0.09]])
+      await page.mouse.click(cx + dx * box.height, cy + dy * box.height);
+    await page.click('#draw-zone');
     out.outline_count = await page.$eval('#outline-count', (el) => el.textContent);
     // 5. ten edits, each followed by the preview: the time from the click to the new appliance shown
     out.edits = [];
@@ -98,6 +104,7 @@ async function main() {
     out.expect_refusal = false;
     out.made_error = await make(subject);
     out.mold_rows = await page.$eval('#mold-figures', (t) => [...t.rows].map((r) => r.textContent));
+    out.casting_rows = await page.$eval('#casting-sheet', (t) => [...t.rows].map((r) => [...r.cells].map((c) => c.textContent)));
     // 7. the pieces on the printer, and the files as the page's links fetch them
     await page.click('#plate');
     await page.waitForFunction(() => document.querySelector('#plate').textContent.startsWith('Back') && !document.querySelector('#status.working'),

@@ -1,6 +1,7 @@
 // The studio's server, driven over HTTP on this machine: its refusals (token, paths, upload size,
 // address) and what it builds, against the libraries called directly.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/face.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/pipeline/run.h"
@@ -360,6 +362,65 @@ TEST_CASE("studio: the face and appliance built through the server are the libra
   CHECK(c.Get("/api/mesh/appliance", again.auth())->body.size() == 12 + 12 * direct.vertices.size() + 12 * direct.triangles.size());
 }
 
+TEST_CASE("studio: a thickness zone drawn on the face is kept in the draft, and the appliance is that thick inside it, as the library makes it",
+          "[studio][slow]") {
+  const studio::StudioOptions o = options_in("studio-zone");
+  Running s(o);
+  httplib::Client c("127.0.0.1", s.port);
+  c.set_read_timeout(120);
+  const std::string scan_bytes = test::read_bytes(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-scan.ply");
+  REQUIRE(c.Post("/api/scan?name=example-scan.ply", s.auth(), scan_bytes, "application/octet-stream")->status == 200);
+  const Mesh face = io::read_mesh(s.server.session_dir() / "face.ply").mesh;
+  const FaceAnalysis fa = analyze_face(face);
+  // A square 30 mm wide on the forehead, 45 mm over the nose tip, its corners the front-most skin
+  // there (as clicks on the face land): in the face frame, then in the file's coordinates.
+  const Vec3 nose = fa.landmarks.nose_tip;
+  auto on_skin = [&](double x, double y) {
+    Vec3 best(0, 0, -1e9);
+    for (const Vec3& v : face.vertices) {
+      const Vec3 q = fa.frame.to_local(v);
+      if (std::hypot(q.x() - x, q.y() - y) < 1.0 && q.z() > best.z()) best = q;
+    }
+    return fa.frame.to_world(best);
+  };
+  json points = json::array();
+  for (const auto& [dx, dy] : std::vector<std::pair<double, double>>{{-15, 30}, {15, 30}, {15, 60}, {-15, 60}}) {
+    const Vec3 p = on_skin(nose.x() + dx, nose.y() + dy);
+    points.push_back({p.x(), p.y(), p.z()});
+  }
+  const json zone = {{"points", points}, {"thickness_mm", 0.8}, {"blend_mm", 4}};
+  // The draft keeps it; a zone without its thickness is refused with the draft's format.
+  REQUIRE(c.Post("/api/draft", s.auth(), json{{"outline", json::array()}, {"zones", {zone}}}.dump(), "application/json")->status == 200);
+  CHECK(json::parse(c.Get("/api/session", s.auth())->body)["session"]["draft"]["zones"][0] == zone);
+  const auto bad = c.Post("/api/draft", s.auth(), json{{"outline", json::array()}, {"zones", {{{"points", points}}}}}.dump(), "application/json");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(bad->body.find("thickness_mm") != std::string::npos);
+  // Built as the page sends it: a recipe's appliance section with the zone among thickness_zones.
+  const json spec_json = {{"region", "upper_face"}, {"openings", {"eyes"}}, {"thickness_mm", 2.5},
+                          {"thickness_zones", {{{"zone", {{"points", points}}}, {"thickness_mm", 0.8}, {"blend_mm", 4}}}}};
+  const auto built = c.Post("/api/appliance", s.auth(), spec_json.dump(), "application/json");
+  REQUIRE(built);
+  REQUIRE(built->status == 200);
+  const Mesh served = parse_mesh(c.Get("/api/mesh/appliance", s.auth())->body);
+  const Mesh direct = make_appliance(face, parse_appliance_spec(spec_json, "test"));
+  REQUIRE(served.vertices.size() == direct.vertices.size());
+  CHECK(served.triangles == direct.triangles);
+  // Measured here: how far the appliance stands off the skin within 6 mm of the zone's middle, and
+  // 30 mm to the side of it, outside the zone.
+  const SurfaceQuery skin(face);
+  auto thickest_near = [&](const Vec3& at) {
+    std::vector<Vec3> near;
+    for (const Vec3& v : served.vertices)
+      if ((v - at).norm() < 6) near.push_back(v);
+    REQUIRE(near.size() > 10);
+    const std::vector<double> d = skin.distances(near);
+    return *std::max_element(d.begin(), d.end());
+  };
+  CHECK(thickest_near(on_skin(nose.x(), nose.y() + 45)) == Approx(0.8).margin(0.1));
+  CHECK(thickest_near(on_skin(nose.x() + 40, nose.y() + 45)) == Approx(2.5).margin(0.15));
+}
+
 TEST_CASE("studio: the page runs in a real browser, restores the session and draws the face and the appliance", "[studio][chromium][slow]") {
   REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
   const studio::StudioOptions o = options_in("studio-browser");
@@ -409,6 +470,16 @@ TEST_CASE("studio: the mold made through the consent gate, recorded, printable a
   CHECK(ledger_bytes() != before);
   for (const char* f : {"mold.3mf", "report.html", "report.json", "appliance.ply", "appliance-marked.ply"})
     CHECK(std::find(r["files"].begin(), r["files"].end(), f) != r["files"].end());
+  // The casting sheet: the silicone to weigh out is the cavity's, the marked appliance's volume
+  // measured here, at the silicone's density and waste; A and B half each.
+  const json& mix = r["casting"]["mix"];
+  const double cast_ml = signed_volume(io::read_mesh(s.server.session_dir() / "run" / "appliance-marked.ply").mesh) / 1000.0;
+  CHECK(mix["cavity_ml"].get<double>() == Approx(cast_ml).epsilon(0.002));
+  CHECK(mix["silicone_g"].get<double>() ==
+        Approx(cast_ml * mix["density_g_ml"].get<double>() * (1 + mix["waste_fraction"].get<double>())).epsilon(0.002));
+  CHECK(mix["part_a_g"].get<double>() + mix["part_b_g"].get<double>() == Approx(mix["silicone_g"].get<double>()));
+  CHECK(r["casting"]["pull"]["direction"].size() == 3);
+  CHECK(r["casting"]["mark"]["tiles"].get<double>() > 0);
   // Downloaded, each printed piece passes `tracecast check` on the resin printer.
   CHECK(check_downloaded_pieces(c, s, r["files"], o.workshop) >= 2);
   CHECK(pieces_of(o.workshop / "workshop.ledger") == std::vector<std::string>{"EX-001"});
@@ -482,6 +553,12 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   REQUIRE(openings[1].contains("points"));
   CHECK(openings[1]["points"].size() == 5);
   CHECK(session["appliance"]["report"]["boundary_loops"] == 4);  // the outline, two eyes, the drawn opening
+  // The thickness zone drawn with four clicks, at the thickness set for it.
+  CHECK(r["outline_count"].get<std::string>().find("1 thickness zone(s) drawn") != std::string::npos);
+  const json& zones = session["appliance"]["options"]["thickness_zones"];
+  REQUIRE(zones.size() == 1);
+  CHECK(zones[0]["zone"]["points"].size() == 4);
+  CHECK(zones[0]["thickness_mm"] == 1.2);
   std::vector<Vec3> clicked;
   for (const json& p : region["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
   for (const json& p : openings[1]["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
@@ -504,6 +581,14 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
       if (text.rfind(piece, 0) == 0) verdicts[piece] = text.find("NOT printable") == std::string::npos;
   }
   REQUIRE(verdicts.size() == 2);
+  // The casting sheet in the page gives the run's report's silicone.
+  std::map<std::string, std::string> casting;
+  for (const json& row : r["casting_rows"]) casting[row[0].get<std::string>()] = row[1].get<std::string>();
+  std::ifstream report_file(s.server.session_dir() / "run" / "report.json");
+  const json report = json::parse(report_file);
+  CHECK(casting["silicone to mix"].rfind(fmt::format("{:.1f} g", report["mold"]["casting"]["silicone_g"].get<double>()), 0) == 0);
+  CHECK(casting.count("resin to print") == 1);
+  CHECK(casting.count("pull") == 1);
   for (const char* f : {"mold.3mf", "mold-core.stl", "mold-shell.stl", "report.html", "appliance-marked.ply"}) {
     INFO(f);
     CHECK(r["downloads"].value(f, 0) > 1000);

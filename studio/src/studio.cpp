@@ -245,7 +245,8 @@ void Studio::Impl::build_appliance(const httplib::Request& req, httplib::Respons
 }
 
 //! POST /api/draft: what is being drawn and not built yet ({"outline": [[x, y, z], …],
-//! "openings": [[[x, y, z], …], …]}, on the face), kept so that a reload loses nothing.
+//! "openings": [[[x, y, z], …], …], "zones": [{"points", "thickness_mm", "blend_mm"}, …]}, on the
+//! face), kept so that a reload loses nothing.
 void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& res) {
   const json body = json::parse(req.body, nullptr, false);
   const auto points = [](const json& list) {
@@ -259,7 +260,16 @@ void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& re
     ok = body["openings"].is_array() && body["openings"].size() <= 100;
     for (const json& o : body["openings"]) ok = ok && points(o);
   }
-  if (!ok) return reply_error(res, 400, "a draft is {\"outline\": [[x, y, z], …], \"openings\": [[[x, y, z], …], …]} (at most 10,000 points each, 100 openings)");
+  if (ok && body.contains("zones")) {
+    ok = body["zones"].is_array() && body["zones"].size() <= 100;
+    for (const json& z : body["zones"])
+      ok = ok && z.is_object() && z.contains("points") && points(z["points"]) && z.value("thickness_mm", json()).is_number() &&
+           z.value("blend_mm", json()).is_number();
+  }
+  if (!ok)
+    return reply_error(res, 400,
+                       "a draft is {\"outline\": [[x, y, z], …], \"openings\": [[[x, y, z], …], …], \"zones\": [{\"points\": [[x, y, z], …], "
+                       "\"thickness_mm\": T, \"blend_mm\": B}, …]} (at most 10,000 points each, 100 openings, 100 zones)");
   const std::lock_guard<std::mutex> lock(work);
   json s = session();
   s["draft"] = body;
@@ -314,7 +324,8 @@ void Studio::Impl::run_recipe_here(const httplib::Request& req, httplib::Respons
   reply_json(res, last_run());
 }
 
-//! The mold made last (run/report.json): its identifier, pieces, printer and files; null if none.
+//! The mold made last (run/report.json): its identifier, pieces, printer, casting sheet (the
+//! report's silicone mix, pull, sections, bolts and mark) and files; null if none.
 json Studio::Impl::last_run() const {
   std::ifstream in(dir / "run" / "report.json");
   const json r = json::parse(in, nullptr, false);
@@ -327,9 +338,15 @@ json Studio::Impl::last_run() const {
   for (const json& p : r["mold"]["parts"])
     parts.push_back({{"name", p["name"]}, {"printable", p["printable"]}, {"resin_ml", p["resin_ml"]}, {"min_wall_mm", p["min_wall_mm"]},
                      {"print_size_mm", p["print_size_mm"]}, {"file", "mold-" + p["name"].get<std::string>() + ".stl"}});
-  return {{"id", r["mold"]["mark"]["id"]},
+  const json& m = r["mold"];
+  return {{"id", m["mark"]["id"]},
           {"parts", parts},
-          {"printer", r["mold"]["options"]["printer_profile"]},
+          {"printer", m["options"]["printer_profile"]},
+          {"casting", {{"mix", m["casting"]},
+                       {"pull", m["pull"]},
+                       {"sections", m.value("sections", json())},
+                       {"bolts", m.value("bolts", json())},
+                       {"mark", {{"tiles", m["mark"]["tiles"]}, {"marked_area_mm2", m["mark"]["marked_area_mm2"]}}}}},
           {"files", files},
           {"total_s", r["total_s"]}};
 }
