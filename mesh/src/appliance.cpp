@@ -7,6 +7,7 @@
 #include <open3d/geometry/PointCloud.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cmath>
@@ -79,7 +80,22 @@ struct Shape {  // union of polygons
 
 enum class Use { region, opening, zone };
 
-Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Use use, const Mesh* surface) {
+//! The face's surface that drawn points are snapped onto, its search structure built once, on the
+//! first shape given by points (an outline, its openings and zones share it).
+class Snap {
+ public:
+  explicit Snap(const Mesh& face) : face_(face) {}
+  std::vector<Vec3> onto(const std::vector<Vec3>& p) const {
+    if (!query_) query_.emplace(face_);
+    return query_->closest_points(p);
+  }
+
+ private:
+  const Mesh& face_;
+  mutable std::optional<SurfaceQuery> query_;
+};
+
+Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Use use, const Snap* surface) {
   Shape s;
   if (!r.outline.empty()) {
     if (r.outline.size() < 3) throw InputError("an outline needs at least 3 points");
@@ -89,7 +105,7 @@ Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Us
   if (!r.points.empty()) {
     if (r.points.size() < 3) throw InputError("an outline needs at least 3 points");
     std::vector<Vec3> pts = r.points;
-    if (surface) pts = SurfaceQuery(*surface).closest_points(pts);
+    if (surface) pts = surface->onto(pts);
     std::vector<Vec2> poly;
     for (const Vec3& p : pts) {
       const Vec3 q = fa.frame.to_local(p);
@@ -273,11 +289,12 @@ Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* scu
   StepTimer timer(r.timings);
   r.face = known ? *known : analyze_face(face, spec.face);
   timer.lap("landmarks");
-  const Shape region = make_shape(spec.region, r.face, 0, Use::region, &face);
+  const Snap snap(face);
+  const Shape region = make_shape(spec.region, r.face, 0, Use::region, &snap);
   std::vector<Shape> openings;
-  for (const auto& o : spec.openings) openings.push_back(make_shape(o, r.face, spec.opening_margin_mm, Use::opening, &face));
+  for (const auto& o : spec.openings) openings.push_back(make_shape(o, r.face, spec.opening_margin_mm, Use::opening, &snap));
   std::vector<std::pair<Shape, ThicknessZone>> zones;
-  for (const auto& z : spec.zones) zones.emplace_back(make_shape(z.shape, r.face, 0, Use::zone, &face), z);
+  for (const auto& z : spec.zones) zones.emplace_back(make_shape(z.shape, r.face, 0, Use::zone, &snap), z);
   const FaceFrame frame = r.face.frame;
   const detail::RegionField field = [&](const Vec3& w) {
     const Vec3 q = frame.to_local(w);
@@ -329,7 +346,8 @@ MirrorHeights mirror_heights(const Mesh& face, const SymmetryPlane& plane, const
 //! The vertices inside the regions the user marked.
 std::vector<char> marked_defect(const Mesh& face, const std::vector<RegionShape>& regions, const FaceAnalysis& analysis) {
   std::vector<Shape> shapes;
-  for (const auto& d : regions) shapes.push_back(make_shape(d, analysis, 0, Use::region, &face));
+  const Snap snap(face);
+  for (const auto& d : regions) shapes.push_back(make_shape(d, analysis, 0, Use::region, &snap));
   std::vector<char> defect(face.vertices.size(), 0);
   for (std::size_t i = 0; i < face.vertices.size(); ++i) {
     const Vec3 q = analysis.frame.to_local(face.vertices[i]);
