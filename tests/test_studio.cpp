@@ -603,8 +603,8 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   CHECK(r["trace_rows"]["subject"] == "EX-001");
   CHECK(r["trace_rows"]["consent"].get<std::string>().find("film use until 2099-12-31") != std::string::npos);
   if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
-    for (const char* png : {"studio-plate.png", "studio-plate-outline.png"})
-      std::filesystem::copy_file(o.workshop / png, std::filesystem::path(docs) / png, std::filesystem::copy_options::overwrite_existing);
+    for (const auto& [shot, doc] : {std::pair{"studio-plate.png", "studio-plate.png"}, std::pair{"studio-plate-outline.png", "studio-outline.png"}})
+      std::filesystem::copy_file(o.workshop / shot, std::filesystem::path(docs) / doc, std::filesystem::copy_options::overwrite_existing);
 }
 
 TEST_CASE("studio: a server stopped the moment it was started stops", "[studio]") {
