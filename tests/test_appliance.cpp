@@ -180,6 +180,33 @@ TEST_CASE("a miniature face (a statuette at 0.45 of life size): the landmarks sc
   CHECK(r.interior_thickness.within_5_percent >= 0.95);
 }
 
+TEST_CASE("an appliance built again with the cut skin kept from the build before is the one built afresh; a new region cuts again",
+          "[appliance][slow]") {
+  const scan::SyntheticFace generated(scan::FaceParams{});
+  const Mesh face = generated.mesh(1.0);
+  ApplianceSpec spec;
+  spec.region = {"upper_face", {}, {}};
+  spec.openings = {{"eyes", {}, {}}};
+  ApplianceCache cache;
+  make_appliance(face, spec, nullptr, nullptr, nullptr, &cache);
+  REQUIRE(cache.patch);
+  const std::string first_key = cache.key;
+  // A thickness edit and a zone: the cut skin is the same, the solid the one built without the cache.
+  spec.thickness_mm = 1.5;
+  spec.zones.push_back({{"", {{-10, 30}, {10, 30}, {10, 45}, {-10, 45}}, {}}, 0.8, 4.0});
+  ApplianceReport kept_report;
+  const Mesh kept = make_appliance(face, spec, nullptr, &kept_report, nullptr, &cache);
+  CHECK(cache.key == first_key);
+  const Mesh fresh = make_appliance(face, spec);
+  CHECK(kept.triangles == fresh.triangles);
+  CHECK(kept.vertices == fresh.vertices);
+  // Another region: cut again, and again the same as built afresh.
+  spec.region = {"forehead", {}, {}};
+  const Mesh other = make_appliance(face, spec, nullptr, nullptr, nullptr, &cache);
+  CHECK(cache.key != first_key);
+  CHECK(other.vertices == make_appliance(face, spec).vertices);
+}
+
 TEST_CASE("full-face appliance on a generated face: uniform thickness, feathered edges, openings, valid solid", "[appliance][slow]") {
   const scan::SyntheticFace face;
   const Pose pose = random_pose(5, 20);

@@ -95,6 +95,26 @@ class Snap {
   mutable std::optional<SurfaceQuery> query_;
 };
 
+//! What the region's cut skin depends on, as text (ApplianceCache's key): the face (its size and
+//! sums of its coordinates and corners), the region and openings as given, their margins, the
+//! resolution and the face's analysis.
+std::string patch_key(const Mesh& face, const ApplianceSpec& spec, const FaceAnalysis& fa) {
+  double coords = 0, corners = 0;
+  for (const Vec3& v : face.vertices) coords += 1.1 * v.x() + 1.3 * v.y() + 1.7 * v.z();
+  for (const Tri& t : face.triangles) corners += static_cast<double>(t[0]) + 2.0 * t[1] + 3.0 * t[2];
+  std::string k = fmt::format("face {} {} {:.17g} {:.17g};", face.vertices.size(), face.triangles.size(), coords, corners);
+  const auto shape = [&](const RegionShape& s) {
+    k += s.preset + "[";
+    for (const Vec2& p : s.outline) k += fmt::format("{:.17g},{:.17g} ", p.x(), p.y());
+    for (const Vec3& p : s.points) k += fmt::format("{:.17g},{:.17g},{:.17g} ", p.x(), p.y(), p.z());
+    k += "]";
+  };
+  shape(spec.region);
+  for (const RegionShape& o : spec.openings) shape(o);
+  k += fmt::format(";{:.17g} {:.17g} {:.17g};", spec.opening_margin_mm, spec.border_margin_mm, spec.resolution_mm);
+  return k + nlohmann::json(fa).dump();  // the frame, scale and landmarks the presets are placed from
+}
+
 Shape make_shape(const RegionShape& r, const FaceAnalysis& fa, double margin, Use use, const Snap* surface) {
   Shape s;
   if (!r.outline.empty()) {
@@ -281,7 +301,8 @@ RegionOutline region_polygons(const ApplianceSpec& spec, const FaceAnalysis& fa)
   return out;
 }
 
-Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt, ApplianceReport* report, const FaceAnalysis* known) {
+Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt, ApplianceReport* report, const FaceAnalysis* known,
+                    ApplianceCache* cache) {
   validate(spec);
   validate(face, "face");
   if (face.triangles.size() < 100) throw InputError("the face has fewer than 100 triangles");
@@ -311,7 +332,7 @@ Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* scu
     }
     return t;
   };
-  Mesh solid = detail::build_solid(face, field, thickness, spec, sculpt, r);
+  Mesh solid = detail::build_solid(face, field, thickness, spec, sculpt, r, cache, cache ? patch_key(face, spec, r.face) : std::string());
   if (report) *report = r;
   return solid;
 }

@@ -352,14 +352,18 @@ Mesh fill_small_loops(Mesh m, double max_length) {
   return m;
 }
 
+}  // namespace
+
 //! The patch (inner skin surface), its edges and, per vertex, the distance along the surface to
-//! the nearest edge.
+//! the nearest edge (declared in appliance.h for ApplianceCache).
 struct Patch {
   Mesh mesh;
   std::vector<std::vector<std::int32_t>> loops;
   std::vector<double> edge_distance;
   std::vector<char> on_edge;
 };
+
+namespace {
 
 Patch cut_patch(const Mesh& face, const RegionField& field, const FaceAnalysis& fa, const ApplianceSpec& spec) {
   const double h = spec.resolution_mm, margin = spec.border_margin_mm;
@@ -815,10 +819,12 @@ void check_solid(const Mesh& solid, ApplianceReport& r) {
 }  // namespace
 
 Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
-                 const Mesh* sculpt, ApplianceReport& r) {
+                 const Mesh* sculpt, ApplianceReport& r, ApplianceCache* cache, const std::string& patch_key) {
   StepTimer timer(r.timings);
   const double h = spec.resolution_mm;
-  Patch p = cut_patch(face, field, r.face, spec);
+  const bool kept = cache && cache->patch && !patch_key.empty() && cache->key == patch_key;
+  Patch p = kept ? *cache->patch : cut_patch(face, field, r.face, spec);
+  if (cache && !kept && !patch_key.empty()) cache->key = patch_key, cache->patch = std::make_shared<const Patch>(p);
   const std::vector<Vec3> skin = p.mesh.vertices;
   const Adjacency adj(p.mesh);
   const std::size_t n = p.mesh.vertices.size();

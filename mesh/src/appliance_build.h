@@ -14,8 +14,9 @@ using ThicknessMap = std::function<double(const Vec2& xy)>;
 
 //! The closed appliance over the region of `face`: the skin inside the region, the outer
 //! surface at the designed thickness (or the sculpt), feathered to the rim; `r` gets every
-//! figure of the report but the face analysis (already there).
+//! figure of the report but the face analysis (already there). `cache` (optional) holds the
+//! region's cut skin under `patch_key`, what the field and the cut depend on.
 Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap& thickness, const ApplianceSpec& spec,
-                 const Mesh* sculpt, ApplianceReport& r);
+                 const Mesh* sculpt, ApplianceReport& r, ApplianceCache* cache = nullptr, const std::string& patch_key = {});
 
 }  // namespace tracecast::detail

@@ -134,6 +134,7 @@ struct Studio::Impl {
   httplib::Server server;
   std::atomic<bool> serving{false}, stop_asked{false};
   std::mutex work;  // one build at a time; the session's files change only under it
+  ApplianceCache appliance_cache;  // the last build's cut skin, for the next edit on the same face (under `work`)
 
   json session() const {
     std::ifstream in(dir / "session.json");
@@ -234,7 +235,7 @@ void Studio::Impl::build_appliance(const httplib::Request& req, httplib::Respons
   // the frame (0.7 s of an edit's 2.4 s on the bundled example).
   std::optional<FaceAnalysis> known;
   if (!spec.face.front && !spec.face.up && s["scan"].contains("face")) known = s["scan"]["face"].get<FaceAnalysis>();
-  io::write_mesh(dir / "appliance.ply", make_appliance(face, spec, nullptr, &report, known ? &*known : nullptr));
+  io::write_mesh(dir / "appliance.ply", make_appliance(face, spec, nullptr, &report, known ? &*known : nullptr, &appliance_cache));
   json used = body;
   used.update(appliance_option_table().to_json(spec));
   s["appliance"] = {{"options", used},

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -131,13 +132,28 @@ void to_json(nlohmann::json& j, const Departure& d);
 void to_json(nlohmann::json& j, const OutlineStats& o);
 void to_json(nlohmann::json& j, const ApplianceReport& r);
 
+namespace detail {
+struct Patch;
+}
+
+//! What make_appliance() keeps from one build to the next on the same face: the skin cut for the
+//! region (the crop, its remeshing, the edge and the distances to it: most of a build). It is
+//! used again when the face and all the cut depends on (region, openings and their margin, the
+//! border margin, the resolution, the face frame) are as before; only the thickness, zones,
+//! feather or edge changed (a designer's edits in the studio).
+struct ApplianceCache {
+  std::string key;
+  std::shared_ptr<const detail::Patch> patch;
+};
+
 //! Builds the appliance on `face` (mm). With `sculpt`, the outer surface is the sculpt (rays
 //! along the skin's normals), feathered the same way. Throws InputError for specs that do not
 //! fit the face (region outside the surface, sculpt not overlapping the face) and
 //! ProcessingError when the solid cannot be made valid. `known`: the face's analysis when the
 //! caller has it (analyze_face on this very face with spec.face), instead of analysing it again.
+//! `cache`: kept by the caller between builds (the same solid as without it).
 Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* sculpt = nullptr,
-                    ApplianceReport* report = nullptr, const FaceAnalysis* known = nullptr);
+                    ApplianceReport* report = nullptr, const FaceAnalysis* known = nullptr, ApplianceCache* cache = nullptr);
 
 //! The region (outline minus openings) as polygons in the face frame, for pictures and reports.
 struct RegionOutline {
