@@ -14,6 +14,17 @@ function filled(page, table) {
   return page.waitForFunction((t) => document.querySelector(t).rows.length > 0 && !document.querySelector('#status.working'), { timeout: 120000 }, table);
 }
 
+//! Types the appliance's thickness, clicks Build and waits for the new appliance's figures: the
+//! seconds from the click until they show.
+async function timedBuild(page, thickness) {
+  await page.$eval('[data-key=thickness_mm]', (el, t) => { el.value = t; }, thickness);
+  await page.$eval('#appliance-figures', (t) => { t.innerHTML = ''; });
+  const t0 = Date.now();
+  await page.click('#build');
+  await filled(page, '#appliance-figures');
+  return (Date.now() - t0) / 1000;
+}
+
 async function main() {
   const [url, scan, screenshot, refusedSubject, subject, castScan] = process.argv.slice(2);
   const browser = await puppeteer.launch({
@@ -55,13 +66,8 @@ async function main() {
     await page.click('#redo');
     out.after_redo = await page.evaluate(() => parseInt(document.querySelector('#outline-count').textContent, 10) || 0);
     out.region = await page.$eval('#region', (s) => s.value);
-    // 3. a thickness
-    await page.$eval('[data-key=thickness_mm]', (el) => { el.value = '2.5'; });
-    // 4. the appliance
-    const t0 = Date.now();
-    await page.click('#build');
-    await filled(page, '#appliance-figures');
-    out.builds.push((Date.now() - t0) / 1000);
+    // 3. a thickness, 4. the appliance
+    out.builds.push(await timedBuild(page, '2.5'));
     out.error = await page.$eval('#error', (el) => el.textContent);
     // an opening drawn the same way: five clicks round the bridge of the nose, then drawing stopped
     await page.click('#draw-opening');
@@ -79,14 +85,7 @@ async function main() {
     out.outline_count = await page.$eval('#outline-count', (el) => el.textContent);
     // 5. ten edits, each followed by the preview: the time from the click to the new appliance shown
     out.edits = [];
-    for (let i = 1; i <= 10; ++i) {
-      await page.$eval('[data-key=thickness_mm]', (el, t) => { el.value = String(t); }, (2.5 + 0.05 * i).toFixed(2));
-      await page.$eval('#appliance-figures', (t) => { t.innerHTML = ''; });
-      const t1 = Date.now();
-      await page.click('#build');
-      await filled(page, '#appliance-figures');
-      out.edits.push((Date.now() - t1) / 1000);
-    }
+    for (let i = 1; i <= 10; ++i) out.edits.push(await timedBuild(page, (2.5 + 0.05 * i).toFixed(2)));
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
     await page.screenshot({ path: screenshot.replace(/\.png$/, '-outline.png') });
     // 6. the mold: refused for a subject without consent, the reason in the page

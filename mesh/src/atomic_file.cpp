@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "tracecast/mesh/errors.h"
@@ -18,6 +20,13 @@ namespace {
   throw ProcessingError(path.string() + ": cannot write (" + what + ": " + std::strerror(err) + ")");
 }
 }  // namespace
+
+std::string read_file_or_empty(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  if (in) bytes << in.rdbuf();
+  return bytes.str();
+}
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes, mode_t mode) {
   namespace fs = std::filesystem;

@@ -47,13 +47,6 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return out;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::string last_line_of(const std::string& text) {
   const auto end = text.find_last_not_of("\n ");
   if (end == std::string::npos) return "";
@@ -64,14 +57,14 @@ std::string last_line_of(const std::string& text) {
 //! An item's outcome from its `tracecast run --json` output and error streams.
 void conclude(BatchItem& item, int exit_code, const fs::path& out, const fs::path& err) {
   item.exit_code = exit_code;
-  const auto fin = nlohmann::json::parse(last_line_of(read_text(out)), nullptr, false);
+  const auto fin = nlohmann::json::parse(last_line_of(read_file_or_empty(out)), nullptr, false);
   if (exit_code == 0 && fin.is_object() && fin.value("event", "") == "finished") {
     item.status = "ok";
     item.id = fin["report"]["mold"]["mark"]["id"];
     if (item.seconds == 0) item.seconds = fin["report"].value("total_s", 0.0);
   } else {
     item.status = "failed";
-    const std::string e = last_line_of(read_text(err));
+    const std::string e = last_line_of(read_file_or_empty(err));
     item.error = exit_code >= 128 ? fmt::format("killed by signal {}", exit_code - 128) : e.empty() ? fmt::format("exit {}", exit_code) : e;
   }
 }
@@ -235,7 +228,7 @@ void run_batch_slurm(std::vector<BatchItem>& items, const fs::path& folder, cons
   const std::string cmd = fmt::format("sbatch --parsable --wait {} {} > {}/sbatch.out 2>&1", o.sbatch_args, (folder / "job.sh").string(), f);
   if (submitting) submitting(cmd);
   const int rc = std::system(cmd.c_str());
-  const std::string said = read_text(folder / "sbatch.out");
+  const std::string said = read_file_or_empty(folder / "sbatch.out");
   if (rc != 0 && said.find_first_of("0123456789") != 0)
     throw ProcessingError(fmt::format("batch: sbatch could not run the job array: {}", last_line_of(said)));
   for (std::size_t k = 0; k < to_run.size(); ++k) {
@@ -245,7 +238,7 @@ void run_batch_slurm(std::vector<BatchItem>& items, const fs::path& folder, cons
       items[to_run[k]].error = "the Slurm task did not run";
       continue;
     }
-    const std::string code = read_text(folder / fmt::format("task-{}.code", k + 1));
+    const std::string code = read_file_or_empty(folder / fmt::format("task-{}.code", k + 1));
     // No exit code written: the task was killed (time or memory limit, node failure).
     conclude(items[to_run[k]], code.empty() ? 128 + 9 : std::atoi(code.c_str()), out, err);
   }

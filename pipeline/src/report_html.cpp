@@ -129,13 +129,6 @@ double percentile(std::vector<double> v, double p) {
   return v[k];
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 //! JSON text safe inside a <script> element.
 std::string script_json(const json& j) {
   std::string s = j.dump();
@@ -317,7 +310,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
 }
 
 std::string report_html(const json& report, const json& viewer, const fs::path& out) {
-  const std::string mark_png = read_file(out / "preview-mark.png");
+  const std::string mark_png = read_file_or_empty(out / "preview-mark.png");
   std::string page = kReportPage;
   auto replace = [&](const std::string& tag, const std::string& with) {
     const auto at = page.find(tag);

@@ -92,13 +92,6 @@ std::string plain_relative_path(const std::string& path) {
   }
 }
 
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
 void reply_json(httplib::Response& res, const json& j, int status = 200) {
   res.status = status;
   res.set_content(j.dump(), "application/json");
@@ -195,7 +188,7 @@ void Studio::Impl::upload_scan(const httplib::Request& req, httplib::Response& r
   const std::lock_guard<std::mutex> lock(work);
   fs::create_directories(dir / "uploading");
   const fs::path arrived = dir / "uploading" / name;  // its own name: the reader goes by the extension
-  write_file_atomically(arrived, by_path ? read_bytes(source) : req.body);
+  write_file_atomically(arrived, by_path ? read_file_or_empty(source) : req.body);
   const json scan = open_scan(arrived, name, units, *unit);
   fs::create_directories(dir / "inputs");
   fs::rename(arrived, dir / "inputs" / name);
@@ -381,9 +374,9 @@ void Studio::Impl::send_from(const fs::path& folder, const std::string& what, co
   if (!safe_name(name)) return reply_error(res, 400, fmt::format("\"{}\": not a file of {} (a plain file name, no path)", name, what));
   const fs::path file = folder / name;
   if (!fs::is_regular_file(file)) return reply_error(res, 404, fmt::format("no file \"{}\" in {}", name, what));
-  if (file.extension() == ".html") return res.set_content(read_bytes(file), "text/html; charset=utf-8");
+  if (file.extension() == ".html") return res.set_content(read_file_or_empty(file), "text/html; charset=utf-8");
   res.set_header("Content-Disposition", "attachment; filename=\"" + name + "\"");
-  res.set_content(read_bytes(file), "application/octet-stream");
+  res.set_content(read_file_or_empty(file), "application/octet-stream");
 }
 
 //! GET /api/fields/appliance: the thickness and draft maps report.html shows, per vertex of the

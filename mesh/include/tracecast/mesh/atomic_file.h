@@ -1,4 +1,5 @@
-// Writing a file so that readers only ever see the old content or the complete new content.
+// Writing a file so that readers only ever see the old content or the complete new content; and
+// reading one whole.
 //
 // The bytes go to a temporary file in the destination folder (same file system), are flushed
 // to disk, and the temporary is renamed over the destination. A failure at any point leaves
@@ -11,6 +12,9 @@
 #include <sys/types.h>
 
 namespace tracecast {
+
+//! The whole of the file at `path`; empty when it cannot be opened (not written yet, or gone).
+std::string read_file_or_empty(const std::filesystem::path& path);
 
 //! Writes `bytes` to `path` atomically with permissions `mode` (minus the umask).
 //! Throws ProcessingError naming the file and the system's reason on failure.
