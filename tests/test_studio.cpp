@@ -5,6 +5,8 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -220,6 +222,31 @@ TEST_CASE("studio: file requests and uploads take plain file names only; nothing
   }
   CHECK(c.Post("/api/scan?path=scans%2Fnone.ply", s.auth(), "", "application/octet-stream")->status == 404);
   CHECK_FALSE(std::filesystem::exists("/tmp/escaped.ply"));
+  // What the server itself refuses carries a message too: an address it does not have, and a POST
+  // without its length (sent by hand: the client library always gives one).
+  const auto unknown = c.Get("/api/nothing", s.auth());
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  CHECK(json::parse(unknown->body)["error"].get<std::string>().find("/api/nothing") != std::string::npos);
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(s.port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+    const std::string request = "POST /api/scan?path=scans%2Fnone.ply HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tracecast-Token: " +
+                                s.server.token() + "\r\nConnection: close\r\n\r\n";
+    REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    INFO(answer);
+    CHECK(answer.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(answer.find("a POST needs a body and its Content-Length") != std::string::npos);
+  }
   // A plain name of the session is served.
   const auto ok = c.Get("/api/session", s.auth());
   REQUIRE(ok);

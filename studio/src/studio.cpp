@@ -416,7 +416,13 @@ void Studio::Impl::routes() {
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (res.status != 413) return;
+    if (res.status != 413) {  // the routes' own refusals carry their message; the server's get one here
+      if (res.body.empty())
+        reply_error(res, res.status,
+                    res.status == 404 ? fmt::format("no such address: {}", req.path)
+                                      : fmt::format("the request could not be read (HTTP {}): a POST needs a body and its Content-Length", res.status));
+      return;
+    }
     if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0)
       reply_error(res, 413, "send the scan as the request's body with Content-Type application/octet-stream (a form-encoded body is limited to 8 KB)");
     else
