@@ -545,6 +545,32 @@ void seat_keys(MultipartPlan& plan, const FieldFn& fields, std::size_t parts, co
 
 }  // namespace
 
+namespace {
+
+//! The box the parts' grid covers: the piece's, grown by the wall, the flange and two steps.
+Aabb parts_box(const Mesh& piece, const MoldOptions& o) {
+  Aabb box = bounding_box(piece);
+  const double grow = o.wall_mm + o.flange_mm + 2 * o.grid_mm;
+  box.min -= Vec3::Constant(grow);
+  box.max += Vec3::Constant(grow);
+  return box;
+}
+
+//! Refuses, naming --grid, a piece whose parts' grid would hold more values than the level sets
+//! take (150 M: a bust's head and shoulders at 1 mm), with the finest step that fits.
+void check_grid_size(const Mesh& piece, std::size_t parts, const MoldOptions& o) {
+  const Vec3 extent = parts_box(piece, o).extent();
+  const auto values = [&](double h) { return ((extent / h).array().ceil() + 2).prod() * static_cast<double>(parts); };
+  if (values(o.grid_mm) <= 1.5e8) return;
+  double fits = o.grid_mm;
+  while (values(fits) > 1.5e8) fits += 0.1;
+  throw InputError(fmt::format("mold: the parts' box ({:.0f} × {:.0f} × {:.0f} mm) and its {} parts need {:.0f} M grid values at --grid {} mm, "
+                               "over the 150 M the level sets take: use --grid {:.1f} or coarser (at most half of --wall, {} mm)",
+                               extent.x(), extent.y(), extent.z(), parts, values(o.grid_mm) / 1e6, o.grid_mm, fits, o.wall_mm / 2));
+}
+
+}  // namespace
+
 std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Division& d, MultipartPlan& plan, const MoldOptions& o) {
   FieldSources src{SurfaceQuery(piece), SurfaceQuery(skin), {}};
   for (std::size_t k = 1; k <= d.pulls.size(); ++k) {
@@ -563,11 +589,7 @@ std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Di
     return v;
   };
   seat_keys(plan, fields, parts, o);
-  Aabb box = bounding_box(piece);
-  const double grow = o.wall_mm + o.flange_mm + 2 * o.grid_mm;
-  box.min -= Vec3::Constant(grow);
-  box.max += Vec3::Constant(grow);
-  return level_set_surfaces(fields, parts, box, o.grid_mm, 2.0);
+  return level_set_surfaces(fields, parts, parts_box(piece, o), o.grid_mm, 2.0);
 }
 
 void measure_release(std::vector<PartPull>& pulls, const std::vector<NamedMesh>& parts, const Mesh& piece) {
@@ -739,6 +761,7 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
   r.layout = "multi-part";
   r.appliance_ml = in.appliance_ml;
   const Division d = divide_surface(piece, skin, in, o.parts >= 3 ? o.parts - 1 : 0);
+  check_grid_size(piece, d.pulls.size() + 1, o);
   r.pull = d.pulls.front();
   timer.lap("pulls");
   MultipartPlan plan = plan_multipart(piece, skin, d, o);
