@@ -9,15 +9,19 @@
 
 namespace tracecast::cli {
 
-ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const nlohmann::json& given, const GlobalOptions& g) {
+watermark::Analysis analyse_scan(const std::string& scan, const nlohmann::json& given) {
   watermark::DetectOptions o;
   apply_flags(watermark::detect_option_table(), given, o);
+  const io::Geometry geo = io::read_geometry(scan);
+  return geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices, o) : watermark::analyze(geo.mesh, o);
+}
+
+ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const nlohmann::json& given, const GlobalOptions& g) {
   std::vector<watermark::Key> keys;
   for (const std::string& k : key_files) keys.push_back(watermark::read_key(k));
   Progress progress(g, 2);
   progress.stage("analysing");
-  const io::Geometry geo = io::read_geometry(scan);
-  const watermark::Analysis an = geo.mesh.triangles.empty() ? watermark::analyze(geo.mesh.vertices, o) : watermark::analyze(geo.mesh, o);
+  const watermark::Analysis an = analyse_scan(scan, given);
   progress.stage("reading");
   const watermark::KeyedReading reading = watermark::read_under_keys(an, keys);
   progress.done();

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/registry/registry.h"
 #include "tracecast/watermark/mark.h"
 
 namespace tracecast::cli {
@@ -70,12 +71,61 @@ std::string record_text(const nlohmann::json& rec) {
 }
 
 struct TraceArgs {
-  std::string input, ledger;
+  std::string input, ledger, registry, token, case_ref;
   std::vector<std::string> keys;
   nlohmann::json given = nlohmann::json::object();  //!< the detect table's flags
 };
 
+//! What the registry answered, as the lines `trace --registry` prints.
+std::string registry_text(const std::string& input, const nlohmann::json& r) {
+  const nlohmann::json& d = r["reading"];
+  if (!r["found"].get<bool>())
+    return fmt::format("{}: {}: {} ({} escrowed keys tried)", input, or_dash(d["outcome"]), or_dash(d["reason"]), r["keys_tried"].get<long>());
+  std::string text = fmt::format("{}: {} (confidence {:.3f}, {:.1f} % of cells inconsistent, false-positive bound {:.1e} over {} keys)", input,
+                                 or_dash(d["id"]), d["confidence"].get<double>(), 100 * d["bit_error_rate"].get<double>(),
+                                 d["false_positive_bound"].get<double>(), r["keys_tried"].get<long>());
+  const nlohmann::json& w = r["workshop"];
+  const nlohmann::json& log = w["log"];
+  text += fmt::format("\n  workshop   {} (maker {}), key {}, enrolled {}", or_dash(w["name"]), or_dash(w["maker"]), or_dash(w["key_fingerprint"]),
+                      or_dash(w["enrolled_utc"]));
+  text += log["verifies"].get<bool>() ? fmt::format("\n  log        {} entries held by the registry; chain, signatures and rules verify", or_dash(log["entries"]))
+                                      : fmt::format("\n  log        DOES NOT VERIFY in the registry: {}", log["problem"].get<std::string>().empty()
+                                                        ? fmt::format("{} refused push(es), the last on {}: {}", log["flags"].size(), or_dash(log["flags"].back()["time_utc"]),
+                                                                      or_dash(log["flags"].back()["problem"]))
+                                                        : log["problem"].get<std::string>());
+  if (const nlohmann::json& p = r["piece"]; p.is_object()) {
+    text += fmt::format("\n  piece      {}, run {}: {} use, made {}", or_dash(p["id"]), or_dash(p["run"]), or_dash(p["use"]), or_dash(p["date"]));
+    if (p.contains("subject"))
+      text += fmt::format("\n  subject    {}{}", or_dash(p["subject"]),
+                          p["likeness_subject"].get<std::string>().empty() ? "" : ", likeness of " + p["likeness_subject"].get<std::string>());
+    else
+      text += "\n  subject    (given only with --case)";
+  }
+  if (r.contains("piece_problem")) text += "\n  problem    " + r["piece_problem"].get<std::string>();
+  return text;
+}
+
+//! Through a registry: the analysis made here, only it sent (no coordinate of the scan), read there
+//! under every enrolled workshop's key.
+int trace_via_registry(const TraceArgs& a, const GlobalOptions& g) {
+  registry::Client client(a.registry, from_env(a.token, "TRACECAST_REGISTRY_TOKEN"));
+  Progress progress(g, 2);
+  progress.stage("analysing");
+  const nlohmann::json analysis = watermark::analysis_to_json(analyse_scan(a.input, a.given));
+  progress.stage("tracing");
+  const nlohmann::json r = client.post("/v1/trace", {{"analysis", analysis}, {"case", a.case_ref}});
+  progress.done();
+  if (g.json) print_json(r);
+  else if (!g.quiet) fmt::print("{}\n", registry_text(a.input, r));
+  const std::string outcome = r["reading"]["outcome"].get<std::string>();
+  if (!r["found"].get<bool>()) return outcome == "insufficient_surface" ? kInsufficientSurface : kNoMark;
+  return r["piece"].is_object() ? kOk : kNotInLedger;
+}
+
 int run_trace(const TraceArgs& a, const GlobalOptions& g) {
+  const std::string registry = from_env(a.registry, "TRACECAST_REGISTRY");
+  if (!registry.empty() && a.keys.empty() && a.ledger.empty()) return trace_via_registry(TraceArgs{a.input, "", registry, a.token, a.case_ref, {}, a.given}, g);
+  if (a.keys.empty()) throw UsageError("trace needs --key (and a ledger), or --registry");
   // The ledger first: a wrong path is said before the minutes of analysis.
   const std::string lp = ledger_file(a.ledger);
   if (!std::filesystem::exists(lp)) throw InputError(lp, "no such ledger");
@@ -106,15 +156,21 @@ std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("SCAN", a->input, "Scan of the piece (a cast, or a mold part): mesh or point cloud, any pose, unit and sampling")
       ->required()
       ->check(CLI::ExistingFile);
-  sub.add_option("--key", a->keys, "Marking key file; repeat to try several")->required();
+  sub.add_option("--key", a->keys, "Marking key file; repeat to try several (not with --registry)");
   sub.add_option("--ledger", a->ledger, "Ledger to look the identifier up in (default: $TRACECAST_LEDGER)");
+  sub.add_option("--registry", a->registry, "Trace through a registry instead (default: $TRACECAST_REGISTRY when no --key is given)");
+  sub.add_option("--token", a->token, "Investigator token for the registry (default: $TRACECAST_REGISTRY_TOKEN)");
+  sub.add_option("--case", a->case_ref, "Case reference: recorded in the registry's audit log; the subject's code is given only with one");
   add_option_flags(sub, watermark::detect_option_table(), a->given);
   sub.footer(
       "Reads the hidden identifier from the scan and prints the piece's record from the ledger: run,\n"
       "subject code, consent, operator, files and dates (pieces of imported workshops too).\n"
       "Exit codes: 0 record found, 5 no mark found, 6 too little surface, 7 a mark was read but its\n"
-      "identifier is not in this ledger; 3 unreadable scan, key or ledger.\n"
-      "Example:\n  tracecast trace cast-scan.ply --key workshop.key --ledger shop.ledger");
+      "identifier is not in this ledger (or the registry); 3 unreadable scan, key or ledger; 8 the registry refused.\n"
+      "With --registry, the scan is analysed here and only the analysis (the folded tile, no coordinate of the\n"
+      "scan) is sent; the registry reads it under every enrolled workshop's key.\n"
+      "Examples:\n  tracecast trace cast-scan.ply --key workshop.key --ledger shop.ledger\n"
+      "  TRACECAST_REGISTRY_TOKEN=… tracecast trace cast-scan.ply --registry http://127.0.0.1:8470 --case CASE-0142");
   return [a, &g] { return run_trace(*a, g); };
 }
 

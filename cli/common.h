@@ -13,6 +13,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/options.h"
+#include "tracecast/watermark/mark.h"
 
 namespace tracecast::cli {
 
@@ -24,7 +25,8 @@ enum ExitCode : int {
   kFailed = 4,         //!< valid input, but processing or writing an output failed
   kNoMark = 5,         //!< detect: enough surface, but no mark under the key(s)
   kInsufficientSurface = 6,  //!< detect: too little, too sparse or too coarse a surface to carry a mark
-  kNotInLedger = 7,    //!< trace: a mark was read, but its identifier is not in the ledger
+  kNotInLedger = 7,    //!< trace: a mark was read, but its identifier is not in the ledger (or the registry)
+  kRefused = 8,        //!< a registry refused the request (no or unknown token, wrong role, a push that does not extend its copy, …)
 };
 
 //! A bad command line found after parsing (a rule between options): exit 2, like CLI11's own.
@@ -70,6 +72,7 @@ std::vector<Command> commands();  // the table, in the order `--help` lists them
 Command key_group();
 Command synth_group();
 Command ledger_group();
+Command registry_group();
 
 // Subcommand setups (one file each).
 //! The symmetry plane's fit, one line of a command's summary (appliance, mirror, ear).
@@ -138,6 +141,8 @@ struct ScanReading {
   std::uint64_t id = 0;
   int code = kNoMark;
 };
+//! The key-independent analysis of a scan file (`given`: the detect table's flags).
+watermark::Analysis analyse_scan(const std::string& scan, const nlohmann::json& given);
 //! `given`: the detect table's flags (resampling).
 ScanReading read_mark(const std::string& scan, const std::vector<std::string>& key_files, const nlohmann::json& given, const GlobalOptions& g);
 //! One line about a reading: the identifier and how sure, or why there is none.

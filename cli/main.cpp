@@ -6,6 +6,7 @@
 #include <new>
 
 #include "common.h"
+#include "tracecast/registry/registry.h"
 #include "tracecast/version.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
@@ -36,6 +37,7 @@ std::vector<Command> commands() {
       {"trace", "From a scan of a piece to its ledger record: run, subject, consent, operator, files", setup_trace},
       key_group(),
       ledger_group(),
+      registry_group(),
       {"studio", "The browser studio on this machine: open a scan, shape the appliance, take the files away", setup_studio},
       {"options", "Every option of the recipe sections and the subcommands: key, flag, unit, default, range, help", setup_options},
   };
@@ -120,6 +122,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return kUsage;
+  } catch (const tracecast::registry::Refusal& e) {
+    fmt::print(stderr, "error: the registry refused (HTTP {}): {}\n", e.status(), e.what());
+    return kRefused;
   } catch (const tracecast::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return kBadInput;

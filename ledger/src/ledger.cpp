@@ -30,12 +30,6 @@ void init_sodium() {
   if (sodium_init() < 0) throw ProcessingError("the cryptography library could not start");
 }
 
-std::string hex(const std::uint8_t* p, std::size_t n) {
-  std::string s(2 * n + 1, '\0');
-  sodium_bin2hex(s.data(), s.size(), p, n);
-  s.pop_back();
-  return s;
-}
 
 template <std::size_t N>
 bool unhex(const std::string& h, std::array<std::uint8_t, N>& out) {
@@ -43,14 +37,6 @@ bool unhex(const std::string& h, std::array<std::uint8_t, N>& out) {
   return h.size() == 2 * N && sodium_hex2bin(out.data(), N, h.data(), h.size(), nullptr, &len, nullptr) == 0 && len == N;
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string utc_today() { return utc_now().substr(0, 10); }
 
@@ -284,6 +270,22 @@ CREATE TABLE IF NOT EXISTS foreign_pieces(id INTEGER PRIMARY KEY, workshop TEXT 
 }  // namespace
 
 // ------------------------------------------------------------------------------ signing keys
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string hex(const std::uint8_t* p, std::size_t n) {
+  std::string s(2 * n + 1, '\0');
+  sodium_bin2hex(s.data(), s.size(), p, n);
+  s.pop_back();
+  return s;
+}
+
 SigningKey SigningKey::generate() {
   init_sodium();
   SigningKey k;
@@ -866,18 +868,26 @@ nlohmann::json Ledger::checkpoint() const {
   return body;
 }
 
-std::string Ledger::checkpoint_problem(const nlohmann::json& cp) const {
+std::string checkpoint_signature_problem(const nlohmann::json& cp) {
   init_sodium();
   if (!cp.is_object() || cp.value("format", std::string()) != kCheckpointFormat) return "not a tracecast ledger checkpoint";
   nlohmann::json body = cp;
   body.erase("signature");
   std::array<std::uint8_t, 32> key;
   std::array<std::uint8_t, 64> sig;
-  const std::string workshop = cp.value("workshop", std::string()), head = cp.value("head_hash", std::string());
-  if (!unhex(workshop, key) || !unhex(cp.value("signature", std::string()), sig) || !cp.contains("entries") || !cp["entries"].is_number_integer())
-    return "the checkpoint is malformed (workshop key, entries or signature)";
+  std::array<std::uint8_t, 32> head;
+  const auto text = [&](const char* f) { return cp.contains(f) && cp[f].is_string() ? cp[f].get<std::string>() : std::string(); };
+  if (!unhex(text("workshop"), key) || !unhex(text("signature"), sig) || !unhex(text("head_hash"), head) || !cp.contains("entries") ||
+      !cp["entries"].is_number_integer() || cp["entries"].get<std::int64_t>() < 1)
+    return "the checkpoint is malformed (workshop key, entries, head hash or signature)";
   const auto h = domain_hash(kCheckpointDomain, body.dump());
   if (crypto_sign_verify_detached(sig.data(), h.data(), h.size(), key.data()) != 0) return "the checkpoint's signature is invalid";
+  return "";
+}
+
+std::string Ledger::checkpoint_problem(const nlohmann::json& cp) const {
+  if (std::string p = checkpoint_signature_problem(cp); !p.empty()) return p;
+  const std::string workshop = cp["workshop"].get<std::string>(), head = cp["head_hash"].get<std::string>();
   if (workshop != impl_->public_hex)
     return fmt::format("the checkpoint was signed by key {}, this ledger by key {}: its history was re-signed with another key",
                        key_fingerprint(workshop), key_fingerprint(impl_->public_hex));
@@ -918,6 +928,75 @@ std::vector<Entry> Ledger::entries() const {
   }
   return out;
 }
+
+std::vector<SignedEntry> Ledger::signed_entries(std::int64_t after) const {
+  return impl_->read([&] {
+    std::vector<SignedEntry> out;
+    Statement s(impl_->db, "SELECT seq, kind, body, prev_hash, hash, signature FROM entries WHERE seq > ? ORDER BY seq", impl_->path);
+    s.bind(1, after);
+    const auto hx = [](const std::string& b) { return hex(reinterpret_cast<const std::uint8_t*>(b.data()), b.size()); };
+    while (s.step()) out.push_back({s.integer(0), s.text(1), s.text(2), hx(s.blob(3)), hx(s.blob(4)), hx(s.blob(5))});
+    return out;
+  });
+}
+
+void to_json(nlohmann::json& j, const SignedEntry& e) {
+  j = {{"seq", e.seq}, {"kind", e.kind}, {"body", e.body}, {"prev_hash", e.prev_hash}, {"hash", e.hash}, {"signature", e.signature}};
+}
+
+void from_json(const nlohmann::json& j, SignedEntry& e) {
+  if (!j.is_object()) throw InputError("a ledger entry is not an object");
+  const auto text = [&](const char* f) {
+    if (!j.contains(f) || !j[f].is_string()) throw InputError(fmt::format("a ledger entry's '{}' is missing or not a string", f));
+    return j[f].get<std::string>();
+  };
+  if (!j.contains("seq") || !j["seq"].is_number_integer()) throw InputError("a ledger entry's 'seq' is missing or not an integer");
+  e = {j["seq"].get<std::int64_t>(), text("kind"), text("body"), text("prev_hash"), text("hash"), text("signature")};
+}
+
+struct ChainCheck::Impl {
+  std::string public_hex;
+  std::array<std::uint8_t, 32> pub{};
+  bool key_ok = false;
+  detail::ChainState state;
+};
+
+ChainCheck::ChainCheck(const std::string& public_hex) : impl_(std::make_unique<Impl>()) {
+  init_sodium();
+  impl_->public_hex = public_hex;
+  impl_->key_ok = unhex(public_hex, impl_->pub);
+}
+ChainCheck::~ChainCheck() = default;
+ChainCheck::ChainCheck(ChainCheck&&) noexcept = default;
+ChainCheck& ChainCheck::operator=(ChainCheck&&) noexcept = default;
+
+std::string ChainCheck::append(const SignedEntry& e) {
+  if (!impl_->key_ok) return "the workshop's public key is not 64 hex digits";
+  detail::ChainState& s = impl_->state;
+  std::array<std::uint8_t, 32> prev, hash;
+  std::array<std::uint8_t, 64> sig;
+  if (!unhex(e.prev_hash, prev) || !unhex(e.hash, hash) || !unhex(e.signature, sig))
+    return fmt::format("entry {}: its hashes or signature are not hex of the right length", e.seq);
+  const std::string as_blob = [](const auto& a) { return std::string(reinterpret_cast<const char*>(a.data()), a.size()); }(prev);
+  std::string p = link_problem(s.head, s.seq + 1, e.seq, e.kind, e.body, as_blob, std::string(reinterpret_cast<const char*>(hash.data()), 32),
+                               std::string(reinterpret_cast<const char*>(sig.data()), 64), impl_->pub);
+  if (p.empty() && e.seq == 1) {
+    const auto j = nlohmann::json::parse(e.body, nullptr, false);
+    if (e.kind != "workshop" || j.is_discarded() || j.value("public_key", std::string()) != impl_->public_hex)
+      p = "the first entry does not name the workshop's public key";
+  }
+  if (!p.empty()) return p;
+  detail::ChainState next = s;  // the rules applied to a copy: a refused entry leaves the chain as it was
+  if (std::string r = detail::apply_entry(next, e.seq, e.kind, e.body); !r.empty()) return r;
+  next.seq = e.seq;
+  next.head = hash;
+  s = std::move(next);
+  return "";
+}
+
+std::int64_t ChainCheck::entries() const { return impl_->state.seq; }
+std::string ChainCheck::head_hex() const { return hex(impl_->state.head.data(), impl_->state.head.size()); }
+std::uint32_t ChainCheck::maker() const { return impl_->state.maker; }
 
 std::optional<Entry> Ledger::find_piece(std::uint64_t id) const {
   Statement s(impl_->db, "SELECT e.seq, e.kind, e.body, e.hash FROM pieces p JOIN entries e ON e.seq = p.seq WHERE p.id = ?",

@@ -786,13 +786,6 @@ LatticeFound search_lattice(const Residuals& res, double s0) {
 
 }  // namespace
 
-struct AnalysisState {
-  Residuals res;
-  std::vector<std::size_t> used;  // front-layer samples with a residual
-  Lattice lattice;
-  Folded folded;
-  double unit = 1, scale = 1, area_mm2 = 0;
-};
 
 namespace {
 
@@ -1070,7 +1063,7 @@ Detection read(const Analysis& analysis, const Key& key) {
   }
   det.outcome = Outcome::found;
   det.id = dec.id;
-  locate_carrier(st, layout, code, a, det);
+  if (!st.used.empty()) locate_carrier(st, layout, code, a, det);  // not from an analysis read as data: it has no samples
   det.reason = fmt::format("identifier {} (sync {:.1f} σ, {:.1f} % of cells inconsistent)", format_id(det.id), det.sync_z, 100 * det.bit_error_rate);
   return det;
 }

@@ -100,4 +100,27 @@ Key read_key(const std::filesystem::path& path) {
   return k;
 }
 
+std::string seal_key(const Key& key, const std::array<std::uint8_t, 32>& recipient_public) {
+  init_sodium();
+  std::array<std::uint8_t, crypto_box_SEALBYTES + 32> sealed;
+  if (crypto_box_seal(sealed.data(), key.secret_.data(), key.secret_.size(), recipient_public.data()) != 0)
+    throw ProcessingError("sealing a marking key failed");
+  return to_hex(sealed.data(), sealed.size());
+}
+
+Key open_sealed_key(const std::string& sealed_hex, const std::array<std::uint8_t, 32>& recipient_public,
+                    const std::array<std::uint8_t, 32>& recipient_secret) {
+  init_sodium();
+  std::array<std::uint8_t, crypto_box_SEALBYTES + 32> sealed;
+  std::size_t n = 0;
+  if (sodium_hex2bin(sealed.data(), sealed.size(), sealed_hex.data(), sealed_hex.size(), nullptr, &n, nullptr) != 0 || n != sealed.size())
+    throw InputError("a sealed key is not " + std::to_string(2 * sealed.size()) + " hex digits");
+  std::array<std::uint8_t, 32> secret;
+  if (crypto_box_seal_open(secret.data(), sealed.data(), sealed.size(), recipient_public.data(), recipient_secret.data()) != 0)
+    throw InputError("a sealed key does not open with this key pair (sealed to another, or altered)");
+  const Key k = Key::from_secret(secret);
+  sodium_memzero(secret.data(), secret.size());
+  return k;
+}
+
 }  // namespace tracecast::watermark

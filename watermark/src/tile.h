@@ -110,3 +110,17 @@ double energy(const Folded& f);
 double raw_energy(const Folded& f);
 
 }  // namespace tracecast::watermark::detail
+
+namespace tracecast::watermark {
+
+//! What analyze() leaves for read(): the folded tile, and the samples behind it (to locate the
+//! carrier area); an analysis read from data (analysis_from_json) has the tile only.
+struct AnalysisState {
+  detail::Residuals res;
+  std::vector<std::size_t> used;  // front-layer samples with a residual
+  detail::Lattice lattice;
+  detail::Folded folded;
+  double unit = 1, scale = 1, area_mm2 = 0;
+};
+
+}  // namespace tracecast::watermark

@@ -56,6 +56,15 @@ struct Entry {
   std::string workshop;  //!< empty for this ledger's own entries; the public key of an imported workshop's
 };
 
+//! An entry as signed, for copying the chain elsewhere (a registry): the binary fields as hex.
+struct SignedEntry {
+  std::int64_t seq = 0;
+  std::string kind, body, prev_hash, hash, signature;
+};
+void to_json(nlohmann::json& j, const SignedEntry& e);
+//! InputError naming the field that is missing or of the wrong type.
+void from_json(const nlohmann::json& j, SignedEntry& e);
+
 //! What an import brought in.
 struct ImportResult {
   std::string workshop;            //!< the other workshop's public key (hex)
@@ -158,6 +167,8 @@ class Ledger {
   //! count and the last hash. Its pieces become findable here. One transaction.
   ImportResult import_from(const std::filesystem::path& other);
   std::vector<Entry> entries() const;
+  //! The entries after `after`, as signed (for a registry's copy of the chain).
+  std::vector<SignedEntry> signed_entries(std::int64_t after = 0) const;
   //! The entry of a piece, if the identifier is in this ledger.
   std::optional<Entry> find_piece(std::uint64_t id) const;
   //! A piece's full record, this workshop's or an imported one's: the piece (subject, consent,
@@ -171,6 +182,30 @@ class Ledger {
   std::unique_ptr<Impl> impl_;
 };
 
+//! A workshop's chain checked outside its ledger file, entry by entry, as verify() checks it: in
+//! sequence, linked to the previous hash, its hash and signature under the workshop's key, the
+//! first entry naming that key, and every entry keeping the ledger's rules (a registry's copy).
+class ChainCheck {
+ public:
+  explicit ChainCheck(const std::string& public_hex);
+  ~ChainCheck();
+  ChainCheck(ChainCheck&&) noexcept;
+  ChainCheck& operator=(ChainCheck&&) noexcept;
+  //! "" when `e` extends the chain (it is then taken in); else the problem, and the chain is as it was.
+  std::string append(const SignedEntry& e);
+  std::int64_t entries() const;
+  std::string head_hex() const;  //!< the last entry's hash; zeros before the first
+  std::uint32_t maker() const;   //!< from the first entry
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+//! What is wrong with a checkpoint by itself ("" when nothing): its format, fields, or signature
+//! under the key it names. Whether a chain extends it is Ledger::checkpoint_problem().
+std::string checkpoint_signature_problem(const nlohmann::json& checkpoint);
+
 //! A workshop key's fingerprint, what people compare and print: the first 16 bytes of
 //! BLAKE2b-256("tracecast key fingerprint v1" ‖ the 32-byte public key), as 8 groups of 4 hex
 //! digits joined by '-'. InputError if `public_hex` is not a key.
@@ -178,6 +213,11 @@ std::string key_fingerprint(const std::string& public_hex);
 //! A fingerprint as someone typed it (any case, groups joined by '-', ':' or spaces, or none) in
 //! key_fingerprint()'s form; nullopt if it is not 32 hex digits.
 std::optional<std::string> parse_fingerprint(const std::string& text);
+
+//! The current UTC time, YYYY-MM-DDTHH:MM:SSZ (the ledger's timestamps).
+std::string utc_now();
+//! Bytes as lowercase hex.
+std::string hex(const std::uint8_t* bytes, std::size_t n);
 
 //! SHA-256 of a file's bytes, lowercase hex.
 std::string file_sha256(const std::filesystem::path& file);

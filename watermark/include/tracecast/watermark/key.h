@@ -29,6 +29,7 @@ class Key {
 
  private:
   friend void write_key(const std::filesystem::path& path, const Key& key);
+  friend std::string seal_key(const Key& key, const std::array<std::uint8_t, 32>& recipient_public);
   std::array<std::uint8_t, 32> secret_{};
   std::string id_;
 };
@@ -38,5 +39,13 @@ void write_key(const std::filesystem::path& path, const Key& key);
 //! Throws InputError if the file is missing, malformed, readable by others, or its id does not
 //! match its secret (a damaged copy).
 Key read_key(const std::filesystem::path& path);
+
+//! A key sealed to a recipient's X25519 public key (libsodium sealed box), as hex: only the
+//! holder of the matching secret key can open it; not even the sender can, once it is sealed.
+//! Escrow of a workshop's marking key with a registry.
+std::string seal_key(const Key& key, const std::array<std::uint8_t, 32>& recipient_public);
+//! Opens a sealed key; InputError if it was not sealed to this key pair or was altered.
+Key open_sealed_key(const std::string& sealed_hex, const std::array<std::uint8_t, 32>& recipient_public,
+                    const std::array<std::uint8_t, 32>& recipient_secret);
 
 }  // namespace tracecast::watermark

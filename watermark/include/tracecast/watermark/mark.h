@@ -114,6 +114,13 @@ struct Analysis {
 };
 Analysis analyze(const std::vector<Vec3>& points, const DetectOptions& options = {});
 Analysis analyze(const Mesh& scan, const DetectOptions& options = {});
+//! The analysis as data (docs/formats.md#mark-analysis): the folded tile (per bin of one 19.2 mm
+//! tile, the sum and count of the high-passed relief) and the figures the reading reports; no
+//! coordinate of the scan. read() of it finds the same identifier with the same figures, except
+//! the carrier's area and box, which need the samples (0 and empty).
+nlohmann::json analysis_to_json(const Analysis& analysis);
+//! InputError naming the field that is missing, of the wrong type or out of range.
+Analysis analysis_from_json(const nlohmann::json& j);
 //! Aligns the folded tile with the key's sync cells and decodes; `found` only if the CRC matches.
 Detection read(const Analysis& analysis, const Key& key);
 

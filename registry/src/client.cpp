@@ -1,0 +1,45 @@
+// A client of the registry's HTTP API.
+#include <fmt/format.h>
+
+#include "tracecast/mesh/errors.h"
+#include "tracecast/registry/registry.h"
+
+// Last: it brings <resolv.h>, whose `_res` macro breaks Eigen's headers included after it.
+#include <httplib.h>
+
+namespace tracecast::registry {
+
+using nlohmann::json;
+
+struct Client::Impl {
+  std::string url;
+  httplib::Client http;
+  Impl(const std::string& u, const std::string& token) : url(u), http(u) {
+    if (!http.is_valid()) throw InputError(fmt::format("--registry '{}': not an http:// or https:// address", u));
+    http.set_bearer_token_auth(token);
+    http.set_connection_timeout(10, 0);
+    http.set_read_timeout(600, 0);
+    http.set_write_timeout(600, 0);
+  }
+  json answer(const httplib::Result& r, const std::string& path) {
+    if (!r) throw ProcessingError(fmt::format("registry {}: {} ({})", url, httplib::to_string(r.error()), path));
+    json j = json::parse(r->body, nullptr, false);
+    if (r->status != 200) {
+      const std::string why = j.is_object() && j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : r->body;
+      throw Refusal(r->status, why);
+    }
+    if (j.is_discarded()) throw ProcessingError(fmt::format("registry {}: {} answered something that is not JSON", url, path));
+    return j;
+  }
+};
+
+Client::Client(const std::string& url, const std::string& token) : impl_(std::make_unique<Impl>(url, token)) {}
+Client::~Client() = default;
+
+json Client::get(const std::string& path) { return impl_->answer(impl_->http.Get(path), path); }
+
+json Client::post(const std::string& path, const json& body) {
+  return impl_->answer(impl_->http.Post(path, body.dump(), "application/json"), path);
+}
+
+}  // namespace tracecast::registry
