@@ -5,6 +5,7 @@
 //   [slicer]    admesh and prusa-slicer
 //   [chromium]  Debian's chromium
 //   [slurm]     slurm-wlm and munge, as root (the test starts a single-node cluster)
+//   [postgresql] PostgreSQL's server programs (initdb, pg_ctl), and the postgres user when run as root
 // CTest runs each of these tags as its own test (tests/CMakeLists.txt), so a skip never hides
 // other tests.
 #define CATCH_CONFIG_RUNNER
@@ -32,6 +33,10 @@ std::string missing_for(const std::string& tag) {
     if (::geteuid() != 0) return "root (slurmd runs as root)";
     tools = {"sbatch", "sinfo", "scontrol", "slurmctld", "slurmd", "munged", "munge"};
   }
+  if (tag == "[postgresql]") {
+    if (std::system("ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1") != 0) return "PostgreSQL's server (apt-get install postgresql)";
+    if (::geteuid() == 0 && std::system("id postgres >/dev/null 2>&1") != 0) return "the postgres user (apt-get install postgresql)";
+  }
   for (const char* t : tools)
     if (!installed(t)) return std::string(t) + " (apt-get install admesh prusa-slicer chromium slurm-wlm munge)";
   return "";
@@ -43,7 +48,7 @@ int main(int argc, char** argv) {
   Catch::Session session;
   if (const int rc = session.applyCommandLine(argc, argv)) return rc;
   for (const std::string& spec : session.configData().testsOrTags)
-    for (const char* tag : {"[shared]", "[slicer]", "[chromium]", "[slurm]"}) {
+    for (const char* tag : {"[shared]", "[slicer]", "[chromium]", "[slurm]", "[postgresql]"}) {
       const auto at = spec.find(tag);
       if (at == std::string::npos || (at > 0 && spec[at - 1] == '~')) continue;
       if (const std::string what = missing_for(tag); !what.empty()) {

@@ -1,6 +1,9 @@
 // A client of the registry's HTTP API.
 #include <fmt/format.h>
 
+#include <chrono>
+#include <thread>
+
 #include "tracecast/mesh/errors.h"
 #include "tracecast/registry/registry.h"
 
@@ -36,10 +39,32 @@ struct Client::Impl {
 Client::Client(const std::string& url, const std::string& token) : impl_(std::make_unique<Impl>(url, token)) {}
 Client::~Client() = default;
 
-json Client::get(const std::string& path) { return impl_->answer(impl_->http.Get(path), path); }
+namespace {
+
+//! A request that may be sent again when the connection fails before an answer: reads, and
+//! traces (which change nothing but the audit log). Never a push: one the registry committed but
+//! whose answer was lost would come back as a history pushed twice.
+bool may_retry(const std::string& method, const std::string& path) { return method == "GET" || path == "/v1/trace"; }
+
+template <class Send>
+httplib::Result send_with_retries(const std::string& method, const std::string& path, Send&& send) {
+  httplib::Result r = send();
+  for (int attempt = 1; attempt <= 3 && !r && may_retry(method, path); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 * attempt));
+    r = send();
+  }
+  return r;
+}
+
+}  // namespace
+
+json Client::get(const std::string& path) {
+  return impl_->answer(send_with_retries("GET", path, [&] { return impl_->http.Get(path); }), path);
+}
 
 json Client::post(const std::string& path, const json& body) {
-  return impl_->answer(impl_->http.Post(path, body.dump(), "application/json"), path);
+  const std::string text = body.dump();
+  return impl_->answer(send_with_retries("POST", path, [&] { return impl_->http.Post(path, text, "application/json"); }), path);
 }
 
 }  // namespace tracecast::registry
