@@ -6,10 +6,18 @@
 
 #include "common.h"
 #include "tracecast/pipeline/recipe.h"
+#include "tracecast/registry/registry.h"
 
 namespace tracecast::cli {
 
 namespace {
+
+//! The pipeline's tables, then the servers' (which the pipeline does not know).
+std::vector<const OptionSchema*> schemas() {
+  std::vector<const OptionSchema*> all = pipeline::option_schemas();
+  all.push_back(&registry::serve_option_table());
+  return all;
+}
 
 std::string heading(const OptionSchema& s) {
   const auto recipe = pipeline::recipe_option_schemas();
@@ -21,7 +29,7 @@ std::string heading(const OptionSchema& s) {
 //! "scan, appliance, mold, …": every table's name, once each.
 std::string table_names() {
   std::vector<std::string> names;
-  for (const OptionSchema* s : pipeline::option_schemas())
+  for (const OptionSchema* s : schemas())
     if (std::find(names.begin(), names.end(), s->name()) == names.end()) names.push_back(s->name());
   return fmt::format("{}", fmt::join(names, ", "));
 }
@@ -35,7 +43,7 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
   nlohmann::json list = nlohmann::json::array();
   std::string md;
   bool found = false;
-  for (const OptionSchema* s : pipeline::option_schemas()) {
+  for (const OptionSchema* s : schemas()) {
     if (!a.section.empty() && s->name() != a.section) continue;
     found = true;
     list.push_back(s->describe());
@@ -47,7 +55,7 @@ int run_options(const OptionsArgs& a, const GlobalOptions& g) {
   } else if (a.markdown) {
     fmt::print("{}", md);
   } else if (!g.quiet) {
-    for (const OptionSchema* s : pipeline::option_schemas()) {
+    for (const OptionSchema* s : schemas()) {
       if (!a.section.empty() && s->name() != a.section) continue;
       for (const OptionInfo& o : s->options())
         fmt::print("{:<10} {:<20} {:<22} default {:<12} {:<22} {}\n", s->name(), o.key, s->cli_flag(o),

@@ -15,7 +15,9 @@
 #include <random>
 #include <thread>
 
+#include "cli_run.h"
 #include "fixtures.h"
+#include "tracecast/mesh/io.h"
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/piece_id.h"
@@ -278,6 +280,26 @@ void refusals(const std::string& name, const std::string& db) {
   CHECK(refused([&] { s.client(inv).post("/v1/trace", {{"analysis", 5}}); }) == 400);
 }
 
+//! `tracecast registry serve` as a process of its own on a free port; its address.
+std::string start_server(const fs::path& dir, const std::string& db, pid_t& pid) {
+  const fs::path out = dir / "serve.json";
+  fs::remove(out);
+  pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = std::string(TRACECAST_BIN) + " registry serve --json --port 0 --db " + db + " --key-file " + (dir / "registry.key").string() +
+                            " >" + out.string() + " 2>/dev/null";
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 500; ++i) {
+    const json j = json::parse(test::read_bytes(out), nullptr, false);
+    if (j.is_object() && j.contains("url")) return j["url"].get<std::string>();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("the registry did not start");
+  return std::string();
+}
+
 }  // namespace
 
 TEST_CASE("registry on SQLite: two workshops enrol, an investigator traces B's cast to B's piece, roles, audit", "[registry][slow]") {
@@ -395,24 +417,7 @@ TEST_CASE("registry: killed with SIGKILL during pushes 50 times, it loses nothin
     admin = reg.bootstrap_administrator("admin");
   }
   Shop a(dir, 40, 9);
-  const auto start = [&](pid_t& pid) {
-    const fs::path out = dir / "serve.json";
-    fs::remove(out);
-    pid = ::fork();
-    if (pid == 0) {
-      const std::string cmd = std::string(TRACECAST_BIN) + " registry serve --json --port 0 --db " + db + " --key-file " + (dir / "registry.key").string() + " >" +
-                              out.string() + " 2>/dev/null";
-      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 500; ++i) {
-      const json j = json::parse(test::read_bytes(out), nullptr, false);
-      if (j.is_object() && j.contains("url")) return j["url"].get<std::string>();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    FAIL("the registry did not start");
-    return std::string();
-  };
+  const auto start = [&](pid_t& p) { return start_server(dir, db, p); };
   pid_t pid = 0;
   std::string url = start(pid);
   const std::string wa = registry::Client(url, admin).post("/v1/tokens", {{"role", "workshop"}, {"label", "A"}, {"maker", 40}})["token"];
@@ -461,4 +466,56 @@ TEST_CASE("registry: killed with SIGKILL during pushes 50 times, it loses nothin
               static_cast<long long>(h), interrupted);
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
+}
+
+TEST_CASE("cli: registry init, serve, token, enrol, push and trace --registry, with their exit codes", "[registry][cli][slow]") {
+  const fs::path dir = test::temp_dir("registry-cli");
+  const std::string db = "sqlite:" + (dir / "r.db").string(), key = (dir / "registry.key").string();
+  CHECK(test::run("registry init --db mysql://x --key-file " + (dir / "other.key").string()).code == 3);
+  const test::Run init = test::run("registry init --json --db " + db + " --key-file " + key);
+  REQUIRE(init.code == 0);
+  const std::string admin = json::parse(init.out)["administrator_token"];
+  const test::Run again = test::run("registry init --db " + db + " --key-file " + key);
+  CHECK(again.code == 3);
+  CHECK(again.err.find("exists already") != std::string::npos);
+  pid_t pid = 0;
+  const std::string url = start_server(dir, db, pid);
+  const std::string env = "env TRACECAST_REGISTRY=" + url + " TRACECAST_REGISTRY_TOKEN=";
+  const test::Run tok = test::run_env(env + admin + " ", "registry token --json --role workshop --label Shop --maker 42");
+  REQUIRE(tok.code == 0);
+  const std::string shop_token = json::parse(tok.out)["token"];
+  const test::Workshop shop("registry-cli-shop");  // maker 42, film run 1
+  const std::string files = " --ledger " + (shop.dir / "shop.ledger").string() + " --signing-key " + (shop.dir / "shop.sign").string();
+  const test::Run enrol = test::run_env(env + shop_token + " ", "registry enrol" + files + " --key " + (shop.dir / "shop.key").string());
+  INFO(enrol.err);
+  REQUIRE(enrol.code == 0);
+  CHECK(enrol.out.find("enrolled maker 42") != std::string::npos);
+  CHECK(test::run_env(env + shop_token + " ", "registry push" + files).out.find("nothing to push") != std::string::npos);
+  const test::Run piece = shop.tc("ledger piece --json --run 1 --subject S-001 --key " + (shop.dir / "shop.key").string());
+  REQUIRE(piece.code == 0);
+  const test::Run push = test::run_env(env + shop_token + " ", "registry push" + files);
+  CHECK(push.code == 0);
+  CHECK(push.out.find("pushed 1 entries (1 pieces)") != std::string::npos);
+  // A scan of the cast of that piece, traced by an investigator through the registry.
+  const std::string inv = json::parse(test::run_env(env + admin + " ", "registry token --json --role investigator --label Det").out)["token"];
+  const std::uint64_t id = parse_id(json::parse(piece.out)["id"].get<std::string>()).value();
+  const Mesh appliance = make_appliance(scan::SyntheticFace().mesh(0.8), ApplianceSpec{});
+  io::write_mesh(dir / "cast.ply", watermark::stamp(appliance, id, watermark::read_key(shop.dir / "shop.key")).mesh);
+  const test::Run t = test::run_env(env + inv + " ", "trace " + (dir / "cast.ply").string() + " --case C-1");
+  INFO(t.err);
+  CHECK(t.code == 0);
+  CHECK(t.out.find("workshop   Shop (maker 42)") != std::string::npos);
+  CHECK(t.out.find("subject    S-001") != std::string::npos);
+  const test::Run wrong = test::run_env(env + shop_token + " ", "trace " + (dir / "cast.ply").string());
+  CHECK(wrong.code == 8);
+  CHECK(wrong.err.find("HTTP 403") != std::string::npos);
+  CHECK(test::run_env("env TRACECAST_REGISTRY=" + url + " ", "registry audit").code == 8);  // no token: 401
+  const test::Run audit = test::run_env(env + admin + " ", "registry audit");
+  CHECK(audit.code == 0);
+  CHECK(audit.out.find("case C-1") != std::string::npos);
+  CHECK(audit.out.find("audit log: chain verifies") != std::string::npos);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
 }

@@ -1,7 +1,9 @@
 // A client of the registry's HTTP API.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "tracecast/mesh/errors.h"
@@ -46,11 +48,21 @@ namespace {
 //! whose answer was lost would come back as a history pushed twice.
 bool may_retry(const std::string& method, const std::string& path) { return method == "GET" || path == "/v1/trace"; }
 
+//! Sends; a failed connection is tried again three times, and a busy registry's 503 after the
+//! Retry-After it asks for, for up to ten minutes, when the request may be sent again.
 template <class Send>
 httplib::Result send_with_retries(const std::string& method, const std::string& path, Send&& send) {
   httplib::Result r = send();
-  for (int attempt = 1; attempt <= 3 && !r && may_retry(method, path); ++attempt) {
+  if (!may_retry(method, path)) return r;
+  for (int attempt = 1; attempt <= 3 && !r; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250 * attempt));
+    r = send();
+  }
+  for (double waited = 0; r && r->status == 503 && waited < 600;) {
+    const std::string after = r->get_header_value("Retry-After");
+    const double s = std::clamp(after.empty() ? 2.0 : std::atof(after.c_str()), 0.1, 60.0);
+    std::this_thread::sleep_for(std::chrono::duration<double>(s));
+    waited += s;
     r = send();
   }
   return r;

@@ -20,7 +20,7 @@ using nlohmann::json;
 
 const OptionTable<ServeOptions>& serve_option_table() {
   static const OptionTable<ServeOptions> t = [] {
-    OptionTable<ServeOptions> o("registry", "registry serve");
+    OptionTable<ServeOptions> o("registry serve");
     o.integer("port", &ServeOptions::port, 0, 65535, "Port to listen on (0: any free one)")
         .integer("workers", &ServeOptions::workers, 0, 256, "Traces read at once (0: one per core)")
         .integer("queue", &ServeOptions::queue, 0, 100000, "Traces that may wait for a worker; one more is answered 503 with Retry-After")
