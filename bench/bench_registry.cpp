@@ -26,6 +26,7 @@
 #include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/piece_id.h"
 #include "tracecast/registry/registry.h"
 #include "tracecast/scan/synthetic_face.h"
@@ -88,6 +89,7 @@ watermark::Key make_workshop(const fs::path& dir, int w, int pieces, const ledge
 
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
+  set_log_sink([](LogLevel, const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); }, LogLevel::Warning);
   const fs::path dir = fs::temp_directory_path() / fmt::format("tracecast-bench-registry-{}", ::getpid());
   fs::create_directories(dir);
   const std::string bin = TRACECAST_BIN;

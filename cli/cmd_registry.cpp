@@ -18,7 +18,7 @@ struct RegistryArgs {
   std::string db = "sqlite:registry.db", key_file = "registry.key", label = "administrator";
   registry::ServeOptions serve;
   nlohmann::json given = nlohmann::json::object();
-  std::string url, token, role, ledger, signing_key, name;
+  std::string url, token, ca, role, ledger, signing_key, name;
   std::vector<std::string> keys;
   std::uint32_t maker = 0;
 };
@@ -29,8 +29,11 @@ std::string registry_url(const std::string& given) {
   return u;
 }
 
-//! The token from --token or $TRACECAST_REGISTRY_TOKEN (kept out of the process list).
-std::string registry_token(const std::string& given) { return from_env(given, "TRACECAST_REGISTRY_TOKEN"); }
+//! A client of the registry the arguments name: --registry or $TRACECAST_REGISTRY, the token from
+//! --token or $TRACECAST_REGISTRY_TOKEN (kept out of the process list), --ca-cert or $TRACECAST_REGISTRY_CA.
+registry::Client client_of(const RegistryArgs& a) {
+  return registry::Client(registry_url(a.url), from_env(a.token, "TRACECAST_REGISTRY_TOKEN"), from_env(a.ca, "TRACECAST_REGISTRY_CA"));
+}
 
 //! A warning line when the workshop's chain names marking keys the registry does not hold.
 void warn_missing_keys(const nlohmann::json& r, const GlobalOptions& g) {
@@ -72,7 +75,7 @@ int registry_serve(const RegistryArgs& a, const GlobalOptions& g) {
 }
 
 int registry_token_cmd(const RegistryArgs& a, const GlobalOptions& g) {
-  registry::Client c(registry_url(a.url), registry_token(a.token));
+  registry::Client c = client_of(a);
   nlohmann::json req = {{"role", a.role}, {"label", a.label}};
   if (a.maker) req["maker"] = a.maker;
   const nlohmann::json r = c.post("/v1/tokens", req);
@@ -87,12 +90,23 @@ std::vector<watermark::Key> read_keys(const std::vector<std::string>& files) {
   return keys;
 }
 
+//! What a workshop sends from: its marking keys, and its ledger opened with its signing key (which
+//! signs the checkpoint), refused when it does not verify.
+struct WorkshopSide {
+  std::vector<watermark::Key> keys;
+  ledger::SigningKey signer;
+  ledger::Ledger book;
+  explicit WorkshopSide(const RegistryArgs& a)
+      : keys(read_keys(a.keys)), signer(workshop_signing_key(a.signing_key)), book(ledger::Ledger::open(ledger_file(a.ledger), &signer)) {
+    if (const ledger::VerifyResult v = book.verify(); !v.ok) throw InputError(ledger_file(a.ledger), "does not verify: " + v.problem);
+  }
+};
+
 int registry_enrol(const RegistryArgs& a, const GlobalOptions& g) {
-  const std::vector<watermark::Key> keys = read_keys(a.keys);
-  const ledger::SigningKey signer = workshop_signing_key(a.signing_key);
-  const ledger::Ledger book = ledger::Ledger::open(ledger_file(a.ledger), &signer);
-  if (const ledger::VerifyResult v = book.verify(); !v.ok) throw InputError(ledger_file(a.ledger), "does not verify: " + v.problem);
-  registry::Client c(registry_url(a.url), registry_token(a.token));
+  const WorkshopSide w(a);
+  const std::vector<watermark::Key>& keys = w.keys;
+  const ledger::Ledger& book = w.book;
+  registry::Client c = client_of(a);
   const std::string pub = c.get("/v1/registry-key")["public_key"].get<std::string>();
   std::string name = a.name;
   if (name.empty()) name = nlohmann::json::parse(book.entries().front().body).value("name", std::string("workshop"));
@@ -107,11 +121,10 @@ int registry_enrol(const RegistryArgs& a, const GlobalOptions& g) {
 }
 
 int registry_push(const RegistryArgs& a, const GlobalOptions& g) {
-  const std::vector<watermark::Key> keys = read_keys(a.keys);
-  const ledger::SigningKey signer = workshop_signing_key(a.signing_key);
-  const ledger::Ledger book = ledger::Ledger::open(ledger_file(a.ledger), &signer);
-  if (const ledger::VerifyResult v = book.verify(); !v.ok) throw InputError(ledger_file(a.ledger), "does not verify: " + v.problem);
-  registry::Client c(registry_url(a.url), registry_token(a.token));
+  const WorkshopSide w(a);
+  const std::vector<watermark::Key>& keys = w.keys;
+  const ledger::Ledger& book = w.book;
+  registry::Client c = client_of(a);
   const nlohmann::json held = c.get("/v1/workshop");
   std::vector<watermark::Key> fresh;
   for (const watermark::Key& k : keys)
@@ -129,7 +142,7 @@ int registry_push(const RegistryArgs& a, const GlobalOptions& g) {
 }
 
 int registry_audit(const RegistryArgs& a, const GlobalOptions& g) {
-  registry::Client c(registry_url(a.url), registry_token(a.token));
+  registry::Client c = client_of(a);
   const nlohmann::json r = c.get("/v1/audit");
   if (g.json) print_json(r);
   else if (!g.quiet) {
@@ -160,6 +173,7 @@ void server_side(CLI::App& s, RegistryArgs& a) {
 void client_side(CLI::App& s, RegistryArgs& a) {
   s.add_option("--registry", a.url, "The registry's address, http(s)://HOST:PORT (default: $TRACECAST_REGISTRY)");
   s.add_option("--token", a.token, "Your token (default: $TRACECAST_REGISTRY_TOKEN, which keeps it out of the process list)");
+  s.add_option("--ca-cert", a.ca, "For an https:// registry with its own certificate: the PEM file it must chain to (default: $TRACECAST_REGISTRY_CA)");
 }
 void workshop_side(CLI::App& s, RegistryArgs& a) {
   client_side(s, a);

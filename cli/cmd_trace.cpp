@@ -71,7 +71,7 @@ std::string record_text(const nlohmann::json& rec) {
 }
 
 struct TraceArgs {
-  std::string input, ledger, registry, token, case_ref;
+  std::string input, ledger, registry, token, case_ref, ca;
   std::vector<std::string> keys;
   nlohmann::json given = nlohmann::json::object();  //!< the detect table's flags
 };
@@ -108,7 +108,7 @@ std::string registry_text(const std::string& input, const nlohmann::json& r) {
 //! Through a registry: the analysis made here, only it sent (no coordinate of the scan), read there
 //! under every enrolled workshop's key.
 int trace_via_registry(const TraceArgs& a, const GlobalOptions& g) {
-  registry::Client client(a.registry, from_env(a.token, "TRACECAST_REGISTRY_TOKEN"));
+  registry::Client client(a.registry, from_env(a.token, "TRACECAST_REGISTRY_TOKEN"), from_env(a.ca, "TRACECAST_REGISTRY_CA"));
   Progress progress(g, 2);
   progress.stage("analysing");
   const nlohmann::json analysis = watermark::analysis_to_json(analyse_scan(a.input, a.given));
@@ -124,7 +124,11 @@ int trace_via_registry(const TraceArgs& a, const GlobalOptions& g) {
 
 int run_trace(const TraceArgs& a, const GlobalOptions& g) {
   const std::string registry = from_env(a.registry, "TRACECAST_REGISTRY");
-  if (!registry.empty() && a.keys.empty() && a.ledger.empty()) return trace_via_registry(TraceArgs{a.input, "", registry, a.token, a.case_ref, {}, a.given}, g);
+  if (!registry.empty() && a.keys.empty() && a.ledger.empty()) {
+    TraceArgs r = a;
+    r.registry = registry;
+    return trace_via_registry(r, g);
+  }
   if (a.keys.empty()) throw UsageError("trace needs --key (and a ledger), or --registry");
   // The ledger first: a wrong path is said before the minutes of analysis.
   const std::string lp = ledger_file(a.ledger);
@@ -160,6 +164,7 @@ std::function<int()> setup_trace(CLI::App& sub, GlobalOptions& g) {
   sub.add_option("--ledger", a->ledger, "Ledger to look the identifier up in (default: $TRACECAST_LEDGER)");
   sub.add_option("--registry", a->registry, "Trace through a registry instead (default: $TRACECAST_REGISTRY when no --key is given)");
   sub.add_option("--token", a->token, "Investigator token for the registry (default: $TRACECAST_REGISTRY_TOKEN)");
+  sub.add_option("--ca-cert", a->ca, "For an https:// registry with its own certificate: the PEM file it must chain to (default: $TRACECAST_REGISTRY_CA)");
   sub.add_option("--case", a->case_ref, "Case reference: recorded in the registry's audit log; the subject's code is given only with one");
   add_option_flags(sub, watermark::detect_option_table(), a->given);
   sub.footer(

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libopen3d-dev libembree-dev libcgal-dev libassimp-dev libtbb-dev libeigen3-dev
   catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
-  zlib1g-dev libminizip-dev libsodium-dev libsqlite3-dev libcpp-httplib-dev libssl-dev libpq-dev
+  zlib1g-dev libminizip-dev libsodium-dev libsqlite3-dev libcpp-httplib-dev libssl-dev libpq-dev openssl
 )
 
 missing=()

@@ -519,3 +519,21 @@ TEST_CASE("cli: registry init, serve, token, enrol, push and trace --registry, w
   ::waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status));
 }
+
+TEST_CASE("registry over HTTPS: a client that trusts its certificate is answered, one that does not is not", "[registry]") {
+  const fs::path dir = test::temp_dir("registry-https");
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "cert-key.pem").string();
+  REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                       " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 >/dev/null 2>&1").c_str()) == 0);
+  registry::ServeOptions o;
+  o.cert = cert;
+  o.cert_key = key;
+  Served s("registry-https-served", "sqlite:" + (dir / "r.db").string(), o);
+  const std::string url = "https://127.0.0.1:" + std::to_string(s.port);
+  registry::Client trusting(url, s.admin, cert);
+  CHECK(trusting.get("/v1/health")["status"] == "ok");
+  CHECK(trusting.post("/v1/tokens", {{"role", "investigator"}, {"label", "I"}})["token"].get<std::string>().size() == 64);
+  CHECK_THROWS_AS(registry::Client(url, s.admin).get("/v1/health"), ProcessingError);  // the system's authorities do not know it
+  CHECK_THROWS_AS(registry::Client(s.url(), s.admin).get("/v1/health"), ProcessingError);  // plain HTTP to the HTTPS port
+  CHECK_THROWS_AS(registry::Client(url, s.admin, (dir / "none.pem").string()), InputError);
+}

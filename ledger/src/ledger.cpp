@@ -33,8 +33,7 @@ void init_sodium() {
 
 template <std::size_t N>
 bool unhex(const std::string& h, std::array<std::uint8_t, N>& out) {
-  std::size_t len = 0;
-  return h.size() == 2 * N && sodium_hex2bin(out.data(), N, h.data(), h.size(), nullptr, &len, nullptr) == 0 && len == N;
+  return ledger::unhex(h, out.data(), N);
 }
 
 
@@ -277,6 +276,11 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+bool unhex(const std::string& h, std::uint8_t* out, std::size_t n) {
+  std::size_t len = 0;
+  return h.size() == 2 * n && sodium_hex2bin(out, n, h.data(), h.size(), nullptr, &len, nullptr) == 0 && len == n;
 }
 
 std::string hex(const std::uint8_t* p, std::size_t n) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "tracecast/mesh/errors.h"
@@ -19,8 +20,12 @@ using nlohmann::json;
 struct Client::Impl {
   std::string url;
   httplib::Client http;
-  Impl(const std::string& u, const std::string& token) : url(u), http(u) {
+  Impl(const std::string& u, const std::string& token, const std::string& ca_cert) : url(u), http(u) {
     if (!http.is_valid()) throw InputError(fmt::format("--registry '{}': not an http:// or https:// address", u));
+    if (!ca_cert.empty()) {
+      if (!std::filesystem::exists(ca_cert)) throw InputError(ca_cert, "no such certificate file");
+      http.set_ca_cert_path(ca_cert.c_str());
+    }
     http.set_bearer_token_auth(token);
     http.set_connection_timeout(10, 0);
     http.set_read_timeout(600, 0);
@@ -38,7 +43,8 @@ struct Client::Impl {
   }
 };
 
-Client::Client(const std::string& url, const std::string& token) : impl_(std::make_unique<Impl>(url, token)) {}
+Client::Client(const std::string& url, const std::string& token, const std::string& ca_cert)
+    : impl_(std::make_unique<Impl>(url, token, ca_cert)) {}
 Client::~Client() = default;
 
 namespace {
@@ -48,14 +54,14 @@ namespace {
 //! whose answer was lost would come back as a history pushed twice.
 bool may_retry(const std::string& method, const std::string& path) { return method == "GET" || path == "/v1/trace"; }
 
-//! Sends; a failed connection is tried again three times, and a busy registry's 503 after the
+//! Sends; a failed connection is tried again five times, and a busy registry's 503 after the
 //! Retry-After it asks for, for up to ten minutes, when the request may be sent again.
 template <class Send>
 httplib::Result send_with_retries(const std::string& method, const std::string& path, Send&& send) {
   httplib::Result r = send();
   if (!may_retry(method, path)) return r;
-  for (int attempt = 1; attempt <= 3 && !r; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250 * attempt));
+  for (int attempt = 0; attempt < 5 && !r; ++attempt) {  // 0.5, 1, 2, 4, 8 s apart
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 << attempt));
     r = send();
   }
   for (double waited = 0; r && r->status == 503 && waited < 600;) {

@@ -31,8 +31,7 @@ void init_sodium() {
 
 template <std::size_t N>
 bool unhex(const std::string& h, std::array<std::uint8_t, N>& out) {
-  std::size_t len = 0;
-  return h.size() == 2 * N && sodium_hex2bin(out.data(), N, h.data(), h.size(), nullptr, &len, nullptr) == 0 && len == N;
+  return ledger::unhex(h, out.data(), N);
 }
 
 std::string blake_hex(const std::string& domain, const std::string& data) {

@@ -150,19 +150,26 @@ void serve(Registry& reg, const ServeOptions& o, const std::function<void(int)>&
   }
   const int workers = o.workers > 0 ? o.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Gate gate(workers, o.queue);
-  // Enough threads for every trace that may wait and run, and a few for the quick routes.
-  const std::size_t threads = static_cast<std::size_t>(workers + o.queue + 8);
+  // Enough threads for every trace that may wait and run, and more for the quick routes and the
+  // traces answered 503, so that a connection is rarely left unread while the queue is full.
+  const std::size_t threads = static_cast<std::size_t>(workers + o.queue + 32);
   server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server->set_payload_max_length(static_cast<std::size_t>(o.max_request_mb) << 20);
-  server->set_read_timeout(30, 0);
-  server->set_socket_options([](socket_t sock) {
+  server->set_read_timeout(60, 0);
+  auto listening = std::make_shared<socket_t>(INVALID_SOCKET);
+  server->set_socket_options([listening](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof yes);
+    *listening = sock;
   });
   answer_server_errors(*server, o);
   routes(*server, reg, gate);
   const int port = o.port == 0 ? server->bind_to_any_port(o.bind) : (server->bind_to_port(o.bind, o.port) ? o.port : -1);
   if (port < 0) throw InputError(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", o.bind, o.port));
+  // The library listens with a backlog of 5: under a burst, connections beyond it wait for the
+  // client's retransmissions (seconds apart), and the server drops them for sending nothing in
+  // time. Listening again on the same socket only raises the backlog.
+  if (*listening != INVALID_SOCKET) ::listen(*listening, SOMAXCONN);
   if (stop) *stop = [s = server.get()] { s->stop(); };
   if (ready) ready(port);
   server->listen_after_bind();

@@ -1,6 +1,4 @@
 // The workshop's side of the registry: enrolment and push requests built from its ledger.
-#include <sodium.h>
-
 #include "tracecast/mesh/errors.h"
 #include "tracecast/registry/registry.h"
 
@@ -12,9 +10,7 @@ namespace {
 
 json sealed_keys(const std::vector<watermark::Key>& keys, const std::string& registry_public_hex) {
   std::array<std::uint8_t, 32> pub;
-  std::size_t n = 0;
-  if (sodium_hex2bin(pub.data(), pub.size(), registry_public_hex.data(), registry_public_hex.size(), nullptr, &n, nullptr) != 0 || n != pub.size())
-    throw InputError("the registry's public key is not 64 hex digits");
+  if (!ledger::unhex(registry_public_hex, pub.data(), pub.size())) throw InputError("the registry's public key is not 64 hex digits");
   json out = json::array();
   for (const watermark::Key& k : keys) out.push_back({{"id", k.id()}, {"sealed", watermark::seal_key(k, pub)}});
   return out;

@@ -218,6 +218,8 @@ std::optional<std::string> parse_fingerprint(const std::string& text);
 std::string utc_now();
 //! Bytes as lowercase hex.
 std::string hex(const std::uint8_t* bytes, std::size_t n);
+//! Exactly 2n hex digits into n bytes; false (and `out` unspecified) otherwise.
+bool unhex(const std::string& text, std::uint8_t* out, std::size_t n);
 
 //! SHA-256 of a file's bytes, lowercase hex.
 std::string file_sha256(const std::filesystem::path& file);

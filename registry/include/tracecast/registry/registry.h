@@ -117,7 +117,9 @@ nlohmann::json push_request(const ledger::Ledger& book, std::int64_t held, const
 //! ProcessingError when the registry cannot be reached.
 class Client {
  public:
-  Client(const std::string& url, const std::string& token);
+  //! `ca_cert`: a PEM file of the certificate authority (or the self-signed certificate) an
+  //! https:// registry's certificate must chain to; empty: the system's authorities.
+  Client(const std::string& url, const std::string& token, const std::string& ca_cert = "");
   ~Client();
   nlohmann::json get(const std::string& path);
   nlohmann::json post(const std::string& path, const nlohmann::json& body);
