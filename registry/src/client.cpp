@@ -19,6 +19,7 @@ using nlohmann::json;
 
 struct Client::Impl {
   std::string url;
+  int retries = 5;
   httplib::Client http;
   Impl(const std::string& u, const std::string& token, const std::string& ca_cert) : url(u), http(u) {
     if (!http.is_valid()) throw InputError(fmt::format("--registry '{}': not an http:// or https:// address", u));
@@ -47,6 +48,8 @@ Client::Client(const std::string& url, const std::string& token, const std::stri
     : impl_(std::make_unique<Impl>(url, token, ca_cert)) {}
 Client::~Client() = default;
 
+void Client::set_retries(int n) { impl_->retries = std::max(0, n); }
+
 namespace {
 
 //! A request that may be sent again when the connection fails before an answer: reads, and
@@ -56,11 +59,16 @@ bool may_retry(const std::string& method, const std::string& path) { return meth
 
 //! Sends; a failed connection is tried again five times, and a busy registry's 503 after the
 //! Retry-After it asks for, for up to ten minutes, when the request may be sent again.
+//! A failure worth another attempt: the connection, not the certificate or the protocol.
+bool transient(const httplib::Result& r) {
+  return !r && (r.error() == httplib::Error::Connection || r.error() == httplib::Error::Read || r.error() == httplib::Error::Write);
+}
+
 template <class Send>
-httplib::Result send_with_retries(const std::string& method, const std::string& path, Send&& send) {
+httplib::Result send_with_retries(const std::string& method, const std::string& path, int retries, Send&& send) {
   httplib::Result r = send();
   if (!may_retry(method, path)) return r;
-  for (int attempt = 0; attempt < 5 && !r; ++attempt) {  // 0.5, 1, 2, 4, 8 s apart
+  for (int attempt = 0; attempt < retries && transient(r); ++attempt) {  // 0.5, 1, 2, 4, 8 s apart
     std::this_thread::sleep_for(std::chrono::milliseconds(500 << attempt));
     r = send();
   }
@@ -77,12 +85,12 @@ httplib::Result send_with_retries(const std::string& method, const std::string& 
 }  // namespace
 
 json Client::get(const std::string& path) {
-  return impl_->answer(send_with_retries("GET", path, [&] { return impl_->http.Get(path); }), path);
+  return impl_->answer(send_with_retries("GET", path, impl_->retries, [&] { return impl_->http.Get(path); }), path);
 }
 
 json Client::post(const std::string& path, const json& body) {
   const std::string text = body.dump();
-  return impl_->answer(send_with_retries("POST", path, [&] { return impl_->http.Post(path, text, "application/json"); }), path);
+  return impl_->answer(send_with_retries("POST", path, impl_->retries, [&] { return impl_->http.Post(path, text, "application/json"); }), path);
 }
 
 }  // namespace tracecast::registry

@@ -121,6 +121,9 @@ class Client {
   //! https:// registry's certificate must chain to; empty: the system's authorities.
   Client(const std::string& url, const std::string& token, const std::string& ca_cert = "");
   ~Client();
+  //! How many times a read or a trace is sent again after its connection failed (default 5,
+  //! 0.5–8 s apart); a busy registry's 503 is waited out whatever this says.
+  void set_retries(int n);
   nlohmann::json get(const std::string& path);
   nlohmann::json post(const std::string& path, const nlohmann::json& body);
 
