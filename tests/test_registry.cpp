@@ -338,11 +338,14 @@ TEST_CASE("registry: the mark's analysis as data reads as the analysis itself; m
   CHECK_THROWS_AS(watermark::analysis_from_json(json::array()), InputError);
 }
 
-TEST_CASE("registry: 100 concurrent traces, none lost; a full queue answers 503 with Retry-After", "[registry][slow]") {
+namespace {
+
+//! 100 traces at once through the registry's client, none lost; a full queue's 503s.
+void load(const std::string& name, const std::string& db, const std::string& queue_db) {
   registry::ServeOptions o;
   o.workers = 2;
   o.queue = 100;
-  Served s("registry-load", "sqlite:" + (test::temp_dir("registry-load-db") / "r.db").string(), o);
+  Served s(name, db, o);
   Shop a(s.dir, 30, 7);
   const std::string pub = s.client(s.admin).get("/v1/registry-key")["public_key"];
   // 100 escrowed keys, so that requests wait for the workers; 300 for the full queue below.
@@ -386,7 +389,7 @@ TEST_CASE("registry: 100 concurrent traces, none lost; a full queue answers 503 
   registry::ServeOptions small;
   small.workers = 1;
   small.queue = 2;
-  Served q("registry-queue", "sqlite:" + (test::temp_dir("registry-queue-db") / "r.db").string(), small);
+  Served q(name + "-queue", queue_db, small);
   const std::string qpub = q.client(q.admin).get("/v1/registry-key")["public_key"];
   REQUIRE(q.client(q.token("workshop", "A", 30)).post("/v1/enrol", registry::enrol_request(a.book(), "A", keys, qpub))["marking_keys"] == 300);
   const std::string inv2 = q.token("investigator", "Det. Ray");
@@ -407,10 +410,22 @@ TEST_CASE("registry: 100 concurrent traces, none lost; a full queue answers 503 
   CHECK(busy >= 1);
 }
 
-TEST_CASE("registry: killed with SIGKILL during pushes 50 times, it loses nothing it acknowledged and keeps no half-written push",
-          "[registry][slow]") {
-  const fs::path dir = test::temp_dir("registry-crash");
-  const std::string db = "sqlite:" + (dir / "r.db").string();
+}  // namespace
+
+TEST_CASE("registry on SQLite: 100 concurrent traces, none lost; a full queue answers 503 with Retry-After", "[registry][slow]") {
+  load("registry-load", "sqlite:" + (test::temp_dir("registry-load-db") / "r.db").string(),
+       "sqlite:" + (test::temp_dir("registry-queue-db") / "r.db").string());
+}
+
+TEST_CASE("registry on PostgreSQL: 100 concurrent traces, none lost; a full queue answers 503 with Retry-After", "[registry][postgresql]") {
+  load("registry-pg-load", Postgres::instance().url("load"), Postgres::instance().url("queue"));
+}
+
+namespace {
+
+//! `tracecast registry serve` on `db`, killed with SIGKILL 50 times during a workshop's pushes.
+void kills(const std::string& name, const std::string& db) {
+  const fs::path dir = test::temp_dir(name);
   registry::create_registry_key(dir / "registry.key");
   std::string admin;
   {
@@ -472,10 +487,22 @@ TEST_CASE("registry: killed with SIGKILL during pushes 50 times, it loses nothin
   CHECK(t["workshop"]["log"]["verifies"] == true);
   CHECK(t["workshop"]["log"]["flags"].empty());
   CHECK(registry::Client(url, admin).get("/v1/audit")["verifies"] == true);
-  std::printf("registry crash: 50 kills, %lld entries acknowledged, %lld held, %d pushes interrupted\n", static_cast<long long>(acknowledged),
-              static_cast<long long>(h), interrupted.load());
+  std::printf("registry crash (%s): 50 kills, %lld entries acknowledged, %lld held, %d pushes interrupted\n", db.substr(0, db.find(':')).c_str(),
+              static_cast<long long>(acknowledged), static_cast<long long>(h), interrupted.load());
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
+
+TEST_CASE("registry on SQLite: killed with SIGKILL during pushes 50 times, it loses nothing it acknowledged and keeps no half-written push",
+          "[registry][slow]") {
+  kills("registry-crash", "sqlite:" + (test::temp_dir("registry-crash-db") / "r.db").string());
+}
+
+TEST_CASE("registry on PostgreSQL: killed with SIGKILL during pushes 50 times, it loses nothing it acknowledged and keeps no half-written push",
+          "[registry][postgresql]") {
+  kills("registry-pg-crash", Postgres::instance().url("crash"));
 }
 
 TEST_CASE("cli: registry init, serve, token, enrol, push and trace --registry, with their exit codes", "[registry][cli][slow]") {

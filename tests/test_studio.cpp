@@ -188,6 +188,65 @@ TEST_CASE("studio: every request needs the session's token; the page hands it on
   CHECK(three->body.size() > 100000);
 }
 
+TEST_CASE("studio: the workshop's ledger made and kept from the page: subjects, consents with their documents, runs, operators", "[studio]") {
+  Running s(options_in("studio-ledger"));
+  const std::filesystem::path shop = s.server.session_dir().parent_path();
+  httplib::Client c("127.0.0.1", s.port);
+  const auto post = [&](const std::string& what, const json& body) {
+    const auto r = c.Post(("/api/ledger/" + what).c_str(), s.auth(), body.dump(), "application/json");
+    REQUIRE(r);
+    return std::make_pair(r->status, json::parse(r->body));
+  };
+  CHECK(json::parse(c.Get("/api/ledger", s.auth())->body)["exists"] == false);
+  // Before the ledger exists, nothing but its creation; a bad maker number is named.
+  CHECK(post("subject", {{"code", "S-1"}}).first == 400);
+  const auto bad_maker = post("init", {{"maker", "seventy"}, {"name", "Shop"}});
+  CHECK(bad_maker.first == 400);
+  CHECK(bad_maker.second["error"].get<std::string>().find("'maker' must be a whole number") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(shop / "workshop.ledger"));
+  const auto made = post("init", {{"maker", "77"}, {"name", "Studio Shop"}});
+  REQUIRE(made.first == 200);
+  CHECK(made.second["ledger"]["workshop"]["maker"] == 77);
+  CHECK(post("init", {{"maker", 78}, {"name", "again"}}).first == 400);  // never overwritten
+  REQUIRE(post("operator", {{"code", "op1"}, {"name", "Alex Moreau"}}).first == 200);
+  REQUIRE(post("subject", {{"code", "S-1"}}).first == 200);
+  CHECK(post("subject", {{"code", "S-1"}}).first == 400);  // already there
+  // A consent with its signed document: the document kept under its SHA-256, the hash in the ledger.
+  const std::string doc = "S-1 agrees to a film appliance. Signed, S-1.";
+  std::string b64(sodium_base64_ENCODED_LEN(doc.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(doc.data()), doc.size(), sodium_base64_VARIANT_ORIGINAL);
+  b64.pop_back();
+  const json consent = {{"subject", "S-1"}, {"use", "film"}, {"valid_until", "2099-12-31"}, {"given_by", "S-1"}, {"document_name", "consent S-1.txt"},
+                        {"document_base64", b64}};
+  json unknown = consent;
+  unknown["subject"] = "S-2";
+  CHECK(post("consent", unknown).first == 400);
+  CHECK_FALSE(std::filesystem::exists(shop / "consents"));  // nothing kept for a refusal
+  const auto recorded = post("consent", consent);
+  REQUIRE(recorded.first == 200);
+  const json& view = recorded.second["ledger"];
+  REQUIRE(view["consents"].size() == 1);
+  const std::string sha = view["consents"][0]["document_sha256"];
+  std::filesystem::path kept;
+  for (const auto& e : std::filesystem::directory_iterator(shop / "consents")) kept = e.path();
+  CHECK(test::read_bytes(kept) == doc);
+  CHECK(ledger::file_sha256(kept) == sha);
+  // A run opened and closed; a medical run needs its prescriber.
+  CHECK(post("run", {{"use", "medical"}, {"client", "Clinic"}}).first == 400);
+  REQUIRE(post("run", {{"use", "film"}, {"client", "Studio X"}, {"operator", "op1"}}).first == 200);
+  const auto closed = post("run-close", {{"run", "1"}});
+  REQUIRE(closed.first == 200);
+  CHECK(closed.second["ledger"]["runs"][0]["closed"] == true);
+  CHECK(post("run-close", {{"run", 1}}).first == 400);
+  CHECK(post("nonsense", json::object()).first == 400);
+  // What the page did is the ledger's own record, and it verifies.
+  const ledger::Ledger book = ledger::Ledger::open(shop / "workshop.ledger");
+  CHECK(book.verify().ok);
+  CHECK(book.maker() == 77);
+  CHECK(book.entries().size() == 7);  // workshop, key, operator, subject, consent, run, run-closed: nothing of what was refused
+  CHECK(json::parse(c.Get("/api/ledger", s.auth())->body)["verify"]["ok"] == true);
+}
+
 TEST_CASE("studio: file requests and uploads take plain file names only; nothing is written outside the session", "[studio]") {
   Running s(options_in("studio-paths"));
   httplib::Client c("127.0.0.1", s.port);
@@ -630,8 +689,8 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   CHECK(r["trace_rows"]["subject"] == "EX-001");
   CHECK(r["trace_rows"]["consent"].get<std::string>().find("film use until 2099-12-31") != std::string::npos);
   if (const char* docs = std::getenv("TRACECAST_DOC_IMAGES"))
-    for (const auto& [shot, doc] : {std::pair{"studio-plate.png", "studio-plate.png"}, std::pair{"studio-plate-outline.png", "studio-outline.png"}})
-      std::filesystem::copy_file(o.workshop / shot, std::filesystem::path(docs) / doc, std::filesystem::copy_options::overwrite_existing);
+    for (const auto& [taken, doc] : {std::pair{"studio-plate.png", "studio-plate.png"}, std::pair{"studio-plate-outline.png", "studio-outline.png"}})
+      std::filesystem::copy_file(o.workshop / taken, std::filesystem::path(docs) / doc, std::filesystem::copy_options::overwrite_existing);
 }
 
 TEST_CASE("studio: a server stopped the moment it was started stops", "[studio]") {

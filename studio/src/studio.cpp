@@ -30,6 +30,7 @@
 #include "tracecast/pipeline/web_assets.h"
 #include "tracecast/scan/reconstruct.h"
 #include "tracecast/scan/register.h"
+#include "ledger_panel.h"
 
 // Last: it brings <resolv.h>, whose `_res` macro breaks Eigen's headers included after it.
 #include <httplib.h>
@@ -455,6 +456,16 @@ void Studio::Impl::routes() {
   server.Post("/api/recipe", [this](const httplib::Request& req, httplib::Response& res) { save_recipe(req, res); });
   server.Post("/api/run", [this](const httplib::Request& req, httplib::Response& res) { run_recipe_here(req, res); });
   server.Post("/api/trace", [this](const httplib::Request& req, httplib::Response& res) { trace(req, res); });
+  server.Get("/api/ledger", [this](const httplib::Request&, httplib::Response& res) {
+    const std::lock_guard<std::mutex> lock(work);
+    reply_json(res, detail::ledger_view(options.workshop));
+  });
+  server.Post(R"(/api/ledger/([a-z-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object()) return reply_error(res, 400, "the request is not a JSON object");
+    const std::lock_guard<std::mutex> lock(work);
+    reply_json(res, detail::ledger_change(options.workshop, req.matches[1], body));
+  });
   server.Get(R"(/api/run/(.*))", [this](const httplib::Request& req, httplib::Response& res) { send_from(dir / "run", "this session's run", req.matches[1], res); });
   server.Get("/api/fields/appliance", [this](const httplib::Request&, httplib::Response& res) { send_appliance_fields(res); });
   server.Get(R"(/api/mesh/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { send_mesh(req.matches[1], res); });
