@@ -78,14 +78,17 @@ void drop_small_pieces(cgal::SurfaceMesh& sm, const RepairOptions& o, RepairRepo
 
 //! Self-intersections, counted with exact predicates; the faces involved are removed and the gap
 //! re-filled (smoothing first, then local hole filling: CGAL's repair).
+//! Returns the pairs left.
+std::size_t repair_crossings(cgal::SurfaceMesh& sm) {
+  PMP::experimental::remove_self_intersections(sm);
+  sm.collect_garbage();
+  return count_self_intersections(cgal::from_surface_mesh(sm));
+}
+
 void fix_self_intersections(cgal::SurfaceMesh& sm, RepairReport& r) {
   r.self_intersections_found = count_self_intersections(cgal::from_surface_mesh(sm));
   r.self_intersections_left = r.self_intersections_found;
-  if (r.self_intersections_found > 0) {
-    PMP::experimental::remove_self_intersections(sm);
-    sm.collect_garbage();
-    r.self_intersections_left = count_self_intersections(cgal::from_surface_mesh(sm));
-  }
+  if (r.self_intersections_found > 0) r.self_intersections_left = repair_crossings(sm);
 }
 
 //! Triangulates and refines the hole whose border `h` starts, then fairs it; fairing can diverge
@@ -115,6 +118,20 @@ void fill_hole(cgal::SurfaceMesh& sm, cgal::SurfaceMesh::Halfedge_index h, const
 
 //! Each border cycle, measured by its bounding box; the small ones filled with a fair patch.
 //! Returns the patches' vertices.
+//! Remeshing, smoothing and decimating move vertices without looking at the rest of the surface:
+//! where it is thinner than about an edge (a mask's lip, a knife rim), faces can end up crossing.
+//! Found and repaired as the input's were; `left` is then what remains of both.
+void recross(Mesh& out, std::vector<char>& in_patch, RepairReport& r, StepTimer& timer) {
+  r.self_intersections_made = count_self_intersections(out);
+  if (r.self_intersections_made > 0) {
+    cgal::SurfaceMesh sm = cgal::to_surface_mesh(out);
+    r.self_intersections_left = repair_crossings(sm);
+    out = cgal::from_surface_mesh(sm);
+    in_patch.assign(out.vertices.size(), 0);  // faces were replaced: patches can no longer be told apart
+  }
+  timer.lap("self-intersections-after");
+}
+
 std::vector<cgal::SurfaceMesh::Vertex_index> fill_small_holes(cgal::SurfaceMesh& sm, const RepairOptions& o, RepairReport& r) {
   std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices;
   std::vector<cgal::SurfaceMesh::Halfedge_index> cycles;
@@ -236,7 +253,9 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
   orient_outward(sm, r);
 
   std::vector<char> in_patch;
-  const Mesh out = remesh_smooth_decimate(sm, patch_vertices, o, in_patch, timer);
+  Mesh out = remesh_smooth_decimate(sm, patch_vertices, o, in_patch, timer);
+  const bool reshaped = o.remesh_edge_mm > 0 || o.smooth_iterations > 0 || o.decimate_faces > 0;
+  if (o.fix_self_intersections && reshaped) recross(out, in_patch, r, timer);
   r.vertices_out = out.vertices.size();
   r.faces_out = out.triangles.size();
   measure_deviation(input, out, in_patch, r);

@@ -138,6 +138,7 @@ void to_json(json& j, const RepairReport& r) {
          {"removed_pieces", r.removed_pieces},
          {"removed_piece_faces", r.removed_piece_faces},
          {"self_intersections_found", r.self_intersections_found},
+         {"self_intersections_made", r.self_intersections_made},
          {"self_intersections_left", r.self_intersections_left}}},
        {"holes", holes},
        {"out", {{"vertices", r.vertices_out}, {"faces", r.faces_out}}},

@@ -46,7 +46,10 @@ struct RepairReport {
   bool flipped_outward = false;     //!< the surface faced inward and was turned outward
   std::size_t removed_pieces = 0, removed_piece_faces = 0;
   std::size_t self_intersections_found = 0;  //!< pairs of crossing faces before the fix
-  std::size_t self_intersections_left = 0;   //!< after it (0 unless CGAL's repair gave up)
+  std::size_t self_intersections_left = 0;   //!< after it, and after remeshing, smoothing, decimating (0 unless CGAL's repair gave up)
+  //! pairs of crossing faces that remeshing, smoothing or decimating made (where the surface is
+  //! thinner than about an edge), found and repaired as those before
+  std::size_t self_intersections_made = 0;
   std::vector<Hole> holes;          //!< every hole found, filled or not
   std::size_t vertices_out = 0, faces_out = 0;
   DistanceStats input_to_output;    //!< from the input's vertices to the repaired surface (mm)
