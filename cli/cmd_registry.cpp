@@ -21,6 +21,8 @@ struct RegistryArgs {
   std::string url, token, ca, role, ledger, signing_key, name;
   std::vector<std::string> keys;
   std::uint32_t maker = 0;
+  int valid_days = 0;
+  std::string id;
 };
 
 std::string registry_url(const std::string& given) {
@@ -78,9 +80,33 @@ int registry_token_cmd(const RegistryArgs& a, const GlobalOptions& g) {
   registry::Client c = client_of(a);
   nlohmann::json req = {{"role", a.role}, {"label", a.label}};
   if (a.maker) req["maker"] = a.maker;
+  if (a.valid_days) req["valid_days"] = a.valid_days;
   const nlohmann::json r = c.post("/v1/tokens", req);
   if (g.json) print_json(r);
-  else if (!g.quiet) fmt::print("{} token for '{}'{} (shown once): {}\n", a.role, a.label, a.maker ? fmt::format(", maker {}", a.maker) : "", r["token"].get<std::string>());
+  else if (!g.quiet)
+    fmt::print("{} token {} for '{}'{}{} (shown once): {}\n", a.role, r["id"].get<std::string>(), a.label, a.maker ? fmt::format(", maker {}", a.maker) : "",
+               a.valid_days ? ", valid until " + r["expires_utc"].get<std::string>() : "", r["token"].get<std::string>());
+  return kOk;
+}
+
+int registry_tokens(const RegistryArgs& a, const GlobalOptions& g) {
+  registry::Client c = client_of(a);
+  const nlohmann::json r = c.get("/v1/tokens");
+  if (g.json) print_json(r);
+  else if (!g.quiet)
+    for (const auto& t : r["tokens"])
+      fmt::print("{}  {:<13} {:<24} maker {:<5} made {}{}{}\n", t["id"].get<std::string>(), t["role"].get<std::string>(), t["label"].get<std::string>(),
+                 t["maker"].get<long>(), t["created_utc"].get<std::string>(),
+                 t["expires_utc"].get<std::string>().empty() ? "" : ", expires " + t["expires_utc"].get<std::string>(),
+                 t["revoked_utc"].get<std::string>().empty() ? "" : ", REVOKED " + t["revoked_utc"].get<std::string>());
+  return kOk;
+}
+
+int registry_revoke(const RegistryArgs& a, const GlobalOptions& g) {
+  registry::Client c = client_of(a);
+  const nlohmann::json r = c.post("/v1/tokens/revoke", {{"id", a.id}});
+  if (g.json) print_json(r);
+  else if (!g.quiet) fmt::print("token {} ('{}') revoked on {}\n", r["id"].get<std::string>(), r["label"].get<std::string>(), r["revoked_utc"].get<std::string>());
   return kOk;
 }
 
@@ -188,6 +214,8 @@ Command registry_group() {
       "Examples:\n  tracecast registry init --db sqlite:/srv/registry.db --key-file /srv/registry.key\n"
       "  tracecast registry serve --db sqlite:/srv/registry.db --key-file /srv/registry.key --port 8470\n"
       "  tracecast registry token --registry http://127.0.0.1:8470 --role workshop --label \"Shop\" --maker 42\n"
+      "  tracecast registry tokens --registry http://127.0.0.1:8470\n"
+      "  tracecast registry revoke 3f2a91c077de0b14 --registry http://127.0.0.1:8470\n"
       "  tracecast registry enrol --registry http://127.0.0.1:8470 --ledger shop.ledger --signing-key shop.sign --key shop.key\n"
       "  tracecast registry push --registry http://127.0.0.1:8470 --ledger shop.ledger --signing-key shop.sign\n"
       "  tracecast trace cast-scan.ply --registry http://127.0.0.1:8470 --case CASE-2026-0142\n"
@@ -214,6 +242,14 @@ Command registry_group() {
                   s.add_option("--role", a.role, "administrator, workshop or investigator")->required()->check(CLI::IsMember({"administrator", "workshop", "investigator"}));
                   s.add_option("--label", a.label, "Who it is for")->required();
                   s.add_option("--maker", a.maker, "The workshop's maker number (workshop tokens)")->check(CLI::Range(1, 65535));
+                  s.add_option("--valid-days", a.valid_days, "Days the token is valid (default: until revoked)")->check(CLI::Range(1, 3650));
+                }),
+           leaf("tokens", "List the tokens (administrator): id, role, label, maker, made, expiry, revocation; never the tokens", registry_tokens,
+                [](CLI::App& s, RegistryArgs& a) { client_side(s, a); }),
+           leaf("revoke", "Revoke a token by its id (administrator): refused from then on", registry_revoke,
+                [](CLI::App& s, RegistryArgs& a) {
+                  client_side(s, a);
+                  s.add_option("ID", a.id, "The token's id, as `registry tokens` and `registry token` print it")->required();
                 }),
            leaf("enrol", "Enrol this workshop: its chain, its signing key, its marking keys sealed to the registry", registry_enrol,
                 [](CLI::App& s, RegistryArgs& a) {

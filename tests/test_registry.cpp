@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -215,6 +216,31 @@ void enrol_and_trace(const std::string& name, const std::string& db) {
   struct stat st {};
   REQUIRE(::stat((s.dir / "registry.key").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
+  // Tokens are listed by id, never by themselves; a revoked one is refused from then on.
+  const json listed = s.client(s.admin).get("/v1/tokens");
+  CHECK(listed["tokens"].size() == 4);
+  for (const std::string& tok : {s.admin, wa, wb, inv}) CHECK(listed.dump().find(tok) == std::string::npos);
+  std::string inv_id;
+  for (const json& t : listed["tokens"])
+    if (t["label"] == "Det. Ray") inv_id = t["id"];
+  REQUIRE(inv_id.size() == 16);
+  CHECK(s.client(s.admin).post("/v1/tokens/revoke", {{"id", inv_id}})["label"] == "Det. Ray");
+  CHECK(refused([&] { s.client(inv).post("/v1/trace", {{"analysis", an}}); }) == 401);
+  CHECK(refused([&] { s.client(s.admin).post("/v1/tokens/revoke", {{"id", inv_id}}); }) == 409);
+  CHECK(refused([&] { s.client(s.admin).post("/v1/tokens/revoke", {{"id", std::string(16, '0')}}); }) == 404);
+  CHECK(refused([&] { s.client(wa).get("/v1/tokens"); }) == 403);
+  // A token made for a day answers; past its expiry it is refused.
+  const json day = s.client(s.admin).post("/v1/tokens", {{"role", "investigator"}, {"label", "Day"}, {"valid_days", 1}});
+  CHECK(day["expires_utc"].get<std::string>() > ledger::utc_now());
+  CHECK(s.client(day["token"]).post("/v1/trace", {{"analysis", an}})["found"] == true);
+  if (db.rfind("sqlite:", 0) == 0) {  // its expiry moved into the past, in the database itself
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.substr(7).c_str(), &h) == SQLITE_OK);
+    const std::string sql = "UPDATE tokens SET expires_utc = '2001-01-01T00:00:00Z' WHERE substr(hash, 1, 16) = '" + day["id"].get<std::string>() + "'";
+    CHECK(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+    CHECK(refused([&] { s.client(day["token"]).post("/v1/trace", {{"analysis", an}}); }) == 401);
+  }
 }
 
 //! Every bad request a 4xx with a message, and nothing stored; histories that do not extend the

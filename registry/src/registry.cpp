@@ -4,6 +4,8 @@
 #include <sodium.h>
 #include <tbb/parallel_for.h>
 
+#include <chrono>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -208,10 +210,59 @@ std::string Registry::bootstrap_administrator(const std::string& label) {
 Caller Registry::authenticate(const std::string& token) const {
   if (token.empty()) throw Refusal(401, "no token: send 'Authorization: Bearer TOKEN'");
   std::lock_guard<std::mutex> lock(impl_->db);
-  const auto rows = impl_->store->query("SELECT role, label, maker FROM tokens WHERE hash = $1", {token_hash(token)});
+  const auto rows =
+      impl_->store->query("SELECT role, label, maker, expires_utc, revoked_utc FROM tokens WHERE hash = $1", {token_hash(token)});
   if (rows.empty()) throw Refusal(401, "unknown token");
+  if (!rows[0][4]->empty()) throw Refusal(401, fmt::format("this token was revoked on {}", *rows[0][4]));
+  if (!rows[0][3]->empty() && *rows[0][3] <= ledger::utc_now()) throw Refusal(401, fmt::format("this token expired on {}", *rows[0][3]));
   return Caller{*parse_role(*rows[0][0]), *rows[0][1], static_cast<std::uint32_t>(std::stoul(*rows[0][2]))};
 }
+
+//! A token's id: the start of its hash, what lists show and revocation names (never the token).
+static std::string token_id(const std::string& hash) { return hash.substr(0, 16); }
+
+json Registry::tokens(const Caller& c) {
+  impl_->require(c, Role::administrator, "listing tokens");
+  std::lock_guard<std::mutex> lock(impl_->db);
+  json out = json::array();
+  for (const detail::Row& r :
+       impl_->store->query("SELECT hash, role, label, maker, created_utc, expires_utc, revoked_utc FROM tokens ORDER BY created_utc, hash"))
+    out.push_back({{"id", token_id(*r[0])}, {"role", *r[1]}, {"label", *r[2]}, {"maker", std::stol(*r[3])}, {"created_utc", *r[4]},
+                   {"expires_utc", *r[5]}, {"revoked_utc", *r[6]}});
+  return {{"tokens", out}};
+}
+
+json Registry::revoke_token(const Caller& c, const json& req) {
+  impl_->require(c, Role::administrator, "revoking a token");
+  const std::string id = text_field(req, "id", 16);
+  if (id.size() != 16) throw Refusal(400, "'id' must be a token's 16-digit id, as the token list shows it");
+  std::lock_guard<std::mutex> lock(impl_->db);
+  json done;
+  impl_->store->transaction([&] {
+    const auto rows = impl_->store->query("SELECT hash, label, revoked_utc FROM tokens WHERE substr(hash, 1, 16) = $1", {id});
+    if (rows.empty()) throw Refusal(404, fmt::format("no token with id {}", id));
+    if (!rows[0][2]->empty()) throw Refusal(409, fmt::format("token {} ('{}') was revoked already, on {}", id, *rows[0][1], *rows[0][2]));
+    const std::string now = ledger::utc_now();
+    impl_->store->query("UPDATE tokens SET revoked_utc = $1 WHERE hash = $2", {now, *rows[0][0]});
+    impl_->audit(c, "revoke", "", {{"id", id}, {"label", *rows[0][1]}});
+    done = {{"id", id}, {"label", *rows[0][1]}, {"revoked_utc", now}};
+  });
+  return done;
+}
+
+namespace {
+
+//! The UTC time `days` from now, as utc_now() writes times.
+std::string utc_in_days(std::int64_t days) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + std::chrono::hours(24 * days));
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
 
 json Registry::create_token(const Caller& c, const json& req) {
   impl_->require(c, Role::administrator, "creating a token");
@@ -219,16 +270,17 @@ json Registry::create_token(const Caller& c, const json& req) {
   const std::optional<Role> role = parse_role(role_text);
   if (!role) throw Refusal(400, fmt::format("'role' must be administrator, workshop or investigator, got '{}'", role_text));
   const std::int64_t maker = *role == Role::workshop ? int_field(req, "maker", 1, 65535) : 0;
+  const std::string expires = req.contains("valid_days") ? utc_in_days(int_field(req, "valid_days", 1, 3650)) : "";
   unsigned char bytes[32];
   randombytes_buf(bytes, sizeof bytes);
   const std::string token = ledger::hex(bytes, sizeof bytes);
   std::lock_guard<std::mutex> lock(impl_->db);
   impl_->store->transaction([&] {
-    impl_->store->query("INSERT INTO tokens(hash, role, label, maker, created_utc) VALUES($1,$2,$3,$4,$5)",
-                        {token_hash(token), role_text, label, std::to_string(maker), ledger::utc_now()});
-    impl_->audit(c, "token", "", {{"role", role_text}, {"label", label}, {"maker", maker}});
+    impl_->store->query("INSERT INTO tokens(hash, role, label, maker, created_utc, expires_utc) VALUES($1,$2,$3,$4,$5,$6)",
+                        {token_hash(token), role_text, label, std::to_string(maker), ledger::utc_now(), expires});
+    impl_->audit(c, "token", "", {{"id", token_id(token_hash(token))}, {"role", role_text}, {"label", label}, {"maker", maker}, {"expires_utc", expires}});
   });
-  return {{"token", token}, {"role", role_text}, {"label", label}, {"maker", maker}};
+  return {{"token", token}, {"id", token_id(token_hash(token))}, {"role", role_text}, {"label", label}, {"maker", maker}, {"expires_utc", expires}};
 }
 
 json Registry::public_key() const { return {{"public_key", ledger::hex(impl_->pub.data(), impl_->pub.size())}}; }

@@ -97,6 +97,12 @@ void routes(httplib::Server& server, Registry& reg, Gate& gate) {
   server.Post("/v1/tokens", [&reg](const httplib::Request& req, httplib::Response& res) {
     handle(reg, req, res, [&](const Caller& c) { return reg.create_token(c, body_of(req)); });
   });
+  server.Get("/v1/tokens", [&reg](const httplib::Request& req, httplib::Response& res) {
+    handle(reg, req, res, [&](const Caller& c) { return reg.tokens(c); });
+  });
+  server.Post("/v1/tokens/revoke", [&reg](const httplib::Request& req, httplib::Response& res) {
+    handle(reg, req, res, [&](const Caller& c) { return reg.revoke_token(c, body_of(req)); });
+  });
   server.Post("/v1/enrol", [&reg](const httplib::Request& req, httplib::Response& res) {
     handle(reg, req, res, [&](const Caller& c) { return reg.enrol(c, body_of(req)); });
   });

@@ -33,6 +33,11 @@ CREATE TABLE audit(seq BIGINT PRIMARY KEY, time_utc TEXT NOT NULL, role TEXT NOT
 CREATE INDEX pieces_by_maker ON pieces(maker);
 CREATE INDEX flags_by_maker ON flags(maker);
 )sql",
+    // 2: tokens that expire, and tokens revoked.
+    R"sql(
+ALTER TABLE tokens ADD COLUMN expires_utc TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN revoked_utc TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 std::string utc_now() {

@@ -63,8 +63,13 @@ class Registry {
   std::string bootstrap_administrator(const std::string& label);
 
   Caller authenticate(const std::string& token) const;  //!< Refusal 401 if missing or unknown
-  //! Administrator only: {"role", "label", "maker" (workshop tokens)} → {"token", …}.
+  //! Administrator only: {"role", "label", "maker" (workshop tokens), "valid_days" (optional,
+  //! 1–3650; none: until revoked)} → {"token", "id", …}. The token is shown this once.
   nlohmann::json create_token(const Caller& c, const nlohmann::json& request);
+  //! Administrator only: every token's id (the start of its hash), role, label, maker, dates.
+  nlohmann::json tokens(const Caller& c);
+  //! Administrator only: {"id"} → the token refused from now on (401 "revoked").
+  nlohmann::json revoke_token(const Caller& c, const nlohmann::json& request);
   //! The registry's public key, for sealing: {"public_key": hex}.
   nlohmann::json public_key() const;
   //! Workshop only, once per maker number: {"name", "maker", "public_key", "marking_keys":
