@@ -275,6 +275,9 @@ void refusals(const std::string& name, const std::string& db) {
   CHECK(refused([&] { s.client(stranger).post("/v1/push", registry::push_request(a.book(), 0, {}, pub)); }) == 404);
   CHECK(refused([&] { s.client(stranger).post("/v1/enrol", req); }) == 403);  // another maker's token
   CHECK(status_of("/v1/nowhere", "{}") == 404);
+  bad = req;
+  bad["marking_keys"].push_back(bad["marking_keys"][0]);  // the same key twice
+  CHECK(status_of("/v1/enrol", bad.dump()) == 400);
   // Nothing of those was stored: the workshop is not enrolled yet.
   CHECK(refused([&] { s.client(wa).get("/v1/workshop"); }) == 404);
   REQUIRE(s.client(wa).post("/v1/enrol", req)["entries"] == 6);

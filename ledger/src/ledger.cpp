@@ -269,14 +269,16 @@ CREATE TABLE IF NOT EXISTS foreign_pieces(id INTEGER PRIMARY KEY, workshop TEXT 
 }  // namespace
 
 // ------------------------------------------------------------------------------ signing keys
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
+std::string utc_time(std::chrono::system_clock::time_point when) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(when);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+std::string utc_now() { return utc_time(std::chrono::system_clock::now()); }
 
 bool unhex(const std::string& h, std::uint8_t* out, std::size_t n) {
   std::size_t len = 0;
@@ -816,21 +818,28 @@ void Ledger::record_outputs(std::uint64_t id, const nlohmann::json& files) {
 
 namespace {
 
-//! BLAKE2b-256(domain ‖ data).
-std::array<std::uint8_t, 32> domain_hash(const char* domain, const std::string& data) {
+constexpr char kCheckpointFormat[] = "tracecast-checkpoint 1";
+constexpr char kCheckpointDomain[] = "tracecast checkpoint v1";
+
+}  // namespace
+
+std::array<std::uint8_t, 32> domain_hash(const std::string& domain, const std::string& data) {
+  init_sodium();
   std::array<std::uint8_t, 32> h;
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, h.size());
-  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(domain), std::strlen(domain));
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(domain.data()), domain.size());
   crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(data.data()), data.size());
   crypto_generichash_final(&st, h.data(), h.size());
   return h;
 }
 
-constexpr char kCheckpointFormat[] = "tracecast-checkpoint 1";
-constexpr char kCheckpointDomain[] = "tracecast checkpoint v1";
-
-}  // namespace
+std::string sha256_hex(const std::string& bytes) {
+  init_sodium();
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  return hex(h, sizeof h);
+}
 
 std::string key_fingerprint(const std::string& public_hex) {
   init_sodium();

@@ -17,11 +17,18 @@ namespace tracecast::registry {
 
 using nlohmann::json;
 
+//! The address itself, or InputError: the library throws its own error for another scheme.
+static const std::string& registry_address(const std::string& url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+    throw InputError(fmt::format("--registry '{}': not an http:// or https:// address", url));
+  return url;
+}
+
 struct Client::Impl {
   std::string url;
   int retries = 5;
   httplib::Client http;
-  Impl(const std::string& u, const std::string& token, const std::string& ca_cert) : url(u), http(u) {
+  Impl(const std::string& u, const std::string& token, const std::string& ca_cert) : url(u), http(registry_address(u)) {
     if (!http.is_valid()) throw InputError(fmt::format("--registry '{}': not an http:// or https:// address", u));
     if (!ca_cert.empty()) {
       if (!std::filesystem::exists(ca_cert)) throw InputError(ca_cert, "no such certificate file");

@@ -5,7 +5,6 @@
 #include <tbb/parallel_for.h>
 
 #include <chrono>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,22 +30,15 @@ void init_sodium() {
   if (sodium_init() < 0) throw ProcessingError("the cryptography library could not start");
 }
 
-template <std::size_t N>
-bool unhex(const std::string& h, std::array<std::uint8_t, N>& out) {
-  return ledger::unhex(h, out.data(), N);
-}
-
 std::string blake_hex(const std::string& domain, const std::string& data) {
-  std::array<std::uint8_t, 32> h;
-  crypto_generichash_state st;
-  crypto_generichash_init(&st, nullptr, 0, h.size());
-  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(domain.data()), domain.size());
-  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  crypto_generichash_final(&st, h.data(), h.size());
+  const auto h = ledger::domain_hash(domain, data);
   return ledger::hex(h.data(), h.size());
 }
 
 std::string token_hash(const std::string& token) { return blake_hex("tracecast registry token v1", token); }
+
+//! A token's id: the start of its hash, what lists show and revocation names (never the token).
+std::string token_id(const std::string& hash) { return hash.substr(0, 16); }
 
 }  // namespace
 
@@ -98,8 +90,6 @@ std::vector<ledger::SignedEntry> parse_entries(const json& list) {
   return out;
 }
 
-
-
 }  // namespace
 
 std::string role_name(Role r) {
@@ -121,7 +111,6 @@ void create_registry_key(const std::filesystem::path& file) {
   sodium_memzero(sec.data(), sec.size());
 }
 
-
 std::string ChainCopy::take(const ledger::SignedEntry& e, bool is_new) {
   if (std::string p = check.append(e); !p.empty()) return p;
   const json b = json::parse(e.body, nullptr, false);
@@ -138,7 +127,8 @@ void Registry::Impl::read_key(const std::filesystem::path& file) {
   std::string header, w1, h1, w2, h2;
   std::getline(in, header);
   in >> w1 >> h1 >> w2 >> h2;
-  if (header != kKeyHeader || w1 != "public" || w2 != "secret" || !unhex(h1, pub) || !unhex(h2, sec))
+  if (header != kKeyHeader || w1 != "public" || w2 != "secret" || !ledger::unhex(h1, pub.data(), pub.size()) ||
+      !ledger::unhex(h2, sec.data(), sec.size()))
     throw InputError(file, "not a tracecast registry key file");
   std::array<std::uint8_t, 32> derived;
   crypto_scalarmult_base(derived.data(), sec.data());
@@ -218,9 +208,6 @@ Caller Registry::authenticate(const std::string& token) const {
   return Caller{*parse_role(*rows[0][0]), *rows[0][1], static_cast<std::uint32_t>(std::stoul(*rows[0][2]))};
 }
 
-//! A token's id: the start of its hash, what lists show and revocation names (never the token).
-static std::string token_id(const std::string& hash) { return hash.substr(0, 16); }
-
 json Registry::tokens(const Caller& c) {
   impl_->require(c, Role::administrator, "listing tokens");
   std::lock_guard<std::mutex> lock(impl_->db);
@@ -250,27 +237,15 @@ json Registry::revoke_token(const Caller& c, const json& req) {
   return done;
 }
 
-namespace {
-
-//! The UTC time `days` from now, as utc_now() writes times.
-std::string utc_in_days(std::int64_t days) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + std::chrono::hours(24 * days));
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-}  // namespace
-
 json Registry::create_token(const Caller& c, const json& req) {
   impl_->require(c, Role::administrator, "creating a token");
   const std::string role_text = text_field(req, "role", 20), label = text_field(req, "label", 200);
   const std::optional<Role> role = parse_role(role_text);
   if (!role) throw Refusal(400, fmt::format("'role' must be administrator, workshop or investigator, got '{}'", role_text));
   const std::int64_t maker = *role == Role::workshop ? int_field(req, "maker", 1, 65535) : 0;
-  const std::string expires = req.contains("valid_days") ? utc_in_days(int_field(req, "valid_days", 1, 3650)) : "";
+  const std::string expires = req.contains("valid_days")
+                                  ? ledger::utc_time(std::chrono::system_clock::now() + std::chrono::hours(24 * int_field(req, "valid_days", 1, 3650)))
+                                  : "";
   unsigned char bytes[32];
   randombytes_buf(bytes, sizeof bytes);
   const std::string token = ledger::hex(bytes, sizeof bytes);
@@ -297,6 +272,8 @@ std::vector<std::pair<std::string, std::string>> Registry::Impl::checked_keys(co
     }
     if (!store->query("SELECT 1 FROM marking_keys WHERE key_id = $1", {id}).empty())
       throw Refusal(409, fmt::format("marking key {} is already escrowed", id));
+    for (const auto& [seen, unused] : out)
+      if (seen == id) throw Refusal(400, fmt::format("marking key {} is listed twice", id));
     out.emplace_back(id, sealed);
   }
   return out;
@@ -381,6 +358,25 @@ json Registry::status(const Caller& c) {
   return {{"maker", c.maker}, {"entries", std::stoll(*w[0][0])}, {"head_hash", *w[0][1]}, {"marking_keys", keys}};
 }
 
+//! Why a push does not extend the `held` entries in `copy` ("" when it does; the pushed entries are
+//! then taken into `copy`): re-signed under another key, truncated or an old checkpoint, an entry
+//! pushed again or altered, a checkpoint that does not hold the result. A checkpoint that only
+//! repeats what is held is refused (409) without being such a problem: it changes nothing.
+static std::string extension_problem(const json& cp, const std::vector<ledger::SignedEntry>& entries, const std::string& public_key,
+                                     std::int64_t held, ChainCopy& copy) {
+  if (cp["workshop"] != public_key) return checkpoint_mismatch(cp, public_key, copy);
+  const auto claimed = cp["entries"].get<std::int64_t>();
+  if (claimed < held)
+    return fmt::format("the checkpoint holds {} entries; the registry holds {}: a truncated history, or an old checkpoint replayed", claimed, held);
+  if (claimed == held && entries.empty())
+    throw Refusal(409, fmt::format("the registry already holds these {} entries: nothing to push (a replayed checkpoint)", held));
+  for (const ledger::SignedEntry& e : entries) {
+    if (e.seq <= held) return fmt::format("entry {} was pushed again: the registry holds it, and holds entries up to {}", e.seq, held);
+    if (std::string p = copy.take(e, true); !p.empty()) return fmt::format("the pushed entries do not extend the {} held: {}", held, p);
+  }
+  return checkpoint_mismatch(cp, public_key, copy);
+}
+
 json Registry::push(const Caller& c, const json& req) {
   impl_->require(c, Role::workshop, "pushing");
   const json& cp = member(req, "checkpoint");
@@ -393,26 +389,7 @@ json Registry::push(const Caller& c, const json& req) {
   const std::string public_key = *w[0][0];
   const std::int64_t held = std::stoll(*w[0][1]);
   ChainCopy copy = impl_->held_chain(c.maker, public_key);
-  // What does not extend the held chain: refused, and the workshop flagged (a rewritten,
-  // truncated or re-signed history); a checkpoint already held: refused as a replay.
-  std::string rewritten;
-  if (cp["workshop"] != public_key)
-    rewritten = checkpoint_mismatch(cp, public_key, copy);
-  else if (cp["entries"].get<std::int64_t>() < held)
-    rewritten = fmt::format("the checkpoint holds {} entries; the registry holds {}: a truncated history, or an old checkpoint replayed",
-                            cp["entries"].get<std::int64_t>(), held);
-  else if (cp["entries"].get<std::int64_t>() == held && entries.empty())
-    throw Refusal(409, fmt::format("the registry already holds these {} entries: nothing to push (a replayed checkpoint)", held));
-  for (std::size_t i = 0; rewritten.empty() && i < entries.size(); ++i) {
-    if (entries[i].seq <= held) {
-      rewritten = fmt::format("entry {} was pushed again: the registry holds it, and holds entries up to {}", entries[i].seq, held);
-      break;
-    }
-    if (std::string p = copy.take(entries[i], true); !p.empty())
-      rewritten = fmt::format("the pushed entries do not extend the {} held: {}", held, p);
-  }
-  if (rewritten.empty()) rewritten = checkpoint_mismatch(cp, public_key, copy);
-  if (!rewritten.empty()) {
+  if (const std::string rewritten = extension_problem(cp, entries, public_key, held, copy); !rewritten.empty()) {
     lock.unlock();
     impl_->flag(c.maker, rewritten);
     throw Refusal(409, rewritten);

@@ -4,9 +4,8 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
-#include <chrono>
-#include <ctime>
 
+#include "tracecast/ledger/ledger.h"
 #include "tracecast/mesh/errors.h"
 
 namespace tracecast::registry::detail {
@@ -39,15 +38,6 @@ ALTER TABLE tokens ADD COLUMN expires_utc TEXT NOT NULL DEFAULT '';
 ALTER TABLE tokens ADD COLUMN revoked_utc TEXT NOT NULL DEFAULT '';
 )sql",
 };
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string first_words(const std::string& sql) {
   std::string s = sql.substr(0, sql.find_first_of("(\n", 6));
@@ -167,7 +157,7 @@ void migrate(Store& s) {
   for (int v = have + 1; v <= known; ++v)
     s.transaction([&] {
       s.query(kMigrations[v - 1]);
-      s.query("INSERT INTO migrations(version, applied_utc) VALUES($1, $2)", {std::to_string(v), utc_now()});
+      s.query("INSERT INTO migrations(version, applied_utc) VALUES($1, $2)", {std::to_string(v), ledger::utc_now()});
     });
 }
 

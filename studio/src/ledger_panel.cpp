@@ -95,9 +95,7 @@ Document document_of(const json& body) {
     throw InputError("'document_base64' is not base64");
   d.bytes.resize(n);
   if (d.bytes.empty()) throw InputError("the consent document is empty");
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(d.bytes.data()), d.bytes.size());
-  d.sha256 = ledger::hex(h, sizeof h);
+  d.sha256 = ledger::sha256_hex(d.bytes);
   std::string safe;
   for (char c : fs::path(name).filename().string()) safe += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ? c : '_';
   d.file_name = d.sha256.substr(0, 16) + "-" + (safe.empty() || safe.front() == '.' ? "document" : safe);

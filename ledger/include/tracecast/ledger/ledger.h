@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -214,13 +215,19 @@ std::string key_fingerprint(const std::string& public_hex);
 //! key_fingerprint()'s form; nullopt if it is not 32 hex digits.
 std::optional<std::string> parse_fingerprint(const std::string& text);
 
-//! The current UTC time, YYYY-MM-DDTHH:MM:SSZ (the ledger's timestamps).
-std::string utc_now();
+//! A UTC time as YYYY-MM-DDTHH:MM:SSZ (the ledger's timestamps; they sort as text).
+std::string utc_time(std::chrono::system_clock::time_point t);
+std::string utc_now();  //!< utc_time(now)
 //! Bytes as lowercase hex.
 std::string hex(const std::uint8_t* bytes, std::size_t n);
 //! Exactly 2n hex digits into n bytes; false (and `out` unspecified) otherwise.
 bool unhex(const std::string& text, std::uint8_t* out, std::size_t n);
 
+//! BLAKE2b-256(domain ‖ data): the hash every signed or chained record of tracecast uses, each
+//! kind under its own domain string.
+std::array<std::uint8_t, 32> domain_hash(const std::string& domain, const std::string& data);
+//! SHA-256 of bytes, lowercase hex.
+std::string sha256_hex(const std::string& bytes);
 //! SHA-256 of a file's bytes, lowercase hex.
 std::string file_sha256(const std::filesystem::path& file);
 
