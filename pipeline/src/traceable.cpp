@@ -46,8 +46,12 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
   auto say = [&](const char* s) {
     if (stage) stage(s);
   };
-  // The refusals before the ledger records anything; the inspection is carried to the stamped appliance.
+  // The refusals before the ledger records anything: the inputs, then the whole plan (a printer
+  // too small for any sectioning refuses here), made on the unstamped appliance and built on the
+  // stamped one; the inspection is carried to it.
+  say("planning");
   const print::stages::Inspection unstamped = print::stages::inspect_inputs(appliance, face, options);
+  print::stages::MoldPlan plan = print::stages::plan_mold(appliance, face, options, face_analysis, &unstamped);
   const Production& p = shop.production();
   // The production mark: the stamp's defaults, tuned for reading back from a scan of a cast.
   const watermark::StampOptions mark_options;
@@ -72,7 +76,8 @@ TraceableMold make_traceable_mold(Workshop& shop, const Mesh& appliance, const M
     out.marked = std::move(st.mesh);
     say("designing");
     const print::stages::Inspection inspection = print::stages::carry_inspection(unstamped, out.marked, st.face_origin);
-    out.mold = print::design_mold(out.marked, face, options, face_analysis, &inspection);
+    print::stages::carry_plan(plan, st.face_origin);
+    out.mold = print::stages::build_mold(std::move(plan), out.marked, face, options, &inspection);
     for (const std::string& w : out.stamp.warnings) out.mold.report.warnings.push_back(w);
     say("writing");
     out.outputs = nlohmann::json::object();

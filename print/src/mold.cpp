@@ -576,24 +576,100 @@ std::vector<PartPull> two_part_pulls(const stages::PullChoice& pc, const stages:
   return {core, shell};
 }
 
+//! The parting surface fitted to the cavity, the gutter and the parts' walls.
+void plan_parting(stages::MoldPlan& plan, const stages::Cavity& cavity, const MoldOptions& o, StepTimer& timer) {
+  using namespace stages;
+  MoldReport& r = plan.report;
+  const double key_zone = o.keys > 0 ? 2 * o.key_radius_mm + 4 : 4;
+  const double margin = o.flash_land_mm + o.gutter_width_mm + key_zone + (o.style != "block" ? std::max(o.wall_mm, o.frame_mm) : o.wall_mm);
+  plan.parting = parting_surface(cavity, o, margin);
+  Parting& parting = plan.parting;
+  if (!parting.skin_around)
+    r.warnings.push_back("the face scan ends at the appliance's edge: the parting surface continues as a plane through the appliance");
+  timer.lap("parting");
+  const FitReport fit = fit_to_cavity(parting, cavity, std::min(0.004, 0.1 * parting.lift + 1e-4));
+  log_debug("mold: parting surface fitted to the cavity: {} points, {} moved (up to {:.3f} mm), {} missed", fit.constraints, fit.moved,
+            fit.max_move_mm, fit.missed);
+  timer.lap("fit");
+  cut_gutter(parting, o);
+  r.gutter_ml = parting.gutter_ml;
+  plan.envelope = part_envelope(parting, cavity, o);
+  r.box_min = plan.envelope.box_min;
+  r.box_max = plan.envelope.box_max;
+  timer.lap("walls");
+}
+
+//! Keys, sprue and vents, the sections (which refuse a printer too small), the bolts and the
+//! supports, on the fitted parting surface.
+void plan_features(stages::MoldPlan& plan, const stages::Cavity& cavity, const MoldOptions& o) {
+  using namespace stages;
+  MoldReport& r = plan.report;
+  Parting& parting = plan.parting;
+  Envelope& env = plan.envelope;
+  plan.features = mold_features(parting, env, o);
+  std::vector<Vec3> detail;  // eyes and mouth, in the mold frame
+  for (const Vec3& q : plan.pull.detail) detail.push_back(r.frame * q);
+  plan.sections = plan_sections(parting, env, plan.features, o, detail);
+  const Sections& sections = plan.sections;
+  r.bolts = place_bolts(parting, env, plan.features, sections, o);
+  if (!r.bolts.bolts.empty()) {  // the bosses seated level, and the walls and features laid on the surface as it is now
+    seat_bolts(parting, r.bolts, o);
+    env = part_envelope(parting, cavity, o);
+    r.box_min = env.box_min;
+    r.box_max = env.box_max;
+    plan.features = mold_features(parting, env, o);
+    r.bolts = place_bolts(parting, env, plan.features, sections, o);
+  }
+  const Features& features = plan.features;
+  add_supports(env, parting, features, sections, r.bolts, o);
+  bolt_reach(r.bolts, env);
+  r.sections = sections;
+  r.key_centres = features.key_centres;
+  r.key_radii_mm.assign(r.key_centres.size(), o.key_radius_mm);
+  r.sprue_bottom = features.sprue_bottom;
+  r.sprue_bend = features.sprue_bend;
+  r.vent_bottoms = features.vent_bottoms;
+  for (const std::string& w : features.warnings) r.warnings.push_back(w);
+  for (const std::string& w : sections.warnings) r.warnings.push_back(w);
+  for (const std::string& w : r.bolts.warnings) r.warnings.push_back(w);
+}
+
+//! Every piece checked as written (`crossings`: what the settling's last test found on each),
+//! the thin spots logged in the mold frame.
+void check_pieces(Mold& mold, const std::vector<std::size_t>& crossings, const stages::Inspection& in, const MoldOptions& o) {
+  using namespace stages;
+  MoldReport& r = mold.report;
+  const std::vector<CuttingEdge> edges = cutting_edges(in, r.frame, r.print_from_mold, o.flash_land_mm);
+  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings, &edges);
+  for (std::size_t k = 0; k < r.parts.size(); ++k)
+    for (const ThinSpot& t : r.parts[k].thin_spots) {
+      const Vec3 at = r.print_from_mold[k].inverse() * t.at;
+      log_debug("check: {} thin spot {:.2f} mm, {} samples, at ({:.1f}, {:.1f}, {:.1f}) in the mold frame", r.parts[k].name, t.thinnest_mm,
+                t.samples, at.x(), at.y(), at.z());
+    }
+  r.warnings.push_back(technology_warning(o.printer));
+}
+
 }  // namespace
 
-Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis,
-                 const stages::Inspection* inspection) {
-  using namespace stages;
-  Mold mold;
-  MoldReport& r = mold.report;
+namespace stages {
+
+MoldPlan plan_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis,
+                   const Inspection* inspection) {
+  MoldPlan plan;
+  MoldReport& r = plan.report;
   StepTimer timer(r.timings);
   const Inspection in = inspection ? *inspection : inspect_inputs(appliance, face, o);
   r.appliance_ml = in.appliance_ml;
   timer.lap("inspect");
 
-  const PullChoice pc = choose_pull(appliance, face, in, o, face_analysis);
-  if (needs_multipart(appliance, face, in, pc, o)) {
-    Mold multi = design_multipart_mold(appliance, face, in, o);
-    multi.report.timings.insert(multi.report.timings.begin(), r.timings.begin(), r.timings.end());
-    return multi;
+  plan.pull = choose_pull(appliance, face, in, o, face_analysis);
+  plan.multipart = needs_multipart(appliance, face, in, plan.pull, o);
+  if (plan.multipart) {
+    plan.division = std::make_shared<const Division>(plan_division(appliance, face, in, o));
+    return plan;
   }
+  const PullChoice& pc = plan.pull;
   r.pull = pc.pull;
   r.pull_searched = pc.searched;
   r.undercut_area_mm2 = pc.undercut_area_mm2;
@@ -604,77 +680,53 @@ Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, 
       r.warnings.push_back(fmt::format("undercut of {:.0f} mm² on the {} surface is {:.1f} mm deep: the cast must flex that far to release",
                                        u.area_mm2, u.surface, u.depth_mm));
   r.frame = mold_frame(pc.pull);
-  r.pulls = two_part_pulls(pc, in, appliance);
   timer.lap("pull");
 
   const Cavity cavity = to_frame(appliance, face, in, r.frame);
-  const double key_zone = o.keys > 0 ? 2 * o.key_radius_mm + 4 : 4;
-  const double margin = o.flash_land_mm + o.gutter_width_mm + key_zone + (o.style != "block" ? std::max(o.wall_mm, o.frame_mm) : o.wall_mm);
-  Parting parting = parting_surface(cavity, o, margin);
-  if (!parting.skin_around)
-    r.warnings.push_back("the face scan ends at the appliance's edge: the parting surface continues as a plane through the appliance");
-  timer.lap("parting");
-  const FitReport fit = fit_to_cavity(parting, cavity, std::min(0.004, 0.1 * parting.lift + 1e-4));
-  log_debug("mold: parting surface fitted to the cavity: {} points, {} moved (up to {:.3f} mm), {} missed", fit.constraints, fit.moved,
-            fit.max_move_mm, fit.missed);
-  timer.lap("fit");
-  cut_gutter(parting, o);
-  r.gutter_ml = parting.gutter_ml;
-  Envelope env = part_envelope(parting, cavity, o);
-  r.box_min = env.box_min;
-  r.box_max = env.box_max;
-  timer.lap("walls");
-
-  Features features = mold_features(parting, env, o);
-  std::vector<Vec3> detail;  // eyes and mouth, in the mold frame
-  for (const Vec3& q : pc.detail) detail.push_back(r.frame * q);
-  const Sections sections = plan_sections(parting, env, features, o, detail);
-  r.bolts = place_bolts(parting, env, features, sections, o);
-  if (!r.bolts.bolts.empty()) {  // the bosses seated level, and the walls and features laid on the surface as it is now
-    seat_bolts(parting, r.bolts, o);
-    env = part_envelope(parting, cavity, o);
-    r.box_min = env.box_min;
-    r.box_max = env.box_max;
-    features = mold_features(parting, env, o);
-    r.bolts = place_bolts(parting, env, features, sections, o);
-  }
-  add_supports(env, parting, features, sections, r.bolts, o);
-  bolt_reach(r.bolts, env);
-  r.sections = sections;
-  r.key_centres = features.key_centres;
-  r.key_radii_mm.assign(r.key_centres.size(), o.key_radius_mm);
-  r.sprue_bottom = features.sprue_bottom;
-  r.sprue_bend = features.sprue_bend;
-  r.vent_bottoms = features.vent_bottoms;
-  for (std::string& w : features.warnings) r.warnings.push_back(std::move(w));
-  for (const std::string& w : sections.warnings) r.warnings.push_back(w);
-  for (const std::string& w : r.bolts.warnings) r.warnings.push_back(w);
+  plan_parting(plan, cavity, o, timer);
+  plan_features(plan, cavity, o);
   timer.lap("features");
+  return plan;
+}
 
-  Assembly parts = assemble_parts(parting, env, features, sections, r.bolts, cavity, o);
+Mold build_mold(MoldPlan plan, const Mesh& appliance, const Mesh& face, const MoldOptions& o, const Inspection* inspection) {
+  const Inspection in = inspection ? *inspection : inspect_inputs(appliance, face, o);
+  if (plan.multipart) {
+    Mold multi = design_multipart_mold(appliance, face, in, o, plan.division.get());
+    multi.report.timings.insert(multi.report.timings.begin(), plan.report.timings.begin(), plan.report.timings.end());
+    return multi;
+  }
+  Mold mold;
+  mold.report = std::move(plan.report);
+  MoldReport& r = mold.report;
+  StepTimer timer(r.timings);
+  r.appliance_ml = in.appliance_ml;
+  r.pulls = two_part_pulls(plan.pull, in, appliance);
+  const Cavity cavity = to_frame(appliance, face, in, r.frame);
+  Assembly parts = assemble_parts(plan.parting, plan.envelope, plan.features, plan.sections, r.bolts, cavity, o);
   r.sliver_ml = parts.sliver_ml;
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");
 
-  std::vector<NamedMesh> pieces = section_parts(parts, sections, parting, o.printer, r.sliver_ml);
-  if (sections.count() > 1) timer.lap("sections");
+  std::vector<NamedMesh> pieces = section_parts(parts, plan.sections, plan.parting, o.printer, r.sliver_ml);
+  if (plan.sections.count() > 1) timer.lap("sections");
 
   std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are
   mold.print_parts = print_pose(pieces, o.printer, r.warnings, r.print_from_mold, crossings);
   timer.lap("pose");
-  const std::vector<CuttingEdge> edges = cutting_edges(in, r.frame, r.print_from_mold, o.flash_land_mm);
-  r.parts = check_parts(mold.print_parts, crossings, o.printer, r.warnings, &edges);
-  for (std::size_t k = 0; k < r.parts.size(); ++k)
-    for (const ThinSpot& t : r.parts[k].thin_spots) {
-      const Vec3 at = r.print_from_mold[k].inverse() * t.at;
-      log_debug("check: {} thin spot {:.2f} mm, {} samples, at ({:.1f}, {:.1f}, {:.1f}) in the mold frame", r.parts[k].name, t.thinnest_mm,
-                t.samples, at.x(), at.y(), at.z());
-    }
-  r.warnings.push_back(technology_warning(o.printer));
+  check_pieces(mold, crossings, in, o);
   timer.lap("check");
   mold.parts.push_back({"core", std::move(parts.core)});
   mold.parts.push_back({"shell", std::move(parts.shell)});
   return mold;
+}
+
+}  // namespace stages
+
+Mold design_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis,
+                 const stages::Inspection* inspection) {
+  const stages::Inspection in = inspection ? *inspection : stages::inspect_inputs(appliance, face, o);
+  return stages::build_mold(stages::plan_mold(appliance, face, o, face_analysis, &in), appliance, face, o, &in);
 }
 
 }  // namespace tracecast::print

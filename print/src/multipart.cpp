@@ -571,6 +571,23 @@ void check_grid_size(const Mesh& piece, std::size_t parts, const MoldOptions& o)
 
 }  // namespace
 
+Division plan_division(const Mesh& piece, const Mesh& skin, const Inspection& in, const MoldOptions& o) {
+  Division d = divide_surface(piece, skin, in, o.parts >= 3 ? o.parts - 1 : 0);
+  check_grid_size(piece, d.pulls.size() + 1, o);
+  return d;
+}
+
+void carry_plan(MoldPlan& plan, const std::vector<std::uint32_t>& origin) {
+  if (!plan.division) return;
+  Division d = *plan.division;
+  d.label.resize(origin.size());
+  for (std::size_t f = 0; f < origin.size(); ++f) {
+    if (origin[f] >= plan.division->label.size()) throw ProcessingError("mold: the stamped piece's faces do not match their origins");
+    d.label[f] = plan.division->label[origin[f]];
+  }
+  plan.division = std::make_shared<const Division>(std::move(d));
+}
+
 std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Division& d, MultipartPlan& plan, const MoldOptions& o) {
   FieldSources src{SurfaceQuery(piece), SurfaceQuery(skin), {}};
   for (std::size_t k = 1; k <= d.pulls.size(); ++k) {
@@ -753,15 +770,16 @@ void report_plan(MoldReport& r, const stages::MultipartPlan& plan, const std::ve
 
 }  // namespace
 
-Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o) {
+Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o,
+                           const stages::Division* division) {
   using namespace stages;
   Mold mold;
   MoldReport& r = mold.report;
   StepTimer timer(r.timings);
   r.layout = "multi-part";
   r.appliance_ml = in.appliance_ml;
-  const Division d = divide_surface(piece, skin, in, o.parts >= 3 ? o.parts - 1 : 0);
-  check_grid_size(piece, d.pulls.size() + 1, o);
+  const Division d = division ? *division : plan_division(piece, skin, in, o);
+  if (d.label.size() != piece.triangles.size()) throw ProcessingError("mold: the planned division does not fit the piece's faces");
   r.pull = d.pulls.front();
   timer.lap("pulls");
   MultipartPlan plan = plan_multipart(piece, skin, d, o);

@@ -16,9 +16,13 @@
 //   print_pose       → each part turned onto its flat face (or its side, to fit) and settled in
 //                      single precision
 //   check_parts      → every part checked as it will be written
+//
+// plan_mold() runs the stages up to place_bolts (all the refusals), build_mold() the rest.
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -227,5 +231,32 @@ std::vector<PartCheck> check_parts(const std::vector<NamedMesh>& parts, const st
 //! in the mold frame `R`, as each part's file has it.
 std::vector<CuttingEdge> cutting_edges(const Inspection& in, const Eigen::Matrix3d& R, const std::vector<Eigen::Affine3d>& print_from_mold,
                                        double zone_mm);
+
+//! What the mold is before anything is cut: the pull, the fitted parting surface, the walls,
+//! the features, the sections and the bolts, with the report so far. Everything here that can
+//! refuse the mold does (a printer too small for any sectioning, a grid too large), so a caller
+//! that records the piece before building it (the ledger) plans first. Planned on the unstamped
+//! appliance, it holds for the stamped one: the mark moves the outer surface by at most 0.04 mm,
+//! and not at all where the piece is thinner than 0.4 mm (the rim the parting surface meets).
+struct Division;
+struct MoldPlan {
+  MoldReport report;
+  PullChoice pull;
+  bool multipart = false;  //!< built by design_multipart_mold() on `division`; nothing else is planned
+  std::shared_ptr<const Division> division;
+  Parting parting;
+  Envelope envelope;
+  Features features;
+  Sections sections;
+};
+//! The stages from inspect_inputs() to place_bolts(); `inspection` as for design_mold().
+MoldPlan plan_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o, const FaceAnalysis* face_analysis = nullptr,
+                   const Inspection* inspection = nullptr);
+//! The plan carried to the appliance refined by the stamp (`origin`: each face's face of the
+//! planned appliance): a multi-part mold's division of the surface, face by face.
+void carry_plan(MoldPlan& plan, const std::vector<std::uint32_t>& origin);
+//! The stages from assemble_parts() to check_parts(), on `appliance` (the planned one, or it
+//! stamped: `inspection` then its carried inspection).
+Mold build_mold(MoldPlan plan, const Mesh& appliance, const Mesh& face, const MoldOptions& o, const Inspection* inspection = nullptr);
 
 }  // namespace tracecast::print::stages

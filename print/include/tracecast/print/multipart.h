@@ -40,6 +40,11 @@ struct Division {
 //! Divides the piece's surface: inner faces (on the skin) to the core, outer ones among `shells`
 //! shell parts (0: two, and more while each releases 3 % more of the outer surface, up to 5 or 99 %).
 Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells);
+//! The division design_multipart_mold() builds on (`parts` ≥ 3 forces parts − 1 shells), after
+//! refusing, naming --grid, a piece whose parts' grid would hold more values than the level sets
+//! take (150 M: a bust's head and shoulders at 1 mm): the multi-part mold's refusals, made before
+//! anything is recorded.
+Division plan_division(const Mesh& piece, const Mesh& skin, const Inspection& in, const MoldOptions& o);
 
 //! A plane the piece is open along (a mask's neck): its outward normal and offset (n·x = offset).
 struct OpenPlane {
@@ -98,7 +103,9 @@ namespace tracecast::print {
 //! best single pull leaves over a fifth of the outer surface in undercut and the skin is closed.
 bool needs_multipart(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const stages::PullChoice& pc, const MoldOptions& o);
 
-//! The multi-part mold (design_mold() calls it when needs_multipart()).
-Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o);
+//! The multi-part mold (design_mold() calls it when needs_multipart()); `division`: the piece's,
+//! when planned already (plan_division()), else made here.
+Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o,
+                           const stages::Division* division = nullptr);
 
 }  // namespace tracecast::print
