@@ -325,6 +325,29 @@ TEST_CASE("thickness map: a thinner zone around the eyes, blended into the base 
   CHECK(t[3] == Approx(2.0).margin(0.1));
 }
 
+TEST_CASE("thickness paint: dabs move the thickness towards theirs by their strength, nothing beyond their radius", "[appliance][slow]") {
+  const scan::SyntheticFace face;
+  ApplianceSpec spec;
+  spec.region = RegionShape{"upper_face", {}, {}};
+  spec.openings = {RegionShape{"eyes", {}, {}}};
+  // A stroke across the cheek (four dabs 4 mm apart, full strength) and one half-strength dab on
+  // the forehead, given as the studio gives them: points on the face, in its coordinates.
+  for (double x : {38.0, 42.0, 46.0, 50.0}) spec.paint.push_back({face.point(x, -5), Vec2::Zero(), 8.0, 3.5, 1.0});
+  spec.paint.push_back({face.point(0, 50), Vec2::Zero(), 8.0, 3.0, 0.5});
+  ApplianceReport r;
+  const Mesh solid = make_appliance(face.mesh(0.8), spec, nullptr, &r);
+  check_solid(solid);
+  const auto t = thickness_at(solid, face, {{44, -5}, {0, 50}, {-28, 50}, {-40, 10}});
+  std::printf("paint: cheek stroke %.3f mm (3.5 painted), forehead dab %.3f mm (2 → 3 at half strength), away %.3f %.3f mm\n", t[0], t[1], t[2],
+              t[3]);
+  CHECK(t[0] == Approx(3.5).margin(0.1));
+  CHECK(t[1] == Approx(2.5).margin(0.1));
+  CHECK(t[2] == Approx(2.0).margin(0.1));
+  CHECK(t[3] == Approx(2.0).margin(0.1));
+  spec.paint.back().strength = 0;
+  CHECK_THROWS_WITH(make_appliance(face.mesh(0.8), spec), Catch::Contains("strength in (0, 1]"));
+}
+
 TEST_CASE("sculpt target: the appliance fills the space between face and sculpt, feathered at the edge", "[appliance][slow]") {
   const scan::SyntheticFace face;
   // The sculpt: the skin raised 1.5 mm everywhere plus a 5 mm brow ridge.
@@ -452,6 +475,19 @@ TEST_CASE("appliance files: fields, presets and outlines are read, mistakes name
   CHECK(s.feather_band_mm == 8);
   REQUIRE(s.zones.size() == 1);
   CHECK(s.zones[0].shape.preset == "nose");
+  test::write_bytes(dir / "p.json", R"({"thickness_paint": [{"at": [1, 2, 3], "radius_mm": 5, "thickness_mm": 3, "strength": 0.25}, {"at": [4, 5]}]})");
+  const ApplianceSpec painted = read_appliance_spec((dir / "p.json").string());
+  REQUIRE(painted.paint.size() == 2);
+  CHECK(painted.paint[0].point == std::optional<Vec3>(Vec3(1, 2, 3)));
+  CHECK(painted.paint[0].radius_mm == 5);
+  CHECK(painted.paint[0].strength == 0.25);
+  CHECK_FALSE(painted.paint[1].point);
+  CHECK(painted.paint[1].at == Vec2(4, 5));
+  CHECK(painted.paint[1].thickness_mm == 1.0);
+  test::write_bytes(dir / "q.json", R"({"thickness_paint": [{"at": [1, 2, 3], "size": 5}]})");
+  CHECK_THROWS_WITH(read_appliance_spec((dir / "q.json").string()), Catch::Contains("unknown key \"size\" in a dab"));
+  test::write_bytes(dir / "r.json", R"({"thickness_paint": [{"at": [1]}]})");
+  CHECK_THROWS_WITH(read_appliance_spec((dir / "r.json").string()), Catch::Contains("thickness_paint: every dab needs \"at\""));
   test::write_bytes(dir / "b.json", R"({"thickness": 2})");
   CHECK_THROWS_WITH(read_appliance_spec((dir / "b.json").string()), Catch::Contains("unknown key \"thickness\""));
   test::write_bytes(dir / "c.json", R"({"region": {"outline": [[0, 0], [1, 1]]}})");

@@ -234,11 +234,22 @@ std::vector<std::vector<Vec2>> opening_outline(const std::string& preset, const 
   return make_shape(r, fa, margin_mm, Use::opening, nullptr).polys;
 }
 
+std::string dab_problem(const ThicknessDab& d) {
+  if (d.radius_mm > 0.5 && d.radius_mm <= 100 && d.thickness_mm > 0 && d.thickness_mm <= 30 && d.strength > 0 && d.strength <= 1) return {};
+  return fmt::format("thickness paint: a dab's radius must be in (0.5, 100] mm, its thickness in (0, 30] mm and its strength in (0, 1] "
+                     "(got {}, {}, {})", d.radius_mm, d.thickness_mm, d.strength);
+}
+
 void validate(const ApplianceSpec& s) {
   std::vector<std::string> problems = appliance_option_table().check(s);
   for (const auto& z : s.zones)
     if (!(z.thickness_mm > 0) || z.thickness_mm > 30 || !(z.blend_mm >= 0))
       problems.push_back(fmt::format("thickness zone: thickness must be in (0, 30] mm and blend ≥ 0 (got {}, {})", z.thickness_mm, z.blend_mm));
+  for (const auto& d : s.paint)
+    if (std::string why = dab_problem(d); !why.empty()) {
+      problems.push_back(std::move(why));
+      break;
+    }
   throw_problems("appliance", problems);
 }
 
@@ -267,13 +278,36 @@ ThicknessZone parse_zone(const nlohmann::json& z, const std::string& path) {
   return tz;
 }
 
+//! A dab: {"at": [x, y, z] (input coordinates) or [x, y] (face frame), "radius_mm", "thickness_mm",
+//! "strength"}; the last three default to ThicknessDab's.
+ThicknessDab parse_dab(const nlohmann::json& d, const std::string& path) {
+  const std::string where = path + ": thickness_paint";
+  if (!d.is_object() || !d.contains("at") || !d.at("at").is_array() || (d.at("at").size() != 2 && d.at("at").size() != 3))
+    throw InputError(fmt::format("{}: every dab needs \"at\": [x, y, z] on the face or [x, y] in the face frame", where));
+  for (const auto& c : d.at("at"))
+    if (!c.is_number()) throw InputError(fmt::format("{}: a dab's \"at\" must hold numbers", where));
+  for (const auto& [key, _] : d.items())
+    if (key != "at" && key != "radius_mm" && key != "thickness_mm" && key != "strength")
+      throw InputError(fmt::format("{}: unknown key \"{}\" in a dab (at, radius_mm, thickness_mm, strength)", where, key));
+  ThicknessDab out;
+  const auto& at = d.at("at");
+  if (at.size() == 3) out.point = Vec3(at[0].get<double>(), at[1].get<double>(), at[2].get<double>());
+  else out.at = Vec2(at[0].get<double>(), at[1].get<double>());
+  for (auto [key, field] : {std::pair{"radius_mm", &out.radius_mm}, {"thickness_mm", &out.thickness_mm}, {"strength", &out.strength}})
+    if (d.contains(key)) {
+      if (!d.at(key).is_number()) throw InputError(fmt::format("{}: a dab's \"{}\" must be a number", where, key));
+      *field = d.at(key).get<double>();
+    }
+  return out;
+}
+
 }  // namespace
 
 ApplianceSpec parse_appliance_spec(const nlohmann::json& j, const std::string& path, ApplianceSpec s) {
   if (!j.is_object()) throw InputError(fmt::format("{}: not a JSON object", path));
   const OptionTable<ApplianceSpec>& table = appliance_option_table();
   try {
-    std::vector<std::string> problems = unknown_keys(j, path, {&table}, {"region", "openings", "thickness_zones"});
+    std::vector<std::string> problems = unknown_keys(j, path, {&table}, {"region", "openings", "thickness_zones", "thickness_paint"});
     table.read(j, s, path, problems);
     throw_problems(path, problems);
     if (j.contains("region")) s.region = parse_shape(j.at("region"), path + ": region");
@@ -285,6 +319,11 @@ ApplianceSpec parse_appliance_spec(const nlohmann::json& j, const std::string& p
     if (j.contains("thickness_zones")) {
       if (!j.at("thickness_zones").is_array()) throw InputError(fmt::format("{}: \"thickness_zones\" must be a list", path));
       for (const auto& z : j.at("thickness_zones")) s.zones.push_back(parse_zone(z, path));
+    }
+    if (j.contains("thickness_paint")) {
+      if (!j.at("thickness_paint").is_array()) throw InputError(fmt::format("{}: \"thickness_paint\" must be a list of dabs", path));
+      s.paint.clear();
+      for (const auto& d : j.at("thickness_paint")) s.paint.push_back(parse_dab(d, path));
     }
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: {}", path, e.what()));
@@ -324,11 +363,20 @@ Mesh make_appliance(const Mesh& face, const ApplianceSpec& spec, const Mesh* scu
     for (const Shape& o : openings) f = std::min(f, -o.sd(xy));
     return f;
   };
+  std::vector<Vec2> dab_at;  // the dabs' centres in the face frame
+  for (const ThicknessDab& d : spec.paint) dab_at.push_back(d.point ? Vec2(frame.to_local(*d.point).head<2>()) : d.at);
   const auto thickness = [&](const Vec2& xy) {
     double t = spec.thickness_mm;
     for (const auto& [shape, z] : zones) {
       const double w = z.blend_mm > 0 ? smoothstep(-0.5 * z.blend_mm, 0.5 * z.blend_mm, shape.sd(xy)) : (shape.sd(xy) >= 0 ? 1.0 : 0.0);
       t = (1 - w) * t + w * z.thickness_mm;
+    }
+    for (std::size_t k = 0; k < dab_at.size(); ++k) {
+      const ThicknessDab& d = spec.paint[k];
+      const Vec2 off = xy - dab_at[k];
+      if (std::abs(off.x()) >= d.radius_mm || std::abs(off.y()) >= d.radius_mm) continue;
+      const double w = d.strength * (1 - smoothstep(0, d.radius_mm, off.norm()));
+      t = (1 - w) * t + w * d.thickness_mm;
     }
     return t;
   };

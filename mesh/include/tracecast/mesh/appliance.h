@@ -23,6 +23,7 @@
 #include <Eigen/Core>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,19 @@ struct ThicknessZone {
   double blend_mm = 8.0;              //!< width of the smooth transition across the zone's edge
 };
 
+//! One dab of the thickness brush: within `radius_mm` of its centre (in the face frame's x/y) the
+//! thickness moves towards `thickness_mm` by `strength` times a smooth falloff (1 at the centre, 0
+//! at the radius). A stroke is a row of dabs; they apply in order, after the zones.
+struct ThicknessDab {
+  std::optional<Vec3> point;          //!< the centre in the input's coordinates (mm), projected to the face frame …
+  Vec2 at = Vec2::Zero();             //!< … or given in the face frame's x/y (mm) when `point` is unset
+  double radius_mm = 8.0;
+  double thickness_mm = 1.0;
+  double strength = 0.5;
+};
+//! The dab's ranges: radius (0.5, 100] mm, thickness (0, 30] mm, strength (0, 1].
+std::string dab_problem(const ThicknessDab& d);
+
 //! What an appliance is made of. The scalar members and the frame hints are options of
 //! appliance_option_table() (key, flag, unit, range, help there; defaults here).
 struct ApplianceSpec {
@@ -63,6 +77,7 @@ struct ApplianceSpec {
   double opening_margin_mm = 2.0;     //!< openings are this much larger than the feature
   double thickness_mm = 2.0;          //!< base thickness
   std::vector<ThicknessZone> zones;   //!< per-region thickness, applied in order
+  std::vector<ThicknessDab> paint;    //!< the thickness brush's dabs, applied in order after the zones
   double feather_band_mm = 6.0;       //!< width of the taper at every edge
   double edge_thickness_mm = 0.05;    //!< thickness at the edge itself (the rim), ≤ 0.1
   double resolution_mm = 0.5;         //!< edge length of the working mesh
