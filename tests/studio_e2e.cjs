@@ -1,6 +1,6 @@
 // Drives the studio's page in Debian's chromium through puppeteer-core (no browser download), as a
 // person would: open the bundled example scan, draw an outline with clicks on the canvas, set a
-// thickness, build the appliance, ask for the mold for a subject without consent (refused in the
+// thickness, paint a stroke of the thickness brush, build the appliance, ask for the mold for a subject without consent (refused in the
 // page), then for a consenting one, look at the pieces on the printer and take the files. Prints
 // one JSON line with what it saw.
 // Last, a scan of the cast (the file the run wrote for the marked appliance, once the mold is made)
@@ -82,11 +82,27 @@ async function main() {
     for (const [dx, dy] of [[-0.04, -0.14], [0.04, -0.14], [0.04, -0.09], [-0.04, -0.09]])
       await page.mouse.click(cx + dx * box.height, cy + dy * box.height);
     await page.click('#draw-zone');
+    // a stroke of the thickness brush across the left cheek, then painting stopped: the appliance
+    // is built again by itself once the stroke ends
+    await page.$eval('#brush-thickness', (el) => { el.value = '3.5'; });
+    await page.$eval('#brush-strength', (el) => { el.value = '1'; });
+    await page.click('#paint');
+    await page.$eval('#appliance-figures', (t) => { t.innerHTML = ''; });
+    await page.mouse.move(cx - 0.12 * box.height, cy);
+    await page.mouse.down();
+    for (let i = 1; i <= 12; ++i) await page.mouse.move(cx - 0.12 * box.height + 0.005 * i * box.height, cy);
+    await page.mouse.up();
+    await filled(page, '#appliance-figures');
+    await page.click('#paint');
     out.outline_count = await page.$eval('#outline-count', (el) => el.textContent);
     // 5. ten edits, each followed by the preview: the time from the click to the new appliance shown
     out.edits = [];
     for (let i = 1; i <= 10; ++i) out.edits.push(await timedBuild(page, (2.5 + 0.05 * i).toFixed(2)));
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
+    // the thickness map, as report.html colours it, shows the zone and the stroke
+    await page.select('#colour', 'thickness');
+    await page.waitForFunction(() => document.querySelector('#legend').textContent.length > 0 && !document.querySelector('#status.working'), { timeout: 60000 });
+    out.legend = await page.$eval('#legend', (el) => el.textContent);
     await page.screenshot({ path: screenshot.replace(/\.png$/, '-outline.png') });
     // 6. the mold: refused for a subject without consent, the reason in the page
     const make = async (who) => {

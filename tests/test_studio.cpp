@@ -448,7 +448,7 @@ TEST_CASE("studio: the face and appliance built through the server are the libra
   CHECK(c.Get("/api/mesh/appliance", again.auth())->body.size() == 12 + 12 * direct.vertices.size() + 12 * direct.triangles.size());
 }
 
-TEST_CASE("studio: a thickness zone drawn on the face is kept in the draft, and the appliance is that thick inside it, as the library makes it",
+TEST_CASE("studio: a thickness zone drawn and a stroke painted on the face are kept in the draft, and the appliance is that thick there, as the library makes it",
           "[studio][slow]") {
   const studio::StudioOptions o = options_in("studio-zone");
   Running s(o);
@@ -482,9 +482,25 @@ TEST_CASE("studio: a thickness zone drawn on the face is kept in the draft, and 
   REQUIRE(bad);
   CHECK(bad->status == 400);
   CHECK(bad->body.find("thickness_mm") != std::string::npos);
-  // Built as the page sends it: a recipe's appliance section with the zone among thickness_zones.
+  // A brush stroke on the other side of the forehead: three dabs, kept in the draft too; a dab
+  // without its strength is refused with the draft's format.
+  json paint = json::array();
+  for (double dx : {-44.0, -40.0, -36.0}) {
+    const Vec3 p = on_skin(nose.x() + dx, nose.y() + 45);
+    paint.push_back({{"at", {p.x(), p.y(), p.z()}}, {"radius_mm", 10}, {"thickness_mm", 4}, {"strength", 1}});
+  }
+  REQUIRE(c.Post("/api/draft", s.auth(), json{{"outline", json::array()}, {"zones", {zone}}, {"paint", paint}}.dump(), "application/json")->status == 200);
+  CHECK(json::parse(c.Get("/api/session", s.auth())->body)["session"]["draft"]["paint"] == paint);
+  const auto bad_dab = c.Post("/api/draft", s.auth(), json{{"outline", json::array()}, {"paint", {{{"at", {0, 0, 0}}, {"radius_mm", 5}, {"thickness_mm", 2}}}}}.dump(),
+                              "application/json");
+  REQUIRE(bad_dab);
+  CHECK(bad_dab->status == 400);
+  CHECK(bad_dab->body.find("\\\"paint\\\"") != std::string::npos);
+  // Built as the page sends it: a recipe's appliance section with the zone among thickness_zones
+  // and the stroke as thickness_paint.
   const json spec_json = {{"region", "upper_face"}, {"openings", {"eyes"}}, {"thickness_mm", 2.5},
-                          {"thickness_zones", {{{"zone", {{"points", points}}}, {"thickness_mm", 0.8}, {"blend_mm", 4}}}}};
+                          {"thickness_zones", {{{"zone", {{"points", points}}}, {"thickness_mm", 0.8}, {"blend_mm", 4}}}},
+                          {"thickness_paint", paint}};
   const auto built = c.Post("/api/appliance", s.auth(), spec_json.dump(), "application/json");
   REQUIRE(built);
   REQUIRE(built->status == 200);
@@ -505,6 +521,7 @@ TEST_CASE("studio: a thickness zone drawn on the face is kept in the draft, and 
   };
   CHECK(thickest_near(on_skin(nose.x(), nose.y() + 45)) == Approx(0.8).margin(0.1));
   CHECK(thickest_near(on_skin(nose.x() + 40, nose.y() + 45)) == Approx(2.5).margin(0.15));
+  CHECK(thickest_near(on_skin(nose.x() - 40, nose.y() + 45)) == Approx(4.0).margin(0.15));
 }
 
 TEST_CASE("studio: the page runs in a real browser, restores the session and draws the face and the appliance", "[studio][chromium][slow]") {
@@ -645,7 +662,14 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   REQUIRE(zones.size() == 1);
   CHECK(zones[0]["zone"]["points"].size() == 4);
   CHECK(zones[0]["thickness_mm"] == 1.2);
+  // The brush stroke: dabs a third of the radius apart, at the brush's thickness and strength.
+  CHECK(r["outline_count"].get<std::string>().find("brush dab(s) painted") != std::string::npos);
+  const json& paint = session["appliance"]["options"]["thickness_paint"];
+  REQUIRE(paint.size() >= 3);
+  CHECK(paint[0]["thickness_mm"] == 3.5);
+  CHECK(paint[0]["strength"] == 1);
   std::vector<Vec3> clicked;
+  for (const json& d : paint) clicked.emplace_back(d["at"][0].get<double>(), d["at"][1].get<double>(), d["at"][2].get<double>());
   for (const json& p : region["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
   for (const json& p : openings[1]["points"]) clicked.emplace_back(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
   const Mesh face = io::read_mesh(s.server.session_dir() / "face.ply").mesh;
@@ -657,6 +681,13 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   CHECK(r["refusal_logged"] == 1);
   CHECK(r["made_error"] == "");
   CHECK(pieces_of(o.workshop / "workshop.ledger") == std::vector<std::string>{"EX-001"});
+  // The session's recipe, as the run made it, built the appliance the page showed (outline,
+  // opening, zone and brush stroke included).
+  const Mesh studio_built = io::read_mesh(s.server.session_dir() / "appliance.ply").mesh, run_built = io::read_mesh(s.server.session_dir() / "run" / "appliance.ply").mesh;
+  REQUIRE(studio_built.vertices.size() == run_built.vertices.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < run_built.vertices.size(); ++i) worst = std::max(worst, (studio_built.vertices[i] - run_built.vertices[i]).norm());
+  CHECK(worst <= 0.01);
   // The files the page's links fetched; `tracecast check` gives each piece the verdict the page
   // showed. (Whether this drawn piece's mold is printable varies with the mark's relief, a new
   // marking key each run: its shell's thinnest wall was 2.72 mm in one run, 0.66 mm in another.)

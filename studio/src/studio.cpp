@@ -240,8 +240,9 @@ void Studio::Impl::build_appliance(const httplib::Request& req, httplib::Respons
 }
 
 //! POST /api/draft: what is being drawn and not built yet ({"outline": [[x, y, z], …],
-//! "openings": [[[x, y, z], …], …], "zones": [{"points", "thickness_mm", "blend_mm"}, …]}, on the
-//! face), kept so that a reload loses nothing.
+//! "openings": [[[x, y, z], …], …], "zones": [{"points", "thickness_mm", "blend_mm"}, …], "paint":
+//! [{"at": [x, y, z], "radius_mm", "thickness_mm", "strength"}, …]}, on the face), kept so that a
+//! reload loses nothing.
 void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& res) {
   const json body = json::parse(req.body, nullptr, false);
   const auto points = [](const json& list) {
@@ -261,10 +262,17 @@ void Studio::Impl::save_draft(const httplib::Request& req, httplib::Response& re
       ok = ok && z.is_object() && z.contains("points") && points(z["points"]) && z.value("thickness_mm", json()).is_number() &&
            z.value("blend_mm", json()).is_number();
   }
+  if (ok && body.contains("paint")) {
+    ok = body["paint"].is_array() && body["paint"].size() <= 20000;
+    for (const json& d : body["paint"])
+      ok = ok && d.is_object() && d.contains("at") && points(json::array({d["at"]})) && d.value("radius_mm", json()).is_number() &&
+           d.value("thickness_mm", json()).is_number() && d.value("strength", json()).is_number();
+  }
   if (!ok)
     return reply_error(res, 400,
                        "a draft is {\"outline\": [[x, y, z], …], \"openings\": [[[x, y, z], …], …], \"zones\": [{\"points\": [[x, y, z], …], "
-                       "\"thickness_mm\": T, \"blend_mm\": B}, …]} (at most 10,000 points each, 100 openings, 100 zones)");
+                       "\"thickness_mm\": T, \"blend_mm\": B}, …], \"paint\": [{\"at\": [x, y, z], \"radius_mm\": R, \"thickness_mm\": T, "
+                       "\"strength\": S}, …]} (at most 10,000 points each, 100 openings, 100 zones, 20,000 dabs)");
   const std::lock_guard<std::mutex> lock(work);
   json s = session();
   s["draft"] = body;
