@@ -20,6 +20,7 @@
 #include <open3d/io/ImageIO.h>
 
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/measure.h"
 #include "tracecast/watermark/attacks.h"
 
 using namespace tracecast;
@@ -242,6 +243,67 @@ TEST_CASE("run: the bundled example gives checked mold parts, report.html and a 
   CHECK(pieces_in(out / "workshop.ledger") == 2);
 }
 
+//! A folder with a generated head lacking its left ear (head.ply), a consent document, and the
+//! small recipe with an "ear" section instead of the appliance's (ear.json).
+std::filesystem::path ear_inputs(const std::string& name) {
+  const auto dir = test::temp_dir(name);
+  REQUIRE(run("synth head -q -o " + (dir / "head.ply").string() + " --ears right --spacing 1.5").code == 0);
+  std::filesystem::copy_file(std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-consent.txt", dir / "consent.txt");
+  std::string recipe = small_recipe("head.ply", "out");
+  const std::string appliance = R"("appliance": {"region": "nose", "openings": ["nostrils"], "thickness_mm": 1.5, "resolution_mm": 1.0},)";
+  recipe.replace(recipe.find(appliance), appliance.size(), R"("ear": {"side": "left"},)");
+  recipe.replace(recipe.find("\"resolution_mm\": 2.0},"), std::string("\"resolution_mm\": 2.0},").size(), "\"resolution_mm\": 1.5},");
+  test::write_bytes(dir / "ear.json", recipe);
+  return dir;
+}
+
+TEST_CASE("run: an ear recipe makes the ear for a head lacking one, its multi-part mold, previews and report, and reuses them", "[cli][run][ear][slow]") {
+  const auto dir = ear_inputs("run-ear");
+  const test::Run first = run("run " + (dir / "ear.json").string() + " --json");
+  INFO(first.err);
+  REQUIRE(first.code == 0);
+  const nlohmann::json report = last_line(first.out)["report"];
+  const auto out = dir / "out";
+  CHECK(report["piece"] == "ear");
+  CHECK(report["ear"]["side"] == "left");
+  CHECK(report["ear"]["remesh"]["fixed"]["self_intersections_left"] == 0);
+  CHECK(report["scan"]["used_as_is"].is_string());  // the closed head, not reconstructed
+  CHECK(report["recipe"]["ear"]["side"] == "left");
+  CHECK(report["mold"]["layout"] == "multi-part");
+  CHECK(report["mold"]["parts"].size() >= 3);
+  for (const char* f : {"ear.ply", "ear-marked.ply", "mold.3mf", "mold-core.stl", "preview-ear.png", "report.html"}) {
+    INFO(f);
+    CHECK(std::filesystem::exists(out / f));
+  }
+  // Measured here: the ear stands on a side of the head (the generated head's x runs ear to ear)
+  // and the mold's cavity is the stamped ear's volume.
+  const Mesh ear = io::read_mesh(out / "ear-marked.ply").mesh;
+  const Aabb box = bounding_box(ear);
+  CHECK(std::abs(0.5 * (box.min.x() + box.max.x())) > 40);
+  CHECK(report["mold"]["casting"]["cavity_ml"].get<double>() == Approx(signed_volume(ear) / 1000.0).epsilon(0.001));
+  CHECK(run("ledger verify -q --ledger " + (dir / "shop" / "shop.ledger").string()).code == 0);
+  CHECK(pieces_in(dir / "shop" / "shop.ledger") == 1);
+  // Unchanged: every stage reused, no new piece.
+  const test::Run again = run("run " + (dir / "ear.json").string() + " --json");
+  REQUIRE(again.code == 0);
+  CHECK(stages_of(last_line(again.out)["report"]) ==
+        nlohmann::json({{"scan", true}, {"ear", true}, {"mold", true}, {"previews", true}, {"report", false}}));
+  CHECK(pieces_in(dir / "shop" / "shop.ledger") == 1);
+}
+
+TEST_CASE("run: an ear's report.html runs in a real browser without console errors", "[cli][run][ear][chromium][slow]") {
+  REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
+  const auto dir = ear_inputs("run-ear-browser");
+  const test::Run made = run("run -q " + (dir / "ear.json").string());
+  INFO(made.err);
+  REQUIRE(made.code == 0);
+  const test::BrowserRun b = test::open_in_chromium("file://" + std::filesystem::absolute(dir / "out" / "report.html").string(),
+                                                    dir / "report-screenshot.png");
+  REQUIRE(b.ran);
+  CHECK(b.rendered);
+  for (const auto& e : b.console_errors) FAIL_CHECK("console: " << e);
+}
+
 TEST_CASE("run: report.html runs in a real browser without console errors and draws the 3D view", "[cli][run][chromium][slow]") {
   // Needs Debian's chromium: CTest's "chromium" test, reported as skipped where it is absent.
   REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0);
@@ -339,6 +401,21 @@ TEST_CASE("run: a bad recipe is refused before any work, with every problem list
   CHECK(j.code == 3);
   CHECK(j.err.find("not valid JSON") != std::string::npos);
   CHECK(run("run " + (dir / "absent.json").string()).code == 3);
+  // One piece per recipe; a mask's likeness needs its subject; the likeness file must exist.
+  const std::string production = R"("production": {"ledger": "none.ledger", "signing_key": "none.sign", "mark_key": "none.key", "run": 1, "subject": "S"})";
+  test::write_bytes(dir / "two.json", R"({"scan": {"inputs": ["missing.ply"]}, "appliance": {}, "ear": {}, )" + production + "}");
+  const test::Run two = run("run " + (dir / "two.json").string());
+  CHECK(two.code == 3);
+  CHECK(two.err.find("a recipe makes one piece: give one of \"appliance\", \"mask\" or \"ear\", not appliance and ear") != std::string::npos);
+  test::write_bytes(dir / "mask.json", R"({"scan": {"inputs": ["missing.ply"]}, "mask": {"likeness": "actor.ply", "neck_mm": 500, "size": 1}, )" +
+                                           production + "}");
+  const test::Run mask = run("run " + (dir / "mask.json").string());
+  INFO(mask.err);
+  CHECK(mask.code == 3);
+  for (const char* problem : {"mask: unknown key \"size\"", "\"neck_mm\" = 500 is out of range", "actor.ply does not exist",
+                              "a mask with a likeness copies another person's face: \"likeness\""})
+    CHECK(mask.err.find(problem) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "mask-out"));
 }
 
 TEST_CASE("run: a likeness without its subject's consent is refused before any work", "[cli][run]") {

@@ -102,13 +102,14 @@ std::string env_or(const char* var) {
 }  // namespace
 
 std::vector<const OptionSchema*> recipe_option_schemas() {
-  return {&scan::reconstruct_option_table(), &appliance_option_table(), &print::mold_option_table(), &print::silicone_option_table()};
+  return {&scan::reconstruct_option_table(), &appliance_option_table(), &sculpt::mask_option_table(), &sculpt::ear_option_table(),
+          &print::mold_option_table(), &print::silicone_option_table()};
 }
 
 std::vector<const OptionSchema*> option_schemas() {
   std::vector<const OptionSchema*> all = recipe_option_schemas();
   for (const OptionSchema* s : std::initializer_list<const OptionSchema*>{
-           &repair_option_table(), &mirror_option_table(), &sculpt::ear_option_table(), &sculpt::mask_option_table(), &watermark::stamp_option_table(), &watermark::detect_option_table(), &render_option_table(),
+           &repair_option_table(), &mirror_option_table(), &watermark::stamp_option_table(), &watermark::detect_option_table(), &render_option_table(),
            &scan::synth_face_option_table(), &scan::synth_head_option_table(), &scan::synth_scan_option_table(), &scan::rgbd_sim_option_table()})
     all.push_back(s);
   return all;
@@ -163,20 +164,58 @@ void read_scan_section(Section& top, const std::string& name, const std::filesys
 }
 
 //! "appliance": the appliance file's fields.
-void read_appliance_section(const Section& top, const std::string& name, Recipe& r, std::vector<std::string>& problems) {
-  const json* a = top.get("appliance");
-  if (!a) {
-    r.appliance_options = json::object();
-    return;
-  }
+void read_appliance_section(const json& a, const std::string& name, Recipe& r, std::vector<std::string>& problems) {
   try {
-    r.appliance = parse_appliance_spec(*a, name + ": appliance");
+    r.appliance = parse_appliance_spec(a, name + ": appliance");
     validate(r.appliance);
   } catch (const InputError& e) {
     problems.push_back(e.what());
   }
-  r.appliance_options = *a;
-  if (a->is_object()) r.appliance_options.update(appliance_option_table().to_json(r.appliance));
+  r.appliance_options = a;
+  if (a.is_object()) r.appliance_options.update(appliance_option_table().to_json(r.appliance));
+}
+
+//! "mask": the mask table's options and "likeness", another head's scan (relative to the recipe).
+void read_mask_section(const json& m, const std::string& name, const std::filesystem::path& dir, Recipe& r, std::vector<std::string>& problems) {
+  const auto& table = sculpt::mask_option_table();
+  std::vector<std::string> keys = table.keys();
+  keys.push_back("likeness");
+  Section sec(&m, name + ": mask", problems, keys);
+  if (!m.is_object()) return;
+  table.read(m, r.mask, sec.where(), problems);
+  sec.echo.update(table.to_json(r.mask));
+  if (sec.has("likeness")) {
+    r.likeness_scan = recipe_path(dir, sec.text("likeness", ""));
+    if (!std::filesystem::is_regular_file(r.likeness_scan)) sec.problem(fmt::format("likeness {} does not exist", r.likeness_scan.string()));
+  }
+  r.appliance_options = sec.echo;
+}
+
+//! "ear": the ear table's options.
+void read_ear_section(const json& e, const std::string& name, Recipe& r, std::vector<std::string>& problems) {
+  const auto& table = sculpt::ear_option_table();
+  Section sec(&e, name + ": ear", problems, table.keys());
+  if (!e.is_object()) return;
+  table.read(e, r.ear, sec.where(), problems);
+  r.appliance_options = table.to_json(r.ear);
+}
+
+//! The one piece section (appliance, mask or ear; none: an appliance with its defaults).
+void read_piece_section(const Section& top, const std::string& name, const std::filesystem::path& dir, Recipe& r,
+                        std::vector<std::string>& problems) {
+  std::vector<std::string> given;
+  for (const char* k : {"appliance", "mask", "ear"})
+    if (top.has(k)) given.push_back(k);
+  r.appliance_options = json::object();
+  if (given.size() > 1) {
+    problems.push_back(fmt::format("{}: a recipe makes one piece: give one of \"appliance\", \"mask\" or \"ear\", not {}", name,
+                                   fmt::join(given, " and ")));
+    return;
+  }
+  r.piece = given.empty() ? "appliance" : given.front();
+  if (r.piece == "appliance" && !given.empty()) read_appliance_section(*top.get("appliance"), name, r, problems);
+  if (r.piece == "mask") read_mask_section(*top.get("mask"), name, dir, r, problems);
+  if (r.piece == "ear") read_ear_section(*top.get("ear"), name, r, problems);
 }
 
 //! "production": "create": the workshop, operator, subject, consent and run a new ledger starts with.
@@ -253,15 +292,18 @@ Recipe read_recipe(const std::filesystem::path& file) {
   const std::filesystem::path dir = file.parent_path();
   std::vector<std::string> problems;
   const std::string name = file.filename().string();
-  Section top(&j, name, problems, {"scan", "appliance", "mold", "production", "output"});
+  Section top(&j, name, problems, {"scan", "appliance", "mask", "ear", "mold", "production", "output"});
   read_scan_section(top, name, dir, r, problems);
-  read_appliance_section(top, name, r, problems);
+  read_piece_section(top, name, dir, r, problems);
   read_mold_section(top.get("mold"), name + ": mold", r, problems);
   const json production = read_production_section(top, name, dir, r, problems);
   r.output = recipe_path(dir, top.text("output", file.stem().string() + "-out"));
+  if (!r.likeness_scan.empty() && r.production.likeness.empty())
+    problems.push_back(name + ": production: a mask with a likeness copies another person's face: \"likeness\" (that person's subject "
+                              "code, with a consent for the run's use) is missing");
   if (!problems.empty())
     throw InputError(file, fmt::format("the recipe has {} problem{}:\n  {}", problems.size(), problems.size() > 1 ? "s" : "", fmt::join(problems, "\n  ")));
-  r.echo = {{"scan", r.scan_options}, {"appliance", r.appliance_options}, {"mold", r.mold_options}, {"production", production},
+  r.echo = {{"scan", r.scan_options}, {r.piece, r.appliance_options}, {"mold", r.mold_options}, {"production", production},
             {"output", top.echo["output"]}};
   return r;
 }

@@ -238,10 +238,11 @@ json appliance_fields(const Mesh& appliance, const Mesh& face, const Vec3& pull)
           {"draft", field(draft, "Draft towards the pull (below 0: undercut)", "cos", -1, 1, "diverging")}};
 }
 
-json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load) {
+json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load, const std::string& piece) {
   std::vector<std::pair<std::string, double>> timings;
   StepTimer timer(timings);
-  const Mesh face = load("face.ply"), appliance = load("appliance.ply"), marked = load("appliance-marked.ply");
+  const Mesh face = load("face.ply"), appliance = load(piece + ".ply"), marked = load(piece + "-marked.ply");
+  const std::string piece_png = "preview-" + piece + ".png";
   const MoldPieces pieces = mold_pieces(mold_result, load);
   timer.lap("reading");
   const Vec3 pull = json_vec(mold_result["pull"]["direction"]);
@@ -271,7 +272,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   timer.lap("face picture");
   Mesh ap_full = appliance;
   colour_by(ap_full, skin.distances(ap_full.vertices), 0, t_max, "heat");
-  render_png(rotated(ap_full, view), out / "preview-appliance.png", ro);
+  render_png(rotated(ap_full, view), out / piece_png, ro);
   timer.lap("appliance picture");
   Mesh mk = marked;
   std::vector<double> um(disp_mm.size());
@@ -291,7 +292,9 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   // The 3D view's data.
   json objects = json::array();
   objects.push_back(viewer_object("face", "Face scan", "face", for_viewer(face, 80000)));
-  json a = viewer_object("appliance", "Appliance", "face", ap);
+  std::string label = piece;
+  label[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(label[0])));
+  json a = viewer_object("appliance", label, "face", ap);
   a["fields"] = ap_fields;
   objects.push_back(a);
   if (!detail.triangles.empty()) {
@@ -305,7 +308,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   timer.lap("3D view");
   json t = json::object();
   for (const auto& [k, v] : timings) t[k] = v;
-  return {{"timings_s", t}, {"thickness_p99_mm", t_max}, {"mark", mark_range}, {"previews", {"preview-face.png", "preview-appliance.png", "preview-mark.png",
+  return {{"timings_s", t}, {"thickness_p99_mm", t_max}, {"mark", mark_range}, {"previews", {"preview-face.png", piece_png, "preview-mark.png",
                                                                            "preview-core.png", "preview-shell.png"}}};
 }
 

@@ -10,15 +10,16 @@
 
 namespace tracecast::pipeline {
 
-//! From the run's meshes in `out` (face.ply, appliance.ply, appliance-marked.ply, and the mold's
-//! pieces mold-NAME.stl as `mold_result`'s parts list them): PNG previews (face; appliance
-//! coloured by thickness; mark coloured by displacement; core and shell put together, from their
+//! From the run's meshes in `out` (face.ply, the piece PIECE.ply and PIECE-marked.ply, `piece` being
+//! appliance, mask or ear, and the mold's
+//! pieces mold-NAME.stl as `mold_result`'s parts list them): PNG previews (face; the piece,
+//! preview-PIECE.png, coloured by thickness; mark coloured by displacement; core and shell put together, from their
 //! working side) and viewer.json, the 3D view's data (decimated
 //! meshes; per-vertex thickness, draft towards the pull, and the mark's displacement on a detail
 //! at full resolution). Returns a summary of the colour maps' ranges.
 //! `load(name)` gives the mesh of that file (from memory when this run made it).
 nlohmann::json make_previews(const std::filesystem::path& out, const nlohmann::json& mold_result,
-                             const std::function<Mesh(const std::string&)>& load);
+                             const std::function<Mesh(const std::string&)>& load, const std::string& piece = "appliance");
 
 //! report.html: one self-contained page (three.js inlined, data embedded) with the 3D view, the
 //! casting sheet, the ledger record, warnings and timings.

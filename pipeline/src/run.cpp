@@ -20,10 +20,13 @@
 #include "tracecast/mesh/report_json.h"
 #include "tracecast/version.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/render.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/mesh/units.h"
 #include "tracecast/scan/register.h"
+#include "tracecast/sculpt/ear.h"
+#include "tracecast/sculpt/mask.h"
 #include "tracecast/watermark/payload.h"
 
 namespace tracecast::pipeline {
@@ -33,7 +36,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr int kStageVersion = 8;  // bump when a stage's outputs change for the same inputs
+constexpr int kStageVersion = 9;  // bump when a stage's outputs change for the same inputs
 
 std::string sha256_text(const std::string& s) {
   unsigned char h[crypto_hash_sha256_BYTES];
@@ -167,26 +170,76 @@ struct StageFiles {
   }
 };
 
-//! 1. scan → face
+//! 1. scan → face. A mask's or an ear's head given as one closed surface is used as it is: the
+//! reconstruction's cleaning and trimming open a closed head where it is thin (the ear's rim: a
+//! generated head came back with 3 holes), and those pieces need it closed.
 json scan_stage(StageFiles& f, const Recipe& recipe, const json& inputs) {
-  return f.stages.run("scan", {{"inputs", inputs}, {"options", recipe.scan_options}}, {"face.ply"}, [&] {
+  return f.stages.run("scan", {{"inputs", inputs}, {"options", recipe.scan_options}, {"piece", recipe.piece}}, {"face.ply"}, [&] {
     io::ReadOptions ro;
     ro.units = *parse_unit(recipe.units);
     std::vector<Mesh> views;
     for (const fs::path& s : recipe.scans) views.push_back(io::read_geometry(s, ro).mesh);
+    if (recipe.piece != "appliance" && views.size() == 1) {
+      MeasureOptions mo;
+      mo.self_intersections = false;
+      const MeshInfo info = measure(views.front(), mo);
+      if (info.watertight && info.components == 1) {
+        io::write_mesh(f.stages.file("face.ply"), views.front());
+        return json{{"used_as_is", "a closed surface: not reconstructed"}, {"surface", info}};
+      }
+    }
     scan::ViewsScan scanned = scan::scan_views(views, recipe.reconstruct);
     io::write_mesh(f.stages.file("face.ply"), scanned.surface);
     return scan_summary(scanned, recipe.scans);
   });
 }
 
-//! 2. face → appliance
-json appliance_stage(StageFiles& f, const Recipe& recipe) {
+//! The piece's file and its stamped copy: appliance.ply, mask.ply or ear.ply.
+std::string piece_file(const Recipe& r) { return r.piece + ".ply"; }
+std::string marked_file(const Recipe& r) { return r.piece + "-marked.ply"; }
+
+//! A level set's surface, as a mask or an ear comes out, has slivers that the mark's relief folds
+//! into crossings (the mold then refuses it): remeshed first, as `tracecast repair --remesh-edge`
+//! does (docs/user-guide.md, tracecast ear and mask), to the edges given there.
+constexpr double kEarRemeshMm = 0.4, kMaskRemeshMm = 1.0;
+Mesh remeshed_for_the_mark(const Mesh& piece, double edge_mm, json& report) {
+  RepairOptions o;
+  o.remesh_edge_mm = edge_mm;
+  RepairReport r;
+  Mesh out = repair(piece, o, &r);
+  report["remesh"] = r;
+  return out;
+}
+
+//! 2. face → the piece: an appliance, a mask (the face is the wearer's head) or an ear (the face is
+//! the head lacking it). The report holds the face's analysis where the piece made one: an
+//! appliance's "face", a mask's "wearer".
+json piece_stage(StageFiles& f, const Recipe& recipe, const json& likeness_input) {
   Stages& st = f.stages;
-  return st.run("appliance", {{"face", st.hash_of("face.ply")}, {"options", recipe.appliance_options}}, {"appliance.ply"}, [&] {
-    ApplianceReport ar;
-    io::write_mesh(st.file("appliance.ply"), make_appliance(f.load("face.ply"), recipe.appliance, nullptr, &ar));
-    return json(ar);
+  const json key = {{"face", st.hash_of("face.ply")}, {"piece", recipe.piece}, {"options", recipe.appliance_options}, {"likeness", likeness_input}};
+  return st.run(recipe.piece, key, {piece_file(recipe)}, [&]() -> json {
+    const Mesh face = f.load("face.ply");
+    json j;
+    if (recipe.piece == "mask") {
+      std::optional<Mesh> likeness;
+      io::ReadOptions ro;
+      ro.units = *parse_unit(recipe.units);
+      if (!recipe.likeness_scan.empty()) likeness = io::read_geometry(recipe.likeness_scan, ro).mesh;
+      sculpt::MaskReport r;
+      const Mesh mask = sculpt::make_mask(face, likeness ? &*likeness : nullptr, recipe.mask, &r);
+      j = r;
+      io::write_mesh(st.file(piece_file(recipe)), remeshed_for_the_mark(mask, kMaskRemeshMm, j));
+    } else if (recipe.piece == "ear") {
+      sculpt::EarReport r;
+      const Mesh ear = sculpt::make_ear(face, recipe.ear, &r);
+      j = r;
+      io::write_mesh(st.file(piece_file(recipe)), remeshed_for_the_mark(ear, kEarRemeshMm, j));
+    } else {
+      ApplianceReport ar;
+      io::write_mesh(st.file(piece_file(recipe)), make_appliance(face, recipe.appliance, nullptr, &ar));
+      j = ar;
+    }
+    return j;
   });
 }
 
@@ -212,10 +265,11 @@ std::vector<std::string> write_mold_files(StageFiles& f, const fs::path& output,
 
 //! 3. appliance → stamped, recorded mold (a new mold is a new piece). The face's analysis is the
 //! one the appliance stage made on the same face (its report's `face`).
-json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json& inputs, const json& appliance_result) {
+json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json& inputs, const json& piece_result) {
   Stages& st = f.stages;
-  const std::vector<std::string> mold_files = {"mold.3mf", "appliance-marked.ply"};  // and an STL per piece (output_files)
-  json mold_key = {{"appliance", st.hash_of("appliance.ply")},
+  const std::string piece = piece_file(recipe), marked = marked_file(recipe);
+  const std::vector<std::string> mold_files = {"mold.3mf", marked};  // and an STL per piece (output_files)
+  json mold_key = {{"appliance", st.hash_of(piece)},
                    {"face", st.hash_of("face.ply")},
                    {"options", recipe.mold_options},
                    {"production",
@@ -226,13 +280,16 @@ json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json&
                      {"mark_key", shop.mark_key().id()}}}};
   if (!recipe.production.likeness.empty()) mold_key["production"]["likeness"] = recipe.production.likeness;
   return st.run("mold", mold_key, mold_files, [&] {
-    const Mesh face = f.load("face.ply"), appliance = f.load("appliance.ply");
-    json ins = {{st.file("face.ply").string(), st.hash_of("face.ply")}, {st.file("appliance.ply").string(), st.hash_of("appliance.ply")}};
+    const Mesh face = f.load("face.ply"), appliance = f.load(piece);
+    json ins = {{st.file("face.ply").string(), st.hash_of("face.ply")}, {st.file(piece).string(), st.hash_of(piece)}};
     for (const auto& i : inputs) ins[i["file"].get<std::string>()] = i["sha256"];
-    const FaceAnalysis analysis = appliance_result.at("face").get<FaceAnalysis>();
+    const char* analysed = piece_result.contains("face") ? "face" : "wearer";
+    const std::optional<FaceAnalysis> analysis =
+        piece_result.contains(analysed) ? std::optional<FaceAnalysis>(piece_result.at(analysed).get<FaceAnalysis>()) : std::nullopt;
     const TraceableMold made = make_traceable_mold(
-        shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) { return write_mold_files(f, recipe.output, m); }, {}, &analysis);
-    f.keep("appliance-marked.ply", made.marked);
+        shop, appliance, face, recipe.mold, ins, [&](const print::Mold& m) { return write_mold_files(f, recipe.output, m); }, {},
+        analysis ? &*analysis : nullptr);
+    f.keep(marked, made.marked);
     const print::SiliconeMix mix = print::silicone_to_mix(made.mold.report.appliance_ml * 1000.0, recipe.silicone);
     json r = mold_report_json(made.mold, recipe.mold, mix);
     r["output_files"] = json::array();
@@ -246,14 +303,14 @@ json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json&
 //! 4. previews and the 3D view's data
 json previews_stage(StageFiles& f, const Recipe& recipe, const json& mold_result) {
   Stages& st = f.stages;
-  const std::vector<std::string> preview_files = {"preview-face.png", "preview-appliance.png", "preview-core.png", "preview-shell.png",
+  const std::vector<std::string> preview_files = {"preview-face.png", "preview-" + recipe.piece + ".png", "preview-core.png", "preview-shell.png",
                                                   "preview-mark.png", "viewer.json"};
   json preview_key = json::object();
-  for (const char* name : {"face.ply", "appliance.ply", "appliance-marked.ply"}) preview_key[name] = st.hash_of(name);
+  for (const std::string& name : {std::string("face.ply"), piece_file(recipe), marked_file(recipe)}) preview_key[name] = st.hash_of(name);
   for (const json& o : mold_result["output_files"]) preview_key[o.get<std::string>()] = st.hash_of(o.get<std::string>());
   preview_key["pull"] = mold_result["pull"]["direction"];
   return st.run("previews", preview_key, preview_files, [&] {
-    return make_previews(recipe.output, mold_result, [&](const std::string& name) { return f.load_for_pictures(name); });
+    return make_previews(recipe.output, mold_result, [&](const std::string& name) { return f.load_for_pictures(name); }, recipe.piece);
   });
 }
 
@@ -271,8 +328,13 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
   json inputs = json::array();
   for (const fs::path& s : recipe.scans) inputs.push_back({{"file", s.string()}, {"sha256", ledger::file_sha256(s)}});
   const json scan_result = scan_stage(files, recipe, inputs);
-  const json appliance_result = appliance_stage(files, recipe);
-  const json mold_result = mold_stage(files, recipe, shop, inputs, appliance_result);
+  json likeness_input;
+  if (!recipe.likeness_scan.empty()) {
+    likeness_input = {{"file", recipe.likeness_scan.string()}, {"sha256", ledger::file_sha256(recipe.likeness_scan)}};
+    inputs.push_back(likeness_input);
+  }
+  const json piece_result = piece_stage(files, recipe, likeness_input);
+  const json mold_result = mold_stage(files, recipe, shop, inputs, piece_result);
   RunResult out;
   out.id = watermark::parse_id(mold_result["mark"]["id"].get<std::string>()).value_or(0);
   const json previews = previews_stage(files, recipe, mold_result);
@@ -285,7 +347,8 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
               {"output", recipe.output.string()},
               {"created_workshop", created},
               {"scan", scan_result},
-              {"appliance", appliance_result},
+              {"piece", recipe.piece},
+              {recipe.piece, piece_result},
               {"mold", mold_result},
               {"previews", previews},
               {"record", shop.book().piece_record(out.id).value_or(json())},

@@ -14,6 +14,8 @@
 #include "tracecast/print/casting.h"
 #include "tracecast/print/mold.h"
 #include "tracecast/scan/reconstruct.h"
+#include "tracecast/sculpt/ear.h"
+#include "tracecast/sculpt/mask.h"
 
 namespace tracecast::pipeline {
 
@@ -32,8 +34,14 @@ struct Recipe {
   std::string units = "auto";
   scan::ReconstructOptions reconstruct;
   nlohmann::json scan_options;                //!< as given, with defaults filled in (echoed in the report)
+  //! The piece the mold is made for, from the recipe's one piece section: "appliance" (the
+  //! default), "mask" (the scan is the wearer's closed head) or "ear" (the scan is a head lacking one ear).
+  std::string piece = "appliance";
   ApplianceSpec appliance;
-  nlohmann::json appliance_options;
+  sculpt::MaskOptions mask;
+  std::filesystem::path likeness_scan;        //!< the mask's "likeness": another head's scan, or empty (the wearer's own)
+  sculpt::EarOptions ear;
+  nlohmann::json appliance_options;           //!< the piece's section as used (whichever it is)
   print::MoldOptions mold;
   print::SiliconeOptions silicone;
   nlohmann::json mold_options;                //!< both tables' values, as used
@@ -43,8 +51,9 @@ struct Recipe {
   nlohmann::json echo;                        //!< the whole recipe as used, defaults included
 };
 
-//! Every option table a recipe's sections read, in the recipe's order (scan, appliance, mold and
-//! the casting sheet's silicone, both in "mold"): for `tracecast options`, the docs and front ends.
+//! Every option table a recipe's sections read, in the recipe's order (scan; one piece section:
+//! appliance, mask or ear; mold and the casting sheet's silicone, both in "mold"): for
+//! `tracecast options`, the docs and front ends.
 std::vector<const OptionSchema*> recipe_option_schemas();
 //! The recipe's tables and those of subcommands outside recipes (repair).
 std::vector<const OptionSchema*> option_schemas();
