@@ -2,6 +2,8 @@
 // the CLI's help and flags, the recipe reader, the ledger's record and docs/formats.md.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -180,8 +182,10 @@ TEST_CASE("options: every option appears in its subcommand's help with its defau
   // The JSON for front ends carries the same.
   const json all = json::parse(test::run("options --json").out);
   REQUIRE(all.size() == pipeline::option_schemas().size() + 1);  // and the registry server's
-  CHECK(all[2]["options"][0]["key"] == "printer");
-  CHECK(all[2]["options"][0]["choices"].size() == print::printer_profiles().size());
+  const auto mold = std::find_if(all.begin(), all.end(), [](const json& t) { return t["section"] == "mold"; });
+  REQUIRE(mold != all.end());
+  CHECK((*mold)["options"][0]["key"] == "printer");
+  CHECK((*mold)["options"][0]["choices"].size() == print::printer_profiles().size());
 }
 
 TEST_CASE("options: a value set on the command line reaches the piece's ledger record; a refused one exits 2", "[options][cli]") {
@@ -205,10 +209,11 @@ TEST_CASE("options: a value set on the command line reaches the piece's ledger r
                                                      {"mirror", face + " -o " + out},
                                                      {"render", face + " -o " + out},
                                                      {"stamp", face + " --id 1 --key " + face + " -o " + out},
-                                                     {"detect", face + " --key " + face}};
+                                                     {"detect", face + " --key " + face},
+                                                     {"mask", face + " -o " + out},
+                                                     {"ear", face + " -o " + out}};
   for (const OptionSchema* s : pipeline::option_schemas()) {
-    const auto recipe = pipeline::recipe_option_schemas();
-    if (std::find(recipe.begin(), recipe.end(), s) != recipe.end()) continue;
+    if (s->name() == "scan" || s->name() == "appliance" || s->name() == "mold") continue;  // above
     const auto o = std::find_if(s->options().begin(), s->options().end(), [](const OptionInfo& i) { return i.kind == OptionKind::Number; });
     REQUIRE(o != s->options().end());
     INFO(s->name() << " " << o->key);
@@ -229,21 +234,33 @@ TEST_CASE("options: the recipe reads every option by its table's key and echoes 
                  {"mold", json::object()},
                  {"production", {{"ledger", assets + "example-scan.ply"}, {"signing_key", assets + "example-scan.ply"},
                                  {"mark_key", assets + "example-scan.ply"}, {"run", 1}, {"subject", "S"}}}};
-  // Each option set to a value other than its default, in its section.
+  // Each option set to a value other than its default, in its section; a recipe has one piece
+  // section (appliance, mask or ear), so each is read in a recipe of its own.
+  const std::set<std::string> pieces = {"appliance", "mask", "ear"};
   for (const OptionSchema* s : pipeline::recipe_option_schemas())
     for (const OptionInfo& o : s->options()) recipe[s->name()][o.key] = other_value(o, s->defaults().at(o.key));
   recipe["appliance"]["edge_thickness_mm"] = 0.05;  // below the thickness (a rule between two options)
-  test::write_bytes(dir / "r.json", recipe.dump());
-  const pipeline::Recipe r = pipeline::read_recipe(dir / "r.json");
-  for (const OptionSchema* s : pipeline::recipe_option_schemas())
-    for (const OptionInfo& o : s->options()) {
-      INFO(s->name() << " " << o.key);
-      json want = recipe[s->name()][o.key];
-      if (o.kind == OptionKind::Direction) want = json::array({0.0, 0.0, 1.0});
-      CHECK(r.echo[s->name()][o.key] == want);
+  for (const std::string& piece : pieces) {
+    json one = recipe;
+    for (const std::string& other : pieces)
+      if (other != piece) one.erase(other);
+    test::write_bytes(dir / "r.json", one.dump());
+    const pipeline::Recipe r = pipeline::read_recipe(dir / "r.json");
+    CHECK(r.piece == piece);
+    for (const OptionSchema* s : pipeline::recipe_option_schemas()) {
+      if (pieces.count(s->name()) && s->name() != piece) continue;
+      for (const OptionInfo& o : s->options()) {
+        INFO(s->name() << " " << o.key);
+        json want = recipe[s->name()][o.key];
+        if (o.kind == OptionKind::Direction) want = json::array({0.0, 0.0, 1.0});
+        CHECK(r.echo[s->name()][o.key] == want);
+      }
     }
-  CHECK(r.mold.printer.name == recipe["mold"]["printer"]);
-  CHECK(r.reconstruct.crop.kind == scan::CropKind::None);
+    CHECK(r.mold.printer.name == recipe["mold"]["printer"]);
+    CHECK(r.reconstruct.crop.kind == scan::CropKind::None);
+  }
+  recipe.erase("mask");
+  recipe.erase("ear");
   // The old names of renamed keys are refused with the new name.
   recipe["mold"]["sprue_mm"] = 8;
   test::write_bytes(dir / "r.json", recipe.dump());
