@@ -3,7 +3,9 @@
 // piece, the keys seated.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
 
 #include "cli_run.h"
 #include "fixtures.h"
@@ -127,6 +129,79 @@ TEST_CASE("multi-part mold: an ear's mold is a core and shell parts, each a vali
     CHECK((size.array() <= bed.array()).all());  // as written, on the printer's bed
     CHECK(bounding_box(p.mesh).min.z() == Approx(0).margin(1e-3));
   }
+}
+
+TEST_CASE("multi-part mold: parts larger than the printer come out in sections that fit, hold the part, dowel holes coaxial across the cuts",
+          "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  print::MoldOptions o;
+  o.printer.build_volume_mm = Vec3(80, 80, 80);
+  const print::Mold m = print::design_mold(c.ear, c.head, o);
+  const print::MoldReport& r = m.report;
+  REQUIRE(r.part_sections.size() >= 2);
+  std::map<std::string, double> whole, pieces;
+  for (const NamedMesh& p : c.mold.parts) whole[p.name] = *measure(p.mesh, {false}).volume_mm3;
+  // As written: each piece one closed part within 80 mm each way; put back in the mold frame,
+  // the sections of each part (and the dowel holes drilled from them) hold the uncut part.
+  std::vector<NamedMesh> back;
+  for (std::size_t k = 0; k < m.print_parts.size(); ++k) {
+    const NamedMesh& p = m.print_parts[k];
+    INFO(p.name);
+    const MeshInfo info = measure(p.mesh, {false});
+    CHECK(info.watertight);
+    CHECK(info.components == 1);
+    CHECK((bounding_box(p.mesh).extent().array() <= 80.0).all());
+    Mesh b = p.mesh;
+    for (Vec3& v : b.vertices) v = r.print_from_mold[k].inverse() * v;
+    pieces[p.name.substr(0, p.name.find('.'))] += *info.volume_mm3;
+    back.push_back({p.name, std::move(b)});
+  }
+  double hole = 0;  // one dowel's two holes: a 32-gon prism each side of the cut
+  hole = 2 * 0.5 * 32 * std::sin(2 * 3.14159265358979 / 32) * std::pow(0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm, 2) *
+         (0.5 * o.dowel_length_mm + 0.5);
+  for (const print::PartSections& ps : r.part_sections) {
+    INFO(ps.part);
+    CHECK(ps.sections.count() >= 2);
+    CHECK(pieces[ps.part] + hole * static_cast<double>(ps.sections.dowels.size()) + 1000 * r.sliver_ml >= whole[ps.part] * (1 - 1e-3));
+    CHECK(pieces[ps.part] + hole * static_cast<double>(ps.sections.dowels.size()) <= whole[ps.part] * (1 + 1e-3));
+  }
+  // Dowels: rays from each dowel's axis out to the hole's wall, in both sections it joins, all at
+  // the pin's radius and the clearance (the 32-gon's flats): a pin aligns them within it.
+  double widest = 0, narrowest = 1e9;
+  std::size_t dowels = 0;
+  for (const print::PartSections& ps : r.part_sections)
+    for (const print::Dowel& d : ps.sections.dowels) {
+      ++dowels;
+      const Vec3 along = ps.frame.transpose() * Vec3::Unit(d.axis), centre = ps.frame.transpose() * d.centre;
+      const Vec3 u = along.unitOrthogonal(), w = along.cross(u);
+      for (double side : {-1.0, 1.0}) {
+        const Vec3 inside = centre + side * 0.5 * ps.sections.hole_depth_mm * along;
+        const NamedMesh* piece = nullptr;
+        const double wall = ps.sections.hole_radius_mm + 0.01;  // the hole's wall round the axis: the piece it is in
+        for (const NamedMesh& p : back)
+          if (p.name.rfind(ps.part + ".", 0) == 0 && SurfaceQuery(p.mesh).distances({inside})[0] < wall) piece = &p;
+        REQUIRE(piece);
+        const SurfaceQuery q(piece->mesh);
+        std::vector<Vec3> from(16, inside), dir;
+        for (int k = 0; k < 16; ++k) {
+          const double a = 2 * 3.14159265358979 * (k + 0.5) / 16;
+          dir.push_back(std::cos(a) * u + std::sin(a) * w);
+        }
+        for (const RayHit& h : q.cast(from, dir)) {
+          REQUIRE(h.hit);
+          widest = std::max(widest, h.t), narrowest = std::min(narrowest, h.t);
+        }
+      }
+    }
+  REQUIRE(dowels >= 2);
+  const double pin = 0.5 * o.dowel_diameter_mm, clearance = o.printer.key_clearance_mm;
+  std::printf("multi-part sections: %zu pieces for %zu parts, %zu dowels; holes %.4f-%.4f mm about the shared axis (pin %.2f + %.2f)\n",
+              m.print_parts.size(), m.parts.size(), dowels, narrowest, widest, pin, clearance);
+  CHECK(narrowest >= pin + clearance - 0.01);
+  CHECK(widest <= pin + clearance + 1e-3);
+  // A printer no sectioning within max_sections fits: refused, naming the part.
+  o.printer.build_volume_mm = Vec3(20, 20, 20);
+  CHECK_THROWS_WITH(print::design_mold(c.ear, c.head, o), Catch::Contains("cannot be cut into sections that fit"));
 }
 
 TEST_CASE("multi-part mold: every part releases along its own pull, beyond what the report says must flex", "[mold][ear][slow]") {

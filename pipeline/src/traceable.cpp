@@ -111,6 +111,13 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
     parts.push_back(part);
   }
   for (const Vec3& k : r.key_centres) keys.push_back(vec_json(k));
+  json part_sections = json::array();
+  for (const print::PartSections& ps : r.part_sections) {
+    json j = ps.sections;
+    j["part"] = ps.part;
+    j["frame"] = {vec_json(ps.frame.row(0).transpose()), vec_json(ps.frame.row(1).transpose()), vec_json(ps.frame.row(2).transpose())};
+    part_sections.push_back(j);
+  }
   for (const Vec3& v : r.vent_bottoms) vents.push_back(vec_json(v));
   return {{"printer", o.printer.name},
           {"layout", r.layout},
@@ -126,6 +133,7 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
           {"casting", {{"cavity_ml", r.appliance_ml}, {"gutter_ml", r.gutter_ml}, {"void_ml", r.void_ml}, {"density_g_ml", mix.density_g_ml},
                        {"waste_fraction", mix.waste_fraction}, {"silicone_g", mix.total_g}, {"part_a_g", mix.part_a_g}, {"part_b_g", mix.part_b_g}}},
           {"sections", r.sections},
+          {"part_sections", part_sections},
           {"bolts", r.bolts},
           {"parts", parts},
           {"warnings", r.warnings},

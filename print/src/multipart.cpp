@@ -742,12 +742,27 @@ std::vector<NamedMesh> cut_or_explain(std::vector<Mesh> solids, const Mesh& piec
 void pose_and_check(Mold& mold, const std::vector<NamedMesh>& parts, const stages::Division& d, const stages::MultipartPlan& plan,
                     const MoldOptions& o) {
   MoldReport& r = mold.report;
-  std::vector<NamedMesh> posed = parts;
-  std::vector<Eigen::Matrix3d> turn;
-  for (std::size_t k = 0; k < posed.size(); ++k) {
+  std::vector<NamedMesh> posed;
+  std::vector<Eigen::Matrix3d> turn;  // per piece: its part's turn
+  for (std::size_t k = 0; k < parts.size(); ++k) {
     const Vec3 pull = k == 0 ? (d.parts[0].direction ? *d.parts[0].direction : Vec3(-plan.up)) : d.pulls[k - 1];
-    turn.push_back(turning(pull, -Vec3::UnitZ()));
-    for (Vec3& v : posed[k].mesh.vertices) v = turn.back() * v;
+    const Eigen::Matrix3d t = turning(pull, -Vec3::UnitZ());
+    NamedMesh part = parts[k];
+    for (Vec3& v : part.mesh.vertices) v = t * v;
+    std::vector<Vec3> keys;
+    for (const stages::Key& key : plan.keys) keys.push_back(t * key.centre);
+    Sections s;
+    for (NamedMesh& piece : stages::section_part(part, keys, o, s, r.sliver_ml)) {
+      posed.push_back(std::move(piece));
+      turn.push_back(t);
+    }
+    if (s.count() > 1) {
+      r.part_sections.push_back({part.name, t, s});
+      r.warnings.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) is cut into {} sections to fit the {} printer, with {} dowel(s) across the cuts",
+                                       part.name, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), s.count(), o.printer.name,
+                                       s.dowels.size()));
+      for (const std::string& w : s.warnings) r.warnings.push_back(w);
+    }
   }
   std::vector<std::size_t> crossings;
   mold.print_parts = stages::print_pose(posed, o.printer, r.warnings, r.print_from_mold, crossings, false);

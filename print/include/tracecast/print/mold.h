@@ -170,6 +170,14 @@ struct PartPull {
 };
 void to_json(nlohmann::json& j, const PartPull& p);
 
+//! A part of a multi-part mold cut into sections: `frame`, the rotation from the mold frame to
+//! the one its cuts and dowels are given in (its print frame: its pull along −z).
+struct PartSections {
+  std::string part;
+  Eigen::Matrix3d frame = Eigen::Matrix3d::Identity();
+  Sections sections;
+};
+
 struct MoldReport {
   std::string layout = "two-part";      //!< "two-part" (height fields along one pull) or "multi-part" (a core and shell parts, each its own pull)
   std::vector<PartPull> pulls;          //!< per part of the layout (before sectioning)
@@ -192,6 +200,7 @@ struct MoldReport {
   Vec3 box_min = Vec3::Zero(), box_max = Vec3::Zero();  //!< in the mold frame (z along the pull)
   std::vector<PartCheck> parts;
   Sections sections;                     //!< where the parts were cut to fit the printer (none: count() == 1)
+  std::vector<PartSections> part_sections;  //!< multi-part: each part that was cut to fit the printer
   Bolts bolts;                           //!< the clamping bolts through the frame
   std::vector<Eigen::Affine3d> print_from_mold;  //!< per part: mold frame → its file's coordinates (the print pose)
   std::vector<std::string> warnings;

@@ -95,6 +95,15 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
 //! with the most material in the way.
 void measure_release(std::vector<PartPull>& pulls, const std::vector<NamedMesh>& parts, const Mesh& piece);
 
+//! A part (in its print pose: its pull along −z) cut into sections that fit the printer when no
+//! orientation of it does: section_counts() of its box, the cuts along x and y moved clear of the
+//! keys (given in the same frame), dowel holes across each cut where a pin and a wall round it lie
+//! inside the part on both sides; named NAME.1, NAME.2, …; pieces under 0.5 ml a cut leaves
+//! loose are dropped (added to `sliver_ml`). The part itself when it fits. `s`: the cuts and
+//! dowels, in the part's frame. Throws ProcessingError naming the part when no sectioning within
+//! max_sections fits.
+std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml);
+
 }  // namespace tracecast::print::stages
 
 namespace tracecast::print {

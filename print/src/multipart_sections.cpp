@@ -1,0 +1,202 @@
+// A part of a multi-part mold that no orientation fits on the printer, cut into sections that do:
+// in the part's print pose (its pull straight down), by planes along the pull (x = c, y = c), so
+// that every section still releases along the part's pull; the cuts moved clear of the keys;
+// across each cut, dowel holes where a pin and a wall round it lie inside the part on both sides.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "boolean.h"
+#include "primitives.h"
+#include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
+#include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/submesh.h"
+#include "tracecast/print/multipart.h"
+#include "tracecast/print/printer.h"
+
+namespace tracecast::print::stages {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+bool holds(const Aabb& outer, const Aabb& inner) {
+  return (outer.min.array() <= inner.min.array()).all() && (inner.max.array() <= outer.max.array()).all();
+}
+
+//! The half-space below `at` along `axis` as a box reaching well past `box`.
+Mesh half_space(const Aabb& box, int axis, double at) {
+  Vec3 lo = box.min - Vec3::Constant(10), hi = box.max + Vec3::Constant(10);
+  hi[axis] = at;
+  return detail::box(lo, hi);
+}
+
+//! n − 1 cuts at equal steps along `axis`, each moved (by up to a fifth of a step) until no key
+//! lies within `clear` of it.
+std::vector<double> cut_positions(const Aabb& box, int axis, int n, const std::vector<Vec3>& keys, double clear) {
+  const double step = (box.max[axis] - box.min[axis]) / n;
+  std::vector<double> cuts;
+  for (int k = 1; k < n; ++k) {
+    const double at = box.min[axis] + k * step;
+    double best = at;
+    for (double d = 0; d <= 0.2 * step; d += 0.5) {
+      const auto clear_of_keys = [&](double c) {
+        return std::none_of(keys.begin(), keys.end(), [&](const Vec3& q) { return std::abs(q[axis] - c) < clear; });
+      };
+      if (clear_of_keys(at + d)) { best = at + d; break; }
+      if (clear_of_keys(at - d)) { best = at - d; break; }
+    }
+    cuts.push_back(best);
+  }
+  return cuts;
+}
+
+//! Where on the cut plane a dowel fits: a pin `depth` into each side with `need` of material round
+//! its axis (hole and wall), on a 2 mm grid over the plane; up to three sites, the first the
+//! deepest inside, the next each as far as can be from those taken.
+std::vector<Vec3> dowel_sites(const SurfaceQuery& q, const Aabb& box, int axis, double at, double need, double depth) {
+  const int u = axis == 0 ? 1 : 0, v = 2;
+  std::vector<Vec3> candidates, probes;
+  for (double a = box.min[u] + need; a <= box.max[u] - need; a += 2.0)
+    for (double b = box.min[v] + need; b <= box.max[v] - need; b += 2.0) {
+      Vec3 c = Vec3::Zero();
+      c[axis] = at, c[u] = a, c[v] = b;
+      candidates.push_back(c);
+      for (double t : {-depth, -0.5 * depth, 0.0, 0.5 * depth, depth}) probes.push_back(c + t * Vec3::Unit(axis));
+    }
+  if (candidates.empty()) return {};
+  const std::vector<double> sd = q.signed_distances(probes);
+  std::vector<std::pair<double, Vec3>> good;  // (depth inside, site)
+  for (std::size_t k = 0; k < candidates.size(); ++k) {
+    double inside = kInf;
+    for (std::size_t j = 0; j < 5; ++j) inside = std::min(inside, -sd[5 * k + j]);
+    if (inside >= need) good.emplace_back(inside, candidates[k]);
+  }
+  if (good.empty()) return {};
+  std::vector<Vec3> sites{std::max_element(good.begin(), good.end(), [](const auto& a, const auto& b) { return a.first < b.first; })->second};
+  while (sites.size() < 3) {
+    double far = 0;
+    Vec3 next = Vec3::Zero();
+    for (const auto& [inside, c] : good) {
+      double nearest = kInf;
+      for (const Vec3& s : sites) nearest = std::min(nearest, (s - c).norm());
+      if (nearest > far) far = nearest, next = c;
+    }
+    if (far < 4 * need + 10) break;
+    sites.push_back(next);
+  }
+  return sites;
+}
+
+//! The connected pieces of `m` of at least `min_ml` (the smaller ones' volume added to
+//! `sliver_ml`); a void goes with the piece whose box holds it.
+std::vector<Mesh> pieces_of(const Mesh& m, double min_ml, double& sliver_ml) {
+  const std::vector<std::size_t> label = face_components(m);
+  std::map<std::size_t, double> volume;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    volume[label[f]] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
+  }
+  std::map<std::size_t, std::size_t> owner;  // component → the piece it belongs to
+  std::vector<std::size_t> solids;
+  for (const auto& [l, vol] : volume)
+    if (vol >= 1000 * min_ml) owner[l] = l, solids.push_back(l);
+    else if (vol > 0) sliver_ml += vol / 1000;
+  std::map<std::size_t, Aabb> boxes;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    for (int c = 0; c < 3; ++c) boxes[label[f]].add(m.vertices[static_cast<std::size_t>(m.triangles[f][c])]);
+  for (const auto& [l, vol] : volume)
+    if (vol < 0)
+      for (std::size_t s : solids)
+        if (holds(boxes[s], boxes[l])) {
+          owner[l] = s;
+          break;
+        }
+  std::vector<Mesh> out;
+  for (std::size_t s : solids) {
+    std::vector<char> keep(m.triangles.size(), 0);
+    for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = owner.count(label[f]) && owner[label[f]] == s;
+    out.push_back(submesh(m, keep));
+  }
+  return out;
+}
+
+//! Every piece cut at every plane along `axis`.
+std::vector<Mesh> cut_all(std::vector<Mesh> pieces, const Aabb& box, int axis, const std::vector<double>& cuts, const std::string& name,
+                          double& sliver_ml) {
+  for (double at : cuts) {
+    std::vector<Mesh> next;
+    for (const Mesh& p : pieces) {
+      Mesh below, above;
+      detail::split(p, half_space(box, axis, at), below, above, "a section of a multi-part mold's part");
+      for (Mesh* half : {&below, &above})
+        if (!half->triangles.empty())
+          for (Mesh& q : pieces_of(*half, 0.5, sliver_ml)) next.push_back(std::move(q));
+    }
+    pieces = std::move(next);
+  }
+  if (pieces.empty()) throw ProcessingError(fmt::format("mold: cutting the {} into sections left nothing", name));
+  return pieces;
+}
+
+//! Each dowel's hole, `hole_depth_mm` into each section it joins (drilled after the cut, so that
+//! each hole opens on the cut face).
+void drill_dowels(std::vector<Mesh>& pieces, const Sections& s) {
+  for (const Dowel& d : s.dowels) {
+    const Vec3 along = s.hole_depth_mm * Vec3::Unit(d.axis);
+    const Mesh rod = detail::rod(d.centre - along, d.centre + along, s.hole_radius_mm, 32);
+    const Aabb reach = bounding_box(rod);
+    for (Mesh& p : pieces) {
+      const Aabb b = bounding_box(p);
+      if ((b.max.array() < reach.min.array()).any() || (reach.max.array() < b.min.array()).any()) continue;
+      const double before = signed_volume(p);
+      p = detail::boolean(p, rod, detail::BooleanOp::Difference, "a dowel hole in a multi-part mold's section");
+      log_debug("sections: a dowel hole at ({:.1f}, {:.1f}, {:.1f}) took {:.1f} mm³", d.centre.x(), d.centre.y(), d.centre.z(),
+                before - signed_volume(p));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml) {
+  const Aabb box = bounding_box(part.mesh);
+  s = Sections{};
+  s.part_size_mm = box.extent();
+  s.hole_radius_mm = 0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm;
+  s.hole_depth_mm = 0.5 * o.dowel_length_mm + 0.5;
+  if (fit_in_build_volume(part.mesh, o.printer).fits) return {part};
+  const std::array<int, 2> n = section_counts(s.part_size_mm, o);
+  if (n[0] == 0) {
+    const Vec3& v = o.printer.build_volume_mm;
+    throw ProcessingError(fmt::format("mold: the {} ({:.0f} × {:.0f} × {:.0f} mm, its pull along the last) cannot be cut into sections that fit "
+                                      "the {} printer ({:.0f} × {:.0f} × {:.0f} mm) within max_sections = {}",
+                                      part.name, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), o.printer.name, v.x(), v.y(), v.z(),
+                                      o.max_sections));
+  }
+  const double need = s.hole_radius_mm + o.printer.min_wall_mm;
+  const SurfaceQuery q(part.mesh);
+  for (int axis : {0, 1}) {
+    s.cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need);
+    for (double at : s.cuts[static_cast<std::size_t>(axis)]) {
+      const std::vector<Vec3> sites = dowel_sites(q, box, axis, at, need, s.hole_depth_mm);
+      if (sites.size() < 2)
+        s.warnings.push_back(fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part.name, axis == 0 ? "x" : "y", at,
+                                         sites.size()));
+      for (const Vec3& c : sites) s.dowels.push_back({axis, c, part.name.rfind("core", 0) == 0});
+    }
+  }
+  std::vector<Mesh> pieces{part.mesh};
+  for (int axis : {0, 1}) pieces = cut_all(std::move(pieces), box, axis, s.cuts[static_cast<std::size_t>(axis)], part.name, sliver_ml);
+  drill_dowels(pieces, s);
+  std::vector<NamedMesh> out;
+  for (std::size_t k = 0; k < pieces.size(); ++k) out.push_back({fmt::format("{}.{}", part.name, k + 1), std::move(pieces[k])});
+  return out;
+}
+
+}  // namespace tracecast::print::stages
