@@ -124,6 +124,22 @@ Vec2 part_depths(const Parting& p, const Envelope& e, const Features& f, const M
   return {core_top - e.z_bottom, e.z_top - shell_bottom};
 }
 
+//! The fewest sections along x and y whose boxes fit; {0, 0} when none within max_sections.
+std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o) {
+  for (int n = 1; n <= o.max_sections; ++n) {
+    std::array<int, 2> best{0, 0};
+    double margin = -kInf;
+    for (int a = 1; a <= n; ++a) {
+      if (n % a) continue;
+      // A section reaches across each cut by up to the cut's land (section_cutter).
+      const double lx = a > 1 ? 2 * cut_reach_mm(o.printer) : 0, ly = n / a > 1 ? 2 * cut_reach_mm(o.printer) : 0;
+      const BuildFit fit = best_fit(Vec3(size.x() / a + lx, size.y() / (n / a) + ly, size.z()), o.printer);
+      if (fit.fits && fit.margin_mm > margin) margin = fit.margin_mm, best = {a, n / a};
+    }
+    if (best[0] > 0) return best;
+  }
+  return {0, 0};
+}
 
 //! The cuts along one axis: n − 1 grid lines near the equal division, each moved within the room
 //! the printer leaves to the cheapest line, then a quarter cell off it (off the grid's nodes).
@@ -220,22 +236,6 @@ void place_dowels(Sections& s, const Parting& p, const Envelope& e, const std::v
 }
 
 }  // namespace
-
-std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o) {
-  for (int n = 1; n <= o.max_sections; ++n) {
-    std::array<int, 2> best{0, 0};
-    double margin = -kInf;
-    for (int a = 1; a <= n; ++a) {
-      if (n % a) continue;
-      // A section reaches across each cut by up to the cut's land (section_cutter).
-      const double lx = a > 1 ? 2 * cut_reach_mm(o.printer) : 0, ly = n / a > 1 ? 2 * cut_reach_mm(o.printer) : 0;
-      const BuildFit fit = best_fit(Vec3(size.x() / a + lx, size.y() / (n / a) + ly, size.z()), o.printer);
-      if (fit.fits && fit.margin_mm > margin) margin = fit.margin_mm, best = {a, n / a};
-    }
-    if (best[0] > 0) return best;
-  }
-  return {0, 0};
-}
 
 Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o, const std::vector<Vec3>& features) {
   Sections s;

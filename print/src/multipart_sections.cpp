@@ -1,7 +1,8 @@
 // A part of a multi-part mold that no orientation fits on the printer, cut into sections that do:
-// in the part's print pose (its pull straight down), by planes along the pull (x = c, y = c), so
-// that every section still releases along the part's pull; the cuts moved clear of the keys;
-// across each cut, dowel holes where a pin and a wall round it lie inside the part on both sides.
+// in the part's print pose (its pull straight down), by planes x = c, y = c and, when those are not
+// enough, z = c (across the pull: the sections, pinned together, are the part, and release as it
+// does); the cuts moved clear of the keys; across each cut, dowel holes where a pin and a wall
+// round it lie inside the part on both sides.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -56,11 +57,31 @@ std::vector<double> cut_positions(const Aabb& box, int axis, int n, const std::v
   return cuts;
 }
 
+//! The fewest sections along x, y and z (at most max_sections in all) whose boxes fit the printer
+//! in some orientation, fewer cuts across the pull (z) first, then the most room; {0, 0, 0} when
+//! there are none.
+std::array<int, 3> section_grid(const Vec3& size, const MoldOptions& o) {
+  for (int n = 1; n <= o.max_sections; ++n) {
+    std::array<int, 3> best{0, 0, 0};
+    double margin = -kInf;
+    for (int a = 1; a <= n; ++a)
+      for (int b = 1; a * b <= n; ++b) {
+        if (n % (a * b)) continue;
+        const int c = n / (a * b);
+        const BuildFit fit = best_fit(Vec3(size.x() / a, size.y() / b, size.z() / c), o.printer);
+        if (!fit.fits) continue;
+        if (best[0] == 0 || c < best[2] || (c == best[2] && fit.margin_mm > margin)) best = {a, b, c}, margin = fit.margin_mm;
+      }
+    if (best[0] > 0) return best;
+  }
+  return {0, 0, 0};
+}
+
 //! Where on the cut plane a dowel fits: a pin `depth` into each side with `need` of material round
 //! its axis (hole and wall), on a 2 mm grid over the plane; up to three sites, the first the
 //! deepest inside, the next each as far as can be from those taken.
 std::vector<Vec3> dowel_sites(const SurfaceQuery& q, const Aabb& box, int axis, double at, double need, double depth) {
-  const int u = axis == 0 ? 1 : 0, v = 2;
+  const int u = (axis + 1) % 3, v = (axis + 2) % 3;
   std::vector<Vec3> candidates, probes;
   for (double a = box.min[u] + need; a <= box.max[u] - need; a += 2.0)
     for (double b = box.min[v] + need; b <= box.max[v] - need; b += 2.0) {
@@ -171,28 +192,31 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   s.hole_radius_mm = 0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm;
   s.hole_depth_mm = 0.5 * o.dowel_length_mm + 0.5;
   if (fit_in_build_volume(part.mesh, o.printer).fits) return {part};
-  const std::array<int, 2> n = section_counts(s.part_size_mm, o);
+  const std::array<int, 3> n = section_grid(s.part_size_mm, o);
   if (n[0] == 0) {
     const Vec3& v = o.printer.build_volume_mm;
-    throw ProcessingError(fmt::format("mold: the {} ({:.0f} × {:.0f} × {:.0f} mm, its pull along the last) cannot be cut into sections that fit "
-                                      "the {} printer ({:.0f} × {:.0f} × {:.0f} mm) within max_sections = {}",
+    throw ProcessingError(fmt::format("mold: the {} ({:.0f} × {:.0f} × {:.0f} mm) cannot be cut into sections that fit the {} printer "
+                                      "({:.0f} × {:.0f} × {:.0f} mm) within max_sections = {}",
                                       part.name, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), o.printer.name, v.x(), v.y(), v.z(),
                                       o.max_sections));
   }
   const double need = s.hole_radius_mm + o.printer.min_wall_mm;
   const SurfaceQuery q(part.mesh);
-  for (int axis : {0, 1}) {
-    s.cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need);
-    for (double at : s.cuts[static_cast<std::size_t>(axis)]) {
+  std::array<std::vector<double>, 3> cuts;
+  for (int axis : {0, 1, 2}) {
+    cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need);
+    for (double at : cuts[static_cast<std::size_t>(axis)]) {
       const std::vector<Vec3> sites = dowel_sites(q, box, axis, at, need, s.hole_depth_mm);
       if (sites.size() < 2)
-        s.warnings.push_back(fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part.name, axis == 0 ? "x" : "y", at,
+        s.warnings.push_back(fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part.name, "xyz"[axis], at,
                                          sites.size()));
       for (const Vec3& c : sites) s.dowels.push_back({axis, c, part.name.rfind("core", 0) == 0});
     }
   }
+  s.cuts = {cuts[0], cuts[1]};
+  s.cuts_z = cuts[2];
   std::vector<Mesh> pieces{part.mesh};
-  for (int axis : {0, 1}) pieces = cut_all(std::move(pieces), box, axis, s.cuts[static_cast<std::size_t>(axis)], part.name, sliver_ml);
+  for (int axis : {0, 1, 2}) pieces = cut_all(std::move(pieces), box, axis, cuts[static_cast<std::size_t>(axis)], part.name, sliver_ml);
   drill_dowels(pieces, s);
   std::vector<NamedMesh> out;
   for (std::size_t k = 0; k < pieces.size(); ++k) out.push_back({fmt::format("{}.{}", part.name, k + 1), std::move(pieces[k])});

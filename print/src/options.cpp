@@ -165,10 +165,12 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
 
 void to_json(nlohmann::json& j, const Sections& s) {
   nlohmann::json dowels = nlohmann::json::array();
-  for (const Dowel& d : s.dowels) dowels.push_back({{"part", d.core ? "core" : "shell"}, {"axis", d.axis == 0 ? "x" : "y"}, {"centre_mm", vec_json(d.centre)}});
+  for (const Dowel& d : s.dowels)
+    dowels.push_back({{"part", d.core ? "core" : "shell"}, {"axis", std::string(1, "xyz"[d.axis])}, {"centre_mm", vec_json(d.centre)}});
   j = {{"count", s.count()},
        {"cuts_x_mm", s.cuts[0]},
        {"cuts_y_mm", s.cuts[1]},
+       {"cuts_z_mm", s.cuts_z},
        {"part_size_mm", vec_json(s.part_size_mm)},
        {"hole_diameter_mm", 2 * s.hole_radius_mm},
        {"hole_depth_mm", s.hole_depth_mm},

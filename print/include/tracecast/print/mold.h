@@ -122,7 +122,7 @@ void to_json(nlohmann::json& j, const PartCheck& c);
 
 //! A pin across a cut, aligning the two sections it joins.
 struct Dowel {
-  int axis = 0;            //!< 0: across a cut x = const (the pin lies along x); 1: across y = const
+  int axis = 0;            //!< 0: across a cut x = const (the pin lies along x); 1: across y = const; 2: z = const (multi-part)
   Vec3 centre = Vec3::Zero();  //!< on the cut's plane, in the mold frame
   bool core = true;        //!< in the core's sections (else the shell's)
 };
@@ -130,12 +130,13 @@ struct Dowel {
 //! Where the parts are cut (both parts at the same planes) and the dowels across the cuts.
 struct Sections {
   std::array<std::vector<double>, 2> cuts;  //!< planes x = c and y = c in the mold frame, ascending
+  std::vector<double> cuts_z;               //!< a multi-part mold's part only: planes z = c, across its pull (its print frame)
   std::vector<Dowel> dowels;
   double hole_radius_mm = 0;  //!< the dowel's radius plus the printer's key clearance
   double hole_depth_mm = 0;   //!< on each side of the cut
   Vec3 part_size_mm = Vec3::Zero();  //!< the larger part's box before cutting
   std::vector<std::string> warnings;
-  std::size_t count() const { return (cuts[0].size() + 1) * (cuts[1].size() + 1); }
+  std::size_t count() const { return (cuts[0].size() + 1) * (cuts[1].size() + 1) * (cuts_z.size() + 1); }
 };
 //! Sections as reports give them (docs/formats.md#mold-report, `sections`), in the mold frame.
 void to_json(nlohmann::json& j, const Sections& s);

@@ -156,10 +156,6 @@ Features mold_features(const Parting& p, Envelope& e, const MoldOptions& o);
 //! printer, or needs more sections than allowed).
 //! `detail`: the eyes and the mouth in the mold frame; no cut comes within 12 mm of them if another can.
 Sections plan_sections(const Parting& p, const Envelope& e, const Features& f, const MoldOptions& o, const std::vector<Vec3>& detail = {});
-//! The fewest sections along x and y (at most max_sections in all) whose boxes, `size` divided
-//! and each grown by a cut's land on both sides, fit the printer in some orientation; {0, 0}
-//! when there are none.
-std::array<int, 2> section_counts(const Vec3& size, const MoldOptions& o);
 
 //! Conformal parts: bolts along the pull through bosses in the frame's skirts, on each side of the
 //! border at most bolt_spacing_mm apart within each section, clear of the legs at the sections'
