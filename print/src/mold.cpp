@@ -451,12 +451,28 @@ std::vector<NamedMesh> section_parts(const Assembly& a, const Sections& s, const
 
 namespace {
 
+//! The mesh without its closed pieces under 1 mm³ either way: specks of a few faces that a weld
+//! pinches off (nefertiti's mask mold: pieces of 4 to 18 faces, 0.1 mm³ at most, made a part
+//! two or three parts for admesh).
+Mesh without_specks(Mesh m) {
+  const std::vector<std::size_t> piece = face_components(m);
+  std::map<std::size_t, double> volume;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    volume[piece[f]] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
+  }
+  if (volume.size() <= 1) return m;
+  std::vector<char> keep(m.triangles.size());
+  for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = std::abs(volume[piece[f]]) >= 1.0;
+  return submesh(m, keep);
+}
+
 //! Slivers under a micrometre welded away (unless the weld opens the surface: it drops pairs of
 //! faces it makes back to back); caps and needles that rounding would turn over removed.
 Mesh cleaned(const Mesh& m) {
   Mesh q = detail::remove_slivers(m, 1e-3);
   if (!measure(q, MeasureOptions{false}).watertight) q = m;
-  return detail::remove_near_degenerate(q, 179.5, 1e4, 1e-3);
+  return without_specks(detail::remove_near_degenerate(q, 179.5, 1e4, 1e-3));
 }
 
 //! Flat on its base when that fits the printer; else turned to the orientation that fits best,
