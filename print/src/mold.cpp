@@ -55,11 +55,7 @@ namespace stages {
 //! appliance's thin rim, and closed bubbles of the cavity that no pour reaches, filled.)
 double keep_largest_piece(Mesh& m, const Sections& s) {
   const std::vector<std::size_t> piece = face_components(m);
-  std::map<std::size_t, double> vol;
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    const Tri& t = m.triangles[f];
-    vol[piece[f]] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
-  }
+  std::map<std::size_t, double> vol = piece_volumes(m, piece);
   if (vol.size() <= 1) return 0;
   std::size_t best = vol.begin()->first;
   for (const auto& [label, v] : vol)
@@ -456,11 +452,7 @@ namespace {
 //! two or three parts for admesh).
 Mesh without_specks(Mesh m) {
   const std::vector<std::size_t> piece = face_components(m);
-  std::map<std::size_t, double> volume;
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    const Tri& t = m.triangles[f];
-    volume[piece[f]] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
-  }
+  std::map<std::size_t, double> volume = piece_volumes(m, piece);
   if (volume.size() <= 1) return m;
   std::vector<char> keep(m.triangles.size());
   for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = std::abs(volume[piece[f]]) >= 1.0;
@@ -473,6 +465,25 @@ Mesh cleaned(const Mesh& m) {
   Mesh q = detail::remove_slivers(m, 1e-3);
   if (!measure(q, MeasureOptions{false}).watertight) q = m;
   return without_specks(detail::remove_near_degenerate(q, 179.5, 1e4, 1e-3));
+}
+
+//! A piece that stands on less than 25 mm² of flat face (a multi-part mold's part or section,
+//! turned with its pull down: nefertiti's mask gave a section that touched the bed at a few points,
+//! and PrusaSlicer found nothing to print in its first layer) is turned onto the largest flat face
+//! on its box's six sides (a cut face: in that frame the cuts are axis planes). Returns the turn.
+Eigen::Matrix3d onto_flat_face(Mesh& q) {
+  if (flat_area(q, 2)[0] >= 25.0) return Eigen::Matrix3d::Identity();
+  double best = 0;
+  Vec3 down = -Vec3::UnitZ();
+  for (int axis : {0, 1, 2}) {
+    const std::array<double, 2> area = flat_area(q, axis);
+    for (int side : {0, 1})
+      if (area[static_cast<std::size_t>(side)] > best) best = area[static_cast<std::size_t>(side)], down = (side ? 1.0 : -1.0) * Vec3::Unit(axis);
+  }
+  if (best < 25.0) return Eigen::Matrix3d::Identity();
+  const Eigen::Matrix3d R = Eigen::Quaterniond::FromTwoVectors(down, -Vec3::UnitZ()).toRotationMatrix();
+  for (Vec3& v : q.vertices) v = R * v;
+  return R;
 }
 
 //! Flat on its base when that fits the printer; else turned to the orientation that fits best,
@@ -519,6 +530,7 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
     Eigen::Matrix3d turn = Eigen::Matrix3d::Identity();
     if (turn_shells && out[k].name.rfind("shell", 0) == 0) turn.diagonal() = Vec3(1, -1, -1);
     for (Vec3& v : q.vertices) v = turn * v;
+    if (!turn_shells) turn = onto_flat_face(q) * turn;
     from_mold[k].linear() = fit_pose(q, out[k].name, printer, warnings) * turn;
     const Aabb b = bounding_box(q.vertices);
     // Whole millimetres along the plate; on z = 0 exactly (the slicer's bed).

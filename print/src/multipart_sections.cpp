@@ -119,11 +119,7 @@ std::vector<Vec3> dowel_sites(const SurfaceQuery& q, const Aabb& box, int axis, 
 //! 18 faces and no volume); a void of 1 mm³ or more goes with the piece whose box holds it.
 std::vector<Mesh> pieces_of(const Mesh& m, double min_ml, double& sliver_ml) {
   const std::vector<std::size_t> label = face_components(m);
-  std::map<std::size_t, double> volume;
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    const Tri& t = m.triangles[f];
-    volume[label[f]] += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]])) / 6.0;
-  }
+  const std::map<std::size_t, double> volume = piece_volumes(m, label);
   std::map<std::size_t, std::size_t> owner;  // component → the piece it belongs to
   std::vector<std::size_t> solids;
   for (const auto& [l, vol] : volume)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
@@ -52,6 +53,19 @@ inline std::vector<std::size_t> face_components(const Mesh& m) {
     label[f] = r;
   }
   return label;
+}
+
+//! Each connected piece's signed volume (mm³; negative for a void), by its label from
+//! face_components().
+inline std::map<std::size_t, double> piece_volumes(const Mesh& m, const std::vector<std::size_t>& piece) {
+  std::map<std::size_t, double> volume;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    const Tri& t = m.triangles[f];
+    volume[piece[f]] += m.vertices[static_cast<std::size_t>(t[0])].dot(
+                            m.vertices[static_cast<std::size_t>(t[1])].cross(m.vertices[static_cast<std::size_t>(t[2])])) /
+                        6.0;
+  }
+  return volume;
 }
 
 }  // namespace tracecast
