@@ -172,10 +172,11 @@ void drill_dowels(std::vector<Mesh>& pieces, const Sections& s) {
     for (Mesh& p : pieces) {
       const Aabb b = bounding_box(p);
       if ((b.max.array() < reach.min.array()).any() || (reach.max.array() < b.min.array()).any()) continue;
-      const double before = signed_volume(p);
+      const double before = log_enabled(LogLevel::Debug) ? signed_volume(p) : 0.0;
       p = detail::boolean(p, rod, detail::BooleanOp::Difference, "a dowel hole in a multi-part mold's section");
-      log_debug("sections: a dowel hole at ({:.1f}, {:.1f}, {:.1f}) took {:.1f} mm³", d.centre.x(), d.centre.y(), d.centre.z(),
-                before - signed_volume(p));
+      if (log_enabled(LogLevel::Debug))
+        log_debug("sections: a dowel hole at ({:.1f}, {:.1f}, {:.1f}) took {:.1f} mm³", d.centre.x(), d.centre.y(), d.centre.z(),
+                  before - signed_volume(p));
     }
   }
 }
