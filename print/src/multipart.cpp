@@ -752,14 +752,17 @@ void pose_and_check(Mold& mold, const std::vector<NamedMesh>& parts, const stage
     std::vector<Vec3> keys;
     for (const stages::Key& key : plan.keys) keys.push_back(t * key.centre);
     Sections s;
-    for (NamedMesh& piece : stages::section_part(part, keys, o, s, r.sliver_ml)) {
+    std::vector<NamedMesh> pieces = stages::section_part(part, keys, o, s, r.sliver_ml);
+    const std::size_t count = pieces.size();
+    for (NamedMesh& piece : pieces) {
       posed.push_back(std::move(piece));
       turn.push_back(t);
     }
     if (s.count() > 1) {
       r.part_sections.push_back({part.name, t, s});
-      r.warnings.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) is cut into {} sections to fit the {} printer, with {} dowel(s) across the cuts",
-                                       part.name, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), s.count(), o.printer.name,
+      r.warnings.push_back(fmt::format("the {} ({:.0f} × {:.0f} × {:.0f} mm) is cut into {} sections ({} pieces) to fit the {} printer, with {} "
+                                       "dowel(s) across the cuts",
+                                       part.name, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), s.count(), count, o.printer.name,
                                        s.dowels.size()));
       for (const std::string& w : s.warnings) r.warnings.push_back(w);
     }
