@@ -95,9 +95,36 @@ async function main() {
     await filled(page, '#appliance-figures');
     await page.click('#paint');
     out.outline_count = await page.$eval('#outline-count', (el) => el.textContent);
-    // 5. ten edits, each followed by the preview: the time from the click to the new appliance shown
+    // 5. ten edits, each followed by the preview: the time from the click (or the drag's release)
+    // to the new appliance shown. They alternate: a thickness typed and Build, then one of the
+    // outline's points on the right of the face dragged 8 px outwards, which cuts the skin again
+    // and builds by itself.
     out.edits = [];
-    for (let i = 1; i <= 10; ++i) out.edits.push(await timedBuild(page, (2.5 + 0.05 * i).toFixed(2)));
+    out.thickness_edits = [];
+    out.outline_edits = [];
+    out.outlines_built = [await page.evaluate(async () => JSON.stringify((await (await fetch('api/session')).json()).session.appliance.options.region.points))];
+    await page.click('#draw');
+    for (let i = 1; i <= 5; ++i) {
+      const t = await timedBuild(page, (2.5 + 0.1 * i).toFixed(2));
+      out.edits.push(t);
+      out.thickness_edits.push(t);
+      const a = (2 * Math.PI * [0, 1, 9, 2, 8][i - 1]) / n;
+      const x = cx + 0.16 * box.height * Math.cos(a), y = cy - 0.05 * box.height + 0.11 * box.height * Math.sin(a);
+      await page.$eval('#appliance-figures', (el) => { el.innerHTML = ''; });
+      await page.mouse.move(x, y);
+      await page.mouse.down();
+      for (let k = 1; k <= 4; ++k) await page.mouse.move(x + 2 * k * Math.cos(a), y + 2 * k * Math.sin(a));
+      const t0 = Date.now();
+      await page.mouse.up();
+      await filled(page, '#appliance-figures');
+      const d = (Date.now() - t0) / 1000;
+      out.edits.push(d);
+      out.outline_edits.push(d);
+      // the outline the server built from, to show that each drag moved it
+      out.outlines_built.push(await page.evaluate(async () => JSON.stringify((await (await fetch('api/session')).json()).session.appliance.options.region.points)));
+    }
+    await page.click('#draw');
+    out.outline_after_drags = await page.$eval('#outline-count', (el) => el.textContent);
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
     // the thickness map, as report.html colours it, shows the zone and the stroke
     await page.select('#colour', 'thickness');

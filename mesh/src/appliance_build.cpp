@@ -5,6 +5,8 @@
 #include "appliance_build.h"
 
 #include <fmt/format.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cmath>
@@ -250,16 +252,19 @@ Crop crop_face(const Mesh& face, const RegionField& field, const FaceAnalysis& f
 //! Diffuses a per-vertex field along the surface (`passes` half-steps towards the neighbours'
 //! mean) where `where` says: each pass spreads it by about an edge length.
 void diffuse(std::vector<double>& f, const Adjacency& adj, int passes, const std::vector<char>& where) {
+  std::vector<std::size_t> moving;
+  for (std::size_t i = 0; i < f.size(); ++i)
+    if (where[i] && adj.start[i + 1] > adj.start[i]) moving.push_back(i);
+  std::vector<double> next(moving.size());
   for (int it = 0; it < passes; ++it) {
-    std::vector<double> next = f;
-    for (std::size_t i = 0; i < f.size(); ++i) {
-      if (!where[i]) continue;
+    for (std::size_t k = 0; k < moving.size(); ++k) {
+      const std::size_t i = moving[k];
       double s = 0;
       int c = 0;
       adj.each(i, [&](std::size_t j) { s += f[j], ++c; });
-      if (c) next[i] = 0.5 * f[i] + 0.5 * s / c;
+      next[k] = 0.5 * f[i] + 0.5 * s / c;
     }
-    f.swap(next);
+    for (std::size_t k = 0; k < moving.size(); ++k) f[moving[k]] = next[k];
   }
 }
 
@@ -374,7 +379,7 @@ Patch cut_patch(const Mesh& face, const RegionField& field, const FaceAnalysis& 
     log_debug("appliance: crop's box in the face frame {:.1f} {:.1f} {:.1f} .. {:.1f} {:.1f} {:.1f}; {} border samples", b.min.x(),
               b.min.y(), b.min.z(), b.max.x(), b.max.y(), b.max.z(), crop.border.size());
   }
-  const Mesh work = largest_component(remesh_isotropic(crop.mesh, h, 3));
+  const Mesh work = largest_component(remesh_isotropic(crop.mesh, h, 1));
   // The region's field (a distance in the frontal projection) and the border's (in space) meet
   // in a smooth minimum, diffused along the surface over about the margin's width (at least two
   // edges): its zero level is a smooth curve on the surface, where the surface turns away from
@@ -383,11 +388,13 @@ Patch cut_patch(const Mesh& face, const RegionField& field, const FaceAnalysis& 
   const std::vector<double> g = border_distance(work, crop.border, margin);
   std::vector<double> f(work.vertices.size());
   std::vector<char> near_border(f.size(), 0);  // where the border shapes the edge: the openings keep their own
-  for (std::size_t i = 0; i < f.size(); ++i) {
-    const double region = field(work.vertices[i]);
-    f[i] = smooth_min(region, g[i], width);
-    near_border[i] = g[i] < region + 2 * width && std::abs(f[i]) < 3 * width;
-  }
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, f.size(), 2048), [&](const auto& range) {
+    for (std::size_t i = range.begin(); i < range.end(); ++i) {
+      const double region = field(work.vertices[i]);
+      f[i] = smooth_min(region, g[i], width);
+      near_border[i] = g[i] < region + 2 * width && std::abs(f[i]) < 3 * width;
+    }
+  });
   diffuse(f, Adjacency(work), std::clamp(static_cast<int>(std::lround(std::pow(width / h, 2) / 4)), 4, 80), near_border);
   Patch p;
   p.mesh = largest_component(make_manifold(level_set_cut(work, f, 0.05 * h)));
