@@ -347,8 +347,8 @@ TEST_CASE("multi-part mold: --parts forces the count; 1, and more than 2 on an o
   // large: a box of nearly a metre; a bust's head and shoulders at 1 mm) is refused before the walls,
   // naming --grid and a step that fits.
   Mesh big_ear = c.ear, big_head = c.head;
-  for (Mesh* m : {&big_ear, &big_head})
-    for (Vec3& v : m->vertices) v *= 12.0;
+  for (Mesh* big : {&big_ear, &big_head})
+    for (Vec3& v : big->vertices) v *= 12.0;
   o.grid_mm = 1.0;
   CHECK_THROWS_WITH(print::design_mold(big_ear, big_head, o), Catch::Contains("over the 150 M the level sets take: use --grid"));
 }

@@ -408,11 +408,14 @@ void add_supports(Envelope& e, const Parting& p, const Features& f, const Sectio
       std::tuple<int, long, long> edge;
       const Reach both = plan.common(q, &edge);
       Reach core = both, shell = both;
-      if (o.sprue_diameter_mm > 0 &&  // round the sprue's path, as wide as its slanted part's footprint
-          distance_to_segment(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>()) < 0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall)
+      // The posts round the sprue's path (as wide as its slanted part's footprint) and round the
+      // vents are boxes along the grid's lines, like the bosses: where a round post's staircase
+      // crossed a cell diagonally, the roof falling across it left a fin in the shell (0.66 mm).
+      if (o.sprue_diameter_mm > 0 && on_segment_box(q, f.sprue_bottom.head<2>(), f.sprue_top.head<2>(),
+                                                    0.5 * o.sprue_diameter_mm / f.sprue_axis.z() + wall, g.h))
         shell = Reach::Flat;
       for (const Vec3& v : f.vent_bottoms)
-        if ((q - v.head<2>()).norm() < 0.5 * o.vent_diameter_mm + wall) shell = Reach::Flat;
+        if (on_boss(q - v.head<2>(), 0.5 * o.vent_diameter_mm + wall, g.h)) shell = Reach::Flat;
       const std::size_t n = g.index(i, j);
       double& floor = e.core_floor.v[n];
       double& roof = e.shell_roof.v[n];

@@ -168,6 +168,12 @@ Bolts place_bolts(const Parting& p, const Envelope& e, const Features& f, const 
 //! grid: 0.96–0.99 mm walls; a round boss a grid step wider, on the bundled example: 0.67 mm); a
 //! square's sides run straight along the grid.
 inline bool on_boss(const Eigen::Vector2d& offset, double r, double h) { return offset.cwiseAbs().maxCoeff() <= r + 0.5 * h; }
+//! Whether a node lies in the box, along the grid's lines, round the segment a–b widened by r (as
+//! on_boss, half a cell's slack).
+inline bool on_segment_box(const Eigen::Vector2d& q, const Eigen::Vector2d& a, const Eigen::Vector2d& b, double r, double h) {
+  const Eigen::Vector2d lo = a.cwiseMin(b).array() - (r + 0.5 * h), hi = a.cwiseMax(b).array() + (r + 0.5 * h);
+  return (q.array() >= lo.array()).all() && (q.array() <= hi.array()).all();
+}
 //! Levels the parting surface (and the core's top with it) across each bolt's boss at the height
 //! it has on the bolt's axis, so that the bolt's hole meets it square: through a surface sloping
 //! at 60° a hole leaves a 30° wedge on one part. Round the boss it eases back into its own height
