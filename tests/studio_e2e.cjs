@@ -141,6 +141,9 @@ async function main() {
                                  { timeout: 300000 });
       return page.$eval('#error', (el) => el.textContent);
     };
+    // The mold on a 1 mm grid (the mold form's resolution, as a person in a hurry would set it):
+    // the default 0.5 mm grid takes four times the nodes, and nothing here measures the mold's detail.
+    await page.$eval('#mold-form [data-key=resolution_mm]', (el) => { el.value = '1'; });
     out.expect_refusal = true;
     out.refused = await make(refusedSubject);
     out.expect_refusal = false;

@@ -647,7 +647,8 @@ TEST_CASE("cli: mold stamps the identifier the ledger allocates; trace reads the
   const std::string face = (std::filesystem::path(TRACECAST_SOURCE_DIR) / "assets" / "example-face.ply").string();
   const std::string mask = (dir / "mask.ply").string(), mold = (dir / "m.3mf").string(), rep = (dir / "m.json").string();
   REQUIRE(run("appliance -q " + face + " -o " + mask + " --region upper_face").code == 0);
-  const Run made = shop.tc("mold -q " + mask + " --face " + face + " -o " + mold + shop.mold_flags + " --report " + rep);
+  // A 1 mm grid: the mark, the ledger and the trace are what this tests, not the mold's detail.
+  const Run made = shop.tc("mold -q " + mask + " --face " + face + " -o " + mold + shop.mold_flags + " --resolution 1 --report " + rep);
   INFO(made.err);
   REQUIRE(made.code == 0);
   const auto doc = nlohmann::json::parse(test::read_bytes(rep));

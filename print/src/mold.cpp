@@ -163,14 +163,21 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
   // are, so a later round tests only the others against all.
   std::unordered_set<std::uint64_t> settled;
   for (int round = 0;; ++round) {
+    Timings steps;
+    StepTimer timer(steps);
     if (round > 0) m = detail::remove_slivers(m, 1e-9);
+    timer.lap("slivers");
     const std::size_t flat = round_to_floats(m);
+    timer.lap("floats");
     std::vector<char> moved(m.triangles.size(), 1);
     if (round > 0)
       for (std::size_t f = 0; f < m.triangles.size(); ++f) moved[f] = !settled.count(face_key(m, m.triangles[f]));
+    timer.lap("moved");
     const auto pairs = self_intersecting_pairs(m, round > 0 ? &moved : nullptr);
-    log_debug("settle: round {}, {} faces ({} tested against all), {} crossing pairs, {} flat", round, m.triangles.size(),
-              std::count(moved.begin(), moved.end(), 1), pairs.size(), flat);
+    timer.lap("crossings");
+    log_debug("settle: round {}, {} faces ({} tested against all), {} crossing pairs, {} flat; {:.2f} s slivers, {:.2f} floats, {:.2f} moved, {:.2f} crossings",
+              round, m.triangles.size(), std::count(moved.begin(), moved.end(), 1), pairs.size(), flat, steps[0].second, steps[1].second,
+              steps[2].second, steps[3].second);
     if ((pairs.empty() && flat == 0) || round == rounds) return pairs.size();
     std::vector<char> crossing(m.triangles.size(), 0);
     for (const auto& [a, b] : pairs) crossing[a] = crossing[b] = 1;
