@@ -221,8 +221,8 @@ void enrol_and_trace(const std::string& name, const std::string& db) {
   CHECK(listed["tokens"].size() == 4);
   for (const std::string& tok : {s.admin, wa, wb, inv}) CHECK(listed.dump().find(tok) == std::string::npos);
   std::string inv_id;
-  for (const json& t : listed["tokens"])
-    if (t["label"] == "Det. Ray") inv_id = t["id"];
+  for (const json& token : listed["tokens"])
+    if (token["label"] == "Det. Ray") inv_id = token["id"];
   REQUIRE(inv_id.size() == 16);
   CHECK(s.client(s.admin).post("/v1/tokens/revoke", {{"id", inv_id}})["label"] == "Det. Ray");
   CHECK(refused([&] { s.client(inv).post("/v1/trace", {{"analysis", an}}); }) == 401);
