@@ -103,9 +103,9 @@ void colour_by(Mesh& m, const std::vector<double>& v, double lo, double hi, cons
 }
 
 //! The rotation that turns `front` to +z (the renderer looks along -z), keeping +y up as far as possible.
-Eigen::Matrix3d facing(const Vec3& front) {
+Eigen::Matrix3d facing(const Vec3& front, const Vec3& up = Vec3::UnitY()) {
   const Vec3 z = front.normalized();
-  Vec3 y = Vec3::UnitY() - z * z.y();
+  Vec3 y = up - z * z.dot(up);
   if (y.norm() < 1e-6) y = Vec3::UnitZ() - z * z.z();
   y.normalize();
   const Vec3 x = y.cross(z);
@@ -238,7 +238,8 @@ json appliance_fields(const Mesh& appliance, const Mesh& face, const Vec3& pull)
           {"draft", field(draft, "Draft towards the pull (below 0: undercut)", "cos", -1, 1, "diverging")}};
 }
 
-json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load, const std::string& piece) {
+json make_previews(const fs::path& out, const json& mold_result, const std::function<Mesh(const std::string&)>& load, const std::string& piece,
+                   const Vec3& up) {
   std::vector<std::pair<std::string, double>> timings;
   StepTimer timer(timings);
   const Mesh face = load("face.ply"), appliance = load(piece + ".ply"), marked = load(piece + "-marked.ply");
@@ -265,7 +266,9 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
   const json mark_range = {{"max_abs_um", disp_abs}};
 
   // PNG previews for people who will not open a browser.
-  const Eigen::Matrix3d view = facing(pull);  // the pull is near the face's front
+  // Seen along the pull (near the face's front) with the head's top up: a file's +y is not always
+  // up (nefertiti.obj's up is its +z; seen along a pull tilted 40° down, its +y drew her upside down).
+  const Eigen::Matrix3d view = facing(pull, up);
   RenderOptions ro;
   ro.width_px = 900;
   render_png(rotated(face, view), out / "preview-face.png", ro);

@@ -300,8 +300,16 @@ json mold_stage(StageFiles& f, const Recipe& recipe, Workshop& shop, const json&
   });
 }
 
+//! The top of the head in the piece's report: the face frame of an appliance's face or a mask's
+//! wearer; the file's +y for an ear (its report has no frame).
+Vec3 picture_up(const json& piece_result) {
+  for (const char* who : {"face", "wearer"})
+    if (piece_result.contains(who) && piece_result[who].contains("frame")) return json_vec(piece_result[who]["frame"]["y_up"]);
+  return Vec3::UnitY();
+}
+
 //! 4. previews and the 3D view's data
-json previews_stage(StageFiles& f, const Recipe& recipe, const json& mold_result) {
+json previews_stage(StageFiles& f, const Recipe& recipe, const json& mold_result, const json& piece_result) {
   Stages& st = f.stages;
   const std::vector<std::string> preview_files = {"preview-face.png", "preview-" + recipe.piece + ".png", "preview-core.png", "preview-shell.png",
                                                   "preview-mark.png", "viewer.json"};
@@ -309,8 +317,10 @@ json previews_stage(StageFiles& f, const Recipe& recipe, const json& mold_result
   for (const std::string& name : {std::string("face.ply"), piece_file(recipe), marked_file(recipe)}) preview_key[name] = st.hash_of(name);
   for (const json& o : mold_result["output_files"]) preview_key[o.get<std::string>()] = st.hash_of(o.get<std::string>());
   preview_key["pull"] = mold_result["pull"]["direction"];
+  const Vec3 up = picture_up(piece_result);
+  preview_key["up"] = {up.x(), up.y(), up.z()};
   return st.run("previews", preview_key, preview_files, [&] {
-    return make_previews(recipe.output, mold_result, [&](const std::string& name) { return f.load_for_pictures(name); }, recipe.piece);
+    return make_previews(recipe.output, mold_result, [&](const std::string& name) { return f.load_for_pictures(name); }, recipe.piece, up);
   });
 }
 
@@ -337,7 +347,7 @@ RunResult run_recipe(const Recipe& recipe, const std::function<void(const StageE
   const json mold_result = mold_stage(files, recipe, shop, inputs, piece_result);
   RunResult out;
   out.id = watermark::parse_id(mold_result["mark"]["id"].get<std::string>()).value_or(0);
-  const json previews = previews_stage(files, recipe, mold_result);
+  const json previews = previews_stage(files, recipe, mold_result, piece_result);
 
   // 5. the report (always: it holds this run's timings and the ledger's record as it is now)
   json report;
