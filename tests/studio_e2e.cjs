@@ -25,6 +25,11 @@ async function timedBuild(page, thickness) {
   return (Date.now() - t0) / 1000;
 }
 
+//! The outline the server last built the appliance from, as text.
+function outlineBuilt(page) {
+  return page.evaluate(async () => JSON.stringify((await (await fetch('api/session')).json()).session.appliance.options.region.points));
+}
+
 async function main() {
   const [url, scan, screenshot, refusedSubject, subject, castScan] = process.argv.slice(2);
   const browser = await puppeteer.launch({
@@ -102,7 +107,7 @@ async function main() {
     out.edits = [];
     out.thickness_edits = [];
     out.outline_edits = [];
-    out.outlines_built = [await page.evaluate(async () => JSON.stringify((await (await fetch('api/session')).json()).session.appliance.options.region.points))];
+    out.outlines_built = [await outlineBuilt(page)];
     await page.click('#draw');
     for (let i = 1; i <= 5; ++i) {
       const t = await timedBuild(page, (2.5 + 0.1 * i).toFixed(2));
@@ -121,10 +126,9 @@ async function main() {
       out.edits.push(d);
       out.outline_edits.push(d);
       // the outline the server built from, to show that each drag moved it
-      out.outlines_built.push(await page.evaluate(async () => JSON.stringify((await (await fetch('api/session')).json()).session.appliance.options.region.points)));
+      out.outlines_built.push(await outlineBuilt(page));
     }
     await page.click('#draw');
-    out.outline_after_drags = await page.$eval('#outline-count', (el) => el.textContent);
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);
     // the thickness map, as report.html colours it, shows the zone and the stroke
     await page.select('#colour', 'thickness');
