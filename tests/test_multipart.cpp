@@ -376,6 +376,22 @@ TEST_CASE("cli: an ear's mold in three parts, stamped and recorded; an ear the m
   for (const auto& p : j["parts"]) CHECK(std::filesystem::exists(shop.dir / ("m-" + p["name"].get<std::string>() + ".stl")));
   CHECK(std::filesystem::exists(out));
   CHECK(!j["mark"]["id"].is_null());
+  // A printer too small for any sectioning of a part within max_sections: refused (exit 4) naming
+  // the part, nothing written, and nothing recorded (the parts' solids are planned first).
+  {
+    const std::size_t entries = shop.entries();
+    const auto tiny = shop.dir / "tiny.3mf";
+    const test::Run small = shop.tc("mold " + ear.string() + " --face " + head.string() + " -o " + tiny.string() + shop.mold_flags +
+                                    " --build-volume 20,20,20");
+    INFO(small.err);
+    CHECK(small.code == 4);
+    CHECK(small.err.find("cannot be cut into sections that fit the resin printer (20 × 20 × 20 mm)") != std::string::npos);
+    CHECK((small.err.find("the core (") != std::string::npos || small.err.find("the shell-") != std::string::npos));
+    CHECK(!std::filesystem::exists(tiny));
+    CHECK(!std::filesystem::exists(shop.dir / "tiny-core.stl"));
+    CHECK(!std::filesystem::exists(shop.dir / "tiny-core.1.stl"));
+    CHECK(shop.entries() == entries);
+  }
   // The level set's own surface, stamped, crosses itself: refused with the way out, and the
   // piece's record says no mold was released.
   const auto bad = shop.dir / "bad.3mf";

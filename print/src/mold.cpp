@@ -701,7 +701,7 @@ MoldPlan plan_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o
   plan.pull = choose_pull(appliance, face, in, o, face_analysis);
   plan.multipart = needs_multipart(appliance, face, in, plan.pull, o);
   if (plan.multipart) {
-    plan.division = std::make_shared<const Division>(plan_division(appliance, face, in, o));
+    plan.multipart_design = std::make_shared<MultipartDesign>(plan_multipart_design(appliance, face, in, o, timer));
     return plan;
   }
   const PullChoice& pc = plan.pull;
@@ -727,7 +727,7 @@ MoldPlan plan_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o
 Mold build_mold(MoldPlan plan, const Mesh& appliance, const Mesh& face, const MoldOptions& o, const Inspection* inspection) {
   const Inspection in = inspection ? *inspection : inspect_inputs(appliance, face, o);
   if (plan.multipart) {
-    Mold multi = design_multipart_mold(appliance, face, in, o, plan.division.get());
+    Mold multi = design_multipart_mold(appliance, face, in, o, std::move(*plan.multipart_design));
     multi.report.timings.insert(multi.report.timings.begin(), plan.report.timings.begin(), plan.report.timings.end());
     return multi;
   }

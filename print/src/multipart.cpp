@@ -578,14 +578,14 @@ Division plan_division(const Mesh& piece, const Mesh& skin, const Inspection& in
 }
 
 void carry_plan(MoldPlan& plan, const std::vector<std::uint32_t>& origin) {
-  if (!plan.division) return;
-  Division d = *plan.division;
-  d.label.resize(origin.size());
+  if (!plan.multipart_design) return;
+  std::vector<int>& label = plan.multipart_design->division.label;
+  std::vector<int> carried(origin.size());
   for (std::size_t f = 0; f < origin.size(); ++f) {
-    if (origin[f] >= plan.division->label.size()) throw ProcessingError("mold: the stamped piece's faces do not match their origins");
-    d.label[f] = plan.division->label[origin[f]];
+    if (origin[f] >= label.size()) throw ProcessingError("mold: the stamped piece's faces do not match their origins");
+    carried[f] = label[origin[f]];
   }
-  plan.division = std::make_shared<const Division>(std::move(d));
+  label = std::move(carried);
 }
 
 std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Division& d, MultipartPlan& plan, const MoldOptions& o) {
@@ -674,7 +674,7 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
   // as do not touch (a boolean of a part with millions of faces costs seconds whatever the other
   // mesh); the piece last.
   for (std::size_t k = 0; k < solids.size(); ++k) {
-    const std::string name = k == 0 ? "core" : fmt::format("shell-{}", k);
+    const std::string name = part_name(k);
     Mesh m = std::move(solids[k]);
     std::vector<Mesh> balls, cutters;
     for (const Key& key : plan.keys) {
@@ -714,7 +714,37 @@ namespace {
 //! A rotation taking `from` to `to` (unit vectors).
 Eigen::Matrix3d turning(const Vec3& from, const Vec3& to) { return Eigen::Quaterniond::FromTwoVectors(from, to).toRotationMatrix(); }
 
+//! Part k's turn into its print pose: its pull points down (its cavity up; the ear's core under the
+//! cast, the mask's core crown down with its open neck up).
+Eigen::Matrix3d print_turn(std::size_t k, const stages::Division& d, const stages::MultipartPlan& plan) {
+  const Vec3 pull = k == 0 ? (d.parts[0].direction ? *d.parts[0].direction : Vec3(-plan.up)) : d.pulls[k - 1];
+  return turning(pull, -Vec3::UnitZ());
+}
+
 }  // namespace
+
+std::string stages::part_name(std::size_t k) { return k == 0 ? "core" : fmt::format("shell-{}", k); }
+
+stages::MultipartDesign stages::plan_multipart_design(const Mesh& piece, const Mesh& skin, const Inspection& in, const MoldOptions& o,
+                                                      StepTimer& timer) {
+  MultipartDesign m;
+  m.division = plan_division(piece, skin, in, o);
+  timer.lap("pulls");
+  m.plan = plan_multipart(piece, skin, m.division, o);
+  timer.lap("features");
+  m.solids = multipart_solids(piece, skin, m.division, m.plan, o);
+  timer.lap("walls");
+  for (std::size_t k = 0; k < m.solids.size(); ++k) {
+    const Eigen::Matrix3d t = print_turn(k, m.division, m.plan);
+    Aabb box;
+    for (const Vec3& v : m.solids[k].vertices) box.add(t * v);
+    double ball = 0;  // the part's own keys stand out of its solid by at most their radius
+    for (const Key& key : m.plan.keys)
+      if (key.male == static_cast<int>(k)) ball = std::max(ball, key.radius);
+    sections_or_refuse(part_name(k), box.extent() + Vec3::Constant(2 * ball), o);
+  }
+  return m;
+}
 
 namespace {
 
@@ -736,17 +766,15 @@ std::vector<NamedMesh> cut_or_explain(std::vector<Mesh> solids, const Mesh& piec
   }
 }
 
-//! Each part turned so that its pull points down (its cavity up; the ear's core under the cast, the
-//! mask's core crown down with its open neck up), then laid on the plate as the two-part mold's
-//! parts are (print_pose) and checked.
+//! Each part turned so that its pull points down (print_turn), then laid on the plate as the
+//! two-part mold's parts are (print_pose) and checked.
 void pose_and_check(Mold& mold, const std::vector<NamedMesh>& parts, const stages::Division& d, const stages::MultipartPlan& plan,
                     const MoldOptions& o) {
   MoldReport& r = mold.report;
   std::vector<NamedMesh> posed;
   std::vector<Eigen::Matrix3d> turn;  // per piece: its part's turn
   for (std::size_t k = 0; k < parts.size(); ++k) {
-    const Vec3 pull = k == 0 ? (d.parts[0].direction ? *d.parts[0].direction : Vec3(-plan.up)) : d.pulls[k - 1];
-    const Eigen::Matrix3d t = turning(pull, -Vec3::UnitZ());
+    const Eigen::Matrix3d t = print_turn(k, d, plan);
     NamedMesh part = parts[k];
     for (Vec3& v : part.mesh.vertices) v = t * v;
     std::vector<Vec3> keys;
@@ -789,21 +817,18 @@ void report_plan(MoldReport& r, const stages::MultipartPlan& plan, const std::ve
 }  // namespace
 
 Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o,
-                           const stages::Division* division) {
+                           stages::MultipartDesign design) {
   using namespace stages;
   Mold mold;
   MoldReport& r = mold.report;
   StepTimer timer(r.timings);
   r.layout = "multi-part";
   r.appliance_ml = in.appliance_ml;
-  const Division d = division ? *division : plan_division(piece, skin, in, o);
+  const Division& d = design.division;
+  const MultipartPlan& plan = design.plan;
+  std::vector<Mesh>& solids = design.solids;
   if (d.label.size() != piece.triangles.size()) throw ProcessingError("mold: the planned division does not fit the piece's faces");
   r.pull = d.pulls.front();
-  timer.lap("pulls");
-  MultipartPlan plan = plan_multipart(piece, skin, d, o);
-  timer.lap("features");
-  std::vector<Mesh> solids = multipart_solids(piece, skin, d, plan, o);
-  timer.lap("walls");
   report_plan(r, plan, solids);
   double envelope = 0, made = 0;
   for (const Mesh& s : solids) envelope += signed_volume(s);

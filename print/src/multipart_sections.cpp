@@ -183,6 +183,17 @@ void drill_dowels(std::vector<Mesh>& pieces, const Sections& s) {
 
 }  // namespace
 
+std::array<int, 3> sections_or_refuse(const std::string& part, const Vec3& size, const MoldOptions& o) {
+  const std::array<int, 3> n = section_grid(size, o);
+  if (n[0] == 0) {
+    const Vec3& v = o.printer.build_volume_mm;
+    throw ProcessingError(fmt::format("mold: the {} ({:.0f} × {:.0f} × {:.0f} mm) cannot be cut into sections that fit the {} printer "
+                                      "({:.0f} × {:.0f} × {:.0f} mm) within max_sections = {}",
+                                      part, size.x(), size.y(), size.z(), o.printer.name, v.x(), v.y(), v.z(), o.max_sections));
+  }
+  return n;
+}
+
 std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml) {
   const Aabb box = bounding_box(part.mesh);
   s = Sections{};
@@ -190,14 +201,7 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   s.hole_radius_mm = 0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm;
   s.hole_depth_mm = 0.5 * o.dowel_length_mm + 0.5;
   if (fit_in_build_volume(part.mesh, o.printer).fits) return {part};
-  const std::array<int, 3> n = section_grid(s.part_size_mm, o);
-  if (n[0] == 0) {
-    const Vec3& v = o.printer.build_volume_mm;
-    throw ProcessingError(fmt::format("mold: the {} ({:.0f} × {:.0f} × {:.0f} mm) cannot be cut into sections that fit the {} printer "
-                                      "({:.0f} × {:.0f} × {:.0f} mm) within max_sections = {}",
-                                      part.name, s.part_size_mm.x(), s.part_size_mm.y(), s.part_size_mm.z(), o.printer.name, v.x(), v.y(), v.z(),
-                                      o.max_sections));
-  }
+  const std::array<int, 3> n = sections_or_refuse(part.name, s.part_size_mm, o);
   const double need = s.hole_radius_mm + o.printer.min_wall_mm;
   const SurfaceQuery q(part.mesh);
   std::array<std::vector<double>, 3> cuts;

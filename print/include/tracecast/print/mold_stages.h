@@ -244,12 +244,12 @@ std::vector<CuttingEdge> cutting_edges(const Inspection& in, const Eigen::Matrix
 //! that records the piece before building it (the ledger) plans first. Planned on the unstamped
 //! appliance, it holds for the stamped one: the mark moves the outer surface by at most 0.04 mm,
 //! and not at all where the piece is thinner than 0.4 mm (the rim the parting surface meets).
-struct Division;
+struct MultipartDesign;
 struct MoldPlan {
   MoldReport report;
   PullChoice pull;
-  bool multipart = false;  //!< built by design_multipart_mold() on `division`; nothing else is planned
-  std::shared_ptr<const Division> division;
+  bool multipart = false;  //!< built by design_multipart_mold() on `multipart_design`; nothing else is planned
+  std::shared_ptr<MultipartDesign> multipart_design;
   Parting parting;
   Envelope envelope;
   Features features;

@@ -22,7 +22,9 @@
 // piece; sprue and vents are cut as exact cylinders.
 #pragma once
 
+#include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "tracecast/print/mold.h"
@@ -95,6 +97,29 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
 //! with the most material in the way.
 void measure_release(std::vector<PartPull>& pulls, const std::vector<NamedMesh>& parts, const Mesh& piece);
 
+//! A multi-part mold before its cavity is cut: the division, the plan and the parts' solids.
+struct MultipartDesign {
+  Division division;
+  MultipartPlan plan;
+  std::vector<Mesh> solids;
+};
+//! plan_division(), plan_multipart() and multipart_solids(), then the refusal of a part that no
+//! sectioning within max_sections fits: all of a multi-part mold's refusals, made before anything
+//! is recorded. The bound used is the part's solid, grown on each side by its largest key ball, in
+//! its print pose (cutting the cavity only takes away from it), so that section_part() never
+//! refuses a part planned here. Planned on the unstamped piece, the solids hold for the stamped
+//! one: the mark moves the outer surface by at most 0.04 mm, and cut_cavity() cuts the stamped one.
+//! `timer` gets the steps' laps (pulls, features, walls).
+MultipartDesign plan_multipart_design(const Mesh& piece, const Mesh& skin, const Inspection& in, const MoldOptions& o, StepTimer& timer);
+
+//! Part k's name: "core", "shell-1", …
+std::string part_name(std::size_t k);
+
+//! The sections grid (along x, y, z of the part's print pose) for a part of `size`: the fewest
+//! sections that fit the printer, within max_sections. Throws ProcessingError naming the part
+//! when there is none.
+std::array<int, 3> sections_or_refuse(const std::string& part, const Vec3& size, const MoldOptions& o);
+
 //! A part (in its print pose: its pull along −z) cut into sections that fit the printer when no
 //! orientation of it does: section_counts() of its box, the cuts along x and y moved clear of the
 //! keys (given in the same frame), dowel holes across each cut where a pin and a wall round it lie
@@ -112,9 +137,9 @@ namespace tracecast::print {
 //! best single pull leaves over a fifth of the outer surface in undercut and the skin is closed.
 bool needs_multipart(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const stages::PullChoice& pc, const MoldOptions& o);
 
-//! The multi-part mold (design_mold() calls it when needs_multipart()); `division`: the piece's,
-//! when planned already (plan_division()), else made here.
+//! The multi-part mold (build_mold() calls it when needs_multipart()), on the design planned by
+//! plan_multipart_design() (on this piece, or on it before the stamp: the division carried to it).
 Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::Inspection& in, const MoldOptions& o,
-                           const stages::Division* division = nullptr);
+                           stages::MultipartDesign design);
 
 }  // namespace tracecast::print
