@@ -165,9 +165,12 @@ TEST_CASE("self-intersections: crossing cubes, folded faces, shared corners", "[
 }
 
 TEST_CASE("self-intersections, only some faces tested against all: exactly the pairs that have one of them", "[measure]") {
-  // Three spheres, two overlapping: many crossing pairs, between the first and second only.
-  Mesh m = test::uv_sphere(10, 16, 32);
-  append(m, [] { Mesh b = test::uv_sphere(10, 16, 32); for (Vec3& v : b.vertices) v += Vec3(12, 1, 0.5); return b; }());
+  // Three spheres, two overlapping: many crossing pairs, between the first and second only. Fine
+  // ones too (over 20,000 faces), whose search for all pairs splits the boxes between both cores.
+  const int rings = GENERATE(16, 90);
+  INFO(rings << " rings");
+  Mesh m = test::uv_sphere(10, rings, 2 * rings);
+  append(m, [&] { Mesh b = test::uv_sphere(10, rings, 2 * rings); for (Vec3& v : b.vertices) v += Vec3(12, 1, 0.5); return b; }());
   append(m, [] { Mesh c = test::uv_sphere(5, 12, 24); for (Vec3& v : c.vertices) v += Vec3(-40, 0, 0); return c; }());
   const auto all = self_intersecting_pairs(m);
   REQUIRE(all.size() > 20);

@@ -13,9 +13,11 @@
 #include <CGAL/box_intersection_d.h>
 #include <CGAL/intersections.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <unordered_map>
 
 #include "tracecast/mesh/cgal.h"
@@ -73,6 +75,42 @@ bool pair_intersects(const std::array<std::uint32_t, 3>& a, const std::array<std
   return CGAL::do_intersect(ta, tb);
 }
 
+//! The pairs of overlapping boxes (by their infos), found on both cores: the boxes split at the
+//! median of their centres along x, each half against itself, and the boxes of each half that
+//! reach across the split against those of the other.
+std::vector<std::pair<std::uint32_t, std::uint32_t>> overlapping_boxes(std::vector<Box> boxes) {
+  using Pairs = std::vector<std::pair<std::uint32_t, std::uint32_t>>;
+  const auto self = [](std::vector<Box>& range, Pairs& out) {
+    CGAL::box_self_intersection_d(range.begin(), range.end(), [&](const Box& a, const Box& b) { out.emplace_back(a.info(), b.info()); });
+  };
+  Pairs all;
+  if (boxes.size() < 20000) {  // not worth a second core
+    self(boxes, all);
+    return all;
+  }
+  const auto centre = [](const Box& b) { return b.min_coord(0) + b.max_coord(0); };
+  const auto mid = boxes.begin() + static_cast<std::ptrdiff_t>(boxes.size() / 2);
+  std::nth_element(boxes.begin(), mid, boxes.end(), [&](const Box& a, const Box& b) { return centre(a) < centre(b); });
+  std::vector<Box> left(boxes.begin(), mid), right(mid, boxes.end());
+  double left_reach = -std::numeric_limits<double>::infinity(), right_reach = std::numeric_limits<double>::infinity();
+  for (const Box& b : left) left_reach = std::max(left_reach, b.max_coord(0));
+  for (const Box& b : right) right_reach = std::min(right_reach, b.min_coord(0));
+  std::vector<Box> left_across, right_across;
+  for (const Box& b : left)
+    if (b.max_coord(0) >= right_reach) left_across.push_back(b);
+  for (const Box& b : right)
+    if (b.min_coord(0) <= left_reach) right_across.push_back(b);
+  Pairs in_left, in_right, across;
+  tbb::parallel_invoke([&] { self(left, in_left); }, [&] { self(right, in_right); },
+                       [&] {
+                         CGAL::box_intersection_d(left_across.begin(), left_across.end(), right_across.begin(), right_across.end(),
+                                                  [&](const Box& a, const Box& b) { across.emplace_back(a.info(), b.info()); });
+                       });
+  all.reserve(in_left.size() + in_right.size() + across.size());
+  for (Pairs* p : {&in_left, &in_right, &across}) all.insert(all.end(), p->begin(), p->end());
+  return all;
+}
+
 }  // namespace
 
 std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh, const std::vector<char>* only) {
@@ -103,9 +141,7 @@ std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const M
   }
   std::vector<std::pair<std::uint32_t, std::uint32_t>> candidates;
   if (!only) {
-    CGAL::box_self_intersection_d(boxes.begin(), boxes.end(), [&](const Box& a, const Box& b) {
-      candidates.emplace_back(a.info(), b.info());
-    });
+    candidates = overlapping_boxes(std::move(boxes));
   } else {
     // The flagged boxes against all: a pair of flagged ones is met twice, a box with itself once.
     std::vector<Box> flagged;
