@@ -30,6 +30,11 @@ function outlineBuilt(page) {
   return page.evaluate(async () => JSON.stringify((await (await fetch('api/session')).json()).session.appliance.options.region.points));
 }
 
+//! The seconds the server took for the last build (the rest of an edit's time is the page's).
+function serverSeconds(page) {
+  return page.evaluate(async () => (await (await fetch('api/session')).json()).session.appliance.seconds);
+}
+
 async function main() {
   const [url, scan, screenshot, refusedSubject, subject, castScan] = process.argv.slice(2);
   const browser = await puppeteer.launch({
@@ -108,6 +113,7 @@ async function main() {
     out.thickness_edits = [];
     out.outline_edits = [];
     out.outlines_built = [await outlineBuilt(page)];
+    out.outline_server_s = [];
     await page.click('#draw');
     for (let i = 1; i <= 5; ++i) {
       const t = await timedBuild(page, (2.5 + 0.1 * i).toFixed(2));
@@ -127,6 +133,7 @@ async function main() {
       out.outline_edits.push(d);
       // the outline the server built from, to show that each drag moved it
       out.outlines_built.push(await outlineBuilt(page));
+      out.outline_server_s.push(await serverSeconds(page));
     }
     await page.click('#draw');
     out.final_thickness = await page.$eval('[data-key=thickness_mm]', (el) => el.value);

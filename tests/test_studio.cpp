@@ -642,11 +642,13 @@ TEST_CASE("studio: a person's session in the browser: scan, outline by clicks, t
   std::sort(t.begin(), t.end());
   const auto span = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return fmt::format("median {:.2f} s, max {:.2f} s", v[v.size() / 2], v.back()); };
   std::printf("studio: appliance preview after an edit (bundled example, drawn outline): median %.2f s, max %.2f s; of which 5 thickness edits %s, "
-              "5 outline points dragged %s; first build %.2f s\n",
-              0.5 * (t[4] + t[5]), t.back(), span(r["thickness_edits"]).c_str(), span(r["outline_edits"]).c_str(), r["builds"][0].get<double>());
+              "5 outline points dragged %s (the server's build %s); first build %.2f s\n",
+              0.5 * (t[4] + t[5]), t.back(), span(r["thickness_edits"]).c_str(), span(r["outline_edits"]).c_str(),
+              span(r["outline_server_s"]).c_str(), r["builds"][0].get<double>());
   // Each drag moved the outline the server built from (so each of those builds cut the skin again).
   const auto built = r["outlines_built"].get<std::vector<std::string>>();
   REQUIRE(built.size() == 6);
+  REQUIRE(r["outline_server_s"].size() == 5);
   for (std::size_t k = 1; k < built.size(); ++k) CHECK(built[k] != built[k - 1]);
   // The appliance as the server kept it: the outline as clicked, on the face's surface.
   const json session = json::parse(test::read_bytes(s.server.session_dir() / "session.json"));
