@@ -173,3 +173,31 @@ TEST_CASE("repair finds crossing faces and removes them", "[repair]") {
   CHECK(i.oriented);
   CHECK(r.input_to_output.p95 <= 0.01);  // away from the spike, the surface stays
 }
+
+TEST_CASE("isotropic remeshing of a large open surface in two halves on both cores: one manifold piece, its edge kept, on the surface",
+          "[repair]") {
+  // A generated face, coarse (1.5 mm) and remeshed at 0.5 mm: well over the 20,000 faces from
+  // which the surface is remeshed in two halves joined along the edges between them.
+  const Mesh face = scan::SyntheticFace().mesh(1.5);
+  const double h = 0.5;
+  const Mesh out = remesh_isotropic(face, h, 1);
+  const MeshInfo in_info = measure(face), out_info = measure(out);
+  INFO(out.triangles.size() << " faces");
+  REQUIRE(out.triangles.size() > 40000);
+  CHECK(out_info.edge_manifold);
+  CHECK(out_info.vertex_manifold);
+  CHECK(out_info.oriented);
+  CHECK(out_info.components == in_info.components);
+  CHECK(out_info.boundary_loops == in_info.boundary_loops);  // no slit where the halves meet
+  CHECK(out_info.area_mm2 == Approx(in_info.area_mm2).epsilon(0.005));
+  // Every vertex on the face's surface; the edges about the length asked for.
+  const std::vector<double> off = SurfaceQuery(face).distances(out.vertices);
+  CHECK(*std::max_element(off.begin(), off.end()) < 0.01);
+  std::vector<double> lengths;
+  for (const Tri& t : out.triangles)
+    for (int k = 0; k < 3; ++k) lengths.push_back((out.vertices[t[(k + 1) % 3]] - out.vertices[t[k]]).norm());
+  std::nth_element(lengths.begin(), lengths.begin() + static_cast<std::ptrdiff_t>(lengths.size() / 2), lengths.end());
+  const double median = lengths[lengths.size() / 2];
+  CHECK(median > 0.8 * h);
+  CHECK(median < 4.0 / 3.0 * h);
+}

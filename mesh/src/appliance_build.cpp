@@ -159,12 +159,6 @@ double loop_length(const Mesh& m, const std::vector<std::int32_t>& loop) {
   return length;
 }
 
-double area(const Mesh& m) {
-  double a = 0;
-  for (const Tri& t : m.triangles) a += 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
-  return a;
-}
-
 ThicknessStats stats(const std::vector<double>& v, const std::vector<double>& wanted) {
   ThicknessStats s;
   if (v.empty()) return s;
@@ -860,7 +854,7 @@ Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap&
   timer.lap("check");
 
   r.boundary_loops = p.loops.size();
-  r.inner_area_mm2 = area(p.mesh);
+  r.inner_area_mm2 = surface_area(p.mesh);
   measure_thickness(p, shell.outer(), wanted, spec.feather_band_mm, r);
   measure_skin_change(p, skin, r);
   measure_outline(p, field, h, r);

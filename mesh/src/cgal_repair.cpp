@@ -9,15 +9,23 @@
 #include <CGAL/Polygon_mesh_processing/triangulate_hole.h>
 #include <open3d/geometry/TriangleMesh.h>
 
+#include <tbb/parallel_invoke.h>
+
 #include <algorithm>
+#include <array>
 #include <limits>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/open3d.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/mesh/step_timer.h"
+#include "tracecast/mesh/submesh.h"
 
 namespace tracecast {
 
@@ -268,13 +276,140 @@ Mesh repair(const Mesh& input, const RepairOptions& o, RepairReport* report_out)
 
 namespace tracecast {
 
-Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations) {
-  if (!(edge_mm > 0)) throw InputError("remeshing needs a positive edge length");
-  cgal::SurfaceMesh sm = cgal::to_surface_mesh(mesh);
+namespace {
+
+using Point = std::array<double, 3>;
+Point point_of(const Vec3& v) { return {v.x(), v.y(), v.z()}; }
+
+//! One half of a mesh remeshed, and where its seam lies after: the edges it shares with the other
+//! half (`seam`, by their ends' positions) are held, split where long (at their midpoints, as the
+//! other half splits them) but never collapsed, flipped or moved.
+struct Half {
+  Mesh mesh;
+  std::set<Point> seam;  //!< the held edges' ends after remeshing
+};
+
+Half remeshed_half(const Mesh& half, const std::set<std::pair<Point, Point>>& seam, double edge_mm, int iterations) {
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(half);
+  auto held = sm.add_property_map<cgal::SurfaceMesh::Edge_index, bool>("e:held", false).first;
+  const auto at = [&](cgal::SurfaceMesh::Vertex_index v) {
+    const cgal::SurfaceMesh::Point& p = sm.point(v);
+    return Point{p.x(), p.y(), p.z()};
+  };
+  for (const auto e : edges(sm)) {
+    if (!is_border(e, sm)) continue;
+    const Point a = at(source(halfedge(e, sm), sm)), b = at(target(halfedge(e, sm), sm));
+    held[e] = seam.count({std::min(a, b), std::max(a, b)}) > 0;
+  }
   PMP::isotropic_remeshing(faces(sm), edge_mm, sm,
-                           CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, iterations))));
+                           CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, iterations)))
+                               .edge_is_constrained_map(held)
+                               .collapse_constraints(false));
+  sm.collect_garbage();
+  Half out;
+  for (const auto e : edges(sm))
+    if (held[e]) out.seam.insert(at(source(halfedge(e, sm), sm))), out.seam.insert(at(target(halfedge(e, sm), sm)));
+  out.mesh = cgal::from_surface_mesh(sm);
+  return out;
+}
+
+//! The two halves joined along their seam (the second's seam vertices become the first's), or
+//! nothing when the seams do not match point for point.
+std::optional<Mesh> joined(const Half& a, const Half& b) {
+  if (a.seam != b.seam) return std::nullopt;
+  std::map<Point, std::int32_t> seam_a;
+  for (std::size_t i = 0; i < a.mesh.vertices.size(); ++i)
+    if (const Point p = point_of(a.mesh.vertices[i]); a.seam.count(p)) seam_a.emplace(p, static_cast<std::int32_t>(i));
+  Mesh out = a.mesh;
+  std::vector<std::int32_t> id(b.mesh.vertices.size(), -1);
+  for (std::size_t i = 0; i < b.mesh.vertices.size(); ++i) {
+    const auto it = seam_a.find(point_of(b.mesh.vertices[i]));
+    if (it != seam_a.end()) {
+      id[i] = it->second;
+    } else {
+      id[i] = static_cast<std::int32_t>(out.vertices.size());
+      out.vertices.push_back(b.mesh.vertices[i]);
+    }
+  }
+  for (const Tri& t : b.mesh.triangles) out.triangles.push_back({id[static_cast<std::size_t>(t[0])], id[static_cast<std::size_t>(t[1])], id[static_cast<std::size_t>(t[2])]});
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+Mesh remeshed_whole(const Mesh& mesh, double edge_mm, int iterations) {
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(mesh);
+  PMP::isotropic_remeshing(faces(sm), edge_mm, sm, CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, iterations))));
   sm.collect_garbage();
   return cgal::from_surface_mesh(sm);
+}
+
+//! Per face, its side (0 or 1) of a cut across the box's longest side that leaves half the area on
+//! each (so half the remeshed faces).
+std::vector<char> sides_by_area(const Mesh& mesh) {
+  int axis = 0;
+  bounding_box(mesh.vertices).extent().maxCoeff(&axis);
+  std::vector<double> centre(mesh.triangles.size()), area(mesh.triangles.size());
+  double total = 0;
+  for (std::size_t f = 0; f < centre.size(); ++f) {
+    const Tri& t = mesh.triangles[f];
+    const Vec3 &a = mesh.vertices[t[0]], &b = mesh.vertices[t[1]], &c = mesh.vertices[t[2]];
+    centre[f] = a[axis] + b[axis] + c[axis];
+    total += area[f] = 0.5 * (b - a).cross(c - a).norm();
+  }
+  std::vector<std::size_t> order(centre.size());
+  for (std::size_t f = 0; f < order.size(); ++f) order[f] = f;
+  std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return centre[x] < centre[y] || (centre[x] == centre[y] && x < y); });
+  std::vector<char> side(centre.size(), 1);
+  double first = 0;
+  for (std::size_t k = 0; k < order.size() && first < 0.5 * total; ++k) side[order[k]] = 0, first += area[order[k]];
+  return side;
+}
+
+//! The edges between faces of different sides, by their ends' positions (lower end first).
+std::set<std::pair<Point, Point>> seam_between(const Mesh& mesh, const std::vector<char>& side) {
+  std::map<std::pair<std::int32_t, std::int32_t>, int> sides;  // bit 1 << side for each face on the edge
+  for (std::size_t f = 0; f < side.size(); ++f)
+    for (int k = 0; k < 3; ++k) {
+      const std::int32_t u = mesh.triangles[f][k], v = mesh.triangles[f][(k + 1) % 3];
+      sides[{std::min(u, v), std::max(u, v)}] |= 1 << side[f];
+    }
+  std::set<std::pair<Point, Point>> seam;
+  for (const auto& [e, bits] : sides)
+    if (bits == 3) {
+      const Point a = point_of(mesh.vertices[static_cast<std::size_t>(e.first)]), b = point_of(mesh.vertices[static_cast<std::size_t>(e.second)]);
+      seam.insert({std::min(a, b), std::max(a, b)});
+    }
+  return seam;
+}
+
+}  // namespace
+
+Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations) {
+  if (!(edge_mm > 0)) throw InputError("remeshing needs a positive edge length");
+  // Under 20,000 faces to come (about 2.3 per edge length squared of surface), in one piece.
+  if (2.3 * surface_area(mesh) / (edge_mm * edge_mm) < 20000 || mesh.triangles.size() < 100) return remeshed_whole(mesh, edge_mm, iterations);
+  // Else in two halves on both cores; the edges between them are held (split alike on both
+  // sides, never collapsed or moved), and the halves joined along them.
+  const std::vector<char> side = sides_by_area(mesh);
+  const std::set<std::pair<Point, Point>> seam = seam_between(mesh, side);
+  std::array<Mesh, 2> half;
+  std::array<Half, 2> remeshed;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<char> keep(side.size());
+    for (std::size_t f = 0; f < side.size(); ++f) keep[f] = side[f] == k;
+    half[k] = submesh(mesh, keep);
+  }
+  tbb::parallel_invoke([&] { remeshed[0] = remeshed_half(half[0], seam, edge_mm, iterations); },
+                       [&] { remeshed[1] = remeshed_half(half[1], seam, edge_mm, iterations); });
+  log_debug("remesh: {} faces in two halves of {} and {}, {} edges between them; {} and {} faces after", mesh.triangles.size(),
+            half[0].triangles.size(), half[1].triangles.size(), seam.size(), remeshed[0].mesh.triangles.size(),
+            remeshed[1].mesh.triangles.size());
+  if (std::optional<Mesh> whole = joined(remeshed[0], remeshed[1])) return std::move(*whole);
+  log_debug("remesh: the halves' seams differ ({} and {} points): remeshed in one piece", remeshed[0].seam.size(), remeshed[1].seam.size());
+  return remeshed_whole(mesh, edge_mm, iterations);
 }
 
 Mesh make_manifold(const Mesh& mesh) { return cgal::from_surface_mesh(cgal::to_surface_mesh(mesh)); }

@@ -27,6 +27,12 @@ double signed_volume(const Mesh& m) {
   return v / 6.0;
 }
 
+double surface_area(const Mesh& m) {
+  double a = 0;
+  for (const Tri& t : m.triangles) a += 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
+  return a;
+}
+
 void append(Mesh& a, const Mesh& b) {
   const auto offset = static_cast<std::int32_t>(a.vertices.size());
   const bool normals = (a.vertices.empty() || a.has_normals()) && b.has_normals();

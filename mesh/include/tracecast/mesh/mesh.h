@@ -77,6 +77,9 @@ void scale(PointCloud& cloud, double factor);
 //! outward-oriented mesh; meaningless for an open one.
 double signed_volume(const Mesh& mesh);
 
+//! The triangles' total area (mm²).
+double surface_area(const Mesh& mesh);
+
 //! Appends `b` to `a`, offsetting b's indices.
 void append(Mesh& a, const Mesh& b);
 
