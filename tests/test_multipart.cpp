@@ -377,12 +377,13 @@ TEST_CASE("cli: an ear's mold in three parts, stamped and recorded; an ear the m
   CHECK(std::filesystem::exists(out));
   CHECK(!j["mark"]["id"].is_null());
   // A printer too small for any sectioning of a part within max_sections: refused (exit 4) naming
-  // the part, nothing written, and nothing recorded (the parts' solids are planned first).
+  // the part, nothing written, and nothing recorded (the parts' solids are planned first; on a 3 mm
+  // grid, which is all the refusal needs).
   {
     const std::size_t entries = shop.entries();
     const auto tiny = shop.dir / "tiny.3mf";
     const test::Run small = shop.tc("mold " + ear.string() + " --face " + head.string() + " -o " + tiny.string() + shop.mold_flags +
-                                    " --build-volume 20,20,20");
+                                    " --build-volume 20,20,20 --grid 3");
     INFO(small.err);
     CHECK(small.code == 4);
     CHECK(small.err.find("cannot be cut into sections that fit the resin printer (20 × 20 × 20 mm)") != std::string::npos);
