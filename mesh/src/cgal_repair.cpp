@@ -335,10 +335,6 @@ std::optional<Mesh> joined(const Half& a, const Half& b) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 Mesh remeshed_whole(const Mesh& mesh, double edge_mm, int iterations) {
   cgal::SurfaceMesh sm = cgal::to_surface_mesh(mesh);
   PMP::isotropic_remeshing(faces(sm), edge_mm, sm, CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, iterations))));
