@@ -356,6 +356,11 @@ TEST_CASE("cli: mold writes a 3MF and one STL per part that admesh and PrusaSlic
     mm.units = Unit::Millimetre;  // as written (a small piece would otherwise be taken for centimetres)
     const Aabb box = bounding_box(io::read_mesh(stl, mm).mesh.vertices);
     CHECK((box.extent().array() <= 80.0).all());
+    // On the bed as written: within its 80 × 80 mm, on z = 0, in its middle.
+    CHECK((box.min.array() >= -1e-3).all());
+    CHECK((box.max.array() <= 80.0 + 1e-3).all());
+    CHECK(box.min.z() == Approx(0).margin(1e-4));
+    CHECK((0.5 * (box.min + box.max)).head<2>().isApprox(Eigen::Vector2d(40, 40), 1e-3));
     CHECK(admesh_report(stl).find("Number of parts       :     1") != std::string::npos);
     const std::string sl1 = (dir / (name + ".sl1")).string();
     CHECK(std::system(("prusa-slicer --printer-technology SLA --export-sla " + stl + " --output " + sl1 +

@@ -412,6 +412,11 @@ TEST_CASE("multi-part mold: PrusaSlicer slices every part of an ear's mold on th
   for (const NamedMesh& p : c.mold.print_parts) {
     INFO(p.name);
     const std::string stl = (dir / (p.name + ".stl")).string(), sl1 = (dir / (p.name + ".sl1")).string();
+    // As written: on the bed (within its display, on z = 0), where a slicer opening the file finds it.
+    const Aabb box = bounding_box(p.mesh.vertices);
+    CHECK((box.min.array() >= -1e-3).all());
+    CHECK((box.max.array() <= bed.array() + 1e-3).all());
+    CHECK(box.min.z() == Approx(0).margin(1e-4));
     io::write_mesh(stl, p.mesh);
     // SLA on the display and height of the resin profile, as written (no turning by the slicer).
     const std::string cmd = fmt::format(

@@ -195,23 +195,23 @@ void measure_deviation(const Mesh& input, const Mesh& out, const std::vector<cha
 }
 
 //! Remeshing, Taubin smoothing and decimation, as asked; `in_patch` is cleared where the
-//! vertices no longer are the ones the patches made.
-Mesh remesh_smooth_decimate(cgal::SurfaceMesh& sm, std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices, const RepairOptions& o,
+//! vertices no longer are the ones the patches made. The remeshing is `remesh_isotropic`'s (a
+//! large surface in two halves on both cores).
+Mesh remesh_smooth_decimate(cgal::SurfaceMesh& sm, const std::vector<cgal::SurfaceMesh::Vertex_index>& patch_vertices, const RepairOptions& o,
                             std::vector<char>& in_patch, StepTimer& timer) {
-  if (o.remesh_edge_mm > 0) {
-    PMP::isotropic_remeshing(faces(sm), o.remesh_edge_mm, sm,
-                             CGAL::parameters::number_of_iterations(static_cast<unsigned>(std::max(1, o.remesh_iterations))));
-    sm.collect_garbage();
-    patch_vertices.clear();  // remeshing moves every vertex: patches can no longer be told apart
-    timer.lap("remesh");
-  }
   // Mark the patch vertices before converting (indices survive from_surface_mesh when there is
   // no garbage).
   sm.collect_garbage();
-  in_patch.assign(sm.number_of_vertices(), 0);
-  for (const auto v : patch_vertices)
-    if (static_cast<std::size_t>(v.idx()) < in_patch.size()) in_patch[v.idx()] = 1;
   Mesh out = cgal::from_surface_mesh(sm);
+  in_patch.assign(out.vertices.size(), 0);
+  if (o.remesh_edge_mm > 0) {
+    out = remesh_isotropic(out, o.remesh_edge_mm, o.remesh_iterations);
+    in_patch.assign(out.vertices.size(), 0);  // remeshing moves every vertex: patches can no longer be told apart
+    timer.lap("remesh");
+  } else {
+    for (const auto v : patch_vertices)
+      if (static_cast<std::size_t>(v.idx()) < in_patch.size()) in_patch[v.idx()] = 1;
+  }
   if (o.smooth_iterations > 0) {
     auto o3 = to_open3d(out);
     o3 = o3->FilterSmoothTaubin(o.smooth_iterations, 0.5, -0.53);

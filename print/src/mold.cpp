@@ -521,14 +521,15 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
   std::vector<NamedMesh> out = pieces;
   from_mold.assign(out.size(), Eigen::Affine3d::Identity());
   crossings.assign(out.size(), 0);
-  // Each part in turn: cleaned, turned over (the shell, onto its top), fitted, then placed side by
-  // side on the plate, 10 mm apart, centred on y, on z = 0: its place depends only on the parts
-  // before it. Its settling then starts at once, beside the next part's cleaning (which took
+  // Each part in turn: cleaned, turned over (the shell, onto its top), fitted, then placed in the
+  // middle of the printer's bed, on z = 0, where a slicer opening its file prints it (PrusaSlicer's
+  // arrange refused a mask's section that fitted the bed when its file held it 0.9 m along a row of
+  // the parts side by side). Its settling then starts at once, beside the next part's cleaning (which took
   // longer run in parallel with another cleaning: its own steps already use both cores).
   // Nefertiti's four sections: the pose 6.3 s → 4.4–4.8 s when no round of settling follows the first.
   const auto t0 = std::chrono::steady_clock::now();
   tbb::task_group settling;
-  double x_next = 0;
+  const Vec3 bed_middle = 0.5 * printer.build_volume_mm;
   for (std::size_t k = 0; k < out.size(); ++k) {
     Mesh& q = out[k].mesh;
     const auto tk = std::chrono::steady_clock::now();
@@ -540,11 +541,11 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
     if (!turn_shells) turn = onto_flat_face(q) * turn;
     from_mold[k].linear() = fit_pose(q, out[k].name, printer, warnings) * turn;
     const Aabb b = bounding_box(q.vertices);
-    // Whole millimetres along the plate; on z = 0 exactly (the slicer's bed).
-    const Vec3 shift(std::round(x_next - b.min.x()), std::round(-0.5 * (b.min.y() + b.max.y())), -b.min.z());
+    // On z = 0 exactly (the slicer's bed).
+    const Vec3 middle = 0.5 * (b.min + b.max);
+    const Vec3 shift(bed_middle.x() - middle.x(), bed_middle.y() - middle.y(), -b.min.z());
     for (Vec3& v : q.vertices) v = single_precision(Vec3(v + shift));
     from_mold[k].translation() = shift;
-    x_next += std::ceil(b.extent().x()) + 10.0;
     settling.run([&out, &crossings, k] { crossings[k] = settle_in_single_precision(out[k].mesh, 8); });
   }
   settling.wait();
