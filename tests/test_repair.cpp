@@ -2,11 +2,13 @@
 // surface stays where it was.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "fixtures.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/io.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/repair.h"
@@ -200,4 +202,36 @@ TEST_CASE("isotropic remeshing of a large open surface in two halves on both cor
   const double median = lengths[lengths.size() / 2];
   CHECK(median > 0.8 * h);
   CHECK(median < 4.0 / 3.0 * h);
+}
+
+TEST_CASE("repair's remeshing of a large closed surface (a mask's kind) in two halves: closed, one piece, on the surface", "[repair]") {
+  // A sphere 120 mm across remeshed at 1 mm through repair: about 100,000 faces, so in two halves
+  // joined along held edges, which for a closed surface form a loop round it.
+  const Mesh sphere = test::uv_sphere(60, 90, 180);
+  RepairOptions o;
+  o.remesh_edge_mm = 1.0;
+  o.remesh_iterations = 1;
+  RepairReport r;
+  std::vector<std::string> said;  // the remesh says how it went (log_debug)
+  set_log_sink([&](LogLevel, const std::string& text) { said.push_back(text); }, LogLevel::Debug);
+  const Mesh out = repair(sphere, o, &r);
+  set_log_sink({});
+  const auto says = [&](const char* what) {
+    return std::any_of(said.begin(), said.end(), [&](const std::string& s) { return s.find(what) != std::string::npos; });
+  };
+  CHECK(says("in two halves"));
+  CHECK_FALSE(says("remeshed in one piece"));
+  const MeshInfo in_info = measure(sphere), out_info = measure(out);
+  INFO(out.triangles.size() << " faces");
+  REQUIRE(out.triangles.size() > 40000);
+  CHECK(out_info.watertight);
+  CHECK(out_info.vertex_manifold);
+  CHECK(out_info.components == 1);
+  CHECK(out_info.genus == 0);
+  REQUIRE(out_info.volume_mm3.has_value());
+  CHECK(*out_info.volume_mm3 == Approx(*in_info.volume_mm3).epsilon(0.002));
+  CHECK(r.self_intersections_left == 0);
+  // Every vertex on the input's surface.
+  const std::vector<double> off = SurfaceQuery(sphere).distances(out.vertices);
+  CHECK(*std::max_element(off.begin(), off.end()) < 0.01);
 }
