@@ -7,9 +7,12 @@
 #include <array>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 #include <set>
 #include <thread>
 
@@ -202,6 +205,26 @@ TEST_CASE("run: the bundled example gives checked mold parts, report.html and a 
   CHECK(html.find("src=\"http") == std::string::npos);
   for (const char* png : {"preview-face.png", "preview-appliance.png", "preview-mark.png", "preview-core.png", "preview-shell.png"})
     CHECK(std::filesystem::file_size(out / png) > 10000);
+  // The 3D view's mold parts side by side, not where their files hold them (each in the middle of
+  // the printer's bed, one over the other): their spans along x do not overlap.
+  {
+    const auto viewer = nlohmann::json::parse(test::read_bytes(out / "viewer.json"));
+    std::vector<std::pair<float, float>> spans;
+    for (const auto& o : viewer["objects"]) {
+      if (o["frame"] != "print") continue;
+      const std::string b64 = o["positions"].get<std::string>();
+      std::vector<unsigned char> bytes(b64.size());
+      std::size_t n = 0;
+      REQUIRE(sodium_base642bin(bytes.data(), bytes.size(), b64.c_str(), b64.size(), nullptr, &n, nullptr, sodium_base64_VARIANT_ORIGINAL) == 0);
+      std::vector<float> xyz(n / sizeof(float));
+      std::memcpy(xyz.data(), bytes.data(), xyz.size() * sizeof(float));
+      std::pair<float, float> span{std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest()};
+      for (std::size_t i = 0; i < xyz.size(); i += 3) span = {std::min(span.first, xyz[i]), std::max(span.second, xyz[i])};
+      spans.push_back(span);
+    }
+    REQUIRE(spans.size() == 2);
+    CHECK(spans[0].second < spans[1].first);
+  }
 
   // A simulated scan of the cast (the cavity's shape: the marked appliance) seen from the front,
   // 20 µm noise, any pose, 0.2 mm uneven points: trace finds the record.

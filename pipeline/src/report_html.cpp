@@ -305,7 +305,16 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
     m["fields"]["displacement"] = field(detail_um, "Mark displacement", "µm", -disp_abs, disp_abs, "diverging");
     objects.push_back(m);
   }
-  for (const auto& [name, mesh] : pieces.printed) objects.push_back(viewer_object(name, piece_label(name), "print", clustered(mesh, 1.0)));
+  // Each piece as printed (its file holds it in the middle of the printer's bed), shown side by
+  // side along x, 10 mm apart.
+  double x_next = 0;
+  for (const auto& [name, mesh] : pieces.printed) {
+    Mesh shown = clustered(mesh, 1.0);
+    const Aabb b = bounding_box(shown.vertices);
+    for (Vec3& v : shown.vertices) v.x() += x_next - b.min.x();
+    x_next += b.extent().x() + 10.0;
+    objects.push_back(viewer_object(name, piece_label(name), "print", shown));
+  }
   const json viewer = {{"objects", objects}, {"pull", {pull.x(), pull.y(), pull.z()}}};
   write_file_atomically(out / "viewer.json", viewer.dump());
   timer.lap("3D view");
