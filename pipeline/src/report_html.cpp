@@ -188,6 +188,21 @@ std::string piece_label(std::string name) {
   return name + " (as printed)";
 }
 
+//! The 3D view's objects for the pieces, each as printed (its file holds it in the middle of the
+//! printer's bed, so the pieces would overlap), shown side by side along x, 10 mm apart.
+json printed_side_by_side(const std::vector<std::pair<std::string, Mesh>>& printed) {
+  json objects = json::array();
+  double x_next = 0;
+  for (const auto& [name, mesh] : printed) {
+    Mesh shown = clustered(mesh, 1.0);
+    const Aabb b = bounding_box(shown.vertices);
+    for (Vec3& v : shown.vertices) v.x() += x_next - b.min.x();
+    x_next += b.extent().x() + 10.0;
+    objects.push_back(viewer_object(name, piece_label(name), "print", shown));
+  }
+  return objects;
+}
+
 }  // namespace
 
 namespace {
@@ -305,16 +320,7 @@ json make_previews(const fs::path& out, const json& mold_result, const std::func
     m["fields"]["displacement"] = field(detail_um, "Mark displacement", "µm", -disp_abs, disp_abs, "diverging");
     objects.push_back(m);
   }
-  // Each piece as printed (its file holds it in the middle of the printer's bed), shown side by
-  // side along x, 10 mm apart.
-  double x_next = 0;
-  for (const auto& [name, mesh] : pieces.printed) {
-    Mesh shown = clustered(mesh, 1.0);
-    const Aabb b = bounding_box(shown.vertices);
-    for (Vec3& v : shown.vertices) v.x() += x_next - b.min.x();
-    x_next += b.extent().x() + 10.0;
-    objects.push_back(viewer_object(name, piece_label(name), "print", shown));
-  }
+  for (json& o : printed_side_by_side(pieces.printed)) objects.push_back(std::move(o));
   const json viewer = {{"objects", objects}, {"pull", {pull.x(), pull.y(), pull.z()}}};
   write_file_atomically(out / "viewer.json", viewer.dump());
   timer.lap("3D view");
