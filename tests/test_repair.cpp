@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 
 #include "fixtures.h"
 #include "tracecast/mesh/errors.h"
@@ -212,8 +213,14 @@ TEST_CASE("repair's remeshing of a large closed surface (a mask's kind) in two h
   o.remesh_edge_mm = 1.0;
   o.remesh_iterations = 1;
   RepairReport r;
-  std::vector<std::string> said;  // the remesh says how it went (log_debug)
-  set_log_sink([&](LogLevel, const std::string& text) { said.push_back(text); }, LogLevel::Debug);
+  std::vector<std::string> said;  // the remesh says how it went (log_debug), from any thread
+  std::mutex saying;
+  set_log_sink(
+      [&](LogLevel, const std::string& text) {
+        const std::lock_guard<std::mutex> lock(saying);
+        said.push_back(text);
+      },
+      LogLevel::Debug);
   const Mesh out = repair(sphere, o, &r);
   set_log_sink({});
   const auto says = [&](const char* what) {

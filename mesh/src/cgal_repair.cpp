@@ -199,14 +199,14 @@ void measure_deviation(const Mesh& input, const Mesh& out, const std::vector<cha
 //! large surface in two halves on both cores).
 Mesh remesh_smooth_decimate(cgal::SurfaceMesh& sm, const std::vector<cgal::SurfaceMesh::Vertex_index>& patch_vertices, const RepairOptions& o,
                             std::vector<char>& in_patch, StepTimer& timer) {
-  // Mark the patch vertices before converting (indices survive from_surface_mesh when there is
-  // no garbage).
+  // The patch vertices keep their indices through from_surface_mesh (no garbage left to collect);
+  // remeshing moves every vertex, so then none is marked.
   sm.collect_garbage();
   Mesh out = cgal::from_surface_mesh(sm);
   in_patch.assign(out.vertices.size(), 0);
   if (o.remesh_edge_mm > 0) {
     out = remesh_isotropic(out, o.remesh_edge_mm, o.remesh_iterations);
-    in_patch.assign(out.vertices.size(), 0);  // remeshing moves every vertex: patches can no longer be told apart
+    in_patch.assign(out.vertices.size(), 0);
     timer.lap("remesh");
   } else {
     for (const auto v : patch_vertices)

@@ -523,9 +523,9 @@ std::vector<NamedMesh> print_pose(const std::vector<NamedMesh>& pieces, const Pr
   crossings.assign(out.size(), 0);
   // Each part in turn: cleaned, turned over (the shell, onto its top), fitted, then placed in the
   // middle of the printer's bed, on z = 0, where a slicer opening its file prints it (PrusaSlicer's
-  // arrange refused a mask's section that fitted the bed when its file held it 0.9 m along a row of
-  // the parts side by side). Its settling then starts at once, beside the next part's cleaning (which took
-  // longer run in parallel with another cleaning: its own steps already use both cores).
+  // arrange refused a mask's section that fitted the bed when its file held it 0.9 m along a row
+  // of the parts side by side). Its settling then starts at once, beside the next part's cleaning
+  // (which took longer run in parallel with another cleaning: its own steps already use both cores).
   // Nefertiti's four sections: the pose 6.3 s → 4.4–4.8 s when no round of settling follows the first.
   const auto t0 = std::chrono::steady_clock::now();
   tbb::task_group settling;
