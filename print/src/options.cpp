@@ -90,10 +90,14 @@ OptionTable<MoldOptions> make_mold_table() {
                "a full-head mask, an ear); 2: core and shell; 3 to 6: a core and parts - 1 shell parts, each with its own pull")
       .number("flange_mm", &MoldOptions::flange_mm, "mm", 4, 40,
               "multi-part: how far the flanges along the parting surfaces reach beyond the wall (the keys sit in them)")
-      .number("grid_mm", &MoldOptions::grid_mm, "mm", 0.3, 3, "multi-part: the grid the parts' walls and flanges are sampled on");
+      .number("grid_mm", &MoldOptions::grid_mm, "mm", 0, 3,
+              "multi-part: the grid the parts' walls and flanges are sampled on (0: half the wall, at most 1 mm for a piece up to 150 mm across, 1.5 mm for a larger one; else at least 0.3)");
   t.rule([](const MoldOptions& o) { return o.parts == 1 ? std::string("\"parts\" must be 0 (as needed), or 2 to 6") : ""; });
   t.rule([](const MoldOptions& o) {
     return o.parts > 2 && o.wall_mm < 2 * o.grid_mm ? fmt::format("\"wall_mm\" = {} is under two steps of \"grid_mm\" = {}: the walls would break up", o.wall_mm, o.grid_mm) : "";
+  });
+  t.rule([](const MoldOptions& o) {
+    return o.grid_mm > 0 && o.grid_mm < 0.3 ? std::string("\"grid_mm\" must be 0 (chosen from the wall) or at least 0.3 mm") : "";
   });
   t.rule([](const MoldOptions& o) { return o.keys == 1 || o.keys == 2 ? std::string("\"keys\" must be 0, or 3 to 6") : ""; });
   t.rule([](const MoldOptions& o) {

@@ -64,9 +64,10 @@ struct MoldOptions {
   double bolt_spacing_mm = 80.0;        //!< the most room between two bolts along a side of the frame
   int parts = 0;                        //!< 0: as the piece needs (two, or a core and as many shell parts as its undercuts need); 2: core and shell; 3–6: a core and parts − 1 shell parts
   double flange_mm = 10.0;              //!< multi-part: how far the flanges between parts reach beyond the wall
-  double grid_mm = 1.0;                 //!< multi-part: the grid the parts' walls are sampled on
+  double grid_mm = 0;                   //!< multi-part: the grid the parts' walls are sampled on (0: chosen from the piece's size and the wall)
   PrinterProfile printer = *find_printer("resin");
 };
+
 
 //! The mold's options: CLI flags, the recipe's "mold" section, the reports' and ledger's record.
 const OptionTable<MoldOptions>& mold_option_table();
