@@ -327,6 +327,23 @@ TEST_CASE("multi-part mold: keys are seated in their sockets with the printer's 
   }
 }
 
+TEST_CASE("multi-part mold: the grid is the one given, else half the wall, at most 1 mm up to 150 mm across and 1.5 mm beyond", "[mold]") {
+  print::MoldOptions o;
+  const Mesh ear_sized = test::uv_sphere(40, 24, 48), head_sized = test::uv_sphere(110, 24, 48);  // 80 and 220 mm across
+  CHECK(print::stages::multipart_grid_mm(o, ear_sized) == 1.0);
+  CHECK(print::stages::multipart_grid_mm(o, head_sized) == 1.5);
+  o.wall_mm = 2.4;
+  CHECK(print::stages::multipart_grid_mm(o, ear_sized) == 1.0);
+  CHECK(print::stages::multipart_grid_mm(o, head_sized) == Approx(1.2));
+  o.grid_mm = 0.8;
+  CHECK(print::stages::multipart_grid_mm(o, head_sized) == 0.8);
+  // The option itself: 0 (chosen) or 0.3 to 3 mm.
+  o.grid_mm = 0.2;
+  CHECK_FALSE(print::mold_option_table().check(o).empty());
+  o.grid_mm = 0;
+  CHECK(print::mold_option_table().check(o).empty());
+}
+
 TEST_CASE("multi-part mold: --parts forces the count; 1, and more than 2 on an open skin, are refused", "[mold][ear][slow]") {
   const EarCase& c = ear_case();
   print::MoldOptions o;
@@ -371,6 +388,7 @@ TEST_CASE("cli: an ear's mold in three parts, stamped and recorded; an ear the m
   REQUIRE(r.code == 0);
   const nlohmann::json j = nlohmann::json::parse(r.out);
   CHECK(j["layout"] == "multi-part");
+  CHECK(j["grid_mm"] == 1.0);  // the default grid for a piece under 150 mm across, the wall 3 mm
   REQUIRE(j["pulls"].size() >= 3);
   CHECK(j["pulls"][0]["part"] == "core");
   for (const auto& p : j["parts"]) CHECK(std::filesystem::exists(shop.dir / ("m-" + p["name"].get<std::string>() + ".stl")));

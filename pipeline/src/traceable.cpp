@@ -121,6 +121,7 @@ nlohmann::json mold_report_json(const print::Mold& mold, const print::MoldOption
   for (const Vec3& v : r.vent_bottoms) vents.push_back(vec_json(v));
   return {{"printer", o.printer.name},
           {"layout", r.layout},
+          {"grid_mm", r.grid_mm},
           {"open_pour", r.open_pour},
           {"pulls", r.pulls},
           {"pull", {{"direction", vec_json(r.pull)}, {"searched", r.pull_searched}, {"undercut_area_mm2", r.undercut_area_mm2},

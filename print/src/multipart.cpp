@@ -381,8 +381,14 @@ void place_channels(MultipartPlan& plan, const Mesh& piece, const Division& d, c
 
 }  // namespace
 
+double multipart_grid_mm(const MoldOptions& o, const Mesh& piece) {
+  if (o.grid_mm > 0) return o.grid_mm;
+  return std::min(0.5 * o.wall_mm, bounding_box(piece).extent().maxCoeff() > 150 ? 1.5 : 1.0);
+}
+
 MultipartPlan plan_multipart(const Mesh& piece, const Mesh& skin, const Division& d, const MoldOptions& o) {
   MultipartPlan plan;
+  plan.grid_mm = o.grid_mm;
   const double clearance = o.printer.key_clearance_mm;
   const double radius = std::min(o.key_radius_mm, 0.5 * o.flange_mm - o.printer.min_wall_mm - clearance);
   plan.flange_half = std::max(o.wall_mm, radius + clearance + o.printer.min_wall_mm + 0.5 * o.grid_mm);
@@ -736,14 +742,10 @@ bool needs_multipart(const Mesh& piece, const Mesh& skin, const stages::Inspecti
 
 namespace {
 
-//! The options with the grid's step chosen where `grid_mm` is 0: half the wall, at most 1 mm for
-//! a piece up to 150 mm across (an ear) and 1.5 mm for a larger one (a full-head mask). The mask's
-//! mold on 1.5 mm instead of 1 mm: 184 s instead of 358 s, half the thin samples, the same keys;
-//! the ear's on 1.5 mm left 0.21 % of its surface in the grooves where three parts meet (flash
-//! under a step wide), against 0.12 % on 1 mm.
+//! The options with the grid's step chosen (multipart_grid_mm).
 MoldOptions with_grid(const MoldOptions& o, const Mesh& piece) {
   MoldOptions g = o;
-  if (g.grid_mm <= 0) g.grid_mm = std::min(0.5 * o.wall_mm, bounding_box(piece).extent().maxCoeff() > 150 ? 1.5 : 1.0);
+  g.grid_mm = stages::multipart_grid_mm(o, piece);
   return g;
 }
 
@@ -845,6 +847,7 @@ void report_plan(MoldReport& r, const stages::MultipartPlan& plan, const std::ve
   for (const stages::Key& k : plan.keys) r.key_centres.push_back(k.centre), r.key_radii_mm.push_back(k.radius);
   for (const stages::Channel& c : plan.channels) (c.sprue ? r.sprue_bottom : r.vent_bottoms.emplace_back()) = c.from;
   r.open_pour = plan.open.has_value();
+  r.grid_mm = plan.grid_mm;
   Aabb all;
   for (const Mesh& s : solids) all.add(bounding_box(s).min), all.add(bounding_box(s).max);
   r.box_min = all.min;

@@ -183,6 +183,7 @@ struct PartSections {
 struct MoldReport {
   std::string layout = "two-part";      //!< "two-part" (height fields along one pull) or "multi-part" (a core and shell parts, each its own pull)
   std::vector<PartPull> pulls;          //!< per part of the layout (before sectioning)
+  double grid_mm = 0;                   //!< multi-part: the step the parts' walls were sampled on (0: a two-part mold)
   Vec3 pull = Vec3::UnitZ();
   bool pull_searched = false;
   Eigen::Matrix3d frame = Eigen::Matrix3d::Identity();  //!< rows: the mold frame's x, y, z (z = pull) in input coordinates; parts are in this frame
