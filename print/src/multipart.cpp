@@ -667,29 +667,6 @@ void measure_release(std::vector<PartPull>& pulls, const std::vector<NamedMesh>&
   }
 }
 
-namespace {
-
-//! Closed solids gathered into as few meshes as possible, each of solids whose boxes do not meet
-//! (one mesh for one boolean must not cross itself).
-std::vector<Mesh> apart(const std::vector<Mesh>& solids) {
-  std::vector<Mesh> groups;
-  std::vector<std::vector<Aabb>> boxes;
-  for (const Mesh& s : solids) {
-    const Aabb b = bounding_box(s);
-    const auto clear = [&](const std::vector<Aabb>& in) {
-      return std::none_of(in.begin(), in.end(), [&](const Aabb& o) { return (b.min.array() <= o.max.array()).all() && (o.min.array() <= b.max.array()).all(); });
-    };
-    std::size_t g = 0;
-    while (g < groups.size() && !clear(boxes[g])) ++g;
-    if (g == groups.size()) groups.emplace_back(), boxes.emplace_back();
-    append(groups[g], s);
-    boxes[g].push_back(b);
-  }
-  return groups;
-}
-
-}  // namespace
-
 std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, const MultipartPlan& plan, const PrinterProfile& printer,
                                   double& sliver_ml) {
   using detail::BooleanOp;
@@ -716,8 +693,8 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
       for (const Channel& c : plan.channels)
         if (near(m, c.from, c.to, c.radius))  // through the boss's end
           cutters.push_back(detail::rod(c.from, c.to + 2 * (c.to - c.from).normalized(), c.radius, 24));
-    for (Mesh& group : apart(balls)) m = detail::boolean(m, group, BooleanOp::Union, "keys");
-    for (Mesh& group : apart(cutters)) m = detail::boolean(m, group, BooleanOp::Difference, "key sockets, sprue and vents");
+    for (Mesh& group : detail::apart(balls)) m = detail::boolean(m, group, BooleanOp::Union, "keys");
+    for (Mesh& group : detail::apart(cutters)) m = detail::boolean(m, group, BooleanOp::Difference, "key sockets, sprue and vents");
     m = detail::boolean(m, piece, BooleanOp::Difference, name.c_str());
     sliver_ml += keep_largest_piece(m) / 1000.0;
     out[k] = {name, std::move(m)};

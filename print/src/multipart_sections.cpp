@@ -163,20 +163,25 @@ std::vector<Mesh> cut_all(std::vector<Mesh> pieces, const Aabb& box, int axis, c
 }
 
 //! Each dowel's hole, `hole_depth_mm` into each section it joins (drilled after the cut, so that
-//! each hole opens on the cut face).
+//! each hole opens on the cut face): a section's holes in as few booleans as do not touch (the
+//! mask's mold: 12 holes of 1.2–2.2 s each in sections of 0.7–1.7 M faces).
 void drill_dowels(std::vector<Mesh>& pieces, const Sections& s) {
+  std::vector<Mesh> rods;
   for (const Dowel& d : s.dowels) {
     const Vec3 along = s.hole_depth_mm * Vec3::Unit(d.axis);
-    const Mesh rod = detail::rod(d.centre - along, d.centre + along, s.hole_radius_mm, 32);
-    const Aabb reach = bounding_box(rod);
-    for (Mesh& p : pieces) {
-      const Aabb b = bounding_box(p);
-      if ((b.max.array() < reach.min.array()).any() || (reach.max.array() < b.min.array()).any()) continue;
+    rods.push_back(detail::rod(d.centre - along, d.centre + along, s.hole_radius_mm, 32));
+  }
+  for (Mesh& p : pieces) {
+    const Aabb b = bounding_box(p);
+    std::vector<Mesh> reaching;
+    for (const Mesh& rod : rods) {
+      const Aabb reach = bounding_box(rod);
+      if (!(b.max.array() < reach.min.array()).any() && !(reach.max.array() < b.min.array()).any()) reaching.push_back(rod);
+    }
+    for (const Mesh& group : detail::apart(reaching)) {
       const double before = log_enabled(LogLevel::Debug) ? signed_volume(p) : 0.0;
-      p = detail::boolean(p, rod, detail::BooleanOp::Difference, "a dowel hole in a multi-part mold's section");
-      if (log_enabled(LogLevel::Debug))
-        log_debug("sections: a dowel hole at ({:.1f}, {:.1f}, {:.1f}) took {:.1f} mm³", d.centre.x(), d.centre.y(), d.centre.z(),
-                  before - signed_volume(p));
+      p = detail::boolean(p, group, detail::BooleanOp::Difference, "dowel holes in a multi-part mold's section");
+      if (log_enabled(LogLevel::Debug)) log_debug("sections: dowel holes took {:.1f} mm³", before - signed_volume(p));
     }
   }
 }

@@ -125,4 +125,21 @@ double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b) {
   return (q - (a + t * ab)).norm();
 }
 
+std::vector<Mesh> apart(const std::vector<Mesh>& solids) {
+  std::vector<Mesh> groups;
+  std::vector<std::vector<Aabb>> boxes;
+  for (const Mesh& s : solids) {
+    const Aabb b = bounding_box(s);
+    const auto clear = [&](const std::vector<Aabb>& in) {
+      return std::none_of(in.begin(), in.end(), [&](const Aabb& o) { return (b.min.array() <= o.max.array()).all() && (o.min.array() <= b.max.array()).all(); });
+    };
+    std::size_t g = 0;
+    while (g < groups.size() && !clear(boxes[g])) ++g;
+    if (g == groups.size()) groups.emplace_back(), boxes.emplace_back();
+    append(groups[g], s);
+    boxes[g].push_back(b);
+  }
+  return groups;
+}
+
 }  // namespace tracecast::print::detail

@@ -32,5 +32,9 @@ double distance_to_segment(const Vec2& q, const Vec2& a, const Vec2& b);
 Mesh front_block(const std::vector<std::vector<Vec3>>& rows, double back, int axis);
 //! The axis-aligned box from lo to hi (its corner k has hi's x when k & 1, y when k & 2, z when k & 4).
 Mesh box(const Vec3& lo, const Vec3& hi);
+//! Closed solids gathered into as few meshes as possible, each of solids whose boxes do not meet
+//! (one mesh for one boolean must not cross itself): a boolean of a part with millions of faces
+//! costs seconds whatever the other mesh, so the small solids go in as few as can.
+std::vector<Mesh> apart(const std::vector<Mesh>& solids);
 
 }  // namespace tracecast::print::detail
