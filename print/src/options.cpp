@@ -97,7 +97,7 @@ OptionTable<MoldOptions> make_mold_table() {
     return o.parts > 2 && o.wall_mm < 2 * o.grid_mm ? fmt::format("\"wall_mm\" = {} is under two steps of \"grid_mm\" = {}: the walls would break up", o.wall_mm, o.grid_mm) : "";
   });
   t.rule([](const MoldOptions& o) {
-    return o.grid_mm > 0 && o.grid_mm < 0.3 ? std::string("\"grid_mm\" must be 0 (chosen from the wall) or at least 0.3 mm") : "";
+    return o.grid_mm > 0 && o.grid_mm < 0.3 ? std::string("\"grid_mm\" must be 0 (chosen from the piece's size and the wall) or at least 0.3 mm") : "";
   });
   t.rule([](const MoldOptions& o) { return o.keys == 1 || o.keys == 2 ? std::string("\"keys\" must be 0, or 3 to 6") : ""; });
   t.rule([](const MoldOptions& o) {
