@@ -68,7 +68,6 @@ struct MoldOptions {
   PrinterProfile printer = *find_printer("resin");
 };
 
-
 //! The mold's options: CLI flags, the recipe's "mold" section, the reports' and ledger's record.
 const OptionTable<MoldOptions>& mold_option_table();
 //! A printer profile as the reports and the ledger record it.
