@@ -112,7 +112,7 @@ std::vector<double> distance_to(const Grid& g, const std::vector<char>& inside) 
 }
 
 
-Mesh heightfield_solid(const Grid& g, double base) {
+Mesh heightfield_solid(const Grid& g, double base, const CellPoints* points) {
   const bool below = base < g.v.front();
   Mesh m;
   const int nx = g.nx, ny = g.ny;
@@ -123,9 +123,12 @@ Mesh heightfield_solid(const Grid& g, double base) {
     if (below) m.triangles.push_back({a, b, c});
     else m.triangles.push_back({a, c, b});
   };
+  if (points) m.vertices.insert(m.vertices.end(), points->points.begin(), points->points.end());
   for (int j = 0; j + 1 < ny; ++j)
     for (int i = 0; i + 1 < nx; ++i) {
-      if ((i + j) % 2 == 0) {
+      if (points && points->cells.count(g.index(i, j))) {
+        for (const Tri& t : cell_triangles(g, i, j, *points)) add(t[0], t[1], t[2]);  // points follow the nodes: indices hold
+      } else if ((i + j) % 2 == 0) {
         add(top(i, j), top(i + 1, j), top(i + 1, j + 1));
         add(top(i, j), top(i + 1, j + 1), top(i, j + 1));
       } else {
@@ -155,7 +158,7 @@ Mesh heightfield_solid(const Grid& g, double base) {
 }
 
 
-Mesh heightfield_slab(const Grid& top, const Grid& bottom) {
+Mesh heightfield_slab(const Grid& top, const Grid& bottom, const CellPoints* top_points, const CellPoints* bottom_points) {
   Mesh m;
   const int nx = top.nx, ny = top.ny;
   const auto layer = static_cast<std::int32_t>(nx) * ny;
@@ -167,10 +170,16 @@ Mesh heightfield_slab(const Grid& top, const Grid& bottom) {
     if (low) m.triangles.push_back({a, c, b});
     else m.triangles.push_back({a, b, c});
   };
-  for (bool low : {false, true})
+  for (bool low : {false, true}) {
+    const CellPoints* cp = low ? bottom_points : top_points;
+    const auto first_point = static_cast<std::int32_t>(m.vertices.size());
+    if (cp) m.vertices.insert(m.vertices.end(), cp->points.begin(), cp->points.end());
+    auto vertex = [&](std::int32_t v) { return v < layer ? v + (low ? layer : 0) : first_point + (v - layer); };
     for (int j = 0; j + 1 < ny; ++j)
       for (int i = 0; i + 1 < nx; ++i) {
-        if ((i + j) % 2 == 0) {
+        if (cp && cp->cells.count(top.index(i, j))) {
+          for (const Tri& t : cell_triangles(top, i, j, *cp)) add(vertex(t[0]), vertex(t[1]), vertex(t[2]), low);
+        } else if ((i + j) % 2 == 0) {
           add(node(i, j, low), node(i + 1, j, low), node(i + 1, j + 1, low), low);
           add(node(i, j, low), node(i + 1, j + 1, low), node(i, j + 1, low), low);
         } else {
@@ -178,6 +187,7 @@ Mesh heightfield_slab(const Grid& top, const Grid& bottom) {
           add(node(i + 1, j, low), node(i + 1, j + 1, low), node(i, j + 1, low), low);
         }
       }
+  }
   // The side walls along the border loop (counter-clockwise seen from +z).
   std::vector<std::pair<int, int>> loop;
   for (int i = 0; i < nx - 1; ++i) loop.emplace_back(i, 0);

@@ -371,12 +371,12 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
   using detail::BooleanOp;
   Assembly a;
   if (o.style != "block") {
-    a.core = heightfield_slab(p.core_h, e.core_floor);
-    a.shell = heightfield_slab(e.shell_roof, p.shell_h);
+    a.core = heightfield_slab(p.core_h, e.core_floor, &p.rim);
+    a.shell = heightfield_slab(e.shell_roof, p.shell_h, nullptr, &p.rim);
     a.envelope_ml = signed_volume(heightfield_slab(e.shell_roof, e.core_floor)) / 1000.0;
   } else {
-    a.core = heightfield_solid(p.core_h, e.z_bottom);
-    a.shell = heightfield_solid(p.shell_h, e.z_top);
+    a.core = heightfield_solid(p.core_h, e.z_bottom, &p.rim);
+    a.shell = heightfield_solid(p.shell_h, e.z_top, &p.rim);
     a.envelope_ml = (e.box_max - e.box_min).prod() / 1000.0;
   }
   // The core's and the shell's booleans are independent: in parallel. The small cutters go first,

@@ -12,6 +12,7 @@
 #include "tracecast/mesh/face.h"
 #include "tracecast/mesh/log.h"
 #include "tracecast/print/mold_stages.h"
+#include "mold_rim.h"
 
 namespace tracecast::print::stages {
 
@@ -262,13 +263,22 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   // a knife edge on the part that fills it. Creases up to 4 mm wide are planed out of it there,
   // before its slope is limited. (Planing from a cell past the footprint on was tried: on
   // decimated-max and nefertiti it added thin walls at the cutting edge and removed none.)
+  // The parting line is the appliance's rim: its points, added to the cells it crosses, carry the
+  // surface through the rim's wall wherever a cell's plane could not (on a wall steep to the pull
+  // the rim and the skin beside it share a cell), and from it the surface leaves level for two
+  // cells (where it fell at 80° from a feather whose outer face turns under, the core kept a 22°
+  // wedge).
+  const std::vector<RimSegment> rim = appliance_rim(c, p.lift);
+  p.rim = rim_points(rim, p.shell_h);
+  std::vector<char> held = cavity;
+  level_land(p, rim, 2 * h, cavity, held);
   std::vector<char> free(fixed.size());
-  for (std::size_t k = 0; k < free.size(); ++k) free[k] = !fixed[k] && !cavity[k];
+  for (std::size_t k = 0; k < free.size(); ++k) free[k] = !fixed[k] && !held[k];
   plane_creases(p.shell_h, free, std::max(1, static_cast<int>(std::lround(2.0 / h))));
-  limit_fall(p.shell_h, cavity, kLandFall);
+  limit_fall(p.shell_h, held, kLandFall);
   limit_fall(p.shell_h, fixed, std::sqrt(3.0));
   for (std::size_t k = 0; k < cavity.size(); ++k)
-    if (!cavity[k] && !std::isnan(p.out.v[k])) p.shell_h.v[k] = std::min(p.shell_h.v[k], p.out.v[k] - 0.02);  // under an overhanging outer surface
+    if (!held[k] && !std::isnan(p.out.v[k])) p.shell_h.v[k] = std::min(p.shell_h.v[k], p.out.v[k] - 0.02);  // under an overhanging outer surface
   level_border(p.shell_h, frame_band(o));
   return p;
 }
@@ -280,6 +290,7 @@ struct CavityPoint {
   GridCorners at;
   double z;
   bool over;
+  double fixed = 0;  //!< in a cell the rim's points shape: their share of the surface's height there
 };
 
 //! Front-most points of the appliance (corners, edge midpoints, centres): of its faces on the
@@ -292,6 +303,7 @@ struct CavityPoint {
 //! an overhang) are left out.
 std::vector<CavityPoint> cavity_points(const Parting& p, const Cavity& c, double clearance) {
   std::vector<CavityPoint> pts;
+  CellTriangles tins;
   const Mesh& m = c.appliance;
   const std::vector<double> height = SurfaceQuery(c.face).distances(m.vertices);  // over the skin
   static const double kW[7][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {0.5, 0.5, 0}, {0, 0.5, 0.5}, {0.5, 0, 0.5}, {1 / 3., 1 / 3., 1 / 3.}};
@@ -322,6 +334,9 @@ std::vector<CavityPoint> cavity_points(const Parting& p, const Cavity& c, double
       const Vec3 q = w[0] * v[0] + w[1] * v[1] + w[2] * v[2];
       CavityPoint cp{{}, q.z(), over};
       if (!corners(p.shell_h, q.x(), q.y(), cp.at)) continue;
+      if (const std::size_t cell = cell_of(p.shell_h, q.x(), q.y());
+          p.rim.cells.count(cell) && !on_rim_cell(p, tins, cell, q.x(), q.y(), cp.at, cp.fixed))
+        continue;
       const double front = sample(over ? p.in : p.out, q.x(), q.y());
       if (!std::isnan(front) && q.z() < front - 0.5) continue;  // under another layer (an overhang)
       if (!over && w[0] * height[t[0]] + w[1] * height[t[1]] + w[2] * height[t[2]] <= 2 * clearance) continue;
@@ -365,6 +380,9 @@ FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
   for (std::size_t n = 0; n < z.size(); ++n)
     for (std::size_t i = by_node.offset[n]; i < by_node.offset[n + 1]; ++i) {
       const CavityPoint& q = pts[by_node.points[i]];
+      double weight = 0;
+      for (int k = 0; k < 3; ++k) weight += q.at.node[k] == n ? q.at.weight[k] : 0;
+      if (weight == 0) continue;  // a rim cell's stand-in
       lo[n] = std::min(lo[n], q.z - 2 * clearance);
       hi[n] = std::max(hi[n], q.z + 2 * clearance);
     }
@@ -382,7 +400,7 @@ FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance) {
     moved.clear();
     for (std::size_t k : active) {
       const CavityPoint& q = pts[k];
-      double val = 0, w2 = 0;
+      double val = q.fixed, w2 = 0;
       for (int n = 0; n < 3; ++n) val += q.at.weight[n] * z[q.at.node[n]], w2 += q.at.weight[n] * q.at.weight[n];
       const double gap = q.over ? (q.z + clearance) - val : val - (q.z - clearance);
       if (gap <= 0) continue;

@@ -1,11 +1,14 @@
 // Height fields over a regular grid: the mold's parting surface and its parts' walls are built
 // on them. A grid's cells are split into two triangles along alternating diagonals (the diagonal
 // from node (i, j) to (i+1, j+1) where i + j is even, else from (i+1, j) to (i, j+1)); every
-// solid and every interpolation here uses that one triangulation.
+// solid and every interpolation here uses that one triangulation, except in cells given points of
+// their own (CellPoints).
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <limits>
+#include <unordered_map>
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
@@ -46,12 +49,36 @@ void rasterize_top(Grid& g, const std::vector<Vec3>& P, const std::vector<Tri>& 
 //! Exact Euclidean distance (mm) from every node to the nearest node where `inside` is true
 //! (Felzenszwalb–Huttenlocher, separable).
 std::vector<double> distance_to(const Grid& g, const std::vector<char>& inside);
+
+//! Points a height field's surface passes through besides its nodes, where a line it must follow
+//! crosses cells that a cell's two triangles cannot follow (the parting line along an appliance's
+//! rim on a steep wall). In a cell holding such points (on its edges or inside it) the surface
+//! is the Delaunay triangulation of the cell's corners and its points, each at its own height; a
+//! point on an edge between two cells is listed in both, so their triangles meet.
+struct CellPoints {
+  std::vector<Vec3> points;
+  std::unordered_map<std::size_t, std::vector<std::int32_t>> cells;  //!< cell (its lower-left node's index) → its points
+};
+//! The triangles over cell (i, j) of `g` through its points, counter-clockwise seen from +z:
+//! indices under nx·ny are the grid's nodes, the others nx·ny + a point's index in `cp`.
+std::vector<Tri> cell_triangles(const Grid& g, int i, int j, const CellPoints& cp);
+//! Cells' triangulations made once and kept (cell → triangles), for repeated lookups.
+using CellTriangles = std::unordered_map<std::size_t, std::vector<Tri>>;
+//! Where (x, y) lies on the surface through the cell points: its triangle's three vertices
+//! (numbered as cell_triangles numbers them) and their barycentric weights. False outside the grid.
+bool locate(const Grid& g, const CellPoints& cp, double x, double y, std::array<std::int32_t, 3>& v, std::array<double, 3>& w,
+            CellTriangles* cache = nullptr);
+//! The field's value at (x, y) on the surface through its cell points; NaN outside or where a
+//! corner is.
+double sample(const Grid& g, const CellPoints& cp, double x, double y, CellTriangles* cache = nullptr);
 //! A closed solid between a height field (over the whole grid, no NaN) and the plane z = base:
-//! below the field if base is under it, above it otherwise. Outward-oriented.
-Mesh heightfield_solid(const Grid& g, double base);
+//! below the field if base is under it, above it otherwise; through its cell points if given.
+//! Outward-oriented.
+Mesh heightfield_solid(const Grid& g, double base, const CellPoints* points = nullptr);
 //! A closed solid between two height fields over the same grid (no NaN), `bottom` under `top`
-//! at every node. Outward-oriented.
-Mesh heightfield_slab(const Grid& top, const Grid& bottom);
+//! at every node, each surface through its cell points if given. Outward-oriented.
+Mesh heightfield_slab(const Grid& top, const Grid& bottom, const CellPoints* top_points = nullptr,
+                      const CellPoints* bottom_points = nullptr);
 //! The lowest field over `g`, equal to it at the `fixed` nodes, in which no other node lies more
 //! than `slope` times the step under any of its 8 neighbours: nowhere does it fall steeper than
 //! `slope` (along 8-neighbour steps; across them up to 8 % less steep), except between fixed nodes.

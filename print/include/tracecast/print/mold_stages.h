@@ -94,6 +94,7 @@ struct Parting {
   Grid shell_h;                 //!< the parting surface: the shell's underside
   Grid core_h;                  //!< the core's top: the parting surface less the gutter
   double lift = 0;              //!< how far over the skin the parting surface crosses the rim
+  CellPoints rim;               //!< the rim's points: the parting surface passes through them in the cells they lie in
   double gutter_ml = 0;
   bool skin_around = true;      //!< false: the scan ends at the appliance's edge (a plane continues it)
 };
