@@ -26,10 +26,11 @@ std::vector<RimSegment> appliance_rim(const Cavity& c, double lift);
 //! node, or of an edge of its cell it does not lie on. Cells on the grid's border are left alone.
 CellPoints rim_points(const std::vector<RimSegment>& rim, const Grid& g);
 
-//! The parting surface level for `width` outward from the rim: each node off the cavity within
-//! `width` of it (off the footprint, or under an outer surface overhanging the rim) takes the rim's
-//! height at its nearest point — under the overhang at most 0.02 mm under the appliance's lowest
-//! face. Marks them in `held`.
+//! The parting surface level for `width` outward from the rim where the skin beyond falls away
+//! steeply: each node off the cavity within `width` of it — off the footprint where the surface
+//! there lies more than twice its distance under the rim, or under an outer surface overhanging
+//! the rim — takes the rim's height at its nearest point (under the overhang at most 0.02 mm under
+//! the appliance's lowest face). Marks them in `held`.
 void level_land(Parting& p, const std::vector<RimSegment>& rim, double width, const std::vector<char>& cavity, std::vector<char>& held);
 
 //! The cell (its lower-left node's index) holding (x, y), clamped to the grid.
