@@ -265,9 +265,9 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   // decimated-max and nefertiti it added thin walls at the cutting edge and removed none.)
   // The parting line is the appliance's rim: its points, added to the cells it crosses, carry the
   // surface through the rim's wall wherever a cell's plane could not (on a wall steep to the pull
-  // the rim and the skin beside it share a cell), and from it the surface leaves level for two
-  // cells (where it fell at 80° from a feather whose outer face turns under, the core kept a 22°
-  // wedge).
+  // the rim and the skin beside it share a cell), and where the skin beyond falls away steeply the
+  // surface leaves it level for two cells (where it fell at 80° from a feather whose outer face
+  // turns under, the core kept a 22° wedge).
   const std::vector<RimSegment> rim = appliance_rim(c, p.lift);
   p.rim = rim_points(rim, p.shell_h);
   std::vector<char> held = cavity;

@@ -99,8 +99,10 @@ struct Parting {
   bool skin_around = true;      //!< false: the scan ends at the appliance's edge (a plane continues it)
 };
 //! Over the appliance's box widened by `margin` on each side: inside the footprint just over the
-//! appliance's inner surface, around it the skin lifted by half the rim's thickness, blending
-//! into a plane fitted to the skin further out; the gutter a sin² groove outside the flash land.
+//! appliance's inner surface, through the rim's points in the cells the rim crosses, around it the
+//! skin lifted by half the rim's thickness (level with the rim for two cells where the skin falls
+//! away steeply), blending into a plane fitted to the skin further out; the gutter a sin² groove
+//! outside the flash land.
 Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin);
 //! The frame's width in grid nodes: the band along the border where the parting surface is level.
 int frame_band(const MoldOptions& o);
@@ -113,7 +115,8 @@ struct FitReport {
 };
 //! Moves the parting surface's nodes (before the gutter is cut) until it passes at least
 //! `clearance` over every front-most point of the appliance's inner surface and under every
-//! front-most point of its outer surface, as interpolated on the grid's triangles: the surface
+//! front-most point of its outer surface, as interpolated on the grid's triangles (in the rim's
+//! cells on theirs, the rim's points held): the surface
 //! then leaves the cavity through its rim wall, and neither part keeps a sliver over or under the
 //! cavity's feathered edge, as far as a cell can follow the rim (conflicting constraints within
 //! one cell stay missed, by less than the rim's thickness: `missed`; the rounds stop when ten have
