@@ -39,7 +39,7 @@ bool locate(const Grid& g, const CellPoints& cp, double x, double y, std::array<
             CellTriangles* cache) {
   GridCorners at;
   if (!corners(g, x, y, at)) return false;
-  const std::size_t cell = g.index(std::min(static_cast<int>((x - g.x0) / g.h), g.nx - 2), std::min(static_cast<int>((y - g.y0) / g.h), g.ny - 2));
+  const std::size_t cell = cell_of(g, x, y);
   if (!cp.cells.count(cell)) {
     for (int k = 0; k < 3; ++k) v[k] = static_cast<std::int32_t>(at.node[k]), w[k] = at.weight[k];
     return true;

@@ -15,6 +15,11 @@ std::size_t Grid::nearest(double x, double y) const {
   return index(i, j);
 }
 
+std::size_t cell_of(const Grid& g, double x, double y) {
+  return g.index(std::clamp(static_cast<int>(std::floor((x - g.x0) / g.h)), 0, g.nx - 2),
+                 std::clamp(static_cast<int>(std::floor((y - g.y0) / g.h)), 0, g.ny - 2));
+}
+
 bool corners(const Grid& g, double x, double y, GridCorners& out) {
   const double u = (x - g.x0) / g.h, w = (y - g.y0) / g.h;
   if (!(u >= 0 && w >= 0 && u <= g.nx - 1 && w <= g.ny - 1)) return false;

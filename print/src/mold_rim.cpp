@@ -150,11 +150,6 @@ CellPoints rim_points(const std::vector<RimSegment>& rim, const Grid& g) {
   return cp;
 }
 
-std::size_t cell_of(const Grid& g, double x, double y) {
-  return g.index(std::clamp(static_cast<int>(std::floor((x - g.x0) / g.h)), 0, g.nx - 2),
-                 std::clamp(static_cast<int>(std::floor((y - g.y0) / g.h)), 0, g.ny - 2));
-}
-
 namespace {
 
 //! The rim's height at its point nearest to node (i, j) and how far that is, if within `width`.

@@ -33,9 +33,6 @@ CellPoints rim_points(const std::vector<RimSegment>& rim, const Grid& g);
 //! the appliance's lowest face). Marks them in `held`.
 void level_land(Parting& p, const std::vector<RimSegment>& rim, double width, const std::vector<char>& cavity, std::vector<char>& held);
 
-//! The cell (its lower-left node's index) holding (x, y), clamped to the grid.
-std::size_t cell_of(const Grid& g, double x, double y);
-
 //! A point (x, y) in a cell the rim's points shape: the grid's corners of its triangle there and
 //! their weights, and `fixed`, the part of the surface's height there the rim's points (which do
 //! not move) make. False where the corners make less than 30 % of it.

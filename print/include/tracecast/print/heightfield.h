@@ -32,6 +32,8 @@ struct Grid {
   std::size_t nearest(double x, double y) const;
 };
 
+//! The cell (its lower-left node's index) holding (x, y), clamped to the grid.
+std::size_t cell_of(const Grid& g, double x, double y);
 //! The three nodes of the grid triangle over (x, y) and their barycentric weights; false outside
 //! the grid.
 struct GridCorners {
