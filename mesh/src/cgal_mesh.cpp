@@ -249,14 +249,11 @@ std::size_t split_pinched_vertices(std::vector<Point>& points, std::vector<SoupF
   return copies;
 }
 
-}  // namespace
 
-SurfaceMesh to_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report) {
-  ToSurfaceMeshReport r;
-  std::vector<Point> points;
+//! The mesh's points and faces for CGAL, faces with a repeated corner left out (counted in `r`).
+void soup_of(const Mesh& mesh, std::vector<Point>& points, std::vector<SoupFace>& faces, ToSurfaceMeshReport& r) {
   points.reserve(mesh.vertices.size());
   for (const Vec3& v : mesh.vertices) points.emplace_back(v.x(), v.y(), v.z());
-  std::vector<std::array<std::size_t, 3>> faces;
   faces.reserve(mesh.triangles.size());
   for (const Tri& t : mesh.triangles) {
     if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) {
@@ -265,38 +262,57 @@ SurfaceMesh to_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report) {
     }
     faces.push_back({static_cast<std::size_t>(t[0]), static_cast<std::size_t>(t[1]), static_cast<std::size_t>(t[2])});
   }
-  // A consistently oriented manifold (a closed part from a boolean) is built face by face as it
-  // is, several times faster than orienting the soup; so is one whose only flaw is a pinched
-  // vertex, once each fan has its own copy of it (in about one run in four, a weld of slivers left
-  // one in nefertiti's largest section: oriented as a soup, 3.6 s instead of 1.1). Anything else
-  // is oriented first, duplicating vertices where it cannot be made manifold.
-  {
-    SurfaceMesh sm;
-    if (build_as_is(points, faces, sm)) {
-      if (report) *report = r;
-      return sm;
-    }
-    std::vector<Point> split_points = points;
-    std::vector<SoupFace> split_faces = faces;
-    if (const std::size_t copies = split_pinched_vertices(split_points, split_faces); copies > 0 && build_as_is(split_points, split_faces, sm)) {
-      r.duplicated_vertices = copies;
-      if (report) *report = r;
-      return sm;
-    }
+}
+
+//! A consistently oriented manifold (a closed part from a boolean) is built face by face as it
+//! is, several times faster than orienting the soup; so is one whose only flaw is a pinched
+//! vertex, once each fan has its own copy of it (in about one run in four, a weld of slivers left
+//! one in nefertiti's largest section: oriented as a soup, 3.6 s instead of 1.1).
+std::optional<SurfaceMesh> as_manifold(const std::vector<Point>& points, const std::vector<SoupFace>& faces, ToSurfaceMeshReport& r) {
+  SurfaceMesh sm;
+  if (build_as_is(points, faces, sm)) return sm;
+  std::vector<Point> split_points = points;
+  std::vector<SoupFace> split_faces = faces;
+  if (const std::size_t copies = split_pinched_vertices(split_points, split_faces); copies > 0 && build_as_is(split_points, split_faces, sm)) {
+    r.duplicated_vertices = copies;
+    return sm;
   }
-  {
-    r.as_soup = true;
-    const std::size_t before = points.size();
-    const auto original = faces;
-    CGAL::Polygon_mesh_processing::orient_polygon_soup(points, faces);
-    r.duplicated_vertices = points.size() - before;
-    for (std::size_t f = 0; f < faces.size() && !r.reoriented; ++f) {
-      // A flipped face keeps its corner set but reverses the cyclic order.
-      const auto& a = original[f];
-      const auto& b = faces[f];
-      for (int k = 0; k < 3; ++k)
-        if (a[0] == b[k] && a[1] == b[(k + 2) % 3]) r.reoriented = true;
-    }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<SurfaceMesh> to_manifold_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report) {
+  ToSurfaceMeshReport r;
+  std::vector<Point> points;
+  std::vector<SoupFace> faces;
+  soup_of(mesh, points, faces, r);
+  std::optional<SurfaceMesh> sm = as_manifold(points, faces, r);
+  if (report) *report = r;
+  return sm;
+}
+
+SurfaceMesh to_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report) {
+  ToSurfaceMeshReport r;
+  std::vector<Point> points;
+  std::vector<SoupFace> faces;
+  soup_of(mesh, points, faces, r);
+  if (std::optional<SurfaceMesh> sm = as_manifold(points, faces, r)) {
+    if (report) *report = r;
+    return std::move(*sm);
+  }
+  // Anything else is oriented first, duplicating vertices where it cannot be made manifold.
+  r.as_soup = true;
+  const std::size_t before = points.size();
+  const auto original = faces;
+  CGAL::Polygon_mesh_processing::orient_polygon_soup(points, faces);
+  r.duplicated_vertices = points.size() - before;
+  for (std::size_t f = 0; f < faces.size() && !r.reoriented; ++f) {
+    // A flipped face keeps its corner set but reverses the cyclic order.
+    const auto& a = original[f];
+    const auto& b = faces[f];
+    for (int k = 0; k < 3; ++k)
+      if (a[0] == b[k] && a[1] == b[(k + 2) % 3]) r.reoriented = true;
   }
   SurfaceMesh sm;
   CGAL::Polygon_mesh_processing::polygon_soup_to_polygon_mesh(points, faces, sm);

@@ -453,11 +453,22 @@ Mesh assemble(const Pieces& p, std::initializer_list<std::pair<const std::vector
 
 }  // namespace
 
-Mesh remove_slivers(const Mesh& m, double eps) {
-  cgal::SurfaceMesh sm = cgal::to_surface_mesh(weld_close(m, eps));
+namespace {
+
+Mesh without_degenerate_faces(cgal::SurfaceMesh sm) {
   PMP::remove_degenerate_faces(sm);
   sm.collect_garbage();
   return cgal::from_surface_mesh(sm);
+}
+
+}  // namespace
+
+Mesh remove_slivers(const Mesh& m, double eps) { return without_degenerate_faces(cgal::to_surface_mesh(weld_close(m, eps))); }
+
+std::optional<Mesh> remove_slivers_if_manifold(const Mesh& m, double eps) {
+  std::optional<cgal::SurfaceMesh> sm = cgal::to_manifold_surface_mesh(weld_close(m, eps));
+  if (!sm) return std::nullopt;
+  return without_degenerate_faces(std::move(*sm));
 }
 
 Mesh remove_near_degenerate(const Mesh& m, double max_angle_deg, double max_aspect, double collapse_mm) {

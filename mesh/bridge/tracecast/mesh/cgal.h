@@ -8,6 +8,8 @@
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
 #include <CGAL/Surface_mesh.h>
 
+#include <optional>
+
 #include "tracecast/mesh/mesh.h"
 
 namespace tracecast::cgal {
@@ -27,6 +29,11 @@ struct ToSurfaceMeshReport {
 //! oriented consistently, and non-manifold vertices/edges are split by duplicating vertices
 //! (CGAL's soup repair), all reported. Vertex i of a manifold input stays vertex i.
 SurfaceMesh to_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report = nullptr);
+
+//! The first, fast half of to_surface_mesh: the mesh when it is a consistently oriented manifold
+//! up to pinched vertices (each fan then gets its own copy); nullopt when it would need orienting
+//! as a soup (a non-manifold edge, faces turned against their neighbours).
+std::optional<SurfaceMesh> to_manifold_surface_mesh(const Mesh& mesh, ToSurfaceMeshReport* report = nullptr);
 
 //! Vertices in index order (garbage-collected first if needed) and triangular faces.
 //! Throws ProcessingError if a face is not a triangle.
