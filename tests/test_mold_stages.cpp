@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "fixtures.h"
 #include "mold_fixtures.h"
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
@@ -14,6 +15,7 @@
 #include "tracecast/mesh/random.h"
 #include "tracecast/print/mold_stages.h"
 #include "tracecast/mesh/errors.h"
+#include "tracecast/mesh/log.h"
 #include "tracecast/mesh/piece_id.h"
 #include "tracecast/scan/synthetic_face.h"
 #include "tracecast/watermark/key.h"
@@ -556,4 +558,34 @@ TEST_CASE("inspection: carried from the appliance to its stamped copy, it equals
   CHECK(carried.appliance_ml == Approx(own.appliance_ml).epsilon(1e-12));
   for (std::size_t f = 0; f < own.centres.size(); f += 997) CHECK(carried.centres[f] == own.centres[f]);
   CHECK_THROWS_AS(stages::carry_inspection(before, st.mesh, std::vector<std::uint32_t>(3, 0)), ProcessingError);
+}
+
+TEST_CASE("print pose: a fold of tiny faces that crosses its neighbours is collapsed away, the part closed and free of crossings", "[mold][stages]") {
+  // A sphere whose vertex v is pushed past its neighbour w along their ring, a fifth of an edge
+  // (and 1 µm in): v's faces fold over w's and cross them.
+  Mesh m = test::uv_sphere(20.0, 20, 40);
+  const std::size_t v = 1 + 9 * 40 + 5, w = v + 1;
+  const Vec3 along = (m.vertices[w] - m.vertices[v]).normalized();
+  m.vertices[v] = m.vertices[w] + 0.2 * (m.vertices[w] - m.vertices[v]).norm() * along - 0.001 * m.vertices[w].normalized();
+  const std::size_t crossing_before = count_self_intersections(m);
+  REQUIRE(crossing_before > 0);
+  std::vector<std::string> warnings, settling;  // the settling's rounds, as its debug log tells them
+  std::vector<Eigen::Affine3d> from_mold;
+  std::vector<std::size_t> crossings;
+  set_log_sink([&](LogLevel, const std::string& line) { if (line.rfind("settle:", 0) == 0) settling.push_back(line); }, LogLevel::Debug);
+  const std::vector<NamedMesh> posed = stages::print_pose({{"core", m}}, *find_printer("resin"), warnings, from_mold, crossings);
+  set_log_sink({});
+  REQUIRE(posed.size() == 1);
+  REQUIRE(settling.size() >= 2);  // the crossing survived the cleaning: a round of collapses mended it
+  INFO(settling.front());
+  CHECK(settling.front().find(" 0 crossing pairs") == std::string::npos);
+  const Mesh& q = posed[0].mesh;
+  CHECK(crossings[0] == 0);
+  CHECK(count_self_intersections(q) == 0);
+  const MeshInfo r = measure(q, MeasureOptions{false});
+  CHECK(r.watertight);
+  CHECK(r.vertex_manifold);
+  CHECK(q.triangles.size() < m.triangles.size());  // the fold's faces went
+  CHECK(q.triangles.size() + 8 >= m.triangles.size());  // and little else
+  INFO("crossing pairs before " << crossing_before << ", faces " << m.triangles.size() << " → " << q.triangles.size());
 }

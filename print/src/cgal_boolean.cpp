@@ -23,6 +23,7 @@
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
+#include "tracecast/mesh/point_hash.h"
 #include "tracecast/mesh/submesh.h"
 
 namespace tracecast::print::detail {
@@ -237,13 +238,6 @@ class ParityTest {
 };
 
 //! Vertex indices by their exact double coordinates.
-struct PointHash {
-  std::size_t operator()(const Vec3& p) const {
-    std::size_t h = 0;
-    for (int k = 0; k < 3; ++k) h = h * 0x9E3779B97F4A7C15ULL ^ std::hash<double>()(p[k]);
-    return h;
-  }
-};
 using PointIndex = std::unordered_map<Vec3, std::int32_t, PointHash>;
 
 //! The two meshes' faces, cut along where they cross, on one vertex list, sorted by side.

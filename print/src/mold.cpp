@@ -7,10 +7,9 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <map>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_invoke.h>
@@ -24,7 +23,7 @@
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/submesh.h"
 #include "tracecast/mesh/measure.h"
-#include "tracecast/mesh/random.h"
+#include "tracecast/mesh/point_hash.h"
 #include "tracecast/print/mold_stages.h"
 #include "tracecast/print/multipart.h"
 
@@ -75,33 +74,16 @@ double keep_largest_piece(Mesh& m, const Sections& s) {
 
 namespace {
 
-//! A face by where its corners are, whatever their order or indices: a face that keeps its key
-//! from one round to the next has not moved.
-std::uint64_t face_key(const Mesh& m, const Tri& t) {
-  std::array<std::uint64_t, 3> h{};
-  for (int k = 0; k < 3; ++k) {
-    std::uint64_t x = 0x9E3779B97F4A7C15ull;
-    for (int c = 0; c < 3; ++c) {
-      std::uint64_t bits;
-      const double v = m.vertices[static_cast<std::size_t>(t[k])][c] + 0.0;
-      std::memcpy(&bits, &v, sizeof bits);
-      x = SplitMix64{x ^ bits}.next();
-    }
-    h[static_cast<std::size_t>(k)] = x;
-  }
-  std::sort(h.begin(), h.end());
-  return SplitMix64{h[0] ^ SplitMix64{h[1] ^ SplitMix64{h[2]}.next()}.next()}.next();
-}
-
 //! Rounds the vertices to floats, as the files will hold them. An STL has no vertex indices:
 //! distinct vertices on one float point (two fans touching, which a cleaning step keeps apart)
 //! would be read back as one, a pinch that is not manifold; all but the first move a float step
 //! along x. Returns the faces flattened to zero area.
 std::size_t round_to_floats(Mesh& m) {
   for (Vec3& v : m.vertices) v = single_precision(v);
-  std::map<std::array<double, 3>, std::size_t> at;
+  std::unordered_map<Vec3, std::size_t, PointHash> at;
+  at.reserve(m.vertices.size());
   for (std::size_t i = 0; i < m.vertices.size(); ++i)
-    while (!at.emplace(std::array<double, 3>{m.vertices[i].x(), m.vertices[i].y(), m.vertices[i].z()}, i).second)
+    while (!at.emplace(m.vertices[i], i).second)
       m.vertices[i].x() = std::nextafter(static_cast<float>(m.vertices[i].x()), std::numeric_limits<float>::infinity());
   std::size_t flat = 0;
   for (const Tri& t : m.triangles)
@@ -109,26 +91,40 @@ std::size_t round_to_floats(Mesh& m) {
   return flat;
 }
 
-//! Per crossing pair, the shortest edge of the two triangles whose collapse keeps the surface
-//! manifold (its end points share no neighbour but the two opposite corners: the link condition)
-//! collapses to its midpoint; one collapse per vertex per round.
-void collapse_crossings(Mesh& m, const std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
+//! The sorted neighbours of each vertex marked in `of` (the others' left empty).
+std::vector<std::vector<std::int32_t>> rings(const Mesh& m, const std::vector<char>& of) {
   std::vector<std::vector<std::int32_t>> ring(m.vertices.size());
   for (const Tri& t : m.triangles)
-    for (int k = 0; k < 3; ++k) {
-      ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 1) % 3]);
-      ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 2) % 3]);
-    }
+    for (int k = 0; k < 3; ++k)
+      if (of[static_cast<std::size_t>(t[k])]) {
+        ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 1) % 3]);
+        ring[static_cast<std::size_t>(t[k])].push_back(t[(k + 2) % 3]);
+      }
   for (auto& r : ring) {
     std::sort(r.begin(), r.end());
     r.erase(std::unique(r.begin(), r.end()), r.end());
   }
+  return ring;
+}
+
+//! Per crossing pair, the shortest edge of the two triangles whose collapse keeps the surface
+//! manifold (its end points share no neighbour but the two opposite corners: the link condition)
+//! collapses to its midpoint: the two faces on it go, the second end's faces move to the first;
+//! one collapse per vertex per round. Returns, per face of the mesh as it is then, whether it
+//! changed or crossed (what the next round tests against all).
+std::vector<char> collapse_crossings(Mesh& m, const std::vector<std::pair<std::size_t, std::size_t>>& pairs) {
+  std::vector<char> at_crossing(m.vertices.size(), 0);
+  for (const auto& [a, b] : pairs)
+    for (std::size_t f : {a, b})
+      for (std::int32_t v : m.triangles[f]) at_crossing[static_cast<std::size_t>(v)] = 1;
+  const std::vector<std::vector<std::int32_t>> ring = rings(m, at_crossing);
   auto collapsible = [&](std::size_t u, std::size_t v) {
     std::vector<std::int32_t> common;
     std::set_intersection(ring[u].begin(), ring[u].end(), ring[v].begin(), ring[v].end(), std::back_inserter(common));
     return common.size() == 2;
   };
-  std::vector<char> used(m.vertices.size(), 0);
+  std::vector<char> used(m.vertices.size(), 0), shifted(m.vertices.size(), 0);
+  std::vector<std::int32_t> into(m.vertices.size(), -1);  // a collapsed edge's second end: its first
   for (const auto& [a, b] : pairs) {
     std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> edges;
     for (std::size_t f : {a, b}) {
@@ -146,10 +142,27 @@ void collapse_crossings(Mesh& m, const std::vector<std::pair<std::size_t, std::s
         used[w] = 1;
         for (std::int32_t x : ring[w]) used[static_cast<std::size_t>(x)] = 1;
       }
-      m.vertices[u] = m.vertices[v] = single_precision(0.5 * (m.vertices[u] + m.vertices[v]));
+      m.vertices[u] = single_precision(0.5 * (m.vertices[u] + m.vertices[v]));
+      into[v] = static_cast<std::int32_t>(u);
+      shifted[u] = 1;
       break;
     }
   }
+  std::vector<char> keep(m.triangles.size(), 1), changed(m.triangles.size(), 0);
+  for (const auto& [a, b] : pairs) changed[a] = changed[b] = 1;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
+    Tri& t = m.triangles[f];
+    for (std::int32_t& v : t) {
+      if (into[static_cast<std::size_t>(v)] >= 0) v = into[static_cast<std::size_t>(v)];
+      if (shifted[static_cast<std::size_t>(v)]) changed[f] = 1;
+    }
+    if (t[0] == t[1] || t[1] == t[2] || t[0] == t[2]) keep[f] = 0;  // a face on a collapsed edge
+  }
+  m = submesh(m, keep);
+  std::vector<char> out;
+  for (std::size_t f = 0; f < keep.size(); ++f)
+    if (keep[f]) out.push_back(changed[f]);
+  return out;
 }
 
 //! Settles a part in single precision, as the files will hold it: vertices rounded to floats,
@@ -159,32 +172,25 @@ void collapse_crossings(Mesh& m, const std::vector<std::pair<std::size_t, std::s
 //! until nothing is left to mend or `rounds` is spent. Returns the crossing pairs left (tested on
 //! the part as returned: the count its check would find).
 std::size_t settle_in_single_precision(Mesh& m, int rounds) {
-  // Faces of the last round that crossed nothing: no two of them cross while they stay where they
-  // are, so a later round tests only the others against all.
-  std::unordered_set<std::uint64_t> settled;
+  // A later round tests against all only the faces the collapses changed and those that crossed:
+  // no two of the others cross while they stay where they are. Flat faces left by rounding are
+  // removed by the whole part's sliver repair, after which every face is tested again.
+  std::vector<char> moved(m.triangles.size(), 1);
+  std::size_t flat = 0;
   for (int round = 0;; ++round) {
     Timings steps;
     StepTimer timer(steps);
-    if (round > 0) m = detail::remove_slivers(m, 1e-9);
+    if (round > 0 && flat > 0) m = detail::remove_slivers(m, 1e-9), moved.assign(m.triangles.size(), 1);
     timer.lap("slivers");
-    const std::size_t flat = round_to_floats(m);
+    flat = round_to_floats(m);
     timer.lap("floats");
-    std::vector<char> moved(m.triangles.size(), 1);
-    if (round > 0)
-      for (std::size_t f = 0; f < m.triangles.size(); ++f) moved[f] = !settled.count(face_key(m, m.triangles[f]));
-    timer.lap("moved");
     const auto pairs = self_intersecting_pairs(m, round > 0 ? &moved : nullptr);
     timer.lap("crossings");
-    log_debug("settle: round {}, {} faces ({} tested against all), {} crossing pairs, {} flat; {:.2f} s slivers, {:.2f} floats, {:.2f} moved, {:.2f} crossings",
-              round, m.triangles.size(), std::count(moved.begin(), moved.end(), 1), pairs.size(), flat, steps[0].second, steps[1].second,
-              steps[2].second, steps[3].second);
+    log_debug("settle: round {}, {} faces ({} tested against all), {} crossing pairs, {} flat; {:.2f} s slivers, {:.2f} floats, {:.2f} crossings",
+              round, m.triangles.size(), round > 0 ? std::count(moved.begin(), moved.end(), 1) : m.triangles.size(), pairs.size(), flat,
+              steps[0].second, steps[1].second, steps[2].second);
     if ((pairs.empty() && flat == 0) || round == rounds) return pairs.size();
-    std::vector<char> crossing(m.triangles.size(), 0);
-    for (const auto& [a, b] : pairs) crossing[a] = crossing[b] = 1;
-    settled.clear();
-    for (std::size_t f = 0; f < m.triangles.size(); ++f)
-      if (!crossing[f]) settled.insert(face_key(m, m.triangles[f]));
-    collapse_crossings(m, pairs);
+    moved = collapse_crossings(m, pairs);
   }
 }
 
