@@ -524,6 +524,27 @@ TEST_CASE("full-face appliance on nefertiti.obj with default options", "[shared]
   CHECK(r.inner_area_mm2 > 15000);
 }
 
+TEST_CASE("nefertiti.obj's full face with eye openings only: its tightly folded nostrils leave no hole in the appliance", "[shared][appliance]") {
+  const auto dir = test::shared_scans();
+  if (!dir) return;
+  const io::Geometry g = io::read_mesh((*dir / "nefertiti.obj").string());
+  ApplianceSpec s;
+  s.openings = {{"eyes", {}, {}}};
+  ApplianceReport r;
+  const Mesh solid = make_appliance(g.mesh, s, nullptr, &r);
+  check_solid(solid);
+  // The test's own count of the edges: a patch with an outline and k holes, thickened, is a closed
+  // surface of genus k. The outline and two eyes: genus 2 (the two slits the fill closes in the
+  // nostrils, holes the cut did not make, each added one).
+  const MeshInfo i = measure(solid, {false});
+  REQUIRE(i.genus);
+  CHECK(*i.genus == 2);
+  CHECK(r.boundary_loops == 3);
+  CHECK(r.stray_loops_filled >= 2);
+  std::printf("nefertiti, eyes only: genus %d, %zu loops, %zu stray loops filled, %.2f ml\n", *i.genus, r.boundary_loops,
+              r.stray_loops_filled, r.volume_mm3 / 1000);
+}
+
 TEST_CASE("igea.ply, a statue head at 0.45 of life size: every preset builds with default options, and a wide outline whose cut pinches", "[shared][appliance]") {
   const auto dir = test::shared_scans();
   if (!dir) return;

@@ -14,13 +14,16 @@
 #include <array>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/geodesic.h"
 #include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/point_hash.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/mesh/submesh.h"
 
@@ -50,8 +53,9 @@ std::uint64_t edge_key(std::int32_t a, std::int32_t b) {
 
 //! Keeps the part of `m` where the per-vertex field f ≥ 0, cutting triangles exactly along the
 //! zero level of the linear interpolation of f. Values within `snap` of zero are set to zero
-//! first, so that no sliver is created next to a vertex.
-Mesh level_set_cut(const Mesh& m, std::vector<double> f, double snap) {
+//! first, so that no sliver is created next to a vertex. `level`: the kept points on the zero
+//! level (the cut's points and the corners at zero).
+Mesh level_set_cut(const Mesh& m, std::vector<double> f, double snap, std::vector<Vec3>& level) {
   for (double& x : f)
     if (std::abs(x) < snap) x = 0;
   Mesh out;
@@ -61,6 +65,7 @@ Mesh level_set_cut(const Mesh& m, std::vector<double> f, double snap) {
     if (k < 0) {
       k = static_cast<std::int32_t>(out.vertices.size());
       out.vertices.push_back(m.vertices[static_cast<std::size_t>(v)]);
+      if (f[static_cast<std::size_t>(v)] == 0) level.push_back(out.vertices.back());
     }
     return k;
   };
@@ -74,6 +79,7 @@ Mesh level_set_cut(const Mesh& m, std::vector<double> f, double snap) {
     const auto id = static_cast<std::int32_t>(out.vertices.size());
     const Vec3& pa = m.vertices[static_cast<std::size_t>(lo)];
     out.vertices.push_back(pa + t * (m.vertices[static_cast<std::size_t>(hi)] - pa));
+    level.push_back(out.vertices.back());
     cuts.emplace(edge_key(lo, hi), id);
     return id;
   };
@@ -351,6 +357,22 @@ Mesh fill_small_loops(Mesh m, double max_length) {
   return m;
 }
 
+//! Edge loops the cut did not make — most of their points off the zero level: holes that making the
+//! surface manifold opened where the scan folds tightly (nefertiti's nostrils: two slits 7–9 mm
+//! long, and the appliance's rim ran down into them) — are holes in the skin, not edges: each is
+//! filled with a faired patch. Returns the patch and how many were filled.
+std::pair<Mesh, std::size_t> fill_stray_loops(const Mesh& m, const std::vector<Vec3>& level) {
+  const std::unordered_set<Vec3, PointHash> on_level(level.begin(), level.end());
+  std::vector<Vec3> stray;
+  for (const auto& loop : boundary_loops(m)) {
+    std::size_t on = 0;
+    for (std::int32_t v : loop) on += on_level.count(m.vertices[static_cast<std::size_t>(v)]);
+    if (2 * on < loop.size()) stray.push_back(m.vertices[static_cast<std::size_t>(loop.front())]);
+  }
+  if (stray.empty()) return {m, 0};
+  return fill_holes_through(m, stray);
+}
+
 }  // namespace
 
 //! The patch (inner skin surface), its edges and, per vertex, the distance along the surface to
@@ -360,6 +382,7 @@ struct Patch {
   std::vector<std::vector<std::int32_t>> loops;
   std::vector<double> edge_distance;
   std::vector<char> on_edge;
+  std::size_t stray_loops_filled = 0;  //!< holes the cut did not make, filled (ApplianceReport)
 };
 
 namespace {
@@ -391,10 +414,12 @@ Patch cut_patch(const Mesh& face, const RegionField& field, const FaceAnalysis& 
   });
   diffuse(f, Adjacency(work), std::clamp(static_cast<int>(std::lround(std::pow(width / h, 2) / 4)), 4, 80), near_border);
   Patch p;
-  p.mesh = largest_component(make_manifold(level_set_cut(work, f, 0.05 * h)));
+  std::vector<Vec3> level;
+  p.mesh = largest_component(make_manifold(level_set_cut(work, f, 0.05 * h, level)));
   split_pinched_vertices(p.mesh);
   separate_split_vertices(p.mesh, 0.05 * h);
   p.mesh = fill_small_loops(std::move(p.mesh), 4 * h);
+  std::tie(p.mesh, p.stray_loops_filled) = fill_stray_loops(p.mesh, level);
   if (p.mesh.triangles.size() < 20)
     throw InputError(fmt::format("the region does not cover enough of the face's surface at least {} mm inside the scan's border", margin));
   p.loops = boundary_loops(p.mesh);
@@ -854,6 +879,7 @@ Mesh build_solid(const Mesh& face, const RegionField& field, const ThicknessMap&
   timer.lap("check");
 
   r.boundary_loops = p.loops.size();
+  r.stray_loops_filled = p.stray_loops_filled;
   r.inner_area_mm2 = surface_area(p.mesh);
   measure_thickness(p, shell.outer(), wanted, spec.feather_band_mm, r);
   measure_skin_change(p, skin, r);

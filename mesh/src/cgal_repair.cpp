@@ -17,12 +17,14 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/open3d.h"
+#include "tracecast/mesh/point_hash.h"
 #include "tracecast/mesh/repair.h"
 #include "tracecast/mesh/step_timer.h"
 #include "tracecast/mesh/submesh.h"
@@ -409,5 +411,29 @@ Mesh remesh_isotropic(const Mesh& mesh, double edge_mm, int iterations) {
 }
 
 Mesh make_manifold(const Mesh& mesh) { return cgal::from_surface_mesh(cgal::to_surface_mesh(mesh)); }
+
+std::pair<Mesh, std::size_t> fill_holes_through(const Mesh& mesh, const std::vector<Vec3>& on_border) {
+  const std::unordered_set<Vec3, PointHash> marked(on_border.begin(), on_border.end());
+  cgal::SurfaceMesh sm = cgal::to_surface_mesh(mesh);
+  std::vector<cgal::SurfaceMesh::Halfedge_index> cycles;
+  PMP::extract_boundary_cycles(sm, std::back_inserter(cycles));
+  std::vector<cgal::SurfaceMesh::Vertex_index> patch_vertices;
+  std::size_t filled = 0;
+  for (const auto h : cycles) {
+    Hole hole;
+    CGAL::Bbox_3 box;
+    bool through = false;
+    for (const auto e : CGAL::halfedges_around_face(h, sm)) {
+      const cgal::Point& q = sm.point(sm.source(e));
+      box += q.bbox();
+      through = through || marked.count(Vec3(q.x(), q.y(), q.z()));
+    }
+    if (!through) continue;
+    hole.size_mm = std::max({box.xmax() - box.xmin(), box.ymax() - box.ymin(), box.zmax() - box.zmin()});
+    fill_hole(sm, h, box, hole, patch_vertices);
+    filled += hole.filled;
+  }
+  return {cgal::from_surface_mesh(sm), filled};
+}
 
 }  // namespace tracecast

@@ -100,6 +100,7 @@ void to_json(json& j, const ApplianceReport& r) {
        {"edge_thickness_max_mm", r.rim_max_mm},
        {"thickness_within_0_5_mm_of_edge_max_mm", r.band_end_max_mm},
        {"boundary_loops", r.boundary_loops},
+       {"stray_loops_filled", r.stray_loops_filled},
        {"sculpt_misses", r.sculpt_misses},
        {"pushed_vertices", r.pushed_vertices},
        {"relaxed_vertices", r.relaxed_vertices},

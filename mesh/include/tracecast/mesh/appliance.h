@@ -130,6 +130,7 @@ struct ApplianceReport {
   double rim_max_mm = 0;               //!< largest thickness on the edge itself
   double band_end_max_mm = 0;          //!< largest thickness within 0.5 mm of the edge
   std::size_t boundary_loops = 0;      //!< outline plus openings
+  std::size_t stray_loops_filled = 0;  //!< holes in the skin the cut did not make (a tightly folded scan), filled
   std::size_t sculpt_misses = 0;       //!< inner vertices whose ray missed the sculpt (thin there)
   std::size_t pushed_vertices = 0;     //!< moved out of concave areas to keep the thickness
   std::size_t relaxed_vertices = 0;    //!< relaxed to undo folds or crossings

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tracecast/mesh/distance.h"
@@ -68,6 +69,11 @@ Mesh repair(const Mesh& mesh, const RepairOptions& options = {}, RepairReport* r
 //! The triangle soup made manifold and consistently oriented (degenerate faces dropped,
 //! non-manifold vertices and edges split by duplicating vertices); nothing else changes.
 Mesh make_manifold(const Mesh& mesh);
+
+//! Fills the holes whose border passes through one of the points given (each hole with a refined,
+//! faired patch, as repair() fills a scan's holes); the other holes stay open. Returns the mesh and
+//! how many holes were filled.
+std::pair<Mesh, std::size_t> fill_holes_through(const Mesh& mesh, const std::vector<Vec3>& on_border);
 
 //! Isotropic remeshing (CGAL) of any triangle mesh to the given edge length (mm); boundaries
 //! are remeshed too and stay boundaries. A mesh that will have 20,000 faces or more is remeshed in
