@@ -21,9 +21,10 @@ void split(const Mesh& a, const Mesh& b, Mesh& inside, Mesh& outside, const char
 //! Merges vertices closer than eps and drops the faces that collapse (and CGAL's degenerate-face
 //! repair after it), keeping the surface closed: removes the slivers a boolean can leave.
 Mesh remove_slivers(const Mesh& m, double eps);
-//! remove_slivers, or nullopt when the weld leaves a surface that is not a manifold (points of two
-//! sheets apart welded together): no time is then spent orienting it as a soup.
-std::optional<Mesh> remove_slivers_if_manifold(const Mesh& m, double eps);
+//! remove_slivers, or nullopt when the weld leaves a surface that is not closed and manifold
+//! (points of two sheets apart welded together): found by measuring the welded faces, before any
+//! halfedge mesh is built or a soup oriented.
+std::optional<Mesh> remove_slivers_if_closed(const Mesh& m, double eps);
 //! Flips away caps (a corner wider than `max_angle_deg`) and collapses needles (longest edge over
 //! `max_aspect` times the shortest, shortest under `collapse_mm`): the near-degenerate triangles
 //! that rounding to single precision would turn over.

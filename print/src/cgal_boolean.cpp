@@ -23,6 +23,7 @@
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
+#include "tracecast/mesh/measure.h"
 #include "tracecast/mesh/point_hash.h"
 #include "tracecast/mesh/submesh.h"
 
@@ -474,8 +475,10 @@ Mesh without_degenerate_faces(cgal::SurfaceMesh sm) {
 
 Mesh remove_slivers(const Mesh& m, double eps) { return without_degenerate_faces(cgal::to_surface_mesh(weld_close(m, eps))); }
 
-std::optional<Mesh> remove_slivers_if_manifold(const Mesh& m, double eps) {
-  std::optional<cgal::SurfaceMesh> sm = cgal::to_manifold_surface_mesh(weld_close(m, eps));
+std::optional<Mesh> remove_slivers_if_closed(const Mesh& m, double eps) {
+  const Mesh welded = weld_close(m, eps);
+  if (!measure(welded, MeasureOptions{false}).watertight) return std::nullopt;  // before building anything
+  std::optional<cgal::SurfaceMesh> sm = cgal::to_manifold_surface_mesh(welded);
   if (!sm) return std::nullopt;
   return without_degenerate_faces(std::move(*sm));
 }

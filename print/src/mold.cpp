@@ -475,7 +475,7 @@ Mesh without_specks(Mesh m) {
 //! Slivers under a micrometre welded away (unless the weld opens the surface: it drops pairs of
 //! faces it makes back to back); caps and needles that rounding would turn over removed.
 Mesh cleaned(const Mesh& m) {
-  std::optional<Mesh> welded = detail::remove_slivers_if_manifold(m, 1e-3);
+  std::optional<Mesh> welded = detail::remove_slivers_if_closed(m, 1e-3);
   const Mesh& q = welded && measure(*welded, MeasureOptions{false}).watertight ? *welded : m;
   return without_specks(detail::remove_near_degenerate(q, 179.5, 1e4, 1e-3));
 }
