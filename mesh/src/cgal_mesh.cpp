@@ -23,6 +23,7 @@
 #include "tracecast/mesh/cgal.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/point_hash.h"
 
 namespace tracecast {
 
@@ -30,17 +31,6 @@ namespace {
 using K = CGAL::Exact_predicates_inexact_constructions_kernel;
 using P3 = K::Point_3;
 using Box = CGAL::Box_intersection_d::Box_with_info_d<double, 3, std::uint32_t>;
-
-struct Key {
-  double x, y, z;
-  bool operator==(const Key& o) const { return x == o.x && y == o.y && z == o.z; }
-};
-struct KeyHash {
-  std::size_t operator()(const Key& k) const {
-    const std::hash<double> h;
-    return h(k.x) * 73856093u ^ h(k.y) * 19349663u ^ h(k.z) * 83492791u;
-  }
-};
 
 bool pair_intersects(const std::array<std::uint32_t, 3>& a, const std::array<std::uint32_t, 3>& b,
                      const std::vector<P3>& P) {
@@ -115,14 +105,14 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> overlapping_boxes(std::vect
 
 std::vector<std::pair<std::size_t, std::size_t>> self_intersecting_pairs(const Mesh& mesh, const std::vector<char>* only) {
   // Vertices at the same position are the same corner (split seams are not intersections).
-  std::unordered_map<Key, std::uint32_t, KeyHash> canon;
+  std::unordered_map<Vec3, std::uint32_t, PointHash> canon;
   canon.reserve(mesh.vertices.size());
   std::vector<std::uint32_t> id(mesh.vertices.size());
   std::vector<P3> P;
   P.reserve(mesh.vertices.size());
   for (std::size_t i = 0; i < mesh.vertices.size(); ++i) {
     const Vec3& v = mesh.vertices[i];
-    auto [it, inserted] = canon.emplace(Key{v.x() + 0.0, v.y() + 0.0, v.z() + 0.0}, static_cast<std::uint32_t>(P.size()));
+    auto [it, inserted] = canon.emplace(Vec3(v.x() + 0.0, v.y() + 0.0, v.z() + 0.0), static_cast<std::uint32_t>(P.size()));
     if (inserted) P.emplace_back(v.x(), v.y(), v.z());
     id[i] = it->second;
   }
