@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <unordered_set>
 
 #include "cli_run.h"
 #include "fixtures.h"
@@ -16,6 +17,7 @@
 #include "tracecast/mesh/level_set.h"
 #include "tracecast/mesh/log.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/point_hash.h"
 #include "tracecast/print/mold.h"
 #include "tracecast/print/multipart.h"
 #include "tracecast/scan/synthetic_head.h"
@@ -129,6 +131,33 @@ TEST_CASE("multi-part mold: an ear's mold is a core and shell parts, each a vali
     CHECK((size.array() <= bed.array()).all());  // as written, on the printer's bed
     CHECK(bounding_box(p.mesh).min.z() == Approx(0).margin(1e-3));
   }
+}
+
+TEST_CASE("multi-part mold: two shell parts meet on a smooth parting surface, not a field of grid-sized blocks", "[mold][ear][slow]") {
+  const EarCase& c = ear_case();
+  // The parting surface between shell parts i and j: part i's faces whose corners are all part j's
+  // vertices (the parts are level sets on one grid, meeting vertex for vertex). Across its inner
+  // edges, the two faces' normals: a block's corner turns 90°, a smooth surface a few degrees.
+  std::size_t edges = 0, sharp = 0;
+  for (std::size_t i = 1; i < c.mold.parts.size(); ++i)
+    for (std::size_t j = i + 1; j < c.mold.parts.size(); ++j) {
+      const Mesh &a = c.mold.parts[i].mesh, &b = c.mold.parts[j].mesh;
+      const std::unordered_set<Vec3, PointHash> on_b(b.vertices.begin(), b.vertices.end());
+      std::map<std::pair<std::int32_t, std::int32_t>, std::vector<Vec3>> normals;  // part i's edges → normals of the contact faces on them
+      for (const Tri& t : a.triangles) {
+        if (!on_b.count(a.vertices[t[0]]) || !on_b.count(a.vertices[t[1]]) || !on_b.count(a.vertices[t[2]])) continue;
+        const Vec3 n = (a.vertices[t[1]] - a.vertices[t[0]]).cross(a.vertices[t[2]] - a.vertices[t[0]]).normalized();
+        for (int k = 0; k < 3; ++k) normals[std::minmax(t[k], t[(k + 1) % 3])].push_back(n);
+      }
+      for (const auto& [edge, n] : normals) {
+        if (n.size() != 2) continue;
+        ++edges;
+        sharp += n[0].dot(n[1]) < 0.5;
+      }
+    }
+  std::printf("multi-part parting surfaces between shell parts: %zu of %zu inner edges turn over 60°\n", sharp, edges);
+  REQUIRE(edges > 1000);
+  CHECK(static_cast<double>(sharp) < 0.02 * static_cast<double>(edges));  // 9 % before the shares were kept apart
 }
 
 TEST_CASE("multi-part mold: parts larger than the printer come out in sections that fit, hold the part, dowel holes coaxial across the cuts",

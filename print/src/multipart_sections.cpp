@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -37,21 +38,29 @@ Mesh half_space(const Aabb& box, int axis, double at) {
   return detail::box(lo, hi);
 }
 
-//! n − 1 cuts at equal steps along `axis`, each moved (by up to a fifth of a step) until no key
-//! lies within `clear` of it.
-std::vector<double> cut_positions(const Aabb& box, int axis, int n, const std::vector<Vec3>& keys, double clear) {
+//! n − 1 cuts along `axis`, each within a fifth of a step of the equal step (1 mm apart), where
+//! no key lies within `clear` of it: of those, the one with room for the most dowels (`dowels`
+//! says how many, up to three), the nearest the equal step among them. (At the equal step the
+//! generated ear's mold had room for one dowel in all; in a conformal part the room is where a
+//! flange or a boss crosses the cut.)
+std::vector<double> cut_positions(const Aabb& box, int axis, int n, const std::vector<Vec3>& keys, double clear,
+                                  const std::function<std::size_t(double)>& dowels) {
   const double step = (box.max[axis] - box.min[axis]) / n;
+  const auto clear_of_keys = [&](double c) {
+    return std::none_of(keys.begin(), keys.end(), [&](const Vec3& q) { return std::abs(q[axis] - c) < clear; });
+  };
   std::vector<double> cuts;
   for (int k = 1; k < n; ++k) {
     const double at = box.min[axis] + k * step;
     double best = at;
-    for (double d = 0; d <= 0.2 * step; d += 0.5) {
-      const auto clear_of_keys = [&](double c) {
-        return std::none_of(keys.begin(), keys.end(), [&](const Vec3& q) { return std::abs(q[axis] - c) < clear; });
-      };
-      if (clear_of_keys(at + d)) { best = at + d; break; }
-      if (clear_of_keys(at - d)) { best = at - d; break; }
-    }
+    std::size_t most = 0;
+    bool found = false;
+    for (double d = 0; d <= 0.2 * step; d += 1.0)
+      for (const double c : {at + d, at - d}) {
+        if ((d == 0 && c != at) || !clear_of_keys(c)) continue;
+        const std::size_t room = dowels(c);
+        if (!found || room > most) best = c, most = room, found = true;
+      }
     cuts.push_back(best);
   }
   return cuts;
@@ -211,7 +220,8 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   const SurfaceQuery q(part.mesh);
   std::array<std::vector<double>, 3> cuts;
   for (int axis : {0, 1, 2}) {
-    cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need);
+    const auto room = [&](double at) { return dowel_sites(q, box, axis, at, need, s.hole_depth_mm).size(); };
+    cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need, room);
     for (double at : cuts[static_cast<std::size_t>(axis)]) {
       const std::vector<Vec3> sites = dowel_sites(q, box, axis, at, need, s.hole_depth_mm);
       if (sites.size() < 2)
