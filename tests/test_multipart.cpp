@@ -3,6 +3,7 @@
 // piece, the keys seated.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -188,15 +189,21 @@ TEST_CASE("multi-part mold: parts larger than the printer come out in sections t
   double hole = 0;  // one dowel's two holes: a 32-gon prism each side of the cut
   hole = 2 * 0.5 * 32 * std::sin(2 * 3.14159265358979 / 32) * std::pow(0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm, 2) *
          (0.5 * o.dowel_length_mm + 0.5);
+  // A boss adds at most its own 32-gon prism; every cut is pinned by two dowels at least.
   for (const print::PartSections& ps : r.part_sections) {
     INFO(ps.part);
     CHECK(ps.sections.count() >= 2);
+    const double bosses = static_cast<double>(std::count_if(ps.sections.dowels.begin(), ps.sections.dowels.end(), [](const print::Dowel& d) { return d.boss; })) *
+                          0.5 * 32 * std::sin(2 * 3.14159265358979 / 32) * std::pow(ps.sections.boss_radius_mm, 2) * 2 * ps.sections.boss_reach_mm;
     CHECK(pieces[ps.part] + hole * static_cast<double>(ps.sections.dowels.size()) >= whole[ps.part] * (1 - 1e-3));
-    CHECK(pieces[ps.part] + hole * static_cast<double>(ps.sections.dowels.size()) <= whole[ps.part] * (1 + 1e-3));
+    CHECK(pieces[ps.part] + hole * static_cast<double>(ps.sections.dowels.size()) <= whole[ps.part] * (1 + 1e-3) + bosses);
+    const std::size_t cuts = ps.sections.cuts[0].size() + ps.sections.cuts[1].size() + ps.sections.cuts_z.size();
+    CHECK(ps.sections.dowels.size() >= 2 * cuts);
   }
+  for (const std::string& w : r.warnings) CHECK_THAT(w, !Catch::Contains("dowel(s) only"));
   // Dowels: rays from each dowel's axis out to the hole's wall, in both sections it joins, all at
   // the pin's radius and the clearance (the 32-gon's flats): a pin aligns them within it.
-  double widest = 0, narrowest = 1e9;
+  double widest = 0, narrowest = 1e9, round = 1e9;
   std::size_t dowels = 0;
   for (const print::PartSections& ps : r.part_sections)
     for (const print::Dowel& d : ps.sections.dowels) {
@@ -216,13 +223,24 @@ TEST_CASE("multi-part mold: parts larger than the printer come out in sections t
           const double a = 2 * 3.14159265358979 * (k + 0.5) / 16;
           dir.push_back(std::cos(a) * u + std::sin(a) * w);
         }
-        for (const RayHit& h : q.cast(from, dir)) {
-          REQUIRE(h.hit);
-          widest = std::max(widest, h.t), narrowest = std::min(narrowest, h.t);
+        const std::vector<RayHit> hits = q.cast(from, dir);
+        std::vector<Vec3> beyond;
+        for (std::size_t k = 0; k < hits.size(); ++k) {
+          REQUIRE(hits[k].hit);
+          widest = std::max(widest, hits[k].t), narrowest = std::min(narrowest, hits[k].t);
+          beyond.push_back(inside + (hits[k].t + 1e-3) * dir[k]);
+        }
+        // and on through the material round the hole to where it ends: a wall all round the pin
+        const std::vector<RayHit> out = q.cast(beyond, dir);
+        for (std::size_t k = 0; k < out.size(); ++k) {
+          REQUIRE(out[k].hit);
+          round = std::min(round, out[k].t + 1e-3);
         }
       }
     }
   REQUIRE(dowels >= 2);
+  std::printf("multi-part sections: the thinnest wall round a dowel's hole %.2f mm\n", round);
+  CHECK(round >= o.printer.min_wall_mm - 0.05);
   const double pin = 0.5 * o.dowel_diameter_mm, clearance = o.printer.key_clearance_mm;
   std::printf("multi-part sections: %zu pieces for %zu parts, %zu dowels; holes %.4f-%.4f mm about the shared axis (pin %.2f + %.2f)\n",
               m.print_parts.size(), m.parts.size(), dowels, narrowest, widest, pin, clearance);

@@ -7,6 +7,7 @@
 #include <bitset>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <unordered_map>
@@ -819,11 +820,59 @@ std::vector<NamedMesh> cut_or_explain(std::vector<Mesh> solids, const Mesh& piec
   }
 }
 
+//! Where a section's dowel boss may go (stages::BossRoom), in a part's print frame: 0.5 mm off the
+//! cavity, the key clearance off every other part, a wall off the keys' balls and the channels'
+//! bores, and short of the plane a mask is poured at. The piece's and the parts' surfaces are
+//! measured on first use (most molds are not cut into sections).
+class BossSpace {
+ public:
+  BossSpace(const Mesh& piece, const std::vector<NamedMesh>& parts, const stages::MultipartPlan& plan, const MoldOptions& o)
+      : piece_(piece), parts_(parts), plan_(plan), o_(o), queries_(parts.size() + 1) {}
+
+  stages::BossRoom for_part(std::size_t k, const Eigen::Matrix3d& turn) {
+    return [this, k, turn](const std::vector<Vec3>& pts) {
+      std::vector<Vec3> m;
+      for (const Vec3& p : pts) m.push_back(turn.transpose() * p);
+      std::vector<char> ok(m.size(), 1);
+      const double wall = o_.printer.min_wall_mm, clear = o_.printer.key_clearance_mm;
+      const std::vector<double> cavity = query(0).signed_distances(m);
+      for (std::size_t i = 0; i < m.size(); ++i) {
+        ok[i] = cavity[i] > 0.5 && (!plan_.open || plan_.open->normal.dot(m[i]) < plan_.open->offset);
+        for (const stages::Key& key : plan_.keys) ok[i] = ok[i] && (m[i] - key.centre).norm() > key.radius + clear + wall;
+        for (const stages::Channel& c : plan_.channels) {
+          const Vec3 end = c.to + 2.0 * (c.to - c.from).normalized();
+          const Vec3 d = end - c.from;
+          const double t = std::clamp((m[i] - c.from).dot(d) / d.squaredNorm(), 0.0, 1.0);
+          ok[i] = ok[i] && (m[i] - (c.from + t * d)).norm() > c.radius + wall;
+        }
+      }
+      for (std::size_t j = 0; j < parts_.size(); ++j) {
+        if (j == k) continue;
+        const std::vector<double> other = query(j + 1).signed_distances(m);
+        for (std::size_t i = 0; i < m.size(); ++i) ok[i] = ok[i] && other[i] > clear;
+      }
+      return ok;
+    };
+  }
+
+ private:
+  const SurfaceQuery& query(std::size_t which) {
+    if (!queries_[which]) queries_[which] = std::make_unique<SurfaceQuery>(which == 0 ? piece_ : parts_[which - 1].mesh);
+    return *queries_[which];
+  }
+  const Mesh& piece_;
+  const std::vector<NamedMesh>& parts_;
+  const stages::MultipartPlan& plan_;
+  const MoldOptions& o_;
+  std::vector<std::unique_ptr<SurfaceQuery>> queries_;
+};
+
 //! Each part turned so that its pull points down (print_turn), then laid on the plate as the
 //! two-part mold's parts are (print_pose) and checked.
-void pose_and_check(Mold& mold, const std::vector<NamedMesh>& parts, const stages::Division& d, const stages::MultipartPlan& plan,
-                    const MoldOptions& o) {
+void pose_and_check(Mold& mold, const Mesh& piece, const std::vector<NamedMesh>& parts, const stages::Division& d,
+                    const stages::MultipartPlan& plan, const MoldOptions& o) {
   MoldReport& r = mold.report;
+  BossSpace space(piece, parts, plan, o);
   std::vector<NamedMesh> posed;
   std::vector<Eigen::Matrix3d> turn;  // per piece: its part's turn
   for (std::size_t k = 0; k < parts.size(); ++k) {
@@ -833,10 +882,10 @@ void pose_and_check(Mold& mold, const std::vector<NamedMesh>& parts, const stage
     std::vector<Vec3> keys;
     for (const stages::Key& key : plan.keys) keys.push_back(t * key.centre);
     Sections s;
-    std::vector<NamedMesh> pieces = stages::section_part(part, keys, o, s, r.sliver_ml);
+    std::vector<NamedMesh> pieces = stages::section_part(part, keys, o, s, r.sliver_ml, space.for_part(k, t));
     const std::size_t count = pieces.size();
-    for (NamedMesh& piece : pieces) {
-      posed.push_back(std::move(piece));
+    for (NamedMesh& section : pieces) {
+      posed.push_back(std::move(section));
       turn.push_back(t);
     }
     if (s.count() > 1) {
@@ -897,7 +946,7 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
       r.warnings.push_back(fmt::format("the {} leaves {:.0f} mm² of undercut up to {:.1f} mm deep: the cast must flex that far to release", p.part,
                                        p.undercut_area_mm2, p.undercut_depth_mm));
   timer.lap("release");
-  pose_and_check(mold, parts, d, plan, o);
+  pose_and_check(mold, piece, parts, d, plan, o);
   timer.lap("pose and check");
   mold.parts = std::move(parts);
   return mold;

@@ -38,11 +38,11 @@ Mesh half_space(const Aabb& box, int axis, double at) {
   return detail::box(lo, hi);
 }
 
-//! n − 1 cuts along `axis`, each within a fifth of a step of the equal step (1 mm apart), where
-//! no key lies within `clear` of it: of those, the one with room for the most dowels (`dowels`
-//! says how many, up to three), the nearest the equal step among them. (At the equal step the
-//! generated ear's mold had room for one dowel in all; in a conformal part the room is where a
-//! flange or a boss crosses the cut.)
+//! n − 1 cuts along `axis`, each within a fifth of a step of the equal step where no key lies
+//! within `clear` of it and two dowels fit (`dowels` says how many, up to three): the equal step
+//! when they do there, else the nearest position (2 mm apart) where they do, else the one with
+//! room for the most. (At the equal steps the generated ear's mold had room for one dowel in
+//! all; in a conformal part the room is where a flange crosses the cut.)
 std::vector<double> cut_positions(const Aabb& box, int axis, int n, const std::vector<Vec3>& keys, double clear,
                                   const std::function<std::size_t(double)>& dowels) {
   const double step = (box.max[axis] - box.min[axis]) / n;
@@ -55,9 +55,9 @@ std::vector<double> cut_positions(const Aabb& box, int axis, int n, const std::v
     double best = at;
     std::size_t most = 0;
     bool found = false;
-    for (double d = 0; d <= 0.2 * step; d += 1.0)
+    for (double d = 0; d <= 0.2 * step && most < 2; d += 2.0)
       for (const double c : {at + d, at - d}) {
-        if ((d == 0 && c != at) || !clear_of_keys(c)) continue;
+        if ((d == 0 && c != at) || !clear_of_keys(c) || most >= 2) continue;
         const std::size_t room = dowels(c);
         if (!found || room > most) best = c, most = room, found = true;
       }
@@ -119,6 +119,63 @@ std::vector<Vec3> dowel_sites(const SurfaceQuery& q, const Aabb& box, int axis, 
     }
     if (far < 4 * need + 10) break;
     sites.push_back(next);
+  }
+  return sites;
+}
+
+//! Up to `want` more dowel sites on the cut plane, each on a boss (Sections::boss_radius_mm and
+//! boss_reach_mm) that crosses the part's wall: the wall reaching 0.8 mm into the boss at the cut
+//! and halfway along it each side, the whole boss in `room` (32 points round it at five stations
+//! along it, and its ends), its axis inside the part's box across the cut where a section as
+//! large as `section` and the boss's radius more each way still fits the printer, else the whole
+//! boss inside it. Candidates on a 1 mm grid (where the boss must keep to one side of a thin wall,
+//! the band it may stand in is under 2 mm wide); the first the farthest from the sites `taken`,
+//! each next the farthest from all, none within four radii of another.
+std::vector<Vec3> boss_sites(const SurfaceQuery& q, const Aabb& box, int axis, double at, const Sections& s, const Vec3& section,
+                             const PrinterProfile& printer, std::size_t want, std::vector<Vec3> taken, const BossRoom& room) {
+  const int u = (axis + 1) % 3, v = (axis + 2) % 3;
+  const double r = s.boss_radius_mm, reach = s.boss_reach_mm;
+  const Vec3 along = Vec3::Unit(axis);
+  const double in = best_fit(section + 2 * r * (Vec3::Unit(u) + Vec3::Unit(v)), printer).fits ? 0.0 : r;
+  std::vector<Vec3> candidates, probes;
+  for (double a = box.min[u] + in; a <= box.max[u] - in; a += 1.0)
+    for (double b = box.min[v] + in; b <= box.max[v] - in; b += 1.0) {
+      Vec3 c = Vec3::Zero();
+      c[axis] = at, c[u] = a, c[v] = b;
+      candidates.push_back(c);
+      for (double t : {-0.5 * reach, 0.0, 0.5 * reach}) probes.push_back(c + t * along);
+    }
+  const std::vector<double> sd = q.signed_distances(probes);
+  std::vector<Vec3> on_wall, ring;
+  for (std::size_t k = 0; k < candidates.size(); ++k)
+    if (std::max({sd[3 * k], sd[3 * k + 1], sd[3 * k + 2]}) < r - 0.8) on_wall.push_back(candidates[k]);
+  const Vec3 e1 = Vec3::Unit(u), e2 = Vec3::Unit(v);
+  for (int i = 0; i < 32; ++i) {
+    const double phi = 2 * detail::kPi * i / 32;
+    for (double t : {-1.0, -0.5, 0.0, 0.5, 1.0}) ring.push_back(t * reach * along + r * (std::cos(phi) * e1 + std::sin(phi) * e2));
+  }
+  ring.push_back(reach * along), ring.push_back(-reach * along);
+  std::vector<Vec3> pts;
+  for (const Vec3& c : on_wall)
+    for (const Vec3& d : ring) pts.push_back(c + d);
+  const std::vector<char> ok = pts.empty() ? std::vector<char>{} : room(pts);
+  std::vector<Vec3> free;
+  for (std::size_t k = 0; k < on_wall.size(); ++k)
+    if (std::all_of(ok.begin() + static_cast<long>(k * ring.size()), ok.begin() + static_cast<long>((k + 1) * ring.size()), [](char x) { return x; }))
+      free.push_back(on_wall[k]);
+  std::vector<Vec3> sites;
+  const double apart = 4 * r;
+  while (sites.size() < want) {
+    double far = -1;
+    Vec3 next = Vec3::Zero();
+    for (const Vec3& c : free) {
+      double nearest = kInf;
+      for (const Vec3& t : taken) nearest = std::min(nearest, (t - c).norm());
+      if (nearest > far) far = nearest, next = c;
+    }
+    if (far < 0 || (!taken.empty() && far < apart)) break;
+    sites.push_back(next);
+    taken.push_back(next);
   }
   return sites;
 }
@@ -208,31 +265,44 @@ std::array<int, 3> sections_or_refuse(const std::string& part, const Vec3& size,
   return n;
 }
 
-std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml) {
+std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml,
+                                    const BossRoom& room) {
   const Aabb box = bounding_box(part.mesh);
   s = Sections{};
   s.part_size_mm = box.extent();
   s.hole_radius_mm = 0.5 * o.dowel_diameter_mm + o.printer.key_clearance_mm;
   s.hole_depth_mm = 0.5 * o.dowel_length_mm + 0.5;
+  s.boss_radius_mm = s.hole_radius_mm + std::max(o.printer.min_wall_mm, 0.5 * o.wall_mm);
+  s.boss_reach_mm = s.hole_depth_mm + std::max(o.printer.min_wall_mm, 0.5 * o.wall_mm);
   if (fit_in_build_volume(part.mesh, o.printer).fits) return {part};
   const std::array<int, 3> n = sections_or_refuse(part.name, s.part_size_mm, o);
   const double need = s.hole_radius_mm + o.printer.min_wall_mm;
+  const bool core = part.name.rfind("core", 0) == 0;
   const SurfaceQuery q(part.mesh);
+  const Vec3 section = s.part_size_mm.cwiseQuotient(Vec3(n[0], n[1], n[2]));
   std::array<std::vector<double>, 3> cuts;
+  std::vector<Mesh> bosses;
   for (int axis : {0, 1, 2}) {
-    const auto room = [&](double at) { return dowel_sites(q, box, axis, at, need, s.hole_depth_mm).size(); };
-    cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need, room);
+    const auto dowels = [&](double at) { return dowel_sites(q, box, axis, at, need, s.hole_depth_mm).size(); };
+    cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need, dowels);
     for (double at : cuts[static_cast<std::size_t>(axis)]) {
       const std::vector<Vec3> sites = dowel_sites(q, box, axis, at, need, s.hole_depth_mm);
-      if (sites.size() < 2)
+      for (const Vec3& c : sites) s.dowels.push_back({axis, c, core});
+      const std::vector<Vec3> bossed = sites.size() < 2 && room ? boss_sites(q, box, axis, at, s, section, o.printer, 2 - sites.size(), sites, room) : std::vector<Vec3>{};
+      for (const Vec3& c : bossed) {
+        s.dowels.push_back({axis, c, core, true});
+        bosses.push_back(detail::rod(c - s.boss_reach_mm * Vec3::Unit(axis), c + s.boss_reach_mm * Vec3::Unit(axis), s.boss_radius_mm, 32));
+      }
+      if (sites.size() + bossed.size() < 2)
         s.warnings.push_back(fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part.name, "xyz"[axis], at,
-                                         sites.size()));
-      for (const Vec3& c : sites) s.dowels.push_back({axis, c, part.name.rfind("core", 0) == 0});
+                                         sites.size() + bossed.size()));
     }
   }
   s.cuts = {cuts[0], cuts[1]};
   s.cuts_z = cuts[2];
   std::vector<Mesh> pieces{part.mesh};
+  for (const Mesh& group : detail::apart(bosses))
+    pieces.front() = detail::boolean(pieces.front(), group, detail::BooleanOp::Union, "dowel bosses on a multi-part mold's part");
   for (int axis : {0, 1, 2}) pieces = cut_all(std::move(pieces), box, axis, cuts[static_cast<std::size_t>(axis)], part.name, sliver_ml);
   drill_dowels(pieces, s);
   std::vector<NamedMesh> out;

@@ -170,7 +170,7 @@ void to_json(nlohmann::json& j, const PartCheck& c) {
 void to_json(nlohmann::json& j, const Sections& s) {
   nlohmann::json dowels = nlohmann::json::array();
   for (const Dowel& d : s.dowels)
-    dowels.push_back({{"part", d.core ? "core" : "shell"}, {"axis", std::string(1, "xyz"[d.axis])}, {"centre_mm", vec_json(d.centre)}});
+    dowels.push_back({{"part", d.core ? "core" : "shell"}, {"axis", std::string(1, "xyz"[d.axis])}, {"centre_mm", vec_json(d.centre)}, {"boss", d.boss}});
   j = {{"count", s.count()},
        {"cuts_x_mm", s.cuts[0]},
        {"cuts_y_mm", s.cuts[1]},
@@ -178,6 +178,8 @@ void to_json(nlohmann::json& j, const Sections& s) {
        {"part_size_mm", vec_json(s.part_size_mm)},
        {"hole_diameter_mm", 2 * s.hole_radius_mm},
        {"hole_depth_mm", s.hole_depth_mm},
+       {"boss_diameter_mm", 2 * s.boss_radius_mm},
+       {"boss_length_mm", 2 * s.boss_reach_mm},
        {"dowels", dowels}};
 }
 

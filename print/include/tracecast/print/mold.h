@@ -125,6 +125,7 @@ struct Dowel {
   int axis = 0;            //!< 0: across a cut x = const (the pin lies along x); 1: across y = const; 2: z = const (multi-part)
   Vec3 centre = Vec3::Zero();  //!< on the cut's plane, in the mold frame
   bool core = true;        //!< in the core's sections (else the shell's)
+  bool boss = false;       //!< in a boss added across the cut for it (Sections::boss_radius_mm)
 };
 
 //! Where the parts are cut (both parts at the same planes) and the dowels across the cuts.
@@ -134,6 +135,8 @@ struct Sections {
   std::vector<Dowel> dowels;
   double hole_radius_mm = 0;  //!< the dowel's radius plus the printer's key clearance
   double hole_depth_mm = 0;   //!< on each side of the cut
+  double boss_radius_mm = 0;  //!< a dowel's boss: a cylinder round its axis, the hole's radius and a wall,
+  double boss_reach_mm = 0;   //!< reaching this far each side of the cut (the hole and a wall)
   Vec3 part_size_mm = Vec3::Zero();  //!< the larger part's box before cutting
   std::vector<std::string> warnings;
   std::size_t count() const { return (cuts[0].size() + 1) * (cuts[1].size() + 1) * (cuts_z.size() + 1); }

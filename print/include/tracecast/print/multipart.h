@@ -10,7 +10,8 @@
 // the skin's signed distances and the distances to each part's share of the outer surface:
 //   - core and shells meet on the skin lifted by `lift` (inside the piece, and across its rim);
 //   - two shell parts meet where their shares of the surface are equally near (a bisector, which
-//     leaves the surface square to it);
+//     leaves the surface square to it; each share less a band along the seam, so that beyond a
+//     ridge the two are not equally near everywhere);
 //   - each shell part is the wall within `wall_mm` of the piece, and a flange `flange_mm` further
 //     along every surface it shares with another part (a skirt on the skin, a plate on each
 //     bisector), where the keys sit: a ball on one part, its socket larger by the printer's
@@ -19,10 +20,12 @@
 //     past that plane; any other piece gets a sprue at its highest point (the core down);
 //   - vents at the cavity's other local high points in the casting pose.
 // Subtracting the piece from every part (exact booleans) leaves a cavity that is exactly the
-// piece; sprue and vents are cut as exact cylinders.
+// piece; sprue and vents are cut as exact cylinders. A part too large for the printer is cut into
+// sections pinned by dowels, on bosses added across the cut where its wall is too thin for a pin.
 #pragma once
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -126,14 +129,21 @@ std::string part_name(std::size_t k);
 //! when there is none.
 std::array<int, 3> sections_or_refuse(const std::string& part, const Vec3& size, const MoldOptions& o);
 
+//! Whether each point (in a part's print frame) may take a dowel's boss: off the cavity, the other
+//! parts, the keys' balls and the channels' bores.
+using BossRoom = std::function<std::vector<char>(const std::vector<Vec3>&)>;
+
 //! A part (in its print pose: its pull along −z) cut into sections that fit the printer when no
 //! orientation of it does: section_counts() of its box, the cuts along x and y moved clear of the
-//! keys (given in the same frame), dowel holes across each cut where a pin and a wall round it lie
-//! inside the part on both sides; named NAME.1, NAME.2, …; pieces under 0.5 ml a cut leaves
-//! loose are dropped (added to `sliver_ml`). The part itself when it fits. `s`: the cuts and
-//! dowels, in the part's frame. Throws ProcessingError naming the part when no sectioning within
+//! keys (given in the same frame) to where the most dowels fit, dowel holes across each cut where
+//! a pin and a wall round it lie inside the part on both sides; where fewer than two do (a
+//! conformal part's wall is thinner than a pin), bosses across the cut on the wall, where `room`
+//! allows, to take the others. Named NAME.1, NAME.2, …; pieces under 0.5 ml a cut leaves loose
+//! are dropped (added to `sliver_ml`). The part itself when it fits. `s`: the cuts, dowels and
+//! bosses, in the part's frame. Throws ProcessingError naming the part when no sectioning within
 //! max_sections fits.
-std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml);
+std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec3>& keys, const MoldOptions& o, Sections& s, double& sliver_ml,
+                                    const BossRoom& room = {});
 
 }  // namespace tracecast::print::stages
 
