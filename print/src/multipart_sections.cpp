@@ -86,6 +86,25 @@ std::array<int, 3> section_grid(const Vec3& size, const MoldOptions& o) {
   return {0, 0, 0};
 }
 
+//! Up to `want` of `pool`, each the farthest from `taken` and those chosen before it, while that is
+//! at least `apart` (the first needs none when nothing is taken).
+std::vector<Vec3> farthest_first(const std::vector<Vec3>& pool, std::vector<Vec3> taken, std::size_t want, double apart) {
+  std::vector<Vec3> chosen;
+  while (chosen.size() < want) {
+    double far = -1;
+    Vec3 next = Vec3::Zero();
+    for (const Vec3& c : pool) {
+      double nearest = kInf;
+      for (const Vec3& t : taken) nearest = std::min(nearest, (t - c).norm());
+      if (nearest > far) far = nearest, next = c;
+    }
+    if (far < 0 || (!taken.empty() && far < apart)) break;
+    chosen.push_back(next);
+    taken.push_back(next);
+  }
+  return chosen;
+}
+
 //! Where on the cut plane a dowel fits: a pin `depth` into each side with `need` of material round
 //! its axis (hole and wall), on a 2 mm grid over the plane; up to three sites, the first the
 //! deepest inside, the next each as far as can be from those taken.
@@ -109,75 +128,78 @@ std::vector<Vec3> dowel_sites(const SurfaceQuery& q, const Aabb& box, int axis, 
   }
   if (good.empty()) return {};
   std::vector<Vec3> sites{std::max_element(good.begin(), good.end(), [](const auto& a, const auto& b) { return a.first < b.first; })->second};
-  while (sites.size() < 3) {
-    double far = 0;
-    Vec3 next = Vec3::Zero();
-    for (const auto& [inside, c] : good) {
-      double nearest = kInf;
-      for (const Vec3& s : sites) nearest = std::min(nearest, (s - c).norm());
-      if (nearest > far) far = nearest, next = c;
-    }
-    if (far < 4 * need + 10) break;
-    sites.push_back(next);
-  }
+  std::vector<Vec3> pool;
+  for (const auto& g : good) pool.push_back(g.second);
+  for (const Vec3& c : farthest_first(pool, sites, 2, 4 * need + 10)) sites.push_back(c);
   return sites;
 }
 
-//! Up to `want` more dowel sites on the cut plane, each on a boss (Sections::boss_radius_mm and
-//! boss_reach_mm) that crosses the part's wall: the wall reaching 0.8 mm into the boss at the cut
-//! and halfway along it each side, the whole boss in `room` (32 points round it at five stations
-//! along it, and its ends), its axis inside the part's box across the cut where a section as
-//! large as `section` and the boss's radius more each way still fits the printer, else the whole
-//! boss inside it. Candidates on a 1 mm grid (where the boss must keep to one side of a thin wall,
-//! the band it may stand in is under 2 mm wide); the first the farthest from the sites `taken`,
-//! each next the farthest from all, none within four radii of another.
-std::vector<Vec3> boss_sites(const SurfaceQuery& q, const Aabb& box, int axis, double at, const Sections& s, const Vec3& section,
-                             const PrinterProfile& printer, std::size_t want, std::vector<Vec3> taken, const BossRoom& room) {
+//! Points of the cut plane (a 1 mm grid) where a boss of radius r round an axis through them would
+//! cross the part's wall: the wall reaching 0.8 mm into it at the cut and `reach` / 2 each side.
+//! Within `inset` of the box's sides across the cut. (Where a boss must keep to one side of a thin
+//! wall, the band it may stand in is under 2 mm wide: a coarser grid misses it.)
+std::vector<Vec3> boss_candidates(const SurfaceQuery& q, const Aabb& box, int axis, double at, double r, double reach, double inset) {
   const int u = (axis + 1) % 3, v = (axis + 2) % 3;
-  const double r = s.boss_radius_mm, reach = s.boss_reach_mm;
-  const Vec3 along = Vec3::Unit(axis);
-  const double in = best_fit(section + 2 * r * (Vec3::Unit(u) + Vec3::Unit(v)), printer).fits ? 0.0 : r;
-  std::vector<Vec3> candidates, probes;
-  for (double a = box.min[u] + in; a <= box.max[u] - in; a += 1.0)
-    for (double b = box.min[v] + in; b <= box.max[v] - in; b += 1.0) {
+  std::vector<Vec3> candidates, probes, on_wall;
+  for (double a = box.min[u] + inset; a <= box.max[u] - inset; a += 1.0)
+    for (double b = box.min[v] + inset; b <= box.max[v] - inset; b += 1.0) {
       Vec3 c = Vec3::Zero();
       c[axis] = at, c[u] = a, c[v] = b;
       candidates.push_back(c);
-      for (double t : {-0.5 * reach, 0.0, 0.5 * reach}) probes.push_back(c + t * along);
+      for (double t : {-0.5 * reach, 0.0, 0.5 * reach}) probes.push_back(c + t * Vec3::Unit(axis));
     }
   const std::vector<double> sd = q.signed_distances(probes);
-  std::vector<Vec3> on_wall, ring;
   for (std::size_t k = 0; k < candidates.size(); ++k)
     if (std::max({sd[3 * k], sd[3 * k + 1], sd[3 * k + 2]}) < r - 0.8) on_wall.push_back(candidates[k]);
-  const Vec3 e1 = Vec3::Unit(u), e2 = Vec3::Unit(v);
+  return on_wall;
+}
+
+//! Up to `want` more dowel sites on the cut plane, each on a boss (Sections::boss_radius_mm and
+//! boss_reach_mm) that crosses the part's wall (boss_candidates), the whole of it in `room` (32
+//! points round it at five stations along it, and its ends); its axis inside the part's box across
+//! the cut where a section as large as `section` and the boss's radius more each way still fits
+//! the printer, else the whole boss inside it. The first the farthest from the sites `taken`, each
+//! next the farthest from all, none within four radii of another.
+std::vector<Vec3> boss_sites(const SurfaceQuery& q, const Aabb& box, int axis, double at, const Sections& s, const Vec3& section,
+                             const PrinterProfile& printer, std::size_t want, const std::vector<Vec3>& taken, const BossRoom& room) {
+  const int u = (axis + 1) % 3, v = (axis + 2) % 3;
+  const double r = s.boss_radius_mm, reach = s.boss_reach_mm;
+  const double inset = best_fit(section + 2 * r * (Vec3::Unit(u) + Vec3::Unit(v)), printer).fits ? 0.0 : r;
+  const std::vector<Vec3> on_wall = boss_candidates(q, box, axis, at, r, reach, inset);
+  std::vector<Vec3> ring, pts, free;
   for (int i = 0; i < 32; ++i) {
     const double phi = 2 * detail::kPi * i / 32;
-    for (double t : {-1.0, -0.5, 0.0, 0.5, 1.0}) ring.push_back(t * reach * along + r * (std::cos(phi) * e1 + std::sin(phi) * e2));
+    for (double t : {-1.0, -0.5, 0.0, 0.5, 1.0})
+      ring.push_back(t * reach * Vec3::Unit(axis) + r * (std::cos(phi) * Vec3::Unit(u) + std::sin(phi) * Vec3::Unit(v)));
   }
-  ring.push_back(reach * along), ring.push_back(-reach * along);
-  std::vector<Vec3> pts;
+  ring.push_back(reach * Vec3::Unit(axis)), ring.push_back(-reach * Vec3::Unit(axis));
   for (const Vec3& c : on_wall)
     for (const Vec3& d : ring) pts.push_back(c + d);
-  const std::vector<char> ok = pts.empty() ? std::vector<char>{} : room(pts);
-  std::vector<Vec3> free;
+  if (pts.empty()) return {};
+  const std::vector<char> ok = room(pts);
   for (std::size_t k = 0; k < on_wall.size(); ++k)
     if (std::all_of(ok.begin() + static_cast<long>(k * ring.size()), ok.begin() + static_cast<long>((k + 1) * ring.size()), [](char x) { return x; }))
       free.push_back(on_wall[k]);
-  std::vector<Vec3> sites;
-  const double apart = 4 * r;
-  while (sites.size() < want) {
-    double far = -1;
-    Vec3 next = Vec3::Zero();
-    for (const Vec3& c : free) {
-      double nearest = kInf;
-      for (const Vec3& t : taken) nearest = std::min(nearest, (t - c).norm());
-      if (nearest > far) far = nearest, next = c;
-    }
-    if (far < 0 || (!taken.empty() && far < apart)) break;
-    sites.push_back(next);
-    taken.push_back(next);
+  return farthest_first(free, taken, want, 4 * r);
+}
+
+//! The dowels across the cut at `at` (dowel_sites), on bosses (boss_sites, their rods added to
+//! `bosses`) where the wall holds fewer than two, and a warning when fewer than two fit even so.
+void pin_cut(const std::string& part, const SurfaceQuery& q, const Aabb& box, int axis, double at, const Vec3& section, const MoldOptions& o,
+             const BossRoom& room, Sections& s, std::vector<Mesh>& bosses) {
+  const bool core = part.rfind("core", 0) == 0;
+  const std::vector<Vec3> sites = dowel_sites(q, box, axis, at, s.hole_radius_mm + o.printer.min_wall_mm, s.hole_depth_mm);
+  for (const Vec3& c : sites) s.dowels.push_back({axis, c, core});
+  std::vector<Vec3> bossed;
+  if (sites.size() < 2 && room) bossed = boss_sites(q, box, axis, at, s, section, o.printer, 2 - sites.size(), sites, room);
+  for (const Vec3& c : bossed) {
+    s.dowels.push_back({axis, c, core, true});
+    const Vec3 along = s.boss_reach_mm * Vec3::Unit(axis);
+    bosses.push_back(detail::rod(c - along, c + along, s.boss_radius_mm, 32));
   }
-  return sites;
+  if (sites.size() + bossed.size() < 2)
+    s.warnings.push_back(
+        fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part, "xyz"[axis], at, sites.size() + bossed.size()));
 }
 
 //! The connected pieces of `m` of at least `min_ml` (the smaller ones' volume added to
@@ -277,7 +299,6 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   if (fit_in_build_volume(part.mesh, o.printer).fits) return {part};
   const std::array<int, 3> n = sections_or_refuse(part.name, s.part_size_mm, o);
   const double need = s.hole_radius_mm + o.printer.min_wall_mm;
-  const bool core = part.name.rfind("core", 0) == 0;
   const SurfaceQuery q(part.mesh);
   const Vec3 section = s.part_size_mm.cwiseQuotient(Vec3(n[0], n[1], n[2]));
   std::array<std::vector<double>, 3> cuts;
@@ -285,18 +306,7 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   for (int axis : {0, 1, 2}) {
     const auto dowels = [&](double at) { return dowel_sites(q, box, axis, at, need, s.hole_depth_mm).size(); };
     cuts[static_cast<std::size_t>(axis)] = cut_positions(box, axis, n[static_cast<std::size_t>(axis)], keys, o.key_radius_mm + need, dowels);
-    for (double at : cuts[static_cast<std::size_t>(axis)]) {
-      const std::vector<Vec3> sites = dowel_sites(q, box, axis, at, need, s.hole_depth_mm);
-      for (const Vec3& c : sites) s.dowels.push_back({axis, c, core});
-      const std::vector<Vec3> bossed = sites.size() < 2 && room ? boss_sites(q, box, axis, at, s, section, o.printer, 2 - sites.size(), sites, room) : std::vector<Vec3>{};
-      for (const Vec3& c : bossed) {
-        s.dowels.push_back({axis, c, core, true});
-        bosses.push_back(detail::rod(c - s.boss_reach_mm * Vec3::Unit(axis), c + s.boss_reach_mm * Vec3::Unit(axis), s.boss_radius_mm, 32));
-      }
-      if (sites.size() + bossed.size() < 2)
-        s.warnings.push_back(fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part.name, "xyz"[axis], at,
-                                         sites.size() + bossed.size()));
-    }
+    for (double at : cuts[static_cast<std::size_t>(axis)]) pin_cut(part.name, q, box, axis, at, section, o, room, s, bosses);
   }
   s.cuts = {cuts[0], cuts[1]};
   s.cuts_z = cuts[2];
