@@ -504,29 +504,56 @@ void onto_parting(Key& k, const FieldFn& fields, std::size_t parts) {
   }
 }
 
-//! Whether a key's ball lies within the two parts it joins and, wherever it reaches into the
-//! socket's part, that part holds a further clearance and half a wall round it: at 200 points of
-//! each sphere (at 26, a ball reaching 0.8 mm past a flange's edge between them was kept).
-bool key_held(const Key& k, const FieldFn& fields, std::size_t parts, const MoldOptions& o) {
+//! Whether a key's ball lies within the two parts it joins and, wherever its socket (the ball and the
+//! clearance) lies in the socket's part, that part holds the printer's minimum wall round it, and
+//! all of that lies outside the cavity: at 200 points of each sphere (at 26, a ball reaching 0.8 mm past a flange's edge between them was
+//! kept; with half the wall, the bench ear's sockets left walls of 0.38 mm, 179 thin samples).
+bool key_held(const Key& k, const FieldFn& fields, const SurfaceQuery& piece, std::size_t parts, const MoldOptions& o) {
   static const std::vector<Vec3> around = sphere_directions(200);
-  std::vector<Vec3> pts;
-  for (const Vec3& u : around) pts.push_back(k.centre + (k.radius - 0.05) * u);
-  for (const Vec3& u : around) pts.push_back(k.centre + (k.radius + o.printer.key_clearance_mm + 0.5 * o.printer.min_wall_mm) * u);
-  const std::vector<double> v = fields(pts);
+  const std::size_t n = around.size();
+  std::vector<Vec3> pts;  // the ball, the socket, the socket's wall
+  for (const double r : {k.radius - 0.05, k.radius + o.printer.key_clearance_mm, k.radius + o.printer.key_clearance_mm + o.printer.min_wall_mm})
+    for (const Vec3& u : around) pts.push_back(k.centre + r * u);
+  const std::vector<double> v = fields(pts), cavity = piece.signed_distances(pts);
+  if (*std::min_element(cavity.begin(), cavity.end()) <= 0) return false;
   const auto male = static_cast<std::size_t>(k.male), female = static_cast<std::size_t>(k.female);
   bool held = true;
-  for (std::size_t i = 0; i < around.size(); ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     held = held && std::min(v[i * parts + male], v[i * parts + female]) < 0;
-    if (v[i * parts + female] < 0) held = held && v[(i + around.size()) * parts + female] < 0;
+    if (v[(i + n) * parts + female] < 0) held = held && v[(i + 2 * n) * parts + female] < 0;
   }
   return held;
 }
 
+//! A key between two shell parts moved onto their parting surface (onto_parting) where it is held
+//! (key_held) and `room` allows it: from its candidate, else from the candidate moved 2 or 4 mm
+//! along each axis; with its ball, else with one of three quarters or three fifths of it (not
+//! under 2 mm). (Placed 8 mm out from the piece along the surface's normal, a ball on a curved
+//! flange often reaches past the flange's edge at a few of its 200 points: on the bench's ear,
+//! none of the six candidates between its two shell parts held.)
+std::optional<Key> seated_on_parting(const Key& candidate, const FieldFn& fields, const SurfaceQuery& piece, std::size_t parts, const MoldOptions& o,
+                                     const std::function<bool(const Key&)>& room) {
+  std::vector<Vec3> starts{Vec3::Zero()};
+  for (double d : {2.0, 4.0})
+    for (int a = 0; a < 3; ++a) starts.push_back(d * Vec3::Unit(a)), starts.push_back(-d * Vec3::Unit(a));
+  for (double scale : {1.0, 0.75, 0.6}) {
+    if (scale < 1 && scale * candidate.radius < 2.0) break;
+    for (const Vec3& s : starts) {
+      Key k = candidate;
+      k.centre += s;
+      k.radius = scale * candidate.radius;
+      onto_parting(k, fields, parts);
+      if (room(k) && key_held(k, fields, piece, parts, o)) return k;
+    }
+  }
+  return std::nullopt;
+}
+
 //! From the candidates (farthest apart first), the keys that are held (key_held, those between
-//! shell parts moved onto their parting surface first): up to six per pair of shell parts 40 mm
+//! shell parts moved onto their parting surface first, seated_on_parting): up to six per pair of shell parts 40 mm
 //! apart, four between core and shell 25 mm apart, none within two balls and two walls of
 //! another. Says which pairs of parts are left with none.
-void seat_keys(MultipartPlan& plan, const FieldFn& fields, std::size_t parts, const MoldOptions& o) {
+void seat_keys(MultipartPlan& plan, const FieldFn& fields, const SurfaceQuery& piece, std::size_t parts, const MoldOptions& o) {
   std::vector<Key> kept;
   std::map<std::pair<int, int>, int> count;
   std::set<std::pair<int, int>> pairs;
@@ -535,13 +562,17 @@ void seat_keys(MultipartPlan& plan, const FieldFn& fields, std::size_t parts, co
     pairs.insert(pair);
     const bool core = k.male == 0;
     if (count[pair] >= (core ? 4 : 6)) continue;
-    if (!core) onto_parting(k, fields, parts);
-    bool room = true;
-    for (const Key& q : kept) {
-      const double apart = (q.centre - k.centre).norm();
-      room = room && apart >= 2 * (k.radius + o.wall_mm) && (q.male != k.male || q.female != k.female || apart >= (core ? 25 : 40));
+    const auto room = [&](const Key& c) {
+      return std::all_of(kept.begin(), kept.end(), [&](const Key& q) {
+        const double apart = (q.centre - c.centre).norm();
+        return apart >= 2 * (c.radius + o.wall_mm) && (q.male != c.male || q.female != c.female || apart >= (core ? 25 : 40));
+      });
+    };
+    if (core) {
+      if (room(k) && key_held(k, fields, piece, parts, o)) kept.push_back(k), ++count[pair];
+    } else if (const std::optional<Key> seated = seated_on_parting(k, fields, piece, parts, o, room)) {
+      kept.push_back(*seated), ++count[pair];
     }
-    if (room && key_held(k, fields, parts, o)) kept.push_back(k), ++count[pair];
   }
   for (const auto& [pair, n] : count) log_debug("mold: {} key(s) between parts {} and {}", n, pair.first, pair.second);
   std::set<std::pair<int, int>> missing;
@@ -651,7 +682,7 @@ std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Di
     });
     return v;
   };
-  seat_keys(plan, fields, parts, o);
+  seat_keys(plan, fields, src.piece, parts, o);
   return level_set_surfaces(fields, parts, parts_box(piece, o), o.grid_mm, 2.0);
 }
 
