@@ -259,24 +259,6 @@ std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
 
 namespace {
 
-//! Up to `most` of `candidates`, each at least `spacing` from the others, the farthest-apart first.
-std::vector<Vec3> spread(const std::vector<Vec3>& candidates, double spacing, std::size_t most) {
-  std::vector<Vec3> out;
-  if (candidates.empty()) return out;
-  std::vector<double> gap(candidates.size(), std::numeric_limits<double>::infinity());
-  std::size_t next = 0;
-  while (out.size() < most) {
-    out.push_back(candidates[next]);
-    double far = -1;
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-      gap[i] = std::min(gap[i], (candidates[i] - out.back()).norm());
-      if (gap[i] > far) far = gap[i], next = i;
-    }
-    if (far < spacing) break;
-  }
-  return out;
-}
-
 //! Keys on the parting surfaces: between each pair of shell parts, in the flange beside the
 //! boundary of their shares (a ball on the lower-numbered part); between core and shell, on the
 //! skin's flange round the piece (a ball on the core).
@@ -291,7 +273,7 @@ void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const 
       if (g >= 0 && d.label[f] > 0 && d.label[static_cast<std::size_t>(g)] > d.label[f])
         boundary[{d.label[f], d.label[static_cast<std::size_t>(g)]}].push_back(centre[f] + out * n.normal[f]);
   for (const auto& [pair, pts] : boundary)
-    for (const Vec3& c : spread(pts, 15, 30)) plan.keys.push_back({c, radius, pair.first, pair.second});
+    for (const Vec3& c : detail::farthest_first(pts, {}, 30, 15)) plan.keys.push_back({c, radius, pair.first, pair.second});
   // Core keys: on the skin, `out` from the piece, clear of the open plane.
   const SurfaceQuery piece_q(piece);
   const std::vector<double> dist = piece_q.distances(skin.vertices);
@@ -302,7 +284,7 @@ void place_keys(MultipartPlan& plan, const Mesh& piece, const Mesh& skin, const 
     if (plan.open && plan.open->normal.dot(skin.vertices[v]) > plan.open->offset - radius - o.wall_mm) continue;
     ring.push_back(skin.vertices[v] + plan.lift * normals[v]);
   }
-  const std::vector<Vec3> core_keys = spread(ring, 15, 16);
+  const std::vector<Vec3> core_keys = detail::farthest_first(ring, {}, 16, 15);
   std::vector<SurfaceQuery> shares;
   for (std::size_t k = 1; k <= d.pulls.size(); ++k) {
     std::vector<char> keep(d.label.size());
@@ -504,10 +486,11 @@ void onto_parting(Key& k, const FieldFn& fields, std::size_t parts) {
   }
 }
 
-//! Whether a key's ball lies within the two parts it joins and, wherever its socket (the ball and the
-//! clearance) lies in the socket's part, that part holds the printer's minimum wall round it, and
-//! all of that lies outside the cavity: at 200 points of each sphere (at 26, a ball reaching 0.8 mm past a flange's edge between them was
-//! kept; with half the wall, the bench ear's sockets left walls of 0.38 mm, 179 thin samples).
+//! Whether a key's ball lies within the two parts it joins and, wherever its socket (the ball and
+//! the clearance) lies in the socket's part, that part holds the printer's minimum wall round it,
+//! all of it outside the cavity: at 200 points of each sphere (at 26, a ball reaching 0.8 mm past a
+//! flange's edge between them was kept; with half a wall, checked only where the ball reached in,
+//! the bench ear's sockets left walls of 0.38 and 0.71 mm).
 bool key_held(const Key& k, const FieldFn& fields, const SurfaceQuery& piece, std::size_t parts, const MoldOptions& o) {
   static const std::vector<Vec3> around = sphere_directions(200);
   const std::size_t n = around.size();
@@ -549,10 +532,10 @@ std::optional<Key> seated_on_parting(const Key& candidate, const FieldFn& fields
   return std::nullopt;
 }
 
-//! From the candidates (farthest apart first), the keys that are held (key_held, those between
-//! shell parts moved onto their parting surface first, seated_on_parting): up to six per pair of shell parts 40 mm
-//! apart, four between core and shell 25 mm apart, none within two balls and two walls of
-//! another. Says which pairs of parts are left with none.
+//! From the candidates (farthest apart first), the keys that are held (key_held; those between
+//! shell parts seated on their parting surface first, seated_on_parting): up to six per pair of
+//! shell parts 40 mm apart, four between core and shell 25 mm apart, none within two balls and two
+//! walls of another. Says which pairs of parts are left with none.
 void seat_keys(MultipartPlan& plan, const FieldFn& fields, const SurfaceQuery& piece, std::size_t parts, const MoldOptions& o) {
   std::vector<Key> kept;
   std::map<std::pair<int, int>, int> count;
@@ -632,12 +615,12 @@ void carry_plan(MoldPlan& plan, const std::vector<std::uint32_t>& origin) {
 namespace {
 
 //! Each shell part's share of the outer surface, less a band along the seams where it meets
-//! another shell part's. Beyond a ridge where two shares meet (an ear's helix), the nearest point of both is the
-//! same point on the ridge: their distances tie over a wedge of space, the sign of their
-//! difference there was the single-precision distances' noise, and the parting surface between
-//! the two parts a field of grid-sized blocks (the generated ear's: 5 % of its edges turning
-//! over 60°). With the faces within `band` of a seam left out, the nearest points differ, and
-//! the tie is the surface between those (0.1 % at two grid steps; at one ring of faces the seam's
+//! another shell part's. Beyond a ridge where two shares meet (an ear's helix), the nearest point
+//! of both is the same point on the ridge: their distances tie over a wedge of space, the sign of
+//! their difference there was the single-precision distances' noise, and the parting surface
+//! between the two parts a field of grid-sized blocks (the bench ear's: 5.2 % of its edges turning
+//! over 60°). With the faces within `band` of a seam left out, the nearest points differ, and the
+//! tie is the surface between those (0.13 % at two grid steps; at one ring of faces the seam's
 //! zigzag still fluted it). A share that is all band is kept whole.
 std::vector<Mesh> separated_shares(const Mesh& piece, const Division& d, double band) {
   constexpr int kShared = -1;
@@ -870,12 +853,8 @@ class BossSpace {
       for (std::size_t i = 0; i < m.size(); ++i) {
         ok[i] = cavity[i] > 0.5 && (!plan_.open || plan_.open->normal.dot(m[i]) < plan_.open->offset);
         for (const stages::Key& key : plan_.keys) ok[i] = ok[i] && (m[i] - key.centre).norm() > key.radius + clear + wall;
-        for (const stages::Channel& c : plan_.channels) {
-          const Vec3 end = c.to + 2.0 * (c.to - c.from).normalized();
-          const Vec3 d = end - c.from;
-          const double t = std::clamp((m[i] - c.from).dot(d) / d.squaredNorm(), 0.0, 1.0);
-          ok[i] = ok[i] && (m[i] - (c.from + t * d)).norm() > c.radius + wall;
-        }
+        for (const stages::Channel& c : plan_.channels)  // the bore runs 2 mm past the boss's end
+          ok[i] = ok[i] && stages::capped_cylinder(m[i], c.from, c.to + 2.0 * (c.to - c.from).normalized(), c.radius + wall) > 0;
       }
       for (std::size_t j = 0; j < parts_.size(); ++j) {
         if (j == k) continue;

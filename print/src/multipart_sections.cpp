@@ -86,25 +86,6 @@ std::array<int, 3> section_grid(const Vec3& size, const MoldOptions& o) {
   return {0, 0, 0};
 }
 
-//! Up to `want` of `pool`, each the farthest from `taken` and those chosen before it, while that is
-//! at least `apart` (the first needs none when nothing is taken).
-std::vector<Vec3> farthest_first(const std::vector<Vec3>& pool, std::vector<Vec3> taken, std::size_t want, double apart) {
-  std::vector<Vec3> chosen;
-  while (chosen.size() < want) {
-    double far = -1;
-    Vec3 next = Vec3::Zero();
-    for (const Vec3& c : pool) {
-      double nearest = kInf;
-      for (const Vec3& t : taken) nearest = std::min(nearest, (t - c).norm());
-      if (nearest > far) far = nearest, next = c;
-    }
-    if (far < 0 || (!taken.empty() && far < apart)) break;
-    chosen.push_back(next);
-    taken.push_back(next);
-  }
-  return chosen;
-}
-
 //! Where on the cut plane a dowel fits: a pin `depth` into each side with `need` of material round
 //! its axis (hole and wall), on a 2 mm grid over the plane; up to three sites, the first the
 //! deepest inside, the next each as far as can be from those taken.
@@ -130,7 +111,7 @@ std::vector<Vec3> dowel_sites(const SurfaceQuery& q, const Aabb& box, int axis, 
   std::vector<Vec3> sites{std::max_element(good.begin(), good.end(), [](const auto& a, const auto& b) { return a.first < b.first; })->second};
   std::vector<Vec3> pool;
   for (const auto& g : good) pool.push_back(g.second);
-  for (const Vec3& c : farthest_first(pool, sites, 2, 4 * need + 10)) sites.push_back(c);
+  for (const Vec3& c : detail::farthest_first(pool, sites, 2, 4 * need + 10)) sites.push_back(c);
   return sites;
 }
 
@@ -180,7 +161,7 @@ std::vector<Vec3> boss_sites(const SurfaceQuery& q, const Aabb& box, int axis, d
   for (std::size_t k = 0; k < on_wall.size(); ++k)
     if (std::all_of(ok.begin() + static_cast<long>(k * ring.size()), ok.begin() + static_cast<long>((k + 1) * ring.size()), [](char x) { return x; }))
       free.push_back(on_wall[k]);
-  return farthest_first(free, taken, want, 4 * r);
+  return detail::farthest_first(free, taken, want, 4 * r);
 }
 
 //! The dowels across the cut at `at` (dowel_sites), on bosses (boss_sites, their rods added to

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace tracecast::print::detail {
 
@@ -140,6 +141,22 @@ std::vector<Mesh> apart(const std::vector<Mesh>& solids) {
     boxes[g].push_back(b);
   }
   return groups;
+}
+
+std::vector<Vec3> farthest_first(const std::vector<Vec3>& pool, const std::vector<Vec3>& taken, std::size_t want, double apart) {
+  std::vector<double> gap(pool.size(), std::numeric_limits<double>::infinity());  // to the nearest taken or chosen
+  const auto take = [&](const Vec3& t) {
+    for (std::size_t i = 0; i < pool.size(); ++i) gap[i] = std::min(gap[i], (pool[i] - t).norm());
+  };
+  for (const Vec3& t : taken) take(t);
+  std::vector<Vec3> chosen;
+  while (chosen.size() < want && !pool.empty()) {
+    const auto far = std::max_element(gap.begin(), gap.end());
+    if (!(taken.empty() && chosen.empty()) && *far < apart) break;
+    chosen.push_back(pool[static_cast<std::size_t>(far - gap.begin())]);
+    take(chosen.back());
+  }
+  return chosen;
 }
 
 }  // namespace tracecast::print::detail

@@ -36,5 +36,8 @@ Mesh box(const Vec3& lo, const Vec3& hi);
 //! (one mesh for one boolean must not cross itself): a boolean of a part with millions of faces
 //! costs seconds whatever the other mesh, so the small solids go in as few as can.
 std::vector<Mesh> apart(const std::vector<Mesh>& solids);
+//! Up to `want` of `pool`, each the farthest from `taken` and those chosen before it, while that is
+//! at least `apart` (the first needs none when nothing is taken): points spread over a region.
+std::vector<Vec3> farthest_first(const std::vector<Vec3>& pool, const std::vector<Vec3>& taken, std::size_t want, double apart);
 
 }  // namespace tracecast::print::detail

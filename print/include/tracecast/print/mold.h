@@ -135,8 +135,8 @@ struct Sections {
   std::vector<Dowel> dowels;
   double hole_radius_mm = 0;  //!< the dowel's radius plus the printer's key clearance
   double hole_depth_mm = 0;   //!< on each side of the cut
-  double boss_radius_mm = 0;  //!< a dowel's boss: a cylinder round its axis, the hole's radius and a wall,
-  double boss_reach_mm = 0;   //!< reaching this far each side of the cut (the hole and a wall)
+  double boss_radius_mm = 0;  //!< a dowel's boss (multi-part parts): a cylinder round its axis, the hole and a wall;
+  double boss_reach_mm = 0;   //!< it reaches this far each side of the cut (the hole's depth and a wall)
   Vec3 part_size_mm = Vec3::Zero();  //!< the larger part's box before cutting
   std::vector<std::string> warnings;
   std::size_t count() const { return (cuts[0].size() + 1) * (cuts[1].size() + 1) * (cuts_z.size() + 1); }
