@@ -19,7 +19,7 @@ std::vector<Command> commands() {
       {"batch", "Many recipes from a CSV manifest, in parallel with bounded memory, with a summary", setup_batch},
       {"repair", "Make a scanned mesh manifold and oriented, fill small holes, optionally remesh and smooth", setup_repair},
       {"appliance", "Sculpt the appliance on a face: region, openings, thickness map, feathered edges, sculpt or mirror", setup_appliance},
-      {"mold", "Design the two-part casting mold for an appliance: core, shell, keys, sprue, vents; 3MF and STL", setup_mold},
+      {"mold", "Design the casting mold for an appliance, mask or ear: core and shell part(s), keys, sprue, vents; 3MF and STL", setup_mold},
       {"check", "Check mold parts for printing: closed, manifold, walls, build volume", setup_check},
       {"mirror", "Restore a defect side of a face from its healthy side (medical prostheses)", setup_mirror},
       {"mask", "Full-head pull-over mask: the wearer's head inside, a likeness (or the wearer's own face) outside", setup_mask},

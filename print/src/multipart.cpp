@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bitset>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -845,6 +846,7 @@ class BossSpace {
 
   stages::BossRoom for_part(std::size_t k, const Eigen::Matrix3d& turn) {
     return [this, k, turn](const std::vector<Vec3>& pts) {
+      const auto t0 = std::chrono::steady_clock::now();
       std::vector<Vec3> m;
       for (const Vec3& p : pts) m.push_back(turn.transpose() * p);
       std::vector<char> ok(m.size(), 1);
@@ -861,6 +863,8 @@ class BossSpace {
         const std::vector<double> other = query(j + 1).signed_distances(m);
         for (std::size_t i = 0; i < m.size(); ++i) ok[i] = ok[i] && other[i] > clear;
       }
+      log_debug("sections: room for bosses on the {} at {} points in {:.2f} s", stages::part_name(k), pts.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       return ok;
     };
   }
@@ -907,10 +911,15 @@ void pose_and_check(Mold& mold, const Mesh& piece, const std::vector<NamedMesh>&
       for (const std::string& w : s.warnings) r.warnings.push_back(w);
     }
   }
+  Timings laps;
+  StepTimer timer(laps);
   std::vector<std::size_t> crossings;
   mold.print_parts = stages::print_pose(posed, o.printer, r.warnings, r.print_from_mold, crossings, false);
   for (std::size_t k = 0; k < turn.size(); ++k) r.print_from_mold[k].linear() = r.print_from_mold[k].linear() * turn[k];
+  timer.lap("print pose");
   r.parts = stages::check_parts(mold.print_parts, crossings, o.printer, r.warnings);
+  timer.lap("checks");
+  for (const auto& [step, seconds] : laps) log_debug("multi-part mold: {} {:.2f} s", step, seconds);
   r.warnings.push_back(technology_warning(o.printer));
 }
 
