@@ -2,12 +2,12 @@
 #include <open3d/geometry/KDTreeFlann.h>
 #include <open3d/geometry/PointCloud.h>
 #include <open3d/t/geometry/RaycastingScene.h>
+#include <tbb/parallel_sort.h>
 
 #include <algorithm>
-#include <mutex>
-#include <unordered_map>
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
@@ -26,8 +26,8 @@ struct SurfaceQuery::Impl {
   mutable std::unique_ptr<detail::RayCaster> rays;
   // Angle-weighted pseudonormals (unnormalised; only their direction's side matters).
   mutable std::once_flag normals_once;
-  mutable std::vector<Vec3> face_normal, vertex_normal;
-  mutable std::unordered_map<std::uint64_t, Vec3> edge_normal;  // key: min(a,b) << 32 | max(a,b)
+  mutable std::vector<Vec3> face_normal, vertex_normal, edge_normal;
+  mutable std::vector<std::uint32_t> edge_of;  // 3 f + k -> its edge (corner k to the next) in edge_normal
 
   static std::uint64_t edge_key(std::int32_t a, std::int32_t b) {
     const auto ua = static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)), ub = static_cast<std::uint64_t>(static_cast<std::uint32_t>(b));
@@ -92,20 +92,31 @@ void SurfaceQuery::Impl::build_normals() const {
   // Bærentzen & Aanæs: a face's normal; an edge's, the sum of its faces' normals; a vertex's, the
   // sum of its faces' normals weighted by their angle at the vertex. With these, the side of the
   // closest feature (face, edge or vertex) is the side of the surface, also at sharp edges and
-  // thin rims, where the closest face's own normal can point away from the query point.
+  // thin rims, where the closest face's own normal can point away from the query point. The
+  // edges are found by sorting the faces' sides by their corners, and each side keeps the index
+  // of its edge (no hash map to search at every query).
   face_normal.assign(mesh.triangles.size(), Vec3::Zero());
   vertex_normal.assign(mesh.vertices.size(), Vec3::Zero());
-  edge_normal.reserve(3 * scene_triangle.size() / 2);
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> sides;  // (edge key, 3 f + k)
+  sides.reserve(3 * scene_triangle.size());
   for (std::uint32_t f : scene_triangle) {
     const Tri& t = mesh.triangles[f];
     const Vec3 n = (mesh.vertices[t[1]] - mesh.vertices[t[0]]).cross(mesh.vertices[t[2]] - mesh.vertices[t[0]]).normalized();
     face_normal[f] = n;
-    for (int k = 0; k < 3; ++k) {
+    for (std::uint32_t k = 0; k < 3; ++k) {
       const std::int32_t a = t[k], b = t[(k + 1) % 3], c = t[(k + 2) % 3];
       const Vec3 u = (mesh.vertices[b] - mesh.vertices[a]).normalized(), v = (mesh.vertices[c] - mesh.vertices[a]).normalized();
       vertex_normal[a] += std::acos(std::clamp(u.dot(v), -1.0, 1.0)) * n;
-      edge_normal.try_emplace(edge_key(a, b), Vec3::Zero()).first->second += n;
+      sides.emplace_back(edge_key(a, b), 3 * f + k);
     }
+  }
+  tbb::parallel_sort(sides.begin(), sides.end());
+  edge_normal.reserve(sides.size() / 2 + 1);
+  edge_of.assign(3 * mesh.triangles.size(), std::numeric_limits<std::uint32_t>::max());
+  for (std::size_t i = 0; i < sides.size(); ++i) {
+    if (i == 0 || sides[i].first != sides[i - 1].first) edge_normal.push_back(Vec3::Zero());
+    edge_normal.back() += face_normal[sides[i].second / 3];
+    edge_of[sides[i].second] = static_cast<std::uint32_t>(edge_normal.size() - 1);
   }
 }
 
@@ -154,8 +165,7 @@ std::vector<double> SurfaceQuery::signed_distances(const std::vector<Vec3>& poin
     const auto [q, feature] = closest_on_triangle(points[i], m.vertices[t[0]], m.vertices[t[1]], m.vertices[t[2]]);
     Vec3 n = impl_->face_normal[f];
     if (feature >= 3) {
-      const auto e = impl_->edge_normal.find(Impl::edge_key(t[static_cast<std::size_t>(feature - 3)], t[static_cast<std::size_t>((feature - 2) % 3)]));
-      if (e != impl_->edge_normal.end()) n = e->second;
+      n = impl_->edge_normal[impl_->edge_of[3 * f + static_cast<std::uint32_t>(feature - 3)]];
     } else if (feature >= 0) {
       n = impl_->vertex_normal[static_cast<std::size_t>(t[static_cast<std::size_t>(feature)])];
     }
