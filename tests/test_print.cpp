@@ -229,3 +229,34 @@ TEST_CASE("part check: the thinnest wall outside the cutting edge", "[print]") {
   CuttingEdge away{{Vec3(-500, 0, 0)}, 2.5};
   CHECK(check_part("two", part, resin, std::nullopt, &away).min_wall_off_edge_mm == Approx(0.5).margin(1e-6));
 }
+
+TEST_CASE("part check: a tab under two layers high is a sliver, though its rays across run 0.4 mm; a fin as thin and 5 mm high is a thin wall",
+          "[print]") {
+  // A tab 0.4 mm wide (x), 20 mm long and 0.05 mm high, like the steps the parting surface leaves
+  // beside an appliance's rim, and a fin of the same width 5 mm high: in each, the rays from the
+  // sides x = 0 and x = 0.4 cross it in 0.4 mm, under the resin printer's 1.0 mm minimum wall.
+  const PrinterProfile resin = *find_printer("resin");  // 0.05 mm layers: slivers under 0.1 mm
+  const auto narrowed = [](Mesh m) {
+    for (Vec3& v : m.vertices) v.x() *= 0.02;
+    return m;
+  };
+  const auto flat = [](const Mesh& m, int axis) {  // faces square to an axis, counted from the mesh
+    std::size_t n = 0;
+    for (const Tri& t : m.triangles)
+      n += std::abs(m.vertices[t[0]][axis] - m.vertices[t[1]][axis]) < 1e-12 && std::abs(m.vertices[t[1]][axis] - m.vertices[t[2]][axis]) < 1e-12;
+    return n;
+  };
+  const auto sides = [&](const Mesh& m) { return flat(m, 0); };  // on x = 0 or x = 0.4
+  const Mesh tab = narrowed(grid_slab(20, 0.05)), fin = narrowed(grid_slab(20, 5.0));
+  std::size_t across = 0;
+  for (const WallSample& s : wall_samples(tab)) across += std::abs(s.mm - 0.4) < 1e-6;
+  CHECK(across == sides(tab));  // the rays alone measure the tab's sides as a 0.4 mm wall
+  const PartCheck t = check_part("tab", tab, resin);
+  CHECK(t.thin_samples == 0);
+  CHECK(t.sliver_samples + flat(tab, 1) == t.wall_samples);  // all but the ends' rays along its 20 mm
+  CHECK(walls_ok(t));
+  const PartCheck f = check_part("fin", fin, resin);
+  CHECK(f.thin_samples == sides(fin));
+  CHECK(f.min_wall_mm == Approx(0.4).margin(1e-6));
+  CHECK_FALSE(walls_ok(f));
+}

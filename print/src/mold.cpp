@@ -17,6 +17,7 @@
 
 #include "boolean.h"
 #include "primitives.h"
+#include "tracecast/mesh/box_grid.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
@@ -197,6 +198,39 @@ std::size_t settle_in_single_precision(Mesh& m, int rounds) {
 //! Walls under two layers are slivers the printer does not form (PartCheck::sliver_samples).
 double sliver_mm(const PrinterProfile& printer) { return 2 * printer.layer_height_mm; }
 
+//! Each point's distance to the part's surface where it is under `within`, else at least that:
+//! measured on the faces whose boxes come within `within` of a point (a few, where the points are
+//! a part's thin samples), not on the whole part.
+std::vector<double> distances_within(const Mesh& part, const std::vector<Vec3>& points, double within) {
+  const FaceBoxes faces = face_boxes(part, within);
+  const BoxGrid grid(faces);
+  std::vector<char> keep(part.triangles.size(), 0);
+  for (const Vec3& p : points) grid.overlapping(p, p, [&](std::size_t f) { keep[f] = 1; });
+  if (std::find(keep.begin(), keep.end(), 1) == keep.end()) return std::vector<double>(points.size(), within);
+  return SurfaceQuery(submesh(part, keep)).distances(points);
+}
+
+//! The thin samples (between `sliver` and `need`) whose ray ran along a shelf under `sliver` high:
+//! each takes the diameter of the ball about its ray's midpoint that the surface leaves clear (see
+//! WallSample). `o`, `d`: each sample's ray.
+void sliver_shelves(const Mesh& part, double need, double sliver, const std::vector<Vec3>& o, const std::vector<Vec3>& d,
+                    std::vector<WallSample>& samples) {
+  std::vector<Vec3> mid;
+  std::vector<std::size_t> which;
+  for (std::size_t k = 0; k < samples.size(); ++k)
+    if (samples[k].mm >= sliver && samples[k].mm < need) mid.push_back(o[k] + 0.5 * samples[k].mm * d[k]), which.push_back(k);
+  if (mid.empty()) return;
+  const std::vector<double> clear = distances_within(part, mid, 0.5 * sliver);
+  std::size_t shelves = 0;
+  for (std::size_t n = 0; n < which.size(); ++n)
+    if (2 * clear[n] < sliver) {
+      WallSample& s = samples[which[n]];
+      if (shelves++ < 20) log_debug("walls: a {:.2f} mm ray from ({:.2f}, {:.2f}, {:.2f}) ran along a shelf {:.3f} mm across", s.mm, s.at.x(), s.at.y(), s.at.z(), 2 * clear[n]);
+      s.mm = 2 * clear[n];
+    }
+  if (shelves) log_debug("walls: {} of {} thin samples ran along shelves under {:.2f} mm high", shelves, which.size(), sliver);
+}
+
 //! The thinnest printed wall sample (two layers or more) farther than the zone from the rim:
 //! samples taken thinnest first, a batch at a time, until one lies outside it. NaN if none does.
 double least_wall_off_edge(const std::vector<WallSample>& samples, double sliver, const CuttingEdge& edge) {
@@ -219,7 +253,7 @@ double least_wall_off_edge(const std::vector<WallSample>& samples, double sliver
 //! next surface, and the thin samples gathered into spots (see PartCheck).
 void measure_walls(const Mesh& part, const PrinterProfile& printer, const CuttingEdge* edge, PartCheck& c) {
   c.required_wall_mm = printer.min_wall_mm;
-  const std::vector<WallSample> samples = wall_samples(part);
+  const std::vector<WallSample> samples = wall_samples(part, &printer);
   std::vector<std::pair<double, std::size_t>> thin;  // thickness, sample
   double least = std::numeric_limits<double>::infinity();
   for (std::size_t k = 0; k < samples.size(); ++k) {
@@ -255,7 +289,7 @@ void measure_walls(const Mesh& part, const PrinterProfile& printer, const Cuttin
 
 }  // namespace
 
-std::vector<WallSample> wall_samples(const Mesh& part) {
+std::vector<WallSample> wall_samples(const Mesh& part, const PrinterProfile* printer) {
   std::vector<WallSample> out;
   std::vector<Vec3> o, d;
   const std::size_t step = std::max<std::size_t>(1, part.triangles.size() / 4000000);
@@ -273,12 +307,13 @@ std::vector<WallSample> wall_samples(const Mesh& part) {
   // that leaves through a side met at an angle (a corner, a knife edge) measures no wall.
   for (std::size_t k = 0; k < hits.size(); ++k)
     if (hits[k].hit && hits[k].normal.dot(-d[k]) < -0.5) out[k].mm = hits[k].t + 1e-4;
+  if (printer) sliver_shelves(part, printer->min_wall_mm, sliver_mm(*printer), o, d, out);
   return out;
 }
 
 Mesh wall_map(const Mesh& part, const PrinterProfile& printer) {
   std::vector<double> least(part.vertices.size(), std::numeric_limits<double>::infinity());
-  for (const WallSample& s : wall_samples(part))
+  for (const WallSample& s : wall_samples(part, &printer))
     if (!std::isnan(s.mm))
       for (std::int32_t i : part.triangles[s.face]) least[static_cast<std::size_t>(i)] = std::min(least[static_cast<std::size_t>(i)], s.mm);
   Mesh m = part;

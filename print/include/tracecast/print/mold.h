@@ -243,12 +243,17 @@ struct CuttingEdge {
 //! One wall sample: a ray from a face's centre inwards (against its normal); `mm` is how far it
 //! runs to a face turned against the one it started from, NaN where it leaves through a side met at
 //! an angle (a corner) or not at all. Every face is sampled up to 4 M faces, then every k-th.
+//! With a printer: where a sample under its minimum wall ran along a shelf or a tab less than two
+//! layers high (the largest ball about the ray's midpoint, clear of the surface, is under two
+//! layers across: a step of the parting surface beside the appliance's rim), `mm` is that ball's
+//! diameter, so that the sample counts as the sliver it is; a wall's own samples keep their rays'
+//! length (at its middle the ball is as wide as the wall).
 struct WallSample {
   std::size_t face = 0;
   Vec3 at = Vec3::Zero();  //!< where the ray starts, just inside the face
   double mm = 0;
 };
-std::vector<WallSample> wall_samples(const Mesh& part);
+std::vector<WallSample> wall_samples(const Mesh& part, const PrinterProfile* printer = nullptr);
 //! The part with vertex colours by its thinnest wall sample among the faces round each vertex:
 //! magenta under two layers (slivers), red under the printer's minimum wall, amber under twice
 //! that, grey otherwise (and where no wall was measured). For `tracecast check --wall-map`.
