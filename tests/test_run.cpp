@@ -616,10 +616,10 @@ TEST_CASE("run on a real face scan (stface-smile.ply, full face, resin): every p
   // Measured here (held_by_pieces): each point of the stamped appliance lies on some piece (within
   // 1 µm: the files are in single precision), but under the sprue's and the vents' mouths. Where
   // the appliance lies on the face, the core holds it to within 0.1 mm (0.056 mm measured, at the
-  // feathered rim). Where the appliance spans a crease of the face instead (its inner surface up to
-  // 1.8 mm over it), the core stops short of it and leaves a pit under it (0.75 mm deep and about
-  // 2 mm across, measured 2026-12-07: the cast carries a bump there; method notes, Limits): of all
-  // points, 99.8 % at least are on a piece.
+  // feathered rim). Where the appliance spans a hole in the reconstructed face instead, the core
+  // follows the hole's edge and leaves a pit under it (0.75 mm deep and about 2 mm across, measured
+  // 2026-12-07: the cast carries a bump there; method notes, Limits): of all points, 99.8 % at
+  // least are on a piece.
   const Held h = held_by_pieces(out, mold);
   const std::vector<double>& off = h.off;
   std::size_t on_piece = 0, on_face = 0;
