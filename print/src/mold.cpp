@@ -225,7 +225,9 @@ void sliver_shelves(const Mesh& part, double need, double sliver, const std::vec
   for (std::size_t n = 0; n < which.size(); ++n)
     if (2 * clear[n] < sliver) {
       WallSample& s = samples[which[n]];
-      if (shelves++ < 20) log_debug("walls: a {:.2f} mm ray from ({:.2f}, {:.2f}, {:.2f}) ran along a shelf {:.3f} mm across", s.mm, s.at.x(), s.at.y(), s.at.z(), 2 * clear[n]);
+      if (shelves++ < 20)
+        log_debug("walls: a {:.2f} mm ray from ({:.2f}, {:.2f}, {:.2f}) ran along a shelf {:.3f} mm across", s.mm, s.at.x(), s.at.y(), s.at.z(),
+                  2 * clear[n]);
       s.mm = 2 * clear[n];
     }
   if (shelves) log_debug("walls: {} of {} thin samples ran along shelves under {:.2f} mm high", shelves, which.size(), sliver);
