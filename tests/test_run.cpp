@@ -26,6 +26,7 @@
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/io.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/report_json.h"
 #include "tracecast/watermark/attacks.h"
 
 using namespace tracecast;
@@ -569,11 +570,10 @@ struct Held {
 };
 Held held_by_pieces(const std::filesystem::path& out, const nlohmann::json& mold) {
   const Mesh cast = io::read_mesh(out / "appliance-marked.ply").mesh;
-  const auto vec = [](const nlohmann::json& j) { return Vec3(j[0], j[1], j[2]); };
   Eigen::Matrix3d frame;  // the mold frame's axes as rows: a point p of the scan is at frame · p
-  for (int c = 0; c < 3; ++c) frame.row(c) = vec(mold["mold_frame"][std::string(1, "xyz"[c])]).transpose();
-  std::vector<std::pair<Vec3, double>> mouths{{vec(mold["mold_frame"]["sprue_bottom_mm"]), mold["options"]["sprue_diameter_mm"]}};
-  for (const auto& v : mold["mold_frame"]["vent_bottoms_mm"]) mouths.emplace_back(vec(v), mold["options"]["vent_diameter_mm"]);
+  for (int c = 0; c < 3; ++c) frame.row(c) = json_vec(mold["mold_frame"][std::string(1, "xyz"[c])]).transpose();
+  std::vector<std::pair<Vec3, double>> mouths{{json_vec(mold["mold_frame"]["sprue_bottom_mm"]), mold["options"]["sprue_diameter_mm"]}};
+  for (const auto& v : mold["mold_frame"]["vent_bottoms_mm"]) mouths.emplace_back(json_vec(v), mold["options"]["vent_diameter_mm"]);
   std::vector<Vec3> kept;  // in the scan's frame
   for (const Vec3& v : cast.vertices)
     if (std::none_of(mouths.begin(), mouths.end(), [&](const auto& m) { return (frame * v - m.first).norm() < m.second; })) kept.push_back(v);
@@ -582,9 +582,9 @@ Held held_by_pieces(const std::filesystem::path& out, const nlohmann::json& mold
   for (const auto& part : mold["parts"]) {
     const auto& a = part["from_mold_frame"];
     Eigen::Matrix3d rot;
-    for (int row = 0; row < 3; ++row) rot.row(row) = vec(a[row]).transpose();
+    for (int row = 0; row < 3; ++row) rot.row(row) = json_vec(a[row]).transpose();
     std::vector<Vec3> in_file;
-    for (const Vec3& v : kept) in_file.push_back(rot * (frame * v) + vec(a[3]));
+    for (const Vec3& v : kept) in_file.push_back(rot * (frame * v) + json_vec(a[3]));
     const Mesh piece = io::read_mesh(out / ("mold-" + part["name"].get<std::string>() + ".stl")).mesh;
     const std::vector<double> d = SurfaceQuery(piece).distances(in_file);
     for (std::size_t i = 0; i < d.size(); ++i) h.off[i] = std::min(h.off[i], d[i]);
