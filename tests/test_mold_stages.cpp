@@ -299,6 +299,22 @@ TEST_CASE("parting surface fitted to the cavity: over the inner surface, under t
   CHECK(after.count * 50 < before.count);
   CHECK(after.worst_mm < 0.02);
   CHECK(fit.max_move_mm < 0.5);
+
+  // The land beside the rim stays where it was levelled, within 0.2 mm, even where the cavity's
+  // points pull it: here the land lowered 2 mm before the fit, so that the rim's wall pulls it up.
+  stages::Parting low = stages::parting_surface(c, o, 20.0);
+  std::size_t land = 0;
+  for (std::size_t k = 0; k < low.land.size(); ++k)
+    if (low.land[k]) low.shell_h.v[k] -= 2.0, ++land;
+  const std::vector<double> levelled = low.shell_h.v;
+  const stages::FitReport low_fit = stages::fit_to_cavity(low, c, 0.004);
+  double land_moved = 0;
+  for (std::size_t k = 0; k < low.land.size(); ++k)
+    if (low.land[k]) land_moved = std::max(land_moved, std::abs(low.shell_h.v[k] - levelled[k]));
+  std::printf("land lowered 2 mm: %zu land nodes, moved by the fit up to %.3f mm; %zu of its points missed\n", land, land_moved, low_fit.missed);
+  REQUIRE(land >= 10);
+  CHECK(low_fit.moved > fit.moved);  // the lowered land did pull
+  CHECK(land_moved <= 0.2 + 1e-9);
 }
 
 TEST_CASE("frame: the parting surface is level across the frame, and so is each skirt's free edge", "[mold][stages]") {
@@ -448,6 +464,76 @@ TEST_CASE("height field: fill_enclosed_holes() fills a hole with the surface its
     }
   CHECK(nan == in_notch);  // the notch reaches the border: not a hole
   CHECK(worst < 2e-3);     // a plane solves Laplace's equation: the fill finds it
+}
+
+TEST_CASE("height field: extend_edges() carries the known values outward ring by ring, each node the mean of its known neighbours", "[mold][stages]") {
+  // Known: x ≤ 0 at 4 mm and x ≥ 6 at 10 mm; between them a gap 5 nodes wide that reaches the border.
+  Grid g(-5.0, -5.0, 1.0, 16, 11);
+  for (int j = 0; j < g.ny; ++j)
+    for (int i = 0; i < g.nx; ++i)
+      if (g.X(i) <= 0) g.at(i, j) = 4.0;
+      else if (g.X(i) >= 6) g.at(i, j) = 10.0;
+  Grid once = g;
+  CHECK(extend_edges(once, 1) == 2u * 11u);  // one column from each side
+  for (int j = 0; j < g.ny; ++j) {
+    CHECK(once.at(6, j) == 4.0);   // x = 1
+    CHECK(once.at(10, j) == 10.0);  // x = 5
+    CHECK(std::isnan(once.at(7, j)));
+  }
+  CHECK(extend_edges(g, 10) == 5u * 11u);
+  for (int j = 0; j < g.ny; ++j) {
+    CHECK(g.at(7, j) == 4.0);
+    CHECK(g.at(9, j) == 10.0);
+    CHECK(g.at(8, j) == Approx(7.0));  // reached from both sides in the same ring: the mean of 3 + 3 neighbours (2 + 2 on the border rows)
+  }
+}
+
+TEST_CASE("parting surface: beside the appliance where the scan saw no skin, it follows the skin seen round it, not the face's plane", "[mold][stages]") {
+  // The generated face and its full-face appliance; then the scan loses the skin in a band beside
+  // the appliance's side, out to the scan's border (a hole by a wall that stands along the pull,
+  // as on nefertiti's cheek). The plane fitted round the whole appliance stood there before.
+  const Mesh face = scan::SyntheticFace().mesh(1.0);
+  const Mesh appliance = make_appliance(face, ApplianceSpec{});
+  const std::vector<double> off = SurfaceQuery(appliance).distances(face.vertices);
+  Mesh holed = face;
+  holed.triangles.clear();
+  std::size_t removed = 0;
+  for (const Tri& t : face.triangles) {
+    bool lost = true;
+    for (int e = 0; e < 3; ++e) {
+      const Vec3& v = face.vertices[static_cast<std::size_t>(t[e])];
+      lost = lost && off[static_cast<std::size_t>(t[e])] > 0.2 && v.x() > 30 && std::abs(v.y()) < 12;
+    }
+    if (lost) ++removed;
+    else holed.triangles.push_back(t);
+  }
+  REQUIRE(removed > 20);
+  MoldOptions o = test::bare_mold();
+  o.resolution_mm = 1.0;
+  Eigen::Matrix3d R;
+  const stages::Cavity c = cavity_in_mold_frame(appliance, holed, o, R);
+  const stages::Parting p = stages::parting_surface(c, o, 20.0);
+  // Measured here: the whole face rasterized on the same grid, against the holed one, within the
+  // flash land and gutter (where the surface follows the skin).
+  Grid whole = p.shell_h, seen = p.shell_h;
+  std::fill(whole.v.begin(), whole.v.end(), std::numeric_limits<double>::quiet_NaN());
+  std::fill(seen.v.begin(), seen.v.end(), std::numeric_limits<double>::quiet_NaN());
+  Mesh turned = face;
+  for (Vec3& v : turned.vertices) v = R * v;
+  rasterize_top(whole, turned.vertices, turned.triangles);
+  rasterize_top(seen, c.face.vertices, c.face.triangles);
+  const double parting = o.flash_land_mm + o.gutter_width_mm;
+  std::size_t nodes = 0;
+  double farthest = 0;  // the parting surface from the lost skin
+  for (std::size_t k = 0; k < whole.v.size(); ++k)
+    if (std::isnan(seen.v[k]) && !std::isnan(whole.v[k]) && !p.foot[k] && p.dist[k] <= parting) {
+      ++nodes;
+      farthest = std::max(farthest, std::abs(whole.v[k] - p.shell_h.v[k]));
+    }
+  std::printf("parting surface beside the appliance where the scan lost the skin (%zu nodes of the flash land and gutter): at most %.2f mm "
+              "from the lost skin\n", nodes, farthest);
+  REQUIRE(nodes > 20);
+  CHECK(farthest < 2.0);
 }
 
 TEST_CASE("parting surface: over an opening through which the scan saw no skin, it bridges the opening at the lips' level", "[mold][stages]") {

@@ -269,6 +269,27 @@ void plane_creases(Grid& g, const std::vector<char>& free, int r) {
     if (free[k]) g.v[k] = t.v[k];
 }
 
+std::size_t extend_edges(Grid& g, int rings) {
+  std::size_t filled = 0;
+  for (int ring = 0; ring < rings; ++ring) {
+    std::vector<std::pair<std::size_t, double>> next;
+    for (int j = 0; j < g.ny; ++j)
+      for (int i = 0; i < g.nx; ++i) {
+        if (!std::isnan(g.at(i, j))) continue;
+        double sum = 0;
+        int known = 0;
+        for (int b = std::max(0, j - 1); b <= std::min(g.ny - 1, j + 1); ++b)
+          for (int a = std::max(0, i - 1); a <= std::min(g.nx - 1, i + 1); ++a)
+            if (!std::isnan(g.at(a, b))) sum += g.at(a, b), ++known;
+        if (known > 0) next.emplace_back(g.index(i, j), sum / known);
+      }
+    if (next.empty()) break;
+    for (const auto& [k, z] : next) g.v[k] = z;
+    filled += next.size();
+  }
+  return filled;
+}
+
 std::size_t fill_enclosed_holes(Grid& g) {
   const auto n = static_cast<std::size_t>(g.nx) * static_cast<std::size_t>(g.ny);
   std::vector<char> hole(n, 0);

@@ -98,6 +98,10 @@ void level_border(Grid& g, int band);
 //! the smoothest surface over them that meets their rims (Laplace's equation, solved by sweeps).
 //! Returns the nodes filled.
 std::size_t fill_enclosed_holes(Grid& g);
+//! Extends the field over up to `rings` nodes of the NaN regions along its edges, ring by ring:
+//! each NaN node beside a known one (of its 8 neighbours) takes the mean of its known neighbours.
+//! Returns the nodes filled.
+std::size_t extend_edges(Grid& g, int rings);
 //! Rolling-ball offset of a height field (no NaN): `above`, the upper envelope of balls of
 //! radius w centred on the field; else the lower one. Every point of the field is then at least
 //! w from the offset surface in any direction, so a wall between them is w thick everywhere.

@@ -95,14 +95,16 @@ struct Parting {
   Grid core_h;                  //!< the core's top: the parting surface less the gutter
   double lift = 0;              //!< how far over the skin the parting surface crosses the rim
   CellPoints rim;               //!< the rim's points: the parting surface passes through them in the cells they lie in
+  std::vector<char> land;       //!< nodes outside the cavity levelled with the rim beside it (the fit leaves them there)
   double gutter_ml = 0;
   bool skin_around = true;      //!< false: the scan ends at the appliance's edge (a plane continues it)
 };
 //! Over the appliance's box widened by `margin` on each side: inside the footprint just over the
 //! appliance's inner surface, through the rim's points in the cells the rim crosses, around it the
 //! skin lifted by half the rim's thickness (level with the rim for two cells where the skin falls
-//! away steeply), blending into a plane fitted to the skin further out; the gutter a sin² groove
-//! outside the flash land.
+//! away steeply), blending into a plane fitted to the skin further out; where no skin is seen
+//! beside the footprint, the skin round it carried in; the gutter a sin² groove outside the
+//! flash land.
 Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin);
 //! The frame's width in grid nodes: the band along the border where the parting surface is level.
 int frame_band(const MoldOptions& o);
@@ -120,7 +122,7 @@ struct FitReport {
 //! then leaves the cavity through its rim wall, and neither part keeps a sliver over or under the
 //! cavity's feathered edge, as far as a cell can follow the rim (conflicting constraints within
 //! one cell stay missed, by less than the rim's thickness: `missed`; the rounds stop when ten have
-//! not cut the missed by 1 %).
+//! not cut the missed by 1 %). The land beside the rim (`Parting::land`) moves by 0.2 mm at most.
 FitReport fit_to_cavity(Parting& p, const Cavity& c, double clearance);
 //! The core's top: the parting surface less a sin² groove `gutter_depth_mm` deep, between the
 //! flash land and `flash_land_mm + gutter_width_mm` from the footprint.
