@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "fixtures.h"
 #include "mold_fixtures.h"
@@ -488,47 +489,63 @@ TEST_CASE("height field: extend_edges() carries the known values outward ring by
   }
 }
 
+namespace {
+
+//! The generated face and its appliance, with the scan's skin lost where `lost` holds for all three
+//! corners of a face off the appliance (more than 0.2 mm); the parting surface on the holed scan
+//! (1 mm grid), and the whole face and the holed one rasterized on its grid in the mold frame.
+struct LostSkin {
+  Mesh face, appliance;
+  std::size_t removed = 0;
+  MoldOptions o;
+  stages::Parting p;
+  Grid whole, seen;
+};
+LostSkin lose_skin(const std::function<bool(const Vec3&)>& lost) {
+  LostSkin l;
+  l.face = scan::SyntheticFace().mesh(1.0);
+  l.appliance = make_appliance(l.face, ApplianceSpec{});
+  const std::vector<double> off = SurfaceQuery(l.appliance).distances(l.face.vertices);
+  Mesh holed = l.face;
+  holed.triangles.clear();
+  for (const Tri& t : l.face.triangles) {
+    bool gone = true;
+    for (const std::int32_t v : t) gone = gone && off[static_cast<std::size_t>(v)] > 0.2 && lost(l.face.vertices[static_cast<std::size_t>(v)]);
+    if (gone) ++l.removed;
+    else holed.triangles.push_back(t);
+  }
+  l.o = test::bare_mold();
+  l.o.resolution_mm = 1.0;
+  Eigen::Matrix3d R;
+  const stages::Cavity c = cavity_in_mold_frame(l.appliance, holed, l.o, R);
+  l.p = stages::parting_surface(c, l.o, 20.0);
+  l.whole = l.seen = l.p.shell_h;
+  std::fill(l.whole.v.begin(), l.whole.v.end(), std::numeric_limits<double>::quiet_NaN());
+  std::fill(l.seen.v.begin(), l.seen.v.end(), std::numeric_limits<double>::quiet_NaN());
+  Mesh turned = l.face;
+  for (Vec3& v : turned.vertices) v = R * v;
+  rasterize_top(l.whole, turned.vertices, turned.triangles);
+  rasterize_top(l.seen, c.face.vertices, c.face.triangles);
+  return l;
+}
+
+}  // namespace
+
 TEST_CASE("parting surface: beside the appliance where the scan saw no skin, it follows the skin seen round it, not the face's plane", "[mold][stages]") {
   // The generated face and its full-face appliance; then the scan loses the skin in a band beside
   // the appliance's side, out to the scan's border (a hole by a wall that stands along the pull,
   // as on nefertiti's cheek). The plane fitted round the whole appliance stood there before.
-  const Mesh face = scan::SyntheticFace().mesh(1.0);
-  const Mesh appliance = make_appliance(face, ApplianceSpec{});
-  const std::vector<double> off = SurfaceQuery(appliance).distances(face.vertices);
-  Mesh holed = face;
-  holed.triangles.clear();
-  std::size_t removed = 0;
-  for (const Tri& t : face.triangles) {
-    bool lost = true;
-    for (int e = 0; e < 3; ++e) {
-      const Vec3& v = face.vertices[static_cast<std::size_t>(t[e])];
-      lost = lost && off[static_cast<std::size_t>(t[e])] > 0.2 && v.x() > 30 && std::abs(v.y()) < 12;
-    }
-    if (lost) ++removed;
-    else holed.triangles.push_back(t);
-  }
-  REQUIRE(removed > 20);
-  MoldOptions o = test::bare_mold();
-  o.resolution_mm = 1.0;
-  Eigen::Matrix3d R;
-  const stages::Cavity c = cavity_in_mold_frame(appliance, holed, o, R);
-  const stages::Parting p = stages::parting_surface(c, o, 20.0);
-  // Measured here: the whole face rasterized on the same grid, against the holed one, within the
-  // flash land and gutter (where the surface follows the skin).
-  Grid whole = p.shell_h, seen = p.shell_h;
-  std::fill(whole.v.begin(), whole.v.end(), std::numeric_limits<double>::quiet_NaN());
-  std::fill(seen.v.begin(), seen.v.end(), std::numeric_limits<double>::quiet_NaN());
-  Mesh turned = face;
-  for (Vec3& v : turned.vertices) v = R * v;
-  rasterize_top(whole, turned.vertices, turned.triangles);
-  rasterize_top(seen, c.face.vertices, c.face.triangles);
-  const double parting = o.flash_land_mm + o.gutter_width_mm;
+  const LostSkin l = lose_skin([](const Vec3& v) { return v.x() > 30 && std::abs(v.y()) < 12; });
+  REQUIRE(l.removed > 20);
+  // Measured here: the whole face against the holed one, within the flash land and gutter (where
+  // the surface follows the skin).
+  const double parting = l.o.flash_land_mm + l.o.gutter_width_mm;
   std::size_t nodes = 0;
   double farthest = 0;  // the parting surface from the lost skin
-  for (std::size_t k = 0; k < whole.v.size(); ++k)
-    if (std::isnan(seen.v[k]) && !std::isnan(whole.v[k]) && !p.foot[k] && p.dist[k] <= parting) {
+  for (std::size_t k = 0; k < l.whole.v.size(); ++k)
+    if (std::isnan(l.seen.v[k]) && !std::isnan(l.whole.v[k]) && !l.p.foot[k] && l.p.dist[k] <= parting) {
       ++nodes;
-      farthest = std::max(farthest, std::abs(whole.v[k] - p.shell_h.v[k]));
+      farthest = std::max(farthest, std::abs(l.whole.v[k] - l.p.shell_h.v[k]));
     }
   std::printf("parting surface beside the appliance where the scan lost the skin (%zu nodes of the flash land and gutter): at most %.2f mm "
               "from the lost skin\n", nodes, farthest);
@@ -542,41 +559,15 @@ TEST_CASE("parting surface: over an opening through which the scan saw no skin, 
   // parting surface there fell to the plane fitted round the appliance, held only by the 80°
   // limit from the opening's rim: a slot as deep as it was wide, and a knife-edged plug of the
   // shell at its bottom.
-  const Mesh face = scan::SyntheticFace().mesh(1.0);
-  const Mesh appliance = make_appliance(face, ApplianceSpec{});
-  const std::vector<double> off = SurfaceQuery(appliance).distances(face.vertices);
-  Mesh holed = face;
-  holed.triangles.clear();
-  std::size_t removed = 0;
-  for (const Tri& t : face.triangles) {
-    bool uncovered = true;
-    for (int e = 0; e < 3; ++e) {
-      const Vec3& v = face.vertices[static_cast<std::size_t>(t[e])];
-      uncovered = uncovered && off[static_cast<std::size_t>(t[e])] > 0.2 && std::abs(v.x()) < 30 && v.y() < -30 && v.y() > -80;
-    }
-    if (uncovered) ++removed;
-    else holed.triangles.push_back(t);
-  }
-  REQUIRE(removed > 50);  // the mouth opening
-  MoldOptions o = test::bare_mold();
-  o.resolution_mm = 1.0;
-  Eigen::Matrix3d R;
-  const stages::Cavity c = cavity_in_mold_frame(appliance, holed, o, R);
-  const stages::Parting p = stages::parting_surface(c, o, 20.0);
-  // Measured here: the whole face rasterized on the same grid, against the holed one.
-  Grid whole = p.shell_h, seen = p.shell_h;
-  std::fill(whole.v.begin(), whole.v.end(), std::numeric_limits<double>::quiet_NaN());
-  std::fill(seen.v.begin(), seen.v.end(), std::numeric_limits<double>::quiet_NaN());
-  Mesh turned = face;
-  for (Vec3& v : turned.vertices) v = R * v;
-  rasterize_top(whole, turned.vertices, turned.triangles);
-  rasterize_top(seen, c.face.vertices, c.face.triangles);
+  const LostSkin l = lose_skin([](const Vec3& v) { return std::abs(v.x()) < 30 && v.y() < -30 && v.y() > -80; });
+  REQUIRE(l.removed > 50);  // the mouth opening
+  // Measured here: the whole face against the holed one.
   std::size_t nodes = 0;
   double deepest = 0;  // how far the parting surface lies under the lost skin
-  for (std::size_t k = 0; k < whole.v.size(); ++k)
-    if (std::isnan(seen.v[k]) && !std::isnan(whole.v[k])) {
+  for (std::size_t k = 0; k < l.whole.v.size(); ++k)
+    if (std::isnan(l.seen.v[k]) && !std::isnan(l.whole.v[k])) {
       ++nodes;
-      deepest = std::max(deepest, whole.v[k] - p.shell_h.v[k]);
+      deepest = std::max(deepest, l.whole.v[k] - l.p.shell_h.v[k]);
     }
   std::printf("parting surface over a mouth opening the scan did not see into (%zu nodes): at most %.2f mm under the lost skin\n", nodes,
               deepest);
