@@ -136,7 +136,6 @@ std::size_t count_groups(UnionFind& groups, const std::vector<char>& selected) {
 //! volume when it is closed.
 void euler_genus_volume(const Mesh& mesh, const std::vector<char>& good, MeshInfo& info) {
   const auto& V = mesh.vertices;
-  const auto& F = mesh.triangles;
   const std::size_t good_faces = static_cast<std::size_t>(std::count(good.begin(), good.end(), 1));
   const std::size_t used_vertices = V.size() - info.unreferenced_vertices;
   info.euler_characteristic =
@@ -146,13 +145,7 @@ void euler_genus_volume(const Mesh& mesh, const std::vector<char>& good, MeshInf
         2LL * static_cast<long long>(info.components) - info.euler_characteristic - static_cast<long long>(info.boundary_loops);
     if (twice_g >= 0 && twice_g % 2 == 0) info.genus = static_cast<int>(twice_g / 2);
   }
-  if (info.watertight) {
-    // About the box centre: far from the origin the plain sum loses digits to cancellation.
-    const Vec3 c = 0.5 * (info.box.min + info.box.max);
-    double six_v = 0;
-    for (const Tri& t : F) six_v += (V[t[0]] - c).dot((V[t[1]] - c).cross(V[t[2]] - c));
-    info.volume_mm3 = six_v / 6.0;
-  }
+  if (info.watertight) info.volume_mm3 = signed_volume(mesh);
 }
 
 }  // namespace

@@ -22,8 +22,12 @@ void scale(PointCloud& cloud, double factor) {
 }
 
 double signed_volume(const Mesh& m) {
+  if (m.triangles.empty()) return 0;
+  // About the box centre: far from the origin the plain sum loses digits to cancellation.
+  const Aabb box = bounding_box(m);
+  const Vec3 c = 0.5 * (box.min + box.max);
   double v = 0;
-  for (const Tri& t : m.triangles) v += m.vertices[t[0]].dot(m.vertices[t[1]].cross(m.vertices[t[2]]));
+  for (const Tri& t : m.triangles) v += (m.vertices[t[0]] - c).dot((m.vertices[t[1]] - c).cross(m.vertices[t[2]] - c));
   return v / 6.0;
 }
 

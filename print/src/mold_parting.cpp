@@ -240,7 +240,7 @@ Parting parting_surface(const Cavity& c, const MoldOptions& o, double margin) {
   // surface follows the skin. The plane fitted to the whole face stood there instead: on
   // nefertiti's cheek (upper face) 27 mm over the skin beside it and 26 mm over the rim, so that
   // the shell along the wall below was a sheet under a millimetre thick (shell's thin samples
-  // 1,865 → 365).
+  // 1,863 → 351).
   extend_edges(p.skin, static_cast<int>(std::ceil((parting + kSkinBlend) / h)));
   p.lift = rim_lift(p);
   std::vector<char> fixed(p.skin.v.size(), 0), cavity(p.skin.v.size(), 0);  // cavity: over the inner surface
