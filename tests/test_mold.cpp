@@ -158,6 +158,15 @@ TEST_CASE("conformal mold: the cavity is the appliance, walls the wall's thickne
     const double worst = *std::max_element(off.begin(), off.end());
     std::printf("conformal (bare): the appliance's %zu vertices at most %.2g mm off the parts\n", off.size(), worst);
     CHECK(worst < 1e-3);
+    // The report's closure agrees: nothing open. With the shell left out its check finds the
+    // appliance's outer surface open (about half its area), its inner one closed by the core.
+    CHECK(m.report.open_cavity_mm2 == 0);
+    const Mesh* core = &m.parts.front().mesh;
+    REQUIRE(m.parts.front().name == "core");
+    const double open = print::stages::open_cavity(a, {core}, {}).first, total = surface_area(a);
+    std::printf("conformal (bare): without the shell %.0f of the appliance's %.0f mm² open\n", open, total);
+    CHECK(open > 0.35 * total);
+    CHECK(open < 0.65 * total);
   }
   // Walls, measured here: from points on the cavity's walls where the appliance is at least
   // 1 mm thick (past the feathered band: the cutting edge at the rim is another matter), straight

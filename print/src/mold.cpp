@@ -9,7 +9,9 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_invoke.h>
@@ -19,6 +21,7 @@
 #include "primitives.h"
 #include "tracecast/mesh/box_grid.h"
 #include "tracecast/mesh/distance.h"
+#include "tracecast/mesh/geodesic.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
 #include "tracecast/mesh/step_timer.h"
@@ -768,6 +771,53 @@ MoldPlan plan_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o
   return plan;
 }
 
+std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
+                                      double tolerance) {
+  // The booleans keep the appliance's vertices exactly where the parts' faces lie on it: only the
+  // vertices no part has are measured (nefertiti's full face: 1.6 s, against 3.5 s for all 597,000).
+  std::unordered_set<Vec3, PointHash> on_parts;
+  for (const Mesh* part : parts) on_parts.insert(part->vertices.begin(), part->vertices.end());
+  std::vector<std::size_t> which;
+  std::vector<Vec3> loose;
+  for (std::size_t i = 0; i < appliance.vertices.size(); ++i) {
+    const Vec3& v = appliance.vertices[i];
+    if (on_parts.count(v) || std::any_of(openings.begin(), openings.end(), [&](const auto& o) { return (v - o.first).norm() < o.second; }))
+      continue;
+    which.push_back(i);
+    loose.push_back(v);
+  }
+  constexpr double kReach = 5.0;  // farther off than this: counted at this
+  std::vector<double> off(loose.size(), kReach);
+  for (const Mesh* part : parts) {
+    const std::vector<double> d = distances_within(*part, loose, kReach);
+    for (std::size_t k = 0; k < d.size(); ++k) off[k] = std::min(off[k], d[k]);
+  }
+  const std::vector<double> area = vertex_areas(appliance);
+  double open = 0, worst = 0;
+  for (std::size_t k = 0; k < loose.size(); ++k)
+    if (off[k] > tolerance) open += area[which[k]], worst = std::max(worst, off[k]);
+  return {open, worst};
+}
+
+namespace {
+
+//! The cavity's closure checked on the whole parts (MoldReport::open_cavity_mm2), with a warning
+//! when it is open: stface-smile's full-face mold, printable by every other check, left 26 mm² of
+//! the appliance's surface more than 0.1 mm off the parts (pieces the parting surface cut off
+//! inside flaps of skin narrower than the grid, dropped).
+void check_closure(const Cavity& cavity, const Assembly& parts, const MoldOptions& o, MoldReport& r) {
+  std::vector<std::pair<Vec3, double>> openings{{r.sprue_bottom, 0.5 * o.sprue_diameter_mm + 1.0}};
+  for (const Vec3& v : r.vent_bottoms) openings.emplace_back(v, 0.5 * o.vent_diameter_mm + 1.0);
+  std::tie(r.open_cavity_mm2, r.open_cavity_max_mm) = open_cavity(cavity.appliance, {&parts.core, &parts.shell}, openings);
+  if (r.open_cavity_mm2 > 0)
+    r.warnings.push_back(fmt::format("{:.1f} mm² of the appliance's surface lie off the parts, by up to {:.2f} mm: voids against the "
+                                     "cavity, which the cast fills (fins); most often where the parting surface cuts through a flap "
+                                     "of skin narrower than the grid ({:.2f} mm)",
+                                     r.open_cavity_mm2, r.open_cavity_max_mm, o.resolution_mm));
+}
+
+}  // namespace
+
 Mold build_mold(MoldPlan plan, const Mesh& appliance, const Mesh& face, const MoldOptions& o, const Inspection* inspection) {
   const Inspection in = inspection ? *inspection : inspect_inputs(appliance, face, o);
   if (plan.multipart) {
@@ -787,8 +837,11 @@ Mold build_mold(MoldPlan plan, const Mesh& appliance, const Mesh& face, const Mo
   r.void_ml = parts.envelope_ml - (signed_volume(parts.core) + signed_volume(parts.shell)) / 1000.0;
   timer.lap("booleans");
 
-  std::vector<NamedMesh> pieces = section_parts(parts, plan.sections, plan.parting, o.printer, r.sliver_ml);
-  if (plan.sections.count() > 1) timer.lap("sections");
+  // The closure's check beside the sectioning (which only reads the parts).
+  std::vector<NamedMesh> pieces;
+  tbb::parallel_invoke([&] { pieces = section_parts(parts, plan.sections, plan.parting, o.printer, r.sliver_ml); },
+                       [&] { check_closure(cavity, parts, o, r); });
+  timer.lap(plan.sections.count() > 1 ? "sections and closure" : "closure");
 
   std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are
   mold.print_parts = print_pose(pieces, o.printer, r.warnings, r.print_from_mold, crossings);

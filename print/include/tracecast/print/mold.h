@@ -194,6 +194,10 @@ struct MoldReport {
   std::vector<Undercut> undercuts;
   double appliance_ml = 0;
   double void_ml = 0;                    //!< the parts' envelope minus core and shell: cavity, gutter, key gaps, sprue, vents, slots
+  //! The cavity's closure (two-part molds): the appliance's surface that lies more than 0.05 mm off
+  //! both parts (a void against the cavity, which the cast fills: a fin), by the sprue's foot and
+  //! the vents' left out; its area and the largest distance.
+  double open_cavity_mm2 = 0, open_cavity_max_mm = 0;
   double gutter_ml = 0;
   double sliver_ml = 0;                  //!< loose slivers dropped from the parts (along the appliance's rim)
   std::vector<Vec3> key_centres;

@@ -220,6 +220,12 @@ struct Assembly {
 Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Bolts& b, const Cavity& c,
                         const MoldOptions& o);
 
+//! The appliance's surface (in the mold frame, as its vertices' areas) lying more than `tolerance`
+//! off every one of `parts`, except within `zone` of the points in `openings` (the sprue's and the
+//! vents' feet): area (mm²) and the largest distance (mm).
+std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
+                                      double tolerance = 0.05);
+
 //! The parts cut at the planes: "core" and "shell" when there is one section, else "core-1",
 //! "core-2", … (x first, then y) and the same for the shell; in the mold frame. Adds to
 //! `sliver_ml` what a cut leaves unconnected.
