@@ -811,8 +811,8 @@ void check_closure(const Cavity& cavity, const Assembly& parts, const MoldOption
   std::tie(r.open_cavity_mm2, r.open_cavity_max_mm) = open_cavity(cavity.appliance, {&parts.core, &parts.shell}, openings);
   if (r.open_cavity_mm2 > 0)
     r.warnings.push_back(fmt::format("{:.1f} mm² of the appliance's surface lie off the parts, by up to {:.2f} mm: voids against the "
-                                     "cavity, which the cast fills (fins); most often where the parting surface cuts through a flap "
-                                     "of skin narrower than the grid ({:.2f} mm)",
+                                     "cavity, which the cast fills (fins); likely where the parting surface cuts through skin finer "
+                                     "than its grid ({:.2f} mm)",
                                      r.open_cavity_mm2, r.open_cavity_max_mm, o.resolution_mm));
 }
 

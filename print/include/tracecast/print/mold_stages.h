@@ -221,8 +221,9 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
                         const MoldOptions& o);
 
 //! The appliance's surface (in the mold frame, as its vertices' areas) lying more than `tolerance`
-//! off every one of `parts`, except within `zone` of the points in `openings` (the sprue's and the
-//! vents' feet): area (mm²) and the largest distance (mm).
+//! off every one of `parts`, except within each opening's radius of its point (`openings`: the
+//! sprue's and the vents' feet): area (mm²) and the largest distance (mm; a vertex 5 mm or more
+//! off reads 5).
 std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
                                       double tolerance = 0.05);
 
