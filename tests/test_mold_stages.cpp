@@ -12,8 +12,10 @@
 #include "tracecast/mesh/appliance.h"
 #include "tracecast/mesh/distance.h"
 #include "tracecast/mesh/measure.h"
+#include "tracecast/mesh/submesh.h"
 #include "tracecast/print/printer.h"
 #include "tracecast/mesh/random.h"
+#include "tracecast/print/heightfield.h"
 #include "tracecast/print/mold_stages.h"
 #include "tracecast/mesh/errors.h"
 #include "tracecast/mesh/log.h"
@@ -109,6 +111,61 @@ TEST_CASE("height field: through cell points, a slab stays closed and its surfac
     expected.push_back(sample(top, cp, x, y, &cache));
   }
   CHECK(worst_top_miss(slab, from, expected) < 1e-9);
+}
+
+TEST_CASE("pieces: one lying against a part is given to it, joined where they share faces; one apart is left", "[mold][stages]") {
+  // The part: a slab up to a wavy surface; the piece: a slab on top of it, sharing that surface
+  // the other way round, as the shell's share of a fold shares the parting surface with the core.
+  Grid floor(0.0, 0.0, 1.0, 6, 5), parting = floor, roof = floor;
+  for (std::size_t k = 0; k < floor.v.size(); ++k) {
+    floor.v[k] = 0.0;
+    parting.v[k] = 2.0 + 0.3 * std::sin(static_cast<double>(k));
+    roof.v[k] = parting.v[k] + 1.0 + 0.2 * std::cos(static_cast<double>(k));
+  }
+  const Mesh part0 = heightfield_slab(parting, floor);
+  const Mesh piece0 = heightfield_slab(roof, parting);
+  const double part_mm3 = signed_volume(part0), piece_mm3 = signed_volume(piece0);
+  SECTION("against the part, its corners rounded apart by 1e-13 mm as two booleans leave them: given") {
+    Mesh part = part0, pieces = piece0;
+    for (Vec3& p : pieces.vertices) p.z() += 1e-13;
+    CHECK(stages::give_pieces(part, pieces) == Approx(piece_mm3).epsilon(1e-9));
+    CHECK(pieces.triangles.empty());
+    const MeshInfo info = measure(part);
+    CHECK(info.watertight);
+    CHECK(info.vertex_manifold);
+    REQUIRE(info.volume_mm3.has_value());
+    CHECK(*info.volume_mm3 == Approx(part_mm3 + piece_mm3).epsilon(1e-9));
+    // A ray straight down meets the part's top where the piece's top was; one straight up from
+    // inside the part meets nothing before it (the parting surface is gone from inside).
+    SplitMix64 rng{11};
+    std::vector<Vec3> from, inside;
+    std::vector<double> expected;
+    for (int k = 0; k < 200; ++k) {
+      const double x = 0.1 + 4.8 * rng.uniform(), y = 0.1 + 3.8 * rng.uniform();
+      from.emplace_back(x, y, 10.0);
+      inside.emplace_back(x, y, 0.5);
+      expected.push_back(sample(roof, x, y));
+    }
+    CHECK(worst_top_miss(part, from, expected) < 1e-9);
+    const auto up = SurfaceQuery(part).cast(inside, std::vector<Vec3>(inside.size(), Vec3::UnitZ()));
+    double worst = 0;
+    for (std::size_t k = 0; k < up.size(); ++k) worst = std::max(worst, up[k].hit ? std::abs(0.5 + up[k].t - expected[k]) : 1e9);
+    CHECK(worst < 1e-9);
+  }
+  SECTION("a micrometre off the part, or beside it: left, the part unchanged") {
+    for (const Vec3 shift : {Vec3(0, 0, 1e-3), Vec3(10, 0, 0)}) {
+      Mesh part = part0, pieces = piece0;
+      for (Vec3& p : pieces.vertices) p += shift;
+      CHECK(stages::give_pieces(part, pieces) == 0.0);
+      CHECK(pieces.triangles.size() == piece0.triangles.size());
+      CHECK(part.triangles.size() == part0.triangles.size());
+    }
+  }
+  SECTION("the same faces the same way round (overlapping, not lying against it): left") {
+    Mesh part = part0, pieces = part0;
+    CHECK(stages::give_pieces(part, pieces) == 0.0);
+    CHECK(pieces.triangles.size() == part0.triangles.size());
+  }
 }
 
 TEST_CASE("height field: limit_fall() raises the field the least so that it falls nowhere steeper than the slope", "[mold][stages]") {
@@ -611,6 +668,34 @@ TEST_CASE("bolts: the parting surface is level across each bolt's square boss an
   CHECK(moved_far < 1e-9);
   CHECK(steepest < 4.0);    // no step at the boss's edge (levelled without the ring, it rose 5 mm within a cell: 10.7)
   CHECK(gutter < 1e-9);
+}
+
+TEST_CASE("inspection: an inner surface standing off the skin but facing it is inner; the far side outer", "[mold][stages]") {
+  // A flat skin and an appliance 2 mm thick on it whose underside stands 0.4 mm off the skin for
+  // x > 5 mm, as a remeshed inner surface stands off a scan across a fold.
+  Grid skin_top(-2.0, -2.0, 0.5, 29, 29), skin_base = skin_top, top(0.0, 0.0, 0.5, 21, 21), under = top;
+  for (double& z : skin_top.v) z = 0.0;
+  for (double& z : skin_base.v) z = -5.0;
+  for (int j = 0; j < top.ny; ++j)
+    for (int i = 0; i < top.nx; ++i) top.v[top.index(i, j)] = 2.0, under.v[top.index(i, j)] = top.X(i) > 5.0 ? 0.4 : 0.0;
+  Mesh face = heightfield_slab(skin_top, skin_base);
+  std::vector<char> upper(face.triangles.size(), 0);
+  for (std::size_t f = 0; f < face.triangles.size(); ++f)
+    upper[f] = face.vertices[face.triangles[f][0]].z() == 0 && face.vertices[face.triangles[f][1]].z() == 0 && face.vertices[face.triangles[f][2]].z() == 0;
+  face = submesh(face, upper);  // the skin: an open sheet at z = 0
+  const Mesh appliance = heightfield_slab(top, under);
+  const stages::Inspection in = stages::inspect_inputs(appliance, face, test::bare_mold());
+  std::size_t lifted = 0, lifted_inner = 0, roof = 0, roof_outer = 0;
+  for (std::size_t f = 0; f < appliance.triangles.size(); ++f) {
+    const Tri& t = appliance.triangles[f];
+    const Vec3 &a = appliance.vertices[t[0]], &b = appliance.vertices[t[1]], &c = appliance.vertices[t[2]];
+    const double nz = (b - a).cross(c - a).normalized().z();
+    if (nz < -0.99 && std::min({a.x(), b.x(), c.x()}) > 5.0) ++lifted, lifted_inner += in.inner[f];
+    if (nz > 0.99) ++roof, roof_outer += in.outer[f] && !in.inner[f];
+  }
+  REQUIRE(lifted > 100);
+  CHECK(lifted_inner == lifted);
+  CHECK(roof_outer == roof);
 }
 
 TEST_CASE("inspection: carried from the appliance to its stamped copy, it equals the stamped copy's own", "[mold][stages]") {

@@ -39,42 +39,7 @@ double triangle_area(const Mesh& m, const Tri& t) {
   return 0.5 * (m.vertices[t[1]] - m.vertices[t[0]]).cross(m.vertices[t[2]] - m.vertices[t[0]]).norm();
 }
 
-//! Whether a closed surface crosses one of the section cuts (a dowel's hole, before the cut opens it).
-bool crosses_a_cut(const Mesh& m, const std::vector<std::size_t>& piece, std::size_t label, const Sections& s) {
-  Aabb b;
-  for (std::size_t f = 0; f < m.triangles.size(); ++f)
-    if (piece[f] == label)
-      for (std::int32_t v : m.triangles[f]) b.add(m.vertices[static_cast<std::size_t>(v)]);
-  for (int axis : {0, 1})
-    for (double c : s.cuts[static_cast<std::size_t>(axis)])
-      if (b.min[axis] < c && b.max[axis] > c) return true;
-  return false;
-}
-
 }  // namespace
-
-namespace stages {
-//! (Besides the largest piece: slivers a boolean leaves where the parting surface meets the
-//! appliance's thin rim, and closed bubbles of the cavity that no pour reaches, filled.)
-double keep_largest_piece(Mesh& m, const Sections& s) {
-  const std::vector<std::size_t> piece = face_components(m);
-  std::map<std::size_t, double> vol = piece_volumes(m, piece);
-  if (vol.size() <= 1) return 0;
-  std::size_t best = vol.begin()->first;
-  for (const auto& [label, v] : vol)
-    if (v > vol[best]) best = label;
-  double dropped = 0;
-  std::map<std::size_t, char> kept;
-  for (const auto& [label, v] : vol) {
-    kept[label] = label == best || (v < 0 && s.count() > 1 && crosses_a_cut(m, piece, label, s));
-    if (!kept[label]) dropped += std::abs(v);
-  }
-  std::vector<char> keep(m.triangles.size(), 0);
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) keep[f] = kept[piece[f]];
-  m = submesh(m, keep);
-  return dropped;
-}
-}  // namespace stages
 
 namespace {
 
@@ -352,6 +317,37 @@ PartCheck check_part(const std::string& name, const Mesh& part, const PrinterPro
   return c;
 }
 
+namespace {
+
+constexpr double kOnSkin = 0.03;  //!< an appliance face this close to the skin (centre) lies on it
+constexpr double kLift = 1.5;     //!< how far off the skin an inner face may stand (mm)
+
+//! The appliance's faces that stand off the skin (kOnSkin to kLift) but face it: the outward
+//! normal within 45° of the way to the nearest point of the skin. The appliance's inner surface
+//! is the skin remeshed and, across folds and creases, smoothed: on nefertiti's full face, parts
+//! of it stand up to 0.5 mm off the scan; taken for outer surface, they bound the parting surface
+//! from above and leave the gap below them to the shell, enclosed (the pieces dropped) and thin.
+std::vector<char> lifted_inner_faces(const Mesh& appliance, const SurfaceQuery& skin, const std::vector<Vec3>& centres,
+                                     const std::vector<double>& on_skin) {
+  std::vector<std::size_t> which;
+  std::vector<Vec3> at;
+  for (std::size_t f = 0; f < centres.size(); ++f)
+    if (on_skin[f] >= kOnSkin && on_skin[f] <= kLift) which.push_back(f), at.push_back(centres[f]);
+  const std::vector<Vec3> nearest = skin.closest_points(at);
+  std::vector<char> lifted(centres.size(), 0);
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    const Tri& t = appliance.triangles[which[k]];
+    const Vec3 n = (appliance.vertices[t[1]] - appliance.vertices[t[0]]).cross(appliance.vertices[t[2]] - appliance.vertices[t[0]]);
+    const Vec3 to_skin = nearest[k] - at[k];
+    lifted[which[k]] = n.norm() > 0 && to_skin.norm() > 0 && n.normalized().dot(to_skin.normalized()) > std::sqrt(0.5);
+  }
+  log_debug("mold: {} of the appliance's faces stand off the skin by {}–{} mm facing it: inner surface", std::count(lifted.begin(), lifted.end(), 1),
+            kOnSkin, kLift);
+  return lifted;
+}
+
+}  // namespace
+
 namespace stages {
 
 Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOptions& o) {
@@ -375,15 +371,17 @@ Inspection inspect_inputs(const Mesh& appliance, const Mesh& face, const MoldOpt
   // from the skin (the rim is neither).
   for (const Tri& t : appliance.triangles)
     in.centres.push_back((appliance.vertices[t[0]] + appliance.vertices[t[1]] + appliance.vertices[t[2]]) / 3.0);
-  const std::vector<double> on_skin = SurfaceQuery(face).distances(in.centres);
+  const SurfaceQuery skin(face);
+  const std::vector<double> on_skin = skin.distances(in.centres);
+  const std::vector<char> lifted = lifted_inner_faces(appliance, skin, in.centres, on_skin);
   in.inner.assign(appliance.triangles.size(), 0);
   in.outer.assign(appliance.triangles.size(), 0);
   double inner_area = 0, total_area = 0;
   for (std::size_t f = 0; f < appliance.triangles.size(); ++f) {
     const double a = triangle_area(appliance, appliance.triangles[f]);
     total_area += a;
-    in.inner[f] = on_skin[f] < 0.03;
-    in.outer[f] = !in.inner[f] && on_skin[f] > 0.045;
+    in.inner[f] = on_skin[f] < kOnSkin || lifted[f];
+    in.outer[f] = !in.inner[f] && on_skin[f] > 1.5 * kOnSkin;
     if (in.inner[f]) inner_area += a;
   }
   // An appliance or a mask lies on the skin with about half its surface, an ear with a tenth.
@@ -449,7 +447,13 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
         a.shell = detail::boolean(a.shell, c.appliance, BooleanOp::Difference, "the shell minus the appliance");
       });
-  a.sliver_ml = (keep_largest_piece(a.core, s) + keep_largest_piece(a.shell, s)) / 1000.0;
+  // What the booleans cut off a part: given to the other part where it lies against it (the parting
+  // surface's share of a fold of skin narrower than the grid, between two layers of the cavity),
+  // else dropped.
+  Mesh core_off = split_off_pieces(a.core, s), shell_off = split_off_pieces(a.shell, s);
+  a.given_ml = (give_pieces(a.core, shell_off) + give_pieces(a.shell, core_off)) / 1000.0;
+  a.sliver_ml = (pieces_volume(core_off) + pieces_volume(shell_off)) / 1000.0;
+  log_debug("mold: pieces cut off a part: {:.4f} ml given to the other part, {:.4f} ml dropped", a.given_ml, a.sliver_ml);
   return a;
 }
 

@@ -60,6 +60,18 @@ FaceNormals face_normals(const Mesh& m);
 //! Keeps the connected piece with the largest volume, and the voids that cross a cut of `s` (the
 //! dowel holes, which the cut opens); returns the volume (mm³) of the others.
 double keep_largest_piece(Mesh& m, const Sections& s = {});
+//! keep_largest_piece(), returning the other pieces (besides the largest: slivers the booleans
+//! leave where the parting surface meets the appliance's thin rim, closed bubbles of the cavity,
+//! and pieces the parting surface cuts off between two layers of the cavity).
+Mesh split_off_pieces(Mesh& m, const Sections& s = {});
+//! Gives `to` each piece of `pieces` (closed, outward) that lies against it: shares faces with it,
+//! the same corners the other way round, as the core and the shell share the parting surface. The
+//! shared faces leave both and the rest joins `to`, where `to` stays closed and edge-manifold
+//! around the piece (checked, else the piece stays). Returns the volume given (mm³); `pieces`
+//! keeps the rest.
+double give_pieces(Mesh& to, Mesh& pieces);
+//! The total of the pieces' volumes (mm³; a void's counted as positive).
+double pieces_volume(const Mesh& pieces);
 
 struct PullChoice {
   Vec3 front = Vec3::UnitZ();  //!< the face's forward direction
@@ -216,6 +228,7 @@ struct Assembly {
   Mesh core, shell;
   double envelope_ml = 0;  //!< the parts' envelope (cavity and features included)
   double sliver_ml = 0;    //!< loose pieces the booleans left, dropped
+  double given_ml = 0;     //!< pieces the booleans cut off a part, given to the other part
 };
 Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Bolts& b, const Cavity& c,
                         const MoldOptions& o);
