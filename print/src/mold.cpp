@@ -803,21 +803,25 @@ std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<c
   return {open, worst};
 }
 
-namespace {
-
-//! The cavity's closure checked on the whole parts (MoldReport::open_cavity_mm2), with a warning
-//! when it is open: stface-smile's full-face mold, printable by every other check, left 26 mm² of
-//! the appliance's surface more than 0.1 mm off the parts (pieces the parting surface cut off
-//! inside flaps of skin narrower than the grid, dropped).
-void check_closure(const Cavity& cavity, const Assembly& parts, const MoldOptions& o, MoldReport& r) {
-  std::vector<std::pair<Vec3, double>> openings{{r.sprue_bottom, 0.5 * o.sprue_diameter_mm + 1.0}};
-  for (const Vec3& v : r.vent_bottoms) openings.emplace_back(v, 0.5 * o.vent_diameter_mm + 1.0);
-  std::tie(r.open_cavity_mm2, r.open_cavity_max_mm) = open_cavity(cavity.appliance, {&parts.core, &parts.shell}, openings);
+void check_closure(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
+                   const std::string& likely, MoldReport& r) {
+  std::tie(r.open_cavity_mm2, r.open_cavity_max_mm) = open_cavity(appliance, parts, openings);
   if (r.open_cavity_mm2 > 0)
     r.warnings.push_back(fmt::format("{:.1f} mm² of the appliance's surface lie off the parts, by up to {:.2f} mm: voids against the "
-                                     "cavity, which the cast fills (fins); likely where the parting surface cuts through skin finer "
-                                     "than its grid ({:.2f} mm)",
-                                     r.open_cavity_mm2, r.open_cavity_max_mm, o.resolution_mm));
+                                     "cavity, which the cast fills (fins){}{}",
+                                     r.open_cavity_mm2, r.open_cavity_max_mm, likely.empty() ? "" : "; likely ", likely));
+}
+
+namespace {
+
+//! The two-part mold's closure, by the sprue's and the vents' feet left out: stface-smile's
+//! full-face mold, printable by every other check, left 26 mm² of the appliance's surface more
+//! than 0.1 mm off the parts before the pieces cut off a part were given to the other.
+void check_two_part_closure(const Cavity& cavity, const Assembly& parts, const MoldOptions& o, MoldReport& r) {
+  std::vector<std::pair<Vec3, double>> openings{{r.sprue_bottom, 0.5 * o.sprue_diameter_mm + 1.0}};
+  for (const Vec3& v : r.vent_bottoms) openings.emplace_back(v, 0.5 * o.vent_diameter_mm + 1.0);
+  check_closure(cavity.appliance, {&parts.core, &parts.shell}, openings,
+                fmt::format("where the parting surface cuts under skin finer than its grid ({:.2f} mm)", o.resolution_mm), r);
 }
 
 }  // namespace
@@ -844,7 +848,7 @@ Mold build_mold(MoldPlan plan, const Mesh& appliance, const Mesh& face, const Mo
   // The closure's check beside the sectioning (which only reads the parts).
   std::vector<NamedMesh> pieces;
   tbb::parallel_invoke([&] { pieces = section_parts(parts, plan.sections, plan.parting, o.printer, r.sliver_ml); },
-                       [&] { check_closure(cavity, parts, o, r); });
+                       [&] { check_two_part_closure(cavity, parts, o, r); });
   timer.lap(plan.sections.count() > 1 ? "sections and closure" : "closure");
 
   std::vector<std::size_t> crossings;  // found by the settling's last test, on the parts as they are

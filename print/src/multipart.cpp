@@ -749,9 +749,15 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
     for (Mesh& group : detail::apart(balls)) m = detail::boolean(m, group, BooleanOp::Union, "keys");
     for (Mesh& group : detail::apart(cutters)) m = detail::boolean(m, group, BooleanOp::Difference, "key sockets, sprue and vents");
     m = detail::boolean(m, piece, BooleanOp::Difference, name.c_str());
-    sliver_ml += keep_largest_piece(m) / 1000.0;
     out[k] = {name, std::move(m)};
   }
+  // What the booleans cut off a part: given to a part it lies against, else dropped.
+  std::vector<Mesh> off(out.size());
+  for (std::size_t k = 0; k < out.size(); ++k) off[k] = split_off_pieces(out[k].mesh);
+  for (std::size_t k = 0; k < out.size(); ++k)
+    for (std::size_t j = 0; j < out.size() && !off[k].triangles.empty(); ++j)
+      if (j != k) give_pieces(out[j].mesh, off[k]);
+  for (const Mesh& rest : off) sliver_ml += pieces_volume(rest) / 1000.0;
   return out;
 }
 
@@ -958,6 +964,15 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
   for (const NamedMesh& p : parts) made += signed_volume(p.mesh);
   r.void_ml = (envelope - made) / 1000.0;
   timer.lap("booleans");
+  std::vector<const Mesh*> whole;
+  for (const NamedMesh& p : parts) whole.push_back(&p.mesh);
+  std::vector<std::pair<Vec3, double>> openings;  // along each channel, where it may meet the cavity
+  for (const Channel& c : plan.channels) {
+    const int steps = std::max(1, static_cast<int>(std::ceil((c.to - c.from).norm() / c.radius)));
+    for (int k = 0; k <= steps; ++k) openings.emplace_back(c.from + (c.to - c.from) * (static_cast<double>(k) / steps), c.radius + 1.0);
+  }
+  check_closure(piece, whole, openings, "", r);
+  timer.lap("closure");
   r.pulls = d.parts;
   measure_release(r.pulls, parts, piece);
   for (const PartPull& p : r.pulls)

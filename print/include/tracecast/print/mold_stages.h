@@ -239,6 +239,10 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
 //! off reads 5).
 std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
                                       double tolerance = 0.05);
+//! open_cavity() into the report (MoldReport::open_cavity_mm2, open_cavity_max_mm), with a
+//! warning when not 0 that ends with `likely` (the likely cause; none when empty).
+void check_closure(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
+                   const std::string& likely, MoldReport& r);
 
 //! The parts cut at the planes: "core" and "shell" when there is one section, else "core-1",
 //! "core-2", … (x first, then y) and the same for the shell; in the mold frame. Adds to
