@@ -324,9 +324,10 @@ constexpr double kLift = 1.5;     //!< how far off the skin an inner face may st
 
 //! The appliance's faces that stand off the skin (kOnSkin to kLift) but face it: the outward
 //! normal within 45° of the way to the nearest point of the skin. The appliance's inner surface
-//! is the skin remeshed and, across folds and creases, smoothed: on nefertiti's full face, parts
-//! of it stand up to 0.5 mm off the scan; taken for outer surface, they bound the parting surface
-//! from above and leave the gap below them to the shell, enclosed (the pieces dropped) and thin.
+//! is the skin remeshed and, across folds and creases, smoothed, so parts of it stand off the scan
+//! (nefertiti's full face: 613 faces); they were taken for outer surface, and the rim, the outer
+//! surface's height field and the undercuts were drawn with them (decimated-max's full-face core:
+//! 64 → 16 thin samples once they count as inner; docs/methods/mold.md).
 std::vector<char> lifted_inner_faces(const Mesh& appliance, const SurfaceQuery& skin, const std::vector<Vec3>& centres,
                                      const std::vector<double>& on_skin) {
   std::vector<std::size_t> which;
@@ -447,9 +448,9 @@ Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, 
         if (!f.shell_void.triangles.empty()) a.shell = detail::boolean(a.shell, f.shell_void, BooleanOp::Difference, "the shell's hollow");
         a.shell = detail::boolean(a.shell, c.appliance, BooleanOp::Difference, "the shell minus the appliance");
       });
-  // What the booleans cut off a part: given to the other part where it lies against it (the parting
-  // surface's share of a fold of skin narrower than the grid, between two layers of the cavity),
-  // else dropped.
+  // What the booleans cut off a part: given to the other part where it lies against it (the shell's
+  // share between the skin and a chord of the parting surface that passes under it, on steep skin
+  // or through a flap narrower than the grid), else dropped.
   Mesh core_off = split_off_pieces(a.core, s), shell_off = split_off_pieces(a.shell, s);
   a.given_ml = (give_pieces(a.core, shell_off) + give_pieces(a.shell, core_off)) / 1000.0;
   a.sliver_ml = (pieces_volume(core_off) + pieces_volume(shell_off)) / 1000.0;
@@ -798,8 +799,17 @@ std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<c
   }
   const std::vector<double> area = vertex_areas(appliance);
   double open = 0, worst = 0;
+  Aabb where;
+  Vec3 worst_at = Vec3::Zero();
   for (std::size_t k = 0; k < loose.size(); ++k)
-    if (off[k] > tolerance) open += area[which[k]], worst = std::max(worst, off[k]);
+    if (off[k] > tolerance) {
+      open += area[which[k]], where.add(loose[k]);
+      if (off[k] > worst) worst = off[k], worst_at = loose[k];
+    }
+  if (open > 0)
+    log_debug("closure: {:.1f} mm² open within ({:.1f}, {:.1f}, {:.1f})–({:.1f}, {:.1f}, {:.1f}), the most, {:.2f} mm, at ({:.1f}, {:.1f}, {:.1f})", open,
+              where.min.x(), where.min.y(), where.min.z(), where.max.x(), where.max.y(), where.max.z(), worst, worst_at.x(), worst_at.y(),
+              worst_at.z());
   return {open, worst};
 }
 
@@ -807,7 +817,7 @@ void check_closure(const Mesh& appliance, const std::vector<const Mesh*>& parts,
                    const std::string& likely, MoldReport& r) {
   std::tie(r.open_cavity_mm2, r.open_cavity_max_mm) = open_cavity(appliance, parts, openings);
   if (r.open_cavity_mm2 > 0)
-    r.warnings.push_back(fmt::format("{:.1f} mm² of the appliance's surface lie off the parts, by up to {:.2f} mm: voids against the "
+    r.warnings.push_back(fmt::format("{:.1f} mm² of the piece's surface lie off the parts, by up to {:.2f} mm: voids against the "
                                      "cavity, which the cast fills (fins){}{}",
                                      r.open_cavity_mm2, r.open_cavity_max_mm, likely.empty() ? "" : "; likely ", likely));
 }
