@@ -757,7 +757,16 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
   for (std::size_t k = 0; k < out.size(); ++k)
     for (std::size_t j = 0; j < out.size() && !off[k].triangles.empty(); ++j)
       if (j != k) give_pieces(out[j].mesh, off[k]);
-  for (const Mesh& rest : off) sliver_ml += pieces_volume(rest) / 1000.0;
+  for (std::size_t k = 0; k < off.size(); ++k) {
+    sliver_ml += pieces_volume(off[k]) / 1000.0;
+    if (!off[k].triangles.empty())
+      log_debug("mold: the {}'s booleans left {:.3f} ml in pieces beside it, dropped (the largest {:.3f} ml)", out[k].name, pieces_volume(off[k]) / 1000.0,
+                [&] {
+                  double big = 0;
+                  for (const auto& [label, v] : piece_volumes(off[k], face_components(off[k]))) big = std::max(big, std::abs(v));
+                  return big / 1000.0;
+                }());
+  }
   return out;
 }
 
