@@ -758,6 +758,18 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
     for (std::size_t j = 0; j < out.size() && !off[k].triangles.empty(); ++j)
       if (j != k) give_pieces(out[j].mesh, off[k]);
   for (std::size_t k = 0; k < off.size(); ++k) {
+    // A piece of half a millilitre or more is mold, not a sliver: the full-head mask's shell-1 left
+    // one of 111.6 ml, which dropped took the mold's wall off 10,296 mm² of its neck. It stays with
+    // its part (section_part() prints it as a piece of its own).
+    const std::vector<std::size_t> label = face_components(off[k]);
+    const std::map<std::size_t, double> vol = piece_volumes(off[k], label);
+    std::vector<char> big(label.size(), 0);
+    for (std::size_t f = 0; f < label.size(); ++f) big[f] = vol.at(label[f]) >= 500.0;
+    if (std::count(big.begin(), big.end(), 1) > 0) {
+      append(out[k].mesh, submesh(off[k], big));
+      for (auto& b : big) b = !b;
+      off[k] = submesh(off[k], big);
+    }
     sliver_ml += pieces_volume(off[k]) / 1000.0;
     if (!off[k].triangles.empty())
       log_debug("mold: the {}'s booleans left {:.3f} ml in pieces beside it, dropped (the largest {:.3f} ml)", out[k].name, pieces_volume(off[k]) / 1000.0,

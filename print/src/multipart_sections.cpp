@@ -306,7 +306,13 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   s.hole_depth_mm = 0.5 * o.dowel_length_mm + 0.5;
   s.boss_radius_mm = s.hole_radius_mm + std::max(o.printer.min_wall_mm, 0.5 * o.wall_mm);
   s.boss_reach_mm = s.hole_depth_mm + std::max(o.printer.min_wall_mm, 0.5 * o.wall_mm);
-  if (fit_in_build_volume(part.mesh, o.printer).fits) return {part};
+  if (fit_in_build_volume(part.mesh, o.printer).fits) {
+    std::vector<Mesh> whole = pieces_of(part.mesh, 0.5, sliver_ml);  // a part the cavity left in two prints as two pieces
+    if (whole.size() <= 1) return {part};
+    std::vector<NamedMesh> out;
+    for (std::size_t k = 0; k < whole.size(); ++k) out.push_back({fmt::format("{}.{}", part.name, k + 1), std::move(whole[k])});
+    return out;
+  }
   const std::array<int, 3> n = sections_or_refuse(part.name, s.part_size_mm, o);
   const double need = s.hole_radius_mm + o.printer.min_wall_mm;
   const SurfaceQuery q(part.mesh);
