@@ -45,12 +45,6 @@ std::vector<char> kept_faces(const Mesh& m, const Sections& s) {
   return keep;
 }
 
-double total_volume(const Mesh& m) {
-  double sum = 0;
-  for (const auto& [label, v] : piece_volumes(m, face_components(m))) sum += std::abs(v);
-  return sum;
-}
-
 //! A triangle's corners, as positions in a canonical (sorted) order: the key two coincident faces share.
 using Corners = std::array<Vec3, 3>;
 Corners sorted_corners(const Mesh& m, const Tri& t) {
@@ -187,7 +181,7 @@ Mesh split_off_pieces(Mesh& m, const Sections& s) {
   return rest;
 }
 
-double keep_largest_piece(Mesh& m, const Sections& s) { return total_volume(split_off_pieces(m, s)); }
+double keep_largest_piece(Mesh& m, const Sections& s) { return pieces_volume(split_off_pieces(m, s)); }
 
 double give_pieces(Mesh& to, Mesh& pieces) {
   if (pieces.triangles.empty()) return 0;
@@ -231,7 +225,11 @@ double give_pieces(Mesh& to, Mesh& pieces) {
   return volume;
 }
 
-double pieces_volume(const Mesh& pieces) { return total_volume(pieces); }
+double pieces_volume(const Mesh& pieces) {
+  double sum = 0;
+  for (const auto& [label, v] : piece_volumes(pieces, face_components(pieces))) sum += std::abs(v);
+  return sum;
+}
 
 }  // namespace stages
 
