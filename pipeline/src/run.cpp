@@ -36,7 +36,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr int kStageVersion = 20;  // bump when a stage's outputs change for the same inputs
+constexpr int kStageVersion = 21;  // bump when a stage's outputs change for the same inputs
 
 std::string sha256_text(const std::string& s) {
   unsigned char h[crypto_hash_sha256_BYTES];

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 #include <tbb/parallel_for.h>
 
@@ -130,8 +131,45 @@ std::vector<std::array<std::int64_t, 3>> face_neighbours(const Mesh& m) {
   return nb;
 }
 
-//! Shell regions smaller than `least` mm² join the shell part they share most edges with.
-void merge_islands(Division& d, const std::vector<std::array<std::int64_t, 3>>& nb, const FaceNormals& n, double least) {
+//! The piece's outer faces, found by distance.
+class OuterFaces {
+ public:
+  OuterFaces(const Mesh& piece, const std::vector<std::size_t>& faces, const std::vector<Vec3>& centre)
+      : faces_(faces), centre_(centre), boxes_(boxes_of(piece, faces)), grid_(boxes_) {}
+  OuterFaces(const OuterFaces&) = delete;
+  OuterFaces& operator=(const OuterFaces&) = delete;
+  const std::vector<std::size_t>& faces() const { return faces_; }
+  //! fn(f) for every outer face f whose centre lies within r of p.
+  template <class F>
+  void within(const Vec3& p, double r, F&& fn) const {
+    grid_.overlapping(p.array() - r, p.array() + r, [&](std::size_t g) {
+      if ((centre_[faces_[g]] - p).squaredNorm() <= r * r) fn(faces_[g]);
+    });
+  }
+
+ private:
+  static FaceBoxes boxes_of(const Mesh& piece, const std::vector<std::size_t>& faces) {
+    FaceBoxes b;
+    for (std::size_t f : faces) {
+      const Tri& t = piece.triangles[f];
+      const Vec3 &p = piece.vertices[static_cast<std::size_t>(t[0])], &q = piece.vertices[static_cast<std::size_t>(t[1])],
+                 &r = piece.vertices[static_cast<std::size_t>(t[2])];
+      b.lo.push_back(p.cwiseMin(q).cwiseMin(r));
+      b.hi.push_back(p.cwiseMax(q).cwiseMax(r));
+    }
+    return b;
+  }
+  const std::vector<std::size_t>& faces_;
+  const std::vector<Vec3>& centre_;
+  FaceBoxes boxes_;
+  BoxGrid grid_;
+};
+
+//! Shell regions smaller than `least` mm² join the shell part they share most edges with; one that
+//! borders no other shell part (only the rim and the inner surface: an island on a rounded edge)
+//! joins the part most of the outer surface within `reach` of it goes to.
+void merge_islands(Division& d, const std::vector<std::array<std::int64_t, 3>>& nb, const FaceNormals& n, double least, const OuterFaces& outer,
+                   const std::vector<Vec3>& centre, double reach) {
   for (int round = 0; round < 10; ++round) {
     std::vector<std::int64_t> parent(d.label.size());
     std::iota(parent.begin(), parent.end(), 0);
@@ -151,14 +189,54 @@ void merge_islands(Division& d, const std::vector<std::array<std::int64_t, 3>>& 
       for (std::int64_t g : nb[f])
         if (g >= 0 && d.label[static_cast<std::size_t>(g)] > 0 && d.label[static_cast<std::size_t>(g)] != d.label[f]) ++border[r][d.label[static_cast<std::size_t>(g)]];
     }
+    std::unordered_map<std::int64_t, std::map<int, double>> around;  // islands bordering no shell part: the outer surface near
+    for (std::size_t f = 0; f < d.label.size(); ++f) {
+      if (d.label[f] <= 0) continue;
+      const std::int64_t r = find(static_cast<std::int64_t>(f));
+      if (area[r] >= least || !border[r].empty()) continue;
+      std::map<int, double>& votes = around[r];
+      outer.within(centre[f], reach, [&](std::size_t g) {
+        if (d.label[g] > 0 && d.label[g] != d.label[f]) votes[d.label[g]] += n.area[g];
+      });
+    }
     std::unordered_map<std::int64_t, int> relabel;
+    auto most = [](const auto& m) { return std::max_element(m.begin(), m.end(), [](const auto& x, const auto& y) { return x.second < y.second; })->first; };
     for (const auto& [r, a] : area)
-      if (a < least && !border[r].empty())
-        relabel[r] = std::max_element(border[r].begin(), border[r].end(), [](const auto& x, const auto& y) { return x.second < y.second; })->first;
+      if (a < least && !border[r].empty()) relabel[r] = most(border[r]);
+    for (const auto& [r, votes] : around)
+      if (!votes.empty()) relabel[r] = most(votes);
     if (relabel.empty()) return;
     for (std::size_t f = 0; f < d.label.size(); ++f)
       if (d.label[f] > 0)
         if (auto it = relabel.find(find(static_cast<std::int64_t>(f))); it != relabel.end()) d.label[f] = it->second;
+  }
+}
+
+//! Each outer face takes the shell part that most of the outer surface within `radius` of it
+//! belongs to (by area), among the parts whose pull does not face away from it; a few rounds. A
+//! strip or an island of one part narrower than the wall leaves the bisector between the two parts
+//! running along the surface instead of across it: the full-head mask's eye openings had the bead
+//! round them, facing into the opening, given to a pull that sees it from the side, and the parting
+//! surface between that part and the one in front ran along the skin across the opening, a layer of
+//! the first 0.1–1 mm thick between the core and the second.
+void smooth_labels(Division& d, const OuterFaces& outer, const FaceNormals& n, const std::vector<Vec3>& centre, double radius) {
+  const std::vector<std::size_t>& faces = outer.faces();
+  const std::size_t shells = d.pulls.size();
+  for (int round = 0; round < 4; ++round) {
+    std::vector<int> next(faces.size());
+    tbb::parallel_for(std::size_t(0), faces.size(), [&](std::size_t s) {
+      const std::size_t f = faces[s];
+      std::vector<double> area(shells + 1, 0.0);
+      outer.within(centre[f], radius, [&](std::size_t g) { area[static_cast<std::size_t>(d.label[g])] += n.area[g]; });
+      int best = d.label[f];
+      for (std::size_t k = 1; k <= shells; ++k)
+        if (area[k] > area[static_cast<std::size_t>(best)] && n.normal[f].dot(d.pulls[k - 1]) >= 0) best = static_cast<int>(k);
+      next[s] = best;
+    });
+    std::size_t changed = 0;
+    for (std::size_t s = 0; s < faces.size(); ++s) changed += std::exchange(d.label[faces[s]], next[s]) != next[s];
+    log_debug("mold: division smoothed over {:.1f} mm, round {}: {} faces change part", radius, round + 1, changed);
+    if (changed == 0) break;
   }
 }
 
@@ -190,7 +268,7 @@ std::vector<char> facing_out(const Mesh& skin, const Inspection& in, const FaceN
 
 }  // namespace
 
-Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells) {
+Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells, double smooth_mm) {
   const FaceNormals n = face_normals(piece);
   const std::vector<char> outer = facing_out(skin, in, n);
   std::vector<std::size_t> faces, sample;
@@ -217,9 +295,11 @@ Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& i
       if (c > best) best = c, d.label[faces[s]] = static_cast<int>(k) + 1;
     }
   }
+  const OuterFaces near(piece, faces, in.centres);
+  smooth_labels(d, near, n, in.centres, smooth_mm);
   double outer_area = 0;
   for (std::size_t f : faces) outer_area += n.area[f];
-  merge_islands(d, face_neighbours(piece), n, std::max(0.02 * outer_area, 25.0));
+  merge_islands(d, face_neighbours(piece), n, std::max(0.02 * outer_area, 25.0), near, in.centres, 4 * smooth_mm);
   // The parts' names and pulls (what each forms and releases is measured on the parts as made).
   d.parts.assign(d.pulls.size() + 1, {});
   for (std::size_t k = 0; k < d.pulls.size(); ++k) {
@@ -238,24 +318,45 @@ Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& i
 }
 
 std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
+  constexpr double kCos = 0.995, kOff = 0.5;
   const FaceNormals n = face_normals(piece);
   std::vector<std::size_t> rim;
   for (std::size_t f = 0; f < d.label.size(); ++f)
     if (d.label[f] < 0) rim.push_back(f);
   if (rim.empty()) return std::nullopt;
+  auto corner = [&](std::size_t f, int i) { return piece.vertices[static_cast<std::size_t>(piece.triangles[f][i])]; };
+  auto members = [&](const Vec3& c, double off, auto&& fn) {
+    for (std::size_t f : rim)
+      if (n.normal[f].dot(c) > kCos && std::abs(c.dot(corner(f, 0)) - off) < kOff) fn(f);
+  };
   const std::size_t stride = std::max<std::size_t>(1, rim.size() / 300);
-  OpenPlane best;
-  double best_area = 0;
+  Vec3 best_c = Vec3::UnitZ();
+  double best_off = 0, best_area = 0;
   for (std::size_t s = 0; s < rim.size(); s += stride) {
     const Vec3 c = n.normal[rim[s]];
-    const double off = c.dot(piece.vertices[static_cast<std::size_t>(piece.triangles[rim[s]][0])]);
+    const double off = c.dot(corner(rim[s], 0));
     double a = 0;
-    for (std::size_t f : rim)
-      if (n.normal[f].dot(c) > 0.9998 && std::abs(c.dot(piece.vertices[static_cast<std::size_t>(piece.triangles[f][0])]) - off) < 0.05) a += n.area[f];
-    if (a > best_area) best_area = a, best = {c, off};
+    members(c, off, [&](std::size_t f) { a += n.area[f]; });
+    if (a > best_area) best_area = a, best_c = c, best_off = off;
   }
   if (best_area < 100.0) return std::nullopt;
-  return best;
+  double lowest = std::numeric_limits<double>::infinity();
+  members(best_c, best_off, [&](std::size_t f) {
+    for (int i = 0; i < 3; ++i) lowest = std::min(lowest, best_c.dot(corner(f, i)));
+  });
+  // The parts end where the piece's walls under the edge stand square to it (the edge's rounding
+  // above that would leave each part a wedge), at least kOpenShort under its flat.
+  const std::vector<Vec3> centre = face_centres(piece);
+  for (double depth = kOpenShort; depth <= 5.0; depth += 0.25) {
+    std::vector<double> tilt;
+    for (std::size_t f = 0; f < d.label.size(); ++f)
+      if (const double h = lowest - best_c.dot(centre[f]); d.label[f] >= 0 && h > depth && h < depth + 0.5)
+        tilt.push_back(std::abs(n.normal[f].dot(best_c)));
+    if (tilt.size() < 10) break;
+    std::nth_element(tilt.begin(), tilt.begin() + static_cast<std::ptrdiff_t>(0.9 * tilt.size()), tilt.end());
+    if (tilt[static_cast<std::size_t>(0.9 * tilt.size())] < 0.3) return OpenPlane{best_c, lowest - depth};
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -378,6 +479,7 @@ MultipartPlan plan_multipart(const Mesh& piece, const Mesh& skin, const Division
   plan.flange_half = std::max(o.wall_mm, radius + clearance + o.printer.min_wall_mm + 0.5 * o.grid_mm);
   plan.open = find_open_plane(piece, d);
   if (plan.open) {
+    plan.lift = 0.8;
     plan.up = plan.open->normal;
   } else if (d.parts[0].direction) {
     plan.up = -*d.parts[0].direction;
@@ -597,7 +699,7 @@ void check_grid_size(const Mesh& piece, std::size_t parts, const MoldOptions& o)
 }  // namespace
 
 Division plan_division(const Mesh& piece, const Mesh& skin, const Inspection& in, const MoldOptions& o) {
-  Division d = divide_surface(piece, skin, in, o.parts >= 3 ? o.parts - 1 : 0);
+  Division d = divide_surface(piece, skin, in, o.parts >= 3 ? o.parts - 1 : 0, 0.5 * o.wall_mm);
   check_grid_size(piece, d.pulls.size() + 1, o);
   return d;
 }
@@ -661,7 +763,7 @@ std::vector<Mesh> multipart_solids(const Mesh& piece, const Mesh& skin, const Di
     const Distances dist = src.at(p, plan, o);
     std::vector<double> v(p.size() * parts);
     tbb::parallel_for(std::size_t(0), p.size(), [&](std::size_t i) {
-      const double clip = plan.open ? plan.open->normal.dot(p[i]) - (plan.open->offset + 0.05) : -1e9;
+      const double clip = plan.open ? plan.open->normal.dot(p[i]) - plan.open->offset : -1e9;
       for (std::size_t k = 0; k < parts; ++k) v[i * parts + k] = part_field(dist, i, k, p[i], plan, o, clip);
     });
     return v;
@@ -774,9 +876,9 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
     if (!off[k].triangles.empty())
       log_debug("mold: the {}'s booleans left {:.3f} ml in pieces beside it, dropped (the largest {:.3f} ml)", out[k].name, pieces_volume(off[k]) / 1000.0,
                 [&] {
-                  double big = 0;
-                  for (const auto& [label, v] : piece_volumes(off[k], face_components(off[k]))) big = std::max(big, std::abs(v));
-                  return big / 1000.0;
+                  double largest = 0;
+                  for (const auto& [id, v] : piece_volumes(off[k], face_components(off[k]))) largest = std::max(largest, std::abs(v));
+                  return largest / 1000.0;
                 }());
   }
   return out;
@@ -987,11 +1089,12 @@ Mold design_multipart_mold(const Mesh& piece, const Mesh& skin, const stages::In
   timer.lap("booleans");
   std::vector<const Mesh*> whole;
   for (const NamedMesh& p : parts) whole.push_back(&p.mesh);
-  std::vector<std::pair<Vec3, double>> openings;  // along each channel, where it may meet the cavity
+  Openings openings;  // along each channel, where it may meet the cavity; the open edge
   for (const Channel& c : plan.channels) {
     const int steps = std::max(1, static_cast<int>(std::ceil((c.to - c.from).norm() / c.radius)));
-    for (int k = 0; k <= steps; ++k) openings.emplace_back(c.from + (c.to - c.from) * (static_cast<double>(k) / steps), c.radius + 1.0);
+    for (int k = 0; k <= steps; ++k) openings.balls.emplace_back(c.from + (c.to - c.from) * (static_cast<double>(k) / steps), c.radius + 1.0);
   }
+  if (plan.open) openings.beyond = {plan.open->normal, plan.open->offset - 0.1};
   check_closure(piece, whole, openings, "", r);
   timer.lap("closure");
   r.pulls = d.parts;

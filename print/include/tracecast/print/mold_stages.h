@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "tracecast/mesh/mesh.h"
@@ -233,16 +234,23 @@ struct Assembly {
 Assembly assemble_parts(const Parting& p, const Envelope& e, const Features& f, const Sections& s, const Bolts& b, const Cavity& c,
                         const MoldOptions& o);
 
+//! Where the cavity is meant to open: the sprue's and the vents' feet (a point and a radius each)
+//! and an open edge the mold is poured through (a mask's neck: the piece beyond a plane).
+struct Openings {
+  std::vector<std::pair<Vec3, double>> balls;
+  std::optional<std::pair<Vec3, double>> beyond;  //!< unit normal n and offset d: n·x > d is open
+  bool contain(const Vec3& v) const;
+};
+
 //! The appliance's surface (in the mold frame, as its vertices' areas) lying more than `tolerance`
-//! off every one of `parts`, except within each opening's radius of its point (`openings`: the
-//! sprue's and the vents' feet): area (mm²) and the largest distance (mm; a vertex 5 mm or more
-//! off reads 5).
-std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
+//! off every one of `parts`, except in the openings: area (mm²) and the largest distance (mm; a
+//! vertex 5 mm or more off reads 5).
+std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const Openings& openings,
                                       double tolerance = 0.05);
 //! open_cavity() into the report (MoldReport::open_cavity_mm2, open_cavity_max_mm), with a
 //! warning when not 0 that ends with `likely` (the likely cause; none when empty).
-void check_closure(const Mesh& appliance, const std::vector<const Mesh*>& parts, const std::vector<std::pair<Vec3, double>>& openings,
-                   const std::string& likely, MoldReport& r);
+void check_closure(const Mesh& appliance, const std::vector<const Mesh*>& parts, const Openings& openings, const std::string& likely,
+                   MoldReport& r);
 
 //! The parts cut at the planes: "core" and "shell" when there is one section, else "core-1",
 //! "core-2", … (x first, then y) and the same for the shell; in the mold frame. Adds to

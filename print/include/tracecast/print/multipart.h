@@ -16,8 +16,9 @@
 //     along every surface it shares with another part (a skirt on the skin, a plate on each
 //     bisector), where the keys sit: a ball on one part, its socket larger by the printer's
 //     clearance in the other (exact spheres, added and cut by booleans);
-//   - a piece with an open planar edge (a mask's neck) is poured there: every part ends 0.05 mm
-//     past that plane; any other piece gets a sprue at its highest point (the core down);
+//   - a piece with an open planar edge (a mask's neck) is poured there: every part ends
+//     kOpenShort short of that edge; any other piece gets a sprue at its highest point (the core
+//     down);
 //   - vents at the cavity's other local high points in the casting pose.
 // Subtracting the piece from every part (exact booleans) leaves a cavity that is exactly the
 // piece; sprue and vents are cut as exact cylinders. A part too large for the printer is cut into
@@ -43,8 +44,9 @@ struct Division {
 };
 
 //! Divides the piece's surface: inner faces (on the skin) to the core, outer ones among `shells`
-//! shell parts (0: two, and more while each releases 3 % more of the outer surface, up to 5 or 99 %).
-Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells);
+//! shell parts (0: two, and more while each releases 3 % more of the outer surface, up to 5 or 99 %),
+//! each face then to the part most of the outer surface within `smooth_mm` of it goes to.
+Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& in, int shells, double smooth_mm);
 //! The division design_multipart_mold() builds on (`parts` ≥ 3 forces parts − 1 shells), after
 //! refusing, naming --grid, a piece whose parts' grid would hold more values than the level sets
 //! take (150 M: a bust's head and shoulders at 1 mm): the multi-part mold's refusals, made before
@@ -57,9 +59,16 @@ struct OpenPlane {
   double offset = 0;
 };
 //! The plane of the piece's rim faces (neither inner nor outer) when at least 100 mm² of them lie
-//! flat in one plane (within 0.05 mm and 1.1°): a mask's neck edge (whose edges are rounded, so
-//! that only its middle is flat).
+//! nearly flat in one plane (within 0.5 mm and 5.7°): a mask's neck edge, whose edges are rounded
+//! so that only its middle is flat, and which a remeshing leaves flat to a few tenths of a
+//! millimetre (the generated head's mask remeshed at 1 mm: 36 mm² within 0.05 mm and 1.1°, 201 mm²
+//! within these). Its offset is where the parts end, the cast's edge there being the silicone's
+//! level: at least kOpenShort under the lowest of those faces' corners (ending past the edge, the
+//! parts closed it with a film), and where the piece's walls under it stand square to the plane
+//! (90 % of the faces in a 0.5 mm slab within 72.5° of it; over the edge's rounding each part
+//! would end in a wedge), else none.
 std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d);
+constexpr double kOpenShort = 0.3;
 
 struct Key {
   Vec3 centre = Vec3::Zero();
@@ -74,7 +83,12 @@ struct Channel {
 };
 //! What the fields are built from besides the division.
 struct MultipartPlan {
-  double lift = 0.4;          //!< the core–shell parting surface over the skin
+  //! The core–shell parting surface over the skin: 0.4 mm, and 0.8 mm for a piece poured through
+  //! an open edge (a mask), whose openings are rounded over half its own grid step: lower, the
+  //! parting surface met the rounding's underside at a slant and left the shell there 0.1 mm thin
+  //! (the generated head's mask: 612 → 161 thin samples round the eyes). An ear's base meets the
+  //! skin in a crease: at 0.8 its core formed 79 mm² of the ear it cannot release (at 0.4, under 29).
+  double lift = 0.4;
   double flange_half = 0;     //!< a flange's thickness on each side of a parting surface
   double grid_mm = 0;         //!< the step the parts' solids are sampled on (multipart_grid_mm)
   std::optional<OpenPlane> open;
