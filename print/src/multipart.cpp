@@ -643,6 +643,10 @@ void seat_keys(MultipartPlan& plan, const FieldFn& fields, const SurfaceQuery& p
   std::vector<Key> kept;
   std::map<std::pair<int, int>, int> count;
   std::set<std::pair<int, int>> pairs;
+  // The core meets every shell part on the skin: a pair with no candidate at all is named too (the
+  // full-head mask poured through its neck had none for shell-1, and said nothing).
+  if (o.keys > 0)
+    for (std::size_t k = 1; k < parts; ++k) pairs.insert({0, static_cast<int>(k)});
   for (Key k : plan.keys) {
     const std::pair<int, int> pair{k.male, k.female};
     pairs.insert(pair);
