@@ -135,7 +135,7 @@ std::vector<std::array<std::int64_t, 3>> face_neighbours(const Mesh& m) {
 class OuterFaces {
  public:
   OuterFaces(const Mesh& piece, const std::vector<std::size_t>& faces, const std::vector<Vec3>& centre)
-      : faces_(faces), centre_(centre), boxes_(boxes_of(piece, faces)), grid_(boxes_) {}
+      : faces_(faces), centre_(centre), boxes_(face_boxes(piece, faces)), grid_(boxes_) {}
   OuterFaces(const OuterFaces&) = delete;
   OuterFaces& operator=(const OuterFaces&) = delete;
   const std::vector<std::size_t>& faces() const { return faces_; }
@@ -148,17 +148,6 @@ class OuterFaces {
   }
 
  private:
-  static FaceBoxes boxes_of(const Mesh& piece, const std::vector<std::size_t>& faces) {
-    FaceBoxes b;
-    for (std::size_t f : faces) {
-      const Tri& t = piece.triangles[f];
-      const Vec3 &p = piece.vertices[static_cast<std::size_t>(t[0])], &q = piece.vertices[static_cast<std::size_t>(t[1])],
-                 &r = piece.vertices[static_cast<std::size_t>(t[2])];
-      b.lo.push_back(p.cwiseMin(q).cwiseMin(r));
-      b.hi.push_back(p.cwiseMax(q).cwiseMax(r));
-    }
-    return b;
-  }
   const std::vector<std::size_t>& faces_;
   const std::vector<Vec3>& centre_;
   FaceBoxes boxes_;

@@ -26,18 +26,30 @@ struct FaceBoxes {
   }
 };
 
+//! The box of face f, grown by `pad` each way, into lo and hi.
+inline void face_box(const Mesh& m, std::size_t f, double pad, Vec3& lo, Vec3& hi) {
+  const Tri& t = m.triangles[f];
+  const Vec3 &p = m.vertices[static_cast<std::size_t>(t[0])], &q = m.vertices[static_cast<std::size_t>(t[1])],
+             &r = m.vertices[static_cast<std::size_t>(t[2])];
+  lo = p.cwiseMin(q).cwiseMin(r).array() - pad;
+  hi = p.cwiseMax(q).cwiseMax(r).array() + pad;
+}
+
 //! The boxes of a mesh's faces, grown by `pad` each way.
 inline FaceBoxes face_boxes(const Mesh& m, double pad = 0) {
   FaceBoxes b;
   b.lo.resize(m.triangles.size());
   b.hi.resize(m.triangles.size());
-  for (std::size_t f = 0; f < m.triangles.size(); ++f) {
-    const Tri& t = m.triangles[f];
-    const Vec3 &p = m.vertices[static_cast<std::size_t>(t[0])], &q = m.vertices[static_cast<std::size_t>(t[1])],
-               &r = m.vertices[static_cast<std::size_t>(t[2])];
-    b.lo[f] = p.cwiseMin(q).cwiseMin(r).array() - pad;
-    b.hi[f] = p.cwiseMax(q).cwiseMax(r).array() + pad;
-  }
+  for (std::size_t f = 0; f < m.triangles.size(); ++f) face_box(m, f, pad, b.lo[f], b.hi[f]);
+  return b;
+}
+
+//! The boxes of some of a mesh's faces, in the order given.
+inline FaceBoxes face_boxes(const Mesh& m, const std::vector<std::size_t>& faces) {
+  FaceBoxes b;
+  b.lo.resize(faces.size());
+  b.hi.resize(faces.size());
+  for (std::size_t i = 0; i < faces.size(); ++i) face_box(m, faces[i], 0, b.lo[i], b.hi[i]);
   return b;
 }
 
