@@ -777,7 +777,8 @@ MoldPlan plan_mold(const Mesh& appliance, const Mesh& face, const MoldOptions& o
 }
 
 bool Openings::contain(const Vec3& v) const {
-  return (beyond && beyond->first.dot(v) > beyond->second) || std::any_of(balls.begin(), balls.end(), [&](const auto& o) { return (v - o.first).norm() < o.second; });
+  if (beyond && beyond->first.dot(v) > beyond->second) return true;
+  return std::any_of(balls.begin(), balls.end(), [&](const auto& o) { return (v - o.first).norm() < o.second; });
 }
 
 std::pair<double, double> open_cavity(const Mesh& appliance, const std::vector<const Mesh*>& parts, const Openings& openings, double tolerance) {

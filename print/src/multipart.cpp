@@ -306,6 +306,26 @@ Division divide_surface(const Mesh& piece, const Mesh& skin, const Inspection& i
   return d;
 }
 
+namespace {
+
+//! How far under `top` (along `c`) the piece's walls stand square to the plane: the parts end
+//! there (over the edge's rounding each part would end in a wedge), at least kOpenShort under it;
+//! none within 5 mm.
+std::optional<double> square_below(const Mesh& piece, const Division& d, const FaceNormals& n, const Vec3& c, double top) {
+  const std::vector<Vec3> centre = face_centres(piece);
+  for (double depth = kOpenShort; depth <= 5.0; depth += 0.25) {
+    std::vector<double> tilt;
+    for (std::size_t f = 0; f < d.label.size(); ++f)
+      if (const double h = top - c.dot(centre[f]); d.label[f] >= 0 && h > depth && h < depth + 0.5) tilt.push_back(std::abs(n.normal[f].dot(c)));
+    if (tilt.size() < 10) return std::nullopt;
+    std::nth_element(tilt.begin(), tilt.begin() + static_cast<std::ptrdiff_t>(0.9 * tilt.size()), tilt.end());
+    if (tilt[static_cast<std::size_t>(0.9 * tilt.size())] < 0.3) return depth;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
   constexpr double kCos = 0.995, kOff = 0.5;
   const FaceNormals n = face_normals(piece);
@@ -333,19 +353,9 @@ std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d) {
   members(best_c, best_off, [&](std::size_t f) {
     for (int i = 0; i < 3; ++i) lowest = std::min(lowest, best_c.dot(corner(f, i)));
   });
-  // The parts end where the piece's walls under the edge stand square to it (the edge's rounding
-  // above that would leave each part a wedge), at least kOpenShort under its flat.
-  const std::vector<Vec3> centre = face_centres(piece);
-  for (double depth = kOpenShort; depth <= 5.0; depth += 0.25) {
-    std::vector<double> tilt;
-    for (std::size_t f = 0; f < d.label.size(); ++f)
-      if (const double h = lowest - best_c.dot(centre[f]); d.label[f] >= 0 && h > depth && h < depth + 0.5)
-        tilt.push_back(std::abs(n.normal[f].dot(best_c)));
-    if (tilt.size() < 10) break;
-    std::nth_element(tilt.begin(), tilt.begin() + static_cast<std::ptrdiff_t>(0.9 * tilt.size()), tilt.end());
-    if (tilt[static_cast<std::size_t>(0.9 * tilt.size())] < 0.3) return OpenPlane{best_c, lowest - depth};
-  }
-  return std::nullopt;
+  const std::optional<double> depth = square_below(piece, d, n, best_c, lowest);
+  if (!depth) return std::nullopt;
+  return OpenPlane{best_c, lowest - *depth};
 }
 
 namespace {
@@ -468,7 +478,7 @@ MultipartPlan plan_multipart(const Mesh& piece, const Mesh& skin, const Division
   plan.flange_half = std::max(o.wall_mm, radius + clearance + o.printer.min_wall_mm + 0.5 * o.grid_mm);
   plan.open = find_open_plane(piece, d);
   if (plan.open) {
-    plan.lift = 0.8;
+    plan.lift = kOpenLift;
     plan.up = plan.open->normal;
   } else if (d.parts[0].direction) {
     plan.up = -*d.parts[0].direction;
@@ -852,27 +862,10 @@ std::vector<NamedMesh> cut_cavity(std::vector<Mesh> solids, const Mesh& piece, c
   for (std::size_t k = 0; k < out.size(); ++k)
     for (std::size_t j = 0; j < out.size() && !off[k].triangles.empty(); ++j)
       if (j != k) give_pieces(out[j].mesh, off[k]);
-  for (std::size_t k = 0; k < off.size(); ++k) {
-    // A piece of half a millilitre or more is mold, not a sliver: the full-head mask's shell-1 left
-    // one of 111.6 ml, which dropped took the mold's wall off 10,296 mm² of its neck. It stays with
-    // its part (section_part() prints it as a piece of its own).
-    const std::vector<std::size_t> label = face_components(off[k]);
-    const std::map<std::size_t, double> vol = piece_volumes(off[k], label);
-    std::vector<char> big(label.size(), 0);
-    for (std::size_t f = 0; f < label.size(); ++f) big[f] = vol.at(label[f]) >= 500.0;
-    if (std::count(big.begin(), big.end(), 1) > 0) {
-      append(out[k].mesh, submesh(off[k], big));
-      for (auto& b : big) b = !b;
-      off[k] = submesh(off[k], big);
-    }
-    sliver_ml += pieces_volume(off[k]) / 1000.0;
-    if (!off[k].triangles.empty())
-      log_debug("mold: the {}'s booleans left {:.3f} ml in pieces beside it, dropped (the largest {:.3f} ml)", out[k].name, pieces_volume(off[k]) / 1000.0,
-                [&] {
-                  double largest = 0;
-                  for (const auto& [id, v] : piece_volumes(off[k], face_components(off[k]))) largest = std::max(largest, std::abs(v));
-                  return largest / 1000.0;
-                }());
+  for (std::size_t k = 0; k < off.size(); ++k) {  // the pieces of mold size stay with their part
+    const double before = sliver_ml;
+    for (const Mesh& kept : pieces_of(off[k], kLeastPieceMl, sliver_ml)) append(out[k].mesh, kept);
+    if (sliver_ml > before) log_debug("mold: the {}'s booleans left {:.3f} ml in pieces beside it, dropped", out[k].name, sliver_ml - before);
   }
   return out;
 }

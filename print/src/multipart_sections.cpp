@@ -212,35 +212,6 @@ void pin_cut(const std::string& part, const SurfaceQuery& q, const Aabb& box, in
         fmt::format("the {}'s cut at {} = {:.1f} mm has room for {} dowel(s) only", part, "xyz"[axis], at, sites.size() + bossed.size()));
 }
 
-//! The connected pieces of `m` of at least `min_ml` (the smaller ones' volume added to
-//! `sliver_ml`, and specks of a few faces dropped: a cut of nefertiti's mask's shell left one of
-//! 18 faces and no volume); a void of 1 mm³ or more goes with the piece whose box holds it.
-std::vector<Mesh> pieces_of(const Mesh& m, double min_ml, double& sliver_ml) {
-  const std::vector<std::size_t> label = face_components(m);
-  const std::map<std::size_t, double> volume = piece_volumes(m, label);
-  std::map<std::size_t, std::size_t> owner;  // component → the piece it belongs to
-  std::vector<std::size_t> solids;
-  for (const auto& [l, vol] : volume)
-    if (vol >= 1000 * min_ml) owner[l] = l, solids.push_back(l);
-    else if (vol > -1.0) sliver_ml += std::abs(vol) / 1000;  // a loose sliver, or a speck of a few faces
-  std::map<std::size_t, Aabb> boxes;
-  for (std::size_t f = 0; f < m.triangles.size(); ++f)
-    for (int c = 0; c < 3; ++c) boxes[label[f]].add(m.vertices[static_cast<std::size_t>(m.triangles[f][c])]);
-  for (const auto& [l, vol] : volume)
-    if (vol <= -1.0)
-      for (std::size_t s : solids)
-        if (holds(boxes[s], boxes[l])) {
-          owner[l] = s;
-          break;
-        }
-  std::vector<Mesh> out;
-  for (std::size_t s : solids) {
-    std::vector<char> keep(m.triangles.size(), 0);
-    for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = owner.count(label[f]) && owner[label[f]] == s;
-    out.push_back(submesh(m, keep));
-  }
-  return out;
-}
 
 //! Every piece cut at every plane along `axis`.
 std::vector<Mesh> cut_all(std::vector<Mesh> pieces, const Aabb& box, int axis, const std::vector<double>& cuts, const std::string& name,
@@ -252,7 +223,7 @@ std::vector<Mesh> cut_all(std::vector<Mesh> pieces, const Aabb& box, int axis, c
       detail::split(p, half_space(box, axis, at), below, above, "a section of a multi-part mold's part");
       for (Mesh* half : {&below, &above})
         if (!half->triangles.empty())
-          for (Mesh& q : pieces_of(*half, 0.5, sliver_ml)) next.push_back(std::move(q));
+          for (Mesh& q : pieces_of(*half, kLeastPieceMl, sliver_ml)) next.push_back(std::move(q));
     }
     pieces = std::move(next);
   }
@@ -286,6 +257,33 @@ void drill_dowels(std::vector<Mesh>& pieces, const Sections& s) {
 
 }  // namespace
 
+std::vector<Mesh> pieces_of(const Mesh& m, double min_ml, double& sliver_ml) {
+  const std::vector<std::size_t> label = face_components(m);
+  const std::map<std::size_t, double> volume = piece_volumes(m, label);
+  std::map<std::size_t, std::size_t> owner;  // component → the piece it belongs to
+  std::vector<std::size_t> solids;
+  for (const auto& [l, vol] : volume)
+    if (vol >= 1000 * min_ml) owner[l] = l, solids.push_back(l);
+    else if (vol > -1.0) sliver_ml += std::abs(vol) / 1000;  // a loose sliver, or a speck of a few faces
+  std::map<std::size_t, Aabb> boxes;
+  for (std::size_t f = 0; f < m.triangles.size(); ++f)
+    for (int c = 0; c < 3; ++c) boxes[label[f]].add(m.vertices[static_cast<std::size_t>(m.triangles[f][c])]);
+  for (const auto& [l, vol] : volume)
+    if (vol <= -1.0)
+      for (std::size_t s : solids)
+        if (holds(boxes[s], boxes[l])) {
+          owner[l] = s;
+          break;
+        }
+  std::vector<Mesh> out;
+  for (std::size_t s : solids) {
+    std::vector<char> keep(m.triangles.size(), 0);
+    for (std::size_t f = 0; f < keep.size(); ++f) keep[f] = owner.count(label[f]) && owner[label[f]] == s;
+    out.push_back(submesh(m, keep));
+  }
+  return out;
+}
+
 std::array<int, 3> sections_or_refuse(const std::string& part, const Vec3& size, const MoldOptions& o) {
   const std::array<int, 3> n = section_grid(size, o);
   if (n[0] == 0) {
@@ -307,7 +305,7 @@ std::vector<NamedMesh> section_part(const NamedMesh& part, const std::vector<Vec
   s.boss_radius_mm = s.hole_radius_mm + std::max(o.printer.min_wall_mm, 0.5 * o.wall_mm);
   s.boss_reach_mm = s.hole_depth_mm + std::max(o.printer.min_wall_mm, 0.5 * o.wall_mm);
   if (fit_in_build_volume(part.mesh, o.printer).fits) {
-    std::vector<Mesh> whole = pieces_of(part.mesh, 0.5, sliver_ml);  // a part the cavity left in two prints as two pieces
+    std::vector<Mesh> whole = pieces_of(part.mesh, kLeastPieceMl, sliver_ml);  // a part the cavity left in two prints as two pieces
     if (whole.size() <= 1) return {part};
     std::vector<NamedMesh> out;
     for (std::size_t k = 0; k < whole.size(); ++k) out.push_back({fmt::format("{}.{}", part.name, k + 1), std::move(whole[k])});

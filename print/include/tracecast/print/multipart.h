@@ -69,6 +69,17 @@ struct OpenPlane {
 //! would end in a wedge), else none.
 std::optional<OpenPlane> find_open_plane(const Mesh& piece, const Division& d);
 constexpr double kOpenShort = 0.3;
+//! The core–shell parting's lift for a piece poured through an open edge (MultipartPlan::lift).
+constexpr double kOpenLift = 0.8;
+
+//! A connected piece of a part this large or larger is mold, not a sliver: it is kept (the
+//! full-head mask's shell-1 had one of 111.6 ml cut off by the cavity, which dropped took the
+//! mold's wall off 10,296 mm² of its neck) and printed as a piece of its own.
+constexpr double kLeastPieceMl = 0.5;
+//! The connected pieces of `m` of at least `min_ml` (the smaller ones' volume added to
+//! `sliver_ml`, and specks of a few faces dropped: a cut of nefertiti's mask's shell left one of
+//! 18 faces and no volume); a void of 1 mm³ or more goes with the piece whose box holds it.
+std::vector<Mesh> pieces_of(const Mesh& m, double min_ml, double& sliver_ml);
 
 struct Key {
   Vec3 centre = Vec3::Zero();
@@ -88,7 +99,7 @@ struct MultipartPlan {
   //! parting surface met the rounding's underside at a slant and left the shell there 0.1 mm thin
   //! (the generated head's mask: 612 → 161 thin samples round the eyes). An ear's base meets the
   //! skin in a crease: at 0.8 its core formed 79 mm² of the ear it cannot release (at 0.4, under 29).
-  double lift = 0.4;
+  double lift = 0.4;  // kOpenLift when poured through an open edge
   double flange_half = 0;     //!< a flange's thickness on each side of a parting surface
   double grid_mm = 0;         //!< the step the parts' solids are sampled on (multipart_grid_mm)
   std::optional<OpenPlane> open;
